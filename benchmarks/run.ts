@@ -1,0 +1,127 @@
+// npm run bench [-- <scenario> ...] [--duration 3] [--rounds 5] [--connections 50]
+// Each variant's server runs in its own process; autocannon drives it from this one. Variants are
+// measured in interleaved rounds (bare, A, B, bare, A, B, ...) so drift on a shared machine hits
+// all of them alike, and each figure is the median of its rounds.
+import { fork, type ChildProcess } from 'node:child_process'
+import { once } from 'node:events'
+import { mkdirSync, readdirSync, writeFileSync } from 'node:fs'
+import { join, resolve } from 'node:path'
+import { parseArgs } from 'node:util'
+import { pathToFileURL } from 'node:url'
+import autocannon from 'autocannon'
+import { RedisServer } from '../test/helpers/index.js'
+import { formatTable, median } from './stats.js'
+import type { Scenario, Variant, VariantResult } from './types.js'
+
+const here = import.meta.dirname
+const { values, positionals } = parseArgs({
+  allowPositionals: true,
+  options: {
+    duration: { type: 'string', default: '3' },
+    rounds: { type: 'string', default: '5' },
+    connections: { type: 'string', default: '50' },
+    warmup: { type: 'string', default: '1' }
+  }
+})
+const duration = Number(values.duration)
+const rounds = Number(values.rounds)
+const connections = Number(values.connections)
+const warmup = Number(values.warmup)
+
+interface Running { variant: Variant, child: ChildProcess, url: string, headers: Record<string, string> }
+
+async function startServer (variant: Variant, redisUrl: string): Promise<Running> {
+  const child = fork(join(here, 'serve.ts'), [variant.server, JSON.stringify(variant.options ?? {})], {
+    execArgv: ['--import', 'tsx', '--conditions=@scaleout/source'],
+    env: { ...process.env, REDIS_URL: redisUrl, NODE_ENV: 'production' },
+    stdio: ['ignore', 'inherit', 'inherit', 'ipc']
+  })
+  const [message] = await Promise.race([
+    once(child, 'message') as Promise<[{ port: number }]>,
+    once(child, 'exit').then(([code]) => { throw new Error(`${variant.name}: server exited with ${String(code)} before listening`) })
+  ])
+  const url = `http://127.0.0.1:${message.port}`
+  const headers = (await variant.prepare?.(url)) ?? {}
+  return { variant, child, url, headers }
+}
+
+async function stopServer (running: Running): Promise<void> {
+  const exited = once(running.child, 'exit')
+  running.child.send('stop')
+  const timer = setTimeout(() => running.child.kill('SIGKILL'), 5000)
+  await exited
+  clearTimeout(timer)
+}
+
+async function drive (running: Running, seconds: number): Promise<autocannon.Result> {
+  const { request } = running.variant
+  return await autocannon({
+    url: running.url + request.path,
+    method: request.method ?? 'GET',
+    headers: { ...request.headers, ...running.headers },
+    ...(request.body !== undefined ? { body: request.body } : {}),
+    connections,
+    duration: seconds
+  })
+}
+
+async function runScenario (scenario: Scenario, redisUrl: string): Promise<VariantResult[]> {
+  const servers: Running[] = []
+  try {
+    for (const variant of scenario.variants) servers.push(await startServer(variant, redisUrl))
+    if (warmup > 0) for (const s of servers) await drive(s, warmup)
+    const samples = new Map<string, autocannon.Result[]>(servers.map((s) => [s.variant.name, []]))
+    for (let round = 0; round < rounds; round++) {
+      for (const s of servers) samples.get(s.variant.name)?.push(await drive(s, duration))
+    }
+    const results = servers.map((s): Omit<VariantResult, 'ratio'> => {
+      const runs = samples.get(s.variant.name) ?? []
+      return {
+        name: s.variant.name,
+        rounds: runs.length,
+        requestsPerSec: median(runs.map((r) => r.requests.average)),
+        p50: median(runs.map((r) => r.latency.p50)),
+        p99: median(runs.map((r) => r.latency.p99)),
+        errors: runs.reduce((sum, r) => sum + r.errors + r.timeouts, 0),
+        non2xx: runs.reduce((sum, r) => sum + r.non2xx, 0)
+      }
+    })
+    const base = results.find((r) => r.name === scenario.baseline)
+    if (base === undefined) throw new Error(`${scenario.name}: baseline variant "${scenario.baseline}" is missing`)
+    return results.map((r) => ({ ...r, ratio: r.requestsPerSec / base.requestsPerSec }))
+  } finally {
+    await Promise.all(servers.map(stopServer))
+  }
+}
+
+async function loadScenarios (names: string[]): Promise<Scenario[]> {
+  const dir = join(here, 'scenarios')
+  const available = readdirSync(dir).filter((f) => f.endsWith('.ts')).map((f) => f.slice(0, -3)).sort()
+  const chosen = names.length === 0 ? available : names
+  const unknown = chosen.filter((n) => !available.includes(n))
+  if (unknown.length > 0) throw new Error(`unknown scenario(s) ${unknown.join(', ')}; available: ${available.join(', ')}`)
+  return await Promise.all(chosen.map(async (n) => (await import(pathToFileURL(join(dir, `${n}.ts`)).href) as { default: Scenario }).default))
+}
+
+const scenarios = await loadScenarios(positionals)
+const redis = await RedisServer.start()
+const resultsDir = resolve(here, 'results')
+mkdirSync(resultsDir, { recursive: true })
+console.log(`scaleout benchmarks: node ${process.version}, ${connections} connections, ${rounds} rounds of ${duration}s per variant, medians\n`)
+try {
+  for (const scenario of scenarios) {
+    await redis.flushAll()
+    const results = await runScenario(scenario, redis.url)
+    console.log(formatTable(scenario, results) + '\n')
+    writeFileSync(join(resultsDir, `${scenario.name}.json`), JSON.stringify({
+      scenario: scenario.name,
+      description: scenario.description,
+      date: new Date().toISOString(),
+      node: process.version,
+      settings: { connections, rounds, duration, warmup },
+      results
+    }, null, 2) + '\n')
+  }
+} finally {
+  await redis.stop()
+}

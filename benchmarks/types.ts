@@ -1,0 +1,60 @@
+import type { FastifyInstance } from 'fastify'
+
+/** What a server module's `build` receives in the server process. */
+export interface ServerContext {
+  /** A private redis-server the runner started for this run. */
+  redisUrl: string
+  /** The variant's `options`, as given in the scenario. */
+  options: Record<string, unknown>
+}
+
+/** A server module (benchmarks/servers/*.ts) exports `build`; the runner listens and measures. */
+export type BuildServer = (context: ServerContext) => Promise<FastifyInstance>
+
+export interface BenchRequest {
+  method?: 'GET' | 'POST' | 'PUT' | 'DELETE' | 'HEAD'
+  path: string
+  headers?: Record<string, string>
+  body?: string
+}
+
+export interface Variant {
+  /** The row label, e.g. "bare fastify" or "@fastify/session + connect-redis". */
+  name: string
+  /** The server module, relative to benchmarks/ (e.g. "servers/bare.ts"). */
+  server: string
+  options?: Record<string, unknown>
+  request: BenchRequest
+  /**
+   * Runs once in the runner after the server is up and before measuring, e.g. to log in.
+   * Returns headers to add to every measured request (a session cookie).
+   */
+  prepare?: (baseUrl: string) => Promise<Record<string, string> | undefined>
+}
+
+/** A minimum ratio of one variant's requests/s to another's, checked and printed (never asserted in tests). */
+export interface Target {
+  variant: string
+  against: string
+  min: number
+}
+
+export interface Scenario {
+  name: string
+  description: string
+  /** The variant every ratio is taken against: bare Fastify in the same run. */
+  baseline: string
+  variants: Variant[]
+  targets?: Target[]
+}
+
+export interface VariantResult {
+  name: string
+  rounds: number
+  requestsPerSec: number
+  p50: number
+  p99: number
+  errors: number
+  non2xx: number
+  ratio: number
+}

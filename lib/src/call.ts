@@ -1,0 +1,51 @@
+import { RedisTimeoutError, RedisUnavailableError } from './errors.js'
+
+// Reply errors that mean "the server cannot serve right now", as opposed to a bad command.
+const TRANSIENT_REPLY = /^(CLUSTERDOWN|LOADING|TRYAGAIN|MASTERDOWN|READONLY|BUSY)\b/
+
+/** True for errors that say Redis is away rather than that the command was wrong. */
+export function isUnavailable (err: unknown): boolean {
+  if (!(err instanceof Error)) return false
+  if ((err as { code?: unknown }).code === 'SCALEOUT_ERR_REDIS_TIMEOUT' || (err as { code?: unknown }).code === 'SCALEOUT_ERR_REDIS_UNAVAILABLE') return true
+  if (err.name === 'ReplyError') return TRANSIENT_REPLY.test(err.message)
+  return true
+}
+
+/**
+ * Turns what ioredis throws when Redis is away (closed stream, timeout, retries exhausted, cluster
+ * not ready) into SCALEOUT_ERR_REDIS_TIMEOUT or SCALEOUT_ERR_REDIS_UNAVAILABLE with the original
+ * as `cause`. Errors about the command itself (WRONGTYPE, script errors) pass through unchanged.
+ */
+export function toRedisError (err: unknown, timeoutMs = 0): Error {
+  if (!isUnavailable(err)) return err as Error
+  const code = (err as { code?: unknown }).code
+  if (code === 'SCALEOUT_ERR_REDIS_TIMEOUT' || code === 'SCALEOUT_ERR_REDIS_UNAVAILABLE') return err as Error
+  const message = (err as Error).message
+  const coded: Error = /timed? ?out/i.test(message)
+    ? new RedisTimeoutError(timeoutMs)
+    : new RedisUnavailableError(message)
+  coded.cause = err
+  return coded
+}
+
+/**
+ * Awaits a Redis call for at most `ms`. For callers whose client may not have a command timeout of
+ * its own (a client the user passed in): the request path must never wait on Redis without bound.
+ * The command itself is not cancelled; its late answer is ignored.
+ */
+export async function bounded<T> (operation: Promise<T>, ms: number): Promise<T> {
+  let timer: NodeJS.Timeout | undefined
+  const timeout = new Promise<never>((_resolve, reject) => {
+    timer = setTimeout(() => reject(new RedisTimeoutError(ms)), ms)
+  })
+  return await Promise.race([operation, timeout]).then(
+    (value) => {
+      clearTimeout(timer)
+      return value
+    },
+    (err: unknown) => {
+      clearTimeout(timer)
+      throw toRedisError(err, ms)
+    }
+  )
+}

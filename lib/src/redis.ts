@@ -1,0 +1,173 @@
+import type { FastifyInstance } from 'fastify'
+import { Cluster, Redis, type ClusterOptions, type RedisOptions } from 'ioredis'
+import { RedisNotConfiguredError } from './errors.js'
+import { invalid, isPlainObject } from './options.js'
+import { clusterDefaults, redisDefaults } from './redis-defaults.js'
+import type { RedisClient, RedisOption, ResolvedRedis } from './redis-types.js'
+
+export interface ResolveRedisOptions {
+  /** The plugin's name, for errors and log lines. */
+  plugin: string
+  /** How long registration waits for a client we create to become ready (it keeps trying after). */
+  readyTimeoutMs?: number
+}
+
+/**
+ * Duck-typed rather than `instanceof`: @fastify/redis and callers may bring their own copy of ioredis.
+ */
+export function isRedisClient (value: unknown): value is RedisClient {
+  return value !== null && typeof value === 'object' &&
+    typeof (value as RedisClient).duplicate === 'function' &&
+    typeof (value as RedisClient).sendCommand === 'function' &&
+    typeof (value as { isCluster?: unknown }).isCluster === 'boolean'
+}
+
+function clusterNodes (plugin: string, urls: unknown): { nodes: Array<{ host: string, port: number }>, redisOptions: RedisOptions } {
+  if (!Array.isArray(urls) || urls.length === 0) throw invalid(plugin, 'redis.cluster', 'a non-empty array of redis:// or rediss:// node URLs')
+  const redisOptions: RedisOptions = {}
+  const nodes = urls.map((raw) => {
+    let url: URL
+    try {
+      url = new URL(String(raw))
+    } catch {
+      throw invalid(plugin, 'redis.cluster', `node URLs such as redis://host:6379 (got ${JSON.stringify(raw)})`)
+    }
+    if (url.protocol !== 'redis:' && url.protocol !== 'rediss:') throw invalid(plugin, 'redis.cluster', `redis:// or rediss:// node URLs (got ${url.protocol})`)
+    if (url.protocol === 'rediss:') redisOptions.tls = {}
+    if (url.username !== '') redisOptions.username = decodeURIComponent(url.username)
+    if (url.password !== '') redisOptions.password = decodeURIComponent(url.password)
+    return { host: url.hostname.replace(/^\[|\]$/g, ''), port: url.port === '' ? 6379 : Number(url.port) }
+  })
+  return { nodes, redisOptions }
+}
+
+function checkUrl (plugin: string, option: string, value: string): string {
+  if (!/^rediss?:\/\//.test(value)) throw invalid(plugin, option, `a redis:// or rediss:// URL (got ${JSON.stringify(value.slice(0, 40))})`)
+  return value
+}
+
+function create (plugin: string, option: Exclude<RedisOption, RedisClient>): { client: RedisClient, source: ResolvedRedis['source'] } {
+  if (typeof option === 'string') {
+    return { client: new Redis(checkUrl(plugin, 'redis', option), { ...redisDefaults }), source: 'url' }
+  }
+  if ('cluster' in option) {
+    const { cluster, redisOptions: userRedisOptions, ...rest } = option
+    const { nodes, redisOptions } = clusterNodes(plugin, cluster)
+    const options: ClusterOptions = {
+      ...clusterDefaults,
+      ...rest,
+      redisOptions: { ...clusterDefaults.redisOptions, ...redisOptions, ...userRedisOptions }
+    }
+    return { client: new Cluster(nodes, options), source: 'cluster' }
+  }
+  if ('sentinels' in option) {
+    if (!Array.isArray(option.sentinels) || option.sentinels.length === 0) throw invalid(plugin, 'redis.sentinels', 'a non-empty array of { host, port }')
+    if (typeof option.name !== 'string' || option.name === '') throw invalid(plugin, 'redis.name', 'the Sentinel master name')
+    return { client: new Redis({ ...redisDefaults, ...option }), source: 'sentinel' }
+  }
+  const { url, ...rest } = option
+  return { client: new Redis(checkUrl(plugin, 'redis.url', url), { ...redisDefaults, ...rest }), source: 'url' }
+}
+
+/** Resolves after `ms`, or when `promise` settles, whichever comes first. */
+async function within (promise: Promise<unknown>, ms: number): Promise<void> {
+  let timer: NodeJS.Timeout | undefined
+  await Promise.race([promise.catch(() => undefined), new Promise((resolve) => { timer = setTimeout(resolve, ms) })])
+  clearTimeout(timer)
+}
+
+/**
+ * Quits politely when connected, otherwise just drops the socket (`quit` on a dead link would wait).
+ * Resolves once the client has ended, or after `timeoutMs` when it never had a socket to end.
+ */
+export async function closeClient (client: RedisClient, timeoutMs = 1000): Promise<void> {
+  if (client.status === 'end') return
+  const ended = new Promise<void>((resolve) => client.once('end', resolve))
+  if (client.status === 'ready') await within(client.quit(), timeoutMs)
+  client.disconnect()
+  await within(ended, timeoutMs)
+}
+
+/** Resolves true once the client is ready, false if it is not ready within `ms`. */
+export async function waitForReady (client: RedisClient, ms: number): Promise<boolean> {
+  if (client.status === 'ready') return true
+  return await new Promise<boolean>((resolve) => {
+    const done = (ready: boolean): void => {
+      clearTimeout(timer)
+      client.off('ready', onReady)
+      resolve(ready)
+    }
+    const onReady = (): void => done(true)
+    const timer = setTimeout(done, ms, false)
+    client.on('ready', onReady)
+  })
+}
+
+function fromFastifyRedis (fastify: FastifyInstance): RedisClient | undefined {
+  if (!fastify.hasDecorator('redis')) return undefined
+  const decorated = (fastify as unknown as { redis: unknown }).redis
+  return isRedisClient(decorated) ? decorated : undefined
+}
+
+function pick (fastify: FastifyInstance, plugin: string, option: RedisOption | undefined): { client: RedisClient, owned: boolean, source: ResolvedRedis['source'] } {
+  if (option === undefined || option === null) {
+    const decorated = fromFastifyRedis(fastify)
+    if (decorated !== undefined) return { client: decorated, owned: false, source: '@fastify/redis' }
+    const envUrl = process.env.REDIS_URL
+    if (envUrl !== undefined && envUrl !== '') {
+      return { client: new Redis(checkUrl(plugin, 'REDIS_URL', envUrl), { ...redisDefaults }), owned: true, source: 'REDIS_URL' }
+    }
+    throw new RedisNotConfiguredError(plugin)
+  }
+  if (isRedisClient(option)) return { client: option, owned: false, source: 'option' }
+  if (typeof option !== 'string' && !isPlainObject(option)) {
+    throw invalid(plugin, 'redis', 'an ioredis Redis or Cluster, a redis:// URL, { url }, { cluster: [urls] } or { sentinels, name }')
+  }
+  return { ...create(plugin, option), owned: true }
+}
+
+/**
+ * Gives a plugin its Redis client from the `redis` option, else `fastify.redis` (@fastify/redis),
+ * else the REDIS_URL environment variable; otherwise registration fails with
+ * SCALEOUT_ERR_REDIS_NOT_CONFIGURED. There is deliberately no in-memory fallback: per-process
+ * state is exactly what logs users out behind a load balancer.
+ *
+ * Clients created here (and every duplicate) are quit when the Fastify instance closes; a client
+ * the caller passed in is never closed.
+ */
+export async function resolveRedis (fastify: FastifyInstance, option: RedisOption | undefined, opts: ResolveRedisOptions): Promise<ResolvedRedis> {
+  const { plugin, readyTimeoutMs = 2000 } = opts
+  const { client, owned, source } = pick(fastify, plugin, option)
+  const ours: RedisClient[] = owned ? [client] : []
+
+  // onClose hooks run last-registered-first, so a plugin's own onClose (registered after this
+  // call) still has its connections; these quit afterwards.
+  fastify.addHook('onClose', async () => {
+    await Promise.all(ours.map(async (c) => await closeClient(c)))
+  })
+
+  // Log the Redis error events of our clients instead of letting them crash the process as
+  // unhandled 'error' events; ioredis keeps reconnecting on its own.
+  const watch = (c: RedisClient): RedisClient => {
+    c.on('error', (err: Error) => fastify.log.warn({ err, plugin }, `${plugin}: Redis connection error`))
+    return c
+  }
+  if (owned) {
+    watch(client)
+    if (!await waitForReady(client, readyTimeoutMs)) {
+      fastify.log.warn({ plugin, source }, `${plugin}: Redis not reachable yet; requests needing it fail fast until it is`)
+    }
+  }
+
+  return {
+    client,
+    owned,
+    isCluster: client.isCluster,
+    source,
+    duplicate: () => {
+      const copy = watch((client.duplicate as () => RedisClient).call(client))
+      ours.push(copy)
+      return copy
+    }
+  }
+}

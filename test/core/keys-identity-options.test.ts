@@ -1,0 +1,82 @@
+import t from 'tap'
+import { hostname } from 'node:os'
+import {
+  checkBoolean, checkFunction, checkInteger, checkPrefix, checkString, hashTag, instanceIdentity, isPlainObject, key, parseDuration, taggedKey, MAX_TIMER_MS
+} from '@scaleout/core'
+
+const plugin = '@scaleout/test'
+
+t.test('keys: prefixes and Cluster hash tags', async (t) => {
+  t.equal(key('app:', 'user', '42'), 'app:user:42')
+  t.equal(hashTag('u42'), '{u42}')
+  t.equal(hashTag('we{ir}d'), '{we_ir_d}', 'braces in the value cannot end the tag early')
+  t.equal(taggedKey('app:', 'u42'), 'app:{u42}')
+  t.equal(taggedKey('app:', 'u42', 'sessions', 'x'), 'app:{u42}:sessions:x')
+  t.equal(checkPrefix(plugin, 'prefix', 'myapp:sess:'), 'myapp:sess:')
+  for (const bad of ['', 'has space', 'brace{', 'x'.repeat(129), 7, 'tab\t']) {
+    t.throws(() => checkPrefix(plugin, 'prefix', bad), { code: 'SCALEOUT_ERR_INVALID_OPTION', message: /@scaleout\/test: option `prefix` is invalid: expected a key prefix of 1 to 128 printable characters/ })
+  }
+})
+
+t.test('instance identity', async (t) => {
+  const saved = { HOSTNAME: process.env.HOSTNAME, APP_VERSION: process.env.APP_VERSION }
+  t.teardown(() => {
+    for (const [name, value] of Object.entries(saved)) {
+      if (value === undefined) delete process.env[name]
+      else process.env[name] = value
+    }
+  })
+  process.env.HOSTNAME = 'web-7f9c-abcde'
+  process.env.APP_VERSION = '2.3.4'
+  const identity = instanceIdentity({ version: '1.0.0' })
+  t.equal(identity.id, 'web-7f9c-abcde')
+  t.equal(identity.pid, process.pid)
+  t.equal(identity.version, '2.3.4', 'APP_VERSION wins over the package version')
+  t.ok(identity.startedAt instanceof Date && identity.startedAt.getTime() <= Date.now())
+  t.ok(Object.isFrozen(identity))
+
+  delete process.env.HOSTNAME
+  process.env.APP_VERSION = ' '
+  t.equal(instanceIdentity({ version: '1.0.0' }).id, hostname())
+  t.equal(instanceIdentity({ version: '1.0.0' }).version, '1.0.0')
+  delete process.env.APP_VERSION
+  t.equal(instanceIdentity().version, 'unknown')
+  t.equal(instanceIdentity().startedAt, identity.startedAt, 'the process start, not the call time')
+})
+
+t.test('option validators throw coded errors naming plugin, option and expectation', async (t) => {
+  t.equal(checkInteger(plugin, 'n', 5, 1, 10), 5)
+  t.throws(() => checkInteger(plugin, 'n', 5.5, 1), { code: 'SCALEOUT_ERR_INVALID_OPTION', message: `@scaleout/test: option \`n\` is invalid: expected an integer from 1 to ${Number.MAX_SAFE_INTEGER}` })
+  t.throws(() => checkInteger(plugin, 'n', '5', 1, 10), { message: '@scaleout/test: option `n` is invalid: expected an integer from 1 to 10' })
+  t.throws(() => checkInteger(plugin, 'n', 11, 1, 10))
+  t.equal(checkBoolean(plugin, 'b', false), false)
+  t.throws(() => checkBoolean(plugin, 'b', 'yes'), { message: '@scaleout/test: option `b` is invalid: expected a boolean' })
+  t.equal(checkString(plugin, 's', 'abc'), 'abc')
+  t.throws(() => checkString(plugin, 's', ''), { message: '@scaleout/test: option `s` is invalid: expected a non-empty string' })
+  t.throws(() => checkString(plugin, 's', 'abc', /^\d+$/, 'digits'), { message: '@scaleout/test: option `s` is invalid: expected digits' })
+  const fn = (): number => 1
+  t.equal(checkFunction(plugin, 'f', fn), fn)
+  t.throws(() => checkFunction(plugin, 'f', 1), { message: '@scaleout/test: option `f` is invalid: expected a function' })
+  t.equal(isPlainObject({}), true)
+  t.equal(isPlainObject(Object.create(null)), true)
+  t.equal(isPlainObject(new Date()), false)
+  t.equal(isPlainObject(null), false)
+  t.equal(isPlainObject([]), false)
+})
+
+t.test('durations: numbers in a unit, or strings with one', async (t) => {
+  t.equal(parseDuration(plugin, 'ttl', 30), 30_000)
+  t.equal(parseDuration(plugin, 'ttl', 250, 'ms'), 250)
+  t.equal(parseDuration(plugin, 'ttl', 0), 0)
+  t.equal(parseDuration(plugin, 'ttl', '500ms'), 500)
+  t.equal(parseDuration(plugin, 'ttl', '1.5s'), 1500)
+  t.equal(parseDuration(plugin, 'ttl', '15m'), 900_000)
+  t.equal(parseDuration(plugin, 'ttl', '24h'), 86_400_000)
+  t.equal(parseDuration(plugin, 'ttl', ' 7d '), 604_800_000)
+  t.equal(parseDuration(plugin, 'ttl', '52w'), 52 * 604_800_000)
+  t.ok(parseDuration(plugin, 'ttl', '52w') > MAX_TIMER_MS, 'long TTLs are allowed; timer users clamp to MAX_TIMER_MS')
+  for (const bad of [-1, Number.NaN, Infinity, '10', '10 years', '', 'h', null, {}, 1e300]) {
+    t.throws(() => parseDuration(plugin, 'ttl', bad), { code: 'SCALEOUT_ERR_INVALID_OPTION', message: /option `ttl` is invalid: expected a duration: a number of seconds/ })
+  }
+  t.throws(() => parseDuration(plugin, 'timeoutMs', 'x', 'ms'), { message: /expected a duration: a number of milliseconds/ })
+})

@@ -1,0 +1,5 @@
+export { RedisServer, type RedisServerOptions } from './redis-server.js'
+export { RedisClusterHarness } from './redis-cluster.js'
+export { RedisSentinelHarness } from './redis-sentinel.js'
+export { freePort, sleep, waitUntil } from './ports.js'
+export { rawCommand } from './resp.js'
