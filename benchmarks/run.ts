@@ -11,7 +11,7 @@ import { pathToFileURL } from 'node:url'
 import autocannon from 'autocannon'
 import { RedisServer } from '../test/helpers/index.js'
 import { formatTable, median } from './stats.js'
-import type { Scenario, Variant, VariantResult } from './types.js'
+import type { CustomScenario, Scenario, Variant, VariantResult } from './types.js'
 
 const here = import.meta.dirname
 const { values, positionals } = parseArgs({
@@ -94,13 +94,13 @@ async function runScenario (scenario: Scenario, redisUrl: string): Promise<Varia
   }
 }
 
-async function loadScenarios (names: string[]): Promise<Scenario[]> {
+async function loadScenarios (names: string[]): Promise<Array<Scenario | CustomScenario>> {
   const dir = join(here, 'scenarios')
   const available = readdirSync(dir).filter((f) => f.endsWith('.ts')).map((f) => f.slice(0, -3)).sort()
   const chosen = names.length === 0 ? available : names
   const unknown = chosen.filter((n) => !available.includes(n))
   if (unknown.length > 0) throw new Error(`unknown scenario(s) ${unknown.join(', ')}; available: ${available.join(', ')}`)
-  return await Promise.all(chosen.map(async (n) => (await import(pathToFileURL(join(dir, `${n}.ts`)).href) as { default: Scenario }).default))
+  return await Promise.all(chosen.map(async (n) => (await import(pathToFileURL(join(dir, `${n}.ts`)).href) as { default: Scenario | CustomScenario }).default))
 }
 
 const scenarios = await loadScenarios(positionals)
@@ -111,8 +111,16 @@ console.log(`scaleout benchmarks: node ${process.version}, ${connections} connec
 try {
   for (const scenario of scenarios) {
     await redis.flushAll()
-    const results = await runScenario(scenario, redis.url)
-    console.log(formatTable(scenario, results) + '\n')
+    let results: unknown
+    if ('run' in scenario) {
+      const custom = await scenario.run({ redisUrl: redis.url, duration, rounds, connections })
+      console.log(`## ${scenario.name}: ${scenario.description}\n${custom.table}\n`)
+      results = custom.results
+    } else {
+      const measured = await runScenario(scenario, redis.url)
+      console.log(formatTable(scenario, measured) + '\n')
+      results = measured
+    }
     writeFileSync(join(resultsDir, `${scenario.name}.json`), JSON.stringify({
       scenario: scenario.name,
       description: scenario.description,

@@ -48,6 +48,25 @@ export interface Scenario {
   targets?: Target[]
 }
 
+/** What a custom scenario's `run` receives. */
+export interface CustomContext {
+  /** A private redis-server the runner started for this run (flushed before each scenario). */
+  redisUrl: string
+  duration: number
+  rounds: number
+  connections: number
+}
+
+/**
+ * A scenario that is not "autocannon against one HTTP route" (pub/sub fan-out across instances,
+ * WebSocket latency): it runs its own processes and returns the table to print and the JSON to keep.
+ */
+export interface CustomScenario {
+  name: string
+  description: string
+  run: (context: CustomContext) => Promise<{ table: string, results: unknown }>
+}
+
 export interface VariantResult {
   name: string
   rounds: number
