@@ -1,0 +1,185 @@
+import { randomUUID } from 'node:crypto'
+import type { FastifyBaseLogger } from 'fastify'
+import { createCodec, instanceIdentity, type RedisClient, type SizedCodec } from '@scaleout/core'
+import { DedupWindow } from './dedup.js'
+import { decodeEnvelope, Delivery, encodeEnvelope } from './envelope.js'
+import { ClosedError, InvalidChannelError, InvalidHandlerError, TooManyChannelsError } from './errors.js'
+import { Heartbeat } from './heartbeat.js'
+import { handlerListener, Hub, type Listener } from './hub.js'
+import { PLUGIN, type Settings } from './options.js'
+import { SocketListener, SocketRegistry } from './sockets.js'
+import { Transport } from './transport.js'
+import type { AttachOptions, BroadcastSocket, BroadcastStats, MessageHandler, MessageMeta, PublishResult } from './types.js'
+
+// eslint-disable-next-line no-control-regex
+const CHANNEL = /^[^\s\x00-\x1f\x7f]{1,256}$/
+
+function checkChannel (channel: unknown): string {
+  if (typeof channel !== 'string' || !CHANNEL.test(channel)) throw new InvalidChannelError(JSON.stringify(String(channel).slice(0, 60)))
+  return channel
+}
+
+/** HOSTNAME:pid:random: instances in one process (tests) or one pod (workers) never share an id. */
+function newInstanceId (): string {
+  const { id, pid } = instanceIdentity()
+  return `${id.replace(/[^\w.-]/g, '_').slice(0, 150)}:${pid}:${randomUUID().slice(0, 8)}`
+}
+
+type Counters = Omit<BroadcastStats, 'channels' | 'listeners' | 'sockets'>
+
+/** Local fan-out, the Redis transport and the heartbeat, behind `fastify.broadcast`. */
+export class Broadcaster {
+  readonly instanceId = newInstanceId()
+  readonly sharded: boolean
+  private closing = false
+  private readonly hub = new Hub()
+  private readonly sockets = new SocketRegistry()
+  private readonly dedup: DedupWindow
+  private readonly codec: SizedCodec
+  private readonly channelPrefix: string
+  private readonly heartbeatChannel: string
+  private readonly transport: Transport
+  private readonly heartbeat: Heartbeat | undefined
+  private readonly settings: Settings
+  private readonly log: FastifyBaseLogger
+  private readonly counters: Counters = {
+    published: 0, remoteFailures: 0, received: 0, echoes: 0, duplicates: 0, rejected: 0, slowDropped: 0, forcedReconnects: 0
+  }
+
+  constructor (settings: Settings, publisher: RedisClient, subscriber: RedisClient, sharded: boolean, log: FastifyBaseLogger) {
+    this.settings = settings
+    this.sharded = sharded
+    this.log = log
+    this.dedup = new DedupWindow(settings.dedupWindow)
+    this.codec = createCodec(PLUGIN, { maxBytes: settings.maxPayloadBytes })
+    this.channelPrefix = settings.prefix + 'c:'
+    this.heartbeatChannel = settings.prefix + 'hb:' + this.instanceId
+    this.transport = new Transport(publisher, subscriber, sharded, settings.publishTimeout, log, (channel, text) => this.fromRedis(channel, text))
+    this.heartbeat = settings.heartbeatInterval === 0
+      ? undefined
+      : new Heartbeat(settings.heartbeatInterval, settings.heartbeatMisses, {
+        send: async (seq) => await this.transport.publish(this.heartbeatChannel, String(seq)),
+        subscriberReady: () => this.transport.ready,
+        tick: () => this.transport.retry(),
+        dead: () => {
+          this.counters.forcedReconnects++
+          this.log.warn({ plugin: PLUGIN }, `${PLUGIN}: heartbeats not heard back; forcing the subscriber to reconnect`)
+          this.transport.reconnect()
+        }
+      })
+  }
+
+  start (): void {
+    if (this.heartbeat === undefined) return
+    this.transport.add(this.heartbeatChannel)
+    this.heartbeat.start()
+  }
+
+  private fromRedis (redisChannel: string, text: string): void {
+    if (redisChannel === this.heartbeatChannel) {
+      this.heartbeat?.heard(text)
+      return
+    }
+    const delivery = decodeEnvelope(redisChannel.slice(this.channelPrefix.length), text)
+    if (delivery === undefined) {
+      this.counters.rejected++
+      this.log.warn({ plugin: PLUGIN, channel: redisChannel }, `${PLUGIN}: dropped a message that is not a valid envelope`)
+      return
+    }
+    if (delivery.meta.origin === this.instanceId) {
+      this.counters.echoes++
+      return
+    }
+    if (!this.dedup.add(delivery.meta.id)) {
+      this.counters.duplicates++
+      return
+    }
+    this.counters.received++
+    this.hub.deliver(delivery)
+  }
+
+  async publish (channel: string, message: unknown): Promise<PublishResult> {
+    if (this.closing) throw new ClosedError()
+    checkChannel(channel)
+    const body = this.codec.encode(message) as string
+    const meta: MessageMeta = Object.freeze({ channel, id: randomUUID(), origin: this.instanceId, time: Date.now(), local: true })
+    this.counters.published++
+    // Local subscribers first, synchronously: they never wait on (or for) Redis.
+    const delivered = this.hub.deliver(new Delivery(meta, body))
+    try {
+      const receivers = await this.transport.publish(this.channelPrefix + channel, encodeEnvelope(meta.id, meta.origin, meta.time, body))
+      return { id: meta.id, delivered, remote: true, receivers, error: null }
+    } catch (err) {
+      this.counters.remoteFailures++
+      this.log.warn({ err, plugin: PLUGIN, channel }, `${PLUGIN}: publish reached local subscribers only`)
+      return { id: meta.id, delivered, remote: false, receivers: null, error: err as Error }
+    }
+  }
+
+  subscribe (channel: string, handler: MessageHandler): () => void {
+    if (this.closing) throw new ClosedError()
+    checkChannel(channel)
+    if (typeof handler !== 'function') throw new InvalidHandlerError()
+    const listener = handlerListener(handler, this.log)
+    this.join(channel, listener)
+    return () => this.leave(channel, listener)
+  }
+
+  attach (socket: BroadcastSocket, channels: string[], options: AttachOptions = {}): () => void {
+    if (this.closing) throw new ClosedError()
+    const maxChannels = options.maxChannels ?? this.settings.maxChannelsPerSocket
+    if (!Array.isArray(channels)) throw new InvalidChannelError('list (not an array)')
+    if (channels.length > maxChannels) throw new TooManyChannelsError(maxChannels, channels.length)
+    const unique = [...new Set(channels.map(checkChannel))]
+    // Closed already (it went away while channels() ran): 'close' will not fire again to detach it.
+    if (socket.readyState > 1) return () => undefined
+    const listener = new SocketListener(socket, unique, options.maxBufferedBytes ?? this.settings.maxBufferedBytes, (slow) => this.dropSlow(slow))
+    let attached = true
+    const detach = (): void => {
+      if (!attached) return
+      attached = false
+      this.sockets.delete(socket)
+      for (const channel of unique) this.leave(channel, listener)
+    }
+    for (const channel of unique) this.join(channel, listener)
+    this.sockets.add(socket, detach)
+    socket.once('close', detach)
+    return detach
+  }
+
+  private dropSlow (listener: SocketListener): void {
+    this.counters.slowDropped++
+    this.log.warn({ plugin: PLUGIN, bufferedAmount: listener.socket.bufferedAmount }, `${PLUGIN}: dropped a WebSocket client that reads too slowly`)
+    this.sockets.detach(listener.socket)
+    listener.socket.terminate()
+  }
+
+  private join (channel: string, listener: Listener): void {
+    if (this.hub.add(channel, listener)) this.transport.add(this.channelPrefix + channel)
+  }
+
+  private leave (channel: string, listener: Listener): void {
+    if (this.hub.remove(channel, listener)) this.transport.remove(this.channelPrefix + channel)
+  }
+
+  get isClosing (): boolean {
+    return this.closing
+  }
+
+  /** First step of shutdown: refuse new work, close every socket with 1001. */
+  stopAccepting (): void {
+    this.closing = true
+    this.heartbeat?.stop()
+    this.sockets.closeAll()
+  }
+
+  /** Last step: unsubscribe in Redis; the connections are quit afterwards by their owner. */
+  async close (): Promise<void> {
+    this.stopAccepting()
+    await this.transport.close()
+  }
+
+  stats (): BroadcastStats {
+    return { channels: this.transport.channels, listeners: this.hub.listeners, sockets: this.sockets.size, ...this.counters }
+  }
+}

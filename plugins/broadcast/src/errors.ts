@@ -1,0 +1,42 @@
+import createError from '@fastify/error'
+
+// Every error @scaleout/broadcast raises, in one place, so codes stay unique and greppable.
+// An oversized or unencodable message gets the core's SCALEOUT_ERR_VALUE_TOO_LARGE / SCALEOUT_ERR_ENCODE.
+
+/** A channel name that is not 1 to 256 printable characters without whitespace. */
+export const InvalidChannelError = createError(
+  'SCALEOUT_ERR_BROADCAST_CHANNEL',
+  'Invalid broadcast channel %s: expected 1 to 256 printable characters without whitespace',
+  400,
+  TypeError
+)
+
+/** A socket asked for more channels than the route allows. */
+export const TooManyChannelsError = createError(
+  'SCALEOUT_ERR_BROADCAST_TOO_MANY_CHANNELS',
+  'A socket may join at most %d channels (asked for %d)',
+  400,
+  RangeError
+)
+
+/** `subscribe` was given something other than a function. */
+export const InvalidHandlerError = createError(
+  'SCALEOUT_ERR_BROADCAST_HANDLER',
+  'A broadcast handler must be a function',
+  500,
+  TypeError
+)
+
+/** publish/subscribe after the Fastify instance started closing. */
+export const ClosedError = createError(
+  'SCALEOUT_ERR_BROADCAST_CLOSED',
+  '@scaleout/broadcast is closed: the Fastify instance is shutting down',
+  503
+)
+
+/** The WebSocket route helper was used without @fastify/websocket registered. */
+export const WebSocketMissingError = createError(
+  'SCALEOUT_ERR_BROADCAST_NO_WEBSOCKET',
+  'fastify.broadcast.websocket() needs @fastify/websocket: register it before adding the route',
+  500
+)

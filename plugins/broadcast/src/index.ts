@@ -1,0 +1,45 @@
+import fp from 'fastify-plugin'
+import type { FastifyInstance } from 'fastify'
+import { resolveRedis } from '@scaleout/core'
+import { Broadcaster } from './broadcast.js'
+import { normalise, PLUGIN } from './options.js'
+import { addWebSocketRoute } from './route.js'
+import { subscriberFor } from './subscriber.js'
+import type { Broadcast, BroadcastOptions } from './types.js'
+
+async function broadcastPlugin (fastify: FastifyInstance, options: BroadcastOptions): Promise<void> {
+  const settings = normalise(options)
+  if (fastify.hasDecorator('websocketServer')) {
+    fastify.log.warn({ plugin: PLUGIN }, `${PLUGIN}: registered after @fastify/websocket, whose shutdown closes sockets first (code 1005); register ${PLUGIN} first for 1001`)
+  }
+  const redis = await resolveRedis(fastify, settings.redis, { plugin: PLUGIN })
+  const sharded = settings.sharded ?? redis.isCluster
+  const subscriber = subscriberFor(fastify, redis, sharded)
+  const broadcaster = new Broadcaster(settings, redis.client, subscriber.client, sharded, fastify.log)
+
+  const api: Broadcast = {
+    instanceId: broadcaster.instanceId,
+    sharded,
+    publish: async (channel, message) => await broadcaster.publish(channel, message),
+    subscribe: (channel, handler) => broadcaster.subscribe(channel, handler),
+    attach: (socket, channels, attachOptions) => broadcaster.attach(socket, channels, attachOptions),
+    websocket: (path, routeOptions) => addWebSocketRoute(fastify, broadcaster, path, routeOptions),
+    stats: () => broadcaster.stats()
+  }
+  fastify.decorate('broadcast', Object.freeze(api))
+  broadcaster.start()
+
+  // preClose runs while the server still listens: sockets get 1001 before their TCP links go.
+  fastify.addHook('preClose', async () => broadcaster.stopAccepting())
+  fastify.addHook('onClose', async () => {
+    await broadcaster.close()
+    await subscriber.close()
+  })
+}
+
+/** Cross-instance pub/sub over Redis, with a WebSocket bridge for @fastify/websocket. */
+export const broadcast = fp(broadcastPlugin, { fastify: '5.x', name: PLUGIN })
+export default broadcast
+
+export { InvalidChannelError, TooManyChannelsError, InvalidHandlerError, ClosedError, WebSocketMissingError } from './errors.js'
+export type * from './types.js'

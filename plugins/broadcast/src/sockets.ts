@@ -1,0 +1,65 @@
+import type { Delivery } from './envelope.js'
+import type { Listener } from './hub.js'
+import type { BroadcastSocket } from './types.js'
+
+const OPEN = 1
+export const GOING_AWAY = 1001
+export const POLICY_VIOLATION = 1008
+
+/**
+ * A socket as a hub listener. Before each send it checks how much the socket has buffered: a
+ * client that reads slower than we publish is terminated (its buffer is already full, so a close
+ * frame would not get through) rather than buffered without bound.
+ */
+export class SocketListener implements Listener {
+  readonly socket: BroadcastSocket
+  readonly channels: string[]
+  private readonly maxBufferedBytes: number
+  private readonly onSlow: (listener: SocketListener) => void
+
+  constructor (socket: BroadcastSocket, channels: string[], maxBufferedBytes: number, onSlow: (listener: SocketListener) => void) {
+    this.socket = socket
+    this.channels = channels
+    this.maxBufferedBytes = maxBufferedBytes
+    this.onSlow = onSlow
+  }
+
+  deliver (delivery: Delivery): boolean {
+    if (this.socket.readyState !== OPEN) return false
+    if (this.socket.bufferedAmount > this.maxBufferedBytes) {
+      this.onSlow(this)
+      return false
+    }
+    this.socket.send(delivery.frame(), { binary: false })
+    return true
+  }
+}
+
+/** Every attached socket, so that shutdown can close them all with 1001. */
+export class SocketRegistry {
+  private readonly sockets = new Map<BroadcastSocket, () => void>()
+  get size (): number {
+    return this.sockets.size
+  }
+
+  add (socket: BroadcastSocket, detach: () => void): void {
+    this.sockets.set(socket, detach)
+  }
+
+  delete (socket: BroadcastSocket): void {
+    this.sockets.delete(socket)
+  }
+
+  /** Runs the socket's detach (which also deletes it here). */
+  detach (socket: BroadcastSocket): void {
+    ;(this.sockets.get(socket) as () => void)()
+  }
+
+  /** Detaches every socket and closes it with 1001 (going away). */
+  closeAll (): void {
+    for (const [socket, detach] of [...this.sockets]) {
+      detach()
+      socket.close(GOING_AWAY, 'server shutting down')
+    }
+  }
+}

@@ -1,0 +1,124 @@
+import type { FastifyBaseLogger } from 'fastify'
+import { bounded, type RedisClient } from '@scaleout/core'
+import { PLUGIN } from './options.js'
+
+// Cluster SSUBSCRIBE takes channels of one slot per command, so sharded (re)subscriptions go one
+// channel per command; classic ones go in batches.
+const BATCH = 500
+
+/**
+ * The two connections: PUBLISH on the publisher, SUBSCRIBE on the subscriber, for the channels the
+ * hub says are wanted. The subscriber has no offline queue, so a subscribe while it is down is only
+ * recorded; every 'ready' (first connect, reconnect, forced reconnect) subscribes all wanted
+ * channels again and drops the ones ioredis re-subscribed that nobody wants any more.
+ */
+export class Transport {
+  readonly sharded: boolean
+  private readonly wanted = new Set<string>()
+  /** Channels Redis confirmed and we have not unsubscribed: what ioredis re-subscribes on reconnect. */
+  private readonly confirmed = new Set<string>()
+  private readonly failed = new Set<string>()
+  private readonly publisher: RedisClient
+  private readonly subscriber: RedisClient
+  private readonly timeoutMs: number
+  private readonly log: FastifyBaseLogger
+  private readonly onMessage: (channel: string, text: string) => void
+  private readonly onReady = (): void => this.resync()
+
+  constructor (publisher: RedisClient, subscriber: RedisClient, sharded: boolean, timeoutMs: number, log: FastifyBaseLogger, onMessage: (channel: string, text: string) => void) {
+    this.publisher = publisher
+    this.subscriber = subscriber
+    this.sharded = sharded
+    this.timeoutMs = timeoutMs
+    this.log = log
+    this.onMessage = onMessage
+    subscriber.on(sharded ? 'smessage' : 'message', onMessage)
+    subscriber.on('ready', this.onReady)
+  }
+
+  get ready (): boolean {
+    return this.subscriber.status === 'ready'
+  }
+
+  get channels (): number {
+    return this.wanted.size
+  }
+
+  add (channel: string): void {
+    this.wanted.add(channel)
+    if (this.ready) this.subscribe([channel])
+  }
+
+  remove (channel: string): void {
+    this.wanted.delete(channel)
+    this.failed.delete(channel)
+    if (this.ready) this.unsubscribe([channel])
+  }
+
+  /** Subscribes again the channels whose SUBSCRIBE failed while connected (called by the heartbeat tick). */
+  retry (): void {
+    if (this.failed.size === 0 || !this.ready) return
+    const channels = [...this.failed]
+    this.failed.clear()
+    this.subscribe(channels)
+  }
+
+  private resync (): void {
+    this.failed.clear()
+    const stale = [...this.confirmed].filter((c) => !this.wanted.has(c))
+    if (stale.length > 0) this.unsubscribe(stale)
+    if (this.wanted.size > 0) this.subscribe([...this.wanted])
+  }
+
+  private batches (channels: string[]): string[][] {
+    const size = this.sharded ? 1 : BATCH
+    const out: string[][] = []
+    for (let i = 0; i < channels.length; i += size) out.push(channels.slice(i, i + size))
+    return out
+  }
+
+  private subscribe (channels: string[]): void {
+    for (const batch of this.batches(channels)) {
+      const command = this.sharded ? this.subscriber.ssubscribe(...batch) : this.subscriber.subscribe(...batch)
+      bounded(command, this.timeoutMs).then(() => {
+        for (const c of batch) this.confirmed.add(c)
+      }, (err: unknown) => {
+        for (const c of batch) if (this.wanted.has(c)) this.failed.add(c)
+        this.log.warn({ err, plugin: PLUGIN, channels: batch.length }, `${PLUGIN}: SUBSCRIBE failed; retrying on the next heartbeat or reconnect`)
+      })
+    }
+  }
+
+  private unsubscribe (channels: string[]): void {
+    for (const batch of this.batches(channels)) {
+      const command = this.sharded ? this.subscriber.sunsubscribe(...batch) : this.subscriber.unsubscribe(...batch)
+      // A failure leaves the channel confirmed: the next reconnect unsubscribes it as stale.
+      bounded(command, this.timeoutMs).then(() => {
+        for (const c of batch) if (!this.wanted.has(c)) this.confirmed.delete(c)
+      }, () => undefined)
+    }
+  }
+
+  /** Resolves with the number of subscribers Redis counted; rejects with a coded Redis error. */
+  async publish (channel: string, text: string): Promise<number> {
+    const reply = this.sharded ? this.publisher.spublish(channel, text) : this.publisher.publish(channel, text)
+    return Number(await bounded(reply, this.timeoutMs))
+  }
+
+  /** Drops the subscriber's socket; ioredis reconnects and 'ready' re-subscribes everything. */
+  reconnect (): void {
+    this.subscriber.disconnect(true)
+  }
+
+  /** Unsubscribes everything (bounded) and stops listening; the connections are quit by their owner. */
+  async close (): Promise<void> {
+    this.subscriber.off(this.sharded ? 'smessage' : 'message', this.onMessage)
+    this.subscriber.off('ready', this.onReady)
+    const channels = [...this.wanted]
+    this.wanted.clear()
+    this.failed.clear()
+    if (!this.ready || channels.length === 0) return
+    const commands = this.batches(channels).map(async (batch) => await (this.sharded ? this.subscriber.sunsubscribe(...batch) : this.subscriber.unsubscribe(...batch)))
+    await bounded(Promise.all(commands), this.timeoutMs).catch(() => undefined)
+  }
+}

@@ -1,0 +1,136 @@
+import type { FastifyRequest, RouteShorthandOptions } from 'fastify'
+import type { RedisOption } from '@scaleout/core'
+
+export interface BroadcastOptions {
+  /** How to reach Redis (see @scaleout/core); default `fastify.redis`, then REDIS_URL. */
+  redis?: RedisOption
+  /** Prefix of every Redis channel. Default `"scaleout:broadcast:"`. */
+  prefix?: string
+  /** SPUBLISH/SSUBSCRIBE instead of PUBLISH/SUBSCRIBE. Default: true for a Cluster client, false otherwise. */
+  sharded?: boolean
+  /** Largest encoded message in bytes. Default 65536. */
+  maxPayloadBytes?: number
+  /** How long a publish waits for Redis, in ms or a string such as "1s". Default 1000. */
+  publishTimeout?: number | string
+  /** How often each instance publishes a heartbeat to itself (ms or "5s"); `false` turns it off. Default 5000. */
+  heartbeatInterval?: number | string | false
+  /** Heartbeats published but not heard back before the subscriber is forced to reconnect. Default 2. */
+  heartbeatMisses?: number
+  /** How many recent message ids are remembered to drop duplicates. Default 10000. */
+  dedupWindow?: number
+  /** Default for sockets: buffered bytes past which a slow client is dropped. Default 1 MiB. */
+  maxBufferedBytes?: number
+  /** Default for sockets: most channels one socket may join. Default 100. */
+  maxChannelsPerSocket?: number
+}
+
+/** What a handler learns about a message besides its body. */
+export interface MessageMeta {
+  readonly channel: string
+  /** Unique message id (UUID). */
+  readonly id: string
+  /** The instance that published it (`fastify.broadcast.instanceId` there). */
+  readonly origin: string
+  /** When it was published, in ms since the epoch (the publisher's clock). */
+  readonly time: number
+  /** True when it was published on this instance. */
+  readonly local: boolean
+}
+
+/**
+ * Receives a message. The body is decoded once and shared by every handler of the instance:
+ * treat it as read-only. Errors thrown (or rejected) are logged and never reach the publisher.
+ */
+export type MessageHandler = (message: unknown, meta: MessageMeta) => void | Promise<void>
+
+/** What a publish did. It never rejects because of Redis: a remote failure is reported here. */
+export interface PublishResult {
+  id: string
+  /** Local handlers and sockets it was delivered to, before Redis was asked. */
+  delivered: number
+  /** True when Redis accepted the message for the other instances. */
+  remote: boolean
+  /** Subscribed instances Redis counted (this one included), or null when the remote send failed. */
+  receivers: number | null
+  /** Why the remote send failed (SCALEOUT_ERR_REDIS_UNAVAILABLE / _TIMEOUT), else null. */
+  error: Error | null
+}
+
+export interface BroadcastStats {
+  /** Redis channels subscribed (the heartbeat channel included). */
+  channels: number
+  /** Handlers and sockets currently subscribed. */
+  listeners: number
+  sockets: number
+  published: number
+  /** Publishes whose Redis send failed. */
+  remoteFailures: number
+  /** Messages from other instances accepted. */
+  received: number
+  /** Copies of our own messages coming back from Redis, dropped. */
+  echoes: number
+  /** Messages dropped because their id was seen within the de-duplication window. */
+  duplicates: number
+  /** Messages from Redis that were not a valid envelope, dropped. */
+  rejected: number
+  /** Sockets dropped because their buffer passed maxBufferedBytes. */
+  slowDropped: number
+  /** Subscriber reconnects forced by the heartbeat. */
+  forcedReconnects: number
+}
+
+/** The part of a `ws` WebSocket the bridge uses. */
+export interface BroadcastSocket {
+  readonly readyState: number
+  readonly bufferedAmount: number
+  send: (data: Buffer, options: { binary: boolean }) => void
+  close: (code?: number, reason?: string) => void
+  terminate: () => void
+  once: (event: 'close', listener: () => void) => unknown
+}
+
+export interface AttachOptions {
+  /** Buffered bytes past which this socket is dropped. Default: the plugin's maxBufferedBytes. */
+  maxBufferedBytes?: number
+  /** Most channels this socket may join. Default: the plugin's maxChannelsPerSocket. */
+  maxChannels?: number
+}
+
+export interface WebSocketRouteOptions extends AttachOptions {
+  /** The channels a new socket joins (checked; an invalid list closes the socket with 1008). */
+  channels: (request: FastifyRequest) => string[] | Promise<string[]>
+  /** Called with each message the client sends (the bridge ignores them otherwise). */
+  onMessage?: (data: Buffer, socket: BroadcastSocket, request: FastifyRequest) => void | Promise<void>
+  /** Extra route options (hooks such as preValidation for authentication, config, schema). */
+  route?: Omit<RouteShorthandOptions, 'websocket'>
+}
+
+export interface Broadcast {
+  /** This instance's id in message envelopes: `<HOSTNAME>:<pid>:<random>`. */
+  readonly instanceId: string
+  /** True when channels use SPUBLISH/SSUBSCRIBE (Redis Cluster). */
+  readonly sharded: boolean
+  /**
+   * Delivers `message` (any JSON value) to every subscriber of `channel` on every instance:
+   * here first, synchronously, then through Redis. Rejects only for a bad channel or message.
+   */
+  publish: (channel: string, message: unknown) => Promise<PublishResult>
+  /** Calls `handler` for each message on `channel`; returns the function that unsubscribes. */
+  subscribe: (channel: string, handler: MessageHandler) => () => void
+  /**
+   * Sends every message of `channels` to `socket` as `{"channel":...,"data":...}` text frames until
+   * it closes. Returns the function that detaches it early.
+   */
+  attach: (socket: BroadcastSocket, channels: string[], options?: AttachOptions) => () => void
+  /** Adds a GET WebSocket route whose sockets join `options.channels(request)` (needs @fastify/websocket). */
+  websocket: (path: string, options: WebSocketRouteOptions) => void
+  /** Counters for health routes and tests. */
+  stats: () => BroadcastStats
+}
+
+declare module 'fastify' {
+  interface FastifyInstance {
+    /** Cross-instance pub/sub over Redis, with a WebSocket bridge (@scaleout/broadcast). */
+    broadcast: Broadcast
+  }
+}

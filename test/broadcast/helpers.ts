@@ -1,0 +1,88 @@
+import Fastify, { type FastifyInstance } from 'fastify'
+import fastifyWebsocket from '@fastify/websocket'
+import WebSocket from 'ws'
+import broadcast, { type BroadcastOptions } from '@scaleout/broadcast'
+import { waitUntil } from '../helpers/index.js'
+
+export interface Instance {
+  app: FastifyInstance
+  /** ws://127.0.0.1:port/ws */
+  wsUrl: string
+}
+
+/**
+ * A listening Fastify with broadcast and a /ws route whose sockets join the channels of the
+ * `channels` query parameter (comma separated).
+ */
+export async function startInstance (options: BroadcastOptions, extra: { maxBufferedBytes?: number, logger?: boolean } = {}): Promise<Instance> {
+  const app = Fastify({ logger: extra.logger === true ? { level: 'warn' } : false })
+  await app.register(broadcast, { heartbeatInterval: false, ...options })
+  await app.register(fastifyWebsocket)
+  app.after(() => {
+    app.broadcast.websocket('/ws', {
+      channels: (request) => String((request.query as { channels?: string }).channels ?? '').split(',').filter((c) => c !== ''),
+      ...(extra.maxBufferedBytes !== undefined ? { maxBufferedBytes: extra.maxBufferedBytes } : {}),
+      onMessage: async (data) => {
+        const { channel, message } = JSON.parse(data.toString()) as { channel: string, message: unknown }
+        await app.broadcast.publish(channel, message)
+      }
+    })
+  })
+  await app.listen({ host: '127.0.0.1', port: 0 })
+  const address = app.server.address() as { port: number }
+  return { app, wsUrl: `ws://127.0.0.1:${address.port}/ws` }
+}
+
+/** A ws client that queues what it receives. */
+export class Client {
+  readonly ws: WebSocket
+  readonly received: Array<{ channel: string, data: unknown }> = []
+  closeCode: number | undefined
+  closeReason = ''
+  readonly closed: Promise<number>
+
+  private constructor (ws: WebSocket) {
+    this.ws = ws
+    ws.on('message', (data: Buffer) => this.received.push(JSON.parse(data.toString()) as { channel: string, data: unknown }))
+    this.closed = new Promise((resolve) => ws.once('close', (code: number, reason: Buffer) => {
+      this.closeCode = code
+      this.closeReason = reason.toString()
+      resolve(code)
+    }))
+  }
+
+  static async connect (wsUrl: string, channels: string[]): Promise<Client> {
+    const ws = new WebSocket(`${wsUrl}?channels=${encodeURIComponent(channels.join(','))}`)
+    const client = new Client(ws)
+    await new Promise<void>((resolve, reject) => {
+      ws.once('open', () => resolve())
+      ws.once('error', reject)
+    })
+    return client
+  }
+
+  /** Waits until `count` messages have arrived (messages already there count). */
+  async waitFor (count: number, timeoutMs = 10_000): Promise<Array<{ channel: string, data: unknown }>> {
+    await waitUntil(`${count} WebSocket messages`, () => this.received.length >= count, timeoutMs, 10)
+    return this.received
+  }
+
+  close (): void {
+    this.ws.terminate()
+  }
+}
+
+/** Waits until every instance has `channel` subscribed in Redis (the socket's channels() runs asynchronously). */
+export async function waitSubscribed (instances: Instance[], listeners: number): Promise<void> {
+  await waitUntil(`${listeners} listeners on each instance`, () => instances.every((i) => i.app.broadcast.stats().listeners >= listeners), 10_000, 10)
+}
+
+export const PREFIX = 'scaleout:broadcast:'
+
+/** Waits until Redis counts `count` subscribers of a broadcast channel (PUBSUB NUMSUB, or SHARDNUMSUB). */
+export async function waitRedisSubscribers (redis: { call: (...args: string[]) => Promise<unknown> }, channel: string, count: number, sharded = false): Promise<void> {
+  await waitUntil(`${count} Redis subscribers of ${channel}`, async () => {
+    const reply = await redis.call('PUBSUB', sharded ? 'SHARDNUMSUB' : 'NUMSUB', PREFIX + 'c:' + channel) as [string, number]
+    return Number(reply[1]) === count
+  }, 15_000, 20)
+}
