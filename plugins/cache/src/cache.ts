@@ -1,0 +1,297 @@
+import { randomBytes } from 'node:crypto'
+import type { FastifyBaseLogger } from 'fastify'
+import type { Breaker } from './breaker.js'
+import type { Message } from './bus.js'
+import type { Counters } from './counters.js'
+import type { Entry, L1 } from './l1.js'
+import { callDuration, checkKey, checkTags, type Normalized } from './options.js'
+import type { Store } from './store.js'
+import type { CacheStats, SetOptions } from './types.js'
+import { Waiters } from './waiters.js'
+
+interface Settings { ttlMs: number, staleMs: number, tags: string[] }
+
+const log = { plugin: '@scaleout/cache' }
+
+/**
+ * The two tiers and the rules between them. Reads fail open (a Redis failure is a miss); `wrap`
+ * coalesces concurrent calls per key in this process and takes a Redis lease so that one instance
+ * computes while the others wait for its value.
+ */
+export class SharedCache {
+  /** Identifies this instance's own invalidation messages. */
+  readonly id = randomBytes(8).toString('base64url')
+  /** Whether L1 may be used: only while invalidations are being received. */
+  busConnected = false
+  private seq = 0
+  /** Bumped by every invalidation: a read that raced one must not refill L1 with what it read. */
+  private epoch = 0
+  private readonly flights = new Map<string, Promise<unknown>>()
+  private readonly refreshing = new Set<string>()
+  private readonly waiters = new Waiters()
+
+  constructor (
+    private readonly o: Normalized,
+    private readonly store: Store,
+    private readonly l1: L1 | undefined,
+    private readonly counters: Counters,
+    private readonly breaker: Breaker | undefined,
+    private readonly logger: FastifyBaseLogger
+  ) {}
+
+  private settings (options: SetOptions | undefined): Settings {
+    if (options === undefined) return { ttlMs: this.o.ttlMs, staleMs: this.o.staleMs, tags: [] }
+    return {
+      ttlMs: callDuration('ttl', options.ttl, this.o.ttlMs, 1),
+      staleMs: callDuration('staleTtl', options.staleTtl, this.o.staleMs, 0),
+      tags: checkTags(options.tags)
+    }
+  }
+
+  private fromL1 (key: string, now: number): Entry | undefined {
+    if (this.l1 === undefined || !this.busConnected) return undefined
+    const entry = this.l1.get(key, now)
+    if (entry === undefined) this.counters.l1Misses++
+    else this.counters.l1Hits++
+    return entry
+  }
+
+  /** Reads Redis (a failure is a miss) and keeps what it found in L1. */
+  async load (key: string): Promise<Entry | undefined> {
+    const epoch = this.epoch
+    let entry: Entry | undefined
+    try {
+      entry = await this.store.read(key)
+    } catch (err) {
+      if ((err as { code?: unknown }).code === 'SCALEOUT_ERR_CACHE_CORRUPT_ENTRY' || (err as { code?: unknown }).code === 'SCALEOUT_ERR_DECODE') {
+        this.counters.decodeErrors++
+        this.logger.warn({ err, ...log }, '@scaleout/cache: unreadable entry treated as a miss')
+      } else {
+        this.logger.debug({ err, ...log }, '@scaleout/cache: Redis read failed; treated as a miss')
+      }
+      return undefined
+    }
+    if (entry === undefined) {
+      this.counters.l2Misses++
+      return undefined
+    }
+    this.counters.l2Hits++
+    if (this.l1 !== undefined && this.busConnected && epoch === this.epoch) this.l1.set(key, entry, Date.now())
+    return entry
+  }
+
+  /** A fresh entry from either tier, for the route cache. */
+  async lookup (key: string): Promise<Entry | undefined> {
+    const now = Date.now()
+    const entry = this.fromL1(key, now) ?? await this.load(key)
+    return entry !== undefined && entry.expiresAt > Date.now() ? entry : undefined
+  }
+
+  async get<T> (key: string): Promise<T | undefined> {
+    checkKey('key', key)
+    return (await this.lookup(key))?.value as T | undefined
+  }
+
+  async set (key: string, value: unknown, options?: SetOptions): Promise<void> {
+    checkKey('key', key)
+    const settings = this.settings(options)
+    await this.store_(key, value, this.o.codec.encode(value), settings, undefined)
+  }
+
+  /** Writes Redis, tells the other instances, then keeps the value in L1. A Redis failure is logged. */
+  private async store_ (key: string, value: unknown, encoded: string | Buffer, s: Settings, tokens: string[] | undefined): Promise<boolean> {
+    const now = Date.now()
+    const entry: Entry = { value, expiresAt: now + s.ttlMs, staleUntil: now + s.ttlMs + s.staleMs, tags: s.tags, bytes: encoded.length }
+    this.epoch++
+    this.l1?.delete(key)
+    try {
+      await this.store.write(key, encoded, entry, tokens ?? await this.store.tagTokens(s.tags, this.token(), s.ttlMs + s.staleMs))
+      await this.store.publish(JSON.stringify({ i: this.id, k: [key] }))
+    } catch (err) {
+      this.logger.warn({ err, key, ...log }, '@scaleout/cache: could not store a value in Redis; carrying on without it')
+      return false
+    }
+    if (this.l1 !== undefined && this.busConnected) this.l1.set(key, entry, now)
+    return true
+  }
+
+  private token (): string {
+    return `${this.id}.${++this.seq}`
+  }
+
+  async del (key: string): Promise<void> {
+    checkKey('key', key)
+    this.epoch++
+    this.l1?.delete(key)
+    await this.store.del(key)
+    await this.store.publish(JSON.stringify({ i: this.id, k: [key] }))
+  }
+
+  async invalidateTags (tags: string[]): Promise<void> {
+    checkTags(tags)
+    if (tags.length === 0) return
+    this.epoch++
+    this.l1?.deleteTags(tags)
+    await this.store.invalidate(tags)
+    await this.store.publish(JSON.stringify({ i: this.id, t: tags }))
+  }
+
+  async clear (): Promise<void> {
+    this.epoch++
+    this.l1?.clear()
+    const gen = await this.store.bumpGeneration()
+    await this.store.publish(JSON.stringify({ i: this.id, g: gen }))
+  }
+
+  async wrap<T> (key: string, fn: () => T | Promise<T>, options?: SetOptions): Promise<T> {
+    checkKey('key', key)
+    const settings = this.settings(options)
+    const now = Date.now()
+    const cached = this.fromL1(key, now)
+    if (cached !== undefined) return this.serve(key, cached, now, fn, settings) as T
+    let flight = this.flights.get(key)
+    if (flight !== undefined) {
+      this.counters.coalesced++
+    } else {
+      flight = this.fill(key, fn, settings)
+      this.flights.set(key, flight)
+      const done = (): void => { this.flights.delete(key) }
+      flight.then(done, done)
+    }
+    return await flight as T
+  }
+
+  private serve (key: string, entry: Entry, now: number, fn: () => unknown, s: Settings): unknown {
+    if (entry.expiresAt <= now) {
+      this.counters.staleServed++
+      this.refresh(key, fn, s)
+    }
+    return entry.value
+  }
+
+  private async fill (key: string, fn: () => unknown, s: Settings): Promise<unknown> {
+    const entry = await this.load(key)
+    if (entry !== undefined) return this.serve(key, entry, Date.now(), fn, s)
+    return await this.compute(key, fn, s)
+  }
+
+  /** Takes the lease or waits for its holder's value; computes anyway once `lockWait` has passed. */
+  private async compute (key: string, fn: () => unknown, s: Settings): Promise<unknown> {
+    const deadline = Date.now() + this.o.lockWaitMs
+    const token = this.token()
+    let delay = 10
+    let waited = false
+    for (;;) {
+      let leased: boolean | undefined
+      try {
+        leased = await this.store.lease(key, token, this.o.lockTtlMs)
+      } catch {
+        leased = undefined
+      }
+      if (leased !== false) return await this.run(key, fn, s, leased === true ? token : undefined)
+      if (!waited) this.counters.lockWaits++
+      waited = true
+      // The holder's write publishes an invalidation for this key, which ends the wait early;
+      // polling covers a lost message.
+      await this.waiters.wait(key, Math.max(0, Math.min(delay, deadline - Date.now())))
+      delay = Math.min(delay * 2, 200)
+      const entry = await this.load(key)
+      if (entry !== undefined && entry.expiresAt > Date.now()) return entry.value
+      if (Date.now() >= deadline) {
+        this.counters.lockTimeouts++
+        return await this.run(key, fn, s, undefined)
+      }
+    }
+  }
+
+  private async run (key: string, fn: () => unknown, s: Settings, token: string | undefined): Promise<unknown> {
+    // Tag tokens taken before computing: an invalidation during `fn` makes the stored entry invalid.
+    const tokens = this.store.tagTokens(s.tags, this.token(), s.ttlMs + s.staleMs).catch(() => undefined)
+    this.counters.computed++
+    let value: unknown
+    try {
+      value = await fn()
+    } catch (err) {
+      if (token !== undefined) this.release(key, token)
+      throw err
+    }
+    let encoded: string | Buffer | undefined
+    try {
+      encoded = this.o.codec.encode(value)
+    } catch (err) {
+      this.counters.storeErrors++
+      this.logger.warn({ err, key, ...log }, '@scaleout/cache: wrap could not store the computed value; returned it uncached')
+    }
+    if (encoded !== undefined) await this.store_(key, value, encoded, s, await tokens)
+    if (token !== undefined) this.release(key, token)
+    return value
+  }
+
+  private release (key: string, token: string): void {
+    this.store.release(key, token).catch((err: unknown) => {
+      this.logger.debug({ err, ...log }, '@scaleout/cache: lease release failed; it expires on its own')
+    })
+  }
+
+  /** One background refresh per key per instance, and none while another instance holds the lease. */
+  private refresh (key: string, fn: () => unknown, s: Settings): void {
+    if (this.refreshing.has(key)) return
+    this.refreshing.add(key)
+    const token = this.token()
+    this.store.lease(key, token, this.o.lockTtlMs)
+      .catch(() => undefined)
+      .then(async (leased) => {
+        if (leased !== false) await this.run(key, fn, s, leased === true ? token : undefined)
+      })
+      .catch((err: unknown) => {
+        this.counters.refreshErrors++
+        this.logger.warn({ err, key, ...log }, '@scaleout/cache: refresh failed; the stale value is served until its stale window ends')
+      })
+      .finally(() => this.refreshing.delete(key))
+  }
+
+  /** Applies another instance's invalidation, and wakes whoever waits for one of its keys. */
+  receive (message: Message): void {
+    this.counters.busMessages++
+    if (message.i !== this.id) {
+      this.epoch++
+      if (message.g !== undefined) {
+        this.store.setGeneration(message.g)
+        this.l1?.clear()
+      }
+      if (message.t !== undefined) this.l1?.deleteTags(message.t)
+      if (message.k !== undefined) for (const key of message.k) this.l1?.delete(key)
+    }
+    if (message.k !== undefined) for (const key of message.k) this.waiters.wake(key)
+  }
+
+  /** The subscription dropped or came back: L1 and the generation may be out of date. */
+  resync (connected: boolean, counted: boolean): void {
+    this.epoch++
+    this.busConnected = connected
+    this.l1?.clear()
+    this.store.forgetGeneration()
+    if (counted) this.counters.busResyncs++
+  }
+
+  stats (): CacheStats {
+    const c = this.counters
+    return {
+      l1: { enabled: this.l1 !== undefined, hits: c.l1Hits, misses: c.l1Misses, entries: this.l1?.size ?? 0, bytes: this.l1?.bytes ?? 0, evictions: this.l1?.evictions ?? 0 },
+      l2: { hits: c.l2Hits, misses: c.l2Misses },
+      staleServed: c.staleServed,
+      coalesced: c.coalesced,
+      computed: c.computed,
+      lockWaits: c.lockWaits,
+      lockTimeouts: c.lockTimeouts,
+      refreshErrors: c.refreshErrors,
+      timeouts: c.timeouts,
+      redisErrors: c.redisErrors,
+      skipped: c.skipped,
+      storeErrors: c.storeErrors,
+      decodeErrors: c.decodeErrors,
+      breaker: { state: this.breaker?.state ?? 'closed', opens: this.breaker?.opens ?? 0 },
+      bus: { connected: this.busConnected, messages: c.busMessages, resyncs: c.busResyncs }
+    }
+  }
+}

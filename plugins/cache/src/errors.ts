@@ -1,0 +1,33 @@
+import createError from '@fastify/error'
+
+// Every error @scaleout/cache raises of its own; Redis, codec and option errors come from @scaleout/core.
+
+/** A cache key or tag that is not a non-empty string of reasonable length. */
+export const InvalidKeyError = createError(
+  'SCALEOUT_ERR_CACHE_KEY',
+  '@scaleout/cache: %s must be a non-empty string of at most %d characters',
+  500,
+  TypeError
+)
+
+/** A per-call option (ttl, staleTtl, tags) failed validation. */
+export const InvalidCallOptionError = createError(
+  'SCALEOUT_ERR_CACHE_OPTION',
+  '@scaleout/cache: %s is invalid: expected %s',
+  500,
+  TypeError
+)
+
+/** Redis was skipped because the circuit breaker is open (callers only see it in logs: the cache fails open). */
+export const BreakerOpenError = createError(
+  'SCALEOUT_ERR_CACHE_BREAKER_OPEN',
+  '@scaleout/cache: Redis skipped while the circuit breaker is open',
+  503
+)
+
+/** An entry in Redis that this cache did not write (or a codec can no longer read). */
+export const CorruptEntryError = createError(
+  'SCALEOUT_ERR_CACHE_CORRUPT_ENTRY',
+  '@scaleout/cache: entry %s is not a cache entry',
+  500
+)

@@ -1,0 +1,53 @@
+import fp from 'fastify-plugin'
+import type { FastifyInstance } from 'fastify'
+import { resolveRedis } from '@scaleout/core'
+import { Breaker } from './breaker.js'
+import { Bus } from './bus.js'
+import { SharedCache } from './cache.js'
+import { newCounters } from './counters.js'
+import { Guard } from './guard.js'
+import { L1 } from './l1.js'
+import { normalize, PLUGIN } from './options.js'
+import { routeCaching } from './route.js'
+import { Store } from './store.js'
+import type { Cache, CacheOptions } from './types.js'
+
+async function plugin (fastify: FastifyInstance, options: CacheOptions): Promise<void> {
+  const o = normalize(options)
+  const resolved = await resolveRedis(fastify, o.redis, { plugin: PLUGIN })
+  const counters = newCounters()
+  const breaker = o.breaker === undefined ? undefined : new Breaker(o.breaker.threshold, o.breaker.cooldownMs)
+  const store = new Store(resolved.client, o.base, o.codec, new Guard(o.timeoutMs, breaker, counters, fastify.log))
+  const l1 = o.l1 === undefined ? undefined : new L1(o.l1.maxEntries, o.l1.maxBytes, o.l1.ttlMs)
+  const cache = new SharedCache(o, store, l1, counters, breaker, fastify.log)
+
+  let subscribedOnce = false
+  const bus = new Bus(resolved.duplicate(), store.channel, o.timeoutMs, {
+    message: (message) => cache.receive(message),
+    down: () => cache.resync(false, false),
+    up: () => {
+      cache.resync(true, subscribedOnce)
+      subscribedOnce = true
+    }
+  }, fastify.log)
+  fastify.addHook('onClose', async () => bus.stop())
+  await bus.start(2000)
+
+  const api: Cache = {
+    get: async (key) => await cache.get(key),
+    set: async (key, value, setOptions) => await cache.set(key, value, setOptions),
+    del: async (key) => await cache.del(key),
+    wrap: async (key, fn, wrapOptions) => await cache.wrap(key, fn, wrapOptions),
+    invalidateTags: async (tags) => await cache.invalidateTags(tags),
+    clear: async () => await cache.clear(),
+    stats: () => cache.stats()
+  }
+  fastify.decorate('cache', api)
+  routeCaching(fastify, cache)
+}
+
+/** The shared Redis cache: `fastify.cache` and route option `config.cache`. */
+export const cache = fp(plugin, { fastify: '5.x', name: PLUGIN })
+export default cache
+export type * from './types.js'
+export { jsonCodec, type Codec } from '@scaleout/core'

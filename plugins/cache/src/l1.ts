@@ -1,0 +1,84 @@
+/** One cached value with the expiry times of its L2 entry (wall clock, ms). */
+export interface Entry {
+  value: unknown
+  /** Fresh until. */
+  expiresAt: number
+  /** Servable as stale (by `wrap`) until; equal to `expiresAt` without a stale window. */
+  staleUntil: number
+  tags: string[]
+  bytes: number
+}
+
+/**
+ * The in-process tier: a Map kept in least-recently-used order, bounded by entries and bytes.
+ * No timers at all: expiry is checked on read, so a TTL of weeks can never overflow a timer, and
+ * an entry never outlives the L2 entry it copies because it carries the same expiry times.
+ */
+export class L1 {
+  private readonly entries = new Map<string, Entry>()
+  private readonly byTag = new Map<string, Set<string>>()
+  bytes = 0
+  evictions = 0
+
+  constructor (private readonly maxEntries: number, private readonly maxBytes: number, private readonly maxTtlMs: number) {}
+
+  get size (): number {
+    return this.entries.size
+  }
+
+  /** The entry while it may still be served (fresh or stale), else undefined. */
+  get (key: string, now: number): Entry | undefined {
+    const entry = this.entries.get(key)
+    if (entry === undefined) return undefined
+    if (entry.staleUntil <= now) {
+      this.delete(key)
+      return undefined
+    }
+    this.entries.delete(key)
+    this.entries.set(key, entry)
+    return entry
+  }
+
+  set (key: string, entry: Entry, now: number): void {
+    this.delete(key)
+    if (entry.bytes > this.maxBytes) return
+    const cap = now + this.maxTtlMs
+    const kept = entry.staleUntil > cap ? { ...entry, expiresAt: Math.min(entry.expiresAt, cap), staleUntil: cap } : entry
+    this.entries.set(key, kept)
+    this.bytes += kept.bytes
+    for (const tag of kept.tags) {
+      let keys = this.byTag.get(tag)
+      if (keys === undefined) this.byTag.set(tag, keys = new Set())
+      keys.add(key)
+    }
+    while (this.entries.size > this.maxEntries || this.bytes > this.maxBytes) {
+      this.delete(this.entries.keys().next().value as string)
+      this.evictions++
+    }
+  }
+
+  delete (key: string): void {
+    const entry = this.entries.get(key)
+    if (entry === undefined) return
+    this.entries.delete(key)
+    this.bytes -= entry.bytes
+    for (const tag of entry.tags) {
+      const keys = this.byTag.get(tag) as Set<string>
+      keys.delete(key)
+      if (keys.size === 0) this.byTag.delete(tag)
+    }
+  }
+
+  deleteTags (tags: string[]): void {
+    for (const tag of tags) {
+      const keys = this.byTag.get(tag)
+      if (keys !== undefined) for (const key of [...keys]) this.delete(key)
+    }
+  }
+
+  clear (): void {
+    this.entries.clear()
+    this.byTag.clear()
+    this.bytes = 0
+  }
+}

@@ -1,0 +1,168 @@
+import type { RedisClient, SizedCodec } from '@scaleout/core'
+import { CorruptEntryError } from './errors.js'
+import type { Guard } from './guard.js'
+import type { Entry } from './l1.js'
+
+// A tag's current token, created when missing. Its TTL only ever grows (GT), so it outlives every
+// entry that recorded it; if it is evicted anyway those entries turn invalid, never valid again.
+const TAG_TOKEN = `
+local v = redis.call('GET', KEYS[1])
+if not v then
+  redis.call('SET', KEYS[1], ARGV[1], 'PX', ARGV[2])
+  return ARGV[1]
+end
+redis.call('PEXPIRE', KEYS[1], ARGV[2], 'GT')
+return v`
+
+// Only the lease's owner may end it: a slow owner whose lease expired must not free a new owner's.
+const RELEASE = `
+if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) end
+return 0`
+
+interface Scripted {
+  scaleoutCacheTagToken: (key: string, token: string, ttlMs: number) => Promise<string>
+  scaleoutCacheRelease: (key: string, token: string) => Promise<number>
+}
+
+const NEWLINE = 10
+
+/**
+ * The Redis tier. Keys: `<base><generation>:e:<key>` for entries, `<base><generation>:l:<key>` for
+ * fill leases, `<base>t:<tag>` for tag tokens, `<base>gen` for the namespace generation. No command
+ * touches two keys, so nothing can fail with CROSSSLOT on a Cluster.
+ *
+ * An entry is `[expiresAt, staleUntil, [tag, token, ...]]\n<encoded value>`: it is valid only while
+ * every tag token it recorded is still the tag's current one, so invalidating a tag is one DEL.
+ */
+export class Store {
+  private readonly client: RedisClient & Scripted
+  private gen: string | undefined
+  private genLoading: Promise<string> | undefined
+  readonly channel: string
+
+  constructor (client: RedisClient, private readonly base: string, private readonly codec: SizedCodec, private readonly guard: Guard) {
+    const scripted = client as RedisClient & Partial<Scripted>
+    if (scripted.scaleoutCacheTagToken === undefined) client.defineCommand('scaleoutCacheTagToken', { numberOfKeys: 1, lua: TAG_TOKEN })
+    if (scripted.scaleoutCacheRelease === undefined) client.defineCommand('scaleoutCacheRelease', { numberOfKeys: 1, lua: RELEASE })
+    this.client = client as RedisClient & Scripted
+    this.channel = `${base}bus`
+  }
+
+  /** Forgets the generation: the next call reads it again (its invalidation may have been missed). */
+  forgetGeneration (): void {
+    this.gen = undefined
+  }
+
+  setGeneration (gen: string): void {
+    this.gen = gen
+  }
+
+  private async generation (): Promise<string> {
+    if (this.gen !== undefined) return this.gen
+    this.genLoading ??= this.guard.call(async () => await this.client.get(`${this.base}gen`)).then(
+      (gen) => {
+        this.genLoading = undefined
+        this.gen = gen ?? '0'
+        return this.gen
+      },
+      (err: unknown) => {
+        this.genLoading = undefined
+        throw err
+      })
+    return await this.genLoading
+  }
+
+  private async keyOf (kind: 'e' | 'l', key: string): Promise<string> {
+    return `${this.base}${this.gen ?? await this.generation()}:${kind}:${key}`
+  }
+
+  private tagKey (tag: string): string {
+    return `${this.base}t:${tag}`
+  }
+
+  /** The entry if present and still valid for its tags; throws on Redis errors and garbage. */
+  async read (key: string): Promise<Entry | undefined> {
+    const entryKey = await this.keyOf('e', key)
+    const raw = await this.guard.call(async () => await this.client.getBuffer(entryKey))
+    if (raw === null) return undefined
+    const { header, payload } = parse(key, raw)
+    const pairs = header[2]
+    const tags: string[] = []
+    if (pairs !== undefined) {
+      const current = await this.guard.call(async () => await Promise.all(
+        pairs.filter((_, i) => i % 2 === 0).map(async (tag) => await this.client.get(this.tagKey(tag)))))
+      for (let i = 0; i < current.length; i++) {
+        if (current[i] !== pairs[2 * i + 1]) return undefined
+        tags.push(pairs[2 * i] as string)
+      }
+    }
+    return { value: this.codec.decode(payload), expiresAt: header[0], staleUntil: header[1], tags, bytes: raw.length }
+  }
+
+  /** Current tokens of `tags` (created when missing), kept alive for at least `ttlMs`. */
+  async tagTokens (tags: string[], candidate: string, ttlMs: number): Promise<string[]> {
+    if (tags.length === 0) return []
+    return await this.guard.call(async () => await Promise.all(
+      tags.map(async (tag) => await this.client.scaleoutCacheTagToken(this.tagKey(tag), candidate, ttlMs))))
+  }
+
+  async write (key: string, encoded: string | Buffer, entry: Entry, tokens: string[]): Promise<void> {
+    const pairs = tokens.length === 0 ? undefined : entry.tags.flatMap((tag, i) => [tag, tokens[i] as string])
+    const header = JSON.stringify(pairs === undefined ? [entry.expiresAt, entry.staleUntil] : [entry.expiresAt, entry.staleUntil, pairs]) + '\n'
+    const raw = typeof encoded === 'string' ? header + encoded : Buffer.concat([Buffer.from(header), encoded])
+    const ttlMs = Math.max(1, entry.staleUntil - Date.now())
+    const entryKey = await this.keyOf('e', key)
+    await this.guard.call(async () => await this.client.set(entryKey, raw, 'PX', ttlMs))
+  }
+
+  async del (key: string): Promise<void> {
+    const entryKey = await this.keyOf('e', key)
+    await this.guard.call(async () => await this.client.del(entryKey))
+  }
+
+  /** One DEL per tag, each a single-key command in the tag's own slot. */
+  async invalidate (tags: string[]): Promise<void> {
+    await this.guard.call(async () => await Promise.all(tags.map(async (tag) => await this.client.del(this.tagKey(tag)))))
+  }
+
+  /** Moves the namespace to a new generation: every older entry is unreachable and expires on its own. */
+  async bumpGeneration (): Promise<string> {
+    const gen = String(await this.guard.call(async () => await this.client.incr(`${this.base}gen`)))
+    this.gen = gen
+    return gen
+  }
+
+  /** True if this token now holds the fill lease of `key`. */
+  async lease (key: string, token: string, ttlMs: number): Promise<boolean> {
+    const leaseKey = await this.keyOf('l', key)
+    return await this.guard.call(async () => await this.client.set(leaseKey, token, 'PX', ttlMs, 'NX')) === 'OK'
+  }
+
+  async release (key: string, token: string): Promise<void> {
+    const leaseKey = await this.keyOf('l', key)
+    await this.guard.call(async () => await this.client.scaleoutCacheRelease(leaseKey, token))
+  }
+
+  async publish (message: string): Promise<void> {
+    await this.guard.call(async () => await this.client.publish(this.channel, message))
+  }
+}
+
+type Header = [number, number, string[]?]
+
+function parse (key: string, raw: Buffer): { header: Header, payload: Buffer } {
+  const end = raw.indexOf(NEWLINE)
+  let header: unknown
+  try {
+    header = JSON.parse(raw.toString('utf8', 0, end))
+  } catch {}
+  if (end < 0 || !isHeader(header)) throw new CorruptEntryError(JSON.stringify(key))
+  return { header, payload: raw.subarray(end + 1) }
+}
+
+function isHeader (value: unknown): value is Header {
+  if (!Array.isArray(value) || typeof value[0] !== 'number' || typeof value[1] !== 'number') return false
+  if (value.length === 2) return true
+  const pairs = value[2] as unknown
+  return value.length === 3 && Array.isArray(pairs) && pairs.length % 2 === 0 && pairs.length > 0 && pairs.every((p) => typeof p === 'string')
+}

@@ -1,0 +1,144 @@
+import type { FastifyRequest } from 'fastify'
+import type { Codec, RedisOption } from '@scaleout/core'
+
+/** Seconds as a number, or a duration string such as `"500ms"`, `"30s"`, `"24h"`, `"7d"`. */
+export type Duration = number | string
+
+export interface L1Options {
+  /** Most entries kept in process (least recently used go first). Default 1000. */
+  maxEntries?: number
+  /** Most bytes kept in process, counted as encoded size. Default 16 MiB. */
+  maxBytes?: number
+  /** Keeps L1 copies shorter than the entry's own TTL. Default: the entry's TTL. */
+  ttl?: Duration
+}
+
+export interface BreakerOptions {
+  /** Consecutive Redis failures that open the breaker. Default 5. */
+  threshold?: number
+  /** How long Redis is skipped once open, before one probe call. Default 1000 ms (a number here is ms). */
+  cooldownMs?: number
+}
+
+export interface CacheOptions {
+  /** How to reach Redis; see @scaleout/core. Default: `fastify.redis`, then REDIS_URL. */
+  redis?: RedisOption
+  /** Key prefix of this namespace. Default `"scaleout:cache:"`. */
+  prefix?: string
+  /** Default time to live of entries. Default 60 (seconds). */
+  ttl?: Duration
+  /** Default stale window after `ttl` during which `wrap` serves the old value while refreshing. Default 0. */
+  staleTtl?: Duration
+  /** In-process tier in front of Redis: `false` to turn it off. Default `{ maxEntries: 1000, maxBytes: 16 MiB }`. */
+  l1?: boolean | L1Options
+  /** Upper bound of every Redis call, in ms. Default 250. */
+  timeoutMs?: number
+  /**
+   * How values are stored. Default JSON, which does NOT round-trip Date (comes back as an ISO string),
+   * Buffer (an object with a `data` array), Map and Set (empty objects), BigInt (refused) or class
+   * instances (plain objects). Its name goes into the key prefix.
+   */
+  codec?: Codec
+  /** Largest encoded value accepted, in bytes. Default 1 MiB. */
+  maxBytes?: number
+  /** Schema version of your values, part of the key prefix: bump it when their shape changes. Default 1. */
+  version?: number | string
+  /** How long one instance may hold the fill lease of a key. Default 10 s. */
+  lockTtl?: Duration
+  /** How long other instances wait for the lease holder's value before computing it themselves. Default 3 s. */
+  lockWait?: Duration
+  /** Circuit breaker in front of Redis: `false` turns it off. */
+  breaker?: false | BreakerOptions
+}
+
+export interface SetOptions {
+  /** Time to live; default: the plugin's `ttl`. */
+  ttl?: Duration
+  /** Stale window after `ttl` (used by `wrap`); default: the plugin's `staleTtl`. */
+  staleTtl?: Duration
+  /** Tags for `invalidateTags`. */
+  tags?: string[]
+}
+
+export type WrapOptions = SetOptions
+
+export interface TierStats {
+  hits: number
+  misses: number
+}
+
+export interface CacheStats {
+  l1: TierStats & { entries: number, bytes: number, evictions: number, enabled: boolean }
+  l2: TierStats
+  /** Stale values served by `wrap` while a refresh ran. */
+  staleServed: number
+  /** `wrap` calls that joined a computation already running in this process. */
+  coalesced: number
+  /** Times `fn` ran. */
+  computed: number
+  /** Times this instance waited for another instance's lease. */
+  lockWaits: number
+  /** Waits that reached `lockWait` and computed anyway. */
+  lockTimeouts: number
+  /** Background refreshes that failed (the stale value stayed). */
+  refreshErrors: number
+  /** Redis calls that hit `timeoutMs`. */
+  timeouts: number
+  /** Redis calls that failed otherwise. */
+  redisErrors: number
+  /** Redis calls skipped because the breaker was open. */
+  skipped: number
+  /** Values `wrap` could not store (too large, not encodable); the value was still returned. */
+  storeErrors: number
+  /** Entries in Redis that could not be decoded (garbage, another codec): treated as misses. */
+  decodeErrors: number
+  breaker: { state: 'closed' | 'open' | 'half-open', opens: number }
+  /** The invalidation subscription: L1 is bypassed while it is down and flushed when it comes back. */
+  bus: { connected: boolean, messages: number, resyncs: number }
+}
+
+/** The shared cache, `fastify.cache`. */
+export interface Cache {
+  /** The value, or undefined on a miss, an expired entry or a Redis failure (never throws for Redis). */
+  get: <T = unknown>(key: string) => Promise<T | undefined>
+  /** Stores a value in Redis and this L1, and drops it from every other instance's L1. Throws only for bad input. */
+  set: (key: string, value: unknown, options?: SetOptions) => Promise<void>
+  /** Removes a key everywhere. */
+  del: (key: string) => Promise<void>
+  /**
+   * The cached value, or the result of `fn`, stored. Concurrent calls for one key run `fn` once in
+   * this process, and a Redis lease makes one instance compute while the others wait for its value.
+   */
+  wrap: <T>(key: string, fn: () => T | Promise<T>, options?: WrapOptions) => Promise<T>
+  /** Invalidates every entry carrying one of these tags, at O(1) cost per tag. */
+  invalidateTags: (tags: string[]) => Promise<void>
+  /** Invalidates every entry of this namespace (a generation bump: no KEYS, no FLUSHALL). */
+  clear: () => Promise<void>
+  /** Counters since start. */
+  stats: () => CacheStats
+}
+
+/** Route option `config.cache`: caches GET 200 responses of this route. */
+export interface RouteCacheOptions {
+  /** How long a response stays cached (and its Cache-Control max-age). */
+  ttl: Duration
+  /** The cache key; default: the URL (path and query) plus the `vary` header values. */
+  key?: (request: FastifyRequest) => string
+  /** Request headers the response depends on: part of the default key and of the Vary header. */
+  vary?: string[]
+  /** Tags of the cached response, for `invalidateTags`. */
+  tags?: string[]
+  /** `public` (default) or `private` in Cache-Control. Use `private` when `key` depends on the user. */
+  scope?: 'public' | 'private'
+}
+
+declare module 'fastify' {
+  interface FastifyInstance {
+    /** The shared Redis cache (@scaleout/cache). */
+    cache: Cache
+  }
+  interface FastifyContextConfig {
+    /** Caches this route's GET 200 responses in the shared cache (@scaleout/cache). */
+    cache?: RouteCacheOptions
+  }
+}
