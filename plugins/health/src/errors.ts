@@ -1,0 +1,31 @@
+import createError from '@fastify/error'
+
+// Every error this plugin raises, in one place, so codes stay unique and greppable.
+
+/** Two checks were given the same name. */
+export const DuplicateCheckError = createError(
+  'SCALEOUT_ERR_HEALTH_DUPLICATE_CHECK',
+  '@scaleout/health: a check named "%s" exists already',
+  500
+)
+
+/** A check run did not settle within its timeout; reported as the check's `output`. */
+export const CheckTimeoutError = createError(
+  'SCALEOUT_ERR_HEALTH_CHECK_TIMEOUT',
+  'check timed out after %dms',
+  503
+)
+
+/** The previous run of a check never settled, so no new run was started on top of it. */
+export const CheckStuckError = createError(
+  'SCALEOUT_ERR_HEALTH_CHECK_STUCK',
+  'previous run still pending after %dms; not started again',
+  503
+)
+
+/** The drain did not close the server before the deadline; the process exits anyway. */
+export const DrainDeadlineError = createError(
+  'SCALEOUT_ERR_HEALTH_DRAIN_DEADLINE',
+  'the server did not close within %dms of the drain start; exiting',
+  500
+)

@@ -1,0 +1,62 @@
+import { instanceIdentity, resolveRedis } from '@scaleout/core'
+import type { FastifyInstance } from 'fastify'
+import fp from 'fastify-plugin'
+import { createApi } from './api.js'
+import { createDrainer } from './drain.js'
+import { DuplicateCheckError } from './errors.js'
+import { bindInstance } from './instance.js'
+import { normalise, PLUGIN } from './options.js'
+import { eventLoopDelay, heapUtilization } from './process-checks.js'
+import { redisCheck } from './redis-check.js'
+import { registerRoutes } from './routes.js'
+import { CheckRunner } from './runner.js'
+import { HealthState } from './state.js'
+import type { HealthOptions } from './types.js'
+
+async function health (fastify: FastifyInstance, options: HealthOptions): Promise<void> {
+  const settings = normalise(options)
+  const identity = instanceIdentity({ version: settings.version })
+  let state: HealthState | undefined
+  const runner = new CheckRunner(() => state?.update())
+  state = new HealthState(runner.entries)
+
+  for (const { name, check, settings: checkSettings } of settings.checks) runner.add(name, check, checkSettings)
+  const processCheck = { critical: true, timeoutMs: 1000 }
+  if (settings.eventLoopDelay !== false) {
+    const { check, dispose } = eventLoopDelay(settings.eventLoopDelay)
+    runner.add('eventLoop', check, { ...processCheck, intervalMs: settings.eventLoopDelay.intervalMs, measurement: 'delay' }, 'liveness', dispose)
+  }
+  if (settings.heap !== false) {
+    runner.add('heap', heapUtilization(settings.heap), { ...processCheck, intervalMs: settings.heap.intervalMs, measurement: 'utilization' }, 'liveness')
+  }
+  if (settings.redis !== undefined) {
+    if (runner.entries.has('redis')) throw new DuplicateCheckError('redis')
+    const { client } = await resolveRedis(fastify, settings.redis, { plugin: PLUGIN })
+    runner.add('redis', redisCheck(client).check, settings.redisCheck)
+  }
+
+  const drainer = createDrainer(fastify, settings, state)
+  fastify.decorate('health', createApi(runner, state, drainer, identity))
+  bindInstance(fastify, settings, identity)
+  registerRoutes(fastify, settings, state, identity)
+
+  fastify.addHook('onReady', async () => {
+    await runner.start()
+    state.serverReady = true
+    state.update()
+    drainer.listen()
+  })
+  fastify.addHook('onClose', async () => {
+    drainer.unlisten()
+    runner.stop()
+  })
+}
+
+/** Health routes, cached dependency checks, instance identity and a graceful drain. */
+export const scaleoutHealth = fp(health, { fastify: '5.x', name: PLUGIN })
+export default scaleoutHealth
+export { redisCheck }
+export { DuplicateCheckError, CheckStuckError, CheckTimeoutError, DrainDeadlineError } from './errors.js'
+export { DEFAULT_PATHS } from './options.js'
+export { CONTENT_TYPE } from './report.js'
+export type * from './types.js'

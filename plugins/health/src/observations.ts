@@ -1,0 +1,51 @@
+import { isPlainObject } from '@scaleout/core'
+import type { CheckObservation, CheckResult, HealthStatus } from './types.js'
+
+export type Observation = CheckResult['observations'][number]
+
+const RANK: Record<HealthStatus, number> = { pass: 0, warn: 1, fail: 2 }
+
+export function worst (a: HealthStatus, b: HealthStatus): HealthStatus {
+  return RANK[b] > RANK[a] ? b : a
+}
+
+function isStatus (value: unknown): value is HealthStatus {
+  return value === 'pass' || value === 'warn' || value === 'fail'
+}
+
+function round (ms: number): number {
+  return Math.round(ms * 100) / 100
+}
+
+function one (value: CheckObservation, durationMs: number, time: string): Observation {
+  const { status, ...fields } = value
+  if (status !== undefined && !isStatus(status)) {
+    return { status: 'fail', observedValue: round(durationMs), observedUnit: 'ms', output: `check reported the unknown status ${JSON.stringify(status)}`, time }
+  }
+  const measured = fields.observedValue === undefined ? { observedValue: round(durationMs), observedUnit: 'ms' } : {}
+  return { status: status ?? 'pass', ...fields, ...measured, time }
+}
+
+/**
+ * What a check's return value says, as observations: nothing (or true) is a pass measured by the
+ * check's own duration; an object or an array of objects are observations; false or anything
+ * else is a failure.
+ */
+export function fromValue (value: unknown, durationMs: number, time: string): Observation[] {
+  if (value === undefined || value === null || value === true || (Array.isArray(value) && value.length === 0)) {
+    return [{ status: 'pass', observedValue: round(durationMs), observedUnit: 'ms', time }]
+  }
+  const list: unknown[] = Array.isArray(value) ? value : [value]
+  if (list.every(isPlainObject)) return list.map((entry) => one(entry as CheckObservation, durationMs, time))
+  const output = value === false ? 'check returned false' : 'check returned neither nothing, an observation object nor an array of them'
+  return [{ status: 'fail', observedValue: round(durationMs), observedUnit: 'ms', output, time }]
+}
+
+export function fromError (err: unknown, durationMs: number, time: string): Observation[] {
+  const output = err instanceof Error ? err.message : String(err)
+  return [{ status: 'fail', observedValue: round(durationMs), observedUnit: 'ms', output, time }]
+}
+
+export function statusOf (observations: readonly Observation[]): HealthStatus {
+  return observations.reduce<HealthStatus>((status, o) => worst(status, o.status), 'pass')
+}

@@ -1,0 +1,135 @@
+import { performance } from 'node:perf_hooks'
+import { CheckStuckError, CheckTimeoutError, DuplicateCheckError } from './errors.js'
+import { fromError, fromValue, statusOf, type Observation } from './observations.js'
+import type { CheckSettings } from './options.js'
+import type { CheckFunction, CheckResult } from './types.js'
+
+/** Liveness checks look at the process only; readiness reads every check. */
+export type Scope = 'liveness' | 'readiness'
+
+export interface Entry {
+  readonly name: string
+  readonly scope: Scope
+  readonly settings: CheckSettings
+  readonly check: CheckFunction
+  readonly dispose: (() => void) | undefined
+  result: CheckResult
+  timer: NodeJS.Timeout | undefined
+  /** The current run, bookkeeping included; a second caller awaits it instead of starting another. */
+  current: Promise<void> | undefined
+  /** When set, the check function of an earlier run has not settled even though its run timed out. */
+  unsettledSince: number | undefined
+  startedAt: number
+}
+
+function pending (key: string, critical: boolean): CheckResult {
+  return { key, critical, status: 'fail', observations: [{ status: 'fail', output: 'not checked yet', time: new Date().toISOString() }] }
+}
+
+/**
+ * Runs each check on its own interval, bounded by its timeout, and keeps the last result. Probes
+ * only ever read `entries`: nothing a probe does reaches a dependency.
+ */
+export class CheckRunner {
+  readonly entries = new Map<string, Entry>()
+  private running = false
+  private readonly changed: () => void
+
+  constructor (changed: () => void) {
+    this.changed = changed
+  }
+
+  add (name: string, check: CheckFunction, settings: CheckSettings, scope: Scope = 'readiness', dispose?: () => void): void {
+    if (this.entries.has(name)) throw new DuplicateCheckError(name)
+    const entry: Entry = {
+      name,
+      scope,
+      settings,
+      check,
+      dispose,
+      result: pending(`${name}:${settings.measurement}`, settings.critical),
+      timer: undefined,
+      current: undefined,
+      unsettledSince: undefined,
+      startedAt: 0
+    }
+    this.entries.set(name, entry)
+    this.changed()
+    if (this.running) void this.run(entry)
+  }
+
+  /** Runs every check once, then keeps them running on their intervals until `stop()`. */
+  async start (): Promise<void> {
+    this.running = true
+    await this.runAll()
+  }
+
+  async runAll (): Promise<void> {
+    await Promise.all([...this.entries.values()].map(async (entry) => await this.run(entry)))
+  }
+
+  stop (): void {
+    this.running = false
+    for (const entry of this.entries.values()) {
+      clearTimeout(entry.timer)
+      entry.dispose?.()
+    }
+  }
+
+  private async run (entry: Entry): Promise<void> {
+    if (entry.current === undefined) {
+      clearTimeout(entry.timer)
+      entry.current = this.execute(entry).finally(() => {
+        entry.current = undefined
+        this.schedule(entry)
+      })
+    }
+    await entry.current
+  }
+
+  private schedule (entry: Entry): void {
+    if (!this.running) return
+    const delay = Math.max(0, entry.settings.intervalMs - (performance.now() - entry.startedAt))
+    entry.timer = setTimeout(() => { void this.run(entry) }, delay)
+    entry.timer.unref()
+  }
+
+  private async execute (entry: Entry): Promise<void> {
+    const started = performance.now()
+    entry.startedAt = started
+    let observations: Observation[]
+    if (entry.unsettledSince !== undefined) {
+      // Piling a new PING on a hung connection helps nobody; report the hang until it settles.
+      const waited = started - entry.unsettledSince
+      observations = fromError(new CheckStuckError(Math.round(waited)), waited, new Date().toISOString())
+    } else {
+      observations = await this.attempt(entry, started)
+    }
+    entry.result = { key: entry.result.key, critical: entry.settings.critical, status: statusOf(observations), observations }
+    this.changed()
+  }
+
+  private async attempt (entry: Entry, started: number): Promise<Observation[]> {
+    const { timeoutMs } = entry.settings
+    const controller = new AbortController()
+    const work = Promise.resolve().then(() => entry.check(controller.signal))
+    let timer: NodeJS.Timeout | undefined
+    const timeout = new Promise<never>((_resolve, reject) => {
+      timer = setTimeout(() => {
+        const err = new CheckTimeoutError(timeoutMs)
+        controller.abort(err)
+        entry.unsettledSince = started
+        work.then(() => { entry.unsettledSince = undefined }, () => { entry.unsettledSince = undefined })
+        reject(err)
+      }, timeoutMs)
+    })
+    try {
+      const value = await Promise.race([work, timeout])
+      return fromValue(value, performance.now() - started, new Date().toISOString())
+    } catch (err) {
+      return fromError(err, performance.now() - started, new Date().toISOString())
+    } finally {
+      clearTimeout(timer)
+    }
+  }
+}

@@ -1,0 +1,172 @@
+import t from 'tap'
+import { hostname } from 'node:os'
+import { build, controlled, HEALTH_JSON } from './support.js'
+
+const LONG = { intervalMs: 60_000 }
+const ISO = /^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z$/
+
+async function probe (app: Awaited<ReturnType<typeof build>>['app'], url: string): Promise<{ code: number, body: unknown }> {
+  const res = await app.inject(url)
+  return { code: res.statusCode, body: res.json() }
+}
+
+t.test('pass: every route answers 200 with application/health+json and no-store', async (t) => {
+  const dep = controlled('pass')
+  const { app } = await build({ checks: { dep: { check: dep.check, ...LONG } } })
+  t.teardown(async () => await app.close())
+  await app.ready()
+  for (const url of ['/health/live', '/health/ready', '/health/startup']) {
+    const res = await app.inject(url)
+    t.equal(res.statusCode, 200, url)
+    t.equal(res.headers['content-type'], HEALTH_JSON, url)
+    t.equal(res.headers['cache-control'], 'no-store', url)
+    t.same(res.json(), { status: 'pass' }, url)
+  }
+  const res = await app.inject('/health')
+  t.equal(res.statusCode, 200)
+  t.equal(res.headers['content-type'], HEALTH_JSON)
+  t.equal(res.headers['cache-control'], 'no-store')
+  const report = res.json()
+  t.same(Object.keys(report), ['status', 'instance', 'version', 'uptime', 'checks'])
+  t.equal(report.status, 'pass')
+  t.equal(report.instance, process.env.HOSTNAME ?? hostname())
+  t.equal(report.version, process.env.APP_VERSION ?? 'unknown')
+  t.ok(Number.isInteger(report.uptime) && report.uptime >= 0)
+  t.same(Object.keys(report.checks), ['dep:responseTime'])
+  t.equal(report.checks['dep:responseTime'].length, 1)
+  const [observation] = report.checks['dep:responseTime']
+  t.same(Object.keys(observation), ['status', 'observedValue', 'observedUnit', 'time'])
+  t.equal(observation.status, 'pass')
+  t.equal(observation.observedUnit, 'ms')
+  t.ok(typeof observation.observedValue === 'number' && observation.observedValue >= 0)
+  t.match(observation.time, ISO)
+  t.equal(dep.calls(), 1, 'the probes above ran no check: only the first run at ready did')
+})
+
+t.test('warn: a check reporting warn, or a failing non-critical check, answers 200 warn', async (t) => {
+  const dep = controlled('pass')
+  const optional = controlled('pass')
+  const { app } = await build({ checks: { dep: { check: dep.check, ...LONG }, optional: { check: optional.check, critical: false, ...LONG } } })
+  t.teardown(async () => await app.close())
+  await app.ready()
+
+  dep.set('warn')
+  await app.health.refresh()
+  t.same(await probe(app, '/health/ready'), { code: 200, body: { status: 'warn' } })
+  t.same(await probe(app, '/health/live'), { code: 200, body: { status: 'pass' } }, 'liveness never reads dependency checks')
+  t.same(await probe(app, '/health/startup'), { code: 200, body: { status: 'pass' } })
+  let details = await probe(app, '/health')
+  t.equal(details.code, 200)
+  t.match(details.body, { status: 'warn', checks: { 'dep:responseTime': [{ status: 'warn', observedValue: 7, observedUnit: 'items', output: 'queue growing' }] } })
+
+  dep.set('pass')
+  optional.set('fail')
+  await app.health.refresh()
+  t.same(await probe(app, '/health/ready'), { code: 200, body: { status: 'warn' } })
+  details = await probe(app, '/health')
+  t.equal(details.code, 200)
+  t.match(details.body, { status: 'warn', checks: { 'dep:responseTime': [{ status: 'pass' }], 'optional:responseTime': [{ status: 'fail', output: 'dependency down', observedUnit: 'ms' }] } })
+})
+
+t.test('fail: a failing critical check fails readiness and details with 503, not liveness or startup', async (t) => {
+  const dep = controlled('pass')
+  const { app } = await build({ checks: { dep: { check: dep.check, ...LONG } } })
+  t.teardown(async () => await app.close())
+  await app.ready()
+  dep.set('fail')
+  await app.health.refresh()
+  t.same(await probe(app, '/health/ready'), { code: 503, body: { status: 'fail' } })
+  t.same(await probe(app, '/health/live'), { code: 200, body: { status: 'pass' } })
+  t.same(await probe(app, '/health/startup'), { code: 200, body: { status: 'pass' } }, 'startup passed once and stays passed')
+  const details = await probe(app, '/health')
+  t.equal(details.code, 503)
+  t.match(details.body, { status: 'fail', checks: { 'dep:responseTime': [{ status: 'fail', output: 'dependency down' }] } })
+  t.notOk('output' in (details.body as object), 'a failing check explains itself; no phase output')
+
+  dep.set('pass')
+  await app.health.refresh()
+  t.same(await probe(app, '/health/ready'), { code: 200, body: { status: 'pass' } }, 'recovers with the next run')
+})
+
+t.test('starting: readiness and startup fail until the first passing run of the critical checks', async (t) => {
+  const dep = controlled('fail')
+  const optional = controlled('fail')
+  const { app } = await build({ checks: { dep: { check: dep.check, ...LONG }, optional: { check: optional.check, critical: false, ...LONG } } })
+  t.teardown(async () => await app.close())
+  t.equal(app.health.started, false)
+  await app.ready()
+  t.equal(app.health.started, false)
+  const starting = { code: 503, body: { status: 'fail', output: 'starting' } }
+  t.same(await probe(app, '/health/ready'), starting)
+  t.same(await probe(app, '/health/startup'), starting)
+  t.same(await probe(app, '/health/live'), { code: 200, body: { status: 'pass' } })
+  const details = await probe(app, '/health')
+  t.equal(details.code, 503)
+  t.match(details.body, { status: 'fail', output: 'starting' })
+
+  dep.set('pass')
+  await app.health.refresh()
+  t.equal(app.health.started, true)
+  t.same(await probe(app, '/health/startup'), { code: 200, body: { status: 'pass' } })
+  t.same(await probe(app, '/health/ready'), { code: 200, body: { status: 'warn' } }, 'the non-critical failure does not hold startup back')
+})
+
+t.test('a check added before ready is pending (fail, "not checked yet") in the report until it runs', async (t) => {
+  const { app } = await build({})
+  t.teardown(async () => await app.close())
+  await app.after()
+  app.health.addCheck('late', async () => undefined, LONG)
+  const report = app.health.report()
+  t.equal(report.status, 'fail')
+  t.equal(report.output, 'starting')
+  t.match(report.checks['late:responseTime'], [{ status: 'fail', output: 'not checked yet' }])
+  await app.ready()
+  t.equal(app.health.report().status, 'pass')
+})
+
+t.test('HEAD and query strings on every route', async (t) => {
+  const dep = controlled('pass')
+  const { app } = await build({ checks: { dep: { check: dep.check, ...LONG } } })
+  t.teardown(async () => await app.close())
+  await app.ready()
+  for (const url of ['/health/live', '/health/ready', '/health/startup', '/health']) {
+    const head = await app.inject({ method: 'HEAD', url })
+    t.equal(head.statusCode, 200, `HEAD ${url}`)
+    t.equal(head.headers['content-type'], HEALTH_JSON)
+    t.equal(head.headers['cache-control'], 'no-store')
+    t.equal(head.body, '', `HEAD ${url} has no body`)
+    const query = await app.inject(`${url}?probe=kubelet&t=${Date.now()}`)
+    t.equal(query.statusCode, 200, `${url} with a query string`)
+    t.equal(query.json().status, 'pass')
+  }
+  dep.set('fail')
+  await app.health.refresh()
+  t.equal((await app.inject({ method: 'HEAD', url: '/health/ready?x=1' })).statusCode, 503)
+})
+
+t.test('HEAD works even when the app turned automatic HEAD routes off', async (t) => {
+  const { app } = await build({}, { exposeHeadRoutes: false })
+  t.teardown(async () => await app.close())
+  await app.ready()
+  t.equal((await app.inject({ method: 'HEAD', url: '/health/ready' })).statusCode, 200)
+})
+
+t.test('paths are configurable and a route can be left out', async (t) => {
+  const { app } = await build({ paths: { live: '/livez', ready: '/readyz', startup: false, details: '/status/health' } })
+  t.teardown(async () => await app.close())
+  await app.ready()
+  t.equal((await app.inject('/livez')).statusCode, 200)
+  t.equal((await app.inject('/readyz')).statusCode, 200)
+  t.equal((await app.inject('/status/health')).json().status, 'pass')
+  for (const url of ['/health/live', '/health/ready', '/health/startup', '/health']) {
+    t.equal((await app.inject(url)).statusCode, 404, `${url} is not registered`)
+  }
+})
+
+t.test('every route can be left out', async (t) => {
+  const { app } = await build({ paths: { live: false, ready: false, startup: false, details: false } })
+  t.teardown(async () => await app.close())
+  await app.ready()
+  t.equal((await app.inject('/health')).statusCode, 404)
+  t.equal(app.health.report().status, 'pass')
+})
