@@ -1,0 +1,19 @@
+import Fastify, { type FastifyInstance } from 'fastify'
+import cache, { type CacheOptions } from '@scaleout/cache'
+import type { Test } from 'tap'
+
+/** A Fastify instance with the cache registered and ready, closed at teardown. */
+export async function cacheApp (t: Test, options: CacheOptions, setup?: (app: FastifyInstance) => void | Promise<void>): Promise<FastifyInstance> {
+  const app = Fastify()
+  t.teardown(async () => await app.close())
+  await app.register(cache, options)
+  await setup?.(app)
+  await app.ready()
+  return app
+}
+
+/** Lines the app logged, parsed (pass `logger` built with this stream). */
+export function logSink (): { stream: { write: (line: string) => void }, lines: Array<Record<string, unknown>> } {
+  const lines: Array<Record<string, unknown>> = []
+  return { lines, stream: { write: (line: string) => { lines.push(JSON.parse(line) as Record<string, unknown>) } } }
+}
