@@ -24,8 +24,8 @@ export class SharedCache {
   /** Whether L1 may be used: only while invalidations are being received. */
   busConnected = false
   private seq = 0
-  /** Bumped by every invalidation: a read that raced one must not refill L1 with what it read. */
-  private epoch = 0
+  /** Reads of Redis in flight per key: an invalidation that overtakes one marks it, so what it read never refills L1. */
+  private readonly loads = new Map<string, Set<{ stale: boolean }>>()
   private readonly flights = new Map<string, Promise<unknown>>()
   private readonly refreshing = new Set<string>()
   private readonly waiters = new Waiters()
@@ -58,7 +58,10 @@ export class SharedCache {
 
   /** Reads Redis (a failure is a miss) and keeps what it found in L1. */
   async load (key: string): Promise<Entry | undefined> {
-    const epoch = this.epoch
+    const state = { stale: false }
+    let loads = this.loads.get(key)
+    if (loads === undefined) this.loads.set(key, loads = new Set())
+    loads.add(state)
     let entry: Entry | undefined
     try {
       entry = await this.store.read(key)
@@ -70,14 +73,27 @@ export class SharedCache {
         this.logger.debug({ err, ...log }, '@scaleout/cache: Redis read failed; treated as a miss')
       }
       return undefined
+    } finally {
+      loads.delete(state)
+      if (loads.size === 0) this.loads.delete(key)
     }
     if (entry === undefined) {
       this.counters.l2Misses++
       return undefined
     }
     this.counters.l2Hits++
-    if (this.l1 !== undefined && this.busConnected && epoch === this.epoch) this.l1.set(key, entry, Date.now())
+    if (this.l1 !== undefined && this.busConnected && !state.stale) this.l1.set(key, entry, Date.now())
     return entry
+  }
+
+  /** Marks reads in flight (of `key`, or all of them) as overtaken by an invalidation. */
+  private overtake (key?: string): void {
+    if (key === undefined) {
+      for (const loads of this.loads.values()) for (const state of loads) state.stale = true
+    } else {
+      const loads = this.loads.get(key)
+      if (loads !== undefined) for (const state of loads) state.stale = true
+    }
   }
 
   /** A fresh entry from either tier, for the route cache. */
@@ -102,7 +118,7 @@ export class SharedCache {
   private async store_ (key: string, value: unknown, encoded: string | Buffer, s: Settings, tokens: string[] | undefined): Promise<boolean> {
     const now = Date.now()
     const entry: Entry = { value, expiresAt: now + s.ttlMs, staleUntil: now + s.ttlMs + s.staleMs, tags: s.tags, bytes: encoded.length }
-    this.epoch++
+    this.overtake(key)
     this.l1?.delete(key)
     try {
       await this.store.write(key, encoded, entry, tokens ?? await this.store.tagTokens(s.tags, this.token(), s.ttlMs + s.staleMs))
@@ -121,7 +137,7 @@ export class SharedCache {
 
   async del (key: string): Promise<void> {
     checkKey('key', key)
-    this.epoch++
+    this.overtake(key)
     this.l1?.delete(key)
     await this.store.del(key)
     await this.store.publish(JSON.stringify({ i: this.id, k: [key] }))
@@ -130,14 +146,14 @@ export class SharedCache {
   async invalidateTags (tags: string[]): Promise<void> {
     checkTags(tags)
     if (tags.length === 0) return
-    this.epoch++
+    this.overtake()
     this.l1?.deleteTags(tags)
     await this.store.invalidate(tags)
     await this.store.publish(JSON.stringify({ i: this.id, t: tags }))
   }
 
   async clear (): Promise<void> {
-    this.epoch++
+    this.overtake()
     this.l1?.clear()
     const gen = await this.store.bumpGeneration()
     await this.store.publish(JSON.stringify({ i: this.id, g: gen }))
@@ -254,20 +270,28 @@ export class SharedCache {
   receive (message: Message): void {
     this.counters.busMessages++
     if (message.i !== this.id) {
-      this.epoch++
       if (message.g !== undefined) {
+        this.overtake()
         this.store.setGeneration(message.g)
         this.l1?.clear()
       }
-      if (message.t !== undefined) this.l1?.deleteTags(message.t)
-      if (message.k !== undefined) for (const key of message.k) this.l1?.delete(key)
+      if (message.t !== undefined) {
+        this.overtake()
+        this.l1?.deleteTags(message.t)
+      }
+      if (message.k !== undefined) {
+        for (const key of message.k) {
+          this.overtake(key)
+          this.l1?.delete(key)
+        }
+      }
     }
     if (message.k !== undefined) for (const key of message.k) this.waiters.wake(key)
   }
 
   /** The subscription dropped or came back: L1 and the generation may be out of date. */
   resync (connected: boolean, counted: boolean): void {
-    this.epoch++
+    this.overtake()
     this.busConnected = connected
     this.l1?.clear()
     this.store.forgetGeneration()

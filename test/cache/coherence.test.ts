@@ -1,0 +1,94 @@
+import t from 'tap'
+import { RedisServer, waitUntil } from '../helpers/index.js'
+import { cacheApp } from './setup.js'
+
+const server = await RedisServer.start()
+t.teardown(async () => await server.stop())
+t.beforeEach(async () => await server.flushAll())
+
+t.test('a set, del, invalidateTags or clear on one instance drops the entry from the other instance\'s L1', async (t) => {
+  const a = await cacheApp(t, { redis: server.url })
+  const b = await cacheApp(t, { redis: server.url })
+  let seen = 0
+  // Waits until b received a's latest invalidation (delivery is asynchronous).
+  const delivered = async (): Promise<void> => {
+    seen++
+    await waitUntil(`b received message ${seen}`, async () => b.cache.stats().bus.messages === seen, 5000)
+  }
+  await a.cache.set('k', 1, { tags: ['t'] })
+  await delivered()
+  t.equal(await b.cache.get('k'), 1)
+  t.equal(b.cache.stats().l1.entries, 1, 'b keeps it in L1')
+
+  await a.cache.set('k', 2, { tags: ['t'] })
+  await delivered()
+  t.equal(await b.cache.get('k'), 2)
+
+  await a.cache.del('k')
+  await delivered()
+  t.equal(b.cache.stats().l1.entries, 0)
+  t.equal(await b.cache.get('k'), undefined)
+
+  await a.cache.set('k', 3, { tags: ['t'] })
+  await delivered()
+  t.equal(await b.cache.get('k'), 3)
+  t.equal(b.cache.stats().l1.entries, 1)
+  await a.cache.invalidateTags(['t'])
+  await delivered()
+  t.equal(b.cache.stats().l1.entries, 0)
+  t.equal(await b.cache.get('k'), undefined)
+
+  await a.cache.set('k', 4)
+  await delivered()
+  t.equal(await b.cache.get('k'), 4)
+  t.equal(b.cache.stats().l1.entries, 1)
+  await a.cache.clear()
+  await delivered()
+  t.equal(b.cache.stats().l1.entries, 0)
+  t.equal(await b.cache.get('k'), undefined)
+  await b.cache.set('k', 5)
+  t.equal(await a.cache.get('k'), 5, 'both instances write and read the same generation')
+  t.equal(b.cache.stats().bus.connected, true)
+})
+
+t.test('an instance ignores its own invalidations (its fresh L1 copy stays)', async (t) => {
+  const a = await cacheApp(t, { redis: server.url })
+  await a.cache.set('k', 1)
+  await waitUntil('own message arrives', async () => a.cache.stats().bus.messages === 1, 5000)
+  const { total } = await server.countCommands(async () => await a.cache.get('k'))
+  t.equal(total, 0)
+})
+
+t.test('a dropped subscription flushes L1 on reconnect: invalidations missed meanwhile cannot leave stale copies', async (t) => {
+  const a = await cacheApp(t, { redis: server.url })
+  await a.cache.set('k', 'old')
+  t.equal(await a.cache.get('k'), 'old')
+  // Another writer changed the entry and its message was lost (written straight into Redis here).
+  const admin = server.client()
+  t.teardown(() => admin.disconnect())
+  const raw = await admin.get('scaleout:cache:json.v1:0:e:k') as string
+  await admin.set('scaleout:cache:json.v1:0:e:k', raw.replace('"old"', '"new"'), 'KEEPTTL')
+  t.equal(await a.cache.get('k'), 'old', 'still the L1 copy')
+
+  t.equal(await admin.client('KILL', 'TYPE', 'pubsub'), 1)
+  await waitUntil('resubscribed', async () => a.cache.stats().bus.resyncs === 1 && a.cache.stats().bus.connected, 10_000)
+  t.equal(await a.cache.get('k'), 'new', 'L1 was flushed on reconnect')
+
+  // And invalidations flow again on the new subscription.
+  const b = await cacheApp(t, { redis: server.url })
+  await b.cache.set('k', 'newest')
+  await waitUntil('a sees b\'s write', async () => await a.cache.get('k') === 'newest', 5000)
+})
+
+t.test('messages that are not invalidations are ignored and logged', async (t) => {
+  const a = await cacheApp(t, { redis: server.url })
+  await a.cache.set('k', 1)
+  const admin = server.client()
+  t.teardown(() => admin.disconnect())
+  for (const garbage of ['not json', 'null', '{"k":["k"]}', '{"i":"x","k":"k"}', '{"i":"x","g":5}', '{"i":"x","t":[1]}']) {
+    await admin.publish('scaleout:cache:json.v1:bus', garbage)
+  }
+  await admin.publish('scaleout:cache:json.v1:bus', '{"i":"other","k":["unrelated"]}')
+  await waitUntil('the valid message arrives', async () => a.cache.stats().bus.messages === 2, 5000)
+  t.equal(a.cache.stats().l1.entries, 1, 'garbage dropped nothing')
+})

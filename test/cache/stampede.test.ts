@@ -1,0 +1,55 @@
+import t from 'tap'
+import { RedisServer, sleep } from '../helpers/index.js'
+import { cacheApp } from './setup.js'
+
+const server = await RedisServer.start()
+t.teardown(async () => await server.stop())
+t.beforeEach(async () => await server.flushAll())
+
+t.test('3 instances x 200 concurrent wrap() for one cold key call fn exactly once', async (t) => {
+  const apps = await Promise.all([0, 1, 2].map(async () => await cacheApp(t, { redis: server.url })))
+  let calls = 0
+  const fn = async (): Promise<{ profile: string }> => {
+    calls++
+    await sleep(200)
+    return { profile: 'expensive' }
+  }
+  const results = await Promise.all(apps.flatMap((app) => Array.from({ length: 200 }, async () => await app.cache.wrap('cold', fn))))
+  t.equal(calls, 1)
+  t.equal(results.length, 600)
+  t.ok(results.every((r) => r.profile === 'expensive'))
+  const stats = apps.map((app) => app.cache.stats())
+  t.same(stats.map((s) => s.coalesced), [199, 199, 199], 'each instance ran one fill for 200 callers')
+  t.same(stats.map((s) => s.computed).sort(), [0, 0, 1])
+  t.same(stats.map((s) => s.lockWaits).sort(), [0, 1, 1], 'the two others waited for the lease holder')
+  t.same(stats.map((s) => s.lockTimeouts), [0, 0, 0])
+})
+
+t.test('a waiter computes itself once lockWait passes (the holder is slow or gone)', async (t) => {
+  const a = await cacheApp(t, { redis: server.url, lockWait: '300ms' })
+  const admin = server.client()
+  t.teardown(() => admin.disconnect())
+  // A lease held by an instance that died without releasing it.
+  await admin.set('scaleout:cache:json.v1:0:l:k', 'someone-else', 'PX', 60_000)
+  let calls = 0
+  const started = Date.now()
+  t.equal(await a.cache.wrap('k', () => ++calls), 1)
+  const elapsed = Date.now() - started
+  t.ok(elapsed >= 290, `waited ${elapsed}ms before computing`)
+  t.equal(a.cache.stats().lockWaits, 1)
+  t.equal(a.cache.stats().lockTimeouts, 1)
+  t.equal(await admin.get('scaleout:cache:json.v1:0:l:k'), 'someone-else', 'never released a lease it does not own')
+})
+
+t.test('a waiter takes over when the holder fails (its lease is released)', async (t) => {
+  const a = await cacheApp(t, { redis: server.url })
+  const b = await cacheApp(t, { redis: server.url })
+  const failing = a.cache.wrap('k', async () => { await sleep(150); throw new Error('origin 500') })
+  await sleep(30)
+  let calls = 0
+  const waiting = b.cache.wrap('k', () => ++calls)
+  await t.rejects(failing, { message: 'origin 500' })
+  t.equal(await waiting, 1)
+  t.equal(b.cache.stats().lockWaits, 1)
+  t.equal(b.cache.stats().lockTimeouts, 0)
+})
