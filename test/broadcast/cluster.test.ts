@@ -1,0 +1,76 @@
+import t from 'tap'
+import { RedisClusterHarness, waitUntil } from '../helpers/index.js'
+import { Client, PREFIX, startInstance, waitRedisSubscribers, waitSubscribed, type Instance } from './helpers.js'
+
+t.test('Redis Cluster: sharded pub/sub chosen automatically, across 3 masters', async (t) => {
+  const cluster = await RedisClusterHarness.start()
+  const instances: Instance[] = []
+  const clients: Client[] = []
+  t.teardown(async () => {
+    for (const c of clients) c.close()
+    for (const i of instances) await i.app.close()
+    await cluster.stop()
+  })
+  // Channel names chosen so that their slots fall on different masters.
+  const channels = ['alpha', 'bravo', 'charlie', 'delta', 'echo', 'foxtrot']
+  const owners = await Promise.all(channels.map(async (c) => await cluster.nodeFor(PREFIX + 'c:' + c)))
+  t.ok(new Set(owners.map((n) => n.port)).size >= 2, 'the channels live on more than one master')
+
+  for (let i = 0; i < 3; i++) instances.push(await startInstance({ redis: { cluster: cluster.urls }, heartbeatInterval: '60s' }))
+  t.same(instances.map((i) => i.app.broadcast.sharded), [true, true, true])
+  for (const instance of instances) clients.push(await Client.connect(instance.wsUrl, channels))
+  await waitSubscribed(instances, channels.length)
+  const admins = owners.map((n) => n.client())
+  t.teardown(() => { for (const a of admins) a.disconnect() })
+  for (const [i, c] of channels.entries()) await waitRedisSubscribers(admins[i] as never, c, 3, true)
+
+  const { commands } = await cluster.countCommands(async () => {
+    for (const [i, c] of channels.entries()) {
+      const result = await (instances[i % 3] as Instance).app.broadcast.publish(c, { c })
+      t.match(result, { delivered: 1, remote: true, receivers: 3 }, `${c}: SPUBLISH reached the 3 shard subscribers`)
+    }
+    for (const client of clients) await client.waitFor(channels.length)
+  })
+  t.equal(commands.spublish, channels.length, 'one SPUBLISH per message')
+  t.equal(commands.publish, undefined, 'no classic PUBLISH')
+  for (const client of clients) {
+    t.same(client.received.map((m) => m.channel).sort(), [...channels].sort())
+  }
+  for (const admin of admins) t.same(await admin.call('PUBSUB', 'NUMSUB', PREFIX + 'c:alpha'), [PREFIX + 'c:alpha', 0], 'nothing subscribed the classic way')
+
+  t.test('a master restarted: its shard channels are subscribed again and messages flow', async (t) => {
+    const node = owners[0] as (typeof owners)[number]
+    await node.restart()
+    await cluster.waitHealthy()
+    const admin = node.client()
+    t.teardown(() => admin.disconnect())
+    await waitRedisSubscribers(admin, 'alpha', 3, true)
+    const before = clients.map((c) => c.received.length)
+    await waitUntil('publish accepted again', async () => (await (instances[1] as Instance).app.broadcast.publish('alpha', 'back')).remote, 20_000, 200)
+    for (const [i, c] of clients.entries()) {
+      await c.waitFor((before[i] as number) + 1)
+      t.same(c.received.at(-1), { channel: 'alpha', data: 'back' })
+    }
+  })
+})
+
+t.test('Redis Cluster with sharded: false uses classic PUBLISH through the cluster bus', async (t) => {
+  const cluster = await RedisClusterHarness.start()
+  const instances = [
+    await startInstance({ redis: { cluster: cluster.urls }, sharded: false }),
+    await startInstance({ redis: { cluster: cluster.urls }, sharded: false })
+  ]
+  t.teardown(async () => {
+    for (const i of instances) await i.app.close()
+    await cluster.stop()
+  })
+  const [a, b] = instances as [Instance, Instance]
+  t.equal(a.app.broadcast.sharded, false)
+  const seen: unknown[] = []
+  b.app.broadcast.subscribe('classic', (m) => { seen.push(m) })
+  await waitUntil('delivered', async () => {
+    await a.app.broadcast.publish('classic', 'hi')
+    return seen.length > 0
+  }, 15_000, 200)
+  t.equal(seen[0], 'hi')
+})

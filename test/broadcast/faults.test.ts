@@ -1,0 +1,141 @@
+import t from 'tap'
+import { RedisServer, sleep, waitUntil } from '../helpers/index.js'
+import { Client, startInstance, waitRedisSubscribers, waitSubscribed, type Instance } from './helpers.js'
+import { FreezingProxy } from './proxy.js'
+
+const unhandled: unknown[] = []
+process.on('unhandledRejection', (err) => unhandled.push(err))
+
+async function collect (instance: Instance, channel: string): Promise<{ seen: unknown[], off: () => void }> {
+  const seen: unknown[] = []
+  const off = instance.app.broadcast.subscribe(channel, (message) => { seen.push(message) })
+  return { seen, off }
+}
+
+t.test('Redis killed and restarted: publish still delivers locally, then every channel is re-subscribed', async (t) => {
+  const server = await RedisServer.start()
+  const admin = server.client({ retryStrategy: () => 100 })
+  admin.on('error', () => undefined)
+  const instances: Instance[] = []
+  const clients: Client[] = []
+  t.teardown(async () => {
+    for (const c of clients) c.close()
+    for (const i of instances) await i.app.close()
+    admin.disconnect()
+    await server.stop()
+  })
+  for (let i = 0; i < 3; i++) instances.push(await startInstance({ redis: server.url }))
+  for (const instance of instances) clients.push(await Client.connect(instance.wsUrl, ['a', 'b', 'c']))
+  await waitSubscribed(instances, 3)
+  for (const c of ['a', 'b', 'c']) await waitRedisSubscribers(admin, c, 3)
+  const [first, second] = instances as [Instance, Instance]
+  const temp = await collect(second, 'temp')
+  await waitRedisSubscribers(admin, 'temp', 1)
+
+  await server.kill()
+  const down = await first.app.broadcast.publish('a', 'while down')
+  t.equal(down.delivered, 1, 'the local client got it')
+  t.equal(down.remote, false)
+  t.equal(down.receivers, null)
+  t.equal((down.error as Error & { code: string }).code, 'SCALEOUT_ERR_REDIS_UNAVAILABLE')
+  t.same(await (clients[0] as Client).waitFor(1), [{ channel: 'a', data: 'while down' }])
+  t.equal(first.app.broadcast.stats().remoteFailures, 1)
+  // Changes while Redis is away: one channel left, one joined.
+  temp.off()
+  const late = await collect(second, 'late')
+
+  await server.restart()
+  for (const c of ['a', 'b', 'c']) await waitRedisSubscribers(admin, c, 3)
+  await waitRedisSubscribers(admin, 'late', 1)
+  await waitRedisSubscribers(admin, 'temp', 0)
+
+  const up = await first.app.broadcast.publish('c', 'after restart')
+  t.match(up, { delivered: 1, remote: true, receivers: 3, error: null })
+  await first.app.broadcast.publish('late', 'joined while down')
+  for (const [i, c] of clients.entries()) {
+    t.same((await c.waitFor(i === 0 ? 2 : 1)).at(-1), { channel: 'c', data: 'after restart' })
+  }
+  await waitUntil('late message', () => late.seen.length === 1, 10_000)
+  t.same(late.seen, ['joined while down'])
+  late.off()
+})
+
+t.test('Redis paused: publish times out remotely within publishTimeout and still delivers locally', async (t) => {
+  const server = await RedisServer.start()
+  const instances = [await startInstance({ redis: server.url, publishTimeout: 300 }), await startInstance({ redis: server.url, publishTimeout: 300 })]
+  t.teardown(async () => {
+    server.resume()
+    for (const i of instances) await i.app.close()
+    await server.stop()
+  })
+  const [a, b] = instances as [Instance, Instance]
+  const here = await collect(a, 'p')
+  const there = await collect(b, 'p')
+  const admin = server.client()
+  t.teardown(() => admin.disconnect())
+  await waitRedisSubscribers(admin, 'p', 2)
+  server.pause()
+  const result = await a.app.broadcast.publish('p', 1)
+  t.match(result, { delivered: 1, remote: false, receivers: null })
+  t.equal((result.error as Error & { code: string }).code, 'SCALEOUT_ERR_REDIS_TIMEOUT')
+  t.same(here.seen, [1])
+  server.resume()
+  await waitUntil('publish works again', async () => (await a.app.broadcast.publish('p', 2)).remote, 10_000, 100)
+  await waitUntil('remote delivery', () => there.seen.includes(2), 10_000)
+})
+
+t.test('CLIENT KILL TYPE pubsub: the subscriber reconnects and re-subscribes', async (t) => {
+  const server = await RedisServer.start()
+  const admin = server.client()
+  const instance = await startInstance({ redis: server.url })
+  const other = await startInstance({ redis: server.url })
+  t.teardown(async () => {
+    await instance.app.close()
+    await other.app.close()
+    admin.disconnect()
+    await server.stop()
+  })
+  const got = await collect(instance, 'k')
+  await waitRedisSubscribers(admin, 'k', 1)
+  t.equal(await admin.client('KILL', 'TYPE', 'pubsub'), 1)
+  await waitRedisSubscribers(admin, 'k', 1)
+  await waitUntil('delivery after the kill', async () => {
+    await other.app.broadcast.publish('k', 'again')
+    return got.seen.length > 0
+  }, 10_000, 200)
+  t.equal(got.seen[0], 'again')
+})
+
+t.test('heartbeat: a silently dead subscription is detected and the subscriber forced to reconnect', async (t) => {
+  const server = await RedisServer.start()
+  const proxy = await FreezingProxy.start(server.port)
+  const watched = await startInstance({ redis: proxy.url, heartbeatInterval: 100, heartbeatMisses: 2 })
+  const blind = await startInstance({ redis: proxy.url, heartbeatInterval: false })
+  const publisher = await startInstance({ redis: server.url })
+  t.teardown(async () => {
+    for (const i of [watched, blind, publisher]) await i.app.close()
+    await proxy.close()
+    await server.stop()
+  })
+  const admin = server.client()
+  t.teardown(() => admin.disconnect())
+  const heard = await collect(watched, 'h')
+  const missed = await collect(blind, 'h')
+  await waitRedisSubscribers(admin, 'h', 2)
+  await publisher.app.broadcast.publish('h', 'before')
+  await waitUntil('both heard it', () => heard.seen.length === 1 && missed.seen.length === 1, 10_000)
+
+  t.equal(proxy.freezeSubscribers(), 2)
+  await waitUntil('a forced reconnect', () => watched.app.broadcast.stats().forcedReconnects >= 1, 15_000)
+  await waitUntil('delivery after recovery', async () => {
+    await publisher.app.broadcast.publish('h', 'after')
+    return heard.seen.includes('after')
+  }, 15_000, 200)
+  t.same(missed.seen, ['before'], 'without a heartbeat the frozen subscriber never notices')
+  t.equal(blind.app.broadcast.stats().forcedReconnects, 0)
+})
+
+t.test('none of the faults above caused an unhandled rejection', async (t) => {
+  await sleep(200)
+  t.same(unhandled, [])
+})
