@@ -1,0 +1,44 @@
+import createError from '@fastify/error'
+
+// Every error the session plugin raises, in one place, so codes stay unique and greppable.
+
+/**
+ * Redis could not be reached (or did not answer in time) while the handler used the session.
+ * A 503 rather than an empty session: an empty session would silently log the user out.
+ */
+export const SessionUnavailableError = createError(
+  'SCALEOUT_ERR_SESSION_UNAVAILABLE',
+  'The session store is unavailable; try again shortly',
+  503
+)
+
+/** The encoded session data would exceed `maxSize`; nothing was written. */
+export const SessionTooLargeError = createError(
+  'SCALEOUT_ERR_SESSION_TOO_LARGE',
+  'Session data is %d bytes, over the maxSize of %d bytes; nothing was saved',
+  500,
+  RangeError
+)
+
+/** The handler used `request.session` on a route registered with `config: { session: false }`. */
+export const SessionDisabledError = createError(
+  'SCALEOUT_ERR_SESSION_DISABLED',
+  'Sessions are disabled on this route (config.session is false)',
+  500
+)
+
+/** The value stored under `userKey` is not a user id (a non-empty string or a finite number). */
+export const InvalidUserIdError = createError(
+  'SCALEOUT_ERR_SESSION_USER_ID',
+  'Session key "%s" must hold a non-empty string or a finite number (the user id)',
+  500,
+  TypeError
+)
+
+/** A session key that is not a non-empty string. */
+export const InvalidSessionKeyError = createError(
+  'SCALEOUT_ERR_SESSION_KEY',
+  'Session keys must be non-empty strings of at most 256 characters',
+  500,
+  TypeError
+)

@@ -1,0 +1,55 @@
+import { createHash, createHmac, randomBytes, timingSafeEqual } from 'node:crypto'
+
+// A session id is a slot tag (6 random bytes, 8 base64url characters) followed by 32 fresh random
+// bytes (43 characters). regenerate() keeps the tag and replaces the rest, so the old and the new
+// key share a Redis Cluster slot and one script can swap them atomically; the 256 new bits are
+// what an attacker who planted the old id cannot know.
+const TAG_LENGTH = 8
+export const ID_LENGTH = TAG_LENGTH + 43
+const SIGNATURE_LENGTH = 43
+const COOKIE_VALUE = new RegExp(`^[A-Za-z0-9_-]{${ID_LENGTH}}\\.[A-Za-z0-9_-]{${SIGNATURE_LENGTH}}$`)
+
+export function newId (previous?: string): string {
+  const tag = previous === undefined ? randomBytes(6).toString('base64url') : previous.slice(0, TAG_LENGTH)
+  return tag + randomBytes(32).toString('base64url')
+}
+
+/** The part of the id that decides the Redis Cluster slot. */
+export function slotTag (id: string): string {
+  return id.slice(0, TAG_LENGTH)
+}
+
+/** What logs and `listFor` show instead of the id: 96 bits of its SHA-256, not reversible. */
+export function digest (id: string): string {
+  return createHash('sha256').update(id).digest('base64url').slice(0, 16)
+}
+
+function signature (id: string, secret: string): string {
+  return createHmac('sha256', secret).update(id).digest('base64url')
+}
+
+/** The cookie value: `<id>.<HMAC-SHA256 of id under the first secret>`. */
+export function sign (id: string, secrets: readonly string[]): string {
+  return id + '.' + signature(id, secrets[0] as string)
+}
+
+export interface Verified {
+  id: string
+  /** Signed with an older secret: send the cookie again signed with the current one. */
+  resign: boolean
+}
+
+/**
+ * Checks shape first (exact length, alphabet) so garbage costs no HMAC, then compares the
+ * signature in constant time against each secret. Returns null for anything not ours.
+ */
+export function verify (value: string, secrets: readonly string[]): Verified | null {
+  if (value.length !== ID_LENGTH + 1 + SIGNATURE_LENGTH || !COOKIE_VALUE.test(value)) return null
+  const id = value.slice(0, ID_LENGTH)
+  const given = Buffer.from(value.slice(ID_LENGTH + 1), 'latin1')
+  for (let i = 0; i < secrets.length; i++) {
+    // Comparing the text, not decoded bytes, rejects non-canonical base64 spellings of a signature.
+    if (timingSafeEqual(given, Buffer.from(signature(id, secrets[i] as string), 'latin1'))) return { id, resign: i > 0 }
+  }
+  return null
+}

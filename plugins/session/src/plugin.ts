@@ -1,0 +1,67 @@
+import type { FastifyInstance, FastifyReply, FastifyRequest, HookHandlerDoneFunction } from 'fastify'
+import { createCodec, resolveRedis } from '@scaleout/core'
+import { cookieName, isSecure, readCookie } from './cookie.js'
+import { disabledSession } from './disabled.js'
+import { verify } from './ids.js'
+import { normalize, PLUGIN } from './options.js'
+import { Session, type Context } from './session.js'
+import { sessionsApi } from './sessions.js'
+import { Store } from './store.js'
+import type { RequestSession, SessionOptions } from './types.js'
+
+const kSession = Symbol('scaleout.session')
+
+interface Carrier { [kSession]: Session | null }
+
+export async function sessionPlugin (fastify: FastifyInstance, options: SessionOptions): Promise<void> {
+  const settings = normalize(options)
+  // maxSize bounds the whole session (checked on save), so the codec's per-value bound is moot.
+  const codec = createCodec(PLUGIN, { maxBytes: 512 * 1024 * 1024 })
+  const { client } = await resolveRedis(fastify, settings.redis, { plugin: PLUGIN })
+  const store = new Store(client, settings)
+  const ctx: Context = { settings, store, codec }
+
+  fastify.decorate('sessions', sessionsApi(store, settings))
+  fastify.decorateRequest(kSession, null)
+  fastify.decorateRequest('session', {
+    // Created on first use: a request without a cookie that never touches its session costs nothing.
+    getter (this: FastifyRequest): RequestSession {
+      const carrier = this as unknown as Carrier
+      if (carrier[kSession] !== null) return carrier[kSession]
+      if (this.routeOptions.config.session === false) return disabledSession
+      carrier[kSession] = new Session(ctx, this)
+      return carrier[kSession]
+    }
+  })
+
+  fastify.addHook('onRequest', function loadSession (request: FastifyRequest, _reply: FastifyReply, done: HookHandlerDoneFunction) {
+    const header = request.headers.cookie
+    if (header === undefined || request.routeOptions.config.session === false) {
+      done()
+      return
+    }
+    const value = readCookie(header, cookieName(settings.cookie, isSecure(settings.cookie, request)))
+    if (value === undefined) {
+      done()
+      return
+    }
+    const session = new Session(ctx, request);
+    (request as unknown as Carrier)[kSession] = session
+    const verified = verify(value, settings.secrets)
+    if (verified === null) {
+      session.rejectCookie()
+      done()
+      return
+    }
+    session.load(verified.id, verified.resign).then(() => { done() }, done)
+  })
+
+  fastify.addHook('onSend', function saveSession (request: FastifyRequest, reply: FastifyReply, payload: unknown, done: (err: Error | null, payload?: unknown) => void) {
+    const session = (request as unknown as Carrier)[kSession]
+    if (session === null) {
+      done(null, payload)
+      return
+    }
+    session.finish(reply).then(() => { done(null, payload) }, done)
+  })
+}

@@ -1,0 +1,122 @@
+import type { RedisClient } from '@scaleout/core'
+
+// Every request-path operation is one script: one round trip, atomic, and timed by Redis's own
+// clock (TIME) so instances with skewed clocks agree on expiry. A script only touches the keys it
+// is given; on a Cluster those are one session's keys (one slot thanks to the id's slot tag) and
+// the per-user index, which lives in the user's slot, is updated by its own call.
+
+const PRELUDE = `
+local function now()
+  local t = redis.call('TIME')
+  return tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+end
+local function chunked(cmd, key, from, to)
+  while from <= to do
+    local last = math.min(to, from + 999)
+    redis.call(cmd, key, unpack(ARGV, from, last))
+    from = last + 1
+  end
+end
+local function indexAdd(idx, id, score, n)
+  redis.call('ZADD', idx, score, id)
+  redis.call('ZREMRANGEBYSCORE', idx, '-inf', n)
+  local top = redis.call('ZRANGE', idx, -1, -1, 'WITHSCORES')
+  redis.call('PEXPIREAT', idx, top[2])
+end
+`
+
+// KEYS: session. ARGV: idle ttl ms. Returns the hash (flat) and slides the idle expiry, capped
+// by the absolute deadline; an expired session is deleted and reads as absent.
+const LOAD = `
+local h = redis.call('HGETALL', KEYS[1])
+if #h == 0 then return false end
+local n = now()
+local dl
+for i = 1, #h, 2 do
+  if h[i] == 'm:d' then dl = tonumber(h[i + 1]) break end
+end
+if dl == nil or dl <= n then redis.call('DEL', KEYS[1]) return false end
+redis.call('PEXPIRE', KEYS[1], math.min(tonumber(ARGV[1]), dl - n))
+redis.call('HSET', KEYS[1], 'm:s', n)
+return h
+`
+
+// KEYS: session, [index to add to], [index to remove from].
+// ARGV: ttl, hasAdd, hasRem, id, nset, field/value pairs..., fields to delete...
+// Writes only the changed fields, and only while the session exists: a write that arrives after
+// a destroy never brings the session back. Returns the absolute deadline, or 0 when gone.
+const WRITE = PRELUDE + `
+local key = KEYS[1]
+local dl = tonumber(redis.call('HGET', key, 'm:d'))
+if dl == nil then return 0 end
+local n = now()
+if dl <= n then redis.call('DEL', key) return 0 end
+local nset = tonumber(ARGV[5])
+if nset > 0 then chunked('HSET', key, 6, 5 + nset * 2) end
+if 6 + nset * 2 <= #ARGV then chunked('HDEL', key, 6 + nset * 2, #ARGV) end
+redis.call('PEXPIRE', key, math.min(tonumber(ARGV[1]), dl - n))
+local k = 2
+if ARGV[2] == '1' then indexAdd(KEYS[k], ARGV[4], dl, n) k = k + 1 end
+if ARGV[3] == '1' then redis.call('ZREM', KEYS[k], ARGV[4]) end
+return dl
+`
+
+// KEYS: new session, [old session], [index to add to], [index to remove from].
+// ARGV: hasOld, hasAdd, hasRem, ttl, maxLifetime, id, old id, field/value pairs...
+// Creates a session; with an old one (regenerate) deletes it in the same step, and refuses when
+// it is already gone (destroyed meanwhile). Returns the absolute deadline, or 0.
+const CREATE = PRELUDE + `
+local key = KEYS[1]
+local n = now()
+local k = 2
+if ARGV[1] == '1' then
+  local old = KEYS[k]
+  k = k + 1
+  local odl = tonumber(redis.call('HGET', old, 'm:d'))
+  if odl == nil then return 0 end
+  redis.call('DEL', old)
+  if odl <= n then return 0 end
+end
+local life = tonumber(ARGV[5])
+local dl = n + life
+redis.call('HSET', key, 'm:c', n, 'm:d', dl, 'm:s', n)
+chunked('HSET', key, 8, #ARGV)
+redis.call('PEXPIRE', key, math.min(tonumber(ARGV[4]), life))
+if ARGV[2] == '1' then indexAdd(KEYS[k], ARGV[6], dl, n) k = k + 1 end
+if ARGV[3] == '1' then redis.call('ZREM', KEYS[k], ARGV[7]) end
+return dl
+`
+
+// KEYS: session, [index]. ARGV: id.
+const DESTROY = `
+redis.call('DEL', KEYS[1])
+if #KEYS > 1 then redis.call('ZREM', KEYS[2], ARGV[1]) end
+return 1
+`
+
+// KEYS: index. ARGV: id, deadline. The Cluster path's separate index update.
+const INDEX = PRELUDE + `
+indexAdd(KEYS[1], ARGV[1], tonumber(ARGV[2]), now())
+return 1
+`
+
+type Arg = string | number
+
+/** The client once the scripts are defined on it. */
+export interface ScriptedClient {
+  scaleoutSessionLoad: (key: string, ttl: number) => Promise<string[] | null>
+  scaleoutSessionWrite: (numKeys: number, ...args: Arg[]) => Promise<number>
+  scaleoutSessionCreate: (numKeys: number, ...args: Arg[]) => Promise<number>
+  scaleoutSessionDestroy: (numKeys: number, ...args: Arg[]) => Promise<number>
+  scaleoutSessionIndex: (key: string, id: string, deadline: number) => Promise<number>
+}
+
+/** Defines the scripts once per client; ioredis sends EVALSHA and falls back to EVAL after a Redis restart. */
+export function defineScripts (client: RedisClient): ScriptedClient {
+  client.defineCommand('scaleoutSessionLoad', { numberOfKeys: 1, lua: PRELUDE + LOAD })
+  client.defineCommand('scaleoutSessionWrite', { lua: WRITE })
+  client.defineCommand('scaleoutSessionCreate', { lua: CREATE })
+  client.defineCommand('scaleoutSessionDestroy', { lua: DESTROY })
+  client.defineCommand('scaleoutSessionIndex', { numberOfKeys: 1, lua: INDEX })
+  return client as unknown as ScriptedClient
+}

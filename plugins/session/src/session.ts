@@ -1,0 +1,284 @@
+import type { FastifyReply, FastifyRequest } from 'fastify'
+import type { SizedCodec } from '@scaleout/core'
+import { InvalidSessionKeyError, InvalidUserIdError, SessionTooLargeError } from './errors.js'
+import { isSecure, serialize } from './cookie.js'
+import { digest, newId, sign } from './ids.js'
+import type { Settings } from './options.js'
+import { DATA, META_USER, type Store, type UserChange } from './store.js'
+import type { RequestSession, SessionData, SessionKey } from './types.js'
+
+export interface Context {
+  readonly settings: Settings
+  readonly store: Store
+  readonly codec: SizedCodec
+}
+
+const MAX_KEY = 256
+const MAX_USER_AGENT = 512
+
+/** What the response must do with the cookie. */
+type CookieAction = 'keep' | 'set' | 'clear'
+
+/**
+ * One request's view of a session. Values are decoded lazily and only changed keys are written
+ * back, so parallel requests that change different keys never overwrite each other.
+ */
+export class Session implements RequestSession {
+  readonly #ctx: Context
+  readonly #request: FastifyRequest
+  #id: string | null = null
+  /** The id Redis knows this session by; null while it has never been saved. */
+  #stored: string | null = null
+  /** A regenerate() is pending: the next save creates #id and deletes #stored in one step. */
+  #rotate = false
+  /** Encoded values as loaded or last saved. */
+  #raw = new Map<string, string>()
+  /** Decoded values, and what the handler set; a deleted key maps to undefined. */
+  #values = new Map<string, unknown>()
+  #changed = new Set<string>()
+  /** The user id the stored session is indexed under. */
+  #user: string | undefined
+  /** Why the session could not be loaded; thrown at the handler when it uses the session. */
+  #error: Error | null = null
+  #hadCookie = false
+  #cookie: CookieAction = 'keep'
+  #finished = false
+
+  constructor (ctx: Context, request: FastifyRequest) {
+    this.#ctx = ctx
+    this.#request = request
+  }
+
+  get id (): string {
+    this.#usable()
+    this.#id ??= newId()
+    return this.#id
+  }
+
+  get sessionId (): string {
+    return this.id
+  }
+
+  get isNew (): boolean {
+    this.#usable()
+    return this.#stored === null
+  }
+
+  /** Marks a cookie that is present but not ours, or whose session is gone: the response clears it. */
+  rejectCookie (): void {
+    this.#hadCookie = true
+    this.#cookie = 'clear'
+  }
+
+  /** Reads the session behind a verified cookie; never throws (a failure is kept for the handler). */
+  async load (id: string, resign: boolean): Promise<void> {
+    this.#hadCookie = true
+    try {
+      const loaded = await this.#ctx.store.load(id)
+      if (loaded === null) {
+        this.#cookie = 'clear'
+        return
+      }
+      this.#id = id
+      this.#stored = id
+      this.#raw = loaded.data
+      this.#user = loaded.user
+      if (resign) this.#cookie = 'set'
+    } catch (err) {
+      this.#error = err as Error
+      this.#request.log.warn({ err, session: digest(id) }, '@scaleout/session: session could not be loaded')
+    }
+  }
+
+  #usable (): void {
+    if (this.#error !== null) throw this.#error
+  }
+
+  get<K extends SessionKey> (key: K): SessionData[K] | undefined {
+    this.#usable()
+    if (this.#values.has(key)) return this.#values.get(key) as SessionData[K] | undefined
+    const raw = this.#raw.get(key)
+    if (raw === undefined) return undefined
+    const value = this.#ctx.codec.decode(raw)
+    this.#values.set(key, value)
+    return value as SessionData[K]
+  }
+
+  set<K extends SessionKey> (key: K, value: SessionData[K]): void {
+    this.#usable()
+    if (typeof key !== 'string' || key.length === 0 || key.length > MAX_KEY) throw new InvalidSessionKeyError()
+    this.#values.set(key, value)
+    this.#changed.add(key)
+  }
+
+  delete (key: SessionKey): void {
+    this.set(key, undefined)
+  }
+
+  has (key: SessionKey): boolean {
+    return this.get(key) !== undefined
+  }
+
+  data (): Partial<SessionData> {
+    this.#usable()
+    const { codec } = this.#ctx
+    const copy: Record<string, unknown> = {}
+    for (const key of new Set([...this.#raw.keys(), ...this.#values.keys()])) {
+      const value = this.#changed.has(key) ? this.#values.get(key) : undefined
+      const fresh = this.#changed.has(key)
+        ? (value === undefined ? undefined : codec.decode(codec.encode(value)))
+        : codec.decode(this.#raw.get(key) as string)
+      // defineProperty: a key named __proto__ stays an ordinary property.
+      if (fresh !== undefined) Object.defineProperty(copy, key, { value: fresh, enumerable: true, writable: true, configurable: true })
+    }
+    return copy as Partial<SessionData>
+  }
+
+  async regenerate (keep: SessionKey[] = []): Promise<void> {
+    this.#usable()
+    const kept = new Map<string, unknown>()
+    for (const key of keep) {
+      const value = this.get(key)
+      if (value !== undefined) kept.set(key, value)
+    }
+    this.#id = newId(this.#stored ?? undefined)
+    this.#rotate = this.#stored !== null
+    this.#raw = new Map()
+    this.#values = kept
+    this.#changed = new Set(kept.keys())
+  }
+
+  async destroy (): Promise<void> {
+    this.#usable()
+    if (this.#stored !== null) await this.#ctx.store.destroy(this.#stored, this.#user)
+    this.#reset()
+  }
+
+  /** Back to an empty, unsaved session whose cookie the response clears. */
+  #reset (): void {
+    this.#id = null
+    this.#stored = null
+    this.#rotate = false
+    this.#raw = new Map()
+    this.#values = new Map()
+    this.#changed = new Set()
+    this.#user = undefined
+    this.#cookie = this.#hadCookie ? 'clear' : 'keep'
+  }
+
+  touch (): void {
+    this.#usable()
+    if (this.#stored !== null) this.#cookie = 'set'
+  }
+
+  async reload (): Promise<void> {
+    this.#usable()
+    const stored = this.#stored
+    this.#reset()
+    if (stored !== null) await this.load(stored, false)
+    this.#usable()
+  }
+
+  async save (): Promise<void> {
+    this.#usable()
+    await this.#commit(true)
+  }
+
+  /** Called from onSend: saves what changed and sets or clears the cookie. */
+  async finish (reply: FastifyReply): Promise<void> {
+    // An error response produced by our own failure runs onSend again: do nothing twice.
+    if (this.#finished || this.#error !== null) return
+    this.#finished = true
+    await this.#commit(false)
+    if (this.#cookie === 'keep') return
+    const { settings } = this.#ctx
+    const secure = isSecure(settings.cookie, this.#request)
+    const value = this.#cookie === 'set' ? sign(this.#id as string, settings.secrets) : null
+    reply.header('set-cookie', serialize(settings.cookie, secure, value))
+  }
+
+  async #commit (force: boolean): Promise<void> {
+    const creating = this.#rotate || (this.#stored === null && (force || this.#hasData()))
+    if (!creating && this.#changed.size === 0) return
+    const { user, change, meta } = this.#userChange(creating)
+    const { sets, deletes, encoded } = this.#encode(creating)
+    sets.push(...meta.sets)
+    deletes.push(...meta.deletes)
+    const { store } = this.#ctx
+    const id = this.id
+    const oldId = this.#rotate ? this.#stored as string : undefined
+    const saved = creating
+      ? await store.create(id, oldId, this.#withClient(sets), change)
+      : await store.write(id, sets, deletes, change)
+    if (!saved) {
+      // Destroyed (or expired) by another request meanwhile: writing now would resurrect it.
+      this.#request.log.warn({ session: digest(oldId ?? id) }, '@scaleout/session: session ended while this request ran; its changes were dropped')
+      this.#reset()
+      return
+    }
+    if (creating) this.#cookie = 'set'
+    for (const key of this.#changed) {
+      const text = encoded.get(key)
+      if (text === undefined) this.#raw.delete(key)
+      else this.#raw.set(key, text)
+    }
+    this.#stored = id
+    this.#rotate = false
+    this.#user = user
+    this.#changed.clear()
+  }
+
+  #hasData (): boolean {
+    for (const key of this.#changed) if (this.#values.get(key) !== undefined) return true
+    return false
+  }
+
+  /** Encodes changed values (all values when creating), enforcing maxSize on the whole session. */
+  #encode (creating: boolean): { sets: string[], deletes: string[], encoded: Map<string, string> } {
+    const { codec, settings } = this.#ctx
+    const sets: string[] = []
+    const deletes: string[] = []
+    const encoded = new Map<string, string>()
+    let size = 0
+    for (const [key, raw] of this.#raw) {
+      if (!this.#changed.has(key)) size += DATA.length + Buffer.byteLength(key) + Buffer.byteLength(raw)
+    }
+    for (const key of this.#changed) {
+      const value = this.#values.get(key)
+      if (value === undefined) {
+        if (!creating) deletes.push(DATA + key)
+        continue
+      }
+      const text = codec.encode(value) as string
+      encoded.set(key, text)
+      size += DATA.length + Buffer.byteLength(key) + Buffer.byteLength(text)
+      sets.push(DATA + key, text)
+    }
+    if (size > settings.maxSize) throw new SessionTooLargeError(size, settings.maxSize)
+    return { sets, deletes, encoded }
+  }
+
+  /** The user id after this save, which indexes change, and the metadata field to write. */
+  #userChange (creating: boolean): { user: string | undefined, change: UserChange, meta: { sets: string[], deletes: string[] } } {
+    const { userKey } = this.#ctx.settings
+    if (!creating && !this.#changed.has(userKey)) return { user: this.#user, change: { add: undefined, remove: undefined }, meta: { sets: [], deletes: [] } }
+    const value = this.get(userKey)
+    let user: string | undefined
+    if (value !== undefined) {
+      if (!((typeof value === 'string' && value !== '') || (typeof value === 'number' && Number.isFinite(value)))) {
+        throw new InvalidUserIdError(userKey)
+      }
+      user = String(value)
+    }
+    const meta = { sets: user === undefined ? [] : [META_USER, user], deletes: user === undefined && !creating ? [META_USER] : [] }
+    if (creating) return { user, change: { add: user, remove: this.#rotate ? this.#user : undefined }, meta }
+    if (user === this.#user) return { user, change: { add: undefined, remove: undefined }, meta }
+    return { user, change: { add: user, remove: this.#user }, meta }
+  }
+
+  /** A new session also records who created it, for `listFor`. */
+  #withClient (sets: string[]): string[] {
+    const agent = this.#request.headers['user-agent'] ?? ''
+    return [...sets, 'm:ip', this.#request.ip, 'm:ua', agent.slice(0, MAX_USER_AGENT)]
+  }
+}

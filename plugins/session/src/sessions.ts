@@ -1,0 +1,60 @@
+import { InvalidUserIdError } from './errors.js'
+import { digest } from './ids.js'
+import type { Settings } from './options.js'
+import { META_USER, type Store } from './store.js'
+import type { DestroyAllOptions, SessionInfo, SessionsApi } from './types.js'
+
+const FIELDS = ['m:c', 'm:s', 'm:ip', 'm:ua', META_USER] as const
+
+function userIdOf (settings: Settings, userId: unknown): string {
+  if ((typeof userId === 'string' && userId !== '') || (typeof userId === 'number' && Number.isFinite(userId))) return String(userId)
+  throw new InvalidUserIdError(settings.userKey)
+}
+
+function exceptions (options: DestroyAllOptions): Set<string> {
+  const { except = [] } = options
+  return new Set(typeof except === 'string' ? [except] : except)
+}
+
+/**
+ * `fastify.sessions`. The user index is a sorted set (score: the session's absolute deadline) in
+ * the user's Cluster slot; entries can outlive their session (idle expiry, or on a Cluster a
+ * logout that did not touch the index), so every read checks each session and prunes the index.
+ */
+export function sessionsApi (store: Store, settings: Settings): SessionsApi {
+  const { client } = store
+
+  async function live (user: string): Promise<Array<{ id: string, info: SessionInfo }>> {
+    const index = store.indexKey(user)
+    const ids = await store.call(client.zrangebyscore(index, Date.now(), '+inf'))
+    const rows = await Promise.all(ids.map(async (id) => await store.call(client.hmget(store.sessionKey(id), ...FIELDS))))
+    const found: Array<{ id: string, info: SessionInfo }> = []
+    const stale: string[] = []
+    ids.forEach((id, i) => {
+      const [created, seen, ip, agent, owner] = rows[i] as Array<string | null>
+      if (owner !== user) {
+        stale.push(id)
+        return
+      }
+      found.push({
+        id,
+        info: { id: digest(id), createdAt: new Date(Number(created)), lastSeenAt: new Date(Number(seen)), ip: ip ?? '', userAgent: agent ?? '' }
+      })
+    })
+    if (stale.length > 0) await store.call(client.zrem(index, ...stale))
+    return found.sort((a, b) => b.info.lastSeenAt.getTime() - a.info.lastSeenAt.getTime())
+  }
+
+  return {
+    async listFor (userId) {
+      return (await live(userIdOf(settings, userId))).map((s) => s.info)
+    },
+    async destroyAllFor (userId, options = {}) {
+      const user = userIdOf(settings, userId)
+      const keep = exceptions(options)
+      const doomed = (await live(user)).filter((s) => !keep.has(s.id) && !keep.has(s.info.id))
+      await Promise.all(doomed.map(async (s) => await store.destroy(s.id, user)))
+      return doomed.length
+    }
+  }
+}

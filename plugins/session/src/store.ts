@@ -1,0 +1,124 @@
+import { bounded, isUnavailable, taggedKey, type RedisClient } from '@scaleout/core'
+import { SessionUnavailableError } from './errors.js'
+import { slotTag } from './ids.js'
+import type { Settings } from './options.js'
+import { defineScripts, type ScriptedClient } from './scripts.js'
+
+// Hash fields: `d:<key>` holds an encoded value, `m:*` the metadata (created, deadline, last seen,
+// ip, user agent, user id). The prefixes keep user keys from ever colliding with metadata.
+export const DATA = 'd:'
+export const META_USER = 'm:u'
+
+export interface Loaded {
+  /** Encoded values by session key. */
+  data: Map<string, string>
+  /** The user id the session is indexed under, if any. */
+  user: string | undefined
+}
+
+/** Which user indexes a save must change: add the session to one, remove it from another. */
+export interface UserChange {
+  add: string | undefined
+  remove: string | undefined
+}
+
+const NO_CHANGE: UserChange = { add: undefined, remove: undefined }
+
+/** Redis errors on the request path become SCALEOUT_ERR_SESSION_UNAVAILABLE; others pass through. */
+export function unavailable (err: unknown): Error {
+  if (!isUnavailable(err)) return err as Error
+  const coded = new SessionUnavailableError()
+  coded.cause = err
+  return coded
+}
+
+export class Store {
+  readonly client: RedisClient
+  private readonly scripts: ScriptedClient
+  private readonly settings: Settings
+  /** Standalone and Sentinel: one script may touch the session and the user index together. */
+  private readonly inline: boolean
+
+  constructor (client: RedisClient, settings: Settings) {
+    this.client = client
+    this.scripts = defineScripts(client)
+    this.settings = settings
+    this.inline = !client.isCluster
+  }
+
+  sessionKey (id: string): string {
+    return taggedKey(this.settings.prefix, slotTag(id), id.slice(slotTag(id).length))
+  }
+
+  indexKey (user: string): string {
+    return taggedKey(this.settings.prefix + 'user:', user)
+  }
+
+  async call<T> (operation: Promise<T>): Promise<T> {
+    try {
+      return await bounded(operation, this.settings.timeoutMs)
+    } catch (err) {
+      throw unavailable(err)
+    }
+  }
+
+  async load (id: string): Promise<Loaded | null> {
+    const flat = await this.call(this.scripts.scaleoutSessionLoad(this.sessionKey(id), this.settings.ttlMs))
+    if (flat === null) return null
+    const data = new Map<string, string>()
+    let user: string | undefined
+    for (let i = 0; i < flat.length; i += 2) {
+      const field = flat[i] as string
+      if (field.startsWith(DATA)) data.set(field.slice(DATA.length), flat[i + 1] as string)
+      else if (field === META_USER) user = flat[i + 1]
+    }
+    return { data, user }
+  }
+
+  /** Index keys and flags for a script call; on a Cluster only what must be done at once. */
+  private indexArgs (change: UserChange): { keys: string[], flags: [string, string] } {
+    const keys: string[] = []
+    const add = this.inline && change.add !== undefined
+    const remove = this.inline && change.remove !== undefined
+    if (add) keys.push(this.indexKey(change.add as string))
+    if (remove) keys.push(this.indexKey(change.remove as string))
+    return { keys, flags: [add ? '1' : '0', remove ? '1' : '0'] }
+  }
+
+  /**
+   * On a Cluster the index is in the user's slot, so adding to it is a second call. Removal is
+   * left to `listFor`, which drops entries whose session is gone or belongs to someone else.
+   */
+  private async indexLater (change: UserChange, id: string, deadline: number): Promise<void> {
+    if (this.inline || change.add === undefined || deadline === 0) return
+    await this.call(this.scripts.scaleoutSessionIndex(this.indexKey(change.add), id, deadline))
+  }
+
+  /** Writes changed fields of an existing session; false when it no longer exists. */
+  async write (id: string, sets: string[], deletes: string[], change: UserChange = NO_CHANGE): Promise<boolean> {
+    const { keys, flags } = this.indexArgs(change)
+    const deadline = await this.call(this.scripts.scaleoutSessionWrite(
+      1 + keys.length, this.sessionKey(id), ...keys,
+      this.settings.ttlMs, ...flags, id, sets.length / 2, ...sets, ...deletes
+    ))
+    await this.indexLater(change, id, deadline)
+    return deadline !== 0
+  }
+
+  /** Creates a session, replacing `oldId` atomically when given; false when `oldId` was gone. */
+  async create (id: string, oldId: string | undefined, sets: string[], change: UserChange = NO_CHANGE): Promise<boolean> {
+    const { keys, flags } = this.indexArgs(change)
+    const old = oldId === undefined ? [] : [this.sessionKey(oldId)]
+    const deadline = await this.call(this.scripts.scaleoutSessionCreate(
+      1 + old.length + keys.length, this.sessionKey(id), ...old, ...keys,
+      oldId === undefined ? '0' : '1', ...flags, this.settings.ttlMs, this.settings.maxLifetimeMs, id, oldId ?? '', ...sets
+    ))
+    await this.indexLater(change, id, deadline)
+    return deadline !== 0
+  }
+
+  async destroy (id: string, user: string | undefined): Promise<void> {
+    const index = this.inline && user !== undefined ? [this.indexKey(user)] : []
+    await this.call(this.scripts.scaleoutSessionDestroy(1 + index.length, this.sessionKey(id), ...index, id))
+  }
+}

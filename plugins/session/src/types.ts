@@ -1,0 +1,118 @@
+import type { RedisOption } from '@scaleout/core'
+
+/**
+ * The values a session holds. Extend it by declaration merging to type `get` and `set`:
+ * `declare module '@scaleout/session' { interface SessionData { userId: string } }`.
+ */
+export interface SessionData {
+  [key: string]: unknown
+}
+
+/** A key of SessionData that is a string (the only kind sessions store). */
+export type SessionKey = keyof SessionData & string
+
+/** Cookie attributes. Everything is optional; defaults are the safe choice. */
+export interface SessionCookieOptions {
+  /** Default `/`. The `__Host-` prefix is only used with `/`. */
+  path?: string
+  /** Default none (host-only cookie, which allows the `__Host-` prefix). */
+  domain?: string
+  /** Default `'auto'`: Secure when `request.protocol` is https (honours trustProxy). */
+  secure?: boolean | 'auto'
+  /** Default `'lax'`. `'none'` requires `secure: true`. */
+  sameSite?: 'lax' | 'strict' | 'none'
+  /** Default true. */
+  httpOnly?: boolean
+  /** Browser lifetime of the cookie; default none (a browser-session cookie). A duration such as "30d" or seconds. */
+  maxAge?: number | string
+  /** CHIPS partitioned cookie; default false. */
+  partitioned?: boolean
+  /** Use the `__Host-` name prefix when the cookie is Secure, host-only and on `/`; default true. */
+  hostPrefix?: boolean
+}
+
+export interface SessionOptions {
+  /** At least 32 characters each. The first signs; the others only verify (secret rotation). */
+  secret: string | string[]
+  /** Where sessions live; see @scaleout/core `resolveRedis`. */
+  redis?: RedisOption
+  /** Key prefix in Redis; default `scaleout:sess:`. */
+  prefix?: string
+  /** Idle timeout, sliding with use: seconds or a duration string; default `"24h"`. */
+  ttl?: number | string
+  /** Absolute timeout from creation (or regeneration); default `"7d"`. */
+  maxLifetime?: number | string
+  /** Cookie name, default `sessionId` (`__Host-sessionId` when the prefix applies). */
+  cookieName?: string
+  cookie?: SessionCookieOptions
+  /** The session key holding the user id; setting it adds the session to that user's index. Default `userId`. */
+  userKey?: string
+  /** Most bytes the encoded session data may take; default 65536. */
+  maxSize?: number
+  /** Bound on each Redis call made for a request, in milliseconds; default 1000. */
+  timeout?: number
+}
+
+/** One live session of a user, as `fastify.sessions.listFor` reports it. */
+export interface SessionInfo {
+  /** A short digest of the session id (never the id itself). */
+  id: string
+  createdAt: Date
+  lastSeenAt: Date
+  ip: string
+  userAgent: string
+}
+
+export interface DestroyAllOptions {
+  /** Sessions to keep: ids (such as `request.session.id`) or the digests `listFor` returns. */
+  except?: string | string[]
+}
+
+/** Server-side session management across every instance. */
+export interface SessionsApi {
+  /** The live sessions of a user, most recently seen first. */
+  listFor: (userId: string | number) => Promise<SessionInfo[]>
+  /** "Log out everywhere": destroys the user's sessions (but those in `except`); resolves to how many. */
+  destroyAllFor: (userId: string | number, options?: DestroyAllOptions) => Promise<number>
+}
+
+/** `request.session`: a superset of @fastify/session's API. */
+export interface RequestSession {
+  /** The session id; a new session gets one on first access. */
+  readonly id: string
+  /** Alias of `id`, as in @fastify/session. */
+  readonly sessionId: string
+  /** True until the session has been saved to Redis. */
+  readonly isNew: boolean
+  get: <K extends SessionKey>(key: K) => SessionData[K] | undefined
+  set: <K extends SessionKey>(key: K, value: SessionData[K]) => void
+  delete: (key: SessionKey) => void
+  has: (key: SessionKey) => boolean
+  /** A copy of every value. */
+  data: () => Partial<SessionData>
+  /** A new id (the old session is deleted atomically when saved), keeping only the listed keys. */
+  regenerate: (keep?: SessionKey[]) => Promise<void>
+  /** Deletes the session in Redis now and clears the cookie on the response. */
+  destroy: () => Promise<void>
+  /** Re-sends the cookie (refreshing `cookie.maxAge`); Redis expiry already slides on every read. */
+  touch: () => void
+  /** Drops unsaved changes and reads the session again from Redis. */
+  reload: () => Promise<void>
+  /** Writes pending changes now instead of before the response goes out. */
+  save: () => Promise<void>
+}
+
+declare module 'fastify' {
+  interface FastifyInstance {
+    /** Per-user session management (@scaleout/session). */
+    sessions: SessionsApi
+  }
+  interface FastifyRequest {
+    /** The request's session (@scaleout/session), loaded from Redis before the handler runs. */
+    session: RequestSession
+  }
+  interface FastifyContextConfig {
+    /** `false`: this route never reads Redis nor sets the session cookie (static assets, probes). */
+    session?: boolean
+  }
+}

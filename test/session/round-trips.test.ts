@@ -1,0 +1,114 @@
+import t from 'tap'
+import { RedisServer } from '../helpers/index.js'
+import { build, cookieOf, roundTrips } from './setup.js'
+
+// The round-trip budget, counted on the test's own Redis (INFO commandstats): a script
+// call is one round trip however many commands it runs inside.
+t.test('round-trip budget', async (t) => {
+  const server = await RedisServer.start()
+  t.teardown(async () => await server.stop())
+  const app = await build({ redis: server.url }, {}, (app) => {
+    app.post('/regenerate', async (request) => {
+      await request.session.regenerate(['n'])
+      return { ok: true }
+    })
+    app.post('/touch', async (request) => {
+      request.session.touch()
+      return { ok: true }
+    })
+  })
+  t.teardown(async () => await app.close())
+
+  // Warm-up: the first call of each script on a connection is an EVAL that loads it.
+  const warm = cookieOf(await app.inject({ method: 'POST', url: '/set', payload: { n: 0 } })) as string
+  await app.inject({ method: 'POST', url: '/set', headers: { cookie: warm }, payload: { n: 1 } })
+  const regenerated = cookieOf(await app.inject({ method: 'POST', url: '/regenerate', headers: { cookie: warm } })) as string
+  await app.inject({ method: 'POST', url: '/logout', headers: { cookie: regenerated } })
+
+  t.test('no cookie, reading the session: 0', async (t) => {
+    const { result, trips } = await roundTrips(server, async () => await app.inject('/get/n'))
+    t.equal(result.statusCode, 200)
+    t.same(result.json(), { value: null })
+    t.equal(trips, 0)
+    t.equal(result.headers['set-cookie'], undefined)
+  })
+
+  t.test('bad cookie: 0', async (t) => {
+    const { result, trips, commands } = await roundTrips(server, async () => await app.inject({ url: '/get/n', headers: { cookie: 'sessionId=' + 'A'.repeat(51) + '.' + 'B'.repeat(43) } }))
+    t.equal(result.statusCode, 200)
+    t.equal(trips, 0)
+    t.same(commands, {})
+  })
+
+  t.test('new session: 1', async (t) => {
+    const { result, trips, commands } = await roundTrips(server, async () => await app.inject({ method: 'POST', url: '/set', payload: { n: 1 } }))
+    t.equal(result.statusCode, 200)
+    t.equal(trips, 1)
+    t.same(commands, { evalsha: 1, time: 1, hset: 2, pexpire: 1 })
+    t.ok(cookieOf(result))
+  })
+
+  t.test('read-only: 1, and it slides the idle expiry', async (t) => {
+    await server.flushAll()
+    const cookie = cookieOf(await app.inject({ method: 'POST', url: '/set', payload: { n: 5 } })) as string
+    const client = server.client()
+    t.teardown(() => client.disconnect())
+    const [key] = await client.keys('scaleout:sess:{*')
+    await client.pexpire(key as string, 10_000)
+    const { result, trips, commands } = await roundTrips(server, async () => await app.inject({ url: '/get/n', headers: { cookie } }))
+    t.same(result.json(), { value: 5 })
+    t.equal(trips, 1)
+    t.same(commands, { evalsha: 1, hgetall: 1, time: 1, pexpire: 1, hset: 1 })
+    t.equal(result.headers['set-cookie'], undefined, 'no Set-Cookie when nothing about the cookie changed')
+    t.ok(await client.pttl(key as string) > 86_000_000, 'idle expiry back to 24 h')
+  })
+
+  t.test('modifying: 2', async (t) => {
+    const cookie = cookieOf(await app.inject({ method: 'POST', url: '/set', payload: { n: 1 } })) as string
+    const { result, trips } = await roundTrips(server, async () => await app.inject({ method: 'POST', url: '/set', headers: { cookie }, payload: { n: 2, other: 'x' } }))
+    t.equal(result.statusCode, 200)
+    t.equal(trips, 2)
+    t.equal(result.headers['set-cookie'], undefined)
+    t.same((await app.inject({ url: '/data', headers: { cookie } })).json(), { n: 2, other: 'x' })
+  })
+
+  t.test('logging in (regenerate and set the user id, which joins the user index): 2', async (t) => {
+    const cookie = cookieOf(await app.inject({ method: 'POST', url: '/set', payload: { n: 1 } })) as string
+    const { result, trips, commands } = await roundTrips(server, async () => await app.inject({ method: 'POST', url: '/login', headers: { cookie }, payload: { userId: 'u1' } }))
+    t.equal(result.statusCode, 200)
+    t.equal(trips, 2)
+    t.equal(commands.zadd, 1)
+    t.not(cookieOf(result), cookie)
+  })
+
+  t.test('regenerate: 2', async (t) => {
+    const cookie = cookieOf(await app.inject({ method: 'POST', url: '/set', payload: { n: 1 } })) as string
+    const { result, trips } = await roundTrips(server, async () => await app.inject({ method: 'POST', url: '/regenerate', headers: { cookie } }))
+    t.equal(result.statusCode, 200)
+    t.equal(trips, 2)
+  })
+
+  t.test('destroy: 1 for the destroy itself (plus the read that loaded the session)', async (t) => {
+    const cookie = cookieOf(await app.inject({ method: 'POST', url: '/login', payload: { userId: 'u2' } })) as string
+    const { result, trips, commands } = await roundTrips(server, async () => await app.inject({ method: 'POST', url: '/logout', headers: { cookie } }))
+    t.equal(result.statusCode, 200)
+    t.equal(trips, 2)
+    t.equal(commands.evalsha, 2)
+    t.same({ del: commands.del, zrem: commands.zrem }, { del: 1, zrem: 1 }, 'session and its index entry go in the one destroy call')
+  })
+
+  t.test('touch re-sends the cookie without a round trip of its own', async (t) => {
+    const cookie = cookieOf(await app.inject({ method: 'POST', url: '/set', payload: { n: 1 } })) as string
+    const { result, trips } = await roundTrips(server, async () => await app.inject({ method: 'POST', url: '/touch', headers: { cookie } }))
+    t.equal(trips, 1)
+    t.equal(cookieOf(result), cookie)
+  })
+
+  t.test('a { session: false } route with a valid cookie: 0 and no Set-Cookie', async (t) => {
+    const cookie = cookieOf(await app.inject({ method: 'POST', url: '/set', payload: { n: 1 } })) as string
+    const { result, trips } = await roundTrips(server, async () => await app.inject({ url: '/static', headers: { cookie } }))
+    t.same(result.json(), { static: true })
+    t.equal(trips, 0)
+    t.equal(result.headers['set-cookie'], undefined)
+  })
+})

@@ -1,0 +1,82 @@
+import Fastify, { type FastifyInstance, type FastifyServerOptions, type LightMyRequestResponse } from 'fastify'
+import session, { type SessionOptions } from '@scaleout/session'
+import type { RedisClusterHarness, RedisServer } from '../helpers/index.js'
+
+export const SECRET = 'test-secret-0123456789-abcdefghijklmnop'
+export const OLD_SECRET = 'older-secret-0123456789-abcdefghijklmn'
+
+declare module '@scaleout/session' {
+  interface SessionData {
+    userId?: string | number
+    n?: number
+  }
+}
+
+/** A Fastify app with the plugin and the routes most tests drive. */
+export async function build (options: Partial<SessionOptions> & { redis: SessionOptions['redis'] }, fastifyOptions: FastifyServerOptions = {}, extra?: (app: FastifyInstance) => void): Promise<FastifyInstance> {
+  const app = Fastify(fastifyOptions)
+  await app.register(session, { secret: SECRET, ...options })
+  app.get('/get/:key', async (request) => {
+    const { key } = request.params as { key: string }
+    return { value: request.session.get(key) ?? null }
+  })
+  app.post('/set', async (request) => {
+    for (const [key, value] of Object.entries(request.body as Record<string, unknown>)) request.session.set(key, value)
+    return { ok: true }
+  })
+  app.post('/login', async (request) => {
+    const { userId, keep } = request.body as { userId: string, keep?: string[] }
+    await request.session.regenerate(keep)
+    request.session.set('userId', userId)
+    return { ok: true }
+  })
+  app.post('/logout', async (request) => {
+    await request.session.destroy()
+    return { ok: true }
+  })
+  app.get('/data', async (request) => request.session.data())
+  app.get('/static', { config: { session: false } }, async () => ({ static: true }))
+  extra?.(app)
+  await app.ready()
+  return app
+}
+
+/** The `name=value` part of the response's session Set-Cookie, or undefined. */
+export function cookieOf (res: LightMyRequestResponse): string | undefined {
+  const header = res.headers['set-cookie']
+  const first = Array.isArray(header) ? header[0] : header
+  return first?.split(';')[0]
+}
+
+/** Every Set-Cookie header of a response, as a list. */
+export function setCookies (res: LightMyRequestResponse): string[] {
+  const header = res.headers['set-cookie']
+  return header === undefined ? [] : Array.isArray(header) ? header : [header]
+}
+
+export function valueOf (cookie: string): string {
+  return cookie.slice(cookie.indexOf('=') + 1)
+}
+
+// What runs inside our scripts; everything else would be a round trip of its own.
+const INSIDE_SCRIPTS = new Set(['time', 'hgetall', 'pexpire', 'hset', 'hget', 'hdel', 'del', 'zadd', 'zremrangebyscore', 'zrange', 'pexpireat', 'zrem'])
+
+/** Round trips to Redis while `fn` runs: script calls plus any command sent on its own. */
+export async function roundTrips<T> (redis: RedisServer | RedisClusterHarness, fn: () => Promise<T>): Promise<{ result: T, trips: number, commands: Record<string, number> }> {
+  const { result, commands } = await redis.countCommands(fn)
+  let trips = 0
+  for (const [name, calls] of Object.entries(commands)) {
+    if (name === 'evalsha' || name === 'eval' || !INSIDE_SCRIPTS.has(name)) trips += calls
+  }
+  return { result, trips, commands }
+}
+
+/** The session keys (not user indexes) currently in Redis. */
+export async function sessionKeys (redis: RedisServer, prefix = 'scaleout:sess:'): Promise<string[]> {
+  const client = redis.client()
+  try {
+    return (await client.keys(prefix + '{*')).sort()
+  } finally {
+    client.disconnect()
+  }
+}
