@@ -21,7 +21,7 @@ async function ping (node: Redis, componentId?: string): Promise<CheckObservatio
 async function pingMasters (cluster: Cluster): Promise<CheckObservation[]> {
   const masters = cluster.nodes('master')
   if (masters.length === 0) throw new Error(`no Redis Cluster master is known (cluster status: ${cluster.status})`)
-  return await Promise.all(masters.map(async (node) => await ping(node, `${node.options.host ?? ''}:${node.options.port ?? ''}`)))
+  return await Promise.all(masters.map(async (node) => await ping(node, `${String(node.options.host)}:${String(node.options.port)}`)))
 }
 
 /**
