@@ -1,0 +1,65 @@
+import t from 'tap'
+import { RedisClusterHarness, sleep, waitUntil } from '../helpers/index.js'
+import { cacheApp } from './setup.js'
+
+const cluster = await RedisClusterHarness.start()
+t.teardown(async () => await cluster.stop())
+t.beforeEach(async () => await cluster.flushAll())
+
+t.test('on a real 3-master Cluster: tags spread over slots, invalidation and clear without CROSSSLOT, coherent L1', async (t) => {
+  const a = await cacheApp(t, { redis: { cluster: cluster.urls } })
+  const mine = cluster.client()
+  t.teardown(() => mine.disconnect())
+  const b = await cacheApp(t, { redis: mine }) // a Cluster passed in stays the caller's
+  const tags = Array.from({ length: 12 }, (_, i) => `tag-${i}`)
+  for (let i = 0; i < 30; i++) await a.cache.set(`item:${i}`, { i }, { tags: [tags[i % 12] as string, tags[(i + 5) % 12] as string] })
+
+  // Entries and tag tokens really are spread over every master.
+  const nodes = new Set(await Promise.all(Array.from({ length: 30 }, async (_, i) => (await cluster.nodeFor(`scaleout:cache:json.v1:0:e:item:${i}`)).port)))
+  t.equal(nodes.size, 3)
+  const tagNodes = new Set(await Promise.all(tags.map(async (tag) => (await cluster.nodeFor(`scaleout:cache:json.v1:t:${tag}`)).port)))
+  t.equal(tagNodes.size, 3)
+
+  t.same(await b.cache.get('item:7'), { i: 7 })
+  // Retried: a's own invalidation of item:7 may still be on its way and keep the first copy out of L1.
+  await waitUntil('b keeps item:7 in L1', async () => {
+    await b.cache.get('item:7')
+    return b.cache.stats().l1.entries === 1
+  }, 5000)
+
+  const { commands } = await cluster.countCommands(async () => await a.cache.invalidateTags(['tag-7', 'tag-0', 'tag-3']))
+  t.same(commands, { del: 3, publish: 1 }, 'one DEL per tag, whatever the number of entries')
+  await waitUntil('b dropped item:7 from L1', async () => b.cache.stats().l1.entries === 0, 5000)
+  for (let i = 0; i < 30; i++) {
+    const hit = [7, 0, 3].includes(i % 12) || [7, 0, 3].includes((i + 5) % 12)
+    t.same(await b.cache.get(`item:${i}`), hit ? undefined : { i }, `item:${i} ${hit ? 'invalidated' : 'kept'}`)
+  }
+
+  await b.cache.clear()
+  await waitUntil('a learned the new generation', async () => a.cache.stats().bus.messages >= 1 && a.cache.stats().l1.entries === 0, 5000)
+  t.equal(await a.cache.get('item:1'), undefined)
+  await a.cache.set('after', 'clear')
+  t.equal(await b.cache.get('after'), 'clear')
+  t.equal(mine.status, 'ready')
+})
+
+t.test('on a Cluster: a tagged L2 hit is one GET on the entry\'s node and one per tag on the tags\' nodes', async (t) => {
+  const a = await cacheApp(t, { redis: { cluster: cluster.urls }, l1: false })
+  await a.cache.set('k', 'v', { tags: ['x', 'y'] })
+  await a.cache.get('k')
+  const { result, commands } = await cluster.countCommands(async () => await a.cache.get('k'))
+  t.equal(result, 'v')
+  t.same(commands, { get: 3 })
+})
+
+t.test('on a Cluster: 3 instances x 100 concurrent wrap() for one cold key call fn once', async (t) => {
+  const apps = await Promise.all([0, 1, 2].map(async () => await cacheApp(t, { redis: { cluster: cluster.urls } })))
+  let calls = 0
+  const results = await Promise.all(apps.flatMap((app) => Array.from({ length: 100 }, async () => await app.cache.wrap('cold', async () => {
+    calls++
+    await sleep(200)
+    return 'v'
+  }))))
+  t.equal(calls, 1)
+  t.ok(results.every((r) => r === 'v'))
+})
