@@ -1,0 +1,190 @@
+import t from 'tap'
+import { createHash } from 'node:crypto'
+import Fastify from 'fastify'
+import cache from '@scaleout/cache'
+import { RedisServer } from '../helpers/index.js'
+import { cacheApp } from './setup.js'
+
+const server = await RedisServer.start()
+t.teardown(async () => await server.stop())
+t.beforeEach(async () => await server.flushAll())
+
+const etagOf = (body: string | Buffer): string => '"' + createHash('sha1').update(body).digest('base64url') + '"'
+
+t.test('GET 200 responses are cached with a content ETag, Cache-Control and a 304 on If-None-Match', async (t) => {
+  let calls = 0
+  const app = await cacheApp(t, { redis: server.url }, (app) => {
+    app.get('/items/:id', { config: { cache: { ttl: 60 } } }, async (request) => ({ id: (request.params as { id: string }).id, n: ++calls }))
+  })
+  const first = await app.inject('/items/1?x=1')
+  t.equal(first.statusCode, 200)
+  t.equal(first.body, '{"id":"1","n":1}')
+  const etag = etagOf('{"id":"1","n":1}')
+  t.equal(first.headers.etag, etag)
+  t.equal(first.headers['cache-control'], 'public, max-age=60')
+  t.equal(first.headers['x-cache'], 'miss')
+  t.equal(first.headers.vary, undefined)
+
+  const second = await app.inject('/items/1?x=1')
+  t.equal(second.statusCode, 200)
+  t.equal(second.body, '{"id":"1","n":1}')
+  t.equal(second.headers['content-type'], 'application/json; charset=utf-8')
+  t.equal(second.headers.etag, etag)
+  t.match(second.headers['cache-control'], /^public, max-age=(59|60)$/)
+  t.equal(second.headers['x-cache'], 'hit')
+  t.equal(calls, 1)
+
+  const other = await app.inject('/items/1?x=2')
+  t.equal(other.body, '{"id":"1","n":2}', 'the query string is part of the key')
+
+  for (const inm of [etag, `W/${etag}`, `"nope", ${etag}`, '*']) {
+    const notModified = await app.inject({ url: '/items/1?x=1', headers: { 'if-none-match': inm } })
+    t.equal(notModified.statusCode, 304, inm)
+    t.equal(notModified.body, '')
+    t.equal(notModified.headers.etag, etag)
+  }
+  const changed = await app.inject({ url: '/items/1?x=1', headers: { 'if-none-match': '"old"' } })
+  t.equal(changed.statusCode, 200)
+  t.equal(calls, 2)
+})
+
+t.test('a miss answers If-None-Match with 304 too when the fresh content matches', async (t) => {
+  const app = await cacheApp(t, { redis: server.url }, (app) => {
+    app.get('/stable', { config: { cache: { ttl: 60 } } }, async () => 'same')
+  })
+  const res = await app.inject({ url: '/stable', headers: { 'if-none-match': etagOf('same') } })
+  t.equal(res.statusCode, 304)
+  t.equal(res.body, '')
+  t.equal(res.headers['x-cache'], 'miss')
+  t.equal((await app.inject('/stable')).headers['x-cache'], 'hit', 'and it was stored')
+})
+
+t.test('custom key, Vary headers, private scope and tags', async (t) => {
+  let calls = 0
+  const app = await cacheApp(t, { redis: server.url }, (app) => {
+    app.get('/me', {
+      config: { cache: { ttl: '30s', key: (request) => `me:${String(request.headers['x-user'])}`, vary: ['X-User', 'Accept-Language'], scope: 'private', tags: ['me'] } }
+    }, async (request, reply) => {
+      reply.header('vary', 'Origin')
+      return `hello ${String(request.headers['x-user'])} ${String(request.headers['accept-language'])} ${++calls}`
+    })
+  })
+  const ada = await app.inject({ url: '/me', headers: { 'x-user': 'ada', 'accept-language': 'en' } })
+  t.equal(ada.body, 'hello ada en 1')
+  t.equal(ada.headers['cache-control'], 'private, max-age=30')
+  t.equal(ada.headers.vary, 'Origin, x-user, accept-language')
+  t.equal((await app.inject({ url: '/me', headers: { 'x-user': 'ada', 'accept-language': 'en' } })).body, 'hello ada en 1')
+  const hit = await app.inject({ url: '/me', headers: { 'x-user': 'ada', 'accept-language': 'en' } })
+  t.equal(hit.headers.vary, 'x-user, accept-language')
+  t.equal((await app.inject({ url: '/me', headers: { 'x-user': 'ada', 'accept-language': 'fr' } })).body, 'hello ada fr 2')
+  t.equal((await app.inject({ url: '/me', headers: { 'x-user': 'bob', 'accept-language': 'en' } })).body, 'hello bob en 3')
+  await app.cache.invalidateTags(['me'])
+  t.equal((await app.inject({ url: '/me', headers: { 'x-user': 'ada', 'accept-language': 'en' } })).body, 'hello ada en 4')
+})
+
+t.test('what is not cached: non-200, Set-Cookie, a handler\'s own Cache-Control, streams, HEAD', async (t) => {
+  let calls = 0
+  const app = await cacheApp(t, { redis: server.url }, (app) => {
+    const config = { cache: { ttl: 60 } }
+    app.get('/404', { config }, async (_request, reply) => { calls++; return await reply.code(404).send('no') })
+    app.get('/cookie', { config }, async (_request, reply) => { calls++; reply.header('set-cookie', 'a=1'); return 'c' })
+    app.get('/nostore', { config }, async (_request, reply) => { calls++; reply.header('cache-control', 'no-store'); return 'n' })
+    app.get('/stream', { config }, async (_request, reply) => {
+      calls++
+      const { Readable } = await import('node:stream')
+      return await reply.type('text/plain').send(Readable.from(['s']))
+    })
+  })
+  for (const url of ['/404', '/cookie', '/nostore', '/stream']) {
+    await app.inject(url)
+    const again = await app.inject(url)
+    t.not(again.headers['x-cache'], 'hit', url)
+  }
+  t.equal(calls, 8)
+  const head = await app.inject({ method: 'HEAD', url: '/cookie' })
+  t.equal(head.statusCode, 200)
+  t.equal(calls, 9, 'HEAD is passed through')
+})
+
+t.test('Buffer bodies are cached byte for byte; long URLs are hashed into short keys', async (t) => {
+  let calls = 0
+  const bytes = Buffer.from([0, 255, 10, 13, 128])
+  const app = await cacheApp(t, { redis: server.url }, (app) => {
+    app.get('/bin/*', { config: { cache: { ttl: 60 } } }, async (_request, reply) => { calls++; return await reply.type('application/octet-stream').send(bytes) })
+  })
+  const url = '/bin/' + 'x'.repeat(2000)
+  t.same((await app.inject(url)).rawPayload, bytes)
+  const hit = await app.inject(url)
+  t.equal(hit.headers['x-cache'], 'hit')
+  t.same(hit.rawPayload, bytes)
+  t.equal(hit.headers['content-type'], 'application/octet-stream')
+  t.equal(hit.headers.etag, etagOf(bytes))
+  t.equal(calls, 1)
+})
+
+t.test('a route cache hit still runs the application\'s own hooks first (authentication cannot be bypassed)', async (t) => {
+  const app = await cacheApp(t, { redis: server.url }, (app) => {
+    app.addHook('preHandler', async (request, reply) => {
+      if (request.headers.authorization !== 'yes') await reply.code(401).send('denied')
+    })
+    app.get('/secret', { config: { cache: { ttl: 60 } } }, async () => 'secret')
+  })
+  t.equal((await app.inject({ url: '/secret', headers: { authorization: 'yes' } })).body, 'secret')
+  const denied = await app.inject('/secret')
+  t.equal(denied.statusCode, 401)
+  t.equal(denied.body, 'denied')
+})
+
+t.test('Redis down: routes answer uncached (fail open)', async (t) => {
+  const local = await RedisServer.start()
+  t.teardown(async () => await local.stop())
+  let calls = 0
+  const app = await cacheApp(t, { redis: local.url, timeoutMs: 200 }, (app) => {
+    app.get('/x', { config: { cache: { ttl: 60 } } }, async () => `v${++calls}`)
+  })
+  await local.kill()
+  const a = await app.inject('/x')
+  const b = await app.inject('/x')
+  t.same([a.statusCode, a.body, b.statusCode, b.body], [200, 'v1', 200, 'v2'])
+})
+
+t.test('a forged stored response is ignored and replaced', async (t) => {
+  const app = await cacheApp(t, { redis: server.url }, (app) => {
+    app.get('/f', { config: { cache: { ttl: 60 } } }, async () => 'real')
+  })
+  await app.cache.set('route:/f', { b: 1, e: 'x' })
+  const res = await app.inject('/f')
+  t.equal(res.body, 'real')
+  t.equal(res.headers['x-cache'], 'miss')
+  t.equal((await app.inject('/f')).headers['x-cache'], 'hit')
+})
+
+t.test('a response too large to store is sent anyway and the failure logged', async (t) => {
+  const app = await cacheApp(t, { redis: server.url, maxBytes: 100 }, (app) => {
+    app.get('/big', { config: { cache: { ttl: 60 } } }, async () => 'x'.repeat(500))
+  })
+  const res = await app.inject('/big')
+  t.equal(res.body, 'x'.repeat(500))
+  t.equal((await app.inject('/big')).headers['x-cache'], 'miss')
+})
+
+t.test('bad route config fails at startup with a coded error', async (t) => {
+  const cases: Array<[string, unknown, RegExp]> = [
+    ['GET', 'yes', /config\.cache of GET \/r` is invalid/],
+    ['GET', { ttl: 0 }, /config\.cache of GET \/r\.ttl`/],
+    ['GET', { ttl: 10, key: 'k' }, /\.key`/],
+    ['GET', { ttl: 10, vary: ['bad header'] }, /\.vary`/],
+    ['GET', { ttl: 10, scope: 'shared' }, /\.scope`/],
+    ['GET', { ttl: 10, tags: [''] }, /\.tags`/],
+    ['POST', { ttl: 10 }, /config\.cache of POST \/r` is invalid: expected a GET route/]
+  ]
+  for (const [method, config, message] of cases) {
+    const app = Fastify()
+    await app.register(cache, { redis: server.url })
+    await t.rejects(async () => {
+      app.route({ method: method as 'GET', url: '/r', config: { cache: config as { ttl: number } }, handler: async () => 'x' })
+      await app.ready()
+    }, { code: 'SCALEOUT_ERR_INVALID_OPTION', message })
+    await app.close()
+  }
+})
