@@ -1,0 +1,51 @@
+import { invalid } from '@scaleout/core'
+import { PLUGIN } from './errors.js'
+import { parseIpv6 } from './ip.js'
+
+// A forwarded host ends up in redirects, absolute links and cookie domains, so it must be a plain
+// authority (host[:port]) and nothing that could smuggle a path, credentials or a second host.
+const LABEL = /^[a-z0-9_](?:[a-z0-9_-]{0,61}[a-z0-9_])?$/i
+const PORT = /^\d{1,5}$/
+
+/** The lower-cased host name of a valid `host[:port]`, or null. IPv6 literals keep their brackets. */
+export function hostName (value: string): string | null {
+  let name = value
+  let port: string | undefined
+  if (value.charCodeAt(0) === 91) {
+    const close = value.indexOf(']')
+    if (close < 0 || parseIpv6(value, 1, close) === null) return null
+    name = value.slice(0, close + 1)
+    if (close + 1 < value.length) {
+      if (value.charCodeAt(close + 1) !== 58) return null
+      port = value.slice(close + 2)
+    }
+  } else {
+    const colon = value.indexOf(':')
+    if (colon >= 0) {
+      name = value.slice(0, colon)
+      port = value.slice(colon + 1)
+    }
+    if (name.length === 0 || name.length > 253 || !name.split('.').every((label) => LABEL.test(label))) return null
+  }
+  if (port !== undefined && (!PORT.test(port) || Number(port) > 65535)) return null
+  return name.toLowerCase()
+}
+
+/** Whether a host name is allowed. */
+export type HostCheck = (name: string) => boolean
+
+const EXPECTED = 'a non-empty array of host names ("example.com", or "*.example.com" for any subdomain)'
+
+export function compileAllowedHosts (value: unknown): HostCheck {
+  if (!Array.isArray(value) || value.length === 0) throw invalid(PLUGIN, 'allowedHosts', EXPECTED)
+  const exact = new Set<string>()
+  const suffixes: string[] = []
+  for (const item of value) {
+    const wildcard = typeof item === 'string' && item.startsWith('*.')
+    const name = typeof item === 'string' && !item.includes(':') ? hostName(wildcard ? item.slice(2) : item) : null
+    if (name === null) throw invalid(PLUGIN, 'allowedHosts', `${EXPECTED}; got ${JSON.stringify(item)}`)
+    if (wildcard) suffixes.push('.' + name)
+    else exact.add(name)
+  }
+  return (name) => exact.has(name) || suffixes.some((suffix) => name.endsWith(suffix))
+}
