@@ -1,0 +1,69 @@
+import t from 'tap'
+import { RedisServer } from '../helpers/index.js'
+import { build, cookieOf, sessionKeys } from './setup.js'
+
+const CLEARED = 'sessionId=; Path=/; Max-Age=0; Expires=Thu, 01 Jan 1970 00:00:00 GMT; HttpOnly; SameSite=Lax'
+
+t.test('concurrency', async (t) => {
+  const server = await RedisServer.start()
+  t.teardown(async () => await server.stop())
+  t.beforeEach(async () => await server.flushAll())
+
+  // A gate lets a test hold one request after its session loaded while another request runs.
+  let release: () => void = () => {}
+  let arrived: () => void = () => {}
+  const app = await build({ redis: server.url }, {}, (app) => {
+    app.post('/slow-set', async (request) => {
+      request.session.get('n')
+      await new Promise<void>((resolve) => { release = resolve; arrived() })
+      request.session.set('late', true)
+      return { ok: true }
+    })
+    app.post('/slow-regenerate', async (request) => {
+      request.session.get('n')
+      await new Promise<void>((resolve) => { release = resolve; arrived() })
+      await request.session.regenerate(['n'])
+      return { ok: true }
+    })
+  })
+  t.teardown(async () => await app.close())
+
+  t.test('50 parallel requests each setting its own key of one session: all 50 persist', async (t) => {
+    const cookie = cookieOf(await app.inject({ method: 'POST', url: '/set', payload: { base: 0 } })) as string
+    const responses = await Promise.all(Array.from({ length: 50 }, async (_, i) =>
+      await app.inject({ method: 'POST', url: '/set', headers: { cookie }, payload: { [`k${i}`]: i } })))
+    t.same(responses.map((r) => r.statusCode), Array(50).fill(200))
+    const expected: Record<string, number> = { base: 0 }
+    for (let i = 0; i < 50; i++) expected[`k${i}`] = i
+    t.same((await app.inject({ url: '/data', headers: { cookie } })).json(), expected)
+  })
+
+  for (const route of ['/slow-set', '/slow-regenerate']) {
+    t.test(`a ${route} that finishes after a logout does not bring the session back`, async (t) => {
+      const cookie = cookieOf(await app.inject({ method: 'POST', url: '/login', payload: { userId: 'racer' } })) as string
+      const waiting = new Promise<void>((resolve) => { arrived = resolve })
+      const slow = app.inject({ method: 'POST', url: route, headers: { cookie } })
+      await waiting
+      const logout = await app.inject({ method: 'POST', url: '/logout', headers: { cookie } })
+      t.equal(logout.headers['set-cookie'], CLEARED)
+      release()
+      const late = await slow
+      t.equal(late.statusCode, 200)
+      t.equal(late.headers['set-cookie'], CLEARED, 'the late response clears the cookie too')
+      t.same(await sessionKeys(server), [], 'nothing resurrected')
+      t.same(await app.sessions.listFor('racer'), [])
+      t.same((await app.inject({ url: '/data', headers: { cookie } })).json(), {})
+    })
+  }
+
+  t.test('a request that finishes after "log out everywhere" does not bring the session back', async (t) => {
+    const cookie = cookieOf(await app.inject({ method: 'POST', url: '/login', payload: { userId: 'everywhere' } })) as string
+    const waiting = new Promise<void>((resolve) => { arrived = resolve })
+    const slow = app.inject({ method: 'POST', url: '/slow-set', headers: { cookie } })
+    await waiting
+    t.equal(await app.sessions.destroyAllFor('everywhere'), 1)
+    release()
+    t.equal((await slow).statusCode, 200)
+    t.same(await sessionKeys(server), [])
+  })
+})
