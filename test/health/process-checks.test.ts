@@ -1,0 +1,68 @@
+import t from 'tap'
+import { waitUntil } from '../helpers/index.js'
+import { build } from './support.js'
+
+function block (ms: number): void {
+  const until = Date.now() + ms
+  while (Date.now() < until) { /* keep the event loop busy on purpose */ }
+}
+
+t.test('event-loop delay over failMs fails liveness (and readiness) with 503, then recovers', async (t) => {
+  const { app } = await build({ eventLoopDelay: { warnMs: 20, failMs: 100, intervalMs: 60_000 } })
+  t.teardown(async () => await app.close())
+  await app.ready()
+  t.match(app.health.report().checks['eventLoop:delay'], [{ status: 'pass', observedValue: 0, observedUnit: 'ms' }], 'no samples before the server was ready')
+  t.same((await app.inject('/health/live')).json(), { status: 'pass' })
+
+  await new Promise((resolve) => setTimeout(resolve, 30))
+  block(400)
+  // The histogram's own timer records the late tick at the next timers phase: let it run.
+  await new Promise((resolve) => setTimeout(resolve, 50))
+  await app.health.refresh()
+  const [observation] = app.health.report().checks['eventLoop:delay'] ?? []
+  t.equal(observation?.status, 'fail')
+  t.ok((observation?.observedValue as number) >= 100, `p99 ${String(observation?.observedValue)}ms`)
+  t.match(observation?.output, /^p99 event-loop delay [\d.]+ms is at or over the fail threshold of 100ms$/)
+  const live = await app.inject('/health/live')
+  t.equal(live.statusCode, 503)
+  t.same(live.json(), { status: 'fail' })
+  t.equal((await app.inject('/health/ready')).statusCode, 503, 'an overloaded process also stops taking traffic')
+
+  await waitUntil('liveness recovers once the loop is free', async () => {
+    await app.health.refresh()
+    return (await app.inject('/health/live')).statusCode === 200
+  }, 15_000)
+  t.pass('recovered')
+})
+
+t.test('event-loop delay between warnMs and failMs warns with 200', async (t) => {
+  const { app } = await build({ eventLoopDelay: { warnMs: 50, failMs: 60_000, intervalMs: 60_000 } })
+  t.teardown(async () => await app.close())
+  await app.ready()
+  await new Promise((resolve) => setTimeout(resolve, 30))
+  block(200)
+  await new Promise((resolve) => setTimeout(resolve, 50))
+  await app.health.refresh()
+  t.match(app.health.report().checks['eventLoop:delay'], [{ status: 'warn', output: /at or over the warn threshold of 50ms$/ }])
+  const live = await app.inject('/health/live')
+  t.equal(live.statusCode, 200)
+  t.same(live.json(), { status: 'warn' })
+})
+
+t.test('heap utilisation: pass, warn and fail against the heap limit', async (t) => {
+  const cases: Array<[object | boolean, string, number]> = [
+    [true, 'pass', 200],
+    [{ warnPercent: 0.001, failPercent: 100 }, 'warn', 200],
+    [{ warnPercent: 0.001, failPercent: 0.002 }, 'fail', 503]
+  ]
+  for (const [heap, status, code] of cases) {
+    const { app } = await build({ heap: heap as true })
+    await app.ready()
+    const [observation] = app.health.report().checks['heap:utilization'] ?? []
+    t.equal(observation?.status, status, JSON.stringify(heap))
+    t.equal(observation?.observedUnit, '%')
+    t.ok((observation?.observedValue as number) > 0 && (observation?.observedValue as number) < 100)
+    t.equal((await app.inject('/health/live')).statusCode, code)
+    await app.close()
+  }
+})
