@@ -129,7 +129,6 @@ t.test(`request.ip equals nginx realip's $remote_addr over ${CASES} generated ca
     }
     const reason = explain(c, ours, nginxIp)
     if (reason === null) unexplained.push({ case: c, nginx: fromNginx.body, ours })
-    if (reason === null && process.env.DIFF_DEBUG !== undefined) console.error(JSON.stringify({ c, n: fromNginx.body, o: ours.ip, chain: ours.forwarded.chain.map((h) => h.raw), stop: ours.forwarded.stop }))
     else counts[reason] = (counts[reason] ?? 0) + 1
   }
 
