@@ -11,6 +11,7 @@ import { redisCheck } from './redis-check.js'
 import { registerRoutes } from './routes.js'
 import { CheckRunner } from './runner.js'
 import { HealthState } from './state.js'
+import { sweepIdleConnections } from './sweep.js'
 import type { HealthOptions } from './types.js'
 
 async function health (fastify: FastifyInstance, options: HealthOptions): Promise<void> {
@@ -39,6 +40,7 @@ async function health (fastify: FastifyInstance, options: HealthOptions): Promis
   fastify.decorate('health', createApi(runner, state, drainer, identity))
   bindInstance(fastify, settings, identity)
   registerRoutes(fastify, settings, state, identity)
+  sweepIdleConnections(fastify)
 
   fastify.addHook('onReady', async () => {
     await runner.start()
