@@ -142,4 +142,18 @@ t.test('three instances, WebSocket clients on each', async (t) => {
     t.same(seen, [{ a: 1 }])
     t.equal(Object.getPrototypeOf(seen[0]), Object.prototype)
   })
+
+  t.test('the de-duplication window is bounded: an id older than the window is let through again', async (t) => {
+    const small = await startInstance({ redis: server.url, dedupWindow: 2 })
+    t.teardown(async () => await small.app.close())
+    const seen: unknown[] = []
+    small.app.broadcast.subscribe('window', (message) => { seen.push(message) })
+    await waitRedisSubscribers(admin, 'window', 1)
+    const envelope = (n: number): string => `{"v":1,"id":"00000000-0000-4000-8000-00000000010${n}","o":"elsewhere:1:abc","t":1,"d":${n}}`
+    for (const n of [1, 2, 1, 3, 1]) await admin.publish(PREFIX + 'c:window', envelope(n))
+    for (let i = 0; i < 200 && seen.length < 4; i++) await sleep(10)
+    await sleep(50)
+    t.same(seen, [1, 2, 3, 1], 'the second 1 was within the window, the third had been evicted by 2 and 3')
+    t.equal(small.app.broadcast.stats().duplicates, 1)
+  })
 })

@@ -135,6 +135,35 @@ t.test('heartbeat: a silently dead subscription is detected and the subscriber f
   t.equal(blind.app.broadcast.stats().forcedReconnects, 0)
 })
 
+t.test('a SUBSCRIBE that times out is retried on the next heartbeat tick', async (t) => {
+  const server = await RedisServer.start()
+  const admin = server.client()
+  const instance = await startInstance({ redis: server.url, publishTimeout: 200, heartbeatInterval: 300 })
+  const other = await startInstance({ redis: server.url })
+  t.teardown(async () => {
+    server.resume()
+    await instance.app.close()
+    await other.app.close()
+    admin.disconnect()
+    await server.stop()
+  })
+  await admin.ping()
+  const { commands } = await server.countCommands(async () => {
+    server.pause()
+    const got = await collect(instance, 'r')
+    await sleep(500)
+    server.resume()
+    await waitRedisSubscribers(admin, 'r', 1)
+    await waitUntil('delivered after the retry', async () => {
+      await other.app.broadcast.publish('r', 'ok')
+      return got.seen.length > 0
+    }, 10_000, 200)
+    // Give the tick after the resume time to send its retry before counting.
+    await sleep(700)
+  })
+  t.ok((commands.subscribe ?? 0) >= 2, `the timed-out SUBSCRIBE and its retry (${commands.subscribe})`)
+})
+
 t.test('none of the faults above caused an unhandled rejection', async (t) => {
   await sleep(200)
   t.same(unhandled, [])

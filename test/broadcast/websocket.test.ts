@@ -126,17 +126,24 @@ t.test('WebSocket bridge', async (t) => {
     await app.register(broadcast, { redis: server.url, heartbeatInterval: 200 })
     const duringClose: unknown[] = []
     let base = ''
+    let releaseSlow: (names: string[]) => void = () => {}
+    const slowChannels = new Promise<string[]>((resolve) => { releaseSlow = resolve })
     // Runs after the plugin's preClose and before @fastify/websocket's: the server still listens.
     app.addHook('preClose', async () => {
       duringClose.push(await refusal(`${base}/ws?channels=late`))
+      t.throws(() => app.broadcast.attach(clients[0]?.ws as never, ['x']), { code: 'SCALEOUT_ERR_BROADCAST_CLOSED' })
+      releaseSlow(['slow'])
     })
     await app.register(fastifyWebsocket)
     app.after(() => {
       app.broadcast.websocket('/ws', { channels: (request) => String((request.query as { channels: string }).channels).split(',') })
+      // Its channels() is still running when shutdown starts.
+      app.broadcast.websocket('/slow', { channels: async () => await slowChannels })
     })
     await app.listen({ host: '127.0.0.1', port: 0 })
     base = `ws://127.0.0.1:${(app.server.address() as { port: number }).port}`
     const clients = await Promise.all([1, 2, 3].map(async (i) => await Client.connect(`${base}/ws`, [`s${i}`, 'shared'])))
+    const pending = await Client.connect(`${base}/slow`, [])
     await waitSubscribed([{ app, wsUrl: '' }], 6)
     await waitRedisSubscribers(admin, 'shared', 1)
     t.equal((await admin.client('LIST') as string).trim().split('\n').length, before + 2)
@@ -145,6 +152,7 @@ t.test('WebSocket bridge', async (t) => {
     t.same(await Promise.all(clients.map(async (c) => await c.closed)), [1001, 1001, 1001])
     t.same(clients.map((c) => c.closeReason), ['server shutting down', 'server shutting down', 'server shutting down'])
     t.same(duringClose, [{ code: 1001, reason: 'server shutting down' }], 'an upgrade during shutdown is closed at once')
+    t.equal(await pending.closed, 1001, 'a socket whose channels arrive during shutdown is closed with 1001 too')
     await waitUntil('connections quit', async () => (await admin.client('LIST') as string).trim().split('\n').length === before, 5000)
     t.same(await admin.call('PUBSUB', 'CHANNELS'), [])
     t.same(app.broadcast.stats().sockets, 0)
@@ -195,5 +203,11 @@ t.test('WebSocket bridge', async (t) => {
     const noop = app.broadcast.attach(closedSocket, ['own'])
     noop()
     t.equal(app.broadcast.stats().sockets, 0, 'a socket that is already closed is not attached')
+    const sent: unknown[] = []
+    const connecting = { ...closedSocket, readyState: 0, send: (data: Buffer) => { sent.push(data) } }
+    const detach = app.broadcast.attach(connecting, ['own'])
+    t.match(await app.broadcast.publish('own', 'not yet open'), { delivered: 0 })
+    t.same(sent, [], 'nothing is sent to a socket that is not open')
+    detach()
   })
 })

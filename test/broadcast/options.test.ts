@@ -1,0 +1,115 @@
+import t from 'tap'
+import Fastify from 'fastify'
+import { Redis } from 'ioredis'
+import broadcast from '@scaleout/broadcast'
+import { RedisServer, sleep, waitUntil } from '../helpers/index.js'
+
+t.test('options', async (t) => {
+  const server = await RedisServer.start()
+  t.teardown(async () => await server.stop())
+
+  const bad: Array<[string, unknown, RegExp]> = [
+    ['options', Object.create({ redis: 'x' }), /option `options` is invalid: expected an object/],
+    ['unknown', { redis: server.url, channels: 1 }, /option `channels` is invalid: expected one of the known options/],
+    ['prefix', { redis: server.url, prefix: 'has space' }, /option `prefix` is invalid/],
+    ['sharded', { redis: server.url, sharded: 'yes' }, /option `sharded` is invalid: expected a boolean/],
+    ['maxPayloadBytes', { redis: server.url, maxPayloadBytes: 0 }, /option `maxPayloadBytes` is invalid: expected an integer from 1 to 67108864/],
+    ['publishTimeout', { redis: server.url, publishTimeout: '0ms' }, /option `publishTimeout` is invalid: expected a duration from 1ms to 60000ms/],
+    ['publishTimeout unparsable', { redis: server.url, publishTimeout: 'soon' }, /option `publishTimeout` is invalid: expected a duration/],
+    ['heartbeatInterval', { redis: server.url, heartbeatInterval: true }, /option `heartbeatInterval` is invalid/],
+    ['heartbeatMisses', { redis: server.url, heartbeatMisses: 0 }, /option `heartbeatMisses` is invalid/],
+    ['dedupWindow', { redis: server.url, dedupWindow: 1.5 }, /option `dedupWindow` is invalid/],
+    ['maxBufferedBytes', { redis: server.url, maxBufferedBytes: -1 }, /option `maxBufferedBytes` is invalid/],
+    ['maxChannelsPerSocket', { redis: server.url, maxChannelsPerSocket: 0 }, /option `maxChannelsPerSocket` is invalid/],
+    ['redis', { redis: 42 }, /option `redis` is invalid/]
+  ]
+  for (const [name, options, message] of bad) {
+    t.test(`a bad ${name} fails registration with a coded error, before anything is decorated`, async (t) => {
+      const app = Fastify()
+      app.register(broadcast, options as never)
+      await t.rejects(async () => { await app.ready() }, { code: 'SCALEOUT_ERR_INVALID_OPTION', message })
+      t.equal(app.hasDecorator('broadcast'), false)
+      await app.close()
+    })
+  }
+
+  t.test('no Redis configured at all', async (t) => {
+    const saved = process.env.REDIS_URL
+    delete process.env.REDIS_URL
+    t.teardown(() => { if (saved !== undefined) process.env.REDIS_URL = saved })
+    const app = Fastify()
+    app.register(broadcast)
+    await t.rejects(async () => { await app.ready() }, { code: 'SCALEOUT_ERR_REDIS_NOT_CONFIGURED' })
+    await app.close()
+  })
+
+  t.test('defaults, custom prefix, durations as strings, and a caller-owned client left open', async (t) => {
+    const mine = new Redis(server.url)
+    t.teardown(() => mine.disconnect())
+    const app = Fastify()
+    await app.register(broadcast, { redis: mine, prefix: 'app1:bc:', publishTimeout: '2s', heartbeatInterval: '50ms', heartbeatMisses: 3, dedupWindow: 2 })
+    t.equal(app.broadcast.sharded, false)
+    t.match(app.broadcast.instanceId, /^[\w.-]+:\d+:[0-9a-f]{8}$/)
+    t.ok(Object.isFrozen(app.broadcast))
+    const seen: string[] = []
+    app.broadcast.subscribe('x', (m) => { seen.push(m as string) })
+    await waitUntil('subscribed', async () => (await mine.call('PUBSUB', 'NUMSUB', 'app1:bc:c:x') as [string, number])[1] === 1)
+    t.match(await app.broadcast.publish('x', 'hi'), { receivers: 1 })
+    // Let a few heartbeats run: heard every time, so no reconnect is forced.
+    await sleep(400)
+    t.equal(app.broadcast.stats().forcedReconnects, 0)
+    await app.close()
+    t.equal(mine.status, 'ready')
+    t.same(seen, ['hi'])
+  })
+
+  t.test('REDIS_URL is used when no option is given', async (t) => {
+    const saved = process.env.REDIS_URL
+    process.env.REDIS_URL = server.url
+    t.teardown(() => { if (saved === undefined) delete process.env.REDIS_URL; else process.env.REDIS_URL = saved })
+    const app = Fastify()
+    await app.register(broadcast)
+    t.match(await app.broadcast.publish('env', 1), { remote: true, receivers: 0 })
+    await app.close()
+  })
+})
+
+t.test('bad arguments get coded errors', async (t) => {
+  const server = await RedisServer.start()
+  const app = Fastify()
+  await app.register(broadcast, { redis: server.url, heartbeatInterval: false })
+  t.teardown(async () => {
+    await app.close()
+    await server.stop()
+  })
+  for (const channel of ['', 'a b', 'tab\there', 'x'.repeat(257), 42, null]) {
+    await t.rejects(app.broadcast.publish(channel as never, 1), { code: 'SCALEOUT_ERR_BROADCAST_CHANNEL', statusCode: 400 })
+    t.throws(() => app.broadcast.subscribe(channel as never, () => {}), { code: 'SCALEOUT_ERR_BROADCAST_CHANNEL' })
+  }
+  t.throws(() => app.broadcast.subscribe('ok', 'nope' as never), { code: 'SCALEOUT_ERR_BROADCAST_HANDLER' })
+  t.throws(() => app.broadcast.attach({} as never, ['a', 'b', 'c'], { maxChannels: 2 }), { code: 'SCALEOUT_ERR_BROADCAST_TOO_MANY_CHANNELS', message: 'A socket may join at most 2 channels (asked for 3)' })
+  t.equal(app.broadcast.stats().listeners, 0, 'nothing was half-subscribed')
+})
+
+t.test('handlers: errors thrown or rejected are logged, the others still run', async (t) => {
+  const server = await RedisServer.start()
+  const lines: Array<Record<string, unknown>> = []
+  const app = Fastify({ logger: { level: 'error', stream: { write: (l: string) => { lines.push(JSON.parse(l) as Record<string, unknown>) } } } })
+  await app.register(broadcast, { redis: server.url, heartbeatInterval: false })
+  t.teardown(async () => {
+    await app.close()
+    await server.stop()
+  })
+  const seen: unknown[] = []
+  app.broadcast.subscribe('h', () => { throw new Error('sync boom') })
+  app.broadcast.subscribe('h', async () => { throw new Error('async boom') })
+  const off = app.broadcast.subscribe('h', (m) => { seen.push(m) })
+  t.match(await app.broadcast.publish('h', 1), { delivered: 3 })
+  await waitUntil('both logged', () => lines.length === 2)
+  t.same(lines.map((l) => (l.err as { message: string }).message).sort(), ['async boom', 'sync boom'])
+  t.same(lines.map((l) => l.channel), ['h', 'h'])
+  t.same(seen, [1])
+  off()
+  off()
+  t.equal(app.broadcast.stats().listeners, 2, 'unsubscribing twice is harmless')
+})
