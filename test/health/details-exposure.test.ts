@@ -1,5 +1,5 @@
 import t from 'tap'
-import { build, controlled } from './support.js'
+import { build, controlled } from './fixtures/app.js'
 
 async function details (app: Awaited<ReturnType<typeof build>>['app'], remoteAddress: string, headers: Record<string, string> = {}): Promise<{ code: number, body: Record<string, unknown> }> {
   const res = await app.inject({ url: '/health', remoteAddress, headers })

@@ -5,7 +5,7 @@ import { once } from 'node:events'
 import { performance } from 'node:perf_hooks'
 import { Writable } from 'node:stream'
 import { sleep, waitUntil } from '../helpers/index.js'
-import { build } from './support.js'
+import { build } from './fixtures/app.js'
 
 interface Outcome { path: string, start: number, end: number, status?: number, headers?: IncomingHttpHeaders, body?: string, error?: string }
 
@@ -53,16 +53,16 @@ t.test('drain under a stream of requests: readiness 503 first, nothing fails bef
     probes.destroy()
   })
   const outcomes: Outcome[] = []
-  let stop = false
+  const control = { stop: false }
   const worker = async (): Promise<void> => {
-    while (!stop) {
+    while (!control.stop) {
       const outcome = await get(port, '/', traffic)
       outcomes.push(outcome)
       if (outcome.error !== undefined) await sleep(5)
     }
   }
   const prober = async (): Promise<void> => {
-    while (!stop) {
+    while (!control.stop) {
       outcomes.push(await get(port, '/health/ready', probes))
       await sleep(40)
     }
@@ -77,7 +77,7 @@ t.test('drain under a stream of requests: readiness 503 first, nothing fails bef
   const slow = get(port, '/slow', new Agent({ keepAlive: true }))
   await drained
   const slowOutcome = await slow
-  stop = true
+  control.stop = true
   await Promise.all(running)
 
   t.same(exits, [0], 'exit(0) after a clean close')

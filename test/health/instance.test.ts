@@ -1,6 +1,6 @@
-import t from 'tap'
+import t, { type Test } from 'tap'
 import { Writable } from 'node:stream'
-import { build } from './support.js'
+import { build } from './fixtures/app.js'
 
 function capture (): { stream: Writable, lines: () => Array<Record<string, unknown>> } {
   const chunks: string[] = []
@@ -13,7 +13,7 @@ function capture (): { stream: Writable, lines: () => Array<Record<string, unkno
   return { stream, lines: () => chunks.join('').split('\n').filter(Boolean).map((l) => JSON.parse(l) as Record<string, unknown>) }
 }
 
-function withHostname (t: Tap.Test, value: string): void {
+function withHostname (t: Test, value: string): void {
   const previous = process.env.HOSTNAME
   process.env.HOSTNAME = value
   t.teardown(() => {

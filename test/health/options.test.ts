@@ -1,8 +1,8 @@
-import t from 'tap'
+import t, { type Test } from 'tap'
 import Fastify from 'fastify'
 import health, { DEFAULT_PATHS, type HealthOptions } from '@scaleout/health'
 
-async function rejects (t: Tap.Test, options: unknown, option: string, expected: RegExp): Promise<void> {
+async function rejects (t: Test, options: unknown, option: string, expected: RegExp): Promise<void> {
   const app = Fastify()
   t.teardown(async () => await app.close())
   await t.rejects(async () => {

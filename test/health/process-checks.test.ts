@@ -1,6 +1,6 @@
 import t from 'tap'
 import { waitUntil } from '../helpers/index.js'
-import { build } from './support.js'
+import { build } from './fixtures/app.js'
 
 function block (ms: number): void {
   const until = Date.now() + ms

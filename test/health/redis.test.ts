@@ -3,7 +3,7 @@ import Fastify from 'fastify'
 import { Cluster } from 'ioredis'
 import health, { redisCheck } from '@scaleout/health'
 import { RedisClusterHarness, RedisServer, waitUntil } from '../helpers/index.js'
-import { build } from './support.js'
+import { build } from './fixtures/app.js'
 
 const ROUTES = ['/health/live', '/health/ready', '/health/startup', '/health', '/health/ready?probe=1']
 

@@ -1,6 +1,6 @@
 import t from 'tap'
 import { hostname } from 'node:os'
-import { build, controlled, HEALTH_JSON } from './support.js'
+import { build, controlled, HEALTH_JSON } from './fixtures/app.js'
 
 const LONG = { intervalMs: 60_000 }
 const ISO = /^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z$/

@@ -1,4 +1,4 @@
-import t from 'tap'
+import t, { type Test } from 'tap'
 import { spawn, type ChildProcess } from 'node:child_process'
 import { once } from 'node:events'
 import { fileURLToPath } from 'node:url'
@@ -9,7 +9,7 @@ const root = fileURLToPath(new URL('../../', import.meta.url))
 
 interface Server { child: ChildProcess, port: number, lines: () => Array<Record<string, unknown>>, exited: Promise<[number | null, NodeJS.Signals | null]> }
 
-async function start (t: Tap.Test, env: Record<string, string>): Promise<Server> {
+async function start (t: Test, env: Record<string, string>): Promise<Server> {
   // The test runner's NODE_OPTIONS (its own loaders) stay out of the child: tsx runs it from source.
   const { NODE_OPTIONS: _ignored, ...rest } = process.env
   const child = spawn(process.execPath, ['--import', 'tsx', '--conditions=@scaleout/source', fixture], {

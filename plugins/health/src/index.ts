@@ -9,7 +9,7 @@ import { normalise, PLUGIN } from './options.js'
 import { eventLoopDelay, heapUtilization } from './process-checks.js'
 import { redisCheck } from './redis-check.js'
 import { registerRoutes } from './routes.js'
-import { CheckRunner } from './runner.js'
+import { CheckRunner, type Entry } from './runner.js'
 import { HealthState } from './state.js'
 import { sweepIdleConnections } from './sweep.js'
 import type { HealthOptions } from './types.js'
@@ -17,9 +17,9 @@ import type { HealthOptions } from './types.js'
 async function health (fastify: FastifyInstance, options: HealthOptions): Promise<void> {
   const settings = normalise(options)
   const identity = instanceIdentity({ version: settings.version })
-  let state: HealthState | undefined
-  const runner = new CheckRunner(() => state?.update())
-  state = new HealthState(runner.entries)
+  const entries = new Map<string, Entry>()
+  const state = new HealthState(entries)
+  const runner = new CheckRunner(entries, () => state.update())
 
   for (const { name, check, settings: checkSettings } of settings.checks) runner.add(name, check, checkSettings)
   const processCheck = { critical: true, timeoutMs: 1000 }

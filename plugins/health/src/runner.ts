@@ -31,11 +31,12 @@ function pending (key: string, critical: boolean): CheckResult {
  * only ever read `entries`: nothing a probe does reaches a dependency.
  */
 export class CheckRunner {
-  readonly entries = new Map<string, Entry>()
+  readonly entries: Map<string, Entry>
   private running = false
   private readonly changed: () => void
 
-  constructor (changed: () => void) {
+  constructor (entries: Map<string, Entry>, changed: () => void) {
+    this.entries = entries
     this.changed = changed
   }
 
@@ -55,7 +56,7 @@ export class CheckRunner {
     }
     this.entries.set(name, entry)
     this.changed()
-    if (this.running) void this.run(entry)
+    if (this.running) this.background(entry)
   }
 
   /** Runs every check once, then keeps them running on their intervals until `stop()`. */
@@ -76,6 +77,11 @@ export class CheckRunner {
     }
   }
 
+  /** A run nobody awaits; `execute` turns every failure into a result, so it cannot reject. */
+  private background (entry: Entry): void {
+    this.run(entry)
+  }
+
   private async run (entry: Entry): Promise<void> {
     if (entry.current === undefined) {
       clearTimeout(entry.timer)
@@ -90,7 +96,7 @@ export class CheckRunner {
   private schedule (entry: Entry): void {
     if (!this.running) return
     const delay = Math.max(0, entry.settings.intervalMs - (performance.now() - entry.startedAt))
-    entry.timer = setTimeout(() => { void this.run(entry) }, delay)
+    entry.timer = setTimeout(() => this.background(entry), delay)
     entry.timer.unref()
   }
 
