@@ -211,3 +211,10 @@ t.test('bad keys and per-call options get coded errors', async (t) => {
   await t.rejects(app.cache.set('k', 1, { tags: 'a' as unknown as string[] }), { code: 'SCALEOUT_ERR_CACHE_OPTION', message: '@scaleout/cache: tags is invalid: expected an array of strings' })
   await t.rejects(app.cache.invalidateTags(['']), { code: 'SCALEOUT_ERR_CACHE_KEY', message: /a tag must be/ })
 })
+
+t.test('concurrent first calls share one read of the namespace generation', async (t) => {
+  const app = await cacheApp(t, { redis: server.url, l1: false })
+  const { result, commands } = await server.countCommands(async () => await Promise.all([app.cache.get('a'), app.cache.get('b'), app.cache.get('c')]))
+  t.same(result, [undefined, undefined, undefined])
+  t.same(commands, { get: 4 }, 'one GET of the generation, one per key')
+})

@@ -92,3 +92,33 @@ t.test('messages that are not invalidations are ignored and logged', async (t) =
   await waitUntil('the valid message arrives', async () => a.cache.stats().bus.messages === 2, 5000)
   t.equal(a.cache.stats().l1.entries, 1, 'garbage dropped nothing')
 })
+
+t.test('a read overtaken by an invalidation does not refill L1 with what it read', async (t) => {
+  const a = await cacheApp(t, { redis: server.url })
+  const b = await cacheApp(t, { redis: server.url })
+  await b.cache.set('k', 1, { tags: ['t'] })
+  await b.cache.set('j', 1)
+  await waitUntil('a received both writes', async () => a.cache.stats().bus.messages === 2, 5000)
+  const reads = [a.cache.get('k'), a.cache.get('j')]
+  const invalidation = a.cache.invalidateTags(['t'])
+  const [k, j] = await Promise.all(reads)
+  t.equal(j, 1)
+  t.ok(k === 1 || k === undefined, 'k is whatever Redis had when its read ran')
+  await invalidation
+  t.equal(a.cache.stats().l1.entries, 0, 'neither read refilled L1: a tag invalidation may concern any key')
+  t.equal(await a.cache.get('j'), 1)
+  t.equal(a.cache.stats().l1.entries, 1, 'the next read does')
+})
+
+t.test('without permission to SUBSCRIBE the cache still works, with L1 off', async (t) => {
+  const admin = server.client()
+  t.teardown(() => admin.disconnect())
+  await admin.acl('SETUSER', 'nosub', 'on', '>pw', '~*', '&*', '+@all', '-subscribe')
+  t.teardown(async () => { await admin.acl('DELUSER', 'nosub') })
+  const app = await cacheApp(t, { redis: `redis://nosub:pw@127.0.0.1:${server.port}` })
+  t.equal(app.cache.stats().bus.connected, false)
+  await app.cache.set('k', 'v')
+  t.equal(await app.cache.get('k'), 'v')
+  t.equal(app.cache.stats().l1.entries, 0)
+  t.equal(app.cache.stats().l2.hits, 1)
+})

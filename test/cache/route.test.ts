@@ -78,6 +78,8 @@ t.test('custom key, Vary headers, private scope and tags', async (t) => {
   t.equal(hit.headers.vary, 'x-user, accept-language')
   t.equal((await app.inject({ url: '/me', headers: { 'x-user': 'ada', 'accept-language': 'fr' } })).body, 'hello ada fr 2')
   t.equal((await app.inject({ url: '/me', headers: { 'x-user': 'bob', 'accept-language': 'en' } })).body, 'hello bob en 3')
+  t.equal((await app.inject({ url: '/me', headers: { 'x-user': 'bob' } })).body, 'hello bob undefined 4', 'a missing Vary header is a value of its own')
+  calls--
   await app.cache.invalidateTags(['me'])
   t.equal((await app.inject({ url: '/me', headers: { 'x-user': 'ada', 'accept-language': 'en' } })).body, 'hello ada en 4')
 })
@@ -187,4 +189,29 @@ t.test('bad route config fails at startup with a coded error', async (t) => {
     }, { code: 'SCALEOUT_ERR_INVALID_OPTION', message })
     await app.close()
   }
+})
+
+t.test('route caching composes with the route\'s own hooks and ignores the non-GET methods of a route', async (t) => {
+  const seen: string[] = []
+  let calls = 0
+  const app = await cacheApp(t, { redis: server.url }, (app) => {
+    app.route({
+      method: ['GET', 'POST'],
+      url: '/multi',
+      config: { cache: { ttl: 60 } },
+      preHandler: [async () => { seen.push('own preHandler') }],
+      onSend: async (_request, _reply, payload) => { seen.push('own onSend'); return payload },
+      handler: async () => `v${++calls}`
+    })
+    app.get('/plain', async () => 'plain')
+  })
+  t.equal((await app.inject('/multi')).body, 'v1')
+  t.equal((await app.inject('/multi')).headers['x-cache'], 'hit')
+  const post = await app.inject({ method: 'POST', url: '/multi' })
+  t.equal(post.body, 'v2')
+  t.equal(post.headers['x-cache'], undefined)
+  t.equal(post.headers.etag, undefined)
+  t.same(seen, ['own preHandler', 'own onSend', 'own preHandler', 'own onSend', 'own preHandler', 'own onSend'])
+  const plain = await app.inject('/plain')
+  t.equal(plain.headers['x-cache'], undefined)
 })

@@ -73,3 +73,20 @@ t.test('only one instance refreshes a stale entry: the others keep serving it', 
   await sleep(100)
   t.equal(calls, 1)
 })
+
+t.test('a stale L1 value is served and refreshed without Redis while Redis hangs', async (t) => {
+  const local = await RedisServer.start()
+  t.teardown(async () => {
+    local.resume()
+    await local.stop()
+  })
+  const app = await cacheApp(t, { redis: local.url, timeoutMs: 100, breaker: false })
+  let calls = 0
+  const fn = async (): Promise<number> => ++calls
+  t.equal(await app.cache.wrap('k', fn, { ttl: '100ms', staleTtl: '1m' }), 1)
+  await sleep(150)
+  local.pause()
+  t.equal(await app.cache.wrap('k', fn, { ttl: '100ms', staleTtl: '1m' }), 1, 'stale from L1')
+  await waitUntil('refreshed without a lease', async () => calls === 2, 5000)
+  t.equal(app.cache.stats().refreshErrors, 0)
+})

@@ -50,8 +50,8 @@ export class Bus {
     private readonly log: FastifyBaseLogger
   ) {}
 
+  // The subscriber is our own connection and subscribes to this one channel only.
   private readonly onMessage = (channel: string, text: string): void => {
-    if (channel !== this.channel) return
     const message = parseMessage(text)
     if (message === undefined) {
       this.log.warn({ plugin: '@scaleout/cache', channel }, '@scaleout/cache: ignored a message that is not an invalidation')

@@ -58,18 +58,19 @@ export class Store {
   }
 
   private async generation (): Promise<string> {
-    if (this.gen !== undefined) return this.gen
-    this.genLoading ??= this.guard.call(async () => await this.client.get(`${this.base}gen`)).then(
-      (gen) => {
-        this.genLoading = undefined
-        this.gen = gen ?? '0'
-        return this.gen
-      },
-      (err: unknown) => {
-        this.genLoading = undefined
-        throw err
-      })
+    // Concurrent first calls share one read.
+    if (this.genLoading === undefined) this.genLoading = this.loadGeneration()
     return await this.genLoading
+  }
+
+  private async loadGeneration (): Promise<string> {
+    try {
+      const gen = await this.guard.call(async () => await this.client.get(`${this.base}gen`)) ?? '0'
+      this.gen = gen
+      return gen
+    } finally {
+      this.genLoading = undefined
+    }
   }
 
   private async keyOf (kind: 'e' | 'l', key: string): Promise<string> {
