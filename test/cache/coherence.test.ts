@@ -70,7 +70,7 @@ t.test('a dropped subscription flushes L1 on reconnect: invalidations missed mea
   await admin.set('scaleout:cache:json.v1:0:e:k', raw.replace('"old"', '"new"'), 'KEEPTTL')
   t.equal(await a.cache.get('k'), 'old', 'still the L1 copy')
 
-  t.equal(await admin.client('KILL', 'TYPE', 'pubsub'), 1)
+  t.equal(await admin.call('CLIENT', 'KILL', 'TYPE', 'pubsub'), 1)
   await waitUntil('resubscribed', async () => a.cache.stats().bus.resyncs === 1 && a.cache.stats().bus.connected, 10_000)
   t.equal(await a.cache.get('k'), 'new', 'L1 was flushed on reconnect')
 
