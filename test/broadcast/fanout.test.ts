@@ -137,7 +137,7 @@ t.test('three instances, WebSocket clients on each', async (t) => {
     const off = b.app.broadcast.subscribe('proto', (message) => { seen.push(message) })
     t.teardown(off)
     await waitRedisSubscribers(admin, 'proto', 1)
-    await admin.publish(PREFIX + 'c:proto', `{"v":1,"id":"00000000-0000-4000-8000-000000000003","o":"x:1:a","t":1,"d":{"__proto__":{"polluted":1},"a":1}}`)
+    await admin.publish(PREFIX + 'c:proto', '{"v":1,"id":"00000000-0000-4000-8000-000000000003","o":"x:1:a","t":1,"d":{"__proto__":{"polluted":1},"a":1}}')
     for (let i = 0; i < 200 && seen.length < 1; i++) await sleep(10)
     t.same(seen, [{ a: 1 }])
     t.equal(Object.getPrototypeOf(seen[0]), Object.prototype)

@@ -97,7 +97,7 @@ t.test('CLIENT KILL TYPE pubsub: the subscriber reconnects and re-subscribes', a
   })
   const got = await collect(instance, 'k')
   await waitRedisSubscribers(admin, 'k', 1)
-  t.equal(await admin.client('KILL', 'TYPE', 'pubsub'), 1)
+  t.equal(await admin.call('CLIENT', 'KILL', 'TYPE', 'pubsub'), 1)
   await waitRedisSubscribers(admin, 'k', 1)
   await waitUntil('delivery after the kill', async () => {
     await other.app.broadcast.publish('k', 'again')

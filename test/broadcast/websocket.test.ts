@@ -76,7 +76,7 @@ t.test('WebSocket bridge', async (t) => {
     app.after(() => {
       app.broadcast.websocket('/ws', { channels: (request) => String((request.query as { c: string }).c).split(',') })
       app.broadcast.websocket('/throws', { channels: async () => { throw new Error('no') } })
-      app.broadcast.websocket('/few', { channels: () => ['x', 'y', 'z'], maxChannels: 3, route: { config: { tag: 'few' } } })
+      app.broadcast.websocket('/few', { channels: () => ['x', 'y', 'z'], maxChannels: 3, route: { logLevel: 'warn' } })
     })
     await app.listen({ host: '127.0.0.1', port: 0 })
     t.teardown(async () => await app.close())
