@@ -42,8 +42,10 @@ export function compileAllowedHosts (value: unknown): HostCheck {
   const suffixes: string[] = []
   for (const item of value) {
     const wildcard = typeof item === 'string' && item.startsWith('*.')
-    const name = typeof item === 'string' && !item.includes(':') ? hostName(wildcard ? item.slice(2) : item) : null
-    if (name === null) throw invalid(PLUGIN, 'allowedHosts', `${EXPECTED}; got ${JSON.stringify(item)}`)
+    const bare = typeof item === 'string' ? (wildcard ? item.slice(2) : item) : ''
+    const name = hostName(bare)
+    // A host name, not an authority: "example.com:443" would never match the name it is compared with.
+    if (name === null || name !== bare.toLowerCase()) throw invalid(PLUGIN, 'allowedHosts', `${EXPECTED}; got ${JSON.stringify(item)}`)
     if (wildcard) suffixes.push('.' + name)
     else exact.add(name)
   }

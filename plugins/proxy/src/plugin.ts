@@ -1,7 +1,7 @@
 import type { FastifyInstance, FastifyRequest } from 'fastify'
 import { DecoratorConflictError } from './errors.js'
 import { normalizeOptions, type Config } from './options.js'
-import { describe, hostOf, protocolOf, walk, type Walk } from './resolve.js'
+import { describe, encryptedOf, hostOf, protocolOf, remoteOf, walk, type Walk } from './resolve.js'
 import type { ForwardedInfo, ProxyOptions } from './types.js'
 
 // The per-request cache: declared up front (one null store per request), filled on first read.
@@ -32,8 +32,7 @@ export async function proxyPlugin (fastify: FastifyInstance, options: ProxyOptio
     const slots = request as unknown as Slots
     let w = slots[kWalk]
     if (w === null) {
-      const raw = request.raw
-      w = walk(config, raw.socket?.remoteAddress, raw.headers)
+      w = walk(config, remoteOf(request.raw), request.raw.headers)
       slots[kWalk] = w
     }
     return w
@@ -43,7 +42,7 @@ export async function proxyPlugin (fastify: FastifyInstance, options: ProxyOptio
   decorate(fastify, 'ips', function () { return state(this).ips })
   decorate(fastify, 'protocol', function () {
     const w = state(this)
-    w.protocol ??= protocolOf(config, w, this.raw.headers, (this.raw.socket as { encrypted?: boolean } | null)?.encrypted === true)
+    w.protocol ??= protocolOf(config, w, this.raw.headers, encryptedOf(this.raw))
     return w.protocol
   })
   decorate(fastify, 'host', function () {
@@ -53,7 +52,7 @@ export async function proxyPlugin (fastify: FastifyInstance, options: ProxyOptio
   })
   decorate(fastify, 'forwarded', function () {
     const slots = this as unknown as Slots
-    slots[kForwarded] ??= describe(config, state(this), this.raw.socket?.remoteAddress, this.raw.headers)
+    slots[kForwarded] ??= describe(config, state(this), remoteOf(this.raw), this.raw.headers)
     return slots[kForwarded]
   })
   fastify.decorateRequest(kWalk as unknown as string, null)

@@ -1,9 +1,19 @@
-import type { IncomingHttpHeaders } from 'node:http'
+import type { IncomingHttpHeaders, IncomingMessage } from 'node:http'
 import { alignedEntry, headerValue, parseElement, splitFromRight, type ForwardedElement } from './headers.js'
 import { hostName } from './host.js'
 import { parseHop, parseSocketAddress, type Ip } from './ip.js'
 import type { Config } from './options.js'
 import type { ForwardedHop, ForwardedInfo, ForwardedStop } from './types.js'
+
+/** The socket peer's address; undefined once an HTTP/2 stream's socket is gone. */
+export function remoteOf (raw: IncomingMessage): string | undefined {
+  return raw.socket?.remoteAddress
+}
+
+/** Whether the request arrived over TLS (the socket's own protocol). */
+export function encryptedOf (raw: IncomingMessage): boolean {
+  return (raw.socket as { encrypted?: boolean } | null)?.encrypted === true
+}
 
 /** The outcome of one request's walk, computed on first read and kept on the request. */
 export interface Walk {

@@ -24,8 +24,9 @@ interface Range { net: number[], mask: number[] }
 
 const MAPPED_BLOCK = [0, 0, 0, 0, 0, 0xffff, 0, 0]
 
+// Prefixes are 1 to 32 here: a zero-length one is refused before.
 function v4Mask (prefix: number): number {
-  return prefix === 0 ? 0 : (0xffffffff << (32 - prefix)) >>> 0
+  return (0xffffffff << (32 - prefix)) >>> 0
 }
 
 function v6Mask (prefix: number): number[] {

@@ -1,0 +1,152 @@
+import t from 'tap'
+import { execFileSync } from 'node:child_process'
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs'
+import { request as httpsRequest } from 'node:https'
+import type { IncomingMessage } from 'node:http'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
+import { Writable } from 'node:stream'
+import Fastify, { type FastifyInstance } from 'fastify'
+import proxy, { DecoratorConflictError, trustProxy, type ForwardedInfo } from '@scaleout/proxy'
+import { encryptedOf, remoteOf, walk } from '../../plugins/proxy/src/resolve.js'
+import { normalizeOptions } from '../../plugins/proxy/src/options.js'
+import { proxyPlugin } from '../../plugins/proxy/src/plugin.js'
+
+t.test('Fastify\'s trustProxy and the plugin together: a coded error, not two answers', async (t) => {
+  const app = Fastify({ trustProxy: trustProxy({ trust: 'loopback' }) })
+  t.teardown(() => app.close())
+  await t.rejects(async () => { await app.register(proxy, { trust: 'loopback' }) }, {
+    code: 'SCALEOUT_ERR_PROXY_CONFLICT',
+    message: /cannot define request.ip: it is already defined, by Fastify's `trustProxy` option or another plugin/
+  })
+  t.equal(new DecoratorConflictError('ips').statusCode, 500)
+})
+
+t.test('another plugin\'s decoration failure is not mistaken for a conflict', async (t) => {
+  const app = Fastify()
+  t.teardown(() => app.close())
+  app.decorateRequest('forwarded', null as unknown as ForwardedInfo)
+  await t.rejects(async () => { await app.register(proxy, { trust: 'loopback' }) }, { code: 'SCALEOUT_ERR_PROXY_CONFLICT', message: /request.forwarded/ })
+  const failing = { decorateRequest () { throw new Error('decorations are closed') } } as unknown as FastifyInstance
+  await t.rejects(proxyPlugin(failing, { trust: 'loopback' }), { message: 'decorations are closed' }, 'other decoration errors pass through unchanged')
+})
+
+t.test('Fastify\'s own request log line carries the client address and host', async (t) => {
+  const lines: string[] = []
+  const stream = new Writable({ write (chunk: Buffer, _encoding, done) { lines.push(chunk.toString()); done() } })
+  const app = Fastify({ logger: { level: 'info', stream } })
+  t.teardown(() => app.close())
+  await app.register(proxy, { trust: ['10.0.0.0/8'] })
+  app.get('/', async () => 'ok')
+  await app.inject({ url: '/', remoteAddress: '10.0.0.1', headers: { 'x-forwarded-for': '203.0.113.7', 'x-forwarded-host': 'shop.example.com' } })
+  const incoming = lines.map((line) => JSON.parse(line) as { msg: string, req?: { remoteAddress: string, host: string } }).find((line) => line.msg === 'incoming request')
+  t.equal(incoming?.req?.remoteAddress, '203.0.113.7')
+  t.equal(incoming?.req?.host, 'shop.example.com')
+})
+
+t.test('lazy: a request that reads nothing walks nothing; a read walks once', async (t) => {
+  const app = Fastify()
+  t.teardown(() => app.close())
+  await app.register(proxy, { trust: ['10.0.0.0/8'] })
+  const slots: unknown[][] = []
+  app.addHook('onResponse', async (request) => {
+    slots.push(Object.getOwnPropertySymbols(request).filter((s) => String(s).includes('@scaleout/proxy')).map((s) => (request as unknown as Record<symbol, unknown>)[s]))
+  })
+  app.get('/none', async () => 'ok')
+  app.get('/ip', async (request) => {
+    const first = [request.ips, request.forwarded]
+    const again = [request.ips, request.forwarded]
+    return { same: first[0] === again[0] && first[1] === again[1], ip: request.ip }
+  })
+  await app.inject({ url: '/none', remoteAddress: '10.0.0.1', headers: { 'x-forwarded-for': '203.0.113.7' } })
+  const read = await app.inject({ url: '/ip', remoteAddress: '10.0.0.1', headers: { 'x-forwarded-for': '203.0.113.7' } })
+  t.same(read.json(), { same: true, ip: '203.0.113.7' })
+  t.same(slots[0], [null, null], 'both slots declared up front and never filled')
+  t.equal(slots[1]?.filter((value) => value !== null).length, 2)
+})
+
+t.test('encapsulated: registered in one scope, sibling scopes keep Fastify\'s own values', async (t) => {
+  const app = Fastify()
+  t.teardown(() => app.close())
+  app.register(async (scope) => {
+    await scope.register(proxy, { trust: ['10.0.0.0/8'] })
+    scope.get('/inside', async (request) => request.ip)
+  })
+  app.get('/outside', async (request) => request.ip)
+  const headers = { 'x-forwarded-for': '203.0.113.7' }
+  t.equal((await app.inject({ url: '/inside', remoteAddress: '10.0.0.1', headers })).body, '203.0.113.7')
+  t.equal((await app.inject({ url: '/outside', remoteAddress: '10.0.0.1', headers })).body, '10.0.0.1')
+})
+
+t.test('protocol comes from TLS when the peer is not trusted or forwards none', async (t) => {
+  const dir = mkdtempSync(join(tmpdir(), 'scaleout-proxy-tls-'))
+  t.teardown(() => rmSync(dir, { recursive: true, force: true }))
+  execFileSync('openssl', ['req', '-x509', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:prime256v1', '-nodes', '-subj', '/CN=localhost', '-days', '1',
+    '-keyout', join(dir, 'key.pem'), '-out', join(dir, 'cert.pem')], { stdio: 'ignore' })
+  const tls = { key: readFileSync(join(dir, 'key.pem')), cert: readFileSync(join(dir, 'cert.pem')) }
+  const get = async (port: number, headers: Record<string, string>): Promise<{ protocol: string, ip: string }> => await new Promise((resolve, reject) => {
+    const req = httpsRequest({ host: '127.0.0.1', port, path: '/', headers, rejectUnauthorized: false }, (res: IncomingMessage) => {
+      let body = ''
+      res.on('data', (chunk: Buffer) => { body += chunk.toString() })
+      res.on('end', () => resolve(JSON.parse(body) as { protocol: string, ip: string }))
+    })
+    req.once('error', reject)
+    req.end()
+  })
+  for (const [trust, expected] of [[['10.0.0.0/8'], { protocol: 'https', ip: '127.0.0.1' }], [['loopback'], { protocol: 'https', ip: '203.0.113.7' }]] as const) {
+    const app = Fastify({ https: tls })
+    await app.register(proxy, { trust: [...trust] })
+    app.get('/', async (request) => ({ protocol: request.protocol, ip: request.ip }))
+    await app.listen({ host: '127.0.0.1', port: 0 })
+    const port = (app.server.address() as { port: number }).port
+    t.same(await get(port, { 'x-forwarded-for': '203.0.113.7' }), expected, `trust ${trust.join()}`)
+    if (trust[0] === '10.0.0.0/8') t.same(await get(port, { 'x-forwarded-for': '203.0.113.7', 'x-forwarded-proto': 'http' }), expected, 'an untrusted peer cannot downgrade it')
+    await app.close()
+  }
+})
+
+t.test('a request whose socket is gone', async (t) => {
+  const config = normalizeOptions({ trust: 'loopback' })
+  t.equal(remoteOf({ socket: null } as unknown as IncomingMessage), undefined)
+  t.equal(encryptedOf({ socket: null } as unknown as IncomingMessage), false)
+  t.equal(encryptedOf({ socket: { encrypted: true } } as unknown as IncomingMessage), true)
+  t.same(walk(config, undefined, { 'x-forwarded-for': '203.0.113.7' }), { ip: undefined, ips: [], index: 0, stop: 'untrusted-peer', element: null, protocol: undefined, host: undefined })
+  t.same(walk(config, 'not-an-address', { 'x-forwarded-for': '203.0.113.7' }).ips, ['not-an-address'], 'an address Node never gives is passed through, never trusted')
+  const app = Fastify()
+  t.teardown(() => app.close())
+  await app.register(proxy, { trust: 'loopback' })
+  app.addHook('onRequest', async (request) => { Object.defineProperty(request.raw, 'socket', { value: null }) })
+  app.get('/', async (request) => ({ ip: request.ip ?? 'none', protocol: request.protocol, chain: request.forwarded.chain }))
+  t.same((await app.inject({ url: '/', headers: { 'x-forwarded-for': '203.0.113.7' } })).json(), { ip: 'none', protocol: 'http', chain: [{ address: null, raw: '', trusted: false }] })
+})
+
+t.test('trustProxy(options) for Fastify({ trustProxy })', async (t) => {
+  const app = Fastify({ trustProxy: trustProxy({ trust: ['10.0.0.0/8', '::1'], maxHops: 3 }) })
+  t.teardown(() => app.close())
+  app.get('/', async (request) => ({ ip: request.ip, ips: request.ips }))
+  const ip = async (remoteAddress: string, xff: string): Promise<string> => (await app.inject({ url: '/', remoteAddress, headers: { 'x-forwarded-for': xff } })).json<{ ip: string }>().ip
+  t.equal(await ip('10.0.0.1', '203.0.113.7, 10.0.0.2'), '203.0.113.7')
+  t.equal(await ip('::ffff:10.0.0.1', '203.0.113.7, 10.0.0.2:8080'), '203.0.113.7', 'mapped peers and trusted hops with ports are recognised')
+  t.equal(await ip('::1', '203.0.113.7'), '203.0.113.7')
+  t.equal(await ip('198.51.100.1', '203.0.113.7'), '198.51.100.1')
+  t.equal(await ip('10.0.0.1', '203.0.113.7, 10.0.0.4, 10.0.0.3, 10.0.0.2'), '10.0.0.4', 'maxHops: three trusted proxies, then the client')
+  t.equal(await ip('10.0.0.1', '203.0.113.7, 010.0.0.2'), '010.0.0.2', 'garbage is never trusted (Fastify then reports it as is: register the plugin for the full rules)')
+
+  const fn = trustProxy({ trust: 'loopback', header: 'x-forwarded-for' })
+  t.equal(fn('fe80::1%lo', 0), false)
+  t.equal(fn('127.0.0.1', 0), true)
+  t.equal(fn('127.0.0.1:80', 1), true)
+  t.equal(fn('127.0.0.1:80', 0), false, 'a socket address never has a port')
+  t.throws(() => trustProxy({ trust: 'loopback', header: 'forwarded' as 'x-forwarded-for' }), { code: 'SCALEOUT_ERR_INVALID_OPTION', message: /option `header` is invalid: expected "x-forwarded-for"/ })
+  t.throws(() => trustProxy({ trust: 'loopback', allowedHosts: ['a.example'] } as unknown as Parameters<typeof trustProxy>[0]), { code: 'SCALEOUT_ERR_INVALID_OPTION', message: /option `allowedHosts` is invalid: expected no such option/ })
+  t.throws(() => trustProxy(undefined as unknown as Parameters<typeof trustProxy>[0]), { code: 'SCALEOUT_ERR_INVALID_OPTION', message: /option `options` is invalid/ })
+
+  const warnings: Error[] = []
+  const onWarning = (warning: Error): void => { warnings.push(warning) }
+  process.on('warning', onWarning)
+  t.teardown(() => process.off('warning', onWarning))
+  const all = trustProxy({ trust: 'all' })
+  await new Promise((resolve) => setImmediate(resolve))
+  t.equal(all('198.51.100.1', 5), true)
+  t.match(warnings, [{ code: 'SCALEOUT_PROXY_TRUST_ALL', message: /trust is "all"/ }])
+})
