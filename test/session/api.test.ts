@@ -108,8 +108,8 @@ t.test('request.session API', async (t) => {
     t.equal((await app.sessions.listFor(8)).length, 1)
     const client = server.client()
     t.teardown(() => client.disconnect())
-    t.same(await client.zrange('scaleout:sess:user:{7}', 0, -1), [])
-    t.same(await client.zrange('scaleout:sess:user:{8}', 0, -1), [valueOf(cookieOf(relogin) as string).slice(0, 51)])
+    t.same(await client.zrange('scaleout:sess:user:{7}', '0', '-1'), [])
+    t.same(await client.zrange('scaleout:sess:user:{8}', '0', '-1'), [valueOf(cookieOf(relogin) as string).slice(0, 51)])
   })
 
   t.test('regenerating a brand-new session just creates it', async (t) => {

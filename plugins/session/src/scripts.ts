@@ -41,8 +41,8 @@ redis.call('HSET', KEYS[1], 'm:s', n)
 return h
 `
 
-// KEYS: session, [index to add to], [index to remove from].
-// ARGV: ttl, hasAdd, hasRem, id, nset, field/value pairs..., fields to delete...
+// KEYS: session, index to add to, index to remove from (unused ones are the session key again,
+// so a Cluster sees one slot). ARGV: ttl, hasAdd, hasRem, id, nset, field/value pairs..., fields to delete...
 // Writes only the changed fields, and only while the session exists: a write that arrives after
 // a destroy never brings the session back. Returns the absolute deadline, or 0 when gone.
 const WRITE = PRELUDE + `
@@ -55,23 +55,20 @@ local nset = tonumber(ARGV[5])
 if nset > 0 then chunked('HSET', key, 6, 5 + nset * 2) end
 if 6 + nset * 2 <= #ARGV then chunked('HDEL', key, 6 + nset * 2, #ARGV) end
 redis.call('PEXPIRE', key, math.min(tonumber(ARGV[1]), dl - n))
-local k = 2
-if ARGV[2] == '1' then indexAdd(KEYS[k], ARGV[4], dl, n) k = k + 1 end
-if ARGV[3] == '1' then redis.call('ZREM', KEYS[k], ARGV[4]) end
+if ARGV[2] == '1' then indexAdd(KEYS[2], ARGV[4], dl, n) end
+if ARGV[3] == '1' then redis.call('ZREM', KEYS[3], ARGV[4]) end
 return dl
 `
 
-// KEYS: new session, [old session], [index to add to], [index to remove from].
+// KEYS: new session, old session, index to add to, index to remove from (unused: the new key).
 // ARGV: hasOld, hasAdd, hasRem, ttl, maxLifetime, id, old id, field/value pairs...
 // Creates a session; with an old one (regenerate) deletes it in the same step, and refuses when
 // it is already gone (destroyed meanwhile). Returns the absolute deadline, or 0.
 const CREATE = PRELUDE + `
 local key = KEYS[1]
 local n = now()
-local k = 2
 if ARGV[1] == '1' then
-  local old = KEYS[k]
-  k = k + 1
+  local old = KEYS[2]
   local odl = tonumber(redis.call('HGET', old, 'm:d'))
   if odl == nil then return 0 end
   redis.call('DEL', old)
@@ -82,15 +79,15 @@ local dl = n + life
 redis.call('HSET', key, 'm:c', n, 'm:d', dl, 'm:s', n)
 chunked('HSET', key, 8, #ARGV)
 redis.call('PEXPIRE', key, math.min(tonumber(ARGV[4]), life))
-if ARGV[2] == '1' then indexAdd(KEYS[k], ARGV[6], dl, n) k = k + 1 end
-if ARGV[3] == '1' then redis.call('ZREM', KEYS[k], ARGV[7]) end
+if ARGV[2] == '1' then indexAdd(KEYS[3], ARGV[6], dl, n) end
+if ARGV[3] == '1' then redis.call('ZREM', KEYS[4], ARGV[7]) end
 return dl
 `
 
-// KEYS: session, [index]. ARGV: id.
+// KEYS: session, index (unused: the session key). ARGV: id, hasIndex.
 const DESTROY = `
 redis.call('DEL', KEYS[1])
-if #KEYS > 1 then redis.call('ZREM', KEYS[2], ARGV[1]) end
+if ARGV[2] == '1' then redis.call('ZREM', KEYS[2], ARGV[1]) end
 return 1
 `
 
@@ -102,21 +99,25 @@ return 1
 
 type Arg = string | number
 
-/** The client once the scripts are defined on it. */
+/** The client once the scripts are defined on it. Each takes its keys first, then its arguments. */
 export interface ScriptedClient {
   scaleoutSessionLoad: (key: string, ttl: number) => Promise<string[] | null>
-  scaleoutSessionWrite: (numKeys: number, ...args: Arg[]) => Promise<number>
-  scaleoutSessionCreate: (numKeys: number, ...args: Arg[]) => Promise<number>
-  scaleoutSessionDestroy: (numKeys: number, ...args: Arg[]) => Promise<number>
+  scaleoutSessionWrite: (...keysThenArgs: Arg[]) => Promise<number>
+  scaleoutSessionCreate: (...keysThenArgs: Arg[]) => Promise<number>
+  scaleoutSessionDestroy: (key: string, index: string, id: string, hasIndex: string) => Promise<number>
   scaleoutSessionIndex: (key: string, id: string, deadline: number) => Promise<number>
 }
 
-/** Defines the scripts once per client; ioredis sends EVALSHA and falls back to EVAL after a Redis restart. */
+/**
+ * Defines the scripts once per client; ioredis sends EVALSHA and falls back to EVAL after a Redis
+ * restart. Key counts are fixed: ioredis's Cluster auto-pipelining groups commands by their first
+ * argument, which must therefore be a key (a leading numkeys made it batch different slots).
+ */
 export function defineScripts (client: RedisClient): ScriptedClient {
   client.defineCommand('scaleoutSessionLoad', { numberOfKeys: 1, lua: PRELUDE + LOAD })
-  client.defineCommand('scaleoutSessionWrite', { lua: WRITE })
-  client.defineCommand('scaleoutSessionCreate', { lua: CREATE })
-  client.defineCommand('scaleoutSessionDestroy', { lua: DESTROY })
+  client.defineCommand('scaleoutSessionWrite', { numberOfKeys: 3, lua: WRITE })
+  client.defineCommand('scaleoutSessionCreate', { numberOfKeys: 4, lua: CREATE })
+  client.defineCommand('scaleoutSessionDestroy', { numberOfKeys: 2, lua: DESTROY })
   client.defineCommand('scaleoutSessionIndex', { numberOfKeys: 1, lua: INDEX })
   return client as unknown as ScriptedClient
 }

@@ -38,7 +38,8 @@ export function sessionsApi (store: Store, settings: Settings): SessionsApi {
       }
       found.push({
         id,
-        info: { id: digest(id), createdAt: new Date(Number(created)), lastSeenAt: new Date(Number(seen)), ip: ip ?? '', userAgent: agent ?? '' }
+        // The owner field is only there while the hash is, and with it every other metadata field.
+        info: { id: digest(id), createdAt: new Date(Number(created)), lastSeenAt: new Date(Number(seen)), ip: ip as string, userAgent: agent as string }
       })
     })
     if (stale.length > 0) await store.call(client.zrem(index, ...stale))

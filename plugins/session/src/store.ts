@@ -75,14 +75,17 @@ export class Store {
     return { data, user }
   }
 
-  /** Index keys and flags for a script call; on a Cluster only what must be done at once. */
-  private indexArgs (change: UserChange): { keys: string[], flags: [string, string] } {
-    const keys: string[] = []
+  /**
+   * Index keys and flags for a script call. Keys a call does not use are the session key again,
+   * so the key count stays fixed and, on a Cluster, every key is in the session's slot.
+   */
+  private indexArgs (sessionKey: string, change: UserChange): { keys: [string, string], flags: [string, string] } {
     const add = this.inline && change.add !== undefined
     const remove = this.inline && change.remove !== undefined
-    if (add) keys.push(this.indexKey(change.add as string))
-    if (remove) keys.push(this.indexKey(change.remove as string))
-    return { keys, flags: [add ? '1' : '0', remove ? '1' : '0'] }
+    return {
+      keys: [add ? this.indexKey(change.add as string) : sessionKey, remove ? this.indexKey(change.remove as string) : sessionKey],
+      flags: [add ? '1' : '0', remove ? '1' : '0']
+    }
   }
 
   /**
@@ -96,9 +99,10 @@ export class Store {
 
   /** Writes changed fields of an existing session; false when it no longer exists. */
   async write (id: string, sets: string[], deletes: string[], change: UserChange = NO_CHANGE): Promise<boolean> {
-    const { keys, flags } = this.indexArgs(change)
+    const key = this.sessionKey(id)
+    const { keys, flags } = this.indexArgs(key, change)
     const deadline = await this.call(this.scripts.scaleoutSessionWrite(
-      1 + keys.length, this.sessionKey(id), ...keys,
+      key, ...keys,
       this.settings.ttlMs, ...flags, id, sets.length / 2, ...sets, ...deletes
     ))
     await this.indexLater(change, id, deadline)
@@ -107,10 +111,10 @@ export class Store {
 
   /** Creates a session, replacing `oldId` atomically when given; false when `oldId` was gone. */
   async create (id: string, oldId: string | undefined, sets: string[], change: UserChange = NO_CHANGE): Promise<boolean> {
-    const { keys, flags } = this.indexArgs(change)
-    const old = oldId === undefined ? [] : [this.sessionKey(oldId)]
+    const key = this.sessionKey(id)
+    const { keys, flags } = this.indexArgs(key, change)
     const deadline = await this.call(this.scripts.scaleoutSessionCreate(
-      1 + old.length + keys.length, this.sessionKey(id), ...old, ...keys,
+      key, oldId === undefined ? key : this.sessionKey(oldId), ...keys,
       oldId === undefined ? '0' : '1', ...flags, this.settings.ttlMs, this.settings.maxLifetimeMs, id, oldId ?? '', ...sets
     ))
     await this.indexLater(change, id, deadline)
@@ -118,7 +122,8 @@ export class Store {
   }
 
   async destroy (id: string, user: string | undefined): Promise<void> {
-    const index = this.inline && user !== undefined ? [this.indexKey(user)] : []
-    await this.call(this.scripts.scaleoutSessionDestroy(1 + index.length, this.sessionKey(id), ...index, id))
+    const key = this.sessionKey(id)
+    const indexed = this.inline && user !== undefined
+    await this.call(this.scripts.scaleoutSessionDestroy(key, indexed ? this.indexKey(user) : key, id, indexed ? '1' : '0'))
   }
 }

@@ -1,0 +1,76 @@
+import t from 'tap'
+import { RedisClusterHarness } from '../helpers/index.js'
+import { build, cookieOf, roundTrips, valueOf } from './setup.js'
+
+function keyOf (cookie: string): string {
+  const id = valueOf(cookie).slice(0, 51)
+  return `scaleout:sess:{${id.slice(0, 8)}}:${id.slice(8)}`
+}
+
+t.test('on a real 3-master Redis Cluster', async (t) => {
+  const cluster = await RedisClusterHarness.start()
+  t.teardown(async () => await cluster.stop())
+  const a = await build({ redis: { cluster: cluster.urls } }, {}, (app) => {
+    app.post('/regenerate', async (request) => {
+      await request.session.regenerate(['n'])
+      return { ok: true }
+    })
+  })
+  const b = await build({ redis: { cluster: cluster.urls } })
+  t.teardown(async () => { await a.close(); await b.close() })
+  const client = cluster.client()
+  t.teardown(() => client.disconnect())
+
+  t.test('log in on A, read on B, modify, regenerate within one slot, log out', async (t) => {
+    const anon = cookieOf(await a.inject({ method: 'POST', url: '/set', payload: { n: 1 } })) as string
+    const cookie = cookieOf(await a.inject({ method: 'POST', url: '/login', headers: { cookie: anon }, payload: { userId: 'clu', keep: ['n'] } })) as string
+    t.equal((await cluster.nodeFor(keyOf(cookie))).port, (await cluster.nodeFor(keyOf(anon))).port, 'regenerated id in the same slot')
+    t.equal(await client.exists(keyOf(anon)), 0)
+    t.same((await b.inject({ url: '/data', headers: { cookie } })).json(), { n: 1, userId: 'clu' })
+    await b.inject({ method: 'POST', url: '/set', headers: { cookie }, payload: { n: 2 } })
+    const again = cookieOf(await a.inject({ method: 'POST', url: '/regenerate', headers: { cookie } })) as string
+    t.same((await a.inject({ url: '/data', headers: { cookie: again } })).json(), { n: 2 })
+    await a.inject({ method: 'POST', url: '/logout', headers: { cookie: again } })
+    t.same((await b.inject({ url: '/data', headers: { cookie: again } })).json(), {})
+  })
+
+  t.test('round trips on a Cluster: the user index is one more call when a login changes it', async (t) => {
+    // Warm-up so every script is loaded on every node.
+    for (let i = 0; i < 10; i++) {
+      const c = cookieOf(await a.inject({ method: 'POST', url: '/login', payload: { userId: `warm${i}` } })) as string
+      await a.inject({ method: 'POST', url: '/set', headers: { cookie: c }, payload: { n: i } })
+      await a.inject({ method: 'POST', url: '/regenerate', headers: { cookie: c } })
+    }
+    const cookie = cookieOf(await a.inject({ method: 'POST', url: '/set', payload: { n: 1 } })) as string
+    t.equal((await roundTrips(cluster, async () => await a.inject({ url: '/get/n', headers: { cookie } }))).trips, 1)
+    t.equal((await roundTrips(cluster, async () => await a.inject({ method: 'POST', url: '/set', headers: { cookie }, payload: { n: 2 } }))).trips, 2)
+    const regen = await roundTrips(cluster, async () => await a.inject({ method: 'POST', url: '/regenerate', headers: { cookie } }))
+    t.equal(regen.trips, 2)
+    const login = await roundTrips(cluster, async () => await a.inject({ method: 'POST', url: '/login', headers: { cookie: cookieOf(regen.result) as string }, payload: { userId: 'x' } }))
+    t.equal(login.trips, 3, 'load, swap the session, add to the index in the user\'s slot')
+    const logout = await roundTrips(cluster, async () => await a.inject({ method: 'POST', url: '/logout', headers: { cookie: cookieOf(login.result) as string } }))
+    t.equal(logout.trips, 2)
+  })
+
+  t.test('50 parallel writers on one session', async (t) => {
+    const cookie = cookieOf(await a.inject({ method: 'POST', url: '/set', payload: { base: 0 } })) as string
+    await Promise.all(Array.from({ length: 50 }, async (_, i) =>
+      await (i % 2 === 0 ? a : b).inject({ method: 'POST', url: '/set', headers: { cookie }, payload: { [`k${i}`]: i } })))
+    const data = (await a.inject({ url: '/data', headers: { cookie } })).json()
+    t.equal(Object.keys(data).length, 51)
+  })
+
+  t.test('listFor and destroyAllFor across sessions in different slots', async (t) => {
+    const cookies: string[] = []
+    for (let i = 0; i < 6; i++) cookies.push(cookieOf(await a.inject({ method: 'POST', url: '/login', headers: { 'user-agent': `device${i}` }, payload: { userId: 'spread' } })) as string)
+    const nodes = new Set(await Promise.all(cookies.map(async (c) => (await cluster.nodeFor(keyOf(c))).port)))
+    t.ok(nodes.size > 1, 'the sessions live on several nodes')
+    t.equal((await b.sessions.listFor('spread')).length, 6)
+    await b.inject({ method: 'POST', url: '/logout', headers: { cookie: cookies[0] as string } })
+    t.equal((await b.sessions.listFor('spread')).length, 5, 'a logout on a Cluster is pruned from the index on read')
+    t.equal(await a.sessions.destroyAllFor('spread', { except: valueOf(cookies[1] as string).slice(0, 51) }), 4)
+    const left = await a.sessions.listFor('spread')
+    t.same(left.map((s) => s.userAgent), ['device1'])
+    t.same((await a.inject({ url: '/get/userId', headers: { cookie: cookies[2] as string } })).json(), { value: null })
+  })
+})

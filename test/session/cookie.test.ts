@@ -1,0 +1,107 @@
+import t from 'tap'
+import { createHmac } from 'node:crypto'
+import { RedisServer } from '../helpers/index.js'
+import { readCookie } from '../../plugins/session/src/cookie.js'
+import { newId, sign, verify } from '../../plugins/session/src/ids.js'
+import { build, cookieOf, OLD_SECRET, roundTrips, SECRET, setCookies, valueOf } from './setup.js'
+
+const VALUE = /[A-Za-z0-9_-]{51}\.[A-Za-z0-9_-]{43}/.source
+
+t.test('readCookie', async (t) => {
+  t.equal(readCookie('sessionId=abc', 'sessionId'), 'abc')
+  t.equal(readCookie('a=1; sessionId=abc; b=2', 'sessionId'), 'abc')
+  t.equal(readCookie('a=1;\tsessionId= abc ', 'sessionId'), 'abc')
+  t.equal(readCookie('a=1;sessionId="abc"', 'sessionId'), 'abc', 'quoted values are unquoted')
+  t.equal(readCookie('xsessionId=evil; sessionId=good', 'sessionId'), 'good', 'a longer name ending in ours is not ours')
+  t.equal(readCookie('__Host-sessionId=prefixed', 'sessionId'), undefined)
+  t.equal(readCookie('sessionId=first; sessionId=second', 'sessionId'), 'first')
+  t.equal(readCookie('other=1', 'sessionId'), undefined)
+  t.equal(readCookie('sessionId=' + 'a'.repeat(20_000), 'sessionId'), undefined, 'oversized headers are not scanned')
+  t.equal(readCookie('sessionId="', 'sessionId'), '"')
+})
+
+t.test('ids and signatures', async (t) => {
+  const id = newId()
+  t.match(id, /^[A-Za-z0-9_-]{51}$/)
+  t.equal(newId(id).slice(0, 8), id.slice(0, 8))
+  t.not(newId(id).slice(8), id.slice(8))
+  const value = sign(id, [SECRET])
+  t.equal(value, id + '.' + createHmac('sha256', SECRET).update(id).digest('base64url'))
+  t.same(verify(value, [SECRET]), { id, resign: false })
+  t.same(verify(value, [OLD_SECRET, SECRET]), { id, resign: true })
+  t.equal(verify(value, [OLD_SECRET]), null)
+  t.equal(verify(value + 'A', [SECRET]), null)
+  t.equal(verify(value.slice(0, -1) + 'é', [SECRET]), null)
+  t.equal(verify(value.replace('.', '!'), [SECRET]), null)
+  t.equal(verify('', [SECRET]), null)
+})
+
+t.test('cookie attributes, prefixes and secret rotation', async (t) => {
+  const server = await RedisServer.start()
+  t.teardown(async () => await server.stop())
+
+  t.test('defaults over http: host-only, HttpOnly, SameSite=Lax, Path=/, browser-session, not Secure', async (t) => {
+    const app = await build({ redis: server.url })
+    t.teardown(async () => await app.close())
+    const res = await app.inject({ method: 'POST', url: '/set', payload: { n: 1 } })
+    t.match(res.headers['set-cookie'], new RegExp(`^sessionId=${VALUE}; Path=/; HttpOnly; SameSite=Lax$`))
+  })
+
+  t.test("secure 'auto' behind a TLS-terminating proxy: Secure and the __Host- prefix", async (t) => {
+    const app = await build({ redis: server.url }, { trustProxy: true })
+    t.teardown(async () => await app.close())
+    const https = { 'x-forwarded-proto': 'https' }
+    const res = await app.inject({ method: 'POST', url: '/set', headers: https, payload: { n: 1 } })
+    t.match(res.headers['set-cookie'], new RegExp(`^__Host-sessionId=${VALUE}; Path=/; HttpOnly; Secure; SameSite=Lax$`))
+    const cookie = cookieOf(res) as string
+    t.same((await app.inject({ url: '/get/n', headers: { ...https, cookie } })).json(), { value: 1 })
+    const plain = await roundTrips(server, async () => await app.inject({ url: '/get/n', headers: { ...https, cookie: 'sessionId=' + valueOf(cookie) } }))
+    t.same(plain.result.json(), { value: null }, 'over https only the prefixed name counts')
+    t.equal(plain.trips, 0)
+  })
+
+  t.test('explicit attributes', async (t) => {
+    const app = await build({
+      redis: server.url,
+      cookieName: 'sid',
+      cookie: { secure: true, domain: 'example.com', sameSite: 'strict', maxAge: '30d', httpOnly: false, partitioned: true }
+    })
+    t.teardown(async () => await app.close())
+    const res = await app.inject({ method: 'POST', url: '/set', payload: { n: 1 } })
+    const header = res.headers['set-cookie'] as string
+    t.match(header, new RegExp(`^sid=${VALUE}; Path=/; Domain=example.com; Max-Age=2592000; Expires=[^;]+ GMT; Secure; SameSite=Strict; Partitioned$`))
+    const expires = Date.parse(/Expires=([^;]+)/.exec(header)?.[1] as string)
+    t.ok(Math.abs(expires - (Date.now() + 30 * 86_400_000)) < 60_000)
+    const cleared = await app.inject({ method: 'POST', url: '/logout', headers: { cookie: cookieOf(res) as string } })
+    t.equal(cleared.headers['set-cookie'], 'sid=; Path=/; Domain=example.com; Max-Age=0; Expires=Thu, 01 Jan 1970 00:00:00 GMT; Secure; SameSite=Strict; Partitioned')
+  })
+
+  t.test('no __Host- prefix off the root path or when disabled; SameSite=None when Secure', async (t) => {
+    const app = await build({ redis: server.url, cookie: { secure: true, path: '/app' } })
+    const unprefixed = await build({ redis: server.url, cookie: { secure: true, hostPrefix: false, sameSite: 'none' } })
+    t.teardown(async () => { await app.close(); await unprefixed.close() })
+    t.match((await app.inject({ method: 'POST', url: '/set', payload: { n: 1 } })).headers['set-cookie'], /^sessionId=[^;]+; Path=\/app; HttpOnly; Secure; SameSite=Lax$/)
+    t.match((await unprefixed.inject({ method: 'POST', url: '/set', payload: { n: 1 } })).headers['set-cookie'], /^sessionId=[^;]+; Path=\/; HttpOnly; Secure; SameSite=None$/)
+  })
+
+  t.test('secret rotation: a cookie signed with an older secret stays logged in and is re-signed', async (t) => {
+    const before = await build({ redis: server.url, secret: OLD_SECRET })
+    const rotated = await build({ redis: server.url, secret: [SECRET, OLD_SECRET] })
+    const retired = await build({ redis: server.url, secret: [SECRET] })
+    t.teardown(async () => { await before.close(); await rotated.close(); await retired.close() })
+    const old = cookieOf(await before.inject({ method: 'POST', url: '/login', payload: { userId: 'rot' } })) as string
+    const res = await rotated.inject({ url: '/get/userId', headers: { cookie: old } })
+    t.same(res.json(), { value: 'rot' })
+    const resigned = cookieOf(res) as string
+    t.not(resigned, old)
+    t.equal(resigned.slice(0, 61), old.slice(0, 61), 'same session id, new signature')
+    t.same(verify(valueOf(resigned), [SECRET]), { id: valueOf(old).slice(0, 51), resign: false })
+    const again = await rotated.inject({ url: '/get/userId', headers: { cookie: resigned } })
+    t.equal(again.headers['set-cookie'], undefined, 're-signed once, then quiet')
+    t.same((await retired.inject({ url: '/get/userId', headers: { cookie: resigned } })).json(), { value: 'rot' })
+    const dropped = await roundTrips(server, async () => await retired.inject({ url: '/get/userId', headers: { cookie: old } }))
+    t.same(dropped.result.json(), { value: null }, 'once a secret is retired its cookies are no longer accepted')
+    t.equal(dropped.trips, 0)
+    t.same(setCookies(dropped.result), ['sessionId=; Path=/; Max-Age=0; Expires=Thu, 01 Jan 1970 00:00:00 GMT; HttpOnly; SameSite=Lax'])
+  })
+})

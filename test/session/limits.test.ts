@@ -1,0 +1,138 @@
+import t from 'tap'
+import { Writable } from 'node:stream'
+import { RedisServer, sleep, waitUntil } from '../helpers/index.js'
+import { build, cookieOf, sessionKeys, valueOf } from './setup.js'
+
+t.test('maxSize: the save fails with a clear error and nothing partial is written', async (t) => {
+  const server = await RedisServer.start()
+  t.teardown(async () => await server.stop())
+  const app = await build({ redis: server.url, maxSize: 200 }, {}, (app) => {
+    app.post('/bigint', async (request) => {
+      request.session.set('small', 2)
+      request.session.set('big', 10n as unknown as number)
+      return { ok: true }
+    })
+  })
+  t.teardown(async () => await app.close())
+  const cookie = cookieOf(await app.inject({ method: 'POST', url: '/set', payload: { small: 1 } })) as string
+  const res = await app.inject({ method: 'POST', url: '/set', headers: { cookie }, payload: { small: 2, big: 'x'.repeat(200) } })
+  t.equal(res.statusCode, 500)
+  t.equal(res.json().code, 'SCALEOUT_ERR_SESSION_TOO_LARGE')
+  t.match(res.json().message, /^Session data is 2\d\d bytes, over the maxSize of 200 bytes; nothing was saved$/)
+  t.same((await app.inject({ url: '/data', headers: { cookie } })).json(), { small: 1 })
+  const encode = await app.inject({ method: 'POST', url: '/bigint', headers: { cookie } })
+  t.equal(encode.statusCode, 500)
+  t.equal(encode.json().code, 'SCALEOUT_ERR_ENCODE')
+  t.same((await app.inject({ url: '/data', headers: { cookie } })).json(), { small: 1 })
+
+  await server.flushAll()
+  const fresh = await app.inject({ method: 'POST', url: '/set', payload: { big: 'x'.repeat(300) } })
+  t.equal(fresh.json().code, 'SCALEOUT_ERR_SESSION_TOO_LARGE')
+  t.equal(fresh.headers['set-cookie'], undefined)
+  t.same(await sessionKeys(server), [])
+})
+
+t.test('decoding stored data is safe against prototype pollution and reports corruption', async (t) => {
+  const server = await RedisServer.start()
+  t.teardown(async () => await server.stop())
+  const app = await build({ redis: server.url }, {}, (app) => {
+    app.get('/merge', async (request) => {
+      const merged = Object.assign({}, request.session.get('evil'))
+      return { polluted: ({} as Record<string, unknown>).polluted ?? null, mergedPolluted: (merged as Record<string, unknown>).polluted ?? null }
+    })
+  })
+  t.teardown(async () => await app.close())
+  const cookie = cookieOf(await app.inject({ method: 'POST', url: '/set', payload: { n: 1 } })) as string
+  const client = server.client()
+  t.teardown(() => client.disconnect())
+  const [key] = await sessionKeys(server)
+  await client.hset(key as string, 'd:evil', '{"__proto__":{"polluted":true},"ok":1}', 'd:broken', '{not json')
+  t.same((await app.inject({ url: '/merge', headers: { cookie } })).json(), { polluted: null, mergedPolluted: null })
+  t.same((await app.inject({ url: '/get/evil', headers: { cookie } })).json(), { value: { ok: 1 } })
+  const broken = await app.inject({ url: '/get/broken', headers: { cookie } })
+  t.equal(broken.statusCode, 500)
+  t.equal(broken.json().code, 'SCALEOUT_ERR_DECODE')
+
+  // Not an outage: a key of the wrong type is a bug to see, so it is a 500 and not a 503.
+  await client.del(key as string)
+  await client.set(key as string, 'not a hash')
+  const wrong = await app.inject({ url: '/get/n', headers: { cookie } })
+  t.equal(wrong.statusCode, 500)
+  t.match(wrong.json().message, /^WRONGTYPE/)
+})
+
+t.test('timeouts are enforced by Redis: idle (sliding) and absolute', async (t) => {
+  const server = await RedisServer.start()
+  t.teardown(async () => await server.stop())
+  const app = await build({ redis: server.url, ttl: 1, maxLifetime: '3s' })
+  t.teardown(async () => await app.close())
+  const client = server.client()
+  t.teardown(() => client.disconnect())
+
+  const idle = cookieOf(await app.inject({ method: 'POST', url: '/set', payload: { n: 1 } })) as string
+  await waitUntil('the idle session to expire', async () => (await sessionKeys(server)).length === 0, 10_000, 100)
+  const expired = await app.inject({ url: '/get/n', headers: { cookie: idle } })
+  t.same(expired.json(), { value: null })
+  t.match(expired.headers['set-cookie'], /^sessionId=; /)
+
+  const used = cookieOf(await app.inject({ method: 'POST', url: '/set', payload: { n: 2 } })) as string
+  const [key] = await sessionKeys(server)
+  const created = Number(await client.hget(key as string, 'm:c'))
+  // Used every 300 ms, it outlives its 1 s idle timeout, but not its 3 s lifetime.
+  let lastOk = 0
+  for (;;) {
+    const res = await app.inject({ url: '/get/n', headers: { cookie: used } })
+    if (res.json().value !== 2) break
+    lastOk = Date.now()
+    t.ok(await client.pttl(key as string) <= 1000)
+    await sleep(300)
+  }
+  t.ok(lastOk - created > 1500, 'sliding kept it alive past the idle timeout')
+  t.ok(Date.now() - created < 3000 + 1500, 'gone once the absolute lifetime ended')
+  t.same(await sessionKeys(server), [])
+})
+
+t.test('logs never contain a raw session id', async (t) => {
+  const server = await RedisServer.start()
+  t.teardown(async () => {
+    server.resume()
+    await server.stop()
+  })
+  const lines: string[] = []
+  const stream = new Writable({ write (chunk: Buffer, _encoding, callback) { lines.push(chunk.toString()); callback() } })
+  let release: () => void = () => {}
+  let arrived: () => void = () => {}
+  const app = await build({ redis: { url: server.url, commandTimeout: 200 } }, { logger: { level: 'trace', stream } }, (app) => {
+    app.post('/slow-set', async (request) => {
+      request.session.get('n')
+      await new Promise<void>((resolve) => { release = resolve; arrived() })
+      request.session.set('late', true)
+      return { ok: true }
+    })
+  })
+  t.teardown(async () => await app.close())
+  const ids: string[] = []
+  const login = cookieOf(await app.inject({ method: 'POST', url: '/login', payload: { userId: 'logged' } })) as string
+  ids.push(valueOf(login).slice(0, 51))
+  await app.inject({ url: '/get/userId', headers: { cookie: login } })
+  const waiting = new Promise<void>((resolve) => { arrived = resolve })
+  const slow = app.inject({ method: 'POST', url: '/slow-set', headers: { cookie: login } })
+  await waiting
+  await app.inject({ method: 'POST', url: '/logout', headers: { cookie: login } })
+  release()
+  await slow
+  const other = cookieOf(await app.inject({ method: 'POST', url: '/set', payload: { n: 1 } })) as string
+  ids.push(valueOf(other).slice(0, 51))
+  server.pause()
+  t.equal((await app.inject({ url: '/get/n', headers: { cookie: other } })).statusCode, 503)
+  server.resume()
+
+  const text = lines.join('')
+  t.match(text, /session ended while this request ran/)
+  t.match(text, /session could not be loaded/)
+  t.match(text, /"session":"[A-Za-z0-9_-]{16}"/)
+  for (const id of ids) {
+    t.notOk(text.includes(id), 'no raw id')
+    t.notOk(text.includes(id.slice(8)), 'not even its secret part')
+  }
+})

@@ -1,0 +1,123 @@
+import t from 'tap'
+import { RedisServer } from '../helpers/index.js'
+import { request } from 'node:http'
+import type { AddressInfo } from 'node:net'
+import { build, cookieOf, roundTrips, valueOf } from './setup.js'
+
+t.test('per-user index: listFor and destroyAllFor', async (t) => {
+  const server = await RedisServer.start()
+  t.teardown(async () => await server.stop())
+  t.beforeEach(async () => await server.flushAll())
+  const client = server.client()
+  t.teardown(() => client.disconnect())
+  const app = await build({ redis: server.url }, {}, (app) => {
+    app.post('/logout-others', async (request) => {
+      const destroyed = await app.sessions.destroyAllFor(request.session.get('userId') as string, { except: request.session.id })
+      return { destroyed }
+    })
+    app.post('/forget-user', async (request) => {
+      request.session.delete('userId')
+      return { ok: true }
+    })
+  })
+  t.teardown(async () => await app.close())
+
+  async function loginAs (userId: string | number, agent: string): Promise<string> {
+    return cookieOf(await app.inject({ method: 'POST', url: '/login', headers: { 'user-agent': agent }, payload: { userId } })) as string
+  }
+
+  t.test('lists live sessions with digests, never ids, most recent first', async (t) => {
+    const phone = await loginAs('alice', 'phone')
+    const laptop = await loginAs('alice', 'laptop')
+    await loginAs('bob', 'other')
+    await app.inject({ method: 'POST', url: '/set', payload: { anonymous: true } })
+    await new Promise((resolve) => setTimeout(resolve, 5))
+    await app.inject({ url: '/get/n', headers: { cookie: phone } })
+    const list = await app.sessions.listFor('alice')
+    t.same(list.map((s) => s.userAgent), ['phone', 'laptop'])
+    for (const entry of list) {
+      t.match(entry.id, /^[A-Za-z0-9_-]{16}$/)
+      t.equal(entry.ip, '127.0.0.1')
+      t.ok(entry.createdAt instanceof Date && entry.lastSeenAt >= entry.createdAt)
+      t.notOk(valueOf(phone).includes(entry.id) || valueOf(laptop).includes(entry.id))
+    }
+    t.same(await app.sessions.listFor('nobody'), [])
+  })
+
+  t.test('log out everywhere else: keeps the current session (by id or by digest)', async (t) => {
+    const phone = await loginAs('alice', 'phone')
+    const laptop = await loginAs('alice', 'laptop')
+    const tablet = await loginAs('alice', 'tablet')
+    const bob = await loginAs('bob', 'other')
+    const res = await app.inject({ method: 'POST', url: '/logout-others', headers: { cookie: laptop } })
+    t.same(res.json(), { destroyed: 2 })
+    t.same((await app.inject({ url: '/get/userId', headers: { cookie: laptop } })).json(), { value: 'alice' })
+    t.same((await app.inject({ url: '/get/userId', headers: { cookie: phone } })).json(), { value: null })
+    t.same((await app.inject({ url: '/get/userId', headers: { cookie: tablet } })).json(), { value: null })
+    t.same((await app.inject({ url: '/get/userId', headers: { cookie: bob } })).json(), { value: 'bob' })
+    const [remaining] = await app.sessions.listFor('alice')
+    t.equal(await app.sessions.destroyAllFor('alice', { except: [remaining?.id as string] }), 0)
+    t.equal(await app.sessions.destroyAllFor('alice'), 1)
+    t.same(await app.sessions.listFor('alice'), [])
+    t.same(await client.exists('scaleout:sess:user:{alice}'), 0)
+  })
+
+  t.test('numeric user ids, and the index expires with its last session', async (t) => {
+    await loginAs(42, 'x')
+    t.equal((await app.sessions.listFor(42)).length, 1)
+    t.equal((await app.sessions.listFor('42')).length, 1)
+    const pttl = await client.pttl('scaleout:sess:user:{42}')
+    t.ok(pttl > 6 * 86_400_000 && pttl <= 7 * 86_400_000, 'index lives as long as its longest session can')
+  })
+
+  t.test('dropping the user key leaves the index; stale entries are pruned on read', async (t) => {
+    const cookie = await loginAs('carol', 'x')
+    await app.inject({ method: 'POST', url: '/forget-user', headers: { cookie } })
+    t.same(await app.sessions.listFor('carol'), [])
+    t.same(await client.zrange('scaleout:sess:user:{carol}', '0', '-1'), [])
+    const [key] = await client.keys('scaleout:sess:{*')
+    t.notOk(await client.hexists(key as string, 'm:u'))
+
+    // Entries the index may hold on a Cluster (logout does not touch it there), or after an idle expiry.
+    const dave = await loginAs('dave', 'x')
+    const daveId = valueOf(dave).slice(0, 51)
+    await client.zadd('scaleout:sess:user:{dave}', Date.now() + 60_000, 'gone-session-id-000000000000000000000000000000000000')
+    const carolId = valueOf(cookie).slice(0, 51)
+    await client.zadd('scaleout:sess:user:{dave}', Date.now() + 60_000, carolId)
+    t.equal((await app.sessions.listFor('dave')).length, 1)
+    t.same(await client.zrange('scaleout:sess:user:{dave}', '0', '-1'), [daveId])
+  })
+
+  t.test('setting the same user id again leaves the index alone', async (t) => {
+    const cookie = await loginAs('erin', 'x')
+    const { result, trips, commands } = await roundTrips(server, async () => await app.inject({ method: 'POST', url: '/set', headers: { cookie }, payload: { userId: 'erin' } }))
+    t.equal(result.statusCode, 200)
+    t.equal(trips, 2)
+    t.equal(commands.zadd, undefined)
+    t.equal((await app.sessions.listFor('erin')).length, 1)
+  })
+
+  t.test('over a real socket, a client that sends no User-Agent is listed with an empty one', async (t) => {
+    await app.listen({ port: 0, host: '127.0.0.1' })
+    const { port } = app.server.address() as AddressInfo
+    const status = await new Promise<number>((resolve, reject) => {
+      const body = JSON.stringify({ userId: 'socket' })
+      const req = request({ port, host: '127.0.0.1', method: 'POST', path: '/login', headers: { 'content-type': 'application/json', 'content-length': Buffer.byteLength(body) } }, (res) => {
+        res.resume()
+        res.on('end', () => resolve(res.statusCode as number))
+      })
+      req.on('error', reject)
+      req.end(body)
+    })
+    t.equal(status, 200)
+    const [entry] = await app.sessions.listFor('socket')
+    t.equal(entry?.userAgent, '')
+    t.equal(entry?.ip, '127.0.0.1')
+  })
+
+  t.test('a user id that is not a string or a finite number is a coded error', async (t) => {
+    await t.rejects(app.sessions.listFor(''), { code: 'SCALEOUT_ERR_SESSION_USER_ID' })
+    await t.rejects(app.sessions.destroyAllFor(Number.NaN), { code: 'SCALEOUT_ERR_SESSION_USER_ID' })
+    await t.rejects(app.sessions.listFor({} as unknown as string), { code: 'SCALEOUT_ERR_SESSION_USER_ID' })
+  })
+})
