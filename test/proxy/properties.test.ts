@@ -98,7 +98,10 @@ t.test('random header bytes on the wire: never a 5xx, and a 200 always carries a
   const statuses = new Set<number>()
   await fc.assert(fc.asyncProperty(fc.constantFrom(...HEADERS), bytes, bytes, bytes, async (header, address, proto, host) => {
     const response = await rawRequest({
-      host: '127.0.0.1', port, localAddress: '127.0.0.1', path: `/${header}`,
+      host: '127.0.0.1',
+      port,
+      localAddress: '127.0.0.1',
+      path: `/${header}`,
       headers: [[header, address], ['X-Forwarded-Proto', proto], ['X-Forwarded-Host', host]]
     })
     statuses.add(response.status)
