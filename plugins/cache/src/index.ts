@@ -4,7 +4,7 @@ import { resolveRedis } from '@scaleout/core'
 import { Breaker } from './breaker.js'
 import { Bus } from './bus.js'
 import { SharedCache } from './cache.js'
-import { newCounters } from './counters.js'
+import { Counters } from './counters.js'
 import { Guard } from './guard.js'
 import { L1 } from './l1.js'
 import { normalize, PLUGIN } from './options.js'
@@ -15,7 +15,7 @@ import type { Cache, CacheOptions } from './types.js'
 async function plugin (fastify: FastifyInstance, options: CacheOptions): Promise<void> {
   const o = normalize(options)
   const resolved = await resolveRedis(fastify, o.redis, { plugin: PLUGIN })
-  const counters = newCounters()
+  const counters = new Counters()
   const breaker = o.breaker === undefined ? undefined : new Breaker(o.breaker.threshold, o.breaker.cooldownMs)
   const store = new Store(resolved.client, o.base, o.codec, new Guard(o.timeoutMs, breaker, counters, fastify.log))
   const l1 = o.l1 === undefined ? undefined : new L1(o.l1.maxEntries, o.l1.maxBytes, o.l1.ttlMs)
