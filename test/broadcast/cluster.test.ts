@@ -16,7 +16,7 @@ t.test('Redis Cluster: sharded pub/sub chosen automatically, across 3 masters', 
   const owners = await Promise.all(channels.map(async (c) => await cluster.nodeFor(PREFIX + 'c:' + c)))
   t.ok(new Set(owners.map((n) => n.port)).size >= 2, 'the channels live on more than one master')
 
-  for (let i = 0; i < 3; i++) instances.push(await startInstance({ redis: { cluster: cluster.urls }, heartbeatInterval: '60s' }))
+  for (let i = 0; i < 3; i++) instances.push(await startInstance({ redis: { cluster: cluster.urls, redisOptions: { connectionName: 'bcast' } }, heartbeatInterval: '60s' }))
   t.same(instances.map((i) => i.app.broadcast.sharded), [true, true, true])
   for (const instance of instances) clients.push(await Client.connect(instance.wsUrl, channels))
   await waitSubscribed(instances, channels.length)
@@ -37,6 +37,17 @@ t.test('Redis Cluster: sharded pub/sub chosen automatically, across 3 masters', 
     t.same(client.received.map((m) => m.channel).sort(), [...channels].sort())
   }
   for (const admin of admins) t.same(await admin.call('PUBSUB', 'NUMSUB', PREFIX + 'c:alpha'), [PREFIX + 'c:alpha', 0], 'nothing subscribed the classic way')
+
+  // Per master and per instance: one shard subscriber, plus at most the publisher's link and the
+  // subscriber Cluster's own (slot discovery) link. However many channels and sockets.
+  for (const node of cluster.nodes) {
+    const admin = node.client()
+    // Only the instances' connections (named), not the test's and the harness's own.
+    const lines = (await admin.client('LIST') as string).trim().split('\n').filter((l) => /name=\S*bcast/.test(l))
+    admin.disconnect()
+    t.equal(lines.filter((l) => !/ ssub=0 /.test(l)).length, 3, `${node.port}: three shard subscribers, one per instance`)
+    t.ok(lines.length <= 9, `${node.port}: at most three connections per instance (${lines.length} for three)`)
+  }
 
   t.test('a master restarted: its shard channels are subscribed again and messages flow', async (t) => {
     const node = owners[0] as (typeof owners)[number]
