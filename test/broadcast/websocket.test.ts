@@ -160,6 +160,21 @@ t.test('WebSocket bridge', async (t) => {
     t.throws(() => app.broadcast.subscribe('shared', () => {}), { code: 'SCALEOUT_ERR_BROADCAST_CLOSED' })
   })
 
+  t.test('shutdown: a client that never answers the close handshake is terminated, not waited for', async (t) => {
+    const instance = await startInstance({ redis: server.url })
+    const polite = await Client.connect(instance.wsUrl, ['bye'])
+    const deaf = await Client.connect(instance.wsUrl, ['bye'])
+    await waitSubscribed([instance], 2)
+    const raw = (deaf.ws as unknown as { _socket: { pause: () => void, resume: () => void } })._socket
+    raw.pause()
+    const started = Date.now()
+    await instance.app.close()
+    t.equal(await polite.closed, 1001)
+    t.ok(Date.now() - started < 20_000, 'close did not wait for ws\'s 30 s close timeout')
+    raw.resume()
+    t.equal(await deaf.closed, 1001, 'it still read the close frame from its buffer')
+  })
+
   t.test('registered after @fastify/websocket: a warning says sockets will not get 1001', async (t) => {
     const sink = logSink()
     const app = Fastify({ logger: { level: 'warn', stream: sink.stream } })

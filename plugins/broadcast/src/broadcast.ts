@@ -11,6 +11,9 @@ import { SocketListener, SocketRegistry } from './sockets.js'
 import { Transport } from './transport.js'
 import type { AttachOptions, BroadcastSocket, BroadcastStats, MessageHandler, MessageMeta, PublishResult } from './types.js'
 
+// How long a socket gets to answer the 1001 close handshake at shutdown before it is terminated.
+const CLOSE_GRACE_MS = 2000
+
 // eslint-disable-next-line no-control-regex
 const CHANNEL = /^[^\s\x00-\x1f\x7f]{1,256}$/
 
@@ -170,7 +173,7 @@ export class Broadcaster {
   stopAccepting (): void {
     this.closing = true
     this.heartbeat?.stop()
-    this.sockets.closeAll()
+    this.sockets.closeAll(CLOSE_GRACE_MS)
   }
 
   /** Last step: unsubscribe in Redis; the connections are quit afterwards by their owner. */

@@ -3,6 +3,7 @@ import type { Listener } from './hub.js'
 import type { BroadcastSocket } from './types.js'
 
 const OPEN = 1
+const CLOSED = 3
 export const GOING_AWAY = 1001
 export const POLICY_VIOLATION = 1008
 
@@ -55,11 +56,20 @@ export class SocketRegistry {
     ;(this.sockets.get(socket) as () => void)()
   }
 
-  /** Detaches every socket and closes it with 1001 (going away). */
-  closeAll (): void {
-    for (const [socket, detach] of [...this.sockets]) {
+  /**
+   * Detaches every socket and closes it with 1001 (going away). A client that does not answer the
+   * close handshake within `graceMs` is terminated: otherwise its TCP link would hold the server's
+   * close (and the pod's shutdown) for ws's 30 s close timeout.
+   */
+  closeAll (graceMs: number): void {
+    const closing = [...this.sockets]
+    for (const [socket, detach] of closing) {
       detach()
       socket.close(GOING_AWAY, 'server shutting down')
     }
+    if (closing.length === 0) return
+    setTimeout(() => {
+      for (const [socket] of closing) if (socket.readyState !== CLOSED) socket.terminate()
+    }, graceMs).unref()
   }
 }
