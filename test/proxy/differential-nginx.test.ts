@@ -1,9 +1,9 @@
 import t from 'tap'
-import { isIPv4, isIPv6 } from 'node:net'
 import Fastify from 'fastify'
 import proxy from '@scaleout/proxy'
 import type { ForwardedInfo } from '@scaleout/proxy'
 import { startNginx } from '../helpers/nginx.js'
+import { canonical } from './canonical.js'
 import { generate, TRUST_LISTS, type Case } from './corpus.js'
 import { rawRequest } from './raw-http.js'
 
@@ -27,18 +27,6 @@ type Difference = keyof typeof DIFFERENCES
 
 const CASES = 640
 const SEED = 20261123
-
-/** Canonical text, computed independently of the plugin: WHATWG URL for IPv6, mapped IPv4 as dotted. */
-function canonical (address: string): string {
-  if (isIPv4(address)) return address
-  if (!isIPv6(address)) return `not-an-ip(${address})`
-  const host = new URL(`http://[${address}]/`).hostname.slice(1, -1)
-  const mapped = /^::ffff:([0-9a-f]{1,4}):([0-9a-f]{1,4})$/.exec(host)
-  if (mapped === null) return host
-  const hi = parseInt(mapped[1] as string, 16)
-  const lo = parseInt(mapped[2] as string, 16)
-  return `${hi >> 8}.${hi & 255}.${lo >> 8}.${lo & 255}`
-}
 
 /** Entries we reject and nginx accepts (our walk stops there, nginx's goes on). */
 function weReject (raw: string): Difference | null {

@@ -7,6 +7,7 @@ import type { ProxyHeader } from '@scaleout/proxy'
 import { parseHop } from '../../plugins/proxy/src/ip.js'
 import { normalizeOptions } from '../../plugins/proxy/src/options.js'
 import { describe, hostOf, protocolOf, walk } from '../../plugins/proxy/src/resolve.js'
+import { canonical } from './canonical.js'
 import { rawRequest } from './raw-http.js'
 
 // Seeded so CI is repeatable; FC_SEED=<n> explores elsewhere.
@@ -71,16 +72,6 @@ t.test('normalisation agrees with an independent canonical form', async (t) => {
   }), params)
   t.pass('held for every generated case')
 })
-
-function canonical (address: string): string {
-  if (isIP(address) === 4) return address
-  const host = new URL(`http://[${address}]/`).hostname.slice(1, -1)
-  const mapped = /^::ffff:([0-9a-f]{1,4}):([0-9a-f]{1,4})$/.exec(host)
-  if (mapped === null) return host
-  const hi = parseInt(mapped[1] as string, 16)
-  const lo = parseInt(mapped[2] as string, 16)
-  return `${hi >> 8}.${hi & 255}.${lo >> 8}.${lo & 255}`
-}
 
 t.test('random header bytes on the wire: never a 5xx, and a 200 always carries an IP', async (t) => {
   const app = Fastify()

@@ -55,6 +55,6 @@ export async function proxyPlugin (fastify: FastifyInstance, options: ProxyOptio
     slots[kForwarded] ??= describe(config, state(this), remoteOf(this.raw), this.raw.headers)
     return slots[kForwarded]
   })
-  fastify.decorateRequest(kWalk as unknown as string, null)
-  fastify.decorateRequest(kForwarded as unknown as string, null)
+  fastify.decorateRequest(kWalk, null)
+  fastify.decorateRequest(kForwarded, null)
 }
