@@ -1,4 +1,5 @@
 import { worst } from './observations.js'
+import { answer, type ProbeAnswer } from './report.js'
 import type { Entry } from './runner.js'
 import type { HealthStatus } from './types.js'
 
@@ -17,6 +18,10 @@ export class HealthState {
   serverReady = false
   started = false
   draining = false
+  /** What each probe route sends, rebuilt here rather than per request. */
+  liveAnswer: ProbeAnswer = answer('pass')
+  readyAnswer: ProbeAnswer = answer('fail', 'starting')
+  startupAnswer: ProbeAnswer = answer('fail', 'starting')
   readonly entries: ReadonlyMap<string, Entry>
 
   constructor (entries: ReadonlyMap<string, Entry>) {
@@ -36,5 +41,8 @@ export class HealthState {
     this.live = live
     this.phase = this.draining ? 'draining' : this.started ? 'running' : 'starting'
     this.readiness = this.phase === 'running' ? all : 'fail'
+    this.liveAnswer = answer(live)
+    this.readyAnswer = answer(this.readiness, this.phase === 'running' ? undefined : this.phase)
+    this.startupAnswer = this.started ? answer('pass') : answer('fail', 'starting')
   }
 }
