@@ -1,23 +1,15 @@
 import t from 'tap'
 import { RedisServer, sleep } from '../helpers/index.js'
-import { Client, PREFIX, startInstance, waitRedisSubscribers, waitSubscribed, type Instance } from './helpers.js'
+import { collect, PREFIX, startFleet, startInstance, waitRedisSubscribers, type Client, type Instance } from './helpers.js'
 
 t.test('three instances, WebSocket clients on each', async (t) => {
   const server = await RedisServer.start()
   const admin = server.client()
-  const instances: Instance[] = []
-  const clients: Client[] = []
   t.teardown(async () => {
-    for (const c of clients) c.close()
-    for (const i of instances) await i.app.close()
     admin.disconnect()
     await server.stop()
   })
-  for (let i = 0; i < 3; i++) instances.push(await startInstance({ redis: server.url, heartbeatInterval: '1s' }))
-  for (const instance of instances) {
-    clients.push(await Client.connect(instance.wsUrl, ['news']), await Client.connect(instance.wsUrl, ['news', 'sport']))
-  }
-  await waitSubscribed(instances, 3)
+  const { instances, clients } = await startFleet(t, 3, { redis: server.url, heartbeatInterval: '1s' }, [['news'], ['news', 'sport']])
   await waitRedisSubscribers(admin, 'news', 3)
   await waitRedisSubscribers(admin, 'sport', 3)
 
@@ -99,23 +91,21 @@ t.test('three instances, WebSocket clients on each', async (t) => {
 
   t.test('a copy of a message arriving twice is dropped by the de-duplication window', async (t) => {
     const [a, b] = instances as [Instance, Instance]
-    const seen: unknown[] = []
-    const off = b.app.broadcast.subscribe('dups', (message) => { seen.push(message) })
+    const { seen, off, waitFor } = collect(b, 'dups')
     t.teardown(off)
     await waitRedisSubscribers(admin, 'dups', 1)
     const envelope = `{"v":1,"id":"00000000-0000-4000-8000-000000000001","o":"elsewhere:1:abc","t":${Date.now()},"d":{"x":1}}`
     await admin.publish(PREFIX + 'c:dups', envelope)
     await admin.publish(PREFIX + 'c:dups', envelope)
     await a.app.broadcast.publish('dups', 'after')
-    for (let i = 0; i < 200 && seen.length < 2; i++) await sleep(10)
+    await waitFor(2)
     t.same(seen, [{ x: 1 }, 'after'])
     t.equal(b.app.broadcast.stats().duplicates, 1)
   })
 
   t.test('garbage on a broadcast channel is dropped and counted, never delivered', async (t) => {
     const [a, b] = instances as [Instance, Instance]
-    const seen: unknown[] = []
-    const off = b.app.broadcast.subscribe('junk', (message) => { seen.push(message) })
+    const { seen, off, waitFor } = collect(b, 'junk')
     t.teardown(off)
     await waitRedisSubscribers(admin, 'junk', 1)
     const before = b.app.broadcast.stats().rejected
@@ -125,7 +115,7 @@ t.test('three instances, WebSocket clients on each', async (t) => {
       await admin.publish(PREFIX + 'c:junk', text)
     }
     await a.app.broadcast.publish('junk', { fine: true })
-    for (let i = 0; i < 200 && seen.length < 1; i++) await sleep(10)
+    await waitFor(1)
     t.same(seen, [{ fine: true }])
     t.equal(b.app.broadcast.stats().rejected - before, 5)
     t.equal(({} as Record<string, unknown>).polluted, undefined)
@@ -133,12 +123,11 @@ t.test('three instances, WebSocket clients on each', async (t) => {
 
   t.test('a prototype-polluting body is stripped of __proto__', async (t) => {
     const [, b] = instances as [Instance, Instance]
-    const seen: unknown[] = []
-    const off = b.app.broadcast.subscribe('proto', (message) => { seen.push(message) })
+    const { seen, off, waitFor } = collect(b, 'proto')
     t.teardown(off)
     await waitRedisSubscribers(admin, 'proto', 1)
     await admin.publish(PREFIX + 'c:proto', '{"v":1,"id":"00000000-0000-4000-8000-000000000003","o":"x:1:a","t":1,"d":{"__proto__":{"polluted":1},"a":1}}')
-    for (let i = 0; i < 200 && seen.length < 1; i++) await sleep(10)
+    await waitFor(1)
     t.same(seen, [{ a: 1 }])
     t.equal(Object.getPrototypeOf(seen[0]), Object.prototype)
   })
@@ -146,12 +135,11 @@ t.test('three instances, WebSocket clients on each', async (t) => {
   t.test('the de-duplication window is bounded: an id older than the window is let through again', async (t) => {
     const small = await startInstance({ redis: server.url, dedupWindow: 2 })
     t.teardown(async () => await small.app.close())
-    const seen: unknown[] = []
-    small.app.broadcast.subscribe('window', (message) => { seen.push(message) })
+    const { seen, waitFor } = collect(small, 'window')
     await waitRedisSubscribers(admin, 'window', 1)
     const envelope = (n: number): string => `{"v":1,"id":"00000000-0000-4000-8000-00000000010${n}","o":"elsewhere:1:abc","t":1,"d":${n}}`
     for (const n of [1, 2, 1, 3, 1]) await admin.publish(PREFIX + 'c:window', envelope(n))
-    for (let i = 0; i < 200 && seen.length < 4; i++) await sleep(10)
+    await waitFor(4)
     await sleep(50)
     t.same(seen, [1, 2, 3, 1], 'the second 1 was within the window, the third had been evicted by 2 and 3')
     t.equal(small.app.broadcast.stats().duplicates, 1)

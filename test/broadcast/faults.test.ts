@@ -1,35 +1,23 @@
 import t from 'tap'
 import { RedisServer, sleep, waitUntil } from '../helpers/index.js'
-import { Client, startInstance, waitRedisSubscribers, waitSubscribed, type Instance } from './helpers.js'
+import { collect, startFleet, startInstance, waitRedisSubscribers, type Client, type Instance } from './helpers.js'
 import { FreezingProxy } from './proxy.js'
 
 const unhandled: unknown[] = []
 process.on('unhandledRejection', (err) => unhandled.push(err))
 
-async function collect (instance: Instance, channel: string): Promise<{ seen: unknown[], off: () => void }> {
-  const seen: unknown[] = []
-  const off = instance.app.broadcast.subscribe(channel, (message) => { seen.push(message) })
-  return { seen, off }
-}
-
 t.test('Redis killed and restarted: publish still delivers locally, then every channel is re-subscribed', async (t) => {
   const server = await RedisServer.start()
   const admin = server.client({ retryStrategy: () => 100 })
   admin.on('error', () => undefined)
-  const instances: Instance[] = []
-  const clients: Client[] = []
   t.teardown(async () => {
-    for (const c of clients) c.close()
-    for (const i of instances) await i.app.close()
     admin.disconnect()
     await server.stop()
   })
-  for (let i = 0; i < 3; i++) instances.push(await startInstance({ redis: server.url }))
-  for (const instance of instances) clients.push(await Client.connect(instance.wsUrl, ['a', 'b', 'c']))
-  await waitSubscribed(instances, 3)
+  const { instances, clients } = await startFleet(t, 3, { redis: server.url }, [['a', 'b', 'c']])
   for (const c of ['a', 'b', 'c']) await waitRedisSubscribers(admin, c, 3)
   const [first, second] = instances as [Instance, Instance]
-  const temp = await collect(second, 'temp')
+  const temp = collect(second, 'temp')
   await waitRedisSubscribers(admin, 'temp', 1)
 
   await server.kill()
@@ -42,7 +30,7 @@ t.test('Redis killed and restarted: publish still delivers locally, then every c
   t.equal(first.app.broadcast.stats().remoteFailures, 1)
   // Changes while Redis is away: one channel left, one joined.
   temp.off()
-  const late = await collect(second, 'late')
+  const late = collect(second, 'late')
 
   await server.restart()
   for (const c of ['a', 'b', 'c']) await waitRedisSubscribers(admin, c, 3)
@@ -69,8 +57,8 @@ t.test('Redis paused: publish times out remotely within publishTimeout and still
     await server.stop()
   })
   const [a, b] = instances as [Instance, Instance]
-  const here = await collect(a, 'p')
-  const there = await collect(b, 'p')
+  const here = collect(a, 'p')
+  const there = collect(b, 'p')
   const admin = server.client()
   t.teardown(() => admin.disconnect())
   await waitRedisSubscribers(admin, 'p', 2)
@@ -95,7 +83,7 @@ t.test('CLIENT KILL TYPE pubsub: the subscriber reconnects and re-subscribes', a
     admin.disconnect()
     await server.stop()
   })
-  const got = await collect(instance, 'k')
+  const got = collect(instance, 'k')
   await waitRedisSubscribers(admin, 'k', 1)
   t.equal(await admin.call('CLIENT', 'KILL', 'TYPE', 'pubsub'), 1)
   await waitRedisSubscribers(admin, 'k', 1)
@@ -119,8 +107,8 @@ t.test('heartbeat: a silently dead subscription is detected and the subscriber f
   })
   const admin = server.client()
   t.teardown(() => admin.disconnect())
-  const heard = await collect(watched, 'h')
-  const missed = await collect(blind, 'h')
+  const heard = collect(watched, 'h')
+  const missed = collect(blind, 'h')
   await waitRedisSubscribers(admin, 'h', 2)
   await publisher.app.broadcast.publish('h', 'before')
   await waitUntil('both heard it', () => heard.seen.length === 1 && missed.seen.length === 1, 10_000)
@@ -150,7 +138,7 @@ t.test('a SUBSCRIBE that times out is retried on the next heartbeat tick', async
   await admin.ping()
   const { commands } = await server.countCommands(async () => {
     server.pause()
-    const got = await collect(instance, 'r')
+    const got = collect(instance, 'r')
     await sleep(500)
     server.resume()
     await waitRedisSubscribers(admin, 'r', 1)

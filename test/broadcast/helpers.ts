@@ -86,3 +86,29 @@ export async function waitRedisSubscribers (redis: { call: (...args: string[]) =
     return Number(reply[1]) === count
   }, 15_000, 20)
 }
+
+/**
+ * `count` instances, each with one client per entry of `channelsPerClient`; all closed (clients
+ * first) when the test ends.
+ */
+export async function startFleet (t: { teardown: (fn: () => Promise<void>) => void }, count: number, options: BroadcastOptions, channelsPerClient: string[][]): Promise<{ instances: Instance[], clients: Client[] }> {
+  const instances: Instance[] = []
+  const clients: Client[] = []
+  t.teardown(async () => {
+    for (const c of clients) c.close()
+    for (const i of instances) await i.app.close()
+  })
+  for (let i = 0; i < count; i++) instances.push(await startInstance(options))
+  for (const instance of instances) {
+    for (const channels of channelsPerClient) clients.push(await Client.connect(instance.wsUrl, channels))
+  }
+  await waitSubscribed(instances, channelsPerClient.flat().length)
+  return { instances, clients }
+}
+
+/** Subscribes a handler that keeps what it receives. */
+export function collect (instance: Instance, channel: string): { seen: unknown[], off: () => void, waitFor: (count: number) => Promise<void> } {
+  const seen: unknown[] = []
+  const off = instance.app.broadcast.subscribe(channel, (message) => { seen.push(message) })
+  return { seen, off, waitFor: async (count) => await waitUntil(`${count} messages on ${channel}`, () => seen.length >= count, 10_000, 10) }
+}
