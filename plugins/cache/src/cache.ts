@@ -29,6 +29,8 @@ export class SharedCache {
   private readonly flights = new Map<string, Promise<unknown>>()
   private readonly refreshing = new Set<string>()
   private readonly waiters = new Waiters()
+  /** The settings of calls without options, shared so a hit allocates nothing. */
+  private readonly defaults: Settings
 
   constructor (
     private readonly o: Normalized,
@@ -37,10 +39,12 @@ export class SharedCache {
     private readonly counters: Counters,
     private readonly breaker: Breaker | undefined,
     private readonly logger: FastifyBaseLogger
-  ) {}
+  ) {
+    this.defaults = { ttlMs: o.ttlMs, staleMs: o.staleMs, tags: [] }
+  }
 
   private settings (options: SetOptions | undefined): Settings {
-    if (options === undefined) return { ttlMs: this.o.ttlMs, staleMs: this.o.staleMs, tags: [] }
+    if (options === undefined) return this.defaults
     return {
       ttlMs: callDuration('ttl', options.ttl, this.o.ttlMs, 1),
       staleMs: callDuration('staleTtl', options.staleTtl, this.o.staleMs, 0),

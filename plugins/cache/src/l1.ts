@@ -17,6 +17,8 @@ export interface Entry {
 export class L1 {
   private readonly entries = new Map<string, Entry>()
   private readonly byTag = new Map<string, Set<string>>()
+  /** The most recently used key: a hot key's hits skip the reordering. */
+  private last: string | undefined
   bytes = 0
   evictions = 0
 
@@ -34,8 +36,11 @@ export class L1 {
       this.delete(key)
       return undefined
     }
-    this.entries.delete(key)
-    this.entries.set(key, entry)
+    if (key !== this.last) {
+      this.entries.delete(key)
+      this.entries.set(key, entry)
+      this.last = key
+    }
     return entry
   }
 
@@ -45,6 +50,7 @@ export class L1 {
     const cap = now + this.maxTtlMs
     const kept = entry.staleUntil > cap ? { ...entry, expiresAt: Math.min(entry.expiresAt, cap), staleUntil: cap } : entry
     this.entries.set(key, kept)
+    this.last = key
     this.bytes += kept.bytes
     for (const tag of kept.tags) {
       let keys = this.byTag.get(tag)
