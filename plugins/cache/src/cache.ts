@@ -125,8 +125,8 @@ export class SharedCache {
     this.overtake(key)
     this.l1?.delete(key)
     try {
-      await this.store.write(key, encoded, entry, tokens ?? await this.store.tagTokens(s.tags, this.token(), s.ttlMs + s.staleMs))
-      await this.store.publish(JSON.stringify({ i: this.id, k: [key] }))
+      const tagTokens = tokens ?? await this.store.tagTokens(s.tags, this.token(), s.ttlMs + s.staleMs)
+      await this.store.write(key, encoded, entry, tagTokens, JSON.stringify({ i: this.id, k: [key] }))
     } catch (err) {
       this.logger.warn({ err, key, ...log }, '@scaleout/cache: could not store a value in Redis; carrying on without it')
       return false

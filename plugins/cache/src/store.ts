@@ -107,13 +107,23 @@ export class Store {
       tags.map(async (tag) => await this.client.scaleoutCacheTagToken(this.tagKey(tag), candidate, ttlMs))))
   }
 
-  async write (key: string, encoded: string | Buffer, entry: Entry, tokens: string[]): Promise<void> {
+  /** Writes the entry, then tells the other instances (`message`) once it is in place. */
+  async write (key: string, encoded: string | Buffer, entry: Entry, tokens: string[], message: string): Promise<void> {
     const pairs = tokens.length === 0 ? undefined : entry.tags.flatMap((tag, i) => [tag, tokens[i] as string])
     const header = JSON.stringify(pairs === undefined ? [entry.expiresAt, entry.staleUntil] : [entry.expiresAt, entry.staleUntil, pairs]) + '\n'
     const raw = typeof encoded === 'string' ? header + encoded : Buffer.concat([Buffer.from(header), encoded])
     const ttlMs = Math.max(1, entry.staleUntil - Date.now())
     const entryKey = await this.keyOf('e', key)
-    await this.guard.call(async () => await this.client.set(entryKey, raw, 'PX', ttlMs))
+    const client = this.client
+    if (client.isCluster) {
+      // The channel and the entry may live on different nodes: publish only once the write is done,
+      // or a woken reader could read the old value and keep it in L1.
+      await this.guard.call(async () => await client.set(entryKey, raw, 'PX', ttlMs))
+      await this.publish(message)
+    } else {
+      // One connection executes in order: sent together, the SET still lands before the PUBLISH.
+      await this.guard.call(async () => await Promise.all([client.set(entryKey, raw, 'PX', ttlMs), client.publish(this.channel, message)]))
+    }
   }
 
   async del (key: string): Promise<void> {
