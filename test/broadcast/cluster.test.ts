@@ -1,6 +1,7 @@
 import t from 'tap'
 import { RedisClusterHarness, waitUntil } from '../helpers/index.js'
 import { Client, PREFIX, startInstance, waitRedisSubscribers, waitSubscribed, type Instance } from './helpers.js'
+import { FreezingProxy } from './proxy.js'
 
 t.test('Redis Cluster: sharded pub/sub chosen automatically, across 3 masters', async (t) => {
   const cluster = await RedisClusterHarness.start()
@@ -84,4 +85,34 @@ t.test('Redis Cluster with sharded: false uses classic PUBLISH through the clust
     return seen.length > 0
   }, 15_000, 200)
   t.equal(seen[0], 'hi')
+})
+
+t.test('Redis Cluster: the heartbeat detects dead shard subscriptions and reconnects the subscriber', async (t) => {
+  const cluster = await RedisClusterHarness.start()
+  // One black-holing proxy per node; natMap makes ioredis reach every node through its proxy.
+  const proxies = await Promise.all(cluster.nodes.map(async (n) => await FreezingProxy.start(n.port)))
+  const natMap = Object.fromEntries(cluster.nodes.map((n, i) => [`${n.host}:${n.port}`, { host: '127.0.0.1', port: (proxies[i] as FreezingProxy).port }]))
+  const watched = await startInstance({ redis: { cluster: proxies.map((p) => p.url), natMap }, heartbeatInterval: 150, heartbeatMisses: 2 })
+  const publisher = await startInstance({ redis: { cluster: cluster.urls } })
+  t.teardown(async () => {
+    await watched.app.close()
+    await publisher.app.close()
+    for (const p of proxies) await p.close()
+    await cluster.stop()
+  })
+  const got: unknown[] = []
+  watched.app.broadcast.subscribe('zulu', (m) => { got.push(m) })
+  await waitUntil('delivered before', async () => {
+    await publisher.app.broadcast.publish('zulu', 'before')
+    return got.length > 0
+  }, 15_000, 200)
+  const frozen = proxies.reduce((sum, p) => sum + p.freezeSubscribers(), 0)
+  // Every shard subscriber link there is (zulu's and the heartbeat's shards) goes silent.
+  t.ok(frozen >= 1, `${frozen} shard subscriber links black-holed`)
+  await waitUntil('a forced reconnect', () => watched.app.broadcast.stats().forcedReconnects >= 1, 20_000)
+  await waitUntil('delivered after', async () => {
+    await publisher.app.broadcast.publish('zulu', 'after')
+    return got.includes('after')
+  }, 20_000, 200)
+  t.pass('messages flow again after the forced reconnect')
 })
