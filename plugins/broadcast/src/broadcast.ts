@@ -63,7 +63,6 @@ export class Broadcaster {
       : new Heartbeat(settings.heartbeatInterval, settings.heartbeatMisses, {
         send: async (seq) => await this.transport.publish(this.heartbeatChannel, String(seq)),
         subscriberReady: () => this.transport.ready,
-        tick: () => this.transport.retry(),
         dead: () => {
           this.counters.forcedReconnects++
           this.log.warn({ plugin: PLUGIN }, `${PLUGIN}: heartbeats not heard back; forcing the subscriber to reconnect`)

@@ -5,8 +5,6 @@ export interface HeartbeatHooks {
   subscriberReady: () => boolean
   /** Called when `misses` beats that Redis accepted never came back. */
   dead: () => void
-  /** Called on every tick, for housekeeping such as retrying failed subscriptions. */
-  tick: () => void
 }
 
 /**
@@ -48,7 +46,6 @@ export class Heartbeat {
   }
 
   beat (): void {
-    this.hooks.tick()
     if (!this.hooks.subscriberReady()) {
       this.accepted = []
       return

@@ -5,12 +5,17 @@ import { PLUGIN } from './options.js'
 // Cluster SSUBSCRIBE takes channels of one slot per command, so sharded (re)subscriptions go one
 // channel per command; classic ones go in batches.
 const BATCH = 500
+// A SUBSCRIBE that failed while connected (timeout, CLUSTERDOWN while a master restarts) is sent
+// again this much later, until it succeeds or the channel is no longer wanted.
+const RETRY_MS = 1000
 
 /**
  * The two connections: PUBLISH on the publisher, SUBSCRIBE on the subscriber, for the channels the
  * hub says are wanted. The subscriber has no offline queue, so a subscribe while it is down is only
  * recorded; every 'ready' (first connect, reconnect, forced reconnect) subscribes all wanted
- * channels again and drops the ones ioredis re-subscribed that nobody wants any more.
+ * channels again and drops the ones ioredis re-subscribed that nobody wants any more. On a Cluster
+ * with sharded subscribers, 'subscribersReady' (a shard subscriber replaced after a master restart)
+ * does the same: ioredis re-subscribes those channels once and gives up silently if that fails.
  */
 export class Transport {
   readonly sharded: boolean
@@ -24,6 +29,7 @@ export class Transport {
   private readonly log: FastifyBaseLogger
   private readonly onMessage: (channel: string, text: string) => void
   private readonly onReady = (): void => this.resync()
+  private retryTimer: NodeJS.Timeout | undefined
 
   constructor (publisher: RedisClient, subscriber: RedisClient, sharded: boolean, timeoutMs: number, log: FastifyBaseLogger, onMessage: (channel: string, text: string) => void) {
     this.publisher = publisher
@@ -34,6 +40,7 @@ export class Transport {
     this.onMessage = onMessage
     subscriber.on(sharded ? 'smessage' : 'message', onMessage)
     subscriber.on('ready', this.onReady)
+    subscriber.on('subscribersReady', this.onReady)
   }
 
   get ready (): boolean {
@@ -55,8 +62,9 @@ export class Transport {
     if (this.ready) this.unsubscribe([channel])
   }
 
-  /** Subscribes again the channels whose SUBSCRIBE failed while connected (called by the heartbeat tick). */
-  retry (): void {
+  /** Subscribes again the channels whose SUBSCRIBE failed (a reconnect's resync covers them too). */
+  private retry (): void {
+    this.retryTimer = undefined
     if (this.failed.size === 0 || !this.ready) return
     const channels = [...this.failed]
     this.failed.clear()
@@ -84,7 +92,8 @@ export class Transport {
         for (const c of batch) this.confirmed.add(c)
       }, (err: unknown) => {
         for (const c of batch) if (this.wanted.has(c)) this.failed.add(c)
-        this.log.warn({ err, plugin: PLUGIN, channels: batch.length }, `${PLUGIN}: SUBSCRIBE failed; retrying on the next heartbeat or reconnect`)
+        this.log.warn({ err, plugin: PLUGIN, channels: batch.length }, `${PLUGIN}: SUBSCRIBE failed; retrying in ${RETRY_MS}ms`)
+        this.retryTimer ??= setTimeout(() => this.retry(), RETRY_MS).unref()
       })
     }
   }
@@ -114,6 +123,8 @@ export class Transport {
   async close (): Promise<void> {
     this.subscriber.off(this.sharded ? 'smessage' : 'message', this.onMessage)
     this.subscriber.off('ready', this.onReady)
+    this.subscriber.off('subscribersReady', this.onReady)
+    clearTimeout(this.retryTimer)
     const channels = [...this.wanted]
     this.wanted.clear()
     this.failed.clear()
