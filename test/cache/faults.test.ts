@@ -22,7 +22,7 @@ t.test('a paused Redis: every call is bounded, reads miss, wrap computes once, s
   const sink = logSink()
   const app = Fastify({ logger: { level: 'warn', stream: sink.stream } })
   t.teardown(async () => await app.close())
-  await app.register(cache, { redis: server.url, l1: false, timeoutMs: 200, breaker: { threshold: 3, cooldownMs: 500 } })
+  await app.register(cache, { redis: server.url, l1: false, timeoutMs: 500, breaker: { threshold: 3, cooldownMs: 500 } })
   await app.ready()
   await app.cache.set('k', 'before')
   t.equal(await app.cache.get('k'), 'before')
@@ -71,7 +71,7 @@ t.test('a paused Redis: every call is bounded, reads miss, wrap computes once, s
 t.test('a killed Redis: fail open and bounded; L1 is bypassed while invalidations cannot arrive; all recovers after restart', async (t) => {
   const server = await RedisServer.start()
   t.teardown(async () => await server.stop())
-  const app = await cacheApp(t, { redis: server.url, timeoutMs: 200, breaker: false })
+  const app = await cacheApp(t, { redis: server.url, timeoutMs: 1000, breaker: false })
   await app.cache.set('k', 'v')
   t.equal(await app.cache.get('k'), 'v')
   t.equal(app.cache.stats().l1.entries, 1)
@@ -106,7 +106,7 @@ t.test('Redis down at startup: registration completes, the cache fails open, and
   const port = server.port
   await server.kill()
   t.teardown(async () => await server.stop())
-  const app = await cacheApp(t, { redis: `redis://127.0.0.1:${port}`, timeoutMs: 200 })
+  const app = await cacheApp(t, { redis: `redis://127.0.0.1:${port}`, timeoutMs: 1000 })
   t.equal(app.cache.stats().bus.connected, false)
   t.equal(await app.cache.wrap('k', () => 'computed'), 'computed')
   await server.restart()

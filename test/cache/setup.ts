@@ -2,11 +2,14 @@ import Fastify, { type FastifyInstance } from 'fastify'
 import cache, { type CacheOptions } from '@scaleout/cache'
 import type { Test } from 'tap'
 
-/** A Fastify instance with the cache registered and ready, closed at teardown. */
+/**
+ * A Fastify instance with the cache registered and ready, closed at teardown. Unless a test is about
+ * timeouts, Redis calls get a generous bound: on a loaded machine 250 ms is not always enough.
+ */
 export async function cacheApp (t: Test, options: CacheOptions, setup?: (app: FastifyInstance) => void | Promise<void>): Promise<FastifyInstance> {
   const app = Fastify()
   t.teardown(async () => await app.close())
-  await app.register(cache, options)
+  await app.register(cache, { timeoutMs: 3000, ...options })
   await setup?.(app)
   await app.ready()
   return app

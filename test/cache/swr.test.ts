@@ -80,7 +80,7 @@ t.test('a stale L1 value is served and refreshed without Redis while Redis hangs
     local.resume()
     await local.stop()
   })
-  const app = await cacheApp(t, { redis: local.url, timeoutMs: 100, breaker: false })
+  const app = await cacheApp(t, { redis: local.url, timeoutMs: 500, breaker: false })
   let calls = 0
   const fn = async (): Promise<number> => ++calls
   t.equal(await app.cache.wrap('k', fn, { ttl: '100ms', staleTtl: '1m' }), 1)
