@@ -53,7 +53,7 @@ t.test('on a Cluster: a tagged L2 hit is one GET on the entry\'s node and one pe
 })
 
 t.test('on a Cluster: 3 instances x 100 concurrent wrap() for one cold key call fn once', async (t) => {
-  const apps = await Promise.all([0, 1, 2].map(async () => await cacheApp(t, { redis: { cluster: cluster.urls } })))
+  const apps = await Promise.all([0, 1, 2].map(async () => await cacheApp(t, { redis: { cluster: cluster.urls }, lockWait: '30s' })))
   let calls = 0
   const results = await Promise.all(apps.flatMap((app) => Array.from({ length: 100 }, async () => await app.cache.wrap('cold', async () => {
     calls++

@@ -7,7 +7,8 @@ t.teardown(async () => await server.stop())
 t.beforeEach(async () => await server.flushAll())
 
 t.test('3 instances x 200 concurrent wrap() for one cold key call fn exactly once', async (t) => {
-  const apps = await Promise.all([0, 1, 2].map(async () => await cacheApp(t, { redis: server.url })))
+  // lockWait is only the fallback; a long one keeps a slow, loaded machine from reaching it.
+  const apps = await Promise.all([0, 1, 2].map(async () => await cacheApp(t, { redis: server.url, lockWait: '30s' })))
   let calls = 0
   const fn = async (): Promise<{ profile: string }> => {
     calls++
