@@ -57,6 +57,7 @@ t.test('WebSocket bridge', async (t) => {
     const client = await Client.connect(instance.wsUrl, ['capped'])
     t.teardown(() => client.close())
     await waitSubscribed([instance], 1)
+    await waitRedisSubscribers(admin, 'capped', 1)
     const { commands } = await server.countCommands(async () => {
       await t.rejects(instance.app.broadcast.publish('capped', 'y'.repeat(1000)), { code: 'SCALEOUT_ERR_VALUE_TOO_LARGE', statusCode: 413, message: 'Encoded value is 1002 bytes, over the limit of 1000 bytes' })
       await t.rejects(instance.app.broadcast.publish('capped', 10n), { code: 'SCALEOUT_ERR_ENCODE' })
