@@ -7,6 +7,7 @@ import type { Entry, L1 } from './l1.js'
 import { callDuration, checkKey, checkTags, type Normalized } from './options.js'
 import type { Store } from './store.js'
 import type { CacheStats, SetOptions } from './types.js'
+import { ReadsInFlight } from './reads.js'
 import { Waiters } from './waiters.js'
 
 interface Settings { ttlMs: number, staleMs: number, tags: string[] }
@@ -24,8 +25,7 @@ export class SharedCache {
   /** Whether L1 may be used: only while invalidations are being received. */
   busConnected = false
   private seq = 0
-  /** Reads of Redis in flight per key: an invalidation that overtakes one marks it, so what it read never refills L1. */
-  private readonly loads = new Map<string, Set<{ stale: boolean }>>()
+  private readonly reads = new ReadsInFlight()
   private readonly flights = new Map<string, Promise<unknown>>()
   private readonly refreshing = new Set<string>()
   private readonly waiters = new Waiters()
@@ -62,10 +62,7 @@ export class SharedCache {
 
   /** Reads Redis (a failure is a miss) and keeps what it found in L1. */
   async load (key: string): Promise<Entry | undefined> {
-    const state = { stale: false }
-    let loads = this.loads.get(key)
-    if (loads === undefined) this.loads.set(key, loads = new Set())
-    loads.add(state)
+    const read = this.reads.start(key)
     let entry: Entry | undefined
     try {
       entry = await this.store.read(key)
@@ -78,26 +75,15 @@ export class SharedCache {
       }
       return undefined
     } finally {
-      loads.delete(state)
-      if (loads.size === 0) this.loads.delete(key)
+      this.reads.end(key, read)
     }
     if (entry === undefined) {
       this.counters.l2Misses++
       return undefined
     }
     this.counters.l2Hits++
-    if (this.l1 !== undefined && this.busConnected && !state.stale) this.l1.set(key, entry, Date.now())
+    if (this.l1 !== undefined && this.busConnected && !read.stale) this.l1.set(key, entry, Date.now())
     return entry
-  }
-
-  /** Marks reads in flight (of `key`, or all of them) as overtaken by an invalidation. */
-  private overtake (key?: string): void {
-    if (key === undefined) {
-      for (const loads of this.loads.values()) for (const state of loads) state.stale = true
-    } else {
-      const loads = this.loads.get(key)
-      if (loads !== undefined) for (const state of loads) state.stale = true
-    }
   }
 
   /** A fresh entry from either tier, for the route cache. */
@@ -122,7 +108,7 @@ export class SharedCache {
   private async store_ (key: string, value: unknown, encoded: string | Buffer, s: Settings, tokens: string[] | undefined): Promise<boolean> {
     const now = Date.now()
     const entry: Entry = { value, expiresAt: now + s.ttlMs, staleUntil: now + s.ttlMs + s.staleMs, tags: s.tags, bytes: encoded.length }
-    this.overtake(key)
+    this.reads.overtake(key)
     this.l1?.delete(key)
     try {
       const tagTokens = tokens ?? await this.store.tagTokens(s.tags, this.token(), s.ttlMs + s.staleMs)
@@ -141,7 +127,7 @@ export class SharedCache {
 
   async del (key: string): Promise<void> {
     checkKey('key', key)
-    this.overtake(key)
+    this.reads.overtake(key)
     this.l1?.delete(key)
     await this.store.del(key)
     await this.store.publish(JSON.stringify({ i: this.id, k: [key] }))
@@ -150,14 +136,14 @@ export class SharedCache {
   async invalidateTags (tags: string[]): Promise<void> {
     checkTags(tags)
     if (tags.length === 0) return
-    this.overtake()
+    this.reads.overtake()
     this.l1?.deleteTags(tags)
     await this.store.invalidate(tags)
     await this.store.publish(JSON.stringify({ i: this.id, t: tags }))
   }
 
   async clear (): Promise<void> {
-    this.overtake()
+    this.reads.overtake()
     this.l1?.clear()
     const gen = await this.store.bumpGeneration()
     await this.store.publish(JSON.stringify({ i: this.id, g: gen }))
@@ -275,17 +261,17 @@ export class SharedCache {
     this.counters.busMessages++
     if (message.i !== this.id) {
       if (message.g !== undefined) {
-        this.overtake()
+        this.reads.overtake()
         this.store.setGeneration(message.g)
         this.l1?.clear()
       }
       if (message.t !== undefined) {
-        this.overtake()
+        this.reads.overtake()
         this.l1?.deleteTags(message.t)
       }
       if (message.k !== undefined) {
         for (const key of message.k) {
-          this.overtake(key)
+          this.reads.overtake(key)
           this.l1?.delete(key)
         }
       }
@@ -295,7 +281,7 @@ export class SharedCache {
 
   /** The subscription dropped or came back: L1 and the generation may be out of date. */
   resync (connected: boolean, counted: boolean): void {
-    this.overtake()
+    this.reads.overtake()
     this.busConnected = connected
     this.l1?.clear()
     this.store.forgetGeneration()
