@@ -2,7 +2,7 @@ import t from 'tap'
 import { createHmac } from 'node:crypto'
 import { RedisServer } from '../helpers/index.js'
 import { readCookie } from '../../plugins/session/src/cookie.js'
-import { newId, sign, verify } from '../../plugins/session/src/ids.js'
+import { cachedVerifications, newId, sign, verify } from '../../plugins/session/src/ids.js'
 import { build, cookieOf, OLD_SECRET, roundTrips, SECRET, setCookies, valueOf } from './setup.js'
 
 const VALUE = /[A-Za-z0-9_-]{51}\.[A-Za-z0-9_-]{43}/.source
@@ -34,6 +34,19 @@ t.test('ids and signatures', async (t) => {
   t.equal(verify(value.slice(0, -1) + 'é', [SECRET]), null)
   t.equal(verify(value.replace('.', '!'), [SECRET]), null)
   t.equal(verify('', [SECRET]), null)
+})
+
+t.test('the cache of verified cookies stays bounded and never admits a bad signature', async (t) => {
+  const secrets = [SECRET]
+  const forged = newId() + '.' + 'A'.repeat(43)
+  t.equal(verify(forged, secrets), null)
+  t.equal(verify(forged, secrets), null, 'failures are not cached as successes')
+  let ok = 0
+  for (let i = 0; i < 10_050; i++) if (verify(sign(newId(), secrets), secrets) !== null) ok++
+  t.equal(ok, 10_050)
+  t.ok(cachedVerifications() <= 10_000)
+  const value = sign(newId(), secrets)
+  t.same(verify(value, secrets), verify(value, secrets))
 })
 
 t.test('cookie attributes, prefixes and secret rotation', async (t) => {

@@ -45,6 +45,28 @@ export interface Verified {
  */
 export function verify (value: string, secrets: readonly string[]): Verified | null {
   if (value.length !== ID_LENGTH + 1 + SIGNATURE_LENGTH || !COOKIE_VALUE.test(value)) return null
+  const cached = verifiedCache.get(value)
+  if (cached !== undefined && cached.secrets === secrets) return cached.verified
+  const verified = check(value, secrets)
+  if (verified !== null) {
+    if (verifiedCache.size >= CACHE_SIZE) verifiedCache.clear()
+    verifiedCache.set(value, { secrets, verified })
+  }
+  return verified
+}
+
+// Recently verified cookie values, so a busy session costs a map lookup rather than an HMAC.
+// Only values that verified are kept: a hit tells a caller nothing they did not already hold
+// (a validly signed cookie). Entries remember which secret list verified them.
+const CACHE_SIZE = 10_000
+const verifiedCache = new Map<string, { secrets: readonly string[], verified: Verified }>()
+
+/** How many verified values are cached (for tests: the cache must stay bounded). */
+export function cachedVerifications (): number {
+  return verifiedCache.size
+}
+
+function check (value: string, secrets: readonly string[]): Verified | null {
   const id = value.slice(0, ID_LENGTH)
   const given = Buffer.from(value.slice(ID_LENGTH + 1), 'latin1')
   for (let i = 0; i < secrets.length; i++) {

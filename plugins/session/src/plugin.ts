@@ -17,8 +17,8 @@ export async function sessionPlugin (fastify: FastifyInstance, options: SessionO
   const settings = normalize(options)
   // maxSize bounds the whole session (checked on save), so the codec's per-value bound is moot.
   const codec = createCodec(PLUGIN, { maxBytes: 512 * 1024 * 1024 })
-  const { client } = await resolveRedis(fastify, settings.redis, { plugin: PLUGIN })
-  const store = new Store(client, settings)
+  const { client, owned } = await resolveRedis(fastify, settings.redis, { plugin: PLUGIN })
+  const store = new Store(client, owned, settings)
   const ctx: Context = { settings, store, codec }
 
   fastify.decorate('sessions', sessionsApi(store, settings))
@@ -58,7 +58,8 @@ export async function sessionPlugin (fastify: FastifyInstance, options: SessionO
 
   fastify.addHook('onSend', function saveSession (request: FastifyRequest, reply: FastifyReply, payload: unknown, done: (err: Error | null, payload?: unknown) => void) {
     const session = (request as unknown as Carrier)[kSession]
-    if (session === null) {
+    // Most requests (no cookie, or a session only read) have nothing to do: no promise for them.
+    if (session === null || session.idle()) {
       done(null, payload)
       return
     }

@@ -184,10 +184,15 @@ export class Session implements RequestSession {
     await this.#commit(true)
   }
 
+  /** True when the response needs neither a save nor a cookie (checked without a promise). */
+  idle (): boolean {
+    return this.#error !== null || (this.#cookie === 'keep' && !this.#rotate && this.#changed.size === 0)
+  }
+
   /** Called from onSend: saves what changed and sets or clears the cookie. */
   async finish (reply: FastifyReply): Promise<void> {
     // An error response produced by our own failure runs onSend again: do nothing twice.
-    if (this.#finished || this.#error !== null) return
+    if (this.#finished) return
     this.#finished = true
     await this.#commit(false)
     if (this.#cookie === 'keep') return

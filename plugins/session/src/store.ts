@@ -1,3 +1,4 @@
+import type { Cluster, Redis } from 'ioredis'
 import { bounded, isUnavailable, taggedKey, type RedisClient } from '@scaleout/core'
 import { SessionUnavailableError } from './errors.js'
 import { slotTag } from './ids.js'
@@ -39,11 +40,21 @@ export class Store {
   /** Standalone and Sentinel: one script may touch the session and the user index together. */
   private readonly inline: boolean
 
-  constructor (client: RedisClient, settings: Settings) {
+  /**
+   * The client's own command timeout already bounds every call at least as tightly as `timeout`,
+   * so the extra timer and race of `bounded()` per call can be skipped (only for clients we made:
+   * a caller's client may change its options).
+   */
+  private readonly ownTimeout: boolean
+
+  constructor (client: RedisClient, owned: boolean, settings: Settings) {
     this.client = client
     this.scripts = defineScripts(client)
     this.settings = settings
     this.inline = !client.isCluster
+    const options = client.isCluster ? (client as Cluster).options.redisOptions : (client as Redis).options
+    const commandTimeout = options?.commandTimeout ?? 0
+    this.ownTimeout = owned && commandTimeout > 0 && commandTimeout <= settings.timeoutMs
   }
 
   sessionKey (id: string): string {
@@ -56,7 +67,7 @@ export class Store {
 
   async call<T> (operation: Promise<T>): Promise<T> {
     try {
-      return await bounded(operation, this.settings.timeoutMs)
+      return await (this.ownTimeout ? operation : bounded(operation, this.settings.timeoutMs))
     } catch (err) {
       throw unavailable(err)
     }

@@ -1,0 +1,14 @@
+import type { Scenario } from '../types.js'
+import { sessionVariants } from '../servers/session-common.js'
+
+const scenario: Scenario = {
+  name: 'session-read',
+  description: 'GET /read with a logged-in session cookie: one value read (sessions slide their expiry)',
+  baseline: 'bare fastify',
+  variants: sessionVariants('/read', true),
+  targets: [
+    { variant: '@scaleout/session', against: 'bare fastify', min: 0.85 },
+    { variant: '@scaleout/session', against: '@fastify/session + connect-redis', min: 2 }
+  ]
+}
+export default scenario

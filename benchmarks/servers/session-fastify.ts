@@ -1,0 +1,43 @@
+import Fastify, { type FastifyRequest } from 'fastify'
+import { Redis } from 'ioredis'
+import type { BuildServer } from '../types.js'
+
+// Imported by a computed name: their type declarations give request.session another type than
+// ours, and the benchmark is type-checked together with @scaleout/session.
+async function load (name: string): Promise<any> {
+  return (await import(name)).default
+}
+
+interface PeerSession { get: (key: string) => unknown, set: (key: string, value: unknown) => void, regenerate: () => Promise<void> }
+const sessionOf = (request: FastifyRequest): PeerSession => (request as unknown as { session: PeerSession }).session
+
+/**
+ * @fastify/session with connect-redis 8 and an ioredis client (connect-redis 8 takes ioredis as
+ * `client` directly). saveUninitialized: false, the setting that spares requests without a session.
+ */
+export const build: BuildServer = async ({ redisUrl }) => {
+  const app = Fastify()
+  const { RedisStore } = await import(String('connect-redis')) as { RedisStore: new (options: unknown) => unknown }
+  const client = new Redis(redisUrl, { enableAutoPipelining: true })
+  app.addHook('onClose', async () => { await client.quit() })
+  await app.register(await load('@fastify/cookie'))
+  await app.register(await load('@fastify/session'), {
+    secret: 'benchmark-secret-0123456789-abcdefghij',
+    store: new RedisStore({ client }),
+    saveUninitialized: false,
+    cookie: { secure: false }
+  })
+  app.post('/login', async (request) => {
+    await sessionOf(request).regenerate()
+    sessionOf(request).set('userId', 'user-1')
+    sessionOf(request).set('roles', ['reader', 'writer'])
+    return { ok: true }
+  })
+  app.get('/read', async (request) => ({ user: sessionOf(request).get('userId') ?? null }))
+  app.get('/modify', async (request) => {
+    const n = ((sessionOf(request).get('n') as number | undefined) ?? 0) + 1
+    sessionOf(request).set('n', n)
+    return { n }
+  })
+  return app
+}
