@@ -26,6 +26,22 @@ t.test('request.session API', async (t) => {
     t.same(await sessionKeys(server), [])
   })
 
+  t.test('saved before the headers go out: a redirect right after login lands on a logged-in page (other instance)', async (t) => {
+    const a = await build({ redis: server.url }, {}, (app) => {
+      app.post('/login-redirect', async (request, reply) => {
+        await request.session.regenerate()
+        request.session.set('userId', 'redirected')
+        return reply.redirect('/get/userId', 303)
+      })
+    })
+    const b = await build({ redis: server.url })
+    t.teardown(async () => { await a.close(); await b.close() })
+    const res = await a.inject({ method: 'POST', url: '/login-redirect' })
+    t.equal(res.statusCode, 303)
+    t.equal(res.headers.location, '/get/userId')
+    t.same((await b.inject({ url: res.headers.location, headers: { cookie: cookieOf(res) as string } })).json(), { value: 'redirected' })
+  })
+
   t.test('get, set, delete, has, data, id, sessionId, isNew', async (t) => {
     const seen: unknown[] = []
     const app = await build({ redis: server.url }, {}, (app) => {
