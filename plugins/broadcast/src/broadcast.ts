@@ -107,7 +107,7 @@ export class Broadcaster {
     const meta: MessageMeta = Object.freeze({ channel, id: randomUUID(), origin: this.instanceId, time: Date.now(), local: true })
     this.counters.published++
     // Local subscribers first, synchronously: they never wait on (or for) Redis.
-    const delivered = this.hub.deliver(new Delivery(meta, body))
+    const delivered = this.hub.has(channel) ? this.hub.deliver(new Delivery(meta, body)) : 0
     try {
       const receivers = await this.transport.publish(this.channelPrefix + channel, encodeEnvelope(meta.id, meta.origin, meta.time, body))
       return { id: meta.id, delivered, remote: true, receivers, error: null }

@@ -59,6 +59,10 @@ export class Hub {
     return true
   }
 
+  has (channel: string): boolean {
+    return this.channels.has(channel)
+  }
+
   /** Delivers to every listener of the message's channel; returns how many it reached. */
   deliver (delivery: Delivery): number {
     const set = this.channels.get(delivery.meta.channel)

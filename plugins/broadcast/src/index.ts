@@ -20,9 +20,10 @@ async function broadcastPlugin (fastify: FastifyInstance, options: BroadcastOpti
   const api: Broadcast = {
     instanceId: broadcaster.instanceId,
     sharded,
-    publish: async (channel, message) => await broadcaster.publish(channel, message),
-    subscribe: (channel, handler) => broadcaster.subscribe(channel, handler),
-    attach: (socket, channels, attachOptions) => broadcaster.attach(socket, channels, attachOptions),
+    // Bound, not wrapped: publish is the hot path, and every async layer costs a promise.
+    publish: broadcaster.publish.bind(broadcaster),
+    subscribe: broadcaster.subscribe.bind(broadcaster),
+    attach: broadcaster.attach.bind(broadcaster),
     websocket: (path, routeOptions) => addWebSocketRoute(fastify, broadcaster, path, routeOptions),
     stats: () => broadcaster.stats()
   }
