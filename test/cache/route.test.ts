@@ -75,7 +75,8 @@ t.test('custom key, Vary headers, private scope and tags', async (t) => {
   t.equal(ada.headers.vary, 'Origin, x-user, accept-language')
   t.equal((await app.inject({ url: '/me', headers: { 'x-user': 'ada', 'accept-language': 'en' } })).body, 'hello ada en 1')
   const hit = await app.inject({ url: '/me', headers: { 'x-user': 'ada', 'accept-language': 'en' } })
-  t.equal(hit.headers.vary, 'x-user, accept-language')
+  t.equal(hit.headers['x-cache'], 'hit')
+  t.equal(hit.headers.vary, 'Origin, x-user, accept-language', 'a hit varies like the original response')
   t.equal((await app.inject({ url: '/me', headers: { 'x-user': 'ada', 'accept-language': 'fr' } })).body, 'hello ada fr 2')
   t.equal((await app.inject({ url: '/me', headers: { 'x-user': 'bob', 'accept-language': 'en' } })).body, 'hello bob en 3')
   t.equal((await app.inject({ url: '/me', headers: { 'x-user': 'bob' } })).body, 'hello bob undefined 4', 'a missing Vary header is a value of its own')
@@ -155,6 +156,8 @@ t.test('a forged stored response is ignored and replaced', async (t) => {
     app.get('/f', { config: { cache: { ttl: 60 } } }, async () => 'real')
   })
   await app.cache.set('route:/f', { b: 1, e: 'x' })
+  t.equal((await app.inject('/f')).body, 'real')
+  await app.cache.set('route:/f', { b: 'forged', e: '"x"', v: 7 })
   const res = await app.inject('/f')
   t.equal(res.body, 'real')
   t.equal(res.headers['x-cache'], 'miss')
@@ -214,4 +217,13 @@ t.test('route caching composes with the route\'s own hooks and ignores the non-G
   t.same(seen, ['own preHandler', 'own onSend', 'own preHandler', 'own onSend', 'own preHandler', 'own onSend'])
   const plain = await app.inject('/plain')
   t.equal(plain.headers['x-cache'], undefined)
+})
+
+t.test('vary without a Vary of the handler\'s own', async (t) => {
+  const app = await cacheApp(t, { redis: server.url }, (app) => {
+    app.get('/v', { config: { cache: { ttl: 60, vary: ['Accept'] } } }, async () => 'v')
+  })
+  const miss = await app.inject({ url: '/v', headers: { accept: 'text/plain' } })
+  const hit = await app.inject({ url: '/v', headers: { accept: 'text/plain' } })
+  t.same([miss.headers['x-cache'], miss.headers.vary, hit.headers['x-cache'], hit.headers.vary], ['miss', 'accept', 'hit', 'accept'])
 })

@@ -6,13 +6,13 @@ import { normalizeRoute, PLUGIN, type NormalizedRoute } from './options.js'
 
 const kKey = Symbol('scaleout.cache.routeKey')
 
-/** What a cached response keeps: body (base64 when it was a Buffer), content type, ETag. */
-interface Stored { b: string, x?: 1, t?: string, e: string }
+/** What a cached response keeps: body (base64 when it was a Buffer), content type, ETag, Vary. */
+interface Stored { b: string, x?: 1, t?: string, e: string, v?: string }
 
 function isStored (value: unknown): value is Stored {
   const v = value as Stored | null
   return v !== null && typeof v === 'object' && typeof v.b === 'string' && typeof v.e === 'string' &&
-    (v.t === undefined || typeof v.t === 'string') && (v.x === undefined || v.x === 1)
+    (v.t === undefined || typeof v.t === 'string') && (v.v === undefined || typeof v.v === 'string') && (v.x === undefined || v.x === 1)
 }
 
 /** The tags of If-None-Match, weak or strong (RFC 9110 compares them weakly for GET). */
@@ -37,7 +37,8 @@ function requestKey (request: FastifyRequest, r: NormalizedRoute): string {
 
 function mergeVary (reply: FastifyReply, vary: string[]): void {
   if (vary.length === 0) return
-  const existing = String(reply.getHeader('vary') ?? '').split(',').map((h) => h.trim()).filter((h) => h !== '')
+  const current = reply.getHeader('vary')
+  const existing = (current === undefined ? '' : String(current)).split(',').map((h) => h.trim()).filter((h) => h !== '')
   const lower = new Set(existing.map((h) => h.toLowerCase()))
   reply.header('vary', [...existing, ...vary.filter((h) => !lower.has(h))].join(', '))
 }
@@ -45,7 +46,6 @@ function mergeVary (reply: FastifyReply, vary: string[]): void {
 function describe (reply: FastifyReply, r: NormalizedRoute, etag: string, maxAgeMs: number): void {
   reply.header('etag', etag)
   reply.header('cache-control', `${r.scope}, max-age=${Math.max(0, Math.floor(maxAgeMs / 1000))}`)
-  mergeVary(reply, r.vary)
 }
 
 function hooks (cache: SharedCache, r: NormalizedRoute): { preHandler: preHandlerHookHandler, onSend: onSendHookHandler } {
@@ -61,6 +61,8 @@ function hooks (cache: SharedCache, r: NormalizedRoute): { preHandler: preHandle
     }
     const stored = entry.value
     describe(reply, r, stored.e, entry.expiresAt - Date.now())
+    // The Vary the handler's response had, merged with the route's: a hit varies like the original.
+    if (stored.v !== undefined) reply.header('vary', stored.v)
     reply.header('x-cache', 'hit')
     if (matches(request.headers['if-none-match'], stored.e)) {
       await reply.code(304).send()
@@ -78,13 +80,16 @@ function hooks (cache: SharedCache, r: NormalizedRoute): { preHandler: preHandle
     if (reply.statusCode !== 200 || reply.hasHeader('set-cookie') || reply.hasHeader('cache-control')) return payload
     if (typeof payload !== 'string' && !Buffer.isBuffer(payload)) return payload
     const etag = '"' + createHash('sha1').update(payload).digest('base64url') + '"'
+    describe(reply, r, etag, r.ttlMs)
+    mergeVary(reply, r.vary)
     const type = reply.getHeader('content-type')
+    const vary = reply.getHeader('vary')
     const stored: Stored = typeof payload === 'string' ? { b: payload, e: etag } : { b: payload.toString('base64'), x: 1, e: etag }
     if (type !== undefined) stored.t = String(type)
+    if (vary !== undefined) stored.v = String(vary)
     await cache.set(key, stored, { ttl: `${r.ttlMs}ms`, tags: r.tags }).catch((err: unknown) => {
       request.log.warn({ err, plugin: PLUGIN }, '@scaleout/cache: response not cached')
     })
-    describe(reply, r, etag, r.ttlMs)
     reply.header('x-cache', 'miss')
     if (matches(request.headers['if-none-match'], etag)) {
       reply.code(304)
