@@ -117,6 +117,22 @@ t.test('checks run in the background on their interval and stop when the server 
   t.equal(ticking.calls(), after, 'no run after close')
 })
 
+t.test('a run still in flight when the server closes finishes without scheduling another', async (t) => {
+  let calls = 0
+  let finish: () => void = () => {}
+  const { app } = await build({})
+  await app.ready()
+  app.health.addCheck('closing', async () => {
+    calls++
+    await new Promise<void>((resolve) => { finish = resolve })
+  }, { intervalMs: 10, timeoutMs: 5000 })
+  await waitUntil('the check is running', () => calls === 1, 5000)
+  await app.close()
+  finish()
+  await sleep(100)
+  t.equal(calls, 1, 'not run again after close')
+})
+
 t.test('a background failure flips readiness without any probe triggering a run', async (t) => {
   const dep = controlled('pass')
   const { app } = await build({ checks: { dep: { check: dep.check, intervalMs: 30 } } })

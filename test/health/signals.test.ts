@@ -10,11 +10,11 @@ const root = fileURLToPath(new URL('../../', import.meta.url))
 interface Server { child: ChildProcess, port: number, lines: () => Array<Record<string, unknown>>, exited: Promise<[number | null, NodeJS.Signals | null]> }
 
 async function start (t: Test, env: Record<string, string>): Promise<Server> {
-  // The test runner's NODE_OPTIONS (its own loaders) stay out of the child: tsx runs it from source.
-  const { NODE_OPTIONS: _ignored, ...rest } = process.env
-  const child = spawn(process.execPath, ['--import', 'tsx', '--conditions=@scaleout/source', fixture], {
+  // The child runs from source with this process's own loader flags (tap's TypeScript loader and
+  // the @scaleout/source condition), so its coverage maps onto the same compiled sources.
+  const child = spawn(process.execPath, [...process.execArgv, fixture], {
     cwd: root,
-    env: { ...rest, ...env },
+    env: { ...process.env, ...env },
     stdio: ['ignore', 'pipe', 'inherit']
   })
   const exited = once(child, 'exit') as Promise<[number | null, NodeJS.Signals | null]>
@@ -53,13 +53,17 @@ t.test('SIGTERM: readiness 503 at once, traffic served during the delay, then cl
   t.equal(code, 0)
   t.equal(signal, null, 'exited on its own, not killed by the signal')
   t.equal(await status(server.port, '/health/ready'), 'ECONNREFUSED')
-  const messages = server.lines().map((l) => l.msg).filter((m) => typeof m === 'string' && m.startsWith('@scaleout/health: drain'))
-  t.same(messages, [
+  // Each phase once, in order of their timestamps (a child's stdout pipe may deliver lines late).
+  const phases = [
     '@scaleout/health: drain started (SIGTERM): readiness now fails; closing the server in 3000ms',
     '@scaleout/health: drain: closing the server (new requests get 503 + Connection: close, in-flight requests finish)',
     '@scaleout/health: drain: server closed',
     '@scaleout/health: drain: exiting with code 0'
-  ])
+  ]
+  const logged = server.lines().filter((l) => typeof l.msg === 'string' && l.msg.startsWith('@scaleout/health: drain'))
+  t.same(logged.map((l) => l.msg).sort(), [...phases].sort())
+  const times = phases.map((msg) => logged.find((l) => l.msg === msg)?.time as number)
+  t.same(times, [...times].sort((a, b) => a - b), 'logged in this order')
 })
 
 t.test('SIGINT twice: the second one exits at once with 1', async (t) => {

@@ -129,13 +129,11 @@ export class CheckRunner {
         reject(err)
       }, timeoutMs)
     })
-    try {
-      const value = await Promise.race([work, timeout])
-      return fromValue(value, performance.now() - started, new Date().toISOString())
-    } catch (err) {
-      return fromError(err, performance.now() - started, new Date().toISOString())
-    } finally {
-      clearTimeout(timer)
-    }
+    const observations = await Promise.race([work, timeout]).then(
+      (value) => fromValue(value, performance.now() - started, new Date().toISOString()),
+      (err: unknown) => fromError(err, performance.now() - started, new Date().toISOString())
+    )
+    clearTimeout(timer)
+    return observations
   }
 }
