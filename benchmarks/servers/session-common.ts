@@ -1,3 +1,4 @@
+import type { FastifyInstance, FastifyRequest } from 'fastify'
 import type { Variant } from '../types.js'
 
 // Every session server answers the same three routes, so each row measures the same work:
@@ -24,4 +25,28 @@ export function sessionVariants (path: '/read' | '/modify', withCookie: boolean)
     row('@fastify/session + connect-redis', 'servers/session-fastify.ts'),
     row('@fastify/secure-session', 'servers/session-secure.ts')
   ]
+}
+
+/** What the routes need of a session, whichever plugin provides it. */
+export interface BenchSession {
+  get: (key: string) => unknown
+  set: (key: string, value: unknown) => void
+  regenerate?: () => Promise<void>
+}
+
+/** The three routes, identical for every session plugin. */
+export function sessionRoutes (app: FastifyInstance, sessionOf: (request: FastifyRequest) => BenchSession): void {
+  app.post('/login', async (request) => {
+    await sessionOf(request).regenerate?.()
+    // Looked up again: @fastify/session's regenerate() replaces request.session.
+    sessionOf(request).set('userId', 'user-1')
+    sessionOf(request).set('roles', ['reader', 'writer'])
+    return { ok: true }
+  })
+  app.get('/read', async (request) => ({ user: sessionOf(request).get('userId') ?? null }))
+  app.get('/modify', async (request) => {
+    const n = ((sessionOf(request).get('n') as number | undefined) ?? 0) + 1
+    sessionOf(request).set('n', n)
+    return { n }
+  })
 }

@@ -1,15 +1,13 @@
 import Fastify, { type FastifyRequest } from 'fastify'
 import { Redis } from 'ioredis'
 import type { BuildServer } from '../types.js'
+import { sessionRoutes, type BenchSession } from './session-common.js'
 
 // Imported by a computed name: their type declarations give request.session another type than
 // ours, and the benchmark is type-checked together with @scaleout/session.
 async function load (name: string): Promise<any> {
   return (await import(name)).default
 }
-
-interface PeerSession { get: (key: string) => unknown, set: (key: string, value: unknown) => void, regenerate: () => Promise<void> }
-const sessionOf = (request: FastifyRequest): PeerSession => (request as unknown as { session: PeerSession }).session
 
 /**
  * @fastify/session with connect-redis 8 and an ioredis client (connect-redis 8 takes ioredis as
@@ -27,17 +25,6 @@ export const build: BuildServer = async ({ redisUrl }) => {
     saveUninitialized: false,
     cookie: { secure: false }
   })
-  app.post('/login', async (request) => {
-    await sessionOf(request).regenerate()
-    sessionOf(request).set('userId', 'user-1')
-    sessionOf(request).set('roles', ['reader', 'writer'])
-    return { ok: true }
-  })
-  app.get('/read', async (request) => ({ user: sessionOf(request).get('userId') ?? null }))
-  app.get('/modify', async (request) => {
-    const n = ((sessionOf(request).get('n') as number | undefined) ?? 0) + 1
-    sessionOf(request).set('n', n)
-    return { n }
-  })
+  sessionRoutes(app, (request: FastifyRequest) => (request as unknown as { session: BenchSession }).session)
   return app
 }

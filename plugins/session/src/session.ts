@@ -174,7 +174,10 @@ export class Session implements RequestSession {
   async reload (): Promise<void> {
     this.#usable()
     const stored = this.#stored
+    // What the response does with the cookie is unchanged unless the session turns out gone.
+    const cookie = this.#cookie
     this.#reset()
+    this.#cookie = cookie
     if (stored !== null) await this.load(stored, false)
     this.#usable()
   }
