@@ -8,7 +8,7 @@ async function details (app: Awaited<ReturnType<typeof build>>['app'], remoteAdd
 
 t.test('by default only loopback callers see details; others get the status alone', async (t) => {
   const dep = controlled('pass')
-  const { app, exits } = await build({ checks: { dep: { check: dep.check, intervalMs: 60_000 } }, drainDelayMs: 100 })
+  const { app, exits } = await build({ checks: { dep: { check: dep.check, intervalMs: 60_000 } }, drainDelayMs: 2000 })
   await app.ready()
   for (const address of ['127.0.0.1', '127.8.9.10', '::1', '::ffff:127.0.0.1']) {
     const { code, body } = await details(app, address)

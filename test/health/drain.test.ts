@@ -35,12 +35,16 @@ const CLOSING_BODY = '{"error":"Service Unavailable","message":"Service Unavaila
 
 t.test('drain under a stream of requests: readiness 503 first, nothing fails before close, in-flight work finishes, exit 0', async (t) => {
   const logs = logCapture()
-  const { app, exits } = await build({ drainDelayMs: 600, drainDeadlineMs: 20_000 }, { logger: { level: 'info', stream: logs.stream } })
+  const { app, exits } = await build({ drainDelayMs: 1500, drainDeadlineMs: 20_000 }, { logger: { level: 'info', stream: logs.stream } })
   let closeStartedAt = Infinity
   app.addHook('preClose', async () => { closeStartedAt = performance.now() })
   app.get('/', async () => ({ ok: true }))
+  let slowStarted = false
   app.get('/slow', async () => {
-    await sleep(800)
+    // Held open until close has begun, so it is in flight across the close however slow the machine.
+    slowStarted = true
+    await waitUntil('close began', () => closeStartedAt !== Infinity, 30_000)
+    await sleep(100)
     return { slow: true }
   })
   await app.listen({ host: '127.0.0.1', port: 0 })
@@ -72,11 +76,11 @@ t.test('drain under a stream of requests: readiness 503 first, nothing fails bef
   // Steady traffic and a passing probe first, however slow the machine is today.
   await waitUntil('traffic is flowing', () => outcomes.filter((o) => o.status === 200 && o.path === '/').length >= 20 &&
     outcomes.some((o) => o.path === '/health/ready' && o.status === 200), 30_000)
+  const slow = get(port, '/slow', new Agent({ keepAlive: true }))
+  await waitUntil('the slow request is in its handler', () => slowStarted, 30_000)
   const drainStartedAt = performance.now()
   const drained = app.health.drain()
   t.equal(app.health.draining, true)
-  await sleep(400)
-  const slow = get(port, '/slow', new Agent({ keepAlive: true }))
   await drained
   const slowOutcome = await slow
   control.stop = true
@@ -84,7 +88,7 @@ t.test('drain under a stream of requests: readiness 503 first, nothing fails bef
 
   t.same(exits, [0], 'exit(0) after a clean close')
   t.equal(app.server.listening, false)
-  t.ok(closeStartedAt - drainStartedAt >= 599, `close began ${Math.round(closeStartedAt - drainStartedAt)}ms after the drain began: not before drainDelayMs`)
+  t.ok(closeStartedAt - drainStartedAt >= 1499, `close began ${Math.round(closeStartedAt - drainStartedAt)}ms after the drain began: not before drainDelayMs`)
 
   const traffic200 = outcomes.filter((o) => o.path === '/' && o.end < closeStartedAt)
   t.ok(traffic200.length >= 20, `${traffic200.length} requests completed before close`)
@@ -116,7 +120,7 @@ t.test('drain under a stream of requests: readiness 503 first, nothing fails bef
 
   const phases = logs.messages().filter((m) => m.startsWith('@scaleout/health: drain'))
   t.same(phases, [
-    '@scaleout/health: drain started (drain() called): readiness now fails; closing the server in 600ms',
+    '@scaleout/health: drain started (drain() called): readiness now fails; closing the server in 1500ms',
     '@scaleout/health: drain: closing the server (new requests get 503 + Connection: close, in-flight requests finish)',
     '@scaleout/health: drain: server closed',
     '@scaleout/health: drain: exiting with code 0'
@@ -183,7 +187,9 @@ t.test('the deadline exits with 1 when a request never finishes', async (t) => {
   const logs = logCapture()
   const { app, exits } = await build({ drainDelayMs: 50, drainDeadlineMs: 400 }, { logger: { level: 'info', stream: logs.stream } })
   let release: () => void = () => {}
+  let arrived = false
   app.get('/stuck', async () => {
+    arrived = true
     await new Promise<void>((resolve) => { release = resolve })
     return { late: true }
   })
@@ -191,8 +197,7 @@ t.test('the deadline exits with 1 when a request never finishes', async (t) => {
   const { port } = app.server.address() as { port: number }
   const agent = new Agent({ keepAlive: false })
   const stuck = get(port, '/stuck', agent)
-  await waitUntil('the stuck request arrived', async () => (await app.inject('/health/live')).statusCode === 200 && typeof release === 'function', 5000)
-  await sleep(50)
+  await waitUntil('the stuck request arrived', () => arrived, 30_000)
   await app.health.drain()
   t.same(exits, [1], 'exit(1) at the deadline')
   const deadline = logs.lines().find((l) => l.msg === '@scaleout/health: drain: deadline reached')
@@ -214,7 +219,7 @@ t.test('a failing close exits with 1 and says so', async (t) => {
 })
 
 t.test('liveness and startup stay 200 while draining; drain() twice is one drain', async (t) => {
-  const { app, exits } = await build({ drainDelayMs: 300 })
+  const { app, exits } = await build({ drainDelayMs: 2000 })
   await app.ready()
   const first = app.health.drain()
   const second = app.health.drain()
@@ -228,7 +233,7 @@ t.test('liveness and startup stay 200 while draining; drain() twice is one drain
 
 t.test('a configured signal starts the drain; a second one exits at once; listeners go with close', async (t) => {
   t.equal(process.listenerCount('SIGWINCH'), 0, 'nothing else in this process listens to SIGWINCH')
-  const { app, exits } = await build({ signals: ['SIGWINCH'], drainDelayMs: 300 })
+  const { app, exits } = await build({ signals: ['SIGWINCH'], drainDelayMs: 2000 })
   await app.ready()
   t.equal(process.listenerCount('SIGWINCH'), 1)
   process.emit('SIGWINCH', 'SIGWINCH')
