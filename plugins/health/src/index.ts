@@ -1,12 +1,11 @@
-import { instanceIdentity, resolveRedis } from '@scaleout/core'
+import { instanceIdentity } from '@scaleout/core'
 import type { FastifyInstance } from 'fastify'
 import fp from 'fastify-plugin'
 import { createApi } from './api.js'
+import { addChecks } from './checks.js'
 import { createDrainer } from './drain.js'
-import { DuplicateCheckError } from './errors.js'
 import { bindInstance } from './instance.js'
 import { normalise, PLUGIN } from './options.js'
-import { eventLoopDelay, heapUtilization } from './process-checks.js'
 import { redisCheck } from './redis-check.js'
 import { registerRoutes } from './routes.js'
 import { CheckRunner, type Entry } from './runner.js'
@@ -21,20 +20,7 @@ async function health (fastify: FastifyInstance, options: HealthOptions): Promis
   const state = new HealthState(entries)
   const runner = new CheckRunner(entries, () => state.update())
 
-  for (const { name, check, settings: checkSettings } of settings.checks) runner.add(name, check, checkSettings)
-  const processCheck = { critical: true, timeoutMs: 1000 }
-  if (settings.eventLoopDelay !== false) {
-    const { check, dispose } = eventLoopDelay(settings.eventLoopDelay)
-    runner.add('eventLoop', check, { ...processCheck, intervalMs: settings.eventLoopDelay.intervalMs, measurement: 'delay' }, 'liveness', dispose)
-  }
-  if (settings.heap !== false) {
-    runner.add('heap', heapUtilization(settings.heap), { ...processCheck, intervalMs: settings.heap.intervalMs, measurement: 'utilization' }, 'liveness')
-  }
-  if (settings.redis !== undefined) {
-    if (runner.entries.has('redis')) throw new DuplicateCheckError('redis')
-    const { client } = await resolveRedis(fastify, settings.redis, { plugin: PLUGIN })
-    runner.add('redis', redisCheck(client).check, settings.redisCheck)
-  }
+  await addChecks(fastify, runner, settings)
 
   const drainer = createDrainer(fastify, settings, state)
   fastify.decorate('health', createApi(runner, state, drainer, identity))

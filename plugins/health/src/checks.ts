@@ -1,0 +1,28 @@
+import { resolveRedis } from '@scaleout/core'
+import type { FastifyInstance } from 'fastify'
+import { DuplicateCheckError } from './errors.js'
+import { PLUGIN, type Settings } from './options.js'
+import { eventLoopDelay, heapUtilization } from './process-checks.js'
+import { redisCheck } from './redis-check.js'
+import type { CheckRunner } from './runner.js'
+
+/**
+ * Adds the user's checks, then the built-in ones. Names are checked for clashes before the Redis
+ * connection is made, so a clash never leaves a client behind.
+ */
+export async function addChecks (fastify: FastifyInstance, runner: CheckRunner, settings: Settings): Promise<void> {
+  for (const { name, check, settings: checkSettings } of settings.checks) runner.add(name, check, checkSettings)
+  const processCheck = { critical: true, timeoutMs: 1000 }
+  if (settings.eventLoopDelay !== false) {
+    const { check, dispose } = eventLoopDelay(settings.eventLoopDelay)
+    runner.add('eventLoop', check, { ...processCheck, intervalMs: settings.eventLoopDelay.intervalMs, measurement: 'delay' }, 'liveness', dispose)
+  }
+  if (settings.heap !== false) {
+    runner.add('heap', heapUtilization(settings.heap), { ...processCheck, intervalMs: settings.heap.intervalMs, measurement: 'utilization' }, 'liveness')
+  }
+  if (settings.redis !== undefined) {
+    if (runner.entries.has('redis')) throw new DuplicateCheckError('redis')
+    const { client } = await resolveRedis(fastify, settings.redis, { plugin: PLUGIN })
+    runner.add('redis', redisCheck(client).check, settings.redisCheck)
+  }
+}
