@@ -124,7 +124,7 @@ export interface HealthOptions {
   signals?: NodeJS.Signals[] | false
   /** How long readiness fails before `fastify.close()` starts. Default 10000 (ms). */
   drainDelayMs?: number | string
-  /** From the start of a drain to a forced exit. Default 25000 (ms); more than drainDelayMs. */
+  /** From the start of a drain to a forced exit. Default 25000 (ms), or drainDelayMs + 15000 when larger; must exceed drainDelayMs. */
   drainDeadlineMs?: number | string
   /** Called with the exit code at the end of a drain. Default `process.exit`. */
   exit?: (code: number) => void
