@@ -1,7 +1,7 @@
 // npm run bench [-- <scenario> ...] [--duration 3] [--rounds 5] [--connections 50]
 // Each variant's server runs in its own process; autocannon drives it from this one. Variants are
-// measured in interleaved rounds (bare, A, B, bare, A, B, ...) so drift on a shared machine hits
-// all of them alike, and each figure is the median of its rounds.
+// measured in interleaved rounds (bare, A, B, then A, B, bare, ...) so drift on a shared machine
+// hits all of them alike, and each figure is the median of its rounds.
 import { fork, type ChildProcess } from 'node:child_process'
 import { once } from 'node:events'
 import { mkdirSync, readdirSync, writeFileSync } from 'node:fs'
@@ -41,8 +41,14 @@ async function startServer (variant: Variant, redisUrl: string): Promise<Running
     once(child, 'exit').then(([code]) => { throw new Error(`${variant.name}: server exited with ${String(code)} before listening`) })
   ])
   const url = `http://127.0.0.1:${message.port}`
-  const headers = (await variant.prepare?.(url)) ?? {}
-  return { variant, child, url, headers }
+  const running: Running = { variant, child, url, headers: {} }
+  try {
+    running.headers = (await variant.prepare?.(url)) ?? {}
+  } catch (err) {
+    await stopServer(running)
+    throw err
+  }
+  return running
 }
 
 async function stopServer (running: Running): Promise<void> {
@@ -72,7 +78,11 @@ async function runScenario (scenario: Scenario, redisUrl: string): Promise<Varia
     if (warmup > 0) for (const s of servers) await drive(s, warmup)
     const samples = new Map<string, autocannon.Result[]>(servers.map((s) => [s.variant.name, []]))
     for (let round = 0; round < rounds; round++) {
-      for (const s of servers) samples.get(s.variant.name)?.push(await drive(s, duration))
+      // Rotate who goes first each round: the first slot after a pause measures differently.
+      for (let i = 0; i < servers.length; i++) {
+        const s = servers[(round + i) % servers.length] as Running
+        samples.get(s.variant.name)?.push(await drive(s, duration))
+      }
     }
     const results = servers.map((s): Omit<VariantResult, 'ratio'> => {
       const runs = samples.get(s.variant.name) ?? []
