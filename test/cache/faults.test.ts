@@ -15,10 +15,7 @@ async function timed<T> (fn: () => Promise<T>): Promise<{ result: T, ms: number 
 
 t.test('a paused Redis: every call is bounded, reads miss, wrap computes once, set carries on; the breaker opens and recovers', async (t) => {
   const server = await RedisServer.start()
-  t.teardown(async () => {
-    server.resume()
-    await server.stop()
-  })
+  t.teardown(async () => await server.stop())
   const sink = logSink()
   const app = Fastify({ logger: { level: 'warn', stream: sink.stream } })
   t.teardown(async () => await app.close())

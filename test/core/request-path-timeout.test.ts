@@ -7,10 +7,7 @@ import { RedisServer } from '../helpers/index.js'
 // coded error instead of hanging, and works again as soon as Redis answers, with no restart.
 t.test('a paused Redis fails a request-path call within the timeout, then it succeeds once resumed', async (t) => {
   const server = await RedisServer.start()
-  t.teardown(async () => {
-    server.resume()
-    await server.stop()
-  })
+  t.teardown(async () => await server.stop())
   const app = Fastify()
   const resolved = await resolveRedis(app, { url: server.url, commandTimeout: 300 }, { plugin: '@scaleout/test' })
   app.get('/value', async () => {
@@ -36,10 +33,7 @@ t.test('a paused Redis fails a request-path call within the timeout, then it suc
 
 t.test('bounded() caps a client that has no command timeout of its own', async (t) => {
   const server = await RedisServer.start()
-  t.teardown(async () => {
-    server.resume()
-    await server.stop()
-  })
+  t.teardown(async () => await server.stop())
   const mine = server.client()
   t.teardown(() => mine.disconnect())
   await mine.set('k', 'v')

@@ -45,10 +45,7 @@ t.test('probes cause zero Redis commands; the background run is the only PING', 
 
 t.test('Redis paused: liveness stays 200, readiness goes 503 within a check interval, then recovers', async (t) => {
   const server = await RedisServer.start()
-  t.teardown(async () => {
-    server.resume()
-    await server.stop()
-  })
+  t.teardown(async () => await server.stop())
   const { app } = await build({ redis: server.url, redisCheck: { intervalMs: 200, timeoutMs: 150 } })
   t.teardown(async () => await app.close())
   await app.ready()
@@ -73,10 +70,7 @@ t.test('Redis paused: liveness stays 200, readiness goes 503 within a check inte
 
 t.test('a client the caller owns: used as is, PINGs bounded while paused, never quit', async (t) => {
   const server = await RedisServer.start()
-  t.teardown(async () => {
-    server.resume()
-    await server.stop()
-  })
+  t.teardown(async () => await server.stop())
   const mine = server.client()
   t.teardown(() => mine.disconnect())
   await mine.ping()

@@ -123,7 +123,7 @@ export class RedisServer {
     await this.spawn()
   }
 
-  /** Kills the server and removes its directory. */
+  /** Kills the server (paused or not: kill continues it first) and removes its directory. */
   async stop (): Promise<void> {
     await this.kill()
     if (this.ownsDir) rmSync(this.dir, { recursive: true, force: true })

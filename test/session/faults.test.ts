@@ -14,10 +14,7 @@ function routes (app: import('fastify').FastifyInstance): void {
 
 t.test('Redis paused (SIGSTOP): bounded 503 for handlers that use the session, others unaffected, recovery', async (t) => {
   const server = await RedisServer.start()
-  t.teardown(async () => {
-    server.resume()
-    await server.stop()
-  })
+  t.teardown(async () => await server.stop())
   const mine = server.client()
   t.teardown(() => mine.disconnect())
   // A caller-owned client has no command timeout: the plugin's own `timeout` bounds each call.
@@ -54,10 +51,7 @@ t.test('Redis paused (SIGSTOP): bounded 503 for handlers that use the session, o
 
 t.test('Redis paused while a session is saved or destroyed: 503 (outcome unknown, applied when Redis wakes)', async (t) => {
   const server = await RedisServer.start()
-  t.teardown(async () => {
-    server.resume()
-    await server.stop()
-  })
+  t.teardown(async () => await server.stop())
   const app = await build({ redis: { url: server.url, commandTimeout: 300 } }, {}, (app) => {
     app.post('/set-while-paused', async (request) => {
       request.session.set('n', 99)

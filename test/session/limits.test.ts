@@ -94,10 +94,7 @@ t.test('timeouts are enforced by Redis: idle (sliding) and absolute', async (t) 
 
 t.test('logs never contain a raw session id', async (t) => {
   const server = await RedisServer.start()
-  t.teardown(async () => {
-    server.resume()
-    await server.stop()
-  })
+  t.teardown(async () => await server.stop())
   const lines: string[] = []
   const stream = new Writable({ write (chunk: Buffer, _encoding, callback) { lines.push(chunk.toString()); callback() } })
   let release: () => void = () => {}
