@@ -25,6 +25,9 @@ export interface UrlConnection extends RedisOptions {
  */
 export type RedisOption = RedisClient | string | ClusterConnection | SentinelConnection | UrlConnection
 
+/** ioredis options for a duplicate: RedisOptions for a standalone client, ClusterOptions for a Cluster. */
+export type DuplicateOverrides = Partial<RedisOptions> | Partial<ClusterOptions>
+
 export interface ResolvedRedis {
   /** The client to send commands with. */
   readonly client: RedisClient
@@ -35,8 +38,9 @@ export interface ResolvedRedis {
   /** Where the client came from, for log lines. */
   readonly source: 'option' | 'url' | 'cluster' | 'sentinel' | '@fastify/redis' | 'REDIS_URL'
   /**
-   * A second connection with the same settings (for SUBSCRIBE, which blocks a connection).
+   * A second connection with the same settings (for SUBSCRIBE, which blocks a connection), with
+   * optional ioredis overrides (e.g. `{ shardedSubscribers: true }` for SSUBSCRIBE on a Cluster).
    * It is always ours: it is quit when the Fastify instance closes.
    */
-  duplicate: () => RedisClient
+  duplicate: (overrides?: DuplicateOverrides) => RedisClient
 }

@@ -164,8 +164,11 @@ export async function resolveRedis (fastify: FastifyInstance, option: RedisOptio
     owned,
     isCluster: client.isCluster,
     source,
-    duplicate: () => {
-      const copy = watch((client.duplicate as () => RedisClient).call(client))
+    duplicate: (overrides = {}) => {
+      // Cluster.duplicate takes startup nodes first ([] keeps the original ones).
+      const copy = watch(client.isCluster
+        ? (client as Cluster).duplicate([], overrides as ClusterOptions) as unknown as RedisClient
+        : (client as Redis).duplicate(overrides as RedisOptions) as unknown as RedisClient)
       ours.push(copy)
       return copy
     }

@@ -4,7 +4,6 @@ import { resolveRedis } from '@scaleout/core'
 import { Broadcaster } from './broadcast.js'
 import { normalise, PLUGIN } from './options.js'
 import { addWebSocketRoute } from './route.js'
-import { subscriberFor } from './subscriber.js'
 import type { Broadcast, BroadcastOptions } from './types.js'
 
 async function broadcastPlugin (fastify: FastifyInstance, options: BroadcastOptions): Promise<void> {
@@ -14,8 +13,10 @@ async function broadcastPlugin (fastify: FastifyInstance, options: BroadcastOpti
   }
   const redis = await resolveRedis(fastify, settings.redis, { plugin: PLUGIN })
   const sharded = settings.sharded ?? redis.isCluster
-  const subscriber = subscriberFor(fastify, redis, sharded)
-  const broadcaster = new Broadcaster(settings, redis.client, subscriber.client, sharded, fastify.log)
+  // ioredis sends SSUBSCRIBE only through a Cluster created with shardedSubscribers (one link per
+  // master, re-subscribed when a master restarts). The core quits this connection on close.
+  const subscriber = redis.duplicate(redis.isCluster && sharded ? { shardedSubscribers: true } : {})
+  const broadcaster = new Broadcaster(settings, redis.client, subscriber, sharded, fastify.log)
 
   const api: Broadcast = {
     instanceId: broadcaster.instanceId,
@@ -32,10 +33,7 @@ async function broadcastPlugin (fastify: FastifyInstance, options: BroadcastOpti
 
   // preClose runs while the server still listens: sockets get 1001 before their TCP links go.
   fastify.addHook('preClose', async () => broadcaster.stopAccepting())
-  fastify.addHook('onClose', async () => {
-    await broadcaster.close()
-    await subscriber.close()
-  })
+  fastify.addHook('onClose', async () => await broadcaster.close())
 }
 
 /** Cross-instance pub/sub over Redis, with a WebSocket bridge for @fastify/websocket. */
