@@ -16,6 +16,15 @@ t.test('round-trip budget', async (t) => {
       request.session.touch()
       return { ok: true }
     })
+    app.post('/lazy/logout', { config: { session: 'lazy' } }, async (request) => {
+      await request.session.destroy()
+      return { ok: true }
+    })
+    app.post('/lazy/login', { config: { session: 'lazy' } }, async (request) => {
+      await request.session.regenerate()
+      request.session.set('userId', (request.body as { userId: string }).userId)
+      return { ok: true }
+    })
   })
   t.teardown(async () => await app.close())
 
@@ -58,7 +67,7 @@ t.test('round-trip budget', async (t) => {
     const { result, trips, commands } = await roundTrips(server, async () => await app.inject({ url: '/get/n', headers: { cookie } }))
     t.same(result.json(), { value: 5 })
     t.equal(trips, 1)
-    t.same(commands, { evalsha: 1, hgetall: 1, time: 1, pexpire: 1, hset: 1 })
+    t.same(commands, { evalsha: 1, hgetall: 1, time: 1, pexpire: 1 }, 'a read writes no field')
     t.equal(result.headers['set-cookie'], undefined, 'no Set-Cookie when nothing about the cookie changed')
     t.ok(await client.pttl(key as string) > 86_000_000, 'idle expiry back to 24 h')
   })
@@ -95,6 +104,49 @@ t.test('round-trip budget', async (t) => {
     t.equal(trips, 2)
     t.equal(commands.evalsha, 2)
     t.same({ del: commands.del, zrem: commands.zrem }, { del: 1, zrem: 1 }, 'session and its index entry go in the one destroy call')
+  })
+
+  t.test('destroy on a { session: "lazy" } route: 1 for the whole logout request', async (t) => {
+    const cookie = cookieOf(await app.inject({ method: 'POST', url: '/login', payload: { userId: 'u3' } })) as string
+    const { result, trips, commands } = await roundTrips(server, async () => await app.inject({ method: 'POST', url: '/lazy/logout', headers: { cookie } }))
+    t.equal(result.statusCode, 200)
+    t.equal(trips, 1)
+    t.same(commands, { evalsha: 1, del: 1 }, 'the unread session\'s user is unknown: listFor prunes its index entry')
+    t.match(cookieOf(result), /^sessionId=$/)
+    t.same((await app.inject({ url: '/get/userId', headers: { cookie } })).json(), { value: null })
+  })
+
+  t.test('logging in on a { session: "lazy" } route: 1 on standalone', async (t) => {
+    const cookie = cookieOf(await app.inject({ method: 'POST', url: '/set', payload: { n: 1 } })) as string
+    const { result, trips, commands } = await roundTrips(server, async () => await app.inject({ method: 'POST', url: '/lazy/login', headers: { cookie }, payload: { userId: 'u4' } }))
+    t.equal(result.statusCode, 200)
+    t.equal(trips, 1)
+    t.equal(commands.zadd, 1)
+    const fresh = cookieOf(result) as string
+    t.not(fresh, cookie)
+    t.same((await app.inject({ url: '/get/n', headers: { cookie } })).json(), { value: null }, 'the old session is gone')
+    t.same((await app.inject({ url: '/data', headers: { cookie: fresh } })).json(), { userId: 'u4' })
+  })
+
+  t.test('parallel reads of one session share one script call; other sessions get their own', async (t) => {
+    const a = cookieOf(await app.inject({ method: 'POST', url: '/set', payload: { n: 7 } })) as string
+    const b = cookieOf(await app.inject({ method: 'POST', url: '/set', payload: { n: 8 } })) as string
+    const { result, trips } = await roundTrips(server, async () => await Promise.all([
+      ...Array.from({ length: 10 }, async () => await app.inject({ url: '/get/n', headers: { cookie: a } })),
+      app.inject({ url: '/get/n', headers: { cookie: b } })
+    ]))
+    t.same(result.map((r) => r.json()), [...Array.from({ length: 10 }, () => ({ value: 7 })), { value: 8 }])
+    t.equal(trips, 2)
+  })
+
+  t.test('parallel writers on one session share the read and each write their own key', async (t) => {
+    const cookie = cookieOf(await app.inject({ method: 'POST', url: '/set', payload: { n: 0 } })) as string
+    const { result, trips } = await roundTrips(server, async () => await Promise.all(
+      Array.from({ length: 5 }, async (_, i) => await app.inject({ method: 'POST', url: '/set', headers: { cookie }, payload: { ['k' + i]: i } }))
+    ))
+    t.same(result.map((r) => r.statusCode), [200, 200, 200, 200, 200])
+    t.equal(trips, 6, 'one shared read, five writes')
+    t.same((await app.inject({ url: '/data', headers: { cookie } })).json(), { n: 0, k0: 0, k1: 1, k2: 2, k3: 3, k4: 4 })
   })
 
   t.test('touch re-sends the cookie without a round trip of its own', async (t) => {

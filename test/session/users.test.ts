@@ -121,3 +121,25 @@ t.test('per-user index: listFor and destroyAllFor', async (t) => {
     await t.rejects(app.sessions.listFor({} as unknown as string), { code: 'SCALEOUT_ERR_SESSION_USER_ID' })
   })
 })
+
+// A read writes no field: while the idle expiry slides, the expiry itself says when the session was
+// last used; once the absolute deadline caps the expiry, reads record the time instead.
+t.test('lastSeenAt follows reads, with and without the deadline capping the expiry', async (t) => {
+  const server = await RedisServer.start()
+  t.teardown(async () => await server.stop())
+  const sliding = await build({ redis: server.url, prefix: 'slide:' })
+  const capped = await build({ redis: server.url, prefix: 'cap:', ttl: '2h', maxLifetime: '1h' })
+  t.teardown(async () => await Promise.all([sliding.close(), capped.close()]))
+  for (const [name, app] of [['sliding', sliding], ['capped', capped]] as const) {
+    const cookie = cookieOf(await app.inject({ method: 'POST', url: '/login', payload: { userId: name } })) as string
+    const [before] = await app.sessions.listFor(name)
+    t.equal(before?.lastSeenAt.getTime(), before?.createdAt.getTime(), `${name}: a new session was last seen when created`)
+    await new Promise((resolve) => setTimeout(resolve, 30))
+    const readAt = Date.now()
+    await app.inject({ url: '/get/n', headers: { cookie } })
+    const [after] = await app.sessions.listFor(name)
+    const seen = after?.lastSeenAt.getTime() as number
+    t.ok(seen - (before?.createdAt.getTime() as number) >= 30, `${name}: the read moved lastSeenAt on`)
+    t.ok(Math.abs(seen - readAt) < 1000, `${name}: to the time of the read`)
+  }
+})

@@ -42,3 +42,10 @@ export const InvalidSessionKeyError = createError(
   500,
   TypeError
 )
+
+/** A `{ session: 'lazy' }` route read the session before `await request.session.reload()`. */
+export const SessionNotLoadedError = createError(
+  'SCALEOUT_ERR_SESSION_NOT_LOADED',
+  'This route loads its session lazily (config.session is "lazy"): await request.session.reload() before reading it',
+  500
+)

@@ -53,6 +53,11 @@ export async function sessionPlugin (fastify: FastifyInstance, options: SessionO
       done()
       return
     }
+    if (request.routeOptions.config.session === 'lazy') {
+      session.defer(verified.id, verified.resign)
+      done()
+      return
+    }
     session.load(verified.id, verified.resign).then(() => { done() }, done)
   })
 

@@ -1,5 +1,7 @@
 import type { RedisClient } from '@scaleout/core'
 
+// The read path's script defines no helper functions: Redis runs a script's whole body on every
+// call, and defining them cost the hottest call more than its own commands did.
 // Every request-path operation is one script: one round trip, atomic, and timed by Redis's own
 // clock (TIME) so instances with skewed clocks agree on expiry. A script only touches the keys it
 // is given; on a Cluster those are one session's keys (one slot thanks to the id's slot tag) and
@@ -26,18 +28,26 @@ end
 `
 
 // KEYS: session. ARGV: idle ttl ms. Returns the hash (flat) and slides the idle expiry, capped
-// by the absolute deadline; an expired session is deleted and reads as absent.
+// by the absolute deadline; an expired session is deleted and reads as absent. A read writes no
+// field: while the expiry slides, it says when the session was last seen (expiry - ttl); only
+// once the deadline caps it does 'm:s' need recording (see sessions.ts).
 const LOAD = `
 local h = redis.call('HGETALL', KEYS[1])
 if #h == 0 then return false end
-local n = now()
+local t = redis.call('TIME')
+local n = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
 local dl
 for i = 1, #h, 2 do
   if h[i] == 'm:d' then dl = tonumber(h[i + 1]) break end
 end
 if dl == nil or dl <= n then redis.call('DEL', KEYS[1]) return false end
-redis.call('PEXPIRE', KEYS[1], math.min(tonumber(ARGV[1]), dl - n))
-redis.call('HSET', KEYS[1], 'm:s', n)
+local ttl = tonumber(ARGV[1])
+if dl - n < ttl then
+  redis.call('PEXPIRE', KEYS[1], dl - n)
+  redis.call('HSET', KEYS[1], 'm:s', n)
+else
+  redis.call('PEXPIRE', KEYS[1], ttl)
+end
 return h
 `
 
@@ -61,9 +71,10 @@ return dl
 `
 
 // KEYS: new session, old session, index to add to, index to remove from (unused: the new key).
-// ARGV: hasOld, hasAdd, hasRem, ttl, maxLifetime, id, old id, field/value pairs...
-// Creates a session; with an old one (regenerate) deletes it in the same step, and refuses when
-// it is already gone (destroyed meanwhile). Returns the absolute deadline, or 0.
+// ARGV: hasOld ('0', '1', or '2': an old session never read), hasAdd, hasRem, ttl, maxLifetime,
+// id, old id, field/value pairs... Creates a session; with an old one (regenerate) deletes it in
+// the same step, and refuses when it is already gone (destroyed meanwhile), except for one never
+// read, which may have expired long ago. Returns the absolute deadline, or 0.
 const CREATE = PRELUDE + `
 local key = KEYS[1]
 local n = now()
@@ -73,6 +84,8 @@ if ARGV[1] == '1' then
   if odl == nil then return 0 end
   redis.call('DEL', old)
   if odl <= n then return 0 end
+elseif ARGV[1] == '2' then
+  redis.call('DEL', KEYS[2])
 end
 local life = tonumber(ARGV[5])
 local dl = n + life
@@ -114,7 +127,7 @@ export interface ScriptedClient {
  * argument, which must therefore be a key (a leading numkeys made it batch different slots).
  */
 export function defineScripts (client: RedisClient): ScriptedClient {
-  client.defineCommand('scaleoutSessionLoad', { numberOfKeys: 1, lua: PRELUDE + LOAD })
+  client.defineCommand('scaleoutSessionLoad', { numberOfKeys: 1, lua: LOAD })
   client.defineCommand('scaleoutSessionWrite', { numberOfKeys: 3, lua: WRITE })
   client.defineCommand('scaleoutSessionCreate', { numberOfKeys: 4, lua: CREATE })
   client.defineCommand('scaleoutSessionDestroy', { numberOfKeys: 2, lua: DESTROY })

@@ -1,6 +1,6 @@
 import type { FastifyReply, FastifyRequest } from 'fastify'
 import type { SizedCodec } from '@scaleout/core'
-import { InvalidSessionKeyError, InvalidUserIdError, SessionTooLargeError } from './errors.js'
+import { InvalidSessionKeyError, InvalidUserIdError, SessionNotLoadedError, SessionTooLargeError } from './errors.js'
 import { isSecure, serialize } from './cookie.js'
 import { digest, newId, sign } from './ids.js'
 import type { Settings } from './options.js'
@@ -31,6 +31,11 @@ export class Session implements RequestSession {
   #stored: string | null = null
   /** A regenerate() is pending: the next save creates #id and deletes #stored in one step. */
   #rotate = false
+  /** #stored was never read (lazy route): it may be gone, and its user index is unknown. */
+  #blind = false
+  /** On a lazy route: the verified id whose session has not been read (it may not exist). */
+  #deferred: string | null = null
+  #deferredResign = false
   /** Encoded values as loaded or last saved. */
   #raw = new Map<string, string>()
   /** Decoded values, and what the handler set; a deleted key maps to undefined. */
@@ -50,7 +55,7 @@ export class Session implements RequestSession {
   }
 
   get id (): string {
-    this.#usable()
+    this.#loaded()
     this.#id ??= newId()
     return this.#id
   }
@@ -60,7 +65,7 @@ export class Session implements RequestSession {
   }
 
   get isNew (): boolean {
-    this.#usable()
+    this.#loaded()
     return this.#stored === null
   }
 
@@ -68,6 +73,13 @@ export class Session implements RequestSession {
   rejectCookie (): void {
     this.#hadCookie = true
     this.#cookie = 'clear'
+  }
+
+  /** On a lazy route: remembers the verified id and reads nothing until the handler asks. */
+  defer (id: string, resign: boolean): void {
+    this.#hadCookie = true
+    this.#deferred = id
+    this.#deferredResign = resign
   }
 
   /** Reads the session behind a verified cookie; never throws (a failure is kept for the handler). */
@@ -94,8 +106,14 @@ export class Session implements RequestSession {
     if (this.#error !== null) throw this.#error
   }
 
-  get<K extends SessionKey> (key: K): SessionData[K] | undefined {
+  /** Reading or changing values needs the session read first (only ever missing on a lazy route). */
+  #loaded (): void {
     this.#usable()
+    if (this.#deferred !== null) throw new SessionNotLoadedError()
+  }
+
+  get<K extends SessionKey> (key: K): SessionData[K] | undefined {
+    this.#loaded()
     if (this.#values.has(key)) return this.#values.get(key) as SessionData[K] | undefined
     const raw = this.#raw.get(key)
     if (raw === undefined) return undefined
@@ -105,7 +123,7 @@ export class Session implements RequestSession {
   }
 
   set<K extends SessionKey> (key: K, value: SessionData[K]): void {
-    this.#usable()
+    this.#loaded()
     if (typeof key !== 'string' || key.length === 0 || key.length > MAX_KEY) throw new InvalidSessionKeyError()
     this.#values.set(key, value)
     this.#changed.add(key)
@@ -120,7 +138,7 @@ export class Session implements RequestSession {
   }
 
   data (): Partial<SessionData> {
-    this.#usable()
+    this.#loaded()
     const { codec } = this.#ctx
     const copy: Record<string, unknown> = {}
     for (const key of new Set([...this.#raw.keys(), ...this.#values.keys()])) {
@@ -136,6 +154,13 @@ export class Session implements RequestSession {
 
   async regenerate (keep: SessionKey[] = []): Promise<void> {
     this.#usable()
+    if (this.#deferred !== null) {
+      // Nothing kept means nothing to read: the save replaces the unread session, if it exists.
+      if (keep.length > 0) throw new SessionNotLoadedError()
+      this.#stored = this.#deferred
+      this.#blind = true
+      this.#deferred = null
+    }
     const kept = new Map<string, unknown>()
     for (const key of keep) {
       const value = this.get(key)
@@ -150,7 +175,11 @@ export class Session implements RequestSession {
 
   async destroy (): Promise<void> {
     this.#usable()
-    if (this.#stored !== null) await this.#ctx.store.destroy(this.#stored, this.#user)
+    if (this.#deferred !== null) {
+      // Unread, so its user is unknown: listFor prunes the index entry it leaves behind.
+      await this.#ctx.store.destroy(this.#deferred, undefined)
+      this.#deferred = null
+    } else if (this.#stored !== null) await this.#ctx.store.destroy(this.#stored, this.#user)
     this.#reset()
   }
 
@@ -159,6 +188,7 @@ export class Session implements RequestSession {
     this.#id = null
     this.#stored = null
     this.#rotate = false
+    this.#blind = false
     this.#raw = new Map()
     this.#values = new Map()
     this.#changed = new Set()
@@ -167,12 +197,19 @@ export class Session implements RequestSession {
   }
 
   touch (): void {
-    this.#usable()
+    this.#loaded()
     if (this.#stored !== null) this.#cookie = 'set'
   }
 
   async reload (): Promise<void> {
     this.#usable()
+    if (this.#deferred !== null) {
+      const id = this.#deferred
+      this.#deferred = null
+      await this.load(id, this.#deferredResign)
+      this.#usable()
+      return
+    }
     const stored = this.#stored
     // What the response does with the cookie is unchanged unless the session turns out gone.
     const cookie = this.#cookie
@@ -183,7 +220,7 @@ export class Session implements RequestSession {
   }
 
   async save (): Promise<void> {
-    this.#usable()
+    this.#loaded()
     await this.#commit(true)
   }
 
@@ -216,7 +253,7 @@ export class Session implements RequestSession {
     const id = this.id
     const oldId = this.#rotate ? this.#stored as string : undefined
     const saved = creating
-      ? await store.create(id, oldId, this.#withClient(sets), change)
+      ? await store.create(id, oldId, this.#withClient(sets), change, this.#blind)
       : await store.write(id, sets, deletes, change)
     if (!saved) {
       // Destroyed (or expired) by another request meanwhile: writing now would resurrect it.
@@ -232,6 +269,7 @@ export class Session implements RequestSession {
     }
     this.#stored = id
     this.#rotate = false
+    this.#blind = false
     this.#user = user
     this.#changed.clear()
   }

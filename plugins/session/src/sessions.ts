@@ -24,14 +24,24 @@ function exceptions (options: DestroyAllOptions): Set<string> {
 export function sessionsApi (store: Store, settings: Settings): SessionsApi {
   const { client } = store
 
+  // Every use slides the expiry to `now + ttl`, so the expiry tells when the session was last
+  // used; once the absolute deadline caps the expiry, reads record 'm:s' instead (scripts.ts).
+  function lastSeen (recorded: number, expiresAt: number): number {
+    return Math.max(recorded, expiresAt - settings.ttlMs)
+  }
+
   async function live (user: string): Promise<Array<{ id: string, info: SessionInfo }>> {
     const index = store.indexKey(user)
     const ids = await store.call(client.zrangebyscore(index, Date.now(), '+inf'))
-    const rows = await Promise.all(ids.map(async (id) => await store.call(client.hmget(store.sessionKey(id), ...FIELDS))))
+    const rows = await Promise.all(ids.map(async (id) => await Promise.all([
+      store.call(client.hmget(store.sessionKey(id), ...FIELDS)),
+      store.call(client.pexpiretime(store.sessionKey(id)))
+    ])))
     const found: Array<{ id: string, info: SessionInfo }> = []
     const stale: string[] = []
     ids.forEach((id, i) => {
-      const [created, seen, ip, agent, owner] = rows[i] as Array<string | null>
+      const [fields, expiresAt] = rows[i] as [Array<string | null>, number]
+      const [created, seen, ip, agent, owner] = fields
       if (owner !== user) {
         stale.push(id)
         return
@@ -39,7 +49,7 @@ export function sessionsApi (store: Store, settings: Settings): SessionsApi {
       found.push({
         id,
         // The owner field is only there while the hash is, and with it every other metadata field.
-        info: { id: digest(id), createdAt: new Date(Number(created)), lastSeenAt: new Date(Number(seen)), ip: ip as string, userAgent: agent as string }
+        info: { id: digest(id), createdAt: new Date(Number(created)), lastSeenAt: new Date(lastSeen(Number(seen), expiresAt)), ip: ip as string, userAgent: agent as string }
       })
     })
     if (stale.length > 0) await store.call(client.zrem(index, ...stale))

@@ -47,6 +47,11 @@ export class Store {
    */
   private readonly ownTimeout: boolean
 
+  /** Loads not yet sent, by session id; cleared when the batch is sent. */
+  private readonly pendingLoads = new Map<string, Promise<string[] | null>>()
+  /** Resolves when the current batch of loads is sent. */
+  private batch: Promise<void> | null = null
+
   constructor (client: RedisClient, owned: boolean, settings: Settings) {
     this.client = client
     this.scripts = defineScripts(client)
@@ -73,8 +78,19 @@ export class Store {
     }
   }
 
+  /**
+   * Loads of one session requested while the event loop handles the same batch of I/O share one
+   * script call, sent at setImmediate (after that batch). Every request in the batch arrived
+   * before the call was sent, so each still sees every write that completed before it arrived;
+   * a browser's burst of parallel requests on one session then costs Redis one read.
+   */
   async load (id: string): Promise<Loaded | null> {
-    const flat = await this.call(this.scripts.scaleoutSessionLoad(this.sessionKey(id), this.settings.ttlMs))
+    let pending = this.pendingLoads.get(id)
+    if (pending === undefined) {
+      pending = this.queueLoad(id)
+      this.pendingLoads.set(id, pending)
+    }
+    const flat = await pending
     if (flat === null) return null
     const data = new Map<string, string>()
     let user: string | undefined
@@ -84,6 +100,18 @@ export class Store {
       else if (field === META_USER) user = flat[i + 1]
     }
     return { data, user }
+  }
+
+  private async queueLoad (id: string): Promise<string[] | null> {
+    this.batch ??= new Promise((resolve) => {
+      setImmediate(() => {
+        this.pendingLoads.clear()
+        this.batch = null
+        resolve()
+      })
+    })
+    await this.batch
+    return await this.call(this.scripts.scaleoutSessionLoad(this.sessionKey(id), this.settings.ttlMs))
   }
 
   /**
@@ -120,13 +148,16 @@ export class Store {
     return deadline !== 0
   }
 
-  /** Creates a session, replacing `oldId` atomically when given; false when `oldId` was gone. */
-  async create (id: string, oldId: string | undefined, sets: string[], change: UserChange = NO_CHANGE): Promise<boolean> {
+  /**
+   * Creates a session, replacing `oldId` atomically when given; false when `oldId` was gone,
+   * unless `blind` (it was never read, so it may well be gone: replace it if it is there).
+   */
+  async create (id: string, oldId: string | undefined, sets: string[], change: UserChange = NO_CHANGE, blind = false): Promise<boolean> {
     const key = this.sessionKey(id)
     const { keys, flags } = this.indexArgs(key, change)
     const deadline = await this.call(this.scripts.scaleoutSessionCreate(
       key, oldId === undefined ? key : this.sessionKey(oldId), ...keys,
-      oldId === undefined ? '0' : '1', ...flags, this.settings.ttlMs, this.settings.maxLifetimeMs, id, oldId ?? '', ...sets
+      oldId === undefined ? '0' : blind ? '2' : '1', ...flags, this.settings.ttlMs, this.settings.maxLifetimeMs, id, oldId ?? '', ...sets
     ))
     await this.indexLater(change, id, deadline)
     return deadline !== 0

@@ -112,7 +112,11 @@ declare module 'fastify' {
     session: RequestSession
   }
   interface FastifyContextConfig {
-    /** `false`: this route never reads Redis nor sets the session cookie (static assets, probes). */
-    session?: boolean
+    /**
+     * `false`: this route never reads Redis nor sets the session cookie (static assets, probes).
+     * `'lazy'`: the session is not read before the handler; `destroy()` and `regenerate()` work
+     * without reading it (a logout is one round trip), and `await request.session.reload()` reads it.
+     */
+    session?: boolean | 'lazy'
   }
 }

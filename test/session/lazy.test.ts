@@ -1,0 +1,114 @@
+import t from 'tap'
+import { RedisServer } from '../helpers/index.js'
+import { build, cookieOf, roundTrips, sessionKeys } from './setup.js'
+
+// { session: 'lazy' } routes: nothing is read before the handler, so a logout or a login costs
+// only its own write; reading values needs an explicit reload().
+t.test('lazy routes', async (t) => {
+  const server = await RedisServer.start()
+  t.teardown(async () => await server.stop())
+  t.beforeEach(async () => await server.flushAll())
+  const app = await build({ redis: server.url }, {}, (app) => {
+    const lazy = { config: { session: 'lazy' as const } }
+    app.get('/lazy/get', lazy, async (request) => ({ value: request.session.get('n') ?? null }))
+    app.get('/lazy/id', lazy, async (request) => ({ id: request.session.id }))
+    app.get('/lazy/reload', lazy, async (request) => {
+      await request.session.reload()
+      request.session.set('n', (request.session.get('n') ?? 0) + 1)
+      return { n: request.session.get('n'), isNew: request.session.isNew }
+    })
+    app.post('/lazy/keep', lazy, async (request) => {
+      await request.session.regenerate(['n'])
+      return { ok: true }
+    })
+    app.post('/lazy/login', lazy, async (request) => {
+      await request.session.regenerate()
+      request.session.set('userId', 'alice')
+      return { ok: true }
+    })
+    app.post('/lazy/logout', lazy, async (request) => {
+      await request.session.destroy()
+      return { ok: true }
+    })
+  })
+  t.teardown(async () => await app.close())
+
+  t.test('reading before reload() is a coded 500 and costs no round trip', async (t) => {
+    const cookie = cookieOf(await app.inject({ method: 'POST', url: '/set', payload: { n: 1 } })) as string
+    for (const url of ['/lazy/get', '/lazy/id']) {
+      const { result, trips } = await roundTrips(server, async () => await app.inject({ url, headers: { cookie } }))
+      t.equal(result.statusCode, 500)
+      t.equal(result.json().code, 'SCALEOUT_ERR_SESSION_NOT_LOADED')
+      t.equal(trips, 0)
+      t.equal(result.headers['set-cookie'], undefined, 'the cookie is left alone')
+    }
+  })
+
+  t.test('without a cookie there is nothing to read: the session is a new, empty one', async (t) => {
+    const res = await app.inject('/lazy/get')
+    t.same(res.json(), { value: null })
+  })
+
+  t.test('reload() reads it; changes are then saved as on any route', async (t) => {
+    const cookie = cookieOf(await app.inject({ method: 'POST', url: '/set', payload: { n: 1 } })) as string
+    const res = await app.inject({ url: '/lazy/reload', headers: { cookie } })
+    t.same(res.json(), { n: 2, isNew: false })
+    t.same((await app.inject({ url: '/get/n', headers: { cookie } })).json(), { value: 2 })
+  })
+
+  t.test('reload() of a session that is gone clears the cookie', async (t) => {
+    const cookie = cookieOf(await app.inject({ method: 'POST', url: '/set', payload: { n: 1 } })) as string
+    await server.flushAll()
+    const res = await app.inject({ url: '/lazy/reload', headers: { cookie } })
+    t.same(res.json(), { n: 1, isNew: true })
+    t.not(cookieOf(res), cookie, 'a new session replaces the gone one')
+  })
+
+  t.test('regenerate() keeping keys needs them read first', async (t) => {
+    const cookie = cookieOf(await app.inject({ method: 'POST', url: '/set', payload: { n: 1 } })) as string
+    const res = await app.inject({ method: 'POST', url: '/lazy/keep', headers: { cookie } })
+    t.equal(res.statusCode, 500)
+    t.equal(res.json().code, 'SCALEOUT_ERR_SESSION_NOT_LOADED')
+    t.same((await app.inject({ url: '/get/n', headers: { cookie } })).json(), { value: 1 }, 'the session is untouched')
+  })
+
+  t.test('logging in over a cookie whose session expired long ago still logs in', async (t) => {
+    const cookie = cookieOf(await app.inject({ method: 'POST', url: '/set', payload: { n: 1 } })) as string
+    await server.flushAll()
+    const res = await app.inject({ method: 'POST', url: '/lazy/login', headers: { cookie } })
+    t.equal(res.statusCode, 200)
+    const fresh = cookieOf(res) as string
+    t.not(fresh, cookie)
+    t.same((await app.inject({ url: '/data', headers: { cookie: fresh } })).json(), { userId: 'alice' })
+    t.equal((await sessionKeys(server)).length, 1)
+  })
+
+  t.test('logging in replaces the old session', async (t) => {
+    const cookie = cookieOf(await app.inject({ method: 'POST', url: '/set', payload: { n: 1 } })) as string
+    const fresh = cookieOf(await app.inject({ method: 'POST', url: '/lazy/login', headers: { cookie } })) as string
+    t.same((await app.inject({ url: '/data', headers: { cookie } })).json(), {})
+    t.same((await app.inject({ url: '/data', headers: { cookie: fresh } })).json(), { userId: 'alice' })
+    t.equal((await sessionKeys(server)).length, 1)
+  })
+
+  t.test('a lazy logout leaves an index entry that listFor prunes', async (t) => {
+    const cookie = cookieOf(await app.inject({ method: 'POST', url: '/login', payload: { userId: 'alice' } })) as string
+    const res = await app.inject({ method: 'POST', url: '/lazy/logout', headers: { cookie } })
+    t.equal(res.headers['set-cookie'], 'sessionId=; Path=/; Max-Age=0; Expires=Thu, 01 Jan 1970 00:00:00 GMT; HttpOnly; SameSite=Lax')
+    const client = server.client()
+    t.teardown(() => client.disconnect())
+    t.equal(await client.zcard('scaleout:sess:user:{alice}'), 1)
+    t.same(await app.sessions.listFor('alice'), [])
+    t.equal(await client.zcard('scaleout:sess:user:{alice}'), 0)
+  })
+
+  t.test('Redis not answering: a lazy logout is a coded 503, not a 500', async (t) => {
+    const cookie = cookieOf(await app.inject({ method: 'POST', url: '/set', payload: { n: 1 } })) as string
+    server.pause()
+    const res = await app.inject({ method: 'POST', url: '/lazy/logout', headers: { cookie } })
+    server.resume()
+    t.equal(res.statusCode, 503)
+    t.equal(res.json().code, 'SCALEOUT_ERR_SESSION_UNAVAILABLE')
+    t.equal(res.headers['set-cookie'], undefined, 'the cookie is kept: the client may retry the logout')
+  })
+})
