@@ -28,7 +28,7 @@ const rounds = Number(values.rounds)
 const connections = Number(values.connections)
 const warmup = Number(values.warmup)
 
-interface Running { variant: Variant, child: ChildProcess, url: string, headers: Record<string, string> }
+interface Running { variant: Variant, child: ChildProcess, url: string, headers: Record<string, string> | Array<Record<string, string>> }
 
 async function startServer (variant: Variant, redisUrl: string): Promise<Running> {
   const child = fork(join(here, 'serve.ts'), [variant.server, JSON.stringify(variant.options ?? {})], {
@@ -61,10 +61,16 @@ async function stopServer (running: Running): Promise<void> {
 
 async function drive (running: Running, seconds: number): Promise<autocannon.Result> {
   const { request } = running.variant
+  const { headers } = running
+  const perConnection = Array.isArray(headers) ? headers : null
+  let next = 0
   return await autocannon({
     url: running.url + request.path,
     method: request.method ?? 'GET',
-    headers: { ...request.headers, ...running.headers },
+    headers: { ...request.headers, ...(Array.isArray(headers) ? {} : headers) },
+    ...(perConnection !== null
+      ? { setupClient: (client: autocannon.Client) => { client.setHeaders({ ...request.headers, ...perConnection[next++ % perConnection.length] }) } }
+      : {}),
     ...(request.body !== undefined ? { body: request.body } : {}),
     connections,
     duration: seconds

@@ -27,9 +27,10 @@ export interface Variant {
   request: BenchRequest
   /**
    * Runs once in the runner after the server is up and before measuring, e.g. to log in.
-   * Returns headers to add to every measured request (a session cookie).
+   * Returns headers to add to every measured request (a session cookie), or a list of header
+   * sets that the connections take in turn (one session per connection).
    */
-  prepare?: (baseUrl: string) => Promise<Record<string, string> | undefined>
+  prepare?: (baseUrl: string) => Promise<Record<string, string> | Array<Record<string, string>> | undefined>
 }
 
 /** A minimum ratio of one variant's requests/s to another's, checked and printed (never asserted in tests). */

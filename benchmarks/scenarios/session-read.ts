@@ -3,9 +3,9 @@ import { sessionVariants } from '../servers/session-common.js'
 
 const scenario: Scenario = {
   name: 'session-read',
-  description: 'GET /read with a logged-in session cookie: one value read (sessions slide their expiry)',
+  description: 'GET /read with a logged-in session cookie: one value read (sessions slide their expiry), one session per connection',
   baseline: 'bare fastify',
-  variants: sessionVariants('/read', true),
+  variants: sessionVariants('/read', 'each'),
   targets: [
     { variant: '@scaleout/session', against: 'bare fastify', min: 0.85 },
     { variant: '@scaleout/session', against: '@fastify/session + connect-redis', min: 2 }

@@ -15,9 +15,22 @@ export async function login (baseUrl: string): Promise<Record<string, string>> {
   return { cookie: cookies.join('; ') }
 }
 
-/** The same rows for each scenario: bare Fastify, ours, and the peers the issue names. */
-export function sessionVariants (path: '/read' | '/modify', withCookie: boolean): Variant[] {
-  const prepare = withCookie ? login : undefined
+/** Logs in once per connection: every connection then reads its own session. */
+export async function loginEach (baseUrl: string): Promise<Array<Record<string, string>>> {
+  const sessions: Array<Record<string, string>> = []
+  for (let i = 0; i < SESSIONS; i++) sessions.push(await login(baseUrl))
+  return sessions
+}
+
+/** One per benchmark connection (the runner's default of 50). */
+const SESSIONS = 50
+
+/**
+ * The same rows for each scenario: bare Fastify, ours, and the peers the issue names. `cookie`:
+ * none, one session shared by every connection (a browser's parallel requests), or one each.
+ */
+export function sessionVariants (path: '/read' | '/modify', cookie: 'none' | 'shared' | 'each'): Variant[] {
+  const prepare = cookie === 'shared' ? login : cookie === 'each' ? loginEach : undefined
   const row = (name: string, server: string): Variant => ({ name, server, request: { path }, ...(prepare !== undefined ? { prepare } : {}) })
   return [
     row('bare fastify', 'servers/session-bare.ts'),
