@@ -76,7 +76,7 @@ t.test('per-user index: listFor and destroyAllFor', async (t) => {
     t.same(await app.sessions.listFor('carol'), [])
     t.same(await client.zrange('scaleout:sess:user:{carol}', '0', '-1'), [])
     const [key] = await client.keys('scaleout:sess:{*')
-    t.notOk(await client.hexists(key as string, 'm:u'))
+    t.notOk(Object.hasOwn(JSON.parse(await client.get(key as string) as string) as object, 'm:u'))
 
     // Entries the index may hold on a Cluster (logout does not touch it there), or after an idle expiry.
     const dave = await loginAs('dave', 'x')

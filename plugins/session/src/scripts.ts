@@ -1,23 +1,25 @@
 import type { RedisClient } from '@scaleout/core'
 
-// The read path's script defines no helper functions: Redis runs a script's whole body on every
-// call, and defining them cost the hottest call more than its own commands did.
-// Every request-path operation is one script: one round trip, atomic, and timed by Redis's own
-// clock (TIME) so instances with skewed clocks agree on expiry. A script only touches the keys it
-// is given; on a Cluster those are one session's keys (one slot thanks to the id's slot tag) and
-// the per-user index, which lives in the user's slot, is updated by its own call.
+// A session is one string: a JSON object of string fields, `d:<key>` for encoded values and `m:*`
+// for metadata (see store.ts). A read is then a single GETEX that also slides the idle expiry: no
+// script, which on Redis costs far more than the command it wraps. Writes are scripts, so that
+// parallel requests changing different keys merge field by field instead of overwriting each
+// other, and so that a write after a destroy never brings the session back. Scripts only touch
+// the keys they are given; on a Cluster those are one session's keys (one slot thanks to the id's
+// slot tag) and, in the user's slot, the per-user index, which is then updated by its own call.
+// Every key's expiry is `ttl` after its last use, never capped by the absolute deadline, so the
+// expiry also says when the session was last used (listFor); the deadline is checked on each use.
 
 const PRELUDE = `
 local function now()
   local t = redis.call('TIME')
   return tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
 end
-local function chunked(cmd, key, from, to)
-  while from <= to do
-    local last = math.min(to, from + 999)
-    redis.call(cmd, key, unpack(ARGV, from, last))
-    from = last + 1
-  end
+local function decode(raw)
+  if not raw then return nil end
+  local ok, s = pcall(cjson.decode, raw)
+  if ok and type(s) == 'table' then return s end
+  return nil
 end
 local function indexAdd(idx, id, score, n)
   redis.call('ZADD', idx, score, id)
@@ -27,44 +29,21 @@ local function indexAdd(idx, id, score, n)
 end
 `
 
-// KEYS: session. ARGV: idle ttl ms. Returns the hash (flat) and slides the idle expiry, capped
-// by the absolute deadline; an expired session is deleted and reads as absent. A read writes no
-// field: while the expiry slides, it says when the session was last seen (expiry - ttl); only
-// once the deadline caps it does 'm:s' need recording (see sessions.ts).
-const LOAD = `
-local h = redis.call('HGETALL', KEYS[1])
-if #h == 0 then return false end
-local t = redis.call('TIME')
-local n = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
-local dl
-for i = 1, #h, 2 do
-  if h[i] == 'm:d' then dl = tonumber(h[i + 1]) break end
-end
-if dl == nil or dl <= n then redis.call('DEL', KEYS[1]) return false end
-local ttl = tonumber(ARGV[1])
-if dl - n < ttl then
-  redis.call('PEXPIRE', KEYS[1], dl - n)
-  redis.call('HSET', KEYS[1], 'm:s', n)
-else
-  redis.call('PEXPIRE', KEYS[1], ttl)
-end
-return h
-`
-
 // KEYS: session, index to add to, index to remove from (unused ones are the session key again,
 // so a Cluster sees one slot). ARGV: ttl, hasAdd, hasRem, id, nset, field/value pairs..., fields to delete...
-// Writes only the changed fields, and only while the session exists: a write that arrives after
-// a destroy never brings the session back. Returns the absolute deadline, or 0 when gone.
+// Merges the changed fields into the session, only while it exists and is within its deadline.
+// Returns the absolute deadline, or 0 when the session is gone.
 const WRITE = PRELUDE + `
 local key = KEYS[1]
-local dl = tonumber(redis.call('HGET', key, 'm:d'))
-if dl == nil then return 0 end
+local s = decode(redis.call('GET', key))
+if s == nil then return 0 end
+local dl = tonumber(s['m:d'])
 local n = now()
-if dl <= n then redis.call('DEL', key) return 0 end
-local nset = tonumber(ARGV[5])
-if nset > 0 then chunked('HSET', key, 6, 5 + nset * 2) end
-if 6 + nset * 2 <= #ARGV then chunked('HDEL', key, 6 + nset * 2, #ARGV) end
-redis.call('PEXPIRE', key, math.min(tonumber(ARGV[1]), dl - n))
+if dl == nil or dl <= n then return 0 end
+local last = 5 + tonumber(ARGV[5]) * 2
+for i = 6, last, 2 do s[ARGV[i]] = ARGV[i + 1] end
+for i = last + 1, #ARGV do s[ARGV[i]] = nil end
+redis.call('SET', key, cjson.encode(s), 'PX', ARGV[1])
 if ARGV[2] == '1' then indexAdd(KEYS[2], ARGV[4], dl, n) end
 if ARGV[3] == '1' then redis.call('ZREM', KEYS[3], ARGV[4]) end
 return dl
@@ -76,22 +55,20 @@ return dl
 // the same step, and refuses when it is already gone (destroyed meanwhile), except for one never
 // read, which may have expired long ago. Returns the absolute deadline, or 0.
 const CREATE = PRELUDE + `
-local key = KEYS[1]
 local n = now()
 if ARGV[1] == '1' then
-  local old = KEYS[2]
-  local odl = tonumber(redis.call('HGET', old, 'm:d'))
-  if odl == nil then return 0 end
-  redis.call('DEL', old)
-  if odl <= n then return 0 end
+  local old = decode(redis.call('GET', KEYS[2]))
+  if old == nil then return 0 end
+  redis.call('DEL', KEYS[2])
+  local odl = tonumber(old['m:d'])
+  if odl == nil or odl <= n then return 0 end
 elseif ARGV[1] == '2' then
   redis.call('DEL', KEYS[2])
 end
-local life = tonumber(ARGV[5])
-local dl = n + life
-redis.call('HSET', key, 'm:c', n, 'm:d', dl, 'm:s', n)
-chunked('HSET', key, 8, #ARGV)
-redis.call('PEXPIRE', key, math.min(tonumber(ARGV[4]), life))
+local dl = n + tonumber(ARGV[5])
+local s = { ['m:c'] = string.format('%d', n), ['m:d'] = string.format('%d', dl) }
+for i = 8, #ARGV, 2 do s[ARGV[i]] = ARGV[i + 1] end
+redis.call('SET', KEYS[1], cjson.encode(s), 'PX', ARGV[4])
 if ARGV[2] == '1' then indexAdd(KEYS[3], ARGV[6], dl, n) end
 if ARGV[3] == '1' then redis.call('ZREM', KEYS[4], ARGV[7]) end
 return dl
@@ -114,7 +91,6 @@ type Arg = string | number
 
 /** The client once the scripts are defined on it. Each takes its keys first, then its arguments. */
 export interface ScriptedClient {
-  scaleoutSessionLoad: (key: string, ttl: number) => Promise<string[] | null>
   scaleoutSessionWrite: (...keysThenArgs: Arg[]) => Promise<number>
   scaleoutSessionCreate: (...keysThenArgs: Arg[]) => Promise<number>
   scaleoutSessionDestroy: (key: string, index: string, id: string, hasIndex: string) => Promise<number>
@@ -127,7 +103,6 @@ export interface ScriptedClient {
  * argument, which must therefore be a key (a leading numkeys made it batch different slots).
  */
 export function defineScripts (client: RedisClient): ScriptedClient {
-  client.defineCommand('scaleoutSessionLoad', { numberOfKeys: 1, lua: LOAD })
   client.defineCommand('scaleoutSessionWrite', { numberOfKeys: 3, lua: WRITE })
   client.defineCommand('scaleoutSessionCreate', { numberOfKeys: 4, lua: CREATE })
   client.defineCommand('scaleoutSessionDestroy', { numberOfKeys: 2, lua: DESTROY })

@@ -1,10 +1,8 @@
 import { InvalidUserIdError } from './errors.js'
 import { digest } from './ids.js'
 import type { Settings } from './options.js'
-import { META_USER, type Store } from './store.js'
+import { META_CREATED, META_DEADLINE, META_USER, parseStored, type Store } from './store.js'
 import type { DestroyAllOptions, SessionInfo, SessionsApi } from './types.js'
-
-const FIELDS = ['m:c', 'm:s', 'm:ip', 'm:ua', META_USER] as const
 
 function userIdOf (settings: Settings, userId: unknown): string {
   if ((typeof userId === 'string' && userId !== '') || (typeof userId === 'number' && Number.isFinite(userId))) return String(userId)
@@ -24,32 +22,29 @@ function exceptions (options: DestroyAllOptions): Set<string> {
 export function sessionsApi (store: Store, settings: Settings): SessionsApi {
   const { client } = store
 
-  // Every use slides the expiry to `now + ttl`, so the expiry tells when the session was last
-  // used; once the absolute deadline caps the expiry, reads record 'm:s' instead (scripts.ts).
-  function lastSeen (recorded: number, expiresAt: number): number {
-    return Math.max(recorded, expiresAt - settings.ttlMs)
-  }
-
   async function live (user: string): Promise<Array<{ id: string, info: SessionInfo }>> {
     const index = store.indexKey(user)
     const ids = await store.call(client.zrangebyscore(index, Date.now(), '+inf'))
     const rows = await Promise.all(ids.map(async (id) => await Promise.all([
-      store.call(client.hmget(store.sessionKey(id), ...FIELDS)),
+      store.call(client.get(store.sessionKey(id))),
       store.call(client.pexpiretime(store.sessionKey(id)))
     ])))
     const found: Array<{ id: string, info: SessionInfo }> = []
     const stale: string[] = []
+    const now = Date.now()
     ids.forEach((id, i) => {
-      const [fields, expiresAt] = rows[i] as [Array<string | null>, number]
-      const [created, seen, ip, agent, owner] = fields
-      if (owner !== user) {
+      const [text, expiresAt] = rows[i] as [string | null, number]
+      const fields = parseStored(text)
+      if (fields === null || fields[META_USER] !== user || !(Number(fields[META_DEADLINE]) > now)) {
         stale.push(id)
         return
       }
+      const created = Number(fields[META_CREATED])
+      // Every use sets the expiry `ttl` ahead (never capped by the deadline, see scripts.ts), so
+      // the expiry says when the session was last used. The metadata fields are all written at creation.
       found.push({
         id,
-        // The owner field is only there while the hash is, and with it every other metadata field.
-        info: { id: digest(id), createdAt: new Date(Number(created)), lastSeenAt: new Date(lastSeen(Number(seen), expiresAt)), ip: ip as string, userAgent: agent as string }
+        info: { id: digest(id), createdAt: new Date(created), lastSeenAt: new Date(Math.max(created, expiresAt - settings.ttlMs)), ip: fields['m:ip'] as string, userAgent: fields['m:ua'] as string }
       })
     })
     if (stale.length > 0) await store.call(client.zrem(index, ...stale))

@@ -5,10 +5,26 @@ import { slotTag } from './ids.js'
 import type { Settings } from './options.js'
 import { defineScripts, type ScriptedClient } from './scripts.js'
 
-// Hash fields: `d:<key>` holds an encoded value, `m:*` the metadata (created, deadline, last seen,
-// ip, user agent, user id). The prefixes keep user keys from ever colliding with metadata.
+// A session is one Redis string: a JSON object whose fields are `d:<key>` (an encoded value) and
+// `m:*` metadata (created, deadline, ip, user agent, user id). The prefixes keep user keys from
+// ever colliding with metadata; every field is a string, so Lua's cjson never touches a number.
 export const DATA = 'd:'
 export const META_USER = 'm:u'
+export const META_CREATED = 'm:c'
+export const META_DEADLINE = 'm:d'
+
+/** The stored fields, or null when the text is not a session (corrupt, or written by someone else). */
+export function parseStored (text: string | null): Record<string, string> | null {
+  if (text === null) return null
+  let fields: unknown
+  try {
+    fields = JSON.parse(text)
+  } catch {
+    return null
+  }
+  if (fields === null || typeof fields !== 'object' || Array.isArray(fields)) return null
+  return fields as Record<string, string>
+}
 
 export interface Loaded {
   /** Encoded values by session key. */
@@ -48,7 +64,7 @@ export class Store {
   private readonly ownTimeout: boolean
 
   /** Loads not yet sent, by session id; cleared when the batch is sent. */
-  private readonly pendingLoads = new Map<string, Promise<string[] | null>>()
+  private readonly pendingLoads = new Map<string, Promise<string | null>>()
   /** Resolves when the current batch of loads is sent. */
   private batch: Promise<void> | null = null
 
@@ -80,7 +96,7 @@ export class Store {
 
   /**
    * Loads of one session requested while the event loop handles the same batch of I/O share one
-   * script call, sent at setImmediate (after that batch). Every request in the batch arrived
+   * GETEX, sent at setImmediate (after that batch). Every request in the batch arrived
    * before the call was sent, so each still sees every write that completed before it arrived;
    * a browser's burst of parallel requests on one session then costs Redis one read.
    */
@@ -90,19 +106,21 @@ export class Store {
       pending = this.queueLoad(id)
       this.pendingLoads.set(id, pending)
     }
-    const flat = await pending
-    if (flat === null) return null
+    const fields = parseStored(await pending)
+    // Past its absolute deadline it reads as gone; its key expires on its own within `ttl`.
+    if (fields === null || !(Number(fields[META_DEADLINE]) > Date.now())) return null
     const data = new Map<string, string>()
     let user: string | undefined
-    for (let i = 0; i < flat.length; i += 2) {
-      const field = flat[i] as string
-      if (field.startsWith(DATA)) data.set(field.slice(DATA.length), flat[i + 1] as string)
-      else if (field === META_USER) user = flat[i + 1]
+    for (const field of Object.keys(fields)) {
+      const value = fields[field]
+      if (typeof value !== 'string') continue
+      if (field.startsWith(DATA)) data.set(field.slice(DATA.length), value)
+      else if (field === META_USER) user = value
     }
     return { data, user }
   }
 
-  private async queueLoad (id: string): Promise<string[] | null> {
+  private async queueLoad (id: string): Promise<string | null> {
     this.batch ??= new Promise((resolve) => {
       setImmediate(() => {
         this.pendingLoads.clear()
@@ -111,7 +129,8 @@ export class Store {
       })
     })
     await this.batch
-    return await this.call(this.scripts.scaleoutSessionLoad(this.sessionKey(id), this.settings.ttlMs))
+    // One command: read, and slide the idle expiry.
+    return await this.call(this.client.getex(this.sessionKey(id), 'PX', this.settings.ttlMs))
   }
 
   /**
