@@ -108,7 +108,7 @@ declare module 'fastify' {
     sessions: SessionsApi
   }
   interface FastifyRequest {
-    /** The request's session (@scaleout/session), loaded from Redis before the handler runs. */
+    /** The request's session (@scaleout/session), loaded from Redis before the handler runs (on demand on a `session: 'lazy'` route). */
     session: RequestSession
   }
   interface FastifyContextConfig {
