@@ -15,6 +15,13 @@ t.test('on a real 3-master Redis Cluster', async (t) => {
       await request.session.regenerate(['n'])
       return { ok: true }
     })
+    // Another request logs this session out while this one logs in on it.
+    app.post('/login-while-destroyed', async (request) => {
+      await app.sessions.destroyAllFor('ghost')
+      await request.session.regenerate()
+      request.session.set('userId', 'ghost')
+      return { ok: true }
+    })
   })
   const b = await build({ redis: { cluster: cluster.urls } })
   t.teardown(async () => { await a.close(); await b.close() })
@@ -47,9 +54,19 @@ t.test('on a real 3-master Redis Cluster', async (t) => {
     const regen = await roundTrips(cluster, async () => await a.inject({ method: 'POST', url: '/regenerate', headers: { cookie } }))
     t.equal(regen.trips, 2)
     const login = await roundTrips(cluster, async () => await a.inject({ method: 'POST', url: '/login', headers: { cookie: cookieOf(regen.result) as string }, payload: { userId: 'x' } }))
-    t.equal(login.trips, 3, 'load, swap the session, add to the index in the user\'s slot')
+    t.equal(login.trips, 3, 'load, then the swap and the index add (in the user\'s slot), sent together')
     const logout = await roundTrips(cluster, async () => await a.inject({ method: 'POST', url: '/logout', headers: { cookie: cookieOf(login.result) as string } }))
     t.equal(logout.trips, 2)
+  })
+
+  t.test('a login whose session was destroyed meanwhile leaves an index entry that listFor prunes', async (t) => {
+    const cookie = cookieOf(await a.inject({ method: 'POST', url: '/login', payload: { userId: 'ghost' } })) as string
+    const res = await a.inject({ method: 'POST', url: '/login-while-destroyed', headers: { cookie } })
+    t.equal(res.statusCode, 200)
+    t.match(res.headers['set-cookie'], /^sessionId=; /, 'the session ended: the cookie is cleared, nothing recreated')
+    t.equal(await client.zcard('scaleout:sess:user:{ghost}'), 2, 'the destroyed session\'s entry, and the new id\'s, added alongside the refused swap')
+    t.same(await b.sessions.listFor('ghost'), [])
+    t.equal(await client.zcard('scaleout:sess:user:{ghost}'), 0)
   })
 
   t.test('50 parallel writers on one session', async (t) => {

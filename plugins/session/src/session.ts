@@ -43,6 +43,8 @@ export class Session implements RequestSession {
   #changed = new Set<string>()
   /** The user id the stored session is indexed under. */
   #user: string | undefined
+  /** The stored session's absolute deadline (ms). */
+  #deadline = 0
   /** Why the session could not be loaded; thrown at the handler when it uses the session. */
   #error: Error | null = null
   #hadCookie = false
@@ -95,6 +97,7 @@ export class Session implements RequestSession {
       this.#stored = id
       this.#raw = loaded.data
       this.#user = loaded.user
+      this.#deadline = loaded.deadline
       if (resign) this.#cookie = 'set'
     } catch (err) {
       this.#error = err as Error
@@ -252,10 +255,10 @@ export class Session implements RequestSession {
     const { store } = this.#ctx
     const id = this.id
     const oldId = this.#rotate ? this.#stored as string : undefined
-    const saved = creating
+    const deadline = creating
       ? await store.create(id, oldId, this.#withClient(sets), change, this.#blind)
-      : await store.write(id, sets, deletes, change)
-    if (!saved) {
+      : await store.write(id, this.#deadline, sets, deletes, change)
+    if (deadline === 0) {
       // Destroyed (or expired) by another request meanwhile: writing now would resurrect it.
       this.#request.log.warn({ session: digest(oldId ?? id) }, '@scaleout/session: session ended while this request ran; its changes were dropped')
       this.#reset()
@@ -268,6 +271,7 @@ export class Session implements RequestSession {
       else this.#raw.set(key, text)
     }
     this.#stored = id
+    this.#deadline = deadline
     this.#rotate = false
     this.#blind = false
     this.#user = user

@@ -31,6 +31,8 @@ export interface Loaded {
   data: Map<string, string>
   /** The user id the session is indexed under, if any. */
   user: string | undefined
+  /** The absolute deadline, ms since the epoch. */
+  deadline: number
 }
 
 /** Which user indexes a save must change: add the session to one, remove it from another. */
@@ -108,7 +110,8 @@ export class Store {
     }
     const fields = parseStored(await pending)
     // Past its absolute deadline it reads as gone; its key expires on its own within `ttl`.
-    if (fields === null || !(Number(fields[META_DEADLINE]) > Date.now())) return null
+    const deadline = Number(fields?.[META_DEADLINE])
+    if (fields === null || !(deadline > Date.now())) return null
     const data = new Map<string, string>()
     let user: string | undefined
     for (const field of Object.keys(fields)) {
@@ -117,7 +120,7 @@ export class Store {
       if (field.startsWith(DATA)) data.set(field.slice(DATA.length), value)
       else if (field === META_USER) user = value
     }
-    return { data, user }
+    return { data, user, deadline }
   }
 
   private async queueLoad (id: string): Promise<string | null> {
@@ -147,39 +150,45 @@ export class Store {
   }
 
   /**
-   * On a Cluster the index is in the user's slot, so adding to it is a second call. Removal is
-   * left to `listFor`, which drops entries whose session is gone or belongs to someone else.
+   * On a Cluster the index is in the user's slot, so adding to it is a second call, sent alongside
+   * the session's own (one round trip of waiting). If the session call then finds the session
+   * gone, the entry is stale, and `listFor` prunes it, as it prunes entries of removed users.
    */
-  private async indexLater (change: UserChange, id: string, deadline: number): Promise<void> {
-    if (this.inline || change.add === undefined || deadline === 0) return
+  private async indexAlongside (change: UserChange, id: string, deadline: number): Promise<void> {
+    if (this.inline || change.add === undefined) return
     await this.call(this.scripts.scaleoutSessionIndex(this.indexKey(change.add), id, deadline))
   }
 
-  /** Writes changed fields of an existing session; false when it no longer exists. */
-  async write (id: string, sets: string[], deletes: string[], change: UserChange = NO_CHANGE): Promise<boolean> {
+  /**
+   * Writes changed fields of an existing session whose deadline is `deadline`; resolves to that
+   * deadline, or 0 when the session no longer exists.
+   */
+  async write (id: string, deadline: number, sets: string[], deletes: string[], change: UserChange = NO_CHANGE): Promise<number> {
     const key = this.sessionKey(id)
     const { keys, flags } = this.indexArgs(key, change)
-    const deadline = await this.call(this.scripts.scaleoutSessionWrite(
-      key, ...keys,
-      this.settings.ttlMs, ...flags, id, sets.length / 2, ...sets, ...deletes
-    ))
-    await this.indexLater(change, id, deadline)
-    return deadline !== 0
+    const [written] = await Promise.all([
+      this.call(this.scripts.scaleoutSessionWrite(key, ...keys, this.settings.ttlMs, ...flags, id, sets.length / 2, ...sets, ...deletes)),
+      this.indexAlongside(change, id, deadline)
+    ])
+    return written
   }
 
   /**
-   * Creates a session, replacing `oldId` atomically when given; false when `oldId` was gone,
-   * unless `blind` (it was never read, so it may well be gone: replace it if it is there).
+   * Creates a session, replacing `oldId` atomically when given. Resolves to its deadline, or 0
+   * when `oldId` was gone, unless `blind` (never read, so it may well be gone: replaced if there).
    */
-  async create (id: string, oldId: string | undefined, sets: string[], change: UserChange = NO_CHANGE, blind = false): Promise<boolean> {
+  async create (id: string, oldId: string | undefined, sets: string[], change: UserChange = NO_CHANGE, blind = false): Promise<number> {
     const key = this.sessionKey(id)
     const { keys, flags } = this.indexArgs(key, change)
-    const deadline = await this.call(this.scripts.scaleoutSessionCreate(
-      key, oldId === undefined ? key : this.sessionKey(oldId), ...keys,
-      oldId === undefined ? '0' : blind ? '2' : '1', ...flags, this.settings.ttlMs, this.settings.maxLifetimeMs, id, oldId ?? '', ...sets
-    ))
-    await this.indexLater(change, id, deadline)
-    return deadline !== 0
+    const [deadline] = await Promise.all([
+      this.call(this.scripts.scaleoutSessionCreate(
+        key, oldId === undefined ? key : this.sessionKey(oldId), ...keys,
+        oldId === undefined ? '0' : blind ? '2' : '1', ...flags, this.settings.ttlMs, this.settings.maxLifetimeMs, id, oldId ?? '', ...sets
+      )),
+      // The index score only orders pruning, so this instance's estimate of the deadline will do.
+      this.indexAlongside(change, id, Date.now() + this.settings.maxLifetimeMs)
+    ])
+    return deadline
   }
 
   async destroy (id: string, user: string | undefined): Promise<void> {
