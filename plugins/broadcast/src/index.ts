@@ -16,7 +16,11 @@ async function broadcastPlugin (fastify: FastifyInstance, options: BroadcastOpti
   // ioredis sends SSUBSCRIBE only through a Cluster created with shardedSubscribers (one link per
   // master, re-subscribed when a master restarts). The core quits this connection on close.
   const subscriber = redis.duplicate(redis.isCluster && sharded ? { shardedSubscribers: true } : {})
-  const broadcaster = new Broadcaster(settings, redis.client, subscriber, sharded, fastify.log)
+  // Our own publisher only publishes, so auto-pipelining buys it nothing and costs latency: ioredis
+  // holds each PUBLISH until setImmediate and, while one batch awaits its replies, queues the next
+  // behind it (and the pipeline objects are garbage per batch). A caller's client is left as it is.
+  if (redis.owned) redis.client.options.enableAutoPipelining = false
+  const broadcaster = new Broadcaster(settings, redis.client, redis.owned, subscriber, sharded, fastify.log)
 
   const api: Broadcast = {
     instanceId: broadcaster.instanceId,
