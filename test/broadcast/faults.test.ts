@@ -1,4 +1,6 @@
 import t from 'tap'
+import { Redis } from 'ioredis'
+import type { BroadcastOptions } from '@scaleout/broadcast'
 import { RedisServer, sleep, waitUntil } from '../helpers/index.js'
 import { collect, startFleet, startInstance, waitRedisSubscribers, type Client, type Instance } from './helpers.js'
 import { FreezingProxy } from './proxy.js'
@@ -48,29 +50,49 @@ t.test('Redis killed and restarted: publish still delivers locally, then every c
   late.off()
 })
 
-t.test('Redis paused: publish times out remotely within publishTimeout and still delivers locally', async (t) => {
-  const server = await RedisServer.start()
-  const instances = [await startInstance({ redis: server.url, publishTimeout: 300 }), await startInstance({ redis: server.url, publishTimeout: 300 })]
-  t.teardown(async () => {
+// Who bounds the wait: bounded() (publishTimeout shorter than our client's command timeout, a client
+// without one, a caller's client), or our own client's command timeout when it is no longer.
+const PAUSED: Array<{ name: string, timeout: number, redis: (url: string) => BroadcastOptions['redis'] }> = [
+  { name: 'publishTimeout shorter than our client\'s command timeout', timeout: 300, redis: (url) => url },
+  { name: 'our client\'s command timeout (1s) is the publishTimeout (default 1s)', timeout: 1000, redis: (url) => url },
+  { name: 'our client without a command timeout', timeout: 300, redis: (url) => ({ url, commandTimeout: undefined }) },
+  { name: 'a caller\'s client without a command timeout', timeout: 300, redis: (url) => new Redis(url) }
+]
+for (const paused of PAUSED) {
+  t.test(`Redis paused: publish times out remotely within publishTimeout and still delivers locally (${paused.name})`, async (t) => {
+    const server = await RedisServer.start()
+    const callers: Redis[] = []
+    const options = (): BroadcastOptions => {
+      const redis = paused.redis(server.url)
+      if (redis instanceof Redis) callers.push(redis)
+      return { redis, ...(paused.timeout === 1000 ? {} : { publishTimeout: paused.timeout }) }
+    }
+    const instances = [await startInstance(options()), await startInstance(options())]
+    t.teardown(async () => {
+      server.resume()
+      for (const i of instances) await i.app.close()
+      for (const c of callers) c.disconnect()
+      await server.stop()
+    })
+    const [a, b] = instances as [Instance, Instance]
+    const here = collect(a, 'p')
+    const there = collect(b, 'p')
+    const admin = server.client()
+    t.teardown(() => admin.disconnect())
+    await waitRedisSubscribers(admin, 'p', 2)
+    server.pause()
+    const started = performance.now()
+    const result = await a.app.broadcast.publish('p', 1)
+    const elapsed = performance.now() - started
+    t.match(result, { delivered: 1, remote: false, receivers: null })
+    t.equal((result.error as Error & { code: string }).code, 'SCALEOUT_ERR_REDIS_TIMEOUT')
+    t.ok(elapsed >= paused.timeout - 50 && elapsed < paused.timeout + 500, `failed after ${Math.round(elapsed)}ms, about ${paused.timeout}ms`)
+    t.same(here.seen, [1])
     server.resume()
-    for (const i of instances) await i.app.close()
-    await server.stop()
+    await waitUntil('publish works again', async () => (await a.app.broadcast.publish('p', 2)).remote, 10_000, 100)
+    await waitUntil('remote delivery', () => there.seen.includes(2), 10_000)
   })
-  const [a, b] = instances as [Instance, Instance]
-  const here = collect(a, 'p')
-  const there = collect(b, 'p')
-  const admin = server.client()
-  t.teardown(() => admin.disconnect())
-  await waitRedisSubscribers(admin, 'p', 2)
-  server.pause()
-  const result = await a.app.broadcast.publish('p', 1)
-  t.match(result, { delivered: 1, remote: false, receivers: null })
-  t.equal((result.error as Error & { code: string }).code, 'SCALEOUT_ERR_REDIS_TIMEOUT')
-  t.same(here.seen, [1])
-  server.resume()
-  await waitUntil('publish works again', async () => (await a.app.broadcast.publish('p', 2)).remote, 10_000, 100)
-  await waitUntil('remote delivery', () => there.seen.includes(2), 10_000)
-})
+}
 
 t.test('CLIENT KILL TYPE pubsub: the subscriber reconnects and re-subscribes', async (t) => {
   const server = await RedisServer.start()

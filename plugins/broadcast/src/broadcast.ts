@@ -8,7 +8,7 @@ import { Heartbeat } from './heartbeat.js'
 import { handlerListener, Hub, type Listener } from './hub.js'
 import { PLUGIN, type Settings } from './options.js'
 import { SocketListener, SocketRegistry } from './sockets.js'
-import { Transport } from './transport.js'
+import { ownCommandTimeout, Transport } from './transport.js'
 import type { AttachOptions, BroadcastSocket, BroadcastStats, MessageHandler, MessageMeta, PublishResult } from './types.js'
 
 // How long a socket gets to answer the 1001 close handshake at shutdown before it is terminated.
@@ -49,7 +49,8 @@ export class Broadcaster {
     published: 0, remoteFailures: 0, received: 0, echoes: 0, duplicates: 0, rejected: 0, slowDropped: 0, forcedReconnects: 0
   }
 
-  constructor (settings: Settings, publisher: RedisClient, subscriber: RedisClient, sharded: boolean, log: FastifyBaseLogger) {
+  /** `owned`: the publisher is a client we created (its options are ours to rely on). */
+  constructor (settings: Settings, publisher: RedisClient, owned: boolean, subscriber: RedisClient, sharded: boolean, log: FastifyBaseLogger) {
     this.settings = settings
     this.sharded = sharded
     this.log = log
@@ -57,7 +58,8 @@ export class Broadcaster {
     this.codec = createCodec(PLUGIN, { maxBytes: settings.maxPayloadBytes })
     this.channelPrefix = settings.prefix + 'c:'
     this.heartbeatChannel = settings.prefix + 'hb:' + this.instanceId
-    this.transport = new Transport(publisher, subscriber, sharded, settings.publishTimeout, log, (channel, text) => this.fromRedis(channel, text))
+    const ownTimeout = ownCommandTimeout(publisher, owned, settings.publishTimeout)
+    this.transport = new Transport(publisher, subscriber, sharded, settings.publishTimeout, ownTimeout, log, (channel, text) => this.fromRedis(channel, text))
     this.heartbeat = settings.heartbeatInterval === 0
       ? undefined
       : new Heartbeat(settings.heartbeatInterval, settings.heartbeatMisses, {
