@@ -65,10 +65,9 @@ export class Store {
    */
   private readonly ownTimeout: boolean
 
-  /** Loads not yet sent, by session id; cleared when the batch is sent. */
+  /** This turn's loads, by session id, that later requests in the same turn may share. */
   private readonly pendingLoads = new Map<string, Promise<string | null>>()
-  /** Resolves when the current batch of loads is sent. */
-  private batch: Promise<void> | null = null
+  private readonly endSharing = (): void => { this.pendingLoads.clear() }
 
   constructor (client: RedisClient, owned: boolean, settings: Settings) {
     this.client = client
@@ -97,15 +96,17 @@ export class Store {
   }
 
   /**
-   * Loads of one session requested while the event loop handles the same batch of I/O share one
-   * GETEX, sent at setImmediate (after that batch). Every request in the batch arrived
-   * before the call was sent, so each still sees every write that completed before it arrived;
-   * a browser's burst of parallel requests on one session then costs Redis one read.
+   * One GETEX reads the session and slides its idle expiry. Requests for the same session that
+   * arrive before the next setImmediate share it: by then ioredis's auto-pipelining (which flushes
+   * at setImmediate) has not sent it, or has just sent it with no reply read since, so it still
+   * sees every write that had completed before any of them arrived. A browser's burst of parallel
+   * requests on one session then costs Redis one read, at no added latency.
    */
   async load (id: string): Promise<Loaded | null> {
     let pending = this.pendingLoads.get(id)
     if (pending === undefined) {
-      pending = this.queueLoad(id)
+      if (this.pendingLoads.size === 0) setImmediate(this.endSharing)
+      pending = this.call(this.client.getex(this.sessionKey(id), 'PX', this.settings.ttlMs))
       this.pendingLoads.set(id, pending)
     }
     const fields = parseStored(await pending)
@@ -121,19 +122,6 @@ export class Store {
       else if (field === META_USER) user = value
     }
     return { data, user, deadline }
-  }
-
-  private async queueLoad (id: string): Promise<string | null> {
-    this.batch ??= new Promise((resolve) => {
-      setImmediate(() => {
-        this.pendingLoads.clear()
-        this.batch = null
-        resolve()
-      })
-    })
-    await this.batch
-    // One command: read, and slide the idle expiry.
-    return await this.call(this.client.getex(this.sessionKey(id), 'PX', this.settings.ttlMs))
   }
 
   /**
