@@ -78,9 +78,12 @@ const scenario: CustomScenario = {
       }
       await new Promise((resolve) => setTimeout(resolve, 500))
       for (const [variant, instances] of started) await measure(instances[0] as Instance, few.get(variant) as Receivers, 500, Math.min(1, duration))
+      // Rotate who goes first each round (as run.ts does): the slot after a pause measures differently.
+      const order = [...started]
       for (let round = 0; round < rounds; round++) {
         for (const rate of RATES) {
-          for (const [variant, instances] of started) {
+          for (let i = 0; i < order.length; i++) {
+            const [variant, instances] = order[(round + i) % order.length] as [Variant, Instance[]]
             const row = rows.find((r) => r.variant === variant.name && r.rate === rate) as Row
             row.runs.push(await measure(instances[0] as Instance, few.get(variant) as Receivers, rate, duration))
           }
