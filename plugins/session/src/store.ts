@@ -97,10 +97,10 @@ export class Store {
 
   /**
    * One GETEX reads the session and slides its idle expiry. Requests for the same session that
-   * arrive before the next setImmediate share it: by then ioredis's auto-pipelining (which flushes
-   * at setImmediate) has not sent it, or has just sent it with no reply read since, so it still
-   * sees every write that had completed before any of them arrived. A browser's burst of parallel
-   * requests on one session then costs Redis one read, at no added latency.
+   * arrive in the same event-loop turn share it (until setImmediate). That is safe: each of them
+   * was sent by its client before this turn began, so any write it could know of had completed
+   * before then, and the shared GETEX was sent during the turn, after it. A browser's burst of
+   * parallel requests on one session then costs Redis one read, at no added latency.
    */
   async load (id: string): Promise<Loaded | null> {
     let pending = this.pendingLoads.get(id)
