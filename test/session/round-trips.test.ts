@@ -74,9 +74,10 @@ t.test('round-trip budget', async (t) => {
 
   t.test('modifying: 2', async (t) => {
     const cookie = cookieOf(await app.inject({ method: 'POST', url: '/set', payload: { n: 1 } })) as string
-    const { result, trips } = await roundTrips(server, async () => await app.inject({ method: 'POST', url: '/set', headers: { cookie }, payload: { n: 2, other: 'x' } }))
+    const { result, trips, commands } = await roundTrips(server, async () => await app.inject({ method: 'POST', url: '/set', headers: { cookie }, payload: { n: 2, other: 'x' } }))
     t.equal(result.statusCode, 200)
     t.equal(trips, 2)
+    t.same(commands, { getex: 1, evalsha: 1, get: 1, time: 1, set: 1 }, 'the GET and SET are inside the write script')
     t.equal(result.headers['set-cookie'], undefined)
     t.same((await app.inject({ url: '/data', headers: { cookie } })).json(), { n: 2, other: 'x' })
   })
