@@ -1,4 +1,6 @@
+import type { Redis } from 'ioredis'
 import { RedisTimeoutError, RedisUnavailableError } from './errors.js'
+import type { RedisClient } from './redis-types.js'
 
 // Reply errors that mean "the server cannot serve right now", as opposed to a bad command.
 const TRANSIENT_REPLY = /^(CLUSTERDOWN|LOADING|TRYAGAIN|MASTERDOWN|READONLY|BUSY)\b/
@@ -48,4 +50,27 @@ export async function bounded<T> (operation: Promise<T>, ms: number): Promise<T>
       throw toRedisError(err, ms)
     }
   )
+}
+
+/** Awaits a Redis call within a time bound; errors come back coded as `bounded()` codes them. */
+export type Bound = <T>(operation: Promise<T>) => Promise<T>
+
+/**
+ * The bound for calls on `client` within `ms`. A standalone client we created, whose ioredis
+ * command timeout is no longer than `ms`, already fails every command in time on its own (its
+ * timer starts when the command is queued), so calls only have their errors coded and skip
+ * `bounded()`'s extra timer and race, which a hot path pays per call. Every other client gets
+ * `bounded()`: a caller's client may have no timeout or change its options, and a Cluster may hold
+ * a command (slot refresh, redirections) before any node's timer starts.
+ */
+export function boundFor (client: RedisClient, owned: boolean, ms: number): Bound {
+  const own = owned && !client.isCluster ? (client as Redis).options.commandTimeout ?? 0 : 0
+  if (own === 0 || own > ms) return async (operation) => await bounded(operation, ms)
+  return async (operation) => {
+    try {
+      return await operation
+    } catch (err) {
+      throw toRedisError(err, own)
+    }
+  }
 }

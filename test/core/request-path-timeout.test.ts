@@ -1,6 +1,6 @@
 import t from 'tap'
 import Fastify from 'fastify'
-import { bounded, resolveRedis } from '@scaleout/core'
+import { bounded, boundFor, resolveRedis } from '@scaleout/core'
 import { RedisServer } from '../helpers/index.js'
 
 // The promise of the defaults: while Redis hangs, a request fails within the command timeout with a
@@ -44,4 +44,28 @@ t.test('bounded() caps a client that has no command timeout of its own', async (
   t.ok(elapsed >= 190 && elapsed < 1000, `rejected after ${elapsed}ms`)
   server.resume()
   t.equal(await bounded(mine.get('k'), 200), 'v')
+})
+
+// boundFor: a client we made whose own command timeout is within the bound needs no extra timer;
+// any other client gets bounded(). Either way a hang becomes the same coded error.
+t.test('boundFor() relies on our own client\'s command timeout only when it is within the bound', async (t) => {
+  const server = await RedisServer.start()
+  t.teardown(async () => await server.stop())
+  const app = Fastify()
+  t.teardown(async () => await app.close())
+  const ours = await resolveRedis(app, { url: server.url, commandTimeout: 300 }, { plugin: '@scaleout/test' })
+  const slowTimeout = await resolveRedis(app, { url: server.url, commandTimeout: 5000 }, { plugin: '@scaleout/test' })
+  const callers = server.client({ commandTimeout: 300 })
+  t.teardown(() => callers.disconnect())
+  await callers.set('k', 'v')
+  t.equal(await boundFor(ours.client, ours.owned, 2000)(ours.client.get('k')), 'v')
+
+  server.pause()
+  t.teardown(() => server.resume())
+  await t.rejects(boundFor(ours.client, ours.owned, 2000)(ours.client.get('k')), { code: 'SCALEOUT_ERR_REDIS_TIMEOUT', message: 'Redis did not answer within 300ms' }, 'our client: its own timeout, no extra timer')
+  await t.rejects(boundFor(callers, false, 2000)(callers.get('k')), { code: 'SCALEOUT_ERR_REDIS_TIMEOUT', message: 'Redis did not answer within 2000ms' }, 'a caller\'s client: bounded()')
+  await t.rejects(boundFor(slowTimeout.client, slowTimeout.owned, 200)(slowTimeout.client.get('k')), { code: 'SCALEOUT_ERR_REDIS_TIMEOUT', message: 'Redis did not answer within 200ms' }, 'our client with a longer timeout: bounded()')
+  const wrongType = boundFor(ours.client, ours.owned, 2000)
+  server.resume()
+  await t.rejects(wrongType(ours.client.hget('k', 'f')), { name: 'ReplyError' }, 'command errors pass through uncoded')
 })

@@ -1,6 +1,6 @@
 import { randomUUID } from 'node:crypto'
 import type { FastifyBaseLogger } from 'fastify'
-import { createCodec, instanceIdentity, type RedisClient, type SizedCodec } from '@scaleout/core'
+import { boundFor, createCodec, instanceIdentity, type RedisClient, type SizedCodec } from '@scaleout/core'
 import { DedupWindow } from './dedup.js'
 import { decodeEnvelope, Delivery, encodeEnvelope } from './envelope.js'
 import { ClosedError, InvalidChannelError, InvalidHandlerError, TooManyChannelsError } from './errors.js'
@@ -8,7 +8,7 @@ import { Heartbeat } from './heartbeat.js'
 import { handlerListener, Hub, type Listener } from './hub.js'
 import { PLUGIN, type Settings } from './options.js'
 import { SocketListener, SocketRegistry } from './sockets.js'
-import { ownCommandTimeout, Transport } from './transport.js'
+import { Transport } from './transport.js'
 import type { AttachOptions, BroadcastSocket, BroadcastStats, MessageHandler, MessageMeta, PublishResult } from './types.js'
 
 // How long a socket gets to answer the 1001 close handshake at shutdown before it is terminated.
@@ -58,8 +58,8 @@ export class Broadcaster {
     this.codec = createCodec(PLUGIN, { maxBytes: settings.maxPayloadBytes })
     this.channelPrefix = settings.prefix + 'c:'
     this.heartbeatChannel = settings.prefix + 'hb:' + this.instanceId
-    const ownTimeout = ownCommandTimeout(publisher, owned, settings.publishTimeout)
-    this.transport = new Transport(publisher, subscriber, sharded, settings.publishTimeout, ownTimeout, log, (channel, text) => this.fromRedis(channel, text))
+    const bound = boundFor(publisher, owned, settings.publishTimeout)
+    this.transport = new Transport(publisher, subscriber, sharded, settings.publishTimeout, bound, log, (channel, text) => this.fromRedis(channel, text))
     this.heartbeat = settings.heartbeatInterval === 0
       ? undefined
       : new Heartbeat(settings.heartbeatInterval, settings.heartbeatMisses, {

@@ -1,6 +1,5 @@
 import type { FastifyBaseLogger } from 'fastify'
-import type { Redis } from 'ioredis'
-import { bounded, toRedisError, type RedisClient } from '@scaleout/core'
+import { bounded, type Bound, type RedisClient } from '@scaleout/core'
 import { PLUGIN } from './options.js'
 
 // Cluster SSUBSCRIBE takes channels of one slot per command, so sharded (re)subscriptions go one
@@ -9,19 +8,6 @@ const BATCH = 500
 // A SUBSCRIBE that failed while connected (timeout, CLUSTERDOWN while a master restarts) is sent
 // again this much later, until it succeeds or the channel is no longer wanted.
 const RETRY_MS = 1000
-
-/**
- * The command timeout of a standalone client we created, when it is no longer than `timeoutMs`:
- * ioredis then fails every command within our timeout on its own (its timer starts when the command
- * is sent, queued or not), and publish can skip bounded()'s extra timer and race. 0 otherwise: a
- * caller's client may have no timeout or change its options, and a Cluster may hold a command
- * (slot refresh, redirections) before any node's timer starts.
- */
-export function ownCommandTimeout (client: RedisClient, owned: boolean, timeoutMs: number): number {
-  if (!owned || client.isCluster) return 0
-  const ms = (client as Redis).options.commandTimeout ?? 0
-  return ms > 0 && ms <= timeoutMs ? ms : 0
-}
 
 /**
  * The two connections: PUBLISH on the publisher, SUBSCRIBE on the subscriber, for the channels the
@@ -40,19 +26,19 @@ export class Transport {
   private readonly publisher: RedisClient
   private readonly subscriber: RedisClient
   private readonly timeoutMs: number
-  /** The publisher's own command timeout when it bounds publishes already (see ownCommandTimeout), else 0. */
-  private readonly publishTimeoutMs: number
+  /** Bounds a publish by the publish timeout (see the core's boundFor). */
+  private readonly bound: Bound
   private readonly log: FastifyBaseLogger
   private readonly onMessage: (channel: string, text: string) => void
   private readonly onReady = (): void => this.resync()
   private retryTimer: NodeJS.Timeout | undefined
 
-  constructor (publisher: RedisClient, subscriber: RedisClient, sharded: boolean, timeoutMs: number, ownTimeoutMs: number, log: FastifyBaseLogger, onMessage: (channel: string, text: string) => void) {
+  constructor (publisher: RedisClient, subscriber: RedisClient, sharded: boolean, timeoutMs: number, bound: Bound, log: FastifyBaseLogger, onMessage: (channel: string, text: string) => void) {
     this.publisher = publisher
     this.subscriber = subscriber
     this.sharded = sharded
     this.timeoutMs = timeoutMs
-    this.publishTimeoutMs = ownTimeoutMs
+    this.bound = bound
     this.log = log
     this.onMessage = onMessage
     subscriber.on(sharded ? 'smessage' : 'message', onMessage)
@@ -128,12 +114,7 @@ export class Transport {
   /** Resolves with the number of subscribers Redis counted; rejects with a coded Redis error. */
   async publish (channel: string, text: string): Promise<number> {
     const reply = this.sharded ? this.publisher.spublish(channel, text) : this.publisher.publish(channel, text)
-    if (this.publishTimeoutMs === 0) return Number(await bounded(reply, this.timeoutMs))
-    try {
-      return Number(await reply)
-    } catch (err) {
-      throw toRedisError(err, this.publishTimeoutMs)
-    }
+    return Number(await this.bound(reply))
   }
 
   /** Drops the subscriber's socket; ioredis reconnects and 'ready' re-subscribes everything. */

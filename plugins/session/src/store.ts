@@ -1,5 +1,4 @@
-import type { Cluster, Redis } from 'ioredis'
-import { bounded, isUnavailable, taggedKey, type RedisClient } from '@scaleout/core'
+import { boundFor, isUnavailable, taggedKey, type Bound, type RedisClient } from '@scaleout/core'
 import { SessionUnavailableError } from './errors.js'
 import { slotTag } from './ids.js'
 import type { Settings } from './options.js'
@@ -58,12 +57,8 @@ export class Store {
   /** Standalone and Sentinel: one script may touch the session and the user index together. */
   private readonly inline: boolean
 
-  /**
-   * The client's own command timeout already bounds every call at least as tightly as `timeout`,
-   * so the extra timer and race of `bounded()` per call can be skipped (only for clients we made:
-   * a caller's client may change its options).
-   */
-  private readonly ownTimeout: boolean
+  /** Bounds each call by `timeout` (see the core's boundFor). */
+  private readonly bound: Bound
 
   /** This turn's loads, by session id, that later requests in the same turn may share. */
   private readonly pendingLoads = new Map<string, Promise<string | null>>()
@@ -74,9 +69,7 @@ export class Store {
     this.scripts = defineScripts(client)
     this.settings = settings
     this.inline = !client.isCluster
-    const options = client.isCluster ? (client as Cluster).options.redisOptions : (client as Redis).options
-    const commandTimeout = options?.commandTimeout ?? 0
-    this.ownTimeout = owned && commandTimeout > 0 && commandTimeout <= settings.timeoutMs
+    this.bound = boundFor(client, owned, settings.timeoutMs)
   }
 
   sessionKey (id: string): string {
@@ -89,7 +82,7 @@ export class Store {
 
   async call<T> (operation: Promise<T>): Promise<T> {
     try {
-      return await (this.ownTimeout ? operation : bounded(operation, this.settings.timeoutMs))
+      return await this.bound(operation)
     } catch (err) {
       throw unavailable(err)
     }
