@@ -9,6 +9,8 @@ import type { RedisClient } from '@scaleout/core'
 // slot tag) and, in the user's slot, the per-user index, which is then updated by its own call.
 // Every key's expiry is `ttl` after its last use, never capped by the absolute deadline, so the
 // expiry also says when the session was last used (listFor); the deadline is checked on each use.
+// Scripts set it with PXAT from the same TIME they stamp the session with: PX would take Redis's
+// clock a moment later, and a new session would look seen a millisecond after its creation.
 
 // Snippets pasted into each script rather than Lua functions: Redis runs a script's whole body on
 // every call, and defining even three small functions cost a write about a third of its time.
@@ -40,7 +42,7 @@ if dl == nil or dl <= n then return 0 end
 local last = 5 + tonumber(ARGV[5]) * 2
 for i = 6, last, 2 do s[ARGV[i]] = ARGV[i + 1] end
 for i = last + 1, #ARGV do s[ARGV[i]] = nil end
-redis.call('SET', KEYS[1], cjson.encode(s), 'PX', ARGV[1])
+redis.call('SET', KEYS[1], cjson.encode(s), 'PXAT', string.format('%d', n + tonumber(ARGV[1])))
 if ARGV[2] == '1' then
   ${indexAdd('KEYS[2]', 'ARGV[4]', 'dl', 'n')}
 end
@@ -67,7 +69,7 @@ end
 local dl = n + tonumber(ARGV[5])
 local s = { ['m:c'] = string.format('%d', n), ['m:d'] = string.format('%d', dl) }
 for i = 8, #ARGV, 2 do s[ARGV[i]] = ARGV[i + 1] end
-redis.call('SET', KEYS[1], cjson.encode(s), 'PX', ARGV[4])
+redis.call('SET', KEYS[1], cjson.encode(s), 'PXAT', string.format('%d', n + tonumber(ARGV[4])))
 if ARGV[2] == '1' then
   ${indexAdd('KEYS[3]', 'ARGV[6]', 'dl', 'n')}
 end
