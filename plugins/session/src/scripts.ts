@@ -1,4 +1,4 @@
-import type { RedisClient } from '@scaleout/core'
+import { luaScript } from '@scaleout/core'
 
 // A session is one string: a JSON object of string fields, `d:<key>` for encoded values and `m:*`
 // for metadata (see store.ts). A read is then a single GETEX that also slides the idle expiry: no
@@ -91,25 +91,10 @@ ${indexAdd('KEYS[1]', 'ARGV[1]', 'tonumber(ARGV[2])', 'n')}
 return 1
 `
 
-type Arg = string | number
-
-/** The client once the scripts are defined on it. Each takes its keys first, then its arguments. */
-export interface ScriptedClient {
-  scaleoutSessionWrite: (...keysThenArgs: Arg[]) => Promise<number>
-  scaleoutSessionCreate: (...keysThenArgs: Arg[]) => Promise<number>
-  scaleoutSessionDestroy: (key: string, index: string, id: string, hasIndex: string) => Promise<number>
-  scaleoutSessionIndex: (key: string, id: string, deadline: number) => Promise<number>
-}
-
-/**
- * Defines the scripts once per client; ioredis sends EVALSHA and falls back to EVAL after a Redis
- * restart. Key counts are fixed: ioredis's Cluster auto-pipelining groups commands by their first
- * argument, which must therefore be a key (a leading numkeys made it batch different slots).
- */
-export function defineScripts (client: RedisClient): ScriptedClient {
-  client.defineCommand('scaleoutSessionWrite', { numberOfKeys: 3, lua: WRITE })
-  client.defineCommand('scaleoutSessionCreate', { numberOfKeys: 4, lua: CREATE })
-  client.defineCommand('scaleoutSessionDestroy', { numberOfKeys: 2, lua: DESTROY })
-  client.defineCommand('scaleoutSessionIndex', { numberOfKeys: 1, lua: INDEX })
-  return client as unknown as ScriptedClient
-}
+// Sent as ioredis sends scripts (see the core's Sender). Key counts are fixed: ioredis's Cluster
+// auto-pipelining groups commands by their first argument, which must therefore be a key (a
+// leading numkeys made it batch different slots).
+export const WRITE_SCRIPT = luaScript('scaleoutSessionWrite', 3, WRITE)
+export const CREATE_SCRIPT = luaScript('scaleoutSessionCreate', 4, CREATE)
+export const DESTROY_SCRIPT = luaScript('scaleoutSessionDestroy', 2, DESTROY)
+export const INDEX_SCRIPT = luaScript('scaleoutSessionIndex', 1, INDEX)

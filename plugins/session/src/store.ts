@@ -1,8 +1,8 @@
-import { boundFor, isUnavailable, taggedKey, type Bound, type RedisClient } from '@scaleout/core'
+import { isUnavailable, senderFor, taggedKey, type RedisClient, type Sender } from '@scaleout/core'
 import { SessionUnavailableError } from './errors.js'
 import { slotTag } from './ids.js'
 import type { Settings } from './options.js'
-import { defineScripts, type ScriptedClient } from './scripts.js'
+import { CREATE_SCRIPT, DESTROY_SCRIPT, INDEX_SCRIPT, WRITE_SCRIPT } from './scripts.js'
 
 // A session is one Redis string: a JSON object whose fields are `d:<key>` (an encoded value) and
 // `m:*` metadata (created, deadline, ip, user agent, user id). The prefixes keep user keys from
@@ -52,13 +52,12 @@ export function unavailable (err: unknown): Error {
 
 export class Store {
   readonly client: RedisClient
-  private readonly scripts: ScriptedClient
   private readonly settings: Settings
   /** Standalone and Sentinel: one script may touch the session and the user index together. */
   private readonly inline: boolean
 
-  /** Bounds each call by `timeout` (see the core's boundFor). */
-  private readonly bound: Bound
+  /** Sends each call within `timeout` (see the core's senderFor). */
+  private readonly send: Sender
 
   /** This turn's loads, by session id, that later requests in the same turn may share. */
   private readonly pendingLoads = new Map<string, Promise<string | null>>()
@@ -66,10 +65,9 @@ export class Store {
 
   constructor (client: RedisClient, owned: boolean, settings: Settings) {
     this.client = client
-    this.scripts = defineScripts(client)
     this.settings = settings
     this.inline = !client.isCluster
-    this.bound = boundFor(client, owned, settings.timeoutMs)
+    this.send = senderFor(client, owned, settings.timeoutMs, [WRITE_SCRIPT, CREATE_SCRIPT, DESTROY_SCRIPT, INDEX_SCRIPT])
   }
 
   sessionKey (id: string): string {
@@ -80,12 +78,9 @@ export class Store {
     return taggedKey(this.settings.prefix + 'user:', user)
   }
 
-  async call<T> (operation: Promise<T>): Promise<T> {
-    try {
-      return await this.bound(operation)
-    } catch (err) {
-      throw unavailable(err)
-    }
+  /** Redis being away becomes SCALEOUT_ERR_SESSION_UNAVAILABLE. */
+  call<T> (operation: Promise<T>): Promise<T> {
+    return operation.then(undefined, (err: unknown) => { throw unavailable(err) })
   }
 
   /**
@@ -99,7 +94,7 @@ export class Store {
     let pending = this.pendingLoads.get(id)
     if (pending === undefined) {
       if (this.pendingLoads.size === 0) setImmediate(this.endSharing)
-      pending = this.call(this.client.getex(this.sessionKey(id), 'PX', this.settings.ttlMs))
+      pending = this.call(this.send.command<string | null>('getex', [this.sessionKey(id), 'PX', this.settings.ttlMs]))
       this.pendingLoads.set(id, pending)
     }
     const fields = parseStored(await pending)
@@ -137,7 +132,7 @@ export class Store {
    */
   private async indexAlongside (change: UserChange, id: string, deadline: number): Promise<void> {
     if (this.inline || change.add === undefined) return
-    await this.call(this.scripts.scaleoutSessionIndex(this.indexKey(change.add), id, deadline))
+    await this.call(this.send.script(INDEX_SCRIPT, [this.indexKey(change.add)], [id, deadline]))
   }
 
   /**
@@ -148,7 +143,7 @@ export class Store {
     const key = this.sessionKey(id)
     const { keys, flags } = this.indexArgs(key, change)
     const [written] = await Promise.all([
-      this.call(this.scripts.scaleoutSessionWrite(key, ...keys, this.settings.ttlMs, ...flags, id, sets.length / 2, ...sets, ...deletes)),
+      this.call(this.send.script<number>(WRITE_SCRIPT, [key, ...keys], [this.settings.ttlMs, ...flags, id, sets.length / 2, ...sets, ...deletes])),
       this.indexAlongside(change, id, deadline)
     ])
     return written
@@ -162,10 +157,9 @@ export class Store {
     const key = this.sessionKey(id)
     const { keys, flags } = this.indexArgs(key, change)
     const [deadline] = await Promise.all([
-      this.call(this.scripts.scaleoutSessionCreate(
-        key, oldId === undefined ? key : this.sessionKey(oldId), ...keys,
+      this.call(this.send.script<number>(CREATE_SCRIPT, [key, oldId === undefined ? key : this.sessionKey(oldId), ...keys], [
         oldId === undefined ? '0' : blind ? '2' : '1', ...flags, this.settings.ttlMs, this.settings.maxLifetimeMs, id, oldId ?? '', ...sets
-      )),
+      ])),
       // The index score only orders pruning, so this instance's estimate of the deadline will do.
       this.indexAlongside(change, id, Date.now() + this.settings.maxLifetimeMs)
     ])
@@ -175,6 +169,6 @@ export class Store {
   async destroy (id: string, user: string | undefined): Promise<void> {
     const key = this.sessionKey(id)
     const indexed = this.inline && user !== undefined
-    await this.call(this.scripts.scaleoutSessionDestroy(key, indexed ? this.indexKey(user) : key, id, indexed ? '1' : '0'))
+    await this.call(this.send.script(DESTROY_SCRIPT, [key, indexed ? this.indexKey(user) : key], [id, indexed ? '1' : '0']))
   }
 }
