@@ -1,7 +1,7 @@
-import t from 'tap'
+import t, { type Test } from 'tap'
 import Fastify from 'fastify'
 import type { Redis } from 'ioredis'
-import { luaScript, resolveRedis, senderFor } from '@scaleout/core'
+import { luaScript, resolveRedis, senderFor, type ResolvedRedis } from '@scaleout/core'
 import { RedisServer } from '../helpers/index.js'
 
 // senderFor(): on a standalone client we created, commands go out as bare ioredis Commands on a
@@ -10,25 +10,32 @@ import { RedisServer } from '../helpers/index.js'
 
 const ECHO = luaScript('scaleoutTestEcho', 1, "redis.call('SET', KEYS[1], ARGV[1]) return tonumber(ARGV[2])")
 
+/** A fresh Redis; `ours()` makes a client as the plugins do (owned), `callers` is one of the caller's. */
+async function setup (t: Test): Promise<{ server: RedisServer, ours: (options?: Record<string, unknown>) => Promise<ResolvedRedis>, callers: Redis }> {
+  const server = await RedisServer.start()
+  t.teardown(async () => await server.stop())
+  const app = Fastify()
+  t.teardown(async () => await app.close())
+  const callers = server.client()
+  t.teardown(() => callers.disconnect())
+  const ours = async (options = {}): Promise<ResolvedRedis> => await resolveRedis(app, { url: server.url, commandTimeout: 300, ...options }, { plugin: '@scaleout/test' })
+  return { server, ours, callers }
+}
+
 /** `INFO stats` total_reads_processed: how many socket reads the server has made, all clients. */
-async function reads (server: RedisServer, admin: Redis): Promise<number> {
+async function reads (admin: Redis): Promise<number> {
   const info = await admin.info('stats')
   return Number(/total_reads_processed:(\d+)/.exec(info)?.[1])
 }
 
 t.test('a client we made: one turn\'s commands leave in one write; replies as text; key prefix kept', async (t) => {
-  const server = await RedisServer.start()
-  t.teardown(async () => await server.stop())
-  const app = Fastify()
-  t.teardown(async () => await app.close())
-  const ours = await resolveRedis(app, { url: server.url, commandTimeout: 300, keyPrefix: 'p:' }, { plugin: '@scaleout/test' })
-  const admin = server.client()
-  t.teardown(() => admin.disconnect())
+  const { ours: make, callers: admin } = await setup(t)
+  const ours = await make({ keyPrefix: 'p:' })
   const send = senderFor(ours.client, ours.owned, 2000)
 
-  const before = await reads(server, admin)
+  const before = await reads(admin)
   const replies = await Promise.all(Array.from({ length: 20 }, async (_, i) => await send.command('set', [`k${i}`, `v${i}`])))
-  const after = await reads(server, admin)
+  const after = await reads(admin)
   t.same(replies, Array(20).fill('OK'))
   t.equal(after - before, 2, 'twenty commands, one read by the server (the other read is the INFO asking)')
 
@@ -41,13 +48,8 @@ t.test('a client we made: one turn\'s commands leave in one write; replies as te
 })
 
 t.test('scripts: EVAL first on each connection, EVALSHA after, EVAL again after a flush', async (t) => {
-  const server = await RedisServer.start()
-  t.teardown(async () => await server.stop())
-  const app = Fastify()
-  t.teardown(async () => await app.close())
-  const ours = await resolveRedis(app, { url: server.url, commandTimeout: 300, keyPrefix: 'p:' }, { plugin: '@scaleout/test' })
-  const callers = server.client()
-  t.teardown(() => callers.disconnect())
+  const { server, ours: make, callers } = await setup(t)
+  const ours = await make({ keyPrefix: 'p:' })
   const admin = server.client()
   t.teardown(() => admin.disconnect())
 
@@ -74,15 +76,10 @@ t.test('scripts: EVAL first on each connection, EVALSHA after, EVAL again after 
 })
 
 t.test('a paused Redis: our client fails on its own timeout, a caller\'s within the bound; both coded', async (t) => {
-  const server = await RedisServer.start()
-  t.teardown(async () => await server.stop())
-  const app = Fastify()
-  t.teardown(async () => await app.close())
-  const ours = await resolveRedis(app, { url: server.url, commandTimeout: 300 }, { plugin: '@scaleout/test' })
-  const slowTimeout = await resolveRedis(app, { url: server.url, commandTimeout: 5000 }, { plugin: '@scaleout/test' })
-  const noTimeout = await resolveRedis(app, { url: server.url, commandTimeout: undefined }, { plugin: '@scaleout/test' })
-  const callers = server.client()
-  t.teardown(() => callers.disconnect())
+  const { server, ours: make, callers } = await setup(t)
+  const ours = await make()
+  const slowTimeout = await make({ commandTimeout: 5000 })
+  const noTimeout = await make({ commandTimeout: undefined })
   const mine = senderFor(ours.client, ours.owned, 2000, [ECHO])
   const theirs = senderFor(callers, false, 2000)
   const slow = senderFor(slowTimeout.client, slowTimeout.owned, 200)
@@ -101,11 +98,8 @@ t.test('a paused Redis: our client fails on its own timeout, a caller\'s within 
 })
 
 t.test('Redis gone: our client fails at once with a coded error, and works again when it is back', async (t) => {
-  const server = await RedisServer.start()
-  t.teardown(async () => await server.stop())
-  const app = Fastify()
-  t.teardown(async () => await app.close())
-  const ours = await resolveRedis(app, { url: server.url, commandTimeout: 300 }, { plugin: '@scaleout/test' })
+  const { server, ours: make } = await setup(t)
+  const ours = await make()
   const send = senderFor(ours.client, ours.owned, 2000, [ECHO])
   await send.command('set', ['k', 'v'])
   await server.kill()
@@ -118,13 +112,8 @@ t.test('Redis gone: our client fails at once with a coded error, and works again
 })
 
 t.test('a script the sender was not given is a programming error, on either path', async (t) => {
-  const server = await RedisServer.start()
-  t.teardown(async () => await server.stop())
-  const app = Fastify()
-  t.teardown(async () => await app.close())
-  const ours = await resolveRedis(app, { url: server.url, commandTimeout: 300 }, { plugin: '@scaleout/test' })
-  const callers = server.client()
-  t.teardown(() => callers.disconnect())
+  const { ours: make, callers } = await setup(t)
+  const ours = await make()
   const message = 'script scaleoutTestEcho was not given to senderFor()'
   await t.rejects(senderFor(ours.client, ours.owned, 2000).script(ECHO, ['s'], ['x', 1]), { message })
   await t.rejects(senderFor(callers, false, 2000).script(ECHO, ['s'], ['x', 1]), { message })
