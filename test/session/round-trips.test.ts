@@ -141,11 +141,13 @@ t.test('round-trip budget', async (t) => {
 
   t.test('parallel writers on one session share the read and each write their own key', async (t) => {
     const cookie = cookieOf(await app.inject({ method: 'POST', url: '/set', payload: { n: 0 } })) as string
-    const { result, trips } = await roundTrips(server, async () => await Promise.all(
-      Array.from({ length: 5 }, async (_, i) => await app.inject({ method: 'POST', url: '/set', headers: { cookie }, payload: { ['k' + i]: i } }))
-    ))
-    t.same(result.map((r) => r.statusCode), [200, 200, 200, 200, 200])
+    const { result, trips } = await roundTrips(server, async () => await Promise.all([
+      ...Array.from({ length: 5 }, async (_, i) => await app.inject({ method: 'POST', url: '/set', headers: { cookie }, payload: { ['k' + i]: i } })),
+      app.inject({ url: '/data', headers: { cookie } })
+    ]))
+    t.same(result.map((r) => r.statusCode), [200, 200, 200, 200, 200, 200])
     t.equal(trips, 6, 'one shared read, five writes')
+    t.same(result[5]?.json(), { n: 0 }, 'a reader sharing the load sees none of the writers\' changes')
     t.same((await app.inject({ url: '/data', headers: { cookie } })).json(), { n: 0, k0: 0, k1: 1, k2: 2, k3: 3, k4: 4 })
   })
 

@@ -4,7 +4,7 @@ import { InvalidSessionKeyError, InvalidUserIdError, SessionNotLoadedError, Sess
 import { isSecure, serialize } from './cookie.js'
 import { digest, newId, sign } from './ids.js'
 import type { Settings } from './options.js'
-import { DATA, META_USER, type Store, type UserChange } from './store.js'
+import { DATA, META_USER, StoredValues, type Store, type UserChange } from './store.js'
 import type { RequestSession, SessionData, SessionKey } from './types.js'
 
 export interface Context {
@@ -37,7 +37,7 @@ export class Session implements RequestSession {
   #deferred: string | null = null
   #deferredResign = false
   /** Encoded values as loaded or last saved. */
-  #raw = new Map<string, string>()
+  #raw = new StoredValues()
   /** Decoded values, and what the handler set; a deleted key maps to undefined. */
   #values = new Map<string, unknown>()
   #changed = new Set<string>()
@@ -144,11 +144,12 @@ export class Session implements RequestSession {
     this.#loaded()
     const { codec } = this.#ctx
     const copy: Record<string, unknown> = {}
-    for (const key of new Set([...this.#raw.keys(), ...this.#values.keys()])) {
+    const raw = this.#raw.map()
+    for (const key of new Set([...raw.keys(), ...this.#values.keys()])) {
       const value = this.#changed.has(key) ? this.#values.get(key) : undefined
       const fresh = this.#changed.has(key)
         ? (value === undefined ? undefined : codec.decode(codec.encode(value)))
-        : codec.decode(this.#raw.get(key) as string)
+        : codec.decode(raw.get(key) as string)
       // defineProperty: a key named __proto__ stays an ordinary property.
       if (fresh !== undefined) Object.defineProperty(copy, key, { value: fresh, enumerable: true, writable: true, configurable: true })
     }
@@ -171,7 +172,7 @@ export class Session implements RequestSession {
     }
     this.#id = newId(this.#stored ?? undefined)
     this.#rotate = this.#stored !== null
-    this.#raw = new Map()
+    this.#raw = new StoredValues()
     this.#values = kept
     this.#changed = new Set(kept.keys())
   }
@@ -192,7 +193,7 @@ export class Session implements RequestSession {
     this.#stored = null
     this.#rotate = false
     this.#blind = false
-    this.#raw = new Map()
+    this.#raw = new StoredValues()
     this.#values = new Map()
     this.#changed = new Set()
     this.#user = undefined
@@ -265,10 +266,11 @@ export class Session implements RequestSession {
       return
     }
     if (creating) this.#cookie = 'set'
+    const raw = this.#raw.map()
     for (const key of this.#changed) {
       const text = encoded.get(key)
-      if (text === undefined) this.#raw.delete(key)
-      else this.#raw.set(key, text)
+      if (text === undefined) raw.delete(key)
+      else raw.set(key, text)
     }
     this.#stored = id
     this.#deadline = deadline
@@ -290,7 +292,7 @@ export class Session implements RequestSession {
     const deletes: string[] = []
     const encoded = new Map<string, string>()
     let size = 0
-    for (const [key, raw] of this.#raw) {
+    for (const [key, raw] of this.#raw.map()) {
       if (!this.#changed.has(key)) size += DATA.length + Buffer.byteLength(key) + Buffer.byteLength(raw)
     }
     for (const key of this.#changed) {

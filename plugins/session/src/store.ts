@@ -12,8 +12,10 @@ export const META_USER = 'm:u'
 export const META_CREATED = 'm:c'
 export const META_DEADLINE = 'm:d'
 
+type Fields = Readonly<Record<string, unknown>>
+
 /** The stored fields, or null when the text is not a session (corrupt, or written by someone else). */
-export function parseStored (text: string | null): Record<string, string> | null {
+export function parseStored (text: string | null): Fields | null {
   if (text === null) return null
   let fields: unknown
   try {
@@ -22,12 +24,45 @@ export function parseStored (text: string | null): Record<string, string> | null
     return null
   }
   if (fields === null || typeof fields !== 'object' || Array.isArray(fields)) return null
-  return fields as Record<string, string>
+  return fields as Fields
+}
+
+/**
+ * A stored session's encoded values, read straight from its parsed fields: a read-only request
+ * looks up the keys it uses and never builds a Map (on the read path, building one for every
+ * field cost about as much as parsing the JSON). The fields are never changed, so parallel loads
+ * share them; a request that lists or changes values gets a Map of its own.
+ */
+export class StoredValues {
+  readonly #fields: Fields | null
+  #map: Map<string, string> | null = null
+
+  constructor (fields: Fields | null = null) {
+    this.#fields = fields
+  }
+
+  get (key: string): string | undefined {
+    if (this.#map !== null) return this.#map.get(key)
+    // Every name looked up starts with `d:`, so none can reach an Object.prototype member.
+    const value = this.#fields?.[DATA + key]
+    return typeof value === 'string' ? value : undefined
+  }
+
+  /** This request's own Map of the values, to list or change. */
+  map (): Map<string, string> {
+    if (this.#map === null) {
+      this.#map = new Map()
+      for (const [field, value] of Object.entries(this.#fields ?? {})) {
+        if (typeof value === 'string' && field.startsWith(DATA)) this.#map.set(field.slice(DATA.length), value)
+      }
+    }
+    return this.#map
+  }
 }
 
 export interface Loaded {
   /** Encoded values by session key. */
-  data: Map<string, string>
+  data: StoredValues
   /** The user id the session is indexed under, if any. */
   user: string | undefined
   /** The absolute deadline, ms since the epoch. */
@@ -60,7 +95,7 @@ export class Store {
   private readonly send: Sender
 
   /** This turn's loads, by session id, that later requests in the same turn may share. */
-  private readonly pendingLoads = new Map<string, Promise<string | null>>()
+  private readonly pendingLoads = new Map<string, Promise<Fields | null>>()
   private readonly endSharing = (): void => { this.pendingLoads.clear() }
 
   constructor (client: RedisClient, owned: boolean, settings: Settings) {
@@ -94,22 +129,15 @@ export class Store {
     let pending = this.pendingLoads.get(id)
     if (pending === undefined) {
       if (this.pendingLoads.size === 0) setImmediate(this.endSharing)
-      pending = this.call(this.send.command<string | null>('getex', [this.sessionKey(id), 'PX', this.settings.ttlMs]))
+      pending = this.call(this.send.command<string | null>('getex', [this.sessionKey(id), 'PX', this.settings.ttlMs])).then(parseStored)
       this.pendingLoads.set(id, pending)
     }
-    const fields = parseStored(await pending)
+    const fields = await pending
     // Past its absolute deadline it reads as gone; its key expires on its own within `ttl`.
     const deadline = Number(fields?.[META_DEADLINE])
     if (fields === null || !(deadline > Date.now())) return null
-    const data = new Map<string, string>()
-    let user: string | undefined
-    for (const field of Object.keys(fields)) {
-      const value = fields[field]
-      if (typeof value !== 'string') continue
-      if (field.startsWith(DATA)) data.set(field.slice(DATA.length), value)
-      else if (field === META_USER) user = value
-    }
-    return { data, user, deadline }
+    const user = fields[META_USER]
+    return { data: new StoredValues(fields), user: typeof user === 'string' ? user : undefined, deadline }
   }
 
   /**
