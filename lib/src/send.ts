@@ -94,16 +94,17 @@ function direct (redis: Redis, timeoutMs: number, check: (script: LuaScript) => 
   const runScript = async (script: LuaScript, keys: string[], args: Arg[]): Promise<unknown> => {
     let streams = loaded.get(script.sha)
     if (streams === undefined) loaded.set(script.sha, streams = new WeakSet())
-    const stream = redis.stream
-    const known = streams.has(stream)
-    streams.add(stream)
+    // No stream yet (a lazy client before its first connect): whatever gets written goes out new.
+    const stream = redis.stream as Stream | undefined
+    const known = stream !== undefined && streams.has(stream)
+    if (stream !== undefined) streams.add(stream)
     const command = new Command(known ? 'evalsha' : 'eval', [known ? script.sha : script.lua, keys.length, ...keys, ...args], options)
     send(command)
     try {
       return await command.promise
     } catch (err) {
       if (!(err as Error).message.startsWith('NOSCRIPT')) throw err
-      streams.delete(stream)
+      streams.delete(stream as Stream)
       return await runScript(script, keys, args)
     }
   }

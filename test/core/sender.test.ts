@@ -119,3 +119,17 @@ t.test('a script the sender was not given is a programming error, on either path
   await t.rejects(senderFor(callers, false, 2000).script(ECHO, ['s'], ['x', 1]), { message })
   t.equal(await callers.exists('s'), 0, 'nothing was sent')
 })
+
+t.test('a lazy client of ours, before its first connection: the script is queued and sent whole', async (t) => {
+  const { server, ours: make } = await setup(t)
+  const lazy = await make({ lazyConnect: true, enableOfflineQueue: true })
+  t.equal(lazy.client.status, 'wait')
+  const send = senderFor(lazy.client, lazy.owned, 2000, [ECHO])
+  const first = await server.countCommands(async () => await send.script(ECHO, ['s'], ['lazy', 3]))
+  t.equal(first.result, 3)
+  t.same(first.commands, { hello: 1, eval: 1, set: 1 }, 'the connection\'s own handshake, then the script')
+  const second = await server.countCommands(async () => await send.script(ECHO, ['s'], ['again', 4]))
+  t.same(second.commands, { eval: 1, set: 1 }, 'the connection it went out on was not known when it was sent: EVAL again, once')
+  const third = await server.countCommands(async () => await send.script(ECHO, ['s'], ['then', 5]))
+  t.same(third.commands, { evalsha: 1, set: 1 })
+})
