@@ -42,6 +42,8 @@ t.test('Redis paused (SIGSTOP): bounded 503 for handlers that use the session, o
   const login = await app.inject({ method: 'POST', url: '/login', payload: { userId: 'u' } })
   t.same(login.json(), UNAVAILABLE, 'saving a new session fails with 503, not 500')
   t.equal(login.headers['set-cookie'], undefined)
+  await t.rejects(app.sessions.listFor('u'), { code: 'SCALEOUT_ERR_SESSION_UNAVAILABLE' }, 'listFor is bounded too')
+  await t.rejects(app.sessions.destroyAllFor('u'), { code: 'SCALEOUT_ERR_SESSION_UNAVAILABLE' }, 'and destroyAllFor')
 
   server.resume()
   await waitUntil('reads to work again', async () => (await app.inject({ url: '/get/n', headers: { cookie } })).statusCode === 200)

@@ -20,14 +20,12 @@ function exceptions (options: DestroyAllOptions): Set<string> {
  * logout that did not touch the index), so every read checks each session and prunes the index.
  */
 export function sessionsApi (store: Store, settings: Settings): SessionsApi {
-  const { client } = store
-
   async function live (user: string): Promise<Array<{ id: string, info: SessionInfo }>> {
     const index = store.indexKey(user)
-    const ids = await store.call(client.zrangebyscore(index, Date.now(), '+inf'))
+    const ids = await store.command<string[]>('zrangebyscore', [index, Date.now(), '+inf'])
     const rows = await Promise.all(ids.map(async (id) => await Promise.all([
-      store.call(client.get(store.sessionKey(id))),
-      store.call(client.pexpiretime(store.sessionKey(id)))
+      store.command<string | null>('get', [store.sessionKey(id)]),
+      store.command<number>('pexpiretime', [store.sessionKey(id)])
     ])))
     const found: Array<{ id: string, info: SessionInfo }> = []
     const stale: string[] = []
@@ -47,7 +45,7 @@ export function sessionsApi (store: Store, settings: Settings): SessionsApi {
         info: { id: digest(id), createdAt: new Date(created), lastSeenAt: new Date(Math.max(created, expiresAt - settings.ttlMs)), ip: fields['m:ip'] as string, userAgent: fields['m:ua'] as string }
       })
     })
-    if (stale.length > 0) await store.call(client.zrem(index, ...stale))
+    if (stale.length > 0) await store.command('zrem', [index, ...stale])
     return found.sort((a, b) => b.info.lastSeenAt.getTime() - a.info.lastSeenAt.getTime())
   }
 

@@ -86,7 +86,6 @@ export function unavailable (err: unknown): Error {
 }
 
 export class Store {
-  readonly client: RedisClient
   private readonly settings: Settings
   /** Standalone and Sentinel: one script may touch the session and the user index together. */
   private readonly inline: boolean
@@ -99,7 +98,6 @@ export class Store {
   private readonly endSharing = (): void => { this.pendingLoads.clear() }
 
   constructor (client: RedisClient, owned: boolean, settings: Settings) {
-    this.client = client
     this.settings = settings
     this.inline = !client.isCluster
     this.send = senderFor(client, owned, settings.timeoutMs, [WRITE_SCRIPT, CREATE_SCRIPT, DESTROY_SCRIPT, INDEX_SCRIPT])
@@ -114,8 +112,13 @@ export class Store {
   }
 
   /** Redis being away becomes SCALEOUT_ERR_SESSION_UNAVAILABLE. */
-  call<T> (operation: Promise<T>): Promise<T> {
+  private call<T> (operation: Promise<T>): Promise<T> {
     return operation.then(undefined, (err: unknown) => { throw unavailable(err) })
+  }
+
+  /** One command, within `timeout`; its reply as text (numbers for integer replies). */
+  command<T> (name: string, args: Array<string | number>): Promise<T> {
+    return this.call(this.send.command<T>(name, args))
   }
 
   /**
@@ -129,7 +132,7 @@ export class Store {
     let pending = this.pendingLoads.get(id)
     if (pending === undefined) {
       if (this.pendingLoads.size === 0) setImmediate(this.endSharing)
-      pending = this.call(this.send.command<string | null>('getex', [this.sessionKey(id), 'PX', this.settings.ttlMs])).then(parseStored)
+      pending = this.command<string | null>('getex', [this.sessionKey(id), 'PX', this.settings.ttlMs]).then(parseStored)
       this.pendingLoads.set(id, pending)
     }
     const fields = await pending
