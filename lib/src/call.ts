@@ -52,6 +52,15 @@ export async function bounded<T> (operation: Promise<T>, ms: number): Promise<T>
   )
 }
 
+/**
+ * The command timeout of a standalone client we created, when it is within `ms` (so it alone bounds
+ * every call in time); 0 for any client that needs `bounded()`. See boundFor for why.
+ */
+export function ownTimeoutWithin (client: RedisClient, owned: boolean, ms: number): number {
+  const own = owned && !client.isCluster ? (client as Redis).options.commandTimeout ?? 0 : 0
+  return own > ms ? 0 : own
+}
+
 /** Awaits a Redis call within a time bound; errors come back coded as `bounded()` codes them. */
 export type Bound = <T>(operation: Promise<T>) => Promise<T>
 
@@ -64,8 +73,8 @@ export type Bound = <T>(operation: Promise<T>) => Promise<T>
  * a command (slot refresh, redirections) before any node's timer starts.
  */
 export function boundFor (client: RedisClient, owned: boolean, ms: number): Bound {
-  const own = owned && !client.isCluster ? (client as Redis).options.commandTimeout ?? 0 : 0
-  if (own === 0 || own > ms) return async (operation) => await bounded(operation, ms)
+  const own = ownTimeoutWithin(client, owned, ms)
+  if (own === 0) return async (operation) => await bounded(operation, ms)
   return async (operation) => {
     try {
       return await operation

@@ -1,6 +1,6 @@
 import { createHash } from 'node:crypto'
 import { Command, type Redis } from 'ioredis'
-import { bounded, toRedisError } from './call.js'
+import { bounded, ownTimeoutWithin, toRedisError } from './call.js'
 import type { RedisClient } from './redis-types.js'
 
 type Arg = string | number
@@ -48,12 +48,12 @@ export interface Sender {
  * auto-pipeline is made (one made earlier lacks them, and its batch then fails as a whole).
  */
 export function senderFor (client: RedisClient, owned: boolean, ms: number, scripts: readonly LuaScript[] = []): Sender {
-  const own = owned && !client.isCluster ? (client as Redis).options.commandTimeout ?? 0 : 0
+  const own = ownTimeoutWithin(client, owned, ms)
   const given = new Set(scripts)
   const check = (script: LuaScript): void => {
     if (!given.has(script)) throw new Error(`script ${script.name} was not given to senderFor()`)
   }
-  return own === 0 || own > ms ? viaIoredis(client, ms, scripts, check) : direct(client as Redis, own, check)
+  return own === 0 ? viaIoredis(client, ms, scripts, check) : direct(client as Redis, own, check)
 }
 
 function viaIoredis (client: RedisClient, ms: number, scripts: readonly LuaScript[], check: (script: LuaScript) => void): Sender {
