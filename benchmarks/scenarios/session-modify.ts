@@ -1,11 +1,13 @@
 import type { Scenario } from '../types.js'
-import { sessionVariants } from '../servers/session-common.js'
+import { floorVariants, sessionVariants } from '../servers/session-common.js'
 
 const scenario: Scenario = {
   name: 'session-modify',
   description: 'GET /modify with a logged-in session cookie: a counter in the session incremented, one session per connection',
   baseline: 'bare fastify',
-  variants: sessionVariants('/modify', 'each'),
+  // The floors: what the two round trips of a modification cost by themselves (read before the
+  // handler, write before the headers), the ceiling for any Redis session.
+  variants: [...sessionVariants('/modify', 'each'), ...floorVariants('/modify')],
   targets: [
     { variant: '@scaleout/session', against: 'bare fastify', min: 0.7 }
   ]

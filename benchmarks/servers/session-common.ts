@@ -40,6 +40,20 @@ export function sessionVariants (path: '/read' | '/modify', cookie: 'none' | 'sh
   ]
 }
 
+/**
+ * Reference rows that are no session plugin: the same requests against servers doing only the
+ * Redis round trips any Redis-backed session needs, through the core's sender and through no
+ * client library at all. No session can beat them, so a target can be read against them.
+ */
+export function floorVariants (path: '/read' | '/modify'): Variant[] {
+  const [bare] = sessionVariants(path, 'each') as [Variant]
+  const work = path === '/read' ? 'one GETEX + JSON.parse' : 'GETEX, then SET of the whole object'
+  return [
+    { ...bare, name: `floor: ${work}, no session logic`, server: 'servers/session-floor.ts' },
+    { ...bare, name: `floor, no client library: ${work}`, server: 'servers/session-floor-raw.ts' }
+  ]
+}
+
 /** What the routes need of a session, whichever plugin provides it. */
 export interface BenchSession {
   get: (key: string) => unknown

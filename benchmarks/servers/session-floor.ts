@@ -1,28 +1,46 @@
 import { randomBytes } from 'node:crypto'
-import Fastify from 'fastify'
+import Fastify, { type FastifyInstance } from 'fastify'
 import { resolveRedis, senderFor } from '@scaleout/core'
 import type { BuildServer } from '../types.js'
 
-// Not a session plugin: the least any Redis-backed session can do on a read, to measure against.
-// The cookie is the key itself (no signature), and a read is one GETEX (which slides the expiry,
-// as a session read must) and a JSON.parse, sent the cheapest way the core knows (senderFor).
+// Not a session plugin: the least any Redis-backed session can do, to measure against. The
+// cookie is the key itself (no signature). A read is one GETEX (which slides the expiry, as a
+// session read must) and a JSON.parse; a modification adds a SET of the whole object, last write
+// wins (no merge, no check that the session still exists). Here sent the cheapest way the core
+// knows (senderFor); session-floor-raw.ts sends the same with no client library.
 const TTL = 86_400_000
+
+type Send = (args: Array<string | number>) => Promise<unknown>
 
 export const build: BuildServer = async ({ redisUrl }) => {
   const app = Fastify()
   const { client, owned } = await resolveRedis(app, redisUrl, { plugin: 'session-floor' })
-  const send = senderFor(client, owned, 1000)
+  const sender = senderFor(client, owned, 1000)
+  return floorRoutes(async ([name, ...args]) => await sender.command(String(name), args), app)
+}
+
+export function floorRoutes (send: Send, app: FastifyInstance = Fastify()): FastifyInstance {
+  const read = async (cookie: string | undefined): Promise<{ key: string, fields: Record<string, string | undefined> }> => {
+    const key = 'floor:' + (cookie ?? '').slice('sid='.length)
+    const text = await send(['GETEX', key, 'PX', TTL]) as string | null
+    return { key, fields: JSON.parse(text ?? '{}') as Record<string, string | undefined> }
+  }
   app.post('/login', async (_request, reply) => {
     const id = randomBytes(32).toString('base64url')
-    await send.command('set', ['floor:' + id, JSON.stringify({ 'd:userId': '"user-1"' }), 'PX', TTL])
+    await send(['SET', 'floor:' + id, JSON.stringify({ 'd:userId': '"user-1"' }), 'PX', TTL])
     reply.header('set-cookie', `sid=${id}; Path=/; HttpOnly`)
     return { ok: true }
   })
   app.get('/read', async (request) => {
-    const id = (request.headers.cookie ?? '').slice('sid='.length)
-    const text = await send.command<string | null>('getex', ['floor:' + id, 'PX', TTL])
-    const fields = JSON.parse(text ?? '{}') as Record<string, string | undefined>
+    const { fields } = await read(request.headers.cookie)
     return { user: fields['d:userId'] === undefined ? null : JSON.parse(fields['d:userId']) as unknown }
+  })
+  app.get('/modify', async (request) => {
+    const { key, fields } = await read(request.headers.cookie)
+    const n = (fields['d:n'] === undefined ? 0 : JSON.parse(fields['d:n']) as number) + 1
+    fields['d:n'] = JSON.stringify(n)
+    await send(['SET', key, JSON.stringify(fields), 'PX', TTL])
+    return { n }
   })
   return app
 }
