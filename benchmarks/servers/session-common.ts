@@ -48,10 +48,14 @@ export function sessionVariants (path: '/read' | '/modify', cookie: 'none' | 'sh
 export function floorVariants (path: '/read' | '/modify'): Variant[] {
   const [bare] = sessionVariants(path, 'each') as [Variant]
   const work = path === '/read' ? 'one GETEX + JSON.parse' : 'GETEX, then SET of the whole object'
-  return [
+  const rows = [
     { ...bare, name: `floor: ${work}, no session logic`, server: 'servers/session-floor.ts' },
     { ...bare, name: `floor, no client library: ${work}`, server: 'servers/session-floor-raw.ts' }
   ]
+  if (path === '/read') return rows
+  // A blind SET loses parallel writers' changes and revives destroyed sessions; this is the
+  // least a write that does neither costs (see session-floor-raw.ts).
+  return [...rows, { ...bare, name: 'floor, no client library: GETEX, then a merging script', server: 'servers/session-floor-raw.ts', options: { merge: true } }]
 }
 
 /** What the routes need of a session, whichever plugin provides it. */

@@ -8,9 +8,12 @@ import type { BuildServer } from '../types.js'
 // session read must) and a JSON.parse; a modification adds a SET of the whole object, last write
 // wins (no merge, no check that the session still exists). Here sent the cheapest way the core
 // knows (senderFor); session-floor-raw.ts sends the same with no client library.
-const TTL = 86_400_000
+export const TTL = 86_400_000
 
 type Send = (args: Array<string | number>) => Promise<unknown>
+type Fields = Record<string, string | undefined>
+/** Writes a modified session: by default the whole object, last write wins. */
+export type FloorWrite = (key: string, fields: Fields, field: string) => Promise<unknown>
 
 export const build: BuildServer = async ({ redisUrl }) => {
   const app = Fastify()
@@ -19,11 +22,12 @@ export const build: BuildServer = async ({ redisUrl }) => {
   return floorRoutes(async ([name, ...args]) => await sender.command(String(name), args), app)
 }
 
-export function floorRoutes (send: Send, app: FastifyInstance = Fastify()): FastifyInstance {
-  const read = async (cookie: string | undefined): Promise<{ key: string, fields: Record<string, string | undefined> }> => {
+export function floorRoutes (send: Send, app: FastifyInstance = Fastify(), write?: FloorWrite): FastifyInstance {
+  const save = write ?? (async (key: string, fields: Fields) => await send(['SET', key, JSON.stringify(fields), 'PX', TTL]))
+  const read = async (cookie: string | undefined): Promise<{ key: string, fields: Fields }> => {
     const key = 'floor:' + (cookie ?? '').slice('sid='.length)
     const text = await send(['GETEX', key, 'PX', TTL]) as string | null
-    return { key, fields: JSON.parse(text ?? '{}') as Record<string, string | undefined> }
+    return { key, fields: JSON.parse(text ?? '{}') as Fields }
   }
   app.post('/login', async (_request, reply) => {
     const id = randomBytes(32).toString('base64url')
@@ -39,7 +43,7 @@ export function floorRoutes (send: Send, app: FastifyInstance = Fastify()): Fast
     const { key, fields } = await read(request.headers.cookie)
     const n = (fields['d:n'] === undefined ? 0 : JSON.parse(fields['d:n']) as number) + 1
     fields['d:n'] = JSON.stringify(n)
-    await send(['SET', key, JSON.stringify(fields), 'PX', TTL])
+    await save(key, fields, 'd:n')
     return { n }
   })
   return app
