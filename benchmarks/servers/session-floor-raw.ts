@@ -16,8 +16,7 @@ return 1`
 
 export const build: BuildServer = async ({ redisUrl, options }) => {
   const send = await respFloorClient(redisUrl)
-  if (options.merge !== true) return floorRoutes(async (args) => await send(args))
+  if (options.merge !== true) return floorRoutes(send)
   const sha = await send(['SCRIPT', 'LOAD', MERGE]) as string
-  return floorRoutes(async (args) => await send(args), undefined, async (key, fields, field) =>
-    await send(['EVALSHA', sha, 1, key, TTL, field, fields[field] as string]))
+  return floorRoutes(send, { write: async (key, fields, field) => await send(['EVALSHA', sha, 1, key, TTL, field, fields[field] as string]) })
 }

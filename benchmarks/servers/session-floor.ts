@@ -19,10 +19,10 @@ export const build: BuildServer = async ({ redisUrl }) => {
   const app = Fastify()
   const { client, owned } = await resolveRedis(app, redisUrl, { plugin: 'session-floor' })
   const sender = senderFor(client, owned, 1000)
-  return floorRoutes(async ([name, ...args]) => await sender.command(String(name), args), app)
+  return floorRoutes(async ([name, ...args]) => await sender.command(String(name), args), { app })
 }
 
-export function floorRoutes (send: Send, app: FastifyInstance = Fastify(), write?: FloorWrite): FastifyInstance {
+export function floorRoutes (send: Send, { app = Fastify(), write }: { app?: FastifyInstance, write?: FloorWrite } = {}): FastifyInstance {
   const save = write ?? (async (key: string, fields: Fields) => await send(['SET', key, JSON.stringify(fields), 'PX', TTL]))
   const read = async (cookie: string | undefined): Promise<{ key: string, fields: Fields }> => {
     const key = 'floor:' + (cookie ?? '').slice('sid='.length)
