@@ -22,7 +22,7 @@ t.test('protocol and host come from the hop the client was taken from', async (t
   t.same(await send('10.0.0.1', { 'x-forwarded-for': '203.0.113.7', 'x-forwarded-proto': 'https', 'x-forwarded-host': 'shop.example.com' }),
     { ip: '203.0.113.7', protocol: 'https', host: 'shop.example.com', hostname: 'shop.example.com', port: null })
   t.same(await send('10.0.0.1', { 'x-forwarded-for': '203.0.113.7', 'x-forwarded-proto': 'HTTPS', 'x-forwarded-host': 'Shop.Example.com:8443' }),
-    { ip: '203.0.113.7', protocol: 'https', host: 'Shop.Example.com:8443', hostname: 'Shop.Example.com', port: 8443 })
+    { ip: '203.0.113.7', protocol: 'https', host: 'shop.example.com:8443', hostname: 'shop.example.com', port: 8443 }, 'lower-cased: one host, one spelling')
   t.same(await send('10.0.0.1', { 'x-forwarded-for': '203.0.113.7', 'x-forwarded-host': '[2001:db8::1]:8443' }),
     { ip: '203.0.113.7', protocol: 'http', host: '[2001:db8::1]:8443', hostname: '[2001:db8::1]', port: 8443 })
 
@@ -46,7 +46,7 @@ t.test('no forwarded value, or a bad one, falls back to the socket and the Host 
   for (const proto of ['ftp', 'javascript', 'https:', 'wss', '']) {
     t.equal((await send('10.0.0.1', { 'x-forwarded-for': '203.0.113.7', 'x-forwarded-proto': proto })).protocol, 'http', JSON.stringify(proto))
   }
-  for (const host of ['evil.example/path', 'user@evil.example', 'evil.example:99999', 'evil.example:x', 'a b', '-bad.example', 'bad-.example', 'a..b', '[::1', '[zz::1]', '[::1]x', '[::1]:70000', ':80', 'x'.repeat(64) + '.example', `${'a.'.repeat(127)}aa`]) {
+  for (const host of ['evil.example/path', 'user@evil.example', 'evil.example:99999', 'evil.example:x', 'evil.example:0', 'evil.example:0443', 'a b', '-bad.example', 'bad-.example', 'a..b', '[::1', '[zz::1]', '[::1]x', '[::1]:70000', ':80', 'x'.repeat(64) + '.example', `${'a.'.repeat(127)}aa`]) {
     t.equal((await send('10.0.0.1', { 'x-forwarded-for': '203.0.113.7', 'x-forwarded-host': host })).host, 'origin.internal:3000', JSON.stringify(host))
   }
   t.same(await send('10.0.0.1', { 'x-forwarded-proto': 'https', 'x-forwarded-host': 'shop.example.com' }),
@@ -58,7 +58,7 @@ t.test('allowedHosts limits the names a forwarded host may take', async (t) => {
   const send = await app(t, { trust: ['10.0.0.0/8'], allowedHosts: ['shop.example.com', '*.cdn.example', '[2001:db8::1]', 'origin.internal'] })
   const host = async (value: string): Promise<string> => (await send('10.0.0.1', { 'x-forwarded-for': '203.0.113.7', 'x-forwarded-host': value })).host
   t.equal(await host('shop.example.com'), 'shop.example.com')
-  t.equal(await host('SHOP.example.com:443'), 'SHOP.example.com:443', 'names compare case-insensitively, ports are free')
+  t.equal(await host('SHOP.example.com:443'), 'shop.example.com:443', 'names compare case-insensitively (and come out lower-cased), ports are free')
   t.equal(await host('eu.cdn.example'), 'eu.cdn.example')
   t.equal(await host('a.b.cdn.example'), 'a.b.cdn.example')
   t.equal(await host('[2001:db8::1]:8443'), '[2001:db8::1]:8443')

@@ -124,14 +124,16 @@ function hostLines (rawHeaders: string[]): number {
 /**
  * The host of the chosen hop if it is acceptable; else the request's own Host (HTTP/2 :authority)
  * if that is; else '' (no host): never a value outside `allowedHosts`, never a malformed one.
+ * Lower-cased: host names are case-insensitive, and one host should have one spelling in cache
+ * keys and links.
  */
 export function hostOf (config: Config, w: Walk, headers: IncomingHttpHeaders, rawHeaders: string[]): string {
   if (w.index > 0) {
     const value = config.header === 'forwarded' ? w.element?.host : alignedEntry(headers['x-forwarded-host'], w.index)
-    if (value !== undefined && acceptable(config, value)) return value
+    if (value !== undefined && acceptable(config, value)) return value.toLowerCase()
   }
   const own = headers.host ?? (headers[':authority'] as string | undefined)
-  return own !== undefined && acceptable(config, own) && hostLines(rawHeaders) < 2 ? own : ''
+  return own !== undefined && acceptable(config, own) && hostLines(rawHeaders) < 2 ? own.toLowerCase() : ''
 }
 
 /** The whole chain for `request.forwarded`: every entry, walked or not, with the chosen index. */
