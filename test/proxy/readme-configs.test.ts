@@ -50,6 +50,8 @@ for (const balancer of ['nginx', 'haproxy'] as const) {
         t.equal(answer.status, 200, `${attempt.what} (${mode})`)
         const seen = JSON.parse(answer.body) as Seen
         t.same({ ip: seen.ip, protocol: seen.protocol, host: seen.host }, { ip: CLIENT, protocol: 'http', host: attempt.expectedHost }, `${attempt.what} (${mode})`)
+        // A header the client could get refused would make it the proxy's own address.
+        t.not(seen.stop, 'refused', `${attempt.what} (${mode}): the proxy's header is always well formed`)
       }
       const details = await send(port, '/health', attempt)
       t.same([details.status, JSON.parse(details.body)], [200, { status: 'pass' }], `${attempt.what}: no health details`)
