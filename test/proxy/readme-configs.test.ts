@@ -8,12 +8,10 @@ import { ATTEMPTS, CLIENT, MODES, reportingApp, send, type Seen } from './inject
 // The README's proxy blocks, exactly as printed, in real nginx and HAProxy in front of an app that
 // trusts only the proxy. Before, the README's nginx line pasted $host into Forwarded, so
 // `Host: a",for="198.51.100.23` made request.ip 198.51.100.23.
-const readme = readFileSync(join(import.meta.dirname, '..', '..', 'plugins', 'proxy', 'README.md'), 'utf8')
-const section = readme.slice(readme.indexOf('## Proxy settings that pair with it'))
-
-function block (language: string): string {
-  const match = new RegExp('```' + language + '\\n([\\s\\S]*?)```').exec(section)
-  if (match === null) throw new Error(`no ${language} block in the README's proxy settings`)
+function block (plugin: string, heading: string, language: string): string {
+  const readme = readFileSync(join(import.meta.dirname, '..', '..', 'plugins', plugin, 'README.md'), 'utf8')
+  const match = new RegExp('```' + language + '\\n([\\s\\S]*?)```').exec(readme.slice(readme.indexOf(heading)))
+  if (match === null) throw new Error(`no ${language} block under ${heading} in the ${plugin} README`)
   return match[1] as string
 }
 
@@ -22,7 +20,9 @@ function swap (text: string, from: string, to: string): string {
   return text.split(from).join(to)
 }
 
-for (const balancer of ['nginx', 'haproxy'] as const) {
+const PROXY = '## Proxy settings that pair with it'
+// The health README's nginx block (the drain section) clears Forwarded: only the default header applies.
+for (const balancer of ['nginx', 'haproxy', 'health-nginx'] as const) {
   t.test(`the README's ${balancer} block: no client chooses its address, protocol or host, nor sees health details`, async (t) => {
     const app = await reportingApp()
     t.teardown(async () => await app.close())
@@ -31,21 +31,31 @@ for (const balancer of ['nginx', 'haproxy'] as const) {
     let port: number
     if (balancer === 'nginx') {
       const nginx = await startNginx({
-        config: ({ ports }) => `http {\n${swap(swap(block('nginx'), 'listen 80;', `listen 127.0.0.1:${ports[0] as number};`), 'http://app', `http://127.0.0.1:${appPort}`)}\n}`
+        config: ({ ports }) => `http {\n${swap(swap(block('proxy', PROXY, 'nginx'), 'listen 80;', `listen 127.0.0.1:${ports[0] as number};`), 'http://app', `http://127.0.0.1:${appPort}`)}\n}`
+      })
+      t.teardown(nginx.stop)
+      port = nginx.port
+    } else if (balancer === 'health-nginx') {
+      const nginx = await startNginx({
+        config: ({ ports }) => {
+          let text = swap(block('health', '### nginx', 'nginx'), 'listen 80;', `listen 127.0.0.1:${ports[0] as number};`)
+          text = swap(text, 'server 10.0.0.11:3000', `server 127.0.0.1:${appPort}`)
+          return `http {\n${swap(text, 'server 10.0.0.12:3000', `server 127.0.0.1:${appPort}`)}\n}`
+        }
       })
       t.teardown(nginx.stop)
       port = nginx.port
     } else {
       const haproxy = await startHaproxy((front) => [
         'defaults', '    mode http', '    timeout connect 2s', '    timeout client 10s', '    timeout server 10s',
-        swap(block('haproxy'), 'bind :80', `bind 127.0.0.1:${front}`),
+        swap(block('proxy', PROXY, 'haproxy'), 'bind :80', `bind 127.0.0.1:${front}`),
         'backend app', `    server app1 127.0.0.1:${appPort}`, ''
       ].join('\n'))
       t.teardown(haproxy.stop)
       port = haproxy.port
     }
     for (const attempt of ATTEMPTS) {
-      for (const mode of MODES) {
+      for (const mode of balancer === 'health-nginx' ? ['x-forwarded-for'] : MODES) {
         const answer = await send(port, `/${mode}`, attempt)
         t.equal(answer.status, 200, `${attempt.what} (${mode})`)
         const seen = JSON.parse(answer.body) as Seen
