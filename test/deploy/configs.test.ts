@@ -30,6 +30,31 @@ t.test('nginx -t accepts deploy/nginx.conf', async (t) => {
   t.match(conf, /location \/health \{[^}]*proxy_read_timeout 2s;/, 'a short-timeout /health location')
 })
 
+// Every header @scaleout/proxy may read is written by the shipped balancers, never passed through
+// from the client. Before, nginx passed the client's own X-Forwarded-Host (and Forwarded) through.
+const FORWARDING = ['X-Forwarded-For', 'X-Forwarded-Proto', 'X-Forwarded-Host', 'X-Forwarded-Port', 'X-Real-IP', 'Forwarded', 'CF-Connecting-IP', 'True-Client-IP']
+
+t.test('the shipped nginx.conf sets or clears every forwarding header, and never puts client text in Forwarded unchecked', async (t) => {
+  const conf = read('nginx.conf').replace(/#.*$/gm, '')
+  for (const header of FORWARDING) {
+    t.match(conf, new RegExp(`\\n\\s*proxy_set_header ${header} \\S`), `sets or clears ${header}`)
+  }
+  t.notMatch(conf, /\$proxy_add_x_forwarded_for|\$http_x_forwarded|\$http_forwarded|\$http_x_real_ip/, 'passes no client value of those headers on')
+  const forwarded = /proxy_set_header Forwarded (.*);/.exec(conf)?.[1] ?? ''
+  t.notMatch(forwarded, /\$host|\$http_host|host=/, 'no host in Forwarded: nginx would paste it unescaped')
+  t.notMatch(conf, /location[^{]*\{[^}]*proxy_set_header/, 'no location replaces the server-level headers (nginx would drop them all there)')
+})
+
+t.test('the shipped haproxy.cfg sets or deletes every forwarding header, and never appends to the client\'s', async (t) => {
+  const cfg = read('haproxy.cfg').replace(/#.*$/gm, '')
+  for (const header of FORWARDING) {
+    t.match(cfg, new RegExp(`http-request (set-header|del-header) ${header}\\b`), `sets or deletes ${header}`)
+  }
+  t.notMatch(cfg, /^\s*option forwardfor/m, 'option forwardfor appends to the client\'s X-Forwarded-For')
+  t.notMatch(cfg, /req\.hdr\(host\)/, 'req.hdr() splits the Host at commas; the full line is req.fhdr()')
+  t.notMatch(/set-header Forwarded (.*)/.exec(cfg)?.[1] ?? '', /host/i, 'no host in Forwarded: HAProxy would paste it unescaped')
+})
+
 t.test('haproxy -c accepts deploy/haproxy.cfg, which checks readiness on the default path', async (t) => {
   const result = spawnSync('haproxy', ['-c', '-f', join(deploy, 'haproxy.cfg')], { encoding: 'utf8' })
   t.equal(result.status, 0, result.stdout + result.stderr)

@@ -6,21 +6,28 @@ async function details (app: Awaited<ReturnType<typeof build>>['app'], remoteAdd
   return { code: res.statusCode, body: res.json() }
 }
 
-t.test('by default only loopback callers see details; others get the status alone', async (t) => {
+// Before, loopback saw details by default: behind nginx or a sidecar on the same host, every
+// client arrives from 127.0.0.1, so every client saw check names and error texts.
+t.test('by default nobody sees details, loopback included; everyone gets the status alone', async (t) => {
   const dep = controlled('pass')
   const { app, exits } = await build({ checks: { dep: { check: dep.check, intervalMs: 60_000 } }, drainDelayMs: 2000 })
   await app.ready()
-  for (const address of ['127.0.0.1', '127.8.9.10', '::1', '::ffff:127.0.0.1']) {
-    const { code, body } = await details(app, address)
-    t.equal(code, 200, address)
-    t.same(Object.keys(body), ['status', 'instance', 'version', 'uptime', 'checks'], `${address} sees details`)
-  }
-  for (const address of ['10.1.2.3', '192.0.2.1', 'fd00::1', '::ffff:10.1.2.3']) {
+  for (const address of ['127.0.0.1', '127.8.9.10', '::1', '::ffff:127.0.0.1', '10.1.2.3', '192.0.2.1', 'fd00::1']) {
     t.same(await details(app, address), { code: 200, body: { status: 'pass' } }, `${address} sees the status alone`)
   }
   dep.set('fail')
   await app.health.refresh()
-  t.same(await details(app, '10.1.2.3'), { code: 503, body: { status: 'fail' } })
+  t.same(await details(app, '127.0.0.1'), { code: 503, body: { status: 'fail' } })
+  const drained = app.health.drain()
+  t.same(await details(app, '127.0.0.1'), { code: 503, body: { status: 'fail', output: 'draining' } })
+  await drained
+  t.same(exits, [0])
+})
+
+t.test('the report still reaches allowed callers while failing and draining', async (t) => {
+  const dep = controlled('fail')
+  const { app, exits } = await build({ checks: { dep: { check: dep.check, intervalMs: 60_000 } }, drainDelayMs: 2000, detailsAllowList: ['127.0.0.1'] })
+  await app.ready()
   const drained = app.health.drain()
   t.same(await details(app, '10.1.2.3'), { code: 503, body: { status: 'fail', output: 'draining' } })
   t.match((await details(app, '127.0.0.1')).body, { status: 'fail', output: 'draining', checks: { 'dep:responseTime': [{ status: 'fail' }] } })
@@ -56,10 +63,60 @@ t.test('exposeDetails: true shows details to every caller', async (t) => {
 })
 
 t.test('the address is request.ip, so behind a trusted proxy the forwarded client counts, and garbage is refused', async (t) => {
-  const { app } = await build({ detailsAllowList: ['10.0.0.0/8'] }, { trustProxy: true })
+  const { app } = await build({ detailsAllowList: ['10.0.0.0/8'] }, { trustProxy: '127.0.0.1' })
   t.teardown(async () => await app.close())
   await app.ready()
   t.ok('checks' in (await details(app, '127.0.0.1', { 'x-forwarded-for': '10.3.3.3' })).body)
-  t.same((await details(app, '10.0.0.1', { 'x-forwarded-for': '198.51.100.7' })).body, { status: 'pass' })
-  t.same((await details(app, '10.0.0.1', { 'x-forwarded-for': 'not-an-address' })).body, { status: 'pass' })
+  t.same((await details(app, '127.0.0.1', { 'x-forwarded-for': '198.51.100.7' })).body, { status: 'pass' })
+  t.same((await details(app, '127.0.0.1', { 'x-forwarded-for': 'not-an-address' })).body, { status: 'pass' })
+})
+
+// Fastify's trustProxy: true lets any client write request.ip. The default allows nobody, so a
+// forged X-Forwarded-For: 127.0.0.1 unlocks nothing, whoever sends it.
+t.test('with trustProxy: true and the defaults, a forged X-Forwarded-For: 127.0.0.1 unlocks nothing', async (t) => {
+  const { app } = await build({}, { trustProxy: true })
+  t.teardown(async () => await app.close())
+  await app.ready()
+  for (const remote of ['203.0.113.5', '127.0.0.1', '::1']) {
+    for (const forged of ['127.0.0.1', '::1', '::ffff:127.0.0.1', '203.0.113.5, 127.0.0.1']) {
+      t.same((await details(app, remote, { 'x-forwarded-for': forged })).body, { status: 'pass' }, `${forged} from ${remote}`)
+    }
+  }
+})
+
+// A proxy on the same host that the app does not read (no @scaleout/proxy, no trustProxy): every
+// client is 127.0.0.1. Even an operator who lists loopback does not hand them the report.
+t.test('a request that names a forwarded client but is attributed to the peer that delivered it never counts', async (t) => {
+  const { app } = await build({ detailsAllowList: ['127.0.0.0/8', '::1', '10.0.0.0/8'] })
+  t.teardown(async () => await app.close())
+  await app.ready()
+  const forwarding = ['forwarded', 'x-forwarded-for', 'x-real-ip', 'x-forwarded-host', 'x-forwarded-proto', 'cf-connecting-ip', 'true-client-ip']
+  for (const header of forwarding) {
+    for (const remote of ['127.0.0.1', '::1', '::ffff:127.0.0.1', '10.0.0.5']) {
+      t.same((await details(app, remote, { [header]: '203.0.113.5' })).body, { status: 'pass' }, `${header} via ${remote}`)
+    }
+  }
+  t.ok('checks' in (await details(app, '127.0.0.1')).body, 'a direct local caller with no forwarding header still counts')
+  t.ok('checks' in (await details(app, '::ffff:10.0.0.5')).body)
+})
+
+t.test('behind a proxy the app reads, the forwarded client counts only when it is not the peer itself', async (t) => {
+  const { app } = await build({ detailsAllowList: ['127.0.0.0/8', '::1'] }, { trustProxy: ['127.0.0.1', '::1'] })
+  t.teardown(async () => await app.close())
+  await app.ready()
+  t.ok('checks' in (await details(app, '127.0.0.1', { 'x-forwarded-for': '127.0.0.2' })).body, 'another loopback client')
+  t.same((await details(app, '127.0.0.1', { 'x-forwarded-for': '127.0.0.1' })).body, { status: 'pass' }, 'the proxy\'s own address')
+  t.same((await details(app, '::ffff:127.0.0.1', { 'x-forwarded-for': '0:0:0:0:0:ffff:7f00:1' })).body, { status: 'pass' }, 'in any spelling')
+  t.same((await details(app, '::1', { 'x-forwarded-for': '0:0::1' })).body, { status: 'pass' })
+  t.same((await details(app, '::1', { 'x-forwarded-for': 'garbage' })).body, { status: 'pass' })
+})
+
+t.test('a forwarded request whose socket address is gone (an HTTP/2 stream after its session closed) never counts', async (t) => {
+  const { app } = await build({ detailsAllowList: ['127.0.0.0/8'] }, { trustProxy: true })
+  t.teardown(async () => await app.close())
+  app.addHook('onRequest', async (request) => {
+    Object.defineProperty(request.raw.socket, 'remoteAddress', { value: undefined })
+  })
+  await app.ready()
+  t.same((await details(app, '127.0.0.1', { 'x-forwarded-for': '127.0.0.1' })).body, { status: 'pass' })
 })

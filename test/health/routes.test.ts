@@ -3,6 +3,8 @@ import { hostname } from 'node:os'
 import { build, controlled, HEALTH_JSON } from './fixtures/app.js'
 
 const LONG = { intervalMs: 60_000 }
+// inject connects from 127.0.0.1; the details route shows the report only to listed callers.
+const LOCAL = ['127.0.0.1']
 const ISO = /^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z$/
 
 async function probe (app: Awaited<ReturnType<typeof build>>['app'], url: string): Promise<{ code: number, body: unknown }> {
@@ -12,7 +14,7 @@ async function probe (app: Awaited<ReturnType<typeof build>>['app'], url: string
 
 t.test('pass: every route answers 200 with application/health+json and no-store', async (t) => {
   const dep = controlled('pass')
-  const { app } = await build({ checks: { dep: { check: dep.check, ...LONG } } })
+  const { app } = await build({ detailsAllowList: LOCAL, checks: { dep: { check: dep.check, ...LONG } } })
   t.teardown(async () => await app.close())
   await app.ready()
   for (const url of ['/health/live', '/health/ready', '/health/startup']) {
@@ -46,7 +48,7 @@ t.test('pass: every route answers 200 with application/health+json and no-store'
 t.test('warn: a check reporting warn, or a failing non-critical check, answers 200 warn', async (t) => {
   const dep = controlled('pass')
   const optional = controlled('pass')
-  const { app } = await build({ checks: { dep: { check: dep.check, ...LONG }, optional: { check: optional.check, critical: false, ...LONG } } })
+  const { app } = await build({ detailsAllowList: LOCAL, checks: { dep: { check: dep.check, ...LONG }, optional: { check: optional.check, critical: false, ...LONG } } })
   t.teardown(async () => await app.close())
   await app.ready()
 
@@ -70,7 +72,7 @@ t.test('warn: a check reporting warn, or a failing non-critical check, answers 2
 
 t.test('fail: a failing critical check fails readiness and details with 503, not liveness or startup', async (t) => {
   const dep = controlled('pass')
-  const { app } = await build({ checks: { dep: { check: dep.check, ...LONG } } })
+  const { app } = await build({ detailsAllowList: LOCAL, checks: { dep: { check: dep.check, ...LONG } } })
   t.teardown(async () => await app.close())
   await app.ready()
   dep.set('fail')
@@ -91,7 +93,7 @@ t.test('fail: a failing critical check fails readiness and details with 503, not
 t.test('starting: readiness and startup fail until the first passing run of the critical checks', async (t) => {
   const dep = controlled('fail')
   const optional = controlled('fail')
-  const { app } = await build({ checks: { dep: { check: dep.check, ...LONG }, optional: { check: optional.check, critical: false, ...LONG } } })
+  const { app } = await build({ detailsAllowList: LOCAL, checks: { dep: { check: dep.check, ...LONG }, optional: { check: optional.check, critical: false, ...LONG } } })
   t.teardown(async () => await app.close())
   t.equal(app.health.started, false)
   await app.ready()

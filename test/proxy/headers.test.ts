@@ -79,12 +79,41 @@ t.test('header: forwarded walks RFC 7239 elements; proto and host come from the 
   t.equal(unknown.forwarded.stop, 'invalid')
   t.equal((await send('10.0.0.1', { forwarded: 'for=198.51.100.1, for=_gazonk, for=10.0.0.2' })).ip, '10.0.0.2', 'an obfuscated node too')
   t.equal((await send('10.0.0.1', { forwarded: 'for=198.51.100.1, proto=https, for=10.0.0.2' })).ip, '10.0.0.2', 'an element without for')
-  t.equal((await send('10.0.0.1', { forwarded: 'for=198.51.100.1, for=1.1.1.1;for=2.2.2.2, for=10.0.0.2' })).ip, '10.0.0.2', 'a repeated parameter')
+  const repeated = await send('10.0.0.1', { forwarded: 'for=198.51.100.1, for=1.1.1.1;for=2.2.2.2, for=10.0.0.2' })
+  t.same([repeated.ip, repeated.ips, repeated.forwarded.stop, repeated.forwarded.chosen], ['10.0.0.1', ['10.0.0.1'], 'refused', 0], 'a repeated parameter refuses the whole header')
   t.equal((await send('10.0.0.1', { forwarded: 'for="[2001:db8::', forwarded2: 'x' })).ip, '10.0.0.1')
   t.equal((await send('10.0.0.1', { forwarded: 'for="\\"garbage, for=198.51.100.77' })).ip, '198.51.100.77', 'an unclosed quote on the client side changes nothing')
   t.equal((await send('10.0.0.1', { forwarded: ['for=198.51.100.1', 'for=10.0.0.2'] })).ip, '198.51.100.1', 'repeated lines are one list')
-  const noProto = await send('10.0.0.1', { forwarded: 'for=198.51.100.1;proto=gopher' })
-  t.same([noProto.protocol, noProto.host], ['http', 'origin.internal'], 'a bad or missing proto or host: the socket and Host')
+  const noProto = await send('10.0.0.1', { forwarded: 'for=198.51.100.1' })
+  t.same([noProto.ip, noProto.protocol, noProto.host], ['198.51.100.1', 'http', 'origin.internal'], 'no proto or host: the socket and Host')
+})
+
+// What nginx's old README line (`host="$host"`, pasted unescaped) turned a client's Host header into.
+t.test('header: forwarded refuses the whole header when a walked element shows injection', async (t) => {
+  const send = await app(t, { trust: ['loopback', '10.0.0.0/8'], header: 'forwarded' })
+  const refused = async (forwarded: string, why: string): Promise<void> => {
+    const seen = await send('127.0.0.1', { forwarded })
+    t.same([seen.ip, seen.ips, seen.protocol, seen.host, seen.forwarded.stop, seen.forwarded.chosen],
+      ['127.0.0.1', ['127.0.0.1'], 'http', 'origin.internal', 'refused', 0], why)
+  }
+  await refused('for="203.0.113.9";proto=http;host="a";proto=https;host="evil.example"', 'a repeated proto and host (Host: a";proto=https;host="evil.example)')
+  await refused('for="203.0.113.9";proto=http;host="a",garbage,for="127.0.0.1"', 'a bare word between elements (Host: a",garbage,for="127.0.0.1)')
+  await refused('for=198.51.100.1;proto=gopher', 'a protocol other than http or https')
+  await refused('for=198.51.100.1;proto="https\\""', 'a quote left in the protocol')
+  await refused('for=198.51.100.1;host="evil.example/x"', 'a host that is not a plain host[:port]')
+  await refused('for=198.51.100.1;host="a\\",for=\\"1.2.3.4"', 'quote, comma and equals remnants in a quoted host')
+  await refused('for=198.51.100.1;host=""', 'an empty host')
+  await refused('for="198.51.100.1 garbage"', 'a node that is not an IP, unknown or an obfuscated identifier')
+  await refused('for=198.51.100.1;proto=https, for=10.0.0.2;proto=ftp', 'damage in a trusted hop right of the client')
+  await refused('for="_hidden";proto=https;proto=http', 'the damage is found even where the node stops the walk')
+
+  // Remnants left of the client (its own text, never walked) change nothing.
+  const left = await send('127.0.0.1', { forwarded: 'for=1.1.1.1;proto=gopher;proto=x, for="203.0.113.9";proto=https;host="shop.example.com:8443"' })
+  t.same([left.ip, left.protocol, left.host, left.forwarded.stop], ['203.0.113.9', 'https', 'shop.example.com:8443', 'untrusted'])
+  // RFC 7239's own forms stay valid: unknown and obfuscated nodes with ports, IPv6 in brackets, case-insensitive names.
+  t.equal((await send('127.0.0.1', { forwarded: 'for=198.51.100.1, for="unknown:_p1";proto=HTTPS' })).forwarded.stop, 'invalid')
+  t.equal((await send('127.0.0.1', { forwarded: 'for=198.51.100.1, for="_a.b-c:8080"' })).forwarded.stop, 'invalid')
+  t.equal((await send('127.0.0.1', { forwarded: 'FOR="[2001:db8::1]:443";Proto=Https;Host="[2001:db8::2]:8443"' })).host, '[2001:db8::2]:8443')
 })
 
 for (const header of ['x-real-ip', 'cf-connecting-ip', 'true-client-ip'] as const) {

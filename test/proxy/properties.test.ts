@@ -39,7 +39,7 @@ t.test('any header content: the resolver never throws and always yields an IP, h
     const w = walk(config, peer, headers)
     const info = describe(config, w, peer, headers)
     const protocol = protocolOf(config, w, headers, encrypted)
-    const resolvedHost = hostOf(config, w, headers)
+    const resolvedHost = hostOf(config, w, headers, ['Host', 'origin.internal'])
     return isIP(w.ip as string) !== 0 && w.ips.every((ip) => isIP(ip) !== 0) && w.ips[w.ips.length - 1] === w.ip &&
       (protocol === 'http' || protocol === 'https') && typeof resolvedHost === 'string' &&
       info.chain[info.chosen]?.address === w.ip && info.chain.every((hop) => hop.address === null || isIP(hop.address) !== 0)

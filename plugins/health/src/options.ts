@@ -1,7 +1,7 @@
 import { constants } from 'node:os'
 import { checkBoolean, checkFunction, checkString, invalid, isPlainObject, parseDuration, MAX_TIMER_MS, type RedisOption } from '@scaleout/core'
 import type { LogLevel } from 'fastify'
-import { allowList, type AddressMatcher } from './address.js'
+import { detailsGate, type DetailsGate } from './address.js'
 import type { CheckDefinition, CheckFunction, CheckOptions, HealthOptions } from './types.js'
 
 export const PLUGIN = '@scaleout/health'
@@ -28,7 +28,7 @@ export interface Settings {
   eventLoopDelay: ThresholdSettings | false
   heap: ThresholdSettings | false
   exposeDetails: boolean
-  detailsAllowed: AddressMatcher
+  detailsAllowed: DetailsGate
   instanceHeader: string | false
   logInstance: boolean
   signals: NodeJS.Signals[]
@@ -153,7 +153,7 @@ export function normalise (options: HealthOptions): Settings {
     eventLoopDelay: thresholds('eventLoopDelay', options.eventLoopDelay, 'ms', { warn: 100, fail: 1000, intervalMs: 1000 }),
     heap: thresholds('heap', options.heap, '%', { warn: 85, fail: 95, intervalMs: 5000 }),
     exposeDetails: options.exposeDetails === undefined ? false : checkBoolean(PLUGIN, 'exposeDetails', options.exposeDetails),
-    detailsAllowed: allowList(options.detailsAllowList),
+    detailsAllowed: detailsGate(options.detailsAllowList),
     instanceHeader: instanceHeader(options.instanceHeader),
     logInstance: options.logInstance === undefined ? true : checkBoolean(PLUGIN, 'logInstance', options.logInstance),
     signals: signals(options.signals),

@@ -28,7 +28,7 @@ export function registerRoutes (fastify: FastifyInstance, settings: Settings, st
   }
   if (paths.details !== false) {
     fastify.get(paths.details, options, (request, reply) => {
-      if (!settings.exposeDetails && !settings.detailsAllowed(request.ip)) {
+      if (!settings.exposeDetails && !settings.detailsAllowed(request)) {
         sendProbe(reply, state.readyAnswer)
         return
       }

@@ -114,7 +114,10 @@ export interface HealthOptions {
   heap?: HeapOptions | boolean
   /** Show full details on the details route to every caller. Default false. */
   exposeDetails?: boolean
-  /** Addresses or CIDR ranges (matched against `request.ip`) that see full details. Default loopback. */
+  /**
+   * Addresses or CIDR ranges (matched against `request.ip`) that see full details. Default: nobody.
+   * A request carrying forwarding headers whose request.ip is still the socket peer never counts.
+   */
   detailsAllowList?: string[]
   /** Add a response header naming the instance on every response: `true` for "x-served-by", or a header name. Default false. */
   instanceHeader?: boolean | string

@@ -5,7 +5,8 @@ import { parseIpv6 } from './ip.js'
 // A forwarded host ends up in redirects, absolute links and cookie domains, so it must be a plain
 // authority (host[:port]) and nothing that could smuggle a path, credentials or a second host.
 const LABEL = /^[a-z0-9_](?:[a-z0-9_-]{0,61}[a-z0-9_])?$/i
-const PORT = /^\d{1,5}$/
+// 1 to 65535 without leading zeros: one port, one spelling ("shop.example:0443" would be a second cache key).
+const PORT = /^[1-9]\d{0,4}$/
 
 /** The lower-cased host name of a valid `host[:port]`, or null. IPv6 literals keep their brackets. */
 export function hostName (value: string): string | null {

@@ -47,7 +47,7 @@ export async function proxyPlugin (fastify: FastifyInstance, options: ProxyOptio
   })
   decorate(fastify, 'host', function () {
     const w = state(this)
-    w.host ??= hostOf(config, w, this.raw.headers)
+    w.host ??= hostOf(config, w, this.raw.headers, this.raw.rawHeaders)
     return w.host
   })
   decorate(fastify, 'forwarded', function () {

@@ -37,6 +37,23 @@ function forwardedFor (element: ForwardedElement | null): Ip | null {
   return node === undefined ? null : parseHop(node.replace(OBFUSCATED_PORT, ''))
 }
 
+// RFC 7239 §6: a node is an IP, "unknown" or an obfuscated identifier, optionally with a port.
+const OTHER_NODE = /^(?:unknown|_[\w.-]+)(?::(?:\d{1,5}|_[\w.-]+))?$/i
+
+/**
+ * Whether a parsed element holds something no proxy writes: a repeated parameter or broken quoting
+ * (parse failed), a node that is not a node, a protocol other than http/https, a host that is not
+ * a plain host[:port]. These are the remnants of a client's text pasted unescaped into the header
+ * by a proxy (nginx's `host="$host"` with `Host: a",for="1.2.3.4`).
+ */
+function malformed (element: ForwardedElement | null): boolean {
+  if (element === null) return true
+  const { for: node, proto, host } = element
+  if (node !== undefined && parseHop(node.replace(OBFUSCATED_PORT, '')) === null && !OTHER_NODE.test(node)) return true
+  if (proto !== undefined && !/^https?$/i.test(proto)) return true
+  return host !== undefined && hostName(host) === null
+}
+
 function entries (config: Config, headers: IncomingHttpHeaders): string[] {
   const value = headerValue(headers[config.header])
   if (value === undefined) return []
@@ -64,6 +81,9 @@ export function walk (config: Config, remote: string | undefined, headers: Incom
   for (let k = 1; k <= parts.length; k++) {
     const part = parts[k - 1] as string
     const parsed = forwarded ? parseElement(part) : null
+    // A header that shows injection is not believed at all, not even the hops right of the damage:
+    // the client is the socket peer, as if no header had come.
+    if (forwarded && malformed(parsed)) return done(peer.text, [peer.text], 0, 'refused', null)
     const hop = forwarded ? forwardedFor(parsed) : parseHop(part)
     if (hop === null) return done(client.text, ips, index, 'invalid', element)
     client = hop
@@ -85,15 +105,35 @@ export function protocolOf (config: Config, w: Walk, headers: IncomingHttpHeader
   return lower === 'http' || lower === 'https' ? lower : fallback
 }
 
-/** The host of the chosen hop, if it is a valid authority and allowed; else the Host header. */
-export function hostOf (config: Config, w: Walk, headers: IncomingHttpHeaders): string {
-  const fallback = headers.host ?? (headers[':authority'] as string | undefined) ?? ''
-  if (w.index === 0) return fallback
-  const value = config.header === 'forwarded' ? w.element?.host : alignedEntry(headers['x-forwarded-host'], w.index)
-  if (value === undefined) return fallback
+/** Whether a host[:port] may be request.host: a plain authority, in `allowedHosts` when that is set. */
+function acceptable (config: Config, value: string): boolean {
   const name = hostName(value)
-  if (name === null || (config.allowedHosts !== null && !config.allowedHosts(name))) return fallback
-  return value
+  return name !== null && (config.allowedHosts === null || config.allowedHosts(name))
+}
+
+/** Node keeps the first of repeated Host lines; RFC 9112 §3.2 makes such a request invalid. */
+function hostLines (rawHeaders: string[]): number {
+  let count = 0
+  for (let i = 0; i < rawHeaders.length; i += 2) {
+    const name = rawHeaders[i] as string
+    if (name.length === 4 && name.toLowerCase() === 'host') count++
+  }
+  return count
+}
+
+/**
+ * The host of the chosen hop if it is acceptable; else the request's own Host (HTTP/2 :authority)
+ * if that is; else '' (no host): never a value outside `allowedHosts`, never a malformed one.
+ * Lower-cased: host names are case-insensitive, and one host should have one spelling in cache
+ * keys and links.
+ */
+export function hostOf (config: Config, w: Walk, headers: IncomingHttpHeaders, rawHeaders: string[]): string {
+  if (w.index > 0) {
+    const value = config.header === 'forwarded' ? w.element?.host : alignedEntry(headers['x-forwarded-host'], w.index)
+    if (value !== undefined && acceptable(config, value)) return value.toLowerCase()
+  }
+  const own = headers.host ?? (headers[':authority'] as string | undefined)
+  return own !== undefined && acceptable(config, own) && hostLines(rawHeaders) < 2 ? own.toLowerCase() : ''
 }
 
 /** The whole chain for `request.forwarded`: every entry, walked or not, with the chosen index. */

@@ -11,7 +11,10 @@ export interface ProxyOptions {
   maxHops?: number
   /** The one source of the client address. Default `x-forwarded-for`. */
   header?: ProxyHeader
-  /** Host names a forwarded host may take (`example.com`, `*.example.com`); others fall back to `Host`. Default: any valid host. */
+  /**
+   * Host names request.host may take (`example.com`, `*.example.com`), forwarded or from the Host header.
+   * A request whose host is not listed gets request.host `''`. Default: any valid host[:port].
+   */
   allowedHosts?: readonly string[]
 }
 
@@ -42,6 +45,13 @@ export type ForwardedStop =
   | 'max-hops'
   /** The next entry was not an IP (garbage, `unknown`, an obfuscated identifier). */
   | 'invalid'
+  /**
+   * `header: 'forwarded'` only: a walked element was malformed (broken quoting, a repeated
+   * parameter, a node that is not one, a protocol other than http/https, a host that is not a
+   * plain host[:port]), the marks of a client's text pasted into the header. The whole header
+   * was ignored: the client is the socket peer.
+   */
+  | 'refused'
   /** Every entry was trusted (or there were none): the leftmost one is taken. */
   | 'end'
 

@@ -1,0 +1,64 @@
+import { spawn, spawnSync, type ChildProcess } from 'node:child_process'
+import { once } from 'node:events'
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs'
+import { connect } from 'node:net'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
+import { freePort, sleep } from './ports.js'
+import { track } from './processes.js'
+
+// Real HAProxy for tests: a foreground process (-db) with its config in a temp directory.
+
+export interface RunningHaproxy {
+  port: number
+  configText: string
+  output: () => string
+  stop: () => Promise<void>
+}
+
+export const HAPROXY_BINARY = process.env.HAPROXY_BINARY ?? 'haproxy'
+
+async function accepting (port: number): Promise<boolean> {
+  return await new Promise((resolve) => {
+    const socket = connect({ host: '127.0.0.1', port })
+    socket.once('connect', () => { socket.destroy(); resolve(true) })
+    socket.once('error', () => resolve(false))
+  })
+}
+
+async function stopChild (child: ChildProcess): Promise<void> {
+  if (child.exitCode !== null || child.signalCode !== null) return
+  const exited = once(child, 'exit')
+  child.kill('SIGTERM')
+  const timer = setTimeout(() => child.kill('SIGKILL'), 5000)
+  await exited
+  clearTimeout(timer)
+}
+
+/** Starts the real haproxy binary with `config(port)`, which must bind 127.0.0.1:<port>. */
+export async function startHaproxy (config: (port: number) => string, readyTimeoutMs = 10_000): Promise<RunningHaproxy> {
+  const probe = spawnSync(HAPROXY_BINARY, ['-v'], { encoding: 'utf8' })
+  if (probe.error !== undefined || probe.status !== 0) throw new Error(`haproxy not found as ${HAPROXY_BINARY}: install it with "apt-get install haproxy" or set HAPROXY_BINARY`)
+  const port = await freePort()
+  const dir = mkdtempSync(join(tmpdir(), 'scaleout-haproxy-'))
+  const configText = config(port)
+  writeFileSync(join(dir, 'haproxy.cfg'), configText)
+  let output = ''
+  const child = spawn(HAPROXY_BINARY, ['-db', '-f', join(dir, 'haproxy.cfg')], { stdio: ['ignore', 'pipe', 'pipe'] })
+  track(child)
+  child.stdout?.on('data', (chunk: Buffer) => { output += chunk.toString() })
+  child.stderr?.on('data', (chunk: Buffer) => { output += chunk.toString() })
+  const stop = async (): Promise<void> => {
+    await stopChild(child)
+    rmSync(dir, { recursive: true, force: true })
+  }
+  const deadline = Date.now() + readyTimeoutMs
+  while (!(await accepting(port))) {
+    if (child.exitCode !== null || child.signalCode !== null || Date.now() > deadline) {
+      await stop()
+      throw new Error(`haproxy did not listen on ${port}: ${output}`)
+    }
+    await sleep(25)
+  }
+  return { port, configText, output: () => output, stop }
+}

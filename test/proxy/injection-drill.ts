@@ -1,0 +1,67 @@
+import Fastify, { type FastifyInstance } from 'fastify'
+import proxy from '@scaleout/proxy'
+import health from '@scaleout/health'
+import { rawRequest } from './raw-http.js'
+
+// The attempts of issue 14 (items 2, 5, 10), sent through a real proxy to an app that trusts only
+// that proxy. Shared by the README-config test and the e2e drill on the shipped deploy/ configs.
+
+export interface Seen { ip: string, protocol: string, host: string, stop: string }
+
+/** The client's own connection: a loopback address other than the proxy's 127.0.0.1. */
+export const CLIENT = '127.0.0.9'
+export const MODES = ['x-forwarded-for', 'forwarded'] as const
+
+/** An app that reports what @scaleout/proxy made of the request under /<mode>, with @scaleout/health's defaults. */
+export async function reportingApp (options: { allowedHosts?: string[] } = {}): Promise<FastifyInstance> {
+  const app = Fastify()
+  await app.register(health, { signals: false, eventLoopDelay: false, exit: () => {} })
+  for (const header of MODES) {
+    await app.register(async (scope) => {
+      await scope.register(proxy, { trust: ['127.0.0.1'], header, ...options })
+      scope.get(`/${header}`, async (request) => ({ ip: request.ip, protocol: request.protocol, host: request.host, stop: request.forwarded.stop }))
+    })
+  }
+  return app
+}
+
+export interface Attempt {
+  what: string
+  host: string
+  headers: Array<[string, string]>
+  /** The host the app must see: the client's own Host (lower-cased) when it is plain, else none. */
+  expectedHost: string
+}
+
+const FORGED: Array<[string, string]> = [
+  ['X-Forwarded-For', '1.2.3.4, 127.0.0.1'],
+  ['X-Forwarded-Proto', 'https'],
+  ['X-Forwarded-Host', 'evil.example'],
+  ['X-Forwarded-Port', '443'],
+  ['X-Real-IP', '5.6.7.8'],
+  ['Forwarded', 'for=9.9.9.9;proto=https;host=evil.example'],
+  ['Forwarded', 'for=127.0.0.1'],
+  ['CF-Connecting-IP', '6.6.6.6'],
+  ['True-Client-IP', '7.7.7.7']
+]
+
+export const ATTEMPTS: Attempt[] = [
+  { what: 'a plain request', host: 'shop.example.com', headers: [], expectedHost: 'shop.example.com' },
+  { what: 'a host with a port', host: 'Shop.Example.com:8443', headers: [], expectedHost: 'shop.example.com:8443' },
+  { what: 'every forwarding header forged', host: 'shop.example.com', headers: FORGED, expectedHost: 'shop.example.com' },
+  { what: 'Host injecting a for= element', host: 'a",for="198.51.100.23', headers: [], expectedHost: '' },
+  { what: 'Host injecting garbage and a loopback for=', host: 'a",garbage,for="127.0.0.1', headers: [], expectedHost: '' },
+  { what: 'Host injecting proto and host', host: 'a";proto=https;host="evil.example', headers: [], expectedHost: '' },
+  { what: 'Host injecting a second element with its own proto', host: 'a",for="127.0.0.1";proto="https', headers: FORGED, expectedHost: '' },
+  // Hosts a proxy-side pattern might pass and the plugin refuses: none may get the header refused.
+  { what: 'a label starting with a hyphen', host: '-bad.example', headers: [], expectedHost: '' },
+  { what: 'a port with a leading zero', host: 'shop.example.com:0443', headers: [], expectedHost: '' },
+  { what: 'a port above 65535', host: 'shop.example.com:70000', headers: [], expectedHost: '' },
+  { what: 'a label of 64 characters', host: `${'a'.repeat(64)}.example`, headers: [], expectedHost: '' },
+  { what: 'an IPv6 literal', host: '[2001:db8::1]:8443', headers: [], expectedHost: '[2001:db8::1]:8443' },
+  { what: 'a broken IPv6 literal', host: '[::::]', headers: [], expectedHost: '' }
+]
+
+export async function send (port: number, path: string, attempt: Attempt): Promise<{ status: number, body: string }> {
+  return await rawRequest({ host: '127.0.0.1', port, localAddress: CLIENT, path, hostLine: false, headers: [['Host', attempt.host], ...attempt.headers] })
+}
