@@ -19,6 +19,9 @@ export interface Normalized {
   lockTtlMs: number
   lockWaitMs: number
   breaker: { threshold: number, cooldownMs: number } | undefined
+  /** 0 when the heartbeat is off. */
+  heartbeatMs: number
+  heartbeatMisses: number
 }
 
 function duration (option: string, value: unknown, min: number): number {
@@ -48,6 +51,12 @@ function breakerOptions (value: unknown): Normalized['breaker'] {
   }
 }
 
+function heartbeat (value: unknown): number {
+  const ms = parseDuration(PLUGIN, 'heartbeatInterval', value)
+  if (ms < 10 || ms > 3_600_000) throw invalid(PLUGIN, 'heartbeatInterval', 'false or a duration from 10ms to 1h')
+  return ms
+}
+
 function version (value: unknown): string {
   if (value === undefined) return '1'
   if ((typeof value === 'number' && Number.isInteger(value) && value >= 0) || (typeof value === 'string' && /^[\w.-]{1,32}$/.test(value))) return String(value)
@@ -69,7 +78,9 @@ export function normalize (options: CacheOptions): Normalized {
     codec,
     lockTtlMs: options.lockTtl === undefined ? 10_000 : duration('lockTtl', options.lockTtl, 1),
     lockWaitMs: options.lockWait === undefined ? 3000 : duration('lockWait', options.lockWait, 0),
-    breaker: breakerOptions(options.breaker)
+    breaker: breakerOptions(options.breaker),
+    heartbeatMs: options.heartbeatInterval === false ? 0 : options.heartbeatInterval === undefined ? 1000 : heartbeat(options.heartbeatInterval),
+    heartbeatMisses: options.heartbeatMisses === undefined ? 2 : checkInteger(PLUGIN, 'heartbeatMisses', options.heartbeatMisses, 1, 100)
   }
 }
 

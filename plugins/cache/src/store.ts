@@ -25,6 +25,8 @@ interface Scripted {
 }
 
 const NEWLINE = 10
+/** A generation as INCR returns it: decimal, no leading zeros, within a signed 64-bit integer. */
+export const GENERATION = /^(?:0|[1-9]\d{0,18})$/
 
 /**
  * The Redis tier. Keys: `<base><generation>:e:<key>` for entries, `<base><generation>:l:<key>` for
@@ -53,8 +55,26 @@ export class Store {
     this.gen = undefined
   }
 
-  setGeneration (gen: string): void {
+  /**
+   * Moves to `gen` if it is newer than the one in use; true if it moved. Generations only move
+   * forward: a late reply or message carrying an older one changes nothing.
+   */
+  private advance (gen: string): boolean {
+    if (this.gen !== undefined && !newer(gen, this.gen)) return false
     this.gen = gen
+    return true
+  }
+
+  /** True if `gen` (a bus message's claim) is newer than the generation in use, or none is known. */
+  claimsNewer (gen: string): boolean {
+    return this.gen === undefined || newer(gen, this.gen)
+  }
+
+  /** Reads the generation Redis holds and moves to it if it is newer; true if it moved. */
+  async refreshGeneration (): Promise<boolean> {
+    const before = this.gen
+    await this.loadGeneration()
+    return this.gen !== before
   }
 
   private async generation (): Promise<string> {
@@ -66,8 +86,9 @@ export class Store {
   private async loadGeneration (): Promise<string> {
     try {
       const gen = await this.guard.call(async () => await this.client.get(`${this.base}gen`)) ?? '0'
-      this.gen = gen
-      return gen
+      if (!GENERATION.test(gen)) throw new CorruptEntryError(JSON.stringify(`${this.base}gen`))
+      this.advance(gen)
+      return this.gen as string
     } finally {
       this.genLoading = undefined
     }
@@ -138,8 +159,9 @@ export class Store {
 
   /** Moves the namespace to a new generation: every older entry is unreachable and expires on its own. */
   async bumpGeneration (): Promise<string> {
+    // INCR decides: two racing clears get two different generations, and every instance ends on the larger.
     const gen = String(await this.guard.call(async () => await this.client.incr(`${this.base}gen`)))
-    this.gen = gen
+    this.advance(gen)
     return gen
   }
 
@@ -157,6 +179,11 @@ export class Store {
   async publish (message: string): Promise<void> {
     await this.guard.call(async () => await this.client.publish(this.channel, message))
   }
+}
+
+/** Compares two generations (decimal strings without leading zeros, as INCR returns them). */
+function newer (a: string, b: string): boolean {
+  return a.length !== b.length ? a.length > b.length : a > b
 }
 
 type Header = [number, number, string[]?]

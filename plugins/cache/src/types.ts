@@ -49,6 +49,13 @@ export interface CacheOptions {
   lockWait?: Duration
   /** Circuit breaker in front of Redis: `false` turns it off. */
   breaker?: false | BreakerOptions
+  /**
+   * How often each instance pings its invalidation channel, to catch a subscriber link that looks
+   * open but delivers nothing; `false` turns it off. Default `"1s"`.
+   */
+  heartbeatInterval?: Duration | false
+  /** Intervals with pings accepted and nothing heard before the link counts as lost. Default 2. */
+  heartbeatMisses?: number
 }
 
 export interface SetOptions {
