@@ -99,10 +99,6 @@ export class Bus {
     })
   }
 
-  get connected (): boolean {
-    return this.subscription.connected
-  }
-
   async start (readyMs: number): Promise<void> {
     await this.subscription.start(readyMs)
   }

@@ -93,6 +93,19 @@ export class SharedCache {
     return entry !== undefined && entry.expiresAt > Date.now() ? entry : undefined
   }
 
+  /**
+   * Whether a route may store one more response under `key`: false once `max` live ones are
+   * stored for it, or when Redis cannot say (the response is then served uncached).
+   */
+  async admit (route: string, key: string, ttlMs: number, max: number): Promise<boolean> {
+    try {
+      return await this.store.admit(route, key, ttlMs, max)
+    } catch (err) {
+      this.logger.debug({ err, ...log }, '@scaleout/cache: could not count the route\'s entries; response not cached')
+      return false
+    }
+  }
+
   async get<T> (key: string): Promise<T | undefined> {
     checkKey('key', key)
     return (await this.lookup(key))?.value as T | undefined

@@ -112,17 +112,20 @@ export interface NormalizedRoute {
   vary: string[]
   tags: string[]
   scope: 'public' | 'private'
+  maxEntries: number
 }
 
 /** Validates a route's `config.cache` when the route is added, so a typo fails at startup. */
 export function normalizeRoute (url: string, value: unknown): NormalizedRoute {
   const option = `config.cache of GET ${url}`
-  if (!isPlainObject(value)) throw invalid(PLUGIN, option, '{ ttl, key?, vary?, tags?, scope? }')
+  if (!isPlainObject(value)) throw invalid(PLUGIN, option, '{ ttl, key?, vary?, tags?, scope?, maxEntries? }')
   if (value.key !== undefined && typeof value.key !== 'function') throw invalid(PLUGIN, `${option}.key`, 'a function (request) => string')
   const vary = value.vary ?? []
   if (!Array.isArray(vary) || !vary.every((h) => typeof h === 'string' && /^[\w-]+$/.test(h))) throw invalid(PLUGIN, `${option}.vary`, 'an array of header names')
   const scope = value.scope ?? 'public'
   if (scope !== 'public' && scope !== 'private') throw invalid(PLUGIN, `${option}.scope`, '"public" or "private"')
+  // The route cache is shared by every user: a private response needs a key that names its user.
+  if (scope === 'private' && value.key === undefined) throw invalid(PLUGIN, `${option}.key`, 'a function (request) => string naming the user, which scope "private" requires')
   let tags: string[]
   try {
     tags = checkTags(value.tags)
@@ -134,6 +137,7 @@ export function normalizeRoute (url: string, value: unknown): NormalizedRoute {
     key: value.key as RouteCacheOptions['key'],
     vary: (vary as string[]).map((h) => h.toLowerCase()),
     tags,
-    scope
+    scope,
+    maxEntries: value.maxEntries === undefined ? 10_000 : checkInteger(PLUGIN, `${option}.maxEntries`, value.maxEntries, 1, 10_000_000)
   }
 }

@@ -19,9 +19,20 @@ const RELEASE = `
 if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) end
 return 0`
 
+// Admits one more entry of a route unless it already holds `max` live ones (members scored by
+// their expiry, dropped once past). An entry already admitted may always be written again. The
+// set lives as long as its longest entry.
+const ADMIT = `
+redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', ARGV[2])
+if not redis.call('ZSCORE', KEYS[1], ARGV[1]) and redis.call('ZCARD', KEYS[1]) >= tonumber(ARGV[4]) then return 0 end
+redis.call('ZADD', KEYS[1], ARGV[3], ARGV[1])
+if redis.call('PTTL', KEYS[1]) < tonumber(ARGV[5]) then redis.call('PEXPIRE', KEYS[1], ARGV[5]) end
+return 1`
+
 interface Scripted {
   scaleoutCacheTagToken: (key: string, token: string, ttlMs: number) => Promise<string>
   scaleoutCacheRelease: (key: string, token: string) => Promise<number>
+  scaleoutCacheAdmit: (key: string, member: string, now: number, expiresAt: number, max: number, ttlMs: number) => Promise<number>
 }
 
 const NEWLINE = 10
@@ -30,8 +41,9 @@ export const GENERATION = /^(?:0|[1-9]\d{0,18})$/
 
 /**
  * The Redis tier. Keys: `<base><generation>:e:<key>` for entries, `<base><generation>:l:<key>` for
- * fill leases, `<base>t:<tag>` for tag tokens, `<base>gen` for the namespace generation. No command
- * touches two keys, so nothing can fail with CROSSSLOT on a Cluster.
+ * fill leases, `<base><generation>:n:<route>` for a route's live entries, `<base>t:<tag>` for tag
+ * tokens, `<base>gen` for the namespace generation. No command touches two keys, so nothing can
+ * fail with CROSSSLOT on a Cluster.
  *
  * An entry is `[expiresAt, staleUntil, [tag, token, ...]]\n<encoded value>`: it is valid only while
  * every tag token it recorded is still the tag's current one, so invalidating a tag is one DEL.
@@ -46,6 +58,7 @@ export class Store {
     const scripted = client as RedisClient & Partial<Scripted>
     if (scripted.scaleoutCacheTagToken === undefined) client.defineCommand('scaleoutCacheTagToken', { numberOfKeys: 1, lua: TAG_TOKEN })
     if (scripted.scaleoutCacheRelease === undefined) client.defineCommand('scaleoutCacheRelease', { numberOfKeys: 1, lua: RELEASE })
+    if (scripted.scaleoutCacheAdmit === undefined) client.defineCommand('scaleoutCacheAdmit', { numberOfKeys: 1, lua: ADMIT })
     this.client = client as RedisClient & Scripted
     this.channel = `${base}bus`
   }
@@ -94,7 +107,7 @@ export class Store {
     }
   }
 
-  private async keyOf (kind: 'e' | 'l', key: string): Promise<string> {
+  private async keyOf (kind: 'e' | 'l' | 'n', key: string): Promise<string> {
     return `${this.base}${this.gen ?? await this.generation()}:${kind}:${key}`
   }
 
@@ -174,6 +187,13 @@ export class Store {
   async release (key: string, token: string): Promise<void> {
     const leaseKey = await this.keyOf('l', key)
     await this.guard.call(async () => await this.client.scaleoutCacheRelease(leaseKey, token))
+  }
+
+  /** True if `member` may be stored among the live entries of `set`, bounded by `max`. */
+  async admit (set: string, member: string, ttlMs: number, max: number): Promise<boolean> {
+    const setKey = await this.keyOf('n', set)
+    const now = Date.now()
+    return await this.guard.call(async () => await this.client.scaleoutCacheAdmit(setKey, member, now, now + ttlMs, max, ttlMs)) === 1
   }
 
   async publish (message: string): Promise<void> {
