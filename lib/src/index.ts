@@ -9,3 +9,4 @@ export { instanceIdentity, type InstanceIdentity, type IdentityOptions } from '.
 export { checkPrefix, hashTag, key, taggedKey } from './keys.js'
 export { safeJsonParse } from './json.js'
 export { jsonCodec, createCodec, type Codec, type SizedCodec } from './codec.js'
+export { Subscription, HEARTBEAT_PREFIX, type SubscriptionOptions, type SubscriptionLog, type LossReason } from './subscription.js'

@@ -32,6 +32,9 @@ t.test('every bad option fails registration with a coded error naming it, before
     [{ breaker: true }, 'breaker'],
     [{ breaker: { threshold: 0 } }, 'breaker.threshold'],
     [{ breaker: { cooldownMs: 'x' } }, 'breaker.cooldownMs'],
+    [{ heartbeatInterval: '5ms' }, 'heartbeatInterval'],
+    [{ heartbeatInterval: true }, 'heartbeatInterval'],
+    [{ heartbeatMisses: 0 }, 'heartbeatMisses'],
     [{ redis: 42 }, 'redis']
   ]
   for (const [options, name] of cases) {
@@ -46,7 +49,7 @@ t.test('every bad option fails registration with a coded error naming it, before
 t.test('accepted forms: durations as numbers or strings, version as number or word, l1: true', async (t) => {
   const app = Fastify()
   t.teardown(async () => await app.close())
-  await app.register(cache, { redis: server.url, timeoutMs: 3000, ttl: '1h', staleTtl: 30, l1: true, version: 'v-2.1', lockTtl: '5s', lockWait: 0, breaker: { threshold: 2, cooldownMs: 100 } })
+  await app.register(cache, { redis: server.url, timeoutMs: 3000, ttl: '1h', staleTtl: 30, l1: true, version: 'v-2.1', lockTtl: '5s', lockWait: 0, breaker: { threshold: 2, cooldownMs: 100 }, heartbeatInterval: '2s', heartbeatMisses: 3 })
   await app.ready()
   await app.cache.set('k', 1)
   t.equal(await app.cache.get('k'), 1)

@@ -151,17 +151,33 @@ t.test('Redis down: routes answer uncached (fail open)', async (t) => {
   t.same([a.statusCode, a.body, b.statusCode, b.body], [200, 'v1', 200, 'v2'])
 })
 
-t.test('a forged stored response is ignored and replaced', async (t) => {
-  const app = await cacheApp(t, { redis: server.url }, (app) => {
+t.test('a forged stored response is ignored and replaced: no cookie, no split header, no bad shape reaches a client', async (t) => {
+  const app = await cacheApp(t, { redis: server.url, l1: false }, (app) => {
     app.get('/f', { config: { cache: { ttl: 60 } } }, async () => 'real')
   })
-  await app.cache.set('route:/f', { b: 1, e: 'x' })
-  t.equal((await app.inject('/f')).body, 'real')
-  await app.cache.set('route:/f', { b: 'forged', e: '"x"', v: 7 })
-  const res = await app.inject('/f')
-  t.equal(res.body, 'real')
-  t.equal(res.headers['x-cache'], 'miss')
-  t.equal((await app.inject('/f')).headers['x-cache'], 'hit')
+  t.equal((await app.inject('/f')).headers['x-cache'], 'miss')
+  const admin = server.client()
+  t.teardown(() => admin.disconnect())
+  const [entryKey] = await admin.keys('*:e:route:*') as [string]
+  const raw = await admin.get(entryKey) as string
+  const header = raw.slice(0, raw.indexOf('\n') + 1)
+  const forgeries = [
+    { b: 1, e: 'x', h: [] },
+    { b: 'forged', e: '"x"' },
+    { b: 'forged', e: '"x"', h: [['set-cookie', 'session=attacker']] },
+    { b: 'forged', e: '"x"', h: [['x-a', 'one\r\nset-cookie: s=1']] },
+    { b: 'forged', e: '"x"', h: [['bad name', 'v']] },
+    { b: 'forged', e: '"x"', h: [['x-a', ['v', 7]]] },
+    { b: 'forged', e: '"x"', h: [['x-a']] },
+    { b: 'forged', e: '"x"', h: ['x-a'] },
+    { b: 'forged', e: '"x"', h: [], x: 2 }
+  ]
+  for (const forged of forgeries) {
+    await admin.set(entryKey, header + JSON.stringify(forged), 'KEEPTTL')
+    const res = await app.inject('/f')
+    t.same([res.body, res.headers['x-cache'], res.headers['set-cookie']], ['real', 'miss', undefined], JSON.stringify(forged))
+    t.equal((await app.inject('/f')).headers['x-cache'], 'hit')
+  }
 })
 
 t.test('a response too large to store is sent anyway and the failure logged', async (t) => {
@@ -181,6 +197,8 @@ t.test('bad route config fails at startup with a coded error', async (t) => {
     ['GET', { ttl: 10, vary: ['bad header'] }, /\.vary`/],
     ['GET', { ttl: 10, scope: 'shared' }, /\.scope`/],
     ['GET', { ttl: 10, tags: [''] }, /\.tags`/],
+    ['GET', { ttl: 10, maxEntries: 0 }, /\.maxEntries`/],
+    ['GET', { ttl: 10, scope: 'private' }, /\.key`/],
     ['POST', { ttl: 10 }, /config\.cache of POST \/r` is invalid: expected a GET route/]
   ]
   for (const [method, config, message] of cases) {

@@ -5,11 +5,12 @@ import type { Test } from 'tap'
 /**
  * A Fastify instance with the cache registered and ready, closed at teardown. Unless a test is about
  * timeouts, Redis calls get a generous bound: on a loaded machine 250 ms is not always enough.
+ * The heartbeat is off unless a test turns it on: its pings would show in command counts.
  */
 export async function cacheApp (t: Test, options: CacheOptions, setup?: (app: FastifyInstance) => void | Promise<void>): Promise<FastifyInstance> {
   const app = Fastify()
   t.teardown(async () => await app.close())
-  await app.register(cache, { timeoutMs: 3000, ...options })
+  await app.register(cache, { timeoutMs: 3000, heartbeatInterval: false, ...options })
   await setup?.(app)
   await app.ready()
   return app

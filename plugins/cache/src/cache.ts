@@ -1,7 +1,7 @@
 import { randomBytes } from 'node:crypto'
 import type { FastifyBaseLogger } from 'fastify'
 import type { Breaker } from './breaker.js'
-import type { Message } from './bus.js'
+import { encodeMessage, type Message } from './bus.js'
 import type { Counters } from './counters.js'
 import type { Entry, L1 } from './l1.js'
 import { callDuration, checkKey, checkTags, type Normalized } from './options.js'
@@ -93,6 +93,19 @@ export class SharedCache {
     return entry !== undefined && entry.expiresAt > Date.now() ? entry : undefined
   }
 
+  /**
+   * Whether a route may store one more response under `key`: false once `max` live ones are
+   * stored for it, or when Redis cannot say (the response is then served uncached).
+   */
+  async admit (route: string, key: string, ttlMs: number, max: number): Promise<boolean> {
+    try {
+      return await this.store.admit(route, key, ttlMs, max)
+    } catch (err) {
+      this.logger.debug({ err, ...log }, '@scaleout/cache: could not count the route\'s entries; response not cached')
+      return false
+    }
+  }
+
   async get<T> (key: string): Promise<T | undefined> {
     checkKey('key', key)
     return (await this.lookup(key))?.value as T | undefined
@@ -112,7 +125,7 @@ export class SharedCache {
     this.l1?.delete(key)
     try {
       const tagTokens = tokens ?? await this.store.tagTokens(s.tags, this.token(), s.ttlMs + s.staleMs)
-      await this.store.write(key, encoded, entry, tagTokens, JSON.stringify({ i: this.id, k: [key] }))
+      await this.store.write(key, encoded, entry, tagTokens, encodeMessage({ i: this.id, k: [key] }))
     } catch (err) {
       this.logger.warn({ err, key, ...log }, '@scaleout/cache: could not store a value in Redis; carrying on without it')
       return false
@@ -130,7 +143,7 @@ export class SharedCache {
     this.reads.overtake(key)
     this.l1?.delete(key)
     await this.store.del(key)
-    await this.store.publish(JSON.stringify({ i: this.id, k: [key] }))
+    await this.store.publish(encodeMessage({ i: this.id, k: [key] }))
   }
 
   async invalidateTags (tags: string[]): Promise<void> {
@@ -139,14 +152,15 @@ export class SharedCache {
     this.reads.overtake()
     this.l1?.deleteTags(tags)
     await this.store.invalidate(tags)
-    await this.store.publish(JSON.stringify({ i: this.id, t: tags }))
+    await this.store.publish(encodeMessage({ i: this.id, t: tags }))
   }
 
   async clear (): Promise<void> {
-    this.reads.overtake()
-    this.l1?.clear()
+    this.dropAll()
     const gen = await this.store.bumpGeneration()
-    await this.store.publish(JSON.stringify({ i: this.id, g: gen }))
+    // Reads that ran during the INCR used the old generation: they must not stay in L1.
+    this.dropAll()
+    await this.store.publish(encodeMessage({ i: this.id, g: gen }))
   }
 
   async wrap<T> (key: string, fn: () => T | Promise<T>, options?: SetOptions): Promise<T> {
@@ -260,11 +274,7 @@ export class SharedCache {
   receive (message: Message): void {
     this.counters.busMessages++
     if (message.i !== this.id) {
-      if (message.g !== undefined) {
-        this.reads.overtake()
-        this.store.setGeneration(message.g)
-        this.l1?.clear()
-      }
+      if (message.g !== undefined && this.store.claimsNewer(message.g)) this.followGeneration()
       if (message.t !== undefined) {
         this.reads.overtake()
         this.l1?.deleteTags(message.t)
@@ -277,6 +287,27 @@ export class SharedCache {
       }
     }
     if (message.k !== undefined) for (const key of message.k) this.waiters.wake(key)
+  }
+
+  /**
+   * A message says the namespace moved on. Whoever can PUBLISH on the channel can say so, so the
+   * generation is read from Redis, which alone decides it (INCR), and adopted only if it is newer:
+   * a forged or late message can neither bring back a cleared generation nor split the instances.
+   */
+  private followGeneration (): void {
+    this.store.refreshGeneration().then((moved) => {
+      if (moved) this.dropAll()
+    }, (err: unknown) => {
+      // Unknown where the namespace is: read it again on the next call, and drop what L1 holds.
+      this.logger.debug({ err, ...log }, '@scaleout/cache: could not read the generation after a clear; read again on the next call')
+      this.store.forgetGeneration()
+      this.dropAll()
+    })
+  }
+
+  private dropAll (): void {
+    this.reads.overtake()
+    this.l1?.clear()
   }
 
   /** The subscription dropped or came back: L1 and the generation may be out of date. */

@@ -21,14 +21,15 @@ async function plugin (fastify: FastifyInstance, options: CacheOptions): Promise
   const l1 = o.l1 === undefined ? undefined : new L1(o.l1.maxEntries, o.l1.maxBytes, o.l1.ttlMs)
   const cache = new SharedCache(o, store, l1, counters, breaker, fastify.log)
 
-  let subscribedOnce = false
-  const bus = new Bus(resolved.duplicate(), store.channel, o.timeoutMs, {
+  const bus = new Bus(resolved.duplicate(), resolved.client, {
+    channel: store.channel,
+    timeoutMs: o.timeoutMs,
+    heartbeatMs: o.heartbeatMs,
+    heartbeatMisses: o.heartbeatMisses
+  }, {
     message: (message) => cache.receive(message),
     down: () => cache.resync(false, false),
-    up: () => {
-      cache.resync(true, subscribedOnce)
-      subscribedOnce = true
-    }
+    up: (first) => cache.resync(true, !first)
   }, fastify.log)
   fastify.addHook('onClose', async () => bus.stop())
   await bus.start(2000)

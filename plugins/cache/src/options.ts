@@ -19,6 +19,9 @@ export interface Normalized {
   lockTtlMs: number
   lockWaitMs: number
   breaker: { threshold: number, cooldownMs: number } | undefined
+  /** 0 when the heartbeat is off. */
+  heartbeatMs: number
+  heartbeatMisses: number
 }
 
 function duration (option: string, value: unknown, min: number): number {
@@ -48,6 +51,12 @@ function breakerOptions (value: unknown): Normalized['breaker'] {
   }
 }
 
+function heartbeat (value: unknown): number {
+  const ms = parseDuration(PLUGIN, 'heartbeatInterval', value)
+  if (ms < 10 || ms > 3_600_000) throw invalid(PLUGIN, 'heartbeatInterval', 'false or a duration from 10ms to 1h')
+  return ms
+}
+
 function version (value: unknown): string {
   if (value === undefined) return '1'
   if ((typeof value === 'number' && Number.isInteger(value) && value >= 0) || (typeof value === 'string' && /^[\w.-]{1,32}$/.test(value))) return String(value)
@@ -69,7 +78,9 @@ export function normalize (options: CacheOptions): Normalized {
     codec,
     lockTtlMs: options.lockTtl === undefined ? 10_000 : duration('lockTtl', options.lockTtl, 1),
     lockWaitMs: options.lockWait === undefined ? 3000 : duration('lockWait', options.lockWait, 0),
-    breaker: breakerOptions(options.breaker)
+    breaker: breakerOptions(options.breaker),
+    heartbeatMs: options.heartbeatInterval === false ? 0 : options.heartbeatInterval === undefined ? 1000 : heartbeat(options.heartbeatInterval),
+    heartbeatMisses: options.heartbeatMisses === undefined ? 2 : checkInteger(PLUGIN, 'heartbeatMisses', options.heartbeatMisses, 1, 100)
   }
 }
 
@@ -101,17 +112,20 @@ export interface NormalizedRoute {
   vary: string[]
   tags: string[]
   scope: 'public' | 'private'
+  maxEntries: number
 }
 
 /** Validates a route's `config.cache` when the route is added, so a typo fails at startup. */
 export function normalizeRoute (url: string, value: unknown): NormalizedRoute {
   const option = `config.cache of GET ${url}`
-  if (!isPlainObject(value)) throw invalid(PLUGIN, option, '{ ttl, key?, vary?, tags?, scope? }')
+  if (!isPlainObject(value)) throw invalid(PLUGIN, option, '{ ttl, key?, vary?, tags?, scope?, maxEntries? }')
   if (value.key !== undefined && typeof value.key !== 'function') throw invalid(PLUGIN, `${option}.key`, 'a function (request) => string')
   const vary = value.vary ?? []
   if (!Array.isArray(vary) || !vary.every((h) => typeof h === 'string' && /^[\w-]+$/.test(h))) throw invalid(PLUGIN, `${option}.vary`, 'an array of header names')
   const scope = value.scope ?? 'public'
   if (scope !== 'public' && scope !== 'private') throw invalid(PLUGIN, `${option}.scope`, '"public" or "private"')
+  // The route cache is shared by every user: a private response needs a key that names its user.
+  if (scope === 'private' && value.key === undefined) throw invalid(PLUGIN, `${option}.key`, 'a function (request) => string naming the user, which scope "private" requires')
   let tags: string[]
   try {
     tags = checkTags(value.tags)
@@ -123,6 +137,7 @@ export function normalizeRoute (url: string, value: unknown): NormalizedRoute {
     key: value.key as RouteCacheOptions['key'],
     vary: (vary as string[]).map((h) => h.toLowerCase()),
     tags,
-    scope
+    scope,
+    maxEntries: value.maxEntries === undefined ? 10_000 : checkInteger(PLUGIN, `${option}.maxEntries`, value.maxEntries, 1, 10_000_000)
   }
 }

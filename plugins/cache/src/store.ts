@@ -19,17 +19,31 @@ const RELEASE = `
 if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) end
 return 0`
 
+// Admits one more entry of a route unless it already holds `max` live ones (members scored by
+// their expiry, dropped once past). An entry already admitted may always be written again. The
+// set lives as long as its longest entry.
+const ADMIT = `
+redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', ARGV[2])
+if not redis.call('ZSCORE', KEYS[1], ARGV[1]) and redis.call('ZCARD', KEYS[1]) >= tonumber(ARGV[4]) then return 0 end
+redis.call('ZADD', KEYS[1], ARGV[3], ARGV[1])
+if redis.call('PTTL', KEYS[1]) < tonumber(ARGV[5]) then redis.call('PEXPIRE', KEYS[1], ARGV[5]) end
+return 1`
+
 interface Scripted {
   scaleoutCacheTagToken: (key: string, token: string, ttlMs: number) => Promise<string>
   scaleoutCacheRelease: (key: string, token: string) => Promise<number>
+  scaleoutCacheAdmit: (key: string, member: string, now: number, expiresAt: number, max: number, ttlMs: number) => Promise<number>
 }
 
 const NEWLINE = 10
+/** A generation as INCR returns it: decimal, no leading zeros, within a signed 64-bit integer. */
+export const GENERATION = /^(?:0|[1-9]\d{0,18})$/
 
 /**
  * The Redis tier. Keys: `<base><generation>:e:<key>` for entries, `<base><generation>:l:<key>` for
- * fill leases, `<base>t:<tag>` for tag tokens, `<base>gen` for the namespace generation. No command
- * touches two keys, so nothing can fail with CROSSSLOT on a Cluster.
+ * fill leases, `<base><generation>:n:<route>` for a route's live entries, `<base>t:<tag>` for tag
+ * tokens, `<base>gen` for the namespace generation. No command touches two keys, so nothing can
+ * fail with CROSSSLOT on a Cluster.
  *
  * An entry is `[expiresAt, staleUntil, [tag, token, ...]]\n<encoded value>`: it is valid only while
  * every tag token it recorded is still the tag's current one, so invalidating a tag is one DEL.
@@ -44,6 +58,7 @@ export class Store {
     const scripted = client as RedisClient & Partial<Scripted>
     if (scripted.scaleoutCacheTagToken === undefined) client.defineCommand('scaleoutCacheTagToken', { numberOfKeys: 1, lua: TAG_TOKEN })
     if (scripted.scaleoutCacheRelease === undefined) client.defineCommand('scaleoutCacheRelease', { numberOfKeys: 1, lua: RELEASE })
+    if (scripted.scaleoutCacheAdmit === undefined) client.defineCommand('scaleoutCacheAdmit', { numberOfKeys: 1, lua: ADMIT })
     this.client = client as RedisClient & Scripted
     this.channel = `${base}bus`
   }
@@ -53,8 +68,26 @@ export class Store {
     this.gen = undefined
   }
 
-  setGeneration (gen: string): void {
+  /**
+   * Moves to `gen` if it is newer than the one in use; true if it moved. Generations only move
+   * forward: a late reply or message carrying an older one changes nothing.
+   */
+  private advance (gen: string): boolean {
+    if (this.gen !== undefined && !newer(gen, this.gen)) return false
     this.gen = gen
+    return true
+  }
+
+  /** True if `gen` (a bus message's claim) is newer than the generation in use, or none is known. */
+  claimsNewer (gen: string): boolean {
+    return this.gen === undefined || newer(gen, this.gen)
+  }
+
+  /** Reads the generation Redis holds and moves to it if it is newer; true if it moved. */
+  async refreshGeneration (): Promise<boolean> {
+    const before = this.gen
+    await this.loadGeneration()
+    return this.gen !== before
   }
 
   private async generation (): Promise<string> {
@@ -66,14 +99,15 @@ export class Store {
   private async loadGeneration (): Promise<string> {
     try {
       const gen = await this.guard.call(async () => await this.client.get(`${this.base}gen`)) ?? '0'
-      this.gen = gen
-      return gen
+      if (!GENERATION.test(gen)) throw new CorruptEntryError(JSON.stringify(`${this.base}gen`))
+      this.advance(gen)
+      return this.gen as string
     } finally {
       this.genLoading = undefined
     }
   }
 
-  private async keyOf (kind: 'e' | 'l', key: string): Promise<string> {
+  private async keyOf (kind: 'e' | 'l' | 'n', key: string): Promise<string> {
     return `${this.base}${this.gen ?? await this.generation()}:${kind}:${key}`
   }
 
@@ -138,8 +172,9 @@ export class Store {
 
   /** Moves the namespace to a new generation: every older entry is unreachable and expires on its own. */
   async bumpGeneration (): Promise<string> {
+    // INCR decides: two racing clears get two different generations, and every instance ends on the larger.
     const gen = String(await this.guard.call(async () => await this.client.incr(`${this.base}gen`)))
-    this.gen = gen
+    this.advance(gen)
     return gen
   }
 
@@ -154,9 +189,21 @@ export class Store {
     await this.guard.call(async () => await this.client.scaleoutCacheRelease(leaseKey, token))
   }
 
+  /** True if `member` may be stored among the live entries of `set`, bounded by `max`. */
+  async admit (set: string, member: string, ttlMs: number, max: number): Promise<boolean> {
+    const setKey = await this.keyOf('n', set)
+    const now = Date.now()
+    return await this.guard.call(async () => await this.client.scaleoutCacheAdmit(setKey, member, now, now + ttlMs, max, ttlMs)) === 1
+  }
+
   async publish (message: string): Promise<void> {
     await this.guard.call(async () => await this.client.publish(this.channel, message))
   }
+}
+
+/** Compares two generations (decimal strings without leading zeros, as INCR returns them). */
+function newer (a: string, b: string): boolean {
+  return a.length !== b.length ? a.length > b.length : a > b
 }
 
 type Header = [number, number, string[]?]

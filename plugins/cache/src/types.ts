@@ -49,6 +49,13 @@ export interface CacheOptions {
   lockWait?: Duration
   /** Circuit breaker in front of Redis: `false` turns it off. */
   breaker?: false | BreakerOptions
+  /**
+   * How often each instance pings its invalidation channel, to catch a subscriber link that looks
+   * open but delivers nothing; `false` turns it off. Default `"1s"`.
+   */
+  heartbeatInterval?: Duration | false
+  /** Intervals with pings accepted and nothing heard before the link counts as lost. Default 2. */
+  heartbeatMisses?: number
 }
 
 export interface SetOptions {
@@ -122,14 +129,24 @@ export interface Cache {
 export interface RouteCacheOptions {
   /** How long a response stays cached (and its Cache-Control max-age). */
   ttl: Duration
-  /** The cache key; default: the URL (path and query) plus the `vary` header values. */
-  key?: (request: FastifyRequest) => string
-  /** Request headers the response depends on: part of the default key and of the Vary header. */
+  /**
+   * Replaces the URL in the cache key (which stays scoped by method, route, protocol and host).
+   * Return `undefined` or `null` to leave a request uncached. With `scope: 'private'` it must name
+   * the user (for example the user id your authentication set).
+   */
+  key?: (request: FastifyRequest) => string | undefined | null
+  /** Request headers the response depends on: part of the key and of the Vary header. */
   vary?: string[]
   /** Tags of the cached response, for `invalidateTags`. */
   tags?: string[]
-  /** `public` (default) or `private` in Cache-Control. Use `private` when `key` depends on the user. */
+  /**
+   * `public` (default): requests with Authorization or a cookie are neither answered from the
+   * cache nor stored. `private`: they are, under `key()`, which is then required and must name
+   * the user; Cache-Control says `private`.
+   */
   scope?: 'public' | 'private'
+  /** Most live responses stored for this route (distinct keys); past it, responses go uncached. Default 10000. */
+  maxEntries?: number
 }
 
 declare module 'fastify' {

@@ -1,0 +1,109 @@
+import t from 'tap'
+import type { FastifyInstance } from 'fastify'
+import { RedisServer, waitUntil } from '../helpers/index.js'
+import { cacheApp } from './setup.js'
+
+const server = await RedisServer.start()
+t.teardown(async () => await server.stop())
+t.beforeEach(async () => await server.flushAll())
+
+const CHANNEL = 'scaleout:cache:json.v1:bus'
+const GEN = 'scaleout:cache:json.v1:gen'
+
+/** Waits until every instance received `count` bus messages in total. */
+async function delivered (apps: FastifyInstance[], count: number): Promise<void> {
+  await waitUntil(`${count} messages each`, () => apps.every((app) => app.cache.stats().bus.messages === count), 5000)
+}
+
+t.test('regression: racing clear() calls split the instances across generations', async (t) => {
+  const apps = await Promise.all([1, 2, 3].map(async () => await cacheApp(t, { redis: server.url })))
+  let messages = 0
+  for (let round = 0; round < 8; round++) {
+    await Promise.all(apps.map(async (app) => await app.cache.clear()))
+    messages += 3
+    await delivered(apps, messages)
+    // Let each instance's check against Redis settle: then all must write and read one namespace.
+    await waitUntil('one generation', async () => {
+      const [a, b, c] = apps as [FastifyInstance, FastifyInstance, FastifyInstance]
+      await a.cache.set('k', round)
+      messages++
+      await delivered(apps, messages)
+      return await b.cache.get('k') === round && await c.cache.get('k') === round
+    }, 5000)
+    const [a, b, c] = apps as [FastifyInstance, FastifyInstance, FastifyInstance]
+    t.equal(await a.cache.get('k'), round)
+    await b.cache.del('k')
+    messages++
+    await delivered(apps, messages)
+    t.same([await a.cache.get('k'), await b.cache.get('k'), await c.cache.get('k')], [undefined, undefined, undefined], `round ${round}: a del on one is seen by all`)
+  }
+  const admin = server.client()
+  t.teardown(() => admin.disconnect())
+  t.equal(await admin.get(GEN), '24', 'every clear moved the generation forward once')
+})
+
+t.test('regression: a forged PUBLISH of an old generation brought cleared entries back', async (t) => {
+  const a = await cacheApp(t, { redis: server.url })
+  const b = await cacheApp(t, { redis: server.url })
+  const admin = server.client()
+  t.teardown(() => admin.disconnect())
+  await a.cache.set('k', 'before clear')
+  await a.cache.clear()
+  await delivered([a, b], 2)
+  t.equal(await b.cache.get('k'), undefined)
+  await a.cache.set('k', 'after clear')
+  await delivered([a, b], 3)
+  t.equal(await b.cache.get('k'), 'after clear')
+
+  await admin.publish(CHANNEL, '{"i":"forger","g":"0"}')
+  await delivered([a, b], 4)
+  t.equal(await b.cache.get('k'), 'after clear', 'an older generation is ignored')
+  t.equal(await a.cache.get('k'), 'after clear')
+  t.equal(b.cache.stats().l1.entries, 1, 'and L1 was not even flushed for it')
+})
+
+t.test('regression: a forged PUBLISH of an invented generation moved one instance away from the others', async (t) => {
+  const a = await cacheApp(t, { redis: server.url })
+  const b = await cacheApp(t, { redis: server.url })
+  const admin = server.client()
+  t.teardown(() => admin.disconnect())
+  await a.cache.set('k', 1)
+  await delivered([a, b], 1)
+  t.equal(await b.cache.get('k'), 1)
+  await admin.publish(CHANNEL, '{"i":"forger","g":"99"}')
+  await delivered([a, b], 2)
+  // b read the generation from Redis (still 0) and stayed on it.
+  await waitUntil('b checked Redis', async () => await b.cache.get('k') === 1, 5000)
+  await b.cache.set('k', 2)
+  await delivered([a, b], 3)
+  t.equal(await a.cache.get('k'), 2, 'a and b still share one namespace')
+  t.equal(await admin.get(GEN), null, 'nothing was written for the forged message')
+})
+
+t.test('a generation key that is not a number: L1 dropped, every read a miss, nothing adopted', async (t) => {
+  const a = await cacheApp(t, { redis: server.url })
+  const admin = server.client()
+  t.teardown(() => admin.disconnect())
+  await a.cache.set('k', 1)
+  t.equal(a.cache.stats().l1.entries, 1)
+  await admin.set(GEN, 'garbage')
+  await admin.publish(CHANNEL, '{"i":"forger","g":"5"}')
+  await waitUntil('L1 dropped', () => a.cache.stats().l1.entries === 0, 5000)
+  t.equal(await a.cache.get('k'), undefined)
+  t.ok(a.cache.stats().decodeErrors >= 1)
+  await admin.del(GEN)
+  t.equal(await a.cache.get('k'), 1, 'back on generation 0 once Redis holds a valid one')
+})
+
+t.test('a bus message whose generation is not a decimal INCR value is ignored', async (t) => {
+  const a = await cacheApp(t, { redis: server.url })
+  const admin = server.client()
+  t.teardown(() => admin.disconnect())
+  await a.cache.set('k', 1)
+  for (const g of ['"01"', '"-1"', '"1e3"', '"99999999999999999999"']) await admin.publish(CHANNEL, `{"i":"x","g":${g}}`)
+  await admin.publish(CHANNEL, `{"i":"x","k":${JSON.stringify(Array.from({ length: 1001 }, (_, i) => `k${i}`))}}`)
+  await admin.publish(CHANNEL, '{"i":"x","k":[""]}')
+  await admin.publish(CHANNEL, '{"i":"x","k":["unrelated"]}')
+  await delivered([a], 2)
+  t.equal(a.cache.stats().l1.entries, 1, 'only its own write and the valid message counted; L1 untouched')
+})

@@ -1,0 +1,46 @@
+import t from 'tap'
+import { FreezingProxy, RedisServer, waitUntil } from '../helpers/index.js'
+import { cacheApp } from './setup.js'
+
+const server = await RedisServer.start()
+t.teardown(async () => await server.stop())
+
+const INTERVAL_MS = 100
+const MISSES = 2
+// The README's bound, (misses + 1) × interval, plus room for a loaded machine to run the timers.
+const BOUND_MS = (MISSES + 1) * INTERVAL_MS + 3000
+
+t.test('regression: a subscriber link that stays open but delivers nothing left L1 serving replaced values with the bus reported connected', async (t) => {
+  const proxy = await FreezingProxy.start(server.port)
+  t.teardown(async () => await proxy.close())
+  const stale = await cacheApp(t, { redis: proxy.url, heartbeatInterval: `${INTERVAL_MS}ms`, heartbeatMisses: MISSES })
+  const writer = await cacheApp(t, { redis: server.url })
+  await stale.cache.set('k', 'old')
+  t.equal(await stale.cache.get('k'), 'old')
+  t.equal(stale.cache.stats().l1.entries, 1)
+
+  // The subscriber's link goes silent without closing, and a reconnect cannot get through yet.
+  proxy.refuseNew()
+  t.equal(proxy.freezeSubscribers(), 1)
+  await writer.cache.set('k', 'new')
+  await waitUntil('L1 no longer serves the replaced value', async () => await stale.cache.get('k') === 'new', BOUND_MS)
+  const stats = stale.cache.stats()
+  t.equal(stats.bus.connected, false, 'the bus is reported down')
+  t.equal(stats.l1.entries, 0, 'L1 was flushed')
+  t.equal(await stale.cache.get('k'), 'new')
+  t.equal(stale.cache.stats().l1.entries, 0, 'and is bypassed while the bus is down')
+
+  proxy.acceptNew()
+  await waitUntil('resubscribed', () => stale.cache.stats().bus.connected, 15_000)
+  t.equal(stale.cache.stats().bus.resyncs, 1)
+  await writer.cache.set('k', 'newest')
+  await waitUntil('invalidations flow again', async () => await stale.cache.get('k') === 'newest', 5000)
+})
+
+t.test('the heartbeat is on by default and its pings are not counted as invalidations', async (t) => {
+  const before = (await server.commandStats()).publish ?? 0
+  const app = await cacheApp(t, { redis: server.url, heartbeatInterval: undefined, heartbeatMisses: 1 })
+  await waitUntil('pings sent', async () => ((await server.commandStats()).publish ?? 0) - before >= 2, 5000)
+  t.equal(app.cache.stats().bus.messages, 0)
+  t.equal(app.cache.stats().bus.connected, true)
+})

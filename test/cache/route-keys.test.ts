@@ -1,0 +1,121 @@
+import t from 'tap'
+import { gunzipSync, gzipSync } from 'node:zlib'
+import { RedisServer } from '../helpers/index.js'
+import { cacheApp } from './setup.js'
+
+const server = await RedisServer.start()
+t.teardown(async () => await server.stop())
+t.beforeEach(async () => await server.flushAll())
+
+t.test('regression: a response built for Host: evil.example was served to other hosts', async (t) => {
+  const app = await cacheApp(t, { redis: server.url }, (app) => {
+    app.get('/links', { config: { cache: { ttl: 60 } } }, async (request) => `<a href="http://${request.host}/next">`)
+  })
+  t.equal((await app.inject({ url: '/links', headers: { host: 'evil.example' } })).body, '<a href="http://evil.example/next">')
+  const good = await app.inject({ url: '/links', headers: { host: 'shop.example' } })
+  t.same([good.body, good.headers['x-cache']], ['<a href="http://shop.example/next">', 'miss'])
+  t.equal((await app.inject({ url: '/links', headers: { host: 'shop.example' } })).headers['x-cache'], 'hit')
+})
+
+t.test('regression: a custom key answered /products/7 with /users/7\'s body (keys are scoped by method and route)', async (t) => {
+  const app = await cacheApp(t, { redis: server.url }, (app) => {
+    const config = { cache: { ttl: 60, key: (request: { params: unknown }) => (request.params as { id: string }).id } }
+    app.get('/users/:id', { config }, async (request) => `user ${(request.params as { id: string }).id}`)
+    app.get('/products/:id', { config }, async (request) => `product ${(request.params as { id: string }).id}`)
+    app.get('/other', { config: { cache: { ttl: 60, key: () => '/plain' } } }, async () => 'other')
+    app.get('/plain', { config: { cache: { ttl: 60 } } }, async () => 'plain')
+  })
+  t.equal((await app.inject('/users/7')).body, 'user 7')
+  t.equal((await app.inject('/users/7?x=1')).headers['x-cache'], 'hit', 'the custom key replaces the URL')
+  const product = await app.inject('/products/7')
+  t.same([product.body, product.headers['x-cache']], ['product 7', 'miss'])
+  t.equal((await app.inject('/other')).body, 'other')
+  t.equal((await app.inject('/plain')).body, 'plain', 'a custom key never meets another route\'s default key')
+})
+
+t.test('regression: an absent vary header and an empty one shared a key (keys are encoded injectively)', async (t) => {
+  const app = await cacheApp(t, { redis: server.url }, (app) => {
+    app.get('/flag', { config: { cache: { ttl: 60, vary: ['x-flag', 'x-list'] } } }, async (request) => `flag ${JSON.stringify(request.headers['x-flag'])}`)
+    app.get('/k', { config: { cache: { ttl: 60, key: (request) => (request.query as { q?: string }).q } } }, async (request) => `q ${String((request.query as { q?: string }).q)}`)
+  })
+  t.equal((await app.inject('/flag')).body, 'flag undefined')
+  const empty = await app.inject({ url: '/flag', headers: { 'x-flag': '' } })
+  t.same([empty.body, empty.headers['x-cache']], ['flag ""', 'miss'])
+  t.equal((await app.inject({ url: '/flag', headers: { 'x-flag': '' } })).headers['x-cache'], 'hit')
+  t.equal((await app.inject('/k')).headers['x-cache'], 'bypass', 'key() returning undefined leaves the request uncached')
+  t.equal((await app.inject('/k?q=1')).body, 'q 1')
+  t.equal((await app.inject('/k?q=1')).headers['x-cache'], 'hit')
+})
+
+t.test('regression: a hit lost Content-Encoding, CORS headers and Content-Disposition (response headers replay exactly)', async (t) => {
+  let calls = 0
+  const body = JSON.stringify({ report: 'x'.repeat(200) })
+  const gzipped = gzipSync(body)
+  const app = await cacheApp(t, { redis: server.url }, (app) => {
+    app.get('/report', { config: { cache: { ttl: 60, vary: ['accept-encoding'] } } }, async (_request, reply) => {
+      calls++
+      reply.header('content-type', 'application/json')
+      reply.header('content-encoding', 'gzip')
+      reply.header('access-control-allow-origin', 'https://app.example')
+      reply.header('access-control-expose-headers', 'x-total')
+      reply.header('content-disposition', 'attachment; filename="report.json"')
+      reply.header('x-total', 5)
+      reply.header('link', ['</a>; rel="next"', '</b>; rel="last"'])
+      reply.header('keep-alive', 'timeout=5')
+      return await reply.send(gzipped)
+    })
+  })
+  const miss = await app.inject({ url: '/report', headers: { 'accept-encoding': 'gzip' } })
+  const hit = await app.inject({ url: '/report', headers: { 'accept-encoding': 'gzip' } })
+  t.equal(hit.headers['x-cache'], 'hit')
+  t.equal(calls, 1)
+  t.equal(gunzipSync(hit.rawPayload).toString(), body)
+  for (const name of ['content-type', 'content-encoding', 'access-control-allow-origin', 'access-control-expose-headers', 'content-disposition', 'x-total', 'link', 'vary', 'etag', 'content-length']) {
+    t.same(hit.headers[name], miss.headers[name], name)
+  }
+  t.equal(hit.headers['content-encoding'], 'gzip')
+  t.same(hit.headers.link, ['</a>; rel="next"', '</b>; rel="last"'])
+  t.equal(hit.headers['keep-alive'], undefined, 'hop-by-hop headers are not stored')
+})
+
+t.test('headers the handler lists in Connection are hop-by-hop too, and never stored', async (t) => {
+  const app = await cacheApp(t, { redis: server.url }, (app) => {
+    app.get('/hop', { config: { cache: { ttl: 60 } } }, async (_request, reply) => {
+      reply.header('connection', 'x-hop')
+      reply.header('x-hop', 'one connection only')
+      reply.header('x-kept', 'kept')
+      return 'hop'
+    })
+  })
+  await app.inject('/hop')
+  const hit = await app.inject('/hop')
+  t.same([hit.headers['x-cache'], hit.headers['x-hop'], hit.headers['x-kept']], ['hit', undefined, 'kept'])
+})
+
+t.test('regression: each distinct query string was stored with no bound (maxEntries per route)', async (t) => {
+  let calls = 0
+  const app = await cacheApp(t, { redis: server.url }, (app) => {
+    app.get('/search', { config: { cache: { ttl: 60, maxEntries: 2, tags: ['search'] } } }, async () => `result ${++calls}`)
+    app.get('/other', { config: { cache: { ttl: 60, maxEntries: 1 } } }, async () => 'other')
+  })
+  const admin = server.client()
+  t.teardown(() => admin.disconnect())
+  for (const q of ['a', 'b', 'c', 'd']) t.equal((await app.inject(`/search?q=${q}`)).statusCode, 200)
+  t.equal(calls, 4)
+  t.equal((await admin.keys('*:e:route:*')).length, 2, 'two responses stored, the others served uncached')
+  t.equal((await app.inject('/search?q=a')).headers['x-cache'], 'hit')
+  const over = await app.inject('/search?q=c')
+  t.same([over.statusCode, over.body, over.headers['x-cache']], [200, 'result 5', 'miss'], 'over the bound: served, not an error')
+  t.equal((await app.inject('/search?q=c')).body, 'result 6')
+  t.equal((await app.inject('/other')).headers['x-cache'], 'miss', 'each route has its own bound')
+  t.equal((await app.inject('/other')).headers['x-cache'], 'hit')
+
+  // A stored response may be written again (after an invalidation) while the route is full.
+  await app.cache.invalidateTags(['search'])
+  t.equal((await app.inject('/search?q=a')).headers['x-cache'], 'miss')
+  t.equal((await app.inject('/search?q=a')).headers['x-cache'], 'hit')
+  t.equal((await app.inject('/search?q=d')).body, 'result 8', 'still full for new keys')
+  await app.cache.clear()
+  t.equal((await app.inject('/search?q=d')).headers['x-cache'], 'miss')
+  t.equal((await app.inject('/search?q=d')).headers['x-cache'], 'hit', 'a new generation starts with an empty count')
+})

@@ -1,0 +1,74 @@
+import { createServer, connect, type Server, type Socket } from 'node:net'
+
+interface Link { client: Socket, upstream: Socket, subscriber: boolean, frozen: boolean }
+
+/**
+ * A TCP proxy in front of a redis-server that can black-hole the subscriber connections (those
+ * that sent SUBSCRIBE): both ends stay open and nothing passes, the way a half-open link or a
+ * stuck middlebox looks. Neither ioredis nor Redis notices; only a heartbeat can. It can also
+ * refuse new connections, so a subscriber forced to reconnect stays away until `acceptNew()`.
+ */
+export class FreezingProxy {
+  private constructor (private readonly server: Server, readonly port: number, private readonly links: Set<Link>, private readonly state: { refusing: boolean }) {}
+
+  static async start (targetPort: number): Promise<FreezingProxy> {
+    const links = new Set<Link>()
+    const state = { refusing: false }
+    const server = createServer((client) => {
+      if (state.refusing) {
+        client.destroy()
+        return
+      }
+      const upstream = connect(targetPort, '127.0.0.1')
+      const link: Link = { client, upstream, subscriber: false, frozen: false }
+      links.add(link)
+      client.on('data', (chunk: Buffer) => {
+        if (/SUBSCRIBE/i.test(chunk.toString('latin1'))) link.subscriber = true
+        if (!link.frozen) upstream.write(chunk)
+      })
+      upstream.on('data', (chunk: Buffer) => { if (!link.frozen) client.write(chunk) })
+      const end = (): void => {
+        links.delete(link)
+        client.destroy()
+        upstream.destroy()
+      }
+      client.on('close', end).on('error', end)
+      upstream.on('close', end).on('error', end)
+    })
+    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve))
+    return new FreezingProxy(server, (server.address() as { port: number }).port, links, state)
+  }
+
+  get url (): string {
+    return `redis://127.0.0.1:${this.port}`
+  }
+
+  /** Black-holes every subscriber connection open now; returns how many. */
+  freezeSubscribers (): number {
+    let frozen = 0
+    for (const link of this.links) {
+      if (link.subscriber && !link.frozen) {
+        link.frozen = true
+        frozen++
+      }
+    }
+    return frozen
+  }
+
+  /** Closes every new connection at once, until `acceptNew()`. */
+  refuseNew (): void {
+    this.state.refusing = true
+  }
+
+  acceptNew (): void {
+    this.state.refusing = false
+  }
+
+  async close (): Promise<void> {
+    for (const link of this.links) {
+      link.client.destroy()
+      link.upstream.destroy()
+    }
+    await new Promise((resolve) => this.server.close(resolve))
+  }
+}
