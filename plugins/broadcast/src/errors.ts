@@ -1,4 +1,4 @@
-import createError from '@fastify/error'
+import { createError } from '@fastify/error'
 
 // Every error @scaleout/broadcast raises, in one place, so codes stay unique and greppable.
 // An oversized or unencodable message gets the core's SCALEOUT_ERR_VALUE_TOO_LARGE / SCALEOUT_ERR_ENCODE.

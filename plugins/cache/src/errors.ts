@@ -1,4 +1,4 @@
-import createError from '@fastify/error'
+import { createError } from '@fastify/error'
 
 // Every error @scaleout/cache raises of its own; Redis, codec and option errors come from @scaleout/core.
 

@@ -1,27 +1,9 @@
 import type { InstanceIdentity } from '@scaleout/core'
 import type { HealthState } from './state.js'
-import type { HealthReport, HealthStatus } from './types.js'
+import type { HealthReport } from './types.js'
 
 // With the charset given, Fastify does not parse and rebuild the header on every probe.
 export const CONTENT_TYPE = 'application/health+json; charset=utf-8'
-
-export interface ProbeAnswer {
-  readonly code: 200 | 503
-  readonly body: string
-}
-
-const answers = new Map<string, ProbeAnswer>()
-
-/** Probe answers are built once per (status, output) and reused: a probe serialises nothing. */
-export function answer (status: HealthStatus, output?: string): ProbeAnswer {
-  const id = `${status}:${output ?? ''}`
-  let found = answers.get(id)
-  if (found === undefined) {
-    found = Object.freeze({ code: status === 'fail' ? 503 : 200, body: JSON.stringify(output === undefined ? { status } : { status, output }) })
-    answers.set(id, found)
-  }
-  return found
-}
 
 /** The output probes show while no check is to blame. */
 export function phaseOutput (state: HealthState): string | undefined {

@@ -1,7 +1,8 @@
 import type { InstanceIdentity } from '@scaleout/core'
 import type { FastifyInstance, FastifyReply, RouteShorthandOptions } from 'fastify'
 import type { Settings } from './options.js'
-import { buildReport, CONTENT_TYPE, type ProbeAnswer } from './report.js'
+import type { ProbeAnswer } from './answer.js'
+import { buildReport, CONTENT_TYPE } from './report.js'
 import type { HealthState } from './state.js'
 
 function send (reply: FastifyReply, code: number, body: string): void {

@@ -1,5 +1,5 @@
 import { worst } from './observations.js'
-import { answer, type ProbeAnswer } from './report.js'
+import { answer, type ProbeAnswer } from './answer.js'
 import type { Entry } from './runner.js'
 import type { HealthStatus } from './types.js'
 

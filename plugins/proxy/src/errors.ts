@@ -1,4 +1,4 @@
-import createError from '@fastify/error'
+import { createError } from '@fastify/error'
 
 export const PLUGIN = '@scaleout/proxy'
 
