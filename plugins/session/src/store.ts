@@ -1,4 +1,4 @@
-import { isUnavailable, senderFor, taggedKey, type RedisClient, type Sender } from '@scaleout/core'
+import { isUnavailable, safeJsonParse, senderFor, taggedKey, type RedisClient, type Sender } from '@scaleout/core'
 import { SessionUnavailableError } from './errors.js'
 import { slotTag } from './ids.js'
 import type { Settings } from './options.js'
@@ -19,7 +19,8 @@ export function parseStored (text: string | null): Fields | null {
   if (text === null) return null
   let fields: unknown
   try {
-    fields = JSON.parse(text)
+    // The core's parse: no own __proto__ in what Redis hands back, however it is spelled.
+    fields = safeJsonParse(text)
   } catch {
     return null
   }
