@@ -12,11 +12,14 @@ export const SessionUnavailableError = createError(
   503
 )
 
-/** The encoded session data would exceed `maxSize`; nothing was written. */
+/**
+ * The encoded session data would exceed `maxSize`; nothing was written. A 413: what the request
+ * asked to store is what is too large.
+ */
 export const SessionTooLargeError = createError(
   'SCALEOUT_ERR_SESSION_TOO_LARGE',
   'Session data is %d bytes, over the maxSize of %d bytes; nothing was saved',
-  500,
+  413,
   RangeError
 )
 

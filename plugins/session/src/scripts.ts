@@ -29,19 +29,29 @@ const indexAdd = (idx: string, id: string, deadline: string, time: string): stri
   local top = redis.call('ZRANGE', ${idx}, -1, -1, 'WITHSCORES')
   redis.call('PEXPIREAT', ${idx}, top[2])`
 
+/** `local <name>` = bytes the data fields of session table `s` take (`d:<key>` and value, as JS counts). */
+const dataSize = (name: string, s: string): string => `local ${name} = 0
+for f, v in pairs(${s}) do if string.sub(f, 1, 2) == 'd:' and type(v) == 'string' then ${name} = ${name} + #f + #v end end`
+
 // KEYS: session, index to add to, index to remove from (unused ones are the session key again,
-// so a Cluster sees one slot). ARGV: ttl, hasAdd, hasRem, id, nset, field/value pairs..., fields to delete...
-// Merges the changed fields into the session, only while it exists and is within its deadline.
-// Returns the absolute deadline, or 0 when the session is gone.
+// so a Cluster sees one slot). ARGV: ttl, hasAdd, hasRem, id, nset, maxSize, field/value pairs...,
+// fields to delete... Merges the changed fields into the session, only while it exists and is
+// within its deadline, and only if the merged data stays within maxSize or does not grow: parallel
+// writers each within the limit cannot add up past it, and a session over it (a lowered maxSize)
+// can still shrink. Returns the absolute deadline, 0 when the session is gone, or minus the merged
+// size when that is too large (nothing written).
 const WRITE = `
 ${load('s', 'KEYS[1]')}
 if s == nil then return 0 end
 local dl = tonumber(s['m:d'])
 ${now('n')}
 if dl == nil or dl <= n then return 0 end
-local last = 5 + tonumber(ARGV[5]) * 2
-for i = 6, last, 2 do s[ARGV[i]] = ARGV[i + 1] end
+${dataSize('before', 's')}
+local last = 6 + tonumber(ARGV[5]) * 2
+for i = 7, last, 2 do s[ARGV[i]] = ARGV[i + 1] end
 for i = last + 1, #ARGV do s[ARGV[i]] = nil end
+${dataSize('after', 's')}
+if after > tonumber(ARGV[6]) and after > before then return -after end
 redis.call('SET', KEYS[1], cjson.encode(s), 'PXAT', string.format('%d', n + tonumber(ARGV[1])))
 if ARGV[2] == '1' then
   ${indexAdd('KEYS[2]', 'ARGV[4]', 'dl', 'n')}

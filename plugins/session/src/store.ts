@@ -169,13 +169,14 @@ export class Store {
 
   /**
    * Writes changed fields of an existing session whose deadline is `deadline`; resolves to that
-   * deadline, or 0 when the session no longer exists.
+   * deadline, 0 when the session no longer exists, or minus the merged data size when that would
+   * pass `maxSize` (nothing written).
    */
   async write (id: string, deadline: number, sets: string[], deletes: string[], change: UserChange = NO_CHANGE): Promise<number> {
     const key = this.sessionKey(id)
     const { keys, flags } = this.indexArgs(key, change)
     const [written] = await Promise.all([
-      this.call(this.send.script<number>(WRITE_SCRIPT, [key, ...keys], [this.settings.ttlMs, ...flags, id, sets.length / 2, ...sets, ...deletes])),
+      this.call(this.send.script<number>(WRITE_SCRIPT, [key, ...keys], [this.settings.ttlMs, ...flags, id, sets.length / 2, this.settings.maxSize, ...sets, ...deletes])),
       this.indexAlongside(change, id, deadline)
     ])
     return written
