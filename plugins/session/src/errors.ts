@@ -52,3 +52,13 @@ export const SessionNotLoadedError = createError(
   'This route loads its session lazily (config.session is "lazy"): await request.session.reload() before reading it',
   500
 )
+
+/**
+ * listFor / destroyAllFor on a Redis that may evict keys: the user index could be gone while its
+ * sessions live, so "log out everywhere" would silently destroy nothing. Refused instead.
+ */
+export const SessionEvictionError = createError(
+  'SCALEOUT_ERR_SESSION_EVICTION',
+  'Redis may evict keys (maxmemory-policy %s with a maxmemory set), so the per-user index cannot be trusted: listFor and destroyAllFor refuse. Set maxmemory-policy to noeviction for sessions',
+  500
+)

@@ -1,4 +1,6 @@
-import { InvalidUserIdError } from './errors.js'
+import type { FastifyBaseLogger } from 'fastify'
+import { InvalidUserIdError, SessionEvictionError } from './errors.js'
+import { checkEviction } from './eviction.js'
 import { digest } from './ids.js'
 import type { Settings } from './options.js'
 import { META_CREATED, META_DEADLINE, META_USER, parseStored, type Store } from './store.js'
@@ -19,8 +21,23 @@ function exceptions (options: DestroyAllOptions): Set<string> {
  * the user's Cluster slot; entries can outlive their session (idle expiry, or on a Cluster a
  * logout that did not touch the index), so every read checks each session and prunes the index.
  */
-export function sessionsApi (store: Store, settings: Settings): SessionsApi {
+export function sessionsApi (store: Store, settings: Settings, log: FastifyBaseLogger): SessionsApi {
+  let warnedUnknown = false
+  /**
+   * Refuses to read the index on a Redis that may evict it (see eviction.ts). Checked on every
+   * call, so a policy changed at run time is seen: one CONFIG GET per node, on calls that are rare.
+   */
+  async function trustIndex (): Promise<void> {
+    const { evicting, unknown } = await store.guard(checkEviction(store.client, settings.timeoutMs))
+    if (evicting !== null) throw new SessionEvictionError(evicting)
+    if (unknown && !warnedUnknown) {
+      warnedUnknown = true
+      log.warn('@scaleout/session: CONFIG GET maxmemory-policy is not allowed, so whether Redis may evict the user index is unknown; sessions need maxmemory-policy noeviction')
+    }
+  }
+
   async function live (user: string): Promise<Array<{ id: string, info: SessionInfo }>> {
+    await trustIndex()
     const index = store.indexKey(user)
     const ids = await store.command<string[]>('zrangebyscore', [index, Date.now(), '+inf'])
     const rows = await Promise.all(ids.map(async (id) => await Promise.all([

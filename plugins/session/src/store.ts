@@ -98,7 +98,11 @@ export class Store {
   private readonly pendingLoads = new Map<string, Promise<Fields | null>>()
   private readonly endSharing = (): void => { this.pendingLoads.clear() }
 
+  /** The client, for checks that must reach every node (see eviction.ts). */
+  readonly client: RedisClient
+
   constructor (client: RedisClient, owned: boolean, settings: Settings) {
+    this.client = client
     this.settings = settings
     this.inline = !client.isCluster
     this.send = senderFor(client, owned, settings.timeoutMs, [WRITE_SCRIPT, CREATE_SCRIPT, DESTROY_SCRIPT, INDEX_SCRIPT])
@@ -110,6 +114,11 @@ export class Store {
 
   indexKey (user: string): string {
     return taggedKey(this.settings.prefix + 'user:', user)
+  }
+
+  /** Redis being away becomes SCALEOUT_ERR_SESSION_UNAVAILABLE. */
+  guard<T> (operation: Promise<T>): Promise<T> {
+    return this.call(operation)
   }
 
   /** Redis being away becomes SCALEOUT_ERR_SESSION_UNAVAILABLE. */
