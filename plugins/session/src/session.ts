@@ -258,7 +258,7 @@ export class Session implements RequestSession {
     const oldId = this.#rotate ? this.#stored as string : undefined
     const deadline = creating
       ? await store.create(id, oldId, this.#withClient(sets), change, this.#blind)
-      : await store.write(id, this.#deadline, sets, deletes, change)
+      : await store.write(id, sets, deletes, change)
     if (deadline < 0) throw new SessionTooLargeError(-deadline, this.#ctx.settings.maxSize)
     if (deadline === 0) {
       // Destroyed (or expired) by another request meanwhile: writing now would resurrect it.

@@ -2,7 +2,7 @@ import { isUnavailable, safeJsonParse, senderFor, taggedKey, type RedisClient, t
 import { SessionUnavailableError } from './errors.js'
 import { slotTag } from './ids.js'
 import type { Settings } from './options.js'
-import { CREATE_SCRIPT, DESTROY_SCRIPT, INDEX_SCRIPT, WRITE_SCRIPT } from './scripts.js'
+import { CREATE_SCRIPT, DESTROY_ALL_SCRIPT, DESTROY_SCRIPT, INDEX_SCRIPT, PRUNE_SCRIPT, WRITE_SCRIPT } from './scripts.js'
 
 // A session is one Redis string: a JSON object whose fields are `d:<key>` (an encoded value) and
 // `m:*` metadata (created, deadline, ip, user agent, user id). The prefixes keep user keys from
@@ -11,6 +11,8 @@ export const DATA = 'd:'
 export const META_USER = 'm:u'
 export const META_CREATED = 'm:c'
 export const META_DEADLINE = 'm:d'
+/** A regenerated session's forwarding record (see scripts.ts). */
+export const META_NEXT = 'm:n'
 
 type Fields = Readonly<Record<string, unknown>>
 
@@ -105,7 +107,7 @@ export class Store {
     this.client = client
     this.settings = settings
     this.inline = !client.isCluster
-    this.send = senderFor(client, owned, settings.timeoutMs, [WRITE_SCRIPT, CREATE_SCRIPT, DESTROY_SCRIPT, INDEX_SCRIPT])
+    this.send = senderFor(client, owned, settings.timeoutMs, [WRITE_SCRIPT, CREATE_SCRIPT, DESTROY_SCRIPT, INDEX_SCRIPT, DESTROY_ALL_SCRIPT, PRUNE_SCRIPT])
   }
 
   sessionKey (id: string): string {
@@ -171,22 +173,21 @@ export class Store {
    * the session's own (one round trip of waiting). If the session call then finds the session
    * gone, the entry is stale, and `listFor` prunes it, as it prunes entries of removed users.
    */
-  private async indexAlongside (change: UserChange, id: string, deadline: number): Promise<void> {
+  private async indexAlongside (change: UserChange, id: string): Promise<void> {
     if (this.inline || change.add === undefined) return
-    await this.call(this.send.script(INDEX_SCRIPT, [this.indexKey(change.add)], [id, deadline]))
+    await this.call(this.send.script(INDEX_SCRIPT, [this.indexKey(change.add)], [id, this.settings.maxLifetimeMs]))
   }
 
   /**
-   * Writes changed fields of an existing session whose deadline is `deadline`; resolves to that
-   * deadline, 0 when the session no longer exists, or minus the merged data size when that would
+   * Writes changed fields of an existing session; resolves to its deadline, 0 when the session no longer exists, or minus the merged data size when that would
    * pass `maxSize` (nothing written).
    */
-  async write (id: string, deadline: number, sets: string[], deletes: string[], change: UserChange = NO_CHANGE): Promise<number> {
+  async write (id: string, sets: string[], deletes: string[], change: UserChange = NO_CHANGE): Promise<number> {
     const key = this.sessionKey(id)
     const { keys, flags } = this.indexArgs(key, change)
     const [written] = await Promise.all([
       this.call(this.send.script<number>(WRITE_SCRIPT, [key, ...keys], [this.settings.ttlMs, ...flags, id, sets.length / 2, this.settings.maxSize, ...sets, ...deletes])),
-      this.indexAlongside(change, id, deadline)
+      this.indexAlongside(change, id)
     ])
     return written
   }
@@ -200,12 +201,42 @@ export class Store {
     const { keys, flags } = this.indexArgs(key, change)
     const [deadline] = await Promise.all([
       this.call(this.send.script<number>(CREATE_SCRIPT, [key, oldId === undefined ? key : this.sessionKey(oldId), ...keys], [
-        oldId === undefined ? '0' : blind ? '2' : '1', ...flags, this.settings.ttlMs, this.settings.maxLifetimeMs, id, oldId ?? '', ...sets
+        oldId === undefined ? '0' : blind ? '2' : '1', ...flags, this.settings.ttlMs, this.settings.maxLifetimeMs, id, oldId ?? '', this.forwardMs, this.inline ? '0' : '1', ...sets
       ])),
-      // The index score only orders pruning, so this instance's estimate of the deadline will do.
-      this.indexAlongside(change, id, Date.now() + this.settings.maxLifetimeMs)
+      this.indexAlongside(change, id)
     ])
+    // Refused (the old session was destroyed meanwhile): the entry added alongside leads nowhere.
+    if (deadline === 0 && !this.inline && change.add !== undefined) await this.command('zrem', [this.indexKey(change.add), id])
     return deadline
+  }
+
+  /**
+   * How long a regenerated session's forwarding record lives: longer than any destroyAllFor that
+   * listed the old session can take to reach it (a few calls, each within `timeout`).
+   */
+  get forwardMs (): number {
+    return 60_000 + 4 * this.settings.timeoutMs
+  }
+
+  /**
+   * How young an index entry may be and still be a session being created (see PRUNE), and how long
+   * destroyAllFor marks a listed session that does not exist yet. Only on a Cluster: elsewhere one
+   * script writes the session and its index entry together.
+   */
+  get pendingMs (): number {
+    return this.inline ? 0 : 1000 + 2 * this.settings.timeoutMs
+  }
+
+  /** destroyAllFor's destroy: the session and whatever it was regenerated into (see DESTROY_ALL); how many ended. */
+  async destroyAll (id: string, keep: readonly string[]): Promise<number> {
+    const key = this.sessionKey(id)
+    return await this.call(this.send.script<number>(DESTROY_ALL_SCRIPT, [key], [key.slice(0, key.indexOf('}') + 2), this.pendingMs, ...keep.map((k) => this.sessionKey(k))]))
+  }
+
+  /** Removes index entries: `always` at once, `unlessRecent` only once older than pendingMs. */
+  async prune (user: string, always: readonly string[], unlessRecent: readonly string[]): Promise<void> {
+    if (always.length + unlessRecent.length === 0) return
+    await this.call(this.send.script(PRUNE_SCRIPT, [this.indexKey(user)], [this.settings.maxLifetimeMs, this.pendingMs, always.length, ...always, ...unlessRecent]))
   }
 
   async destroy (id: string, user: string | undefined): Promise<void> {
