@@ -67,3 +67,12 @@ t.test('where CONFIG is not allowed, the calls go on and warn once that the poli
   t.equal(await app.sessions.destroyAllFor('carol'), 1)
   t.equal(sink.lines.filter((l) => l.msg.includes('CONFIG GET maxmemory-policy is not allowed')).length, 1)
 })
+
+t.test('with Redis down the check reports the outage, not an unknown policy', async (t) => {
+  const server = await RedisServer.start()
+  t.teardown(async () => await server.stop())
+  const app = await build({ redis: server.url })
+  t.teardown(async () => await app.close())
+  await server.kill()
+  await t.rejects(app.sessions.listFor('dave'), { code: 'SCALEOUT_ERR_SESSION_UNAVAILABLE' })
+})

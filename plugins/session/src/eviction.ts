@@ -1,4 +1,4 @@
-import { bounded, type RedisClient } from '@scaleout/core'
+import { bounded, isUnavailable, type RedisClient } from '@scaleout/core'
 import type { Cluster, Redis } from 'ioredis'
 
 // "Log out everywhere" finds a user's sessions through the user index, one key. Under any
@@ -15,15 +15,11 @@ export interface EvictionCheck {
   unknown: boolean
 }
 
+/** CONFIG GET's reply (name, value, name, value...) as a Map. */
 function settingsOf (reply: unknown): Map<string, string> {
+  const list = Array.isArray(reply) ? reply.map(String) : []
   const settings = new Map<string, string>()
-  if (Array.isArray(reply)) {
-    for (let i = 0; i + 1 < reply.length; i += 2) settings.set(String(reply[i]), String(reply[i + 1]))
-  } else if (reply instanceof Map) {
-    for (const [k, v] of reply) settings.set(String(k), String(v))
-  } else if (reply !== null && typeof reply === 'object') {
-    for (const [k, v] of Object.entries(reply)) settings.set(k, String(v))
-  }
+  for (let i = 0; i + 1 < list.length; i += 2) settings.set(list[i] as string, list[i + 1] as string)
   return settings
 }
 
@@ -35,13 +31,13 @@ export async function checkEviction (client: RedisClient, timeoutMs: number): Pr
     await bounded(node.call('config', 'get', 'maxmemory*'), timeoutMs, client).catch((err: unknown) => err)))) {
     if (reply instanceof Error) {
       // Redis being away is the caller's problem, reported as such; a refused CONFIG is not.
-      if ((reply as { code?: unknown }).code === 'SCALEOUT_ERR_REDIS_TIMEOUT' || (reply as { code?: unknown }).code === 'SCALEOUT_ERR_REDIS_UNAVAILABLE' || (reply as { code?: unknown }).code === 'SCALEOUT_ERR_REDIS_AUTH') throw reply
+      if (isUnavailable(reply) || (reply as { code?: unknown }).code === 'SCALEOUT_ERR_REDIS_AUTH') throw reply
       unknown = true
       continue
     }
     const settings = settingsOf(reply)
     const policy = settings.get('maxmemory-policy') ?? 'noeviction'
-    if (settings.get('maxmemory') !== '0' && policy !== 'noeviction') return { evicting: policy, unknown }
+    if ((settings.get('maxmemory') ?? '0') !== '0' && policy !== 'noeviction') return { evicting: policy, unknown }
   }
   return { evicting: null, unknown }
 }
