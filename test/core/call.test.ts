@@ -29,6 +29,7 @@ t.test('toRedisError codes what means "Redis is away"', async (t) => {
   t.equal(toRedisError(alreadyUnavailable), alreadyUnavailable)
 
   t.equal(isUnavailable('not an error'), false)
+  t.equal(isUnavailable(closed), true, 'an uncoded connection error')
   t.equal(isUnavailable(replyError('CLUSTERDOWN The cluster is down')), true)
   t.equal(isUnavailable(wrongType), false)
 })

@@ -17,7 +17,7 @@ export interface EvictionCheck {
 
 /** CONFIG GET's reply (name, value, name, value...) as a Map. */
 function settingsOf (reply: unknown): Map<string, string> {
-  const list = Array.isArray(reply) ? reply.map(String) : []
+  const list = ([] as unknown[]).concat(reply).map(String)
   const settings = new Map<string, string>()
   for (let i = 0; i + 1 < list.length; i += 2) settings.set(list[i] as string, list[i + 1] as string)
   return settings
@@ -36,8 +36,8 @@ export async function checkEviction (client: RedisClient, timeoutMs: number): Pr
       continue
     }
     const settings = settingsOf(reply)
-    const policy = settings.get('maxmemory-policy') ?? 'noeviction'
-    if ((settings.get('maxmemory') ?? '0') !== '0' && policy !== 'noeviction') return { evicting: policy, unknown }
+    const policy = settings.get('maxmemory-policy')
+    if (settings.get('maxmemory') !== '0' && policy !== 'noeviction' && policy !== undefined) return { evicting: policy, unknown }
   }
   return { evicting: null, unknown }
 }
