@@ -1,32 +1,79 @@
 import type { Redis } from 'ioredis'
-import { RedisTimeoutError, RedisUnavailableError } from './errors.js'
+import { RedisAuthError, RedisOutOfMemoryError, RedisPermissionError, RedisReplyError, RedisTimeoutError, RedisUnavailableError } from './errors.js'
 import type { RedisClient } from './redis-types.js'
 
 // Reply errors that mean "the server cannot serve right now", as opposed to a bad command.
 const TRANSIENT_REPLY = /^(CLUSTERDOWN|LOADING|TRYAGAIN|MASTERDOWN|READONLY|BUSY)\b/
+// What Redis answers to a wrong password or a missing AUTH (Redis 6+, and "invalid password" before).
+const AUTH_REPLY = /^(WRONGPASS|NOAUTH)\b|^ERR invalid (username-)?password/
+
+function isAuthFailure (err: unknown): boolean {
+  if (!(err instanceof Error)) return false
+  if (err.name === 'ReplyError' && AUTH_REPLY.test(err.message)) return true
+  // A Cluster that cannot refresh its slots names the last node's error.
+  return isAuthFailure((err as { lastNodeError?: unknown }).lastNodeError)
+}
+
+// A client that cannot authenticate never becomes ready, and its commands only fail with
+// "Stream isn't writeable" or "Connection is closed": the reason is in its last 'error' event.
+const connectionFailures = new WeakMap<object, Error>()
+
+/**
+ * Records a client's connection error (null once it is ready again), so a call failing on it can
+ * say why: SCALEOUT_ERR_REDIS_AUTH rather than a bare "unavailable".
+ */
+export function noteConnectionError (client: object, err: Error | null): void {
+  if (err === null || !isAuthFailure(err)) connectionFailures.delete(client)
+  else connectionFailures.set(client, err)
+}
+
+/** The coded error for an error reply that is not an outage; Redis's text stays in `cause`. */
+function replyError (err: Error): Error {
+  const coded: Error = isAuthFailure(err)
+    ? new RedisAuthError()
+    : /^OOM\b/.test(err.message)
+      ? new RedisOutOfMemoryError()
+      : /^NOPERM\b/.test(err.message)
+        ? new RedisPermissionError()
+        : new RedisReplyError(/^[A-Z][A-Z_-]*\b/.exec(err.message)?.[0] ?? 'ERR')
+  coded.cause = err
+  return coded
+}
+
+function isCoded (err: Error): boolean {
+  const code = (err as { code?: unknown }).code
+  return typeof code === 'string' && code.startsWith('SCALEOUT_ERR_')
+}
 
 /** True for errors that say Redis is away rather than that the command was wrong. */
 export function isUnavailable (err: unknown): boolean {
   if (!(err instanceof Error)) return false
-  if ((err as { code?: unknown }).code === 'SCALEOUT_ERR_REDIS_TIMEOUT' || (err as { code?: unknown }).code === 'SCALEOUT_ERR_REDIS_UNAVAILABLE') return true
+  const code = (err as { code?: unknown }).code
+  if (code === 'SCALEOUT_ERR_REDIS_TIMEOUT' || code === 'SCALEOUT_ERR_REDIS_UNAVAILABLE') return true
+  if (isCoded(err)) return false
   if (err.name === 'ReplyError') return TRANSIENT_REPLY.test(err.message)
   return true
 }
 
 /**
- * Turns what ioredis throws when Redis is away (closed stream, timeout, retries exhausted, cluster
- * not ready) into SCALEOUT_ERR_REDIS_TIMEOUT or SCALEOUT_ERR_REDIS_UNAVAILABLE with the original
- * as `cause`. Errors about the command itself (WRONGTYPE, script errors) pass through unchanged.
+ * Codes what ioredis throws, with the original as `cause`: Redis away (closed stream, timeout,
+ * retries exhausted, cluster not ready) becomes SCALEOUT_ERR_REDIS_TIMEOUT or
+ * SCALEOUT_ERR_REDIS_UNAVAILABLE, or SCALEOUT_ERR_REDIS_AUTH when `client` last failed to
+ * authenticate; error replies become SCALEOUT_ERR_REDIS_AUTH, _OOM, _NOPERM or _REPLY, whose
+ * messages carry no Redis text (clients may see them). Errors already coded, and values that are
+ * not errors, pass through.
  */
-export function toRedisError (err: unknown, timeoutMs = 0): Error {
-  if (!isUnavailable(err)) return err as Error
-  const code = (err as { code?: unknown }).code
-  if (code === 'SCALEOUT_ERR_REDIS_TIMEOUT' || code === 'SCALEOUT_ERR_REDIS_UNAVAILABLE') return err as Error
-  const message = (err as Error).message
-  const coded: Error = /timed? ?out/i.test(message)
-    ? new RedisTimeoutError(timeoutMs)
-    : new RedisUnavailableError(message)
-  coded.cause = err
+export function toRedisError (err: unknown, timeoutMs = 0, client?: object): Error {
+  if (!(err instanceof Error) || isCoded(err)) return err as Error
+  if (err.name === 'ReplyError' && !TRANSIENT_REPLY.test(err.message)) return replyError(err)
+  const message = err.message
+  const failure = client === undefined ? undefined : connectionFailures.get(client)
+  const coded: Error = failure !== undefined
+    ? new RedisAuthError()
+    : /timed? ?out/i.test(message)
+      ? new RedisTimeoutError(timeoutMs)
+      : new RedisUnavailableError(message)
+  coded.cause = failure ?? err
   return coded
 }
 
@@ -35,7 +82,7 @@ export function toRedisError (err: unknown, timeoutMs = 0): Error {
  * its own (a client the user passed in): the request path must never wait on Redis without bound.
  * The command itself is not cancelled; its late answer is ignored.
  */
-export async function bounded<T> (operation: Promise<T>, ms: number): Promise<T> {
+export async function bounded<T> (operation: Promise<T>, ms: number, client?: object): Promise<T> {
   let timer: NodeJS.Timeout | undefined
   const timeout = new Promise<never>((_resolve, reject) => {
     timer = setTimeout(() => reject(new RedisTimeoutError(ms)), ms)
@@ -47,7 +94,7 @@ export async function bounded<T> (operation: Promise<T>, ms: number): Promise<T>
     },
     (err: unknown) => {
       clearTimeout(timer)
-      throw toRedisError(err, ms)
+      throw toRedisError(err, ms, client)
     }
   )
 }
@@ -74,12 +121,12 @@ export type Bound = <T>(operation: Promise<T>) => Promise<T>
  */
 export function boundFor (client: RedisClient, owned: boolean, ms: number): Bound {
   const own = ownTimeoutWithin(client, owned, ms)
-  if (own === 0) return async (operation) => await bounded(operation, ms)
+  if (own === 0) return async (operation) => await bounded(operation, ms, client)
   return async (operation) => {
     try {
       return await operation
     } catch (err) {
-      throw toRedisError(err, own)
+      throw toRedisError(err, own, client)
     }
   }
 }

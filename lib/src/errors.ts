@@ -53,3 +53,37 @@ export const DecodeError = createError(
   'Stored value could not be decoded: %s',
   500
 )
+
+/**
+ * Redis refused our credentials (WRONGPASS, NOAUTH): a wrong password or ACL user in the Redis
+ * URL or options. Kept apart from "unavailable" so the operator sees what to fix.
+ */
+export const RedisAuthError = createError(
+  'SCALEOUT_ERR_REDIS_AUTH',
+  'Redis authentication failed: check the password (and ACL user) in the Redis URL or options',
+  503
+)
+
+/** Redis reached `maxmemory` and refused a write (the `noeviction` policy); nothing was written. */
+export const RedisOutOfMemoryError = createError(
+  'SCALEOUT_ERR_REDIS_OOM',
+  'Redis is out of memory (maxmemory reached) and refused the write',
+  503
+)
+
+/** The Redis ACL user may not run a command or touch a key this plugin needs. */
+export const RedisPermissionError = createError(
+  'SCALEOUT_ERR_REDIS_NOPERM',
+  'The Redis user lacks a permission this plugin needs (see the ACL log)',
+  500
+)
+
+/**
+ * Any other error reply (WRONGTYPE: a key of the wrong type under our prefix; a script error).
+ * The message names only the reply's error code; Redis's own text is in `cause` and in the logs.
+ */
+export const RedisReplyError = createError(
+  'SCALEOUT_ERR_REDIS_REPLY',
+  'Redis refused the command (%s)',
+  500
+)

@@ -13,13 +13,17 @@ export function checkPrefix (plugin: string, option: string, value: unknown): st
   return value
 }
 
+const ESCAPES: Record<string, string> = { '%': '%25', '{': '%7B', '}': '%7D' }
+
 /**
  * A Redis Cluster hash tag: every key that contains `{value}` (and no earlier `{`) maps to the same
- * slot, so multi-key commands and scripts over them never fail with CROSSSLOT. Braces in the value
- * are replaced, because Redis ends the tag at the first `}`.
+ * slot, so multi-key commands and scripts over them never fail with CROSSSLOT. Redis ends the tag at
+ * the first `}`, so braces in the value are percent-encoded, and `%` with them: the encoding is
+ * injective (two different values never share a tag, `bob_x`, `bob{x` and `bob%7Bx` included) and
+ * leaves values without those three characters as they are.
  */
 export function hashTag (value: string): string {
-  return '{' + value.replace(/[{}]/g, '_') + '}'
+  return '{' + value.replace(/[%{}]/g, (c) => ESCAPES[c] as string) + '}'
 }
 
 /** Joins a prefix and key parts: `key('app:', 'user', '42')` is `app:user:42`. */

@@ -1,5 +1,6 @@
 import type { FastifyInstance } from 'fastify'
 import { Cluster, Redis, type ClusterOptions, type RedisOptions } from 'ioredis'
+import { noteConnectionError } from './call.js'
 import { RedisNotConfiguredError } from './errors.js'
 import { invalid, isPlainObject } from './options.js'
 import { clusterDefaults, redisDefaults } from './redis-defaults.js'
@@ -149,7 +150,11 @@ export async function resolveRedis (fastify: FastifyInstance, option: RedisOptio
   // Log the Redis error events of our clients instead of letting them crash the process as
   // unhandled 'error' events; ioredis keeps reconnecting on its own.
   const watch = (c: RedisClient): RedisClient => {
-    c.on('error', (err: Error) => fastify.log.warn({ err, plugin }, `${plugin}: Redis connection error`))
+    c.on('error', (err: Error) => {
+      noteConnectionError(c, err)
+      fastify.log.warn({ err, plugin }, `${plugin}: Redis connection error`)
+    })
+    c.on('ready', () => noteConnectionError(c, null))
     return c
   }
   if (owned) {

@@ -60,10 +60,10 @@ function viaIoredis (client: RedisClient, ms: number, scripts: readonly LuaScrip
   type Defined = Record<string, (...keysThenArgs: Arg[]) => Promise<unknown>>
   for (const script of scripts) client.defineCommand(script.name, { numberOfKeys: script.keys, lua: script.lua })
   return {
-    command: async <T>(name: string, args: Arg[]): Promise<T> => await bounded(client.call(name, ...args) as Promise<T>, ms),
+    command: async <T>(name: string, args: Arg[]): Promise<T> => await bounded(client.call(name, ...args) as Promise<T>, ms, client),
     script: async <T>(script: LuaScript, keys: string[], args: Arg[]): Promise<T> => {
       check(script)
-      return await bounded(((client as unknown as Defined)[script.name] as Defined[string])(...keys, ...args) as Promise<T>, ms)
+      return await bounded(((client as unknown as Defined)[script.name] as Defined[string])(...keys, ...args) as Promise<T>, ms, client)
     }
   }
 }
@@ -76,7 +76,7 @@ function direct (redis: Redis, timeoutMs: number, check: (script: LuaScript) => 
     corked = null
     stream.uncork()
   }
-  const coded = (err: unknown): never => { throw toRedisError(err, timeoutMs) }
+  const coded = (err: unknown): never => { throw toRedisError(err, timeoutMs, redis) }
   // What ioredis's own command methods pass: text replies, and the client's key prefix if it has one.
   const options = { replyEncoding: 'utf8' as const, keyPrefix: redis.options.keyPrefix }
   const send = (command: Command): void => {

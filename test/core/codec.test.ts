@@ -1,4 +1,5 @@
 import t from 'tap'
+import fc from 'fast-check'
 import { createCodec, jsonCodec, safeJsonParse, type Codec } from '@scaleout/core'
 
 const plugin = '@scaleout/test'
@@ -63,4 +64,74 @@ t.test('a pluggable codec is checked at register time', async (t) => {
   }
   t.throws(() => createCodec(plugin, { maxBytes: 0 }), { code: 'SCALEOUT_ERR_INVALID_OPTION', message: '@scaleout/test: option `maxBytes` is invalid: expected an integer from 1 to 536870912' })
   t.equal(jsonCodec.name, 'json')
+})
+
+// Regression: the filter looked for the literal names in the raw text, so \u escapes slipped by.
+const escape = (c: string, upper = false): string => {
+  const hex = c.charCodeAt(0).toString(16).padStart(4, '0')
+  return '\\u' + (upper ? hex.toUpperCase() : hex)
+}
+/** `name` as written, with its first character escaped (`\u005f_proto__`), fully escaped in either case, and half escaped. */
+const spellings = (name: string): string[] => [
+  name,
+  escape(name[0] as string) + name.slice(1),
+  [...name].map((c) => escape(c)).join(''),
+  [...name].map((c) => escape(c, true)).join(''),
+  [...name].map((c, i) => i % 2 === 0 ? escape(c, i % 4 === 0) : c).join('')
+]
+
+function polluted (value: unknown): string | null {
+  if (value === null || typeof value !== 'object') return null
+  if (Object.hasOwn(value, '__proto__')) return 'own __proto__'
+  const ctor = (value as Record<string, unknown>).constructor
+  if (Object.hasOwn(value, 'constructor') && ctor !== null && typeof ctor === 'object' && Object.hasOwn(ctor, 'prototype')) return 'constructor.prototype'
+  for (const child of Object.values(value)) {
+    const found = polluted(child)
+    if (found !== null) return found
+  }
+  return null
+}
+
+t.test('escaped spellings of __proto__ and constructor.prototype are stripped too', async (t) => {
+  const codec = createCodec(plugin)
+  for (const proto of spellings('__proto__')) {
+    const text = `{"a":1,"${proto}":{"polluted":true},"nested":[{"${proto}":{"polluted":true}}]}`
+    const decoded = codec.decode(text) as Record<string, unknown>
+    t.same(decoded, { a: 1, nested: [{}] }, text)
+    t.equal(polluted(decoded), null, text)
+    t.equal((Object.assign({}, decoded) as { polluted?: boolean }).polluted, undefined)
+  }
+  for (const ctor of spellings('constructor')) {
+    for (const proto of spellings('prototype')) {
+      const text = `{"${ctor}":{"${proto}":{"polluted":true}},"keep":{"${ctor}":"a plain string"}}`
+      t.same(safeJsonParse(text), { keep: { constructor: 'a plain string' } }, text)
+    }
+  }
+  // Other escapes still decode as JSON says.
+  t.same(safeJsonParse('{"caf\\u00e9":"\\u20ac","s":"a\\\\u005f"}'), { café: '€', s: 'a\\u005f' })
+})
+
+t.test('property: whatever the spelling, no decoded object has an own __proto__ or a constructor.prototype', async (t) => {
+  const spell = (name: string): fc.Arbitrary<string> => fc.array(fc.tuple(fc.boolean(), fc.boolean()), { minLength: name.length, maxLength: name.length })
+    .map((flags) => [...name].map((c, i) => {
+      const [escaped, upper] = flags[i] as [boolean, boolean]
+      return escaped ? escape(c, upper) : c
+    }).join(''))
+  const danger = fc.oneof(
+    spell('__proto__').map((k) => `{"${k}":{"polluted":true}}`),
+    fc.tuple(spell('constructor'), spell('prototype')).map(([c, p]) => `{"${c}":{"${p}":{"polluted":true}}}`)
+  )
+  const json: fc.Arbitrary<string> = fc.letrec<{ node: string }>((tie) => ({
+    node: fc.oneof({ depthSize: 'small', withCrossShrink: true },
+      danger,
+      fc.jsonValue({ maxDepth: 1 }).map((v) => JSON.stringify(v)),
+      fc.array(fc.tuple(fc.string({ maxLength: 6 }), tie('node')), { maxLength: 4 })
+        .map((entries) => '{' + entries.map(([k, v]) => `${JSON.stringify(k)}:${v}`).join(',') + '}'),
+      fc.array(tie('node'), { maxLength: 4 }).map((items) => '[' + items.join(',') + ']'))
+  })).node
+  fc.assert(fc.property(json, (text) => {
+    const decoded = safeJsonParse(text)
+    return polluted(decoded) === null && ({} as { polluted?: boolean }).polluted === undefined
+  }), { numRuns: 2000 })
+  t.pass('2000 documents decoded clean')
 })

@@ -1,4 +1,5 @@
 import t from 'tap'
+import fc from 'fast-check'
 import { hostname } from 'node:os'
 import {
   checkBoolean, checkFunction, checkInteger, checkPrefix, checkString, hashTag, instanceIdentity, isPlainObject, key, parseDuration, taggedKey, MAX_TIMER_MS
@@ -6,10 +7,22 @@ import {
 
 const plugin = '@scaleout/test'
 
+// Regression: braces became `_`, so `bob_x` and `bob{x` shared one session index.
+t.test('hash tags are injective: different values never share a tag', async (t) => {
+  const values = ['bob_x', 'bob{x', 'bob}x', 'bob%7Bx', 'bob%x', 'bob%25x', 'bob%257Bx', '{', '}', '%', '%7B', '%7D', '%25', '_', 'a{b}c', 'a_b_c']
+  const tags = values.map((v) => hashTag(v))
+  t.equal(new Set(tags).size, values.length, tags.join(' '))
+  for (const tag of tags) t.match(tag, /^\{[^{}]+\}$/, 'one tag, no brace inside')
+  t.equal(hashTag('user-42@example.com'), '{user-42@example.com}', 'plain ids stay readable')
+  fc.assert(fc.property(fc.string({ unit: fc.constantFrom('{', '}', '%', '7', 'B', 'D', '2', '5', '_', 'x') }), fc.string({ unit: fc.constantFrom('{', '}', '%', '7', 'B', 'D', '2', '5', '_', 'x') }),
+    (a, b) => a === b || hashTag(a) !== hashTag(b)), { numRuns: 5000 })
+})
+
 t.test('keys: prefixes and Cluster hash tags', async (t) => {
   t.equal(key('app:', 'user', '42'), 'app:user:42')
   t.equal(hashTag('u42'), '{u42}')
-  t.equal(hashTag('we{ir}d'), '{we_ir_d}', 'braces in the value cannot end the tag early')
+  t.equal(hashTag('we{ir}d'), '{we%7Bir%7Dd}', 'braces in the value cannot end the tag early')
+  t.equal(hashTag('50%'), '{50%25}')
   t.equal(taggedKey('app:', 'u42'), 'app:{u42}')
   t.equal(taggedKey('app:', 'u42', 'sessions', 'x'), 'app:{u42}:sessions:x')
   t.equal(checkPrefix(plugin, 'prefix', 'myapp:sess:'), 'myapp:sess:')

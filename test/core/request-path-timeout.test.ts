@@ -67,5 +67,5 @@ t.test('boundFor() relies on our own client\'s command timeout only when it is w
   await t.rejects(boundFor(slowTimeout.client, slowTimeout.owned, 200)(slowTimeout.client.get('k')), { code: 'SCALEOUT_ERR_REDIS_TIMEOUT', message: 'Redis did not answer within 200ms' }, 'our client with a longer timeout: bounded()')
   const wrongType = boundFor(ours.client, ours.owned, 2000)
   server.resume()
-  await t.rejects(wrongType(ours.client.hget('k', 'f')), { name: 'ReplyError' }, 'command errors pass through uncoded')
+  await t.rejects(wrongType(ours.client.hget('k', 'f')), { code: 'SCALEOUT_ERR_REDIS_REPLY', message: 'Redis refused the command (WRONGTYPE)' }, 'command errors are coded too')
 })

@@ -16,7 +16,7 @@ t.test('maxSize: the save fails with a clear error and nothing partial is writte
   t.teardown(async () => await app.close())
   const cookie = cookieOf(await app.inject({ method: 'POST', url: '/set', payload: { small: 1 } })) as string
   const res = await app.inject({ method: 'POST', url: '/set', headers: { cookie }, payload: { small: 2, big: 'x'.repeat(200) } })
-  t.equal(res.statusCode, 500)
+  t.equal(res.statusCode, 413)
   t.equal(res.json().code, 'SCALEOUT_ERR_SESSION_TOO_LARGE')
   t.match(res.json().message, /^Session data is 2\d\d bytes, over the maxSize of 200 bytes; nothing was saved$/)
   t.same((await app.inject({ url: '/data', headers: { cookie } })).json(), { small: 1 })
@@ -75,7 +75,7 @@ t.test('decoding stored data is safe against prototype pollution and reports cor
   await client.hset(key as string, 'd:n', '1')
   const wrong = await app.inject({ url: '/get/n', headers: { cookie } })
   t.equal(wrong.statusCode, 500)
-  t.match(wrong.json().message, /^WRONGTYPE/)
+  t.equal(wrong.json().code, 'SCALEOUT_ERR_REDIS_REPLY')
 })
 
 t.test('timeouts: idle (sliding, by Redis expiry) and absolute (checked on every use)', async (t) => {
@@ -150,4 +150,49 @@ t.test('logs never contain a raw session id', async (t) => {
     t.notOk(text.includes(id), 'no raw id')
     t.notOk(text.includes(id.slice(8)), 'not even its secret part')
   }
+})
+
+// Regression: each of many parallel writes fitted on its own, so together they grew a session to
+// 1,653 bytes under a 1,024 limit, after which every write to it failed with a 500.
+t.test('maxSize holds under parallel writes, and the session stays writable', async (t) => {
+  const server = await RedisServer.start()
+  t.teardown(async () => await server.stop())
+  const client = server.client()
+  t.teardown(() => client.disconnect())
+  const app = await build({ redis: server.url, maxSize: 1024 })
+  t.teardown(async () => await app.close())
+  const dataBytes = async (): Promise<number> => {
+    const [key] = await sessionKeys(server)
+    const fields = JSON.parse(await client.get(key as string) as string) as Record<string, string>
+    return Object.entries(fields).filter(([f]) => f.startsWith('d:')).reduce((sum, [f, v]) => sum + Buffer.byteLength(f) + Buffer.byteLength(v), 0)
+  }
+  const cookie = cookieOf(await app.inject({ method: 'POST', url: '/set', payload: { base: 0 } })) as string
+  const results = await Promise.all(Array.from({ length: 12 }, async (_, i) =>
+    await app.inject({ method: 'POST', url: '/set', headers: { cookie }, payload: { [`k${String.fromCharCode(97 + i)}`]: 'x'.repeat(150) } })))
+  const statuses = results.map((r) => r.statusCode)
+  t.equal(statuses.filter((s) => s === 200).length, 6, 'as many as fit: 6 x 156 bytes with the 7 of base')
+  for (const refused of results.filter((r) => r.statusCode !== 200)) {
+    t.equal(refused.statusCode, 413)
+    t.equal(refused.json().code, 'SCALEOUT_ERR_SESSION_TOO_LARGE')
+    t.equal(refused.json().message, 'Session data is 1099 bytes, over the maxSize of 1024 bytes; nothing was saved')
+  }
+  t.ok(await dataBytes() <= 1024, 'the stored session is within maxSize')
+  t.equal(await dataBytes(), 7 + 6 * 156)
+  const shrink = await app.inject({ method: 'POST', url: '/set', headers: { cookie }, payload: { ka: 1, base: 1 } })
+  t.equal(shrink.statusCode, 200, 'still writable')
+  t.equal((await app.inject({ url: '/get/base', headers: { cookie } })).json().value, 1)
+})
+
+t.test('a session over a lowered maxSize may shrink but not grow', async (t) => {
+  const server = await RedisServer.start()
+  t.teardown(async () => await server.stop())
+  const roomy = await build({ redis: server.url, maxSize: 4096 })
+  const tight = await build({ redis: server.url, maxSize: 256 })
+  t.teardown(async () => { await roomy.close(); await tight.close() })
+  const cookie = cookieOf(await roomy.inject({ method: 'POST', url: '/set', payload: { a: 'x'.repeat(200), b: 'y'.repeat(200) } })) as string
+  const grow = await tight.inject({ method: 'POST', url: '/set', headers: { cookie }, payload: { c: 1 } })
+  t.equal(grow.statusCode, 413)
+  t.equal(grow.json().message, 'Session data is 414 bytes, over the maxSize of 256 bytes; nothing was saved')
+  t.equal((await tight.inject({ method: 'POST', url: '/set', headers: { cookie }, payload: { a: 1 } })).statusCode, 200)
+  t.same((await tight.inject({ url: '/data', headers: { cookie } })).json(), { a: 1, b: 'y'.repeat(200) })
 })

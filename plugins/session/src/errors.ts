@@ -12,11 +12,14 @@ export const SessionUnavailableError = createError(
   503
 )
 
-/** The encoded session data would exceed `maxSize`; nothing was written. */
+/**
+ * The encoded session data would exceed `maxSize`; nothing was written. A 413: what the request
+ * asked to store is what is too large.
+ */
 export const SessionTooLargeError = createError(
   'SCALEOUT_ERR_SESSION_TOO_LARGE',
   'Session data is %d bytes, over the maxSize of %d bytes; nothing was saved',
-  500,
+  413,
   RangeError
 )
 
@@ -47,5 +50,15 @@ export const InvalidSessionKeyError = createError(
 export const SessionNotLoadedError = createError(
   'SCALEOUT_ERR_SESSION_NOT_LOADED',
   'This route loads its session lazily (config.session is "lazy"): await request.session.reload() before reading it',
+  500
+)
+
+/**
+ * listFor / destroyAllFor on a Redis that may evict keys: the user index could be gone while its
+ * sessions live, so "log out everywhere" would silently destroy nothing. Refused instead.
+ */
+export const SessionEvictionError = createError(
+  'SCALEOUT_ERR_SESSION_EVICTION',
+  'Redis may evict keys (maxmemory-policy %s with a maxmemory set), so the per-user index cannot be trusted: listFor and destroyAllFor refuse. Set maxmemory-policy to noeviction for sessions',
   500
 )

@@ -5,6 +5,7 @@ import { disabledSession } from './disabled.js'
 import { verify } from './ids.js'
 import { normalize, PLUGIN } from './options.js'
 import { Session, type Context } from './session.js'
+import { checkEviction } from './eviction.js'
 import { sessionsApi } from './sessions.js'
 import { Store } from './store.js'
 import type { RequestSession, SessionOptions } from './types.js'
@@ -12,6 +13,21 @@ import type { RequestSession, SessionOptions } from './types.js'
 const kSession = Symbol('scaleout.session')
 
 interface Carrier { [kSession]: Session | null }
+
+/** Says at start-up, loudly, that "log out everywhere" will refuse on this Redis (see eviction.ts). */
+async function warnIfEvicting (fastify: FastifyInstance, store: Store, timeoutMs: number): Promise<void> {
+  if (store.client.status !== 'ready') return
+  let evicting: string | null = null
+  try {
+    evicting = (await checkEviction(store.client, timeoutMs)).evicting
+  /* c8 ignore next 3 -- Redis going away between its ready event and this one call */
+  } catch {
+    // Requests report an outage themselves; listFor and destroyAllFor check again on every call.
+  }
+  if (evicting !== null) {
+    fastify.log.error({ plugin: PLUGIN, policy: evicting }, `${PLUGIN}: Redis may evict keys (maxmemory-policy ${evicting}): listFor and destroyAllFor will refuse with SCALEOUT_ERR_SESSION_EVICTION; set maxmemory-policy noeviction`)
+  }
+}
 
 export async function sessionPlugin (fastify: FastifyInstance, options: SessionOptions): Promise<void> {
   const settings = normalize(options)
@@ -21,7 +37,8 @@ export async function sessionPlugin (fastify: FastifyInstance, options: SessionO
   const store = new Store(client, owned, settings)
   const ctx: Context = { settings, store, codec }
 
-  fastify.decorate('sessions', sessionsApi(store, settings))
+  fastify.decorate('sessions', sessionsApi(store, settings, fastify.log))
+  await warnIfEvicting(fastify, store, settings.timeoutMs)
   fastify.decorateRequest(kSession, null)
   fastify.decorateRequest('session', {
     // Created on first use: a request without a cookie that never touches its session costs nothing.

@@ -29,19 +29,29 @@ const indexAdd = (idx: string, id: string, deadline: string, time: string): stri
   local top = redis.call('ZRANGE', ${idx}, -1, -1, 'WITHSCORES')
   redis.call('PEXPIREAT', ${idx}, top[2])`
 
+/** `local <name>` = bytes the data fields of session table `s` take (`d:<key>` and value, as JS counts). */
+const dataSize = (name: string, s: string): string => `local ${name} = 0
+for f, v in pairs(${s}) do if string.sub(f, 1, 2) == 'd:' and type(v) == 'string' then ${name} = ${name} + #f + #v end end`
+
 // KEYS: session, index to add to, index to remove from (unused ones are the session key again,
-// so a Cluster sees one slot). ARGV: ttl, hasAdd, hasRem, id, nset, field/value pairs..., fields to delete...
-// Merges the changed fields into the session, only while it exists and is within its deadline.
-// Returns the absolute deadline, or 0 when the session is gone.
+// so a Cluster sees one slot). ARGV: ttl, hasAdd, hasRem, id, nset, maxSize, field/value pairs...,
+// fields to delete... Merges the changed fields into the session, only while it exists and is
+// within its deadline, and only if the merged data stays within maxSize or does not grow: parallel
+// writers each within the limit cannot add up past it, and a session over it (a lowered maxSize)
+// can still shrink. Returns the absolute deadline, 0 when the session is gone, or minus the merged
+// size when that is too large (nothing written).
 const WRITE = `
 ${load('s', 'KEYS[1]')}
 if s == nil then return 0 end
 local dl = tonumber(s['m:d'])
 ${now('n')}
 if dl == nil or dl <= n then return 0 end
-local last = 5 + tonumber(ARGV[5]) * 2
-for i = 6, last, 2 do s[ARGV[i]] = ARGV[i + 1] end
+${dataSize('before', 's')}
+local last = 6 + tonumber(ARGV[5]) * 2
+for i = 7, last, 2 do s[ARGV[i]] = ARGV[i + 1] end
 for i = last + 1, #ARGV do s[ARGV[i]] = nil end
+${dataSize('after', 's')}
+if after > tonumber(ARGV[6]) and after > before then return -after end
 redis.call('SET', KEYS[1], cjson.encode(s), 'PXAT', string.format('%d', n + tonumber(ARGV[1])))
 if ARGV[2] == '1' then
   ${indexAdd('KEYS[2]', 'ARGV[4]', 'dl', 'n')}
@@ -50,25 +60,40 @@ if ARGV[3] == '1' then redis.call('ZREM', KEYS[3], ARGV[4]) end
 return dl
 `
 
+// A regenerate() leaves the old key behind for a while as a forwarding record, `{"m:n": <new key>}`
+// (no deadline, so it reads as no session). destroyAllFor may have listed the old session just
+// before the swap; following the record, it destroys what the session became (see DESTROY_ALL).
+
 // KEYS: new session, old session, index to add to, index to remove from (unused: the new key).
 // ARGV: hasOld ('0', '1', or '2': an old session never read), hasAdd, hasRem, ttl, maxLifetime,
-// id, old id, field/value pairs... Creates a session; with an old one (regenerate) deletes it in
-// the same step, and refuses when it is already gone (destroyed meanwhile), except for one never
-// read, which may have expired long ago. Returns the absolute deadline, or 0.
+// id, old id, forwardMs, checkNew ('1' on a Cluster), field/value pairs... Creates a session; with an old one (regenerate)
+// replaces it by a forwarding record in the same step, and refuses when it is already gone
+// (destroyed meanwhile, or already regenerated), except for one never read, which may have expired
+// long ago. Refuses as well when the new key exists: destroyAllFor marks a listed session that does
+// not exist yet (on a Cluster the index entry goes first) so that it is never created. Returns the
+// absolute deadline, or 0.
 const CREATE = `
 ${now('n')}
-if ARGV[1] == '1' then
+if ARGV[9] == '1' and redis.call('EXISTS', KEYS[1]) == 1 then return 0 end
+if ARGV[1] ~= '0' then
   ${load('old', 'KEYS[2]')}
-  if old == nil then return 0 end
-  redis.call('DEL', KEYS[2])
-  local odl = tonumber(old['m:d'])
-  if odl == nil or odl <= n then return 0 end
-elseif ARGV[1] == '2' then
-  redis.call('DEL', KEYS[2])
+  if ARGV[1] == '1' then
+    if old == nil or old['m:n'] ~= nil then return 0 end
+    local odl = tonumber(old['m:d'])
+    if odl == nil or odl <= n then
+      redis.call('DEL', KEYS[2])
+      return 0
+    end
+  end
+  if old ~= nil and old['m:n'] == nil then
+    redis.call('SET', KEYS[2], cjson.encode({ ['m:n'] = KEYS[1] }), 'PX', ARGV[8])
+  elseif old == nil then
+    redis.call('DEL', KEYS[2])
+  end
 end
 local dl = n + tonumber(ARGV[5])
 local s = { ['m:c'] = string.format('%d', n), ['m:d'] = string.format('%d', dl) }
-for i = 8, #ARGV, 2 do s[ARGV[i]] = ARGV[i + 1] end
+for i = 10, #ARGV, 2 do s[ARGV[i]] = ARGV[i + 1] end
 redis.call('SET', KEYS[1], cjson.encode(s), 'PXAT', string.format('%d', n + tonumber(ARGV[4])))
 if ARGV[2] == '1' then
   ${indexAdd('KEYS[3]', 'ARGV[6]', 'dl', 'n')}
@@ -84,10 +109,60 @@ if ARGV[2] == '1' then redis.call('ZREM', KEYS[2], ARGV[1]) end
 return 1
 `
 
-// KEYS: index. ARGV: id, deadline. The Cluster path's separate index update.
+// KEYS: a session listed in a user's index. ARGV: the key prefix its successors must start with
+// (its own prefix and slot tag, so a forged record can only lead within that slot), markMs, keys
+// to keep... Deletes the session and, following forwarding records, whatever it was regenerated
+// into, stopping at a key to keep. A key that does not exist is marked for markMs, so that a create
+// still on its way (a Cluster login whose index entry went first) is refused; markMs is 0 where
+// the index and the session change in one script, so no create can be on its way. Returns how
+// many sessions it destroyed.
+const DESTROY_ALL = `
+local keep = {}
+for i = 3, #ARGV do keep[ARGV[i]] = true end
+local key = KEYS[1]
+local destroyed = 0
+for hop = 1, 16 do
+  local raw = redis.call('GET', key)
+  if not raw then
+    if hop == 1 and ARGV[2] ~= '0' then redis.call('SET', key, '{"m:x":"1"}', 'PX', ARGV[2]) end
+    return destroyed
+  end
+  local ok, s = pcall(cjson.decode, raw)
+  if ok and type(s) == 'table' and s['m:x'] then return destroyed end
+  redis.call('DEL', key)
+  if not ok or type(s) ~= 'table' then return destroyed end
+  if s['m:d'] then destroyed = destroyed + 1 end
+  key = s['m:n']
+  if type(key) ~= 'string' or keep[key] or string.sub(key, 1, #ARGV[1]) ~= ARGV[1] then return destroyed end
+end
+return destroyed
+`
+
+// KEYS: index. ARGV: id, maxLifetime. The Cluster path's separate index update. The score is
+// Redis's now + maxLifetime, a bound on the session's deadline that also says when the entry was
+// added (see PRUNE).
 const INDEX = `
 ${now('n')}
-${indexAdd('KEYS[1]', 'ARGV[1]', 'tonumber(ARGV[2])', 'n')}
+${indexAdd('KEYS[1]', 'ARGV[1]', 'n + tonumber(ARGV[2])', 'n')}
+return 1
+`
+
+// KEYS: index. ARGV: maxLifetime, graceMs, nAlways, ids to remove..., ids to remove unless recent...
+// An entry whose session is missing or not (yet) the user's may be a login still being written on
+// a Cluster (the index entry goes alongside the session's own call): such entries are kept while
+// younger than graceMs by Redis's clock (score - maxLifetime is when they were added, at most).
+const PRUNE = `
+${now('n')}
+local edge = n + tonumber(ARGV[1]) - tonumber(ARGV[2])
+local last = 3 + tonumber(ARGV[3])
+for i = 4, #ARGV do
+  if i <= last then
+    redis.call('ZREM', KEYS[1], ARGV[i])
+  else
+    local score = redis.call('ZSCORE', KEYS[1], ARGV[i])
+    if score and tonumber(score) <= edge then redis.call('ZREM', KEYS[1], ARGV[i]) end
+  end
+end
 return 1
 `
 
@@ -98,3 +173,5 @@ export const WRITE_SCRIPT = luaScript('scaleoutSessionWrite', 3, WRITE)
 export const CREATE_SCRIPT = luaScript('scaleoutSessionCreate', 4, CREATE)
 export const DESTROY_SCRIPT = luaScript('scaleoutSessionDestroy', 2, DESTROY)
 export const INDEX_SCRIPT = luaScript('scaleoutSessionIndex', 1, INDEX)
+export const DESTROY_ALL_SCRIPT = luaScript('scaleoutSessionDestroyAll', 1, DESTROY_ALL)
+export const PRUNE_SCRIPT = luaScript('scaleoutSessionPrune', 1, PRUNE)

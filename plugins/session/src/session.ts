@@ -258,7 +258,8 @@ export class Session implements RequestSession {
     const oldId = this.#rotate ? this.#stored as string : undefined
     const deadline = creating
       ? await store.create(id, oldId, this.#withClient(sets), change, this.#blind)
-      : await store.write(id, this.#deadline, sets, deletes, change)
+      : await store.write(id, sets, deletes, change)
+    if (deadline < 0) throw new SessionTooLargeError(-deadline, this.#ctx.settings.maxSize)
     if (deadline === 0) {
       // Destroyed (or expired) by another request meanwhile: writing now would resurrect it.
       this.#request.log.warn({ session: digest(oldId ?? id) }, '@scaleout/session: session ended while this request ran; its changes were dropped')
@@ -285,16 +286,18 @@ export class Session implements RequestSession {
     return false
   }
 
-  /** Encodes changed values (all values when creating), enforcing maxSize on the whole session. */
+  /**
+   * Encodes changed values (a session being created has no others: regenerate() keeps values by
+   * setting them). A new session's size is known here; an existing one's is only known inside the
+   * write script (parallel writers), which enforces maxSize there. Here only what this request
+   * alone writes is checked, so a save that could never fit costs no Redis call.
+   */
   #encode (creating: boolean): { sets: string[], deletes: string[], encoded: Map<string, string> } {
     const { codec, settings } = this.#ctx
     const sets: string[] = []
     const deletes: string[] = []
     const encoded = new Map<string, string>()
     let size = 0
-    for (const [key, raw] of this.#raw.map()) {
-      if (!this.#changed.has(key)) size += DATA.length + Buffer.byteLength(key) + Buffer.byteLength(raw)
-    }
     for (const key of this.#changed) {
       const value = this.#values.get(key)
       if (value === undefined) {

@@ -1,7 +1,9 @@
-import { InvalidUserIdError } from './errors.js'
+import type { FastifyBaseLogger } from 'fastify'
+import { InvalidUserIdError, SessionEvictionError } from './errors.js'
+import { checkEviction } from './eviction.js'
 import { digest } from './ids.js'
 import type { Settings } from './options.js'
-import { META_CREATED, META_DEADLINE, META_USER, parseStored, type Store } from './store.js'
+import { META_CREATED, META_DEADLINE, META_NEXT, META_USER, parseStored, type Store } from './store.js'
 import type { DestroyAllOptions, SessionInfo, SessionsApi } from './types.js'
 
 function userIdOf (settings: Settings, userId: unknown): string {
@@ -15,12 +17,29 @@ function exceptions (options: DestroyAllOptions): Set<string> {
 }
 
 /**
- * `fastify.sessions`. The user index is a sorted set (score: the session's absolute deadline) in
- * the user's Cluster slot; entries can outlive their session (idle expiry, or on a Cluster a
- * logout that did not touch the index), so every read checks each session and prunes the index.
+ * `fastify.sessions`. The user index is a sorted set (score: the session's absolute deadline, or
+ * on a Cluster a bound on it) in the user's Cluster slot; entries can outlive their session (idle
+ * expiry, or on a Cluster a logout that did not touch the index), so every read checks each
+ * session and prunes the index.
  */
-export function sessionsApi (store: Store, settings: Settings): SessionsApi {
-  async function live (user: string): Promise<Array<{ id: string, info: SessionInfo }>> {
+export function sessionsApi (store: Store, settings: Settings, log: FastifyBaseLogger): SessionsApi {
+  let warnedUnknown = false
+  /**
+   * Refuses to read the index on a Redis that may evict it (see eviction.ts). Checked on every
+   * call, so a policy changed at run time is seen: one CONFIG GET per node, on calls that are rare.
+   */
+  async function trustIndex (): Promise<void> {
+    const { evicting, unknown } = await store.guard(checkEviction(store.client, settings.timeoutMs))
+    if (evicting !== null) throw new SessionEvictionError(evicting)
+    if (unknown && !warnedUnknown) {
+      warnedUnknown = true
+      log.warn('@scaleout/session: CONFIG GET maxmemory-policy is not allowed, so whether Redis may evict the user index is unknown; sessions need maxmemory-policy noeviction')
+    }
+  }
+
+  /** A user's index, read: live sessions, forwarding records (regenerated), and the rest. */
+  async function read (user: string): Promise<{ found: Array<{ id: string, info: SessionInfo }>, forwarded: string[], missing: string[], other: string[] }> {
+    await trustIndex()
     const index = store.indexKey(user)
     const ids = await store.command<string[]>('zrangebyscore', [index, Date.now(), '+inf'])
     const rows = await Promise.all(ids.map(async (id) => await Promise.all([
@@ -28,13 +47,23 @@ export function sessionsApi (store: Store, settings: Settings): SessionsApi {
       store.command<number>('pexpiretime', [store.sessionKey(id)])
     ])))
     const found: Array<{ id: string, info: SessionInfo }> = []
-    const stale: string[] = []
+    const forwarded: string[] = []
+    const missing: string[] = []
+    const other: string[] = []
     const now = Date.now()
     ids.forEach((id, i) => {
       const [text, expiresAt] = rows[i] as [string | null, number]
       const fields = parseStored(text)
+      if (typeof fields?.[META_NEXT] === 'string') {
+        forwarded.push(id)
+        return
+      }
+      if (text === null) {
+        missing.push(id)
+        return
+      }
       if (fields === null || fields[META_USER] !== user || !(Number(fields[META_DEADLINE]) > now)) {
-        stale.push(id)
+        other.push(id)
         return
       }
       const created = Number(fields[META_CREATED])
@@ -45,20 +74,30 @@ export function sessionsApi (store: Store, settings: Settings): SessionsApi {
         info: { id: digest(id), createdAt: new Date(created), lastSeenAt: new Date(Math.max(created, expiresAt - settings.ttlMs)), ip: fields['m:ip'] as string, userAgent: fields['m:ua'] as string }
       })
     })
-    if (stale.length > 0) await store.command('zrem', [index, ...stale])
-    return found.sort((a, b) => b.info.lastSeenAt.getTime() - a.info.lastSeenAt.getTime())
+    found.sort((a, b) => b.info.lastSeenAt.getTime() - a.info.lastSeenAt.getTime())
+    return { found, forwarded, missing, other }
   }
 
   return {
     async listFor (userId) {
-      return (await live(userIdOf(settings, userId))).map((s) => s.info)
+      const user = userIdOf(settings, userId)
+      const { found, forwarded, missing, other } = await read(user)
+      // Entries whose session is gone may be a Cluster login still being written: PRUNE keeps
+      // those while recent. Forwarding records are stale at once: their successor has its own entry.
+      await store.prune(user, forwarded, [...missing, ...other])
+      return found.map((s) => s.info)
     },
     async destroyAllFor (userId, options = {}) {
       const user = userIdOf(settings, userId)
-      const keep = exceptions(options)
-      const doomed = (await live(user)).filter((s) => !keep.has(s.id) && !keep.has(s.info.id))
-      await Promise.all(doomed.map(async (s) => await store.destroy(s.id, user)))
-      return doomed.length
+      const except = exceptions(options)
+      const { found, forwarded, missing, other } = await read(user)
+      const kept = found.filter((s) => except.has(s.id) || except.has(s.info.id)).map((s) => s.id)
+      const doomed = found.filter((s) => !kept.includes(s.id))
+      // Each destroy follows forwarding records, so a regenerate() that swapped a listed session
+      // meanwhile is caught; a listed session that does not exist yet is marked, never created.
+      const counts = await Promise.all([...doomed.map((s) => s.id), ...forwarded, ...missing].map(async (id) => await store.destroyAll(id, kept)))
+      await store.prune(user, [...doomed.map((s) => s.id), ...forwarded], [...missing, ...other])
+      return counts.reduce((sum, n) => sum + n, 0)
     }
   }
 }

@@ -1,8 +1,8 @@
-import { isUnavailable, senderFor, taggedKey, type RedisClient, type Sender } from '@scaleout/core'
+import { isUnavailable, safeJsonParse, senderFor, taggedKey, type RedisClient, type Sender } from '@scaleout/core'
 import { SessionUnavailableError } from './errors.js'
 import { slotTag } from './ids.js'
 import type { Settings } from './options.js'
-import { CREATE_SCRIPT, DESTROY_SCRIPT, INDEX_SCRIPT, WRITE_SCRIPT } from './scripts.js'
+import { CREATE_SCRIPT, DESTROY_ALL_SCRIPT, DESTROY_SCRIPT, INDEX_SCRIPT, PRUNE_SCRIPT, WRITE_SCRIPT } from './scripts.js'
 
 // A session is one Redis string: a JSON object whose fields are `d:<key>` (an encoded value) and
 // `m:*` metadata (created, deadline, ip, user agent, user id). The prefixes keep user keys from
@@ -11,6 +11,8 @@ export const DATA = 'd:'
 export const META_USER = 'm:u'
 export const META_CREATED = 'm:c'
 export const META_DEADLINE = 'm:d'
+/** A regenerated session's forwarding record (see scripts.ts). */
+export const META_NEXT = 'm:n'
 
 type Fields = Readonly<Record<string, unknown>>
 
@@ -19,7 +21,8 @@ export function parseStored (text: string | null): Fields | null {
   if (text === null) return null
   let fields: unknown
   try {
-    fields = JSON.parse(text)
+    // The core's parse: no own __proto__ in what Redis hands back, however it is spelled.
+    fields = safeJsonParse(text)
   } catch {
     return null
   }
@@ -97,10 +100,14 @@ export class Store {
   private readonly pendingLoads = new Map<string, Promise<Fields | null>>()
   private readonly endSharing = (): void => { this.pendingLoads.clear() }
 
+  /** The client, for checks that must reach every node (see eviction.ts). */
+  readonly client: RedisClient
+
   constructor (client: RedisClient, owned: boolean, settings: Settings) {
+    this.client = client
     this.settings = settings
     this.inline = !client.isCluster
-    this.send = senderFor(client, owned, settings.timeoutMs, [WRITE_SCRIPT, CREATE_SCRIPT, DESTROY_SCRIPT, INDEX_SCRIPT])
+    this.send = senderFor(client, owned, settings.timeoutMs, [WRITE_SCRIPT, CREATE_SCRIPT, DESTROY_SCRIPT, INDEX_SCRIPT, DESTROY_ALL_SCRIPT, PRUNE_SCRIPT])
   }
 
   sessionKey (id: string): string {
@@ -109,6 +116,11 @@ export class Store {
 
   indexKey (user: string): string {
     return taggedKey(this.settings.prefix + 'user:', user)
+  }
+
+  /** Redis being away becomes SCALEOUT_ERR_SESSION_UNAVAILABLE. */
+  guard<T> (operation: Promise<T>): Promise<T> {
+    return this.call(operation)
   }
 
   /** Redis being away becomes SCALEOUT_ERR_SESSION_UNAVAILABLE. */
@@ -161,21 +173,21 @@ export class Store {
    * the session's own (one round trip of waiting). If the session call then finds the session
    * gone, the entry is stale, and `listFor` prunes it, as it prunes entries of removed users.
    */
-  private async indexAlongside (change: UserChange, id: string, deadline: number): Promise<void> {
+  private async indexAlongside (change: UserChange, id: string): Promise<void> {
     if (this.inline || change.add === undefined) return
-    await this.call(this.send.script(INDEX_SCRIPT, [this.indexKey(change.add)], [id, deadline]))
+    await this.call(this.send.script(INDEX_SCRIPT, [this.indexKey(change.add)], [id, this.settings.maxLifetimeMs]))
   }
 
   /**
-   * Writes changed fields of an existing session whose deadline is `deadline`; resolves to that
-   * deadline, or 0 when the session no longer exists.
+   * Writes changed fields of an existing session; resolves to its deadline, 0 when the session no longer exists, or minus the merged data size when that would
+   * pass `maxSize` (nothing written).
    */
-  async write (id: string, deadline: number, sets: string[], deletes: string[], change: UserChange = NO_CHANGE): Promise<number> {
+  async write (id: string, sets: string[], deletes: string[], change: UserChange = NO_CHANGE): Promise<number> {
     const key = this.sessionKey(id)
     const { keys, flags } = this.indexArgs(key, change)
     const [written] = await Promise.all([
-      this.call(this.send.script<number>(WRITE_SCRIPT, [key, ...keys], [this.settings.ttlMs, ...flags, id, sets.length / 2, ...sets, ...deletes])),
-      this.indexAlongside(change, id, deadline)
+      this.call(this.send.script<number>(WRITE_SCRIPT, [key, ...keys], [this.settings.ttlMs, ...flags, id, sets.length / 2, this.settings.maxSize, ...sets, ...deletes])),
+      this.indexAlongside(change, id)
     ])
     return written
   }
@@ -189,12 +201,42 @@ export class Store {
     const { keys, flags } = this.indexArgs(key, change)
     const [deadline] = await Promise.all([
       this.call(this.send.script<number>(CREATE_SCRIPT, [key, oldId === undefined ? key : this.sessionKey(oldId), ...keys], [
-        oldId === undefined ? '0' : blind ? '2' : '1', ...flags, this.settings.ttlMs, this.settings.maxLifetimeMs, id, oldId ?? '', ...sets
+        oldId === undefined ? '0' : blind ? '2' : '1', ...flags, this.settings.ttlMs, this.settings.maxLifetimeMs, id, oldId ?? '', this.forwardMs, this.inline ? '0' : '1', ...sets
       ])),
-      // The index score only orders pruning, so this instance's estimate of the deadline will do.
-      this.indexAlongside(change, id, Date.now() + this.settings.maxLifetimeMs)
+      this.indexAlongside(change, id)
     ])
+    // Refused (the old session was destroyed meanwhile): the entry added alongside leads nowhere.
+    if (deadline === 0 && !this.inline && change.add !== undefined) await this.command('zrem', [this.indexKey(change.add), id])
     return deadline
+  }
+
+  /**
+   * How long a regenerated session's forwarding record lives: longer than any destroyAllFor that
+   * listed the old session can take to reach it (a few calls, each within `timeout`).
+   */
+  get forwardMs (): number {
+    return 60_000 + 4 * this.settings.timeoutMs
+  }
+
+  /**
+   * How young an index entry may be and still be a session being created (see PRUNE), and how long
+   * destroyAllFor marks a listed session that does not exist yet. Only on a Cluster: elsewhere one
+   * script writes the session and its index entry together.
+   */
+  get pendingMs (): number {
+    return this.inline ? 0 : 1000 + 2 * this.settings.timeoutMs
+  }
+
+  /** destroyAllFor's destroy: the session and whatever it was regenerated into (see DESTROY_ALL); how many ended. */
+  async destroyAll (id: string, keep: readonly string[]): Promise<number> {
+    const key = this.sessionKey(id)
+    return await this.call(this.send.script<number>(DESTROY_ALL_SCRIPT, [key], [key.slice(0, key.indexOf('}') + 2), this.pendingMs, ...keep.map((k) => this.sessionKey(k))]))
+  }
+
+  /** Removes index entries: `always` at once, `unlessRecent` only once older than pendingMs. */
+  async prune (user: string, always: readonly string[], unlessRecent: readonly string[]): Promise<void> {
+    if (always.length + unlessRecent.length === 0) return
+    await this.call(this.send.script(PRUNE_SCRIPT, [this.indexKey(user)], [this.settings.maxLifetimeMs, this.pendingMs, always.length, ...always, ...unlessRecent]))
   }
 
   async destroy (id: string, user: string | undefined): Promise<void> {

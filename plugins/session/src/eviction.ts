@@ -1,0 +1,43 @@
+import { bounded, isUnavailable, type RedisClient } from '@scaleout/core'
+import type { Cluster, Redis } from 'ioredis'
+
+// "Log out everywhere" finds a user's sessions through the user index, one key. Under any
+// eviction policy Redis may remove that key before the sessions it lists (it is used less often
+// than they are, and it has an expiry, as they do), after which destroyAllFor finds nothing and a
+// stolen cookie stays valid. Nothing we write can stop an evicting Redis from doing that, so the
+// index-reading calls refuse to run on one: eviction needs a maxmemory and a policy other than
+// noeviction.
+
+/** What the Redis nodes say about eviction: `evicting` names a policy that may evict our keys. */
+export interface EvictionCheck {
+  evicting: string | null
+  /** CONFIG GET was refused (ACL, or a managed Redis that hides it): the policy is unknown. */
+  unknown: boolean
+}
+
+/** CONFIG GET's reply (name, value, name, value...) as a Map. */
+function settingsOf (reply: unknown): Map<string, string> {
+  const list = ([] as unknown[]).concat(reply).map(String)
+  const settings = new Map<string, string>()
+  for (let i = 0; i + 1 < list.length; i += 2) settings.set(list[i] as string, list[i + 1] as string)
+  return settings
+}
+
+/** Reads `maxmemory` and `maxmemory-policy` on every node that holds our keys (every master). */
+export async function checkEviction (client: RedisClient, timeoutMs: number): Promise<EvictionCheck> {
+  const nodes = client.isCluster ? (client as Cluster).nodes('master') : [client as Redis]
+  let unknown = false
+  for (const reply of await Promise.all(nodes.map(async (node) =>
+    await bounded(node.call('config', 'get', 'maxmemory*'), timeoutMs, client).catch((err: unknown) => err)))) {
+    if (reply instanceof Error) {
+      // Redis being away is the caller's problem, reported as such; a refused CONFIG is not.
+      if (isUnavailable(reply) || (reply as { code?: unknown }).code === 'SCALEOUT_ERR_REDIS_AUTH') throw reply
+      unknown = true
+      continue
+    }
+    const settings = settingsOf(reply)
+    const policy = settings.get('maxmemory-policy')
+    if (settings.get('maxmemory') !== '0' && policy !== 'noeviction' && policy !== undefined) return { evicting: policy, unknown }
+  }
+  return { evicting: null, unknown }
+}

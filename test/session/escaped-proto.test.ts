@@ -1,0 +1,40 @@
+import t from 'tap'
+import { RedisServer } from '../helpers/index.js'
+import { build, cookieOf, sessionKeys } from './setup.js'
+
+// Regression: the core codec's filter looked for `"__proto__"` in the raw text, so a value stored
+// as {"\u005f_proto__": ...} (by anyone who can write to Redis) decoded with an own __proto__,
+// and merging it into another object swapped that object's prototype.
+t.test('session values with escaped __proto__ or constructor.prototype decode clean', async (t) => {
+  const server = await RedisServer.start()
+  t.teardown(async () => await server.stop())
+  const client = server.client()
+  t.teardown(() => client.disconnect())
+  const app = await build({ redis: server.url }, {}, (app) => {
+    app.get('/merged/:key', async (request) => {
+      const { key } = request.params as { key: string }
+      const merged = Object.assign({}, request.session.get(key))
+      return { isAdmin: (merged as { isAdmin?: unknown }).isAdmin ?? null, own: Object.keys(merged), data: Object.keys(request.session.data()) }
+    })
+  })
+  t.teardown(async () => await app.close())
+
+  const cookie = cookieOf(await app.inject({ method: 'POST', url: '/set', payload: { prefs: { theme: 'dark' } } })) as string
+  const [key] = await sessionKeys(server)
+  const stored = JSON.parse(await client.get(key as string) as string) as Record<string, string>
+  const forged: Record<string, string> = {
+    ...stored,
+    'd:lower': '{"\\u005f_proto__":{"isAdmin":true},"x":1}',
+    'd:upper': '{"\\u005F\\u005Fproto\\u005F\\u005F":{"isAdmin":true},"x":1}',
+    'd:ctor': '{"\\u0063onstructor":{"\\u0070rototype":{"isAdmin":true}},"x":1}'
+  }
+  // The outer session object is decoded by the same codec: an escaped __proto__ field there is dropped too.
+  await client.set(key as string, JSON.stringify(forged).replace(/^\{/, '{"\\u005f_proto__":{"m:d":"1"},'), 'KEEPTTL')
+
+  for (const name of ['lower', 'upper', 'ctor']) {
+    const res = await app.inject({ url: `/merged/${name}`, headers: { cookie } })
+    t.equal(res.statusCode, 200, name)
+    t.same(res.json(), { isAdmin: null, own: ['x'], data: ['prefs', 'lower', 'upper', 'ctor'] }, name)
+  }
+  t.equal(({} as { isAdmin?: unknown }).isAdmin, undefined, 'Object.prototype untouched')
+})

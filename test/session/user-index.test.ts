@@ -1,0 +1,29 @@
+import t from 'tap'
+import { RedisServer } from '../helpers/index.js'
+import { build, cookieOf } from './setup.js'
+
+t.test('the per-user index', async (t) => {
+  const server = await RedisServer.start()
+  t.teardown(async () => await server.stop())
+  t.beforeEach(async () => await server.flushAll())
+  const client = server.client()
+  t.teardown(() => client.disconnect())
+  const app = await build({ redis: server.url })
+  t.teardown(async () => await app.close())
+  const loginAs = async (userId: string): Promise<string> =>
+    cookieOf(await app.inject({ method: 'POST', url: '/login', payload: { userId } })) as string
+  const userOf = async (cookie: string): Promise<unknown> => (await app.inject({ url: '/get/userId', headers: { cookie } })).json().value
+
+  // Regression: the hash tag replaced braces with `_`, so these users shared one index, each
+  // listFor pruned the other's entries, and destroyAllFor('bob_x') returned 0 with bob_x logged in.
+  t.test('users whose ids differ only by braces or percent signs have separate indexes', async (t) => {
+    const ids = ['bob_x', 'bob{x', 'bob}x', 'bob%7Bx']
+    const cookies = new Map<string, string>()
+    for (const id of ids) cookies.set(id, await loginAs(id))
+    for (const id of ids) t.equal((await app.sessions.listFor(id)).length, 1, `${id} sees its own session only`)
+    t.equal(await app.sessions.destroyAllFor('bob_x'), 1)
+    t.equal(await userOf(cookies.get('bob_x') as string), null, 'bob_x is logged out')
+    for (const id of ids.slice(1)) t.equal(await userOf(cookies.get(id) as string), id, `${id} is still logged in`)
+    t.same((await client.keys('scaleout:sess:user:*')).sort(), ['scaleout:sess:user:{bob%257Bx}', 'scaleout:sess:user:{bob%7Bx}', 'scaleout:sess:user:{bob%7Dx}'])
+  })
+})
