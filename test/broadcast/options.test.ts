@@ -18,6 +18,8 @@ t.test('options', async (t) => {
     ['allowedOrigins', { redis: server.url, allowedOrigins: 'https://a.example' }, /option `allowedOrigins` is invalid: expected an array of origins/],
     ['allowedOrigins entry', { redis: server.url, allowedOrigins: ['https://a.example/path'] }, /option `allowedOrigins` is invalid/],
     ['allowedOrigins null', { redis: server.url, allowedOrigins: ['null'] }, /option `allowedOrigins` is invalid/],
+    ['allowedOrigins number', { redis: server.url, allowedOrigins: [443] }, /option `allowedOrigins` is invalid/],
+    ['allowedOrigins scheme', { redis: server.url, allowedOrigins: ['ftp://a.example'] }, /option `allowedOrigins` is invalid/],
     ['publishTimeout', { redis: server.url, publishTimeout: '0ms' }, /option `publishTimeout` is invalid: expected a duration from 1ms to 60000ms/],
     ['publishTimeout unparsable', { redis: server.url, publishTimeout: 'soon' }, /option `publishTimeout` is invalid: expected a duration/],
     ['heartbeatInterval', { redis: server.url, heartbeatInterval: true }, /option `heartbeatInterval` is invalid/],

@@ -54,6 +54,8 @@ t.test('broadcast as an attacker sees it', async (t) => {
     t.same(await handshake(`${base}/ws`, { origin: `http://localhost:${port}` }), { ...refused, body: { ...refused.body, message: `WebSocket connections from origin "http://localhost:${port}" are not accepted` } }, 'another host name for the same server is another origin')
     t.same(await handshake(`${base}/ws`, { origin: 'http://127.0.0.1:1' }), { ...refused, body: { ...refused.body, message: 'WebSocket connections from origin "http://127.0.0.1:1" are not accepted' } }, 'same host, other port')
     t.same(await handshake(`${base}/ws`, { origin: 'null' }), { ...refused, body: { ...refused.body, message: 'WebSocket connections from origin "null" are not accepted' } }, 'an opaque origin (sandboxed frame, file://)')
+    t.match(await handshake(`${base}/ws`, { origin: `ftp://127.0.0.1:${port}` }), { status: 403 }, 'not a web origin')
+    t.match(await handshake(`${base}/ws`, { origin: `http://127.0.0.1:${port}`, host: 'not a host' }), { status: 403 }, 'a Host header that is no host')
     t.equal(app.broadcast.stats().sockets, 0, 'no refused handshake became a socket')
     t.same(await handshake(`${base}/ws`, { origin: `http://127.0.0.1:${port}` }), { open: true }, 'same origin')
     t.same(await handshake(`${base}/ws`, {}), { open: true }, 'no Origin: not a browser page')
@@ -61,12 +63,15 @@ t.test('broadcast as an attacker sees it', async (t) => {
 
   t.test('allowedOrigins: a list or a function on the plugin, overridden per route; same origin always passes', async (t) => {
     const seen: string[] = []
-    const { base, port } = await start(t, { redis: server.url, allowedOrigins: ['https://app.example'] }, {
+    const { base, port } = await start(t, { redis: server.url, allowedOrigins: ['https://app.example/', 'https://two.example'] }, {
       '/ws': {},
-      '/fn': { allowedOrigins: (origin, request) => { seen.push(`${origin} ${request.url}`); return origin.endsWith('.partner.example') } },
-      '/list': { allowedOrigins: ['https://other.example'], route: { onRequest: async () => { seen.push('user hook') } } }
+      '/fn': { allowedOrigins: (origin, request) => { seen.push(`${origin} ${request.url}`); return origin.endsWith('.partner.example') }, route: { onRequest: async () => {} } },
+      '/list': { allowedOrigins: ['https://other.example'], route: { onRequest: [async () => { seen.push('user hook') }] } }
     })
     t.same(await handshake(`${base}/ws`, { origin: 'https://app.example' }), { open: true })
+    t.same(await handshake(`${base}/ws`, { origin: 'https://app.example', host: 'app.example:443' }), { open: true }, 'listed')
+    t.same(await handshake(`${base}/ws`, { origin: 'https://same.example', host: 'same.example:443' }), { open: true }, 'same origin on the default port, whether the Host names it or not')
+    t.same(await handshake(`${base}/ws`, { origin: 'https://same.example:443', host: 'same.example' }), { open: true })
     t.match(await handshake(`${base}/ws`, { origin: 'https://other.example' }), { status: 403 })
     t.same(await handshake(`${base}/fn`, { origin: 'https://a.partner.example' }), { open: true })
     t.match(await handshake(`${base}/fn`, { origin: 'https://app.example' }), { status: 403 })
@@ -98,6 +103,21 @@ t.test('broadcast as an attacker sees it', async (t) => {
     small.ws.send(Buffer.alloc(101, 0x61))
     t.equal(await small.closed, 1009)
     t.same(received, [65_536], 'nothing over a limit reached onMessage')
+  })
+
+  t.test('a lower server-wide ws limit stays; ws\'s "no limit" (0) gets ours', async (t) => {
+    for (const [maxPayload, size, code] of [[50, 60, 1009], [0, 65_537, 1009]] as const) {
+      const app = Fastify()
+      await app.register(broadcast, { redis: server.url, heartbeatInterval: false })
+      await app.register(fastifyWebsocket, { options: { maxPayload } })
+      app.after(() => { app.broadcast.websocket('/ws', { channels: () => [] }) })
+      await app.listen({ host: '127.0.0.1', port: 0 })
+      t.teardown(async () => await app.close())
+      const client = await Client.connect(`ws://127.0.0.1:${(app.server.address() as { port: number }).port}/ws`, [])
+      client.ws.on('error', () => {})
+      client.ws.send(Buffer.alloc(size, 0x61))
+      t.equal(await client.closed, code, `server maxPayload ${maxPayload}, a frame of ${size} bytes`)
+    }
   })
 
   t.test('a forged message spelling __proto__ with JSON escapes never reaches a client or handler with that key', async (t) => {
