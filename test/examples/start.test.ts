@@ -24,7 +24,7 @@ const [command, ...args] = (JSON.parse(readFileSync(join(root, 'package.json'), 
  * death by SIGINT) and without REDIS_URL (the launcher starts its own redis-server).
  */
 function untapped (): NodeJS.ProcessEnv {
-  return Object.fromEntries(Object.entries(process.env).filter(([name]) => name !== 'NODE_OPTIONS' && name !== 'REDIS_URL' && !/^_?TAP/i.test(name)))
+  return Object.fromEntries(Object.entries(process.env).filter(([name]) => name !== 'NODE_OPTIONS' && name !== 'NODE_V8_COVERAGE' && name !== 'REDIS_URL' && !/^_?TAP/i.test(name)))
 }
 
 /** `npm start`'s command in its own process group, with a private redis-server and two instances. */
