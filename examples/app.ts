@@ -33,6 +33,8 @@ export async function buildApp (config: ExampleConfig, options: { logger?: boole
     instanceHeader: true,
     drainDelayMs: config.drainDelayMs,
     drainDeadlineMs: config.drainDeadlineMs,
+    // Under a launcher, instance.ts turns signals into drains itself (see there).
+    signals: config.launched ? false : ['SIGTERM', 'SIGINT'],
     version: identity.version
   })
   await app.register(session, { secret: config.sessionSecrets, redis: config.redisUrl })

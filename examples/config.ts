@@ -11,6 +11,8 @@ export interface ExampleConfig {
   sessionSecrets: string[]
   drainDelayMs: number
   drainDeadlineMs: number
+  /** Started by `npm start` or `npm run start:lb` (SCALEOUT_LAUNCHER=1), which signal it too. */
+  launched: boolean
 }
 
 function list (value: string | undefined, fallback: string[]): string[] {
@@ -33,6 +35,7 @@ export function readConfig (env: NodeJS.ProcessEnv = process.env): ExampleConfig
     trust: list(env.TRUST_PROXY, ['127.0.0.1', '::1']),
     sessionSecrets: list(env.SESSION_SECRETS, [DEV_SECRET]),
     drainDelayMs: Number(env.DRAIN_DELAY_MS ?? 10_000),
-    drainDeadlineMs: Number(env.DRAIN_DEADLINE_MS ?? 25_000)
+    drainDeadlineMs: Number(env.DRAIN_DEADLINE_MS ?? 25_000),
+    launched: env.SCALEOUT_LAUNCHER === '1'
   }
 }

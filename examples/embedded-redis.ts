@@ -25,7 +25,10 @@ export async function startEmbeddedRedis (): Promise<EmbeddedRedis> {
     throw new Error('REDIS_URL is not set and redis-server is not on PATH: set REDIS_URL, or install it (apt-get install redis-server)')
   }
   const port = await freePort()
-  const child: ChildProcess = spawn(binary, ['--port', String(port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no', '--loglevel', 'warning'], { stdio: ['ignore', 'ignore', 'inherit'] })
+  // Its own process group: Ctrl-C goes to the terminal's group, and Redis must outlive the drain
+  // of the instances that use it. Stopped by stop(), or when this process exits any other way.
+  const child: ChildProcess = spawn(binary, ['--port', String(port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no', '--loglevel', 'warning'], { stdio: ['ignore', 'ignore', 'inherit'], detached: true })
+  process.once('exit', () => { if (child.exitCode === null) child.kill('SIGTERM') })
   for (let i = 0; i < 100; i++) {
     if (child.exitCode !== null) throw new Error(`redis-server exited with ${child.exitCode}`)
     const ping = spawnSync('redis-cli', ['-p', String(port), 'PING'], { encoding: 'utf8' })

@@ -9,7 +9,7 @@ import type { RedisClient, RedisOption, ResolvedRedis } from './redis-types.js'
 export interface ResolveRedisOptions {
   /** The plugin's name, for errors and log lines. */
   plugin: string
-  /** How long registration waits for a client we create to become ready (it keeps trying after). */
+  /** How long start-up (`ready()`) waits, from its creation, for a client we create to become ready (it keeps trying after). */
   readyTimeoutMs?: number
 }
 
@@ -89,20 +89,32 @@ export async function closeClient (client: RedisClient, timeoutMs = 1000): Promi
   await within(ended, timeoutMs)
 }
 
-/** Resolves true once the client is ready, false if it is not ready within `ms`. */
-export async function waitForReady (client: RedisClient, ms: number): Promise<boolean> {
+/** True once the client is ready; false after `ms`, or at the first of `giveUpOn` events. */
+async function readyWithin (client: RedisClient, ms: number, giveUpOn: string[]): Promise<boolean> {
   if (client.status === 'ready') return true
   return await new Promise<boolean>((resolve) => {
     const done = (ready: boolean): void => {
       clearTimeout(timer)
       client.off('ready', onReady)
+      for (const event of giveUpOn) client.off(event, onFail)
       resolve(ready)
     }
     const onReady = (): void => done(true)
+    const onFail = (): void => done(false)
     const timer = setTimeout(done, ms, false)
     client.on('ready', onReady)
+    for (const event of giveUpOn) client.on(event, onFail)
   })
 }
+
+/** Resolves true once the client is ready, false if it is not ready within `ms`. */
+export async function waitForReady (client: RedisClient, ms: number): Promise<boolean> {
+  return await readyWithin(client, ms, [])
+}
+
+// Apps (keyed by their HTTP server, which every encapsulated context shares) where a client we
+// created already failed its first connection attempt.
+const unreachableApps = new WeakSet<object>()
 
 function fromFastifyRedis (fastify: FastifyInstance): RedisClient | undefined {
   if (!fastify.hasDecorator('redis')) return undefined
@@ -140,10 +152,12 @@ export async function resolveRedis (fastify: FastifyInstance, option: RedisOptio
   const { plugin, readyTimeoutMs = 2000 } = opts
   const { client, owned, source } = pick(fastify, plugin, option)
   const ours: RedisClient[] = owned ? [client] : []
+  let closing = false
 
   // onClose hooks run last-registered-first, so a plugin's own onClose (registered after this
   // call) still has its connections; these quit afterwards.
   fastify.addHook('onClose', async () => {
+    closing = true
     await Promise.all(ours.map(async (c) => await closeClient(c)))
   })
 
@@ -159,8 +173,16 @@ export async function resolveRedis (fastify: FastifyInstance, option: RedisOptio
   }
   if (owned) {
     watch(client)
-    if (!await waitForReady(client, readyTimeoutMs)) {
-      fastify.log.warn({ plugin, source }, `${plugin}: Redis not reachable yet; requests needing it fail fast until it is`)
+    // The bounded wait runs from the client's creation, so the clients of every plugin wait side by
+    // side rather than one after another (plugins register in turn); app.ready() awaits them all.
+    const readiness = readyWithin(client, readyTimeoutMs, ['end']).then((ready) => {
+      if (!ready && !closing) fastify.log.warn({ plugin, source }, `${plugin}: Redis not reachable yet; requests needing it fail fast until it is`)
+    })
+    fastify.addHook('onReady', async () => await readiness)
+    // Registration itself waits for the first connection attempt only: a reachable Redis still gives
+    // a ready client at once, and once a client of the app failed, later ones do not wait here.
+    if (!unreachableApps.has(fastify.server) && !await readyWithin(client, readyTimeoutMs, ['error', 'close', 'end'])) {
+      unreachableApps.add(fastify.server)
     }
   }
 

@@ -52,7 +52,7 @@ t.test('WebSocket bridge', async (t) => {
   })
 
   t.test('payload cap: an oversized message is refused with a coded error and nothing is sent', async (t) => {
-    const instance = await startInstance({ redis: server.url, maxPayloadBytes: 1000 })
+    const instance = await startInstance({ redis: server.url, maxBytes: 1000 })
     t.teardown(async () => await instance.app.close())
     const client = await Client.connect(instance.wsUrl, ['capped'])
     t.teardown(() => client.close())

@@ -165,6 +165,7 @@ t.test('a server that is not up yet: registration goes on, logs a warning, and t
   const app = Fastify({ logger: { level: 'warn', stream: { write: (line: string) => warnings.push(JSON.parse(line).msg) } } })
   const resolved = await resolveRedis(app, `redis://127.0.0.1:${port}`, { plugin, readyTimeoutMs: 200 })
   t.equal(resolved.client.status === 'ready', false)
+  await app.ready()
   t.ok(warnings.includes('@scaleout/test: Redis not reachable yet; requests needing it fail fast until it is'))
   t.ok(warnings.includes('@scaleout/test: Redis connection error'))
   // Fails fast (no offline queue) rather than queueing the command.

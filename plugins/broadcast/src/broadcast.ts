@@ -2,11 +2,12 @@ import { randomUUID } from 'node:crypto'
 import type { FastifyBaseLogger } from 'fastify'
 import { boundFor, createCodec, instanceIdentity, type RedisClient, type SizedCodec } from '@scaleout/core'
 import { DedupWindow } from './dedup.js'
-import { decodeEnvelope, Delivery, encodeEnvelope } from './envelope.js'
+import { cleanEncoded, decodeEnvelope, Delivery, encodeEnvelope } from './envelope.js'
 import { ClosedError, InvalidChannelError, InvalidHandlerError, TooManyChannelsError } from './errors.js'
 import { Heartbeat } from './heartbeat.js'
 import { handlerListener, Hub, type Listener } from './hub.js'
 import { PLUGIN, type Settings } from './options.js'
+import type { OriginCheck } from './origin.js'
 import { SocketListener, SocketRegistry } from './sockets.js'
 import { Transport } from './transport.js'
 import type { AttachOptions, BroadcastSocket, BroadcastStats, MessageHandler, MessageMeta, PublishResult } from './types.js'
@@ -55,7 +56,7 @@ export class Broadcaster {
     this.sharded = sharded
     this.log = log
     this.dedup = new DedupWindow(settings.dedupWindow)
-    this.codec = createCodec(PLUGIN, { maxBytes: settings.maxPayloadBytes })
+    this.codec = createCodec(PLUGIN, { maxBytes: settings.maxBytes })
     this.channelPrefix = settings.prefix + 'c:'
     this.heartbeatChannel = settings.prefix + 'hb:' + this.instanceId
     const bound = boundFor(publisher, owned, settings.publishTimeout)
@@ -105,7 +106,9 @@ export class Broadcaster {
   async publish (channel: string, message: unknown): Promise<PublishResult> {
     if (this.closing) throw new ClosedError()
     checkChannel(channel)
-    const body = this.codec.encode(message) as string
+    // A message object with an own __proto__ key (from a JSON.parse of client input) is encoded with
+    // it: the body every handler and socket gets is what a safe decode of it keeps.
+    const body = cleanEncoded(this.codec.encode(message) as string)
     const meta: MessageMeta = Object.freeze({ channel, id: randomUUID(), origin: this.instanceId, time: Date.now(), local: true })
     this.counters.published++
     // Local subscribers first, synchronously: they never wait on (or for) Redis.
@@ -164,6 +167,14 @@ export class Broadcaster {
 
   private leave (channel: string, listener: Listener): void {
     if (this.hub.remove(channel, listener)) this.transport.remove(this.channelPrefix + channel)
+  }
+
+  get maxBytes (): number {
+    return this.settings.maxBytes
+  }
+
+  get allowedOrigins (): OriginCheck {
+    return this.settings.allowedOrigins
   }
 
   get isClosing (): boolean {

@@ -50,11 +50,39 @@ export class Delivery {
 /**
  * A copy of a short piece of a message's text. V8 makes a substring of 13 characters or more (a
  * regex capture, a slice) a view that keeps the whole text alive: an id kept in the de-duplication
- * window would pin its message, up to `dedupWindow` messages of up to `maxPayloadBytes` each, and
+ * window would pin its message, up to `dedupWindow` messages of up to `maxBytes` each, and
  * make every young-generation GC copy them. Concatenation then slicing copies just these characters.
  */
 function own (piece: string): string {
   return (' ' + piece).slice(1)
+}
+
+// Text that could spell a prototype key: the names themselves, or any JSON escape (`\u005f_proto__`).
+const SUSPICIOUS = /\\u|__proto__|constructor|prototype/
+
+/** True when a decoded value still has an own `__proto__` or a `constructor.prototype` chain anywhere. */
+function polluting (value: unknown): boolean {
+  if (value === null || typeof value !== 'object') return false
+  if (Object.hasOwn(value, '__proto__')) return true
+  const ctor = (value as { constructor?: unknown }).constructor
+  if (Object.hasOwn(value, 'constructor') && ctor !== null && typeof ctor === 'object' && Object.hasOwn(ctor, 'prototype')) return true
+  return Object.values(value).some(polluting)
+}
+
+/**
+ * Sockets get the body's text as it is, so a body that could spell a prototype key by any means is
+ * decoded safely and written again: clients only ever see what the core codec's decode kept.
+ * Returns undefined when the decoded value is still unsafe (dropped).
+ */
+function safeBody (body: string, value: unknown): string | undefined {
+  if (!SUSPICIOUS.test(body)) return body
+  if (polluting(value)) return undefined
+  return JSON.stringify(value)
+}
+
+/** A body this instance encoded: written again from its safe decode when it could hold a prototype key. */
+export function cleanEncoded (text: string): string {
+  return SUSPICIOUS.test(text) ? JSON.stringify(safeJsonParse(text)) : text
 }
 
 /**
@@ -64,13 +92,14 @@ function own (piece: string): string {
 export function decodeEnvelope (channel: string, text: string): Delivery | undefined {
   const head = HEAD.exec(text)
   if (head === null || !text.endsWith('}')) return undefined
-  const body = text.slice(head[0].length, -1)
   let value: unknown
   try {
-    value = safeJsonParse(body)
+    value = safeJsonParse(text.slice(head[0].length, -1))
   } catch {
     return undefined
   }
+  const body = safeBody(text.slice(head[0].length, -1), value)
+  if (body === undefined) return undefined
   const meta: MessageMeta = Object.freeze({ channel, id: own(head[1] as string), origin: own(head[2] as string), time: Number(head[3]), local: false })
   return new Delivery(meta, body, value)
 }

@@ -40,3 +40,10 @@ export const WebSocketMissingError = createError(
   'fastify.broadcast.websocket() needs @fastify/websocket: register it before adding the route',
   500
 )
+
+/** A WebSocket handshake from a page on an origin the route does not accept (cross-site WebSocket hijacking). */
+export const OriginRefusedError = createError(
+  'SCALEOUT_ERR_BROADCAST_ORIGIN',
+  'WebSocket connections from origin %s are not accepted',
+  403
+)

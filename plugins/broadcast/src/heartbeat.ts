@@ -39,10 +39,13 @@ export class Heartbeat {
     clearInterval(this.timer)
   }
 
-  /** A beat came back. */
+  /**
+   * A beat came back. Only a number this instance sent counts: anyone who can PUBLISH could send a
+   * huge one, and a dead subscription would then never be noticed.
+   */
   heard (text: string): void {
     const seq = Number(text)
-    if (Number.isInteger(seq) && seq > this.heardSeq) this.heardSeq = seq
+    if (Number.isInteger(seq) && seq > this.heardSeq && seq <= this.seq) this.heardSeq = seq
   }
 
   beat (): void {

@@ -44,5 +44,5 @@ async function broadcastPlugin (fastify: FastifyInstance, options: BroadcastOpti
 export const broadcast = fp(broadcastPlugin, { fastify: '5.x', name: PLUGIN })
 export default broadcast
 
-export { InvalidChannelError, TooManyChannelsError, InvalidHandlerError, ClosedError, WebSocketMissingError } from './errors.js'
+export { InvalidChannelError, TooManyChannelsError, InvalidHandlerError, ClosedError, WebSocketMissingError, OriginRefusedError } from './errors.js'
 export type * from './types.js'

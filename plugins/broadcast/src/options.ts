@@ -1,4 +1,5 @@
 import { checkBoolean, checkInteger, checkPrefix, invalid, isPlainObject, MAX_TIMER_MS, parseDuration, type RedisOption } from '@scaleout/core'
+import { checkOrigins, type OriginCheck } from './origin.js'
 import type { BroadcastOptions } from './types.js'
 
 export const PLUGIN = '@scaleout/broadcast'
@@ -7,7 +8,10 @@ export interface Settings {
   redis: RedisOption | undefined
   prefix: string
   sharded: boolean | undefined
-  maxPayloadBytes: number
+  /** Largest message: encoded on publish, and a client's frame on the WebSocket route. */
+  maxBytes: number
+  /** Which cross-origin pages may open the WebSocket route (same-origin ones always may). */
+  allowedOrigins: OriginCheck
   publishTimeout: number
   /** 0 when the heartbeat is off. */
   heartbeatInterval: number
@@ -17,8 +21,15 @@ export interface Settings {
   maxChannelsPerSocket: number
 }
 
-const KNOWN = new Set(['redis', 'prefix', 'sharded', 'maxPayloadBytes', 'publishTimeout', 'heartbeatInterval',
-  'heartbeatMisses', 'dedupWindow', 'maxBufferedBytes', 'maxChannelsPerSocket'])
+const KNOWN = new Set(['redis', 'prefix', 'sharded', 'maxBytes', 'publishTimeout', 'heartbeatInterval',
+  'heartbeatMisses', 'dedupWindow', 'maxBufferedBytes', 'maxChannelsPerSocket', 'allowedOrigins'])
+
+/** Largest accepted `maxBytes`. */
+export const MAX_BYTES = 64 * 1024 * 1024
+
+export function checkMaxBytes (value: unknown): number {
+  return checkInteger(PLUGIN, 'maxBytes', value, 1, MAX_BYTES)
+}
 
 function positiveMs (option: string, value: unknown, max: number): number {
   const ms = parseDuration(PLUGIN, option, value, 'ms')
@@ -30,6 +41,7 @@ function positiveMs (option: string, value: unknown, max: number): number {
 export function normalise (options: unknown): Settings {
   if (!isPlainObject(options)) throw invalid(PLUGIN, 'options', 'an object')
   for (const name of Object.keys(options)) {
+    if (name === 'maxPayloadBytes') throw invalid(PLUGIN, name, 'maxBytes (the option was renamed)')
     if (!KNOWN.has(name)) throw invalid(PLUGIN, name, `one of the known options (${[...KNOWN].join(', ')})`)
   }
   const o = options as BroadcastOptions
@@ -37,7 +49,8 @@ export function normalise (options: unknown): Settings {
     redis: o.redis,
     prefix: o.prefix === undefined ? 'scaleout:broadcast:' : checkPrefix(PLUGIN, 'prefix', o.prefix),
     sharded: o.sharded === undefined ? undefined : checkBoolean(PLUGIN, 'sharded', o.sharded),
-    maxPayloadBytes: o.maxPayloadBytes === undefined ? 65_536 : checkInteger(PLUGIN, 'maxPayloadBytes', o.maxPayloadBytes, 1, 64 * 1024 * 1024),
+    maxBytes: o.maxBytes === undefined ? 65_536 : checkMaxBytes(o.maxBytes),
+    allowedOrigins: checkOrigins('allowedOrigins', o.allowedOrigins),
     publishTimeout: o.publishTimeout === undefined ? 1000 : positiveMs('publishTimeout', o.publishTimeout, 60_000),
     heartbeatInterval: o.heartbeatInterval === false ? 0 : o.heartbeatInterval === undefined ? 5000 : positiveMs('heartbeatInterval', o.heartbeatInterval, MAX_TIMER_MS),
     heartbeatMisses: o.heartbeatMisses === undefined ? 2 : checkInteger(PLUGIN, 'heartbeatMisses', o.heartbeatMisses, 1, 100),

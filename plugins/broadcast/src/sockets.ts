@@ -6,6 +6,7 @@ const OPEN = 1
 const CLOSED = 3
 export const GOING_AWAY = 1001
 export const POLICY_VIOLATION = 1008
+export const MESSAGE_TOO_BIG = 1009
 
 /**
  * A socket as a hub listener. Before each send it checks how much the socket has buffered: a

@@ -8,8 +8,17 @@ export interface BroadcastOptions {
   prefix?: string
   /** SPUBLISH/SSUBSCRIBE instead of PUBLISH/SUBSCRIBE. Default: true for a Cluster client, false otherwise. */
   sharded?: boolean
-  /** Largest encoded message in bytes. Default 65536. */
-  maxPayloadBytes?: number
+  /**
+   * Largest message in bytes: an encoded message on publish, and a frame a WebSocket client sends
+   * to the route (refused with close code 1009). Default 65536.
+   */
+  maxBytes?: number
+  /**
+   * Cross-origin pages allowed to open the WebSocket route: a list of origins
+   * (`"https://app.example.com"`) or `(origin, request) => boolean`. Same-origin pages and requests
+   * without an Origin header are always allowed. Default: none.
+   */
+  allowedOrigins?: string[] | ((origin: string, request: FastifyRequest) => boolean)
   /** How long a publish waits for Redis, in ms or a string such as "1s". Default 1000. */
   publishTimeout?: number | string
   /** How often each instance publishes a heartbeat to itself (ms or "5s"); `false` turns it off. Default 5000. */
@@ -97,6 +106,10 @@ export interface AttachOptions {
 }
 
 export interface WebSocketRouteOptions extends AttachOptions {
+  /** Overrides the plugin's `allowedOrigins` for this route. */
+  allowedOrigins?: string[] | ((origin: string, request: FastifyRequest) => boolean)
+  /** Largest frame a client may send, in bytes. Default: the plugin's maxBytes. */
+  maxBytes?: number
   /** The channels a new socket joins (checked; an invalid list closes the socket with 1008). */
   channels: (request: FastifyRequest) => string[] | Promise<string[]>
   /** Called with each message the client sends (the bridge ignores them otherwise). */
