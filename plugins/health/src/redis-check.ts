@@ -1,9 +1,11 @@
 import { performance } from 'node:perf_hooks'
-import type { RedisClient } from '@scaleout/core'
+import { toRedisError, type RedisClient } from '@scaleout/core'
 import type { Cluster, Redis } from 'ioredis'
 import type { CheckDefinition, CheckObservation, CheckOptions } from './types.js'
 
-async function ping (node: Redis, componentId?: string): Promise<CheckObservation> {
+// `owner` is the client the core watches for connection errors (for a Cluster, the Cluster, not the
+// node), so a refused password reads "authentication failed" instead of a generic stream error.
+async function ping (node: Redis, owner: RedisClient, componentId?: string): Promise<CheckObservation> {
   const started = performance.now()
   const observation: CheckObservation = { componentType: 'datastore', ...(componentId === undefined ? {} : { componentId }) }
   try {
@@ -11,7 +13,8 @@ async function ping (node: Redis, componentId?: string): Promise<CheckObservatio
     observation.status = 'pass'
   } catch (err) {
     observation.status = 'fail'
-    observation.output = (err as Error).message
+    const coded = toRedisError(err, 0, owner)
+    observation.output = (coded as { code?: string }).code === 'SCALEOUT_ERR_REDIS_AUTH' ? coded.message : (err as Error).message
   }
   observation.observedValue = Math.round((performance.now() - started) * 100) / 100
   observation.observedUnit = 'ms'
@@ -21,7 +24,7 @@ async function ping (node: Redis, componentId?: string): Promise<CheckObservatio
 async function pingMasters (cluster: Cluster): Promise<CheckObservation[]> {
   const masters = cluster.nodes('master')
   if (masters.length === 0) throw new Error(`no Redis Cluster master is known (cluster status: ${cluster.status})`)
-  return await Promise.all(masters.map(async (node) => await ping(node, `${String(node.options.host)}:${String(node.options.port)}`)))
+  return await Promise.all(masters.map(async (node) => await ping(node, cluster, `${String(node.options.host)}:${String(node.options.port)}`)))
 }
 
 /**
@@ -32,6 +35,6 @@ async function pingMasters (cluster: Cluster): Promise<CheckObservation[]> {
 export function redisCheck (client: RedisClient, options: CheckOptions = {}): CheckDefinition {
   return {
     ...options,
-    check: async () => client.isCluster ? await pingMasters(client as Cluster) : [await ping(client as Redis)]
+    check: async () => client.isCluster ? await pingMasters(client as Cluster) : [await ping(client as Redis, client)]
   }
 }
