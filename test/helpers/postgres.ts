@@ -1,6 +1,6 @@
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process'
 import { once } from 'node:events'
-import { chmodSync, chownSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs'
+import { chmodSync, chownSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import pg from 'pg'
@@ -71,16 +71,55 @@ export function runSync (command: string, args: string[]): void {
   if (result.status !== 0) throw new Error(`${command} ${args.join(' ')} failed: ${result.stderr ?? ''}${result.error?.message ?? ''}`)
 }
 
-// Process groups still alive, killed on any exit of the test process.
-const groups = new Set<number>()
-let hooked = false
-function killGroup (pid: number): void {
-  for (const signal of ['SIGCONT', 'SIGKILL'] as const) {
+/**
+ * `pid` and every process below it. PostgreSQL backends call setsid(), so a signal to the
+ * postmaster's process group does not reach them: pausing a server means stopping each of them.
+ */
+export function processTree (pid: number): number[] {
+  const children = new Map<number, number[]>()
+  for (const entry of readdirSync('/proc')) {
+    if (!/^\d+$/.test(entry)) continue
+    let stat: string
     try {
-      process.kill(-pid, signal)
+      stat = readFileSync(`/proc/${entry}/stat`, 'utf8')
+    } catch {
+      continue
+    }
+    const ppid = Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[1])
+    const list = children.get(ppid) ?? []
+    list.push(Number(entry))
+    children.set(ppid, list)
+  }
+  const tree: number[] = []
+  const walk = (p: number): void => {
+    tree.push(p)
+    for (const child of children.get(p) ?? []) walk(child)
+  }
+  walk(pid)
+  return tree
+}
+
+function signalAll (pids: number[], signal: NodeJS.Signals): void {
+  for (const pid of pids) {
+    try {
+      process.kill(pid, signal)
     } catch {
       // gone
     }
+  }
+}
+
+// Servers still alive, killed (with everything below them) on any exit of the test process.
+const groups = new Set<number>()
+let hooked = false
+function killGroup (pid: number): void {
+  const tree = processTree(pid)
+  signalAll(tree, 'SIGKILL')
+  signalAll(tree, 'SIGCONT')
+  try {
+    process.kill(-pid, 'SIGKILL')
+  } catch {
+    // gone
   }
 }
 export function trackGroup (child: ChildProcess): void {
@@ -232,16 +271,16 @@ export class PostgresServer {
     admin?.end().catch(() => {})
   }
 
-  /** SIGSTOP on the whole group: TCP still accepts, nothing answers. */
+  /** SIGSTOP on the postmaster first (so it forks nothing new), then every process below it: TCP still accepts, nothing answers. */
   pause (): void {
-    if (this.child?.pid !== undefined) process.kill(-this.child.pid, 'SIGSTOP')
+    if (this.child?.pid !== undefined) signalAll(processTree(this.child.pid), 'SIGSTOP')
   }
 
   resume (): void {
-    if (this.child?.pid !== undefined) process.kill(-this.child.pid, 'SIGCONT')
+    if (this.child?.pid !== undefined) signalAll(processTree(this.child.pid).reverse(), 'SIGCONT')
   }
 
-  /** SIGKILL to the whole group, and wait until the postmaster is gone. */
+  /** SIGKILL to the postmaster and every process below it, and wait until the postmaster is gone. */
   async kill (): Promise<void> {
     const child = this.child
     this.dropAdmin()

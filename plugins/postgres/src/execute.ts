@@ -69,7 +69,8 @@ export async function acquire (host: Host, deadline: number, budget: number): Pr
 
 /** Returns a client to its pool, destroying it when it may be in an unknown state. */
 export function release (client: pg.PoolClient, destroy: boolean): void {
-  client.removeListener('error', ignore)
+  // A destroyed client keeps the listener: its server may still report its own end while pg closes it.
+  if (!destroy) client.removeListener('error', ignore)
   client.release(destroy ? true : undefined)
 }
 

@@ -57,7 +57,7 @@ export class Sampler {
     this.timer.unref()
   }
 
-  /** One sample of every host, all at once; each bounded by min(timeout, interval). */
+  /** One sample of every host, all at once, each bounded by `timeout`; the next round starts after this one. */
   async round (): Promise<void> {
     const { primary, replicas } = this.cluster
     const [primarySample, ...replicaSamples] = await Promise.all([
@@ -70,9 +70,9 @@ export class Sampler {
   }
 
   private async sample (host: Host, sql: string): Promise<Sample & { at: number } | null> {
-    const { timeout, sampleInterval } = this.cluster.settings
+    const { timeout } = this.cluster.settings
     const at = Date.now()
-    const deadline = at + Math.min(timeout, sampleInterval)
+    const deadline = at + timeout
     try {
       const client = await acquire(host, deadline, timeout)
       let destroy = false
