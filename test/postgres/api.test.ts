@@ -126,6 +126,7 @@ t.test('database errors of the caller pass through untouched; reads are not retr
   await t.rejects(app.db.write.query('INSERT INTO notes (id, body) VALUES (1, $1)', ['b']), { code: '23505', constraint: 'notes_pkey' })
   await t.rejects(app.db.read.query('SELEC 1'), { code: '42601' })
   await t.rejects(app.db.read.query('SELECT $1::int', ['x']), { code: '22P02' })
+  await t.rejects(app.db.read.query(undefined as never), TypeError)
 })
 
 t.test('a write past the deadline is reported as of unknown outcome, never retried', async (t) => {
@@ -139,6 +140,33 @@ t.test('a write past the deadline is reported as of unknown outcome, never retri
   const { rows } = await server.query('SELECT count(*)::int AS n FROM notes')
   t.same(rows, [{ n: 1 }], 'exactly once: not retried')
   await t.rejects(app.db.read.query('SELECT pg_sleep(1)'), { code: 'SCALEOUT_ERR_DB_TIMEOUT', statusCode: 503, message: 'The database (primary) did not answer within 200ms' })
+})
+
+t.test('a write whose connection dies after it was sent is reported as of unknown outcome', async (t) => {
+  const app = await build({ primary: server.url })
+  t.teardown(() => app.close())
+  const err = await app.db.write.query('SELECT pg_terminate_backend(pg_backend_pid())').catch((e: unknown) => e)
+  t.match(err, { code: 'SCALEOUT_ERR_DB_OUTCOME_UNKNOWN', statusCode: 503, message: 'The primary stopped answering after receiving a write: it may or may not have committed, and it was not retried' })
+  t.match((err as Error).cause, { code: '57P01' })
+  t.equal(app.db.stats().primary.pool.total, 0, 'that connection was destroyed')
+})
+
+t.test('a COMMIT past the deadline is reported as of unknown outcome', async (t) => {
+  await server.query('CREATE OR REPLACE FUNCTION slow_commit() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN PERFORM pg_sleep(1); RETURN NULL; END $$')
+  await server.query('CREATE TABLE IF NOT EXISTS slow (id int)')
+  await server.query('DROP TRIGGER IF EXISTS slow_commit ON slow')
+  await server.query('CREATE CONSTRAINT TRIGGER slow_commit AFTER INSERT ON slow DEFERRABLE INITIALLY DEFERRED FOR EACH ROW EXECUTE FUNCTION slow_commit()')
+  const app = await build({ primary: server.url, timeout: 300 }, {}, (app) => {
+    app.post('/slow', async (request) => {
+      await request.db.transaction(async (tx) => { await tx.query('INSERT INTO slow VALUES (1)') })
+      return { ok: true }
+    })
+  })
+  t.teardown(() => app.close())
+  const res = await app.inject({ method: 'POST', url: '/slow' })
+  t.equal(res.statusCode, 503)
+  t.equal(res.json().code, 'SCALEOUT_ERR_DB_OUTCOME_UNKNOWN')
+  await t.rejects(app.db.transaction(async (tx) => { await tx.query('INSERT INTO slow VALUES (2)') }), { code: 'SCALEOUT_ERR_DB_OUTCOME_UNKNOWN' })
 })
 
 t.test('the deadline covers waiting for a connection: a full pool gives SCALEOUT_ERR_DB_TIMEOUT, nothing sent', async (t) => {

@@ -29,7 +29,6 @@ async function instance (extra: Partial<PostgresOptions> = {}): Promise<{ app: F
     routeHeader: true,
     sampleInterval: 100,
     maxLag: 1000,
-    timeout: 1000,
     ...extra
   }, { logger: { level: 'info', stream: { write: (line: string) => { logs.push(JSON.parse(line)) } } } })
   return { app, logs }
@@ -106,6 +105,30 @@ t.test('an idle primary for longer than maxLag: the replica stays in rotation', 
   t.equal(app.db.stats().replicas[0]?.lagMs, 0)
   const res = await app.inject('/notes/1')
   t.equal(res.headers['x-scaleout-db-route'], 'replica;reason=replica')
+})
+
+t.test('primary samples are kept as long as lag needs them: a replica behind an old write still counts as lagging', async (t) => {
+  // keep = 2 x maxLag + 2 x sampleInterval = 120 ms: the sampler drops older samples it no longer needs.
+  const { app } = await instance({ maxLag: 50, sampleInterval: 10 })
+  t.teardown(() => app.close())
+  const seen = async (): Promise<void> => {
+    const target = await cluster.primary.lsn()
+    await waitUntil('the sampler to see the write', () => app.db.stats().primary.lsn === target)
+  }
+  await cluster.replica.setApplyDelay(3000)
+  t.teardown(async () => {
+    await cluster.replica.setApplyDelay(0)
+    await cluster.replica.waitCaughtUp(cluster.primary)
+  })
+  for (let i = 0; i < 3; i++) {
+    const before = Date.now()
+    await app.db.write.query('INSERT INTO notes (id, body) VALUES ($1, $2)', [nextId++, 'old'])
+    await seen()
+    await waitUntil('the sample to age past keep', () => Date.now() > before + 150)
+  }
+  // The first sample has been dropped by now, yet the replica still misses the second one.
+  await waitUntil('a round after the last write', () => (app.db.stats().replicas[0]?.lagMs ?? 0) >= 120)
+  t.equal(replicaState(app), 'lag', 'still out of rotation: behind by more than the samples kept')
 })
 
 t.test('a replica killed under steady reads: 0 failed GETs, then back in rotation without restarting the app', async (t) => {
@@ -196,7 +219,7 @@ t.test('a paused primary: writes answer coded 503 within the deadline, token-les
 t.test('the primary killed: writes answer SCALEOUT_ERR_DB_UNAVAILABLE 503, token-less reads still served, the health check fails', async (t) => {
   const logs: Logged[] = []
   const app = Fastify({ logger: { level: 'info', stream: { write: (line: string) => { logs.push(JSON.parse(line)) } } } })
-  await app.register(postgres, { primary: cluster.primary.url, replicas: [cluster.replica.url], secret: SECRET, sampleInterval: 100, timeout: 1000 })
+  await app.register(postgres, { primary: cluster.primary.url, replicas: [cluster.replica.url], secret: SECRET, sampleInterval: 100 })
   app.post('/notes', async (request) => {
     const { id } = request.body as { id: number }
     await request.db.write.query('INSERT INTO notes (id, body) VALUES ($1, $2)', [id, 'x'])

@@ -28,7 +28,7 @@ t.teardown(async () => {
 })
 
 function options (extra: Partial<PostgresOptions> = {}): PostgresOptions {
-  return { primary: bouncer.primaryUrl, replicas: [bouncer.replicaUrl], secret: SECRET, pgbouncer: pgbouncerVersion(), routeHeader: true, sampleInterval: 100, maxLag: 1000, timeout: 1000, ...extra }
+  return { primary: bouncer.primaryUrl, replicas: [bouncer.replicaUrl], secret: SECRET, pgbouncer: pgbouncerVersion(), routeHeader: true, sampleInterval: 100, maxLag: 1000, ...extra }
 }
 
 async function instance (extra: Partial<PostgresOptions> = {}): Promise<FastifyInstance> {
@@ -117,8 +117,8 @@ t.test('startup parameters PgBouncer refuses are refused at registration, naming
 })
 
 t.test('through PgBouncer, 50 x (write on A, read at once on B), replica 3 s behind: 0 stale reads', async (t) => {
-  const a = await instance({ maxLag: '10s', timeout: '2s' })
-  const b = await instance({ maxLag: '10s', timeout: '2s' })
+  const a = await instance({ maxLag: '10s', timeout: '10s' })
+  const b = await instance({ maxLag: '10s', timeout: '10s' })
   t.teardown(async () => { await a.close(); await b.close() })
   await cluster.replica.setApplyDelay(3000)
   t.teardown(async () => {

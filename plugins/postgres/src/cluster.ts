@@ -42,7 +42,6 @@ export class Cluster {
   }
 
   admit (host: Host): void {
-    if (host.quarantined === null) return
     host.quarantined = null
     host.recoveries = 0
     host.failures = 0

@@ -13,26 +13,17 @@ export type Failure = 'unavailable' | 'timeout' | 'conflict' | 'read-only'
 export function failureOf (err: unknown): Failure | null {
   if (err instanceof DbTimeoutError) return 'timeout'
   if (err instanceof DbUnavailableError || err instanceof DbOutcomeUnknownError) return 'unavailable'
-  if (err instanceof DbReadOnlyError) return 'read-only'
-  const code = (err as { code?: unknown } | null)?.code
-  if (typeof code !== 'string') return isConnectionError(err) ? 'unavailable' : null
+  const { code, message } = Object(err) as { code?: unknown, message?: unknown }
   // SQLSTATE 40001 on a standby: a query cancelled by a conflict with WAL replay.
   if (code === '40001') return 'conflict'
   if (code === '25006') return 'read-only'
-  // Connection exception, operator intervention (shutdown, starting up), too many connections.
-  if (code.startsWith('08') || code.startsWith('57P') || code === '53300') return 'unavailable'
-  return isConnectionError(err) ? 'unavailable' : null
+  // Socket errors; connection exception, operator intervention (shutdown, starting up), too many connections.
+  if (typeof code === 'string' && (NETWORK_CODES.has(code) || code.startsWith('08') || code.startsWith('57P') || code === '53300')) return 'unavailable'
+  return typeof message === 'string' && CONNECTION_MESSAGE.test(message) ? 'unavailable' : null
 }
 
 const NETWORK_CODES = new Set(['ECONNREFUSED', 'ECONNRESET', 'EPIPE', 'ETIMEDOUT', 'EHOSTUNREACH', 'ENETUNREACH', 'ENOTFOUND', 'EAI_AGAIN', 'ENOENT'])
 const CONNECTION_MESSAGE = /Connection terminated|connection error|Connection ended|Client was closed|timeout exceeded when trying to connect|server closed the connection|server login has been failing|query_wait_timeout|no more connections allowed|pgbouncer cannot connect to server/i
-
-function isConnectionError (err: unknown): boolean {
-  if (!(err instanceof Error)) return false
-  const code = (err as { code?: unknown }).code
-  if (typeof code === 'string' && NETWORK_CODES.has(code)) return true
-  return CONNECTION_MESSAGE.test(err.message)
-}
 
 /** Rejects after `ms`, unless cleared. */
 function timer (ms: number): { promise: Promise<never>, clear: () => void } {
@@ -51,20 +42,21 @@ function ignore (): void {}
 export async function acquire (host: Host, deadline: number, budget: number): Promise<pg.PoolClient> {
   const connecting = host.pool.connect()
   const t = timer(deadline - Date.now())
+  let client: pg.PoolClient
   try {
-    const client = await Promise.race([connecting, t.promise])
-    client.on('error', ignore)
-    return client
+    client = await Promise.race([connecting, t.promise])
   } catch (err) {
+    t.clear()
     if (err === TIMEOUT) {
       // Whoever arrives late goes straight back.
-      connecting.then((client) => { client.release() }, () => {})
+      connecting.then((late) => { late.release() }, () => {})
       throw new DbTimeoutError(host.role, budget)
     }
     throw new DbUnavailableError(host.role, { cause: err })
-  } finally {
-    t.clear()
   }
+  t.clear()
+  client.on('error', ignore)
+  return client
 }
 
 /** Returns a client to its pool, destroying it when it may be in an unknown state. */
@@ -72,6 +64,27 @@ export function release (client: pg.PoolClient, destroy: boolean): void {
   // A destroyed client keeps the listener: its server may still report its own end while pg closes it.
   if (!destroy) client.removeListener('error', ignore)
   client.release(destroy ? true : undefined)
+}
+
+/** What a borrower decides about its client: set `destroy` when the connection must not be reused. */
+export interface Lease { destroy: boolean }
+
+/**
+ * Runs `fn` with a client from `host` acquired before `deadline`, and gives the client back: destroyed
+ * when `fn` failed on a broken connection or set `lease.destroy`, else returned to the pool.
+ */
+export async function withClient<T> (host: Host, deadline: number, budget: number, fn: (client: pg.PoolClient, lease: Lease) => Promise<T>): Promise<T> {
+  const client = await acquire(host, deadline, budget)
+  const lease: Lease = { destroy: false }
+  let value: T
+  try {
+    value = await fn(client, lease)
+  } catch (err) {
+    release(client, lease.destroy || isBroken(err))
+    throw err
+  }
+  release(client, lease.destroy)
+  return value
 }
 
 export interface Sent {
@@ -87,22 +100,25 @@ export interface Sent {
 export async function run<R extends pg.QueryResultRow> (host: Host, client: pg.PoolClient, query: pg.QueryConfig | string, values: unknown[] | undefined, deadline: number, sent: Sent): Promise<pg.QueryResult<R>> {
   const running = client.query<R>(query as pg.QueryConfig, values)
   const t = timer(deadline - Date.now())
+  let result: pg.QueryResult<R>
   try {
-    return await Promise.race([running, t.promise])
+    result = await Promise.race([running, t.promise])
   } catch (err) {
+    t.clear()
     if (err === TIMEOUT) {
       running.catch(() => {})
       throw broken(sent.write ? new DbOutcomeUnknownError({ cause: new DbTimeoutError(host.role, sent.budget) }) : new DbTimeoutError(host.role, sent.budget))
     }
     const failure = failureOf(err)
-    if (failure === 'read-only') throw new DbReadOnlyError({ cause: err })
+    // On a replica, 25006 means the caller wrote through read(): its own error, passed through.
+    if (failure === 'read-only' && host.role === 'primary') throw new DbReadOnlyError({ cause: err })
     if (failure === 'unavailable') {
       throw broken(sent.write ? new DbOutcomeUnknownError({ cause: err }) : new DbUnavailableError(host.role, { cause: err }))
     }
     throw err
-  } finally {
-    t.clear()
   }
+  t.clear()
+  return result
 }
 
 const kBroken = Symbol('scaleout.postgres.broken')

@@ -129,7 +129,8 @@ function isPool (value: unknown): value is pg.Pool {
 }
 
 function poolLabel (pool: pg.Pool): string {
-  const o = pool.options
+  // A pool from another copy of pg may not expose its options.
+  const o: pg.PoolOptions = pool.options ?? {}
   if (typeof o.connectionString === 'string') {
     try {
       return urlLabel(new URL(o.connectionString))

@@ -26,6 +26,8 @@ export class Host {
   recoveries = 0
   /** Whether the last sample reached the host. */
   reachable = true
+  /** Reads this host answered. */
+  reads = 0
   /** Smooth weighted round robin state. */
   current = 0
   private readonly onError: (err: Error) => void

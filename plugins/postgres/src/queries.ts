@@ -1,12 +1,12 @@
 import type pg from 'pg'
 import type { Cluster } from './cluster.js'
 import { DbClosedError, DbOutcomeUnknownError } from './errors.js'
-import { acquire, failureOf, isBroken, release, run } from './execute.js'
+import { failureOf, isBroken, run, withClient } from './execute.js'
 import { guard } from './pgbouncer.js'
 import type { Host } from './pools.js'
 import { fallback, route } from './routing.js'
 import type { RouteReason, Statement } from './types.js'
-import { MAX_LSN, parseLsn } from './wal.js'
+import { MAX_LSN, positionOf } from './wal.js'
 
 /** What a read needs to know about its request: the position it must see, and whether it wrote. */
 export interface ReadContext {
@@ -25,18 +25,9 @@ export function check (cluster: Cluster, statement: Statement): void {
 export async function attempt<R extends pg.QueryResultRow> (cluster: Cluster, host: Host, statement: Statement, values: unknown[] | undefined, deadline: number): Promise<pg.QueryResult<R>> {
   const budget = cluster.settings.timeout
   try {
-    const client = await acquire(host, deadline, budget)
-    let destroy = false
-    try {
-      const result = await run<R>(host, client, statement, values, deadline, { write: false, budget })
-      host.failures = 0
-      return result
-    } catch (err) {
-      destroy = isBroken(err)
-      throw err
-    } finally {
-      release(client, destroy)
-    }
+    const result = await withClient(host, deadline, budget, async (client) => await run<R>(host, client, statement, values, deadline, { write: false, budget }))
+    host.failures = 0
+    return result
   } catch (err) {
     const failure = failureOf(err)
     if (failure === 'unavailable' || failure === 'timeout') cluster.failed(host)
@@ -76,6 +67,7 @@ export async function read<R extends pg.QueryResultRow> (cluster: Cluster, state
 
 function routed (cluster: Cluster, context: ReadContext | null, host: Host, reason: RouteReason): void {
   cluster.routes[reason]++
+  host.reads++
   context?.routed(host, reason)
 }
 
@@ -99,9 +91,7 @@ export async function write<R extends pg.QueryResultRow> (cluster: Cluster, stat
   const primary = cluster.primary
   const budget = cluster.settings.timeout
   const deadline = Date.now() + budget
-  const client = await acquire(primary, deadline, budget)
-  let destroy = false
-  try {
+  return await withClient(primary, deadline, budget, async (client, lease) => {
     context?.writing()
     let result: pg.QueryResult<R>
     try {
@@ -114,17 +104,12 @@ export async function write<R extends pg.QueryResultRow> (cluster: Cluster, stat
       let lsn = MAX_LSN
       try {
         const { rows } = await run<{ lsn: string }>(primary, client, POSITION, undefined, deadline, { write: false, budget })
-        lsn = parseLsn(rows[0]?.lsn) ?? MAX_LSN
+        lsn = positionOf(rows[0]?.lsn)
       } catch (err) {
-        destroy = isBroken(err)
+        lease.destroy = isBroken(err)
       }
       context.committed(lsn)
     }
     return result
-  } catch (err) {
-    destroy = isBroken(err)
-    throw err
-  } finally {
-    release(client, destroy)
-  }
+  })
 }

@@ -1,5 +1,5 @@
 import type { Cluster } from './cluster.js'
-import { acquire, isBroken, release, run } from './execute.js'
+import { run, withClient } from './execute.js'
 import { advance, type Host } from './pools.js'
 import { CLOCK_SKEW_MS, type Token } from './token.js'
 import type { RouteReason } from './types.js'
@@ -44,21 +44,25 @@ export async function route (cluster: Cluster, need: bigint | null, afterWrite: 
   if (cluster.replicas.length === 0) return { host: cluster.primary, reason: 'noReplica' }
   const candidates = cluster.inRotation()
   if (candidates.length === 0) return { host: cluster.primary, reason: 'quarantined' }
-  if (need === null) return { host: pickWeighted(candidates) as Host, reason: 'replica' }
-  const caughtUp = candidates.filter((h) => h.lsn !== null && h.lsn >= need)
-  if (caughtUp.length > 0) return { host: pickWeighted(caughtUp) as Host, reason: 'replica' }
+  const ready = caughtUp(candidates, need)
+  if (ready.length > 0) return { host: pickWeighted(ready) as Host, reason: 'replica' }
+  // need is not null here: with no token every candidate is ready.
   const wait = cluster.settings.replicaWait
   if (wait > 0) {
     const host = pickWeighted(candidates) as Host
-    if (await waitFor(cluster, host, need, Math.min(Date.now() + wait, deadline))) return { host, reason: 'caughtUpWait' }
+    if (await waitFor(cluster, host, need as bigint, Math.min(Date.now() + wait, deadline))) return { host, reason: 'caughtUpWait' }
   }
   return { host: cluster.primary, reason: 'tokenAhead' }
 }
 
+/** Replicas that have replayed `need` (all of them with no token). In rotation means sampled: `lsn` is known. */
+function caughtUp (hosts: readonly Host[], need: bigint | null): Host[] {
+  return need === null ? [...hosts] : hosts.filter((h) => (h.lsn as bigint) >= need)
+}
+
 /** Another place for a read that failed on `failed`: a replica that needs no wait, else the primary. */
 export function fallback (cluster: Cluster, failed: Host, need: bigint | null): Host {
-  const others = cluster.inRotation().filter((h) => h !== failed && (need === null || (h.lsn !== null && h.lsn >= need)))
-  return pickWeighted(others) ?? cluster.primary
+  return pickWeighted(caughtUp(cluster.inRotation(), need).filter((h) => h !== failed)) ?? cluster.primary
 }
 
 const PROBE_PAUSE_MS = 5
@@ -83,18 +87,10 @@ async function waitFor (cluster: Cluster, host: Host, need: bigint, until: numbe
 
 async function probeReplay (cluster: Cluster, host: Host, until: number): Promise<void> {
   const before = host.lsn
+  const budget = cluster.settings.timeout
   try {
-    const client = await acquire(host, until, cluster.settings.timeout)
-    let destroy = false
-    try {
-      const { rows } = await run<{ lsn: string | null }>(host, client, 'SELECT pg_last_wal_replay_lsn()::text AS lsn', undefined, until, { write: false, budget: cluster.settings.timeout })
-      advance(host, parseLsn(rows[0]?.lsn))
-    } catch (err) {
-      destroy = isBroken(err)
-      throw err
-    } finally {
-      release(client, destroy)
-    }
+    const { rows } = await withClient(host, until, budget, async (client) => await run<{ lsn: string | null }>(host, client, 'SELECT pg_last_wal_replay_lsn()::text AS lsn', undefined, until, { write: false, budget }))
+    advance(host, parseLsn(rows[0]?.lsn))
   } catch {
     // The wait ends at `until` anyway; the sampler and the request path count failures.
   }

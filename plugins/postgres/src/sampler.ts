@@ -1,5 +1,5 @@
 import type { Cluster } from './cluster.js'
-import { acquire, isBroken, release, run } from './execute.js'
+import { run, withClient } from './execute.js'
 import { advance, type Host } from './pools.js'
 import { parseLsn } from './wal.js'
 
@@ -17,11 +17,14 @@ const REPLICA_SQL = 'SELECT pg_is_in_recovery() AS recovery, pg_last_wal_replay_
 
 interface Sample { recovery: boolean, lsn: string | null }
 interface Seen { lsn: bigint, at: number }
+/** A sample and when it was asked for, or null when the host did not answer in time. */
+type Sampled = (Sample & { at: number }) | null
 
 export class Sampler {
   private readonly cluster: Cluster
   private readonly history: Seen[] = []
-  private readonly historySize: number
+  /** How long primary samples are kept: past the lag that quarantines, plus two intervals. */
+  private readonly keep: number
   private timer: NodeJS.Timeout | undefined
   private running: Promise<void> | undefined
   private stopped = false
@@ -30,7 +33,7 @@ export class Sampler {
   constructor (cluster: Cluster) {
     this.cluster = cluster
     const { maxLag, sampleInterval } = cluster.settings
-    this.historySize = Math.max(64, Math.ceil(maxLag / sampleInterval) * 2 + 8)
+    this.keep = 2 * maxLag + 2 * sampleInterval
   }
 
   /** Runs a first round (so replicas can be in rotation when the app is ready), then keeps sampling. */
@@ -64,33 +67,24 @@ export class Sampler {
       this.sample(primary, PRIMARY_SQL),
       ...replicas.map(async (h) => await this.sample(h, REPLICA_SQL))
     ])
-    this.primarySampled(primarySample as Sample | null)
-    replicas.forEach((host, i) => { this.replicaSampled(host, replicaSamples[i] as Sample | null) })
+    this.primarySampled(primarySample as Sampled)
+    replicas.forEach((host, i) => { this.replicaSampled(host, replicaSamples[i] as Sampled) })
     this.cluster.noteRotation()
   }
 
-  private async sample (host: Host, sql: string): Promise<Sample & { at: number } | null> {
+  private async sample (host: Host, sql: string): Promise<Sampled> {
     const { timeout } = this.cluster.settings
     const at = Date.now()
     const deadline = at + timeout
     try {
-      const client = await acquire(host, deadline, timeout)
-      let destroy = false
-      try {
-        const { rows } = await run<Sample>(host, client, sql, undefined, deadline, { write: false, budget: timeout })
-        return { ...(rows[0] as Sample), at }
-      } catch (err) {
-        destroy = isBroken(err)
-        throw err
-      } finally {
-        release(client, destroy)
-      }
+      const { rows } = await withClient(host, deadline, timeout, async (client) => await run<Sample>(host, client, sql, undefined, deadline, { write: false, budget: timeout }))
+      return { ...(rows[0] as Sample), at }
     } catch {
       return null
     }
   }
 
-  private primarySampled (sample: Sample & { at?: number } | null): void {
+  private primarySampled (sample: Sampled): void {
     const { cluster } = this
     const primary = cluster.primary
     if (sample === null) {
@@ -109,15 +103,17 @@ export class Sampler {
     const lsn = parseLsn(sample.lsn)
     if (lsn === null) return
     advance(primary, lsn)
-    cluster.primarySeenAt = sample.at as number
+    cluster.primarySeenAt = sample.at
     const last = this.history[this.history.length - 1]
     if (last === undefined || lsn > last.lsn) {
-      this.history.push({ lsn, at: sample.at as number })
-      if (this.history.length > this.historySize) this.history.shift()
+      this.history.push({ lsn, at: sample.at })
+      // Of the samples older than `keep`, the newest is enough: a replica missing it is past maxLag
+      // whichever older one it misses too.
+      while (this.history.length > 1 && (this.history[1] as Seen).at < sample.at - this.keep) this.history.shift()
     }
   }
 
-  private replicaSampled (host: Host, sample: Sample & { at?: number } | null): void {
+  private replicaSampled (host: Host, sample: Sampled): void {
     const { cluster } = this
     const { maxLag, maxLagBytes, recoverAfter } = cluster.settings
     if (sample === null) {
@@ -160,7 +156,8 @@ export class Sampler {
       return
     }
     host.lagBytes = Number(primaryLsn - replay)
-    const missing = this.history.find((seen) => seen.lsn > replay)
-    host.lagMs = missing === undefined ? 0 : Math.max(0, Date.now() - missing.at)
+    // The latest sample is the primary position, past `replay`: one is always found.
+    const missing = this.history.find((seen) => seen.lsn > replay) as Seen
+    host.lagMs = Math.max(0, Date.now() - missing.at)
   }
 }

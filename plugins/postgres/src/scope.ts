@@ -50,8 +50,8 @@ export class RequestScope implements RequestDb, ReadContext, WriteContext {
     const { secrets, cookie } = this.cluster.settings
     if (secrets.length === 0) return null
     const headers = this.request.headers
-    let value = headers[TOKEN_HEADER]
-    if (Array.isArray(value)) value = value[0]
+    // Node joins a repeated header into one string, so it is a string or absent.
+    let value = headers[TOKEN_HEADER] as string | undefined
     if (value === undefined && cookie !== null && typeof headers.cookie === 'string') value = readCookie(headers.cookie, cookie.name)
     return value === undefined ? null : verifyToken(value, secrets, Date.now())
   }

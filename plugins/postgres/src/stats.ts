@@ -16,6 +16,7 @@ function hostStats (host: Host): HostStats {
     lagMs: host.lagMs,
     lagBytes: host.lagBytes,
     failures: host.failures,
+    reads: host.reads,
     pool: { total: host.pool.totalCount, idle: host.pool.idleCount, waiting: host.pool.waitingCount }
   }
 }

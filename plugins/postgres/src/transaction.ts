@@ -4,7 +4,7 @@ import { DbOutcomeUnknownError, DbRolledBackError, DbTransactionDoneError } from
 import { acquire, isBroken, release, run } from './execute.js'
 import { check, type WriteContext } from './queries.js'
 import type { Queryable, Statement } from './types.js'
-import { MAX_LSN, parseLsn } from './wal.js'
+import { MAX_LSN, positionOf } from './wal.js'
 
 // A transaction holds one primary connection from BEGIN to COMMIT. Each statement (and BEGIN,
 // COMMIT, ROLLBACK) gets the full `timeout`; a statement that fails on the connection rolls the
@@ -75,5 +75,5 @@ async function commit (statement: Run, context: WriteContext | null): Promise<vo
   const [committed, position] = Array.isArray(results) ? results : [results]
   // COMMIT of a transaction in which a statement failed (and the caller caught it) answers ROLLBACK.
   if (committed?.command === 'ROLLBACK') throw new DbRolledBackError()
-  context?.committed(parseLsn(position?.rows[0]?.lsn) ?? MAX_LSN)
+  context?.committed(positionOf(position?.rows[0]?.lsn))
 }

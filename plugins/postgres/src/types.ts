@@ -80,7 +80,10 @@ export interface HostStats {
   lsn: string | null
   lagMs: number
   lagBytes: number
+  /** Consecutive failed calls. */
   failures: number
+  /** Reads this host answered (through db.read and request.db.read). */
+  reads: number
   pool: { total: number, idle: number, waiting: number }
 }
 

@@ -1,5 +1,8 @@
 // WAL positions (pg_lsn, "16/B374D848") as bigints, so positions compare and subtract exactly.
 
+/** The largest position a pg_lsn holds: a token for a write whose position could not be read. */
+export const MAX_LSN = 0xffffffffffffffffn
+
 const LSN = /^([0-9A-Fa-f]{1,8})\/([0-9A-Fa-f]{1,8})$/
 
 /** The position a pg_lsn text names, or null for NULL or anything else. */
@@ -14,11 +17,11 @@ export function formatLsn (lsn: bigint): string {
   return `${(lsn >> 32n).toString(16).toUpperCase()}/${(lsn & 0xffffffffn).toString(16).toUpperCase()}`
 }
 
-/** The largest position a pg_lsn holds: a token for a write whose position could not be read. */
-export const MAX_LSN = 0xffffffffffffffffn
+/** A position read back from the primary; unreadable means unknown, so the largest (reads go to the primary). */
+export function positionOf (text: unknown): bigint {
+  return parseLsn(text) ?? MAX_LSN
+}
 
-export function maxLsn (a: bigint | null, b: bigint | null): bigint | null {
-  if (a === null) return b
-  if (b === null) return a
-  return a > b ? a : b
+export function maxLsn (a: bigint | null, b: bigint): bigint {
+  return a === null || b > a ? b : a
 }
