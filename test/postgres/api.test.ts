@@ -119,6 +119,20 @@ t.test('a statement whose connection dies inside a transaction: nothing committe
   t.same(rows, [{ n: 0 }])
 })
 
+t.test('a connection the server drops while a transaction holds it between statements: no crash, a coded error, nothing committed', async (t) => {
+  const app = await build({ primary: server.url })
+  t.teardown(() => app.close())
+  await t.rejects(app.db.transaction(async (tx) => {
+    await tx.query("SET LOCAL idle_in_transaction_session_timeout = '50ms'")
+    await tx.query('INSERT INTO notes (id, body) VALUES (1, $1)', ['a'])
+    // The server ends the session with a FATAL while no statement runs: an `error` event on a held client.
+    await waitUntil('the server to end the idle transaction', async () => (await server.query("SELECT 1 FROM pg_stat_activity WHERE state = 'idle in transaction'")).rowCount === 0)
+    await tx.query('SELECT 1')
+  }), { code: 'SCALEOUT_ERR_DB_UNAVAILABLE', statusCode: 503 })
+  const { rows } = await server.query('SELECT count(*)::int AS n FROM notes')
+  t.same(rows, [{ n: 0 }])
+})
+
 t.test('database errors of the caller pass through untouched; reads are not retried for them', async (t) => {
   const app = await build({ primary: server.url })
   t.teardown(() => app.close())
@@ -214,9 +228,11 @@ t.test('a pg.Pool the caller passes is used and never ended; pools the plugin ma
   await app.db.write.query('INSERT INTO notes (id, body) VALUES (1, $1)', ['mine'])
   t.equal(app.db.stats().primary.pool.total, pool.totalCount)
   t.equal(pool.listenerCount('error'), 1, 'the plugin listens for idle connection errors')
+  t.same([pool.listenerCount('acquire'), pool.listenerCount('release')], [1, 1], 'and for errors on connections it holds')
   await app.close()
   t.equal(pool.ended, false)
   t.equal(pool.listenerCount('error'), 0, 'and stops listening on close')
+  t.same([pool.listenerCount('acquire'), pool.listenerCount('release')], [0, 0])
   const { rows } = await pool.query('SELECT body FROM notes')
   t.same(rows, [{ body: 'mine' }])
   await pool.end()

@@ -1,5 +1,6 @@
 import t from 'tap'
 import type { FastifyInstance, LightMyRequestResponse } from 'fastify'
+import pg from 'pg'
 import { signToken } from '../../plugins/postgres/src/token.js'
 import { parseLsn } from '../../plugins/postgres/src/wal.js'
 import { PostgresCluster } from '../helpers/postgres.js'
@@ -214,6 +215,49 @@ t.test('a signed token ahead of the primary is clamped to the primary position o
   await waitUntil('the replicas to be sampled at the primary position', () => app.db.stats().replicas.every((r) => r.state === 'up' && r.lsn !== null && (parseLsn(r.lsn) as bigint) >= lsn))
   const clamped = await app.inject({ url: `/notes/${id}`, headers: { 'x-scaleout-db-token': old } })
   t.equal(route(clamped), 'replica;reason=replica', 'never trusted beyond the primary position')
+})
+
+t.test('round trips: the token costs one on request.db.write, none on transactions, none on reads the instance knows are caught up', async (t) => {
+  const counts = { primary: 0, replica: 0 }
+  // Pools of our own whose clients count the statements they send: the plugin accepts any pg.Pool.
+  const counting = (url: string, key: keyof typeof counts): pg.Pool => {
+    class Counted extends pg.Client {}
+    const query = pg.Client.prototype.query
+    Object.defineProperty(Counted.prototype, 'query', {
+      value: function (this: pg.Client, ...args: unknown[]) {
+        counts[key]++
+        return (query as (...a: unknown[]) => unknown).apply(this, args)
+      }
+    })
+    return new pg.Pool({ connectionString: url, Client: Counted })
+  }
+  const primaryPool = counting(cluster.primary.url, 'primary')
+  const replicaPool = counting(cluster.replicas[0]?.url as string, 'replica')
+  t.teardown(async () => { await primaryPool.end(); await replicaPool.end() })
+  const app = await build({ primary: primaryPool, replicas: [replicaPool], secret: SECRET, sampleInterval: '1h' }, {}, (app) => {
+    app.post('/tx', async (request) => {
+      await request.db.transaction(async (tx) => { await tx.query('INSERT INTO notes (id, body) VALUES ($1, $2)', [nextId++, 'tx']) })
+      return {}
+    })
+  })
+  t.teardown(() => app.close())
+  const delta = async (fn: () => Promise<unknown>): Promise<[number, number]> => {
+    const before = { ...counts }
+    await fn()
+    return [counts.primary - before.primary, counts.replica - before.replica]
+  }
+  const id = nextId++
+  let token = ''
+  t.same(await delta(async () => {
+    token = (await app.inject({ method: 'POST', url: '/notes', payload: { id, body: 'counted' } })).headers['x-scaleout-db-token'] as string
+  }), [2, 0], 'request.db.write: the statement, then the position')
+  t.same(await delta(async () => await app.db.write.query('SELECT 1')), [1, 0], 'fastify.db.write: no token, no extra')
+  t.same(await delta(async () => await app.inject({ method: 'POST', url: '/tx' })), [3, 0], 'request.db.transaction: BEGIN, the statement, COMMIT with the position')
+  t.same(await delta(async () => await app.db.transaction(async (tx) => await tx.query('SELECT 1'))), [3, 0], 'fastify.db.transaction: the same three')
+  t.same(await delta(async () => await app.inject(`/notes/${id}`)), [0, 1], 'a read with no token: one statement on the replica')
+  await cluster.replicas[0]?.waitCaughtUp(cluster.primary)
+  t.same(await delta(async () => await app.inject({ url: `/notes/${id}`, headers: { 'x-scaleout-db-token': token } })), [0, 2], 'a token ahead of what this instance knows: one probe of the replica, then the read')
+  t.same(await delta(async () => await app.inject({ url: `/notes/${id}`, headers: { 'x-scaleout-db-token': token } })), [0, 1], 'once known: no extra')
 })
 
 t.test('weights 3:1 over 10,000 reads: observed share within 2 percentage points', async (t) => {

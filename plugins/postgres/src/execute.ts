@@ -35,9 +35,6 @@ function timer (ms: number): { promise: Promise<never>, clear: () => void } {
 }
 const TIMEOUT = Symbol('timeout')
 
-/** A connection lost while checked out emits `error` with no listener of pg's: this one keeps the process alive. */
-function ignore (): void {}
-
 /** A client from `host`'s pool before `deadline`, or a coded error; nothing has been sent yet. */
 export async function acquire (host: Host, deadline: number, budget: number): Promise<pg.PoolClient> {
   const connecting = host.pool.connect()
@@ -55,14 +52,11 @@ export async function acquire (host: Host, deadline: number, budget: number): Pr
     throw new DbUnavailableError(host.role, { cause: err })
   }
   t.clear()
-  client.on('error', ignore)
   return client
 }
 
 /** Returns a client to its pool, destroying it when it may be in an unknown state. */
 export function release (client: pg.PoolClient, destroy: boolean): void {
-  // A destroyed client keeps the listener: its server may still report its own end while pg closes it.
-  if (!destroy) client.removeListener('error', ignore)
   client.release(destroy ? true : undefined)
 }
 

@@ -31,6 +31,8 @@ export class Host {
   /** Smooth weighted round robin state. */
   current = 0
   private readonly onError: (err: Error) => void
+  private readonly onAcquire: (client: pg.PoolClient) => void
+  private readonly onRelease: (err: Error | undefined, client: pg.PoolClient) => void
 
   constructor (role: Role, index: number, spec: HostSpec, settings: Settings, log: FastifyBaseLogger) {
     this.role = role
@@ -57,6 +59,15 @@ export class Host {
       log.warn({ err: { message: err.message, code: (err as { code?: string }).code }, host: this.name, target: spec.label }, 'postgres: idle connection lost')
     }
     this.pool.on('error', this.onError)
+    // pg removes its own listener from a client it hands out, and a server that goes away reports it
+    // as an `error` event, which with no listener kills the process. Ours is attached in pg's own
+    // `acquire` event, synchronously: a new client's FATAL can arrive in the same packet as its
+    // ReadyForQuery, before any code awaiting the client runs. The failure itself surfaces on the
+    // query, or as a closed connection on the next one.
+    this.onAcquire = (client) => { client.on('error', ignore) }
+    this.onRelease = (_err, client) => { client.removeListener('error', ignore) }
+    this.pool.on('acquire', this.onAcquire)
+    this.pool.on('release', this.onRelease)
   }
 
   get inRotation (): boolean {
@@ -69,8 +80,12 @@ export class Host {
       await this.pool.end()
     }
     this.pool.removeListener('error', this.onError)
+    this.pool.removeListener('acquire', this.onAcquire)
+    this.pool.removeListener('release', this.onRelease)
   }
 }
+
+function ignore (): void {}
 
 /** Raises a host's known position; positions only move forward. */
 export function advance (host: Host, lsn: bigint | null): void {

@@ -75,6 +75,8 @@ export const POSITION = 'SELECT pg_current_wal_insert_lsn()::text AS lsn'
 
 /** What a write tells its request: it is about to send (reads then stay on the primary), and where it committed. */
 export interface WriteContext {
+  /** Whether the response will carry a token, so the commit position is worth a round trip. */
+  readonly position: boolean
   writing: () => void
   committed: (lsn: bigint) => void
 }
@@ -100,7 +102,7 @@ export async function write<R extends pg.QueryResultRow> (cluster: Cluster, stat
       if (err instanceof DbOutcomeUnknownError) context?.committed(MAX_LSN)
       throw err
     }
-    if (context !== null) {
+    if (context?.position === true) {
       let lsn = MAX_LSN
       try {
         const { rows } = await run<{ lsn: string }>(primary, client, POSITION, undefined, deadline, { write: false, budget })

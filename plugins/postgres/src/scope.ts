@@ -21,6 +21,7 @@ export class RequestScope implements RequestDb, ReadContext, WriteContext {
   readonly write: Queryable
   readonly transaction: RequestDb['transaction']
   wrote = false
+  readonly position: boolean
   /** Where this request's last write committed: the token the response carries. */
   committedAt: bigint | null = null
   readonly routes: string[] = []
@@ -31,6 +32,7 @@ export class RequestScope implements RequestDb, ReadContext, WriteContext {
   constructor (cluster: Cluster, request: FastifyRequest) {
     this.cluster = cluster
     this.request = request
+    this.position = cluster.settings.secrets.length > 0
     this.read = {
       query: async <R extends pg.QueryResultRow>(statement: Statement, values?: unknown[]) => await read<R>(cluster, statement, values, this)
     }

@@ -65,15 +65,16 @@ export async function transaction<T> (cluster: Cluster, fn: (tx: Queryable) => P
 type Run = <R extends pg.QueryResultRow>(text: Statement, values?: unknown[], write?: boolean) => Promise<pg.QueryResult<R>>
 
 async function commit (statement: Run, context: WriteContext | null): Promise<void> {
+  const position = context?.position === true
   let results: pg.QueryResult | pg.QueryResult[]
   try {
-    results = await statement(context === null ? 'COMMIT' : COMMIT_AND_POSITION, undefined, true)
+    results = await statement(position ? COMMIT_AND_POSITION : 'COMMIT', undefined, true)
   } catch (err) {
     if (err instanceof DbOutcomeUnknownError) context?.committed(MAX_LSN)
     throw err
   }
-  const [committed, position] = Array.isArray(results) ? results : [results]
+  const [committed, after] = Array.isArray(results) ? results : [results]
   // COMMIT of a transaction in which a statement failed (and the caller caught it) answers ROLLBACK.
   if (committed?.command === 'ROLLBACK') throw new DbRolledBackError()
-  context?.committed(positionOf(position?.rows[0]?.lsn))
+  if (position) (context as WriteContext).committed(positionOf(after?.rows[0]?.lsn))
 }
