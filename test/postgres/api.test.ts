@@ -51,7 +51,7 @@ t.test('write, read and transaction run on the primary with no replica, through 
 })
 
 t.test('a throw or a rejected promise inside a transaction rolls back and rethrows', async (t) => {
-  const app = await build({ primary: server.url })
+  const app = await build({ primary: server.url, sampleInterval: '1h' })
   t.teardown(() => app.close())
   const boom = new Error('boom')
   await t.rejects(app.db.transaction(async (tx) => {
@@ -92,7 +92,7 @@ t.test('a transaction handle used after its transaction ended is refused', async
 })
 
 t.test('a failed ROLLBACK destroys that connection and the original error is rethrown', async (t) => {
-  const app = await build({ primary: server.url, poolSize: 1 })
+  const app = await build({ primary: server.url, poolSize: 1, sampleInterval: '1h' })
   t.teardown(() => app.close())
   const boom = new Error('handler failed')
   await t.rejects(app.db.transaction(async (tx) => {
@@ -108,7 +108,7 @@ t.test('a failed ROLLBACK destroys that connection and the original error is ret
 })
 
 t.test('a statement whose connection dies inside a transaction: nothing committed, connection destroyed, no ROLLBACK tried', async (t) => {
-  const app = await build({ primary: server.url, poolSize: 1 })
+  const app = await build({ primary: server.url, poolSize: 1, sampleInterval: '1h' })
   t.teardown(() => app.close())
   await t.rejects(app.db.transaction(async (tx) => {
     await tx.query('INSERT INTO notes (id, body) VALUES (1, $1)', ['a'])
@@ -144,7 +144,8 @@ t.test('database errors of the caller pass through untouched; reads are not retr
 })
 
 t.test('a write past the deadline is reported as of unknown outcome, never retried', async (t) => {
-  const app = await build({ primary: server.url, timeout: 200 })
+  // No sampling after the first round: the pool holds only the connections of this test.
+  const app = await build({ primary: server.url, timeout: 200, sampleInterval: '1h' })
   t.teardown(() => app.close())
   const err = await app.db.write.query("INSERT INTO notes (id, body) SELECT 1, 'slow' FROM pg_sleep(1)").catch((e: unknown) => e)
   t.match(err, { code: 'SCALEOUT_ERR_DB_OUTCOME_UNKNOWN', statusCode: 503 })
@@ -154,10 +155,11 @@ t.test('a write past the deadline is reported as of unknown outcome, never retri
   const { rows } = await server.query('SELECT count(*)::int AS n FROM notes')
   t.same(rows, [{ n: 1 }], 'exactly once: not retried')
   await t.rejects(app.db.read.query('SELECT pg_sleep(1)'), { code: 'SCALEOUT_ERR_DB_TIMEOUT', statusCode: 503, message: 'The database (primary) did not answer within 200ms' })
+  t.equal(app.db.stats().primary.pool.total, 0, 'each overrunning statement had its connection destroyed')
 })
 
 t.test('a write whose connection dies after it was sent is reported as of unknown outcome', async (t) => {
-  const app = await build({ primary: server.url })
+  const app = await build({ primary: server.url, sampleInterval: '1h' })
   t.teardown(() => app.close())
   const err = await app.db.write.query('SELECT pg_terminate_backend(pg_backend_pid())').catch((e: unknown) => e)
   t.match(err, { code: 'SCALEOUT_ERR_DB_OUTCOME_UNKNOWN', statusCode: 503, message: 'The primary stopped answering after receiving a write: it may or may not have committed, and it was not retried' })
@@ -184,7 +186,7 @@ t.test('a COMMIT past the deadline is reported as of unknown outcome', async (t)
 })
 
 t.test('the deadline covers waiting for a connection: a full pool gives SCALEOUT_ERR_DB_TIMEOUT, nothing sent', async (t) => {
-  const app = await build({ primary: server.url, timeout: 300, poolSize: 1 })
+  const app = await build({ primary: server.url, timeout: 300, poolSize: 1, sampleInterval: '1h' })
   t.teardown(() => app.close())
   let release: () => void = () => {}
   const held = app.db.transaction(async () => { await new Promise<void>((resolve) => { release = resolve }) })
@@ -247,7 +249,7 @@ t.test('a pg.Pool the caller passes is used and never ended; pools the plugin ma
 t.test('an idle connection killed by the server is an error event the plugin handles, not a crash', async (t) => {
   const logs: Array<Record<string, unknown>> = []
   const app = Fastify({ logger: { level: 'warn', stream: { write: (line: string) => { logs.push(JSON.parse(line)) } } } })
-  await app.register(postgres, { primary: server.url })
+  await app.register(postgres, { primary: server.url, sampleInterval: '1h' })
   await app.ready()
   t.teardown(() => app.close())
   await Promise.all([app.db.read.query('SELECT 1'), app.db.read.query('SELECT 1'), app.db.read.query('SELECT 1')])
