@@ -154,11 +154,15 @@ t.test('through PgBouncer, lag past maxLag quarantines the replica and removing 
   t.equal((await app.inject('/notes/0')).headers['x-scaleout-db-route'], 'replica;reason=replica')
 })
 
-async function steady (app: FastifyInstance, during: () => Promise<void>): Promise<number[]> {
+/** Steady GETs until `during` is done; the bodies of those that were not 200. */
+async function steady (app: FastifyInstance, during: () => Promise<void>): Promise<string[]> {
   const state = { running: true }
-  const statuses: number[] = []
+  const failed: string[] = []
   const workers = Array.from({ length: 4 }, async () => {
-    while (state.running) statuses.push((await app.inject('/notes/0')).statusCode)
+    while (state.running) {
+      const res = await app.inject('/notes/0')
+      if (res.statusCode !== 200) failed.push(res.body)
+    }
   })
   try {
     await during()
@@ -166,11 +170,12 @@ async function steady (app: FastifyInstance, during: () => Promise<void>): Promi
     state.running = false
     await Promise.all(workers)
   }
-  return statuses
+  return failed
 }
 
 t.test('through PgBouncer, the replica killed and then paused under steady reads: 0 failed GETs, recovery without restart', async (t) => {
-  const app = await instance()
+  // A deadline with room for a loaded CI machine: the retry on the primary gets half of it.
+  const app = await instance({ timeout: '4s' })
   t.teardown(() => app.close())
   await waitUntil('replica in rotation', () => app.db.stats().replicas[0]?.state === 'up')
   const killed = await steady(app, async () => {
@@ -179,7 +184,7 @@ t.test('through PgBouncer, the replica killed and then paused under steady reads
     await cluster.replica.restart()
     await waitUntil('back in rotation', () => app.db.stats().replicas[0]?.state === 'up', 20_000)
   })
-  t.same(killed.filter((s) => s !== 200), [])
+  t.same(killed, [], 'no failed GET')
   const paused = await steady(app, async () => {
     cluster.replica.pause()
     try {
@@ -189,7 +194,7 @@ t.test('through PgBouncer, the replica killed and then paused under steady reads
     }
     await waitUntil('back in rotation', () => app.db.stats().replicas[0]?.state === 'up', 20_000)
   })
-  t.same(paused.filter((s) => s !== 200), [])
+  t.same(paused, [], 'no failed GET')
 })
 
 t.test('through PgBouncer, the primary killed: writes answer a coded 503 within the deadline, token-less reads still served', async (t) => {
