@@ -60,6 +60,14 @@ new Redis({ lazyConnect: true }).disconnect()`
     usage: `await app.register(plugin, { redis: new Redis({ lazyConnect: true }) })
 const off: () => void = app.broadcast.subscribe('news', (message) => { void message })
 off()`
+  },
+  '@scaleout/postgres': {
+    dir: 'plugins/postgres',
+    // With no replica the plugin opens no connection until a query runs: nothing listens on port 9.
+    options: { primary: 'postgres://app@127.0.0.1:9/app' },
+    usage: `await app.register(plugin, { primary: 'postgres://app@127.0.0.1:9/app', timeout: '2s' })
+app.get('/', async (request) => (await request.db.read.query<{ one: number }>('SELECT 1 AS one')).rows[0]?.one)
+new Redis({ lazyConnect: true }).disconnect()`
   }
 }
 

@@ -1,0 +1,23 @@
+import type { Cluster } from './cluster.js'
+import { attempt } from './queries.js'
+import type { DbChecks } from './types.js'
+
+// Check functions shaped for @scaleout/health's addCheck without either plugin importing the other:
+// resolve with observations to pass or warn, throw to fail.
+
+export function checks (cluster: Cluster): DbChecks {
+  return {
+    async primary () {
+      const started = Date.now()
+      await attempt(cluster, cluster.primary, 'SELECT 1', undefined, started + cluster.settings.timeout)
+      return { status: 'pass', observedValue: Date.now() - started, observedUnit: 'ms' }
+    },
+    async replicas () {
+      const inRotation = cluster.inRotation().length
+      if (cluster.replicas.length > 0 && inRotation === 0) {
+        return { status: 'warn', observedValue: 0, observedUnit: 'replicas', output: 'no replica in rotation: reads run on the primary' }
+      }
+      return { status: 'pass', observedValue: inRotation, observedUnit: 'replicas' }
+    }
+  }
+}

@@ -1,0 +1,70 @@
+import type { FastifyBaseLogger } from 'fastify'
+import { Host, type Quarantine } from './pools.js'
+import type { Settings } from './options.js'
+import type { RouteReason } from './types.js'
+
+export const REASONS: readonly RouteReason[] = ['replica', 'caughtUpWait', 'tokenAhead', 'quarantined', 'fallback', 'afterWrite', 'noReplica']
+
+/** The primary, the replicas and what every request shares about them. */
+export class Cluster {
+  readonly settings: Settings
+  readonly log: FastifyBaseLogger
+  readonly primary: Host
+  readonly replicas: readonly Host[]
+  readonly routes: Record<RouteReason, number>
+  /** When the sampler last read the primary's position (ms since the epoch; 0: never). */
+  primarySeenAt = 0
+  closed = false
+  // Replicas start out of rotation until sampled; the first round then logs if none came in.
+  private anyInRotation: boolean
+
+  constructor (settings: Settings, log: FastifyBaseLogger) {
+    this.settings = settings
+    this.log = log
+    this.primary = new Host('primary', 0, settings.primary, settings, log)
+    this.replicas = settings.replicas.map((spec, i) => new Host('replica', i, spec, settings, log))
+    this.anyInRotation = this.replicas.length > 0
+    this.routes = Object.fromEntries(REASONS.map((r) => [r, 0])) as Record<RouteReason, number>
+  }
+
+  inRotation (): Host[] {
+    return this.replicas.filter((h) => h.inRotation)
+  }
+
+  /** Takes a replica out of rotation; logged once per transition, never per request. */
+  quarantine (host: Host, reason: Quarantine, detail: Record<string, unknown>): void {
+    if (host.quarantined === reason) return
+    const was = host.quarantined
+    host.quarantined = reason
+    host.recoveries = 0
+    if (was === null) this.log.warn({ host: host.name, reason, ...detail }, 'postgres: replica out of rotation')
+    this.noteRotation()
+  }
+
+  admit (host: Host): void {
+    host.quarantined = null
+    host.recoveries = 0
+    host.failures = 0
+    this.log.info({ host: host.name }, 'postgres: replica in rotation')
+    this.noteRotation()
+  }
+
+  /** A failed call: enough in a row take a replica out. */
+  failed (host: Host): void {
+    host.failures++
+    if (host.role === 'replica' && host.failures >= this.settings.quarantineAfter) this.quarantine(host, 'down', { failures: host.failures })
+  }
+
+  noteRotation (): void {
+    const any = this.replicas.some((h) => h.inRotation)
+    if (any === this.anyInRotation) return
+    this.anyInRotation = any
+    if (any) this.log.info('postgres: replicas back in rotation: reads use them again')
+    else this.log.warn('postgres: no replica in rotation: reads go to the primary')
+  }
+
+  async close (): Promise<void> {
+    this.closed = true
+    await Promise.all([this.primary, ...this.replicas].map(async (h) => { await h.close() }))
+  }
+}

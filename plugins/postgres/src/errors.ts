@@ -1,0 +1,88 @@
+import createError from '@fastify/error'
+import { InvalidOptionError } from '@scaleout/core'
+
+// Every error the postgres plugin raises, in one place, so codes stay unique and greppable.
+// Messages name the role (primary, replica) and what happened, never the server's own text:
+// that stays on `cause` for logs.
+
+export const PLUGIN = '@scaleout/postgres'
+
+/** Registration found no primary: neither the `primary` option nor DATABASE_URL. */
+export const DbNotConfiguredError = createError(
+  'SCALEOUT_ERR_DB_NOT_CONFIGURED',
+  '@scaleout/postgres needs a primary: pass the `primary` option (a postgres:// URL, a pg config object or a pg.Pool) or set DATABASE_URL',
+  500
+)
+
+/** A host refused or dropped the connection before the statement could run. Nothing was executed. */
+export const DbUnavailableError = createError(
+  'SCALEOUT_ERR_DB_UNAVAILABLE',
+  'The database (%s) is unavailable; try again shortly',
+  503
+)
+
+/** The call's deadline (`timeout`) passed before a connection was free or the statement answered. */
+export const DbTimeoutError = createError(
+  'SCALEOUT_ERR_DB_TIMEOUT',
+  'The database (%s) did not answer within %dms',
+  503
+)
+
+/**
+ * The primary stopped answering after it received a write: it may or may not have committed.
+ * Never retried: the caller decides (check, then redo if idempotent).
+ */
+export const DbOutcomeUnknownError = createError(
+  'SCALEOUT_ERR_DB_OUTCOME_UNKNOWN',
+  'The primary stopped answering after receiving a write: it may or may not have committed, and it was not retried',
+  503
+)
+
+/** The primary answered SQLSTATE 25006: it is read-only (demoted, or still in recovery). Nothing was written. */
+export const DbReadOnlyError = createError(
+  'SCALEOUT_ERR_DB_READ_ONLY',
+  'The primary refused the write because it is read-only (demoted or in recovery); nothing was written',
+  503
+)
+
+/** A statement that keeps session state, which PgBouncer transaction pooling breaks, was refused before it ran. */
+export const DbSessionStateError = createError(
+  'SCALEOUT_ERR_DB_SESSION_STATE',
+  '%s is refused behind PgBouncer in transaction mode (the next statement may run on another server connection): %s',
+  500
+)
+
+/** A query or transaction handle was used after its transaction ended. */
+export const DbTransactionDoneError = createError(
+  'SCALEOUT_ERR_DB_TRANSACTION_DONE',
+  'This transaction has already ended: run statements inside the transaction callback and await them',
+  500
+)
+
+/** COMMIT found the transaction aborted (a statement in it failed and the error was caught): nothing was committed. */
+export const DbRolledBackError = createError(
+  'SCALEOUT_ERR_DB_ROLLED_BACK',
+  'The transaction was rolled back, not committed: a statement in it failed',
+  500
+)
+
+/** The plugin was closed (fastify.close()) and the pools ended. */
+export const DbClosedError = createError(
+  'SCALEOUT_ERR_DB_CLOSED',
+  'The database pools are closed',
+  503
+)
+
+/** Every error the plugin can throw, keyed by code (core's included). */
+export const errors = {
+  SCALEOUT_ERR_INVALID_OPTION: InvalidOptionError,
+  SCALEOUT_ERR_DB_NOT_CONFIGURED: DbNotConfiguredError,
+  SCALEOUT_ERR_DB_UNAVAILABLE: DbUnavailableError,
+  SCALEOUT_ERR_DB_TIMEOUT: DbTimeoutError,
+  SCALEOUT_ERR_DB_OUTCOME_UNKNOWN: DbOutcomeUnknownError,
+  SCALEOUT_ERR_DB_READ_ONLY: DbReadOnlyError,
+  SCALEOUT_ERR_DB_SESSION_STATE: DbSessionStateError,
+  SCALEOUT_ERR_DB_TRANSACTION_DONE: DbTransactionDoneError,
+  SCALEOUT_ERR_DB_ROLLED_BACK: DbRolledBackError,
+  SCALEOUT_ERR_DB_CLOSED: DbClosedError
+} as const

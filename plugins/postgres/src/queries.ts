@@ -1,0 +1,117 @@
+import type pg from 'pg'
+import type { Cluster } from './cluster.js'
+import { DbClosedError, DbOutcomeUnknownError } from './errors.js'
+import { failureOf, isBroken, run, withClient } from './execute.js'
+import { guard } from './pgbouncer.js'
+import type { Host } from './pools.js'
+import { fallback, route } from './routing.js'
+import type { RouteReason, Statement } from './types.js'
+import { MAX_LSN, positionOf } from './wal.js'
+
+/** What a read needs to know about its request: the position it must see, and whether it wrote. */
+export interface ReadContext {
+  need: () => bigint | null
+  readonly wrote: boolean
+  routed: (host: Host, reason: RouteReason) => void
+}
+
+export function check (cluster: Cluster, statement: Statement): void {
+  if (cluster.closed) throw new DbClosedError()
+  const bouncer = cluster.settings.pgbouncer
+  if (bouncer !== null) guard(statement, bouncer[0] > 1 || (bouncer[0] === 1 && bouncer[1] >= 21))
+}
+
+/** One statement on one host before `deadline`; failures that say the host is at fault count against it. */
+export async function attempt<R extends pg.QueryResultRow> (cluster: Cluster, host: Host, statement: Statement, values: unknown[] | undefined, deadline: number): Promise<pg.QueryResult<R>> {
+  const budget = cluster.settings.timeout
+  try {
+    const result = await withClient(host, deadline, budget, async (client) => await run<R>(host, client, statement, values, deadline, { write: false, budget }))
+    host.failures = 0
+    return result
+  } catch (err) {
+    const failure = failureOf(err)
+    if (failure === 'unavailable' || failure === 'timeout') cluster.failed(host)
+    throw err
+  }
+}
+
+/**
+ * A read. On a replica the first try gets half the remaining budget, so that when the replica is
+ * dead or hung (or cancels the query in a replay conflict, 40001) the read is tried once more,
+ * on another replica that needs no wait or on the primary, within the same deadline.
+ */
+export async function read<R extends pg.QueryResultRow> (cluster: Cluster, statement: Statement, values: unknown[] | undefined, context: ReadContext | null): Promise<pg.QueryResult<R>> {
+  check(cluster, statement)
+  const deadline = Date.now() + cluster.settings.timeout
+  const need = context?.need() ?? null
+  const { host, reason } = await route(cluster, need, context?.wrote ?? false, deadline)
+  if (host.role === 'primary') {
+    const result = await attempt<R>(cluster, host, statement, values, deadline)
+    routed(cluster, context, host, reason)
+    return result
+  }
+  try {
+    const result = await attempt<R>(cluster, host, statement, values, Date.now() + (deadline - Date.now()) / 2)
+    routed(cluster, context, host, reason)
+    return result
+  } catch (err) {
+    const failure = failureOf(err)
+    if (failure === null || failure === 'read-only') throw err
+    const other = fallback(cluster, host, need)
+    cluster.log.debug({ host: host.name, failure, retry: other.name }, 'postgres: read retried elsewhere')
+    const result = await attempt<R>(cluster, other, statement, values, deadline)
+    routed(cluster, context, other, 'fallback')
+    return result
+  }
+}
+
+function routed (cluster: Cluster, context: ReadContext | null, host: Host, reason: RouteReason): void {
+  cluster.routes[reason]++
+  host.reads++
+  context?.routed(host, reason)
+}
+
+export const POSITION = 'SELECT pg_current_wal_insert_lsn()::text AS lsn'
+
+/** What a write tells its request: it is about to send (reads then stay on the primary), and where it committed. */
+export interface WriteContext {
+  /** Whether the response will carry a token, so the commit position is worth a round trip. */
+  readonly position: boolean
+  writing: () => void
+  committed: (lsn: bigint) => void
+}
+
+/**
+ * A statement on the primary. In a request, the primary's WAL insert position is read on the same
+ * connection right after (one round trip): it lies at or past the end of the commit record, so a
+ * replica that replayed it sees the write. When that read fails, or the write's outcome is unknown,
+ * the token gets the largest position: the client's reads go to the primary until the sampler has
+ * seen the primary past the token's date.
+ */
+export async function write<R extends pg.QueryResultRow> (cluster: Cluster, statement: Statement, values: unknown[] | undefined, context: WriteContext | null): Promise<pg.QueryResult<R>> {
+  check(cluster, statement)
+  const primary = cluster.primary
+  const budget = cluster.settings.timeout
+  const deadline = Date.now() + budget
+  return await withClient(primary, deadline, budget, async (client, lease) => {
+    context?.writing()
+    let result: pg.QueryResult<R>
+    try {
+      result = await run<R>(primary, client, statement, values, deadline, { write: true, budget })
+    } catch (err) {
+      if (err instanceof DbOutcomeUnknownError) context?.committed(MAX_LSN)
+      throw err
+    }
+    if (context?.position === true) {
+      let lsn = MAX_LSN
+      try {
+        const { rows } = await run<{ lsn: string }>(primary, client, POSITION, undefined, deadline, { write: false, budget })
+        lsn = positionOf(rows[0]?.lsn)
+      } catch (err) {
+        lease.destroy = isBroken(err)
+      }
+      context.committed(lsn)
+    }
+    return result
+  })
+}

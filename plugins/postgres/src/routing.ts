@@ -1,0 +1,98 @@
+import type { Cluster } from './cluster.js'
+import { run, withClient } from './execute.js'
+import { advance, type Host } from './pools.js'
+import { CLOCK_SKEW_MS, type Token } from './token.js'
+import type { RouteReason } from './types.js'
+import { parseLsn } from './wal.js'
+
+export interface Route {
+  readonly host: Host
+  readonly reason: RouteReason
+}
+
+/**
+ * Smooth weighted round robin (as nginx does it): over any window the shares follow the weights
+ * exactly, without the clumps a random pick makes.
+ */
+export function pickWeighted (hosts: readonly Host[]): Host | null {
+  let total = 0
+  let best: Host | null = null
+  for (const host of hosts) {
+    host.current += host.weight
+    total += host.weight
+    if (best === null || host.current > best.current) best = host
+  }
+  if (best !== null) best.current -= total
+  return best
+}
+
+/**
+ * The position a read must see. A token is never trusted beyond the primary's real position: when
+ * the sampler read the primary after the token was issued (clock skew allowed for) and found it
+ * behind the token, the token cannot be true (forged with a leaked secret, or from a rebuilt
+ * cluster), and the primary's position stands in for it.
+ */
+export function required (cluster: Cluster, token: Token): bigint {
+  const seen = cluster.primary.lsn
+  if (seen !== null && token.lsn > seen && cluster.primarySeenAt > token.issuedAt + CLOCK_SKEW_MS) return seen
+  return token.lsn
+}
+
+/** Where a read goes: a replica that has replayed `need` (waiting up to replicaWait for one), else the primary. */
+export async function route (cluster: Cluster, need: bigint | null, afterWrite: boolean, deadline: number): Promise<Route> {
+  if (afterWrite) return { host: cluster.primary, reason: 'afterWrite' }
+  if (cluster.replicas.length === 0) return { host: cluster.primary, reason: 'noReplica' }
+  const candidates = cluster.inRotation()
+  if (candidates.length === 0) return { host: cluster.primary, reason: 'quarantined' }
+  const ready = caughtUp(candidates, need)
+  if (ready.length > 0) return { host: pickWeighted(ready) as Host, reason: 'replica' }
+  // need is not null here: with no token every candidate is ready.
+  const wait = cluster.settings.replicaWait
+  if (wait > 0) {
+    const host = pickWeighted(candidates) as Host
+    if (await waitFor(cluster, host, need as bigint, Math.min(Date.now() + wait, deadline))) return { host, reason: 'caughtUpWait' }
+  }
+  return { host: cluster.primary, reason: 'tokenAhead' }
+}
+
+/** Replicas that have replayed `need` (all of them with no token). In rotation means sampled: `lsn` is known. */
+function caughtUp (hosts: readonly Host[], need: bigint | null): Host[] {
+  return need === null ? [...hosts] : hosts.filter((h) => (h.lsn as bigint) >= need)
+}
+
+/** Another place for a read that failed on `failed`: a replica that needs no wait, else the primary. */
+export function fallback (cluster: Cluster, failed: Host, need: bigint | null): Host {
+  return pickWeighted(caughtUp(cluster.inRotation(), need).filter((h) => h !== failed)) ?? cluster.primary
+}
+
+const PROBE_PAUSE_MS = 5
+const probes = new WeakMap<Host, Promise<void>>()
+
+/**
+ * Waits until `host` has replayed `need`, asking it directly (the sampler's view is up to an
+ * interval old). Concurrent waiters on one host share each probe.
+ */
+async function waitFor (cluster: Cluster, host: Host, need: bigint, until: number): Promise<boolean> {
+  for (;;) {
+    if (host.lsn !== null && host.lsn >= need) return true
+    if (Date.now() >= until || !host.inRotation || cluster.closed) return false
+    let probe = probes.get(host)
+    if (probe === undefined) {
+      probe = probeReplay(cluster, host, until).finally(() => { probes.delete(host) })
+      probes.set(host, probe)
+    }
+    await probe
+  }
+}
+
+async function probeReplay (cluster: Cluster, host: Host, until: number): Promise<void> {
+  const before = host.lsn
+  const budget = cluster.settings.timeout
+  try {
+    const { rows } = await withClient(host, until, budget, async (client) => await run<{ lsn: string | null }>(host, client, 'SELECT pg_last_wal_replay_lsn()::text AS lsn', undefined, until, { write: false, budget }))
+    advance(host, parseLsn(rows[0]?.lsn))
+  } catch {
+    // The wait ends at `until` anyway; the sampler and the request path count failures.
+  }
+  if (host.lsn === before) await new Promise((resolve) => setTimeout(resolve, Math.max(0, Math.min(PROBE_PAUSE_MS, until - Date.now()))))
+}

@@ -1,0 +1,163 @@
+import type { Cluster } from './cluster.js'
+import { run, withClient } from './execute.js'
+import { advance, type Host } from './pools.js'
+import { parseLsn } from './wal.js'
+
+// The background sampler: every interval (±20% jitter, so instances do not sample in lockstep) it
+// reads the primary's insert position and each replica's replay position, derives each replica's
+// lag, and moves replicas in and out of rotation. The request path only reads what it found.
+//
+// Lag is measured in WAL, not in time since the last replayed commit: an idle primary writes
+// nothing, so a replica with nothing to replay would look minutes behind by that clock. A replica
+// that has replayed the primary's last seen position has no lag; one that has not is as far behind
+// as the oldest primary sample it is still missing.
+
+const PRIMARY_SQL = 'SELECT pg_is_in_recovery() AS recovery, CASE WHEN pg_is_in_recovery() THEN NULL ELSE pg_current_wal_insert_lsn()::text END AS lsn'
+const REPLICA_SQL = 'SELECT pg_is_in_recovery() AS recovery, pg_last_wal_replay_lsn()::text AS lsn'
+
+interface Sample { recovery: boolean, lsn: string | null }
+interface Seen { lsn: bigint, at: number }
+/** A sample and when it was asked for, or null when the host did not answer in time. */
+type Sampled = (Sample & { at: number }) | null
+
+export class Sampler {
+  private readonly cluster: Cluster
+  private readonly history: Seen[] = []
+  /** How long primary samples are kept: past the lag that quarantines, plus two intervals. */
+  private readonly keep: number
+  private timer: NodeJS.Timeout | undefined
+  private running: Promise<void> | undefined
+  private stopped = false
+  private primaryReadOnly = false
+
+  constructor (cluster: Cluster) {
+    this.cluster = cluster
+    const { maxLag, sampleInterval } = cluster.settings
+    this.keep = 2 * maxLag + 2 * sampleInterval
+  }
+
+  /** Runs a first round (so replicas can be in rotation when the app is ready), then keeps sampling. */
+  async start (): Promise<void> {
+    await this.round()
+    this.schedule()
+  }
+
+  async stop (): Promise<void> {
+    this.stopped = true
+    clearTimeout(this.timer)
+    await this.running
+  }
+
+  private schedule (): void {
+    if (this.stopped) return
+    const delay = this.cluster.settings.sampleInterval * (0.8 + 0.4 * Math.random())
+    this.timer = setTimeout(() => {
+      this.running = this.round().finally(() => {
+        this.running = undefined
+        this.schedule()
+      })
+    }, delay)
+    this.timer.unref()
+  }
+
+  /** One sample of every host, all at once, each bounded by `timeout`; the next round starts after this one. */
+  async round (): Promise<void> {
+    const { primary, replicas } = this.cluster
+    const [primarySample, ...replicaSamples] = await Promise.all([
+      this.sample(primary, PRIMARY_SQL),
+      ...replicas.map(async (h) => await this.sample(h, REPLICA_SQL))
+    ])
+    this.primarySampled(primarySample as Sampled)
+    replicas.forEach((host, i) => { this.replicaSampled(host, replicaSamples[i] as Sampled) })
+    this.cluster.noteRotation()
+  }
+
+  private async sample (host: Host, sql: string): Promise<Sampled> {
+    const { timeout } = this.cluster.settings
+    const at = Date.now()
+    const deadline = at + timeout
+    try {
+      const { rows } = await withClient(host, deadline, timeout, async (client) => await run<Sample>(host, client, sql, undefined, deadline, { write: false, budget: timeout }))
+      return { ...(rows[0] as Sample), at }
+    } catch {
+      return null
+    }
+  }
+
+  private primarySampled (sample: Sampled): void {
+    const { cluster } = this
+    const primary = cluster.primary
+    if (sample === null) {
+      if (primary.reachable) cluster.log.warn({ host: primary.name }, 'postgres: primary unreachable')
+      primary.reachable = false
+      primary.failures++
+      return
+    }
+    if (!primary.reachable) cluster.log.info({ host: primary.name }, 'postgres: primary reachable again')
+    primary.reachable = true
+    primary.failures = 0
+    if (sample.recovery !== this.primaryReadOnly) {
+      this.primaryReadOnly = sample.recovery
+      if (sample.recovery) cluster.log.error({ host: primary.name }, 'postgres: the primary is in recovery (a standby): writes will fail with SCALEOUT_ERR_DB_READ_ONLY')
+    }
+    const lsn = parseLsn(sample.lsn)
+    if (lsn === null) return
+    advance(primary, lsn)
+    cluster.primarySeenAt = sample.at
+    const last = this.history[this.history.length - 1]
+    if (last === undefined || lsn > last.lsn) {
+      this.history.push({ lsn, at: sample.at })
+      // Of the samples older than `keep`, the newest is enough: a replica missing it is past maxLag
+      // whichever older one it misses too.
+      while (this.history.length > 1 && (this.history[1] as Seen).at < sample.at - this.keep) this.history.shift()
+    }
+  }
+
+  private replicaSampled (host: Host, sample: Sampled): void {
+    const { cluster } = this
+    const { maxLag, maxLagBytes, recoverAfter } = cluster.settings
+    if (sample === null) {
+      host.reachable = false
+      cluster.failed(host)
+      return
+    }
+    const firstSight = host.lsn === null
+    host.reachable = true
+    host.failures = 0
+    const lsn = parseLsn(sample.lsn)
+    if (!sample.recovery || lsn === null) {
+      // A promoted replica (or the primary listed as a replica) is on its own timeline: reads there
+      // would miss every later write to the primary.
+      cluster.quarantine(host, 'not-standby', {})
+      return
+    }
+    advance(host, lsn)
+    this.measure(host)
+    if (host.inRotation) {
+      if (host.lagMs > maxLag || host.lagBytes > maxLagBytes) cluster.quarantine(host, 'lag', { lagMs: host.lagMs, lagBytes: host.lagBytes, maxLag })
+      return
+    }
+    // Back in rotation only once well under the limits, several samples in a row: a replica hovering
+    // at the limit does not flap.
+    if (host.lagMs > maxLag / 2 || host.lagBytes > maxLagBytes / 2) {
+      host.recoveries = 0
+      cluster.quarantine(host, 'lag', { lagMs: host.lagMs, lagBytes: host.lagBytes, maxLag })
+      return
+    }
+    if (firstSight || ++host.recoveries >= recoverAfter) cluster.admit(host)
+  }
+
+  private measure (host: Host): void {
+    const primaryLsn = this.cluster.primary.lsn
+    const replay = host.lsn as bigint
+    if (primaryLsn === null || replay >= primaryLsn) {
+      host.lagBytes = 0
+      host.lagMs = 0
+      return
+    }
+    host.lagBytes = Number(primaryLsn - replay)
+    // The latest sample is the primary position, past `replay`: one is always found.
+    const missing = this.history.find((seen) => seen.lsn > replay) as Seen
+    host.lagMs = Math.max(0, Date.now() - missing.at)
+  }
+}

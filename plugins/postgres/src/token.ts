@@ -1,0 +1,48 @@
+import { createHmac, timingSafeEqual } from 'node:crypto'
+
+// The consistency token: "1.<lsn hex>.<issued ms, base 36>.<HMAC-SHA256 base64url>". The LSN is the
+// primary's WAL insert position after the client's write committed; the time lets an instance tell
+// an impossible token (ahead of a primary position observed after it was issued) from a fresh one.
+// Signed so a client can neither raise its LSN nor date it forward.
+
+const VERSION = '1'
+export const MAX_TOKEN = 80
+const SHAPE = /^1\.([0-9a-f]{1,16})\.([0-9a-z]{1,9})\.([A-Za-z0-9_-]{43})$/
+/** Clocks of two instances may differ by this much; a token dated further ahead is refused. */
+export const CLOCK_SKEW_MS = 5_000
+
+export interface Token {
+  readonly lsn: bigint
+  readonly issuedAt: number
+}
+
+function signature (body: string, secret: string): string {
+  return createHmac('sha256', secret).update(body).digest('base64url')
+}
+
+export function signToken (lsn: bigint, issuedAt: number, secrets: readonly string[]): string {
+  const body = `${VERSION}.${lsn.toString(16)}.${issuedAt.toString(36)}`
+  return body + '.' + signature(body, secrets[0] as string)
+}
+
+/**
+ * The token a header or cookie carries, or null for anything not ours: wrong shape (checked before
+ * any HMAC, so garbage costs nothing), bad signature (constant-time, against every secret), or dated
+ * in the future.
+ */
+export function verifyToken (value: string, secrets: readonly string[], now: number): Token | null {
+  if (value.length > MAX_TOKEN) return null
+  const match = SHAPE.exec(value)
+  if (match === null) return null
+  const issuedAt = parseInt(match[2] as string, 36)
+  if (issuedAt > now + CLOCK_SKEW_MS) return null
+  const body = value.slice(0, value.lastIndexOf('.'))
+  const given = Buffer.from(match[3] as string, 'latin1')
+  for (const secret of secrets) {
+    // Comparing the text, not decoded bytes, refuses non-canonical base64 spellings.
+    if (timingSafeEqual(given, Buffer.from(signature(body, secret), 'latin1'))) {
+      return { lsn: BigInt('0x' + (match[1] as string)), issuedAt }
+    }
+  }
+  return null
+}

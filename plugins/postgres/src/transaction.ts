@@ -1,0 +1,80 @@
+import type pg from 'pg'
+import type { Cluster } from './cluster.js'
+import { DbOutcomeUnknownError, DbRolledBackError, DbTransactionDoneError } from './errors.js'
+import { acquire, isBroken, release, run } from './execute.js'
+import { check, type WriteContext } from './queries.js'
+import type { Queryable, Statement } from './types.js'
+import { MAX_LSN, positionOf } from './wal.js'
+
+// A transaction holds one primary connection from BEGIN to COMMIT. Each statement (and BEGIN,
+// COMMIT, ROLLBACK) gets the full `timeout`; a statement that fails on the connection rolls the
+// whole transaction back on the server, so inside it nothing is ever retried.
+
+/** COMMIT and the position after it in one simple-protocol round trip: what a bare COMMIT costs. */
+const COMMIT_AND_POSITION = 'COMMIT; SELECT pg_current_wal_insert_lsn()::text AS lsn'
+
+export async function transaction<T> (cluster: Cluster, fn: (tx: Queryable) => Promise<T>, context: WriteContext | null): Promise<T> {
+  if (typeof fn !== 'function') throw new TypeError('transaction(fn) needs a function')
+  const primary = cluster.primary
+  const budget = cluster.settings.timeout
+  const client = await acquire(primary, Date.now() + budget, budget)
+  let destroy = false
+  let done = false
+  const statement = async <R extends pg.QueryResultRow>(text: Statement, values?: unknown[], write = false): Promise<pg.QueryResult<R>> => {
+    try {
+      return await run<R>(primary, client, text, values, Date.now() + budget, { write, budget })
+    } catch (err) {
+      if (isBroken(err)) destroy = true
+      throw err
+    }
+  }
+  try {
+    await statement('BEGIN')
+    context?.writing()
+    const tx: Queryable = {
+      query: async <R extends pg.QueryResultRow>(text: Statement, values?: unknown[]): Promise<pg.QueryResult<R>> => {
+        if (done) throw new DbTransactionDoneError()
+        check(cluster, text)
+        return await statement<R>(text, values)
+      }
+    }
+    let value: T
+    try {
+      value = await fn(tx)
+    } catch (err) {
+      done = true
+      if (!destroy) {
+        // A ROLLBACK that fails leaves the connection in an unknown state: destroy it, never reuse it.
+        try {
+          await statement('ROLLBACK')
+        } catch {
+          destroy = true
+        }
+      }
+      throw err
+    }
+    done = true
+    await commit(statement, context)
+    return value
+  } finally {
+    done = true
+    release(client, destroy)
+  }
+}
+
+type Run = <R extends pg.QueryResultRow>(text: Statement, values?: unknown[], write?: boolean) => Promise<pg.QueryResult<R>>
+
+async function commit (statement: Run, context: WriteContext | null): Promise<void> {
+  const position = context?.position === true
+  let results: pg.QueryResult | pg.QueryResult[]
+  try {
+    results = await statement(position ? COMMIT_AND_POSITION : 'COMMIT', undefined, true)
+  } catch (err) {
+    if (err instanceof DbOutcomeUnknownError) context?.committed(MAX_LSN)
+    throw err
+  }
+  const [committed, after] = Array.isArray(results) ? results : [results]
+  // COMMIT of a transaction in which a statement failed (and the caller caught it) answers ROLLBACK.
+  if (committed?.command === 'ROLLBACK') throw new DbRolledBackError()
+  if (position) (context as WriteContext).committed(positionOf(after?.rows[0]?.lsn))
+}

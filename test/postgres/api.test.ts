@@ -1,0 +1,298 @@
+import t from 'tap'
+import Fastify from 'fastify'
+import pg from 'pg'
+import postgres, { errors, DbUnavailableError } from '@scaleout/postgres'
+import { PostgresServer } from '../helpers/postgres.js'
+import { freePort, waitUntil } from '../helpers/ports.js'
+import { build, NOTES } from './setup.js'
+
+// The seed API on a primary alone: no replica configured, the same API, everything on the primary.
+
+let server: PostgresServer
+t.before(async () => {
+  server = await PostgresServer.start()
+  await server.query(NOTES)
+})
+t.teardown(async () => { await server.stop() })
+t.beforeEach(async () => { await server.query('TRUNCATE notes') })
+
+t.test('write, read and transaction run on the primary with no replica, through fastify.db and request.db', async (t) => {
+  const app = await build({ primary: server.url, replicas: [] }, {}, (app) => {
+    app.post('/tx', async (request) => {
+      return await request.db.transaction(async (tx) => {
+        await tx.query('INSERT INTO notes (id, body) VALUES ($1, $2)', [10, 'in tx'])
+        const { rows } = await tx.query<{ body: string }>('SELECT body FROM notes WHERE id = $1', [10])
+        return { seen: rows[0]?.body }
+      })
+    })
+  })
+  t.teardown(() => app.close())
+  const written = await app.inject({ method: 'POST', url: '/notes', payload: { id: 1, body: 'hello' } })
+  t.equal(written.statusCode, 200)
+  t.equal(written.headers['x-scaleout-db-token'], undefined, 'no replica: no token')
+  t.equal(written.headers['set-cookie'], undefined)
+  const read = await app.inject('/notes/1')
+  t.same(read.json(), { body: 'hello' })
+  const tx = await app.inject({ method: 'POST', url: '/tx' })
+  t.same(tx.json(), { seen: 'in tx' }, 'reads inside a transaction see its writes')
+  const direct = await app.db.read.query<{ n: string }>('SELECT count(*) AS n FROM notes')
+  t.equal(direct.rows[0]?.n, '2')
+  const inserted = await app.db.write.query('INSERT INTO notes (id, body) VALUES ($1, $2) RETURNING id', [3, 'three'])
+  t.equal(inserted.rowCount, 1)
+  t.equal(inserted.command, 'INSERT')
+  const viaTx = await app.db.transaction(async (tx) => (await tx.query('SELECT 1 AS one')).rows[0])
+  t.same(viaTx, { one: 1 })
+  const stats = app.db.stats()
+  t.equal(stats.routes.noReplica, 2)
+  t.same(stats.replicas, [])
+  t.equal(stats.primary.state, 'up')
+  t.equal(stats.primary.role, 'primary')
+  t.match(stats.primary.lsn, /^[0-9A-F]+\/[0-9A-F]+$/)
+})
+
+t.test('a throw or a rejected promise inside a transaction rolls back and rethrows', async (t) => {
+  const app = await build({ primary: server.url, sampleInterval: '1h' })
+  t.teardown(() => app.close())
+  const boom = new Error('boom')
+  await t.rejects(app.db.transaction(async (tx) => {
+    await tx.query('INSERT INTO notes (id, body) VALUES (1, $1)', ['a'])
+    throw boom
+  }), boom)
+  await t.rejects(app.db.transaction(async (tx) => {
+    await tx.query('INSERT INTO notes (id, body) VALUES (2, $1)', ['b'])
+    await Promise.reject(boom)
+  }), boom)
+  await t.rejects(app.db.transaction(async (tx) => {
+    await tx.query('INSERT INTO notes (id, body) VALUES (3, $1)', ['c'])
+    await tx.query('INSERT INTO notes (id, body) VALUES (3, $1)', ['duplicate'])
+  }), { code: '23505' }, 'the database error itself, untouched')
+  const { rows } = await server.query('SELECT count(*)::int AS n FROM notes')
+  t.same(rows, [{ n: 0 }], 'nothing committed')
+  t.equal(app.db.stats().primary.pool.total, app.db.stats().primary.pool.idle, 'every connection went back')
+})
+
+t.test('a caught statement failure inside a transaction: COMMIT rolls back and says so', async (t) => {
+  const app = await build({ primary: server.url })
+  t.teardown(() => app.close())
+  await t.rejects(app.db.transaction(async (tx) => {
+    await tx.query('INSERT INTO notes (id, body) VALUES (1, $1)', ['a'])
+    await tx.query('SELECT nonsense FROM nowhere').catch(() => {})
+  }), { code: 'SCALEOUT_ERR_DB_ROLLED_BACK' })
+  const { rows } = await server.query('SELECT count(*)::int AS n FROM notes')
+  t.same(rows, [{ n: 0 }])
+})
+
+t.test('a transaction handle used after its transaction ended is refused', async (t) => {
+  const app = await build({ primary: server.url })
+  t.teardown(() => app.close())
+  let kept: { query: (text: string) => Promise<unknown> } | undefined
+  await app.db.transaction(async (tx) => { kept = tx })
+  await t.rejects(kept?.query('SELECT 1') as Promise<unknown>, { code: 'SCALEOUT_ERR_DB_TRANSACTION_DONE' })
+  await t.rejects(app.db.transaction('nope' as never), TypeError)
+})
+
+t.test('a failed ROLLBACK destroys that connection and the original error is rethrown', async (t) => {
+  const app = await build({ primary: server.url, poolSize: 1, sampleInterval: '1h' })
+  t.teardown(() => app.close())
+  const boom = new Error('handler failed')
+  await t.rejects(app.db.transaction(async (tx) => {
+    const { rows } = await tx.query<{ pid: number }>('SELECT pg_backend_pid() AS pid')
+    // The server side of this very connection goes away: the ROLLBACK cannot be sent.
+    await server.query('SELECT pg_terminate_backend($1)', [rows[0]?.pid])
+    await waitUntil('backend gone', async () => (await server.query('SELECT 1 FROM pg_stat_activity WHERE pid = $1', [rows[0]?.pid])).rowCount === 0)
+    throw boom
+  }), boom)
+  t.equal(app.db.stats().primary.pool.total, 0, 'the connection was destroyed, not returned')
+  const { rows } = await app.db.write.query('SELECT 1 AS ok')
+  t.same(rows, [{ ok: 1 }], 'the pool opens a fresh one')
+})
+
+t.test('a statement whose connection dies inside a transaction: nothing committed, connection destroyed, no ROLLBACK tried', async (t) => {
+  const app = await build({ primary: server.url, poolSize: 1, sampleInterval: '1h' })
+  t.teardown(() => app.close())
+  await t.rejects(app.db.transaction(async (tx) => {
+    await tx.query('INSERT INTO notes (id, body) VALUES (1, $1)', ['a'])
+    await tx.query('SELECT pg_terminate_backend(pg_backend_pid())')
+  }), { code: 'SCALEOUT_ERR_DB_UNAVAILABLE', statusCode: 503 })
+  t.equal(app.db.stats().primary.pool.total, 0)
+  const { rows } = await server.query('SELECT count(*)::int AS n FROM notes')
+  t.same(rows, [{ n: 0 }])
+})
+
+t.test('a connection the server drops while a transaction holds it between statements: no crash, a coded error, nothing committed', async (t) => {
+  const app = await build({ primary: server.url })
+  t.teardown(() => app.close())
+  await t.rejects(app.db.transaction(async (tx) => {
+    await tx.query("SET LOCAL idle_in_transaction_session_timeout = '50ms'")
+    await tx.query('INSERT INTO notes (id, body) VALUES (1, $1)', ['a'])
+    // The server ends the session with a FATAL while no statement runs: an `error` event on a held client.
+    await waitUntil('the server to end the idle transaction', async () => (await server.query("SELECT 1 FROM pg_stat_activity WHERE state = 'idle in transaction'")).rowCount === 0)
+    await tx.query('SELECT 1')
+  }), { code: 'SCALEOUT_ERR_DB_UNAVAILABLE', statusCode: 503 })
+  const { rows } = await server.query('SELECT count(*)::int AS n FROM notes')
+  t.same(rows, [{ n: 0 }])
+})
+
+t.test('database errors of the caller pass through untouched; reads are not retried for them', async (t) => {
+  const app = await build({ primary: server.url })
+  t.teardown(() => app.close())
+  await app.db.write.query('INSERT INTO notes (id, body) VALUES (1, $1)', ['a'])
+  await t.rejects(app.db.write.query('INSERT INTO notes (id, body) VALUES (1, $1)', ['b']), { code: '23505', constraint: 'notes_pkey' })
+  await t.rejects(app.db.read.query('SELEC 1'), { code: '42601' })
+  await t.rejects(app.db.read.query('SELECT $1::int', ['x']), { code: '22P02' })
+  await t.rejects(app.db.read.query(undefined as never), TypeError)
+})
+
+t.test('a write past the deadline is reported as of unknown outcome, never retried', async (t) => {
+  // No sampling after the first round: the pool holds only the connections of this test.
+  const app = await build({ primary: server.url, timeout: 200, sampleInterval: '1h' })
+  t.teardown(() => app.close())
+  const err = await app.db.write.query("INSERT INTO notes (id, body) SELECT 1, 'slow' FROM pg_sleep(1)").catch((e: unknown) => e)
+  t.match(err, { code: 'SCALEOUT_ERR_DB_OUTCOME_UNKNOWN', statusCode: 503 })
+  t.match((err as Error).cause, { code: 'SCALEOUT_ERR_DB_TIMEOUT' })
+  // It did commit: the caller was told it might have.
+  await waitUntil('the slow insert to commit', async () => (await server.query('SELECT 1 FROM notes WHERE id = 1')).rowCount === 1)
+  const { rows } = await server.query('SELECT count(*)::int AS n FROM notes')
+  t.same(rows, [{ n: 1 }], 'exactly once: not retried')
+  await t.rejects(app.db.read.query('SELECT pg_sleep(1)'), { code: 'SCALEOUT_ERR_DB_TIMEOUT', statusCode: 503, message: 'The database (primary) did not answer within 200ms' })
+  t.equal(app.db.stats().primary.pool.total, 0, 'each overrunning statement had its connection destroyed')
+})
+
+t.test('a write whose connection dies after it was sent is reported as of unknown outcome', async (t) => {
+  const app = await build({ primary: server.url, sampleInterval: '1h' })
+  t.teardown(() => app.close())
+  const err = await app.db.write.query('SELECT pg_terminate_backend(pg_backend_pid())').catch((e: unknown) => e)
+  t.match(err, { code: 'SCALEOUT_ERR_DB_OUTCOME_UNKNOWN', statusCode: 503, message: 'The primary stopped answering after receiving a write: it may or may not have committed, and it was not retried' })
+  t.match((err as Error).cause, { code: '57P01' })
+  t.equal(app.db.stats().primary.pool.total, 0, 'that connection was destroyed')
+})
+
+t.test('a COMMIT past the deadline is reported as of unknown outcome', async (t) => {
+  await server.query('CREATE OR REPLACE FUNCTION slow_commit() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN PERFORM pg_sleep(1); RETURN NULL; END $$')
+  await server.query('CREATE TABLE IF NOT EXISTS slow (id int)')
+  await server.query('DROP TRIGGER IF EXISTS slow_commit ON slow')
+  await server.query('CREATE CONSTRAINT TRIGGER slow_commit AFTER INSERT ON slow DEFERRABLE INITIALLY DEFERRED FOR EACH ROW EXECUTE FUNCTION slow_commit()')
+  const app = await build({ primary: server.url, timeout: 300 }, {}, (app) => {
+    app.post('/slow', async (request) => {
+      await request.db.transaction(async (tx) => { await tx.query('INSERT INTO slow VALUES (1)') })
+      return { ok: true }
+    })
+  })
+  t.teardown(() => app.close())
+  const res = await app.inject({ method: 'POST', url: '/slow' })
+  t.equal(res.statusCode, 503)
+  t.equal(res.json().code, 'SCALEOUT_ERR_DB_OUTCOME_UNKNOWN')
+  await t.rejects(app.db.transaction(async (tx) => { await tx.query('INSERT INTO slow VALUES (2)') }), { code: 'SCALEOUT_ERR_DB_OUTCOME_UNKNOWN' })
+})
+
+t.test('the deadline covers waiting for a connection: a full pool gives SCALEOUT_ERR_DB_TIMEOUT, nothing sent', async (t) => {
+  const app = await build({ primary: server.url, timeout: 300, poolSize: 1, sampleInterval: '1h' })
+  t.teardown(() => app.close())
+  let release: () => void = () => {}
+  const held = app.db.transaction(async () => { await new Promise<void>((resolve) => { release = resolve }) })
+  await waitUntil('the connection to be held', () => app.db.stats().primary.pool.idle === 0 && app.db.stats().primary.pool.total === 1)
+  await t.rejects(app.db.write.query('INSERT INTO notes (id, body) VALUES (1, $1)', ['never']), { code: 'SCALEOUT_ERR_DB_TIMEOUT', statusCode: 503 })
+  await t.rejects(app.db.transaction(async () => {}), { code: 'SCALEOUT_ERR_DB_TIMEOUT' })
+  release()
+  await held
+  const { rows } = await server.query('SELECT count(*)::int AS n FROM notes')
+  t.same(rows, [{ n: 0 }], 'the timed-out write was never sent')
+  await waitUntil('late connection back in the pool', () => app.db.stats().primary.pool.idle === 1)
+})
+
+t.test('a primary that refuses connections answers a coded 503, not the driver text', async (t) => {
+  const port = await freePort()
+  const app = await build({ primary: `postgres://postgres:x@127.0.0.1:${port}/postgres`, timeout: 500 })
+  t.teardown(() => app.close())
+  const res = await app.inject({ method: 'POST', url: '/notes', payload: { id: 1, body: 'x' } })
+  t.equal(res.statusCode, 503)
+  t.same(res.json(), { statusCode: 503, code: 'SCALEOUT_ERR_DB_UNAVAILABLE', error: 'Service Unavailable', message: 'The database (primary) is unavailable; try again shortly' })
+  const read = await app.inject('/notes/1')
+  t.equal(read.statusCode, 503)
+  t.equal(read.json().code, 'SCALEOUT_ERR_DB_UNAVAILABLE')
+  await t.rejects(app.db.transaction(async () => {}), DbUnavailableError)
+  await t.rejects(app.db.checks.primary(), { code: 'SCALEOUT_ERR_DB_UNAVAILABLE' })
+  t.equal(app.db.stats().primary.state, 'unreachable')
+})
+
+t.test('SQLSTATE 25006 on the primary (read-only, as a demoted primary is) is a coded 503 and the write is not retried', async (t) => {
+  const app = await build({ primary: { ...server.config, options: '-c default_transaction_read_only=on' } })
+  t.teardown(() => app.close())
+  const res = await app.inject({ method: 'POST', url: '/notes', payload: { id: 1, body: 'x' } })
+  t.equal(res.statusCode, 503)
+  t.equal(res.json().code, 'SCALEOUT_ERR_DB_READ_ONLY')
+  t.match(res.json().message, /read-only \(demoted or in recovery\); nothing was written/)
+})
+
+t.test('a pg.Pool the caller passes is used and never ended; pools the plugin made are ended on close', async (t) => {
+  const pool = new pg.Pool({ connectionString: server.url, max: 2 })
+  const app = await build({ primary: pool })
+  await app.db.write.query('INSERT INTO notes (id, body) VALUES (1, $1)', ['mine'])
+  t.equal(app.db.stats().primary.pool.total, pool.totalCount)
+  t.equal(pool.listenerCount('error'), 1, 'the plugin listens for idle connection errors')
+  t.same([pool.listenerCount('acquire'), pool.listenerCount('release')], [1, 1], 'and for errors on connections it holds')
+  await app.close()
+  t.equal(pool.ended, false)
+  t.equal(pool.listenerCount('error'), 0, 'and stops listening on close')
+  t.same([pool.listenerCount('acquire'), pool.listenerCount('release')], [0, 0])
+  const { rows } = await pool.query('SELECT body FROM notes')
+  t.same(rows, [{ body: 'mine' }])
+  await pool.end()
+
+  const owned = await build({ primary: server.url })
+  await owned.db.read.query('SELECT 1')
+  await owned.close()
+  await t.rejects(owned.db.read.query('SELECT 1'), { code: 'SCALEOUT_ERR_DB_CLOSED', statusCode: 503 })
+  await t.rejects(owned.db.write.query('SELECT 1'), { code: 'SCALEOUT_ERR_DB_CLOSED' })
+})
+
+t.test('an idle connection killed by the server is an error event the plugin handles, not a crash', async (t) => {
+  const logs: Array<Record<string, unknown>> = []
+  const app = Fastify({ logger: { level: 'warn', stream: { write: (line: string) => { logs.push(JSON.parse(line)) } } } })
+  await app.register(postgres, { primary: server.url, sampleInterval: '1h' })
+  await app.ready()
+  t.teardown(() => app.close())
+  await Promise.all([app.db.read.query('SELECT 1'), app.db.read.query('SELECT 1'), app.db.read.query('SELECT 1')])
+  const idle = app.db.stats().primary.pool.idle
+  t.ok(idle >= 1)
+  await server.query("SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE pid <> pg_backend_pid() AND backend_type = 'client backend'")
+  await waitUntil('the pool to drop its dead connections', () => app.db.stats().primary.pool.total === 0)
+  t.ok(logs.some((l) => l.msg === 'postgres: idle connection lost' && l.host === 'primary'))
+  const { rows } = await app.db.read.query('SELECT 2 AS two')
+  t.same(rows, [{ two: 2 }])
+})
+
+t.test('DATABASE_URL and DATABASE_REPLICA_URL are the defaults', async (t) => {
+  const saved = { url: process.env.DATABASE_URL, replica: process.env.DATABASE_REPLICA_URL }
+  t.teardown(() => {
+    for (const [key, value] of [['DATABASE_URL', saved.url], ['DATABASE_REPLICA_URL', saved.replica]] as const) {
+      if (value === undefined) delete process.env[key]
+      else process.env[key] = value
+    }
+  })
+  process.env.DATABASE_URL = server.url
+  process.env.DATABASE_REPLICA_URL = ` ${server.url} , ,`
+  const app = Fastify()
+  // The primary listed as a replica is not a standby: it stays out of rotation.
+  await app.register(postgres, { secret: 'x'.repeat(32) })
+  t.teardown(() => app.close())
+  const { rows } = await app.db.read.query('SELECT 1 AS one')
+  t.same(rows, [{ one: 1 }])
+  const stats = app.db.stats()
+  t.equal(stats.replicas.length, 1)
+  t.equal(stats.replicas[0]?.state, 'not-standby')
+  t.equal(stats.routes.quarantined, 1)
+  t.same(await app.db.checks.replicas(), { status: 'warn', observedValue: 0, observedUnit: 'replicas', output: 'no replica in rotation: reads run on the primary' })
+  t.match(await app.db.checks.primary(), { status: 'pass', observedUnit: 'ms' })
+  delete process.env.DATABASE_URL
+  await t.rejects(async () => { await Fastify().register(postgres).ready() }, {
+    code: 'SCALEOUT_ERR_DB_NOT_CONFIGURED',
+    message: '@scaleout/postgres needs a primary: pass the `primary` option (a postgres:// URL, a pg config object or a pg.Pool) or set DATABASE_URL'
+  })
+})
+
+t.test('every error the plugin throws is in `errors`, keyed by its code', async (t) => {
+  for (const [code, Err] of Object.entries(errors)) {
+    t.equal(new (Err as new (...args: unknown[]) => Error & { code: string })('a', 1).code, code)
+  }
+})

@@ -1,0 +1,279 @@
+import t from 'tap'
+import type { FastifyInstance, LightMyRequestResponse } from 'fastify'
+import pg from 'pg'
+import { signToken } from '../../plugins/postgres/src/token.js'
+import { parseLsn } from '../../plugins/postgres/src/wal.js'
+import { PostgresCluster } from '../helpers/postgres.js'
+import { waitUntil } from '../helpers/ports.js'
+import { build, NOTES, OLD_SECRET, SECRET, tokenCookie } from './setup.js'
+import type { PostgresOptions } from '@scaleout/postgres'
+
+// Read-your-writes across instances: one primary, two streaming replicas, shared by every test here.
+
+let cluster: PostgresCluster
+let nextId = 1
+t.before(async () => {
+  cluster = await PostgresCluster.start(2)
+  await cluster.primary.query(NOTES)
+  for (const replica of cluster.replicas) await replica.waitCaughtUp(cluster.primary)
+})
+t.teardown(async () => { await cluster.stop() })
+
+async function delay (ms: number): Promise<void> {
+  await Promise.all(cluster.replicas.map(async (r) => { await r.setApplyDelay(ms) }))
+  if (ms === 0) for (const r of cluster.replicas) await r.waitCaughtUp(cluster.primary)
+}
+
+function options (extra: Partial<PostgresOptions> = {}): PostgresOptions {
+  return { primary: cluster.primary.url, replicas: cluster.replicas.map((r) => r.url), secret: SECRET, routeHeader: true, ...extra }
+}
+
+async function instance (extra: Partial<PostgresOptions> = {}): Promise<FastifyInstance> {
+  return await build(options(extra), {}, (app) => {
+    app.post('/write-then-read', async (request) => {
+      const id = nextId++
+      await request.db.write.query('INSERT INTO notes (id, body) VALUES ($1, $2)', [id, 'same request'])
+      const { rows } = await request.db.read.query<{ body: string }>('SELECT body FROM notes WHERE id = $1', [id])
+      return { body: rows[0]?.body ?? null }
+    })
+    app.post('/tx', async (request) => {
+      const id = nextId++
+      await request.db.transaction(async (tx) => { await tx.query('INSERT INTO notes (id, body) VALUES ($1, $2)', [id, 'tx']) })
+      return { id }
+    })
+  })
+}
+
+function route (res: LightMyRequestResponse): string | undefined {
+  return res.headers['x-scaleout-db-route'] as string | undefined
+}
+
+t.test('200 x (write on A, read at once on B with the cookie), replicas 3 s behind: 0 stale reads; clients that never wrote stay on replicas', async (t) => {
+  // A generous deadline: on a loaded CI machine a write must not time out, or the pair proves nothing.
+  const a = await instance({ timeout: '10s' })
+  const b = await instance({ timeout: '10s' })
+  t.teardown(async () => { await a.close(); await b.close() })
+  await delay(3000)
+  t.teardown(async () => { await delay(0) })
+  const stale: unknown[] = []
+  let tokenless = 0
+  let tokenlessOnReplica = 0
+  let tokenlessStale = 0
+  const pair = async (): Promise<void> => {
+    const id = nextId++
+    const written = await a.inject({ method: 'POST', url: '/notes', payload: { id, body: `note ${id}` } })
+    if (written.statusCode !== 200) {
+      stale.push({ write: written.statusCode, body: written.body })
+      return
+    }
+    const cookie = tokenCookie(written) as string
+    const read = await b.inject({ url: `/notes/${id}`, headers: { cookie } })
+    if (read.json().body !== `note ${id}`) stale.push({ write: written.statusCode, read: read.statusCode, route: route(read), body: read.body })
+    // A client with no token, meanwhile.
+    for (let i = 0; i < 3; i++) {
+      const other = await b.inject(`/notes/${id}`)
+      tokenless++
+      if (other.json().body === null) tokenlessStale++
+      if (route(other) === 'replica;reason=replica') tokenlessOnReplica++
+    }
+  }
+  for (let batch = 0; batch < 10; batch++) await Promise.all(Array.from({ length: 20 }, pair))
+  t.same(stale, [], 'no stale read')
+  t.equal(tokenless, 600)
+  t.ok(tokenlessStale > 0, 'the replicas really were behind: clients without the token saw stale data')
+  t.ok(tokenlessOnReplica / tokenless >= 0.95, `token-less reads on a replica: ${tokenlessOnReplica} of ${tokenless}`)
+  const routes = b.db.stats().routes
+  t.equal(routes.tokenAhead, 200, 'every read with a fresh token went to the primary after the bounded wait')
+})
+
+t.test('the token: response header and cookie after a write, read back from either', async (t) => {
+  const a = await instance()
+  const b = await instance({ sampleInterval: '1h', replicaWait: '2s' })
+  t.teardown(async () => { await a.close(); await b.close() })
+  const id = nextId++
+  const written = await a.inject({ method: 'POST', url: '/notes', payload: { id, body: 'api' } })
+  const token = written.headers['x-scaleout-db-token'] as string
+  t.match(token, /^1\.[0-9a-f]+\.[0-9a-z]+\.[A-Za-z0-9_-]{43}$/)
+  t.match(written.headers['set-cookie'], new RegExp(`^scaleout-db-token=${token.replace(/\./g, '\\.')}; Path=/; Max-Age=60; HttpOnly; SameSite=Lax$`))
+  // B sampled long ago: it asks the replica whether it has replayed the token, and reads there.
+  const viaHeader = await b.inject({ url: `/notes/${id}`, headers: { 'x-scaleout-db-token': token } })
+  t.same(viaHeader.json(), { body: 'api' })
+  t.equal(route(viaHeader), 'replica;reason=caughtUpWait')
+  const viaCookie = await b.inject({ url: `/notes/${id}`, headers: { cookie: `xscaleout-db-token=bad; scaleout-db-token=${token}` } })
+  t.same(viaCookie.json(), { body: 'api' })
+  t.equal(route(viaCookie), 'replica;reason=replica', 'the probe taught B the replica position: no wait this time')
+  t.equal(viaCookie.headers['set-cookie'], undefined, 'a read sets no cookie')
+  t.equal(viaCookie.headers['x-scaleout-db-token'], undefined)
+  // fastify.db.read is not request-scoped: no token.
+  const stats = b.db.stats()
+  t.equal(stats.routes.caughtUpWait, 1)
+  t.equal(stats.routes.replica, 1)
+})
+
+t.test('within one request, reads after a write go to the primary; a transaction in a request hands out a token', async (t) => {
+  const app = await instance()
+  t.teardown(() => app.close())
+  await delay(3000)
+  t.teardown(async () => { await delay(0) })
+  const res = await app.inject({ method: 'POST', url: '/write-then-read' })
+  t.same(res.json(), { body: 'same request' })
+  t.equal(route(res), 'primary;reason=afterWrite')
+  t.type(res.headers['x-scaleout-db-token'], 'string')
+  const tx = await app.inject({ method: 'POST', url: '/tx' })
+  const token = tx.headers['x-scaleout-db-token'] as string
+  t.type(token, 'string')
+  const after = await app.inject({ url: `/notes/${tx.json().id as number}`, headers: { 'x-scaleout-db-token': token } })
+  t.same(after.json(), { body: 'tx' })
+  t.equal(route(after), 'primary;reason=tokenAhead')
+  const lsn = parseLsn(await cluster.primary.lsn()) as bigint
+  const minted = BigInt('0x' + token.split('.')[1])
+  t.ok(minted <= lsn, 'the token names a position the primary has reached')
+})
+
+t.test('a primary that is in fact a standby (demoted): writes answer SCALEOUT_ERR_DB_READ_ONLY, logged once; a write through read() on a replica is the caller\'s error', async (t) => {
+  const logs: Array<{ msg: string, level: number }> = []
+  const app = await build({ primary: cluster.replicas[0]?.url, replicas: [cluster.replicas[1]?.url as string], secret: SECRET, sampleInterval: 50 }, {
+    logger: { level: 'error', stream: { write: (line: string) => { logs.push(JSON.parse(line)) } } }
+  }, (app) => {
+    app.post('/select', async (request) => (await request.db.write.query('SELECT 1 AS one')).rows[0])
+    app.post('/sneaky', async (request) => (await request.db.read.query('INSERT INTO notes (id, body) VALUES (-1, $1)', ['x'])).rows)
+  })
+  t.teardown(() => app.close())
+  const res = await app.inject({ method: 'POST', url: '/notes', payload: { id: nextId++, body: 'x' } })
+  t.equal(res.statusCode, 503)
+  t.same(res.json(), { statusCode: 503, code: 'SCALEOUT_ERR_DB_READ_ONLY', error: 'Service Unavailable', message: 'The primary refused the write because it is read-only (demoted or in recovery); nothing was written' })
+  // A statement that writes nothing succeeds, but the position cannot be read on a standby: the
+  // token then takes the largest position, and this client reads on the primary.
+  const select = await app.inject({ method: 'POST', url: '/select' })
+  t.same(select.json(), { one: 1 })
+  t.equal((select.headers['x-scaleout-db-token'] as string).split('.')[1], 'ffffffffffffffff')
+  const sneaky = await app.inject({ method: 'POST', url: '/sneaky' })
+  t.equal(sneaky.statusCode, 500)
+  t.match(sneaky.json().message, /read-only transaction/)
+  await waitUntil('a few sampler rounds', () => logs.length > 0)
+  t.same(logs.filter((l) => l.msg.startsWith('postgres: ')).map((l) => l.msg), ['postgres: the primary is in recovery (a standby): writes will fail with SCALEOUT_ERR_DB_READ_ONLY'])
+})
+
+t.test('cookie options: off, custom name, Secure behind https', async (t) => {
+  const headerOnly = await instance({ cookie: false })
+  t.teardown(() => headerOnly.close())
+  const a = await headerOnly.inject({ method: 'POST', url: '/notes', payload: { id: nextId++, body: 'x' } })
+  t.type(a.headers['x-scaleout-db-token'], 'string')
+  t.equal(a.headers['set-cookie'], undefined)
+  const custom = await build(options({ cookie: { name: 'dbt', path: '/app', domain: 'example.com', secure: 'auto', sameSite: 'strict' } }), { trustProxy: true })
+  t.teardown(() => custom.close())
+  const b = await custom.inject({ method: 'POST', url: '/notes', payload: { id: nextId++, body: 'y' }, headers: { 'x-forwarded-proto': 'https' } })
+  t.match(b.headers['set-cookie'], /^dbt=[^;]+; Path=\/app; Max-Age=60; Domain=example\.com; HttpOnly; Secure; SameSite=Strict$/)
+})
+
+t.test('bad tokens are ignored: malformed, huge, forged, signed with an unknown secret, dated ahead: no 5xx, no wait', async (t) => {
+  const app = await instance({ secret: [SECRET, OLD_SECRET] })
+  t.teardown(() => app.close())
+  const id = nextId++
+  await app.db.write.query('INSERT INTO notes (id, body) VALUES ($1, $2)', [id, 'x'])
+  for (const r of cluster.replicas) await r.waitCaughtUp(cluster.primary)
+  const now = Date.now()
+  const far = 0xffffffffffffn
+  const valid = signToken(far, now, [SECRET])
+  const forged = valid.slice(0, valid.lastIndexOf('.') + 1) + 'A'.repeat(43)
+  const inflated = valid.replace(/^1\.[0-9a-f]+/, '1.ffffffffffffffff')
+  const bad = [
+    'garbage', '', '1.', '1.zz.1.' + 'A'.repeat(43), 'x'.repeat(8000), forged, inflated,
+    signToken(far, now, ['another-secret-0123456789-0123456789']),
+    signToken(far, now + 3_600_000, [SECRET]),
+    valid + '.extra', valid.toUpperCase(), `${valid}\u00e9`
+  ]
+  const before = app.db.stats().routes
+  for (const token of bad) {
+    for (const headers of [{ 'x-scaleout-db-token': token }, { cookie: `scaleout-db-token=${token}` }] as Array<Record<string, string>>) {
+      const res = await app.inject({ url: `/notes/${id}`, headers })
+      t.equal(res.statusCode, 200, JSON.stringify(token).slice(0, 40))
+      t.equal(route(res), 'replica;reason=replica', 'treated as no token: no wait, no probe')
+    }
+  }
+  const after = app.db.stats().routes
+  t.equal(after.replica - before.replica, bad.length * 2)
+  t.equal(after.caughtUpWait + after.tokenAhead, before.caughtUpWait + before.tokenAhead)
+  // An older secret still verifies (rotation); the next write signs with the first.
+  const rotated = await app.inject({ url: `/notes/${id}`, headers: { 'x-scaleout-db-token': signToken(far, now, [OLD_SECRET]) } })
+  t.equal(route(rotated), 'primary;reason=tokenAhead')
+})
+
+t.test('a signed token ahead of the primary is clamped to the primary position once the sampler has seen past its date', async (t) => {
+  const app = await instance({ sampleInterval: 50 })
+  t.teardown(() => app.close())
+  const id = nextId++
+  await app.db.write.query('INSERT INTO notes (id, body) VALUES ($1, $2)', [id, 'x'])
+  for (const r of cluster.replicas) await r.waitCaughtUp(cluster.primary)
+  const lsn = parseLsn(await cluster.primary.lsn()) as bigint
+  // As if the secret leaked: a validly signed token 1 GB ahead of the primary.
+  const fresh = signToken(lsn + 1_000_000_000n, Date.now(), [SECRET])
+  const res = await app.inject({ url: `/notes/${id}`, headers: { 'x-scaleout-db-token': fresh } })
+  t.equal(res.statusCode, 200)
+  t.equal(route(res), 'primary;reason=tokenAhead', 'a fresh token may be real: that client reads on the primary')
+  const old = signToken(lsn + 1_000_000_000n, Date.now() - 10_000, [SECRET])
+  await waitUntil('the replicas to be sampled at the primary position', () => app.db.stats().replicas.every((r) => r.state === 'up' && r.lsn !== null && (parseLsn(r.lsn) as bigint) >= lsn))
+  const clamped = await app.inject({ url: `/notes/${id}`, headers: { 'x-scaleout-db-token': old } })
+  t.equal(route(clamped), 'replica;reason=replica', 'never trusted beyond the primary position')
+})
+
+t.test('round trips: the token costs one on request.db.write, none on transactions, none on reads the instance knows are caught up', async (t) => {
+  const counts = { primary: 0, replica: 0 }
+  // Pools of our own whose clients count the statements they send: the plugin accepts any pg.Pool.
+  const counting = (url: string, key: keyof typeof counts): pg.Pool => {
+    class Counted extends pg.Client {}
+    const query = pg.Client.prototype.query
+    Object.defineProperty(Counted.prototype, 'query', {
+      value: function (this: pg.Client, ...args: unknown[]) {
+        counts[key]++
+        return (query as (...a: unknown[]) => unknown).apply(this, args)
+      }
+    })
+    return new pg.Pool({ connectionString: url, Client: Counted })
+  }
+  const primaryPool = counting(cluster.primary.url, 'primary')
+  const replicaPool = counting(cluster.replicas[0]?.url as string, 'replica')
+  t.teardown(async () => { await primaryPool.end(); await replicaPool.end() })
+  const app = await build({ primary: primaryPool, replicas: [replicaPool], secret: SECRET, sampleInterval: '1h' }, {}, (app) => {
+    app.post('/tx', async (request) => {
+      await request.db.transaction(async (tx) => { await tx.query('INSERT INTO notes (id, body) VALUES ($1, $2)', [nextId++, 'tx']) })
+      return {}
+    })
+  })
+  t.teardown(() => app.close())
+  const delta = async (fn: () => Promise<unknown>): Promise<[number, number]> => {
+    const before = { ...counts }
+    await fn()
+    return [counts.primary - before.primary, counts.replica - before.replica]
+  }
+  const id = nextId++
+  let token = ''
+  t.same(await delta(async () => {
+    token = (await app.inject({ method: 'POST', url: '/notes', payload: { id, body: 'counted' } })).headers['x-scaleout-db-token'] as string
+  }), [2, 0], 'request.db.write: the statement, then the position')
+  t.same(await delta(async () => await app.db.write.query('SELECT 1')), [1, 0], 'fastify.db.write: no token, no extra')
+  t.same(await delta(async () => await app.inject({ method: 'POST', url: '/tx' })), [3, 0], 'request.db.transaction: BEGIN, the statement, COMMIT with the position')
+  t.same(await delta(async () => await app.db.transaction(async (tx) => await tx.query('SELECT 1'))), [3, 0], 'fastify.db.transaction: the same three')
+  t.same(await delta(async () => await app.inject(`/notes/${id}`)), [0, 1], 'a read with no token: one statement on the replica')
+  await cluster.replicas[0]?.waitCaughtUp(cluster.primary)
+  t.same(await delta(async () => await app.inject({ url: `/notes/${id}`, headers: { 'x-scaleout-db-token': token } })), [0, 2], 'a token ahead of what this instance knows: one probe of the replica, then the read')
+  t.same(await delta(async () => await app.inject({ url: `/notes/${id}`, headers: { 'x-scaleout-db-token': token } })), [0, 1], 'once known: no extra')
+})
+
+t.test('weights 3:1 over 10,000 reads: observed share within 2 percentage points', async (t) => {
+  const app = await build({
+    primary: cluster.primary.url,
+    replicas: [{ connectionString: cluster.replicas[0]?.url, weight: 3 }, { connectionString: cluster.replicas[1]?.url, weight: 1 }],
+    secret: SECRET
+  })
+  t.teardown(() => app.close())
+  for (let batch = 0; batch < 1000; batch++) {
+    await Promise.all(Array.from({ length: 10 }, async () => await app.db.read.query('SELECT 1')))
+  }
+  const stats = app.db.stats()
+  const [first, second] = stats.replicas.map((r) => r.reads) as [number, number]
+  t.equal(first + second + stats.primary.reads, 10_000)
+  t.ok(first + second >= 9_900, `reads on replicas: ${first + second}`)
+  t.ok(Math.abs(first / (first + second) - 0.75) <= 0.02, `weight-3 replica share: ${(100 * first / (first + second)).toFixed(2)}%`)
+  t.same(stats.replicas.map((r) => [r.name, r.weight, r.state]), [['replica-1', 3, 'up'], ['replica-2', 1, 'up']])
+})

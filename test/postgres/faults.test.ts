@@ -1,0 +1,278 @@
+import t from 'tap'
+import Fastify, { type FastifyInstance } from 'fastify'
+import health from '@scaleout/health'
+import postgres, { type PostgresOptions } from '@scaleout/postgres'
+import { PostgresCluster } from '../helpers/postgres.js'
+import { sleep, waitUntil } from '../helpers/ports.js'
+import { build, NOTES, SECRET } from './setup.js'
+
+// Lag, dead and hung hosts: one primary and one replica shared by the tests of this file, in an
+// order that leaves the destructive one (the primary killed) for last.
+
+let cluster: PostgresCluster
+t.before(async () => {
+  cluster = await PostgresCluster.start(1)
+  await cluster.primary.query(NOTES)
+  await cluster.primary.query("INSERT INTO notes (id, body) VALUES (1, 'one')")
+  await cluster.replica.waitCaughtUp(cluster.primary)
+})
+t.teardown(async () => { await cluster.stop() })
+
+let nextId = 1000
+interface Logged { msg: string, level: number, host?: string, reason?: string }
+
+async function instance (extra: Partial<PostgresOptions> = {}): Promise<{ app: FastifyInstance, logs: Logged[] }> {
+  const logs: Logged[] = []
+  const app = await build({
+    primary: cluster.primary.url,
+    replicas: cluster.replica.url,
+    secret: SECRET,
+    routeHeader: true,
+    sampleInterval: 100,
+    maxLag: 1000,
+    ...extra
+  }, { logger: { level: 'info', stream: { write: (line: string) => { logs.push(JSON.parse(line)) } } } })
+  return { app, logs }
+}
+
+function replicaState (app: FastifyInstance): string | undefined {
+  return app.db.stats().replicas[0]?.state
+}
+
+/** Steady GETs, `concurrency` at a time, until stopped; every response kept. */
+function steadyLoad (app: FastifyInstance, concurrency = 4): { stop: () => Promise<Array<{ status: number, route: string, body: string }>> } {
+  const state = { running: true }
+  const results: Array<{ status: number, route: string, body: string }> = []
+  const workers = Array.from({ length: concurrency }, async () => {
+    while (state.running) {
+      const res = await app.inject('/notes/1')
+      results.push({ status: res.statusCode, route: String(res.headers['x-scaleout-db-route']), body: res.body })
+    }
+  })
+  return {
+    stop: async () => {
+      state.running = false
+      await Promise.all(workers)
+      return results
+    }
+  }
+}
+
+t.test('a replica past maxLag leaves rotation (reads on the primary), and comes back once the delay is removed; logged once per transition', async (t) => {
+  const { app, logs } = await instance()
+  t.teardown(() => app.close())
+  t.equal(replicaState(app), 'up')
+  await cluster.replica.setApplyDelay(3000)
+  await app.db.write.query('INSERT INTO notes (id, body) VALUES ($1, $2)', [nextId++, 'lagging'])
+  await waitUntil('the replica to be quarantined for lag', () => replicaState(app) === 'lag')
+  const lagged = app.db.stats().replicas[0]
+  t.ok((lagged?.lagMs ?? 0) > 1000, `lag ${lagged?.lagMs}ms`)
+  t.ok((lagged?.lagBytes ?? 0) > 0)
+  for (let i = 0; i < 5; i++) {
+    const res = await app.inject('/notes/1')
+    t.equal(res.headers['x-scaleout-db-route'], 'primary;reason=quarantined')
+  }
+  t.same(await app.db.checks.replicas(), { status: 'warn', observedValue: 0, observedUnit: 'replicas', output: 'no replica in rotation: reads run on the primary' })
+  await cluster.replica.setApplyDelay(0)
+  await waitUntil('the replica back in rotation', () => replicaState(app) === 'up')
+  const res = await app.inject('/notes/1')
+  t.equal(res.headers['x-scaleout-db-route'], 'replica;reason=replica')
+  t.same(await app.db.checks.replicas(), { status: 'pass', observedValue: 1, observedUnit: 'replicas' })
+  const transitions = logs.filter((l) => l.msg.startsWith('postgres: ')).map((l) => l.msg)
+  t.same(transitions, [
+    'postgres: replica in rotation',
+    'postgres: replica out of rotation',
+    'postgres: no replica in rotation: reads go to the primary',
+    'postgres: replica in rotation',
+    'postgres: replicas back in rotation: reads use them again'
+  ])
+})
+
+t.test('an idle primary for longer than maxLag: the replica stays in rotation', async (t) => {
+  const { app } = await instance({ maxLag: 300, sampleInterval: 50 })
+  t.teardown(() => app.close())
+  await app.db.write.query('INSERT INTO notes (id, body) VALUES ($1, $2)', [nextId++, 'then idle'])
+  await cluster.replica.waitCaughtUp(cluster.primary)
+  const states = new Set<string>()
+  // Nothing to wait for but time: the primary writes nothing for three times maxLag.
+  const until = Date.now() + 900
+  while (Date.now() < until) {
+    states.add(replicaState(app) as string)
+    await sleep(20)
+  }
+  const { rows } = await cluster.replica.query<{ ms: number }>('SELECT extract(epoch FROM now() - pg_last_xact_replay_timestamp()) * 1000 AS ms')
+  t.ok((rows[0]?.ms ?? 0) > 300, 'by the clock of its last replayed commit the replica looks behind')
+  t.same([...states], ['up'])
+  t.equal(app.db.stats().replicas[0]?.lagMs, 0)
+  const res = await app.inject('/notes/1')
+  t.equal(res.headers['x-scaleout-db-route'], 'replica;reason=replica')
+})
+
+t.test('primary samples are kept as long as lag needs them: a replica behind an old write still counts as lagging', async (t) => {
+  // keep = 2 x maxLag + 2 x sampleInterval = 120 ms: the sampler drops older samples it no longer needs.
+  const { app } = await instance({ maxLag: 50, sampleInterval: 10 })
+  t.teardown(() => app.close())
+  const seen = async (): Promise<void> => {
+    const target = await cluster.primary.lsn()
+    await waitUntil('the sampler to see the write', () => app.db.stats().primary.lsn === target)
+  }
+  await cluster.replica.setApplyDelay(3000)
+  t.teardown(async () => {
+    await cluster.replica.setApplyDelay(0)
+    await cluster.replica.waitCaughtUp(cluster.primary)
+  })
+  for (let i = 0; i < 3; i++) {
+    const before = Date.now()
+    await app.db.write.query('INSERT INTO notes (id, body) VALUES ($1, $2)', [nextId++, 'old'])
+    await seen()
+    await waitUntil('the sample to age past keep', () => Date.now() > before + 150)
+  }
+  // The first sample has been dropped by now, yet the replica still misses the second one.
+  await waitUntil('a round after the last write', () => (app.db.stats().replicas[0]?.lagMs ?? 0) >= 120)
+  t.equal(replicaState(app), 'lag', 'still out of rotation: behind by more than the samples kept')
+})
+
+t.test('a replica killed under steady reads: 0 failed GETs, then back in rotation without restarting the app', async (t) => {
+  const { app } = await instance()
+  t.teardown(() => app.close())
+  const load = steadyLoad(app)
+  await waitUntil('reads on the replica', () => app.db.stats().routes.replica > 20)
+  await cluster.replica.kill()
+  await waitUntil('the replica out of rotation', () => replicaState(app) === 'down')
+  const routesWhileDown = app.db.stats().routes.quarantined
+  await waitUntil('reads on the primary meanwhile', () => app.db.stats().routes.quarantined > routesWhileDown + 20)
+  await cluster.replica.restart()
+  await waitUntil('the replica back', () => replicaState(app) === 'up', 20_000)
+  const onReplica = app.db.stats().routes.replica
+  await waitUntil('reads on the replica again', () => app.db.stats().routes.replica > onReplica + 20)
+  const results = await load.stop()
+  t.same(results.filter((r) => r.status !== 200), [], 'no failed GET (a request past its deadline would have answered 503)')
+  t.ok(results.every((r) => JSON.parse(r.body).body === 'one'))
+})
+
+t.test('a replica paused (SIGSTOP) under steady reads: 0 failed GETs, reads retried within the deadline, back after SIGCONT', async (t) => {
+  const { app } = await instance()
+  t.teardown(() => app.close())
+  await cluster.replica.waitCaughtUp(cluster.primary)
+  await waitUntil('replica in rotation', () => replicaState(app) === 'up')
+  const load = steadyLoad(app)
+  await waitUntil('reads on the replica', () => app.db.stats().routes.replica > 20)
+  cluster.replica.pause()
+  try {
+    await waitUntil('the replica out of rotation', () => replicaState(app) === 'down')
+    const routesWhileDown = app.db.stats().routes.quarantined
+    await waitUntil('reads on the primary meanwhile', () => app.db.stats().routes.quarantined > routesWhileDown + 20)
+  } finally {
+    cluster.replica.resume()
+  }
+  await waitUntil('the replica back', () => replicaState(app) === 'up', 20_000)
+  const onReplica = app.db.stats().routes.replica
+  await waitUntil('reads on the replica again', () => app.db.stats().routes.replica > onReplica + 20)
+  const results = await load.stop()
+  t.same(results.filter((r) => r.status !== 200), [], 'no failed GET')
+  t.ok(app.db.stats().routes.fallback > 0, 'reads caught on the hung replica were retried on the primary')
+})
+
+t.test('a hot-standby conflict (40001) cancels a read on the replica: retried once on the primary', async (t) => {
+  await cluster.replica.query('ALTER SYSTEM SET max_standby_streaming_delay = 0')
+  await cluster.replica.query('SELECT pg_reload_conf()')
+  t.teardown(async () => {
+    await cluster.replica.query('ALTER SYSTEM RESET max_standby_streaming_delay')
+    await cluster.replica.query('SELECT pg_reload_conf()')
+  })
+  await cluster.primary.query('CREATE TABLE conflicted (id int)')
+  await cluster.primary.query('INSERT INTO conflicted SELECT generate_series(1, 1000)')
+  await cluster.replica.waitCaughtUp(cluster.primary)
+  const { app } = await instance({ timeout: 8000, sampleInterval: 1000 })
+  t.teardown(() => app.close())
+  const reading = app.db.read.query<{ n: string }>('SELECT count(*) AS n FROM conflicted, pg_sleep(1.5)')
+  await waitUntil('the read to run on the replica', async () => (await cluster.replica.query("SELECT 1 FROM pg_stat_activity WHERE query LIKE '%FROM conflicted, pg_sleep%' AND pid <> pg_backend_pid()")).rowCount === 1)
+  await cluster.primary.query('DELETE FROM conflicted')
+  await cluster.primary.query('VACUUM conflicted')
+  const { rows } = await reading
+  t.same(rows, [{ n: '0' }], 'answered by the primary, after the delete')
+  const stats = app.db.stats()
+  t.equal(stats.routes.fallback, 1)
+  t.equal(stats.replicas[0]?.state, 'up', 'a conflict is not the replica failing')
+})
+
+t.test('a paused primary: writes answer coded 503 within the deadline, token-less reads keep being served', async (t) => {
+  const { app } = await instance({ timeout: 500 })
+  t.teardown(() => app.close())
+  await waitUntil('replica in rotation', () => replicaState(app) === 'up')
+  cluster.primary.pause()
+  try {
+    const write = await app.inject({ method: 'POST', url: '/notes', payload: { id: nextId++, body: 'lost?' } })
+    t.equal(write.statusCode, 503)
+    t.match(write.json().code, /^SCALEOUT_ERR_DB_(TIMEOUT|OUTCOME_UNKNOWN)$/)
+    const read = await app.inject('/notes/1')
+    t.equal(read.statusCode, 200)
+    t.same(read.json(), { body: 'one' })
+    await waitUntil('the sampler to report the primary unreachable', () => app.db.stats().primary.state === 'unreachable')
+    t.equal(replicaState(app), 'up', 'an unreachable primary does not make the replica look lagged')
+  } finally {
+    cluster.primary.resume()
+  }
+  await waitUntil('the primary reachable', () => app.db.stats().primary.state === 'up')
+})
+
+t.test('the check functions work as @scaleout/health checks: replicas out of rotation warn, a paused primary fails readiness', async (t) => {
+  const app = Fastify()
+  await app.register(health, { checks: {} })
+  await app.register(postgres, { primary: cluster.primary.url, replicas: [cluster.replica.url], secret: SECRET, sampleInterval: 100, maxLag: 1000, timeout: 500 })
+  app.health.addCheck('postgres', app.db.checks.primary, { intervalMs: 100, timeoutMs: 1000 })
+  app.health.addCheck('postgres-replicas', app.db.checks.replicas, { critical: false, intervalMs: 100 })
+  await app.ready()
+  t.teardown(() => app.close())
+  const ready = async (): Promise<[number, string]> => {
+    const res = await app.inject('/health/ready')
+    return [res.statusCode, res.json().status]
+  }
+  await waitUntil('ready', async () => (await ready())[1] === 'pass')
+  await cluster.replica.setApplyDelay(3000)
+  t.teardown(async () => {
+    await cluster.replica.setApplyDelay(0)
+    await cluster.replica.waitCaughtUp(cluster.primary)
+  })
+  await app.db.write.query('INSERT INTO notes (id, body) VALUES ($1, $2)', [nextId++, 'lag'])
+  await waitUntil('replicas out of rotation: warn, still ready', async () => {
+    const [status, body] = await ready()
+    return status === 200 && body === 'warn'
+  })
+  cluster.primary.pause()
+  try {
+    await waitUntil('primary unreachable: not ready', async () => (await ready())[0] === 503)
+  } finally {
+    cluster.primary.resume()
+  }
+})
+
+t.test('the primary killed: writes answer SCALEOUT_ERR_DB_UNAVAILABLE 503, token-less reads still served, the health check fails', async (t) => {
+  const logs: Logged[] = []
+  const app = Fastify({ logger: { level: 'info', stream: { write: (line: string) => { logs.push(JSON.parse(line)) } } } })
+  await app.register(postgres, { primary: cluster.primary.url, replicas: [cluster.replica.url], secret: SECRET, sampleInterval: 100 })
+  app.post('/notes', async (request) => {
+    const { id } = request.body as { id: number }
+    await request.db.write.query('INSERT INTO notes (id, body) VALUES ($1, $2)', [id, 'x'])
+    return { ok: true }
+  })
+  app.get('/notes/:id', async (request) => {
+    const { rows } = await request.db.read.query('SELECT body FROM notes WHERE id = $1', [Number((request.params as { id: string }).id)])
+    return rows[0]
+  })
+  await app.ready()
+  t.teardown(() => app.close())
+  await cluster.primary.kill()
+  for (let i = 0; i < 3; i++) {
+    const write = await app.inject({ method: 'POST', url: '/notes', payload: { id: nextId++ } })
+    t.equal(write.statusCode, 503)
+    t.same(write.json(), { statusCode: 503, code: 'SCALEOUT_ERR_DB_UNAVAILABLE', error: 'Service Unavailable', message: 'The database (primary) is unavailable; try again shortly' })
+    const read = await app.inject('/notes/1')
+    t.equal(read.statusCode, 200)
+    t.same(read.json(), { body: 'one' })
+  }
+  await t.rejects(app.db.checks.primary(), { code: 'SCALEOUT_ERR_DB_UNAVAILABLE' })
+  t.same(await app.db.checks.replicas(), { status: 'pass', observedValue: 1, observedUnit: 'replicas' })
+  await waitUntil('the primary reported unreachable', () => app.db.stats().primary.state === 'unreachable')
+  t.equal(logs.filter((l) => l.msg === 'postgres: primary unreachable').length, 1, 'logged once, not per sample')
+})

@@ -1,0 +1,80 @@
+import t from 'tap'
+import { blank, guard } from '../../plugins/postgres/src/pgbouncer.js'
+
+// What PgBouncer transaction mode breaks, refused before sending; what it does not, let through.
+
+const REFUSED: Array<[string, RegExp]> = [
+  ['LISTEN jobs', /^LISTEN is refused .*: use a direct connection to the primary/],
+  ['  listen "jobs"', /^LISTEN is refused/],
+  ['SET statement_timeout = 0', /^A session SET or RESET is refused .*: use SET LOCAL inside fastify\.db\.transaction\(\), or a role default/],
+  ['set search_path to app', /^A session SET/],
+  ['SET SESSION timezone = \'UTC\'', /^A session SET/],
+  ['SELECT 1; SET work_mem = \'1GB\'', /^A session SET/],
+  ['RESET ALL', /^A session SET or RESET/],
+  ["SELECT set_config('app.user', '1', false)", /^A session SET/],
+  ['SELECT pg_advisory_lock(1)', /^A session-level advisory lock is refused .*: use pg_advisory_xact_lock\(\)/],
+  ['select PG_TRY_ADVISORY_LOCK_SHARED (1, 2)', /^A session-level advisory lock/],
+  ['SELECT pg_advisory_lock_shared($1)', /^A session-level advisory lock/],
+  ['PREPARE q AS SELECT 1', /^PREPARE is refused .*: pass the values to query\(text, values\)/],
+  ['/* hi */ LISTEN x', /^LISTEN/],
+  ['-- comment\nSET x = 1', /^A session SET/]
+]
+
+const ALLOWED = [
+  'SELECT 1',
+  'SET LOCAL statement_timeout = 100',
+  'set local search_path to app',
+  'SET TRANSACTION ISOLATION LEVEL SERIALIZABLE',
+  'SET CONSTRAINTS ALL DEFERRED',
+  "SELECT set_config('app.user', '1', true)",
+  'SELECT pg_advisory_xact_lock(1)',
+  "SELECT 'LISTEN x; SET y = 1; pg_advisory_lock(1)'",
+  "SELECT E'it\\'s; SET x = 1'",
+  'SELECT "SET" FROM t',
+  'SELECT $$; LISTEN x $$',
+  'SELECT $tag$ pg_advisory_lock( $tag$',
+  'SELECT 1 -- ; LISTEN x',
+  'SELECT 1 /* ; SET x = 1 /* nested */ still comment */',
+  'UPDATE settings SET value = 1',
+  'INSERT INTO t (a) VALUES ($1)',
+  'SELECT reset_count FROM t',
+  "SELECT 'unterminated",
+  'SELECT $1::text'
+]
+
+t.test('statements transaction pooling breaks are refused with a coded error naming the safe alternative', async (t) => {
+  for (const [sql, message] of REFUSED) {
+    t.throws(() => { guard(sql, false) }, { code: 'SCALEOUT_ERR_DB_SESSION_STATE', statusCode: 500, message }, sql)
+    t.throws(() => { guard(sql, false) }, { code: 'SCALEOUT_ERR_DB_SESSION_STATE' }, 'the cached verdict too')
+  }
+})
+
+t.test('statements that leave no session state pass, whatever their strings and comments hold', async (t) => {
+  for (const sql of ALLOWED) t.doesNotThrow(() => { guard(sql, false) }, sql)
+  t.doesNotThrow(() => { guard({ text: 'SELECT 1' }, false) })
+  t.doesNotThrow(() => { guard({ text: 'SELECT 1', name: 'q' }, true) }, 'named statements on PgBouncer 1.21 and later')
+  t.doesNotThrow(() => { guard({ text: undefined } as never, false) })
+})
+
+t.test('named prepared statements below PgBouncer 1.21 are refused', async (t) => {
+  t.throws(() => { guard({ text: 'SELECT 1', name: 'q' }, false) }, {
+    code: 'SCALEOUT_ERR_DB_SESSION_STATE',
+    message: /^A named prepared statement is refused .*: drop `name` from the query config/
+  })
+})
+
+t.test('long statements are checked every time, not remembered', async (t) => {
+  const long = 'SELECT 1' + ' '.repeat(5000)
+  t.doesNotThrow(() => { guard(long, false) })
+  t.throws(() => { guard(long + '; LISTEN x', false) }, { code: 'SCALEOUT_ERR_DB_SESSION_STATE' })
+  for (let i = 0; i < 1100; i++) guard(`SELECT ${i}`, false)
+  t.throws(() => { guard('LISTEN jobs', false) }, { code: 'SCALEOUT_ERR_DB_SESSION_STATE' }, 'after the verdict cache was emptied')
+})
+
+t.test('blank() keeps the statement structure and hides data', async (t) => {
+  t.equal(blank("SELECT 'a;b', \"c\" FROM t -- x\n; LISTEN y"), 'SELECT  x ,  x  FROM t  \n; LISTEN y')
+  t.equal(blank('SELECT $x$ a $x$, $1, a$b'), 'SELECT  x , $1, a$b')
+  t.equal(blank('SELECT $unterminated$ a'), 'SELECT  x ')
+  t.equal(blank("SELECT 'it''s'"), 'SELECT  x ')
+  t.equal(blank('/* a /* b */ c */x'), ' x')
+})

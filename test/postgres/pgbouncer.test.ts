@@ -1,0 +1,211 @@
+import t from 'tap'
+import { readFileSync } from 'node:fs'
+import Fastify, { type FastifyInstance } from 'fastify'
+import postgres, { type PostgresOptions } from '@scaleout/postgres'
+import { PgBouncer, pgbouncerVersion, SHIPPED } from '../helpers/pgbouncer.js'
+import { PostgresCluster } from '../helpers/postgres.js'
+import { waitUntil } from '../helpers/ports.js'
+import { build, NOTES, SECRET, tokenCookie } from './setup.js'
+
+// Everything through a real PgBouncer in transaction mode, running deploy/pgbouncer.ini as shipped
+// (hosts, ports and paths replaced). The primary is killed last.
+
+let cluster: PostgresCluster
+let bouncer: PgBouncer
+let nextId = 1
+t.before(async () => {
+  cluster = await PostgresCluster.start(1)
+  bouncer = await PgBouncer.start(cluster.primary, cluster.replica)
+  const setup = await build({ primary: bouncer.primaryUrl, pgbouncer: true })
+  await setup.db.write.query(NOTES)
+  await setup.db.write.query("INSERT INTO notes (id, body) VALUES (0, 'zero')")
+  await setup.close()
+  await cluster.replica.waitCaughtUp(cluster.primary)
+})
+t.teardown(async () => {
+  await bouncer.stop()
+  await cluster.stop()
+})
+
+function options (extra: Partial<PostgresOptions> = {}): PostgresOptions {
+  return { primary: bouncer.primaryUrl, replicas: [bouncer.replicaUrl], secret: SECRET, pgbouncer: pgbouncerVersion(), routeHeader: true, sampleInterval: 100, maxLag: 1000, ...extra }
+}
+
+async function instance (extra: Partial<PostgresOptions> = {}): Promise<FastifyInstance> {
+  return await build(options(extra), {}, (app) => {
+    app.post('/run', async (request) => {
+      const { sql } = request.body as { sql: string }
+      return (await request.db.write.query(sql)).rows
+    })
+  })
+}
+
+t.test('the tests run deploy/pgbouncer.ini as shipped: transaction pooling with the guide settings, only hosts, ports and paths replaced', async (t) => {
+  const shipped = readFileSync(SHIPPED, 'utf8').split('\n')
+  const running = bouncer.config.split('\n')
+  t.equal(running.length, shipped.length)
+  const changed = shipped.map((line, i) => [line, running[i]]).filter(([a, b]) => a !== b).map(([a]) => (a as string).split(/ = |=/)[0])
+  t.same(changed, ['app', 'app_replica', 'listen_addr', 'listen_port', 'unix_socket_dir', 'pidfile', 'logfile', 'auth_file'])
+  for (const line of ['pool_mode = transaction', 'max_client_conn = 1000', 'default_pool_size = 20', 'listen_port = 6432', 'auth_type = scram-sha-256']) {
+    t.ok(shipped.includes(line), line)
+  }
+  t.match(pgbouncerVersion(), /^\d+\.\d+/)
+})
+
+t.test('seed API through PgBouncer: writes, reads, transactions with SET LOCAL and a transaction-level advisory lock', async (t) => {
+  const app = await instance()
+  t.teardown(() => app.close())
+  const id = nextId++
+  await app.db.write.query('INSERT INTO notes (id, body) VALUES ($1, $2)', [id, 'via bouncer'])
+  const inTx = await app.db.transaction(async (tx) => {
+    await tx.query('SET LOCAL statement_timeout = 5000')
+    await tx.query('SELECT pg_advisory_xact_lock(42)')
+    const { rows } = await tx.query<{ setting: string }>("SELECT current_setting('statement_timeout') AS setting")
+    return rows[0]?.setting
+  })
+  t.equal(inTx, '5s', 'SET LOCAL holds inside the transaction')
+  const after = await app.db.write.query<{ setting: string }>("SELECT current_setting('statement_timeout') AS setting")
+  t.equal(after.rows[0]?.setting, '0', 'and leaks into no other client')
+  await cluster.replica.waitCaughtUp(cluster.primary)
+  await waitUntil('replica in rotation', () => app.db.stats().replicas[0]?.state === 'up')
+  const res = await app.inject(`/notes/${id}`)
+  t.same(res.json(), { body: 'via bouncer' })
+  t.equal(res.headers['x-scaleout-db-route'], 'replica;reason=replica')
+})
+
+t.test('every refused statement gives its coded error, before anything is sent', async (t) => {
+  const app = await instance()
+  t.teardown(() => app.close())
+  const cases: Array<[string, RegExp]> = [
+    ['LISTEN jobs', /^LISTEN is refused/],
+    ['SET statement_timeout = 0', /^A session SET or RESET is refused/],
+    ['RESET ALL', /^A session SET or RESET is refused/],
+    ['SELECT pg_advisory_lock(1)', /^A session-level advisory lock is refused/],
+    ['PREPARE q AS SELECT 1', /^PREPARE is refused/]
+  ]
+  for (const [sql, message] of cases) {
+    const res = await app.inject({ method: 'POST', url: '/run', payload: { sql } })
+    t.equal(res.statusCode, 500, sql)
+    t.equal(res.json().code, 'SCALEOUT_ERR_DB_SESSION_STATE')
+    t.match(res.json().message, message)
+    await t.rejects(app.db.read.query(sql), { code: 'SCALEOUT_ERR_DB_SESSION_STATE' })
+    await t.rejects(app.db.transaction(async (tx) => await tx.query(sql)), { code: 'SCALEOUT_ERR_DB_SESSION_STATE' })
+  }
+  await t.rejects(app.db.read.query({ name: 'by-name', text: 'SELECT 1' }), { code: 'SCALEOUT_ERR_DB_SESSION_STATE', message: /named prepared statement/ })
+  const { rows } = await cluster.primary.query("SELECT count(*)::int AS n FROM pg_stat_activity WHERE query LIKE 'LISTEN%' OR query LIKE 'PREPARE%'")
+  t.same(rows, [{ n: 0 }], 'none of them reached the server')
+})
+
+t.test('startup parameters PgBouncer refuses are refused at registration, naming the option and the alternative', async (t) => {
+  for (const primary of [
+    { connectionString: bouncer.primaryUrl, statement_timeout: 1000 },
+    `${bouncer.primaryUrl}?options=-c%20search_path%3Dapp`
+  ]) {
+    const app = Fastify()
+    await t.rejects(async () => { await app.register(postgres, { primary, pgbouncer: true }).ready() }, {
+      code: 'SCALEOUT_ERR_INVALID_OPTION',
+      message: /option `primary\.(statement_timeout|options)` is invalid: expected nothing behind PgBouncer, which refuses startup parameters: use SET LOCAL/
+    })
+  }
+  // Without `pgbouncer`, the same settings reach PostgreSQL directly.
+  const direct = Fastify()
+  await direct.register(postgres, { primary: { ...cluster.primary.config, statement_timeout: 1234 } })
+  t.teardown(() => direct.close())
+  const { rows } = await direct.db.write.query<{ s: string }>("SELECT current_setting('statement_timeout') AS s")
+  t.same(rows, [{ s: '1234ms' }])
+  await direct.db.write.query('SET work_mem = \'8MB\'')
+})
+
+t.test('through PgBouncer, 50 x (write on A, read at once on B), replica 3 s behind: 0 stale reads', async (t) => {
+  const a = await instance({ maxLag: '10s', timeout: '10s' })
+  const b = await instance({ maxLag: '10s', timeout: '10s' })
+  t.teardown(async () => { await a.close(); await b.close() })
+  await cluster.replica.setApplyDelay(3000)
+  t.teardown(async () => {
+    await cluster.replica.setApplyDelay(0)
+    await cluster.replica.waitCaughtUp(cluster.primary)
+  })
+  let stale = 0
+  const tokenless: string[] = []
+  for (let batch = 0; batch < 5; batch++) {
+    await Promise.all(Array.from({ length: 10 }, async () => {
+      const id = nextId++
+      const written = await a.inject({ method: 'POST', url: '/notes', payload: { id, body: `n${id}` } })
+      const read = await b.inject({ url: `/notes/${id}`, headers: { cookie: tokenCookie(written) as string } })
+      if (read.json().body !== `n${id}`) stale++
+      tokenless.push(String((await b.inject('/notes/0')).headers['x-scaleout-db-route']))
+    }))
+  }
+  t.equal(stale, 0)
+  const onReplica = tokenless.filter((r) => r === 'replica;reason=replica').length
+  t.ok(onReplica >= 48, `token-less reads on the replica: ${onReplica} of 50 (${[...new Set(tokenless)].join(' | ')})`)
+})
+
+t.test('through PgBouncer, lag past maxLag quarantines the replica and removing it brings it back', async (t) => {
+  const app = await instance()
+  t.teardown(() => app.close())
+  await waitUntil('replica in rotation', () => app.db.stats().replicas[0]?.state === 'up')
+  await cluster.replica.setApplyDelay(3000)
+  await app.db.write.query('INSERT INTO notes (id, body) VALUES ($1, $2)', [nextId++, 'lag'])
+  await waitUntil('quarantined for lag', () => app.db.stats().replicas[0]?.state === 'lag')
+  t.equal((await app.inject('/notes/0')).headers['x-scaleout-db-route'], 'primary;reason=quarantined')
+  await cluster.replica.setApplyDelay(0)
+  await waitUntil('back in rotation', () => app.db.stats().replicas[0]?.state === 'up')
+  t.equal((await app.inject('/notes/0')).headers['x-scaleout-db-route'], 'replica;reason=replica')
+})
+
+/** Steady GETs until `during` is done; the bodies of those that were not 200. */
+async function steady (app: FastifyInstance, during: () => Promise<void>): Promise<string[]> {
+  const state = { running: true }
+  const failed: string[] = []
+  const workers = Array.from({ length: 4 }, async () => {
+    while (state.running) {
+      const res = await app.inject('/notes/0')
+      if (res.statusCode !== 200) failed.push(res.body)
+    }
+  })
+  try {
+    await during()
+  } finally {
+    state.running = false
+    await Promise.all(workers)
+  }
+  return failed
+}
+
+t.test('through PgBouncer, the replica killed and then paused under steady reads: 0 failed GETs, recovery without restart', async (t) => {
+  // A deadline with room for a loaded CI machine: the retry on the primary gets half of it.
+  const app = await instance({ timeout: '4s' })
+  t.teardown(() => app.close())
+  await waitUntil('replica in rotation', () => app.db.stats().replicas[0]?.state === 'up')
+  const killed = await steady(app, async () => {
+    await cluster.replica.kill()
+    await waitUntil('out of rotation', () => app.db.stats().replicas[0]?.state === 'down')
+    await cluster.replica.restart()
+    await waitUntil('back in rotation', () => app.db.stats().replicas[0]?.state === 'up', 20_000)
+  })
+  t.same(killed, [], 'no failed GET')
+  const paused = await steady(app, async () => {
+    cluster.replica.pause()
+    try {
+      await waitUntil('out of rotation', () => app.db.stats().replicas[0]?.state === 'down')
+    } finally {
+      cluster.replica.resume()
+    }
+    await waitUntil('back in rotation', () => app.db.stats().replicas[0]?.state === 'up', 20_000)
+  })
+  t.same(paused, [], 'no failed GET')
+})
+
+t.test('through PgBouncer, the primary killed: writes answer a coded 503 within the deadline, token-less reads still served', async (t) => {
+  const app = await instance()
+  t.teardown(() => app.close())
+  await waitUntil('replica in rotation', () => app.db.stats().replicas[0]?.state === 'up')
+  await cluster.primary.kill()
+  const write = await app.inject({ method: 'POST', url: '/notes', payload: { id: nextId++, body: 'x' } })
+  t.equal(write.statusCode, 503)
+  t.match(write.json().code, /^SCALEOUT_ERR_DB_(UNAVAILABLE|TIMEOUT|OUTCOME_UNKNOWN)$/)
+  const read = await app.inject('/notes/0')
+  t.equal(read.statusCode, 200)
+  t.same(read.json(), { body: 'zero' })
+})

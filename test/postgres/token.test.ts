@@ -1,0 +1,36 @@
+import t from 'tap'
+import { signToken, verifyToken, MAX_TOKEN, CLOCK_SKEW_MS } from '../../plugins/postgres/src/token.js'
+import { formatLsn, MAX_LSN, maxLsn, parseLsn } from '../../plugins/postgres/src/wal.js'
+
+const A = 'a'.repeat(32)
+const B = 'b'.repeat(32)
+
+t.test('a token round-trips under any of the secrets and carries its position and date', async (t) => {
+  const now = Date.now()
+  const token = signToken(0x16b374d848n, now, [A])
+  t.ok(token.length <= MAX_TOKEN)
+  t.same(verifyToken(token, [A], now), { lsn: 0x16b374d848n, issuedAt: now })
+  t.same(verifyToken(token, [B, A], now), { lsn: 0x16b374d848n, issuedAt: now }, 'an older secret still verifies')
+  t.equal(verifyToken(token, [B], now), null)
+  t.equal(signToken(MAX_LSN, now, [A]).split('.')[1], 'ffffffffffffffff')
+  t.ok(signToken(MAX_LSN, now, [A]).length <= MAX_TOKEN)
+})
+
+t.test('a token dated beyond the clock skew allowance is refused', async (t) => {
+  const now = Date.now()
+  t.not(verifyToken(signToken(1n, now + CLOCK_SKEW_MS, [A]), [A], now), null)
+  t.equal(verifyToken(signToken(1n, now + CLOCK_SKEW_MS + 1, [A]), [A], now), null)
+})
+
+t.test('WAL positions parse, format and compare exactly', async (t) => {
+  t.equal(parseLsn('16/B374D848'), 0x16b374d848n)
+  t.equal(parseLsn('FFFFFFFF/FFFFFFFF'), MAX_LSN)
+  t.equal(parseLsn(null), null)
+  t.equal(parseLsn('16-B374D848'), null)
+  t.equal(parseLsn('123456789/0'), null)
+  t.equal(formatLsn(0x16b374d848n), '16/B374D848')
+  t.equal(formatLsn(0n), '0/0')
+  t.equal(maxLsn(null, 5n), 5n)
+  t.equal(maxLsn(3n, 5n), 5n)
+  t.equal(maxLsn(MAX_LSN, 5n), MAX_LSN, 'a write whose position is unknown keeps the token at the largest')
+})
