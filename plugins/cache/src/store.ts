@@ -29,7 +29,36 @@ redis.call('ZADD', KEYS[1], ARGV[3], ARGV[1])
 if redis.call('PTTL', KEYS[1]) < tonumber(ARGV[5]) then redis.call('PEXPIRE', KEYS[1], ARGV[5]) end
 return 1`
 
+// Generations are made from Redis's clock (ms) whenever the key is missing, and a clear moves to
+// the larger of the next integer and that clock. On an allkeys-* eviction policy the key can be
+// evicted like any other: starting again from 0 would bring back entries written before the
+// clear()s it counted. Recreated from the clock it is at least the time of the last clear, so a
+// namespace, once left, is never entered again.
+const NOW_MS = `
+local t = redis.call('TIME')
+local now = t[1] * 1000 + math.floor(t[2] / 1000)`
+
+const GENERATION_READ = `
+local v = redis.call('GET', KEYS[1])
+if v then return v end${NOW_MS}
+v = string.format('%d', now)
+redis.call('SET', KEYS[1], v)
+return v`
+
+// The next generation is the clock, or one more than the current one when that is not below the
+// clock (several clears in one ms). A key that is not an integer gets INCR's own error.
+const GENERATION_BUMP = `${NOW_MS}
+local v = redis.call('GET', KEYS[1])
+if v and (not string.match(v, '^%d+$') or tonumber(v) >= now) then
+  return string.format('%d', redis.call('INCR', KEYS[1]))
+end
+v = string.format('%d', now)
+redis.call('SET', KEYS[1], v)
+return v`
+
 interface Scripted {
+  scaleoutCacheGeneration: (key: string) => Promise<string>
+  scaleoutCacheBump: (key: string) => Promise<string>
   scaleoutCacheTagToken: (key: string, token: string, ttlMs: number) => Promise<string>
   scaleoutCacheRelease: (key: string, token: string) => Promise<number>
   scaleoutCacheAdmit: (key: string, member: string, now: number, expiresAt: number, max: number, ttlMs: number) => Promise<number>
@@ -59,6 +88,8 @@ export class Store {
     if (scripted.scaleoutCacheTagToken === undefined) client.defineCommand('scaleoutCacheTagToken', { numberOfKeys: 1, lua: TAG_TOKEN })
     if (scripted.scaleoutCacheRelease === undefined) client.defineCommand('scaleoutCacheRelease', { numberOfKeys: 1, lua: RELEASE })
     if (scripted.scaleoutCacheAdmit === undefined) client.defineCommand('scaleoutCacheAdmit', { numberOfKeys: 1, lua: ADMIT })
+    if (scripted.scaleoutCacheGeneration === undefined) client.defineCommand('scaleoutCacheGeneration', { numberOfKeys: 1, lua: GENERATION_READ })
+    if (scripted.scaleoutCacheBump === undefined) client.defineCommand('scaleoutCacheBump', { numberOfKeys: 1, lua: GENERATION_BUMP })
     this.client = client as RedisClient & Scripted
     this.channel = `${base}bus`
   }
@@ -98,7 +129,7 @@ export class Store {
 
   private async loadGeneration (): Promise<string> {
     try {
-      const gen = await this.guard.call(async () => await this.client.get(`${this.base}gen`)) ?? '0'
+      const gen = await this.guard.call(async () => await this.client.scaleoutCacheGeneration(`${this.base}gen`))
       if (!GENERATION.test(gen)) throw new CorruptEntryError(JSON.stringify(`${this.base}gen`))
       this.advance(gen)
       return this.gen as string
@@ -172,8 +203,8 @@ export class Store {
 
   /** Moves the namespace to a new generation: every older entry is unreachable and expires on its own. */
   async bumpGeneration (): Promise<string> {
-    // INCR decides: two racing clears get two different generations, and every instance ends on the larger.
-    const gen = String(await this.guard.call(async () => await this.client.incr(`${this.base}gen`)))
+    // Redis decides: two racing clears get two different generations, and every instance ends on the larger.
+    const gen = await this.guard.call(async () => await this.client.scaleoutCacheBump(`${this.base}gen`))
     this.advance(gen)
     return gen
   }
