@@ -1,4 +1,4 @@
-import type { RedisClient, SizedCodec } from '@scaleout/core'
+import { luaScript, senderFor, type RedisClient, type Sender, type SizedCodec } from '@scaleout/core'
 import { CorruptEntryError } from './errors.js'
 import type { Guard } from './guard.js'
 import type { Entry } from './l1.js'
@@ -56,13 +56,12 @@ v = string.format('%d', now)
 redis.call('SET', KEYS[1], v)
 return v`
 
-interface Scripted {
-  scaleoutCacheGeneration: (key: string) => Promise<string>
-  scaleoutCacheBump: (key: string) => Promise<string>
-  scaleoutCacheTagToken: (key: string, token: string, ttlMs: number) => Promise<string>
-  scaleoutCacheRelease: (key: string, token: string) => Promise<number>
-  scaleoutCacheAdmit: (key: string, member: string, now: number, expiresAt: number, max: number, ttlMs: number) => Promise<number>
-}
+const TAG_TOKEN_SCRIPT = luaScript('scaleoutCacheTagToken', 1, TAG_TOKEN)
+const RELEASE_SCRIPT = luaScript('scaleoutCacheRelease', 1, RELEASE)
+const ADMIT_SCRIPT = luaScript('scaleoutCacheAdmit', 1, ADMIT)
+const GENERATION_READ_SCRIPT = luaScript('scaleoutCacheGeneration', 1, GENERATION_READ)
+const GENERATION_BUMP_SCRIPT = luaScript('scaleoutCacheBump', 1, GENERATION_BUMP)
+const SCRIPTS = [TAG_TOKEN_SCRIPT, RELEASE_SCRIPT, ADMIT_SCRIPT, GENERATION_READ_SCRIPT, GENERATION_BUMP_SCRIPT]
 
 const NEWLINE = 10
 /** A generation as INCR returns it: decimal, no leading zeros, within a signed 64-bit integer. */
@@ -78,19 +77,16 @@ export const GENERATION = /^(?:0|[1-9]\d{0,18})$/
  * every tag token it recorded is still the tag's current one, so invalidating a tag is one DEL.
  */
 export class Store {
-  private readonly client: RedisClient & Scripted
+  private readonly client: RedisClient
+  /** Runs the scripts within the cache's timeout, the core's one way for every plugin. */
+  private readonly send: Sender
   private gen: string | undefined
   private genLoading: Promise<string> | undefined
   readonly channel: string
 
-  constructor (client: RedisClient, private readonly base: string, private readonly codec: SizedCodec, private readonly guard: Guard) {
-    const scripted = client as RedisClient & Partial<Scripted>
-    if (scripted.scaleoutCacheTagToken === undefined) client.defineCommand('scaleoutCacheTagToken', { numberOfKeys: 1, lua: TAG_TOKEN })
-    if (scripted.scaleoutCacheRelease === undefined) client.defineCommand('scaleoutCacheRelease', { numberOfKeys: 1, lua: RELEASE })
-    if (scripted.scaleoutCacheAdmit === undefined) client.defineCommand('scaleoutCacheAdmit', { numberOfKeys: 1, lua: ADMIT })
-    if (scripted.scaleoutCacheGeneration === undefined) client.defineCommand('scaleoutCacheGeneration', { numberOfKeys: 1, lua: GENERATION_READ })
-    if (scripted.scaleoutCacheBump === undefined) client.defineCommand('scaleoutCacheBump', { numberOfKeys: 1, lua: GENERATION_BUMP })
-    this.client = client as RedisClient & Scripted
+  constructor (client: RedisClient, owned: boolean, private readonly base: string, private readonly codec: SizedCodec, private readonly guard: Guard) {
+    this.client = client
+    this.send = senderFor(client, owned, guard.timeoutMs, SCRIPTS)
     this.channel = `${base}bus`
   }
 
@@ -129,7 +125,7 @@ export class Store {
 
   private async loadGeneration (): Promise<string> {
     try {
-      const gen = await this.guard.call(async () => await this.client.scaleoutCacheGeneration(`${this.base}gen`))
+      const gen = await this.guard.call(async () => await this.send.script<string>(GENERATION_READ_SCRIPT, [`${this.base}gen`], []))
       if (!GENERATION.test(gen)) throw new CorruptEntryError(JSON.stringify(`${this.base}gen`))
       this.advance(gen)
       return this.gen as string
@@ -169,7 +165,7 @@ export class Store {
   async tagTokens (tags: string[], candidate: string, ttlMs: number): Promise<string[]> {
     if (tags.length === 0) return []
     return await this.guard.call(async () => await Promise.all(
-      tags.map(async (tag) => await this.client.scaleoutCacheTagToken(this.tagKey(tag), candidate, ttlMs))))
+      tags.map(async (tag) => await this.send.script<string>(TAG_TOKEN_SCRIPT, [this.tagKey(tag)], [candidate, ttlMs]))))
   }
 
   /** Writes the entry, then tells the other instances (`message`) once it is in place. */
@@ -204,7 +200,7 @@ export class Store {
   /** Moves the namespace to a new generation: every older entry is unreachable and expires on its own. */
   async bumpGeneration (): Promise<string> {
     // Redis decides: two racing clears get two different generations, and every instance ends on the larger.
-    const gen = await this.guard.call(async () => await this.client.scaleoutCacheBump(`${this.base}gen`))
+    const gen = await this.guard.call(async () => await this.send.script<string>(GENERATION_BUMP_SCRIPT, [`${this.base}gen`], []))
     this.advance(gen)
     return gen
   }
@@ -217,14 +213,14 @@ export class Store {
 
   async release (key: string, token: string): Promise<void> {
     const leaseKey = await this.keyOf('l', key)
-    await this.guard.call(async () => await this.client.scaleoutCacheRelease(leaseKey, token))
+    await this.guard.call(async () => await this.send.script(RELEASE_SCRIPT, [leaseKey], [token]))
   }
 
   /** True if `member` may be stored among the live entries of `set`, bounded by `max`. */
   async admit (set: string, member: string, ttlMs: number, max: number): Promise<boolean> {
     const setKey = await this.keyOf('n', set)
     const now = Date.now()
-    return await this.guard.call(async () => await this.client.scaleoutCacheAdmit(setKey, member, now, now + ttlMs, max, ttlMs)) === 1
+    return await this.guard.call(async () => await this.send.script(ADMIT_SCRIPT, [setKey], [member, now, now + ttlMs, max, ttlMs])) === 1
   }
 
   async publish (message: string): Promise<void> {
