@@ -1,14 +1,14 @@
 import t from 'tap'
 import type { Codec } from '@scaleout/cache'
 import { RedisServer } from '../helpers/index.js'
-import { cacheApp } from './setup.js'
+import { cacheApp, keyInGeneration } from './setup.js'
 
 const server = await RedisServer.start()
 t.teardown(async () => await server.stop())
 t.beforeEach(async () => await server.flushAll())
 const admin = server.client()
 t.teardown(() => admin.disconnect())
-const entryKey = (key: string): string => `scaleout:cache:json.v1:0:e:${key}`
+const entryKey = async (key: string): Promise<string> => await keyInGeneration(admin, key)
 
 t.test('JSON does not round-trip Date, Map or Buffer, and refuses BigInt and undefined with a coded error', async (t) => {
   const app = await cacheApp(t, { redis: server.url, l1: false })
@@ -17,21 +17,21 @@ t.test('JSON does not round-trip Date, Map or Buffer, and refuses BigInt and und
   t.same(await app.cache.get('k'), { when: '2026-01-02T03:04:05.000Z', map: {}, buf: { type: 'Buffer', data: [104, 105] } })
   await t.rejects(app.cache.set('big', 10n), { code: 'SCALEOUT_ERR_ENCODE', statusCode: 500 })
   await t.rejects(app.cache.set('u', undefined), { code: 'SCALEOUT_ERR_ENCODE', message: 'Value could not be encoded: undefined has no JSON form' })
-  t.same(await admin.keys('*:e:*'), [entryKey('k')])
+  t.same(await admin.keys('*:e:*'), [await entryKey('k')])
 })
 
 t.test('a value over maxBytes is refused with SCALEOUT_ERR_VALUE_TOO_LARGE and nothing is written', async (t) => {
   const app = await cacheApp(t, { redis: server.url, maxBytes: 64 })
   await app.cache.set('small', 'x'.repeat(60))
   await t.rejects(app.cache.set('large', 'x'.repeat(63)), { code: 'SCALEOUT_ERR_VALUE_TOO_LARGE', statusCode: 413, message: 'Encoded value is 65 bytes, over the limit of 64 bytes' })
-  t.same(await admin.keys('*:e:*'), [entryKey('small')])
+  t.same(await admin.keys('*:e:*'), [await entryKey('small')])
 })
 
 t.test('decoding is safe against prototype pollution', async (t) => {
   const app = await cacheApp(t, { redis: server.url, l1: false })
   await app.cache.set('k', 'placeholder')
-  const header = (await admin.get(entryKey('k')) as string).split('\n')[0] as string
-  await admin.set(entryKey('k'), header + '\n{"__proto__":{"polluted":true},"constructor":{"prototype":{"polluted":true}},"ok":1}', 'KEEPTTL')
+  const header = (await admin.get(await entryKey('k')) as string).split('\n')[0] as string
+  await admin.set(await entryKey('k'), header + '\n{"__proto__":{"polluted":true},"constructor":{"prototype":{"polluted":true}},"ok":1}', 'KEEPTTL')
   const value = await app.cache.get<Record<string, unknown>>('k')
   t.same(value, { ok: 1 })
   t.notOk(Object.hasOwn(value as object, '__proto__'))
@@ -42,7 +42,8 @@ t.test('decoding is safe against prototype pollution', async (t) => {
 t.test('garbage in Redis is a miss, logged and counted, never an exception', async (t) => {
   const app = await cacheApp(t, { redis: server.url, l1: false })
   const garbage = ['no newline at all', 'not json\n1', '{"a":1}\n1', '[1]\n1', '[1,"2"]\n1', '[1,2,["odd"]]\n1', '[1,2,[]]\n1', '[1,2,[1,2]]\n1', '[1,2,["t","x"],4]\n1', `[1,${Date.now() + 60_000}]\n{broken`]
-  for (const [i, raw] of garbage.entries()) await admin.set(entryKey(`g${i}`), raw)
+  t.equal(await app.cache.get('g0'), undefined, 'the generation is made')
+  for (const [i, raw] of garbage.entries()) await admin.set(await entryKey(`g${i}`), raw)
   for (let i = 0; i < garbage.length; i++) t.equal(await app.cache.get(`g${i}`), undefined, JSON.stringify(garbage[i]))
   t.equal(app.cache.stats().decodeErrors, garbage.length)
   t.equal(await app.cache.wrap('g0', () => 'recomputed'), 'recomputed', 'wrap replaces it')
@@ -58,7 +59,7 @@ t.test('a pluggable codec (binary here): its name goes into the key prefix', asy
   const app = await cacheApp(t, { redis: server.url, codec, l1: false })
   await app.cache.set('k', 'héllo ✓')
   t.equal(await app.cache.get('k'), 'héllo ✓')
-  t.same(await admin.keys('*:e:*'), ['scaleout:cache:utf16.v1:0:e:k'])
+  t.same(await admin.keys('*:e:*'), [await keyInGeneration(admin, 'k', 'e', 'scaleout:cache:utf16.v1:')])
   const json = await cacheApp(t, { redis: server.url, l1: false })
   t.equal(await json.cache.get('k'), undefined, 'another codec never reads these entries')
 })

@@ -1,6 +1,6 @@
 import t from 'tap'
 import { RedisServer, waitUntil } from '../helpers/index.js'
-import { cacheApp } from './setup.js'
+import { cacheApp, keyInGeneration } from './setup.js'
 
 const server = await RedisServer.start()
 t.teardown(async () => await server.stop())
@@ -66,8 +66,9 @@ t.test('a dropped subscription flushes L1 on reconnect: invalidations missed mea
   // Another writer changed the entry and its message was lost (written straight into Redis here).
   const admin = server.client()
   t.teardown(() => admin.disconnect())
-  const raw = await admin.get('scaleout:cache:json.v1:0:e:k') as string
-  await admin.set('scaleout:cache:json.v1:0:e:k', raw.replace('"old"', '"new"'), 'KEEPTTL')
+  const entry = await keyInGeneration(admin, 'k')
+  const raw = await admin.get(entry) as string
+  await admin.set(entry, raw.replace('"old"', '"new"'), 'KEEPTTL')
   t.equal(await a.cache.get('k'), 'old', 'still the L1 copy')
 
   t.equal(await admin.call('CLIENT', 'KILL', 'TYPE', 'pubsub'), 1)

@@ -2,6 +2,7 @@ import t from 'tap'
 import Fastify from 'fastify'
 import cache, { cache as named, type CacheOptions } from '@scaleout/cache'
 import { RedisServer } from '../helpers/index.js'
+import { keyInGeneration } from './setup.js'
 
 const server = await RedisServer.start()
 t.teardown(async () => await server.stop())
@@ -79,6 +80,6 @@ t.test('a client passed in is not closed with the app; the subscriber duplicate 
   await app.cache.set('k', 'v')
   await app.close()
   t.equal(mine.status, 'ready')
-  t.equal(await mine.exists('scaleout:cache:json.v1:0:e:k'), 1)
+  t.equal(await mine.exists(await keyInGeneration(mine, 'k')), 1)
   t.equal(await mine.pubsub('NUMSUB', 'scaleout:cache:json.v1:bus').then((r) => (r as [string, number])[1]), 0, 'subscriber quit')
 })

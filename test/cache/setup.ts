@@ -21,3 +21,13 @@ export function logSink (): { stream: { write: (line: string) => void }, lines: 
   const lines: Array<Record<string, unknown>> = []
   return { lines, stream: { write: (line: string) => { lines.push(JSON.parse(line) as Record<string, unknown>) } } }
 }
+
+/**
+ * The Redis key of `key` (kind `e` entry, `l` lease) in the namespace's current generation, which
+ * Redis makes from its clock: an app must have read or made the generation first.
+ */
+export async function keyInGeneration (admin: { get: (key: string) => Promise<string | null> }, key: string, kind: 'e' | 'l' = 'e', namespace = 'scaleout:cache:json.v1:'): Promise<string> {
+  const gen = await admin.get(`${namespace}gen`)
+  if (gen === null) throw new Error(`${namespace}gen does not exist yet`)
+  return `${namespace}${gen}:${kind}:${key}`
+}

@@ -1,6 +1,6 @@
 import t from 'tap'
 import { RedisServer, sleep } from '../helpers/index.js'
-import { cacheApp } from './setup.js'
+import { cacheApp, keyInGeneration } from './setup.js'
 
 const server = await RedisServer.start()
 t.teardown(async () => await server.stop())
@@ -31,7 +31,9 @@ t.test('a waiter computes itself once lockWait passes (the holder is slow or gon
   const admin = server.client()
   t.teardown(() => admin.disconnect())
   // A lease held by an instance that died without releasing it.
-  await admin.set('scaleout:cache:json.v1:0:l:k', 'someone-else', 'PX', 60_000)
+  t.equal(await a.cache.get('k'), undefined, 'the generation is made')
+  const lease = await keyInGeneration(admin, 'k', 'l')
+  await admin.set(lease, 'someone-else', 'PX', 60_000)
   let calls = 0
   const started = Date.now()
   t.equal(await a.cache.wrap('k', () => ++calls), 1)
@@ -39,7 +41,7 @@ t.test('a waiter computes itself once lockWait passes (the holder is slow or gon
   t.ok(elapsed >= 290, `waited ${elapsed}ms before computing`)
   t.equal(a.cache.stats().lockWaits, 1)
   t.equal(a.cache.stats().lockTimeouts, 1)
-  t.equal(await admin.get('scaleout:cache:json.v1:0:l:k'), 'someone-else', 'never released a lease it does not own')
+  t.equal(await admin.get(lease), 'someone-else', 'never released a lease it does not own')
 })
 
 t.test('a waiter takes over when the holder fails (its lease is released)', async (t) => {

@@ -47,6 +47,18 @@ t.test('detailsAllowList takes addresses and CIDR ranges of both families, mappe
   }
 })
 
+t.test('detailsAllowList takes the same presets and IPv4-mapped ranges as the proxy\'s trust', async (t) => {
+  const { app } = await build({ detailsAllowList: ['Private', '::ffff:198.51.100.0/120'] })
+  t.teardown(async () => await app.close())
+  await app.ready()
+  for (const address of ['10.1.2.3', '172.16.0.1', '192.168.9.9', 'fd00::1', '198.51.100.77', '::ffff:198.51.100.1']) {
+    t.equal((await details(app, address)).body.instance, app.health.identity.id, `${address} is allowed`)
+  }
+  for (const address of ['127.0.0.1', '::1', '198.51.101.1', '8.8.8.8', 'fe80::1']) {
+    t.same((await details(app, address)).body, { status: 'pass' }, `${address} is not`)
+  }
+})
+
 t.test('an empty allow list shows details to nobody', async (t) => {
   const { app } = await build({ detailsAllowList: [] })
   t.teardown(async () => await app.close())

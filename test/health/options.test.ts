@@ -47,6 +47,8 @@ t.test('every bad option fails registration with a coded error naming it', async
     [{ detailsAllowList: ['fd00::/129'] }, 'detailsAllowList', /.*\(got "fd00::\/129"\)/],
     [{ detailsAllowList: ['10.0.0.0/8/1'] }, 'detailsAllowList', /.*got/],
     [{ detailsAllowList: ['10.0.0.0/x'] }, 'detailsAllowList', /.*got/],
+    [{ detailsAllowList: ['0.0.0.0/0'] }, 'detailsAllowList', /.*\(got "0.0.0.0\/0"\)/],
+    [{ detailsAllowList: ['loopback', 'everyone'] }, 'detailsAllowList', /.*presets "loopback", "private", "linklocal", "uniquelocal" \(got "everyone"\)/],
     [{ instanceHeader: 'x served by' }, 'instanceHeader', /a boolean or an HTTP header name/],
     [{ logInstance: 1 }, 'logInstance', /a boolean/],
     [{ signals: 'SIGTERM' }, 'signals', /false or an array of signal names/],

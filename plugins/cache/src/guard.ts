@@ -10,7 +10,8 @@ import { BreakerOpenError } from './errors.js'
  */
 export class Guard {
   constructor (
-    private readonly timeoutMs: number,
+    /** The bound of every call, in ms. */
+    readonly timeoutMs: number,
     private readonly breaker: Breaker | undefined,
     private readonly counters: Counters,
     private readonly log: FastifyBaseLogger

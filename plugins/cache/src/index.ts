@@ -17,7 +17,7 @@ async function plugin (fastify: FastifyInstance, options: CacheOptions): Promise
   const resolved = await resolveRedis(fastify, o.redis, { plugin: PLUGIN })
   const counters = new Counters()
   const breaker = o.breaker === undefined ? undefined : new Breaker(o.breaker.threshold, o.breaker.cooldownMs)
-  const store = new Store(resolved.client, o.base, o.codec, new Guard(o.timeoutMs, breaker, counters, fastify.log))
+  const store = new Store(resolved.client, resolved.owned, o.base, o.codec, new Guard(o.timeoutMs, breaker, counters, fastify.log))
   const l1 = o.l1 === undefined ? undefined : new L1(o.l1.maxEntries, o.l1.maxBytes, o.l1.ttlMs)
   const cache = new SharedCache(o, store, l1, counters, breaker, fastify.log)
 

@@ -1,4 +1,4 @@
-import type { RedisClient, SizedCodec } from '@scaleout/core'
+import { luaScript, senderFor, type RedisClient, type Sender, type SizedCodec } from '@scaleout/core'
 import { CorruptEntryError } from './errors.js'
 import type { Guard } from './guard.js'
 import type { Entry } from './l1.js'
@@ -29,11 +29,39 @@ redis.call('ZADD', KEYS[1], ARGV[3], ARGV[1])
 if redis.call('PTTL', KEYS[1]) < tonumber(ARGV[5]) then redis.call('PEXPIRE', KEYS[1], ARGV[5]) end
 return 1`
 
-interface Scripted {
-  scaleoutCacheTagToken: (key: string, token: string, ttlMs: number) => Promise<string>
-  scaleoutCacheRelease: (key: string, token: string) => Promise<number>
-  scaleoutCacheAdmit: (key: string, member: string, now: number, expiresAt: number, max: number, ttlMs: number) => Promise<number>
-}
+// Generations are made from Redis's clock (ms) whenever the key is missing, and a clear moves to
+// the larger of the next integer and that clock. On an allkeys-* eviction policy the key can be
+// evicted like any other: starting again from 0 would bring back entries written before the
+// clear()s it counted. Recreated from the clock it is at least the time of the last clear, so a
+// namespace, once left, is never entered again.
+const NOW_MS = `
+local t = redis.call('TIME')
+local now = t[1] * 1000 + math.floor(t[2] / 1000)`
+
+const GENERATION_READ = `
+local v = redis.call('GET', KEYS[1])
+if v then return v end${NOW_MS}
+v = string.format('%d', now)
+redis.call('SET', KEYS[1], v)
+return v`
+
+// The next generation is the clock, or one more than the current one when that is not below the
+// clock (several clears in one ms). A key that is not an integer gets INCR's own error.
+const GENERATION_BUMP = `${NOW_MS}
+local v = redis.call('GET', KEYS[1])
+if v and (not string.match(v, '^%d+$') or tonumber(v) >= now) then
+  return string.format('%d', redis.call('INCR', KEYS[1]))
+end
+v = string.format('%d', now)
+redis.call('SET', KEYS[1], v)
+return v`
+
+const TAG_TOKEN_SCRIPT = luaScript('scaleoutCacheTagToken', 1, TAG_TOKEN)
+const RELEASE_SCRIPT = luaScript('scaleoutCacheRelease', 1, RELEASE)
+const ADMIT_SCRIPT = luaScript('scaleoutCacheAdmit', 1, ADMIT)
+const GENERATION_READ_SCRIPT = luaScript('scaleoutCacheGeneration', 1, GENERATION_READ)
+const GENERATION_BUMP_SCRIPT = luaScript('scaleoutCacheBump', 1, GENERATION_BUMP)
+const SCRIPTS = [TAG_TOKEN_SCRIPT, RELEASE_SCRIPT, ADMIT_SCRIPT, GENERATION_READ_SCRIPT, GENERATION_BUMP_SCRIPT]
 
 const NEWLINE = 10
 /** A generation as INCR returns it: decimal, no leading zeros, within a signed 64-bit integer. */
@@ -49,17 +77,16 @@ export const GENERATION = /^(?:0|[1-9]\d{0,18})$/
  * every tag token it recorded is still the tag's current one, so invalidating a tag is one DEL.
  */
 export class Store {
-  private readonly client: RedisClient & Scripted
+  private readonly client: RedisClient
+  /** Runs the scripts within the cache's timeout, the core's one way for every plugin. */
+  private readonly send: Sender
   private gen: string | undefined
   private genLoading: Promise<string> | undefined
   readonly channel: string
 
-  constructor (client: RedisClient, private readonly base: string, private readonly codec: SizedCodec, private readonly guard: Guard) {
-    const scripted = client as RedisClient & Partial<Scripted>
-    if (scripted.scaleoutCacheTagToken === undefined) client.defineCommand('scaleoutCacheTagToken', { numberOfKeys: 1, lua: TAG_TOKEN })
-    if (scripted.scaleoutCacheRelease === undefined) client.defineCommand('scaleoutCacheRelease', { numberOfKeys: 1, lua: RELEASE })
-    if (scripted.scaleoutCacheAdmit === undefined) client.defineCommand('scaleoutCacheAdmit', { numberOfKeys: 1, lua: ADMIT })
-    this.client = client as RedisClient & Scripted
+  constructor (client: RedisClient, owned: boolean, private readonly base: string, private readonly codec: SizedCodec, private readonly guard: Guard) {
+    this.client = client
+    this.send = senderFor(client, owned, guard.timeoutMs, SCRIPTS)
     this.channel = `${base}bus`
   }
 
@@ -98,7 +125,7 @@ export class Store {
 
   private async loadGeneration (): Promise<string> {
     try {
-      const gen = await this.guard.call(async () => await this.client.get(`${this.base}gen`)) ?? '0'
+      const gen = await this.guard.call(async () => await this.send.script<string>(GENERATION_READ_SCRIPT, [`${this.base}gen`], []))
       if (!GENERATION.test(gen)) throw new CorruptEntryError(JSON.stringify(`${this.base}gen`))
       this.advance(gen)
       return this.gen as string
@@ -138,7 +165,7 @@ export class Store {
   async tagTokens (tags: string[], candidate: string, ttlMs: number): Promise<string[]> {
     if (tags.length === 0) return []
     return await this.guard.call(async () => await Promise.all(
-      tags.map(async (tag) => await this.client.scaleoutCacheTagToken(this.tagKey(tag), candidate, ttlMs))))
+      tags.map(async (tag) => await this.send.script<string>(TAG_TOKEN_SCRIPT, [this.tagKey(tag)], [candidate, ttlMs]))))
   }
 
   /** Writes the entry, then tells the other instances (`message`) once it is in place. */
@@ -172,8 +199,8 @@ export class Store {
 
   /** Moves the namespace to a new generation: every older entry is unreachable and expires on its own. */
   async bumpGeneration (): Promise<string> {
-    // INCR decides: two racing clears get two different generations, and every instance ends on the larger.
-    const gen = String(await this.guard.call(async () => await this.client.incr(`${this.base}gen`)))
+    // Redis decides: two racing clears get two different generations, and every instance ends on the larger.
+    const gen = await this.guard.call(async () => await this.send.script<string>(GENERATION_BUMP_SCRIPT, [`${this.base}gen`], []))
     this.advance(gen)
     return gen
   }
@@ -186,14 +213,14 @@ export class Store {
 
   async release (key: string, token: string): Promise<void> {
     const leaseKey = await this.keyOf('l', key)
-    await this.guard.call(async () => await this.client.scaleoutCacheRelease(leaseKey, token))
+    await this.guard.call(async () => await this.send.script(RELEASE_SCRIPT, [leaseKey], [token]))
   }
 
   /** True if `member` may be stored among the live entries of `set`, bounded by `max`. */
   async admit (set: string, member: string, ttlMs: number, max: number): Promise<boolean> {
     const setKey = await this.keyOf('n', set)
     const now = Date.now()
-    return await this.guard.call(async () => await this.client.scaleoutCacheAdmit(setKey, member, now, now + ttlMs, max, ttlMs)) === 1
+    return await this.guard.call(async () => await this.send.script(ADMIT_SCRIPT, [setKey], [member, now, now + ttlMs, max, ttlMs])) === 1
   }
 
   async publish (message: string): Promise<void> {

@@ -1,6 +1,5 @@
-import { invalid } from '@scaleout/core'
+import { invalid, parseIpv6 } from '@scaleout/core'
 import { PLUGIN } from './errors.js'
-import { parseIpv6 } from './ip.js'
 
 // A forwarded host ends up in redirects, absolute links and cookie domains, so it must be a plain
 // authority (host[:port]) and nothing that could smuggle a path, credentials or a second host.

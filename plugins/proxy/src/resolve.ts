@@ -1,7 +1,7 @@
 import type { IncomingHttpHeaders, IncomingMessage } from 'node:http'
 import { alignedEntry, headerValue, parseElement, splitFromRight, type ForwardedElement } from './headers.js'
 import { hostName } from './host.js'
-import { parseHop, parseSocketAddress, type Ip } from './ip.js'
+import { parseHop, parseSocketAddress, type Ip } from '@scaleout/core'
 import type { Config } from './options.js'
 import type { ForwardedHop, ForwardedInfo, ForwardedStop } from './types.js'
 

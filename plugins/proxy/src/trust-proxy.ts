@@ -1,6 +1,5 @@
-import { invalid } from '@scaleout/core'
+import { invalid, parseHop, parseSocketAddress } from '@scaleout/core'
 import { PLUGIN } from './errors.js'
-import { parseHop, parseSocketAddress } from './ip.js'
 import { normalizeOptions } from './options.js'
 import type { TrustProxyOptions } from './types.js'
 

@@ -1,5 +1,5 @@
 import t from 'tap'
-import { formatIpv6, parseAddress, parseHop, parseIpv4, parseIpv6, parseSocketAddress } from '../../plugins/proxy/src/ip.js'
+import { formatIpv6, parseAddress, parseHop, parseIpv4, parseIpv6, parseSocketAddress } from '@scaleout/core'
 
 const text = (s: string): string | null => parseHop(s)?.text ?? null
 
