@@ -291,18 +291,14 @@ export class SharedCache {
 
   /**
    * A message says the namespace moved on. Whoever can PUBLISH on the channel can say so, so the
-   * generation is read from Redis, which alone decides it (INCR), and adopted only if it is newer:
-   * a forged or late message can neither bring back a cleared generation nor split the instances.
+   * message never names the generation we use: L1 is dropped at once (nothing from the old
+   * generation is served once the message is in) and the next call reads the generation from Redis,
+   * which alone decides it. A forged or late message can neither bring back a cleared generation
+   * nor split the instances; at worst it costs a flush and one read.
    */
   private followGeneration (): void {
-    this.store.refreshGeneration().then((moved) => {
-      if (moved) this.dropAll()
-    }, (err: unknown) => {
-      // Unknown where the namespace is: read it again on the next call, and drop what L1 holds.
-      this.logger.debug({ err, ...log }, '@scaleout/cache: could not read the generation after a clear; read again on the next call')
-      this.store.forgetGeneration()
-      this.dropAll()
-    })
+    this.store.forgetGeneration()
+    this.dropAll()
   }
 
   private dropAll (): void {

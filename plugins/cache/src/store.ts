@@ -93,6 +93,8 @@ export class Store {
   /** Forgets the generation: the next call reads it again (its invalidation may have been missed). */
   forgetGeneration (): void {
     this.gen = undefined
+    // A read already under way may have left Redis before the clear: the next call asks again.
+    this.genLoading = undefined
   }
 
   /**
@@ -108,13 +110,6 @@ export class Store {
   /** True if `gen` (a bus message's claim) is newer than the generation in use, or none is known. */
   claimsNewer (gen: string): boolean {
     return this.gen === undefined || newer(gen, this.gen)
-  }
-
-  /** Reads the generation Redis holds and moves to it if it is newer; true if it moved. */
-  async refreshGeneration (): Promise<boolean> {
-    const before = this.gen
-    await this.loadGeneration()
-    return this.gen !== before
   }
 
   private async generation (): Promise<string> {
