@@ -56,7 +56,7 @@ export const DecodeError = createError(
 
 /**
  * Redis refused our credentials (WRONGPASS, NOAUTH): a wrong password or ACL user in the Redis
- * URL or options. Kept apart from "unavailable" so the operator sees what to fix.
+ * URL or options. A separate code from SCALEOUT_ERR_REDIS_UNAVAILABLE, so the operator sees what to fix.
  */
 export const RedisAuthError = createError(
   'SCALEOUT_ERR_REDIS_AUTH',
