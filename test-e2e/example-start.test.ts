@@ -4,9 +4,9 @@ import { once } from 'node:events'
 import { createServer, connect } from 'node:net'
 import { readFileSync } from 'node:fs'
 import { join } from 'node:path'
-import { freePort, waitUntil } from '../helpers/index.js'
+import { freePort, waitUntil } from '../test/helpers/index.js'
 
-const root = join(import.meta.dirname, '..', '..')
+const root = join(import.meta.dirname, '..')
 
 interface Run {
   output: () => string
