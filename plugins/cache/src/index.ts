@@ -32,7 +32,10 @@ async function plugin (fastify: FastifyInstance, options: CacheOptions): Promise
     up: (first) => cache.resync(true, !first)
   }, fastify.log)
   fastify.addHook('onClose', async () => bus.stop())
-  await bus.start(2000)
+  // Awaited when the app is ready, not here: plugins register one after another, so a wait here
+  // would add this bus's 2 s to every other plugin's wait for an unreachable Redis.
+  const started = bus.start(2000)
+  fastify.addHook('onReady', async () => await started)
 
   // Bound methods: `const { wrap } = fastify.cache` works, and a hit costs no extra call layer.
   const api: Cache = {
