@@ -49,6 +49,7 @@ export class Sampler {
   }
 
   private schedule (): void {
+    /* c8 ignore next -- a round that ends after close(): reached only when close lands mid-round */
     if (this.stopped) return
     const delay = this.cluster.settings.sampleInterval * (0.8 + 0.4 * Math.random())
     this.timer = setTimeout(() => {
