@@ -1,4 +1,4 @@
-import createError from '@fastify/error'
+import { createError } from '@fastify/error'
 import { InvalidOptionError } from '@scaleout/core'
 
 // Every error the postgres plugin raises, in one place, so codes stay unique and greppable.
