@@ -87,3 +87,21 @@ export const RedisReplyError = createError(
   'Redis refused the command (%s)',
   500
 )
+
+/**
+ * Every core error keyed by its code, for a plugin's own `errors` object:
+ * `export const errors = { ...coreErrors, SCALEOUT_ERR_X: XError }`, so `err.code` finds the class.
+ */
+export const coreErrors = Object.freeze({
+  SCALEOUT_ERR_REDIS_NOT_CONFIGURED: RedisNotConfiguredError,
+  SCALEOUT_ERR_INVALID_OPTION: InvalidOptionError,
+  SCALEOUT_ERR_REDIS_UNAVAILABLE: RedisUnavailableError,
+  SCALEOUT_ERR_REDIS_TIMEOUT: RedisTimeoutError,
+  SCALEOUT_ERR_VALUE_TOO_LARGE: ValueTooLargeError,
+  SCALEOUT_ERR_ENCODE: EncodeError,
+  SCALEOUT_ERR_DECODE: DecodeError,
+  SCALEOUT_ERR_REDIS_AUTH: RedisAuthError,
+  SCALEOUT_ERR_REDIS_OOM: RedisOutOfMemoryError,
+  SCALEOUT_ERR_REDIS_NOPERM: RedisPermissionError,
+  SCALEOUT_ERR_REDIS_REPLY: RedisReplyError
+})

@@ -94,7 +94,7 @@ t.test('the token: response header and cookie after a write, read back from eith
   const written = await a.inject({ method: 'POST', url: '/notes', payload: { id, body: 'api' } })
   const token = written.headers['x-scaleout-db-token'] as string
   t.match(token, /^1\.[0-9a-f]+\.[0-9a-z]+\.[A-Za-z0-9_-]{43}$/)
-  t.match(written.headers['set-cookie'], new RegExp(`^scaleout-db-token=${token.replace(/\./g, '\\.')}; Path=/; Max-Age=60; HttpOnly; SameSite=Lax$`))
+  t.match(written.headers['set-cookie'], new RegExp(`^scaleout-db-token=${token.replace(/\./g, '\\.')}; Max-Age=60; Path=/; Expires=[^;]+ GMT; HttpOnly; SameSite=Lax$`))
   // B sampled long ago: it asks the replica whether it has replayed the token, and reads there.
   const viaHeader = await b.inject({ url: `/notes/${id}`, headers: { 'x-scaleout-db-token': token } })
   t.same(viaHeader.json(), { body: 'api' })
@@ -163,7 +163,7 @@ t.test('cookie options: off, custom name, Secure behind https', async (t) => {
   const custom = await build(options({ cookie: { name: 'dbt', path: '/app', domain: 'example.com', secure: 'auto', sameSite: 'strict' } }), { trustProxy: true })
   t.teardown(() => custom.close())
   const b = await custom.inject({ method: 'POST', url: '/notes', payload: { id: nextId++, body: 'y' }, headers: { 'x-forwarded-proto': 'https' } })
-  t.match(b.headers['set-cookie'], /^dbt=[^;]+; Path=\/app; Max-Age=60; Domain=example\.com; HttpOnly; Secure; SameSite=Strict$/)
+  t.match(b.headers['set-cookie'], /^dbt=[^;]+; Max-Age=60; Domain=example\.com; Path=\/app; Expires=[^;]+ GMT; HttpOnly; Secure; SameSite=Strict$/)
 })
 
 t.test('bad tokens are ignored: malformed, huge, forged, signed with an unknown secret, dated ahead: no 5xx, no wait', async (t) => {

@@ -29,6 +29,7 @@ t.test('invalid options fail registration with a coded error naming the option',
     [() => ({ primary: url, replica: [url] }), /option `replica` is invalid: expected no such option: did you mean `replicas`\? the options are primary, replicas, /],
     [() => ({ primary: url, maxlag: 5 }), /option `maxlag` is invalid: expected no such option: did you mean `maxLag`\?/],
     [() => ({ primary: url, zzzzzzzzzzzz: 5 }), /option `zzzzzzzzzzzz` is invalid: expected no such option: the options are/],
+    [() => ({ primary: url, prefix: '/db' }), /option `prefix` is invalid: expected no such option: `prefix` is a Fastify register option, which Fastify ignores for plugins wrapped in fastify-plugin/],
     [() => ({ primary: 'mysql://x/y' }), /option `primary` is invalid: expected a postgres:\/\/ or postgresql:\/\/ URL/],
     [() => ({ primary: 'not a url' }), /option `primary` is invalid: expected a postgres:\/\/ or postgresql:\/\/ URL/],
     [() => ({ primary: 42 }), /option `primary` is invalid: expected a postgres:\/\/ URL, a pg config object or a pg\.Pool/],
@@ -96,7 +97,7 @@ t.test('valid forms normalise to their defaults', async (t) => {
   t.equal(settings.pgbouncer, null)
   t.equal(settings.routeHeader, false)
   t.equal(settings.poolSize, 10)
-  t.same(settings.cookie, { name: 'scaleout-db-token', path: '/', domain: undefined, secure: 'auto', sameSite: 'Lax', maxAgeSeconds: 60 })
+  t.same(settings.cookie, { name: 'scaleout-db-token', path: '/', domain: undefined, secure: 'auto', sameSite: 'lax', httpOnly: true, partitioned: false, maxAgeSeconds: 60 })
   t.same(settings.primary, { kind: 'config', config: { connectionString: url }, weight: 1, label: url.replace(/^postgres:\/\/u:p@/, '') })
 
   const full = normalize({
@@ -110,9 +111,7 @@ t.test('valid forms normalise to their defaults', async (t) => {
     sampleInterval: '250ms',
     pgbouncer: '1.21.0',
     cookie: false,
-    routeHeader: true,
-    logLevel: 'warn',
-    prefix: '/x'
+    routeHeader: true
   } as PostgresOptions)
   t.equal(full.primary.label, '/var/run/postgresql:5432/app')
   t.same(full.replicas.map((r) => [r.label, r.weight]), [['/sock:5432/app', 3], ['r2:5432/app', 1]])

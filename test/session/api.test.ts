@@ -19,10 +19,10 @@ t.test('request.session API', async (t) => {
     t.match(cookie, /^sessionId=[A-Za-z0-9_-]{51}\.[A-Za-z0-9_-]{43}$/)
     t.same((await b.inject({ url: '/get/userId', headers: { cookie } })).json(), { value: 'alice' })
     const logout = await b.inject({ method: 'POST', url: '/logout', headers: { cookie } })
-    t.equal(logout.headers['set-cookie'], 'sessionId=; Path=/; Max-Age=0; Expires=Thu, 01 Jan 1970 00:00:00 GMT; HttpOnly; SameSite=Lax')
+    t.equal(logout.headers['set-cookie'], 'sessionId=; Max-Age=0; Path=/; Expires=Thu, 01 Jan 1970 00:00:00 GMT; HttpOnly; SameSite=Lax')
     const after = await a.inject({ url: '/get/userId', headers: { cookie } })
     t.same(after.json(), { value: null })
-    t.equal(after.headers['set-cookie'], 'sessionId=; Path=/; Max-Age=0; Expires=Thu, 01 Jan 1970 00:00:00 GMT; HttpOnly; SameSite=Lax', 'a stale cookie is cleared')
+    t.equal(after.headers['set-cookie'], 'sessionId=; Max-Age=0; Path=/; Expires=Thu, 01 Jan 1970 00:00:00 GMT; HttpOnly; SameSite=Lax', 'a stale cookie is cleared')
     t.same(await sessionKeys(server), [])
   })
 

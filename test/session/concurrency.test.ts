@@ -2,7 +2,7 @@ import t from 'tap'
 import { RedisServer } from '../helpers/index.js'
 import { build, cookieOf, sessionKeys } from './setup.js'
 
-const CLEARED = 'sessionId=; Path=/; Max-Age=0; Expires=Thu, 01 Jan 1970 00:00:00 GMT; HttpOnly; SameSite=Lax'
+const CLEARED = 'sessionId=; Max-Age=0; Path=/; Expires=Thu, 01 Jan 1970 00:00:00 GMT; HttpOnly; SameSite=Lax'
 
 t.test('concurrency', async (t) => {
   const server = await RedisServer.start()

@@ -94,7 +94,7 @@ t.test('lazy routes', async (t) => {
   t.test('a lazy logout leaves an index entry that listFor prunes', async (t) => {
     const cookie = cookieOf(await app.inject({ method: 'POST', url: '/login', payload: { userId: 'alice' } })) as string
     const res = await app.inject({ method: 'POST', url: '/lazy/logout', headers: { cookie } })
-    t.equal(res.headers['set-cookie'], 'sessionId=; Path=/; Max-Age=0; Expires=Thu, 01 Jan 1970 00:00:00 GMT; HttpOnly; SameSite=Lax')
+    t.equal(res.headers['set-cookie'], 'sessionId=; Max-Age=0; Path=/; Expires=Thu, 01 Jan 1970 00:00:00 GMT; HttpOnly; SameSite=Lax')
     const client = server.client()
     t.teardown(() => client.disconnect())
     t.equal(await client.zcard('scaleout:sess:user:{alice}'), 1)

@@ -41,7 +41,6 @@ const cases: Array<[string, unknown, string]> = [
   ['cookie.domain', { secret: SECRET, redis, cookie: { domain: 7 } }, 'option `cookie.domain` is invalid'],
   ['cookie.domain', { secret: SECRET, redis, cookie: { domain: 'a.'.repeat(127) + 'com' } }, 'option `cookie.domain` is invalid'],
   ['cookie.secure', { secret: SECRET, redis, cookie: { secure: 'yes' } }, 'option `cookie.secure` is invalid'],
-  ['cookie.sameSite', { secret: SECRET, redis, cookie: { sameSite: 'Lax' } }, 'option `cookie.sameSite` is invalid'],
   ['cookie.sameSite', { secret: SECRET, redis, cookie: { sameSite: 'toString' } }, 'option `cookie.sameSite` is invalid'],
   ['cookie.sameSite', { secret: SECRET, redis, cookie: { sameSite: true } }, 'option `cookie.sameSite` is invalid'],
   ['cookie.sameSite', { secret: SECRET, redis, cookie: { sameSite: 'none' } }, 'option `cookie.sameSite` is invalid: expected "lax" or "strict" unless cookie.secure is true'],
@@ -74,7 +73,7 @@ t.test('defaults', async (t) => {
     prefix: 'scaleout:sess:',
     ttlMs: 86_400_000,
     maxLifetimeMs: 7 * 86_400_000,
-    cookie: { name: 'sessionId', securedName: '__Host-sessionId', path: '/', domain: undefined, secure: 'auto', sameSite: 'Lax', httpOnly: true, maxAgeSeconds: undefined, partitioned: false },
+    cookie: { name: 'sessionId', securedName: '__Host-sessionId', path: '/', domain: undefined, secure: 'auto', sameSite: 'lax', httpOnly: true, maxAgeSeconds: undefined, partitioned: false },
     userKey: 'userId',
     maxSize: 65_536,
     timeoutMs: 1000

@@ -1,4 +1,4 @@
-import { checkBoolean, checkInteger, invalid, isPlainObject, parseDuration } from '@scaleout/core'
+import { checkBoolean, checkCookieAttributes, checkCookieName, checkInteger, checkKeys, checkSecrets, invalid, isPlainObject, parseDuration, type CookieAttributes } from '@scaleout/core'
 import pg from 'pg'
 import { DbNotConfiguredError, PLUGIN } from './errors.js'
 import type { PostgresOptions } from './types.js'
@@ -8,12 +8,8 @@ export type HostSpec =
   | { readonly kind: 'config', readonly config: pg.PoolConfig, readonly weight: number, readonly label: string }
   | { readonly kind: 'pool', readonly pool: pg.Pool, readonly weight: number, readonly label: string }
 
-export interface CookieSettings {
+export interface CookieSettings extends CookieAttributes {
   readonly name: string
-  readonly path: string
-  readonly domain: string | undefined
-  readonly secure: boolean | 'auto'
-  readonly sameSite: 'Lax' | 'Strict' | 'None'
   readonly maxAgeSeconds: number
 }
 
@@ -39,9 +35,7 @@ const KNOWN = [
   'primary', 'replicas', 'secret', 'timeout', 'replicaWait', 'maxLag', 'maxLagBytes', 'sampleInterval',
   'quarantineAfter', 'recoverAfter', 'pgbouncer', 'cookie', 'routeHeader', 'poolSize'
 ]
-// Fastify hands a plugin its register options too.
-const REGISTER_KEYS = ['prefix', 'logLevel', 'logSerializers']
-const KNOWN_COOKIE = ['name', 'path', 'domain', 'secure', 'sameSite']
+const KNOWN_COOKIE = ['name', 'path', 'domain', 'secure', 'sameSite', 'httpOnly', 'partitioned']
 // What a host object may hold: pg's connection settings, the pool's, and our weight.
 const KNOWN_HOST = [
   'connectionString', 'host', 'port', 'database', 'user', 'password', 'ssl', 'application_name', 'max',
@@ -50,36 +44,7 @@ const KNOWN_HOST = [
 ]
 // Startup parameters PgBouncer refuses (and a session setting would not survive transaction pooling).
 const STARTUP_PARAMETERS = ['statement_timeout', 'lock_timeout', 'idle_in_transaction_session_timeout', 'options']
-const COOKIE_NAME = /^[!#$%&'*+\-.^_`|~0-9A-Za-z]{1,64}$/
-const DOMAIN = /^\.?[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?(?:\.[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?)*$/
-// eslint-disable-next-line no-control-regex
-const PATH = /^\/[^;\x00-\x1f\x7f]{0,255}$/
-const SAME_SITE = { lax: 'Lax', strict: 'Strict', none: 'None' } as const
 const MAX_DURATION = 3_600_000
-
-function distance (a: string, b: string): number {
-  const row = Array.from({ length: b.length + 1 }, (_, i) => i)
-  for (let i = 1; i <= a.length; i++) {
-    let previous = row[0] as number
-    row[0] = i
-    for (let j = 1; j <= b.length; j++) {
-      const current = row[j] as number
-      row[j] = Math.min(current + 1, (row[j - 1] as number) + 1, previous + (a[i - 1] === b[j - 1] ? 0 : 1))
-      previous = current
-    }
-  }
-  return row[b.length] as number
-}
-
-/** Rejects an unknown key, naming the closest known one (core has no shared helper for this yet). */
-export function checkKeys (where: string, value: Record<string, unknown>, known: readonly string[], allowed: readonly string[] = []): void {
-  for (const name of Object.keys(value)) {
-    if (known.includes(name) || allowed.includes(name)) continue
-    const closest = [...known].sort((a, b) => distance(name, a) - distance(name, b))[0] as string
-    const hint = distance(name, closest) <= Math.max(2, Math.floor(closest.length / 3)) ? `did you mean \`${closest}\`? ` : ''
-    throw invalid(PLUGIN, where === '' ? name : `${where}.${name}`, `no such option: ${hint}the options are ${known.join(', ')}`)
-  }
-}
 
 function duration (option: string, value: unknown, fallback: number, min: number): number {
   if (value === undefined) return fallback
@@ -90,12 +55,7 @@ function duration (option: string, value: unknown, fallback: number, min: number
 
 function secrets (value: unknown, needed: boolean): string[] {
   if (value === undefined && !needed) return []
-  const list = typeof value === 'string' ? [value] : value
-  if (!Array.isArray(list) || list.length === 0 || !list.every((s) => typeof s === 'string' && s.length >= 32)) {
-    throw invalid(PLUGIN, 'secret', 'a string of at least 32 characters, or a non-empty array of them (the first signs): ' +
-      'read-your-writes tokens are signed with it, and every instance needs the same one')
-  }
-  return [...list] as string[]
+  return checkSecrets(PLUGIN, 'secret', value, ': read-your-writes tokens are signed with it, and every instance needs the same one')
 }
 
 function urlLabel (url: URL): string {
@@ -152,7 +112,7 @@ export function hostSpec (option: string, value: unknown, pgbouncer: boolean): H
   }
   if (isPool(value)) return { kind: 'pool', pool: value, weight: 1, label: poolLabel(value) }
   if (!isPlainObject(value)) throw invalid(PLUGIN, option, 'a postgres:// URL, a pg config object or a pg.Pool')
-  checkKeys(option, value, KNOWN_HOST)
+  checkKeys(PLUGIN, option, value, KNOWN_HOST)
   if (value.pool !== undefined) {
     if (!isPool(value.pool) || Object.keys(value).some((k) => k !== 'pool' && k !== 'weight')) {
       throw invalid(PLUGIN, `${option}.pool`, 'a pg.Pool, with `weight` as the only other key')
@@ -200,29 +160,16 @@ function cookie (value: unknown, maxAgeSeconds: number): CookieSettings | null {
   if (value === false) return null
   const c = value === undefined ? {} : value
   if (!isPlainObject(c)) throw invalid(PLUGIN, 'cookie', 'false or an object of cookie attributes')
-  checkKeys('cookie', c, KNOWN_COOKIE)
-  const name = c.name ?? 'scaleout-db-token'
-  if (typeof name !== 'string' || !COOKIE_NAME.test(name)) throw invalid(PLUGIN, 'cookie.name', 'a cookie name of 1 to 64 token characters')
-  const path = c.path ?? '/'
-  if (typeof path !== 'string' || !PATH.test(path)) throw invalid(PLUGIN, 'cookie.path', 'a path starting with "/" without ";" or control characters')
-  const domain = c.domain
-  if (domain !== undefined && (typeof domain !== 'string' || domain.length > 253 || !DOMAIN.test(domain))) {
-    throw invalid(PLUGIN, 'cookie.domain', 'a host name such as "example.com"')
-  }
-  const secure = c.secure ?? 'auto'
-  if (secure !== 'auto' && typeof secure !== 'boolean') throw invalid(PLUGIN, 'cookie.secure', 'true, false or "auto"')
-  const sameSiteOption = c.sameSite ?? 'lax'
-  if (typeof sameSiteOption !== 'string' || !Object.hasOwn(SAME_SITE, sameSiteOption)) throw invalid(PLUGIN, 'cookie.sameSite', '"lax", "strict" or "none"')
-  const sameSite = SAME_SITE[sameSiteOption as keyof typeof SAME_SITE]
-  if (sameSite === 'None' && secure !== true) throw invalid(PLUGIN, 'cookie.sameSite', '"lax" or "strict" unless cookie.secure is true')
-  return { name, path, domain, secure, sameSite, maxAgeSeconds }
+  checkKeys(PLUGIN, 'cookie', c, KNOWN_COOKIE)
+  const name = checkCookieName(PLUGIN, 'cookie.name', c.name ?? 'scaleout-db-token')
+  return { ...checkCookieAttributes(PLUGIN, 'cookie', c), name, maxAgeSeconds }
 }
 
 /** Checks and normalises every option; throws SCALEOUT_ERR_INVALID_OPTION naming the first bad one. */
 export function normalize (options: PostgresOptions | undefined): Settings {
   const o: unknown = options ?? {}
   if (!isPlainObject(o)) throw invalid(PLUGIN, 'options', 'an object')
-  checkKeys('', o, KNOWN, REGISTER_KEYS)
+  checkKeys(PLUGIN, '', o, KNOWN)
   const pgbouncer = pgbouncerVersion(o.pgbouncer)
   const primaryValue = o.primary ?? (process.env.DATABASE_URL !== undefined && process.env.DATABASE_URL !== '' ? process.env.DATABASE_URL : undefined)
   if (primaryValue === undefined) throw new DbNotConfiguredError()

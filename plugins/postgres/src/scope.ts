@@ -1,7 +1,7 @@
 import type { FastifyRequest } from 'fastify'
 import type pg from 'pg'
 import type { Cluster } from './cluster.js'
-import { readCookie } from './cookie.js'
+import { readCookie } from '@scaleout/core'
 import type { Host } from './pools.js'
 import { read, write, type ReadContext, type WriteContext } from './queries.js'
 import { required } from './routing.js'

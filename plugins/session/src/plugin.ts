@@ -1,6 +1,7 @@
 import type { FastifyInstance, FastifyReply, FastifyRequest, HookHandlerDoneFunction } from 'fastify'
 import { createCodec, resolveRedis } from '@scaleout/core'
-import { cookieName, isSecure, readCookie } from './cookie.js'
+import { readCookie } from '@scaleout/core'
+import { cookieName, isSecure } from './cookie.js'
 import { disabledSession } from './disabled.js'
 import { verify } from './ids.js'
 import { normalize, PLUGIN } from './options.js'
