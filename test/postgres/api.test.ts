@@ -1,7 +1,12 @@
 import t from 'tap'
 import Fastify from 'fastify'
 import pg from 'pg'
-import postgres, { errors, DbUnavailableError } from '@scaleout/postgres'
+import { coreErrors } from '@scaleout/core'
+import postgres, {
+  errors, DbClosedError, DbNotConfiguredError, DbOutcomeUnknownError, DbReadOnlyError, DbRolledBackError, DbSessionStateError,
+  DbTimeoutError, DbTransactionDoneError, DbUnavailableError, InvalidOptionError
+} from '@scaleout/postgres'
+import { appFor, logSink } from '../helpers/fixtures.js'
 import { PostgresServer } from '../helpers/postgres.js'
 import { freePort, waitUntil } from '../helpers/ports.js'
 import { build, NOTES } from './setup.js'
@@ -17,7 +22,7 @@ t.teardown(async () => { await server.stop() })
 t.beforeEach(async () => { await server.query('TRUNCATE notes') })
 
 t.test('write, read and transaction run on the primary with no replica, through fastify.db and request.db', async (t) => {
-  const app = await build({ primary: server.url, replicas: [] }, {}, (app) => {
+  const app = await build(t, { primary: server.url, replicas: [] }, {}, (app) => {
     app.post('/tx', async (request) => {
       return await request.db.transaction(async (tx) => {
         await tx.query('INSERT INTO notes (id, body) VALUES ($1, $2)', [10, 'in tx'])
@@ -26,7 +31,6 @@ t.test('write, read and transaction run on the primary with no replica, through 
       })
     })
   })
-  t.teardown(() => app.close())
   const written = await app.inject({ method: 'POST', url: '/notes', payload: { id: 1, body: 'hello' } })
   t.equal(written.statusCode, 200)
   t.equal(written.headers['x-scaleout-db-token'], undefined, 'no replica: no token')
@@ -51,8 +55,7 @@ t.test('write, read and transaction run on the primary with no replica, through 
 })
 
 t.test('a throw or a rejected promise inside a transaction rolls back and rethrows', async (t) => {
-  const app = await build({ primary: server.url, sampleInterval: '1h' })
-  t.teardown(() => app.close())
+  const app = await build(t, { primary: server.url, sampleInterval: '1h' })
   const boom = new Error('boom')
   await t.rejects(app.db.transaction(async (tx) => {
     await tx.query('INSERT INTO notes (id, body) VALUES (1, $1)', ['a'])
@@ -72,8 +75,7 @@ t.test('a throw or a rejected promise inside a transaction rolls back and rethro
 })
 
 t.test('a caught statement failure inside a transaction: COMMIT rolls back and says so', async (t) => {
-  const app = await build({ primary: server.url })
-  t.teardown(() => app.close())
+  const app = await build(t, { primary: server.url })
   await t.rejects(app.db.transaction(async (tx) => {
     await tx.query('INSERT INTO notes (id, body) VALUES (1, $1)', ['a'])
     await tx.query('SELECT nonsense FROM nowhere').catch(() => {})
@@ -83,8 +85,7 @@ t.test('a caught statement failure inside a transaction: COMMIT rolls back and s
 })
 
 t.test('a transaction handle used after its transaction ended is refused', async (t) => {
-  const app = await build({ primary: server.url })
-  t.teardown(() => app.close())
+  const app = await build(t, { primary: server.url })
   let kept: { query: (text: string) => Promise<unknown> } | undefined
   await app.db.transaction(async (tx) => { kept = tx })
   await t.rejects(kept?.query('SELECT 1') as Promise<unknown>, { code: 'SCALEOUT_ERR_DB_TRANSACTION_DONE' })
@@ -92,8 +93,7 @@ t.test('a transaction handle used after its transaction ended is refused', async
 })
 
 t.test('a failed ROLLBACK destroys that connection and the original error is rethrown', async (t) => {
-  const app = await build({ primary: server.url, poolSize: 1, sampleInterval: '1h' })
-  t.teardown(() => app.close())
+  const app = await build(t, { primary: server.url, poolSize: 1, sampleInterval: '1h' })
   const boom = new Error('handler failed')
   await t.rejects(app.db.transaction(async (tx) => {
     const { rows } = await tx.query<{ pid: number }>('SELECT pg_backend_pid() AS pid')
@@ -108,8 +108,7 @@ t.test('a failed ROLLBACK destroys that connection and the original error is ret
 })
 
 t.test('a statement whose connection dies inside a transaction: nothing committed, connection destroyed, no ROLLBACK tried', async (t) => {
-  const app = await build({ primary: server.url, poolSize: 1, sampleInterval: '1h' })
-  t.teardown(() => app.close())
+  const app = await build(t, { primary: server.url, poolSize: 1, sampleInterval: '1h' })
   await t.rejects(app.db.transaction(async (tx) => {
     await tx.query('INSERT INTO notes (id, body) VALUES (1, $1)', ['a'])
     await tx.query('SELECT pg_terminate_backend(pg_backend_pid())')
@@ -120,8 +119,7 @@ t.test('a statement whose connection dies inside a transaction: nothing committe
 })
 
 t.test('a connection the server drops while a transaction holds it between statements: no crash, a coded error, nothing committed', async (t) => {
-  const app = await build({ primary: server.url })
-  t.teardown(() => app.close())
+  const app = await build(t, { primary: server.url })
   await t.rejects(app.db.transaction(async (tx) => {
     await tx.query("SET LOCAL idle_in_transaction_session_timeout = '50ms'")
     await tx.query('INSERT INTO notes (id, body) VALUES (1, $1)', ['a'])
@@ -134,8 +132,7 @@ t.test('a connection the server drops while a transaction holds it between state
 })
 
 t.test('database errors of the caller pass through untouched; reads are not retried for them', async (t) => {
-  const app = await build({ primary: server.url })
-  t.teardown(() => app.close())
+  const app = await build(t, { primary: server.url })
   await app.db.write.query('INSERT INTO notes (id, body) VALUES (1, $1)', ['a'])
   await t.rejects(app.db.write.query('INSERT INTO notes (id, body) VALUES (1, $1)', ['b']), { code: '23505', constraint: 'notes_pkey' })
   await t.rejects(app.db.read.query('SELEC 1'), { code: '42601' })
@@ -145,8 +142,7 @@ t.test('database errors of the caller pass through untouched; reads are not retr
 
 t.test('a write past the deadline is reported as of unknown outcome, never retried', async (t) => {
   // No sampling after the first round: the pool holds only the connections of this test.
-  const app = await build({ primary: server.url, timeout: 200, sampleInterval: '1h' })
-  t.teardown(() => app.close())
+  const app = await build(t, { primary: server.url, timeout: 200, sampleInterval: '1h' })
   const err = await app.db.write.query("INSERT INTO notes (id, body) SELECT 1, 'slow' FROM pg_sleep(1)").catch((e: unknown) => e)
   t.match(err, { code: 'SCALEOUT_ERR_DB_OUTCOME_UNKNOWN', statusCode: 503 })
   t.match((err as Error).cause, { code: 'SCALEOUT_ERR_DB_TIMEOUT' })
@@ -159,8 +155,7 @@ t.test('a write past the deadline is reported as of unknown outcome, never retri
 })
 
 t.test('a write whose connection dies after it was sent is reported as of unknown outcome', async (t) => {
-  const app = await build({ primary: server.url, sampleInterval: '1h' })
-  t.teardown(() => app.close())
+  const app = await build(t, { primary: server.url, sampleInterval: '1h' })
   const err = await app.db.write.query('SELECT pg_terminate_backend(pg_backend_pid())').catch((e: unknown) => e)
   t.match(err, { code: 'SCALEOUT_ERR_DB_OUTCOME_UNKNOWN', statusCode: 503, message: 'The primary stopped answering after receiving a write: it may or may not have committed, and it was not retried' })
   t.match((err as Error).cause, { code: '57P01' })
@@ -172,13 +167,12 @@ t.test('a COMMIT past the deadline is reported as of unknown outcome', async (t)
   await server.query('CREATE TABLE IF NOT EXISTS slow (id int)')
   await server.query('DROP TRIGGER IF EXISTS slow_commit ON slow')
   await server.query('CREATE CONSTRAINT TRIGGER slow_commit AFTER INSERT ON slow DEFERRABLE INITIALLY DEFERRED FOR EACH ROW EXECUTE FUNCTION slow_commit()')
-  const app = await build({ primary: server.url, timeout: 300 }, {}, (app) => {
+  const app = await build(t, { primary: server.url, timeout: 300 }, {}, (app) => {
     app.post('/slow', async (request) => {
       await request.db.transaction(async (tx) => { await tx.query('INSERT INTO slow VALUES (1)') })
       return { ok: true }
     })
   })
-  t.teardown(() => app.close())
   const res = await app.inject({ method: 'POST', url: '/slow' })
   t.equal(res.statusCode, 503)
   t.equal(res.json().code, 'SCALEOUT_ERR_DB_OUTCOME_UNKNOWN')
@@ -186,8 +180,7 @@ t.test('a COMMIT past the deadline is reported as of unknown outcome', async (t)
 })
 
 t.test('the deadline covers waiting for a connection: a full pool gives SCALEOUT_ERR_DB_TIMEOUT, nothing sent', async (t) => {
-  const app = await build({ primary: server.url, timeout: 300, poolSize: 1, sampleInterval: '1h' })
-  t.teardown(() => app.close())
+  const app = await build(t, { primary: server.url, timeout: 300, poolSize: 1, sampleInterval: '1h' })
   let release: () => void = () => {}
   const held = app.db.transaction(async () => { await new Promise<void>((resolve) => { release = resolve }) })
   await waitUntil('the connection to be held', () => app.db.stats().primary.pool.idle === 0 && app.db.stats().primary.pool.total === 1)
@@ -202,8 +195,7 @@ t.test('the deadline covers waiting for a connection: a full pool gives SCALEOUT
 
 t.test('a primary that refuses connections answers a coded 503, not the driver text', async (t) => {
   const port = await freePort()
-  const app = await build({ primary: `postgres://postgres:x@127.0.0.1:${port}/postgres`, timeout: 500 })
-  t.teardown(() => app.close())
+  const app = await build(t, { primary: `postgres://postgres:x@127.0.0.1:${port}/postgres`, timeout: 500 })
   const res = await app.inject({ method: 'POST', url: '/notes', payload: { id: 1, body: 'x' } })
   t.equal(res.statusCode, 503)
   t.same(res.json(), { statusCode: 503, code: 'SCALEOUT_ERR_DB_UNAVAILABLE', error: 'Service Unavailable', message: 'The database (primary) is unavailable; try again shortly' })
@@ -216,8 +208,7 @@ t.test('a primary that refuses connections answers a coded 503, not the driver t
 })
 
 t.test('SQLSTATE 25006 on the primary (read-only, as a demoted primary is) is a coded 503 and the write is not retried', async (t) => {
-  const app = await build({ primary: { ...server.config, options: '-c default_transaction_read_only=on' } })
-  t.teardown(() => app.close())
+  const app = await build(t, { primary: { ...server.config, options: '-c default_transaction_read_only=on' } })
   const res = await app.inject({ method: 'POST', url: '/notes', payload: { id: 1, body: 'x' } })
   t.equal(res.statusCode, 503)
   t.equal(res.json().code, 'SCALEOUT_ERR_DB_READ_ONLY')
@@ -226,7 +217,7 @@ t.test('SQLSTATE 25006 on the primary (read-only, as a demoted primary is) is a 
 
 t.test('a pg.Pool the caller passes is used and never ended; pools the plugin made are ended on close', async (t) => {
   const pool = new pg.Pool({ connectionString: server.url, max: 2 })
-  const app = await build({ primary: pool })
+  const app = await build(t, { primary: pool })
   await app.db.write.query('INSERT INTO notes (id, body) VALUES (1, $1)', ['mine'])
   t.equal(app.db.stats().primary.pool.total, pool.totalCount)
   t.equal(pool.listenerCount('error'), 1, 'the plugin listens for idle connection errors')
@@ -239,7 +230,7 @@ t.test('a pg.Pool the caller passes is used and never ended; pools the plugin ma
   t.same(rows, [{ body: 'mine' }])
   await pool.end()
 
-  const owned = await build({ primary: server.url })
+  const owned = await build(t, { primary: server.url })
   await owned.db.read.query('SELECT 1')
   await owned.close()
   await t.rejects(owned.db.read.query('SELECT 1'), { code: 'SCALEOUT_ERR_DB_CLOSED', statusCode: 503 })
@@ -247,17 +238,16 @@ t.test('a pg.Pool the caller passes is used and never ended; pools the plugin ma
 })
 
 t.test('an idle connection killed by the server is an error event the plugin handles, not a crash', async (t) => {
-  const logs: Array<Record<string, unknown>> = []
-  const app = Fastify({ logger: { level: 'warn', stream: { write: (line: string) => { logs.push(JSON.parse(line)) } } } })
+  const sink = logSink('warn')
+  const app = appFor(t, { logger: sink.logger })
   await app.register(postgres, { primary: server.url, sampleInterval: '1h' })
   await app.ready()
-  t.teardown(() => app.close())
   await Promise.all([app.db.read.query('SELECT 1'), app.db.read.query('SELECT 1'), app.db.read.query('SELECT 1')])
   const idle = app.db.stats().primary.pool.idle
   t.ok(idle >= 1)
   await server.query("SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE pid <> pg_backend_pid() AND backend_type = 'client backend'")
   await waitUntil('the pool to drop its dead connections', () => app.db.stats().primary.pool.total === 0)
-  t.ok(logs.some((l) => l.msg === 'postgres: idle connection lost' && l.host === 'primary'))
+  t.ok(sink.lines.some((l) => l.msg === 'postgres: idle connection lost' && l.host === 'primary'))
   const { rows } = await app.db.read.query('SELECT 2 AS two')
   t.same(rows, [{ two: 2 }])
 })
@@ -272,10 +262,9 @@ t.test('DATABASE_URL and DATABASE_REPLICA_URL are the defaults', async (t) => {
   })
   process.env.DATABASE_URL = server.url
   process.env.DATABASE_REPLICA_URL = ` ${server.url} , ,`
-  const app = Fastify()
+  const app = appFor(t)
   // The primary listed as a replica is not a standby: it stays out of rotation.
   await app.register(postgres, { secret: 'x'.repeat(32) })
-  t.teardown(() => app.close())
   const { rows } = await app.db.read.query('SELECT 1 AS one')
   t.same(rows, [{ one: 1 }])
   const stats = app.db.stats()
@@ -291,8 +280,16 @@ t.test('DATABASE_URL and DATABASE_REPLICA_URL are the defaults', async (t) => {
   })
 })
 
-t.test('every error the plugin throws is in `errors`, keyed by its code', async (t) => {
+t.test('every error the plugin throws is in `errors`, keyed by its code, with the core ones', async (t) => {
   for (const [code, Err] of Object.entries(errors)) {
     t.equal(new (Err as new (...args: unknown[]) => Error & { code: string })('a', 1).code, code)
   }
+  const named = [
+    DbNotConfiguredError, DbUnavailableError, DbTimeoutError, DbOutcomeUnknownError, DbReadOnlyError,
+    DbSessionStateError, DbTransactionDoneError, DbRolledBackError, DbClosedError, InvalidOptionError
+  ]
+  for (const Err of named) t.equal(errors[new Err('a', 1).code], Err)
+  for (const [code, Err] of Object.entries(coreErrors)) t.equal(errors[code as keyof typeof errors], Err, code)
+  t.equal(Object.keys(errors).length, Object.keys(coreErrors).length + 9)
+  t.ok(Object.isFrozen(errors))
 })

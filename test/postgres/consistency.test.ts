@@ -1,8 +1,9 @@
-import t from 'tap'
+import t, { type Test } from 'tap'
 import type { FastifyInstance, LightMyRequestResponse } from 'fastify'
 import pg from 'pg'
 import { signToken } from '../../plugins/postgres/src/token.js'
 import { parseLsn } from '../../plugins/postgres/src/wal.js'
+import { logSink } from '../helpers/fixtures.js'
 import { PostgresCluster } from '../helpers/postgres.js'
 import { waitUntil } from '../helpers/ports.js'
 import { build, NOTES, OLD_SECRET, SECRET, tokenCookie } from './setup.js'
@@ -28,8 +29,8 @@ function options (extra: Partial<PostgresOptions> = {}): PostgresOptions {
   return { primary: cluster.primary.url, replicas: cluster.replicas.map((r) => r.url), secret: SECRET, routeHeader: true, ...extra }
 }
 
-async function instance (extra: Partial<PostgresOptions> = {}): Promise<FastifyInstance> {
-  return await build(options(extra), {}, (app) => {
+async function instance (t: Test, extra: Partial<PostgresOptions> = {}): Promise<FastifyInstance> {
+  return await build(t, options(extra), {}, (app) => {
     app.post('/write-then-read', async (request) => {
       const id = nextId++
       await request.db.write.query('INSERT INTO notes (id, body) VALUES ($1, $2)', [id, 'same request'])
@@ -50,9 +51,8 @@ function route (res: LightMyRequestResponse): string | undefined {
 
 t.test('200 x (write on A, read at once on B with the cookie), replicas 3 s behind: 0 stale reads; clients that never wrote stay on replicas', async (t) => {
   // A generous deadline: on a loaded CI machine a write must not time out, or the pair proves nothing.
-  const a = await instance({ timeout: '10s' })
-  const b = await instance({ timeout: '10s' })
-  t.teardown(async () => { await a.close(); await b.close() })
+  const a = await instance(t, { timeout: '10s' })
+  const b = await instance(t, { timeout: '10s' })
   await delay(3000)
   t.teardown(async () => { await delay(0) })
   const stale: unknown[] = []
@@ -87,9 +87,8 @@ t.test('200 x (write on A, read at once on B with the cookie), replicas 3 s behi
 })
 
 t.test('the token: response header and cookie after a write, read back from either', async (t) => {
-  const a = await instance()
-  const b = await instance({ sampleInterval: '1h', replicaWait: '2s' })
-  t.teardown(async () => { await a.close(); await b.close() })
+  const a = await instance(t)
+  const b = await instance(t, { sampleInterval: '1h', replicaWait: '2s' })
   const id = nextId++
   const written = await a.inject({ method: 'POST', url: '/notes', payload: { id, body: 'api' } })
   const token = written.headers['x-scaleout-db-token'] as string
@@ -111,8 +110,7 @@ t.test('the token: response header and cookie after a write, read back from eith
 })
 
 t.test('within one request, reads after a write go to the primary; a transaction in a request hands out a token', async (t) => {
-  const app = await instance()
-  t.teardown(() => app.close())
+  const app = await instance(t)
   await delay(3000)
   t.teardown(async () => { await delay(0) })
   const res = await app.inject({ method: 'POST', url: '/write-then-read' })
@@ -131,14 +129,13 @@ t.test('within one request, reads after a write go to the primary; a transaction
 })
 
 t.test('a primary that is in fact a standby (demoted): writes answer SCALEOUT_ERR_DB_READ_ONLY, logged once; a write through read() on a replica is the caller\'s error', async (t) => {
-  const logs: Array<{ msg: string, level: number }> = []
-  const app = await build({ primary: cluster.replicas[0]?.url, replicas: [cluster.replicas[1]?.url as string], secret: SECRET, sampleInterval: 50 }, {
-    logger: { level: 'error', stream: { write: (line: string) => { logs.push(JSON.parse(line)) } } }
+  const sink = logSink('error')
+  const app = await build(t, { primary: cluster.replicas[0]?.url, replicas: [cluster.replicas[1]?.url as string], secret: SECRET, sampleInterval: 50 }, {
+    logger: sink.logger
   }, (app) => {
     app.post('/select', async (request) => (await request.db.write.query('SELECT 1 AS one')).rows[0])
     app.post('/sneaky', async (request) => (await request.db.read.query('INSERT INTO notes (id, body) VALUES (-1, $1)', ['x'])).rows)
   })
-  t.teardown(() => app.close())
   const res = await app.inject({ method: 'POST', url: '/notes', payload: { id: nextId++, body: 'x' } })
   t.equal(res.statusCode, 503)
   t.same(res.json(), { statusCode: 503, code: 'SCALEOUT_ERR_DB_READ_ONLY', error: 'Service Unavailable', message: 'The primary refused the write because it is read-only (demoted or in recovery); nothing was written' })
@@ -150,25 +147,22 @@ t.test('a primary that is in fact a standby (demoted): writes answer SCALEOUT_ER
   const sneaky = await app.inject({ method: 'POST', url: '/sneaky' })
   t.equal(sneaky.statusCode, 500)
   t.match(sneaky.json().message, /read-only transaction/)
-  await waitUntil('a few sampler rounds', () => logs.length > 0)
-  t.same(logs.filter((l) => l.msg.startsWith('postgres: ')).map((l) => l.msg), ['postgres: the primary is in recovery (a standby): writes will fail with SCALEOUT_ERR_DB_READ_ONLY'])
+  await waitUntil('a few sampler rounds', () => sink.lines.length > 0)
+  t.same(sink.messages().filter((m) => m.startsWith('postgres: ')), ['postgres: the primary is in recovery (a standby): writes will fail with SCALEOUT_ERR_DB_READ_ONLY'])
 })
 
 t.test('cookie options: off, custom name, Secure behind https', async (t) => {
-  const headerOnly = await instance({ cookie: false })
-  t.teardown(() => headerOnly.close())
+  const headerOnly = await instance(t, { cookie: false })
   const a = await headerOnly.inject({ method: 'POST', url: '/notes', payload: { id: nextId++, body: 'x' } })
   t.type(a.headers['x-scaleout-db-token'], 'string')
   t.equal(a.headers['set-cookie'], undefined)
-  const custom = await build(options({ cookie: { name: 'dbt', path: '/app', domain: 'example.com', secure: 'auto', sameSite: 'strict' } }), { trustProxy: true })
-  t.teardown(() => custom.close())
+  const custom = await build(t, options({ cookie: { name: 'dbt', path: '/app', domain: 'example.com', secure: 'auto', sameSite: 'strict' } }), { trustProxy: true })
   const b = await custom.inject({ method: 'POST', url: '/notes', payload: { id: nextId++, body: 'y' }, headers: { 'x-forwarded-proto': 'https' } })
   t.match(b.headers['set-cookie'], /^dbt=[^;]+; Max-Age=60; Domain=example\.com; Path=\/app; Expires=[^;]+ GMT; HttpOnly; Secure; SameSite=Strict$/)
 })
 
 t.test('bad tokens are ignored: malformed, huge, forged, signed with an unknown secret, dated ahead: no 5xx, no wait', async (t) => {
-  const app = await instance({ secret: [SECRET, OLD_SECRET] })
-  t.teardown(() => app.close())
+  const app = await instance(t, { secret: [SECRET, OLD_SECRET] })
   const id = nextId++
   await app.db.write.query('INSERT INTO notes (id, body) VALUES ($1, $2)', [id, 'x'])
   for (const r of cluster.replicas) await r.waitCaughtUp(cluster.primary)
@@ -200,8 +194,7 @@ t.test('bad tokens are ignored: malformed, huge, forged, signed with an unknown 
 })
 
 t.test('a signed token ahead of the primary is clamped to the primary position once the sampler has seen past its date', async (t) => {
-  const app = await instance({ sampleInterval: 50 })
-  t.teardown(() => app.close())
+  const app = await instance(t, { sampleInterval: 50 })
   const id = nextId++
   await app.db.write.query('INSERT INTO notes (id, body) VALUES ($1, $2)', [id, 'x'])
   for (const r of cluster.replicas) await r.waitCaughtUp(cluster.primary)
@@ -234,13 +227,12 @@ t.test('round trips: the token costs one on request.db.write, none on transactio
   const primaryPool = counting(cluster.primary.url, 'primary')
   const replicaPool = counting(cluster.replicas[0]?.url as string, 'replica')
   t.teardown(async () => { await primaryPool.end(); await replicaPool.end() })
-  const app = await build({ primary: primaryPool, replicas: [replicaPool], secret: SECRET, sampleInterval: '1h' }, {}, (app) => {
+  const app = await build(t, { primary: primaryPool, replicas: [replicaPool], secret: SECRET, sampleInterval: '1h' }, {}, (app) => {
     app.post('/tx', async (request) => {
       await request.db.transaction(async (tx) => { await tx.query('INSERT INTO notes (id, body) VALUES ($1, $2)', [nextId++, 'tx']) })
       return {}
     })
   })
-  t.teardown(() => app.close())
   const delta = async (fn: () => Promise<unknown>): Promise<[number, number]> => {
     const before = { ...counts }
     await fn()
@@ -261,12 +253,11 @@ t.test('round trips: the token costs one on request.db.write, none on transactio
 })
 
 t.test('weights 3:1 over 10,000 reads: observed share within 2 percentage points', async (t) => {
-  const app = await build({
+  const app = await build(t, {
     primary: cluster.primary.url,
     replicas: [{ connectionString: cluster.replicas[0]?.url, weight: 3 }, { connectionString: cluster.replicas[1]?.url, weight: 1 }],
     secret: SECRET
   })
-  t.teardown(() => app.close())
   for (let batch = 0; batch < 1000; batch++) {
     await Promise.all(Array.from({ length: 10 }, async () => await app.db.read.query('SELECT 1')))
   }

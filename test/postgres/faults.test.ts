@@ -1,7 +1,8 @@
-import t from 'tap'
-import Fastify, { type FastifyInstance } from 'fastify'
+import t, { type Test } from 'tap'
+import type { FastifyInstance } from 'fastify'
 import health from '@scaleout/health'
 import postgres, { type PostgresOptions } from '@scaleout/postgres'
+import { appFor, logSink, type LogSink } from '../helpers/fixtures.js'
 import { PostgresCluster } from '../helpers/postgres.js'
 import { sleep, waitUntil } from '../helpers/ports.js'
 import { build, NOTES, SECRET } from './setup.js'
@@ -19,11 +20,10 @@ t.before(async () => {
 t.teardown(async () => { await cluster.stop() })
 
 let nextId = 1000
-interface Logged { msg: string, level: number, host?: string, reason?: string }
 
-async function instance (extra: Partial<PostgresOptions> = {}): Promise<{ app: FastifyInstance, logs: Logged[] }> {
-  const logs: Logged[] = []
-  const app = await build({
+async function instance (t: Test, extra: Partial<PostgresOptions> = {}): Promise<{ app: FastifyInstance, logs: LogSink }> {
+  const logs = logSink('info')
+  const app = await build(t, {
     primary: cluster.primary.url,
     replicas: cluster.replica.url,
     secret: SECRET,
@@ -31,7 +31,7 @@ async function instance (extra: Partial<PostgresOptions> = {}): Promise<{ app: F
     sampleInterval: 100,
     maxLag: 1000,
     ...extra
-  }, { logger: { level: 'info', stream: { write: (line: string) => { logs.push(JSON.parse(line)) } } } })
+  }, { logger: logs.logger })
   return { app, logs }
 }
 
@@ -59,8 +59,7 @@ function steadyLoad (app: FastifyInstance, concurrency = 4): { stop: () => Promi
 }
 
 t.test('a replica past maxLag leaves rotation (reads on the primary), and comes back once the delay is removed; logged once per transition', async (t) => {
-  const { app, logs } = await instance()
-  t.teardown(() => app.close())
+  const { app, logs } = await instance(t)
   t.equal(replicaState(app), 'up')
   await cluster.replica.setApplyDelay(3000)
   await app.db.write.query('INSERT INTO notes (id, body) VALUES ($1, $2)', [nextId++, 'lagging'])
@@ -78,7 +77,7 @@ t.test('a replica past maxLag leaves rotation (reads on the primary), and comes 
   const res = await app.inject('/notes/1')
   t.equal(res.headers['x-scaleout-db-route'], 'replica;reason=replica')
   t.same(await app.db.checks.replicas(), { status: 'pass', observedValue: 1, observedUnit: 'replicas' })
-  const transitions = logs.filter((l) => l.msg.startsWith('postgres: ')).map((l) => l.msg)
+  const transitions = logs.messages().filter((m) => m.startsWith('postgres: '))
   t.same(transitions, [
     'postgres: replica in rotation',
     'postgres: replica out of rotation',
@@ -89,8 +88,7 @@ t.test('a replica past maxLag leaves rotation (reads on the primary), and comes 
 })
 
 t.test('an idle primary for longer than maxLag: the replica stays in rotation', async (t) => {
-  const { app } = await instance({ maxLag: 300, sampleInterval: 50 })
-  t.teardown(() => app.close())
+  const { app } = await instance(t, { maxLag: 300, sampleInterval: 50 })
   await app.db.write.query('INSERT INTO notes (id, body) VALUES ($1, $2)', [nextId++, 'then idle'])
   await cluster.replica.waitCaughtUp(cluster.primary)
   const states = new Set<string>()
@@ -110,8 +108,7 @@ t.test('an idle primary for longer than maxLag: the replica stays in rotation', 
 
 t.test('primary samples are kept as long as lag needs them: a replica behind an old write still counts as lagging', async (t) => {
   // keep = 2 x maxLag + 2 x sampleInterval = 120 ms: the sampler drops older samples it no longer needs.
-  const { app } = await instance({ maxLag: 50, sampleInterval: 10 })
-  t.teardown(() => app.close())
+  const { app } = await instance(t, { maxLag: 50, sampleInterval: 10 })
   const seen = async (): Promise<void> => {
     const target = await cluster.primary.lsn()
     await waitUntil('the sampler to see the write', () => app.db.stats().primary.lsn === target)
@@ -133,8 +130,7 @@ t.test('primary samples are kept as long as lag needs them: a replica behind an 
 })
 
 t.test('a replica killed under steady reads: 0 failed GETs, then back in rotation without restarting the app', async (t) => {
-  const { app } = await instance()
-  t.teardown(() => app.close())
+  const { app } = await instance(t)
   const load = steadyLoad(app)
   await waitUntil('reads on the replica', () => app.db.stats().routes.replica > 20)
   await cluster.replica.kill()
@@ -151,8 +147,7 @@ t.test('a replica killed under steady reads: 0 failed GETs, then back in rotatio
 })
 
 t.test('a replica paused (SIGSTOP) under steady reads: 0 failed GETs, reads retried within the deadline, back after SIGCONT', async (t) => {
-  const { app } = await instance()
-  t.teardown(() => app.close())
+  const { app } = await instance(t)
   await cluster.replica.waitCaughtUp(cluster.primary)
   await waitUntil('replica in rotation', () => replicaState(app) === 'up')
   const load = steadyLoad(app)
@@ -183,8 +178,7 @@ t.test('a hot-standby conflict (40001) cancels a read on the replica: retried on
   await cluster.primary.query('CREATE TABLE conflicted (id int)')
   await cluster.primary.query('INSERT INTO conflicted SELECT generate_series(1, 1000)')
   await cluster.replica.waitCaughtUp(cluster.primary)
-  const { app } = await instance({ timeout: 8000, sampleInterval: 1000 })
-  t.teardown(() => app.close())
+  const { app } = await instance(t, { timeout: 8000, sampleInterval: 1000 })
   const reading = app.db.read.query<{ n: string }>('SELECT count(*) AS n FROM conflicted, pg_sleep(1.5)')
   await waitUntil('the read to run on the replica', async () => (await cluster.replica.query("SELECT 1 FROM pg_stat_activity WHERE query LIKE '%FROM conflicted, pg_sleep%' AND pid <> pg_backend_pid()")).rowCount === 1)
   await cluster.primary.query('DELETE FROM conflicted')
@@ -197,8 +191,7 @@ t.test('a hot-standby conflict (40001) cancels a read on the replica: retried on
 })
 
 t.test('a paused primary: writes answer coded 503 within the deadline, token-less reads keep being served', async (t) => {
-  const { app } = await instance({ timeout: 500 })
-  t.teardown(() => app.close())
+  const { app } = await instance(t, { timeout: 500 })
   await waitUntil('replica in rotation', () => replicaState(app) === 'up')
   cluster.primary.pause()
   try {
@@ -217,13 +210,12 @@ t.test('a paused primary: writes answer coded 503 within the deadline, token-les
 })
 
 t.test('the check functions work as @scaleout/health checks: replicas out of rotation warn, a paused primary fails readiness', async (t) => {
-  const app = Fastify()
+  const app = appFor(t)
   await app.register(health, { checks: {} })
   await app.register(postgres, { primary: cluster.primary.url, replicas: [cluster.replica.url], secret: SECRET, sampleInterval: 100, maxLag: 1000, timeout: 500 })
   app.health.addCheck('postgres', app.db.checks.primary, { intervalMs: 100, timeoutMs: 1000 })
   app.health.addCheck('postgres-replicas', app.db.checks.replicas, { critical: false, intervalMs: 100 })
   await app.ready()
-  t.teardown(() => app.close())
   const ready = async (): Promise<[number, string]> => {
     const res = await app.inject('/health/ready')
     return [res.statusCode, res.json().status]
@@ -248,8 +240,8 @@ t.test('the check functions work as @scaleout/health checks: replicas out of rot
 })
 
 t.test('the primary killed: writes answer SCALEOUT_ERR_DB_UNAVAILABLE 503, token-less reads still served, the health check fails', async (t) => {
-  const logs: Logged[] = []
-  const app = Fastify({ logger: { level: 'info', stream: { write: (line: string) => { logs.push(JSON.parse(line)) } } } })
+  const sink = logSink('info')
+  const app = appFor(t, { logger: sink.logger })
   await app.register(postgres, { primary: cluster.primary.url, replicas: [cluster.replica.url], secret: SECRET, sampleInterval: 100 })
   app.post('/notes', async (request) => {
     const { id } = request.body as { id: number }
@@ -261,7 +253,6 @@ t.test('the primary killed: writes answer SCALEOUT_ERR_DB_UNAVAILABLE 503, token
     return rows[0]
   })
   await app.ready()
-  t.teardown(() => app.close())
   await cluster.primary.kill()
   // A write sent on a pooled connection before its close was seen is honestly "outcome unknown"
   // (api.test.ts covers that case): once the sampler has seen the primary gone, the
@@ -277,5 +268,5 @@ t.test('the primary killed: writes answer SCALEOUT_ERR_DB_UNAVAILABLE 503, token
   }
   await t.rejects(app.db.checks.primary(), { code: 'SCALEOUT_ERR_DB_UNAVAILABLE' })
   t.same(await app.db.checks.replicas(), { status: 'pass', observedValue: 1, observedUnit: 'replicas' })
-  t.equal(logs.filter((l) => l.msg === 'postgres: primary unreachable').length, 1, 'logged once, not per sample')
+  t.equal(sink.messages().filter((m) => m === 'postgres: primary unreachable').length, 1, 'logged once, not per sample')
 })

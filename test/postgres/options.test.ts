@@ -53,6 +53,9 @@ t.test('invalid options fail registration with a coded error naming the option',
     [() => ({ primary: url, maxLag: '2h' }), /option `maxLag` is invalid: expected a duration from 1ms to 1h/],
     [() => ({ primary: url, sampleInterval: 5 }), /option `sampleInterval` is invalid: expected a duration from 10ms to 1h/],
     [() => ({ primary: url, replicaWait: 'soon' }), /option `replicaWait` is invalid/],
+    [() => ({ primary: url, replicaWait: '2h' }), /option `replicaWait` is invalid: expected a duration from 0ms to 1h: a number of milliseconds or a string such as "500ms"/],
+    [() => ({ primary: url, logLevel: 'warn' }), /option `logLevel` is invalid: expected no such option: `logLevel` is a Fastify register option/],
+    [() => ({ primary: url, logSerializers: {} }), /option `logSerializers` is invalid: expected no such option: `logSerializers` is a Fastify register option/],
     [() => ({ primary: url, maxLagBytes: 0 }), /option `maxLagBytes` is invalid: expected an integer from 1 to/],
     [() => ({ primary: url, quarantineAfter: 0 }), /option `quarantineAfter` is invalid: expected an integer from 1 to 100/],
     [() => ({ primary: url, recoverAfter: 1.5 }), /option `recoverAfter` is invalid/],
@@ -125,6 +128,7 @@ t.test('valid forms normalise to their defaults', async (t) => {
 
   t.equal(normalize({ primary: 'postgres:///app' }).primary.label, 'localhost:5432/app')
   t.throws(() => normalize(undefined), { code: 'SCALEOUT_ERR_DB_NOT_CONFIGURED' })
+  t.throws(() => normalize(null as never), { code: 'SCALEOUT_ERR_INVALID_OPTION', message: /option `options` is invalid: expected an object/ })
   // A pool from another copy of pg: recognised by shape.
   const foreign = { connect: async () => {}, query: async () => {}, on: () => foreign }
   t.same(normalize({ primary: foreign as never }).primary, { kind: 'pool', pool: foreign, weight: 1, label: 'localhost:5432/' })

@@ -1,7 +1,8 @@
-import t from 'tap'
+import t, { type Test } from 'tap'
 import { readFileSync } from 'node:fs'
 import Fastify, { type FastifyInstance } from 'fastify'
 import postgres, { type PostgresOptions } from '@scaleout/postgres'
+import { appFor } from '../helpers/fixtures.js'
 import { PgBouncer, pgbouncerVersion, SHIPPED } from '../helpers/pgbouncer.js'
 import { PostgresCluster } from '../helpers/postgres.js'
 import { waitUntil } from '../helpers/ports.js'
@@ -16,7 +17,7 @@ let nextId = 1
 t.before(async () => {
   cluster = await PostgresCluster.start(1)
   bouncer = await PgBouncer.start(cluster.primary, cluster.replica)
-  const setup = await build({ primary: bouncer.primaryUrl, pgbouncer: true })
+  const setup = await build(t, { primary: bouncer.primaryUrl, pgbouncer: true })
   await setup.db.write.query(NOTES)
   await setup.db.write.query("INSERT INTO notes (id, body) VALUES (0, 'zero')")
   await setup.close()
@@ -31,8 +32,8 @@ function options (extra: Partial<PostgresOptions> = {}): PostgresOptions {
   return { primary: bouncer.primaryUrl, replicas: [bouncer.replicaUrl], secret: SECRET, pgbouncer: pgbouncerVersion(), routeHeader: true, sampleInterval: 100, maxLag: 1000, ...extra }
 }
 
-async function instance (extra: Partial<PostgresOptions> = {}): Promise<FastifyInstance> {
-  return await build(options(extra), {}, (app) => {
+async function instance (t: Test, extra: Partial<PostgresOptions> = {}): Promise<FastifyInstance> {
+  return await build(t, options(extra), {}, (app) => {
     app.post('/run', async (request) => {
       const { sql } = request.body as { sql: string }
       return (await request.db.write.query(sql)).rows
@@ -53,8 +54,7 @@ t.test('the tests run deploy/pgbouncer.ini as shipped: transaction pooling with 
 })
 
 t.test('seed API through PgBouncer: writes, reads, transactions with SET LOCAL and a transaction-level advisory lock', async (t) => {
-  const app = await instance()
-  t.teardown(() => app.close())
+  const app = await instance(t)
   const id = nextId++
   await app.db.write.query('INSERT INTO notes (id, body) VALUES ($1, $2)', [id, 'via bouncer'])
   const inTx = await app.db.transaction(async (tx) => {
@@ -74,8 +74,7 @@ t.test('seed API through PgBouncer: writes, reads, transactions with SET LOCAL a
 })
 
 t.test('every refused statement gives its coded error, before anything is sent', async (t) => {
-  const app = await instance()
-  t.teardown(() => app.close())
+  const app = await instance(t)
   const cases: Array<[string, RegExp]> = [
     ['LISTEN jobs', /^LISTEN is refused/],
     ['SET statement_timeout = 0', /^A session SET or RESET is refused/],
@@ -108,18 +107,16 @@ t.test('startup parameters PgBouncer refuses are refused at registration, naming
     })
   }
   // Without `pgbouncer`, the same settings reach PostgreSQL directly.
-  const direct = Fastify()
+  const direct = appFor(t)
   await direct.register(postgres, { primary: { ...cluster.primary.config, statement_timeout: 1234 } })
-  t.teardown(() => direct.close())
   const { rows } = await direct.db.write.query<{ s: string }>("SELECT current_setting('statement_timeout') AS s")
   t.same(rows, [{ s: '1234ms' }])
   await direct.db.write.query('SET work_mem = \'8MB\'')
 })
 
 t.test('through PgBouncer, 50 x (write on A, read at once on B), replica 3 s behind: 0 stale reads', async (t) => {
-  const a = await instance({ maxLag: '10s', timeout: '10s' })
-  const b = await instance({ maxLag: '10s', timeout: '10s' })
-  t.teardown(async () => { await a.close(); await b.close() })
+  const a = await instance(t, { maxLag: '10s', timeout: '10s' })
+  const b = await instance(t, { maxLag: '10s', timeout: '10s' })
   await cluster.replica.setApplyDelay(3000)
   t.teardown(async () => {
     await cluster.replica.setApplyDelay(0)
@@ -142,8 +139,7 @@ t.test('through PgBouncer, 50 x (write on A, read at once on B), replica 3 s beh
 })
 
 t.test('through PgBouncer, lag past maxLag quarantines the replica and removing it brings it back', async (t) => {
-  const app = await instance()
-  t.teardown(() => app.close())
+  const app = await instance(t)
   await waitUntil('replica in rotation', () => app.db.stats().replicas[0]?.state === 'up')
   await cluster.replica.setApplyDelay(3000)
   await app.db.write.query('INSERT INTO notes (id, body) VALUES ($1, $2)', [nextId++, 'lag'])
@@ -175,8 +171,7 @@ async function steady (app: FastifyInstance, during: () => Promise<void>): Promi
 
 t.test('through PgBouncer, the replica killed and then paused under steady reads: 0 failed GETs, recovery without restart', async (t) => {
   // A deadline with room for a loaded CI machine: the retry on the primary gets half of it.
-  const app = await instance({ timeout: '4s' })
-  t.teardown(() => app.close())
+  const app = await instance(t, { timeout: '4s' })
   await waitUntil('replica in rotation', () => app.db.stats().replicas[0]?.state === 'up')
   const killed = await steady(app, async () => {
     await cluster.replica.kill()
@@ -198,8 +193,7 @@ t.test('through PgBouncer, the replica killed and then paused under steady reads
 })
 
 t.test('through PgBouncer, the primary killed: writes answer a coded 503 within the deadline, token-less reads still served', async (t) => {
-  const app = await instance()
-  t.teardown(() => app.close())
+  const app = await instance(t)
   await waitUntil('replica in rotation', () => app.db.stats().replicas[0]?.state === 'up')
   await cluster.primary.kill()
   const write = await app.inject({ method: 'POST', url: '/notes', payload: { id: nextId++, body: 'x' } })

@@ -1,15 +1,17 @@
-import Fastify, { type FastifyInstance, type FastifyServerOptions, type LightMyRequestResponse } from 'fastify'
+import type { FastifyInstance, FastifyServerOptions, LightMyRequestResponse } from 'fastify'
+import type { Test } from 'tap'
 import postgres, { type PostgresOptions } from '@scaleout/postgres'
+import { appFor } from '../helpers/fixtures.js'
 
 export const SECRET = 'postgres-test-secret-0123456789-abcdef'
 export const OLD_SECRET = 'older-postgres-secret-0123456789-abcdef'
 
 /**
  * A Fastify app with the plugin and the routes most tests drive: POST /notes writes through
- * request.db.write, GET /notes/:id reads through request.db.read.
+ * request.db.write, GET /notes/:id reads through request.db.read. Closed when `t` ends.
  */
-export async function build (options: PostgresOptions, fastifyOptions: FastifyServerOptions = {}, extra?: (app: FastifyInstance) => void): Promise<FastifyInstance> {
-  const app = Fastify(fastifyOptions)
+export async function build (t: Test, options: PostgresOptions, fastifyOptions: FastifyServerOptions = {}, extra?: (app: FastifyInstance) => void): Promise<FastifyInstance> {
+  const app = appFor(t, fastifyOptions)
   await app.register(postgres, options)
   app.post('/notes', async (request) => {
     const { id, body } = request.body as { id: number, body: string }

@@ -1,5 +1,5 @@
 import { createError } from '@fastify/error'
-import { InvalidOptionError } from '@scaleout/core'
+import { coreErrors } from '@scaleout/core'
 
 // Every error the postgres plugin raises, in one place, so codes stay unique and greppable.
 // Messages name the role (primary, replica) and what happened, never the server's own text:
@@ -73,9 +73,9 @@ export const DbClosedError = createError(
   503
 )
 
-/** Every error the plugin can throw, keyed by code (core's included). */
-export const errors = {
-  SCALEOUT_ERR_INVALID_OPTION: InvalidOptionError,
+/** Every error the plugin can throw, keyed by code, the core ones (such as SCALEOUT_ERR_INVALID_OPTION) included. */
+export const errors = Object.freeze({
+  ...coreErrors,
   SCALEOUT_ERR_DB_NOT_CONFIGURED: DbNotConfiguredError,
   SCALEOUT_ERR_DB_UNAVAILABLE: DbUnavailableError,
   SCALEOUT_ERR_DB_TIMEOUT: DbTimeoutError,
@@ -85,4 +85,4 @@ export const errors = {
   SCALEOUT_ERR_DB_TRANSACTION_DONE: DbTransactionDoneError,
   SCALEOUT_ERR_DB_ROLLED_BACK: DbRolledBackError,
   SCALEOUT_ERR_DB_CLOSED: DbClosedError
-} as const
+})

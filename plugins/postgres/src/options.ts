@@ -1,4 +1,4 @@
-import { checkBoolean, checkCookieAttributes, checkCookieName, checkInteger, checkKeys, checkSecrets, invalid, isPlainObject, parseDuration, type CookieAttributes } from '@scaleout/core'
+import { checkBoolean, checkCookieAttributes, checkCookieName, checkDuration, checkInteger, checkKeys, checkOptions, checkSecrets, invalid, isPlainObject, type CookieAttributes } from '@scaleout/core'
 import pg from 'pg'
 import { DbNotConfiguredError, PLUGIN } from './errors.js'
 import type { PostgresOptions } from './types.js'
@@ -44,13 +44,10 @@ const KNOWN_HOST = [
 ]
 // Startup parameters PgBouncer refuses (and a session setting would not survive transaction pooling).
 const STARTUP_PARAMETERS = ['statement_timeout', 'lock_timeout', 'idle_in_transaction_session_timeout', 'options']
-const MAX_DURATION = 3_600_000
+const HOUR = 3_600_000
 
 function duration (option: string, value: unknown, fallback: number, min: number): number {
-  if (value === undefined) return fallback
-  const ms = parseDuration(PLUGIN, option, value, 'ms')
-  if (ms < min || ms > MAX_DURATION) throw invalid(PLUGIN, option, `a duration from ${min}ms to 1h (a number of milliseconds or a string such as "50ms", "10s")`)
-  return ms
+  return value === undefined ? fallback : checkDuration(PLUGIN, option, value, { min, max: HOUR })
 }
 
 function secrets (value: unknown, needed: boolean): string[] {
@@ -167,9 +164,7 @@ function cookie (value: unknown, maxAgeSeconds: number): CookieSettings | null {
 
 /** Checks and normalises every option; throws SCALEOUT_ERR_INVALID_OPTION naming the first bad one. */
 export function normalize (options: PostgresOptions | undefined): Settings {
-  const o: unknown = options ?? {}
-  if (!isPlainObject(o)) throw invalid(PLUGIN, 'options', 'an object')
-  checkKeys(PLUGIN, '', o, KNOWN)
+  const o = checkOptions(PLUGIN, options, KNOWN)
   const pgbouncer = pgbouncerVersion(o.pgbouncer)
   const primaryValue = o.primary ?? (process.env.DATABASE_URL !== undefined && process.env.DATABASE_URL !== '' ? process.env.DATABASE_URL : undefined)
   if (primaryValue === undefined) throw new DbNotConfiguredError()
