@@ -1,0 +1,199 @@
+// The postgres scenarios: a private primary + streaming replica (test/helpers/postgres.ts) for the
+// run, every variant a server process of its own (serve.ts) given both URLs, autocannon from here.
+// Rounds interleave the variants as run.ts does; each figure is the median of its rounds. Besides
+// throughput under load, each round drives every variant once more through a single connection, so
+// the p50 there is a request's own latency (what the consistency token adds), not queueing.
+import { fork, type ChildProcess } from 'node:child_process'
+import { once } from 'node:events'
+import http from 'node:http'
+import { join } from 'node:path'
+import autocannon from 'autocannon'
+import { PostgresCluster } from '../test/helpers/postgres.js'
+import { FILL, TABLE } from './servers/postgres-common.js'
+import { median } from './stats.js'
+import type { BenchRequest, CustomContext, Target } from './types.js'
+
+export interface PgVariant {
+  name: string
+  server: string
+  options?: Record<string, unknown>
+  request: BenchRequest
+  /** Headers for every measured request, e.g. a consistency token from a write made here. */
+  prepare?: (baseUrl: string) => Promise<Record<string, string>>
+}
+
+export interface PgScenario {
+  name: string
+  description: string
+  baseline: string
+  variants: PgVariant[]
+  targets: Target[]
+}
+
+interface Running { variant: PgVariant, child: ChildProcess, url: string, headers: Record<string, string> }
+
+export interface PgResult {
+  name: string
+  rounds: number
+  requestsPerSec: number
+  p50: number
+  p99: number
+  /** p50 through one connection: a request's own latency. */
+  p50Single: number
+  /** Statements sent per request, by host (medians of the rounds). */
+  primaryPerRequest: number
+  replicaPerRequest: number
+  errors: number
+  non2xx: number
+  ratio: number
+}
+
+const here = import.meta.dirname
+
+async function start (variant: PgVariant, urls: { primaryUrl: string, replicaUrl: string }): Promise<Running> {
+  const child = fork(join(here, 'serve.ts'), [variant.server, JSON.stringify({ ...variant.options, ...urls })], {
+    execArgv: ['--import', 'tsx', '--conditions=@scaleout/source'],
+    env: { ...process.env, NODE_ENV: 'production' },
+    stdio: ['ignore', 'inherit', 'inherit', 'ipc']
+  })
+  const [message] = await Promise.race([
+    once(child, 'message') as Promise<[{ port: number }]>,
+    once(child, 'exit').then(([code]) => { throw new Error(`${variant.name}: server exited with ${String(code)} before listening`) })
+  ])
+  const url = `http://127.0.0.1:${message.port}`
+  const running: Running = { variant, child, url, headers: {} }
+  try {
+    running.headers = (await variant.prepare?.(url)) ?? {}
+  } catch (err) {
+    await stop(running)
+    throw err
+  }
+  return running
+}
+
+async function stop (running: Running): Promise<void> {
+  if (running.child.exitCode !== null) return
+  const exited = once(running.child, 'exit')
+  running.child.send('stop')
+  const timer = setTimeout(() => running.child.kill('SIGKILL'), 5000)
+  await exited
+  clearTimeout(timer)
+}
+
+/** Statements the server sent so far, by host; NaN for a server that sends none (bare Fastify). */
+async function statements (running: Running): Promise<{ primary: number, replica: number }> {
+  const res = await fetch(`${running.url}/__statements`)
+  return res.ok ? await res.json() as { primary: number, replica: number } : { primary: NaN, replica: NaN }
+}
+
+interface Sample { result: autocannon.Result, single: number, primary: number, replica: number }
+
+async function drive (running: Running, seconds: number, connections: number): Promise<autocannon.Result> {
+  const { request } = running.variant
+  return await autocannon({
+    url: running.url + request.path,
+    method: request.method ?? 'GET',
+    headers: { ...request.headers, ...running.headers },
+    ...(request.body !== undefined ? { body: request.body } : {}),
+    connections,
+    duration: seconds
+  })
+}
+
+const agent = new http.Agent({ keepAlive: true, maxSockets: 1 })
+
+async function once1 (running: Running): Promise<number> {
+  const { request } = running.variant
+  const started = process.hrtime.bigint()
+  await new Promise<void>((resolve, reject) => {
+    const req = http.request(running.url + request.path, { method: request.method ?? 'GET', agent, headers: { ...request.headers, ...running.headers } }, (res) => {
+      res.resume()
+      res.on('end', () => { res.statusCode === 200 ? resolve() : reject(new Error(`${running.variant.name}: status ${String(res.statusCode)}`)) })
+    })
+    req.on('error', reject)
+    req.end(request.body)
+  })
+  return Number(process.hrtime.bigint() - started) / 1e6
+}
+
+/** One request at a time through one kept-alive connection for `seconds`: the median latency in ms. */
+async function sequential (running: Running, seconds: number): Promise<number> {
+  const until = Date.now() + seconds * 1000
+  const times: number[] = []
+  while (Date.now() < until) times.push(await once1(running))
+  return median(times)
+}
+
+async function sample (running: Running, seconds: number, connections: number): Promise<Sample> {
+  const before = await statements(running)
+  const result = await drive(running, seconds, connections)
+  const after = await statements(running)
+  const requests = Math.max(1, result.requests.total)
+  const single = await sequential(running, Math.max(1, seconds / 2))
+  return { result, single, primary: (after.primary - before.primary) / requests, replica: (after.replica - before.replica) / requests }
+}
+
+function summarise (name: string, runs: Sample[]): Omit<PgResult, 'ratio'> {
+  return {
+    name,
+    rounds: runs.length,
+    requestsPerSec: median(runs.map((r) => r.result.requests.average)),
+    p50: median(runs.map((r) => r.result.latency.p50)),
+    p99: median(runs.map((r) => r.result.latency.p99)),
+    p50Single: median(runs.map((r) => r.single)),
+    primaryPerRequest: median(runs.map((r) => r.primary)),
+    replicaPerRequest: median(runs.map((r) => r.replica)),
+    errors: runs.reduce((sum, r) => sum + r.result.errors + r.result.timeouts, 0),
+    non2xx: runs.reduce((sum, r) => sum + r.result.non2xx, 0)
+  }
+}
+
+export function formatPgTable (scenario: PgScenario, results: PgResult[]): string {
+  const w = Math.max(...results.map((r) => r.name.length), 7)
+  const cols = ['req/s', 'p50 ms', 'p99 ms', '1-conn p50 ms', 'stmts/req primary', 'stmts/req replica', 'errors', 'x bare']
+  const header = ['variant'.padEnd(w), ...cols.map((c) => c.padStart(Math.max(c.length, 7)))].join('  ')
+  const lines = [header, '-'.repeat(header.length)]
+  const count = (n: number): string => Number.isNaN(n) ? '-' : n.toFixed(2)
+  for (const r of results) {
+    const cells = [r.requestsPerSec.toFixed(0), r.p50.toFixed(2), r.p99.toFixed(2), r.p50Single.toFixed(3), count(r.primaryPerRequest), count(r.replicaPerRequest), String(r.errors + r.non2xx), r.ratio.toFixed(2)]
+    lines.push([r.name.padEnd(w), ...cells.map((c, i) => c.padStart(Math.max((cols[i] as string).length, 7)))].join('  '))
+  }
+  for (const target of scenario.targets) {
+    const mine = results.find((r) => r.name === target.variant)
+    const other = results.find((r) => r.name === target.against)
+    if (mine === undefined || other === undefined) continue
+    const ratio = mine.requestsPerSec / other.requestsPerSec
+    lines.push(`target: ${target.variant} >= ${target.min}x ${target.against}: ${ratio.toFixed(2)}x ${ratio >= target.min ? 'met' : 'MISSED'}`)
+  }
+  return lines.join('\n')
+}
+
+/** Runs one postgres scenario on its own primary + replica, stopped at the end. */
+export async function runPgScenario (scenario: PgScenario, { duration, rounds, connections }: CustomContext): Promise<{ table: string, results: PgResult[] }> {
+  const cluster = await PostgresCluster.start(1)
+  const servers: Running[] = []
+  try {
+    await cluster.primary.query(TABLE)
+    await cluster.primary.query(FILL)
+    await cluster.primary.query('VACUUM ANALYZE bench_notes')
+    await cluster.replica.waitCaughtUp(cluster.primary)
+    const urls = { primaryUrl: cluster.primary.url, replicaUrl: cluster.replica.url }
+    for (const variant of scenario.variants) servers.push(await start(variant, urls))
+    for (const s of servers) await drive(s, 1, connections)
+    const samples = new Map<string, Sample[]>(servers.map((s) => [s.variant.name, []]))
+    for (let round = 0; round < rounds; round++) {
+      for (let i = 0; i < servers.length; i++) {
+        const s = servers[(round + i) % servers.length] as Running
+        samples.get(s.variant.name)?.push(await sample(s, duration, connections))
+      }
+    }
+    const summaries = servers.map((s) => summarise(s.variant.name, samples.get(s.variant.name) ?? []))
+    const base = summaries.find((r) => r.name === scenario.baseline)
+    if (base === undefined) throw new Error(`${scenario.name}: baseline variant "${scenario.baseline}" is missing`)
+    const results = summaries.map((r) => ({ ...r, ratio: r.requestsPerSec / base.requestsPerSec }))
+    return { table: formatPgTable(scenario, results), results }
+  } finally {
+    await Promise.all(servers.map(stop))
+    await cluster.stop()
+  }
+}
