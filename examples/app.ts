@@ -11,6 +11,7 @@ import session from '@scaleout/session'
 import cache from '@scaleout/cache'
 import broadcast from '@scaleout/broadcast'
 import type { ExampleConfig } from './config.js'
+import { notes } from './notes.js'
 
 declare module '@scaleout/session' {
   interface SessionData {
@@ -42,6 +43,8 @@ export async function buildApp (config: ExampleConfig, options: { logger?: boole
   // Before @fastify/websocket, so shutdown closes chat sockets with 1001 (going away).
   await app.register(broadcast, { redis: config.redisUrl, prefix: 'example:bus:' })
   await app.register(websocket)
+  // Notes on PostgreSQL when DATABASE_URL is set (npm start sets it): see notes.ts.
+  await app.register(notes, { secret: config.sessionSecrets })
 
   app.get('/', { config: { session: false } }, async (_request, reply) => {
     return await reply.type('text/html; charset=utf-8').send(page)

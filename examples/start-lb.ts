@@ -4,6 +4,7 @@ import { spawn, spawnSync, type ChildProcess } from 'node:child_process'
 import { once } from 'node:events'
 import { join } from 'node:path'
 import { startEmbeddedRedis, type EmbeddedRedis } from './embedded-redis.js'
+import { exampleDatabase } from './embedded-postgres.js'
 
 const root = join(import.meta.dirname, '..')
 if (spawnSync('haproxy', ['-v']).status !== 0) {
@@ -14,12 +15,14 @@ if (spawnSync('haproxy', ['-v']).status !== 0) {
 let redis: EmbeddedRedis | undefined
 if (process.env.REDIS_URL === undefined || process.env.REDIS_URL === '') redis = await startEmbeddedRedis()
 const redisUrl = redis === undefined ? process.env.REDIS_URL as string : redis.url
+const database = await exampleDatabase()
+console.log(database.note)
 
 const children: ChildProcess[] = []
 for (const port of [3001, 3002, 3003]) {
   children.push(spawn(process.execPath, [...process.execArgv, join(import.meta.dirname, 'instance.ts')], {
     // SCALEOUT_LAUNCHER: Ctrl-C reaches the instances from the terminal and from us; both join one drain.
-    env: { ...process.env, REDIS_URL: redisUrl, PORT: String(port), HOSTNAME: `instance-${port}`, DRAIN_DELAY_MS: process.env.DRAIN_DELAY_MS ?? '3000', SCALEOUT_LAUNCHER: '1' },
+    env: { ...process.env, ...database.env, REDIS_URL: redisUrl, PORT: String(port), HOSTNAME: `instance-${port}`, DRAIN_DELAY_MS: process.env.DRAIN_DELAY_MS ?? '3000', SCALEOUT_LAUNCHER: '1' },
     stdio: 'inherit'
   }))
 }
@@ -40,6 +43,7 @@ async function shutdown (code = 0): Promise<void> {
     await once(haproxy, 'exit')
   }
   await redis?.stop()
+  await database.stop()
   process.exit(code)
 }
 // An instance that exits on its own (its port taken: it says so) stops the whole example, non-zero.

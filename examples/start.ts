@@ -5,6 +5,7 @@ import cluster, { type Worker } from 'node:cluster'
 import { hostname } from 'node:os'
 import { once } from 'node:events'
 import { startEmbeddedRedis, type EmbeddedRedis } from './embedded-redis.js'
+import { exampleDatabase } from './embedded-postgres.js'
 import type { ListenFailed } from './listen.js'
 
 if (cluster.isPrimary) {
@@ -16,6 +17,8 @@ if (cluster.isPrimary) {
     console.log(`scaleout example: started a private redis-server at ${redis.url}`)
   }
   const redisUrl = process.env.REDIS_URL === undefined || process.env.REDIS_URL === '' ? redis?.url as string : process.env.REDIS_URL
+  const database = await exampleDatabase()
+  console.log(database.note)
   let stopping = false
   let listening = false
   let listenFailure: string | undefined
@@ -24,7 +27,7 @@ if (cluster.isPrimary) {
   for (let i = 1; i <= instances; i++) {
     // Each worker gets its own HOSTNAME so x-served-by tells the instances apart. SCALEOUT_LAUNCHER:
     // Ctrl-C reaches the workers from the terminal too, and each must be signalled once (by us).
-    workers.push(cluster.fork({ REDIS_URL: redisUrl, PORT: String(port), HOSTNAME: `${hostname()}-${i}`, DRAIN_DELAY_MS: process.env.DRAIN_DELAY_MS ?? '1000', SCALEOUT_LAUNCHER: '1' }))
+    workers.push(cluster.fork({ ...database.env, REDIS_URL: redisUrl, PORT: String(port), HOSTNAME: `${hostname()}-${i}`, DRAIN_DELAY_MS: process.env.DRAIN_DELAY_MS ?? '1000', SCALEOUT_LAUNCHER: '1' }))
   }
 
   /** Sends each live instance one SIGTERM (it drains), waits for all, stops Redis, exits. */
@@ -33,6 +36,7 @@ if (cluster.isPrimary) {
     for (const w of workers) if (!w.isDead()) w.process.kill('SIGTERM')
     await Promise.all(workers.map(async (w) => { if (!w.isDead()) await once(w, 'exit') }))
     await redis?.stop()
+    await database.stop()
     const clean = [...exitCodes.values()].every((code) => code === 0)
     console.log(`scaleout example: stopped (${why})`)
     process.exit(failed || !clean ? 1 : 0)

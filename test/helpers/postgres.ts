@@ -112,6 +112,16 @@ function signalAll (pids: number[], signal: NodeJS.Signals): void {
 // Servers still alive, killed (with everything below them) on any exit of the test process.
 const groups = new Set<number>()
 let hooked = false
+let onSignals = true
+
+/**
+ * For a process that handles SIGINT/SIGTERM itself (the example's launcher drains its instances
+ * first, then stops its servers): servers are still killed when the process exits, but no signal
+ * handler is installed that would exit at once.
+ */
+export function leaveSignalsToCaller (): void {
+  onSignals = false
+}
 function killGroup (pid: number): void {
   const tree = processTree(pid)
   signalAll(tree, 'SIGKILL')
@@ -129,6 +139,7 @@ export function trackGroup (child: ChildProcess): void {
   if (hooked) return
   hooked = true
   process.once('exit', () => { for (const group of groups) killGroup(group) })
+  if (!onSignals) return
   for (const signal of ['SIGINT', 'SIGTERM'] as const) {
     process.once(signal, () => {
       for (const group of groups) killGroup(group)
