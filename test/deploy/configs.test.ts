@@ -105,3 +105,27 @@ t.test('the Swarm stack checks liveness on the example\'s port and outlasts the 
   t.match(dockerfile, `EXPOSE ${EXAMPLE_PORT}`)
   t.match(dockerfile, /CMD \["node", "--import", "tsx", "examples\/instance.ts"\]/)
 })
+
+interface EnvVar { name: string, value?: string, valueFrom?: { secretKeyRef?: { name: string, key: string, optional?: boolean } } }
+
+t.test('the Kubernetes Deployment passes both database URLs from a Secret, never as literal values', async (t) => {
+  const container = parse(read('kubernetes/deployment.yaml')).spec.template.spec.containers[0] as { env: EnvVar[] }
+  const env = new Map(container.env.map((e) => [e.name, e]))
+  t.same(env.get('DATABASE_URL'), { name: 'DATABASE_URL', valueFrom: { secretKeyRef: { name: 'scaleout-database', key: 'url', optional: true } } })
+  t.same(env.get('DATABASE_REPLICA_URL'), { name: 'DATABASE_REPLICA_URL', valueFrom: { secretKeyRef: { name: 'scaleout-database', key: 'replica-url', optional: true } } })
+  t.notMatch(read('kubernetes/deployment.yaml'), /postgres(ql)?:\/\/[^.]/, 'no URL in the manifest (only in the comment that shows the command)')
+})
+
+t.test('the Swarm stack passes both database URLs as secrets, read from the files Swarm mounts', async (t) => {
+  const stack = parseAllDocuments(read('docker-compose.swarm.yml'))[0]!.toJS() as {
+    services: { app: { environment: Record<string, string>, secrets: string[] } }
+    secrets: Record<string, { external: boolean }>
+  }
+  const app = stack.services.app
+  t.same(app.secrets, ['database_url', 'database_replica_url'])
+  t.equal(app.environment.DATABASE_URL_FILE, '/run/secrets/database_url')
+  t.equal(app.environment.DATABASE_REPLICA_URL_FILE, '/run/secrets/database_replica_url')
+  t.equal(app.environment.DATABASE_URL, undefined)
+  t.equal(app.environment.DATABASE_REPLICA_URL, undefined)
+  t.same(stack.secrets, { database_url: { external: true }, database_replica_url: { external: true } })
+})
