@@ -109,6 +109,20 @@ t.test('the token: response header and cookie after a write, read back from eith
   t.equal(stats.routes.replica, 1)
 })
 
+t.test('replicaWait 0: a read whose token is ahead of every replica goes to the primary without waiting for one', async (t) => {
+  const a = await instance(t, { replicaWait: 0, sampleInterval: '1h' })
+  await delay(3000)
+  t.teardown(async () => { await delay(0) })
+  const id = nextId++
+  const written = await a.inject({ method: 'POST', url: '/notes', payload: { id, body: 'no wait' } })
+  const read = await a.inject({ url: `/notes/${id}`, headers: { 'x-scaleout-db-token': written.headers['x-scaleout-db-token'] as string } })
+  t.same(read.json(), { body: 'no wait' })
+  t.equal(route(read), 'primary;reason=tokenAhead')
+  const routes = a.db.stats().routes
+  t.equal(routes.tokenAhead, 1)
+  t.equal(routes.caughtUpWait, 0)
+})
+
 t.test('within one request, reads after a write go to the primary; a transaction in a request hands out a token', async (t) => {
   const app = await instance(t)
   await delay(3000)

@@ -25,34 +25,28 @@ export function failureOf (err: unknown): Failure | null {
 const NETWORK_CODES = new Set(['ECONNREFUSED', 'ECONNRESET', 'EPIPE', 'ETIMEDOUT', 'EHOSTUNREACH', 'ENETUNREACH', 'ENOTFOUND', 'EAI_AGAIN', 'ENOENT'])
 const CONNECTION_MESSAGE = /Connection terminated|connection error|Connection ended|Client was closed|timeout exceeded when trying to connect|server closed the connection|server login has been failing|query_wait_timeout|no more connections allowed|pgbouncer cannot connect to server/i
 
-/** Rejects after `ms`, unless cleared. */
-function timer (ms: number): { promise: Promise<never>, clear: () => void } {
-  let handle: NodeJS.Timeout | undefined
-  const promise = new Promise<never>((_resolve, reject) => {
-    handle = setTimeout(() => { reject(TIMEOUT) }, Math.max(0, ms))
-  })
-  return { promise, clear: () => { clearTimeout(handle) } }
-}
-const TIMEOUT = Symbol('timeout')
-
 /** A client from `host`'s pool before `deadline`, or a coded error; nothing has been sent yet. */
 export async function acquire (host: Host, deadline: number, budget: number): Promise<pg.PoolClient> {
-  const connecting = host.pool.connect()
-  const t = timer(deadline - Date.now())
-  let client: pg.PoolClient
-  try {
-    client = await Promise.race([connecting, t.promise])
-  } catch (err) {
-    t.clear()
-    if (err === TIMEOUT) {
-      // Whoever arrives late goes straight back.
-      connecting.then((late) => { late.release() }, () => {})
-      throw new DbTimeoutError(host.role, budget)
-    }
-    throw new DbUnavailableError(host.role, { cause: err })
-  }
-  t.clear()
-  return client
+  // pg's callback forms and one promise of our own: this runs twice per call, and a race of promises
+  // costs several allocations more per request than the statement's own work on the client side.
+  return await new Promise<pg.PoolClient>((resolve, reject) => {
+    let settled = false
+    const timer = setTimeout(() => {
+      settled = true
+      reject(new DbTimeoutError(host.role, budget))
+    }, Math.max(0, deadline - Date.now()))
+    host.pool.connect((err, client) => {
+      if (settled) {
+        // Whoever arrives late goes straight back.
+        if (client !== undefined) client.release()
+        return
+      }
+      settled = true
+      clearTimeout(timer)
+      if (err !== undefined && err !== null) reject(new DbUnavailableError(host.role, { cause: err }))
+      else resolve(client as pg.PoolClient)
+    })
+  })
 }
 
 /** Returns a client to its pool, destroying it when it may be in an unknown state. */
@@ -87,32 +81,42 @@ export interface Sent {
   readonly budget: number
 }
 
+// pg takes a callback after a query config too (its types only say so for text): no promise of its own.
+interface CallbackQuery {
+  query: <R extends pg.QueryResultRow>(query: pg.QueryConfig | string, values: unknown[] | undefined, callback: (err: Error | null, result: pg.QueryResult<R>) => void) => void
+}
+
 /**
  * Runs one statement on a checked-out client before `deadline`. The caller releases the client;
  * on a failure that leaves the connection unusable, `broken` is set and the caller must destroy it.
  */
 export async function run<R extends pg.QueryResultRow> (host: Host, client: pg.PoolClient, query: pg.QueryConfig | string, values: unknown[] | undefined, deadline: number, sent: Sent): Promise<pg.QueryResult<R>> {
-  const running = client.query<R>(query as pg.QueryConfig, values)
-  const t = timer(deadline - Date.now())
-  let result: pg.QueryResult<R>
-  try {
-    result = await Promise.race([running, t.promise])
-  } catch (err) {
-    t.clear()
-    if (err === TIMEOUT) {
-      running.catch(() => {})
-      throw broken(sent.write ? new DbOutcomeUnknownError({ cause: new DbTimeoutError(host.role, sent.budget) }) : new DbTimeoutError(host.role, sent.budget))
-    }
-    const failure = failureOf(err)
-    // On a replica, 25006 means the caller wrote through read(): its own error, passed through.
-    if (failure === 'read-only' && host.role === 'primary') throw new DbReadOnlyError({ cause: err })
-    if (failure === 'unavailable') {
-      throw broken(sent.write ? new DbOutcomeUnknownError({ cause: err }) : new DbUnavailableError(host.role, { cause: err }))
-    }
-    throw err
+  const callable = client as unknown as CallbackQuery
+  return await new Promise<pg.QueryResult<R>>((resolve, reject) => {
+    let settled = false
+    const timer = setTimeout(() => {
+      settled = true
+      reject(broken(sent.write ? new DbOutcomeUnknownError({ cause: new DbTimeoutError(host.role, sent.budget) }) : new DbTimeoutError(host.role, sent.budget)))
+    }, Math.max(0, deadline - Date.now()))
+    callable.query<R>(query, values, (err, result) => {
+      if (settled) return
+      settled = true
+      clearTimeout(timer)
+      if (err === null || err === undefined) resolve(result)
+      else reject(statementError(host, err, sent))
+    })
+  })
+}
+
+/** What a failed statement becomes: a coded error when the host is at fault, else the server's own error. */
+function statementError (host: Host, err: Error, sent: Sent): Error {
+  const failure = failureOf(err)
+  // On a replica, 25006 means the caller wrote through read(): its own error, passed through.
+  if (failure === 'read-only' && host.role === 'primary') return new DbReadOnlyError({ cause: err })
+  if (failure === 'unavailable') {
+    return broken(sent.write ? new DbOutcomeUnknownError({ cause: err }) : new DbUnavailableError(host.role, { cause: err }))
   }
-  t.clear()
-  return result
+  return err
 }
 
 const kBroken = Symbol('scaleout.postgres.broken')

@@ -38,8 +38,11 @@ export function required (cluster: Cluster, token: Token): bigint {
   return token.lsn
 }
 
-/** Where a read goes: a replica that has replayed `need` (waiting up to replicaWait for one), else the primary. */
-export async function route (cluster: Cluster, need: bigint | null, afterWrite: boolean, deadline: number): Promise<Route> {
+/**
+ * Where a read goes: a replica that has replayed `need` (waiting up to replicaWait for one), else the
+ * primary. A promise only when it waits: every other read is routed without a tick.
+ */
+export function route (cluster: Cluster, need: bigint | null, afterWrite: boolean, deadline: number): Route | Promise<Route> {
   if (afterWrite) return { host: cluster.primary, reason: 'afterWrite' }
   if (cluster.replicas.length === 0) return { host: cluster.primary, reason: 'noReplica' }
   const candidates = cluster.inRotation()
@@ -47,11 +50,12 @@ export async function route (cluster: Cluster, need: bigint | null, afterWrite: 
   const ready = caughtUp(candidates, need)
   if (ready.length > 0) return { host: pickWeighted(ready) as Host, reason: 'replica' }
   // need is not null here: with no token every candidate is ready.
-  const wait = cluster.settings.replicaWait
-  if (wait > 0) {
-    const host = pickWeighted(candidates) as Host
-    if (await waitFor(cluster, host, need as bigint, Math.min(Date.now() + wait, deadline))) return { host, reason: 'caughtUpWait' }
-  }
+  if (cluster.settings.replicaWait > 0) return waitThenRoute(cluster, pickWeighted(candidates) as Host, need as bigint, deadline)
+  return { host: cluster.primary, reason: 'tokenAhead' }
+}
+
+async function waitThenRoute (cluster: Cluster, host: Host, need: bigint, deadline: number): Promise<Route> {
+  if (await waitFor(cluster, host, need, Math.min(Date.now() + cluster.settings.replicaWait, deadline))) return { host, reason: 'caughtUpWait' }
   return { host: cluster.primary, reason: 'tokenAhead' }
 }
 
