@@ -266,6 +266,71 @@ t.test('round trips: the token costs one on request.db.write, none on transactio
   t.same(await delta(async () => await app.inject({ url: `/notes/${id}`, headers: { 'x-scaleout-db-token': token } })), [0, 1], 'once known: no extra')
 })
 
+t.test('writes that commit while a position read is in flight share the next one: 20 concurrent writes, 2 position reads', async (t) => {
+  let inserted = 0
+  let positions = 0
+  let open: () => void = () => {}
+  const gate = new Promise<void>((resolve) => { open = resolve })
+  // A client that holds the first position read until all 20 writes have committed (and asked for
+  // theirs): every write after the first then waits for one read sent after its commit.
+  class Gated extends pg.Client {}
+  const query = pg.Client.prototype.query as (...a: unknown[]) => unknown
+  Object.defineProperty(Gated.prototype, 'query', {
+    value: function (this: pg.Client, ...args: unknown[]) {
+      const text = typeof args[0] === 'string' ? args[0] : (args[0] as { text?: string }).text
+      if (text?.includes('pg_current_wal_insert_lsn()') === true && !text.startsWith('SELECT pg_is_in_recovery')) {
+        positions++
+        gate.then(() => query.apply(this, args)).catch(() => {})
+        return undefined
+      }
+      if (text?.startsWith('INSERT') === true && typeof args[2] === 'function') {
+        const callback = args[2] as (...r: unknown[]) => void
+        args[2] = (...r: unknown[]) => {
+          callback(...r)
+          if (++inserted === 20) setImmediate(open)
+        }
+      }
+      return query.apply(this, args)
+    }
+  })
+  const pool = new pg.Pool({ connectionString: cluster.primary.url, Client: Gated, max: 10 })
+  t.teardown(async () => { await pool.end() })
+  const app = await build(t, { primary: pool, replicas: cluster.replicas.map((r) => r.url), secret: SECRET, sampleInterval: '1h' })
+  const ids = Array.from({ length: 20 }, () => nextId++)
+  const written = await Promise.all(ids.map(async (id) => await app.inject({ method: 'POST', url: '/notes', payload: { id, body: 'shared' } })))
+  t.same(written.map((r) => r.statusCode), ids.map(() => 200))
+  t.equal(positions, 2, 'one read in flight when the first write committed, one for all the others')
+  const lsns = written.map((r) => BigInt('0x' + (r.headers['x-scaleout-db-token'] as string).split('.')[1]))
+  t.ok(new Set(lsns).size <= 2, 'two reads, two positions at most')
+  const final = parseLsn(await cluster.primary.lsn()) as bigint
+  t.ok(lsns.every((lsn) => lsn <= final), 'positions the primary has reached')
+  // Each token is honest: a replica that has replayed it has the write.
+  for (const r of cluster.replicas) await r.waitCaughtUp(cluster.primary)
+  for (const [i, res] of written.entries()) {
+    const read = await app.inject({ url: `/notes/${ids[i] as number}`, headers: { 'x-scaleout-db-token': res.headers['x-scaleout-db-token'] as string } })
+    t.same(read.json(), { body: 'shared' })
+  }
+})
+
+t.test('a position read that cannot answer by the write\'s deadline gives the largest position', async (t) => {
+  class Stuck extends pg.Client {}
+  const query = pg.Client.prototype.query as (...a: unknown[]) => unknown
+  Object.defineProperty(Stuck.prototype, 'query', {
+    value: function (this: pg.Client, ...args: unknown[]) {
+      const text = typeof args[0] === 'string' ? args[0] : (args[0] as { text?: string }).text
+      // The position read never gets sent: its own timeout destroys the client after the write's deadline.
+      if (text === 'SELECT pg_current_wal_insert_lsn()::text AS lsn') return undefined
+      return query.apply(this, args)
+    }
+  })
+  const pool = new pg.Pool({ connectionString: cluster.primary.url, Client: Stuck, max: 2 })
+  t.teardown(async () => { await pool.end() })
+  const app = await build(t, { primary: pool, replicas: cluster.replicas.map((r) => r.url), secret: SECRET, sampleInterval: '1h', timeout: 300 })
+  const res = await app.inject({ method: 'POST', url: '/notes', payload: { id: nextId++, body: 'stuck' } })
+  t.equal(res.statusCode, 200)
+  t.equal((res.headers['x-scaleout-db-token'] as string).split('.')[1], 'ffffffffffffffff')
+})
+
 t.test('weights 3:1 over 10,000 reads: observed share within 2 percentage points', async (t) => {
   const app = await build(t, {
     primary: cluster.primary.url,

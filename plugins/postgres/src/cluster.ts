@@ -1,4 +1,5 @@
 import type { FastifyBaseLogger } from 'fastify'
+import { CommitPositions } from './commit-position.js'
 import { Host, type Quarantine } from './pools.js'
 import type { Settings } from './options.js'
 import type { RouteReason } from './types.js'
@@ -12,6 +13,8 @@ export class Cluster {
   readonly primary: Host
   readonly replicas: readonly Host[]
   readonly routes: Record<RouteReason, number>
+  /** The primary's position for the tokens of committed writes, read once for all that commit meanwhile. */
+  readonly positions: CommitPositions
   /** When the sampler last read the primary's position (ms since the epoch; 0: never). */
   primarySeenAt = 0
   closed = false
@@ -23,6 +26,7 @@ export class Cluster {
     this.log = log
     this.primary = new Host('primary', 0, settings.primary, settings, log)
     this.replicas = settings.replicas.map((spec, i) => new Host('replica', i, spec, settings, log))
+    this.positions = new CommitPositions(this.primary, settings.timeout)
     this.anyInRotation = this.replicas.length > 0
     this.routes = Object.fromEntries(REASONS.map((r) => [r, 0])) as Record<RouteReason, number>
   }

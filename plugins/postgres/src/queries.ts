@@ -6,7 +6,7 @@ import { guard } from './pgbouncer.js'
 import type { Host } from './pools.js'
 import { fallback, route } from './routing.js'
 import type { RouteReason, Statement } from './types.js'
-import { MAX_LSN, positionOf } from './wal.js'
+import { MAX_LSN } from './wal.js'
 
 /** What a read needs to know about its request: the position it must see, and whether it wrote. */
 export interface ReadContext {
@@ -78,8 +78,6 @@ function routed (cluster: Cluster, context: ReadContext | null, host: Host, reas
   context?.routed(host, reason)
 }
 
-export const POSITION = 'SELECT pg_current_wal_insert_lsn()::text AS lsn'
-
 /** What a write tells its request: it is about to send (reads then stay on the primary), and where it committed. */
 export interface WriteContext {
   /** Whether the response will carry a token, so the commit position is worth a round trip. */
@@ -89,36 +87,26 @@ export interface WriteContext {
 }
 
 /**
- * A statement on the primary. In a request, the primary's WAL insert position is read on the same
- * connection right after (one round trip): it lies at or past the end of the commit record, so a
- * replica that replayed it sees the write. When that read fails, or the write's outcome is unknown,
- * the token gets the largest position: the client's reads go to the primary until the sampler has
- * seen the primary past the token's date.
+ * A statement on the primary. In a request, the primary's WAL insert position is read after it
+ * commits (see CommitPositions: shared by the writes that commit meanwhile, on any connection): it
+ * lies at or past the end of the commit record, so a replica that replayed it sees the write. When
+ * that read fails, or the write's outcome is unknown, the token gets the largest position: the
+ * client's reads go to the primary until the sampler has seen the primary past the token's date.
  */
 export async function write<R extends pg.QueryResultRow> (cluster: Cluster, statement: Statement, values: unknown[] | undefined, context: WriteContext | null): Promise<pg.QueryResult<R>> {
   check(cluster, statement)
   const primary = cluster.primary
   const budget = cluster.settings.timeout
   const deadline = Date.now() + budget
-  return await withClient(primary, deadline, budget, async (client, lease) => {
+  const result = await withClient(primary, deadline, budget, async (client) => {
     context?.writing()
-    let result: pg.QueryResult<R>
     try {
-      result = await run<R>(primary, client, statement, values, deadline, { write: true, budget })
+      return await run<R>(primary, client, statement, values, deadline, { write: true, budget })
     } catch (err) {
       if (err instanceof DbOutcomeUnknownError) context?.committed(MAX_LSN)
       throw err
     }
-    if (context?.position === true) {
-      let lsn = MAX_LSN
-      try {
-        const { rows } = await run<{ lsn: string }>(primary, client, POSITION, undefined, deadline, { write: false, budget })
-        lsn = positionOf(rows[0]?.lsn)
-      } catch (err) {
-        lease.destroy = isBroken(err)
-      }
-      context.committed(lsn)
-    }
-    return result
   })
+  if (context?.position === true) context.committed(await cluster.positions.after(deadline))
+  return result
 }
