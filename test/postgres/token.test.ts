@@ -1,5 +1,5 @@
 import t from 'tap'
-import { signToken, verifyToken, MAX_TOKEN, CLOCK_SKEW_MS } from '../../plugins/postgres/src/token.js'
+import { signToken, verifyToken, MAX_TOKEN, CLOCK_SKEW_MS, VerifiedTokens, VERIFIED_TOKENS } from '../../plugins/postgres/src/token.js'
 import { formatLsn, MAX_LSN, maxLsn, parseLsn } from '../../plugins/postgres/src/wal.js'
 
 const A = 'a'.repeat(32)
@@ -20,6 +20,25 @@ t.test('a token dated beyond the clock skew allowance is refused', async (t) => 
   const now = Date.now()
   t.not(verifyToken(signToken(1n, now + CLOCK_SKEW_MS, [A]), [A], now), null)
   t.equal(verifyToken(signToken(1n, now + CLOCK_SKEW_MS + 1, [A]), [A], now), null)
+})
+
+t.test('verified tokens are remembered, bounded, and only when valid', async (t) => {
+  const now = Date.now()
+  const tokens = new VerifiedTokens([B, A])
+  const token = signToken(42n, now, [A])
+  const first = tokens.verify(token, now)
+  t.same(first, { lsn: 42n, issuedAt: now })
+  t.equal(tokens.verify(token, now + 60_000), first, 'the same verified token, without a second HMAC')
+  t.equal(tokens.size, 1)
+  t.equal(tokens.verify(token.slice(0, -1) + (token.endsWith('A') ? 'B' : 'A'), now), null, 'a forged signature')
+  t.equal(tokens.verify(signToken(1n, now + CLOCK_SKEW_MS + 1, [A]), now), null, 'dated ahead')
+  t.equal(tokens.verify('garbage', now), null)
+  t.equal(tokens.size, 1, 'nothing invalid is kept')
+  for (let i = 0; i < VERIFIED_TOKENS + 10; i++) t.not(tokens.verify(signToken(BigInt(i + 100), now, [B]), now), null)
+  t.equal(tokens.size, VERIFIED_TOKENS, 'bounded')
+  const again = tokens.verify(token, now)
+  t.same(again, first)
+  t.not(again, first, 'the oldest were dropped: verified again')
 })
 
 t.test('WAL positions parse, format and compare exactly', async (t) => {

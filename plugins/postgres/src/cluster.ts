@@ -2,6 +2,7 @@ import type { FastifyBaseLogger } from 'fastify'
 import { CommitPositions } from './commit-position.js'
 import { Host, type Quarantine } from './pools.js'
 import type { Settings } from './options.js'
+import { VerifiedTokens } from './token.js'
 import type { RouteReason } from './types.js'
 
 export const REASONS: readonly RouteReason[] = ['replica', 'caughtUpWait', 'tokenAhead', 'quarantined', 'fallback', 'afterWrite', 'noReplica']
@@ -15,6 +16,8 @@ export class Cluster {
   readonly routes: Record<RouteReason, number>
   /** The primary's position for the tokens of committed writes, read once for all that commit meanwhile. */
   readonly positions: CommitPositions
+  /** Tokens this instance has verified, so a client's repeated token costs no HMAC. */
+  readonly tokens: VerifiedTokens
   /** When the sampler last read the primary's position (ms since the epoch; 0: never). */
   primarySeenAt = 0
   closed = false
@@ -27,6 +30,7 @@ export class Cluster {
     this.primary = new Host('primary', 0, settings.primary, settings, log)
     this.replicas = settings.replicas.map((spec, i) => new Host('replica', i, spec, settings, log))
     this.positions = new CommitPositions(this.primary, settings.timeout)
+    this.tokens = new VerifiedTokens(settings.secrets)
     this.anyInRotation = this.replicas.length > 0
     this.routes = Object.fromEntries(REASONS.map((r) => [r, 0])) as Record<RouteReason, number>
   }

@@ -5,7 +5,7 @@ import { readCookie } from '@scaleout/core'
 import type { Host } from './pools.js'
 import { read, write, type ReadContext, type WriteContext } from './queries.js'
 import { required } from './routing.js'
-import { verifyToken, type Token } from './token.js'
+import type { Token } from './token.js'
 import { transaction } from './transaction.js'
 import type { Queryable, RequestDb, RouteReason, Statement } from './types.js'
 import { maxLsn } from './wal.js'
@@ -26,19 +26,16 @@ export class RequestScope implements RequestDb, ReadContext, WriteContext {
   committedAt: bigint | null = null
   readonly routes: string[] = []
   private token: Token | null | undefined
-  private readonly cluster: Cluster
+  readonly cluster: Cluster
   private readonly request: FastifyRequest
 
   constructor (cluster: Cluster, request: FastifyRequest) {
     this.cluster = cluster
     this.request = request
     this.position = cluster.settings.secrets.length > 0
-    this.read = {
-      query: async <R extends pg.QueryResultRow>(statement: Statement, values?: unknown[]) => await read<R>(cluster, statement, values, this)
-    }
-    this.write = {
-      query: async <R extends pg.QueryResultRow>(statement: Statement, values?: unknown[]) => await write<R>(cluster, statement, values, this)
-    }
+    // Small objects with prototype methods rather than closures: one scope per request that uses the database.
+    this.read = new ScopedRead(this)
+    this.write = new ScopedWrite(this)
     this.transaction = async <T>(fn: (tx: Queryable) => Promise<T>) => await transaction(cluster, fn, this)
   }
 
@@ -55,7 +52,7 @@ export class RequestScope implements RequestDb, ReadContext, WriteContext {
     // Node joins a repeated header into one string, so it is a string or absent.
     let value = headers[TOKEN_HEADER] as string | undefined
     if (value === undefined && cookie !== null && typeof headers.cookie === 'string') value = readCookie(headers.cookie, cookie.name)
-    return value === undefined ? null : verifyToken(value, secrets, Date.now())
+    return value === undefined ? null : this.cluster.tokens.verify(value, Date.now())
   }
 
   writing (): void {
@@ -68,5 +65,29 @@ export class RequestScope implements RequestDb, ReadContext, WriteContext {
 
   routed (host: Host, reason: RouteReason): void {
     if (this.routes.length < MAX_ROUTES) this.routes.push(`${host.role};reason=${reason}`)
+  }
+}
+
+class ScopedRead implements Queryable {
+  private readonly scope: RequestScope
+
+  constructor (scope: RequestScope) {
+    this.scope = scope
+  }
+
+  async query<R extends pg.QueryResultRow> (statement: Statement, values?: unknown[]): Promise<pg.QueryResult<R>> {
+    return await read<R>(this.scope.cluster, statement, values, this.scope)
+  }
+}
+
+class ScopedWrite implements Queryable {
+  private readonly scope: RequestScope
+
+  constructor (scope: RequestScope) {
+    this.scope = scope
+  }
+
+  async query<R extends pg.QueryResultRow> (statement: Statement, values?: unknown[]): Promise<pg.QueryResult<R>> {
+    return await write<R>(this.scope.cluster, statement, values, this.scope)
   }
 }

@@ -46,3 +46,36 @@ export function verifyToken (value: string, secrets: readonly string[], now: num
   }
   return null
 }
+
+/** How many verified tokens an instance remembers. */
+export const VERIFIED_TOKENS = 1024
+
+/**
+ * verifyToken with a memory of the tokens it verified: a client sends the same token with every
+ * request until its next write, and an HMAC per request would cost more than the routing it decides.
+ * Only valid tokens are kept (a token valid once stays valid: its date only falls further behind),
+ * keyed by their exact text, at most VERIFIED_TOKENS, the oldest dropped first.
+ */
+export class VerifiedTokens {
+  private readonly secrets: readonly string[]
+  private readonly known = new Map<string, Token>()
+
+  constructor (secrets: readonly string[]) {
+    this.secrets = secrets
+  }
+
+  get size (): number {
+    return this.known.size
+  }
+
+  verify (value: string, now: number): Token | null {
+    const cached = this.known.get(value)
+    if (cached !== undefined) return cached
+    const token = verifyToken(value, this.secrets, now)
+    if (token !== null) {
+      if (this.known.size >= VERIFIED_TOKENS) this.known.delete(this.known.keys().next().value as string)
+      this.known.set(value, token)
+    }
+    return token
+  }
+}
