@@ -16,6 +16,7 @@ export class Cluster {
   readonly routes: Record<RouteReason, number>
   /** The primary's position for the tokens of committed writes, read once for all that commit meanwhile. */
   readonly positions: CommitPositions
+  private readonly positionHost: Host
   /** Tokens this instance has verified, so a client's repeated token costs no HMAC. */
   readonly tokens: VerifiedTokens
   /** When the sampler last read the primary's position (ms since the epoch; 0: never). */
@@ -29,7 +30,11 @@ export class Cluster {
     this.log = log
     this.primary = new Host('primary', 0, settings.primary, settings, log)
     this.replicas = settings.replicas.map((spec, i) => new Host('replica', i, spec, settings, log))
-    this.positions = new CommitPositions(this.primary, settings.timeout)
+    // Position reads get a connection of their own: in the statements' pool they would queue behind
+    // the very writes waiting for them. A pool the caller passed is used as it is.
+    const spec = settings.primary
+    this.positionHost = spec.kind === 'config' ? new Host('primary', 0, { ...spec, config: { ...spec.config, max: 1 } }, settings, log) : this.primary
+    this.positions = new CommitPositions(this.positionHost, settings.timeout)
     this.tokens = new VerifiedTokens(settings.secrets)
     this.anyInRotation = this.replicas.length > 0
     this.routes = Object.fromEntries(REASONS.map((r) => [r, 0])) as Record<RouteReason, number>
@@ -73,6 +78,7 @@ export class Cluster {
 
   async close (): Promise<void> {
     this.closed = true
-    await Promise.all([this.primary, ...this.replicas].map(async (h) => { await h.close() }))
+    const hosts = new Set([this.primary, this.positionHost, ...this.replicas])
+    await Promise.all([...hosts].map(async (h) => { await h.close() }))
   }
 }
