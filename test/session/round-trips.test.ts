@@ -1,13 +1,12 @@
 import t from 'tap'
-import { RedisServer } from '../helpers/index.js'
+import { adminFor, redisFor } from '../helpers/index.js'
 import { build, cookieOf, roundTrips } from './setup.js'
 
 // The round-trip budget, counted on the test's own Redis (INFO commandstats): a script
 // call is one round trip however many commands it runs inside.
 t.test('round-trip budget', async (t) => {
-  const server = await RedisServer.start()
-  t.teardown(async () => await server.stop())
-  const app = await build({ redis: server.url }, {}, (app) => {
+  const server = await redisFor(t)
+  const app = await build(t, { redis: server.url }, {}, (app) => {
     app.post('/regenerate', async (request) => {
       await request.session.regenerate(['n'])
       return { ok: true }
@@ -26,7 +25,6 @@ t.test('round-trip budget', async (t) => {
       return { ok: true }
     })
   })
-  t.teardown(async () => await app.close())
 
   // Warm-up: the first call of each script on a connection is an EVAL that loads it.
   const warm = cookieOf(await app.inject({ method: 'POST', url: '/set', payload: { n: 0 } })) as string
@@ -60,8 +58,7 @@ t.test('round-trip budget', async (t) => {
   t.test('read-only: 1, and it slides the idle expiry', async (t) => {
     await server.flushAll()
     const cookie = cookieOf(await app.inject({ method: 'POST', url: '/set', payload: { n: 5 } })) as string
-    const client = server.client()
-    t.teardown(() => client.disconnect())
+    const client = adminFor(t, server)
     const [key] = await client.keys('scaleout:sess:{*')
     await client.pexpire(key as string, 10_000)
     const { result, trips, commands } = await roundTrips(server, async () => await app.inject({ url: '/get/n', headers: { cookie } }))
