@@ -89,6 +89,13 @@ t.test('request.session API', async (t) => {
     t.same((await app.inject({ url: '/names', headers: { cookie } })).json(), expected, 'a loaded session')
   })
 
+  t.test('prefix is the Redis key prefix of sessions and user indexes', async (t) => {
+    const app = await build(t, { redis: server.url, prefix: 'app:sess:' })
+    await app.inject({ method: 'POST', url: '/login', payload: { userId: 'pre' } })
+    const admin = adminFor(t, server)
+    t.same((await admin.keys('*')).map((key) => key.replace(/\{[A-Za-z0-9_-]{8}\}:.*/, '{tag}:id')).sort(), ['app:sess:user:{pre}', 'app:sess:{tag}:id'])
+  })
+
   t.test('a handler that only reads a new session creates nothing', async (t) => {
     const app = await build(t, { redis: server.url })
     const res = await app.inject('/get/n')
@@ -118,6 +125,8 @@ t.test('request.session API', async (t) => {
     const app = await build(t, { redis: server.url })
     const anon = cookieOf(await app.inject({ method: 'POST', url: '/set', payload: { cart: ['book'], theme: 'dark' } })) as string
     const [oldKey] = await sessionKeys(server)
+    const admin = adminFor(t, server)
+    const anonFields = JSON.parse(await admin.get(oldKey as string) as string) as Record<string, string>
     const login = await app.inject({ method: 'POST', url: '/login', headers: { cookie: anon }, payload: { userId: 7, keep: ['cart'] } })
     const cookie = cookieOf(login) as string
     t.not(cookie, anon)
@@ -125,8 +134,14 @@ t.test('request.session API', async (t) => {
     const keys = await sessionKeys(server)
     t.equal(keys.length, 1)
     t.not(keys[0], oldKey)
+    const before = JSON.parse(await admin.get(oldKey as string) as string) as Record<string, string>
+    const after = JSON.parse(await admin.get(keys[0] as string) as string) as Record<string, string>
+    t.same(before, { 'm:n': keys[0] }, 'the old key only forwards to the new one')
+    t.ok(Number(after['m:c']) >= Number(anonFields['m:c']), 'the new session is stamped when regenerated')
+    t.equal(Number(after['m:d']) - Number(after['m:c']), 7 * 86_400_000, 'regenerate restarts maxLifetime')
     t.same((await app.inject({ url: '/data', headers: { cookie } })).json(), { cart: ['book'], userId: 7 })
     t.same((await app.inject({ url: '/data', headers: { cookie: anon } })).json(), {}, 'the old id is dead')
+    t.ok(await admin.pttl(oldKey as string) > 86_000_000, 'the forwarding record is slid to ttl like any key when the old cookie is used')
     const listed = await app.sessions.listFor(7)
     t.equal(listed.length, 1)
     const relogin = await app.inject({ method: 'POST', url: '/login', headers: { cookie }, payload: { userId: 8 } })
