@@ -107,6 +107,11 @@ t.test('prefix is the Redis key prefix (the plugin takes it, Fastify\'s register
   t.equal(normalize({ secret: SECRET, prefix: 'app:sess:' }).prefix, 'app:sess:')
 })
 
+t.test('userKey names the session key holding the user id', async (t) => {
+  t.equal(normalize({ secret: SECRET, userKey: 'account' }).userKey, 'account')
+  t.throws(() => normalize({ secret: SECRET, userKey: 'k'.repeat(257) }), { code: 'SCALEOUT_ERR_INVALID_OPTION', message: '@scaleout/session: option `userKey` is invalid: expected a session key name of 1 to 256 characters' })
+})
+
 t.test('without any way to reach Redis: SCALEOUT_ERR_REDIS_NOT_CONFIGURED', async (t) => {
   const saved = process.env.REDIS_URL
   delete process.env.REDIS_URL
