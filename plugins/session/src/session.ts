@@ -1,10 +1,12 @@
 import type { FastifyReply, FastifyRequest } from 'fastify'
 import type { SizedCodec } from '@scaleout/core'
-import { InvalidSessionKeyError, InvalidUserIdError, SessionNotLoadedError, SessionTooLargeError } from './errors.js'
+import { encodeChanges, sameUser, userUpdate, withClient } from './changes.js'
+import { InvalidSessionKeyError, SessionNotLoadedError, SessionTooLargeError } from './errors.js'
 import { isSecure, serialize } from './cookie.js'
-import { digest, newId, sign } from './ids.js'
+import { StoredValues } from './fields.js'
+import { digest, newId, sign } from './signing.js'
 import type { Settings } from './options.js'
-import { DATA, META_USER, StoredValues, type Store, type UserChange } from './store.js'
+import type { Store } from './store.js'
 import type { RequestSession, SessionData, SessionKey } from './types.js'
 
 export interface Context {
@@ -14,10 +16,17 @@ export interface Context {
 }
 
 const MAX_KEY = 256
-const MAX_USER_AGENT = 512
 
 /** What the response must do with the cookie. */
 type CookieAction = 'keep' | 'set' | 'clear'
+
+// The plugin's hooks drive a session through these; under Symbols, so `request.session` shows
+// users only its public API (RequestSession).
+export const kReject = Symbol('scaleout.session.reject')
+export const kDefer = Symbol('scaleout.session.defer')
+export const kLoad = Symbol('scaleout.session.load')
+export const kIdle = Symbol('scaleout.session.idle')
+export const kFinish = Symbol('scaleout.session.finish')
 
 /**
  * One request's view of a session. Values are decoded lazily and only changed keys are written
@@ -43,8 +52,6 @@ export class Session implements RequestSession {
   #changed = new Set<string>()
   /** The user id the stored session is indexed under. */
   #user: string | undefined
-  /** The stored session's absolute deadline (ms). */
-  #deadline = 0
   /** Why the session could not be loaded; thrown at the handler when it uses the session. */
   #error: Error | null = null
   #hadCookie = false
@@ -72,20 +79,20 @@ export class Session implements RequestSession {
   }
 
   /** Marks a cookie that is present but not ours, or whose session is gone: the response clears it. */
-  rejectCookie (): void {
+  [kReject] (): void {
     this.#hadCookie = true
     this.#cookie = 'clear'
   }
 
   /** On a lazy route: remembers the verified id and reads nothing until the handler asks. */
-  defer (id: string, resign: boolean): void {
+  [kDefer] (id: string, resign: boolean): void {
     this.#hadCookie = true
     this.#deferred = id
     this.#deferredResign = resign
   }
 
   /** Reads the session behind a verified cookie; never throws (a failure is kept for the handler). */
-  async load (id: string, resign: boolean): Promise<void> {
+  async [kLoad] (id: string, resign: boolean): Promise<void> {
     this.#hadCookie = true
     try {
       const loaded = await this.#ctx.store.load(id)
@@ -97,7 +104,6 @@ export class Session implements RequestSession {
       this.#stored = id
       this.#raw = loaded.data
       this.#user = loaded.user
-      this.#deadline = loaded.deadline
       if (resign) this.#cookie = 'set'
     } catch (err) {
       this.#error = err as Error
@@ -210,7 +216,7 @@ export class Session implements RequestSession {
     if (this.#deferred !== null) {
       const id = this.#deferred
       this.#deferred = null
-      await this.load(id, this.#deferredResign)
+      await this[kLoad](id, this.#deferredResign)
       this.#usable()
       return
     }
@@ -219,7 +225,7 @@ export class Session implements RequestSession {
     const cookie = this.#cookie
     this.#reset()
     this.#cookie = cookie
-    if (stored !== null) await this.load(stored, false)
+    if (stored !== null) await this[kLoad](stored, false)
     this.#usable()
   }
 
@@ -229,12 +235,12 @@ export class Session implements RequestSession {
   }
 
   /** True when the response needs neither a save nor a cookie (checked without a promise). */
-  idle (): boolean {
+  [kIdle] (): boolean {
     return this.#error !== null || (this.#cookie === 'keep' && !this.#rotate && this.#changed.size === 0)
   }
 
   /** Called from onSend: saves what changed and sets or clears the cookie. */
-  async finish (reply: FastifyReply): Promise<void> {
+  async [kFinish] (reply: FastifyReply): Promise<void> {
     // An error response produced by our own failure runs onSend again: do nothing twice.
     if (this.#finished) return
     this.#finished = true
@@ -249,17 +255,20 @@ export class Session implements RequestSession {
   async #commit (force: boolean): Promise<void> {
     const creating = this.#rotate || (this.#stored === null && (force || this.#hasData()))
     if (!creating && this.#changed.size === 0) return
-    const { user, change, meta } = this.#userChange(creating)
-    const { sets, deletes, encoded } = this.#encode(creating)
+    const { codec, settings, store } = this.#ctx
+    const { userKey } = settings
+    const { user, change, meta } = creating || this.#changed.has(userKey)
+      ? userUpdate(userKey, this.get(userKey), this.#user, creating, this.#rotate)
+      : sameUser(this.#user)
+    const { sets, deletes, encoded } = encodeChanges(codec, settings.maxBytes, this.#changed, this.#values, creating)
     sets.push(...meta.sets)
     deletes.push(...meta.deletes)
-    const { store } = this.#ctx
     const id = this.id
     const oldId = this.#rotate ? this.#stored as string : undefined
     const deadline = creating
-      ? await store.create(id, oldId, this.#withClient(sets), change, this.#blind)
+      ? await store.create(id, oldId, withClient(this.#request, sets), change, this.#blind)
       : await store.write(id, sets, deletes, change)
-    if (deadline < 0) throw new SessionTooLargeError(-deadline, this.#ctx.settings.maxSize)
+    if (deadline < 0) throw new SessionTooLargeError(-deadline, settings.maxBytes)
     if (deadline === 0) {
       // Destroyed (or expired) by another request meanwhile: writing now would resurrect it.
       this.#request.log.warn({ session: digest(oldId ?? id) }, '@scaleout/session: session ended while this request ran; its changes were dropped')
@@ -274,7 +283,6 @@ export class Session implements RequestSession {
       else raw.set(key, text)
     }
     this.#stored = id
-    this.#deadline = deadline
     this.#rotate = false
     this.#blind = false
     this.#user = user
@@ -284,56 +292,5 @@ export class Session implements RequestSession {
   #hasData (): boolean {
     for (const key of this.#changed) if (this.#values.get(key) !== undefined) return true
     return false
-  }
-
-  /**
-   * Encodes changed values (a session being created has no others: regenerate() keeps values by
-   * setting them). A new session's size is known here; an existing one's is only known inside the
-   * write script (parallel writers), which enforces maxSize there. Here only what this request
-   * alone writes is checked, so a save that could never fit costs no Redis call.
-   */
-  #encode (creating: boolean): { sets: string[], deletes: string[], encoded: Map<string, string> } {
-    const { codec, settings } = this.#ctx
-    const sets: string[] = []
-    const deletes: string[] = []
-    const encoded = new Map<string, string>()
-    let size = 0
-    for (const key of this.#changed) {
-      const value = this.#values.get(key)
-      if (value === undefined) {
-        if (!creating) deletes.push(DATA + key)
-        continue
-      }
-      const text = codec.encode(value) as string
-      encoded.set(key, text)
-      size += DATA.length + Buffer.byteLength(key) + Buffer.byteLength(text)
-      sets.push(DATA + key, text)
-    }
-    if (size > settings.maxSize) throw new SessionTooLargeError(size, settings.maxSize)
-    return { sets, deletes, encoded }
-  }
-
-  /** The user id after this save, which indexes change, and the metadata field to write. */
-  #userChange (creating: boolean): { user: string | undefined, change: UserChange, meta: { sets: string[], deletes: string[] } } {
-    const { userKey } = this.#ctx.settings
-    if (!creating && !this.#changed.has(userKey)) return { user: this.#user, change: { add: undefined, remove: undefined }, meta: { sets: [], deletes: [] } }
-    const value = this.get(userKey)
-    let user: string | undefined
-    if (value !== undefined) {
-      if (!((typeof value === 'string' && value !== '') || (typeof value === 'number' && Number.isFinite(value)))) {
-        throw new InvalidUserIdError(userKey)
-      }
-      user = String(value)
-    }
-    const meta = { sets: user === undefined ? [] : [META_USER, user], deletes: user === undefined && !creating ? [META_USER] : [] }
-    if (creating) return { user, change: { add: user, remove: this.#rotate ? this.#user : undefined }, meta }
-    if (user === this.#user) return { user, change: { add: undefined, remove: undefined }, meta }
-    return { user, change: { add: user, remove: this.#user }, meta }
-  }
-
-  /** A new session also records who created it, for `listFor`. */
-  #withClient (sets: string[]): string[] {
-    const agent = this.#request.headers['user-agent'] ?? ''
-    return [...sets, 'm:ip', this.#request.ip, 'm:ua', agent.slice(0, MAX_USER_AGENT)]
   }
 }

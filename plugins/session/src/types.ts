@@ -23,7 +23,7 @@ export interface SessionCookieOptions {
   sameSite?: 'lax' | 'strict' | 'none'
   /** Default true. */
   httpOnly?: boolean
-  /** Browser lifetime of the cookie; default none (a browser-session cookie). A duration such as "30d" or seconds. */
+  /** Browser lifetime of the cookie: milliseconds or a duration string such as `'30d'`; default none (a browser-session cookie). */
   maxAge?: number | string
   /** CHIPS partitioned cookie; default false. */
   partitioned?: boolean
@@ -36,11 +36,11 @@ export interface SessionOptions {
   secret: string | string[]
   /** Where sessions live; see @scaleout/core `resolveRedis`. */
   redis?: RedisOption
-  /** Key prefix in Redis; default `scaleout:sess:`. */
+  /** The Redis key prefix (not a route prefix); default `scaleout:sess:`. */
   prefix?: string
-  /** Idle timeout, sliding with use: seconds or a duration string; default `"24h"`. */
+  /** Idle timeout, sliding with use: milliseconds or a duration string such as `'30m'`; default `'24h'`. */
   ttl?: number | string
-  /** Absolute timeout from creation (or regeneration); default `"7d"`. */
+  /** Absolute timeout from creation (or regeneration): milliseconds or a duration string; default `'7d'`. */
   maxLifetime?: number | string
   /** Cookie name, default `sessionId` (`__Host-sessionId` when the prefix applies). */
   cookieName?: string
@@ -48,9 +48,9 @@ export interface SessionOptions {
   /** The session key holding the user id; setting it adds the session to that user's index. Default `userId`. */
   userKey?: string
   /** Most bytes the encoded session data may take; default 65536. */
-  maxSize?: number
-  /** Bound on each Redis call made for a request, in milliseconds; default 1000. */
-  timeout?: number
+  maxBytes?: number
+  /** Bound on each Redis call made for a request: milliseconds or a duration string; default 1000. */
+  timeout?: number | string
 }
 
 /** One live session of a user, as `fastify.sessions.listFor` reports it. */
