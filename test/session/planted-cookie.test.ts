@@ -7,8 +7,7 @@ import { build, cookieOf, valueOf } from './setup.js'
 
 t.test('a session id planted inside another cookie\'s value is not served', async (t) => {
   const server = await redisFor(t)
-  const app = await build({ redis: server.url })
-  t.teardown(async () => await app.close())
+  const app = await build(t, { redis: server.url })
 
   const victim = cookieOf(await app.inject({ method: 'POST', url: '/login', payload: { userId: 'victim' } })) as string
   const attacker = cookieOf(await app.inject({ method: 'POST', url: '/login', payload: { userId: 'attacker' } })) as string
