@@ -7,9 +7,8 @@ function block (ms: number): void {
   while (Date.now() < until) { /* keep the event loop busy on purpose */ }
 }
 
-t.test('event-loop delay over failMs fails liveness (and readiness) with 503, then recovers', async (t) => {
-  const { app } = await build({ eventLoopDelay: { warnMs: 20, failMs: 100, intervalMs: 60_000 } })
-  t.teardown(async () => await app.close())
+t.test('event-loop delay over fail fails liveness (and readiness) with 503, then recovers', async (t) => {
+  const { app } = await build(t, { eventLoopDelay: { warn: 20, fail: 100, interval: 60_000 } })
   await app.ready()
   t.match(app.health.report().checks['eventLoop:delay'], [{ status: 'pass', observedValue: 0, observedUnit: 'ms' }], 'no samples before the server was ready')
   t.same((await app.inject('/health/live')).json(), { status: 'pass' })
@@ -35,9 +34,8 @@ t.test('event-loop delay over failMs fails liveness (and readiness) with 503, th
   t.pass('recovered')
 })
 
-t.test('event-loop delay between warnMs and failMs warns with 200', async (t) => {
-  const { app } = await build({ eventLoopDelay: { warnMs: 50, failMs: 60_000, intervalMs: 60_000 } })
-  t.teardown(async () => await app.close())
+t.test('event-loop delay between warn and fail warns with 200', async (t) => {
+  const { app } = await build(t, { eventLoopDelay: { warn: 50, fail: 60_000, interval: 60_000 } })
   await app.ready()
   await new Promise((resolve) => setTimeout(resolve, 30))
   block(200)
@@ -56,7 +54,7 @@ t.test('heap utilisation: pass, warn and fail against the heap limit', async (t)
     [{ warnPercent: 0.001, failPercent: 0.002 }, 'fail', 503]
   ]
   for (const [heap, status, code] of cases) {
-    const { app } = await build({ heap: heap as true })
+    const { app } = await build(t, { heap: heap as true })
     await app.ready()
     const [observation] = app.health.report().checks['heap:utilization'] ?? []
     t.equal(observation?.status, status, JSON.stringify(heap))
