@@ -171,6 +171,7 @@ t.test('addCheck: runs at once after ready, validates, refuses duplicates; refre
   t.throws(() => app.health.addCheck('no spaces', () => true), { code: 'SCALEOUT_ERR_INVALID_OPTION', message: /option `name` is invalid/ })
   t.throws(() => app.health.addCheck('x', 'nope' as unknown as () => void), { code: 'SCALEOUT_ERR_INVALID_OPTION', message: /option `check` is invalid: expected a function/ })
   t.throws(() => app.health.addCheck('y', () => true, { timeout: -1 }), { code: 'SCALEOUT_ERR_INVALID_OPTION', message: /option `options.timeout` is invalid/ })
+  t.throws(() => app.health.addCheck('z', () => true, { timeoutMs: 500 } as never), { code: 'SCALEOUT_ERR_INVALID_OPTION', message: /option `options.timeoutMs` is invalid: expected no such option: did you mean `timeout`\?/ })
 })
 
 t.test('a user check may not take the name of a built-in check', async (t) => {

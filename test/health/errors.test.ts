@@ -13,6 +13,7 @@ t.test('errors maps every code to a class whose instances carry that code', asyn
   for (const [code, ErrorClass] of Object.entries(errors)) {
     const err = new ErrorClass()
     t.equal(err.code, code, code)
+    t.ok(err instanceof ErrorClass, `${code}: instanceof errors[code]`)
     t.ok(err instanceof Error, `${code} is an Error`)
     t.equal(err.name, 'FastifyError', code)
   }
