@@ -31,8 +31,8 @@ export async function buildApp (config: ExampleConfig, options: { logger?: boole
   await app.register(health, {
     redis: config.redisUrl,
     instanceHeader: true,
-    drainDelayMs: config.drainDelayMs,
-    drainDeadlineMs: config.drainDeadlineMs,
+    drainDelay: config.drainDelayMs,
+    drainDeadline: config.drainDeadlineMs,
     // Under a launcher, instance.ts turns signals into drains itself (see there).
     signals: config.launched ? false : ['SIGTERM', 'SIGINT'],
     version: identity.version
