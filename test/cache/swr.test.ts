@@ -1,9 +1,8 @@
 import t from 'tap'
-import { RedisServer, sleep, waitUntil } from '../helpers/index.js'
+import { redisFor, sleep, waitUntil } from '../helpers/index.js'
 import { cacheApp } from './setup.js'
 
-const server = await RedisServer.start()
-t.teardown(async () => await server.stop())
+const server = await redisFor(t)
 t.beforeEach(async () => await server.flushAll())
 
 for (const l1 of [true, false]) {
@@ -61,26 +60,29 @@ t.test('only one instance refreshes a stale entry: the others keep serving it', 
   const a = await cacheApp(t, { redis: server.url, l1: false })
   const b = await cacheApp(t, { redis: server.url, l1: false })
   let calls = 0
+  let release: () => void = () => {}
+  const gate = new Promise<void>((resolve) => { release = resolve })
   const fn = async (): Promise<number> => {
     calls++
-    await sleep(200)
+    await gate
     return calls
   }
   await a.cache.set('k', 0, { ttl: '50ms', staleTtl: '10s' })
-  await sleep(80)
+  await sleep(80) // past the 50 ms ttl: the entry is stale
+  const setsBefore = (await server.commandStats()).set ?? 0
   t.same(await Promise.all([a.cache.wrap('k', fn), b.cache.wrap('k', fn)]), [0, 0])
+  // Each instance asks for the refresh lease (one SET NX each); the holder keeps it until fn returns.
+  await waitUntil('both asked for the lease, and the holder refreshes', async () => ((await server.commandStats()).set ?? 0) - setsBefore === 2 && calls === 1, 5000)
+  release()
   await waitUntil('refreshed', async () => await a.cache.get('k') === 1, 5000)
-  await sleep(100)
   t.equal(calls, 1)
 })
 
 t.test('a stale L1 value is served and refreshed without Redis while Redis hangs', async (t) => {
-  const local = await RedisServer.start()
-  t.teardown(async () => {
-    local.resume()
-    await local.stop()
-  })
-  const app = await cacheApp(t, { redis: local.url, timeoutMs: 500, breaker: false })
+  const local = await redisFor(t)
+  // A paused server must be resumed before it can stop (teardowns run last added, first).
+  t.teardown(() => local.resume())
+  const app = await cacheApp(t, { redis: local.url, timeout: 500, breaker: false })
   let calls = 0
   const fn = async (): Promise<number> => ++calls
   t.equal(await app.cache.wrap('k', fn, { ttl: '100ms', staleTtl: '1m' }), 1)

@@ -1,4 +1,5 @@
 import { createError } from '@fastify/error'
+import { coreErrors } from '@scaleout/core'
 
 // Every error @scaleout/cache raises of its own; Redis, codec and option errors come from @scaleout/core.
 
@@ -31,3 +32,15 @@ export const CorruptEntryError = createError(
   '@scaleout/cache: entry %s is not a cache entry',
   500
 )
+
+/**
+ * Every error the cache can throw, keyed by code, the core's included: `errors[err.code]` is the
+ * class of `err`, for `instanceof` checks without knowing which package raised it.
+ */
+export const errors = Object.freeze({
+  ...coreErrors,
+  SCALEOUT_ERR_CACHE_KEY: InvalidKeyError,
+  SCALEOUT_ERR_CACHE_OPTION: InvalidCallOptionError,
+  SCALEOUT_ERR_CACHE_BREAKER_OPEN: BreakerOpenError,
+  SCALEOUT_ERR_CACHE_CORRUPT_ENTRY: CorruptEntryError
+})
