@@ -39,6 +39,24 @@ t.test('an L2 hit of an untagged entry costs exactly one GET', async (t) => {
   t.equal(total, 1)
 })
 
+t.test('a wrap miss costs a GET, the lease SET NX, the SET and its PUBLISH, and the release script', async (t) => {
+  const app = await cacheApp(t, { redis: server.url, l1: false })
+  const admin = adminFor(t, server)
+  await app.cache.get('other') // learns the generation
+  const { result, commands } = await server.countCommands(async () => {
+    const value = await app.cache.wrap('m', () => 1)
+    // The release is not waited for by wrap(): wait for it to reach Redis.
+    await waitUntil('lease released', async () => (await admin.keys('*:l:*')).length === 0, 5000)
+    return value
+  })
+  t.equal(result, 1)
+  const { keys, ...rest } = commands
+  t.ok(keys !== undefined && keys >= 1, 'the wait looked at the lease')
+  // Five commands: GET, the lease SET NX, SET, PUBLISH, and the release script (EVAL the first time
+  // on a connection), whose own GET and DEL Redis counts as well.
+  t.same(rest, { get: 2, set: 2, publish: 1, eval: 1, del: 1 })
+})
+
 t.test('an L1 hit costs no Redis command at all', async (t) => {
   const app = await cacheApp(t, { redis: server.url })
   await app.cache.set('k', 'v')

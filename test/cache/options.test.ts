@@ -69,7 +69,8 @@ t.test('regression: an unknown option such as { tll: 60 } was silently accepted;
     [{ timeoutMs: 250 }, '@scaleout/cache: option `timeoutMs` is invalid: expected no such option: did you mean `timeout`? the options are redis, prefix, ttl, staleTtl, l1, timeout, codec, maxBytes, version, lockTtl, lockWait, breaker, heartbeatInterval, heartbeatMisses'],
     [{ l1: { maxEntry: 10 } }, '@scaleout/cache: option `l1.maxEntry` is invalid: expected no such option: did you mean `maxEntries`? the options are maxEntries, maxBytes, ttl'],
     [{ breaker: { cooldownMs: 500 } }, '@scaleout/cache: option `breaker.cooldownMs` is invalid: expected no such option: did you mean `cooldown`? the options are threshold, cooldown'],
-    [{ logLevel: 'warn' }, '@scaleout/cache: option `logLevel` is invalid: expected no such option: `logLevel` is a Fastify register option, which Fastify ignores for plugins wrapped in fastify-plugin such as this one']
+    [{ logLevel: 'warn' }, '@scaleout/cache: option `logLevel` is invalid: expected no such option: `logLevel` is a Fastify register option, which Fastify ignores for plugins wrapped in fastify-plugin such as this one'],
+    [{ logSerializers: {} }, '@scaleout/cache: option `logSerializers` is invalid: expected no such option: `logSerializers` is a Fastify register option, which Fastify ignores for plugins wrapped in fastify-plugin such as this one']
   ]
   for (const [options, message] of cases) {
     const app = appFor(t)
@@ -110,6 +111,28 @@ t.test('numbers are milliseconds: a ttl of 60 is 60 ms, not a minute', async (t)
     t.ok(expiresAt >= before + 60 && expiresAt <= after + 60, `${key} fresh for 60 ms`)
     t.equal(staleUntil - expiresAt, 3_600_000, `${key} stale for an hour`)
   }
+})
+
+t.test('defaults: ttl 1 minute; every Redis call bounded by 250 ms; the breaker opens after 5 failures in a row', async (t) => {
+  const local = await redisFor(t)
+  t.teardown(() => local.resume())
+  const app = appFor(t)
+  await app.register(cache, { redis: local.url, l1: false, heartbeatInterval: false })
+  await app.ready()
+  const admin = adminFor(t, local)
+  const before = Date.now()
+  await app.cache.set('k', 1)
+  const after = Date.now()
+  const raw = await admin.get(await keyInGeneration(admin, 'k')) as string
+  const [expiresAt] = JSON.parse(raw.split('\n')[0] as string) as [number]
+  t.ok(expiresAt >= before + 60_000 && expiresAt <= after + 60_000, 'fresh for one minute')
+
+  local.pause()
+  for (let i = 1; i <= 5; i++) {
+    await t.rejects(app.cache.del('k'), { code: 'SCALEOUT_ERR_REDIS_TIMEOUT', message: 'Redis did not answer within 250ms' }, `failure ${i}`)
+  }
+  t.equal(app.cache.stats().breaker.state, 'open')
+  await t.rejects(app.cache.del('k'), { code: 'SCALEOUT_ERR_CACHE_BREAKER_OPEN' }, 'skipped while open')
 })
 
 t.test('without a redis option it uses REDIS_URL', async (t) => {
