@@ -11,7 +11,7 @@ export const InvalidKeyError = createError(
   TypeError
 )
 
-/** A per-call option (ttl, staleTtl, tags) failed validation. */
+/** A per-call option (ttl, staleTtl, tags) failed validation, or the options are not an object. */
 export const InvalidCallOptionError = createError(
   'SCALEOUT_ERR_CACHE_OPTION',
   '@scaleout/cache: %s is invalid: expected %s',
@@ -19,7 +19,7 @@ export const InvalidCallOptionError = createError(
   TypeError
 )
 
-/** Redis was skipped because the circuit breaker is open (callers only see it in logs: the cache fails open). */
+/** Redis was skipped because the circuit breaker is open: reads and writes fail open, `del`, `invalidateTags` and `clear` reject with it. */
 export const BreakerOpenError = createError(
   'SCALEOUT_ERR_CACHE_BREAKER_OPEN',
   '@scaleout/cache: Redis skipped while the circuit breaker is open',
