@@ -1,6 +1,6 @@
 import t from 'tap'
 import { MAX_TIMER_MS } from '@scaleout/core'
-import { adminFor, redisFor, waitUntil } from '../helpers/index.js'
+import { adminFor, redisFor, sleep, waitUntil } from '../helpers/index.js'
 import { cacheApp, keyInGeneration } from './setup.js'
 
 const server = await redisFor(t)
@@ -73,7 +73,7 @@ t.test('entries expire after their TTL in both tiers', async (t) => {
   const app = await cacheApp(t, { redis: server.url, ttl: '300ms' })
   await app.cache.set('k', 'v')
   t.equal(await app.cache.get('k'), 'v')
-  await new Promise((resolve) => setTimeout(resolve, 450))
+  await sleep(450) // past the 300 ms ttl: expiry reads the clock, there is no event to wait for
   t.equal(await app.cache.get('k'), undefined)
   t.equal(app.cache.stats().l1.entries, 0)
 })
@@ -119,7 +119,7 @@ t.test('L1 is bounded by entries and bytes, least recently used first', async (t
 t.test('l1.ttl keeps L1 copies shorter than the entry', async (t) => {
   const app = await cacheApp(t, { redis: server.url, l1: { ttl: '200ms' } })
   await app.cache.set('k', 'v', { ttl: '60s' })
-  await new Promise((resolve) => setTimeout(resolve, 300))
+  await sleep(300) // past the 200 ms l1.ttl
   const { result, commands } = await server.countCommands(async () => await app.cache.get('k'))
   t.equal(result, 'v')
   t.same(commands, { get: 1 }, 'L1 copy had expired; Redis still had the entry')

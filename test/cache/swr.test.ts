@@ -18,7 +18,7 @@ for (const l1 of [true, false]) {
       return ++version
     }
     t.equal(await app.cache.wrap('k', fn, { ttl: '200ms', staleTtl: '10s' }), 1)
-    await sleep(250)
+    await sleep(250) // past the 200 ms ttl: expiry reads the clock, there is no event to wait for
     // The refresh is held at the gate: these resolve only because they do not wait for it.
     const served = await Promise.all(Array.from({ length: 20 }, async () => await app.cache.wrap('k', fn, { ttl: '200ms', staleTtl: '10s' })))
     t.same(new Set(served), new Set([1]), 'every caller got the stale value')
@@ -40,19 +40,19 @@ t.test('grace: while fn keeps failing the stale value keeps being served until s
   }
   t.equal(await app.cache.wrap('k', fn), 'good')
   failing = true
-  await sleep(200)
+  await sleep(200) // past the 150 ms ttl
   t.equal(await app.cache.wrap('k', fn), 'good', 'stale served')
   await waitUntil('the refresh failed', async () => app.cache.stats().refreshErrors === 1, 5000)
   t.equal(await app.cache.wrap('k', fn), 'good', 'still stale after the failed refresh')
   await waitUntil('the second refresh failed', async () => app.cache.stats().refreshErrors === 2, 5000)
-  await sleep(600)
+  await sleep(600) // past the 600 ms stale window, which began 150 ms after the write
   await t.rejects(app.cache.wrap('k', fn), { message: 'origin down' }, 'after the stale window, the error surfaces')
 })
 
 t.test('get() never returns a stale value; only wrap does', async (t) => {
   const app = await cacheApp(t, { redis: server.url, ttl: '100ms', staleTtl: '10s' })
   await app.cache.set('k', 'v')
-  await sleep(150)
+  await sleep(150) // past the 100 ms ttl
   t.equal(await app.cache.get('k'), undefined)
 })
 
@@ -86,7 +86,7 @@ t.test('a stale L1 value is served and refreshed without Redis while Redis hangs
   let calls = 0
   const fn = async (): Promise<number> => ++calls
   t.equal(await app.cache.wrap('k', fn, { ttl: '100ms', staleTtl: '1m' }), 1)
-  await sleep(150)
+  await sleep(150) // past the 100 ms ttl
   local.pause()
   t.equal(await app.cache.wrap('k', fn, { ttl: '100ms', staleTtl: '1m' }), 1, 'stale from L1')
   await waitUntil('refreshed without a lease', async () => calls === 2, 5000)

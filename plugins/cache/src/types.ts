@@ -127,7 +127,7 @@ export interface Cache {
 
 /** Route option `config.cache`: caches GET 200 responses of this route. */
 export interface RouteCacheOptions {
-  /** How long a response stays cached (and its Cache-Control max-age). */
+  /** How long a response stays cached (and its Cache-Control max-age), at least 1 s. */
   ttl: Duration
   /**
    * Replaces the URL in the cache key (which stays scoped by method, route, protocol and host).
