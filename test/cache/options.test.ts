@@ -33,6 +33,7 @@ t.test('every bad option fails registration with a coded error naming it, before
     [{ lockWait: 'x' }, 'lockWait'],
     [{ breaker: true }, 'breaker'],
     [{ breaker: { threshold: 0 } }, 'breaker.threshold'],
+    [{ breaker: { threshold: 1001 } }, 'breaker.threshold'],
     [{ breaker: { cooldown: 'x' } }, 'breaker.cooldown'],
     [{ breaker: { cooldown: '2h' } }, 'breaker.cooldown'],
     [{ heartbeatInterval: '5ms' }, 'heartbeatInterval'],
