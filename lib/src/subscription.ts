@@ -162,9 +162,11 @@ export class Subscription {
   private async resync (): Promise<void> {
     this.failed.clear()
     const stale = [...this.confirmed].filter((c) => !this.wanted.has(c))
+    // The home channel in a command of its own: a channel Redis refuses (an ACL) never holds it down.
     await Promise.all([
       stale.length > 0 ? this.unsubscribe(stale) : undefined,
-      this.subscribe([...this.wanted])
+      this.subscribe([this.o.channel]),
+      this.subscribe([...this.wanted].slice(1))
     ])
   }
 
