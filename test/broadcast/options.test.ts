@@ -11,6 +11,7 @@ t.test('options', async (t) => {
     ['unknown', { redis: server.url, channels: 1 }, /option `channels` is invalid: expected no such option: the options are redis, prefix, sharded/],
     ['a typo', { redis: server.url, timout: 100 }, /option `timout` is invalid: expected no such option: did you mean `timeout`\?/],
     ['a typo of a heartbeat option', { redis: server.url, hearbeatMisses: 3 }, /option `hearbeatMisses` is invalid: expected no such option: did you mean `heartbeatMisses`\?/],
+    ['logSerializers (a Fastify register key)', { redis: server.url, logSerializers: {} }, /option `logSerializers` is invalid: expected no such option: `logSerializers` is a Fastify register option/],
     ['logLevel (a Fastify register key)', { redis: server.url, logLevel: 'warn' }, /option `logLevel` is invalid: expected no such option: `logLevel` is a Fastify register option/],
     ['prefix', { redis: server.url, prefix: 'has space' }, /option `prefix` is invalid/],
     ['sharded', { redis: server.url, sharded: 'yes' }, /option `sharded` is invalid: expected a boolean/],
