@@ -1,10 +1,9 @@
 import t, { type Test } from 'tap'
 import { Redis } from 'ioredis'
 import { HEARTBEAT_PREFIX, Subscription, SUBSCRIBE_RETRY_MS, type LossReason, type SubscriptionOptions } from '@scaleout/core'
-import { adminFor, FreezingProxy, RedisServer, sleep, waitUntil } from '../helpers/index.js'
+import { adminFor, FreezingProxy, redisFor, sleep, waitUntil } from '../helpers/index.js'
 
-const server = await RedisServer.start()
-t.teardown(async () => await server.stop())
+const server = await redisFor(t)
 
 interface Seen { messages: string[], channels: string[], ups: boolean[], losses: LossReason[], warnings: string[] }
 
@@ -45,8 +44,7 @@ t.test('delivers the channel\'s messages, never the heartbeat\'s pings nor other
   t.equal(sub.connected, true)
   t.same(seen.ups, [true], 'a first subscription')
   await subscriber.subscribe('other')
-  const admin = server.client()
-  t.teardown(() => admin.disconnect())
+  const admin = adminFor(t, server)
   await admin.publish('other', 'not ours')
   await admin.publish('chan', `${HEARTBEAT_PREFIX}someone-else:1`)
   await admin.publish('chan', 'hello')
@@ -72,8 +70,7 @@ t.test('regression: a subscriber link that stays open but delivers nothing is de
   proxy.acceptNew()
   await waitUntil('subscribed again', () => sub.connected, 10_000)
   t.same(seen.ups, [true, false], 'a later subscription is not a first one')
-  const admin = server.client()
-  t.teardown(() => admin.disconnect())
+  const admin = adminFor(t, server)
   await admin.publish('chan', 'after')
   await waitUntil('messages flow again', () => seen.messages.includes('after'), 5000)
 })
@@ -81,8 +78,7 @@ t.test('regression: a subscriber link that stays open but delivers nothing is de
 t.test('a closed subscriber connection is a loss, and its reconnect subscribes again', async (t) => {
   const { sub, seen } = subscription(t, server.url)
   await sub.start(5000)
-  const admin = server.client()
-  t.teardown(() => admin.disconnect())
+  const admin = adminFor(t, server)
   await admin.call('CLIENT', 'KILL', 'TYPE', 'pubsub')
   await waitUntil('subscribed again', () => seen.ups.length === 2 && sub.connected, 10_000)
   t.same(seen.losses, ['closed'])
@@ -104,8 +100,7 @@ t.test('without the heartbeat no ping is sent; pings Redis refuses are not count
 })
 
 t.test('a SUBSCRIBE that fails is logged, the subscription stays down, and it is retried a second later', async (t) => {
-  const admin = server.client()
-  t.teardown(() => admin.disconnect())
+  const admin = adminFor(t, server)
   await admin.acl('SETUSER', 'nosub2', 'on', '>pw', '~*', '&*', '+@all', '-subscribe')
   t.teardown(async () => { await admin.acl('DELUSER', 'nosub2') })
   const { sub, seen } = subscription(t, `redis://nosub2:pw@127.0.0.1:${server.port}`, { heartbeatMs: 20 })
