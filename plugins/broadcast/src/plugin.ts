@@ -5,7 +5,7 @@ import { normalise, PLUGIN } from './options.js'
 import { addWebSocketRoute } from './route.js'
 import type { Broadcast, BroadcastOptions } from './types.js'
 
-/** How long registration waits for the subscriber's first subscription (it keeps trying after). */
+/** How long `ready()` waits for the subscriber's first subscription (it keeps trying after). */
 const READY_MS = 2000
 
 export async function broadcastPlugin (fastify: FastifyInstance, options: BroadcastOptions): Promise<void> {
@@ -38,5 +38,8 @@ export async function broadcastPlugin (fastify: FastifyInstance, options: Broadc
   // preClose runs while the server still listens: sockets get 1001 before their TCP links go.
   fastify.addHook('preClose', async () => broadcaster.stopAccepting())
   fastify.addHook('onClose', async () => broadcaster.close())
-  await broadcaster.start(READY_MS)
+  // Awaited when the app is ready, not here: plugins register one after another, so a wait here
+  // would add this subscriber's wait to every other plugin's wait for an unreachable Redis.
+  const started = broadcaster.start(READY_MS)
+  fastify.addHook('onReady', async () => await started)
 }
