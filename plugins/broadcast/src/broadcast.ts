@@ -196,13 +196,16 @@ export class Broadcaster {
   /** First step of shutdown: refuse new work, close every socket with 1001. */
   stopAccepting (): void {
     this.closing = true
-    this.subscription.stop()
     this.sockets.closeAll(CLOSE_GRACE_MS)
   }
 
-  /** Last step; the connections (and with them every subscription) are quit afterwards by the core. */
+  /**
+   * Last step: handlers hear remote messages until here. The connections (and with them every
+   * subscription) are quit afterwards by the core.
+   */
   close (): void {
     this.stopAccepting()
+    this.subscription.stop()
   }
 
   stats (): BroadcastStats {
