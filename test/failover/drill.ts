@@ -63,6 +63,8 @@ export async function drill (t: Test, instances: Instance[], kill: () => Promise
   t.same(all.filter((o) => o.status === 0), [], `no request went unanswered for ${CLIENT_DEADLINE} ms`)
   t.same(all.filter((o) => o.status !== 200 && o.status !== 503), [], 'no status but 200 and 503: no 500')
   t.same(all.filter((o) => o.status === 503 && o.op !== 'ready' && !CODES_503.has(String(o.code))), [], 'every 503 outside health is coded')
+  t.same(all.filter((o) => o.status === 503 && ['login', 'read', 'write'].includes(o.op) && o.code !== 'SCALEOUT_ERR_SESSION_UNAVAILABLE'), [], 'a session route\'s 503 is SCALEOUT_ERR_SESSION_UNAVAILABLE')
+  t.comment(`503s seen: ${[...new Set(all.filter((o) => o.status === 503).map((o) => `${o.op}:${o.code ?? '-'}`))].sort().join(' ')}`)
   for (const op of ['anon', 'cacheGet', 'cacheSet', 'publish'] as const) {
     t.same(all.filter((o) => o.op === op && o.status !== 200), [], `${op}: always 200 (Redis is optional for it)`)
   }
