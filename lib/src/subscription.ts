@@ -122,6 +122,14 @@ export class Subscription {
 
   private readonly onClose = (): void => this.lose('closed')
 
+  // A Cluster's shard subscriber ended (its node died or failed over): ioredis subscribes again on
+  // the slot's new master by itself and the Cluster never closes, so messages of the gap would go
+  // unnoticed. Counted as a loss, and subscribed again now (retried until the new master answers).
+  private readonly onShardLost = (): void => {
+    this.lose('closed')
+    this.resynced = this.resync()
+  }
+
   private readonly onReady = (): void => {
     this.resynced = this.resync()
   }
@@ -136,6 +144,7 @@ export class Subscription {
     s.on('close', this.onClose)
     s.on('ready', this.onReady)
     s.on('subscribersReady', this.onReady)
+    if (this.sharded) s.on('-node', this.onShardLost)
     if (this.o.heartbeatMs > 0) {
       this.timer = setInterval(() => this.beat(), this.o.heartbeatMs)
       this.timer.unref()
@@ -268,5 +277,6 @@ export class Subscription {
     s.off('close', this.onClose)
     s.off('ready', this.onReady)
     s.off('subscribersReady', this.onReady)
+    s.off('-node', this.onShardLost)
   }
 }

@@ -4,15 +4,17 @@ import { parseMessage, type Coherence } from './coherence.js'
 
 export interface BusSettings {
   channel: string
+  /** SSUBSCRIBE/SPUBLISH: on a Cluster. */
+  sharded: boolean
   timeoutMs: number
   heartbeatMs: number
   heartbeatMisses: number
 }
 
 /**
- * The invalidation channel (plain PUBLISH/SUBSCRIBE, which a Cluster forwards to every node), on
- * the core's resilient subscription: its heartbeat turns a link that looks open but delivers
- * nothing into a loss. A loss (closed, or silent while it looked open) means invalidations may be
+ * The invalidation channel (PUBLISH/SUBSCRIBE; SPUBLISH/SSUBSCRIBE on a Cluster, so a failover of
+ * its slot is noticed), on the core's resilient subscription: its heartbeat turns a link that looks
+ * open but delivers nothing into a loss. A loss (closed, or silent while it looked open) means invalidations may be
  * missed from then on, and a comeback that some were: either way L1 is flushed, and it is bypassed
  * until subscribed again.
  */
@@ -24,6 +26,7 @@ export class Bus {
       subscriber,
       publisher,
       channel: s.channel,
+      sharded: s.sharded,
       timeoutMs: s.timeoutMs,
       heartbeatMs: s.heartbeatMs,
       misses: s.heartbeatMisses,

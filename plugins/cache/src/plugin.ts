@@ -27,8 +27,11 @@ export async function cachePlugin (fastify: FastifyInstance, options: CacheOptio
   const coherence = new Coherence(l1, generation, counters)
   const cache = new SharedCache(o, store, l1, coherence, counters, breaker, fastify.log)
 
-  const bus = new Bus(resolved.duplicate(), resolved.client, {
+  // On a Cluster the bus is sharded: its channel lives on one slot, whose failover ioredis reports
+  // (a classic subscriber is moved to another node silently, and invalidations of the gap are lost).
+  const bus = new Bus(resolved.duplicate(resolved.isCluster ? { shardedSubscribers: true } : {}), resolved.client, {
     channel: store.channel,
+    sharded: resolved.isCluster,
     timeoutMs: o.timeoutMs,
     heartbeatMs: o.heartbeatMs,
     heartbeatMisses: o.heartbeatMisses

@@ -172,7 +172,8 @@ export class Store {
   }
 
   async publish (message: string): Promise<void> {
-    await this.guard.call(async () => await this.client.publish(this.channel, message))
+    const client = this.client
+    await this.guard.call(async () => await (client.isCluster ? client.spublish(this.channel, message) : client.publish(this.channel, message)))
   }
 }
 
