@@ -17,6 +17,8 @@ export interface Figures {
   window: number
   /** ms from the promotion to the end of the last failed request (0 when none failed after it). */
   recovery: number
+  /** The longest any request took, in ms. */
+  slowest: number
   /** Logins acknowledged in the last second before the kill, and how many of them were gone after. */
   lateLogins: number
   lostLogins: number
@@ -120,6 +122,7 @@ export async function drill (t: Test, instances: Instance[], kill: () => Promise
     promotion: promotedAt - killedAt,
     window: lastFailure - killedAt,
     recovery: Math.max(0, lastFailure - promotedAt),
+    slowest: Math.max(...all.map((o) => o.end - o.start)),
     lateLogins: late.length,
     lostLogins: lost
   }
@@ -128,5 +131,5 @@ export async function drill (t: Test, instances: Instance[], kill: () => Promise
 /** One line for the test's output: the figures the READMEs quote. */
 export function report (t: Test, name: string, f: Figures): void {
   t.comment(`${name}: ${f.requests} requests, ${f.failed} failed (coded 503 or publish remote:false), promotion ${f.promotion} ms after the kill, ` +
-    `last failure ${f.window} ms after the kill = ${f.recovery} ms after the promotion; logins acknowledged in the last second before the kill: ${f.lateLogins}, lost: ${f.lostLogins}`)
+    `last failure ${f.window} ms after the kill = ${f.recovery} ms after the promotion; slowest request ${f.slowest} ms; logins acknowledged in the last second before the kill: ${f.lateLogins}, lost: ${f.lostLogins}`)
 }
