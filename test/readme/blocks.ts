@@ -14,8 +14,8 @@ export interface Block {
   line: number
   language: string
   code: string
-  /** `<!-- run: METHOD /path STATUS -->` on the line before the fence. */
-  run?: { method: string, url: string, status: number }
+  /** `<!-- run: METHOD /path STATUS[, METHOD /path STATUS ...] -->` on the line before the fence. */
+  run?: Array<{ method: string, url: string, status: number }>
   /** `<!-- continues -->` on the line before the fence: checked after the previous code block of the README. */
   continues: boolean
 }
@@ -34,16 +34,22 @@ export function blocksOf (file: string): Block[] {
     const end = lines.indexOf('```', i + 1)
     if (end === -1) throw new Error(`${file}:${i + 1}: unclosed fence`)
     const marker = i > 0 ? (lines[i - 1] as string).trim() : ''
-    const run = /^<!-- run: ([A-Z]+) (\S+) (\d{3}) -->$/.exec(marker)
+    const run = /^<!-- run: (.+) -->$/.exec(marker)
     blocks.push({
       readme: relative(ROOT, file),
       line: i + 1,
       language: (open[1] as string).trim(),
       code: lines.slice(i + 1, end).join('\n') + '\n',
-      ...(run === null ? {} : { run: { method: run[1] as string, url: run[2] as string, status: Number(run[3]) } }),
+      ...(run === null ? {} : { run: (run[1] as string).split(', ').map((request) => requestOf(file, i + 1, request)) }),
       continues: marker === '<!-- continues -->'
     })
     i = end
   }
   return blocks
+}
+
+function requestOf (file: string, line: number, text: string): { method: string, url: string, status: number } {
+  const parts = /^([A-Z]+) (\S+) (\d{3})$/.exec(text)
+  if (parts === null) throw new Error(`${file}:${line}: a run marker lists METHOD /path STATUS, got ${JSON.stringify(text)}`)
+  return { method: parts[1] as string, url: parts[2] as string, status: Number(parts[3]) }
 }

@@ -12,10 +12,11 @@ import { blocksOf, CODE, NOT_CODE, readmes, ROOT, type Block } from './blocks.js
 //   (`export {}` is appended so a block of declarations only stays a module).
 // - A block preceded by `<!-- continues -->` is checked appended to the README's previous code
 //   block (for a few lines that only make sense inside the example above them).
-// - A block preceded by `<!-- run: METHOD /path STATUS -->` is a complete program: it is also RUN,
-//   in its own process (tsx), with REDIS_URL pointing at a private redis-server, SESSION_SECRETS
-//   set and PORT=0; the harness imports it (appending `export { app }`), awaits `app.ready()`,
-//   injects that request, checks the status and closes the app, which must let the process end.
+// - A block preceded by `<!-- run: METHOD /path STATUS[, METHOD /path STATUS ...] -->` is a complete
+//   program: it is also RUN, in its own process (tsx), with REDIS_URL pointing at a private
+//   redis-server, SESSION_SECRETS set and PORT=0; the harness imports it (appending
+//   `export { app }`), awaits `app.ready()`, injects those requests in turn, checks each status and
+//   closes the app, which must let the process end.
 // - sh, shell, text, json, nginx, haproxy and yaml blocks are not code of ours and are skipped
 //   here (the proxy and health configs run in test/proxy/readme-configs.test.ts). Any other
 //   language, or a fence without one, fails: decide what it is.
@@ -78,19 +79,23 @@ t.test('every ts and js block type-checks against the workspace packages', async
 t.test('every block marked run runs: register, ready, the request, close', async (t) => {
   const redis = await redisFor(t)
   writeFileSync(join(dir, 'runner.ts'), [
-    'const [file, method, url] = process.argv.slice(2) as [string, string, string]',
+    'const [file, requests] = process.argv.slice(2) as [string, string]',
     'const { app } = await import(file)',
     'await app.ready()',
-    'const response = await app.inject({ method, url })',
+    'const results = []',
+    'for (const { method, url } of JSON.parse(requests)) {',
+    '  const response = await app.inject({ method, url })',
+    '  results.push({ status: response.statusCode, body: response.body })',
+    '}',
     'await app.close()',
-    "console.log('README-RUN ' + JSON.stringify({ status: response.statusCode, body: response.body }))",
+    "console.log('README-RUN ' + JSON.stringify(results))",
     ''
   ].join('\n'))
   for (const [block, file] of files) {
     if (block.run === undefined) continue
     const program = file.replace(/^b/, 'run')
     writeFileSync(join(dir, program), sourceOf(block) + 'export { app }\n')
-    const { stdout } = await exec(process.execPath, ['--import', 'tsx', '--conditions=@scaleout/source', 'runner.ts', `./${program}`, block.run.method, block.run.url], {
+    const { stdout } = await exec(process.execPath, ['--import', 'tsx', '--conditions=@scaleout/source', 'runner.ts', `./${program}`, JSON.stringify(block.run)], {
       cwd: dir,
       timeout: 60_000,
       env: {
@@ -102,7 +107,10 @@ t.test('every block marked run runs: register, ready, the request, close', async
     })
     const line = stdout.split('\n').find((line) => line.startsWith('README-RUN '))
     if (line === undefined) throw new Error(`${name(block)} printed no result: ${stdout}`)
-    const result = JSON.parse(line.slice('README-RUN '.length)) as { status: number, body: string }
-    t.equal(result.status, block.run.status, `${name(block)}: ${block.run.method} ${block.run.url} (${result.body.slice(0, 200)})`)
+    const results = JSON.parse(line.slice('README-RUN '.length)) as Array<{ status: number, body: string }>
+    block.run.forEach((request, i) => {
+      const result = results[i] as { status: number, body: string }
+      t.equal(result.status, request.status, `${name(block)}: ${request.method} ${request.url} (${result.body.slice(0, 200)})`)
+    })
   }
 })
