@@ -78,6 +78,10 @@ function create (plugin: string, option: Exclude<RedisOption, RedisClient>, tuni
     return { client: new Redis({ ...redisDefaults, ...tuning, ...option }), source: 'sentinel' }
   }
   const { url, ...rest } = option
+  // { host, port } is ioredis's own form, which JavaScript callers try first: name the forms we take.
+  if (typeof url !== 'string') {
+    throw invalid(plugin, 'redis', "a URL (redis://host:port), { url: 'redis://host:port', ...ioredis options }, { cluster: [urls] }, { sentinels, name } or an ioredis client; an object needs one of url, cluster or sentinels")
+  }
   return { client: new Redis(checkUrl(plugin, 'redis.url', url), { ...redisDefaults, ...tuning, ...rest }), source: 'url' }
 }
 
