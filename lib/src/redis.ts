@@ -179,12 +179,19 @@ export async function resolveRedis (fastify: FastifyInstance, option: RedisOptio
 
   // Log the Redis error events of our clients instead of letting them crash the process as
   // unhandled 'error' events; ioredis keeps reconnecting on its own.
+  // One warning per outage, not one per reconnect attempt (a Redis down for 10 s is dozens of them).
   const watch = (c: RedisClient): RedisClient => {
+    let warned = false
     c.on('error', (err: Error) => {
       noteConnectionError(c, err)
+      if (warned) return
+      warned = true
       fastify.log.warn({ err, plugin }, `${plugin}: Redis connection error`)
     })
-    c.on('ready', () => noteConnectionError(c, null))
+    c.on('ready', () => {
+      warned = false
+      noteConnectionError(c, null)
+    })
     return c
   }
   if (owned) {
