@@ -22,6 +22,8 @@ import { blocksOf, CODE, NOT_CODE, readmes, ROOT, type Block } from './blocks.js
 //   language, or a fence without one, fails: decide what it is.
 
 const exec = promisify(execFile)
+// One tsc over every block plus a process per runnable block: minutes on a loaded 2-core machine.
+t.setTimeout(300_000)
 const blocks = readmes().flatMap(blocksOf)
 const code = blocks.filter((block) => CODE.has(block.language))
 const name = (block: Block): string => `${block.readme}:${block.line}`
