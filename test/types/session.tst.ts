@@ -94,6 +94,14 @@ describe('@scaleout/session decorators', () => {
       expect(cb).type.toBeAssignableTo<SessionCallback>()
       return 'ok'
     })
+    app.get('/ws', async (request) => {
+      expect(app.decryptSession('value', request)).type.toBe<Promise<void>>()
+      expect(app.decryptSession('value', request, (err) => { if (err != null) throw err })).type.toBe<undefined>()
+      expect(app.decryptSession('value', request, {}, () => {})).type.toBe<undefined>()
+      expect(app.decryptSession('value', request, { maxAge: 1 }, () => {})).type.toRaiseError()
+      expect(app.decryptSession(42, request)).type.toRaiseError()
+      return 'ok'
+    })
     app.post('/pre', { preHandler: (request, _reply, next) => { request.session.destroy(next) } }, async () => 'ok')
     expect(app.post('/pre2', { preHandler: (request, _reply, next) => { request.session.regenerate(next) } }, async () => 'ok')).type.not.toRaiseError()
   })

@@ -9,5 +9,5 @@ export {
   SessionNotLoadedError, SessionEvictionError, SessionCallbackError
 } from './errors.js'
 export type {
-  SessionData, SessionKey, SessionOptions, SessionCallback, SessionCookieOptions, SessionInfo, SessionsApi, DestroyAllOptions, RequestSession
+  SessionData, SessionKey, SessionOptions, SessionCallback, SessionCookieOptions, SessionInfo, SessionsApi, DestroyAllOptions, RequestSession, DecryptSession
 } from './types.js'

@@ -1,6 +1,7 @@
 import type { FastifyInstance, FastifyReply, FastifyRequest, HookHandlerDoneFunction } from 'fastify'
 import { createCodec, readCookie, resolveRedis } from '@scaleout/core'
 import { cookieName, isSecure } from './cookie.js'
+import { decryptSession } from './decrypt.js'
 import { disabledSession } from './disabled.js'
 import { warnIfEvicting } from './eviction.js'
 import { normalize, PLUGIN } from './options.js'
@@ -25,6 +26,7 @@ export async function sessionPlugin (fastify: FastifyInstance, options: SessionO
   const ctx: Context = { settings, store, codec }
 
   fastify.decorate('sessions', sessionsApi(store, settings, fastify.log))
+  fastify.decorate('decryptSession', decryptSession(ctx, (request, session) => { (request as unknown as Carrier)[kSession] = session }))
   await warnIfEvicting(fastify, store, settings.timeout)
   fastify.decorateRequest(kSession, null)
   fastify.decorateRequest('session', {

@@ -94,15 +94,15 @@ export class SessionState {
 
   /**
    * Reads the session behind a verified cookie (`signed`: its value, when signed with the current
-   * secret); never throws (a failure is kept for the handler).
+   * secret); never throws: a failure is kept for the handler, and what it resolves to.
    */
-  async [kLoad] (id: string, resign: boolean, signed?: string): Promise<void> {
+  async [kLoad] (id: string, resign: boolean, signed?: string): Promise<Error | null> {
     this.#hadCookie = true
     try {
       const loaded = await this.#ctx.store.load(id)
       if (loaded === null) {
         this.#cookie = 'clear'
-        return
+        return null
       }
       this.#id = id
       this.#stored = id
@@ -116,6 +116,7 @@ export class SessionState {
       this.#error = err as Error
       this.#request.log.warn({ err, session: digest(id) }, '@scaleout/session: session could not be loaded')
     }
+    return this.#error
   }
 
   #usable (): void {

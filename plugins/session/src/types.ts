@@ -1,4 +1,5 @@
 import type { RedisOption } from '@scaleout/core'
+import type { FastifyRequest } from 'fastify'
 
 /**
  * The values a session holds. Extend it by declaration merging to type `get` and `set`:
@@ -142,8 +143,20 @@ export interface RequestSession {
   }
 }
 
+/** `fastify.decryptSession` (see decrypt.ts). */
+export interface DecryptSession {
+  /** Makes `request.session` the session `value` (an `encryptedSessionId`) names; `callback` gets the outcome. */
+  (value: string, request: FastifyRequest, callback: SessionCallback): undefined
+  /** As @fastify/session's four-argument form; cookie attributes are plugin-wide, so only `{}` is accepted. */
+  (value: string, request: FastifyRequest, cookieOptions: Record<string, never>, callback: SessionCallback): undefined
+  /** Without a callback: a promise. */
+  (value: string, request: FastifyRequest): Promise<void>
+}
+
 declare module 'fastify' {
   interface FastifyInstance {
+    /** Loads the session a cookie value names into `request.session` (@scaleout/session, as in @fastify/session). */
+    decryptSession: DecryptSession
     /** Per-user session management (@scaleout/session). */
     sessions: SessionsApi
   }
