@@ -1,7 +1,7 @@
 import t from 'tap'
 import { createHmac } from 'node:crypto'
 import { adminFor, redisFor } from '../helpers/index.js'
-import { build, cookieOf, OLD_SECRET, SECRET, sessionKeys, valueOf } from './setup.js'
+import { build, cookieOf, OLD_SECRET, roundTrips, SECRET, sessionKeys, valueOf } from './setup.js'
 
 // fastify.decryptSession, as in @fastify/session: a session named by a cookie value that did not
 // come in the Cookie header (a WebSocket handshake carrying it in a header, say).
@@ -32,7 +32,9 @@ t.test('fastify.decryptSession loads the session a cookie value names into reque
   const value = valueOf(cookie)
   const get = async (headers: Record<string, string>): Promise<unknown> => (await app.inject({ url: '/ws', headers })).json()
 
-  t.same(await get({ 'x-session': value }), { userId: 'ws', isNew: false })
+  const { result, commands } = await roundTrips(server, async () => await get({ 'x-session': value }))
+  t.same(result, { userId: 'ws', isNew: false })
+  t.same(commands, { getex: 1 }, 'one GETEX')
   t.same(await get({ 'x-session': value, 'x-form': 'options' }), { userId: 'ws', isNew: false })
   t.same(await get({ 'x-session': value, 'x-form': 'promise' }), { userId: 'ws', isNew: false })
   t.same(outcomes.splice(0), [null, null])

@@ -94,7 +94,7 @@ export interface SessionsApi {
   destroyAllFor: (userId: string | number, options?: DestroyAllOptions) => Promise<number>
 }
 
-/** `request.session`: a superset of @fastify/session's API. */
+/** `request.session`: @fastify/session's API but for the members its README's migration notes list, plus `data`, `delete`, `has`. */
 export interface RequestSession {
   /** The session id; a new session gets one on first access. */
   readonly id: string
