@@ -233,7 +233,7 @@ t.test('request.session API', async (t) => {
         const outcomes: string[] = []
         const tries: Array<() => unknown> = [
           () => s.id, () => s.sessionId, () => s.isNew, () => s.get('n'), () => s.set('n', 1), () => s.delete('n'),
-          () => s.has('n'), () => s.data(), () => s.touch()
+          () => s.has('n'), () => s.data(), () => s.touch(), () => s.encryptedSessionId, () => s.isModified(), () => s.isSaved()
         ]
         for (const attempt of tries) {
           try {
@@ -249,7 +249,7 @@ t.test('request.session API', async (t) => {
       })
     })
     const res = await app.inject('/off')
-    t.same(res.json(), Array(13).fill('SCALEOUT_ERR_SESSION_DISABLED'))
+    t.same(res.json(), Array(16).fill('SCALEOUT_ERR_SESSION_DISABLED'))
     t.equal(res.headers['set-cookie'], undefined)
   })
 

@@ -30,6 +30,17 @@ t.test('set() with an unchanged value writes nothing', async (t) => {
   t.same((await app.inject({ url: '/data', headers: { cookie } })).json(), { n: 2, obj: { a: [1, 2] } })
 })
 
+t.test('a user id set from "7" to 7 is written, and leaves the user index alone (the same user)', async (t) => {
+  const server = await redisFor(t)
+  const app = await build(t, { redis: server.url })
+  const cookie = cookieOf(await app.inject({ method: 'POST', url: '/login', payload: { userId: '7' } })) as string
+  const { commands } = await roundTrips(server, async () => await app.inject({ method: 'POST', url: '/set', headers: { cookie }, payload: { userId: 7 } }))
+  t.equal((commands.eval ?? 0) + (commands.evalsha ?? 0), 1, 'the value changed: written')
+  t.equal(commands.zadd, undefined, 'the index is the same user\'s')
+  t.same((await app.inject({ url: '/get/userId', headers: { cookie } })).json(), { value: 7 })
+  t.equal((await app.sessions.listFor(7)).length, 1)
+})
+
 t.test('with cookie.maxAge: an active user\'s cookie is refreshed; a cookie replayed after its Expires is dead on the server', async (t) => {
   const server = await redisFor(t)
   const app = await build(t, { redis: server.url, cookie: { maxAge: '1s' } })
