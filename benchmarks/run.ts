@@ -2,7 +2,7 @@
 // Each variant's server runs in its own process; autocannon drives it from this one. Variants are
 // measured in interleaved rounds (bare, A, B, then A, B, bare, ...) so drift on a shared machine
 // hits all of them alike, and each figure is the median of its rounds. `--only` keeps the variants
-// whose names contain one of the texts (and the baseline). Each round also reads what Redis did for
+// whose names contain one of the texts (and the baseline), and then writes no results/. Each round also reads what Redis did for
 // it: commands per request (INFO commandstats after CONFIG RESETSTAT; commands a script runs count
 // too) and Redis CPU per request (the server process's user + system CPU, INFO cpu, which counts a
 // script's inner commands once and includes the network I/O).
@@ -179,6 +179,8 @@ try {
       console.log(formatTable(scenario, measured) + '\n')
       results = measured
     }
+    // A subset of the rows is a quick check, not the scenario's record.
+    if (only !== undefined) continue
     writeFileSync(join(resultsDir, `${scenario.name}.json`), JSON.stringify({
       scenario: scenario.name,
       description: scenario.description,
