@@ -119,7 +119,7 @@ export type Bound = <T>(operation: Promise<T>) => Promise<T>
  * and skip `bounded()`'s extra timer and race, which a hot path pays per call. Every other client
  * gets `bounded()`: one with no timeout or a longer one, a Cluster (which may hold a command for a
  * slot refresh or redirections before any node's timer starts), and a client of another copy of
- * ioredis. `owned` no longer changes anything; it stays for the plugins that pass it.
+ * ioredis. `owned` does not matter; the parameter stays for the callers that pass it.
  */
 export function boundFor (client: RedisClient, _owned: boolean, ms: number): Bound {
   return async (operation) => {

@@ -50,7 +50,7 @@ export interface Sender {
  * not take our Command objects) go through `client.call()` and `bounded()`, and their scripts
  * through ioredis's defineCommand. `scripts` are all the scripts the sender will run: ioredis must
  * know them before its first auto-pipeline is made (one made earlier lacks them, and its batch then
- * fails as a whole). `owned` no longer changes anything; it stays for the plugins that pass it.
+ * fails as a whole). `owned` does not matter; the parameter stays for the callers that pass it.
  */
 export function senderFor (client: RedisClient, _owned: boolean, ms: number, scripts: readonly LuaScript[] = []): Sender {
   const given = new Set(scripts)
