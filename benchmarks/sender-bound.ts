@@ -3,7 +3,8 @@
 // senderFor() on one connection with 64 requests in flight, measured in interleaved rounds (medians).
 //   own timeout      the client's ioredis commandTimeout is within the bound: one timer per command
 //   deadline queue   the client has no timeout (an app's client): the sender's one-timer queue
-//   bounded()        a client of another ioredis copy: client.call() + a timer and a race per call
+//   bounded()        a client of another ioredis copy: client.call() (no corking, no auto-pipelining
+//                    here) + a timer and a race per call
 import { parseArgs } from 'node:util'
 import { Redis } from 'ioredis'
 import { senderFor, type RedisClient } from '@scaleout/core'
@@ -27,7 +28,7 @@ const foreign = (c: Redis): RedisClient => new Proxy(c, { getPrototypeOf: () => 
 const variants = [
   { name: 'own timeout (one timer per command)', send: senderFor(client({ commandTimeout: 1000 }), false, 1000) },
   { name: 'deadline queue (one timer per sender)', send: senderFor(client({}), false, 1000) },
-  { name: 'bounded() (client.call, timer + race)', send: senderFor(foreign(client({})), false, 1000) }
+  { name: 'client.call() + bounded() (timer + race)', send: senderFor(foreign(client({})), false, 1000) }
 ]
 
 try {
