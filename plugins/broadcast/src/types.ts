@@ -19,11 +19,17 @@ export interface BroadcastOptions {
    * without an Origin header are always allowed. Default: none.
    */
   allowedOrigins?: string[] | ((origin: string, request: FastifyRequest) => boolean)
-  /** How long a publish waits for Redis, in ms or a string such as "1s". Default 1000. */
-  publishTimeout?: number | string
-  /** How often each instance publishes a heartbeat to itself (ms or "5s"); `false` turns it off. Default 5000. */
+  /**
+   * How long any Redis call waits (a publish, a SUBSCRIBE, a heartbeat ping): a number of
+   * milliseconds or a string such as "1s", from 1ms to 60s. Default 1000. Formerly `publishTimeout`.
+   */
+  timeout?: number | string
+  /**
+   * How often each instance pings its own channel to prove its subscriber link delivers: a number of
+   * milliseconds or a string such as "5s"; `false` turns the heartbeat off. Default 5000.
+   */
   heartbeatInterval?: number | string | false
-  /** Heartbeats published but not heard back before the subscriber is forced to reconnect. Default 2. */
+  /** Pings Redis accepted but not heard back before the subscriber is forced to reconnect. Default 2. */
   heartbeatMisses?: number
   /** How many recent message ids are remembered to drop duplicates. Default 10000. */
   dedupWindow?: number
@@ -66,7 +72,7 @@ export interface PublishResult {
 }
 
 export interface BroadcastStats {
-  /** Redis channels subscribed (the heartbeat channel included). */
+  /** Redis channels subscribed: one per channel with local listeners, plus this instance's own. */
   channels: number
   /** Handlers and sockets currently subscribed. */
   listeners: number
@@ -84,7 +90,7 @@ export interface BroadcastStats {
   rejected: number
   /** Sockets dropped because their buffer passed maxBufferedBytes. */
   slowDropped: number
-  /** Subscriber reconnects forced by the heartbeat. */
+  /** Subscriber reconnects forced by the heartbeat (the link looked open but delivered nothing). */
   forcedReconnects: number
 }
 

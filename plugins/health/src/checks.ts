@@ -12,13 +12,13 @@ import type { CheckRunner } from './runner.js'
  */
 export async function addChecks (fastify: FastifyInstance, runner: CheckRunner, settings: Settings): Promise<void> {
   for (const { name, check, settings: checkSettings } of settings.checks) runner.add(name, check, checkSettings)
-  const processCheck = { critical: true, timeoutMs: 1000 }
+  const processCheck = { critical: true, timeout: 1000 }
   if (settings.eventLoopDelay !== false) {
     const { check, dispose } = eventLoopDelay(settings.eventLoopDelay)
-    runner.add('eventLoop', check, { ...processCheck, intervalMs: settings.eventLoopDelay.intervalMs, measurement: 'delay' }, 'liveness', dispose)
+    runner.add('eventLoop', check, { ...processCheck, interval: settings.eventLoopDelay.interval, measurement: 'delay' }, 'liveness', dispose)
   }
   if (settings.heap !== false) {
-    runner.add('heap', heapUtilization(settings.heap), { ...processCheck, intervalMs: settings.heap.intervalMs, measurement: 'utilization' }, 'liveness')
+    runner.add('heap', heapUtilization(settings.heap), { ...processCheck, interval: settings.heap.interval, measurement: 'utilization' }, 'liveness')
   }
   if (settings.redis !== undefined) {
     if (runner.entries.has('redis')) throw new DuplicateCheckError('redis')

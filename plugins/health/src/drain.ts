@@ -13,17 +13,17 @@ export interface Drainer {
 
 /**
  * The graceful drain: readiness fails at once so load balancers stop sending new traffic, the
- * server keeps serving for drainDelayMs while they notice, then fastify.close() answers stragglers
+ * server keeps serving for drainDelay while they notice, then fastify.close() answers stragglers
  * with 503 + Connection: close, lets in-flight requests finish and closes idle keep-alive
  * connections. A deadline bounds the whole thing, then `exit` is called.
  */
 export function createDrainer (fastify: FastifyInstance, settings: Settings, state: HealthState): Drainer {
-  const { drainDelayMs, drainDeadlineMs, exit, signals } = settings
+  const { drainDelay, drainDeadline, exit, signals } = settings
   const log = fastify.log
   let draining: Promise<void> | undefined
 
   const close = async (): Promise<number> => {
-    await new Promise((resolve) => setTimeout(resolve, drainDelayMs))
+    await new Promise((resolve) => setTimeout(resolve, drainDelay))
     log.info({ plugin: PLUGIN }, `${PLUGIN}: drain: closing the server (new requests get 503 + Connection: close, in-flight requests finish)`)
     try {
       await fastify.close()
@@ -38,14 +38,14 @@ export function createDrainer (fastify: FastifyInstance, settings: Settings, sta
   const run = async (reason: string): Promise<void> => {
     state.draining = true
     state.update()
-    log.info({ plugin: PLUGIN, reason, drainDelayMs, drainDeadlineMs },
-      `${PLUGIN}: drain started (${reason}): readiness now fails; closing the server in ${drainDelayMs}ms`)
+    log.info({ plugin: PLUGIN, reason, drainDelay, drainDeadline },
+      `${PLUGIN}: drain started (${reason}): readiness now fails; closing the server in ${drainDelay}ms`)
     let timer: NodeJS.Timeout | undefined
     const deadline = new Promise<number>((resolve) => {
       timer = setTimeout(() => {
-        log.error({ plugin: PLUGIN, err: new DrainDeadlineError(drainDeadlineMs) }, `${PLUGIN}: drain: deadline reached`)
+        log.error({ plugin: PLUGIN, err: new DrainDeadlineError(drainDeadline) }, `${PLUGIN}: drain: deadline reached`)
         resolve(1)
-      }, drainDeadlineMs)
+      }, drainDeadline)
     })
     const code = await Promise.race([close(), deadline])
     clearTimeout(timer)
