@@ -36,7 +36,7 @@ const cases: Array<[string, unknown, string]> = [
   ['a signer object', { secret: { sign: (v: string) => v, unsign: (v: string) => ({ valid: true, renew: false, value: v }) }, redis }, `option \`secret\` is invalid: expected a string of at least 32 characters or an array of them: a signer object is not supported, the plugin signs with HMAC-SHA256 and rotates secrets given as an array ${MIGRATION}`],
   ['cookiePrefix', { secret: SECRET, redis, cookiePrefix: 's;' }, 'option `cookiePrefix` is invalid: expected 1 to 16 characters allowed in a cookie value (no space, quote, comma, semicolon or backslash)'],
   ['cookiePrefix', { secret: SECRET, redis, cookiePrefix: '' }, 'option `cookiePrefix` is invalid'],
-  ['the renamed maxSize', { secret: SECRET, redis, maxSize: 1000 }, `option \`maxSize\` is invalid: expected no such option: ${OPTIONS}`],
+  ['the renamed maxSize', { secret: SECRET, redis, maxSize: 1000 }, 'option `maxSize` is invalid: expected no such option: it is now `maxBytes` (see the README\'s list of changes)'],
   ['logLevel', { secret: SECRET, redis, logLevel: 'info' }, 'option `logLevel` is invalid: expected no such option: `logLevel` is a Fastify register option, which Fastify ignores for plugins wrapped in fastify-plugin such as this one'],
   ['logSerializers', { secret: SECRET, redis, logSerializers: {} }, 'option `logSerializers` is invalid: expected no such option: `logSerializers` is a Fastify register option'],
   ['secret', { redis }, 'option `secret` is invalid'],

@@ -91,7 +91,7 @@ function userKey (value: unknown): string {
 /** Checks and normalises every option; throws SCALEOUT_ERR_INVALID_OPTION naming the first bad one. */
 export function normalize (given: unknown): Settings {
   if (isPlainObject(given)) replaced('', given, REPLACED)
-  const options = checkOptions(PLUGIN, given, KNOWN)
+  const options = checkOptions(PLUGIN, given, KNOWN, { maxSize: 'maxBytes' })
   const secret = options.secret
   if (secret !== null && typeof secret === 'object' && !Array.isArray(secret)) {
     throw invalid(PLUGIN, 'secret', `a string of at least 32 characters or an array of them: a signer object is not supported, the plugin signs with HMAC-SHA256 and rotates secrets given as an array ${MIGRATION}`)
