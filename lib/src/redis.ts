@@ -78,6 +78,10 @@ function create (plugin: string, option: Exclude<RedisOption, RedisClient>, tuni
     return { client: new Redis({ ...redisDefaults, ...tuning, ...option }), source: 'sentinel' }
   }
   const { url, ...rest } = option
+  // { host, port } is ioredis's own form, which JavaScript callers try first: name the forms we take.
+  if (typeof url !== 'string') {
+    throw invalid(plugin, 'redis', "a URL (redis://host:port), { url: 'redis://host:port', ...ioredis options }, { cluster: [urls] }, { sentinels, name } or an ioredis client; an object needs one of url, cluster or sentinels")
+  }
   return { client: new Redis(checkUrl(plugin, 'redis.url', url), { ...redisDefaults, ...tuning, ...rest }), source: 'url' }
 }
 
@@ -175,12 +179,19 @@ export async function resolveRedis (fastify: FastifyInstance, option: RedisOptio
 
   // Log the Redis error events of our clients instead of letting them crash the process as
   // unhandled 'error' events; ioredis keeps reconnecting on its own.
+  // One warning per outage, not one per reconnect attempt (a Redis down for 10 s is dozens of them).
   const watch = (c: RedisClient): RedisClient => {
+    let warned = false
     c.on('error', (err: Error) => {
       noteConnectionError(c, err)
+      if (warned) return
+      warned = true
       fastify.log.warn({ err, plugin }, `${plugin}: Redis connection error`)
     })
-    c.on('ready', () => noteConnectionError(c, null))
+    c.on('ready', () => {
+      warned = false
+      noteConnectionError(c, null)
+    })
     return c
   }
   if (owned) {

@@ -83,7 +83,7 @@ t.test('request.session API', async (t) => {
         return { names: [...names].sort(), keys: Object.keys(request.session), old }
       })
     })
-    const expected = { names: ['constructor', 'data', 'delete', 'destroy', 'get', 'has', 'id', 'isNew', 'regenerate', 'reload', 'save', 'sessionId', 'set', 'touch'], keys: [], old: [] }
+    const expected = { names: ['constructor', 'data', 'delete', 'destroy', 'encryptedSessionId', 'get', 'has', 'id', 'isModified', 'isNew', 'isSaved', 'regenerate', 'reload', 'save', 'sessionId', 'set', 'touch'], keys: [], old: [] }
     t.same((await app.inject('/names')).json(), expected, 'a new session')
     const cookie = cookieOf(await app.inject({ method: 'POST', url: '/set', payload: { n: 1 } })) as string
     t.same((await app.inject({ url: '/names', headers: { cookie } })).json(), expected, 'a loaded session')
@@ -233,7 +233,7 @@ t.test('request.session API', async (t) => {
         const outcomes: string[] = []
         const tries: Array<() => unknown> = [
           () => s.id, () => s.sessionId, () => s.isNew, () => s.get('n'), () => s.set('n', 1), () => s.delete('n'),
-          () => s.has('n'), () => s.data(), () => s.touch()
+          () => s.has('n'), () => s.data(), () => s.touch(), () => s.encryptedSessionId, () => s.isModified(), () => s.isSaved()
         ]
         for (const attempt of tries) {
           try {
@@ -249,7 +249,7 @@ t.test('request.session API', async (t) => {
       })
     })
     const res = await app.inject('/off')
-    t.same(res.json(), Array(13).fill('SCALEOUT_ERR_SESSION_DISABLED'))
+    t.same(res.json(), Array(16).fill('SCALEOUT_ERR_SESSION_DISABLED'))
     t.equal(res.headers['set-cookie'], undefined)
   })
 

@@ -88,11 +88,14 @@ t.test('per-user index: listFor and destroyAllFor', async (t) => {
 
   t.test('setting the same user id again leaves the index alone', async (t) => {
     const cookie = await loginAs('erin', 'x')
-    const { result, trips, commands } = await roundTrips(server, async () => await app.inject({ method: 'POST', url: '/set', headers: { cookie }, payload: { userId: 'erin' } }))
+    const { result, trips, commands } = await roundTrips(server, async () => await app.inject({ method: 'POST', url: '/set', headers: { cookie }, payload: { userId: 'erin', n: 5 } }))
     t.equal(result.statusCode, 200)
-    t.equal(trips, 2)
+    t.equal(trips, 2, 'n is written')
     t.equal(commands.zadd, undefined)
     t.equal((await app.sessions.listFor('erin')).length, 1)
+    const alone = await roundTrips(server, async () => await app.inject({ method: 'POST', url: '/set', headers: { cookie }, payload: { userId: 'erin' } }))
+    t.equal(alone.result.statusCode, 200)
+    t.same(alone.commands, { getex: 1 }, 'the same user id alone writes nothing')
   })
 
   t.test('over a real socket, a client that sends no User-Agent is listed with an empty one', async (t) => {

@@ -70,6 +70,17 @@ describe('@scaleout/broadcast WebSocket route options', () => {
     })).type.not.toRaiseError()
   })
 
+  test("onMessage's socket sends text as ws does (regression: only send(Buffer, { binary }) compiled)", () => {
+    expect(app.broadcast.websocket('/live', {
+      channels: () => ['news'],
+      onMessage: (data, socket) => { if (data.toString() === 'ping') socket.send('pong') }
+    })).type.not.toRaiseError()
+    expect(app.broadcast.websocket('/live', {
+      channels: () => ['news'],
+      onMessage: (_data, socket) => { socket.send(42) }
+    })).type.toRaiseError()
+  })
+
   test('misuse fails to compile', () => {
     expect({ channels: () => ['a'], maxBytes: '4kb' }).type.not.toBeAssignableTo<WebSocketRouteOptions>()
     expect({ channels: () => ['a'], allowedOrigins: 'https://app.example.com' }).type.not.toBeAssignableTo<WebSocketRouteOptions>()

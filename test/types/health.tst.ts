@@ -17,6 +17,8 @@ describe('@scaleout/health exports', () => {
 describe('@scaleout/health options', () => {
   test('correct options compile', () => {
     expect(app.register(health)).type.not.toRaiseError()
+    expect(app.register(health, { redis: false })).type.not.toRaiseError()
+    expect(app.register(health, { redis: 'redis://127.0.0.1:6380' })).type.not.toRaiseError()
     expect(app.register(health, {
       redis: new Redis({ lazyConnect: true }),
       redisCheck: { timeout: '500ms', interval: 2000 },
@@ -34,6 +36,7 @@ describe('@scaleout/health options', () => {
   })
 
   test('misuse fails to compile', () => {
+    expect(app.register(health, { redis: true })).type.toRaiseError()
     expect(app.register(health, { chekcs: {} })).type.toRaiseError("'chekcs' does not exist")
     expect(app.register(health, { checks: { db: { critical: true } } })).type.toRaiseError()
     expect(app.register(health, { checks: { db: 'SELECT 1' } })).type.toRaiseError()

@@ -54,7 +54,7 @@ export class Broadcaster {
     published: 0, remoteFailures: 0, received: 0, echoes: 0, duplicates: 0, rejected: 0, slowDropped: 0, forcedReconnects: 0
   }
 
-  /** `owned`: the publisher is a client we created (its options are ours to rely on). */
+  /** `owned` is only passed on: the core bounds a caller's client and ours the same way (see boundFor). */
   constructor (settings: Settings, publisher: RedisClient, owned: boolean, subscriber: RedisClient, sharded: boolean, log: FastifyBaseLogger) {
     this.settings = settings
     this.sharded = sharded

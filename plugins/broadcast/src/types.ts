@@ -104,6 +104,14 @@ export interface BroadcastSocket {
   once: (event: 'close', listener: () => void) => unknown
 }
 
+/** The socket `onMessage` gets: the route's ws WebSocket, which sends text (a string) as well as a Buffer. */
+export interface RouteSocket extends Omit<BroadcastSocket, 'send'> {
+  send: {
+    (data: string | Buffer): void
+    (data: string | Buffer, options: { binary?: boolean }): void
+  }
+}
+
 export interface AttachOptions {
   /** Buffered bytes past which this socket is dropped. Default: the plugin's maxBufferedBytes. */
   maxBufferedBytes?: number
@@ -119,7 +127,7 @@ export interface WebSocketRouteOptions extends AttachOptions {
   /** The channels a new socket joins (checked; an invalid list closes the socket with 1008). */
   channels: (request: FastifyRequest) => string[] | Promise<string[]>
   /** Called with each message the client sends (the bridge ignores them otherwise). */
-  onMessage?: (data: Buffer, socket: BroadcastSocket, request: FastifyRequest) => void | Promise<void>
+  onMessage?: (data: Buffer, socket: RouteSocket, request: FastifyRequest) => void | Promise<void>
   /** Extra route options (hooks such as preValidation for authentication, config, schema). */
   route?: Omit<RouteShorthandOptions, 'websocket'>
 }

@@ -27,7 +27,8 @@ export interface Settings {
   paths: { live: string | false, ready: string | false, startup: string | false, details: string | false }
   logLevel: LogLevel
   checks: Array<{ name: string, check: CheckFunction, settings: CheckSettings }>
-  redis: RedisOption | undefined
+  /** false: no Redis check; undefined: fastify.redis, else REDIS_URL, else none. */
+  redis: RedisOption | false | undefined
   redisCheck: CheckSettings
   eventLoopDelay: ThresholdSettings | false
   heap: ThresholdSettings | false
@@ -165,7 +166,7 @@ export function normalise (raw: unknown): Settings {
     paths: paths(options.paths, prefix(options.prefix)),
     logLevel: logLevel as LogLevel,
     checks: checks(options.checks),
-    redis: options.redis as RedisOption | undefined,
+    redis: options.redis as RedisOption | false | undefined,
     redisCheck: checkSettings('redisCheck', options.redisCheck as CheckOptions | undefined),
     eventLoopDelay: thresholds('eventLoopDelay', options.eventLoopDelay, 'ms', { warn: 100, fail: 1000, interval: 1000 }),
     heap: thresholds('heap', options.heap, '%', { warn: 85, fail: 95, interval: 5000 }),

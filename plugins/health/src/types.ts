@@ -110,9 +110,10 @@ export interface HealthOptions {
   /**
    * A Redis to PING as the critical check `redis:responseTime`: any form of the scaleout `redis`
    * option (an ioredis Redis or Cluster you own, a URL, `{ url }`, `{ cluster }`, `{ sentinels, name }`).
-   * Absent: no Redis check.
+   * Absent: `fastify.redis` (@fastify/redis) when registered, else `REDIS_URL` when set, as the other
+   * scaleout plugins resolve it; else no Redis check. `false`: no Redis check.
    */
-  redis?: RedisOption
+  redis?: RedisOption | false
   /** Options of that Redis check (timeout, interval, critical). */
   redisCheck?: CheckOptions
   /** The liveness check `eventLoop:delay`; `false` turns it off. On by default. */

@@ -54,6 +54,14 @@ export const SessionNotLoadedError = createError(
   500
 )
 
+/** A session method's callback that is not a function (a promise is returned when it is omitted). */
+export const SessionCallbackError = createError(
+  'SCALEOUT_ERR_SESSION_CALLBACK',
+  'A session method\'s callback must be a function; omit it to get a promise',
+  500,
+  TypeError
+)
+
 /**
  * listFor / destroyAllFor on a Redis that may evict keys: the user index could be gone while its
  * sessions live, so "log out everywhere" would silently destroy nothing. Refused instead.
@@ -73,5 +81,6 @@ export const errors = Object.freeze({
   SCALEOUT_ERR_SESSION_USER_ID: InvalidUserIdError,
   SCALEOUT_ERR_SESSION_KEY: InvalidSessionKeyError,
   SCALEOUT_ERR_SESSION_NOT_LOADED: SessionNotLoadedError,
-  SCALEOUT_ERR_SESSION_EVICTION: SessionEvictionError
+  SCALEOUT_ERR_SESSION_EVICTION: SessionEvictionError,
+  SCALEOUT_ERR_SESSION_CALLBACK: SessionCallbackError
 })

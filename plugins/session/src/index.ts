@@ -6,8 +6,8 @@ export default session
 
 export {
   errors, SessionUnavailableError, SessionTooLargeError, SessionDisabledError, InvalidUserIdError, InvalidSessionKeyError,
-  SessionNotLoadedError, SessionEvictionError
+  SessionNotLoadedError, SessionEvictionError, SessionCallbackError
 } from './errors.js'
 export type {
-  SessionData, SessionKey, SessionOptions, SessionCookieOptions, SessionInfo, SessionsApi, DestroyAllOptions, RequestSession
+  SessionData, SessionKey, SessionOptions, SessionCallback, SessionCookieOptions, SessionInfo, SessionsApi, DestroyAllOptions, RequestSession, DecryptSession
 } from './types.js'

@@ -1,10 +1,13 @@
 import type { FastifyInstance, FastifyReply, FastifyRequest, HookHandlerDoneFunction } from 'fastify'
 import { createCodec, readCookie, resolveRedis } from '@scaleout/core'
 import { cookieName, isSecure } from './cookie.js'
+import { decryptSession } from './decrypt.js'
 import { disabledSession } from './disabled.js'
 import { warnIfEvicting } from './eviction.js'
 import { normalize, PLUGIN } from './options.js'
-import { kDefer, kFinish, kIdle, kLoad, kReject, Session, type Context } from './session.js'
+import type { Context } from './context.js'
+import { Session } from './session.js'
+import { kDefer, kFinish, kIdle, kLoad, kReject } from './state.js'
 import { verify } from './signing.js'
 import { sessionsApi } from './sessions.js'
 import { Store } from './store.js'
@@ -23,6 +26,7 @@ export async function sessionPlugin (fastify: FastifyInstance, options: SessionO
   const ctx: Context = { settings, store, codec }
 
   fastify.decorate('sessions', sessionsApi(store, settings, fastify.log))
+  fastify.decorate('decryptSession', decryptSession(ctx, (request, session) => { (request as unknown as Carrier)[kSession] = session }))
   await warnIfEvicting(fastify, store, settings.timeout)
   fastify.decorateRequest(kSession, null)
   fastify.decorateRequest('session', {
@@ -42,13 +46,16 @@ export async function sessionPlugin (fastify: FastifyInstance, options: SessionO
       done()
       return
     }
-    const value = readCookie(header, cookieName(settings.cookie, isSecure(settings.cookie, request)))
-    if (value === undefined) {
+    const cookie = readCookie(header, cookieName(settings.cookie, isSecure(settings.cookie, request)))
+    if (cookie === undefined) {
       done()
       return
     }
-    const session = new Session(ctx, request);
-    (request as unknown as Carrier)[kSession] = session
+    // An onRequest hook registered before this one may have used the session already: keep what it set.
+    const carrier = request as unknown as Carrier
+    const session = carrier[kSession] ?? new Session(ctx, request)
+    carrier[kSession] = session
+    const value = cookie.startsWith(settings.cookiePrefix) ? cookie.slice(settings.cookiePrefix.length) : ''
     const verified = verify(value, settings.secrets)
     if (verified === null) {
       session[kReject]()
@@ -60,7 +67,7 @@ export async function sessionPlugin (fastify: FastifyInstance, options: SessionO
       done()
       return
     }
-    session[kLoad](verified.id, verified.resign).then(() => { done() }, done)
+    session[kLoad](verified.id, verified.resign, verified.resign ? undefined : value).then(() => { done() }, done)
   })
 
   fastify.addHook('onSend', function saveSession (request: FastifyRequest, reply: FastifyReply, payload: unknown, done: (err: Error | null, payload?: unknown) => void) {
@@ -70,6 +77,7 @@ export async function sessionPlugin (fastify: FastifyInstance, options: SessionO
       done(null, payload)
       return
     }
-    session[kFinish](reply).then(() => { done(null, payload) }, done)
+    // A send dropped as a double send never goes on (see kFinish).
+    session[kFinish](reply).then((goes) => { if (goes) done(null, payload) }, done)
   })
 }

@@ -1,4 +1,5 @@
 import type { FastifyBaseLogger } from 'fastify'
+import { isUserId } from './changes.js'
 import { InvalidUserIdError, SessionEvictionError } from './errors.js'
 import { checkEviction } from './eviction.js'
 import { digest } from './signing.js'
@@ -9,7 +10,7 @@ import type { Store } from './store.js'
 import type { DestroyAllOptions, SessionInfo, SessionsApi } from './types.js'
 
 function userIdOf (settings: Settings, userId: unknown): string {
-  if ((typeof userId === 'string' && userId !== '') || (typeof userId === 'number' && Number.isFinite(userId))) return String(userId)
+  if (isUserId(userId)) return String(userId)
   throw new InvalidUserIdError(settings.userKey)
 }
 
