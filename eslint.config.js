@@ -2,5 +2,5 @@ import neostandard from 'neostandard'
 
 export default neostandard({
   ts: true,
-  ignores: ['**/dist/**', 'node_modules/**', '.tap/**', 'benchmarks/results/**', 'coverage/**']
+  ignores: ['**/dist/**', 'test/readme/.snippets/**', 'node_modules/**', '.tap/**', 'benchmarks/results/**', 'coverage/**']
 })

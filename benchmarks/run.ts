@@ -1,7 +1,11 @@
-// npm run bench [-- <scenario> ...] [--duration 3] [--rounds 5] [--connections 50]
+// npm run bench [-- <scenario> ...] [--duration 3] [--rounds 5] [--connections 50] [--only <text>,<text>]
 // Each variant's server runs in its own process; autocannon drives it from this one. Variants are
 // measured in interleaved rounds (bare, A, B, then A, B, bare, ...) so drift on a shared machine
-// hits all of them alike, and each figure is the median of its rounds.
+// hits all of them alike, and each figure is the median of its rounds. `--only` keeps the variants
+// whose names contain one of the texts (and the baseline), and then writes no results/. Each round also reads what Redis did for
+// it: commands per request (INFO commandstats after CONFIG RESETSTAT; commands a script runs count
+// too) and Redis CPU per request (the server process's user + system CPU, INFO cpu, which counts a
+// script's inner commands once and includes the network I/O).
 import { fork, type ChildProcess } from 'node:child_process'
 import { once } from 'node:events'
 import { mkdirSync, readdirSync, writeFileSync } from 'node:fs'
@@ -9,6 +13,7 @@ import { join, resolve } from 'node:path'
 import { parseArgs } from 'node:util'
 import { pathToFileURL } from 'node:url'
 import autocannon from 'autocannon'
+import { Redis } from 'ioredis'
 import { RedisServer } from '../test/helpers/index.js'
 import { formatTable, median } from './stats.js'
 import type { CustomScenario, Scenario, Variant, VariantResult } from './types.js'
@@ -20,13 +25,15 @@ const { values, positionals } = parseArgs({
     duration: { type: 'string', default: '3' },
     rounds: { type: 'string', default: '5' },
     connections: { type: 'string', default: '50' },
-    warmup: { type: 'string', default: '1' }
+    warmup: { type: 'string', default: '1' },
+    only: { type: 'string' }
   }
 })
 const duration = Number(values.duration)
 const rounds = Number(values.rounds)
 const connections = Number(values.connections)
 const warmup = Number(values.warmup)
+const only = values.only?.split(',').map((text) => text.trim()).filter((text) => text !== '')
 
 interface Running { variant: Variant, child: ChildProcess, url: string, headers: Record<string, string> | Array<Record<string, string>> }
 
@@ -77,22 +84,56 @@ async function drive (running: Running, seconds: number): Promise<autocannon.Res
   })
 }
 
+/** The server process's CPU seconds so far (user + system). */
+async function redisCpu (admin: Redis): Promise<number> {
+  const info = await admin.info('cpu')
+  return Number(/used_cpu_user:([\d.]+)/.exec(info)?.[1]) + Number(/used_cpu_sys:([\d.]+)/.exec(info)?.[1])
+}
+
+/** Commands executed since the last CONFIG RESETSTAT, the runner's own INFO and CONFIG left out. */
+async function redisCalls (admin: Redis): Promise<number> {
+  const info = await admin.info('commandstats')
+  let calls = 0
+  for (const match of info.matchAll(/^cmdstat_([^:]+):calls=(\d+)/gm)) {
+    if (match[1] !== 'info' && !(match[1] as string).startsWith('config')) calls += Number(match[2])
+  }
+  return calls
+}
+
+interface Sample { result: autocannon.Result, commands: number, cpuUs: number }
+
+/** One measured round of a variant, with what Redis did for it per request. */
+async function measure (running: Running, admin: Redis): Promise<Sample> {
+  await admin.config('RESETSTAT')
+  const cpu = await redisCpu(admin)
+  const result = await drive(running, duration)
+  const cpuUs = (await redisCpu(admin) - cpu) * 1e6
+  const commands = await redisCalls(admin)
+  const requests = Math.max(1, result.requests.total)
+  return { result, commands: commands / requests, cpuUs: cpuUs / requests }
+}
+
 async function runScenario (scenario: Scenario, redisUrl: string): Promise<VariantResult[]> {
   const servers: Running[] = []
+  const admin = new Redis(redisUrl)
+  const variants = only === undefined ? scenario.variants : scenario.variants.filter((v) => v.name === scenario.baseline || only.some((text) => v.name.includes(text)))
   try {
-    for (const variant of scenario.variants) servers.push(await startServer(variant, redisUrl))
+    for (const variant of variants) servers.push(await startServer(variant, redisUrl))
     if (warmup > 0) for (const s of servers) await drive(s, warmup)
-    const samples = new Map<string, autocannon.Result[]>(servers.map((s) => [s.variant.name, []]))
+    const samples = new Map<string, Sample[]>(servers.map((s) => [s.variant.name, []]))
     for (let round = 0; round < rounds; round++) {
       // Rotate who goes first each round: the first slot after a pause measures differently.
       for (let i = 0; i < servers.length; i++) {
         const s = servers[(round + i) % servers.length] as Running
-        samples.get(s.variant.name)?.push(await drive(s, duration))
+        samples.get(s.variant.name)?.push(await measure(s, admin))
       }
     }
     const results = servers.map((s): Omit<VariantResult, 'ratio'> => {
-      const runs = samples.get(s.variant.name) ?? []
+      const measured = samples.get(s.variant.name) ?? []
+      const runs = measured.map((m) => m.result)
       return {
+        redisCommandsPerRequest: median(measured.map((m) => m.commands)),
+        redisCpuUsPerRequest: median(measured.map((m) => m.cpuUs)),
         name: s.variant.name,
         rounds: runs.length,
         requestsPerSec: median(runs.map((r) => r.requests.average)),
@@ -106,6 +147,7 @@ async function runScenario (scenario: Scenario, redisUrl: string): Promise<Varia
     if (base === undefined) throw new Error(`${scenario.name}: baseline variant "${scenario.baseline}" is missing`)
     return results.map((r) => ({ ...r, ratio: r.requestsPerSec / base.requestsPerSec }))
   } finally {
+    admin.disconnect()
     await Promise.all(servers.map(stopServer))
   }
 }
@@ -123,7 +165,7 @@ const scenarios = await loadScenarios(positionals)
 const redis = await RedisServer.start()
 const resultsDir = resolve(here, 'results')
 mkdirSync(resultsDir, { recursive: true })
-console.log(`scaleout benchmarks: node ${process.version}, ${connections} connections, ${rounds} rounds of ${duration}s per variant, medians\n`)
+console.log(`scaleout benchmarks: node ${process.version}, ${connections} connections, ${rounds} rounds of ${duration}s per variant, medians${only === undefined ? '' : `, only variants matching ${only.join(' | ')}`}\n`)
 try {
   for (const scenario of scenarios) {
     await redis.flushAll()
@@ -137,6 +179,8 @@ try {
       console.log(formatTable(scenario, measured) + '\n')
       results = measured
     }
+    // A subset of the rows is a quick check, not the scenario's record.
+    if (only !== undefined) continue
     writeFileSync(join(resultsDir, `${scenario.name}.json`), JSON.stringify({
       scenario: scenario.name,
       description: scenario.description,

@@ -13,10 +13,10 @@ function pad (text: string, width: number, right = false): string {
 /** The table printed for one scenario: every variant with its ratio to bare Fastify from the same run. */
 export function formatTable (scenario: Scenario, results: VariantResult[]): string {
   const nameWidth = Math.max(...results.map((r) => r.name.length), 7)
-  const header = `${pad('variant', nameWidth)}  ${pad('req/s', 9, true)}  ${pad('p50 ms', 7, true)}  ${pad('p99 ms', 7, true)}  ${pad('errors', 6, true)}  ${pad('non2xx', 6, true)}  ${pad('x bare', 6, true)}`
+  const header = `${pad('variant', nameWidth)}  ${pad('req/s', 9, true)}  ${pad('p50 ms', 7, true)}  ${pad('p99 ms', 7, true)}  ${pad('errors', 6, true)}  ${pad('non2xx', 6, true)}  ${pad('x bare', 6, true)}  ${pad('redis cmd/req', 13, true)}  ${pad('redis µs/req', 12, true)}`
   const lines = [`## ${scenario.name}: ${scenario.description}`, header, '-'.repeat(header.length)]
   for (const r of results) {
-    lines.push(`${pad(r.name, nameWidth)}  ${pad(r.requestsPerSec.toFixed(0), 9, true)}  ${pad(r.p50.toFixed(2), 7, true)}  ${pad(r.p99.toFixed(2), 7, true)}  ${pad(String(r.errors), 6, true)}  ${pad(String(r.non2xx), 6, true)}  ${pad(r.ratio.toFixed(2), 6, true)}`)
+    lines.push(`${pad(r.name, nameWidth)}  ${pad(r.requestsPerSec.toFixed(0), 9, true)}  ${pad(r.p50.toFixed(2), 7, true)}  ${pad(r.p99.toFixed(2), 7, true)}  ${pad(String(r.errors), 6, true)}  ${pad(String(r.non2xx), 6, true)}  ${pad(r.ratio.toFixed(2), 6, true)}  ${pad(r.redisCommandsPerRequest.toFixed(2), 13, true)}  ${pad(r.redisCpuUsPerRequest.toFixed(1), 12, true)}`)
   }
   for (const target of scenario.targets ?? []) {
     const mine = results.find((r) => r.name === target.variant)

@@ -76,5 +76,9 @@ export interface VariantResult {
   p99: number
   errors: number
   non2xx: number
+  /** Redis commands per request, commands run inside scripts included (INFO commandstats). */
+  redisCommandsPerRequest: number
+  /** Redis server CPU (user + system) per request, in microseconds (INFO cpu). */
+  redisCpuUsPerRequest: number
   ratio: number
 }

@@ -4,7 +4,8 @@ import { readFileSync } from 'node:fs'
 import { join } from 'node:path'
 import Fastify, { type FastifyInstance } from 'fastify'
 import websocket from '@fastify/websocket'
-import { instanceIdentity } from '@scaleout/core'
+import { Redis } from 'ioredis'
+import { closeClient, instanceIdentity, redisDefaults, waitForReady } from '@scaleout/core'
 import proxy from '@scaleout/proxy'
 import health from '@scaleout/health'
 import session from '@scaleout/session'
@@ -27,21 +28,32 @@ const NAME = /^[\w .-]{1,32}$/
 export async function buildApp (config: ExampleConfig, options: { logger?: boolean } = {}): Promise<FastifyInstance> {
   const identity = instanceIdentity({ version: '0.1.0' })
   const app = Fastify({ logger: options.logger ?? true, forceCloseConnections: 'idle' })
+  // One Redis connection for the whole instance, shared by every plugin; the cache and broadcast
+  // each open only the subscriber connection they need. The settings the plugins give a client of
+  // their own (fail fast while Redis is away), without auto-pipelining, which the plugins' request
+  // paths do not use. The plugins never close a client they were given: the app does, last (onClose
+  // hooks run last-added-first).
+  const redis = new Redis(config.redisUrl, { ...redisDefaults, enableAutoPipelining: false })
+  redis.on('error', (err) => { app.log.warn({ err }, 'Redis connection error') })
+  app.addHook('onClose', async () => { await closeClient(redis) })
+  // Start-up waits a little for the first connection, as the plugins do for a client of their own,
+  // then goes on: requests needing Redis fail fast (503) until it is reachable.
+  if (!await waitForReady(redis, 2000)) app.log.warn('Redis not reachable yet; requests needing it fail fast until it is')
 
   await app.register(proxy, { trust: config.trust })
   await app.register(health, {
-    redis: config.redisUrl,
+    redis,
     instanceHeader: true,
-    drainDelayMs: config.drainDelayMs,
-    drainDeadlineMs: config.drainDeadlineMs,
+    drainDelay: config.drainDelayMs,
+    drainDeadline: config.drainDeadlineMs,
     // Under a launcher, instance.ts turns signals into drains itself (see there).
     signals: config.launched ? false : ['SIGTERM', 'SIGINT'],
     version: identity.version
   })
-  await app.register(session, { secret: config.sessionSecrets, redis: config.redisUrl })
-  await app.register(cache, { redis: config.redisUrl, prefix: 'example:cache:', ttl: '30s', l1: true })
+  await app.register(session, { secret: config.sessionSecrets, redis })
+  await app.register(cache, { redis, prefix: 'example:cache:', ttl: '30s', l1: true })
   // Before @fastify/websocket, so shutdown closes chat sockets with 1001 (going away).
-  await app.register(broadcast, { redis: config.redisUrl, prefix: 'example:bus:' })
+  await app.register(broadcast, { redis, prefix: 'example:bus:' })
   await app.register(websocket)
   // Notes on PostgreSQL when DATABASE_URL is set (npm start sets it): see notes.ts.
   await app.register(notes, { secret: config.sessionSecrets })

@@ -4,7 +4,7 @@ import { login, stream } from './client.js'
 import { startStack } from './stack.js'
 
 // Drill 3: SIGTERM each instance in turn and start it again, under a steady stream through
-// HAProxy. The health plugin fails readiness at once, keeps serving for drainDelayMs while HAProxy
+// HAProxy. The health plugin fails readiness at once, keeps serving for drainDelay while HAProxy
 // takes it out, then closes; HAProxy replays anything that still met a closing instance.
 t.test('rolling restart under load: zero failed requests', async (t) => {
   const stack = await startStack('haproxy')

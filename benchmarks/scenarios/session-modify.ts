@@ -1,5 +1,5 @@
 import type { Scenario } from '../types.js'
-import { floorVariants, sessionVariants } from '../servers/session-common.js'
+import { SHARED, floorVariants, sessionVariants } from '../servers/session-common.js'
 
 const scenario: Scenario = {
   name: 'session-modify',
@@ -9,6 +9,8 @@ const scenario: Scenario = {
   // handler, write before the headers), the ceiling for any Redis session.
   variants: [...sessionVariants('/modify', 'each'), ...floorVariants('/modify')],
   targets: [
+    // The same request path whoever created the client (the core's senderFor).
+    { variant: SHARED, against: '@scaleout/session', min: 0.95 },
     { variant: '@scaleout/session', against: 'bare fastify', min: 0.7 }
   ]
 }

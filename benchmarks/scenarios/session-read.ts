@@ -1,5 +1,5 @@
 import type { Scenario } from '../types.js'
-import { floorVariants, sessionVariants } from '../servers/session-common.js'
+import { SHARED, floorVariants, sessionVariants } from '../servers/session-common.js'
 
 const scenario: Scenario = {
   name: 'session-read',
@@ -8,6 +8,8 @@ const scenario: Scenario = {
   // The floors: what one Redis round trip costs on this machine by itself, the ceiling for any Redis session.
   variants: [...sessionVariants('/read', 'each'), ...floorVariants('/read')],
   targets: [
+    // The same request path whoever created the client (the core's senderFor).
+    { variant: SHARED, against: '@scaleout/session', min: 0.95 },
     { variant: '@scaleout/session', against: 'bare fastify', min: 0.85 },
     { variant: '@scaleout/session', against: '@fastify/session + connect-redis', min: 2 }
   ]

@@ -25,6 +25,9 @@ export async function loginEach (baseUrl: string): Promise<Array<Record<string, 
 /** One per benchmark connection (the runner's default of 50). */
 const SESSIONS = 50
 
+/** Our session on the app's one client (@fastify/redis) rather than on a client of its own. */
+export const SHARED = '@scaleout/session, shared @fastify/redis client'
+
 /**
  * The same rows for each scenario: bare Fastify, ours, and the peers the issue names. `cookie`:
  * none, one session shared by every connection (a browser's parallel requests), or one each.
@@ -35,6 +38,7 @@ export function sessionVariants (path: '/read' | '/modify', cookie: 'none' | 'sh
   return [
     row('bare fastify', 'servers/session-bare.ts'),
     row('@scaleout/session', 'servers/session-scaleout.ts'),
+    row(SHARED, 'servers/session-shared.ts'),
     row('@fastify/session + connect-redis', 'servers/session-fastify.ts'),
     row('@fastify/secure-session', 'servers/session-secure.ts')
   ]

@@ -1,4 +1,4 @@
-import type { Redis } from 'ioredis'
+import { Redis } from 'ioredis'
 import { RedisAuthError, RedisOutOfMemoryError, RedisPermissionError, RedisReplyError, RedisTimeoutError, RedisUnavailableError } from './errors.js'
 import type { RedisClient } from './redis-types.js'
 
@@ -100,11 +100,12 @@ export async function bounded<T> (operation: Promise<T>, ms: number, client?: ob
 }
 
 /**
- * The command timeout of a standalone client we created, when it is within `ms` (so it alone bounds
- * every call in time); 0 for any client that needs `bounded()`. See boundFor for why.
+ * The command timeout of a standalone ioredis client, when it is within `ms` (so it alone bounds
+ * every call in time); 0 for any client that needs `bounded()`. Read at each call: it is the
+ * client's own setting, which ioredis also reads at each command.
  */
-export function ownTimeoutWithin (client: RedisClient, owned: boolean, ms: number): number {
-  const own = owned && !client.isCluster ? (client as Redis).options.commandTimeout ?? 0 : 0
+function ownTimeoutWithin (client: RedisClient, ms: number): number {
+  const own = client instanceof Redis ? client.options.commandTimeout ?? 0 : 0
   return own > ms ? 0 : own
 }
 
@@ -112,17 +113,18 @@ export function ownTimeoutWithin (client: RedisClient, owned: boolean, ms: numbe
 export type Bound = <T>(operation: Promise<T>) => Promise<T>
 
 /**
- * The bound for calls on `client` within `ms`. A standalone client we created, whose ioredis
- * command timeout is no longer than `ms`, already fails every command in time on its own (its
- * timer starts when the command is queued), so calls only have their errors coded and skip
- * `bounded()`'s extra timer and race, which a hot path pays per call. Every other client gets
- * `bounded()`: a caller's client may have no timeout or change its options, and a Cluster may hold
- * a command (slot refresh, redirections) before any node's timer starts.
+ * The bound for calls on `client` within `ms`, the same whoever created the client. A standalone
+ * client whose ioredis command timeout is no longer than `ms` already fails every command in time
+ * on its own (its timer starts when the command is queued), so calls only have their errors coded
+ * and skip `bounded()`'s extra timer and race, which a hot path pays per call. Every other client
+ * gets `bounded()`: one with no timeout or a longer one, a Cluster (which may hold a command for a
+ * slot refresh or redirections before any node's timer starts), and a client of another copy of
+ * ioredis. `owned` does not matter; the parameter stays for the callers that pass it.
  */
-export function boundFor (client: RedisClient, owned: boolean, ms: number): Bound {
-  const own = ownTimeoutWithin(client, owned, ms)
-  if (own === 0) return async (operation) => await bounded(operation, ms, client)
+export function boundFor (client: RedisClient, _owned: boolean, ms: number): Bound {
   return async (operation) => {
+    const own = ownTimeoutWithin(client, ms)
+    if (own === 0) return await bounded(operation, ms, client)
     try {
       return await operation
     } catch (err) {

@@ -66,13 +66,15 @@ export function closestName (name: string, known: readonly string[]): string | u
 }
 
 /**
- * Refuses any key of `value` not in `known`, naming the closest known one. `where` is the option
- * holding `value` ('' for the top level), so nested typos read `cookie.nmae`.
+ * Refuses any key of `value` not in `known`, naming the closest known one, or its new name when
+ * `renamed` lists it (old name -> new). `where` is the option holding `value` ('' for the top
+ * level), so nested typos read `cookie.nmae`.
  */
-export function checkKeys (plugin: string, where: string, value: Record<string, unknown>, known: readonly string[]): void {
+export function checkKeys (plugin: string, where: string, value: Record<string, unknown>, known: readonly string[], renamed: Readonly<Record<string, string>> = {}): void {
   for (const name of Object.keys(value)) {
     if (known.includes(name)) continue
     const option = where === '' ? name : `${where}.${name}`
+    if (Object.hasOwn(renamed, name)) throw invalid(plugin, option, `no such option: it is now \`${renamed[name] as string}\` (see the README's list of changes)`)
     if (where === '' && REGISTER_KEYS.has(name)) {
       throw invalid(plugin, option, `no such option: \`${name}\` is a Fastify register option, which Fastify ignores for plugins wrapped in fastify-plugin such as this one`)
     }
@@ -85,10 +87,10 @@ export function checkKeys (plugin: string, where: string, value: Record<string, 
  * The register-time check every plugin starts with: `options` is a plain object (undefined counts
  * as `{}`) whose keys are all in `known`.
  */
-export function checkOptions (plugin: string, options: unknown, known: readonly string[]): Record<string, unknown> {
+export function checkOptions (plugin: string, options: unknown, known: readonly string[], renamed: Readonly<Record<string, string>> = {}): Record<string, unknown> {
   const given = options === undefined ? {} : options
   if (!isPlainObject(given)) throw invalid(plugin, 'options', 'an object')
-  checkKeys(plugin, '', given, known)
+  checkKeys(plugin, '', given, known, renamed)
   return given
 }
 

@@ -11,7 +11,17 @@ export interface ResolveRedisOptions {
   plugin: string
   /** How long start-up (`ready()`) waits, from its creation, for a client we create to become ready (it keeps trying after). */
   readyTimeoutMs?: number
+  /**
+   * Whether a client created here batches commands per tick (ioredis `enableAutoPipelining`).
+   * Default true. A plugin that only publishes asks for false, rather than changing a client's
+   * options afterwards; an `enableAutoPipelining` the user wrote in the `redis` option still wins,
+   * and a client the caller passed in is never changed.
+   */
+  autoPipelining?: boolean
 }
+
+/** ioredis options a plugin asks for, applied under the user's own (Redis and Cluster alike). */
+type Tuning = Pick<RedisOptions, 'enableAutoPipelining'>
 
 /**
  * Duck-typed rather than `instanceof`: @fastify/redis and callers may bring their own copy of ioredis.
@@ -47,15 +57,16 @@ function checkUrl (plugin: string, option: string, value: string): string {
   return value
 }
 
-function create (plugin: string, option: Exclude<RedisOption, RedisClient>): { client: RedisClient, source: ResolvedRedis['source'] } {
+function create (plugin: string, option: Exclude<RedisOption, RedisClient>, tuning: Tuning): { client: RedisClient, source: ResolvedRedis['source'] } {
   if (typeof option === 'string') {
-    return { client: new Redis(checkUrl(plugin, 'redis', option), { ...redisDefaults }), source: 'url' }
+    return { client: new Redis(checkUrl(plugin, 'redis', option), { ...redisDefaults, ...tuning }), source: 'url' }
   }
   if ('cluster' in option) {
     const { cluster, redisOptions: userRedisOptions, ...rest } = option
     const { nodes, redisOptions } = clusterNodes(plugin, cluster)
     const options: ClusterOptions = {
       ...clusterDefaults,
+      ...tuning,
       ...rest,
       redisOptions: { ...clusterDefaults.redisOptions, ...redisOptions, ...userRedisOptions }
     }
@@ -64,10 +75,14 @@ function create (plugin: string, option: Exclude<RedisOption, RedisClient>): { c
   if ('sentinels' in option) {
     if (!Array.isArray(option.sentinels) || option.sentinels.length === 0) throw invalid(plugin, 'redis.sentinels', 'a non-empty array of { host, port }')
     if (typeof option.name !== 'string' || option.name === '') throw invalid(plugin, 'redis.name', 'the Sentinel master name')
-    return { client: new Redis({ ...redisDefaults, ...option }), source: 'sentinel' }
+    return { client: new Redis({ ...redisDefaults, ...tuning, ...option }), source: 'sentinel' }
   }
   const { url, ...rest } = option
-  return { client: new Redis(checkUrl(plugin, 'redis.url', url), { ...redisDefaults, ...rest }), source: 'url' }
+  // { host, port } is ioredis's own form, which JavaScript callers try first: name the forms we take.
+  if (typeof url !== 'string') {
+    throw invalid(plugin, 'redis', "a URL (redis://host:port), { url: 'redis://host:port', ...ioredis options }, { cluster: [urls] }, { sentinels, name } or an ioredis client; an object needs one of url, cluster or sentinels")
+  }
+  return { client: new Redis(checkUrl(plugin, 'redis.url', url), { ...redisDefaults, ...tuning, ...rest }), source: 'url' }
 }
 
 /** Resolves after `ms`, or when `promise` settles, whichever comes first. */
@@ -122,13 +137,13 @@ function fromFastifyRedis (fastify: FastifyInstance): RedisClient | undefined {
   return isRedisClient(decorated) ? decorated : undefined
 }
 
-function pick (fastify: FastifyInstance, plugin: string, option: RedisOption | undefined): { client: RedisClient, owned: boolean, source: ResolvedRedis['source'] } {
+function pick (fastify: FastifyInstance, plugin: string, option: RedisOption | undefined, tuning: Tuning): { client: RedisClient, owned: boolean, source: ResolvedRedis['source'] } {
   if (option === undefined || option === null) {
     const decorated = fromFastifyRedis(fastify)
     if (decorated !== undefined) return { client: decorated, owned: false, source: '@fastify/redis' }
     const envUrl = process.env.REDIS_URL
     if (envUrl !== undefined && envUrl !== '') {
-      return { client: new Redis(checkUrl(plugin, 'REDIS_URL', envUrl), { ...redisDefaults }), owned: true, source: 'REDIS_URL' }
+      return { client: new Redis(checkUrl(plugin, 'REDIS_URL', envUrl), { ...redisDefaults, ...tuning }), owned: true, source: 'REDIS_URL' }
     }
     throw new RedisNotConfiguredError(plugin)
   }
@@ -136,7 +151,7 @@ function pick (fastify: FastifyInstance, plugin: string, option: RedisOption | u
   if (typeof option !== 'string' && !isPlainObject(option)) {
     throw invalid(plugin, 'redis', 'an ioredis Redis or Cluster, a redis:// URL, { url }, { cluster: [urls] } or { sentinels, name }')
   }
-  return { ...create(plugin, option), owned: true }
+  return { ...create(plugin, option, tuning), owned: true }
 }
 
 /**
@@ -149,8 +164,9 @@ function pick (fastify: FastifyInstance, plugin: string, option: RedisOption | u
  * the caller passed in is never closed.
  */
 export async function resolveRedis (fastify: FastifyInstance, option: RedisOption | undefined, opts: ResolveRedisOptions): Promise<ResolvedRedis> {
-  const { plugin, readyTimeoutMs = 2000 } = opts
-  const { client, owned, source } = pick(fastify, plugin, option)
+  const { plugin, readyTimeoutMs = 2000, autoPipelining } = opts
+  const tuning: Tuning = autoPipelining === undefined ? {} : { enableAutoPipelining: autoPipelining }
+  const { client, owned, source } = pick(fastify, plugin, option, tuning)
   const ours: RedisClient[] = owned ? [client] : []
   let closing = false
 
@@ -163,12 +179,19 @@ export async function resolveRedis (fastify: FastifyInstance, option: RedisOptio
 
   // Log the Redis error events of our clients instead of letting them crash the process as
   // unhandled 'error' events; ioredis keeps reconnecting on its own.
+  // One warning per outage, not one per reconnect attempt (a Redis down for 10 s is dozens of them).
   const watch = (c: RedisClient): RedisClient => {
+    let warned = false
     c.on('error', (err: Error) => {
       noteConnectionError(c, err)
+      if (warned) return
+      warned = true
       fastify.log.warn({ err, plugin }, `${plugin}: Redis connection error`)
     })
-    c.on('ready', () => noteConnectionError(c, null))
+    c.on('ready', () => {
+      warned = false
+      noteConnectionError(c, null)
+    })
     return c
   }
   if (owned) {

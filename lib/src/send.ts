@@ -1,6 +1,7 @@
 import { createHash } from 'node:crypto'
-import { Command, type Redis } from 'ioredis'
-import { bounded, ownTimeoutWithin, toRedisError } from './call.js'
+import { Command, Redis } from 'ioredis'
+import { bounded, toRedisError } from './call.js'
+import { Deadlines } from './deadlines.js'
 import type { RedisClient } from './redis-types.js'
 
 type Arg = string | number
@@ -33,27 +34,30 @@ export interface Sender {
 }
 
 /**
- * The cheapest safe way to send on `client` within `ms`.
+ * The cheapest safe way to send on `client` within `ms`, the same whoever created the client.
  *
- * On a standalone client we created whose command timeout is within `ms` (so every command
- * already fails in time on its own; see boundFor), each command goes onto the connection as one
- * bare ioredis Command, and the connection is corked until setImmediate, so the commands of one
- * event-loop turn still leave in one write. That is the batching auto-pipelining gives, without its
- * Pipeline object per batch and its two extra promises per command: on a request path that sends
- * one command per request it halved the client's CPU per command and most of its garbage.
+ * On a standalone ioredis client, each command goes onto the connection as one bare ioredis
+ * Command, and the connection is corked until setImmediate, so the commands of one event-loop turn
+ * still leave in one write. That is the batching auto-pipelining gives, without its Pipeline object
+ * per batch and its two extra promises per command: on a request path that sends one command per
+ * request it halved the client's CPU per command and most of its garbage. The bound: the client's
+ * own command timeout when it is within `ms`; otherwise (a caller's client often has none) one
+ * deadline queue per sender fails the commands unanswered after `ms` (see Deadlines), which costs
+ * no timer per command.
  *
- * Every other client (a caller's, which may have no timeout; a Cluster, which routes by slot)
- * goes through `client.call()` and `bounded()`, and its scripts through ioredis's defineCommand.
- * `scripts` are all the scripts the sender will run: ioredis must know them before its first
- * auto-pipeline is made (one made earlier lacks them, and its batch then fails as a whole).
+ * A Cluster (which routes by slot, may hold a command for a slot refresh before any node's timer
+ * starts, and runs scripts per node) and a client from another copy of ioredis (whose connection may
+ * not take our Command objects) go through `client.call()` and `bounded()`, and their scripts
+ * through ioredis's defineCommand. `scripts` are all the scripts the sender will run: ioredis must
+ * know them before its first auto-pipeline is made (one made earlier lacks them, and its batch then
+ * fails as a whole). `owned` does not matter; the parameter stays for the callers that pass it.
  */
-export function senderFor (client: RedisClient, owned: boolean, ms: number, scripts: readonly LuaScript[] = []): Sender {
-  const own = ownTimeoutWithin(client, owned, ms)
+export function senderFor (client: RedisClient, _owned: boolean, ms: number, scripts: readonly LuaScript[] = []): Sender {
   const given = new Set(scripts)
   const check = (script: LuaScript): void => {
     if (!given.has(script)) throw new Error(`script ${script.name} was not given to senderFor()`)
   }
-  return own === 0 ? viaIoredis(client, ms, scripts, check) : direct(client as Redis, own, check)
+  return client instanceof Redis ? direct(client, ms, check) : viaIoredis(client, ms, scripts, check)
 }
 
 function viaIoredis (client: RedisClient, ms: number, scripts: readonly LuaScript[], check: (script: LuaScript) => void): Sender {
@@ -68,7 +72,7 @@ function viaIoredis (client: RedisClient, ms: number, scripts: readonly LuaScrip
   }
 }
 
-function direct (redis: Redis, timeoutMs: number, check: (script: LuaScript) => void): Sender {
+function direct (redis: Redis, ms: number, check: (script: LuaScript) => void): Sender {
   type Stream = Redis['stream']
   let corked: Stream | null = null
   const uncork = (): void => {
@@ -76,9 +80,15 @@ function direct (redis: Redis, timeoutMs: number, check: (script: LuaScript) => 
     corked = null
     stream.uncork()
   }
-  const coded = (err: unknown): never => { throw toRedisError(err, timeoutMs, redis) }
+  const deadlines = new Deadlines(ms)
+  // ioredis's own "Command timed out" comes only from the client's timeout, when it is the shorter.
+  const coded = (err: unknown): never => { throw toRedisError(err, Math.min(redis.options.commandTimeout ?? ms, ms), redis) }
   // What ioredis's own command methods pass: text replies, and the client's key prefix if it has one.
-  const options = { replyEncoding: 'utf8' as const, keyPrefix: redis.options.keyPrefix }
+  let options = { replyEncoding: 'utf8' as const, keyPrefix: redis.options.keyPrefix }
+  const optionsNow = (): typeof options => {
+    if (options.keyPrefix !== redis.options.keyPrefix) options = { ...options, keyPrefix: redis.options.keyPrefix }
+    return options
+  }
   const send = (command: Command): void => {
     // Only a ready connection is written to at once; otherwise ioredis queues or fails the command.
     if (corked === null && redis.status === 'ready') {
@@ -86,8 +96,10 @@ function direct (redis: Redis, timeoutMs: number, check: (script: LuaScript) => 
       corked.cork()
       setImmediate(uncork)
     }
-    // sendCommand starts the command's timeout, whether it is written now or fails at once.
+    // sendCommand starts the client's own timeout, whether the command is written, queued or failed.
     redis.sendCommand(command)
+    const own = redis.options.commandTimeout
+    if (!command.isSettled && (own === undefined || own > ms)) deadlines.track(command)
   }
   /** The connections each script was sent to in full (by sha): those know it. */
   const loaded = new Map<string, WeakSet<Stream>>()
@@ -98,7 +110,7 @@ function direct (redis: Redis, timeoutMs: number, check: (script: LuaScript) => 
     const stream = redis.stream as Stream | undefined
     const known = stream !== undefined && streams.has(stream)
     if (stream !== undefined) streams.add(stream)
-    const command = new Command(known ? 'evalsha' : 'eval', [known ? script.sha : script.lua, keys.length, ...keys, ...args], options)
+    const command = new Command(known ? 'evalsha' : 'eval', [known ? script.sha : script.lua, keys.length, ...keys, ...args], optionsNow())
     send(command)
     try {
       return await command.promise
@@ -110,7 +122,7 @@ function direct (redis: Redis, timeoutMs: number, check: (script: LuaScript) => 
   }
   return {
     command: <T>(name: string, args: Arg[]): Promise<T> => {
-      const command = new Command(name, args, options)
+      const command = new Command(name, args, optionsNow())
       send(command)
       return (command.promise as Promise<T>).then(undefined, coded)
     },

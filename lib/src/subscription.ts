@@ -14,19 +14,28 @@ export interface SubscriptionLog {
 }
 
 export interface SubscriptionOptions {
-  /** The connection SUBSCRIBE takes over: a duplicate used for nothing else. */
+  /**
+   * The connection SUBSCRIBE takes over: a duplicate used for nothing else. For sharded pub/sub on
+   * a Cluster, one created with `shardedSubscribers: true` (ioredis only sends SSUBSCRIBE through it).
+   */
   subscriber: RedisClient
   /** Any other connection to the same Redis: sends the heartbeat's pings. */
   publisher: RedisClient
+  /**
+   * The home channel: subscribed for the subscription's whole life, carries the heartbeat's pings,
+   * and its SUBSCRIBE being confirmed is what "up" means. More channels come and go with add/remove.
+   */
   channel: string
-  /** Bound of each SUBSCRIBE and each ping, in ms. */
+  /** SSUBSCRIBE/SPUBLISH (Redis 7 sharded pub/sub) instead of SUBSCRIBE/PUBLISH. Default false. */
+  sharded?: boolean
+  /** Bound of each (UN)SUBSCRIBE and each ping, in ms. */
   timeoutMs: number
   /** Period of the heartbeat in ms; 0 turns it off (then only a closed socket counts as loss). */
   heartbeatMs: number
   /** Intervals in which pings were accepted but nothing came back before the link counts as lost. */
   misses: number
-  /** A message on the channel that is not a ping. */
-  onMessage: (text: string) => void
+  /** A message on one of the channels that is not a ping. */
+  onMessage: (text: string, channel: string) => void
   /** Subscribed, first (`first`) or again after a loss: messages may have been missed in between. */
   onUp: (first: boolean) => void
   /** No longer subscribed (socket closed, or silent while it looked open): messages may be missed from now on. */
@@ -36,68 +45,189 @@ export interface SubscriptionOptions {
   name: string
 }
 
+// Channels per (UN)SUBSCRIBE when (re)subscribing many. A Cluster's SSUBSCRIBE takes channels of
+// one slot per command, so sharded ones go one per command.
+const BATCH = 500
+// A SUBSCRIBE that failed while connected (a timeout, CLUSTERDOWN while a master restarts) is sent
+// again this much later, until it succeeds or the channel is no longer wanted: waiting for the next
+// reconnect could mean waiting forever on a link that is fine.
+export const SUBSCRIBE_RETRY_MS = 1000
+
 /**
- * One pub/sub channel kept subscribed on its own connection. `connected` is true only between a
- * confirmed SUBSCRIBE and the next loss. Every 'ready' of the subscriber (first connect, reconnect)
- * subscribes again. A heartbeat publishes a ping on the channel itself: when `misses` pings that
- * Redis accepted were followed by nothing at all on the channel, the link is half-open (a NAT or
- * conntrack entry dropped, a middlebox holding the socket): it counts as lost and the subscriber
- * is forced to reconnect. Anything heard counts as proof of delivery, a forged message included:
- * it could only arrive over a link that works, so forging cannot keep a dead link looking alive.
+ * Pub/sub channels kept subscribed on their own connection. `connected` is true only between a
+ * confirmed SUBSCRIBE of the home channel and the next loss. Every 'ready' of the subscriber (first
+ * connect, reconnect, a Cluster's shard subscriber replaced: 'subscribersReady') subscribes every
+ * wanted channel again and drops those ioredis re-subscribed that are no longer wanted.
+ *
+ * A heartbeat publishes a ping on the home channel: when `misses` pings that Redis accepted were
+ * followed by nothing at all on it, the link is half-open (a NAT or conntrack entry dropped, a
+ * middlebox holding the socket): it counts as lost and the subscriber is forced to reconnect.
+ * Anything heard on the home channel counts as proof of delivery, a forged message included: it
+ * could only arrive over a link that works, so forging cannot keep a dead link looking alive. On a
+ * Cluster with sharded subscribers the pings prove the home channel's shard link only.
  */
 export class Subscription {
   private live = false
   private everUp = false
   private stopped = false
   private timer: NodeJS.Timeout | undefined
-  /** Date.now() of the last message of any kind heard on the channel. */
+  private retryTimer: NodeJS.Timeout | undefined
+  /** Date.now() of the last message of any kind heard on the home channel. */
   private lastHeard = 0
   /** Send times of the latest pings Redis accepted, at most `misses`, newest last. */
   private accepted: number[] = []
   private seq = 0
   private readonly token = randomBytes(6).toString('base64url')
+  private readonly sharded: boolean
+  private readonly messageEvent: 'message' | 'smessage'
+  /** Every channel wanted, the home channel first. */
+  private readonly wanted = new Set<string>()
+  /** Channels Redis confirmed and we have not unsubscribed: what ioredis re-subscribes on reconnect. */
+  private readonly confirmed = new Set<string>()
+  /** Wanted channels whose SUBSCRIBE failed, for the retry. */
+  private readonly failed = new Set<string>()
+  /** The latest resync's commands, all settled (start() awaits the first). */
+  private resynced: Promise<void> = Promise.resolve()
 
-  constructor (private readonly o: SubscriptionOptions) {}
+  constructor (private readonly o: SubscriptionOptions) {
+    this.sharded = o.sharded === true
+    this.messageEvent = this.sharded ? 'smessage' : 'message'
+    this.wanted.add(o.channel)
+  }
 
-  /** True while subscribed and not judged lost. */
+  /** True while the home channel is subscribed and the link not judged lost. */
   get connected (): boolean {
     return this.live
   }
 
+  /** How many channels are wanted, the home channel included. */
+  get channels (): number {
+    return this.wanted.size
+  }
+
+  private get ready (): boolean {
+    return !this.stopped && this.o.subscriber.status === 'ready'
+  }
+
   private readonly onMessage = (channel: string, text: string): void => {
-    if (channel !== this.o.channel) return
-    this.lastHeard = Date.now()
-    if (text.startsWith(HEARTBEAT_PREFIX)) return
-    this.o.onMessage(text)
+    if (channel === this.o.channel) {
+      this.lastHeard = Date.now()
+      if (text.startsWith(HEARTBEAT_PREFIX)) return
+    } else if (!this.wanted.has(channel)) {
+      // One left a moment ago (Redis had not processed the UNSUBSCRIBE yet), or another user's.
+      return
+    }
+    this.o.onMessage(text, channel)
   }
 
   private readonly onClose = (): void => this.lose('closed')
 
-  private readonly onReady = (): void => {
-    // subscribe() never rejects: it logs its own failure.
-    this.subscribe()
+  // A Cluster's shard subscriber ended (its node died or failed over): ioredis subscribes again on
+  // the slot's new master by itself and the Cluster never closes, so messages of the gap would go
+  // unnoticed. Counted as a loss, and subscribed again now (retried until the new master answers).
+  private readonly onShardLost = (): void => {
+    this.lose('closed')
+    this.resynced = this.resync()
   }
 
-  /** Waits up to `readyMs` for the first subscription; later (re)connections subscribe on 'ready'. */
+  private readonly onReady = (): void => {
+    this.resynced = this.resync()
+  }
+
+  /**
+   * Starts listening and waits up to `readyMs` for the subscriber and the first subscription of
+   * every wanted channel; later (re)connections subscribe on their own.
+   */
   async start (readyMs: number): Promise<void> {
     const s = this.o.subscriber
-    s.on('message', this.onMessage)
+    s.on(this.messageEvent, this.onMessage)
     s.on('close', this.onClose)
     s.on('ready', this.onReady)
+    s.on('subscribersReady', this.onReady)
+    if (this.sharded) s.on('-node', this.onShardLost)
     if (this.o.heartbeatMs > 0) {
       this.timer = setInterval(() => this.beat(), this.o.heartbeatMs)
       this.timer.unref()
     }
-    if (await waitForReady(s, readyMs)) await this.subscribe()
+    // Already ready: no 'ready' event will come for this connection.
+    if (s.status === 'ready') this.onReady()
+    if (await waitForReady(s, readyMs)) await this.resynced
   }
 
-  private async subscribe (): Promise<void> {
-    try {
-      await bounded(this.o.subscriber.subscribe(this.o.channel), this.o.timeoutMs)
-    } catch (err) {
-      this.o.log.warn({ err, channel: this.o.channel }, `${this.o.name}: could not subscribe to ${this.o.channel}; retried on the next reconnect`)
-      return
-    }
+  /** Keeps `channel` subscribed from now on (at once when connected, else on the next ready). */
+  add (channel: string): void {
+    if (this.wanted.has(channel)) return
+    this.wanted.add(channel)
+    if (this.ready) this.subscribe([channel]) // never rejects: failures are logged and retried
+  }
+
+  /** Stops wanting `channel` (the home channel stays); its messages are no longer passed on. */
+  remove (channel: string): void {
+    if (channel === this.o.channel || !this.wanted.delete(channel)) return
+    this.failed.delete(channel)
+    if (this.ready) this.unsubscribe([channel]) // never rejects
+  }
+
+  private async resync (): Promise<void> {
+    this.failed.clear()
+    const stale = [...this.confirmed].filter((c) => !this.wanted.has(c))
+    // The home channel in a command of its own: a channel Redis refuses (an ACL) never holds it down.
+    await Promise.all([
+      stale.length > 0 ? this.unsubscribe(stale) : undefined,
+      this.subscribe([this.o.channel]),
+      this.subscribe([...this.wanted].slice(1))
+    ])
+  }
+
+  private batches (channels: string[]): string[][] {
+    const size = this.sharded ? 1 : BATCH
+    const out: string[][] = []
+    for (let i = 0; i < channels.length; i += size) out.push(channels.slice(i, i + size))
+    return out
+  }
+
+  /** Sends the SUBSCRIBEs; resolves once all settled, never rejects (a failure is logged and retried). */
+  private async subscribe (channels: string[]): Promise<void> {
+    const s = this.o.subscriber
+    await Promise.all(this.batches(channels).map(async (batch) => {
+      try {
+        await bounded(this.sharded ? s.ssubscribe(...batch) : s.subscribe(...batch), this.o.timeoutMs)
+      } catch (err) {
+        if (this.stopped) return
+        for (const c of batch) if (this.wanted.has(c)) this.failed.add(c)
+        const what = batch.length === 1 ? batch[0] as string : `${batch.length} channels`
+        this.o.log.warn({ err, channels: batch.length }, `${this.o.name}: could not subscribe to ${what}; retrying in ${SUBSCRIBE_RETRY_MS}ms`)
+        this.retryTimer ??= setTimeout(() => this.retry(), SUBSCRIBE_RETRY_MS).unref()
+        return
+      }
+      for (const c of batch) this.confirmed.add(c)
+      if (batch.includes(this.o.channel)) this.up()
+    }))
+  }
+
+  private async unsubscribe (channels: string[]): Promise<void> {
+    const s = this.o.subscriber
+    await Promise.all(this.batches(channels).map(async (batch) => {
+      try {
+        await bounded(this.sharded ? s.sunsubscribe(...batch) : s.unsubscribe(...batch), this.o.timeoutMs)
+      } catch {
+        // Left confirmed: the next reconnect unsubscribes it as stale.
+        return
+      }
+      for (const c of batch) if (!this.wanted.has(c)) this.confirmed.delete(c)
+    }))
+  }
+
+  /** Subscribes again the channels whose SUBSCRIBE failed (a reconnect's resync covers them too). */
+  private retry (): void {
+    this.retryTimer = undefined
+    if (this.failed.size === 0 || !this.ready) return
+    const channels = [...this.failed]
+    this.failed.clear()
+    this.subscribe(channels) // never rejects
+  }
+
+  private up (): void {
     if (this.live || this.stopped) return
     this.live = true
     this.lastHeard = Date.now()
@@ -126,7 +256,9 @@ export class Subscription {
       return
     }
     const sentAt = Date.now()
-    bounded(this.o.publisher.publish(this.o.channel, `${HEARTBEAT_PREFIX}${this.token}:${++this.seq}`), this.o.timeoutMs).then(() => {
+    const ping = `${HEARTBEAT_PREFIX}${this.token}:${++this.seq}`
+    const p = this.o.publisher
+    bounded(this.sharded ? p.spublish(this.o.channel, ping) : p.publish(this.o.channel, ping), this.o.timeoutMs).then(() => {
       // A ping Redis refused says nothing about the subscriber's link and is not counted. One
       // accepted around a loss is older than the next subscription and never counts against it.
       this.accepted.push(sentAt)
@@ -134,14 +266,17 @@ export class Subscription {
     }, () => undefined)
   }
 
-  /** Stops listening; the connection is closed by its owner. */
+  /** Stops listening and retrying; the connection (and with it every subscription) is closed by its owner. */
   stop (): void {
     this.stopped = true
     this.live = false
     clearInterval(this.timer)
+    clearTimeout(this.retryTimer)
     const s = this.o.subscriber
-    s.off('message', this.onMessage)
+    s.off(this.messageEvent, this.onMessage)
     s.off('close', this.onClose)
     s.off('ready', this.onReady)
+    s.off('subscribersReady', this.onReady)
+    s.off('-node', this.onShardLost)
   }
 }

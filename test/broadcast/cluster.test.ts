@@ -1,24 +1,20 @@
 import t from 'tap'
-import { RedisClusterHarness, waitUntil } from '../helpers/index.js'
+import { FreezingProxy, RedisClusterHarness, waitUntil } from '../helpers/index.js'
 import { Client, PREFIX, startInstance, waitRedisSubscribers, waitSubscribed, type Instance } from './helpers.js'
-import { FreezingProxy } from './proxy.js'
 
 t.test('Redis Cluster: sharded pub/sub chosen automatically, across 3 masters', async (t) => {
   const cluster = await RedisClusterHarness.start()
+  t.teardown(async () => await cluster.stop())
   const instances: Instance[] = []
   const clients: Client[] = []
-  t.teardown(async () => {
-    for (const c of clients) c.close()
-    for (const i of instances) await i.app.close()
-    await cluster.stop()
-  })
   // Channel names chosen so that their slots fall on different masters.
   const channels = ['alpha', 'bravo', 'charlie', 'delta', 'echo', 'foxtrot']
   const owners = await Promise.all(channels.map(async (c) => await cluster.nodeFor(PREFIX + 'c:' + c)))
   t.ok(new Set(owners.map((n) => n.port)).size >= 2, 'the channels live on more than one master')
 
-  for (let i = 0; i < 3; i++) instances.push(await startInstance({ redis: { cluster: cluster.urls, redisOptions: { connectionName: 'bcast' } }, heartbeatInterval: '60s' }))
+  for (let i = 0; i < 3; i++) instances.push(await startInstance(t, { redis: { cluster: cluster.urls, redisOptions: { connectionName: 'bcast' } }, heartbeatInterval: '60s' }))
   t.same(instances.map((i) => i.app.broadcast.sharded), [true, true, true])
+  t.teardown(() => { for (const c of clients) c.close() })
   for (const instance of instances) clients.push(await Client.connect(instance.wsUrl, channels))
   await waitSubscribed(instances, channels.length)
   const admins = owners.map((n) => n.client())
@@ -68,14 +64,11 @@ t.test('Redis Cluster: sharded pub/sub chosen automatically, across 3 masters', 
 
 t.test('Redis Cluster with sharded: false uses classic PUBLISH through the cluster bus', async (t) => {
   const cluster = await RedisClusterHarness.start()
+  t.teardown(async () => await cluster.stop())
   const instances = [
-    await startInstance({ redis: { cluster: cluster.urls }, sharded: false }),
-    await startInstance({ redis: { cluster: cluster.urls }, sharded: false })
+    await startInstance(t, { redis: { cluster: cluster.urls }, sharded: false }),
+    await startInstance(t, { redis: { cluster: cluster.urls }, sharded: false })
   ]
-  t.teardown(async () => {
-    for (const i of instances) await i.app.close()
-    await cluster.stop()
-  })
   const [a, b] = instances as [Instance, Instance]
   t.equal(a.app.broadcast.sharded, false)
   const seen: unknown[] = []
@@ -89,17 +82,13 @@ t.test('Redis Cluster with sharded: false uses classic PUBLISH through the clust
 
 t.test('Redis Cluster: the heartbeat detects dead shard subscriptions and reconnects the subscriber', async (t) => {
   const cluster = await RedisClusterHarness.start()
+  t.teardown(async () => await cluster.stop())
   // One black-holing proxy per node; natMap makes ioredis reach every node through its proxy.
   const proxies = await Promise.all(cluster.nodes.map(async (n) => await FreezingProxy.start(n.port)))
+  t.teardown(async () => { for (const p of proxies) await p.close() })
   const natMap = Object.fromEntries(cluster.nodes.map((n, i) => [`${n.host}:${n.port}`, { host: '127.0.0.1', port: (proxies[i] as FreezingProxy).port }]))
-  const watched = await startInstance({ redis: { cluster: proxies.map((p) => p.url), natMap }, heartbeatInterval: 150, heartbeatMisses: 2 })
-  const publisher = await startInstance({ redis: { cluster: cluster.urls } })
-  t.teardown(async () => {
-    await watched.app.close()
-    await publisher.app.close()
-    for (const p of proxies) await p.close()
-    await cluster.stop()
-  })
+  const watched = await startInstance(t, { redis: { cluster: proxies.map((p) => p.url), natMap }, heartbeatInterval: 150, heartbeatMisses: 2 })
+  const publisher = await startInstance(t, { redis: { cluster: cluster.urls } })
   const got: unknown[] = []
   watched.app.broadcast.subscribe('zulu', (m) => { got.push(m) })
   await waitUntil('delivered before', async () => {

@@ -1,5 +1,5 @@
 import t from 'tap'
-import { RedisServer } from '../helpers/index.js'
+import { adminFor, redisFor } from '../helpers/index.js'
 import { Client, startInstance, waitRedisSubscribers, waitSubscribed } from './helpers.js'
 
 interface ClientInfo { id: string, flags: string, sub: number, ssub: number, cmd: string }
@@ -12,20 +12,15 @@ function parseClientList (text: string): ClientInfo[] {
 }
 
 t.test('1,000 WebSocket clients on one instance: still exactly two Redis connections', async (t) => {
-  const server = await RedisServer.start()
-  const admin = server.client()
+  const server = await redisFor(t)
+  const admin = adminFor(t, server)
   await admin.ping()
   const alone = parseClientList(await admin.client('LIST') as string)
   t.equal(alone.length, 1, 'only the test\'s own connection before the app starts')
 
-  const instance = await startInstance({ redis: server.url, heartbeatInterval: '1s' })
+  const instance = await startInstance(t, { redis: server.url, heartbeatInterval: '1s' })
   const clients: Client[] = []
-  t.teardown(async () => {
-    for (const c of clients) c.close()
-    await instance.app.close()
-    admin.disconnect()
-    await server.stop()
-  })
+  t.teardown(() => { for (const c of clients) c.close() })
   const channelCount = 50
   for (let batch = 0; batch < 10; batch++) {
     clients.push(...await Promise.all(Array.from({ length: 100 }, async (_, i) => {
@@ -43,7 +38,7 @@ t.test('1,000 WebSocket clients on one instance: still exactly two Redis connect
   t.equal(list.length, 2, 'one publisher and one subscriber connection')
   const subscribers = list.filter((c) => c.sub > 0)
   t.equal(subscribers.length, 1)
-  t.equal(subscribers[0]?.sub, channelCount + 2, '50 rooms, "all" and the heartbeat channel on the one subscriber')
+  t.equal(subscribers[0]?.sub, channelCount + 2, '50 rooms, "all" and the instance\'s own (heartbeat) channel on the one subscriber')
 
   const result = await instance.app.broadcast.publish('all', 'to everyone')
   t.equal(result.delivered, 1000)

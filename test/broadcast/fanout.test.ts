@@ -1,14 +1,10 @@
 import t from 'tap'
-import { RedisServer, sleep } from '../helpers/index.js'
+import { adminFor, redisFor, waitUntil } from '../helpers/index.js'
 import { collect, PREFIX, startFleet, startInstance, waitRedisSubscribers, type Client, type Instance } from './helpers.js'
 
 t.test('three instances, WebSocket clients on each', async (t) => {
-  const server = await RedisServer.start()
-  const admin = server.client()
-  t.teardown(async () => {
-    admin.disconnect()
-    await server.stop()
-  })
+  const server = await redisFor(t)
+  const admin = adminFor(t, server)
   const { instances, clients } = await startFleet(t, 3, { redis: server.url, heartbeatInterval: '1s' }, [['news'], ['news', 'sport']])
   await waitRedisSubscribers(admin, 'news', 3)
   await waitRedisSubscribers(admin, 'sport', 3)
@@ -23,11 +19,15 @@ t.test('three instances, WebSocket clients on each', async (t) => {
     for (const [i, c] of clients.entries()) {
       if (i % 2 === 1) t.same((await c.waitFor(2))[1], { channel: 'sport', data: 'goal' })
     }
-    await sleep(100)
-    for (const [i, c] of clients.entries()) t.equal(c.received.length, i % 2 === 1 ? 2 : 1, 'no copies, nothing on other channels')
+    // A last message behind them: Redis delivers in order, so any copy would have come before it.
+    await first.app.broadcast.publish('news', 'end')
+    for (const [i, c] of clients.entries()) {
+      t.same((await c.waitFor(i % 2 === 1 ? 3 : 2)).map((m) => m.data), i % 2 === 1 ? [{ headline: 'hello', n: 1 }, 'goal', 'end'] : [{ headline: 'hello', n: 1 }, 'end'], 'no copies, nothing on other channels')
+    }
+    await waitUntil('every echo and delivery counted', () => instances[0]?.app.broadcast.stats().echoes === 3 && instances.slice(1).every((i) => i.app.broadcast.stats().received === 3))
     const stats = instances.map((i) => i.app.broadcast.stats())
-    t.match(stats[0], { published: 2, echoes: 2, received: 0, sockets: 2, listeners: 3, channels: 2 + 1 })
-    t.match(stats[1], { published: 0, received: 2, echoes: 0, sockets: 2 })
+    t.match(stats[0], { published: 3, echoes: 3, received: 0, sockets: 2, listeners: 3, channels: 2 + 1 })
+    t.match(stats[1], { published: 0, received: 3, echoes: 0, sockets: 2 })
   })
 
   t.test('a message a client sends (onMessage) is published from its instance', async (t) => {
@@ -57,8 +57,7 @@ t.test('three instances, WebSocket clients on each', async (t) => {
     t.same(local.message, { id: 7, at: '1970-01-01T00:00:00.000Z' }, 'local handlers see the JSON form, as remote ones do')
     t.same(local.meta, { channel: 'orders', id: result.id, origin: a.app.broadcast.instanceId, time: local.meta.time, local: true })
     t.ok((local.meta.time as number) >= when)
-    await sleep(50)
-    for (let i = 0; i < 100 && seenB.length === 0; i++) await sleep(20)
+    await waitUntil('the remote delivery', () => seenB.length === 1)
     const remote = seenB[0] as { message: unknown, meta: Record<string, unknown> }
     t.same(remote, { message: { id: 7, at: '1970-01-01T00:00:00.000Z' }, meta: { ...local.meta, local: false } })
     t.equal(seenA.length, 1, 'the publisher dropped its own echo')
@@ -71,11 +70,15 @@ t.test('three instances, WebSocket clients on each', async (t) => {
     const { commands } = await server.countCommands(async () => {
       offs[0]?.()
       offs[0]?.()
-      await sleep(100)
+      // A SUBSCRIBE on the same connection, after anything the lines above could have sent.
+      const marker = a.app.broadcast.subscribe('marker', () => {})
+      await waitRedisSubscribers(admin, 'marker', 1)
+      marker()
+      await waitRedisSubscribers(admin, 'marker', 0)
     })
-    // The heartbeats (PUBLISH every second) may fall in the window; nothing else may.
-    const { publish: _heartbeats, ...others } = commands
-    t.same(others, {}, 'one of two local listeners leaving sends nothing')
+    // The heartbeats (PUBLISH every second) and this test's PUBSUB NUMSUB may fall in the window.
+    const { publish: _heartbeats, 'pubsub|numsub': _checks, ...others } = commands
+    t.same(others, { subscribe: 1, unsubscribe: 1 }, 'one of two local listeners leaving sends nothing (the marker\'s two only)')
     await waitRedisSubscribers(admin, 'refs', 2)
     offs[1]?.()
     await waitRedisSubscribers(admin, 'refs', 1)
@@ -135,14 +138,13 @@ t.test('three instances, WebSocket clients on each', async (t) => {
   })
 
   t.test('the de-duplication window is bounded: an id older than the window is let through again', async (t) => {
-    const small = await startInstance({ redis: server.url, dedupWindow: 2 })
-    t.teardown(async () => await small.app.close())
+    const small = await startInstance(t, { redis: server.url, dedupWindow: 2 })
     const { seen, waitFor } = collect(small, 'window')
     await waitRedisSubscribers(admin, 'window', 1)
     const envelope = (n: number): string => `{"v":1,"id":"00000000-0000-4000-8000-00000000010${n}","o":"elsewhere:1:abc","t":1,"d":${n}}`
     for (const n of [1, 2, 1, 3, 1]) await admin.publish(PREFIX + 'c:window', envelope(n))
+    // The last one published is the fourth delivered: every earlier one was judged before it.
     await waitFor(4)
-    await sleep(50)
     t.same(seen, [1, 2, 3, 1], 'the second 1 was within the window, the third had been evicted by 2 and 3')
     t.equal(small.app.broadcast.stats().duplicates, 1)
   })

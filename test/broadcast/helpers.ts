@@ -1,8 +1,9 @@
-import Fastify, { type FastifyInstance } from 'fastify'
+import type { FastifyInstance } from 'fastify'
+import type { Test } from 'tap'
 import fastifyWebsocket from '@fastify/websocket'
 import WebSocket from 'ws'
 import broadcast, { type BroadcastOptions } from '@scaleout/broadcast'
-import { waitUntil } from '../helpers/index.js'
+import { appFor, waitUntil, type LogSink } from '../helpers/index.js'
 
 export interface Instance {
   app: FastifyInstance
@@ -12,10 +13,10 @@ export interface Instance {
 
 /**
  * A listening Fastify with broadcast and a /ws route whose sockets join the channels of the
- * `channels` query parameter (comma separated).
+ * `channels` query parameter (comma separated); closed when the test ends (or earlier by the test).
  */
-export async function startInstance (options: BroadcastOptions, extra: { maxBufferedBytes?: number, logger?: boolean } = {}): Promise<Instance> {
-  const app = Fastify({ logger: extra.logger === true ? { level: 'warn' } : false })
+export async function startInstance (t: Test, options: BroadcastOptions, extra: { maxBufferedBytes?: number, log?: LogSink } = {}): Promise<Instance> {
+  const app = appFor(t, { logger: extra.log === undefined ? false : extra.log.logger })
   await app.register(broadcast, { heartbeatInterval: false, ...options })
   await app.register(fastifyWebsocket)
   app.after(() => {
@@ -67,6 +68,17 @@ export class Client {
     return this.received
   }
 
+  /**
+   * Resolves once the server answered a ping: any frame it had sent this socket before it read the
+   * ping has arrived by then (one TCP stream, in order).
+   */
+  async roundTrip (): Promise<void> {
+    await new Promise<void>((resolve) => {
+      this.ws.once('pong', () => resolve())
+      this.ws.ping()
+    })
+  }
+
   close (): void {
     this.ws.terminate()
   }
@@ -91,14 +103,12 @@ export async function waitRedisSubscribers (redis: { call: (...args: string[]) =
  * `count` instances, each with one client per entry of `channelsPerClient`; all closed (clients
  * first) when the test ends.
  */
-export async function startFleet (t: { teardown: (fn: () => Promise<void>) => void }, count: number, options: BroadcastOptions, channelsPerClient: string[][]): Promise<{ instances: Instance[], clients: Client[] }> {
+export async function startFleet (t: Test, count: number, options: BroadcastOptions, channelsPerClient: string[][]): Promise<{ instances: Instance[], clients: Client[] }> {
   const instances: Instance[] = []
   const clients: Client[] = []
-  t.teardown(async () => {
-    for (const c of clients) c.close()
-    for (const i of instances) await i.app.close()
-  })
-  for (let i = 0; i < count; i++) instances.push(await startInstance(options))
+  for (let i = 0; i < count; i++) instances.push(await startInstance(t, options))
+  // Registered after the apps' own teardowns, so it runs before them: clients go first.
+  t.teardown(() => { for (const c of clients) c.close() })
   for (const instance of instances) {
     for (const channels of channelsPerClient) clients.push(await Client.connect(instance.wsUrl, channels))
   }

@@ -1,28 +1,33 @@
 import t from 'tap'
-import Fastify from 'fastify'
 import { Redis } from 'ioredis'
 import broadcast from '@scaleout/broadcast'
-import { RedisServer, sleep, waitUntil } from '../helpers/index.js'
+import { adminFor, appFor, logSink, redisFor, waitUntil } from '../helpers/index.js'
 
 t.test('options', async (t) => {
-  const server = await RedisServer.start()
-  t.teardown(async () => await server.stop())
+  const server = await redisFor(t)
 
   const bad: Array<[string, unknown, RegExp]> = [
     ['options', Object.create({ redis: 'x' }), /option `options` is invalid: expected an object/],
-    ['unknown', { redis: server.url, channels: 1 }, /option `channels` is invalid: expected one of the known options/],
+    ['unknown', { redis: server.url, channels: 1 }, /option `channels` is invalid: expected no such option: the options are redis, prefix, sharded/],
+    ['a typo', { redis: server.url, timout: 100 }, /option `timout` is invalid: expected no such option: did you mean `timeout`\?/],
+    ['a typo of a heartbeat option', { redis: server.url, hearbeatMisses: 3 }, /option `hearbeatMisses` is invalid: expected no such option: did you mean `heartbeatMisses`\?/],
+    ['logSerializers (a Fastify register key)', { redis: server.url, logSerializers: {} }, /option `logSerializers` is invalid: expected no such option: `logSerializers` is a Fastify register option/],
+    ['logLevel (a Fastify register key)', { redis: server.url, logLevel: 'warn' }, /option `logLevel` is invalid: expected no such option: `logLevel` is a Fastify register option/],
     ['prefix', { redis: server.url, prefix: 'has space' }, /option `prefix` is invalid/],
     ['sharded', { redis: server.url, sharded: 'yes' }, /option `sharded` is invalid: expected a boolean/],
     ['maxBytes', { redis: server.url, maxBytes: 0 }, /option `maxBytes` is invalid: expected an integer from 1 to 67108864/],
-    ['maxPayloadBytes (renamed)', { redis: server.url, maxPayloadBytes: 1000 }, /option `maxPayloadBytes` is invalid: expected maxBytes \(the option was renamed\)/],
+    ['maxPayloadBytes (renamed)', { redis: server.url, maxPayloadBytes: 1000 }, /option `maxPayloadBytes` is invalid: expected `maxBytes` \(the option was renamed/],
+    ['publishTimeout (renamed)', { redis: server.url, publishTimeout: 1000 }, /option `publishTimeout` is invalid: expected `timeout` \(the option was renamed/],
     ['allowedOrigins', { redis: server.url, allowedOrigins: 'https://a.example' }, /option `allowedOrigins` is invalid: expected an array of origins/],
     ['allowedOrigins entry', { redis: server.url, allowedOrigins: ['https://a.example/path'] }, /option `allowedOrigins` is invalid/],
     ['allowedOrigins null', { redis: server.url, allowedOrigins: ['null'] }, /option `allowedOrigins` is invalid/],
     ['allowedOrigins number', { redis: server.url, allowedOrigins: [443] }, /option `allowedOrigins` is invalid/],
     ['allowedOrigins scheme', { redis: server.url, allowedOrigins: ['ftp://a.example'] }, /option `allowedOrigins` is invalid/],
-    ['publishTimeout', { redis: server.url, publishTimeout: '0ms' }, /option `publishTimeout` is invalid: expected a duration from 1ms to 60000ms/],
-    ['publishTimeout unparsable', { redis: server.url, publishTimeout: 'soon' }, /option `publishTimeout` is invalid: expected a duration/],
-    ['heartbeatInterval', { redis: server.url, heartbeatInterval: true }, /option `heartbeatInterval` is invalid/],
+    ['timeout', { redis: server.url, timeout: '0ms' }, /option `timeout` is invalid: expected a duration from 1ms to 1m: a number of milliseconds/],
+    ['timeout too long', { redis: server.url, timeout: 60_001 }, /option `timeout` is invalid: expected a duration from 1ms to 1m/],
+    ['timeout unparsable', { redis: server.url, timeout: 'soon' }, /option `timeout` is invalid: expected a duration/],
+    ['heartbeatInterval', { redis: server.url, heartbeatInterval: true }, /option `heartbeatInterval` is invalid: expected a duration from 1ms to/],
+    ['heartbeatInterval 0', { redis: server.url, heartbeatInterval: 0 }, /option `heartbeatInterval` is invalid: expected a duration from 1ms to/],
     ['heartbeatMisses', { redis: server.url, heartbeatMisses: 0 }, /option `heartbeatMisses` is invalid/],
     ['dedupWindow', { redis: server.url, dedupWindow: 1.5 }, /option `dedupWindow` is invalid/],
     ['maxBufferedBytes', { redis: server.url, maxBufferedBytes: -1 }, /option `maxBufferedBytes` is invalid/],
@@ -31,11 +36,10 @@ t.test('options', async (t) => {
   ]
   for (const [name, options, message] of bad) {
     t.test(`a bad ${name} fails registration with a coded error, before anything is decorated`, async (t) => {
-      const app = Fastify()
+      const app = appFor(t)
       app.register(broadcast, options as never)
       await t.rejects(async () => { await app.ready() }, { code: 'SCALEOUT_ERR_INVALID_OPTION', message })
       t.equal(app.hasDecorator('broadcast'), false)
-      await app.close()
     })
   }
 
@@ -43,17 +47,16 @@ t.test('options', async (t) => {
     const saved = process.env.REDIS_URL
     delete process.env.REDIS_URL
     t.teardown(() => { if (saved !== undefined) process.env.REDIS_URL = saved })
-    const app = Fastify()
+    const app = appFor(t)
     app.register(broadcast)
     await t.rejects(async () => { await app.ready() }, { code: 'SCALEOUT_ERR_REDIS_NOT_CONFIGURED' })
-    await app.close()
   })
 
   t.test('defaults, custom prefix, durations as strings, and a caller-owned client left open', async (t) => {
     const mine = new Redis(server.url)
     t.teardown(() => mine.disconnect())
-    const app = Fastify()
-    await app.register(broadcast, { redis: mine, prefix: 'app1:bc:', publishTimeout: '2s', heartbeatInterval: '50ms', heartbeatMisses: 3, dedupWindow: 2 })
+    const app = appFor(t)
+    await app.register(broadcast, { redis: mine, prefix: 'app1:bc:', timeout: '2s', heartbeatInterval: '50ms', heartbeatMisses: 3, dedupWindow: 2 })
     t.equal(app.broadcast.sharded, false)
     t.match(app.broadcast.instanceId, /^[\w.-]+:\d+:[0-9a-f]{8}$/)
     t.ok(Object.isFrozen(app.broadcast))
@@ -61,8 +64,13 @@ t.test('options', async (t) => {
     app.broadcast.subscribe('x', (m) => { seen.push(m as string) })
     await waitUntil('subscribed', async () => (await mine.call('PUBSUB', 'NUMSUB', 'app1:bc:c:x') as [string, number])[1] === 1)
     t.match(await app.broadcast.publish('x', 'hi'), { receivers: 1 })
-    // Let a few heartbeats run: heard every time, so no reconnect is forced.
-    await sleep(400)
+    // Let a few heartbeats run (each a PUBLISH on the instance's own channel): heard every time, so no reconnect is forced.
+    const home = 'app1:bc:hb:' + app.broadcast.instanceId
+    const admin = adminFor(t, server)
+    let pings = 0
+    admin.on('message', (channel: string) => { if (channel === home) pings++ })
+    await admin.subscribe(home)
+    await waitUntil('four heartbeats', () => pings >= 4, 5000)
     t.equal(app.broadcast.stats().forcedReconnects, 0)
     await app.close()
     t.equal(mine.status, 'ready')
@@ -73,21 +81,16 @@ t.test('options', async (t) => {
     const saved = process.env.REDIS_URL
     process.env.REDIS_URL = server.url
     t.teardown(() => { if (saved === undefined) delete process.env.REDIS_URL; else process.env.REDIS_URL = saved })
-    const app = Fastify()
+    const app = appFor(t)
     await app.register(broadcast)
     t.match(await app.broadcast.publish('env', 1), { remote: true, receivers: 0 })
-    await app.close()
   })
 })
 
 t.test('bad arguments get coded errors', async (t) => {
-  const server = await RedisServer.start()
-  const app = Fastify()
+  const server = await redisFor(t)
+  const app = appFor(t)
   await app.register(broadcast, { redis: server.url, heartbeatInterval: false })
-  t.teardown(async () => {
-    await app.close()
-    await server.stop()
-  })
   for (const channel of ['', 'a b', 'tab\there', 'x'.repeat(257), 42, null]) {
     await t.rejects(app.broadcast.publish(channel as never, 1), { code: 'SCALEOUT_ERR_BROADCAST_CHANNEL', statusCode: 400 })
     t.throws(() => app.broadcast.subscribe(channel as never, () => {}), { code: 'SCALEOUT_ERR_BROADCAST_CHANNEL' })
@@ -98,14 +101,11 @@ t.test('bad arguments get coded errors', async (t) => {
 })
 
 t.test('handlers: errors thrown or rejected are logged, the others still run', async (t) => {
-  const server = await RedisServer.start()
-  const lines: Array<Record<string, unknown>> = []
-  const app = Fastify({ logger: { level: 'error', stream: { write: (l: string) => { lines.push(JSON.parse(l) as Record<string, unknown>) } } } })
+  const server = await redisFor(t)
+  const sink = logSink('error')
+  const { lines } = sink
+  const app = appFor(t, { logger: sink.logger })
   await app.register(broadcast, { redis: server.url, heartbeatInterval: false })
-  t.teardown(async () => {
-    await app.close()
-    await server.stop()
-  })
   const seen: unknown[] = []
   app.broadcast.subscribe('h', () => { throw new Error('sync boom') })
   app.broadcast.subscribe('h', async () => { throw new Error('async boom') })

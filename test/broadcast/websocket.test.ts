@@ -1,15 +1,9 @@
 import t from 'tap'
-import Fastify from 'fastify'
 import fastifyWebsocket from '@fastify/websocket'
 import WebSocket from 'ws'
 import broadcast from '@scaleout/broadcast'
-import { RedisServer, sleep, waitUntil } from '../helpers/index.js'
+import { adminFor, appFor, logSink, redisFor, waitUntil } from '../helpers/index.js'
 import { Client, startInstance, waitRedisSubscribers, waitSubscribed } from './helpers.js'
-
-function logSink (): { stream: { write: (line: string) => void }, lines: Array<Record<string, unknown>> } {
-  const lines: Array<Record<string, unknown>> = []
-  return { lines, stream: { write: (line: string) => { lines.push(JSON.parse(line) as Record<string, unknown>) } } }
-}
 
 async function refusal (url: string): Promise<{ code: number, reason: string } | { error: string }> {
   const ws = new WebSocket(url)
@@ -20,16 +14,11 @@ async function refusal (url: string): Promise<{ code: number, reason: string } |
 }
 
 t.test('WebSocket bridge', async (t) => {
-  const server = await RedisServer.start()
-  const admin = server.client()
-  t.teardown(async () => {
-    admin.disconnect()
-    await server.stop()
-  })
+  const server = await redisFor(t)
+  const admin = adminFor(t, server)
 
   t.test('a client that reads too slowly is dropped; the others get everything', async (t) => {
-    const instance = await startInstance({ redis: server.url }, { maxBufferedBytes: 64 * 1024 })
-    t.teardown(async () => await instance.app.close())
+    const instance = await startInstance(t, { redis: server.url }, { maxBufferedBytes: 64 * 1024 })
     const slow = await Client.connect(instance.wsUrl, ['firehose'])
     const fast = await Client.connect(instance.wsUrl, ['firehose'])
     t.teardown(() => { slow.close(); fast.close() })
@@ -52,8 +41,7 @@ t.test('WebSocket bridge', async (t) => {
   })
 
   t.test('payload cap: an oversized message is refused with a coded error and nothing is sent', async (t) => {
-    const instance = await startInstance({ redis: server.url, maxBytes: 1000 })
-    t.teardown(async () => await instance.app.close())
+    const instance = await startInstance(t, { redis: server.url, maxBytes: 1000 })
     const client = await Client.connect(instance.wsUrl, ['capped'])
     t.teardown(() => client.close())
     await waitSubscribed([instance], 1)
@@ -70,8 +58,8 @@ t.test('WebSocket bridge', async (t) => {
   })
 
   t.test('channel lists that are refused close the socket with 1008 and a reason', async (t) => {
-    const sink = logSink()
-    const app = Fastify({ logger: { level: 'warn', stream: sink.stream } })
+    const sink = logSink('warn')
+    const app = appFor(t, { logger: sink.logger })
     await app.register(broadcast, { redis: server.url, maxChannelsPerSocket: 2, heartbeatInterval: false })
     await app.register(fastifyWebsocket)
     app.after(() => {
@@ -80,7 +68,6 @@ t.test('WebSocket bridge', async (t) => {
       app.broadcast.websocket('/few', { channels: () => ['x', 'y', 'z'], maxChannels: 3, route: { logLevel: 'warn' } })
     })
     await app.listen({ host: '127.0.0.1', port: 0 })
-    t.teardown(async () => await app.close())
     const base = `ws://127.0.0.1:${(app.server.address() as { port: number }).port}`
     t.same(await refusal(`${base}/ws?c=a,b,c`), { code: 1008, reason: 'SCALEOUT_ERR_BROADCAST_TOO_MANY_CHANNELS' })
     t.same(await refusal(`${base}/ws?c=a,has%20space`), { code: 1008, reason: 'SCALEOUT_ERR_BROADCAST_CHANNEL' })
@@ -93,15 +80,14 @@ t.test('WebSocket bridge', async (t) => {
   })
 
   t.test('onMessage errors are logged and the socket stays open', async (t) => {
-    const sink = logSink()
-    const app = Fastify({ logger: { level: 'warn', stream: sink.stream } })
+    const sink = logSink('warn')
+    const app = appFor(t, { logger: sink.logger })
     await app.register(broadcast, { redis: server.url, heartbeatInterval: false })
     await app.register(fastifyWebsocket)
     app.after(() => {
       app.broadcast.websocket('/ws', { channels: () => ['echo'], onMessage: (data) => { throw new Error(`bad ${data.toString()}`) } })
     })
     await app.listen({ host: '127.0.0.1', port: 0 })
-    t.teardown(async () => await app.close())
     const client = await Client.connect(`ws://127.0.0.1:${(app.server.address() as { port: number }).port}/ws`, [])
     t.teardown(() => client.close())
     client.ws.send('hello')
@@ -113,9 +99,8 @@ t.test('WebSocket bridge', async (t) => {
   })
 
   t.test('the route helper needs @fastify/websocket and a channels function', async (t) => {
-    const app = Fastify()
+    const app = appFor(t)
     await app.register(broadcast, { redis: server.url, heartbeatInterval: false })
-    t.teardown(async () => await app.close())
     t.throws(() => app.broadcast.websocket('/ws', { channels: () => [] }), { code: 'SCALEOUT_ERR_BROADCAST_NO_WEBSOCKET' })
     await app.register(fastifyWebsocket)
     t.throws(() => app.broadcast.websocket('/ws', {} as never), TypeError)
@@ -123,7 +108,7 @@ t.test('WebSocket bridge', async (t) => {
 
   t.test('shutdown: sockets closed with 1001, upgrades refused, channels unsubscribed, connections quit', async (t) => {
     const before = (await admin.client('LIST') as string).trim().split('\n').length
-    const app = Fastify({ return503OnClosing: false })
+    const app = appFor(t, { return503OnClosing: false })
     await app.register(broadcast, { redis: server.url, heartbeatInterval: 200 })
     const duringClose: unknown[] = []
     let base = ''
@@ -162,7 +147,7 @@ t.test('WebSocket bridge', async (t) => {
   })
 
   t.test('shutdown: a client that never answers the close handshake is terminated, not waited for', async (t) => {
-    const instance = await startInstance({ redis: server.url })
+    const instance = await startInstance(t, { redis: server.url })
     const polite = await Client.connect(instance.wsUrl, ['bye'])
     const deaf = await Client.connect(instance.wsUrl, ['bye'])
     await waitSubscribed([instance], 2)
@@ -177,8 +162,8 @@ t.test('WebSocket bridge', async (t) => {
   })
 
   t.test('registered after @fastify/websocket: a warning says sockets will not get 1001', async (t) => {
-    const sink = logSink()
-    const app = Fastify({ logger: { level: 'warn', stream: sink.stream } })
+    const sink = logSink('warn')
+    const app = appFor(t, { logger: sink.logger })
     await app.register(fastifyWebsocket)
     await app.register(broadcast, { redis: server.url, heartbeatInterval: false })
     await app.close()
@@ -186,7 +171,7 @@ t.test('WebSocket bridge', async (t) => {
   })
 
   t.test('attach() on a socket of your own route', async (t) => {
-    const app = Fastify()
+    const app = appFor(t)
     await app.register(broadcast, { redis: server.url, heartbeatInterval: false })
     await app.register(fastifyWebsocket)
     let detachFirst: (() => void) | undefined
@@ -197,7 +182,6 @@ t.test('WebSocket bridge', async (t) => {
       })
     })
     await app.listen({ host: '127.0.0.1', port: 0 })
-    t.teardown(async () => await app.close())
     const url = `ws://127.0.0.1:${(app.server.address() as { port: number }).port}/own`
     const first = await Client.connect(url, [])
     const second = await Client.connect(url, [])
@@ -209,8 +193,8 @@ t.test('WebSocket bridge', async (t) => {
     t.equal(app.broadcast.stats().sockets, 1)
     t.match(await app.broadcast.publish('own', 'only second'), { delivered: 1 })
     await second.waitFor(1)
-    await sleep(50)
-    t.same(first.received, [])
+    await first.roundTrip()
+    t.same(first.received, [], 'the detached socket got nothing before the server answered its ping')
     t.throws(() => app.broadcast.attach(second.ws as never, 'own' as never), { code: 'SCALEOUT_ERR_BROADCAST_CHANNEL' })
     second.close()
     await waitUntil('detached on close', () => app.broadcast.stats().sockets === 0)

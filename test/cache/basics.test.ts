@@ -1,20 +1,18 @@
 import t from 'tap'
 import { MAX_TIMER_MS } from '@scaleout/core'
-import { RedisServer } from '../helpers/index.js'
+import { adminFor, redisFor, sleep, waitUntil } from '../helpers/index.js'
 import { cacheApp, keyInGeneration } from './setup.js'
 
-const server = await RedisServer.start()
-t.teardown(async () => await server.stop())
+const server = await redisFor(t)
 t.beforeEach(async () => await server.flushAll())
 
 t.test('set, get and del round-trip through Redis under the namespaced key', async (t) => {
   const app = await cacheApp(t, { redis: server.url, prefix: 'app:' })
   t.equal(await app.cache.get('user:1'), undefined)
-  await app.cache.set('user:1', { id: 1, name: 'Ada' }, { ttl: 30 })
+  await app.cache.set('user:1', { id: 1, name: 'Ada' }, { ttl: '30s' })
   t.same(await app.cache.get('user:1'), { id: 1, name: 'Ada' })
 
-  const admin = server.client()
-  t.teardown(() => admin.disconnect())
+  const admin = adminFor(t, server)
   const entry = await keyInGeneration(admin, 'user:1', 'e', 'app:json.v1:')
   t.same((await admin.keys('app:*')).sort(), [entry, 'app:json.v1:gen'])
   const raw = await admin.get(entry) as string
@@ -41,6 +39,24 @@ t.test('an L2 hit of an untagged entry costs exactly one GET', async (t) => {
   t.equal(total, 1)
 })
 
+t.test('a wrap miss costs a GET, the lease SET NX, the SET and its PUBLISH, and the release script', async (t) => {
+  const app = await cacheApp(t, { redis: server.url, l1: false })
+  const admin = adminFor(t, server)
+  await app.cache.get('other') // learns the generation
+  const { result, commands } = await server.countCommands(async () => {
+    const value = await app.cache.wrap('m', () => 1)
+    // The release is not waited for by wrap(): wait for it to reach Redis.
+    await waitUntil('lease released', async () => (await admin.keys('*:l:*')).length === 0, 5000)
+    return value
+  })
+  t.equal(result, 1)
+  const { keys, ...rest } = commands
+  t.ok(keys !== undefined && keys >= 1, 'the wait looked at the lease')
+  // Five commands: GET, the lease SET NX, SET, PUBLISH, and the release script (EVAL the first time
+  // on a connection), whose own GET and DEL Redis counts as well.
+  t.same(rest, { get: 2, set: 2, publish: 1, eval: 1, del: 1 })
+})
+
 t.test('an L1 hit costs no Redis command at all', async (t) => {
   const app = await cacheApp(t, { redis: server.url })
   await app.cache.set('k', 'v')
@@ -57,7 +73,7 @@ t.test('entries expire after their TTL in both tiers', async (t) => {
   const app = await cacheApp(t, { redis: server.url, ttl: '300ms' })
   await app.cache.set('k', 'v')
   t.equal(await app.cache.get('k'), 'v')
-  await new Promise((resolve) => setTimeout(resolve, 450))
+  await sleep(450) // past the 300 ms ttl: expiry reads the clock, there is no event to wait for
   t.equal(await app.cache.get('k'), undefined)
   t.equal(app.cache.stats().l1.entries, 0)
 })
@@ -71,8 +87,7 @@ t.test('a TTL longer than any timer (30 days) is stored exactly and arms no time
   const after = process.getActiveResourcesInfo().filter((r) => r === 'Timeout').length
   t.equal(after, before, 'no timer left behind by set')
   t.equal(await app.cache.get('long'), 'kept')
-  const admin = server.client()
-  t.teardown(() => admin.disconnect())
+  const admin = adminFor(t, server)
   const pttl = await admin.pttl(await keyInGeneration(admin, 'long'))
   t.ok(pttl > thirtyDays - 60_000 && pttl <= thirtyDays, `PTTL ${pttl}`)
 })
@@ -103,8 +118,8 @@ t.test('L1 is bounded by entries and bytes, least recently used first', async (t
 
 t.test('l1.ttl keeps L1 copies shorter than the entry', async (t) => {
   const app = await cacheApp(t, { redis: server.url, l1: { ttl: '200ms' } })
-  await app.cache.set('k', 'v', { ttl: 60 })
-  await new Promise((resolve) => setTimeout(resolve, 300))
+  await app.cache.set('k', 'v', { ttl: '60s' })
+  await sleep(300) // past the 200 ms l1.ttl
   const { result, commands } = await server.countCommands(async () => await app.cache.get('k'))
   t.equal(result, 'v')
   t.same(commands, { get: 1 }, 'L1 copy had expired; Redis still had the entry')
@@ -114,7 +129,7 @@ t.test('wrap computes once, stores with tags, then serves from the cache', async
   const app = await cacheApp(t, { redis: server.url })
   let calls = 0
   const fn = async (): Promise<{ n: number }> => ({ n: ++calls })
-  t.same(await app.cache.wrap('w', fn, { ttl: 10, tags: ['users'] }), { n: 1 })
+  t.same(await app.cache.wrap('w', fn, { ttl: '10s', tags: ['users'] }), { n: 1 })
   t.same(await app.cache.wrap('w', fn), { n: 1 })
   t.equal(calls, 1)
   const stats = app.cache.stats()
@@ -136,18 +151,17 @@ t.test('wrap propagates the error of fn to every coalesced caller and frees the 
   let calls = 0
   const fn = async (): Promise<never> => {
     calls++
-    await new Promise((resolve) => setTimeout(resolve, 50))
     throw new Error('db down')
   }
+  // Both calls start in the same tick: the second joins the first's computation.
   const results = await Promise.allSettled([app.cache.wrap('e', fn), app.cache.wrap('e', fn)])
   t.same(results.map((r) => r.status), ['rejected', 'rejected'])
   t.equal((results[0] as PromiseRejectedResult).reason.message, 'db down')
   t.equal(calls, 1)
   t.equal(app.cache.stats().coalesced, 1)
-  const admin = server.client()
-  t.teardown(() => admin.disconnect())
-  await new Promise((resolve) => setTimeout(resolve, 50))
-  t.same(await admin.keys('*:l:*'), [], 'lease released')
+  const admin = adminFor(t, server)
+  // The release is not waited for by wrap(): wait for it to reach Redis.
+  await waitUntil('lease released', async () => (await admin.keys('*:l:*')).length === 0, 5000)
   t.equal(await app.cache.wrap('e', () => 'ok'), 'ok', 'the next call computes again')
 })
 
@@ -170,10 +184,12 @@ t.test('tags: invalidating one tag drops every entry that carries it, in one DEL
 
 t.test('tags: an invalidation while wrap computes makes the stored entry invalid (no stale write-back)', async (t) => {
   const app = await cacheApp(t, { redis: server.url, l1: false })
+  const admin = adminFor(t, server)
   let release: () => void = () => {}
   const gate = new Promise<void>((resolve) => { release = resolve })
   const pending = app.cache.wrap('k', async () => { await gate; return 'old' }, { tags: ['t'] })
-  await new Promise((resolve) => setTimeout(resolve, 50))
+  // wrap reads the tag's token before fn runs: wait until that token exists, then invalidate.
+  await waitUntil('the tag token was read', async () => await admin.exists('scaleout:cache:json.v1:t:t') === 1, 5000)
   await app.cache.invalidateTags(['t'])
   release()
   t.equal(await pending, 'old')
@@ -183,8 +199,7 @@ t.test('tags: an invalidation while wrap computes makes the stored entry invalid
 t.test('clear() moves to a new generation without KEYS or FLUSHALL', async (t) => {
   const app = await cacheApp(t, { redis: server.url })
   await app.cache.set('a', 1)
-  const admin = server.client()
-  t.teardown(() => admin.disconnect())
+  const admin = adminFor(t, server)
   const first = await keyInGeneration(admin, 'a')
   const { commands } = await server.countCommands(async () => await app.cache.clear())
   // One script (EVAL the first time on a connection): the clock, the current value, and the new
@@ -216,6 +231,10 @@ t.test('bad keys and per-call options get coded errors', async (t) => {
   await t.rejects(app.cache.set('k', 1, { staleTtl: 'soon' }), { code: 'SCALEOUT_ERR_CACHE_OPTION', message: /staleTtl is invalid/ })
   await t.rejects(app.cache.set('k', 1, { tags: 'a' as unknown as string[] }), { code: 'SCALEOUT_ERR_CACHE_OPTION', message: '@scaleout/cache: tags is invalid: expected an array of strings' })
   await t.rejects(app.cache.invalidateTags(['']), { code: 'SCALEOUT_ERR_CACHE_KEY', message: /a tag must be/ })
+  await t.rejects(app.cache.set('k', 1, { tll: 60 } as unknown as { ttl: number }), { code: 'SCALEOUT_ERR_INVALID_OPTION', message: '@scaleout/cache: option `set().tll` is invalid: expected no such option: did you mean `ttl`? the options are ttl, staleTtl, tags' })
+  await t.rejects(app.cache.wrap('k', () => 1, { tag: ['a'] } as unknown as { tags: string[] }), { code: 'SCALEOUT_ERR_INVALID_OPTION', message: /option `wrap\(\)\.tag` is invalid: expected no such option: did you mean `tags`\?/ })
+  await t.rejects(app.cache.set('k', 1, 'soon' as unknown as { ttl: string }), { code: 'SCALEOUT_ERR_CACHE_OPTION', message: '@scaleout/cache: set() options is invalid: expected an object { ttl?, staleTtl?, tags? }' })
+  t.equal(await app.cache.get('k'), undefined, 'nothing was stored')
 })
 
 t.test('concurrent first calls share one read of the namespace generation', async (t) => {

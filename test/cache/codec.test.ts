@@ -1,13 +1,11 @@
 import t from 'tap'
 import type { Codec } from '@scaleout/cache'
-import { RedisServer } from '../helpers/index.js'
+import { adminFor, redisFor } from '../helpers/index.js'
 import { cacheApp, keyInGeneration } from './setup.js'
 
-const server = await RedisServer.start()
-t.teardown(async () => await server.stop())
+const server = await redisFor(t)
 t.beforeEach(async () => await server.flushAll())
-const admin = server.client()
-t.teardown(() => admin.disconnect())
+const admin = adminFor(t, server)
 const entryKey = async (key: string): Promise<string> => await keyInGeneration(admin, key)
 
 t.test('JSON does not round-trip Date, Map or Buffer, and refuses BigInt and undefined with a coded error', async (t) => {

@@ -1,9 +1,8 @@
 import t from 'tap'
-import { RedisServer, waitUntil } from '../helpers/index.js'
+import { adminFor, redisFor, waitUntil } from '../helpers/index.js'
 import { cacheApp, keyInGeneration } from './setup.js'
 
-const server = await RedisServer.start()
-t.teardown(async () => await server.stop())
+const server = await redisFor(t)
 t.beforeEach(async () => await server.flushAll())
 
 t.test('a set, del, invalidateTags or clear on one instance drops the entry from the other instance\'s L1', async (t) => {
@@ -64,8 +63,7 @@ t.test('a dropped subscription flushes L1 on reconnect: invalidations missed mea
   await a.cache.set('k', 'old')
   t.equal(await a.cache.get('k'), 'old')
   // Another writer changed the entry and its message was lost (written straight into Redis here).
-  const admin = server.client()
-  t.teardown(() => admin.disconnect())
+  const admin = adminFor(t, server)
   const entry = await keyInGeneration(admin, 'k')
   const raw = await admin.get(entry) as string
   await admin.set(entry, raw.replace('"old"', '"new"'), 'KEEPTTL')
@@ -84,8 +82,7 @@ t.test('a dropped subscription flushes L1 on reconnect: invalidations missed mea
 t.test('messages that are not invalidations are ignored and logged', async (t) => {
   const a = await cacheApp(t, { redis: server.url })
   await a.cache.set('k', 1)
-  const admin = server.client()
-  t.teardown(() => admin.disconnect())
+  const admin = adminFor(t, server)
   for (const garbage of ['not json', 'null', '{"k":["k"]}', '{"i":"x","k":"k"}', '{"i":"x","g":5}', '{"i":"x","t":[1]}']) {
     await admin.publish('scaleout:cache:json.v1:bus', garbage)
   }
@@ -112,8 +109,7 @@ t.test('a read overtaken by an invalidation does not refill L1 with what it read
 })
 
 t.test('without permission to SUBSCRIBE the cache still works, with L1 off', async (t) => {
-  const admin = server.client()
-  t.teardown(() => admin.disconnect())
+  const admin = adminFor(t, server)
   await admin.acl('SETUSER', 'nosub', 'on', '>pw', '~*', '&*', '+@all', '-subscribe')
   t.teardown(async () => { await admin.acl('DELUSER', 'nosub') })
   const app = await cacheApp(t, { redis: `redis://nosub:pw@127.0.0.1:${server.port}` })

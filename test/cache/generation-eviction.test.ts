@@ -1,17 +1,15 @@
 import t from 'tap'
-import { RedisServer, waitUntil } from '../helpers/index.js'
+import { adminFor, redisFor, waitUntil } from '../helpers/index.js'
 import { cacheApp } from './setup.js'
 
 // A cache's Redis usually evicts (allkeys-lru): the generation key is a key like any other.
-const server = await RedisServer.start({ args: ['--maxmemory', '64mb', '--maxmemory-policy', 'allkeys-lru'] })
-t.teardown(async () => await server.stop())
+const server = await redisFor(t, { args: ['--maxmemory', '64mb', '--maxmemory-policy', 'allkeys-lru'] })
 t.beforeEach(async () => await server.flushAll())
 
 const GEN = 'scaleout:cache:json.v1:gen'
 
 t.test('regression: an evicted generation key started again from 0 and served entries clear() had removed', async (t) => {
-  const admin = server.client()
-  t.teardown(() => admin.disconnect())
+  const admin = adminFor(t, server)
   t.equal(await admin.config('GET', 'maxmemory-policy').then((r) => (r as string[])[1]), 'allkeys-lru')
   const a = await cacheApp(t, { redis: server.url })
   await a.cache.set('k', 'before clear', { ttl: '1h' })
@@ -36,8 +34,7 @@ t.test('regression: an evicted generation key started again from 0 and served en
 })
 
 t.test('regression: a clear() after the generation key was evicted went back to 1 and was ignored', async (t) => {
-  const admin = server.client()
-  t.teardown(() => admin.disconnect())
+  const admin = adminFor(t, server)
   const a = await cacheApp(t, { redis: server.url })
   const b = await cacheApp(t, { redis: server.url })
   await a.cache.clear()

@@ -1,10 +1,9 @@
 import t from 'tap'
 import type { FastifyInstance } from 'fastify'
-import { RedisServer, waitUntil } from '../helpers/index.js'
+import { adminFor, redisFor, waitUntil } from '../helpers/index.js'
 import { cacheApp } from './setup.js'
 
-const server = await RedisServer.start()
-t.teardown(async () => await server.stop())
+const server = await redisFor(t)
 t.beforeEach(async () => await server.flushAll())
 
 const CHANNEL = 'scaleout:cache:json.v1:bus'
@@ -17,8 +16,7 @@ async function delivered (apps: FastifyInstance[], count: number): Promise<void>
 
 t.test('regression: racing clear() calls split the instances across generations', async (t) => {
   const apps = await Promise.all([1, 2, 3].map(async () => await cacheApp(t, { redis: server.url })))
-  const admin = server.client()
-  t.teardown(() => admin.disconnect())
+  const admin = adminFor(t, server)
   let messages = 0
   let last = 0
   for (let round = 0; round < 8; round++) {
@@ -48,8 +46,7 @@ t.test('regression: racing clear() calls split the instances across generations'
 t.test('regression: a forged PUBLISH of an old generation brought cleared entries back', async (t) => {
   const a = await cacheApp(t, { redis: server.url })
   const b = await cacheApp(t, { redis: server.url })
-  const admin = server.client()
-  t.teardown(() => admin.disconnect())
+  const admin = adminFor(t, server)
   await a.cache.set('k', 'before clear')
   await a.cache.clear()
   await delivered([a, b], 2)
@@ -68,8 +65,7 @@ t.test('regression: a forged PUBLISH of an old generation brought cleared entrie
 t.test('regression: a forged PUBLISH of an invented generation moved one instance away from the others', async (t) => {
   const a = await cacheApp(t, { redis: server.url })
   const b = await cacheApp(t, { redis: server.url })
-  const admin = server.client()
-  t.teardown(() => admin.disconnect())
+  const admin = adminFor(t, server)
   await a.cache.set('k', 1)
   await delivered([a, b], 1)
   t.equal(await b.cache.get('k'), 1)
@@ -86,8 +82,7 @@ t.test('regression: a forged PUBLISH of an invented generation moved one instanc
 
 t.test('a generation key that is not a number: L1 dropped, every read a miss, nothing adopted', async (t) => {
   const a = await cacheApp(t, { redis: server.url })
-  const admin = server.client()
-  t.teardown(() => admin.disconnect())
+  const admin = adminFor(t, server)
   await a.cache.set('k', 1)
   t.equal(a.cache.stats().l1.entries, 1)
   await admin.set(GEN, 'garbage')
@@ -103,8 +98,7 @@ t.test('a generation key that is not a number: L1 dropped, every read a miss, no
 
 t.test('a bus message whose generation is not a decimal INCR value is ignored', async (t) => {
   const a = await cacheApp(t, { redis: server.url })
-  const admin = server.client()
-  t.teardown(() => admin.disconnect())
+  const admin = adminFor(t, server)
   await a.cache.set('k', 1)
   for (const g of ['"01"', '"-1"', '"1e3"', '"99999999999999999999"']) await admin.publish(CHANNEL, `{"i":"x","g":${g}}`)
   await admin.publish(CHANNEL, `{"i":"x","k":${JSON.stringify(Array.from({ length: 1001 }, (_, i) => `k${i}`))}}`)

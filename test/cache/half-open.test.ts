@@ -1,9 +1,8 @@
 import t from 'tap'
-import { FreezingProxy, RedisServer, waitUntil } from '../helpers/index.js'
+import { FreezingProxy, redisFor, waitUntil } from '../helpers/index.js'
 import { cacheApp } from './setup.js'
 
-const server = await RedisServer.start()
-t.teardown(async () => await server.stop())
+const server = await redisFor(t)
 
 const INTERVAL_MS = 100
 const MISSES = 2

@@ -1,18 +1,14 @@
 import t from 'tap'
-import Fastify from 'fastify'
 import cache from '@scaleout/cache'
-import { RedisServer, waitUntil } from '../helpers/index.js'
-import { logSink } from './setup.js'
+import { appFor, logSink, redisFor, waitUntil } from '../helpers/index.js'
 
 // The lease a wrap() took is released after the value is stored; when Redis goes away in between,
 // the value is still returned and the lease is left to expire on its own (logged, never thrown).
 t.test('a lease release that fails is logged and the computed value is still returned', async (t) => {
-  const server = await RedisServer.start()
-  t.teardown(async () => await server.stop())
-  const sink = logSink()
-  const app = Fastify({ logger: { level: 'debug', stream: sink.stream } })
-  t.teardown(async () => await app.close())
-  await app.register(cache, { redis: server.url, timeoutMs: 300, heartbeatInterval: false, l1: false })
+  const server = await redisFor(t)
+  const sink = logSink('debug')
+  const app = appFor(t, { logger: sink.logger })
+  await app.register(cache, { redis: server.url, timeout: 300, heartbeatInterval: false, l1: false })
   await app.ready()
 
   const value = await app.cache.wrap('k', async () => {
@@ -21,6 +17,6 @@ t.test('a lease release that fails is logged and the computed value is still ret
   })
   t.equal(value, 7)
   // The release runs after wrap() answered: wait for its outcome.
-  await waitUntil('the failed release logged', () => sink.lines.some((line) => line.msg === '@scaleout/cache: lease release failed; it expires on its own'), 5000)
+  await waitUntil('the failed release logged', () => sink.messages().includes('@scaleout/cache: lease release failed; it expires on its own'), 5000)
   t.pass('the failed release is logged')
 })

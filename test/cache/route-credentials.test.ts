@@ -1,25 +1,17 @@
 import t from 'tap'
-import Fastify from 'fastify'
 import cache from '@scaleout/cache'
-import { RedisServer } from '../helpers/index.js'
+import { adminFor, appFor, redisFor } from '../helpers/index.js'
 import { cacheApp } from './setup.js'
 
-const server = await RedisServer.start()
-t.teardown(async () => await server.stop())
+const server = await redisFor(t)
 t.beforeEach(async () => await server.flushAll())
 
-const entries = async (): Promise<number> => {
-  const admin = server.client()
-  try {
-    return (await admin.keys('*:e:route:*')).length
-  } finally {
-    admin.disconnect()
-  }
-}
+const admin = adminFor(t, server)
+const entries = async (): Promise<number> => (await admin.keys('*:e:route:*')).length
 
 t.test('regression: a response to a request with Authorization was stored and served to other users', async (t) => {
   const app = await cacheApp(t, { redis: server.url }, (app) => {
-    app.get('/profile', { config: { cache: { ttl: 60 } } }, async (request) => `profile of ${request.headers.authorization ?? 'nobody'}`)
+    app.get('/profile', { config: { cache: { ttl: '60s' } } }, async (request) => `profile of ${request.headers.authorization ?? 'nobody'}`)
   })
   const alice = await app.inject({ url: '/profile', headers: { authorization: 'Bearer alice' } })
   t.same([alice.body, alice.headers['x-cache'], alice.headers['cache-control']], ['profile of Bearer alice', 'bypass', undefined])
@@ -35,7 +27,7 @@ t.test('regression: a response to a request with Authorization was stored and se
 
 t.test('regression: a response to a request with a cookie was stored and served to other users', async (t) => {
   const app = await cacheApp(t, { redis: server.url }, (app) => {
-    app.get('/page', { config: { cache: { ttl: 60 } } }, async (request) => `page for ${request.headers.cookie ?? 'nobody'}`)
+    app.get('/page', { config: { cache: { ttl: '60s' } } }, async (request) => `page for ${request.headers.cookie ?? 'nobody'}`)
   })
   t.equal((await app.inject('/page')).body, 'page for nobody')
   const carol = await app.inject({ url: '/page', headers: { cookie: 'sid=carol' } })
@@ -46,11 +38,10 @@ t.test('regression: a response to a request with a cookie was stored and served 
 })
 
 t.test('regression: scope "private" with the default key served one user\'s page to another; it is refused at registration', async (t) => {
-  const app = Fastify()
-  t.teardown(async () => await app.close())
+  const app = appFor(t)
   await app.register(cache, { redis: server.url })
   await t.rejects(async () => {
-    app.get('/me', { config: { cache: { ttl: 60, scope: 'private' } } }, async () => 'mine')
+    app.get('/me', { config: { cache: { ttl: '60s', scope: 'private' } } }, async () => 'mine')
     await app.ready()
   }, { code: 'SCALEOUT_ERR_INVALID_OPTION', message: /config\.cache of GET \/me\.key` is invalid: expected a function \(request\) => string naming the user, which scope "private" requires/ })
 })
@@ -59,7 +50,7 @@ t.test('scope "private" with a key that names the user: each user gets their own
   let calls = 0
   const app = await cacheApp(t, { redis: server.url }, (app) => {
     app.get('/me', {
-      config: { cache: { ttl: 60, scope: 'private', key: (request) => request.headers.authorization === undefined ? null : `user:${request.headers.authorization}` } }
+      config: { cache: { ttl: '60s', scope: 'private', key: (request) => request.headers.authorization === undefined ? null : `user:${request.headers.authorization}` } }
     }, async (request) => `${request.headers.authorization ?? 'anonymous'} ${++calls}`)
   })
   const alice = { authorization: 'Bearer alice' }
@@ -75,7 +66,7 @@ t.test('scope "private" with a key that names the user: each user gets their own
 
 t.test('regression: a handler that refuses anonymous clients itself (401) was skipped on hits', async (t) => {
   const app = await cacheApp(t, { redis: server.url }, (app) => {
-    app.get('/admin', { config: { cache: { ttl: 60 } } }, async (request, reply) => {
+    app.get('/admin', { config: { cache: { ttl: '60s' } } }, async (request, reply) => {
       if (request.headers.authorization !== 'Bearer admin') return await reply.code(401).send('who are you?')
       return 'admin data'
     })
@@ -91,7 +82,7 @@ t.test('regression: a handler that refuses anonymous clients itself (401) was sk
 t.test('responses the handler marks private or no-store, or that set a cookie, are never stored', async (t) => {
   let calls = 0
   const app = await cacheApp(t, { redis: server.url }, (app) => {
-    const config = { cache: { ttl: 60 } }
+    const config = { cache: { ttl: '60s' } }
     app.get('/private', { config }, async (_request, reply) => { calls++; reply.header('cache-control', 'private'); return 'p' })
     app.get('/cookie', { config }, async (_request, reply) => { calls++; reply.header('set-cookie', ['a=1', 'b=2']); return 'c' })
     app.get('/star', { config }, async (_request, reply) => { calls++; reply.header('vary', 'Accept, *'); return 's' })

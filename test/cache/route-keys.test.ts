@@ -1,15 +1,14 @@
 import t from 'tap'
 import { gunzipSync, gzipSync } from 'node:zlib'
-import { RedisServer } from '../helpers/index.js'
+import { adminFor, redisFor } from '../helpers/index.js'
 import { cacheApp } from './setup.js'
 
-const server = await RedisServer.start()
-t.teardown(async () => await server.stop())
+const server = await redisFor(t)
 t.beforeEach(async () => await server.flushAll())
 
 t.test('regression: a response built for Host: evil.example was served to other hosts', async (t) => {
   const app = await cacheApp(t, { redis: server.url }, (app) => {
-    app.get('/links', { config: { cache: { ttl: 60 } } }, async (request) => `<a href="http://${request.host}/next">`)
+    app.get('/links', { config: { cache: { ttl: '60s' } } }, async (request) => `<a href="http://${request.host}/next">`)
   })
   t.equal((await app.inject({ url: '/links', headers: { host: 'evil.example' } })).body, '<a href="http://evil.example/next">')
   const good = await app.inject({ url: '/links', headers: { host: 'shop.example' } })
@@ -19,11 +18,11 @@ t.test('regression: a response built for Host: evil.example was served to other 
 
 t.test('regression: a custom key answered /products/7 with /users/7\'s body (keys are scoped by method and route)', async (t) => {
   const app = await cacheApp(t, { redis: server.url }, (app) => {
-    const config = { cache: { ttl: 60, key: (request: { params: unknown }) => (request.params as { id: string }).id } }
+    const config = { cache: { ttl: '60s', key: (request: { params: unknown }) => (request.params as { id: string }).id } }
     app.get('/users/:id', { config }, async (request) => `user ${(request.params as { id: string }).id}`)
     app.get('/products/:id', { config }, async (request) => `product ${(request.params as { id: string }).id}`)
-    app.get('/other', { config: { cache: { ttl: 60, key: () => '/plain' } } }, async () => 'other')
-    app.get('/plain', { config: { cache: { ttl: 60 } } }, async () => 'plain')
+    app.get('/other', { config: { cache: { ttl: '60s', key: () => '/plain' } } }, async () => 'other')
+    app.get('/plain', { config: { cache: { ttl: '60s' } } }, async () => 'plain')
   })
   t.equal((await app.inject('/users/7')).body, 'user 7')
   t.equal((await app.inject('/users/7?x=1')).headers['x-cache'], 'hit', 'the custom key replaces the URL')
@@ -35,8 +34,8 @@ t.test('regression: a custom key answered /products/7 with /users/7\'s body (key
 
 t.test('regression: an absent vary header and an empty one shared a key (keys are encoded injectively)', async (t) => {
   const app = await cacheApp(t, { redis: server.url }, (app) => {
-    app.get('/flag', { config: { cache: { ttl: 60, vary: ['x-flag', 'x-list'] } } }, async (request) => `flag ${JSON.stringify(request.headers['x-flag'])}`)
-    app.get('/k', { config: { cache: { ttl: 60, key: (request) => (request.query as { q?: string }).q } } }, async (request) => `q ${String((request.query as { q?: string }).q)}`)
+    app.get('/flag', { config: { cache: { ttl: '60s', vary: ['x-flag', 'x-list'] } } }, async (request) => `flag ${JSON.stringify(request.headers['x-flag'])}`)
+    app.get('/k', { config: { cache: { ttl: '60s', key: (request) => (request.query as { q?: string }).q } } }, async (request) => `q ${String((request.query as { q?: string }).q)}`)
   })
   t.equal((await app.inject('/flag')).body, 'flag undefined')
   const empty = await app.inject({ url: '/flag', headers: { 'x-flag': '' } })
@@ -52,7 +51,7 @@ t.test('regression: a hit lost Content-Encoding, CORS headers and Content-Dispos
   const body = JSON.stringify({ report: 'x'.repeat(200) })
   const gzipped = gzipSync(body)
   const app = await cacheApp(t, { redis: server.url }, (app) => {
-    app.get('/report', { config: { cache: { ttl: 60, vary: ['accept-encoding'] } } }, async (_request, reply) => {
+    app.get('/report', { config: { cache: { ttl: '60s', vary: ['accept-encoding'] } } }, async (_request, reply) => {
       calls++
       reply.header('content-type', 'application/json')
       reply.header('content-encoding', 'gzip')
@@ -80,7 +79,7 @@ t.test('regression: a hit lost Content-Encoding, CORS headers and Content-Dispos
 
 t.test('headers the handler lists in Connection are hop-by-hop too, and never stored', async (t) => {
   const app = await cacheApp(t, { redis: server.url }, (app) => {
-    app.get('/hop', { config: { cache: { ttl: 60 } } }, async (_request, reply) => {
+    app.get('/hop', { config: { cache: { ttl: '60s' } } }, async (_request, reply) => {
       reply.header('connection', 'x-hop')
       reply.header('x-hop', 'one connection only')
       reply.header('x-kept', 'kept')
@@ -95,11 +94,10 @@ t.test('headers the handler lists in Connection are hop-by-hop too, and never st
 t.test('regression: each distinct query string was stored with no bound (maxEntries per route)', async (t) => {
   let calls = 0
   const app = await cacheApp(t, { redis: server.url }, (app) => {
-    app.get('/search', { config: { cache: { ttl: 60, maxEntries: 2, tags: ['search'] } } }, async () => `result ${++calls}`)
-    app.get('/other', { config: { cache: { ttl: 60, maxEntries: 1 } } }, async () => 'other')
+    app.get('/search', { config: { cache: { ttl: '60s', maxEntries: 2, tags: ['search'] } } }, async () => `result ${++calls}`)
+    app.get('/other', { config: { cache: { ttl: '60s', maxEntries: 1 } } }, async () => 'other')
   })
-  const admin = server.client()
-  t.teardown(() => admin.disconnect())
+  const admin = adminFor(t, server)
   for (const q of ['a', 'b', 'c', 'd']) t.equal((await app.inject(`/search?q=${q}`)).statusCode, 200)
   t.equal(calls, 4)
   t.equal((await admin.keys('*:e:route:*')).length, 2, 'two responses stored, the others served uncached')

@@ -1,12 +1,10 @@
 import t from 'tap'
 import { createHash } from 'node:crypto'
-import Fastify from 'fastify'
 import cache from '@scaleout/cache'
-import { RedisServer } from '../helpers/index.js'
+import { adminFor, appFor, redisFor } from '../helpers/index.js'
 import { cacheApp } from './setup.js'
 
-const server = await RedisServer.start()
-t.teardown(async () => await server.stop())
+const server = await redisFor(t)
 t.beforeEach(async () => await server.flushAll())
 
 const etagOf = (body: string | Buffer): string => '"' + createHash('sha1').update(body).digest('base64url') + '"'
@@ -14,7 +12,7 @@ const etagOf = (body: string | Buffer): string => '"' + createHash('sha1').updat
 t.test('GET 200 responses are cached with a content ETag, Cache-Control and a 304 on If-None-Match', async (t) => {
   let calls = 0
   const app = await cacheApp(t, { redis: server.url }, (app) => {
-    app.get('/items/:id', { config: { cache: { ttl: 60 } } }, async (request) => ({ id: (request.params as { id: string }).id, n: ++calls }))
+    app.get('/items/:id', { config: { cache: { ttl: '60s' } } }, async (request) => ({ id: (request.params as { id: string }).id, n: ++calls }))
   })
   const first = await app.inject('/items/1?x=1')
   t.equal(first.statusCode, 200)
@@ -50,7 +48,7 @@ t.test('GET 200 responses are cached with a content ETag, Cache-Control and a 30
 
 t.test('a miss answers If-None-Match with 304 too when the fresh content matches', async (t) => {
   const app = await cacheApp(t, { redis: server.url }, (app) => {
-    app.get('/stable', { config: { cache: { ttl: 60 } } }, async () => 'same')
+    app.get('/stable', { config: { cache: { ttl: '60s' } } }, async () => 'same')
   })
   const res = await app.inject({ url: '/stable', headers: { 'if-none-match': etagOf('same') } })
   t.equal(res.statusCode, 304)
@@ -88,7 +86,7 @@ t.test('custom key, Vary headers, private scope and tags', async (t) => {
 t.test('what is not cached: non-200, Set-Cookie, a handler\'s own Cache-Control, streams, HEAD', async (t) => {
   let calls = 0
   const app = await cacheApp(t, { redis: server.url }, (app) => {
-    const config = { cache: { ttl: 60 } }
+    const config = { cache: { ttl: '60s' } }
     app.get('/404', { config }, async (_request, reply) => { calls++; return await reply.code(404).send('no') })
     app.get('/cookie', { config }, async (_request, reply) => { calls++; reply.header('set-cookie', 'a=1'); return 'c' })
     app.get('/nostore', { config }, async (_request, reply) => { calls++; reply.header('cache-control', 'no-store'); return 'n' })
@@ -113,7 +111,7 @@ t.test('Buffer bodies are cached byte for byte; long URLs are hashed into short 
   let calls = 0
   const bytes = Buffer.from([0, 255, 10, 13, 128])
   const app = await cacheApp(t, { redis: server.url }, (app) => {
-    app.get('/bin/*', { config: { cache: { ttl: 60 } } }, async (_request, reply) => { calls++; return await reply.type('application/octet-stream').send(bytes) })
+    app.get('/bin/*', { config: { cache: { ttl: '60s' } } }, async (_request, reply) => { calls++; return await reply.type('application/octet-stream').send(bytes) })
   })
   const url = '/bin/' + 'x'.repeat(2000)
   t.same((await app.inject(url)).rawPayload, bytes)
@@ -130,7 +128,7 @@ t.test('a route cache hit still runs the application\'s own hooks first (authent
     app.addHook('preHandler', async (request, reply) => {
       if (request.headers.authorization !== 'yes') await reply.code(401).send('denied')
     })
-    app.get('/secret', { config: { cache: { ttl: 60 } } }, async () => 'secret')
+    app.get('/secret', { config: { cache: { ttl: '60s' } } }, async () => 'secret')
   })
   t.equal((await app.inject({ url: '/secret', headers: { authorization: 'yes' } })).body, 'secret')
   const denied = await app.inject('/secret')
@@ -139,11 +137,10 @@ t.test('a route cache hit still runs the application\'s own hooks first (authent
 })
 
 t.test('Redis down: routes answer uncached (fail open)', async (t) => {
-  const local = await RedisServer.start()
-  t.teardown(async () => await local.stop())
+  const local = await redisFor(t)
   let calls = 0
-  const app = await cacheApp(t, { redis: local.url, timeoutMs: 200 }, (app) => {
-    app.get('/x', { config: { cache: { ttl: 60 } } }, async () => `v${++calls}`)
+  const app = await cacheApp(t, { redis: local.url, timeout: 200 }, (app) => {
+    app.get('/x', { config: { cache: { ttl: '60s' } } }, async () => `v${++calls}`)
   })
   await local.kill()
   const a = await app.inject('/x')
@@ -153,11 +150,10 @@ t.test('Redis down: routes answer uncached (fail open)', async (t) => {
 
 t.test('a forged stored response is ignored and replaced: no cookie, no split header, no bad shape reaches a client', async (t) => {
   const app = await cacheApp(t, { redis: server.url, l1: false }, (app) => {
-    app.get('/f', { config: { cache: { ttl: 60 } } }, async () => 'real')
+    app.get('/f', { config: { cache: { ttl: '60s' } } }, async () => 'real')
   })
   t.equal((await app.inject('/f')).headers['x-cache'], 'miss')
-  const admin = server.client()
-  t.teardown(() => admin.disconnect())
+  const admin = adminFor(t, server)
   const [entryKey] = await admin.keys('*:e:route:*') as [string]
   const raw = await admin.get(entryKey) as string
   const header = raw.slice(0, raw.indexOf('\n') + 1)
@@ -182,7 +178,7 @@ t.test('a forged stored response is ignored and replaced: no cookie, no split he
 
 t.test('a response too large to store is sent anyway and the failure logged', async (t) => {
   const app = await cacheApp(t, { redis: server.url, maxBytes: 100 }, (app) => {
-    app.get('/big', { config: { cache: { ttl: 60 } } }, async () => 'x'.repeat(500))
+    app.get('/big', { config: { cache: { ttl: '60s' } } }, async () => 'x'.repeat(500))
   })
   const res = await app.inject('/big')
   t.equal(res.body, 'x'.repeat(500))
@@ -193,22 +189,23 @@ t.test('bad route config fails at startup with a coded error', async (t) => {
   const cases: Array<[string, unknown, RegExp]> = [
     ['GET', 'yes', /config\.cache of GET \/r` is invalid/],
     ['GET', { ttl: 0 }, /config\.cache of GET \/r\.ttl`/],
-    ['GET', { ttl: 10, key: 'k' }, /\.key`/],
-    ['GET', { ttl: 10, vary: ['bad header'] }, /\.vary`/],
-    ['GET', { ttl: 10, scope: 'shared' }, /\.scope`/],
-    ['GET', { ttl: 10, tags: [''] }, /\.tags`/],
-    ['GET', { ttl: 10, maxEntries: 0 }, /\.maxEntries`/],
-    ['GET', { ttl: 10, scope: 'private' }, /\.key`/],
-    ['POST', { ttl: 10 }, /config\.cache of POST \/r` is invalid: expected a GET route/]
+    ['GET', { ttl: 60 }, /config\.cache of GET \/r\.ttl` is invalid: expected a duration from 1s to 36500d: a number of milliseconds/],
+    ['GET', { ttl: '10s', tag: ['a'] }, /config\.cache of GET \/r\.tag` is invalid: expected no such option: did you mean `tags`\?/],
+    ['GET', { ttl: '10s', key: 'k' }, /\.key`/],
+    ['GET', { ttl: '10s', vary: ['bad header'] }, /\.vary`/],
+    ['GET', { ttl: '10s', scope: 'shared' }, /\.scope`/],
+    ['GET', { ttl: '10s', tags: [''] }, /\.tags`/],
+    ['GET', { ttl: '10s', maxEntries: 0 }, /\.maxEntries`/],
+    ['GET', { ttl: '10s', scope: 'private' }, /\.key`/],
+    ['POST', { ttl: '10s' }, /config\.cache of POST \/r` is invalid: expected a GET route/]
   ]
   for (const [method, config, message] of cases) {
-    const app = Fastify()
+    const app = appFor(t)
     await app.register(cache, { redis: server.url })
     await t.rejects(async () => {
       app.route({ method: method as 'GET', url: '/r', config: { cache: config as { ttl: number } }, handler: async () => 'x' })
       await app.ready()
     }, { code: 'SCALEOUT_ERR_INVALID_OPTION', message })
-    await app.close()
   }
 })
 
@@ -219,7 +216,7 @@ t.test('route caching composes with the route\'s own hooks and ignores the non-G
     app.route({
       method: ['GET', 'POST'],
       url: '/multi',
-      config: { cache: { ttl: 60 } },
+      config: { cache: { ttl: '60s' } },
       preHandler: [async () => { seen.push('own preHandler') }],
       onSend: async (_request, _reply, payload) => { seen.push('own onSend'); return payload },
       handler: async () => `v${++calls}`
@@ -239,7 +236,7 @@ t.test('route caching composes with the route\'s own hooks and ignores the non-G
 
 t.test('vary without a Vary of the handler\'s own', async (t) => {
   const app = await cacheApp(t, { redis: server.url }, (app) => {
-    app.get('/v', { config: { cache: { ttl: 60, vary: ['Accept'] } } }, async () => 'v')
+    app.get('/v', { config: { cache: { ttl: '60s', vary: ['Accept'] } } }, async () => 'v')
   })
   const miss = await app.inject({ url: '/v', headers: { accept: 'text/plain' } })
   const hit = await app.inject({ url: '/v', headers: { accept: 'text/plain' } })

@@ -1,6 +1,7 @@
-import Fastify, { type FastifyInstance } from 'fastify'
+import type { FastifyInstance } from 'fastify'
 import cache, { type CacheOptions } from '@scaleout/cache'
 import type { Test } from 'tap'
+import { appFor } from '../helpers/index.js'
 
 /**
  * A Fastify instance with the cache registered and ready, closed at teardown. Unless a test is about
@@ -8,18 +9,11 @@ import type { Test } from 'tap'
  * The heartbeat is off unless a test turns it on: its pings would show in command counts.
  */
 export async function cacheApp (t: Test, options: CacheOptions, setup?: (app: FastifyInstance) => void | Promise<void>): Promise<FastifyInstance> {
-  const app = Fastify()
-  t.teardown(async () => await app.close())
-  await app.register(cache, { timeoutMs: 3000, heartbeatInterval: false, ...options })
+  const app = appFor(t)
+  await app.register(cache, { timeout: 3000, heartbeatInterval: false, ...options })
   await setup?.(app)
   await app.ready()
   return app
-}
-
-/** Lines the app logged, parsed (pass `logger` built with this stream). */
-export function logSink (): { stream: { write: (line: string) => void }, lines: Array<Record<string, unknown>> } {
-  const lines: Array<Record<string, unknown>> = []
-  return { lines, stream: { write: (line: string) => { lines.push(JSON.parse(line) as Record<string, unknown>) } } }
 }
 
 /**

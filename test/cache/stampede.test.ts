@@ -1,18 +1,18 @@
 import t from 'tap'
-import { RedisServer, sleep } from '../helpers/index.js'
+import { adminFor, redisFor, waitUntil } from '../helpers/index.js'
 import { cacheApp, keyInGeneration } from './setup.js'
 
-const server = await RedisServer.start()
-t.teardown(async () => await server.stop())
+const server = await redisFor(t)
 t.beforeEach(async () => await server.flushAll())
 
 t.test('3 instances x 200 concurrent wrap() for one cold key call fn exactly once', async (t) => {
   // lockWait is only the fallback; a long one keeps a slow, loaded machine from reaching it.
   const apps = await Promise.all([0, 1, 2].map(async () => await cacheApp(t, { redis: server.url, lockWait: '30s' })))
   let calls = 0
+  // The holder's fn returns only once both other instances wait for its lease, whatever the machine's load.
   const fn = async (): Promise<{ profile: string }> => {
     calls++
-    await sleep(200)
+    await waitUntil('the two others wait for the lease', () => apps.filter((app) => app.cache.stats().lockWaits === 1).length === 2, 10_000)
     return { profile: 'expensive' }
   }
   const results = await Promise.all(apps.flatMap((app) => Array.from({ length: 200 }, async () => await app.cache.wrap('cold', fn))))
@@ -28,8 +28,7 @@ t.test('3 instances x 200 concurrent wrap() for one cold key call fn exactly onc
 
 t.test('a waiter computes itself once lockWait passes (the holder is slow or gone)', async (t) => {
   const a = await cacheApp(t, { redis: server.url, lockWait: '300ms' })
-  const admin = server.client()
-  t.teardown(() => admin.disconnect())
+  const admin = adminFor(t, server)
   // A lease held by an instance that died without releasing it.
   t.equal(await a.cache.get('k'), undefined, 'the generation is made')
   const lease = await keyInGeneration(admin, 'k', 'l')
@@ -47,8 +46,14 @@ t.test('a waiter computes itself once lockWait passes (the holder is slow or gon
 t.test('a waiter takes over when the holder fails (its lease is released)', async (t) => {
   const a = await cacheApp(t, { redis: server.url })
   const b = await cacheApp(t, { redis: server.url })
-  const failing = a.cache.wrap('k', async () => { await sleep(150); throw new Error('origin 500') })
-  await sleep(30)
+  let holding = false
+  // a's fn runs once a holds the lease; it fails only once b waits for that lease.
+  const failing = a.cache.wrap('k', async () => {
+    holding = true
+    await waitUntil('b waits for the lease', () => b.cache.stats().lockWaits === 1, 10_000)
+    throw new Error('origin 500')
+  })
+  await waitUntil('a holds the lease', () => holding, 10_000)
   let calls = 0
   const waiting = b.cache.wrap('k', () => ++calls)
   await t.rejects(failing, { message: 'origin 500' })

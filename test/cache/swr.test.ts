@@ -1,9 +1,8 @@
 import t from 'tap'
-import { RedisServer, sleep, waitUntil } from '../helpers/index.js'
+import { redisFor, sleep, waitUntil } from '../helpers/index.js'
 import { cacheApp } from './setup.js'
 
-const server = await RedisServer.start()
-t.teardown(async () => await server.stop())
+const server = await redisFor(t)
 t.beforeEach(async () => await server.flushAll())
 
 for (const l1 of [true, false]) {
@@ -19,7 +18,7 @@ for (const l1 of [true, false]) {
       return ++version
     }
     t.equal(await app.cache.wrap('k', fn, { ttl: '200ms', staleTtl: '10s' }), 1)
-    await sleep(250)
+    await sleep(250) // past the 200 ms ttl: expiry reads the clock, there is no event to wait for
     // The refresh is held at the gate: these resolve only because they do not wait for it.
     const served = await Promise.all(Array.from({ length: 20 }, async () => await app.cache.wrap('k', fn, { ttl: '200ms', staleTtl: '10s' })))
     t.same(new Set(served), new Set([1]), 'every caller got the stale value')
@@ -41,19 +40,19 @@ t.test('grace: while fn keeps failing the stale value keeps being served until s
   }
   t.equal(await app.cache.wrap('k', fn), 'good')
   failing = true
-  await sleep(200)
+  await sleep(200) // past the 150 ms ttl
   t.equal(await app.cache.wrap('k', fn), 'good', 'stale served')
   await waitUntil('the refresh failed', async () => app.cache.stats().refreshErrors === 1, 5000)
   t.equal(await app.cache.wrap('k', fn), 'good', 'still stale after the failed refresh')
   await waitUntil('the second refresh failed', async () => app.cache.stats().refreshErrors === 2, 5000)
-  await sleep(600)
+  await sleep(600) // past the 600 ms stale window, which began 150 ms after the write
   await t.rejects(app.cache.wrap('k', fn), { message: 'origin down' }, 'after the stale window, the error surfaces')
 })
 
 t.test('get() never returns a stale value; only wrap does', async (t) => {
   const app = await cacheApp(t, { redis: server.url, ttl: '100ms', staleTtl: '10s' })
   await app.cache.set('k', 'v')
-  await sleep(150)
+  await sleep(150) // past the 100 ms ttl
   t.equal(await app.cache.get('k'), undefined)
 })
 
@@ -61,30 +60,33 @@ t.test('only one instance refreshes a stale entry: the others keep serving it', 
   const a = await cacheApp(t, { redis: server.url, l1: false })
   const b = await cacheApp(t, { redis: server.url, l1: false })
   let calls = 0
+  let release: () => void = () => {}
+  const gate = new Promise<void>((resolve) => { release = resolve })
   const fn = async (): Promise<number> => {
     calls++
-    await sleep(200)
+    await gate
     return calls
   }
   await a.cache.set('k', 0, { ttl: '50ms', staleTtl: '10s' })
-  await sleep(80)
+  await sleep(80) // past the 50 ms ttl: the entry is stale
+  const setsBefore = (await server.commandStats()).set ?? 0
   t.same(await Promise.all([a.cache.wrap('k', fn), b.cache.wrap('k', fn)]), [0, 0])
+  // Each instance asks for the refresh lease (one SET NX each); the holder keeps it until fn returns.
+  await waitUntil('both asked for the lease, and the holder refreshes', async () => ((await server.commandStats()).set ?? 0) - setsBefore === 2 && calls === 1, 5000)
+  release()
   await waitUntil('refreshed', async () => await a.cache.get('k') === 1, 5000)
-  await sleep(100)
   t.equal(calls, 1)
 })
 
 t.test('a stale L1 value is served and refreshed without Redis while Redis hangs', async (t) => {
-  const local = await RedisServer.start()
-  t.teardown(async () => {
-    local.resume()
-    await local.stop()
-  })
-  const app = await cacheApp(t, { redis: local.url, timeoutMs: 500, breaker: false })
+  const local = await redisFor(t)
+  // A paused server must be resumed before it can stop (teardowns run last added, first).
+  t.teardown(() => local.resume())
+  const app = await cacheApp(t, { redis: local.url, timeout: 500, breaker: false })
   let calls = 0
   const fn = async (): Promise<number> => ++calls
   t.equal(await app.cache.wrap('k', fn, { ttl: '100ms', staleTtl: '1m' }), 1)
-  await sleep(150)
+  await sleep(150) // past the 100 ms ttl
   local.pause()
   t.equal(await app.cache.wrap('k', fn, { ttl: '100ms', staleTtl: '1m' }), 1, 'stale from L1')
   await waitUntil('refreshed without a lease', async () => calls === 2, 5000)

@@ -13,6 +13,10 @@ t.test('an unknown key is refused, naming the closest known one', async (t) => {
   })
   t.throws(() => checkKeys('@scaleout/x', 'cookie', { nmae: 'a' }, ['name', 'path']), { message: /option `cookie\.nmae` is invalid: expected no such option: did you mean `name`\?/ })
   t.equal(closestName('MAXBYTES', KNOWN), 'maxBytes', 'case does not count against a name')
+  t.throws(() => checkOptions('@scaleout/x', { maxSize: 1 }, KNOWN, { maxSize: 'maxBytes' }), {
+    message: "@scaleout/x: option `maxSize` is invalid: expected no such option: it is now `maxBytes` (see the README's list of changes)"
+  }, 'a renamed option names its new name')
+  t.throws(() => checkKeys('@scaleout/x', 'l1', { ttlMs: 1 }, ['ttl'], { ttlMs: 'ttl' }), { message: /option `l1\.ttlMs` is invalid: expected no such option: it is now `ttl`/ })
 })
 
 t.test('Fastify register keys are refused unless the plugin honours them', async (t) => {

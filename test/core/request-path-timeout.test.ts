@@ -1,7 +1,7 @@
 import t from 'tap'
 import Fastify from 'fastify'
 import { bounded, boundFor, resolveRedis } from '@scaleout/core'
-import { RedisServer } from '../helpers/index.js'
+import { RedisServer, appFor, redisFor } from '../helpers/index.js'
 
 // The promise of the defaults: while Redis hangs, a request fails within the command timeout with a
 // coded error instead of hanging, and works again as soon as Redis answers, with no restart.
@@ -46,26 +46,32 @@ t.test('bounded() caps a client that has no command timeout of its own', async (
   t.equal(await bounded(mine.get('k'), 200), 'v')
 })
 
-// boundFor: a client we made whose own command timeout is within the bound needs no extra timer;
-// any other client gets bounded(). Either way a hang becomes the same coded error.
-t.test('boundFor() relies on our own client\'s command timeout only when it is within the bound', async (t) => {
-  const server = await RedisServer.start()
-  t.teardown(async () => await server.stop())
-  const app = Fastify()
-  t.teardown(async () => await app.close())
+// boundFor: a standalone client whose own command timeout is within the bound needs no extra timer,
+// whoever created it; any other client gets bounded(). Either way a hang becomes the same coded error.
+t.test('boundFor() relies on a client\'s own command timeout only when it is within the bound, whoever made the client', async (t) => {
+  const server = await redisFor(t)
+  const app = appFor(t)
   const ours = await resolveRedis(app, { url: server.url, commandTimeout: 300 }, { plugin: '@scaleout/test' })
   const slowTimeout = await resolveRedis(app, { url: server.url, commandTimeout: 5000 }, { plugin: '@scaleout/test' })
   const callers = server.client({ commandTimeout: 300 })
   t.teardown(() => callers.disconnect())
+  const plain = server.client()
+  t.teardown(() => plain.disconnect())
+  // Seen as a client of another copy of ioredis: its options are not ours to read.
+  const foreign = new Proxy(callers, { getPrototypeOf: () => Object.prototype })
   await callers.set('k', 'v')
+  await Promise.all([slowTimeout.client.ping(), plain.ping()])
   t.equal(await boundFor(ours.client, ours.owned, 2000)(ours.client.get('k')), 'v')
+  t.equal(await boundFor(callers, false, 2000)(callers.get('k')), 'v')
 
   server.pause()
   t.teardown(() => server.resume())
-  await t.rejects(boundFor(ours.client, ours.owned, 2000)(ours.client.get('k')), { code: 'SCALEOUT_ERR_REDIS_TIMEOUT', message: 'Redis did not answer within 300ms' }, 'our client: its own timeout, no extra timer')
-  await t.rejects(boundFor(callers, false, 2000)(callers.get('k')), { code: 'SCALEOUT_ERR_REDIS_TIMEOUT', message: 'Redis did not answer within 2000ms' }, 'a caller\'s client: bounded()')
-  await t.rejects(boundFor(slowTimeout.client, slowTimeout.owned, 200)(slowTimeout.client.get('k')), { code: 'SCALEOUT_ERR_REDIS_TIMEOUT', message: 'Redis did not answer within 200ms' }, 'our client with a longer timeout: bounded()')
-  const wrongType = boundFor(ours.client, ours.owned, 2000)
+  const timeout = (ms: number): { code: string, message: string } => ({ code: 'SCALEOUT_ERR_REDIS_TIMEOUT', message: `Redis did not answer within ${ms}ms` })
+  await t.rejects(boundFor(ours.client, ours.owned, 2000)(ours.client.get('k')), timeout(300), 'our client: its own timeout, no extra timer')
+  await t.rejects(boundFor(callers, false, 2000)(callers.get('k')), timeout(300), 'a caller\'s client with a timeout: the same')
+  await t.rejects(boundFor(slowTimeout.client, slowTimeout.owned, 200)(slowTimeout.client.get('k')), timeout(200), 'our client with a longer timeout: bounded()')
+  await t.rejects(boundFor(plain, false, 200)(plain.get('k')), timeout(200), 'a caller\'s client with no timeout: bounded()')
+  await t.rejects(boundFor(foreign, false, 2000)(foreign.get('k')), timeout(2000), 'another ioredis copy\'s client: bounded()')
   server.resume()
-  await t.rejects(wrongType(ours.client.hget('k', 'f')), { code: 'SCALEOUT_ERR_REDIS_REPLY', message: 'Redis refused the command (WRONGTYPE)' }, 'command errors are coded too')
+  await t.rejects(boundFor(callers, false, 2000)(callers.hget('k', 'f')), { code: 'SCALEOUT_ERR_REDIS_REPLY', message: 'Redis refused the command (WRONGTYPE)' }, 'command errors are coded too')
 })

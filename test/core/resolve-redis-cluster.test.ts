@@ -1,7 +1,7 @@
 import t from 'tap'
 import Fastify from 'fastify'
 import { Cluster } from 'ioredis'
-import { resolveRedis, taggedKey } from '@scaleout/core'
+import { luaScript, resolveRedis, senderFor, taggedKey, type RedisClient } from '@scaleout/core'
 import { RedisClusterHarness, rawCommand } from '../helpers/index.js'
 
 const plugin = '@scaleout/test'
@@ -52,6 +52,35 @@ t.test('resolveRedis against a real 3-master Cluster', async (t) => {
     const resolved = await resolveRedis(app, { cluster: ['redis://127.0.0.1'], clusterRetryStrategy: () => null }, { plugin, readyTimeoutMs: 50 })
     t.same((resolved.client as unknown as { startupNodes: unknown[] }).startupNodes, [{ host: '127.0.0.1', port: 6379 }])
     await app.close()
+  })
+
+  // A Cluster stays on the routed path (client.call(), defineCommand, bounded()): the slot decides
+  // the node, and a command may wait for a slot refresh before any node's timer starts.
+  t.test('senderFor on a Cluster, ours or the app\'s: scripts as ioredis sends them, a paused node bounded and coded', async (t) => {
+    const ECHO = luaScript('scaleoutTestClusterEcho', 1, "redis.call('SET', KEYS[1], ARGV[1]) return tonumber(ARGV[2])")
+    const app = Fastify()
+    t.teardown(async () => await app.close())
+    const ours = await resolveRedis(app, { cluster: cluster.urls }, { plugin })
+    const theirs = cluster.client()
+    t.teardown(() => theirs.disconnect())
+    await theirs.ping()
+    t.equal(theirs.options.redisOptions?.commandTimeout, undefined, 'the app\'s Cluster has no command timeout')
+    for (const [name, client, owned] of [['ours', ours.client, true], ['the app\'s', theirs, false]] as Array<[string, RedisClient, boolean]>) {
+      const send = senderFor(client, owned, 300, [ECHO])
+      const key = taggedKey('app:', owned ? 'ours' : 'theirs', 'k')
+      t.equal(await send.command('get', [key]), null, 'the connection to the key\'s node is open')
+      const first = await cluster.countCommands(async () => await send.script(ECHO, [key], ['one', 1]))
+      t.equal(first.result, 1)
+      t.same(first.commands, { eval: 1, set: 1 }, `${name}: the script itself first`)
+      const second = await cluster.countCommands(async () => await send.script(ECHO, [key], ['two', 2]))
+      t.same(second.commands, { evalsha: 1, set: 1 }, `${name}: then its digest`)
+      t.equal(await send.command('get', [key]), 'two')
+      const node = await cluster.nodeFor(key)
+      node.pause()
+      await t.rejects(send.command('get', [key]), { code: 'SCALEOUT_ERR_REDIS_TIMEOUT', message: 'Redis did not answer within 300ms' }, `${name}: a paused node`)
+      node.resume()
+      t.equal(await send.command('get', [key]), 'two')
+    }
   })
 
   t.test('a Cluster passed in stays the caller\'s', async (t) => {

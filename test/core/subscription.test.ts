@@ -1,16 +1,15 @@
 import t, { type Test } from 'tap'
 import { Redis } from 'ioredis'
-import { HEARTBEAT_PREFIX, Subscription, type LossReason, type SubscriptionOptions } from '@scaleout/core'
-import { FreezingProxy, RedisServer, waitUntil } from '../helpers/index.js'
+import { HEARTBEAT_PREFIX, Subscription, SUBSCRIBE_RETRY_MS, type LossReason, type SubscriptionOptions } from '@scaleout/core'
+import { adminFor, FreezingProxy, redisFor, sleep, waitUntil } from '../helpers/index.js'
 
-const server = await RedisServer.start()
-t.teardown(async () => await server.stop())
+const server = await redisFor(t)
 
-interface Seen { messages: string[], ups: boolean[], losses: LossReason[], warnings: string[] }
+interface Seen { messages: string[], channels: string[], ups: boolean[], losses: LossReason[], warnings: string[] }
 
 /** A subscription on a fresh subscriber/publisher pair (quit at teardown), recording what it reports. */
 function subscription (t: Test, url: string, options: Partial<SubscriptionOptions> = {}): { sub: Subscription, seen: Seen, subscriber: Redis, publisher: Redis } {
-  const seen: Seen = { messages: [], ups: [], losses: [], warnings: [] }
+  const seen: Seen = { messages: [], channels: [], ups: [], losses: [], warnings: [] }
   const subscriber = new Redis(url, { maxRetriesPerRequest: 1, retryStrategy: () => 50 })
   const publisher = new Redis(url, { maxRetriesPerRequest: 1, enableOfflineQueue: false })
   for (const c of [subscriber, publisher]) c.on('error', () => undefined)
@@ -23,7 +22,10 @@ function subscription (t: Test, url: string, options: Partial<SubscriptionOption
     misses: 2,
     name: 'test',
     log: { warn: (_obj, msg) => { seen.warnings.push(msg) } },
-    onMessage: (text) => { seen.messages.push(text) },
+    onMessage: (text, channel) => {
+      seen.messages.push(text)
+      seen.channels.push(channel)
+    },
     onUp: (first) => { seen.ups.push(first) },
     onLoss: (reason) => { seen.losses.push(reason) },
     ...options
@@ -42,8 +44,7 @@ t.test('delivers the channel\'s messages, never the heartbeat\'s pings nor other
   t.equal(sub.connected, true)
   t.same(seen.ups, [true], 'a first subscription')
   await subscriber.subscribe('other')
-  const admin = server.client()
-  t.teardown(() => admin.disconnect())
+  const admin = adminFor(t, server)
   await admin.publish('other', 'not ours')
   await admin.publish('chan', `${HEARTBEAT_PREFIX}someone-else:1`)
   await admin.publish('chan', 'hello')
@@ -69,8 +70,7 @@ t.test('regression: a subscriber link that stays open but delivers nothing is de
   proxy.acceptNew()
   await waitUntil('subscribed again', () => sub.connected, 10_000)
   t.same(seen.ups, [true, false], 'a later subscription is not a first one')
-  const admin = server.client()
-  t.teardown(() => admin.disconnect())
+  const admin = adminFor(t, server)
   await admin.publish('chan', 'after')
   await waitUntil('messages flow again', () => seen.messages.includes('after'), 5000)
 })
@@ -78,8 +78,7 @@ t.test('regression: a subscriber link that stays open but delivers nothing is de
 t.test('a closed subscriber connection is a loss, and its reconnect subscribes again', async (t) => {
   const { sub, seen } = subscription(t, server.url)
   await sub.start(5000)
-  const admin = server.client()
-  t.teardown(() => admin.disconnect())
+  const admin = adminFor(t, server)
   await admin.call('CLIENT', 'KILL', 'TYPE', 'pubsub')
   await waitUntil('subscribed again', () => seen.ups.length === 2 && sub.connected, 10_000)
   t.same(seen.losses, ['closed'])
@@ -100,18 +99,151 @@ t.test('without the heartbeat no ping is sent; pings Redis refuses are not count
   t.equal((await server.commandStats()).publish ?? 0, before, 'no PUBLISH from either')
 })
 
-t.test('a SUBSCRIBE that fails is logged and the subscription stays down', async (t) => {
-  const admin = server.client()
-  t.teardown(() => admin.disconnect())
+t.test('a SUBSCRIBE that fails is logged, the subscription stays down, and it is retried a second later', async (t) => {
+  const admin = adminFor(t, server)
   await admin.acl('SETUSER', 'nosub2', 'on', '>pw', '~*', '&*', '+@all', '-subscribe')
   t.teardown(async () => { await admin.acl('DELUSER', 'nosub2') })
   const { sub, seen } = subscription(t, `redis://nosub2:pw@127.0.0.1:${server.port}`, { heartbeatMs: 20 })
   await sub.start(5000)
   t.equal(sub.connected, false)
   t.same(seen.ups, [])
-  t.match(seen.warnings, [/could not subscribe to chan/])
+  t.match(seen.warnings, [/could not subscribe to chan; retrying in 1000ms/])
   sub.beat()
   t.same(seen.losses, [], 'no heartbeat judges a subscription that is not up')
+  await waitUntil('the retry, refused again', () => seen.warnings.length === 2, 5000)
+  await admin.acl('SETUSER', 'nosub2', '+subscribe')
+  await waitUntil('the next retry succeeds', () => sub.connected, 5000)
+  t.same(seen.ups, [true])
+})
+
+t.test('channels added and removed beside the home channel', async (t) => {
+  const { sub, seen, subscriber } = subscription(t, server.url)
+  const admin = adminFor(t, server)
+  sub.add('early')
+  t.equal(sub.channels, 2, 'added before start: wanted, subscribed once ready')
+  await sub.start(5000)
+  sub.add('late')
+  sub.add('late')
+  t.equal(sub.channels, 3, 'adding twice changes nothing')
+  await waitUntil('late subscribed', async () => (await admin.call('PUBSUB', 'NUMSUB', 'late') as [string, number])[1] === 1)
+  t.same(await admin.call('PUBSUB', 'NUMSUB', 'early', 'chan'), ['early', 1, 'chan', 1])
+  await admin.publish('early', 'e')
+  await admin.publish('late', 'l')
+  await waitUntil('both delivered', () => seen.messages.length === 2)
+  t.same(seen.channels, ['early', 'late'])
+
+  sub.remove('late')
+  sub.remove('late')
+  sub.remove('chan')
+  t.equal(sub.channels, 2, 'the home channel cannot be removed; removing twice changes nothing')
+  await waitUntil('late unsubscribed', async () => (await admin.call('PUBSUB', 'NUMSUB', 'late') as [string, number])[1] === 0)
+  // A channel of someone else's on the same connection is not passed on.
+  await subscriber.subscribe('foreign')
+  await admin.publish('foreign', 'f')
+  await admin.publish('early', 'e2')
+  await waitUntil('e2 delivered', () => seen.messages.length === 3)
+  t.same(seen.messages, ['e', 'l', 'e2'])
+})
+
+t.test('a channel removed while disconnected is unsubscribed on reconnect (ioredis had re-subscribed it)', async (t) => {
+  const { sub, seen, subscriber } = subscription(t, server.url)
+  const admin = adminFor(t, server)
+  await sub.start(5000)
+  sub.add('stale')
+  await waitUntil('stale subscribed', async () => (await admin.call('PUBSUB', 'NUMSUB', 'stale') as [string, number])[1] === 1)
+  subscriber.disconnect(true)
+  sub.remove('stale')
+  await waitUntil('up again', () => seen.ups.length === 2 && sub.connected, 5000)
+  await waitUntil('stale dropped', async () => (await admin.call('PUBSUB', 'NUMSUB', 'stale') as [string, number])[1] === 0)
+  t.same(await admin.call('PUBSUB', 'NUMSUB', 'chan'), ['chan', 1])
+})
+
+t.test('a channel Redis refuses is retried while wanted; one whose UNSUBSCRIBE is refused has its messages dropped', async (t) => {
+  const admin = adminFor(t, server)
+  // This user may subscribe to `chan` only, and may not UNSUBSCRIBE at all.
+  await admin.acl('SETUSER', 'onechan', 'on', '>pw', '~*', 'resetchannels', '&chan', '+@all', '-unsubscribe')
+  t.teardown(async () => { await admin.acl('DELUSER', 'onechan') })
+  const { sub, seen } = subscription(t, `redis://onechan:pw@127.0.0.1:${server.port}`)
+  await sub.start(5000)
+  t.same(seen.ups, [true])
+  sub.add('denied')
+  await waitUntil('refused', () => seen.warnings.length === 1)
+  await waitUntil('refused again on the retry', () => seen.warnings.length === 2, 5000)
+  t.match(seen.warnings, [/could not subscribe to denied; retrying in 1000ms/, /could not subscribe to denied/])
+  await admin.acl('SETUSER', 'onechan', '&denied')
+  await waitUntil('subscribed by a retry', async () => (await admin.call('PUBSUB', 'NUMSUB', 'denied') as [string, number])[1] === 1, 5000)
+  sub.remove('denied')
+  // The UNSUBSCRIBE is refused: the channel stays subscribed in Redis but its messages are dropped.
+  await admin.publish('denied', 'dropped')
+  await admin.publish('chan', 'kept')
+  await waitUntil('kept delivered', () => seen.messages.length === 1)
+  t.same(seen.messages, ['kept'])
+  t.same(await admin.call('PUBSUB', 'NUMSUB', 'denied'), ['denied', 1])
+})
+
+t.test('a refused channel never holds the home channel down; its retry is not sent once it is removed, nor while disconnected', async (t) => {
+  const admin = adminFor(t, server)
+  await admin.acl('SETUSER', 'onechan2', 'on', '>pw', '~*', 'resetchannels', '&chan', '+@all')
+  t.teardown(async () => { await admin.acl('DELUSER', 'onechan2') })
+  const { sub, seen, subscriber } = subscription(t, `redis://onechan2:pw@127.0.0.1:${server.port}`)
+  sub.add('denied')
+  sub.add('denied-2')
+  await sub.start(5000)
+  t.same(seen.ups, [true], 'up although `denied` was refused')
+  t.match(seen.warnings, [/could not subscribe to 2 channels; retrying in 1000ms/])
+  sub.remove('denied')
+  sub.remove('denied-2')
+  // Proving that nothing happens takes waiting past the retry's time.
+  await sleep(SUBSCRIBE_RETRY_MS + 300)
+  t.equal(seen.warnings.length, 1, 'not retried once removed')
+
+  sub.add('denied-too')
+  await waitUntil('refused', () => seen.warnings.length === 2)
+  subscriber.disconnect()
+  await sleep(SUBSCRIBE_RETRY_MS + 300)
+  t.equal(seen.warnings.length, 2, 'not retried while disconnected')
+  t.same(seen.losses, ['closed'])
+})
+
+t.test('sharded: SSUBSCRIBE and SPUBLISH, heartbeat included', async (t) => {
+  const { sub, seen } = subscription(t, server.url, { sharded: true, heartbeatMs: 20 })
+  const admin = adminFor(t, server)
+  await sub.start(5000)
+  sub.add('shard-a')
+  await waitUntil('shard-a subscribed', async () => (await admin.call('PUBSUB', 'SHARDNUMSUB', 'shard-a') as [string, number])[1] === 1)
+  t.same(await admin.call('PUBSUB', 'NUMSUB', 'chan'), ['chan', 0], 'nothing the classic way')
+  await admin.call('SPUBLISH', 'shard-a', 'sa')
+  await waitUntil('delivered', () => seen.messages.length === 1)
+  t.same(seen.channels, ['shard-a'])
+  await waitUntil('pings sent with SPUBLISH', async () => Number((await server.commandStats()).spublish) >= 4, 5000)
+  sub.remove('shard-a')
+  await waitUntil('shard-a dropped', async () => (await admin.call('PUBSUB', 'SHARDNUMSUB', 'shard-a') as [string, number])[1] === 0)
+  t.same(seen.losses, [])
+})
+
+t.test('many channels are (re)subscribed in batches', async (t) => {
+  const { sub, seen, subscriber } = subscription(t, server.url)
+  const admin = adminFor(t, server)
+  for (let i = 0; i < 700; i++) sub.add(`many:${i}`)
+  const { commands } = await server.countCommands(async () => { await sub.start(5000) })
+  t.equal(commands.subscribe, 3, 'the home channel alone, then 700 channels in two SUBSCRIBEs')
+  t.equal((await admin.call('PUBSUB', 'NUMSUB', 'many:699') as [string, number])[1], 1)
+  subscriber.disconnect(true)
+  await waitUntil('up again', () => seen.ups.length === 2 && sub.connected, 5000)
+  t.same(await admin.call('PUBSUB', 'NUMSUB', 'many:0', 'many:699'), ['many:0', 1, 'many:699', 1])
+})
+
+t.test('a SUBSCRIBE failing after stop() is not logged', async (t) => {
+  const admin = adminFor(t, server)
+  await admin.acl('SETUSER', 'nosub3', 'on', '>pw', '~*', '&*', '+@all', '-subscribe')
+  t.teardown(async () => { await admin.acl('DELUSER', 'nosub3') })
+  const { sub, seen, subscriber } = subscription(t, `redis://nosub3:pw@127.0.0.1:${server.port}`)
+  await waitUntil('connected', () => subscriber.status === 'ready')
+  const start = sub.start(5000)
+  sub.stop()
+  await start
+  t.same(seen.warnings, [])
+  t.equal(sub.connected, false)
 })
 
 t.test('a subscriber not ready yet subscribes on its first ready; a stop before SUBSCRIBE returns reports nothing', async (t) => {
@@ -123,6 +255,8 @@ t.test('a subscriber not ready yet subscribes on its first ready; a stop before 
   t.same(late.seen.ups, [true])
 
   const stopped = subscription(t, server.url)
+  await waitUntil('connected', () => stopped.subscriber.status === 'ready')
+  // Already ready: start() sends SUBSCRIBE at once, and its reply comes after the stop.
   const start = stopped.sub.start(5000)
   stopped.sub.stop()
   await start

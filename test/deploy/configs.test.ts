@@ -10,7 +10,7 @@ import { DEFAULT_PATHS } from '@scaleout/health'
 // and the real nginx and HAProxy must accept them as they are.
 const deploy = join(import.meta.dirname, '..', '..', 'deploy')
 const read = (file: string): string => readFileSync(join(deploy, file), 'utf8')
-// @scaleout/health defaults (plugins/health/README.md): drainDelayMs and drainDeadlineMs.
+// @scaleout/health defaults (plugins/health/README.md): drainDelay and drainDeadline.
 const DRAIN_DELAY_S = 10
 const DRAIN_DEADLINE_S = 25
 const EXAMPLE_PORT = 3000

@@ -7,11 +7,11 @@ const LONG = 60_000
 t.test('a check that hangs fails at its timeout, and is not started again while its last run is unsettled', async (t) => {
   let calls = 0
   let release: () => void = () => {}
-  const { app } = await build({
+  const { app } = await build(t, {
     checks: {
       slow: {
-        timeoutMs: 50,
-        intervalMs: LONG,
+        timeout: 50,
+        interval: LONG,
         check: async () => {
           calls++
           if (calls === 1) await new Promise<void>((resolve) => { release = resolve })
@@ -19,7 +19,6 @@ t.test('a check that hangs fails at its timeout, and is not started again while 
       }
     }
   })
-  t.teardown(async () => await app.close())
   await app.ready()
   t.match(app.health.report().checks['slow:responseTime'], [{ status: 'fail', output: 'check timed out after 50ms', observedUnit: 'ms' }])
   t.equal(app.health.report().status, 'fail')
@@ -29,19 +28,22 @@ t.test('a check that hangs fails at its timeout, and is not started again while 
   t.equal(calls, 1, 'no second call piled on the hung one')
 
   release()
-  await sleep(10)
-  await app.health.refresh()
+  // The hung run settles a tick after release; until then a refresh still reports it as stuck.
+  await waitUntil('the released run settles and the check runs again', async () => {
+    await app.health.refresh()
+    return calls === 2
+  }, 10_000)
   t.equal(calls, 2)
   t.match(app.health.report().checks['slow:responseTime'], [{ status: 'pass' }])
 })
 
 t.test('the timeout aborts the signal given to the check with the coded timeout error', async (t) => {
   let seen: unknown
-  const { app } = await build({
+  const { app } = await build(t, {
     checks: {
       abortable: {
-        timeoutMs: 30,
-        intervalMs: LONG,
+        timeout: 30,
+        interval: LONG,
         check: async (signal: AbortSignal) => await new Promise((_resolve, reject) => {
           signal.addEventListener('abort', () => {
             seen = signal.reason
@@ -51,7 +53,6 @@ t.test('the timeout aborts the signal given to the check with the coded timeout 
       }
     }
   })
-  t.teardown(async () => await app.close())
   await app.ready()
   t.match(seen, { code: 'SCALEOUT_ERR_HEALTH_CHECK_TIMEOUT', message: 'check timed out after 30ms' })
   t.equal(app.health.report().checks['abortable:responseTime']?.[0]?.status, 'fail')
@@ -81,7 +82,7 @@ t.test('what a check returns becomes its observations', async (t) => {
     ]]
   ]
   for (const [what, check, expected] of cases) {
-    const { app } = await build({ checks: { c: { check, intervalMs: LONG } } })
+    const { app } = await build(t, { checks: { c: { check, interval: LONG } } })
     await app.ready()
     const observations = app.health.report().checks['c:responseTime']
     t.match(observations, expected, what)
@@ -92,13 +93,12 @@ t.test('what a check returns becomes its observations', async (t) => {
 })
 
 t.test('the worst observation is the check status; critical decides between fail and warn', async (t) => {
-  const { app } = await build({
+  const { app } = await build(t, {
     checks: {
-      mixed: { check: () => [{ status: 'pass' }, { status: 'fail' }], intervalMs: LONG, critical: false },
-      custom: { check: () => ({ observedValue: 12, observedUnit: 'connections' }), intervalMs: LONG, measurement: 'connections' }
+      mixed: { check: () => [{ status: 'pass' }, { status: 'fail' }], interval: LONG, critical: false },
+      custom: { check: () => ({ observedValue: 12, observedUnit: 'connections' }), interval: LONG, measurement: 'connections' }
     }
   })
-  t.teardown(async () => await app.close())
   await app.ready()
   const report = app.health.report()
   t.equal(report.status, 'warn')
@@ -108,11 +108,12 @@ t.test('the worst observation is the check status; critical decides between fail
 
 t.test('checks run in the background on their interval and stop when the server closes', async (t) => {
   const ticking = controlled('pass')
-  const { app } = await build({ checks: { ticking: { check: ticking.check, intervalMs: 30 } } })
+  const { app } = await build(t, { checks: { ticking: { check: ticking.check, interval: 30 } } })
   await app.ready()
   await waitUntil('three background runs', () => ticking.calls() >= 3, 10_000)
   await app.close()
   const after = ticking.calls()
+  // Nothing to wait for: five intervals pass without a run.
   await sleep(150)
   t.equal(ticking.calls(), after, 'no run after close')
 })
@@ -120,23 +121,24 @@ t.test('checks run in the background on their interval and stop when the server 
 t.test('a run still in flight when the server closes finishes without scheduling another', async (t) => {
   let calls = 0
   let finish: () => void = () => {}
-  const { app } = await build({})
+  const { app } = await build(t, {})
   await app.ready()
   app.health.addCheck('closing', async () => {
     calls++
     await new Promise<void>((resolve) => { finish = resolve })
-  }, { intervalMs: 10, timeoutMs: 5000 })
+  }, { interval: 10, timeout: 5000 })
   await waitUntil('the check is running', () => calls === 1, 5000)
   await app.close()
   finish()
+  await waitUntil('the run in flight finished', () => app.health.report().checks['closing:responseTime']?.[0]?.status === 'pass', 5000)
+  // Nothing to wait for: ten intervals pass without a run.
   await sleep(100)
   t.equal(calls, 1, 'not run again after close')
 })
 
 t.test('a background failure flips readiness without any probe triggering a run', async (t) => {
   const dep = controlled('pass')
-  const { app } = await build({ checks: { dep: { check: dep.check, intervalMs: 30 } } })
-  t.teardown(async () => await app.close())
+  const { app } = await build(t, { checks: { dep: { check: dep.check, interval: 30 } } })
   await app.ready()
   dep.set('fail')
   await waitUntil('readiness fails', async () => (await app.inject('/health/ready')).statusCode === 503, 10_000)
@@ -146,15 +148,14 @@ t.test('a background failure flips readiness without any probe triggering a run'
 })
 
 t.test('addCheck: runs at once after ready, validates, refuses duplicates; refresh joins a run in progress', async (t) => {
-  const { app } = await build({ checks: { first: { check: () => true, intervalMs: LONG } }, eventLoopDelay: {} })
-  t.teardown(async () => await app.close())
+  const { app } = await build(t, { checks: { first: { check: () => true, interval: LONG } }, eventLoopDelay: {} })
   await app.ready()
   let calls = 0
   let finish: () => void = () => {}
   app.health.addCheck('later', async () => {
     calls++
     await new Promise<void>((resolve) => { finish = resolve })
-  }, { intervalMs: LONG, timeoutMs: 5000, critical: false })
+  }, { interval: LONG, timeout: 5000, critical: false })
   t.equal(calls, 0, 'not synchronously')
   await waitUntil('the added check started', () => calls === 1, 5000)
   t.equal(app.health.report().status, 'warn', 'pending and not critical')
@@ -169,11 +170,12 @@ t.test('addCheck: runs at once after ready, validates, refuses duplicates; refre
   t.throws(() => app.health.addCheck('eventLoop', () => true), { code: 'SCALEOUT_ERR_HEALTH_DUPLICATE_CHECK' })
   t.throws(() => app.health.addCheck('no spaces', () => true), { code: 'SCALEOUT_ERR_INVALID_OPTION', message: /option `name` is invalid/ })
   t.throws(() => app.health.addCheck('x', 'nope' as unknown as () => void), { code: 'SCALEOUT_ERR_INVALID_OPTION', message: /option `check` is invalid: expected a function/ })
-  t.throws(() => app.health.addCheck('y', () => true, { timeoutMs: -1 }), { code: 'SCALEOUT_ERR_INVALID_OPTION', message: /option `options.timeoutMs` is invalid/ })
+  t.throws(() => app.health.addCheck('y', () => true, { timeout: -1 }), { code: 'SCALEOUT_ERR_INVALID_OPTION', message: /option `options.timeout` is invalid/ })
+  t.throws(() => app.health.addCheck('z', () => true, { timeoutMs: 500 } as never), { code: 'SCALEOUT_ERR_INVALID_OPTION', message: /option `options.timeoutMs` is invalid: expected no such option: did you mean `timeout`\?/ })
 })
 
 t.test('a user check may not take the name of a built-in check', async (t) => {
-  await t.rejects(async () => { await build({ eventLoopDelay: {}, checks: { eventLoop: () => true } }) }, { code: 'SCALEOUT_ERR_HEALTH_DUPLICATE_CHECK' })
-  await t.rejects(async () => { await build({ heap: true, checks: { heap: () => true } }) }, { code: 'SCALEOUT_ERR_HEALTH_DUPLICATE_CHECK' })
-  await t.rejects(async () => { await build({ redis: 'redis://127.0.0.1:1', checks: { redis: () => true } }) }, { code: 'SCALEOUT_ERR_HEALTH_DUPLICATE_CHECK', message: /"redis"/ })
+  await t.rejects(async () => { await build(t, { eventLoopDelay: {}, checks: { eventLoop: () => true } }) }, { code: 'SCALEOUT_ERR_HEALTH_DUPLICATE_CHECK' })
+  await t.rejects(async () => { await build(t, { heap: true, checks: { heap: () => true } }) }, { code: 'SCALEOUT_ERR_HEALTH_DUPLICATE_CHECK' })
+  await t.rejects(async () => { await build(t, { redis: 'redis://127.0.0.1:1', checks: { redis: () => true } }) }, { code: 'SCALEOUT_ERR_HEALTH_DUPLICATE_CHECK', message: /"redis"/ })
 })

@@ -10,7 +10,7 @@ async function details (app: Awaited<ReturnType<typeof build>>['app'], remoteAdd
 // client arrives from 127.0.0.1, so every client saw check names and error texts.
 t.test('by default nobody sees details, loopback included; everyone gets the status alone', async (t) => {
   const dep = controlled('pass')
-  const { app, exits } = await build({ checks: { dep: { check: dep.check, intervalMs: 60_000 } }, drainDelayMs: 2000 })
+  const { app, exits } = await build(t, { checks: { dep: { check: dep.check, interval: 60_000 } }, drainDelay: 2000 })
   await app.ready()
   for (const address of ['127.0.0.1', '127.8.9.10', '::1', '::ffff:127.0.0.1', '10.1.2.3', '192.0.2.1', 'fd00::1']) {
     t.same(await details(app, address), { code: 200, body: { status: 'pass' } }, `${address} sees the status alone`)
@@ -26,7 +26,7 @@ t.test('by default nobody sees details, loopback included; everyone gets the sta
 
 t.test('the report still reaches allowed callers while failing and draining', async (t) => {
   const dep = controlled('fail')
-  const { app, exits } = await build({ checks: { dep: { check: dep.check, intervalMs: 60_000 } }, drainDelayMs: 2000, detailsAllowList: ['127.0.0.1'] })
+  const { app, exits } = await build(t, { checks: { dep: { check: dep.check, interval: 60_000 } }, drainDelay: 2000, detailsAllowList: ['127.0.0.1'] })
   await app.ready()
   const drained = app.health.drain()
   t.same(await details(app, '10.1.2.3'), { code: 503, body: { status: 'fail', output: 'draining' } })
@@ -36,8 +36,7 @@ t.test('the report still reaches allowed callers while failing and draining', as
 })
 
 t.test('detailsAllowList takes addresses and CIDR ranges of both families, mapped IPv4 included', async (t) => {
-  const { app } = await build({ detailsAllowList: ['10.0.0.0/8', '192.0.2.10', 'fd00::/8', ' 2001:db8::5 '] })
-  t.teardown(async () => await app.close())
+  const { app } = await build(t, { detailsAllowList: ['10.0.0.0/8', '192.0.2.10', 'fd00::/8', ' 2001:db8::5 '] })
   await app.ready()
   for (const address of ['10.200.0.1', '::ffff:10.0.0.9', '192.0.2.10', 'fd12:3456::1', '2001:db8::5']) {
     t.equal((await details(app, address)).body.instance, app.health.identity.id, `${address} is allowed`)
@@ -48,8 +47,7 @@ t.test('detailsAllowList takes addresses and CIDR ranges of both families, mappe
 })
 
 t.test('detailsAllowList takes the same presets and IPv4-mapped ranges as the proxy\'s trust', async (t) => {
-  const { app } = await build({ detailsAllowList: ['Private', '::ffff:198.51.100.0/120'] })
-  t.teardown(async () => await app.close())
+  const { app } = await build(t, { detailsAllowList: ['Private', '::ffff:198.51.100.0/120'] })
   await app.ready()
   for (const address of ['10.1.2.3', '172.16.0.1', '192.168.9.9', 'fd00::1', '198.51.100.77', '::ffff:198.51.100.1']) {
     t.equal((await details(app, address)).body.instance, app.health.identity.id, `${address} is allowed`)
@@ -60,23 +58,20 @@ t.test('detailsAllowList takes the same presets and IPv4-mapped ranges as the pr
 })
 
 t.test('an empty allow list shows details to nobody', async (t) => {
-  const { app } = await build({ detailsAllowList: [] })
-  t.teardown(async () => await app.close())
+  const { app } = await build(t, { detailsAllowList: [] })
   await app.ready()
   t.same((await details(app, '127.0.0.1')).body, { status: 'pass' })
 })
 
 t.test('exposeDetails: true shows details to every caller', async (t) => {
-  const { app } = await build({ exposeDetails: true, detailsAllowList: [] })
-  t.teardown(async () => await app.close())
+  const { app } = await build(t, { exposeDetails: true, detailsAllowList: [] })
   await app.ready()
   t.equal((await details(app, '203.0.113.5')).body.status, 'pass')
   t.ok('checks' in (await details(app, '203.0.113.5')).body)
 })
 
 t.test('the address is request.ip, so behind a trusted proxy the forwarded client counts, and garbage is refused', async (t) => {
-  const { app } = await build({ detailsAllowList: ['10.0.0.0/8'] }, { trustProxy: '127.0.0.1' })
-  t.teardown(async () => await app.close())
+  const { app } = await build(t, { detailsAllowList: ['10.0.0.0/8'] }, { trustProxy: '127.0.0.1' })
   await app.ready()
   t.ok('checks' in (await details(app, '127.0.0.1', { 'x-forwarded-for': '10.3.3.3' })).body)
   t.same((await details(app, '127.0.0.1', { 'x-forwarded-for': '198.51.100.7' })).body, { status: 'pass' })
@@ -86,8 +81,7 @@ t.test('the address is request.ip, so behind a trusted proxy the forwarded clien
 // Fastify's trustProxy: true lets any client write request.ip. The default allows nobody, so a
 // forged X-Forwarded-For: 127.0.0.1 unlocks nothing, whoever sends it.
 t.test('with trustProxy: true and the defaults, a forged X-Forwarded-For: 127.0.0.1 unlocks nothing', async (t) => {
-  const { app } = await build({}, { trustProxy: true })
-  t.teardown(async () => await app.close())
+  const { app } = await build(t, {}, { trustProxy: true })
   await app.ready()
   for (const remote of ['203.0.113.5', '127.0.0.1', '::1']) {
     for (const forged of ['127.0.0.1', '::1', '::ffff:127.0.0.1', '203.0.113.5, 127.0.0.1']) {
@@ -99,8 +93,7 @@ t.test('with trustProxy: true and the defaults, a forged X-Forwarded-For: 127.0.
 // A proxy on the same host that the app does not read (no @scaleout/proxy, no trustProxy): every
 // client is 127.0.0.1. Even an operator who lists loopback does not hand them the report.
 t.test('a request that names a forwarded client but is attributed to the peer that delivered it never counts', async (t) => {
-  const { app } = await build({ detailsAllowList: ['127.0.0.0/8', '::1', '10.0.0.0/8'] })
-  t.teardown(async () => await app.close())
+  const { app } = await build(t, { detailsAllowList: ['127.0.0.0/8', '::1', '10.0.0.0/8'] })
   await app.ready()
   const forwarding = ['forwarded', 'x-forwarded-for', 'x-real-ip', 'x-forwarded-host', 'x-forwarded-proto', 'cf-connecting-ip', 'true-client-ip']
   for (const header of forwarding) {
@@ -113,8 +106,7 @@ t.test('a request that names a forwarded client but is attributed to the peer th
 })
 
 t.test('behind a proxy the app reads, the forwarded client counts only when it is not the peer itself', async (t) => {
-  const { app } = await build({ detailsAllowList: ['127.0.0.0/8', '::1'] }, { trustProxy: ['127.0.0.1', '::1'] })
-  t.teardown(async () => await app.close())
+  const { app } = await build(t, { detailsAllowList: ['127.0.0.0/8', '::1'] }, { trustProxy: ['127.0.0.1', '::1'] })
   await app.ready()
   t.ok('checks' in (await details(app, '127.0.0.1', { 'x-forwarded-for': '127.0.0.2' })).body, 'another loopback client')
   t.same((await details(app, '127.0.0.1', { 'x-forwarded-for': '127.0.0.1' })).body, { status: 'pass' }, 'the proxy\'s own address')
@@ -124,8 +116,7 @@ t.test('behind a proxy the app reads, the forwarded client counts only when it i
 })
 
 t.test('a forwarded request whose socket address is gone (an HTTP/2 stream after its session closed) never counts', async (t) => {
-  const { app } = await build({ detailsAllowList: ['127.0.0.0/8'] }, { trustProxy: true })
-  t.teardown(async () => await app.close())
+  const { app } = await build(t, { detailsAllowList: ['127.0.0.0/8'] }, { trustProxy: true })
   app.addHook('onRequest', async (request) => {
     Object.defineProperty(request.raw.socket, 'remoteAddress', { value: undefined })
   })

@@ -3,8 +3,7 @@ import { request, Agent, type IncomingHttpHeaders } from 'node:http'
 import { connect } from 'node:net'
 import { once } from 'node:events'
 import { performance } from 'node:perf_hooks'
-import { Writable } from 'node:stream'
-import { sleep, waitUntil } from '../helpers/index.js'
+import { logSink, sleep, waitUntil } from '../helpers/index.js'
 import { build } from './fixtures/app.js'
 
 interface Outcome { path: string, start: number, end: number, status?: number, headers?: IncomingHttpHeaders, body?: string, error?: string }
@@ -24,18 +23,11 @@ function get (port: number, path: string, agent: Agent): Promise<Outcome> {
   })
 }
 
-function logCapture (): { stream: Writable, messages: () => string[], lines: () => Array<Record<string, unknown>> } {
-  let text = ''
-  const stream = new Writable({ write (chunk: Buffer, _e, done) { text += chunk.toString(); done() } })
-  const lines = (): Array<Record<string, unknown>> => text.split('\n').filter(Boolean).map((l) => JSON.parse(l) as Record<string, unknown>)
-  return { stream, lines, messages: () => lines().map((l) => String(l.msg)) }
-}
-
 const CLOSING_BODY = '{"error":"Service Unavailable","message":"Service Unavailable","statusCode":503}'
 
 t.test('drain under a stream of requests: readiness 503 first, nothing fails before close, in-flight work finishes, exit 0', async (t) => {
-  const logs = logCapture()
-  const { app, exits } = await build({ drainDelayMs: 1500, drainDeadlineMs: 20_000 }, { logger: { level: 'info', stream: logs.stream } })
+  const logs = logSink('info')
+  const { app, exits } = await build(t, { drainDelay: 1500, drainDeadline: 20_000 }, { logger: logs.logger })
   let closeStartedAt = Infinity
   app.addHook('preClose', async () => { closeStartedAt = performance.now() })
   app.get('/', async () => ({ ok: true }))
@@ -88,7 +80,7 @@ t.test('drain under a stream of requests: readiness 503 first, nothing fails bef
 
   t.same(exits, [0], 'exit(0) after a clean close')
   t.equal(app.server.listening, false)
-  t.ok(closeStartedAt - drainStartedAt >= 1499, `close began ${Math.round(closeStartedAt - drainStartedAt)}ms after the drain began: not before drainDelayMs`)
+  t.ok(closeStartedAt - drainStartedAt >= 1499, `close began ${Math.round(closeStartedAt - drainStartedAt)}ms after the drain began: not before drainDelay`)
 
   const traffic200 = outcomes.filter((o) => o.path === '/' && o.end < closeStartedAt)
   t.ok(traffic200.length >= 20, `${traffic200.length} requests completed before close`)
@@ -128,7 +120,7 @@ t.test('drain under a stream of requests: readiness 503 first, nothing fails bef
 })
 
 t.test('after close begins, a request on a busy keep-alive connection gets 503 + Connection: close', async (t) => {
-  const { app, exits } = await build({ drainDelayMs: 0, drainDeadlineMs: 20_000 })
+  const { app, exits } = await build(t, { drainDelay: 0, drainDeadline: 20_000 })
   let inHandler = false
   let closing = false
   app.addHook('preClose', async () => { closing = true })
@@ -164,7 +156,7 @@ t.test('after close begins, a request on a busy keep-alive connection gets 503 +
 })
 
 t.test('idle keep-alive connections are closed, so close does not wait for their timeout', async (t) => {
-  const { app, exits } = await build({ drainDelayMs: 0, drainDeadlineMs: 20_000 })
+  const { app, exits } = await build(t, { drainDelay: 0, drainDeadline: 20_000 })
   app.get('/', async () => ({ ok: true }))
   await app.listen({ host: '127.0.0.1', port: 0 })
   const { port } = app.server.address() as { port: number }
@@ -184,8 +176,8 @@ t.test('idle keep-alive connections are closed, so close does not wait for their
 })
 
 t.test('the deadline exits with 1 when a request never finishes', async (t) => {
-  const logs = logCapture()
-  const { app, exits } = await build({ drainDelayMs: 50, drainDeadlineMs: 400 }, { logger: { level: 'info', stream: logs.stream } })
+  const logs = logSink('info')
+  const { app, exits } = await build(t, { drainDelay: 50, drainDeadline: 400 }, { logger: logs.logger })
   let release: () => void = () => {}
   let arrived = false
   app.get('/stuck', async () => {
@@ -200,7 +192,7 @@ t.test('the deadline exits with 1 when a request never finishes', async (t) => {
   await waitUntil('the stuck request arrived', () => arrived, 30_000)
   await app.health.drain()
   t.same(exits, [1], 'exit(1) at the deadline')
-  const deadline = logs.lines().find((l) => l.msg === '@scaleout/health: drain: deadline reached')
+  const deadline = logs.lines.find((l) => l.msg === '@scaleout/health: drain: deadline reached')
   t.match(deadline, { level: 50, err: { code: 'SCALEOUT_ERR_HEALTH_DRAIN_DEADLINE', message: 'the server did not close within 400ms of the drain start; exiting' } })
   release()
   t.equal((await stuck).status, 200)
@@ -208,18 +200,18 @@ t.test('the deadline exits with 1 when a request never finishes', async (t) => {
 })
 
 t.test('a failing close exits with 1 and says so', async (t) => {
-  const logs = logCapture()
-  const { app, exits } = await build({ drainDelayMs: 0 }, { logger: { level: 'info', stream: logs.stream } })
+  const logs = logSink('info')
+  const { app, exits } = await build(t, { drainDelay: 0 }, { logger: logs.logger })
   app.addHook('onClose', async () => { throw new Error('could not flush') })
   await app.ready()
   await app.health.drain('test')
   t.same(exits, [1])
-  t.match(logs.lines().find((l) => l.msg === '@scaleout/health: drain: closing the server failed'), { level: 50, err: { message: 'could not flush' } })
+  t.match(logs.lines.find((l) => l.msg === '@scaleout/health: drain: closing the server failed'), { level: 50, err: { message: 'could not flush' } })
   t.ok(logs.messages().includes('@scaleout/health: drain started (test): readiness now fails; closing the server in 0ms'))
 })
 
 t.test('liveness and startup stay 200 while draining; drain() twice is one drain', async (t) => {
-  const { app, exits } = await build({ drainDelayMs: 2000 })
+  const { app, exits } = await build(t, { drainDelay: 2000 })
   await app.ready()
   const first = app.health.drain()
   const second = app.health.drain()
@@ -233,7 +225,7 @@ t.test('liveness and startup stay 200 while draining; drain() twice is one drain
 
 t.test('a configured signal starts the drain; a second one exits at once; listeners go with close', async (t) => {
   t.equal(process.listenerCount('SIGWINCH'), 0, 'nothing else in this process listens to SIGWINCH')
-  const { app, exits } = await build({ signals: ['SIGWINCH'], drainDelayMs: 2000 })
+  const { app, exits } = await build(t, { signals: ['SIGWINCH'], drainDelay: 2000 })
   await app.ready()
   t.equal(process.listenerCount('SIGWINCH'), 1)
   process.emit('SIGWINCH', 'SIGWINCH')

@@ -1,17 +1,6 @@
 import t, { type Test } from 'tap'
-import { Writable } from 'node:stream'
+import { appFor, logSink } from '../helpers/index.js'
 import { build } from './fixtures/app.js'
-
-function capture (): { stream: Writable, lines: () => Array<Record<string, unknown>> } {
-  const chunks: string[] = []
-  const stream = new Writable({
-    write (chunk: Buffer, _encoding, done) {
-      chunks.push(chunk.toString())
-      done()
-    }
-  })
-  return { stream, lines: () => chunks.join('').split('\n').filter(Boolean).map((l) => JSON.parse(l) as Record<string, unknown>) }
-}
 
 function withHostname (t: Test, value: string): void {
   const previous = process.env.HOSTNAME
@@ -24,8 +13,7 @@ function withHostname (t: Test, value: string): void {
 
 t.test('instanceHeader: true adds x-served-by to every response, 404s included', async (t) => {
   withHostname(t, 'pod-a-7f9c')
-  const { app } = await build({ instanceHeader: true })
-  t.teardown(async () => await app.close())
+  const { app } = await build(t, { instanceHeader: true })
   app.get('/', async () => ({ hello: 'world' }))
   await app.ready()
   t.equal(app.health.identity.id, 'pod-a-7f9c')
@@ -37,10 +25,8 @@ t.test('instanceHeader: true adds x-served-by to every response, 404s included',
 
 t.test('instanceHeader takes a header name; off by default', async (t) => {
   withHostname(t, 'pod-b')
-  const named = await build({ instanceHeader: 'X-Instance-Id' })
-  t.teardown(async () => await named.app.close())
-  const plain = await build({})
-  t.teardown(async () => await plain.app.close())
+  const named = await build(t, { instanceHeader: 'X-Instance-Id' })
+  const plain = await build(t, {})
   t.equal((await named.app.inject('/health/live')).headers['x-instance-id'], 'pod-b')
   const res = await plain.app.inject('/health/live')
   t.equal(res.headers['x-served-by'], undefined)
@@ -49,9 +35,8 @@ t.test('instanceHeader takes a header name; off by default', async (t) => {
 
 t.test('the instance id is bound into request logs; health routes are silent unless a level is chosen', async (t) => {
   withHostname(t, 'pod-c')
-  const { stream, lines } = capture()
-  const { app } = await build({}, { logger: { level: 'info', stream } })
-  t.teardown(async () => await app.close())
+  const logs = logSink('info')
+  const { app } = await build(t, {}, { logger: logs.logger })
   app.get('/work', async (request) => {
     request.log.info('doing work')
     return { ok: true }
@@ -59,7 +44,7 @@ t.test('the instance id is bound into request logs; health routes are silent unl
   await app.inject('/work')
   await app.inject('/health/ready')
   await app.inject('/health')
-  const requestLines = lines().filter((l) => l.reqId !== undefined)
+  const requestLines = logs.lines.filter((l) => l.reqId !== undefined)
   t.ok(requestLines.length >= 3, 'incoming request, doing work, request completed')
   t.ok(requestLines.every((l) => l.instance === 'pod-c'), 'every request line names the instance')
   t.ok(requestLines.some((l) => l.msg === 'doing work'))
@@ -68,23 +53,18 @@ t.test('the instance id is bound into request logs; health routes are silent unl
 
 t.test('logLevel makes probes visible; logInstance: false leaves the logger alone', async (t) => {
   withHostname(t, 'pod-d')
-  const { stream, lines } = capture()
-  const { app } = await build({ logLevel: 'info', logInstance: false }, { logger: { level: 'info', stream } })
-  t.teardown(async () => await app.close())
+  const logs = logSink('info')
+  const { app } = await build(t, { logLevel: 'info', logInstance: false }, { logger: logs.logger })
   await app.inject('/health/live?from=kubelet')
-  const probeLines = lines().filter((l) => l.reqId !== undefined)
+  const probeLines = logs.lines.filter((l) => l.reqId !== undefined)
   t.ok(probeLines.some((l) => (l.req as { url?: string } | undefined)?.url === '/health/live?from=kubelet'), 'the probe was logged at info')
   t.ok(probeLines.every((l) => !('instance' in l)), 'no instance binding')
 })
 
 t.test('with logging off no child logger factory is installed (the per-request fast path stays)', async (t) => {
-  const { default: Fastify } = await import('fastify')
-  const bare = Fastify()
-  t.teardown(async () => await bare.close())
-  const { app: quiet } = await build({})
-  t.teardown(async () => await quiet.close())
-  const { app: logged } = await build({}, { logger: { level: 'info', stream: capture().stream } })
-  t.teardown(async () => await logged.close())
+  const bare = appFor(t)
+  const { app: quiet } = await build(t, {})
+  const { app: logged } = await build(t, {}, { logger: logSink('info').logger })
   t.equal(quiet.childLoggerFactory, bare.childLoggerFactory, 'logging off: the default factory')
   t.not(logged.childLoggerFactory, bare.childLoggerFactory, 'logging on: ours')
 })

@@ -1,17 +1,14 @@
 import t from 'tap'
-import { RedisServer, waitUntil } from '../helpers/index.js'
+import { adminFor, redisFor, waitUntil } from '../helpers/index.js'
 import { build } from './fixtures/app.js'
 
 // Regression: a wrong Redis password showed in the health report only as a generic stream error.
 t.test('a wrong Redis password: the Redis check says authentication failed', async (t) => {
-  const server = await RedisServer.start()
-  t.teardown(async () => await server.stop())
-  const admin = server.client()
-  t.teardown(() => admin.disconnect())
+  const server = await redisFor(t)
+  const admin = adminFor(t, server)
   await admin.config('SET', 'requirepass', 'the-right-password')
 
-  const { app } = await build({ redis: `redis://:a-wrong-password@127.0.0.1:${server.port}`, redisCheck: { intervalMs: 60_000 } })
-  t.teardown(async () => await app.close())
+  const { app } = await build(t, { redis: `redis://:a-wrong-password@127.0.0.1:${server.port}`, redisCheck: { interval: 60_000 } })
   await app.ready()
 
   await waitUntil('the check sees the refused password', async () => {

@@ -1,8 +1,7 @@
 import t from 'tap'
-import Fastify from 'fastify'
 import { Cluster } from 'ioredis'
 import health, { redisCheck } from '@scaleout/health'
-import { RedisClusterHarness, RedisServer, waitUntil } from '../helpers/index.js'
+import { adminFor, appFor, redisFor, RedisClusterHarness, type RedisServer, waitUntil } from '../helpers/index.js'
 import { build } from './fixtures/app.js'
 
 const ROUTES = ['/health/live', '/health/ready', '/health/startup', '/health', '/health/ready?probe=1']
@@ -17,10 +16,8 @@ async function connectedClients (server: RedisServer): Promise<number> {
 }
 
 t.test('probes cause zero Redis commands; the background run is the only PING', async (t) => {
-  const server = await RedisServer.start()
-  t.teardown(async () => await server.stop())
-  const { app } = await build({ redis: server.url, redisCheck: { intervalMs: 60_000 } })
-  t.teardown(async () => await app.close())
+  const server = await redisFor(t)
+  const { app } = await build(t, { redis: server.url, redisCheck: { interval: 60_000 } })
   await app.ready()
 
   const probes = await server.countCommands(async () => {
@@ -44,10 +41,8 @@ t.test('probes cause zero Redis commands; the background run is the only PING', 
 })
 
 t.test('Redis paused: liveness stays 200, readiness goes 503 within a check interval, then recovers', async (t) => {
-  const server = await RedisServer.start()
-  t.teardown(async () => await server.stop())
-  const { app } = await build({ redis: server.url, redisCheck: { intervalMs: 200, timeoutMs: 150 } })
-  t.teardown(async () => await app.close())
+  const server = await redisFor(t)
+  const { app } = await build(t, { redis: server.url, redisCheck: { interval: 200, timeout: 150 } })
   await app.ready()
   t.equal((await app.inject('/health/ready')).statusCode, 200)
 
@@ -69,12 +64,10 @@ t.test('Redis paused: liveness stays 200, readiness goes 503 within a check inte
 })
 
 t.test('a client the caller owns: used as is, PINGs bounded while paused, never quit', async (t) => {
-  const server = await RedisServer.start()
-  t.teardown(async () => await server.stop())
-  const mine = server.client()
-  t.teardown(() => mine.disconnect())
+  const server = await redisFor(t)
+  const mine = adminFor(t, server)
   await mine.ping()
-  const { app } = await build({ redis: mine, redisCheck: { intervalMs: 60_000, timeoutMs: 100, critical: false } })
+  const { app } = await build(t, { redis: mine, redisCheck: { interval: 60_000, timeout: 100, critical: false } })
   await app.ready()
   t.equal(app.health.report().status, 'pass')
 
@@ -96,10 +89,9 @@ t.test('a client the caller owns: used as is, PINGs bounded while paused, never 
 })
 
 t.test('a client made from a URL is the plugin\'s: quit on close', async (t) => {
-  const server = await RedisServer.start()
-  t.teardown(async () => await server.stop())
+  const server = await redisFor(t)
   const before = await connectedClients(server)
-  const { app } = await build({ redis: { url: server.url }, redisCheck: { intervalMs: 60_000 } })
+  const { app } = await build(t, { redis: { url: server.url }, redisCheck: { interval: 60_000 } })
   await app.ready()
   t.equal(await connectedClients(server), before + 1)
   await app.close()
@@ -108,10 +100,8 @@ t.test('a client made from a URL is the plugin\'s: quit on close', async (t) => 
 })
 
 t.test('Redis killed: the owned client fails the PING fast, and the check passes again after a restart', async (t) => {
-  const server = await RedisServer.start()
-  t.teardown(async () => await server.stop())
-  const { app } = await build({ redis: server.url, redisCheck: { intervalMs: 60_000, timeoutMs: 5000 } })
-  t.teardown(async () => await app.close())
+  const server = await redisFor(t)
+  const { app } = await build(t, { redis: server.url, redisCheck: { interval: 60_000, timeout: 5000 } })
   await app.ready()
   await server.kill()
   await app.health.refresh()
@@ -134,10 +124,9 @@ t.test('redisCheck() with addCheck and a Redis Cluster: one observation per mast
   const client = cluster.client()
   t.teardown(() => client.disconnect())
   await client.set('warm', '1')
-  const app = Fastify()
-  t.teardown(async () => await app.close())
+  const app = appFor(t)
   await app.register(health, { signals: false, eventLoopDelay: false })
-  const { check, ...options } = redisCheck(client, { intervalMs: 60_000 })
+  const { check, ...options } = redisCheck(client, { interval: 60_000 })
   app.after(() => app.health.addCheck('cache', check, options))
   await app.ready()
   const observations = app.health.report().checks['cache:responseTime'] ?? []
@@ -156,8 +145,7 @@ t.test('redisCheck() with addCheck and a Redis Cluster: one observation per mast
 t.test('the plugin\'s own Cluster from { cluster: urls }', async (t) => {
   const cluster = await RedisClusterHarness.start()
   t.teardown(async () => await cluster.stop())
-  const { app } = await build({ redis: { cluster: cluster.urls }, redisCheck: { intervalMs: 60_000 } })
-  t.teardown(async () => await app.close())
+  const { app } = await build(t, { redis: { cluster: cluster.urls }, redisCheck: { interval: 60_000 } })
   await app.ready()
   await waitUntil('every master pinged', async () => (await app.health.refresh()).checks['redis:responseTime']?.length === 3, 15_000)
   t.equal(app.health.report().status, 'pass')
@@ -165,8 +153,7 @@ t.test('the plugin\'s own Cluster from { cluster: urls }', async (t) => {
 
 t.test('a Cluster with no known master fails the check and says so', async (t) => {
   const lazy = new Cluster([{ host: '127.0.0.1', port: 1 }], { lazyConnect: true })
-  const { app } = await build({ checks: { cluster: { ...redisCheck(lazy), intervalMs: 60_000 } } })
-  t.teardown(async () => await app.close())
+  const { app } = await build(t, { checks: { cluster: { ...redisCheck(lazy), interval: 60_000 } } })
   await app.ready()
   t.match(app.health.report().checks['cluster:responseTime'], [{ status: 'fail', output: 'no Redis Cluster master is known (cluster status: wait)' }])
 })

@@ -1,8 +1,10 @@
 import t from 'tap'
 import { hostname } from 'node:os'
+import health from '@scaleout/health'
+import { appFor } from '../helpers/index.js'
 import { build, controlled, HEALTH_JSON } from './fixtures/app.js'
 
-const LONG = { intervalMs: 60_000 }
+const LONG = { interval: 60_000 }
 // inject connects from 127.0.0.1; the details route shows the report only to listed callers.
 const LOCAL = ['127.0.0.1']
 const ISO = /^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z$/
@@ -14,8 +16,7 @@ async function probe (app: Awaited<ReturnType<typeof build>>['app'], url: string
 
 t.test('pass: every route answers 200 with application/health+json and no-store', async (t) => {
   const dep = controlled('pass')
-  const { app } = await build({ detailsAllowList: LOCAL, checks: { dep: { check: dep.check, ...LONG } } })
-  t.teardown(async () => await app.close())
+  const { app } = await build(t, { detailsAllowList: LOCAL, checks: { dep: { check: dep.check, ...LONG } } })
   await app.ready()
   for (const url of ['/health/live', '/health/ready', '/health/startup']) {
     const res = await app.inject(url)
@@ -48,8 +49,7 @@ t.test('pass: every route answers 200 with application/health+json and no-store'
 t.test('warn: a check reporting warn, or a failing non-critical check, answers 200 warn', async (t) => {
   const dep = controlled('pass')
   const optional = controlled('pass')
-  const { app } = await build({ detailsAllowList: LOCAL, checks: { dep: { check: dep.check, ...LONG }, optional: { check: optional.check, critical: false, ...LONG } } })
-  t.teardown(async () => await app.close())
+  const { app } = await build(t, { detailsAllowList: LOCAL, checks: { dep: { check: dep.check, ...LONG }, optional: { check: optional.check, critical: false, ...LONG } } })
   await app.ready()
 
   dep.set('warn')
@@ -72,8 +72,7 @@ t.test('warn: a check reporting warn, or a failing non-critical check, answers 2
 
 t.test('fail: a failing critical check fails readiness and details with 503, not liveness or startup', async (t) => {
   const dep = controlled('pass')
-  const { app } = await build({ detailsAllowList: LOCAL, checks: { dep: { check: dep.check, ...LONG } } })
-  t.teardown(async () => await app.close())
+  const { app } = await build(t, { detailsAllowList: LOCAL, checks: { dep: { check: dep.check, ...LONG } } })
   await app.ready()
   dep.set('fail')
   await app.health.refresh()
@@ -93,8 +92,7 @@ t.test('fail: a failing critical check fails readiness and details with 503, not
 t.test('starting: readiness and startup fail until the first passing run of the critical checks', async (t) => {
   const dep = controlled('fail')
   const optional = controlled('fail')
-  const { app } = await build({ detailsAllowList: LOCAL, checks: { dep: { check: dep.check, ...LONG }, optional: { check: optional.check, critical: false, ...LONG } } })
-  t.teardown(async () => await app.close())
+  const { app } = await build(t, { detailsAllowList: LOCAL, checks: { dep: { check: dep.check, ...LONG }, optional: { check: optional.check, critical: false, ...LONG } } })
   t.equal(app.health.started, false)
   await app.ready()
   t.equal(app.health.started, false)
@@ -114,8 +112,7 @@ t.test('starting: readiness and startup fail until the first passing run of the 
 })
 
 t.test('a check added before ready is pending (fail, "not checked yet") in the report until it runs', async (t) => {
-  const { app } = await build({})
-  t.teardown(async () => await app.close())
+  const { app } = await build(t, {})
   await app.after()
   app.health.addCheck('late', async () => undefined, LONG)
   const report = app.health.report()
@@ -128,8 +125,7 @@ t.test('a check added before ready is pending (fail, "not checked yet") in the r
 
 t.test('HEAD and query strings on every route', async (t) => {
   const dep = controlled('pass')
-  const { app } = await build({ checks: { dep: { check: dep.check, ...LONG } } })
-  t.teardown(async () => await app.close())
+  const { app } = await build(t, { checks: { dep: { check: dep.check, ...LONG } } })
   await app.ready()
   for (const url of ['/health/live', '/health/ready', '/health/startup', '/health']) {
     const head = await app.inject({ method: 'HEAD', url })
@@ -147,15 +143,13 @@ t.test('HEAD and query strings on every route', async (t) => {
 })
 
 t.test('HEAD works even when the app turned automatic HEAD routes off', async (t) => {
-  const { app } = await build({}, { exposeHeadRoutes: false })
-  t.teardown(async () => await app.close())
+  const { app } = await build(t, {}, { exposeHeadRoutes: false })
   await app.ready()
   t.equal((await app.inject({ method: 'HEAD', url: '/health/ready' })).statusCode, 200)
 })
 
 t.test('paths are configurable and a route can be left out', async (t) => {
-  const { app } = await build({ paths: { live: '/livez', ready: '/readyz', startup: false, details: '/status/health' } })
-  t.teardown(async () => await app.close())
+  const { app } = await build(t, { paths: { live: '/livez', ready: '/readyz', startup: false, details: '/status/health' } })
   await app.ready()
   t.equal((await app.inject('/livez')).statusCode, 200)
   t.equal((await app.inject('/readyz')).statusCode, 200)
@@ -166,9 +160,46 @@ t.test('paths are configurable and a route can be left out', async (t) => {
 })
 
 t.test('every route can be left out', async (t) => {
-  const { app } = await build({ paths: { live: false, ready: false, startup: false, details: false } })
-  t.teardown(async () => await app.close())
+  const { app } = await build(t, { paths: { live: false, ready: false, startup: false, details: false } })
   await app.ready()
   t.equal((await app.inject('/health')).statusCode, 404)
   t.equal(app.health.report().status, 'pass')
+})
+
+// Fastify ignores `prefix` for plugins wrapped in fastify-plugin: before, `{ prefix: '/api' }`
+// was accepted and the routes stayed at /health/*.
+t.test('prefix is prepended to every path, default or configured', async (t) => {
+  const { app } = await build(t, { prefix: '/api' })
+  await app.ready()
+  for (const url of ['/api/health/live', '/api/health/ready', '/api/health/startup', '/api/health']) {
+    const res = await app.inject(url)
+    t.equal(res.statusCode, 200, url)
+    t.same(res.json(), { status: 'pass' }, url)
+    t.equal((await app.inject({ method: 'HEAD', url })).statusCode, 200, `HEAD ${url}`)
+  }
+  for (const url of ['/health/live', '/health/ready', '/health/startup', '/health']) {
+    t.equal((await app.inject(url)).statusCode, 404, `${url} is not registered`)
+  }
+
+  const { app: custom } = await build(t, { prefix: '/internal/', paths: { live: '/livez', ready: '/readyz', startup: false } })
+  await custom.ready()
+  t.equal((await custom.inject('/internal/livez')).statusCode, 200, 'a trailing slash on the prefix is dropped')
+  t.equal((await custom.inject('/internal/readyz')).statusCode, 200)
+  t.equal((await custom.inject('/internal/health')).statusCode, 200)
+  t.equal((await custom.inject('/internal/health/startup')).statusCode, 404, 'a route left out stays out')
+  t.equal((await custom.inject('/livez')).statusCode, 404)
+
+  const { app: root } = await build(t, { prefix: '/' })
+  await root.ready()
+  t.equal((await root.inject('/health/ready')).statusCode, 200, '"/" adds nothing')
+})
+
+t.test('inside a scope registered with a prefix, both prefixes apply', async (t) => {
+  const app = appFor(t)
+  await app.register(async (scope) => {
+    await scope.register(health, { prefix: '/ops', signals: false, eventLoopDelay: false })
+  }, { prefix: '/v1' })
+  await app.ready()
+  t.equal((await app.inject('/v1/ops/health/ready')).statusCode, 200)
+  t.equal((await app.inject('/ops/health/ready')).statusCode, 404)
 })

@@ -1,6 +1,6 @@
 export { RedisServer, type RedisServerOptions } from './redis-server.js'
-export { RedisClusterHarness } from './redis-cluster.js'
-export { RedisSentinelHarness } from './redis-sentinel.js'
+export { RedisClusterHarness, type ClusterNodeLine } from './redis-cluster.js'
+export { RedisSentinelHarness, type SentinelHarnessOptions } from './redis-sentinel.js'
 export { freePort, sleep, waitUntil } from './ports.js'
 export { rawCommand } from './resp.js'
 export { FreezingProxy } from './freezing-proxy.js'

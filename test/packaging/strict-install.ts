@@ -38,7 +38,7 @@ const count: number = await app.sessions.destroyAllFor('user')`
     dir: 'plugins/cache',
     options: { redis: 'REDIS_URL' },
     usage: `await app.register(plugin, { redis: new Redis({ lazyConnect: true }) })
-app.get('/', { config: { cache: { ttl: 60 } } }, async () => 'ok')
+app.get('/', { config: { cache: { ttl: '60s' } } }, async () => 'ok')
 const value: number = await app.cache.wrap('key', async () => 1)`
   },
   '@scaleout/health': {

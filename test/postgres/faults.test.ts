@@ -213,8 +213,8 @@ t.test('the check functions work as @scaleout/health checks: replicas out of rot
   const app = appFor(t)
   await app.register(health, { checks: {} })
   await app.register(postgres, { primary: cluster.primary.url, replicas: [cluster.replica.url], secret: SECRET, sampleInterval: 100, maxLag: 1000, timeout: 500 })
-  app.health.addCheck('postgres', app.db.checks.primary, { intervalMs: 100, timeoutMs: 1000 })
-  app.health.addCheck('postgres-replicas', app.db.checks.replicas, { critical: false, intervalMs: 100 })
+  app.health.addCheck('postgres', app.db.checks.primary, { interval: 100, timeout: 1000 })
+  app.health.addCheck('postgres-replicas', app.db.checks.replicas, { critical: false, interval: 100 })
   await app.ready()
   const ready = async (): Promise<[number, string]> => {
     const res = await app.inject('/health/ready')

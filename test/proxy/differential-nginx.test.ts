@@ -1,11 +1,11 @@
 import t from 'tap'
-import Fastify from 'fastify'
 import proxy from '@scaleout/proxy'
 import type { ForwardedInfo } from '@scaleout/proxy'
 import { startNginx } from '../helpers/nginx.js'
 import { canonical } from './canonical.js'
 import { generate, TRUST_LISTS, type Case } from './corpus.js'
 import { rawRequest } from './raw-http.js'
+import { appFor } from '../helpers/index.js'
 
 // Real nginx's realip module is the reference: the same trust list in set_real_ip_from, the same
 // socket peer (clients bind 127.0.0.N or ::1), the same bytes on the wire. Our request.ip must equal
@@ -80,7 +80,7 @@ t.test(`request.ip equals nginx realip's $remote_addr over ${CASES} generated ca
   })
   t.teardown(nginx.stop)
 
-  const app = Fastify()
+  const app = appFor(t)
   TRUST_LISTS.forEach((list, i) => {
     app.register(async (scope) => {
       await scope.register(proxy, { trust: list })
@@ -88,7 +88,6 @@ t.test(`request.ip equals nginx realip's $remote_addr over ${CASES} generated ca
     })
   })
   await app.listen({ host: '::', port: 0 })
-  t.teardown(() => app.close())
   const appPort = (app.server.address() as { port: number }).port
 
   const cases = generate(CASES, SEED)

@@ -1,14 +1,13 @@
 import t, { type Test } from 'tap'
-import Fastify from 'fastify'
 import proxy from '@scaleout/proxy'
 import type { ForwardedInfo, ProxyOptions } from '@scaleout/proxy'
 import { alignedEntry, headerValue, parseElement, splitFromRight } from '../../plugins/proxy/src/headers.js'
+import { appFor } from '../helpers/index.js'
 
 interface Seen { ip: string, ips: string[], protocol: string, host: string, forwarded: ForwardedInfo }
 
 async function app (t: Test, options: ProxyOptions): Promise<(remoteAddress: string, headers: Record<string, string | string[]>) => Promise<Seen>> {
-  const fastify = Fastify()
-  t.teardown(() => fastify.close())
+  const fastify = appFor(t)
   await fastify.register(proxy, options)
   fastify.get('/', async (request) => ({ ip: request.ip, ips: request.ips, protocol: request.protocol, host: request.host, forwarded: request.forwarded }))
   return async (remoteAddress, headers) => (await fastify.inject({ url: '/', remoteAddress, headers: { host: 'origin.internal', ...headers } })).json<Seen>()

@@ -5,16 +5,15 @@ import { request as httpsRequest } from 'node:https'
 import type { IncomingMessage } from 'node:http'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
-import { Writable } from 'node:stream'
 import Fastify, { type FastifyInstance } from 'fastify'
 import proxy, { DecoratorConflictError, trustProxy, type ForwardedInfo } from '@scaleout/proxy'
 import { encryptedOf, remoteOf, walk } from '../../plugins/proxy/src/resolve.js'
 import { normalizeOptions } from '../../plugins/proxy/src/options.js'
 import { proxyPlugin } from '../../plugins/proxy/src/plugin.js'
+import { appFor, logSink } from '../helpers/index.js'
 
 t.test('Fastify\'s trustProxy and the plugin together: a coded error, not two answers', async (t) => {
-  const app = Fastify({ trustProxy: trustProxy({ trust: 'loopback' }) })
-  t.teardown(() => app.close())
+  const app = appFor(t, { trustProxy: trustProxy({ trust: 'loopback' }) })
   await t.rejects(async () => { await app.register(proxy, { trust: 'loopback' }) }, {
     code: 'SCALEOUT_ERR_PROXY_CONFLICT',
     message: /cannot define request.ip: it is already defined, by Fastify's `trustProxy` option or another plugin/
@@ -23,8 +22,7 @@ t.test('Fastify\'s trustProxy and the plugin together: a coded error, not two an
 })
 
 t.test('another plugin\'s decoration failure is not mistaken for a conflict', async (t) => {
-  const app = Fastify()
-  t.teardown(() => app.close())
+  const app = appFor(t)
   app.decorateRequest('forwarded', null as unknown as ForwardedInfo)
   await t.rejects(async () => { await app.register(proxy, { trust: 'loopback' }) }, { code: 'SCALEOUT_ERR_PROXY_CONFLICT', message: /request.forwarded/ })
   const failing = { decorateRequest () { throw new Error('decorations are closed') } } as unknown as FastifyInstance
@@ -32,21 +30,17 @@ t.test('another plugin\'s decoration failure is not mistaken for a conflict', as
 })
 
 t.test('Fastify\'s own request log line carries the client address and host', async (t) => {
-  const lines: string[] = []
-  const stream = new Writable({ write (chunk: Buffer, _encoding, done) { lines.push(chunk.toString()); done() } })
-  const app = Fastify({ logger: { level: 'info', stream } })
-  t.teardown(() => app.close())
+  const logs = logSink('info')
+  const app = appFor(t, { logger: logs.logger })
   await app.register(proxy, { trust: ['10.0.0.0/8'] })
   app.get('/', async () => 'ok')
   await app.inject({ url: '/', remoteAddress: '10.0.0.1', headers: { 'x-forwarded-for': '203.0.113.7', 'x-forwarded-host': 'shop.example.com' } })
-  const incoming = lines.map((line) => JSON.parse(line) as { msg: string, req?: { remoteAddress: string, host: string } }).find((line) => line.msg === 'incoming request')
-  t.equal(incoming?.req?.remoteAddress, '203.0.113.7')
-  t.equal(incoming?.req?.host, 'shop.example.com')
+  const incoming = logs.lines.find((line) => line.msg === 'incoming request')
+  t.match(incoming?.req, { remoteAddress: '203.0.113.7', host: 'shop.example.com' })
 })
 
 t.test('lazy: a request that reads nothing walks nothing; a read walks once', async (t) => {
-  const app = Fastify()
-  t.teardown(() => app.close())
+  const app = appFor(t)
   await app.register(proxy, { trust: ['10.0.0.0/8'] })
   const slots: unknown[][] = []
   app.addHook('onResponse', async (request) => {
@@ -66,8 +60,7 @@ t.test('lazy: a request that reads nothing walks nothing; a read walks once', as
 })
 
 t.test('encapsulated: registered in one scope, sibling scopes keep Fastify\'s own values', async (t) => {
-  const app = Fastify()
-  t.teardown(() => app.close())
+  const app = appFor(t)
   app.register(async (scope) => {
     await scope.register(proxy, { trust: ['10.0.0.0/8'] })
     scope.get('/inside', async (request) => request.ip)
@@ -94,7 +87,9 @@ t.test('protocol comes from TLS when the peer is not trusted or forwards none', 
     req.end()
   })
   for (const [trust, expected] of [[['10.0.0.0/8'], { protocol: 'https', ip: '127.0.0.1' }], [['loopback'], { protocol: 'https', ip: '203.0.113.7' }]] as const) {
+    // appFor takes no https options: this app is closed below, and on failure by its teardown.
     const app = Fastify({ https: tls })
+    t.teardown(async () => await app.close())
     await app.register(proxy, { trust: [...trust] })
     app.get('/', async (request) => ({ protocol: request.protocol, ip: request.ip }))
     await app.listen({ host: '127.0.0.1', port: 0 })
@@ -112,8 +107,7 @@ t.test('a request whose socket is gone', async (t) => {
   t.equal(encryptedOf({ socket: { encrypted: true } } as unknown as IncomingMessage), true)
   t.same(walk(config, undefined, { 'x-forwarded-for': '203.0.113.7' }), { ip: undefined, ips: [], index: 0, stop: 'untrusted-peer', element: null, protocol: undefined, host: undefined })
   t.same(walk(config, 'not-an-address', { 'x-forwarded-for': '203.0.113.7' }).ips, ['not-an-address'], 'an address Node never gives is passed through, never trusted')
-  const app = Fastify()
-  t.teardown(() => app.close())
+  const app = appFor(t)
   await app.register(proxy, { trust: 'loopback' })
   app.addHook('onRequest', async (request) => { Object.defineProperty(request.raw, 'socket', { value: null }) })
   app.get('/', async (request) => ({ ip: request.ip ?? 'none', protocol: request.protocol, chain: request.forwarded.chain }))
@@ -121,8 +115,7 @@ t.test('a request whose socket is gone', async (t) => {
 })
 
 t.test('trustProxy(options) for Fastify({ trustProxy })', async (t) => {
-  const app = Fastify({ trustProxy: trustProxy({ trust: ['10.0.0.0/8', '::1'], maxHops: 3 }) })
-  t.teardown(() => app.close())
+  const app = appFor(t, { trustProxy: trustProxy({ trust: ['10.0.0.0/8', '::1'], maxHops: 3 }) })
   app.get('/', async (request) => ({ ip: request.ip, ips: request.ips }))
   const ip = async (remoteAddress: string, xff: string): Promise<string> => (await app.inject({ url: '/', remoteAddress, headers: { 'x-forwarded-for': xff } })).json<{ ip: string }>().ip
   t.equal(await ip('10.0.0.1', '203.0.113.7, 10.0.0.2'), '203.0.113.7')
@@ -139,7 +132,9 @@ t.test('trustProxy(options) for Fastify({ trustProxy })', async (t) => {
   t.equal(fn('127.0.0.1:80', 0), false, 'a socket address never has a port')
   t.throws(() => trustProxy({ trust: 'loopback', header: 'forwarded' as 'x-forwarded-for' }), { code: 'SCALEOUT_ERR_INVALID_OPTION', message: /option `header` is invalid: expected "x-forwarded-for"/ })
   t.throws(() => trustProxy({ trust: 'loopback', allowedHosts: ['a.example'] } as unknown as Parameters<typeof trustProxy>[0]), { code: 'SCALEOUT_ERR_INVALID_OPTION', message: /option `allowedHosts` is invalid: expected no such option/ })
-  t.throws(() => trustProxy(undefined as unknown as Parameters<typeof trustProxy>[0]), { code: 'SCALEOUT_ERR_INVALID_OPTION', message: /option `options` is invalid/ })
+  t.throws(() => trustProxy('loopback' as unknown as Parameters<typeof trustProxy>[0]), { code: 'SCALEOUT_ERR_INVALID_OPTION', message: '@scaleout/proxy: option `options` is invalid: expected an object' })
+  t.throws(() => trustProxy(undefined as unknown as Parameters<typeof trustProxy>[0]), { code: 'SCALEOUT_ERR_INVALID_OPTION', message: /option `trust` is invalid/ })
+  t.throws(() => trustProxy({ trust: 'loopback', maxhops: 2 } as unknown as Parameters<typeof trustProxy>[0]), { code: 'SCALEOUT_ERR_INVALID_OPTION', message: /option `maxhops` is invalid: expected no such option: did you mean `maxHops`\? the options are trust, maxHops, header$/ })
 
   const warnings: Error[] = []
   const onWarning = (warning: Error): void => { warnings.push(warning) }

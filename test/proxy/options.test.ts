@@ -1,19 +1,14 @@
-import t from 'tap'
-import { Writable } from 'node:stream'
-import Fastify from 'fastify'
+import t, { type Test } from 'tap'
 import proxy, { PRESETS } from '@scaleout/proxy'
 import type { ProxyOptions } from '@scaleout/proxy'
+import { appFor, logSink } from '../helpers/index.js'
 
 const INVALID = 'SCALEOUT_ERR_INVALID_OPTION'
 
-async function register (options: unknown): Promise<void> {
-  const app = Fastify()
-  try {
-    await app.register(proxy, options as ProxyOptions)
-    await app.ready()
-  } finally {
-    await app.close()
-  }
+async function register (t: Test, options: unknown): Promise<void> {
+  const app = appFor(t)
+  await app.register(proxy, options as ProxyOptions)
+  await app.ready()
 }
 
 t.test('invalid options fail registration with a coded error naming the option', async (t) => {
@@ -48,19 +43,34 @@ t.test('invalid options fail registration with a coded error naming the option',
     [{ trust: 'loopback', allowedHosts: ['exa mple.com'] }, /got "exa mple.com"/],
     [{ trust: 'loopback', allowedHosts: [7] }, /got 7/],
     [{ trust: 'loopback', allowedHosts: ['*.'] }, /got "\*."/],
-    [{ trust: 'loopback', trustProxy: true }, /option `trustProxy` is invalid: expected no such option: the options are trust, maxHops, header, allowedHosts/]
+    [{ trust: 'loopback', trustProxy: true }, /option `trustProxy` is invalid: expected no such option: the options are trust, maxHops, header, allowedHosts$/],
+    [{ trust: 'loopback', maxhops: 2 }, /option `maxhops` is invalid: expected no such option: did you mean `maxHops`\? the options are trust, maxHops, header, allowedHosts$/],
+    [{ trust: 'loopback', allowedHost: ['example.com'] }, /option `allowedHost` is invalid: expected no such option: did you mean `allowedHosts`\?/],
+    [{ trsut: 'loopback' }, /option `trsut` is invalid: expected no such option: did you mean `trust`\?/],
+    ['loopback', /option `options` is invalid: expected an object$/]
   ]
   for (const [options, message] of cases) {
-    await t.rejects(register(options), { code: INVALID, message }, JSON.stringify(options))
+    await t.rejects(register(t, options), { code: INVALID, message: new RegExp(`^@scaleout/proxy: (.*)${message.source}`) }, JSON.stringify(options))
+  }
+})
+
+// Before, these were let through and ignored: the plugin adds no routes, and Fastify ignores
+// `prefix` for a fastify-plugin plugin, so `{ prefix: '/api' }` changed nothing and said nothing.
+t.test('Fastify\'s register keys are refused: the plugin has no routes for them to act on', async (t) => {
+  for (const key of ['prefix', 'logLevel', 'logSerializers']) {
+    const options = { trust: 'loopback', [key]: key === 'logSerializers' ? {} : key === 'prefix' ? '/api' : 'warn' }
+    await t.rejects(register(t, options), {
+      code: INVALID,
+      message: `@scaleout/proxy: option \`${key}\` is invalid: expected no such option: \`${key}\` is a Fastify register option, which Fastify ignores for plugins wrapped in fastify-plugin such as this one`
+    }, key)
   }
 })
 
 t.test('valid forms register', async (t) => {
   for (const trust of ['loopback', 'loopback, private', ['linklocal', 'uniquelocal'], ['10.0.0.1', '10.0.0.0/8', '2001:DB8::/32', '::1', '::ffff:10.0.0.0/104', 'fe80::/10'], ['10.0.0.1/8']]) {
-    await t.resolves(register({ trust }), JSON.stringify(trust))
+    await t.resolves(register(t, { trust }), JSON.stringify(trust))
   }
-  await t.resolves(register({ trust: 'loopback', maxHops: 2, header: 'forwarded', allowedHosts: ['example.com', '*.example.org', '[::1]'] }))
-  await t.resolves(register({ trust: 'loopback', prefix: '/api', logLevel: 'warn' }), 'Fastify\'s own register options are not ours to reject')
+  await t.resolves(register(t, { trust: 'loopback', maxHops: 2, header: 'forwarded', allowedHosts: ['example.com', '*.example.org', '[::1]'] }))
 })
 
 t.test('presets are the documented ranges', async (t) => {
@@ -73,14 +83,12 @@ t.test('presets are the documented ranges', async (t) => {
 })
 
 t.test('trust "all" logs a warning at start-up and trusts every peer', async (t) => {
-  const lines: string[] = []
-  const stream = new Writable({ write (chunk: Buffer, _encoding, done) { lines.push(chunk.toString()); done() } })
-  const app = Fastify({ logger: { level: 'warn', stream } })
-  t.teardown(() => app.close())
+  const logs = logSink('warn')
+  const app = appFor(t, { logger: logs.logger })
   await app.register(proxy, { trust: 'all' })
   app.get('/', async (request) => request.ip)
   await app.ready()
-  const warnings = lines.map((line) => JSON.parse(line) as { level: number, msg: string })
+  const warnings = logs.lines
   t.equal(warnings.length, 1)
   t.equal(warnings[0]?.level, 40)
   t.match(warnings[0]?.msg, /trust is "all": every peer may set the client address/)

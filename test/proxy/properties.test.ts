@@ -1,7 +1,6 @@
 import t from 'tap'
 import fc from 'fast-check'
 import { isIP } from 'node:net'
-import Fastify from 'fastify'
 import proxy from '@scaleout/proxy'
 import type { ProxyHeader } from '@scaleout/proxy'
 import { parseHop } from '@scaleout/core'
@@ -9,6 +8,7 @@ import { normalizeOptions } from '../../plugins/proxy/src/options.js'
 import { describe, hostOf, protocolOf, walk } from '../../plugins/proxy/src/resolve.js'
 import { canonical } from './canonical.js'
 import { rawRequest } from './raw-http.js'
+import { appFor } from '../helpers/index.js'
 
 // Seeded so CI is repeatable; FC_SEED=<n> explores elsewhere.
 const params = { seed: Number(process.env.FC_SEED ?? 20261123), numRuns: 400 }
@@ -76,8 +76,7 @@ t.test('normalisation agrees with an independent canonical form', async (t) => {
 })
 
 t.test('random header bytes on the wire: never a 5xx, and a 200 always carries an IP', async (t) => {
-  const app = Fastify()
-  t.teardown(() => app.close())
+  const app = appFor(t)
   for (const header of HEADERS) {
     app.register(async (scope) => {
       await scope.register(proxy, { trust: 'loopback', header, allowedHosts: ['a.example'] })

@@ -1,14 +1,13 @@
 import t, { type Test } from 'tap'
-import Fastify from 'fastify'
 import proxy from '@scaleout/proxy'
 import type { ProxyOptions } from '@scaleout/proxy'
 import { rawRequest } from './raw-http.js'
+import { appFor } from '../helpers/index.js'
 
 interface Seen { ip: string, protocol: string, host: string, hostname: string, port: number | null }
 
 async function app (t: Test, options: ProxyOptions): Promise<(remoteAddress: string, headers: Record<string, string | string[]>) => Promise<Seen>> {
-  const fastify = Fastify()
-  t.teardown(() => fastify.close())
+  const fastify = appFor(t)
   await fastify.register(proxy, options)
   fastify.get('/', async (request) => ({ ip: request.ip, protocol: request.protocol, host: request.host, hostname: request.hostname, port: request.port }))
   return async (remoteAddress, headers) => {
@@ -91,8 +90,7 @@ t.test('a Host header that is not a plain host[:port] is never request.host', as
 })
 
 t.test('without a Host header the host is empty, as in Fastify; HTTP/2 :authority counts', async (t) => {
-  const fastify = Fastify()
-  t.teardown(() => fastify.close())
+  const fastify = appFor(t)
   await fastify.register(proxy, { trust: ['10.0.0.0/8'] })
   // inject always sends Host; take it away the way HTTP/1.0 or HTTP/2 would leave it.
   fastify.addHook('onRequest', async (request) => {
@@ -108,8 +106,7 @@ t.test('without a Host header the host is empty, as in Fastify; HTTP/2 :authorit
 })
 
 t.test('repeated Host lines: Node keeps the first, so no host is taken (RFC 9112 §3.2 calls the request invalid)', async (t) => {
-  const fastify = Fastify()
-  t.teardown(() => fastify.close())
+  const fastify = appFor(t)
   await fastify.register(proxy, { trust: ['loopback'] })
   fastify.get('/', async (request) => ({ host: request.host }))
   await fastify.listen({ host: '127.0.0.1', port: 0 })

@@ -1,15 +1,14 @@
 import t, { type Test } from 'tap'
-import Fastify from 'fastify'
 import proxy from '@scaleout/proxy'
 import type { ProxyOptions } from '@scaleout/proxy'
+import { appFor } from '../helpers/index.js'
 
 // The address rules through a real Fastify instance (inject sets the socket peer).
 
 interface Seen { ip: string, ips: string[], protocol: string, host: string, hostname: string, port: number | null }
 
 async function app (t: Test, options: ProxyOptions): Promise<(remoteAddress: string, headers?: Record<string, string | string[]>) => Promise<Seen>> {
-  const fastify = Fastify()
-  t.teardown(() => fastify.close())
+  const fastify = appFor(t)
   await fastify.register(proxy, options)
   fastify.get('/', async (request) => ({ ip: request.ip, ips: request.ips, protocol: request.protocol, host: request.host, hostname: request.hostname, port: request.port }))
   return async (remoteAddress, headers = {}) => {

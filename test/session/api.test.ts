@@ -1,18 +1,15 @@
 import t from 'tap'
-import Fastify from 'fastify'
 import session from '@scaleout/session'
-import { RedisServer } from '../helpers/index.js'
+import { adminFor, appFor, redisFor } from '../helpers/index.js'
 import { build, cookieOf, SECRET, sessionKeys } from './setup.js'
 
 t.test('request.session API', async (t) => {
-  const server = await RedisServer.start()
-  t.teardown(async () => await server.stop())
+  const server = await redisFor(t)
   t.beforeEach(async () => await server.flushAll())
 
   t.test('two instances sharing one Redis: log in on A, read on B, log out on B, A is anonymous', async (t) => {
-    const a = await build({ redis: server.url })
-    const b = await build({ redis: server.url })
-    t.teardown(async () => { await a.close(); await b.close() })
+    const a = await build(t, { redis: server.url })
+    const b = await build(t, { redis: server.url })
     const login = await a.inject({ method: 'POST', url: '/login', payload: { userId: 'alice' } })
     t.equal(login.statusCode, 200)
     const cookie = cookieOf(login) as string
@@ -27,15 +24,14 @@ t.test('request.session API', async (t) => {
   })
 
   t.test('saved before the headers go out: a redirect right after login lands on a logged-in page (other instance)', async (t) => {
-    const a = await build({ redis: server.url }, {}, (app) => {
+    const a = await build(t, { redis: server.url }, {}, (app) => {
       app.post('/login-redirect', async (request, reply) => {
         await request.session.regenerate()
         request.session.set('userId', 'redirected')
         return reply.redirect('/get/userId', 303)
       })
     })
-    const b = await build({ redis: server.url })
-    t.teardown(async () => { await a.close(); await b.close() })
+    const b = await build(t, { redis: server.url })
     const res = await a.inject({ method: 'POST', url: '/login-redirect' })
     t.equal(res.statusCode, 303)
     t.equal(res.headers.location, '/get/userId')
@@ -44,7 +40,7 @@ t.test('request.session API', async (t) => {
 
   t.test('get, set, delete, has, data, id, sessionId, isNew', async (t) => {
     const seen: unknown[] = []
-    const app = await build({ redis: server.url }, {}, (app) => {
+    const app = await build(t, { redis: server.url }, {}, (app) => {
       app.post('/ops', async (request) => {
         const s = request.session
         seen.push({ isNew: s.isNew, has: s.has('n'), n: s.get('n') })
@@ -57,7 +53,6 @@ t.test('request.session API', async (t) => {
         return { id: s.id, data: s.data(), has: s.has('obj') }
       })
     })
-    t.teardown(async () => await app.close())
     const first = await app.inject({ method: 'POST', url: '/ops' })
     const cookie = cookieOf(first) as string
     t.equal(first.json().id, cookie.slice('sessionId='.length, 'sessionId='.length + 51))
@@ -67,8 +62,7 @@ t.test('request.session API', async (t) => {
     t.equal(second.headers['set-cookie'], undefined)
     t.same(second.json().data, { n: 2, obj: { nested: [1, 2] } })
     t.same(seen, [{ isNew: true, has: false, n: undefined }, { isNew: false, has: true, n: 1 }])
-    const client = server.client()
-    t.teardown(() => client.disconnect())
+    const client = adminFor(t, server)
     const [key] = await sessionKeys(server)
     const fields = JSON.parse(await client.get(key as string) as string) as Record<string, string>
     t.same(Object.keys(fields).sort(), ['d:n', 'd:obj', 'm:c', 'm:d', 'm:ip', 'm:ua'])
@@ -78,16 +72,39 @@ t.test('request.session API', async (t) => {
     t.equal(Number(fields['m:d']) - Number(fields['m:c']), 7 * 86_400_000, 'absolute deadline: 7 days after creation')
   })
 
+  t.test('request.session shows only its public API: the hooks\' lifecycle methods are not reachable by name', async (t) => {
+    const app = await build(t, { redis: server.url }, {}, (app) => {
+      app.get('/names', async (request) => {
+        const names = new Set<string>()
+        for (let o: object | null = request.session; o !== null && o !== Object.prototype; o = Object.getPrototypeOf(o) as object | null) {
+          for (const name of Object.getOwnPropertyNames(o)) names.add(name)
+        }
+        const old = ['load', 'defer', 'finish', 'idle', 'rejectCookie', 'commit'].filter((name) => name in request.session)
+        return { names: [...names].sort(), keys: Object.keys(request.session), old }
+      })
+    })
+    const expected = { names: ['constructor', 'data', 'delete', 'destroy', 'encryptedSessionId', 'get', 'has', 'id', 'isModified', 'isNew', 'isSaved', 'regenerate', 'reload', 'save', 'sessionId', 'set', 'touch'], keys: [], old: [] }
+    t.same((await app.inject('/names')).json(), expected, 'a new session')
+    const cookie = cookieOf(await app.inject({ method: 'POST', url: '/set', payload: { n: 1 } })) as string
+    t.same((await app.inject({ url: '/names', headers: { cookie } })).json(), expected, 'a loaded session')
+  })
+
+  t.test('prefix is the Redis key prefix of sessions and user indexes', async (t) => {
+    const app = await build(t, { redis: server.url, prefix: 'app:sess:' })
+    await app.inject({ method: 'POST', url: '/login', payload: { userId: 'pre' } })
+    const admin = adminFor(t, server)
+    t.same((await admin.keys('*')).map((key) => key.replace(/\{[A-Za-z0-9_-]{8}\}:.*/, '{tag}:id')).sort(), ['app:sess:user:{pre}', 'app:sess:{tag}:id'])
+  })
+
   t.test('a handler that only reads a new session creates nothing', async (t) => {
-    const app = await build({ redis: server.url })
-    t.teardown(async () => await app.close())
+    const app = await build(t, { redis: server.url })
     const res = await app.inject('/get/n')
     t.equal(res.headers['set-cookie'], undefined)
     t.same(await sessionKeys(server), [])
   })
 
   t.test('data() is a copy, safe with a __proto__ key', async (t) => {
-    const app = await build({ redis: server.url }, {}, (app) => {
+    const app = await build(t, { redis: server.url }, {}, (app) => {
       app.get('/copy', async (request) => {
         request.session.set('list', [1])
         const copy = request.session.data() as { list: number[] }
@@ -100,16 +117,16 @@ t.test('request.session API', async (t) => {
         return { own: Object.hasOwn(copy, '__proto__'), polluted: ({} as Record<string, unknown>).polluted ?? null, protoOfCopy: Object.getPrototypeOf(copy) === Object.prototype }
       })
     })
-    t.teardown(async () => await app.close())
     t.same((await app.inject('/copy')).json(), { copy: [1, 2], kept: [1] })
     t.same((await app.inject('/proto')).json(), { own: true, polluted: null, protoOfCopy: true })
   })
 
   t.test('regenerate keeps only the listed keys, deletes the old session, keeps the user index right', async (t) => {
-    const app = await build({ redis: server.url })
-    t.teardown(async () => await app.close())
+    const app = await build(t, { redis: server.url })
     const anon = cookieOf(await app.inject({ method: 'POST', url: '/set', payload: { cart: ['book'], theme: 'dark' } })) as string
     const [oldKey] = await sessionKeys(server)
+    const admin = adminFor(t, server)
+    const anonFields = JSON.parse(await admin.get(oldKey as string) as string) as Record<string, string>
     const login = await app.inject({ method: 'POST', url: '/login', headers: { cookie: anon }, payload: { userId: 7, keep: ['cart'] } })
     const cookie = cookieOf(login) as string
     t.not(cookie, anon)
@@ -117,29 +134,33 @@ t.test('request.session API', async (t) => {
     const keys = await sessionKeys(server)
     t.equal(keys.length, 1)
     t.not(keys[0], oldKey)
+    const before = JSON.parse(await admin.get(oldKey as string) as string) as Record<string, string>
+    const after = JSON.parse(await admin.get(keys[0] as string) as string) as Record<string, string>
+    t.same(before, { 'm:n': keys[0] }, 'the old key only forwards to the new one')
+    t.ok(Number(after['m:c']) >= Number(anonFields['m:c']), 'the new session is stamped when regenerated')
+    t.equal(Number(after['m:d']) - Number(after['m:c']), 7 * 86_400_000, 'regenerate restarts maxLifetime')
     t.same((await app.inject({ url: '/data', headers: { cookie } })).json(), { cart: ['book'], userId: 7 })
     t.same((await app.inject({ url: '/data', headers: { cookie: anon } })).json(), {}, 'the old id is dead')
+    t.ok(await admin.pttl(oldKey as string) > 86_000_000, 'the forwarding record is slid to ttl like any key when the old cookie is used')
     const listed = await app.sessions.listFor(7)
     t.equal(listed.length, 1)
     const relogin = await app.inject({ method: 'POST', url: '/login', headers: { cookie }, payload: { userId: 8 } })
     t.same(await app.sessions.listFor(7), [], 'switching user leaves the old user\'s index')
     t.equal((await app.sessions.listFor(8)).length, 1)
-    const client = server.client()
-    t.teardown(() => client.disconnect())
+    const client = adminFor(t, server)
     t.same(await client.zrange('scaleout:sess:user:{7}', '0', '-1'), [])
     t.same(await client.zrange('scaleout:sess:user:{8}', '0', '-1'), [valueOf(cookieOf(relogin) as string).slice(0, 51)])
   })
 
   t.test('regenerating a brand-new session just creates it', async (t) => {
-    const app = await build({ redis: server.url })
-    t.teardown(async () => await app.close())
+    const app = await build(t, { redis: server.url })
     const res = await app.inject({ method: 'POST', url: '/login', payload: { userId: 'new' } })
     t.ok(cookieOf(res))
     t.equal((await sessionKeys(server)).length, 1)
   })
 
   t.test('destroy then set starts a fresh session in the same request', async (t) => {
-    const app = await build({ redis: server.url }, {}, (app) => {
+    const app = await build(t, { redis: server.url }, {}, (app) => {
       app.post('/flash', async (request) => {
         await request.session.destroy()
         request.session.set('flash', 'bye')
@@ -150,7 +171,6 @@ t.test('request.session API', async (t) => {
         return { ok: true }
       })
     })
-    t.teardown(async () => await app.close())
     const cookie = cookieOf(await app.inject({ method: 'POST', url: '/login', payload: { userId: 'u' } })) as string
     const res = await app.inject({ method: 'POST', url: '/flash', headers: { cookie } })
     t.same(res.json(), { isNew: true })
@@ -163,7 +183,7 @@ t.test('request.session API', async (t) => {
   })
 
   t.test('save() writes before the handler returns; reload() re-reads; touch() on a new session does nothing', async (t) => {
-    const app = await build({ redis: server.url }, {}, (app) => {
+    const app = await build(t, { redis: server.url }, {}, (app) => {
       app.post('/save-then-peek', async (request) => {
         request.session.set('n', 41)
         await request.session.save()
@@ -188,7 +208,6 @@ t.test('request.session API', async (t) => {
         return { isNew: request.session.isNew }
       })
     })
-    t.teardown(async () => await app.close())
     const res = await app.inject({ method: 'POST', url: '/save-then-peek' })
     t.same(res.json(), { stored: '41' })
     const cookie = cookieOf(res) as string
@@ -208,13 +227,13 @@ t.test('request.session API', async (t) => {
   })
 
   t.test('a { session: false } route: request.session throws a coded error on use', async (t) => {
-    const app = await build({ redis: server.url }, {}, (app) => {
+    const app = await build(t, { redis: server.url }, {}, (app) => {
       app.get('/off', { config: { session: false } }, async (request) => {
         const s = request.session
         const outcomes: string[] = []
         const tries: Array<() => unknown> = [
           () => s.id, () => s.sessionId, () => s.isNew, () => s.get('n'), () => s.set('n', 1), () => s.delete('n'),
-          () => s.has('n'), () => s.data(), () => s.touch()
+          () => s.has('n'), () => s.data(), () => s.touch(), () => s.encryptedSessionId, () => s.isModified(), () => s.isSaved()
         ]
         for (const attempt of tries) {
           try {
@@ -229,14 +248,13 @@ t.test('request.session API', async (t) => {
         return outcomes
       })
     })
-    t.teardown(async () => await app.close())
     const res = await app.inject('/off')
-    t.same(res.json(), Array(13).fill('SCALEOUT_ERR_SESSION_DISABLED'))
+    t.same(res.json(), Array(16).fill('SCALEOUT_ERR_SESSION_DISABLED'))
     t.equal(res.headers['set-cookie'], undefined)
   })
 
   t.test('invalid session keys and user ids are coded errors and nothing is written', async (t) => {
-    const app = await build({ redis: server.url }, {}, (app) => {
+    const app = await build(t, { redis: server.url }, {}, (app) => {
       app.get('/bad-key', async (request) => {
         request.session.set('', 1)
         return { ok: true }
@@ -246,7 +264,6 @@ t.test('request.session API', async (t) => {
         return { ok: true }
       })
     })
-    t.teardown(async () => await app.close())
     const badKey = await app.inject('/bad-key')
     t.equal(badKey.statusCode, 500)
     t.equal(badKey.json().code, 'SCALEOUT_ERR_SESSION_KEY')
@@ -260,7 +277,7 @@ t.test('request.session API', async (t) => {
   t.test('works with @fastify/cookie registered before or after, keeping its cookies', async (t) => {
     const { default: cookiePlugin } = await import('@fastify/cookie')
     for (const order of ['before', 'after'] as const) {
-      const app = Fastify()
+      const app = appFor(t, {})
       if (order === 'before') await app.register(cookiePlugin)
       await app.register(session, { secret: SECRET, redis: server.url })
       if (order === 'after') await app.register(cookiePlugin)
@@ -277,7 +294,6 @@ t.test('request.session API', async (t) => {
       const sid = headers.find((h) => h.startsWith('sessionId='))?.split(';')[0] as string
       const second = await app.inject({ url: '/both', headers: { cookie: `theme=light; ${sid}` } })
       t.same(second.json(), { n: 2, theme: 'light' }, order)
-      await app.close()
     }
   })
 })

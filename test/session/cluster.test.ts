@@ -10,7 +10,7 @@ function keyOf (cookie: string): string {
 t.test('on a real 3-master Redis Cluster', async (t) => {
   const cluster = await RedisClusterHarness.start()
   t.teardown(async () => await cluster.stop())
-  const a = await build({ redis: { cluster: cluster.urls } }, {}, (app) => {
+  const a = await build(t, { redis: { cluster: cluster.urls } }, {}, (app) => {
     app.post('/regenerate', async (request) => {
       await request.session.regenerate(['n'])
       return { ok: true }
@@ -23,8 +23,7 @@ t.test('on a real 3-master Redis Cluster', async (t) => {
       return { ok: true }
     })
   })
-  const b = await build({ redis: { cluster: cluster.urls } })
-  t.teardown(async () => { await a.close(); await b.close() })
+  const b = await build(t, { redis: { cluster: cluster.urls } })
   const client = cluster.client()
   t.teardown(() => client.disconnect())
 

@@ -1,18 +1,17 @@
 import t from 'tap'
-import { RedisServer } from '../helpers/index.js'
+import { redisFor } from '../helpers/index.js'
 import { build, cookieOf, sessionKeys } from './setup.js'
 
 const CLEARED = 'sessionId=; Max-Age=0; Path=/; Expires=Thu, 01 Jan 1970 00:00:00 GMT; HttpOnly; SameSite=Lax'
 
 t.test('concurrency', async (t) => {
-  const server = await RedisServer.start()
-  t.teardown(async () => await server.stop())
+  const server = await redisFor(t)
   t.beforeEach(async () => await server.flushAll())
 
   // A gate lets a test hold one request after its session loaded while another request runs.
   let release: () => void = () => {}
   let arrived: () => void = () => {}
-  const app = await build({ redis: server.url }, {}, (app) => {
+  const app = await build(t, { redis: server.url }, {}, (app) => {
     app.post('/slow-set', async (request) => {
       request.session.get('n')
       await new Promise<void>((resolve) => { release = resolve; arrived() })
@@ -26,7 +25,6 @@ t.test('concurrency', async (t) => {
       return { ok: true }
     })
   })
-  t.teardown(async () => await app.close())
 
   t.test('50 parallel requests each setting its own key of one session: all 50 persist', async (t) => {
     const cookie = cookieOf(await app.inject({ method: 'POST', url: '/set', payload: { base: 0 } })) as string

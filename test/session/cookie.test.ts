@@ -1,7 +1,7 @@
 import t from 'tap'
 import { createHmac } from 'node:crypto'
-import { RedisServer } from '../helpers/index.js'
-import { cachedVerifications, newId, sign, verify } from '../../plugins/session/src/ids.js'
+import { redisFor } from '../helpers/index.js'
+import { cachedVerifications, newId, sign, verify } from '../../plugins/session/src/signing.js'
 import { build, cookieOf, OLD_SECRET, roundTrips, SECRET, setCookies, valueOf } from './setup.js'
 
 const VALUE = /[A-Za-z0-9_-]{51}\.[A-Za-z0-9_-]{43}/.source
@@ -36,19 +36,16 @@ t.test('the cache of verified cookies stays bounded and never admits a bad signa
 })
 
 t.test('cookie attributes, prefixes and secret rotation', async (t) => {
-  const server = await RedisServer.start()
-  t.teardown(async () => await server.stop())
+  const server = await redisFor(t)
 
   t.test('defaults over http: host-only, HttpOnly, SameSite=Lax, Path=/, browser-session, not Secure', async (t) => {
-    const app = await build({ redis: server.url })
-    t.teardown(async () => await app.close())
+    const app = await build(t, { redis: server.url })
     const res = await app.inject({ method: 'POST', url: '/set', payload: { n: 1 } })
     t.match(res.headers['set-cookie'], new RegExp(`^sessionId=${VALUE}; Path=/; HttpOnly; SameSite=Lax$`))
   })
 
   t.test("secure 'auto' behind a TLS-terminating proxy: Secure and the __Host- prefix", async (t) => {
-    const app = await build({ redis: server.url }, { trustProxy: true })
-    t.teardown(async () => await app.close())
+    const app = await build(t, { redis: server.url }, { trustProxy: true })
     const https = { 'x-forwarded-proto': 'https' }
     const res = await app.inject({ method: 'POST', url: '/set', headers: https, payload: { n: 1 } })
     t.match(res.headers['set-cookie'], new RegExp(`^__Host-sessionId=${VALUE}; Path=/; HttpOnly; Secure; SameSite=Lax$`))
@@ -60,12 +57,11 @@ t.test('cookie attributes, prefixes and secret rotation', async (t) => {
   })
 
   t.test('explicit attributes', async (t) => {
-    const app = await build({
+    const app = await build(t, {
       redis: server.url,
       cookieName: 'sid',
       cookie: { secure: true, domain: 'example.com', sameSite: 'strict', maxAge: '30d', httpOnly: false, partitioned: true }
     })
-    t.teardown(async () => await app.close())
     const res = await app.inject({ method: 'POST', url: '/set', payload: { n: 1 } })
     const header = res.headers['set-cookie'] as string
     t.match(header, new RegExp(`^sid=${VALUE}; Max-Age=2592000; Domain=example.com; Path=/; Expires=[^;]+ GMT; Secure; Partitioned; SameSite=Strict$`))
@@ -76,18 +72,16 @@ t.test('cookie attributes, prefixes and secret rotation', async (t) => {
   })
 
   t.test('no __Host- prefix off the root path or when disabled; SameSite=None when Secure', async (t) => {
-    const app = await build({ redis: server.url, cookie: { secure: true, path: '/app' } })
-    const unprefixed = await build({ redis: server.url, cookie: { secure: true, hostPrefix: false, sameSite: 'none' } })
-    t.teardown(async () => { await app.close(); await unprefixed.close() })
+    const app = await build(t, { redis: server.url, cookie: { secure: true, path: '/app' } })
+    const unprefixed = await build(t, { redis: server.url, cookie: { secure: true, hostPrefix: false, sameSite: 'none' } })
     t.match((await app.inject({ method: 'POST', url: '/set', payload: { n: 1 } })).headers['set-cookie'], /^sessionId=[^;]+; Path=\/app; HttpOnly; Secure; SameSite=Lax$/)
     t.match((await unprefixed.inject({ method: 'POST', url: '/set', payload: { n: 1 } })).headers['set-cookie'], /^sessionId=[^;]+; Path=\/; HttpOnly; Secure; SameSite=None$/)
   })
 
   t.test('secret rotation: a cookie signed with an older secret stays logged in and is re-signed', async (t) => {
-    const before = await build({ redis: server.url, secret: OLD_SECRET })
-    const rotated = await build({ redis: server.url, secret: [SECRET, OLD_SECRET] })
-    const retired = await build({ redis: server.url, secret: [SECRET] })
-    t.teardown(async () => { await before.close(); await rotated.close(); await retired.close() })
+    const before = await build(t, { redis: server.url, secret: OLD_SECRET })
+    const rotated = await build(t, { redis: server.url, secret: [SECRET, OLD_SECRET] })
+    const retired = await build(t, { redis: server.url, secret: [SECRET] })
     const old = cookieOf(await before.inject({ method: 'POST', url: '/login', payload: { userId: 'rot' } })) as string
     const res = await rotated.inject({ url: '/get/userId', headers: { cookie: old } })
     t.same(res.json(), { value: 'rot' })

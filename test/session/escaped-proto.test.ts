@@ -1,23 +1,20 @@
 import t from 'tap'
-import { RedisServer } from '../helpers/index.js'
+import { adminFor, redisFor } from '../helpers/index.js'
 import { build, cookieOf, sessionKeys } from './setup.js'
 
 // Regression: the core codec's filter looked for `"__proto__"` in the raw text, so a value stored
 // as {"\u005f_proto__": ...} (by anyone who can write to Redis) decoded with an own __proto__,
 // and merging it into another object swapped that object's prototype.
 t.test('session values with escaped __proto__ or constructor.prototype decode clean', async (t) => {
-  const server = await RedisServer.start()
-  t.teardown(async () => await server.stop())
-  const client = server.client()
-  t.teardown(() => client.disconnect())
-  const app = await build({ redis: server.url }, {}, (app) => {
+  const server = await redisFor(t)
+  const client = adminFor(t, server)
+  const app = await build(t, { redis: server.url }, {}, (app) => {
     app.get('/merged/:key', async (request) => {
       const { key } = request.params as { key: string }
       const merged = Object.assign({}, request.session.get(key))
       return { isAdmin: (merged as { isAdmin?: unknown }).isAdmin ?? null, own: Object.keys(merged), data: Object.keys(request.session.data()) }
     })
   })
-  t.teardown(async () => await app.close())
 
   const cookie = cookieOf(await app.inject({ method: 'POST', url: '/set', payload: { prefs: { theme: 'dark' } } })) as string
   const [key] = await sessionKeys(server)

@@ -1,18 +1,6 @@
 import t from 'tap'
-import { Writable } from 'node:stream'
-import { RedisServer } from '../helpers/index.js'
+import { adminFor, logSink, redisFor } from '../helpers/index.js'
 import { build, cookieOf } from './setup.js'
-
-function logSink (): { stream: Writable, lines: Array<{ level: number, msg: string }> } {
-  const lines: Array<{ level: number, msg: string }> = []
-  const stream = new Writable({
-    write (chunk: Buffer, _encoding, callback) {
-      lines.push(JSON.parse(chunk.toString()) as { level: number, msg: string })
-      callback()
-    }
-  })
-  return { stream, lines }
-}
 
 const REFUSED = {
   code: 'SCALEOUT_ERR_SESSION_EVICTION',
@@ -22,11 +10,9 @@ const REFUSED = {
 // Regression: with allkeys-lru the index could be evicted before the sessions it lists, and
 // destroyAllFor then destroyed nothing while a stolen cookie stayed valid, without a word.
 t.test('on a Redis configured with allkeys-lru, "log out everywhere" refuses loudly', async (t) => {
-  const server = await RedisServer.start({ args: ['--maxmemory', '64mb', '--maxmemory-policy', 'allkeys-lru'] })
-  t.teardown(async () => await server.stop())
-  const sink = logSink()
-  const app = await build({ redis: server.url }, { logger: { level: 'info', stream: sink.stream } })
-  t.teardown(async () => await app.close())
+  const server = await redisFor(t, { args: ['--maxmemory', '64mb', '--maxmemory-policy', 'allkeys-lru'] })
+  const sink = logSink('info')
+  const app = await build(t, { redis: server.url }, { logger: sink.logger })
   t.ok(sink.lines.some((l) => l.level === 50 && l.msg === '@scaleout/session: Redis may evict keys (maxmemory-policy allkeys-lru): listFor and destroyAllFor will refuse with SCALEOUT_ERR_SESSION_EVICTION; set maxmemory-policy noeviction'), 'an error at start-up')
   const cookie = cookieOf(await app.inject({ method: 'POST', url: '/login', payload: { userId: 'alice' } })) as string
   await t.rejects(app.sessions.destroyAllFor('alice'), REFUSED)
@@ -35,12 +21,9 @@ t.test('on a Redis configured with allkeys-lru, "log out everywhere" refuses lou
 })
 
 t.test('the policy is read on every call: a change at run time is seen', async (t) => {
-  const server = await RedisServer.start()
-  t.teardown(async () => await server.stop())
-  const admin = server.client()
-  t.teardown(() => admin.disconnect())
-  const app = await build({ redis: server.url })
-  t.teardown(async () => await app.close())
+  const server = await redisFor(t)
+  const admin = adminFor(t, server)
+  const app = await build(t, { redis: server.url })
   await app.inject({ method: 'POST', url: '/login', payload: { userId: 'bob' } })
   t.equal((await app.sessions.listFor('bob')).length, 1, 'noeviction (the Redis default): allowed')
   await admin.config('SET', 'maxmemory-policy', 'allkeys-lru')
@@ -54,25 +37,20 @@ t.test('the policy is read on every call: a change at run time is seen', async (
 })
 
 t.test('where CONFIG is not allowed, the calls go on and warn once that the policy is unknown', async (t) => {
-  const server = await RedisServer.start()
-  t.teardown(async () => await server.stop())
-  const admin = server.client()
-  t.teardown(() => admin.disconnect())
+  const server = await redisFor(t)
+  const admin = adminFor(t, server)
   await admin.call('ACL', 'SETUSER', 'noconfig', 'on', '>pw-0123456789', '~*', '+@all', '-config')
-  const sink = logSink()
-  const app = await build({ redis: `redis://noconfig:pw-0123456789@127.0.0.1:${server.port}` }, { logger: { level: 'info', stream: sink.stream } })
-  t.teardown(async () => await app.close())
+  const sink = logSink('info')
+  const app = await build(t, { redis: `redis://noconfig:pw-0123456789@127.0.0.1:${server.port}` }, { logger: sink.logger })
   await app.inject({ method: 'POST', url: '/login', payload: { userId: 'carol' } })
   t.equal((await app.sessions.listFor('carol')).length, 1)
   t.equal(await app.sessions.destroyAllFor('carol'), 1)
-  t.equal(sink.lines.filter((l) => l.msg.includes('CONFIG GET maxmemory-policy is not allowed')).length, 1)
+  t.equal(sink.messages().filter((m) => m.includes('CONFIG GET maxmemory-policy is not allowed')).length, 1)
 })
 
 t.test('with Redis down the check reports the outage, not an unknown policy', async (t) => {
-  const server = await RedisServer.start()
-  t.teardown(async () => await server.stop())
-  const app = await build({ redis: server.url })
-  t.teardown(async () => await app.close())
+  const server = await redisFor(t)
+  const app = await build(t, { redis: server.url })
   await server.kill()
   await t.rejects(app.sessions.listFor('dave'), { code: 'SCALEOUT_ERR_SESSION_UNAVAILABLE' })
 })

@@ -1,5 +1,5 @@
 import t from 'tap'
-import { RedisServer, waitUntil } from '../helpers/index.js'
+import { adminFor, redisFor, waitUntil } from '../helpers/index.js'
 import { build, cookieOf } from './setup.js'
 
 const UNAVAILABLE = { statusCode: 503, code: 'SCALEOUT_ERR_SESSION_UNAVAILABLE', error: 'Service Unavailable', message: 'The session store is unavailable; try again shortly' }
@@ -13,13 +13,10 @@ function routes (app: import('fastify').FastifyInstance): void {
 }
 
 t.test('Redis paused (SIGSTOP): bounded 503 for handlers that use the session, others unaffected, recovery', async (t) => {
-  const server = await RedisServer.start()
-  t.teardown(async () => await server.stop())
-  const mine = server.client()
-  t.teardown(() => mine.disconnect())
+  const server = await redisFor(t)
+  const mine = adminFor(t, server)
   // A caller-owned client has no command timeout: the plugin's own `timeout` bounds each call.
-  const app = await build({ redis: mine, timeout: 300 }, {}, routes)
-  t.teardown(async () => await app.close())
+  const app = await build(t, { redis: mine, timeout: 300 }, {}, routes)
   const cookie = cookieOf(await app.inject({ method: 'POST', url: '/set', payload: { n: 1 } })) as string
   t.same((await app.inject({ url: '/get/n', headers: { cookie } })).json(), { value: 1 })
 
@@ -52,9 +49,8 @@ t.test('Redis paused (SIGSTOP): bounded 503 for handlers that use the session, o
 })
 
 t.test('Redis paused while a session is saved or destroyed: 503 (outcome unknown, applied when Redis wakes)', async (t) => {
-  const server = await RedisServer.start()
-  t.teardown(async () => await server.stop())
-  const app = await build({ redis: { url: server.url, commandTimeout: 300 } }, {}, (app) => {
+  const server = await redisFor(t)
+  const app = await build(t, { redis: { url: server.url, commandTimeout: 300 } }, {}, (app) => {
     app.post('/set-while-paused', async (request) => {
       request.session.set('n', 99)
       server.pause()
@@ -66,7 +62,6 @@ t.test('Redis paused while a session is saved or destroyed: 503 (outcome unknown
       return { ok: true }
     })
   })
-  t.teardown(async () => await app.close())
   const cookie = cookieOf(await app.inject({ method: 'POST', url: '/set', payload: { n: 1 } })) as string
 
   const res = await app.inject({ method: 'POST', url: '/set-while-paused', headers: { cookie } })
@@ -87,9 +82,8 @@ t.test('Redis paused while a session is saved or destroyed: 503 (outcome unknown
 })
 
 t.test('Redis killed while a modified session is saved: 503 and nothing written', async (t) => {
-  const server = await RedisServer.start({ args: ['--appendonly', 'yes', '--appendfsync', 'always'] })
-  t.teardown(async () => await server.stop())
-  const app = await build({ redis: server.url }, {}, (app) => {
+  const server = await redisFor(t, { args: ['--appendonly', 'yes', '--appendfsync', 'always'] })
+  const app = await build(t, { redis: server.url }, {}, (app) => {
     app.post('/set-while-killed', async (request) => {
       request.session.set('n', 99)
       request.session.set('other', 'x')
@@ -97,7 +91,6 @@ t.test('Redis killed while a modified session is saved: 503 and nothing written'
       return { ok: true }
     })
   })
-  t.teardown(async () => await app.close())
   const cookie = cookieOf(await app.inject({ method: 'POST', url: '/set', payload: { n: 1 } })) as string
   const res = await app.inject({ method: 'POST', url: '/set-while-killed', headers: { cookie } })
   t.same(res.json(), UNAVAILABLE)
@@ -107,10 +100,8 @@ t.test('Redis killed while a modified session is saved: 503 and nothing written'
 })
 
 t.test('Redis killed and restarted: 503 while down, sessions back after restart (AOF), no app restart', async (t) => {
-  const server = await RedisServer.start({ args: ['--appendonly', 'yes', '--appendfsync', 'always'] })
-  t.teardown(async () => await server.stop())
-  const app = await build({ redis: server.url }, {}, routes)
-  t.teardown(async () => await app.close())
+  const server = await redisFor(t, { args: ['--appendonly', 'yes', '--appendfsync', 'always'] })
+  const app = await build(t, { redis: server.url }, {}, routes)
   const cookie = cookieOf(await app.inject({ method: 'POST', url: '/login', payload: { userId: 'k' } })) as string
 
   await server.kill()
@@ -129,10 +120,8 @@ t.test('Redis killed and restarted: 503 while down, sessions back after restart 
 })
 
 t.test('fastify.sessions fails with the same coded 503 while Redis is down', async (t) => {
-  const server = await RedisServer.start()
-  t.teardown(async () => await server.stop())
-  const app = await build({ redis: server.url })
-  t.teardown(async () => await app.close())
+  const server = await redisFor(t)
+  const app = await build(t, { redis: server.url })
   await server.kill()
   await t.rejects(app.sessions.listFor('x'), { code: 'SCALEOUT_ERR_SESSION_UNAVAILABLE', statusCode: 503 })
   await t.rejects(app.sessions.destroyAllFor('x'), { code: 'SCALEOUT_ERR_SESSION_UNAVAILABLE', statusCode: 503 })

@@ -1,15 +1,13 @@
 import t from 'tap'
 import fc from 'fast-check'
-import { RedisServer } from '../helpers/index.js'
+import { redisFor } from '../helpers/index.js'
 import { build, cookieOf, OLD_SECRET, valueOf } from './setup.js'
-import { newId, sign } from '../../plugins/session/src/ids.js'
+import { newId, sign } from '../../plugins/session/src/signing.js'
 
 // Thousands of random, truncated, forged and oversized cookies: never a 5xx, never a Redis call.
 t.test('cookie fuzz', async (t) => {
-  const server = await RedisServer.start()
-  t.teardown(async () => await server.stop())
-  const app = await build({ redis: server.url })
-  t.teardown(async () => await app.close())
+  const server = await redisFor(t)
+  const app = await build(t, { redis: server.url })
   const valid = valueOf(cookieOf(await app.inject({ method: 'POST', url: '/set', payload: { n: 1 } })) as string)
   const [id, signature] = valid.split('.') as [string, string]
 

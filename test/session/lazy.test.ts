@@ -1,14 +1,13 @@
 import t from 'tap'
-import { RedisServer } from '../helpers/index.js'
+import { adminFor, redisFor } from '../helpers/index.js'
 import { build, cookieOf, roundTrips, sessionKeys } from './setup.js'
 
 // { session: 'lazy' } routes: nothing is read before the handler, so a logout or a login costs
 // only its own write; reading values needs an explicit reload().
 t.test('lazy routes', async (t) => {
-  const server = await RedisServer.start()
-  t.teardown(async () => await server.stop())
+  const server = await redisFor(t)
   t.beforeEach(async () => await server.flushAll())
-  const app = await build({ redis: server.url }, {}, (app) => {
+  const app = await build(t, { redis: server.url }, {}, (app) => {
     const lazy = { config: { session: 'lazy' as const } }
     app.get('/lazy/get', lazy, async (request) => ({ value: request.session.get('n') ?? null }))
     app.get('/lazy/id', lazy, async (request) => ({ id: request.session.id }))
@@ -31,7 +30,6 @@ t.test('lazy routes', async (t) => {
       return { ok: true }
     })
   })
-  t.teardown(async () => await app.close())
 
   t.test('reading before reload() is a coded 500 and costs no round trip', async (t) => {
     const cookie = cookieOf(await app.inject({ method: 'POST', url: '/set', payload: { n: 1 } })) as string
@@ -95,8 +93,7 @@ t.test('lazy routes', async (t) => {
     const cookie = cookieOf(await app.inject({ method: 'POST', url: '/login', payload: { userId: 'alice' } })) as string
     const res = await app.inject({ method: 'POST', url: '/lazy/logout', headers: { cookie } })
     t.equal(res.headers['set-cookie'], 'sessionId=; Max-Age=0; Path=/; Expires=Thu, 01 Jan 1970 00:00:00 GMT; HttpOnly; SameSite=Lax')
-    const client = server.client()
-    t.teardown(() => client.disconnect())
+    const client = adminFor(t, server)
     t.equal(await client.zcard('scaleout:sess:user:{alice}'), 1)
     t.same(await app.sessions.listFor('alice'), [])
     t.equal(await client.zcard('scaleout:sess:user:{alice}'), 0)

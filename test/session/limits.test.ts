@@ -1,24 +1,21 @@
 import t from 'tap'
-import { Writable } from 'node:stream'
-import { RedisServer, sleep, waitUntil } from '../helpers/index.js'
+import { adminFor, logSink, redisFor, waitUntil } from '../helpers/index.js'
 import { build, cookieOf, sessionKeys, valueOf } from './setup.js'
 
-t.test('maxSize: the save fails with a clear error and nothing partial is written', async (t) => {
-  const server = await RedisServer.start()
-  t.teardown(async () => await server.stop())
-  const app = await build({ redis: server.url, maxSize: 200 }, {}, (app) => {
+t.test('maxBytes: the save fails with a clear error and nothing partial is written', async (t) => {
+  const server = await redisFor(t)
+  const app = await build(t, { redis: server.url, maxBytes: 200 }, {}, (app) => {
     app.post('/bigint', async (request) => {
       request.session.set('small', 2)
       request.session.set('big', 10n as unknown as number)
       return { ok: true }
     })
   })
-  t.teardown(async () => await app.close())
   const cookie = cookieOf(await app.inject({ method: 'POST', url: '/set', payload: { small: 1 } })) as string
   const res = await app.inject({ method: 'POST', url: '/set', headers: { cookie }, payload: { small: 2, big: 'x'.repeat(200) } })
   t.equal(res.statusCode, 413)
   t.equal(res.json().code, 'SCALEOUT_ERR_SESSION_TOO_LARGE')
-  t.match(res.json().message, /^Session data is 2\d\d bytes, over the maxSize of 200 bytes; nothing was saved$/)
+  t.match(res.json().message, /^Session data is 2\d\d bytes, over the maxBytes of 200 bytes; nothing was saved$/)
   t.same((await app.inject({ url: '/data', headers: { cookie } })).json(), { small: 1 })
   const encode = await app.inject({ method: 'POST', url: '/bigint', headers: { cookie } })
   t.equal(encode.statusCode, 500)
@@ -33,18 +30,15 @@ t.test('maxSize: the save fails with a clear error and nothing partial is writte
 })
 
 t.test('decoding stored data is safe against prototype pollution and reports corruption', async (t) => {
-  const server = await RedisServer.start()
-  t.teardown(async () => await server.stop())
-  const app = await build({ redis: server.url }, {}, (app) => {
+  const server = await redisFor(t)
+  const app = await build(t, { redis: server.url }, {}, (app) => {
     app.get('/merge', async (request) => {
       const merged = Object.assign({}, request.session.get('evil'))
       return { polluted: ({} as Record<string, unknown>).polluted ?? null, mergedPolluted: (merged as Record<string, unknown>).polluted ?? null }
     })
   })
-  t.teardown(async () => await app.close())
   const cookie = cookieOf(await app.inject({ method: 'POST', url: '/set', payload: { n: 1 } })) as string
-  const client = server.client()
-  t.teardown(() => client.disconnect())
+  const client = adminFor(t, server)
   const [key] = await sessionKeys(server)
   const stored = JSON.parse(await client.get(key as string) as string) as Record<string, string>
   await client.set(key as string, JSON.stringify({ ...stored, 'd:evil': '{"__proto__":{"polluted":true},"ok":1}', 'd:broken': '{not json' }), 'KEEPTTL')
@@ -79,12 +73,9 @@ t.test('decoding stored data is safe against prototype pollution and reports cor
 })
 
 t.test('timeouts: idle (sliding, by Redis expiry) and absolute (checked on every use)', async (t) => {
-  const server = await RedisServer.start()
-  t.teardown(async () => await server.stop())
-  const app = await build({ redis: server.url, ttl: 1, maxLifetime: '3s' })
-  t.teardown(async () => await app.close())
-  const client = server.client()
-  t.teardown(() => client.disconnect())
+  const server = await redisFor(t)
+  const app = await build(t, { redis: server.url, ttl: 1000, maxLifetime: '3s' })
+  const client = adminFor(t, server)
 
   const idle = cookieOf(await app.inject({ method: 'POST', url: '/set', payload: { n: 1 } })) as string
   await waitUntil('the idle session to expire', async () => (await sessionKeys(server)).length === 0, 10_000, 100)
@@ -97,13 +88,13 @@ t.test('timeouts: idle (sliding, by Redis expiry) and absolute (checked on every
   const created = Number((JSON.parse(await client.get(key as string) as string) as Record<string, string>)['m:c'])
   // Used every 300 ms, it outlives its 1 s idle timeout, but not its 3 s lifetime.
   let lastOk = 0
-  for (;;) {
+  await waitUntil('the used session to reach its absolute deadline', async () => {
     const res = await app.inject({ url: '/get/n', headers: { cookie: used } })
-    if (res.json().value !== 2) break
+    if (res.json().value !== 2) return true
     lastOk = Date.now()
     t.ok(await client.pttl(key as string) <= 1000)
-    await sleep(300)
-  }
+    return false
+  }, 10_000, 300)
   t.ok(lastOk - created > 1500, 'sliding kept it alive past the idle timeout')
   t.ok(Date.now() - created < 3000 + 1500, 'gone once the absolute lifetime ended')
   // Its key is no longer slid, so Redis removes it within the idle timeout.
@@ -111,13 +102,11 @@ t.test('timeouts: idle (sliding, by Redis expiry) and absolute (checked on every
 })
 
 t.test('logs never contain a raw session id', async (t) => {
-  const server = await RedisServer.start()
-  t.teardown(async () => await server.stop())
-  const lines: string[] = []
-  const stream = new Writable({ write (chunk: Buffer, _encoding, callback) { lines.push(chunk.toString()); callback() } })
+  const server = await redisFor(t)
+  const sink = logSink('trace')
   let release: () => void = () => {}
   let arrived: () => void = () => {}
-  const app = await build({ redis: { url: server.url, commandTimeout: 200 } }, { logger: { level: 'trace', stream } }, (app) => {
+  const app = await build(t, { redis: { url: server.url, commandTimeout: 200 } }, { logger: sink.logger }, (app) => {
     app.post('/slow-set', async (request) => {
       request.session.get('n')
       await new Promise<void>((resolve) => { release = resolve; arrived() })
@@ -125,7 +114,6 @@ t.test('logs never contain a raw session id', async (t) => {
       return { ok: true }
     })
   })
-  t.teardown(async () => await app.close())
   const ids: string[] = []
   const login = cookieOf(await app.inject({ method: 'POST', url: '/login', payload: { userId: 'logged' } })) as string
   ids.push(valueOf(login).slice(0, 51))
@@ -142,7 +130,7 @@ t.test('logs never contain a raw session id', async (t) => {
   t.equal((await app.inject({ url: '/get/n', headers: { cookie: other } })).statusCode, 503)
   server.resume()
 
-  const text = lines.join('')
+  const text = sink.lines.map((line) => JSON.stringify(line)).join('\n')
   t.match(text, /session ended while this request ran/)
   t.match(text, /session could not be loaded/)
   t.match(text, /"session":"[A-Za-z0-9_-]{16}"/)
@@ -154,13 +142,10 @@ t.test('logs never contain a raw session id', async (t) => {
 
 // Regression: each of many parallel writes fitted on its own, so together they grew a session to
 // 1,653 bytes under a 1,024 limit, after which every write to it failed with a 500.
-t.test('maxSize holds under parallel writes, and the session stays writable', async (t) => {
-  const server = await RedisServer.start()
-  t.teardown(async () => await server.stop())
-  const client = server.client()
-  t.teardown(() => client.disconnect())
-  const app = await build({ redis: server.url, maxSize: 1024 })
-  t.teardown(async () => await app.close())
+t.test('maxBytes holds under parallel writes, and the session stays writable', async (t) => {
+  const server = await redisFor(t)
+  const client = adminFor(t, server)
+  const app = await build(t, { redis: server.url, maxBytes: 1024 })
   const dataBytes = async (): Promise<number> => {
     const [key] = await sessionKeys(server)
     const fields = JSON.parse(await client.get(key as string) as string) as Record<string, string>
@@ -174,25 +159,23 @@ t.test('maxSize holds under parallel writes, and the session stays writable', as
   for (const refused of results.filter((r) => r.statusCode !== 200)) {
     t.equal(refused.statusCode, 413)
     t.equal(refused.json().code, 'SCALEOUT_ERR_SESSION_TOO_LARGE')
-    t.equal(refused.json().message, 'Session data is 1099 bytes, over the maxSize of 1024 bytes; nothing was saved')
+    t.equal(refused.json().message, 'Session data is 1099 bytes, over the maxBytes of 1024 bytes; nothing was saved')
   }
-  t.ok(await dataBytes() <= 1024, 'the stored session is within maxSize')
+  t.ok(await dataBytes() <= 1024, 'the stored session is within maxBytes')
   t.equal(await dataBytes(), 7 + 6 * 156)
   const shrink = await app.inject({ method: 'POST', url: '/set', headers: { cookie }, payload: { ka: 1, base: 1 } })
   t.equal(shrink.statusCode, 200, 'still writable')
   t.equal((await app.inject({ url: '/get/base', headers: { cookie } })).json().value, 1)
 })
 
-t.test('a session over a lowered maxSize may shrink but not grow', async (t) => {
-  const server = await RedisServer.start()
-  t.teardown(async () => await server.stop())
-  const roomy = await build({ redis: server.url, maxSize: 4096 })
-  const tight = await build({ redis: server.url, maxSize: 256 })
-  t.teardown(async () => { await roomy.close(); await tight.close() })
+t.test('a session over a lowered maxBytes may shrink but not grow', async (t) => {
+  const server = await redisFor(t)
+  const roomy = await build(t, { redis: server.url, maxBytes: 4096 })
+  const tight = await build(t, { redis: server.url, maxBytes: 256 })
   const cookie = cookieOf(await roomy.inject({ method: 'POST', url: '/set', payload: { a: 'x'.repeat(200), b: 'y'.repeat(200) } })) as string
   const grow = await tight.inject({ method: 'POST', url: '/set', headers: { cookie }, payload: { c: 1 } })
   t.equal(grow.statusCode, 413)
-  t.equal(grow.json().message, 'Session data is 414 bytes, over the maxSize of 256 bytes; nothing was saved')
+  t.equal(grow.json().message, 'Session data is 414 bytes, over the maxBytes of 256 bytes; nothing was saved')
   t.equal((await tight.inject({ method: 'POST', url: '/set', headers: { cookie }, payload: { a: 1 } })).statusCode, 200)
   t.same((await tight.inject({ url: '/data', headers: { cookie } })).json(), { a: 1, b: 'y'.repeat(200) })
 })

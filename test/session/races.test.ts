@@ -1,6 +1,6 @@
 import t from 'tap'
 import type { FastifyInstance } from 'fastify'
-import { RedisClusterHarness, RedisServer, waitUntil } from '../helpers/index.js'
+import { adminFor, RedisClusterHarness, redisFor, waitUntil } from '../helpers/index.js'
 import { build, cookieOf, valueOf } from './setup.js'
 
 type Call = (...args: unknown[]) => Promise<unknown>
@@ -51,13 +51,10 @@ const regenerateRoute = (app: FastifyInstance): void => {
 // Regression: destroyAllFor read the index, then destroyed what it listed; a regenerate() of a
 // listed session in between swapped it for a new id that nobody destroyed: still logged in.
 t.test('standalone: a regenerate() inside destroyAllFor\'s window does not survive it', async (t) => {
-  const server = await RedisServer.start()
-  t.teardown(async () => await server.stop())
-  const client = server.client()
-  t.teardown(() => client.disconnect())
-  const a = await build({ redis: client })
-  const b = await build({ redis: server.url }, {}, regenerateRoute)
-  t.teardown(async () => { await a.close(); await b.close() })
+  const server = await redisFor(t)
+  const client = adminFor(t, server)
+  const a = await build(t, { redis: client })
+  const b = await build(t, { redis: server.url }, {}, regenerateRoute)
 
   const stolen = cookieOf(await b.inject({ method: 'POST', url: '/login', payload: { userId: 'mallory-victim' } })) as string
   let regenerated = ''
@@ -72,12 +69,9 @@ t.test('standalone: a regenerate() inside destroyAllFor\'s window does not survi
 })
 
 t.test('standalone: "except" keeps the current session even when an old id forwards to it', async (t) => {
-  const server = await RedisServer.start()
-  t.teardown(async () => await server.stop())
-  const client = server.client()
-  t.teardown(() => client.disconnect())
-  const app = await build({ redis: client }, {}, regenerateRoute)
-  t.teardown(async () => await app.close())
+  const server = await redisFor(t)
+  const client = adminFor(t, server)
+  const app = await build(t, { redis: client }, {}, regenerateRoute)
   const other = cookieOf(await app.inject({ method: 'POST', url: '/login', payload: { userId: 'keeper' } })) as string
   const old = cookieOf(await app.inject({ method: 'POST', url: '/login', payload: { userId: 'keeper' } })) as string
   const current = cookieOf(await app.inject({ method: 'POST', url: '/regenerate', headers: { cookie: old } })) as string
@@ -99,9 +93,8 @@ t.test('on a real Cluster', async (t) => {
   t.test('a listFor between the index add and the session create does not prune the entry', async (t) => {
     const clientB = cluster.client()
     t.teardown(() => clientB.disconnect())
-    const a = await build({ redis: { cluster: cluster.urls } })
-    const b = await build({ redis: clientB })
-    t.teardown(async () => { await a.close(); await b.close() })
+    const a = await build(t, { redis: { cluster: cluster.urls } })
+    const b = await build(t, { redis: clientB })
     before(clientB, 'scaleoutSessionCreate', async (args) => {
       const id = String(args[4 + 5])
       await waitUntil('the index entry', async () => await admin.zscore('scaleout:sess:user:{racer}', id) !== null)
@@ -116,9 +109,8 @@ t.test('on a real Cluster', async (t) => {
   t.test('a regenerate() inside destroyAllFor\'s window does not survive it', async (t) => {
     const clientA = cluster.client()
     t.teardown(() => clientA.disconnect())
-    const a = await build({ redis: clientA })
-    const b = await build({ redis: { cluster: cluster.urls } }, {}, regenerateRoute)
-    t.teardown(async () => { await a.close(); await b.close() })
+    const a = await build(t, { redis: clientA })
+    const b = await build(t, { redis: { cluster: cluster.urls } }, {}, regenerateRoute)
     const stolen = cookieOf(await b.inject({ method: 'POST', url: '/login', payload: { userId: 'victim' } })) as string
     let regenerated = ''
     after(clientA, 'zrangebyscore', async () => {

@@ -1,19 +1,33 @@
 import t from 'tap'
-import { RedisServer } from '../helpers/index.js'
+import { adminFor, redisFor } from '../helpers/index.js'
 import { build, cookieOf, roundTrips } from './setup.js'
 
 // The issue's round-trip budget, counted on the test's own Redis (INFO commandstats): a script
 // call is one round trip however many commands it runs inside.
 t.test('round-trip budget', async (t) => {
-  const server = await RedisServer.start()
-  t.teardown(async () => await server.stop())
-  const app = await build({ redis: server.url }, {}, (app) => {
+  const server = await redisFor(t)
+  const app = await build(t, { redis: server.url }, {}, (app) => {
     app.post('/regenerate', async (request) => {
       await request.session.regenerate(['n'])
       return { ok: true }
     })
     app.post('/touch', async (request) => {
       request.session.touch()
+      return { ok: true }
+    })
+    app.post('/reload', async (request) => {
+      request.session.set('n', 99)
+      await request.session.reload()
+      return { n: request.session.get('n') ?? null }
+    })
+    app.post('/save', async (request) => {
+      const { n } = request.body as { n?: number }
+      if (n !== undefined) request.session.set('n', n)
+      await request.session.save()
+      return { ok: true }
+    })
+    app.post('/destroy-new', async (request) => {
+      await request.session.destroy()
       return { ok: true }
     })
     app.post('/lazy/logout', { config: { session: 'lazy' } }, async (request) => {
@@ -26,7 +40,6 @@ t.test('round-trip budget', async (t) => {
       return { ok: true }
     })
   })
-  t.teardown(async () => await app.close())
 
   // Warm-up: the first call of each script on a connection is an EVAL that loads it.
   const warm = cookieOf(await app.inject({ method: 'POST', url: '/set', payload: { n: 0 } })) as string
@@ -60,8 +73,7 @@ t.test('round-trip budget', async (t) => {
   t.test('read-only: 1, and it slides the idle expiry', async (t) => {
     await server.flushAll()
     const cookie = cookieOf(await app.inject({ method: 'POST', url: '/set', payload: { n: 5 } })) as string
-    const client = server.client()
-    t.teardown(() => client.disconnect())
+    const client = adminFor(t, server)
     const [key] = await client.keys('scaleout:sess:{*')
     await client.pexpire(key as string, 10_000)
     const { result, trips, commands } = await roundTrips(server, async () => await app.inject({ url: '/get/n', headers: { cookie } }))
@@ -149,6 +161,30 @@ t.test('round-trip budget', async (t) => {
     t.equal(trips, 6, 'one shared read, five writes')
     t.same(result[5]?.json(), { n: 0 }, 'a reader sharing the load sees none of the writers\' changes')
     t.same((await app.inject({ url: '/data', headers: { cookie } })).json(), { n: 0, k0: 0, k1: 1, k2: 2, k3: 3, k4: 4 })
+  })
+
+  t.test('reload(): one GETEX, none for a session never saved', async (t) => {
+    const cookie = cookieOf(await app.inject({ method: 'POST', url: '/set', payload: { n: 3 } })) as string
+    const loaded = await roundTrips(server, async () => await app.inject({ method: 'POST', url: '/reload', headers: { cookie } }))
+    t.same(loaded.result.json(), { n: 3 })
+    t.same(loaded.commands, { getex: 2 }, 'the load before the handler, then the reload')
+    const fresh = await roundTrips(server, async () => await app.inject({ method: 'POST', url: '/reload' }))
+    t.same(fresh.result.json(), { n: null })
+    t.equal(fresh.trips, 0)
+  })
+
+  t.test('save(): one script, none when nothing changed', async (t) => {
+    const cookie = cookieOf(await app.inject({ method: 'POST', url: '/set', payload: { n: 3 } })) as string
+    const changed = await roundTrips(server, async () => await app.inject({ method: 'POST', url: '/save', headers: { cookie }, payload: { n: 4 } }))
+    t.same(changed.commands, { getex: 1, evalsha: 1, time: 1, get: 1, set: 1 })
+    const unchanged = await roundTrips(server, async () => await app.inject({ method: 'POST', url: '/save', headers: { cookie }, payload: {} }))
+    t.same(unchanged.commands, { getex: 1 }, 'only the load before the handler')
+  })
+
+  t.test('destroy() of a session never saved: no round trip', async (t) => {
+    const { result, trips } = await roundTrips(server, async () => await app.inject({ method: 'POST', url: '/destroy-new' }))
+    t.equal(result.statusCode, 200)
+    t.equal(trips, 0)
   })
 
   t.test('touch re-sends the cookie without a round trip of its own', async (t) => {

@@ -1,6 +1,7 @@
-import Fastify, { type FastifyInstance, type FastifyServerOptions, type LightMyRequestResponse } from 'fastify'
+import type { FastifyInstance, FastifyServerOptions, LightMyRequestResponse } from 'fastify'
+import type { Test } from 'tap'
 import session, { type SessionOptions } from '@scaleout/session'
-import type { RedisClusterHarness, RedisServer } from '../helpers/index.js'
+import { appFor, type RedisClusterHarness, type RedisServer } from '../helpers/index.js'
 
 export const SECRET = 'test-secret-0123456789-abcdefghijklmnop'
 export const OLD_SECRET = 'older-secret-0123456789-abcdefghijklmn'
@@ -12,9 +13,9 @@ declare module '@scaleout/session' {
   }
 }
 
-/** A Fastify app with the plugin and the routes most tests drive. */
-export async function build (options: Partial<SessionOptions> & { redis: SessionOptions['redis'] }, fastifyOptions: FastifyServerOptions = {}, extra?: (app: FastifyInstance) => void): Promise<FastifyInstance> {
-  const app = Fastify(fastifyOptions)
+/** A Fastify app with the plugin and the routes most tests drive, closed when `t` ends. */
+export async function build (t: Test, options: Partial<SessionOptions> & { redis: SessionOptions['redis'] }, fastifyOptions: FastifyServerOptions = {}, extra?: (app: FastifyInstance) => void): Promise<FastifyInstance> {
+  const app = appFor(t, fastifyOptions)
   await app.register(session, { secret: SECRET, ...options })
   app.get('/get/:key', async (request) => {
     const { key } = request.params as { key: string }

@@ -1,15 +1,12 @@
 import t from 'tap'
-import { RedisServer } from '../helpers/index.js'
+import { adminFor, redisFor } from '../helpers/index.js'
 import { build, cookieOf } from './setup.js'
 
 t.test('the per-user index', async (t) => {
-  const server = await RedisServer.start()
-  t.teardown(async () => await server.stop())
+  const server = await redisFor(t)
   t.beforeEach(async () => await server.flushAll())
-  const client = server.client()
-  t.teardown(() => client.disconnect())
-  const app = await build({ redis: server.url })
-  t.teardown(async () => await app.close())
+  const client = adminFor(t, server)
+  const app = await build(t, { redis: server.url })
   const loginAs = async (userId: string): Promise<string> =>
     cookieOf(await app.inject({ method: 'POST', url: '/login', payload: { userId } })) as string
   const userOf = async (cookie: string): Promise<unknown> => (await app.inject({ url: '/get/userId', headers: { cookie } })).json().value

@@ -1,16 +1,14 @@
 import t from 'tap'
-import { RedisServer } from '../helpers/index.js'
+import { adminFor, redisFor, waitUntil } from '../helpers/index.js'
 import { request } from 'node:http'
 import type { AddressInfo } from 'node:net'
 import { build, cookieOf, roundTrips, valueOf } from './setup.js'
 
 t.test('per-user index: listFor and destroyAllFor', async (t) => {
-  const server = await RedisServer.start()
-  t.teardown(async () => await server.stop())
+  const server = await redisFor(t)
   t.beforeEach(async () => await server.flushAll())
-  const client = server.client()
-  t.teardown(() => client.disconnect())
-  const app = await build({ redis: server.url }, {}, (app) => {
+  const client = adminFor(t, server)
+  const app = await build(t, { redis: server.url }, {}, (app) => {
     app.post('/logout-others', async (request) => {
       const destroyed = await app.sessions.destroyAllFor(request.session.get('userId') as string, { except: request.session.id })
       return { destroyed }
@@ -20,7 +18,6 @@ t.test('per-user index: listFor and destroyAllFor', async (t) => {
       return { ok: true }
     })
   })
-  t.teardown(async () => await app.close())
 
   async function loginAs (userId: string | number, agent: string): Promise<string> {
     return cookieOf(await app.inject({ method: 'POST', url: '/login', headers: { 'user-agent': agent }, payload: { userId } })) as string
@@ -31,7 +28,8 @@ t.test('per-user index: listFor and destroyAllFor', async (t) => {
     const laptop = await loginAs('alice', 'laptop')
     await loginAs('bob', 'other')
     await app.inject({ method: 'POST', url: '/set', payload: { anonymous: true } })
-    await new Promise((resolve) => setTimeout(resolve, 5))
+    const loggedIn = Date.now()
+    await waitUntil('the clock to move past the logins', () => Date.now() >= loggedIn + 5)
     await app.inject({ url: '/get/n', headers: { cookie: phone } })
     const list = await app.sessions.listFor('alice')
     t.same(list.map((s) => s.userAgent), ['phone', 'laptop'])
@@ -90,11 +88,14 @@ t.test('per-user index: listFor and destroyAllFor', async (t) => {
 
   t.test('setting the same user id again leaves the index alone', async (t) => {
     const cookie = await loginAs('erin', 'x')
-    const { result, trips, commands } = await roundTrips(server, async () => await app.inject({ method: 'POST', url: '/set', headers: { cookie }, payload: { userId: 'erin' } }))
+    const { result, trips, commands } = await roundTrips(server, async () => await app.inject({ method: 'POST', url: '/set', headers: { cookie }, payload: { userId: 'erin', n: 5 } }))
     t.equal(result.statusCode, 200)
-    t.equal(trips, 2)
+    t.equal(trips, 2, 'n is written')
     t.equal(commands.zadd, undefined)
     t.equal((await app.sessions.listFor('erin')).length, 1)
+    const alone = await roundTrips(server, async () => await app.inject({ method: 'POST', url: '/set', headers: { cookie }, payload: { userId: 'erin' } }))
+    t.equal(alone.result.statusCode, 200)
+    t.same(alone.commands, { getex: 1 }, 'the same user id alone writes nothing')
   })
 
   t.test('over a real socket, a client that sends no User-Agent is listed with an empty one', async (t) => {
@@ -125,16 +126,15 @@ t.test('per-user index: listFor and destroyAllFor', async (t) => {
 // A read writes no field: while the idle expiry slides, the expiry itself says when the session was
 // last used; once the absolute deadline caps the expiry, reads record the time instead.
 t.test('lastSeenAt follows reads, with and without the deadline capping the expiry', async (t) => {
-  const server = await RedisServer.start()
-  t.teardown(async () => await server.stop())
-  const sliding = await build({ redis: server.url, prefix: 'slide:' })
-  const capped = await build({ redis: server.url, prefix: 'cap:', ttl: '2h', maxLifetime: '1h' })
-  t.teardown(async () => await Promise.all([sliding.close(), capped.close()]))
+  const server = await redisFor(t)
+  const sliding = await build(t, { redis: server.url, prefix: 'slide:' })
+  const capped = await build(t, { redis: server.url, prefix: 'cap:', ttl: '2h', maxLifetime: '1h' })
   for (const [name, app] of [['sliding', sliding], ['capped', capped]] as const) {
     const cookie = cookieOf(await app.inject({ method: 'POST', url: '/login', payload: { userId: name } })) as string
     const [before] = await app.sessions.listFor(name)
     t.equal(before?.lastSeenAt.getTime(), before?.createdAt.getTime(), `${name}: a new session was last seen when created`)
-    await new Promise((resolve) => setTimeout(resolve, 30))
+    const created = before?.createdAt.getTime() as number
+    await waitUntil('30 ms to pass since the login', () => Date.now() >= created + 30)
     const readAt = Date.now()
     await app.inject({ url: '/get/n', headers: { cookie } })
     const [after] = await app.sessions.listFor(name)

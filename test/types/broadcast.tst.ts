@@ -2,9 +2,10 @@ import Fastify from 'fastify'
 import { Redis } from 'ioredis'
 import { describe, expect, test } from 'tstyche'
 import broadcast, {
-  broadcast as named, ClosedError, InvalidChannelError, InvalidHandlerError, TooManyChannelsError, WebSocketMissingError,
-  type BroadcastOptions, type BroadcastStats, type MessageMeta, type PublishResult
+  broadcast as named, errors, ClosedError, InvalidChannelError, InvalidHandlerError, OriginRefusedError, TooManyChannelsError, WebSocketMissingError,
+  type BroadcastOptions, type BroadcastStats, type MessageMeta, type PublishResult, type WebSocketRouteOptions
 } from '@scaleout/broadcast'
+import { InvalidOptionError, RedisTimeoutError } from '@scaleout/core'
 
 const app = Fastify()
 
@@ -17,6 +18,8 @@ describe('@scaleout/broadcast options', () => {
     expect(app.register(broadcast)).type.not.toRaiseError()
     expect(app.register(broadcast, { redis: new Redis({ lazyConnect: true }), prefix: 'app:', sharded: true, heartbeatInterval: false })).type.not.toRaiseError()
     expect(app.register(broadcast, { redis: { cluster: ['redis://127.0.0.1:7000'] }, maxChannelsPerSocket: 16 })).type.not.toRaiseError()
+    expect(app.register(broadcast, { timeout: '250ms', heartbeatInterval: 5000, heartbeatMisses: 3, maxBytes: 1024, allowedOrigins: ['https://app.example.com'] })).type.not.toRaiseError()
+    expect(app.register(broadcast, { timeout: 1000, heartbeatInterval: '5s', allowedOrigins: (origin) => origin.endsWith('.example.com') })).type.not.toRaiseError()
   })
 
   test('misuse fails to compile', () => {
@@ -24,6 +27,13 @@ describe('@scaleout/broadcast options', () => {
     expect(app.register(broadcast, { sharded: 'yes' })).type.toRaiseError()
     expect(app.register(broadcast, { redis: { cluster: 'redis://127.0.0.1:7000' } })).type.toRaiseError()
     expect<BroadcastOptions>().type.not.toHaveProperty('channels')
+    expect({ publishTimeout: 1000 }).type.not.toBeAssignableTo<BroadcastOptions>()
+    expect({ maxPayloadBytes: 1000 }).type.not.toBeAssignableTo<BroadcastOptions>()
+    expect({ timout: 1000 }).type.not.toBeAssignableTo<BroadcastOptions>()
+    expect({ timeout: true }).type.not.toBeAssignableTo<BroadcastOptions>()
+    expect({ heartbeatInterval: true }).type.not.toBeAssignableTo<BroadcastOptions>()
+    expect({ heartbeatMisses: '2' }).type.not.toBeAssignableTo<BroadcastOptions>()
+    expect({ allowedOrigins: 'https://app.example.com' }).type.not.toBeAssignableTo<BroadcastOptions>()
   })
 })
 
@@ -47,7 +57,49 @@ describe('@scaleout/broadcast decorator', () => {
   })
 })
 
+describe('@scaleout/broadcast WebSocket route options', () => {
+  test('a route with its own hooks, config, origins and limits compiles', () => {
+    expect(app.broadcast.websocket('/live', {
+      channels: async (request) => [String(request.query)],
+      allowedOrigins: ['https://app.example.com'],
+      maxBytes: 4096,
+      maxChannels: 8,
+      maxBufferedBytes: 65_536,
+      onMessage: (data, socket) => { socket.send(data, { binary: false }) },
+      route: { preValidation: async () => {}, logLevel: 'warn', config: {} }
+    })).type.not.toRaiseError()
+  })
+
+  test("onMessage's socket sends text as ws does (regression: only send(Buffer, { binary }) compiled)", () => {
+    expect(app.broadcast.websocket('/live', {
+      channels: () => ['news'],
+      onMessage: (data, socket) => { if (data.toString() === 'ping') socket.send('pong') }
+    })).type.not.toRaiseError()
+    expect(app.broadcast.websocket('/live', {
+      channels: () => ['news'],
+      onMessage: (_data, socket) => { socket.send(42) }
+    })).type.toRaiseError()
+  })
+
+  test('misuse fails to compile', () => {
+    expect({ channels: () => ['a'], maxBytes: '4kb' }).type.not.toBeAssignableTo<WebSocketRouteOptions>()
+    expect({ channels: () => ['a'], allowedOrigins: 'https://app.example.com' }).type.not.toBeAssignableTo<WebSocketRouteOptions>()
+    expect({ channels: () => ['a'], maxChannels: '8' }).type.not.toBeAssignableTo<WebSocketRouteOptions>()
+    expect({ channels: ['a'] }).type.not.toBeAssignableTo<WebSocketRouteOptions>()
+    expect({ channels: () => ['a'], route: { method: 'POST' } }).type.not.toBeAssignableTo<WebSocketRouteOptions>()
+  })
+})
+
 describe('@scaleout/broadcast errors', () => {
+  test('errors is keyed by code: the broadcast classes and the core ones', () => {
+    expect(errors.SCALEOUT_ERR_BROADCAST_CHANNEL).type.toBe<typeof InvalidChannelError>()
+    expect(errors.SCALEOUT_ERR_BROADCAST_ORIGIN).type.toBe<typeof OriginRefusedError>()
+    expect(errors.SCALEOUT_ERR_INVALID_OPTION).type.toBe<typeof InvalidOptionError>()
+    expect(errors.SCALEOUT_ERR_REDIS_TIMEOUT).type.toBe<typeof RedisTimeoutError>()
+    expect(errors).type.not.toHaveProperty('SCALEOUT_ERR_BROADCAST_NOPE')
+    expect(errors.SCALEOUT_ERR_BROADCAST_CLOSED = ClosedError).type.toRaiseError()
+  })
+
   test('errors carry their code and status as literal types', () => {
     expect(new InvalidChannelError().code).type.toBe<'SCALEOUT_ERR_BROADCAST_CHANNEL'>()
     expect(new ClosedError().statusCode).type.toBe<503>()

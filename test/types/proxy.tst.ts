@@ -1,6 +1,6 @@
 import Fastify from 'fastify'
 import { describe, expect, test } from 'tstyche'
-import proxy, { proxy as named, trustProxy, PRESETS, DecoratorConflictError, type ForwardedInfo } from '@scaleout/proxy'
+import proxy, { errors, proxy as named, trustProxy, PRESETS, DecoratorConflictError, type ForwardedInfo, type ProxyOptions } from '@scaleout/proxy'
 
 const app = Fastify()
 
@@ -20,6 +20,14 @@ describe('@scaleout/proxy options', () => {
     expect(app.register(proxy, { trust: true })).type.toRaiseError()
     expect(app.register(proxy, { trust: 'loopback', header: 'x-client-ip' })).type.toRaiseError()
     expect(app.register(proxy, { trust: 'loopback', maxhops: 2 })).type.toRaiseError("'maxhops' does not exist")
+    expect(app.register(proxy, { trust: 'loopback', maxHops: '2' })).type.toRaiseError()
+    expect({ trust: 'loopback', allowedHost: ['a.example'] }).type.not.toBeAssignableTo<ProxyOptions>()
+  })
+
+  test('Fastify\'s register keys fail to compile: the plugin has no routes for them', () => {
+    expect(app.register(proxy, { trust: 'loopback', prefix: '/api' })).type.toRaiseError()
+    expect(app.register(proxy, { trust: 'loopback', logLevel: 'warn' })).type.toRaiseError()
+    expect(app.register(proxy, { trust: 'loopback', logSerializers: {} })).type.toRaiseError()
   })
 
   test('trustProxy() gives Fastify\'s trustProxy function for X-Forwarded-For only', () => {
@@ -44,5 +52,13 @@ describe('@scaleout/proxy decorator', () => {
 describe('@scaleout/proxy errors', () => {
   test('errors carry their code as a literal type', () => {
     expect(new DecoratorConflictError().code).type.toBe<'SCALEOUT_ERR_PROXY_CONFLICT'>()
+    expect(new DecoratorConflictError().statusCode).type.toBe<500>()
+  })
+
+  test('the errors object holds the plugin\'s class and the core ones by code, read-only', () => {
+    expect(errors.SCALEOUT_ERR_PROXY_CONFLICT).type.toBe<typeof DecoratorConflictError>()
+    expect(new errors.SCALEOUT_ERR_INVALID_OPTION().code).type.toBe<'SCALEOUT_ERR_INVALID_OPTION'>()
+    expect(errors).type.not.toHaveProperty('SCALEOUT_ERR_HEALTH_DUPLICATE_CHECK')
+    expect(errors.SCALEOUT_ERR_PROXY_CONFLICT = DecoratorConflictError).type.toRaiseError()
   })
 })

@@ -1,9 +1,11 @@
 import Fastify from 'fastify'
 import { Redis } from 'ioredis'
 import { describe, expect, test } from 'tstyche'
+import { coreErrors } from '@scaleout/core'
 import session, {
-  session as named, SessionUnavailableError, SessionTooLargeError, SessionDisabledError, InvalidUserIdError,
-  InvalidSessionKeyError, type RequestSession, type SessionInfo, type SessionOptions
+  session as named, errors, SessionUnavailableError, SessionTooLargeError, SessionDisabledError, InvalidUserIdError,
+  InvalidSessionKeyError, SessionNotLoadedError, SessionEvictionError, SessionCallbackError, type RequestSession, type SessionCallback,
+  type SessionInfo, type SessionOptions
 } from '@scaleout/session'
 
 declare module '@scaleout/session' {
@@ -25,6 +27,8 @@ describe('@scaleout/session options', () => {
     expect(app.register(session, { secret })).type.not.toRaiseError()
     expect(app.register(session, { secret: [secret, secret], redis: 'redis://127.0.0.1:6380' })).type.not.toRaiseError()
     expect(app.register(session, { secret, redis: new Redis({ lazyConnect: true }), ttl: '24h', cookie: { sameSite: 'strict', secure: 'auto' } })).type.not.toRaiseError()
+    expect(app.register(session, { secret, ttl: 90_000, maxLifetime: '7d', timeout: '2s', maxBytes: 4096, prefix: 'app:sess:', cookie: { maxAge: 3_600_000 } })).type.not.toRaiseError()
+    expect({ secret, ttl: 60_000, maxBytes: 1024, timeout: 500 }).type.toBeAssignableTo<SessionOptions>()
   })
 
   test('misuse fails to compile', () => {
@@ -32,9 +36,27 @@ describe('@scaleout/session options', () => {
     expect(app.register(session, {})).type.toRaiseError("not assignable to parameter of type 'FastifyRegisterOptions<SessionOptions>'")
     expect(app.register(session, { secret: 42 })).type.toRaiseError()
     expect(app.register(session, { secret, tll: 60 })).type.toRaiseError("'tll' does not exist")
+    expect(app.register(session, { secret, maxSize: 1024 })).type.toRaiseError("'maxSize' does not exist")
+    expect({ secret, tll: 60 }).type.not.toBeAssignableTo<SessionOptions>()
+    expect({ secret, ttl: true }).type.not.toBeAssignableTo<SessionOptions>()
+    expect({ secret, maxBytes: '1kb' }).type.not.toBeAssignableTo<SessionOptions>()
+    expect({ secret, timeout: null }).type.not.toBeAssignableTo<SessionOptions>()
+    expect({ secret, cookie: { maxAge: false } }).type.not.toBeAssignableTo<SessionOptions>()
+    expect({ secret: 42 }).type.not.toBeAssignableTo<SessionOptions>()
     expect(app.register(session, { secret, redis: 6379 })).type.toRaiseError()
     expect(app.register(session, { secret, cookie: { sameSite: 'sometimes' } })).type.toRaiseError()
     expect<SessionOptions>().type.not.toHaveProperty('store')
+  })
+
+  test('@fastify/session options: the values that are this plugin\'s behaviour compile, the others do not', () => {
+    expect(app.register(session, { secret, rolling: true, saveUninitialized: false, algorithm: 'sha256', cookiePrefix: 's:', cookie: { sameSite: true } })).type.not.toRaiseError()
+    expect(app.register(session, { secret, rolling: false })).type.toRaiseError()
+    expect(app.register(session, { secret, saveUninitialized: true })).type.toRaiseError()
+    expect(app.register(session, { secret, algorithm: 'sha1' })).type.toRaiseError()
+    expect(app.register(session, { secret, cookie: { sameSite: false } })).type.toRaiseError()
+    expect(app.register(session, { secret, cookie: { expires: new Date() } })).type.toRaiseError()
+    expect(app.register(session, { secret: { sign: (v: string) => v, unsign: (v: string) => v } })).type.toRaiseError()
+    expect<SessionOptions>().type.not.toHaveProperty('idGenerator')
   })
 })
 
@@ -48,6 +70,50 @@ describe('@scaleout/session decorators', () => {
       expect(request.session.regenerate()).type.toBe<Promise<void>>()
       expect(request.session.set('visits', 'one')).type.toRaiseError()
       expect(request.session.id = 'forged').type.toRaiseError()
+      expect(request.session.encryptedSessionId).type.toBe<string>()
+      expect(request.session.encryptedSessionId = 'forged').type.toRaiseError()
+      expect(request.session.isModified()).type.toBe<boolean>()
+      expect(request.session.isSaved()).type.toBe<boolean>()
+      return 'ok'
+    })
+  })
+
+  test('destroy, save, reload and regenerate: a promise, or with a callback nothing', () => {
+    app.get('/callbacks', async (request) => {
+      const cb = (err?: Error | null): void => { if (err != null) throw err }
+      expect(request.session.destroy()).type.toBe<Promise<void>>()
+      expect(request.session.destroy(cb)).type.toBe<undefined>()
+      expect(request.session.save(cb)).type.toBe<undefined>()
+      expect(request.session.reload(cb)).type.toBe<undefined>()
+      expect(request.session.reload()).type.toBe<Promise<void>>()
+      expect(request.session.regenerate(cb)).type.toBe<undefined>()
+      expect(request.session.regenerate(['userId'], cb)).type.toBe<undefined>()
+      expect(request.session.regenerate(['userId'])).type.toBe<Promise<void>>()
+      expect(request.session.destroy('now')).type.toRaiseError()
+      expect(request.session.regenerate(cb, ['userId'])).type.toRaiseError()
+      expect(cb).type.toBeAssignableTo<SessionCallback>()
+      return 'ok'
+    })
+    app.get('/ws', async (request) => {
+      expect(app.decryptSession('value', request)).type.toBe<Promise<void>>()
+      expect(app.decryptSession('value', request, (err) => { if (err != null) throw err })).type.toBe<undefined>()
+      expect(app.decryptSession('value', request, {}, () => {})).type.toBe<undefined>()
+      expect(app.decryptSession('value', request, { maxAge: 1 }, () => {})).type.toRaiseError()
+      expect(app.decryptSession(42, request)).type.toRaiseError()
+      return 'ok'
+    })
+    app.post('/pre', { preHandler: (request, _reply, next) => { request.session.destroy(next) } }, async () => 'ok')
+    expect(app.post('/pre2', { preHandler: (request, _reply, next) => { request.session.regenerate(next) } }, async () => 'ok')).type.not.toRaiseError()
+  })
+
+  test('request.session\'s type shows only the public API', () => {
+    expect<RequestSession>().type.not.toHaveProperty('load')
+    expect<RequestSession>().type.not.toHaveProperty('defer')
+    expect<RequestSession>().type.not.toHaveProperty('finish')
+    expect<RequestSession>().type.not.toHaveProperty('idle')
+    expect<RequestSession>().type.not.toHaveProperty('rejectCookie')
+    app.get('/internal', async (request) => {
+      expect(request.session.load).type.toRaiseError("Property 'load' does not exist")
       return 'ok'
     })
   })
@@ -75,5 +141,23 @@ describe('@scaleout/session errors', () => {
     expect(new SessionDisabledError()).type.toBeAssignableTo<Error>()
     expect(new InvalidUserIdError()).type.toBeAssignableTo<Error>()
     expect(new InvalidSessionKeyError()).type.toBeAssignableTo<Error>()
+    expect(new SessionNotLoadedError().code).type.toBe<'SCALEOUT_ERR_SESSION_NOT_LOADED'>()
+    expect(new SessionEvictionError().code).type.toBe<'SCALEOUT_ERR_SESSION_EVICTION'>()
+    expect(new SessionCallbackError().code).type.toBe<'SCALEOUT_ERR_SESSION_CALLBACK'>()
+  })
+
+  test('errors holds every session error and the core ones, keyed by code', () => {
+    expect(errors.SCALEOUT_ERR_SESSION_UNAVAILABLE).type.toBe<typeof SessionUnavailableError>()
+    expect(errors.SCALEOUT_ERR_SESSION_TOO_LARGE).type.toBe<typeof SessionTooLargeError>()
+    expect(errors.SCALEOUT_ERR_SESSION_DISABLED).type.toBe<typeof SessionDisabledError>()
+    expect(errors.SCALEOUT_ERR_SESSION_USER_ID).type.toBe<typeof InvalidUserIdError>()
+    expect(errors.SCALEOUT_ERR_SESSION_KEY).type.toBe<typeof InvalidSessionKeyError>()
+    expect(errors.SCALEOUT_ERR_SESSION_NOT_LOADED).type.toBe<typeof SessionNotLoadedError>()
+    expect(errors.SCALEOUT_ERR_SESSION_EVICTION).type.toBe<typeof SessionEvictionError>()
+    expect(errors.SCALEOUT_ERR_SESSION_CALLBACK).type.toBe<typeof SessionCallbackError>()
+    expect(errors.SCALEOUT_ERR_INVALID_OPTION).type.toBe<typeof coreErrors.SCALEOUT_ERR_INVALID_OPTION>()
+    expect(errors.SCALEOUT_ERR_REDIS_OOM).type.toBe<typeof coreErrors.SCALEOUT_ERR_REDIS_OOM>()
+    expect(errors).type.not.toHaveProperty('SCALEOUT_ERR_NO_SUCH_ERROR')
+    expect(errors.SCALEOUT_ERR_SESSION_KEY = SessionNotLoadedError).type.toRaiseError()
   })
 })

@@ -1,15 +1,13 @@
 import { randomUUID } from 'node:crypto'
 import type { FastifyBaseLogger } from 'fastify'
-import { boundFor, createCodec, instanceIdentity, type RedisClient, type SizedCodec } from '@scaleout/core'
+import { boundFor, createCodec, instanceIdentity, Subscription, type Bound, type RedisClient, type SizedCodec } from '@scaleout/core'
 import { DedupWindow } from './dedup.js'
 import { cleanEncoded, decodeEnvelope, Delivery, encodeEnvelope } from './envelope.js'
 import { ClosedError, InvalidChannelError, InvalidHandlerError, TooManyChannelsError } from './errors.js'
-import { Heartbeat } from './heartbeat.js'
 import { handlerListener, Hub, type Listener } from './hub.js'
 import { PLUGIN, type Settings } from './options.js'
 import type { OriginCheck } from './origin.js'
 import { SocketListener, SocketRegistry } from './sockets.js'
-import { Transport } from './transport.js'
 import type { AttachOptions, BroadcastSocket, BroadcastStats, MessageHandler, MessageMeta, PublishResult } from './types.js'
 
 // How long a socket gets to answer the 1001 close handshake at shutdown before it is terminated.
@@ -31,7 +29,11 @@ function newInstanceId (): string {
 
 type Counters = Omit<BroadcastStats, 'channels' | 'listeners' | 'sockets'>
 
-/** Local fan-out, the Redis transport and the heartbeat, behind `fastify.broadcast`. */
+/**
+ * Local fan-out over the core's resilient subscription, behind `fastify.broadcast`. The
+ * subscription's home channel is this instance's own (`<prefix>hb:<instanceId>`): the heartbeat
+ * pings it, and the channels local listeners want are added and removed as they come and go.
+ */
 export class Broadcaster {
   readonly instanceId = newInstanceId()
   readonly sharded: boolean
@@ -41,51 +43,55 @@ export class Broadcaster {
   private readonly dedup: DedupWindow
   private readonly codec: SizedCodec
   private readonly channelPrefix: string
-  private readonly heartbeatChannel: string
-  private readonly transport: Transport
-  private readonly heartbeat: Heartbeat | undefined
+  private readonly homeChannel: string
+  private readonly subscription: Subscription
+  private readonly publisher: RedisClient
+  /** Bounds a publish by `timeout` (see the core's boundFor). */
+  private readonly bound: Bound
   private readonly settings: Settings
   private readonly log: FastifyBaseLogger
   private readonly counters: Counters = {
     published: 0, remoteFailures: 0, received: 0, echoes: 0, duplicates: 0, rejected: 0, slowDropped: 0, forcedReconnects: 0
   }
 
-  /** `owned`: the publisher is a client we created (its options are ours to rely on). */
+  /** `owned` is only passed on: the core bounds a caller's client and ours the same way (see boundFor). */
   constructor (settings: Settings, publisher: RedisClient, owned: boolean, subscriber: RedisClient, sharded: boolean, log: FastifyBaseLogger) {
     this.settings = settings
     this.sharded = sharded
     this.log = log
+    this.publisher = publisher
     this.dedup = new DedupWindow(settings.dedupWindow)
     this.codec = createCodec(PLUGIN, { maxBytes: settings.maxBytes })
     this.channelPrefix = settings.prefix + 'c:'
-    this.heartbeatChannel = settings.prefix + 'hb:' + this.instanceId
-    const bound = boundFor(publisher, owned, settings.publishTimeout)
-    this.transport = new Transport(publisher, subscriber, sharded, settings.publishTimeout, bound, log, (channel, text) => this.fromRedis(channel, text))
-    this.heartbeat = settings.heartbeatInterval === 0
-      ? undefined
-      : new Heartbeat(settings.heartbeatInterval, settings.heartbeatMisses, {
-        send: async (seq) => await this.transport.publish(this.heartbeatChannel, String(seq)),
-        subscriberReady: () => this.transport.ready,
-        dead: () => {
-          this.counters.forcedReconnects++
-          this.log.warn({ plugin: PLUGIN }, `${PLUGIN}: heartbeats not heard back; forcing the subscriber to reconnect`)
-          this.transport.reconnect()
-        }
-      })
+    this.homeChannel = settings.prefix + 'hb:' + this.instanceId
+    this.bound = boundFor(publisher, owned, settings.timeout)
+    this.subscription = new Subscription({
+      subscriber,
+      publisher,
+      channel: this.homeChannel,
+      sharded,
+      timeoutMs: settings.timeout,
+      heartbeatMs: settings.heartbeatInterval,
+      misses: settings.heartbeatMisses,
+      name: PLUGIN,
+      log: log.child({ plugin: PLUGIN }),
+      onMessage: (text, channel) => this.fromRedis(channel, text),
+      // Nothing to catch up on: delivery is at most once, and a message missed while down is gone.
+      onUp: () => undefined,
+      onLoss: (reason) => {
+        if (reason === 'silent') this.counters.forcedReconnects++
+      }
+    })
   }
 
-  start (): void {
-    if (this.heartbeat === undefined) return
-    this.transport.add(this.heartbeatChannel)
-    this.heartbeat.start()
+  /** Subscribes this instance's own channel, waiting up to `readyMs`; channels follow the listeners. */
+  async start (readyMs: number): Promise<void> {
+    await this.subscription.start(readyMs)
   }
 
   private fromRedis (redisChannel: string, text: string): void {
-    if (redisChannel === this.heartbeatChannel) {
-      this.heartbeat?.heard(text)
-      return
-    }
-    const delivery = decodeEnvelope(redisChannel.slice(this.channelPrefix.length), text)
+    // Only pings belong on the home channel (the subscription keeps those): anything else is not ours.
+    const delivery = redisChannel === this.homeChannel ? undefined : decodeEnvelope(redisChannel.slice(this.channelPrefix.length), text)
     if (delivery === undefined) {
       this.counters.rejected++
       this.log.warn({ plugin: PLUGIN, channel: redisChannel }, `${PLUGIN}: dropped a message that is not a valid envelope`)
@@ -103,6 +109,12 @@ export class Broadcaster {
     this.hub.deliver(delivery)
   }
 
+  /** Resolves with the number of subscribers Redis counted; rejects with a coded Redis error. */
+  private async send (channel: string, text: string): Promise<number> {
+    const reply = this.sharded ? this.publisher.spublish(channel, text) : this.publisher.publish(channel, text)
+    return Number(await this.bound(reply))
+  }
+
   async publish (channel: string, message: unknown): Promise<PublishResult> {
     if (this.closing) throw new ClosedError()
     checkChannel(channel)
@@ -114,7 +126,7 @@ export class Broadcaster {
     // Local subscribers first, synchronously: they never wait on (or for) Redis.
     const delivered = this.hub.has(channel) ? this.hub.deliver(new Delivery(meta, body)) : 0
     try {
-      const receivers = await this.transport.publish(this.channelPrefix + channel, encodeEnvelope(meta.id, meta.origin, meta.time, body))
+      const receivers = await this.send(this.channelPrefix + channel, encodeEnvelope(meta.id, meta.origin, meta.time, body))
       return { id: meta.id, delivered, remote: true, receivers, error: null }
     } catch (err) {
       this.counters.remoteFailures++
@@ -162,11 +174,11 @@ export class Broadcaster {
   }
 
   private join (channel: string, listener: Listener): void {
-    if (this.hub.add(channel, listener)) this.transport.add(this.channelPrefix + channel)
+    if (this.hub.add(channel, listener)) this.subscription.add(this.channelPrefix + channel)
   }
 
   private leave (channel: string, listener: Listener): void {
-    if (this.hub.remove(channel, listener)) this.transport.remove(this.channelPrefix + channel)
+    if (this.hub.remove(channel, listener)) this.subscription.remove(this.channelPrefix + channel)
   }
 
   get maxBytes (): number {
@@ -184,17 +196,19 @@ export class Broadcaster {
   /** First step of shutdown: refuse new work, close every socket with 1001. */
   stopAccepting (): void {
     this.closing = true
-    this.heartbeat?.stop()
     this.sockets.closeAll(CLOSE_GRACE_MS)
   }
 
-  /** Last step: unsubscribe in Redis; the connections are quit afterwards by their owner. */
-  async close (): Promise<void> {
+  /**
+   * Last step: handlers hear remote messages until here. The connections (and with them every
+   * subscription) are quit afterwards by the core.
+   */
+  close (): void {
     this.stopAccepting()
-    await this.transport.close()
+    this.subscription.stop()
   }
 
   stats (): BroadcastStats {
-    return { channels: this.transport.channels, listeners: this.hub.listeners, sockets: this.sockets.size, ...this.counters }
+    return { channels: this.subscription.channels, listeners: this.hub.listeners, sockets: this.sockets.size, ...this.counters }
   }
 }

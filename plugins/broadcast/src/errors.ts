@@ -1,4 +1,5 @@
 import { createError } from '@fastify/error'
+import { coreErrors } from '@scaleout/core'
 
 // Every error @scaleout/broadcast raises, in one place, so codes stay unique and greppable.
 // An oversized or unencodable message gets the core's SCALEOUT_ERR_VALUE_TOO_LARGE / SCALEOUT_ERR_ENCODE.
@@ -47,3 +48,17 @@ export const OriginRefusedError = createError(
   'WebSocket connections from origin %s are not accepted',
   403
 )
+
+/**
+ * Every error @scaleout/broadcast can throw or report, keyed by code, the core's included (a
+ * publish's `error`, an option check): `errors[err.code]` is the class of `err`.
+ */
+export const errors = Object.freeze({
+  ...coreErrors,
+  SCALEOUT_ERR_BROADCAST_CHANNEL: InvalidChannelError,
+  SCALEOUT_ERR_BROADCAST_TOO_MANY_CHANNELS: TooManyChannelsError,
+  SCALEOUT_ERR_BROADCAST_HANDLER: InvalidHandlerError,
+  SCALEOUT_ERR_BROADCAST_CLOSED: ClosedError,
+  SCALEOUT_ERR_BROADCAST_NO_WEBSOCKET: WebSocketMissingError,
+  SCALEOUT_ERR_BROADCAST_ORIGIN: OriginRefusedError
+})

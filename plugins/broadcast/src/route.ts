@@ -4,9 +4,9 @@ import { OriginRefusedError, WebSocketMissingError } from './errors.js'
 import { checkOrigins, originAllowed, type OriginCheck } from './origin.js'
 import { checkMaxBytes, PLUGIN } from './options.js'
 import { GOING_AWAY, MESSAGE_TOO_BIG, POLICY_VIOLATION } from './sockets.js'
-import type { BroadcastSocket, WebSocketRouteOptions } from './types.js'
+import type { RouteSocket, WebSocketRouteOptions } from './types.js'
 
-interface WsSocket extends BroadcastSocket {
+interface WsSocket extends RouteSocket {
   on: (event: 'message', listener: (data: Buffer) => void) => unknown
   /** ws's frame parser: its limit is checked against each frame's header, before any payload is buffered. */
   _receiver?: { _maxPayload?: unknown }

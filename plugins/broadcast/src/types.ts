@@ -19,11 +19,17 @@ export interface BroadcastOptions {
    * without an Origin header are always allowed. Default: none.
    */
   allowedOrigins?: string[] | ((origin: string, request: FastifyRequest) => boolean)
-  /** How long a publish waits for Redis, in ms or a string such as "1s". Default 1000. */
-  publishTimeout?: number | string
-  /** How often each instance publishes a heartbeat to itself (ms or "5s"); `false` turns it off. Default 5000. */
+  /**
+   * How long any Redis call waits (a publish, a SUBSCRIBE, a heartbeat ping): a number of
+   * milliseconds or a string such as "1s", from 1ms to 60s. Default 1000. Formerly `publishTimeout`.
+   */
+  timeout?: number | string
+  /**
+   * How often each instance pings its own channel to prove its subscriber link delivers: a number of
+   * milliseconds or a string such as "5s"; `false` turns the heartbeat off. Default 5000.
+   */
   heartbeatInterval?: number | string | false
-  /** Heartbeats published but not heard back before the subscriber is forced to reconnect. Default 2. */
+  /** Pings Redis accepted but not heard back before the subscriber is forced to reconnect. Default 2. */
   heartbeatMisses?: number
   /** How many recent message ids are remembered to drop duplicates. Default 10000. */
   dedupWindow?: number
@@ -66,7 +72,7 @@ export interface PublishResult {
 }
 
 export interface BroadcastStats {
-  /** Redis channels subscribed (the heartbeat channel included). */
+  /** Redis channels subscribed: one per channel with local listeners, plus this instance's own. */
   channels: number
   /** Handlers and sockets currently subscribed. */
   listeners: number
@@ -84,7 +90,7 @@ export interface BroadcastStats {
   rejected: number
   /** Sockets dropped because their buffer passed maxBufferedBytes. */
   slowDropped: number
-  /** Subscriber reconnects forced by the heartbeat. */
+  /** Subscriber reconnects forced by the heartbeat (the link looked open but delivered nothing). */
   forcedReconnects: number
 }
 
@@ -96,6 +102,14 @@ export interface BroadcastSocket {
   close: (code?: number, reason?: string) => void
   terminate: () => void
   once: (event: 'close', listener: () => void) => unknown
+}
+
+/** The socket `onMessage` gets: the route's ws WebSocket, which sends text (a string) as well as a Buffer. */
+export interface RouteSocket extends Omit<BroadcastSocket, 'send'> {
+  send: {
+    (data: string | Buffer): void
+    (data: string | Buffer, options: { binary?: boolean }): void
+  }
 }
 
 export interface AttachOptions {
@@ -113,7 +127,7 @@ export interface WebSocketRouteOptions extends AttachOptions {
   /** The channels a new socket joins (checked; an invalid list closes the socket with 1008). */
   channels: (request: FastifyRequest) => string[] | Promise<string[]>
   /** Called with each message the client sends (the bridge ignores them otherwise). */
-  onMessage?: (data: Buffer, socket: BroadcastSocket, request: FastifyRequest) => void | Promise<void>
+  onMessage?: (data: Buffer, socket: RouteSocket, request: FastifyRequest) => void | Promise<void>
   /** Extra route options (hooks such as preValidation for authentication, config, schema). */
   route?: Omit<RouteShorthandOptions, 'websocket'>
 }

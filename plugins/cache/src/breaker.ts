@@ -2,7 +2,7 @@ export type BreakerState = 'closed' | 'open' | 'half-open'
 
 /**
  * Stops sending commands to a Redis that keeps failing: after `threshold` consecutive failures it
- * opens for `cooldownMs`, then lets exactly one probe through; the probe's outcome closes or
+ * opens for the `cooldown` option, then lets exactly one probe through; the probe's outcome closes or
  * reopens it. No timers: the cool-off is checked when the next call asks.
  */
 export class Breaker {

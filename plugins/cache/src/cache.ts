@@ -1,16 +1,11 @@
-import { randomBytes } from 'node:crypto'
 import type { FastifyBaseLogger } from 'fastify'
 import type { Breaker } from './breaker.js'
-import { encodeMessage, type Message } from './bus.js'
+import type { Coherence } from './coherence.js'
 import type { Counters } from './counters.js'
 import type { Entry, L1 } from './l1.js'
-import { callDuration, checkKey, checkTags, type Normalized } from './options.js'
+import { callSettings, checkKey, checkTags, type Normalized, type Settings } from './options.js'
 import type { Store } from './store.js'
 import type { CacheStats, SetOptions } from './types.js'
-import { ReadsInFlight } from './reads.js'
-import { Waiters } from './waiters.js'
-
-interface Settings { ttlMs: number, staleMs: number, tags: string[] }
 
 const log = { plugin: '@scaleout/cache' }
 
@@ -20,15 +15,9 @@ const log = { plugin: '@scaleout/cache' }
  * computes while the others wait for its value.
  */
 export class SharedCache {
-  /** Identifies this instance's own invalidation messages. */
-  readonly id = randomBytes(8).toString('base64url')
-  /** Whether L1 may be used: only while invalidations are being received. */
-  busConnected = false
   private seq = 0
-  private readonly reads = new ReadsInFlight()
   private readonly flights = new Map<string, Promise<unknown>>()
   private readonly refreshing = new Set<string>()
-  private readonly waiters = new Waiters()
   /** The settings of calls without options, shared so a hit allocates nothing. */
   private readonly defaults: Settings
 
@@ -36,6 +25,7 @@ export class SharedCache {
     private readonly o: Normalized,
     private readonly store: Store,
     private readonly l1: L1 | undefined,
+    private readonly coherence: Coherence,
     private readonly counters: Counters,
     private readonly breaker: Breaker | undefined,
     private readonly logger: FastifyBaseLogger
@@ -43,17 +33,12 @@ export class SharedCache {
     this.defaults = { ttlMs: o.ttlMs, staleMs: o.staleMs, tags: [] }
   }
 
-  private settings (options: SetOptions | undefined): Settings {
-    if (options === undefined) return this.defaults
-    return {
-      ttlMs: callDuration('ttl', options.ttl, this.o.ttlMs, 1),
-      staleMs: callDuration('staleTtl', options.staleTtl, this.o.staleMs, 0),
-      tags: checkTags(options.tags)
-    }
+  private settings (method: string, options: SetOptions | undefined): Settings {
+    return options === undefined ? this.defaults : callSettings(method, options, this.defaults)
   }
 
   private fromL1 (key: string, now: number): Entry | undefined {
-    if (this.l1 === undefined || !this.busConnected) return undefined
+    if (this.l1 === undefined || !this.coherence.connected) return undefined
     const entry = this.l1.get(key, now)
     if (entry === undefined) this.counters.l1Misses++
     else this.counters.l1Hits++
@@ -62,7 +47,7 @@ export class SharedCache {
 
   /** Reads Redis (a failure is a miss) and keeps what it found in L1. */
   async load (key: string): Promise<Entry | undefined> {
-    const read = this.reads.start(key)
+    const read = this.coherence.reads.start(key)
     let entry: Entry | undefined
     try {
       entry = await this.store.read(key)
@@ -75,14 +60,14 @@ export class SharedCache {
       }
       return undefined
     } finally {
-      this.reads.end(key, read)
+      this.coherence.reads.end(key, read)
     }
     if (entry === undefined) {
       this.counters.l2Misses++
       return undefined
     }
     this.counters.l2Hits++
-    if (this.l1 !== undefined && this.busConnected && !read.stale) this.l1.set(key, entry, Date.now())
+    if (this.l1 !== undefined && this.coherence.connected && !read.stale) this.l1.set(key, entry, Date.now())
     return entry
   }
 
@@ -113,7 +98,7 @@ export class SharedCache {
 
   async set (key: string, value: unknown, options?: SetOptions): Promise<void> {
     checkKey('key', key)
-    const settings = this.settings(options)
+    const settings = this.settings('set', options)
     await this.store_(key, value, this.o.codec.encode(value), settings, undefined)
   }
 
@@ -121,51 +106,48 @@ export class SharedCache {
   private async store_ (key: string, value: unknown, encoded: string | Buffer, s: Settings, tokens: string[] | undefined): Promise<boolean> {
     const now = Date.now()
     const entry: Entry = { value, expiresAt: now + s.ttlMs, staleUntil: now + s.ttlMs + s.staleMs, tags: s.tags, bytes: encoded.length }
-    this.reads.overtake(key)
-    this.l1?.delete(key)
+    this.coherence.dropKey(key)
     try {
       const tagTokens = tokens ?? await this.store.tagTokens(s.tags, this.token(), s.ttlMs + s.staleMs)
-      await this.store.write(key, encoded, entry, tagTokens, encodeMessage({ i: this.id, k: [key] }))
+      await this.store.write(key, encoded, entry, tagTokens, this.coherence.keysMessage(key))
     } catch (err) {
       this.logger.warn({ err, key, ...log }, '@scaleout/cache: could not store a value in Redis; carrying on without it')
       return false
     }
-    if (this.l1 !== undefined && this.busConnected) this.l1.set(key, entry, now)
+    if (this.l1 !== undefined && this.coherence.connected) this.l1.set(key, entry, now)
     return true
   }
 
   private token (): string {
-    return `${this.id}.${++this.seq}`
+    return `${this.coherence.id}.${++this.seq}`
   }
 
   async del (key: string): Promise<void> {
     checkKey('key', key)
-    this.reads.overtake(key)
-    this.l1?.delete(key)
+    this.coherence.dropKey(key)
     await this.store.del(key)
-    await this.store.publish(encodeMessage({ i: this.id, k: [key] }))
+    await this.store.publish(this.coherence.keysMessage(key))
   }
 
   async invalidateTags (tags: string[]): Promise<void> {
     checkTags(tags)
     if (tags.length === 0) return
-    this.reads.overtake()
-    this.l1?.deleteTags(tags)
+    this.coherence.dropTags(tags)
     await this.store.invalidate(tags)
-    await this.store.publish(encodeMessage({ i: this.id, t: tags }))
+    await this.store.publish(this.coherence.tagsMessage(tags))
   }
 
   async clear (): Promise<void> {
-    this.dropAll()
+    this.coherence.dropAll()
     const gen = await this.store.bumpGeneration()
     // Reads that ran during the INCR used the old generation: they must not stay in L1.
-    this.dropAll()
-    await this.store.publish(encodeMessage({ i: this.id, g: gen }))
+    this.coherence.dropAll()
+    await this.store.publish(this.coherence.generationMessage(gen))
   }
 
   async wrap<T> (key: string, fn: () => T | Promise<T>, options?: SetOptions): Promise<T> {
     checkKey('key', key)
-    const settings = this.settings(options)
+    const settings = this.settings('wrap', options)
     const now = Date.now()
     const cached = this.fromL1(key, now)
     if (cached !== undefined) return this.serve(key, cached, now, fn, settings) as T
@@ -213,7 +195,7 @@ export class SharedCache {
       waited = true
       // The holder's write publishes an invalidation for this key, which ends the wait early;
       // polling covers a lost message.
-      await this.waiters.wait(key, Math.max(0, Math.min(delay, deadline - Date.now())))
+      await this.coherence.waiters.wait(key, Math.max(0, Math.min(delay, deadline - Date.now())))
       delay = Math.min(delay * 2, 200)
       const entry = await this.load(key)
       if (entry !== undefined && entry.expiresAt > Date.now()) return entry.value
@@ -270,51 +252,6 @@ export class SharedCache {
       .finally(() => this.refreshing.delete(key))
   }
 
-  /** Applies another instance's invalidation, and wakes whoever waits for one of its keys. */
-  receive (message: Message): void {
-    this.counters.busMessages++
-    if (message.i !== this.id) {
-      if (message.g !== undefined && this.store.claimsNewer(message.g)) this.followGeneration()
-      if (message.t !== undefined) {
-        this.reads.overtake()
-        this.l1?.deleteTags(message.t)
-      }
-      if (message.k !== undefined) {
-        for (const key of message.k) {
-          this.reads.overtake(key)
-          this.l1?.delete(key)
-        }
-      }
-    }
-    if (message.k !== undefined) for (const key of message.k) this.waiters.wake(key)
-  }
-
-  /**
-   * A message says the namespace moved on. Whoever can PUBLISH on the channel can say so, so the
-   * message never names the generation we use: L1 is dropped at once (nothing from the old
-   * generation is served once the message is in) and the next call reads the generation from Redis,
-   * which alone decides it. A forged or late message can neither bring back a cleared generation
-   * nor split the instances; at worst it costs a flush and one read.
-   */
-  private followGeneration (): void {
-    this.store.forgetGeneration()
-    this.dropAll()
-  }
-
-  private dropAll (): void {
-    this.reads.overtake()
-    this.l1?.clear()
-  }
-
-  /** The subscription dropped or came back: L1 and the generation may be out of date. */
-  resync (connected: boolean, counted: boolean): void {
-    this.reads.overtake()
-    this.busConnected = connected
-    this.l1?.clear()
-    this.store.forgetGeneration()
-    if (counted) this.counters.busResyncs++
-  }
-
   stats (): CacheStats {
     const c = this.counters
     return {
@@ -332,7 +269,7 @@ export class SharedCache {
       storeErrors: c.storeErrors,
       decodeErrors: c.decodeErrors,
       breaker: { state: this.breaker?.state ?? 'closed', opens: this.breaker?.opens ?? 0 },
-      bus: { connected: this.busConnected, messages: c.busMessages, resyncs: c.busResyncs }
+      bus: { connected: this.coherence.connected, messages: c.busMessages, resyncs: c.busResyncs }
     }
   }
 }

@@ -1,4 +1,5 @@
 import { createError } from '@fastify/error'
+import { coreErrors } from '@scaleout/core'
 
 // Every error @scaleout/cache raises of its own; Redis, codec and option errors come from @scaleout/core.
 
@@ -10,7 +11,7 @@ export const InvalidKeyError = createError(
   TypeError
 )
 
-/** A per-call option (ttl, staleTtl, tags) failed validation. */
+/** A per-call option (ttl, staleTtl, tags) failed validation, or the options are not an object. */
 export const InvalidCallOptionError = createError(
   'SCALEOUT_ERR_CACHE_OPTION',
   '@scaleout/cache: %s is invalid: expected %s',
@@ -18,7 +19,7 @@ export const InvalidCallOptionError = createError(
   TypeError
 )
 
-/** Redis was skipped because the circuit breaker is open (callers only see it in logs: the cache fails open). */
+/** Redis was skipped because the circuit breaker is open: reads and writes fail open, `del`, `invalidateTags` and `clear` reject with it. */
 export const BreakerOpenError = createError(
   'SCALEOUT_ERR_CACHE_BREAKER_OPEN',
   '@scaleout/cache: Redis skipped while the circuit breaker is open',
@@ -31,3 +32,15 @@ export const CorruptEntryError = createError(
   '@scaleout/cache: entry %s is not a cache entry',
   500
 )
+
+/**
+ * Every error the cache can throw, keyed by code, the core's included: `errors[err.code]` is the
+ * class of `err`, for `instanceof` checks without knowing which package raised it.
+ */
+export const errors = Object.freeze({
+  ...coreErrors,
+  SCALEOUT_ERR_CACHE_KEY: InvalidKeyError,
+  SCALEOUT_ERR_CACHE_OPTION: InvalidCallOptionError,
+  SCALEOUT_ERR_CACHE_BREAKER_OPEN: BreakerOpenError,
+  SCALEOUT_ERR_CACHE_CORRUPT_ENTRY: CorruptEntryError
+})

@@ -5,8 +5,8 @@ import type { Counters } from './counters.js'
 import { BreakerOpenError } from './errors.js'
 
 /**
- * Every Redis call of the cache goes through here: bounded by `timeoutMs`, counted, and skipped
- * while the breaker is open, so a slow or dead Redis costs a request at most `timeoutMs`.
+ * Every Redis call of the cache goes through here: bounded by the `timeout` option, counted, and skipped
+ * while the breaker is open, so a slow or dead Redis costs a request at most `timeout`.
  */
 export class Guard {
   constructor (

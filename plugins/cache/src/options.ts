@@ -1,11 +1,20 @@
-import { checkInteger, checkPrefix, createCodec, invalid, isPlainObject, parseDuration, type RedisOption, type SizedCodec } from '@scaleout/core'
+import { checkDuration, checkInteger, checkKeys, checkOptions, checkPrefix, createCodec, invalid, isPlainObject, type RedisOption, type SizedCodec } from '@scaleout/core'
 import { InvalidCallOptionError, InvalidKeyError } from './errors.js'
-import type { CacheOptions, Duration, RouteCacheOptions } from './types.js'
+import type { RouteCacheOptions, SetOptions } from './types.js'
 
 export const PLUGIN = '@scaleout/cache'
 const MAX_KEY = 1024
 // A century: far past any timer's range, and expiry times stay exact integers.
 const MAX_TTL_MS = 100 * 365 * 86_400_000
+const HOUR_MS = 3_600_000
+
+// `prefix` is the Redis key prefix of the namespace: listed here, so the lib check does not take it
+// for Fastify's route prefix (which Fastify ignores for a plugin wrapped in fastify-plugin).
+const KNOWN = ['redis', 'prefix', 'ttl', 'staleTtl', 'l1', 'timeout', 'codec', 'maxBytes', 'version', 'lockTtl', 'lockWait', 'breaker', 'heartbeatInterval', 'heartbeatMisses'] as const
+const L1_KNOWN = ['maxEntries', 'maxBytes', 'ttl'] as const
+const BREAKER_KNOWN = ['threshold', 'cooldown'] as const
+const ROUTE_KNOWN = ['ttl', 'key', 'vary', 'tags', 'scope', 'maxEntries'] as const
+const CALL_KNOWN = ['ttl', 'staleTtl', 'tags'] as const
 
 export interface Normalized {
   redis: RedisOption | undefined
@@ -24,16 +33,15 @@ export interface Normalized {
   heartbeatMisses: number
 }
 
-function duration (option: string, value: unknown, min: number): number {
-  const ms = parseDuration(PLUGIN, option, value)
-  if (ms < min || ms > MAX_TTL_MS) throw invalid(PLUGIN, option, `a duration from ${min}ms to 100 years`)
-  return ms
+function duration (option: string, value: unknown, min: number, max = MAX_TTL_MS): number {
+  return checkDuration(PLUGIN, option, value, { min, max })
 }
 
 function l1Options (value: unknown): Normalized['l1'] {
   if (value === false) return undefined
   const given = value === undefined || value === true ? {} : value
   if (!isPlainObject(given)) throw invalid(PLUGIN, 'l1', 'a boolean or { maxEntries, maxBytes, ttl }')
+  checkKeys(PLUGIN, 'l1', given, L1_KNOWN)
   return {
     maxEntries: given.maxEntries === undefined ? 1000 : checkInteger(PLUGIN, 'l1.maxEntries', given.maxEntries, 1),
     maxBytes: given.maxBytes === undefined ? 16 * 1024 * 1024 : checkInteger(PLUGIN, 'l1.maxBytes', given.maxBytes, 1),
@@ -44,17 +52,18 @@ function l1Options (value: unknown): Normalized['l1'] {
 function breakerOptions (value: unknown): Normalized['breaker'] {
   if (value === false) return undefined
   const given = value === undefined ? {} : value
-  if (!isPlainObject(given)) throw invalid(PLUGIN, 'breaker', 'false or { threshold, cooldownMs }')
+  if (!isPlainObject(given)) throw invalid(PLUGIN, 'breaker', 'false or { threshold, cooldown }')
+  checkKeys(PLUGIN, 'breaker', given, BREAKER_KNOWN)
   return {
     threshold: given.threshold === undefined ? 5 : checkInteger(PLUGIN, 'breaker.threshold', given.threshold, 1, 1000),
-    cooldownMs: given.cooldownMs === undefined ? 1000 : checkInteger(PLUGIN, 'breaker.cooldownMs', given.cooldownMs, 1, 3_600_000)
+    cooldownMs: given.cooldown === undefined ? 1000 : duration('breaker.cooldown', given.cooldown, 1, HOUR_MS)
   }
 }
 
 function heartbeat (value: unknown): number {
-  const ms = parseDuration(PLUGIN, 'heartbeatInterval', value)
-  if (ms < 10 || ms > 3_600_000) throw invalid(PLUGIN, 'heartbeatInterval', 'false or a duration from 10ms to 1h')
-  return ms
+  if (value === false) return 0
+  if (value === undefined) return 1000
+  return duration('heartbeatInterval', value, 10, HOUR_MS)
 }
 
 function version (value: unknown): string {
@@ -64,23 +73,23 @@ function version (value: unknown): string {
 }
 
 /** Validates every option before anything is decorated. */
-export function normalize (options: CacheOptions): Normalized {
-  if (!isPlainObject(options as unknown)) throw invalid(PLUGIN, 'options', 'an object')
-  const prefix = options.prefix === undefined ? 'scaleout:cache:' : checkPrefix(PLUGIN, 'prefix', options.prefix)
-  const codec = createCodec(PLUGIN, { codec: options.codec, maxBytes: options.maxBytes })
+export function normalize (options: unknown): Normalized {
+  const o = checkOptions(PLUGIN, options, KNOWN)
+  const prefix = o.prefix === undefined ? 'scaleout:cache:' : checkPrefix(PLUGIN, 'prefix', o.prefix)
+  const codec = createCodec(PLUGIN, { codec: o.codec, maxBytes: o.maxBytes })
   return {
-    redis: options.redis,
-    base: `${prefix}${codec.name}.v${version(options.version)}:`,
-    ttlMs: options.ttl === undefined ? 60_000 : duration('ttl', options.ttl, 1),
-    staleMs: options.staleTtl === undefined ? 0 : duration('staleTtl', options.staleTtl, 0),
-    l1: l1Options(options.l1),
-    timeoutMs: options.timeoutMs === undefined ? 250 : checkInteger(PLUGIN, 'timeoutMs', options.timeoutMs, 1, 60_000),
+    redis: o.redis as RedisOption | undefined,
+    base: `${prefix}${codec.name}.v${version(o.version)}:`,
+    ttlMs: o.ttl === undefined ? 60_000 : duration('ttl', o.ttl, 1),
+    staleMs: o.staleTtl === undefined ? 0 : duration('staleTtl', o.staleTtl, 0),
+    l1: l1Options(o.l1),
+    timeoutMs: o.timeout === undefined ? 250 : duration('timeout', o.timeout, 1, 60_000),
     codec,
-    lockTtlMs: options.lockTtl === undefined ? 10_000 : duration('lockTtl', options.lockTtl, 1),
-    lockWaitMs: options.lockWait === undefined ? 3000 : duration('lockWait', options.lockWait, 0),
-    breaker: breakerOptions(options.breaker),
-    heartbeatMs: options.heartbeatInterval === false ? 0 : options.heartbeatInterval === undefined ? 1000 : heartbeat(options.heartbeatInterval),
-    heartbeatMisses: options.heartbeatMisses === undefined ? 2 : checkInteger(PLUGIN, 'heartbeatMisses', options.heartbeatMisses, 1, 100)
+    lockTtlMs: o.lockTtl === undefined ? 10_000 : duration('lockTtl', o.lockTtl, 1),
+    lockWaitMs: o.lockWait === undefined ? 3000 : duration('lockWait', o.lockWait, 0),
+    breaker: breakerOptions(o.breaker),
+    heartbeatMs: heartbeat(o.heartbeatInterval),
+    heartbeatMisses: o.heartbeatMisses === undefined ? 2 : checkInteger(PLUGIN, 'heartbeatMisses', o.heartbeatMisses, 1, 100)
   }
 }
 
@@ -96,13 +105,27 @@ export function checkTags (value: unknown): string[] {
   return value as string[]
 }
 
+/** What one set/wrap call stores with. */
+export interface Settings { ttlMs: number, staleMs: number, tags: string[] }
+
 /** A per-call duration; undefined keeps the default. */
-export function callDuration (option: string, value: Duration | undefined, fallback: number, min: number): number {
+function callDuration (option: string, value: unknown, fallback: number, min: number): number {
   if (value === undefined) return fallback
   try {
     return duration(option, value, min)
   } catch {
-    throw new InvalidCallOptionError(option, `a duration from ${min}ms to 100 years: seconds or a string such as "30s"`)
+    throw new InvalidCallOptionError(option, `a duration from ${min}ms to 100 years: milliseconds or a string such as "30s"`)
+  }
+}
+
+/** The options of one `set` or `wrap` call (`method`), over the plugin's defaults. */
+export function callSettings (method: string, options: SetOptions, defaults: Settings): Settings {
+  if (!isPlainObject(options)) throw new InvalidCallOptionError(`${method}() options`, 'an object { ttl?, staleTtl?, tags? }')
+  checkKeys(PLUGIN, `${method}()`, options, CALL_KNOWN)
+  return {
+    ttlMs: callDuration('ttl', options.ttl, defaults.ttlMs, 1),
+    staleMs: callDuration('staleTtl', options.staleTtl, defaults.staleMs, 0),
+    tags: checkTags(options.tags)
   }
 }
 
@@ -119,6 +142,7 @@ export interface NormalizedRoute {
 export function normalizeRoute (url: string, value: unknown): NormalizedRoute {
   const option = `config.cache of GET ${url}`
   if (!isPlainObject(value)) throw invalid(PLUGIN, option, '{ ttl, key?, vary?, tags?, scope?, maxEntries? }')
+  checkKeys(PLUGIN, option, value, ROUTE_KNOWN)
   if (value.key !== undefined && typeof value.key !== 'function') throw invalid(PLUGIN, `${option}.key`, 'a function (request) => string')
   const vary = value.vary ?? []
   if (!Array.isArray(vary) || !vary.every((h) => typeof h === 'string' && /^[\w-]+$/.test(h))) throw invalid(PLUGIN, `${option}.vary`, 'an array of header names')

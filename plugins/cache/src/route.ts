@@ -87,7 +87,7 @@ function hooks (cache: SharedCache, r: NormalizedRoute, scope: string): { preHan
     reply.header('x-cache', 'miss')
     const stored: Stored = typeof payload === 'string' ? { b: payload, e: etag, h: headers } : { b: payload.toString('base64'), x: 1, e: etag, h: headers }
     if (await cache.admit(scope, key, r.ttlMs, r.maxEntries)) {
-      await cache.set(key, stored, { ttl: `${r.ttlMs}ms`, tags: r.tags }).catch((err: unknown) => {
+      await cache.set(key, stored, { ttl: r.ttlMs, tags: r.tags }).catch((err: unknown) => {
         request.log.warn({ err, plugin: PLUGIN }, '@scaleout/cache: response not cached')
       })
     }

@@ -1,4 +1,5 @@
 import { luaScript, senderFor, type RedisClient, type Sender, type SizedCodec } from '@scaleout/core'
+import { GENERATION, GENERATION_BUMP_SCRIPT, GENERATION_READ_SCRIPT, type Generation } from './coherence.js'
 import { CorruptEntryError } from './errors.js'
 import type { Guard } from './guard.js'
 import type { Entry } from './l1.js'
@@ -29,43 +30,12 @@ redis.call('ZADD', KEYS[1], ARGV[3], ARGV[1])
 if redis.call('PTTL', KEYS[1]) < tonumber(ARGV[5]) then redis.call('PEXPIRE', KEYS[1], ARGV[5]) end
 return 1`
 
-// Generations are made from Redis's clock (ms) whenever the key is missing, and a clear moves to
-// the larger of the next integer and that clock. On an allkeys-* eviction policy the key can be
-// evicted like any other: starting again from 0 would bring back entries written before the
-// clear()s it counted. Recreated from the clock it is at least the time of the last clear, so a
-// namespace, once left, is never entered again.
-const NOW_MS = `
-local t = redis.call('TIME')
-local now = t[1] * 1000 + math.floor(t[2] / 1000)`
-
-const GENERATION_READ = `
-local v = redis.call('GET', KEYS[1])
-if v then return v end${NOW_MS}
-v = string.format('%d', now)
-redis.call('SET', KEYS[1], v)
-return v`
-
-// The next generation is the clock, or one more than the current one when that is not below the
-// clock (several clears in one ms). A key that is not an integer gets INCR's own error.
-const GENERATION_BUMP = `${NOW_MS}
-local v = redis.call('GET', KEYS[1])
-if v and (not string.match(v, '^%d+$') or tonumber(v) >= now) then
-  return string.format('%d', redis.call('INCR', KEYS[1]))
-end
-v = string.format('%d', now)
-redis.call('SET', KEYS[1], v)
-return v`
-
 const TAG_TOKEN_SCRIPT = luaScript('scaleoutCacheTagToken', 1, TAG_TOKEN)
 const RELEASE_SCRIPT = luaScript('scaleoutCacheRelease', 1, RELEASE)
 const ADMIT_SCRIPT = luaScript('scaleoutCacheAdmit', 1, ADMIT)
-const GENERATION_READ_SCRIPT = luaScript('scaleoutCacheGeneration', 1, GENERATION_READ)
-const GENERATION_BUMP_SCRIPT = luaScript('scaleoutCacheBump', 1, GENERATION_BUMP)
 const SCRIPTS = [TAG_TOKEN_SCRIPT, RELEASE_SCRIPT, ADMIT_SCRIPT, GENERATION_READ_SCRIPT, GENERATION_BUMP_SCRIPT]
 
 const NEWLINE = 10
-/** A generation as INCR returns it: decimal, no leading zeros, within a signed 64-bit integer. */
-export const GENERATION = /^(?:0|[1-9]\d{0,18})$/
 
 /**
  * The Redis tier. Keys: `<base><generation>:e:<key>` for entries, `<base><generation>:l:<key>` for
@@ -80,57 +50,40 @@ export class Store {
   private readonly client: RedisClient
   /** Runs the scripts within the cache's timeout, the core's one way for every plugin. */
   private readonly send: Sender
-  private gen: string | undefined
-  private genLoading: Promise<string> | undefined
   readonly channel: string
 
-  constructor (client: RedisClient, owned: boolean, private readonly base: string, private readonly codec: SizedCodec, private readonly guard: Guard) {
+  constructor (
+    client: RedisClient,
+    owned: boolean,
+    private readonly base: string,
+    private readonly codec: SizedCodec,
+    private readonly guard: Guard,
+    private readonly gen: Generation
+  ) {
     this.client = client
     this.send = senderFor(client, owned, guard.timeoutMs, SCRIPTS)
     this.channel = `${base}bus`
   }
 
-  /** Forgets the generation: the next call reads it again (its invalidation may have been missed). */
-  forgetGeneration (): void {
-    this.gen = undefined
-    // A read already under way may have left Redis before the clear: the next call asks again.
-    this.genLoading = undefined
-  }
-
-  /**
-   * Moves to `gen` if it is newer than the one in use; true if it moved. Generations only move
-   * forward: a late reply or message carrying an older one changes nothing.
-   */
-  private advance (gen: string): boolean {
-    if (this.gen !== undefined && !newer(gen, this.gen)) return false
-    this.gen = gen
-    return true
-  }
-
-  /** True if `gen` (a bus message's claim) is newer than the generation in use, or none is known. */
-  claimsNewer (gen: string): boolean {
-    return this.gen === undefined || newer(gen, this.gen)
-  }
-
   private async generation (): Promise<string> {
     // Concurrent first calls share one read.
-    if (this.genLoading === undefined) this.genLoading = this.loadGeneration()
-    return await this.genLoading
+    if (this.gen.loading === undefined) this.gen.loading = this.loadGeneration()
+    return await this.gen.loading
   }
 
   private async loadGeneration (): Promise<string> {
     try {
       const gen = await this.guard.call(async () => await this.send.script<string>(GENERATION_READ_SCRIPT, [`${this.base}gen`], []))
       if (!GENERATION.test(gen)) throw new CorruptEntryError(JSON.stringify(`${this.base}gen`))
-      this.advance(gen)
-      return this.gen as string
+      this.gen.advance(gen)
+      return this.gen.current as string
     } finally {
-      this.genLoading = undefined
+      this.gen.loading = undefined
     }
   }
 
   private async keyOf (kind: 'e' | 'l' | 'n', key: string): Promise<string> {
-    return `${this.base}${this.gen ?? await this.generation()}:${kind}:${key}`
+    return `${this.base}${this.gen.current ?? await this.generation()}:${kind}:${key}`
   }
 
   private tagKey (tag: string): string {
@@ -196,7 +149,7 @@ export class Store {
   async bumpGeneration (): Promise<string> {
     // Redis decides: two racing clears get two different generations, and every instance ends on the larger.
     const gen = await this.guard.call(async () => await this.send.script<string>(GENERATION_BUMP_SCRIPT, [`${this.base}gen`], []))
-    this.advance(gen)
+    this.gen.advance(gen)
     return gen
   }
 
@@ -219,13 +172,9 @@ export class Store {
   }
 
   async publish (message: string): Promise<void> {
-    await this.guard.call(async () => await this.client.publish(this.channel, message))
+    const client = this.client
+    await this.guard.call(async () => await (client.isCluster ? client.spublish(this.channel, message) : client.publish(this.channel, message)))
   }
-}
-
-/** Compares two generations (decimal strings without leading zeros, as INCR returns them). */
-function newer (a: string, b: string): boolean {
-  return a.length !== b.length ? a.length > b.length : a > b
 }
 
 type Header = [number, number, string[]?]

@@ -1,7 +1,7 @@
 import type { FastifyRequest } from 'fastify'
 import type { Codec, RedisOption } from '@scaleout/core'
 
-/** Seconds as a number, or a duration string such as `"500ms"`, `"30s"`, `"24h"`, `"7d"`. */
+/** Milliseconds as a number, or a duration string such as `"500ms"`, `"30s"`, `"24h"`, `"7d"`. */
 export type Duration = number | string
 
 export interface L1Options {
@@ -16,23 +16,23 @@ export interface L1Options {
 export interface BreakerOptions {
   /** Consecutive Redis failures that open the breaker. Default 5. */
   threshold?: number
-  /** How long Redis is skipped once open, before one probe call. Default 1000 ms (a number here is ms). */
-  cooldownMs?: number
+  /** How long Redis is skipped once open, before one probe call. Default 1000 (ms). */
+  cooldown?: Duration
 }
 
 export interface CacheOptions {
   /** How to reach Redis; see @scaleout/core. Default: `fastify.redis`, then REDIS_URL. */
   redis?: RedisOption
-  /** Key prefix of this namespace. Default `"scaleout:cache:"`. */
+  /** Redis key prefix of this namespace (not a route prefix: the plugin adds no routes). Default `"scaleout:cache:"`. */
   prefix?: string
-  /** Default time to live of entries. Default 60 (seconds). */
+  /** Default time to live of entries. Default 60000 (ms). */
   ttl?: Duration
   /** Default stale window after `ttl` during which `wrap` serves the old value while refreshing. Default 0. */
   staleTtl?: Duration
   /** In-process tier in front of Redis: `false` to turn it off. Default `{ maxEntries: 1000, maxBytes: 16 MiB }`. */
   l1?: boolean | L1Options
-  /** Upper bound of every Redis call, in ms. Default 250. */
-  timeoutMs?: number
+  /** Upper bound of every Redis call. Default 250 (ms). */
+  timeout?: Duration
   /**
    * How values are stored. Default JSON, which does NOT round-trip Date (comes back as an ISO string),
    * Buffer (an object with a `data` array), Map and Set (empty objects), BigInt (refused) or class
@@ -43,9 +43,9 @@ export interface CacheOptions {
   maxBytes?: number
   /** Schema version of your values, part of the key prefix: bump it when their shape changes. Default 1. */
   version?: number | string
-  /** How long one instance may hold the fill lease of a key. Default 10 s. */
+  /** How long one instance may hold the fill lease of a key. Default `"10s"`. */
   lockTtl?: Duration
-  /** How long other instances wait for the lease holder's value before computing it themselves. Default 3 s. */
+  /** How long other instances wait for the lease holder's value before computing it themselves. Default `"3s"`. */
   lockWait?: Duration
   /** Circuit breaker in front of Redis: `false` turns it off. */
   breaker?: false | BreakerOptions
@@ -89,7 +89,7 @@ export interface CacheStats {
   lockTimeouts: number
   /** Background refreshes that failed (the stale value stayed). */
   refreshErrors: number
-  /** Redis calls that hit `timeoutMs`. */
+  /** Redis calls that hit `timeout`. */
   timeouts: number
   /** Redis calls that failed otherwise. */
   redisErrors: number
@@ -127,7 +127,7 @@ export interface Cache {
 
 /** Route option `config.cache`: caches GET 200 responses of this route. */
 export interface RouteCacheOptions {
-  /** How long a response stays cached (and its Cache-Control max-age). */
+  /** How long a response stays cached (and its Cache-Control max-age), at least 1 s. */
   ttl: Duration
   /**
    * Replaces the URL in the cache key (which stays scoped by method, route, protocol and host).

@@ -11,19 +11,38 @@ export interface Drainer {
   unlisten: () => void
 }
 
+// Every health instance's signal listeners, so that several apps in one process (tests, workers)
+// do not take each other's listener for the service's own.
+const drainListeners = new WeakSet<(...args: never[]) => unknown>()
+
+// signal-exit (installed by many tools, tap among them) listens to every signal but does nothing
+// while another listener exists: it never ends the process under a drain. Its v3 and v4 handlers.
+function isSignalExit (listener: (...args: never[]) => unknown): boolean {
+  const source = String(listener)
+  return source.includes('If there are no other listeners, an exit is coming!') || source.includes('listeners.length === emitter.count')
+}
+
+/**
+ * Signals that already have a listener of the service's own: that listener runs alongside the
+ * drain, and if it closes the app or exits (the usual shutdown code) the drain is lost.
+ */
+function foreignListeners (signals: NodeJS.Signals[]): NodeJS.Signals[] {
+  return signals.filter((signal) => process.listeners(signal).some((listener) => !drainListeners.has(listener) && !isSignalExit(listener)))
+}
+
 /**
  * The graceful drain: readiness fails at once so load balancers stop sending new traffic, the
- * server keeps serving for drainDelayMs while they notice, then fastify.close() answers stragglers
+ * server keeps serving for drainDelay while they notice, then fastify.close() answers stragglers
  * with 503 + Connection: close, lets in-flight requests finish and closes idle keep-alive
  * connections. A deadline bounds the whole thing, then `exit` is called.
  */
 export function createDrainer (fastify: FastifyInstance, settings: Settings, state: HealthState): Drainer {
-  const { drainDelayMs, drainDeadlineMs, exit, signals } = settings
+  const { drainDelay, drainDeadline, exit, signals } = settings
   const log = fastify.log
   let draining: Promise<void> | undefined
 
   const close = async (): Promise<number> => {
-    await new Promise((resolve) => setTimeout(resolve, drainDelayMs))
+    await new Promise((resolve) => setTimeout(resolve, drainDelay))
     log.info({ plugin: PLUGIN }, `${PLUGIN}: drain: closing the server (new requests get 503 + Connection: close, in-flight requests finish)`)
     try {
       await fastify.close()
@@ -38,14 +57,14 @@ export function createDrainer (fastify: FastifyInstance, settings: Settings, sta
   const run = async (reason: string): Promise<void> => {
     state.draining = true
     state.update()
-    log.info({ plugin: PLUGIN, reason, drainDelayMs, drainDeadlineMs },
-      `${PLUGIN}: drain started (${reason}): readiness now fails; closing the server in ${drainDelayMs}ms`)
+    log.info({ plugin: PLUGIN, reason, drainDelay, drainDeadline },
+      `${PLUGIN}: drain started (${reason}): readiness now fails; closing the server in ${drainDelay}ms`)
     let timer: NodeJS.Timeout | undefined
     const deadline = new Promise<number>((resolve) => {
       timer = setTimeout(() => {
-        log.error({ plugin: PLUGIN, err: new DrainDeadlineError(drainDeadlineMs) }, `${PLUGIN}: drain: deadline reached`)
+        log.error({ plugin: PLUGIN, err: new DrainDeadlineError(drainDeadline) }, `${PLUGIN}: drain: deadline reached`)
         resolve(1)
-      }, drainDeadlineMs)
+      }, drainDeadline)
     })
     const code = await Promise.race([close(), deadline])
     clearTimeout(timer)
@@ -69,9 +88,19 @@ export function createDrainer (fastify: FastifyInstance, settings: Settings, sta
     drain(signal)
   }
 
+  drainListeners.add(onSignal)
+
   return {
     drain,
-    listen: () => { for (const signal of signals) process.on(signal, onSignal) },
+    listen: () => {
+      const foreign = foreignListeners(signals)
+      if (foreign.length > 0) {
+        log.warn({ plugin: PLUGIN, signals: foreign },
+          `${PLUGIN}: ${foreign.join(' and ')} already had a listener of its own; if it closes the app or exits, the drain is lost. ` +
+          'Remove it, or set signals: false and call fastify.health.drain() from it')
+      }
+      for (const signal of signals) process.on(signal, onSignal)
+    },
     unlisten: () => { for (const signal of signals) process.off(signal, onSignal) }
   }
 }

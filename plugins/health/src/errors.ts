@@ -1,4 +1,5 @@
 import { createError } from '@fastify/error'
+import { coreErrors } from '@scaleout/core'
 
 // Every error this plugin raises, in one place, so codes stay unique and greppable.
 
@@ -29,3 +30,15 @@ export const DrainDeadlineError = createError(
   'the server did not close within %dms of the drain start; exiting',
   500
 )
+
+/**
+ * Every error this plugin can throw or report, keyed by code, the core ones included (an invalid
+ * option, an unreachable or refusing Redis), so `errors[err.code]` finds the class.
+ */
+export const errors = Object.freeze({
+  ...coreErrors,
+  SCALEOUT_ERR_HEALTH_DUPLICATE_CHECK: DuplicateCheckError,
+  SCALEOUT_ERR_HEALTH_CHECK_TIMEOUT: CheckTimeoutError,
+  SCALEOUT_ERR_HEALTH_CHECK_STUCK: CheckStuckError,
+  SCALEOUT_ERR_HEALTH_DRAIN_DEADLINE: DrainDeadlineError
+})

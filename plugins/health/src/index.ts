@@ -1,50 +1,13 @@
-import { instanceIdentity } from '@scaleout/core'
-import type { FastifyInstance } from 'fastify'
 import fp from 'fastify-plugin'
-import { createApi } from './api.js'
-import { addChecks } from './checks.js'
-import { createDrainer } from './drain.js'
-import { bindInstance } from './instance.js'
-import { normalise, PLUGIN } from './options.js'
-import { redisCheck } from './redis-check.js'
-import { registerRoutes } from './routes.js'
-import { CheckRunner, type Entry } from './runner.js'
-import { HealthState } from './state.js'
-import { sweepIdleConnections } from './sweep.js'
+import { PLUGIN } from './options.js'
+import { healthPlugin } from './plugin.js'
 import type { HealthOptions } from './types.js'
 
-async function health (fastify: FastifyInstance, options: HealthOptions): Promise<void> {
-  const settings = normalise(options)
-  const identity = instanceIdentity({ version: settings.version })
-  const entries = new Map<string, Entry>()
-  const state = new HealthState(entries)
-  const runner = new CheckRunner(entries, () => state.update())
-
-  await addChecks(fastify, runner, settings)
-
-  const drainer = createDrainer(fastify, settings, state)
-  fastify.decorate('health', createApi(runner, state, drainer, identity))
-  bindInstance(fastify, settings, identity)
-  registerRoutes(fastify, settings, state, identity)
-  sweepIdleConnections(fastify)
-
-  fastify.addHook('onReady', async () => {
-    await runner.start()
-    state.serverReady = true
-    state.update()
-    drainer.listen()
-  })
-  fastify.addHook('onClose', async () => {
-    drainer.unlisten()
-    runner.stop()
-  })
-}
-
 /** Health routes, cached dependency checks, instance identity and a graceful drain. */
-export const scaleoutHealth = fp(health, { fastify: '5.x', name: PLUGIN })
-export default scaleoutHealth
-export { redisCheck }
-export { DuplicateCheckError, CheckStuckError, CheckTimeoutError, DrainDeadlineError } from './errors.js'
+export const health = fp<HealthOptions>(healthPlugin, { fastify: '5.x', name: PLUGIN })
+export default health
+export { redisCheck } from './redis-check.js'
+export { errors, DuplicateCheckError, CheckStuckError, CheckTimeoutError, DrainDeadlineError } from './errors.js'
 export { DEFAULT_PATHS } from './options.js'
 export { CONTENT_TYPE } from './report.js'
 export type * from './types.js'

@@ -24,7 +24,12 @@ async function ping (node: Redis, owner: RedisClient, componentId?: string): Pro
 async function pingMasters (cluster: Cluster): Promise<CheckObservation[]> {
   const masters = cluster.nodes('master')
   if (masters.length === 0) throw new Error(`no Redis Cluster master is known (cluster status: ${cluster.status})`)
-  return await Promise.all(masters.map(async (node) => await ping(node, cluster, `${String(node.options.host)}:${String(node.options.port)}`)))
+  const observations = await Promise.all(masters.map(async (node) => await ping(node, cluster, `${String(node.options.host)}:${String(node.options.port)}`)))
+  // A master that fails may have been replaced by its replica. The client learns that only from a
+  // redirection, which PINGs sent to each node never get: without asking, it would PING the dead
+  // master for good and readiness would never recover.
+  if (observations.some((o) => o.status === 'fail')) cluster.refreshSlotsCache()
+  return observations
 }
 
 /**

@@ -95,7 +95,7 @@ export class CheckRunner {
 
   private schedule (entry: Entry): void {
     if (!this.running) return
-    const delay = Math.max(0, entry.settings.intervalMs - (performance.now() - entry.startedAt))
+    const delay = Math.max(0, entry.settings.interval - (performance.now() - entry.startedAt))
     entry.timer = setTimeout(() => this.background(entry), delay)
     entry.timer.unref()
   }
@@ -116,20 +116,20 @@ export class CheckRunner {
   }
 
   private async attempt (entry: Entry, started: number): Promise<Observation[]> {
-    const { timeoutMs } = entry.settings
+    const { timeout } = entry.settings
     const controller = new AbortController()
     const work = Promise.resolve().then(() => entry.check(controller.signal))
     let timer: NodeJS.Timeout | undefined
-    const timeout = new Promise<never>((_resolve, reject) => {
+    const expiry = new Promise<never>((_resolve, reject) => {
       timer = setTimeout(() => {
-        const err = new CheckTimeoutError(timeoutMs)
+        const err = new CheckTimeoutError(timeout)
         controller.abort(err)
         entry.unsettledSince = started
         work.then(() => { entry.unsettledSince = undefined }, () => { entry.unsettledSince = undefined })
         reject(err)
-      }, timeoutMs)
+      }, timeout)
     })
-    const observations = await Promise.race([work, timeout]).then(
+    const observations = await Promise.race([work, expiry]).then(
       (value) => fromValue(value, performance.now() - started, new Date().toISOString()),
       (err: unknown) => fromError(err, performance.now() - started, new Date().toISOString())
     )

@@ -30,10 +30,10 @@ export type CheckFunction = (signal: AbortSignal) => unknown
 export interface CheckOptions {
   /** A failing critical check fails readiness; a non-critical one only makes the status `warn`. Default true. */
   critical?: boolean
-  /** Milliseconds (or "2s") one run may take before it counts as failed. Default 1000. */
-  timeoutMs?: number | string
-  /** Milliseconds (or "5s") between the starts of two runs. Default 2000. */
-  intervalMs?: number | string
+  /** How long one run may take before it counts as failed: milliseconds or a string such as "2s". Default 1000 (1ms to 24h). */
+  timeout?: number | string
+  /** Between the starts of two runs: milliseconds or a string such as "5s". Default 2000 (10ms to 24h). */
+  interval?: number | string
   /** The measurement half of the `name:measurement` key. Default "responseTime". */
   measurement?: string
 }
@@ -76,12 +76,12 @@ export interface HealthPaths {
 }
 
 export interface EventLoopDelayOptions {
-  /** p99 delay over one interval at or above which the check warns. Default 100 (ms). */
-  warnMs?: number
-  /** p99 delay at or above which it fails (and liveness answers 503). Default 1000 (ms). */
-  failMs?: number
-  /** Default 1000 (ms). */
-  intervalMs?: number | string
+  /** p99 delay over one interval at or above which the check warns: milliseconds or a string such as "100ms". Default 100 (1ms to 1m). */
+  warn?: number | string
+  /** p99 delay at or above which it fails (and liveness answers 503). Default 1000 (1ms to 1m). */
+  fail?: number | string
+  /** Between two runs: milliseconds or a string. Default 1000. */
+  interval?: number | string
 }
 
 export interface HeapOptions {
@@ -89,24 +89,32 @@ export interface HeapOptions {
   warnPercent?: number
   /** Percentage at or above which it fails (and liveness answers 503). Default 95. */
   failPercent?: number
-  /** Default 5000 (ms). */
-  intervalMs?: number | string
+  /** Between two runs: milliseconds or a string. Default 5000. */
+  interval?: number | string
 }
 
 export interface HealthOptions {
   /** Route paths; every route answers GET and HEAD. */
   paths?: HealthPaths
+  /**
+   * Prepended to every health path: `'/api'` serves `/api/health/ready`. (Fastify ignores `prefix`
+   * for plugins wrapped in fastify-plugin; this plugin applies it itself.)
+   */
+  prefix?: string
   /** Log level of the health routes' request logs. Default "silent": probes do not flood the logs. */
   logLevel?: LogLevel
+  /** Refused at registration: the health routes take no log serializers of their own. */
+  logSerializers?: never
   /** Readiness checks by name (letters, digits, `_`, `-`, `.`). */
   checks?: Record<string, CheckFunction | CheckDefinition>
   /**
    * A Redis to PING as the critical check `redis:responseTime`: any form of the scaleout `redis`
    * option (an ioredis Redis or Cluster you own, a URL, `{ url }`, `{ cluster }`, `{ sentinels, name }`).
-   * Absent: no Redis check.
+   * Absent: `fastify.redis` (@fastify/redis) when registered, else `REDIS_URL` when set, as the other
+   * scaleout plugins resolve it; else no Redis check. `false`: no Redis check.
    */
-  redis?: RedisOption
-  /** Options of that Redis check (timeoutMs, intervalMs, critical). */
+  redis?: RedisOption | false
+  /** Options of that Redis check (timeout, interval, critical). */
   redisCheck?: CheckOptions
   /** The liveness check `eventLoop:delay`; `false` turns it off. On by default. */
   eventLoopDelay?: EventLoopDelayOptions | false
@@ -125,10 +133,10 @@ export interface HealthOptions {
   logInstance?: boolean
   /** Signals that start a drain. Default ["SIGTERM", "SIGINT"]; `false` or [] installs no listener. */
   signals?: NodeJS.Signals[] | false
-  /** How long readiness fails before `fastify.close()` starts. Default 10000 (ms). */
-  drainDelayMs?: number | string
-  /** From the start of a drain to a forced exit. Default 25000 (ms), or drainDelayMs + 15000 when larger; must exceed drainDelayMs. */
-  drainDeadlineMs?: number | string
+  /** How long readiness fails before `fastify.close()` starts: milliseconds or a string such as "10s". Default 10000 (0 to 1h). */
+  drainDelay?: number | string
+  /** From the start of a drain to a forced exit. Default 25000, or drainDelay + 15000 when larger (1ms to 24h); must exceed drainDelay. */
+  drainDeadline?: number | string
   /** Called with the exit code at the end of a drain. Default `process.exit`. */
   exit?: (code: number) => void
   /** The service version when APP_VERSION is not set. */
@@ -150,7 +158,7 @@ export interface HealthApi {
   /** Runs every check now and resolves with the report. */
   refresh: () => Promise<HealthReport>
   /**
-   * Readiness fails at once, `fastify.close()` follows after drainDelayMs, then `exit` is called
+   * Readiness fails at once, `fastify.close()` follows after drainDelay, then `exit` is called
    * (0 when closed cleanly, 1 on error or at the deadline). Resolves once `exit` was called.
    * Calling it again returns the same promise.
    */

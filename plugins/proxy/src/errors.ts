@@ -1,4 +1,5 @@
 import { createError } from '@fastify/error'
+import { coreErrors } from '@scaleout/core'
 
 export const PLUGIN = '@scaleout/proxy'
 
@@ -13,3 +14,9 @@ export const DecoratorConflictError = createError(
     'or pass `trustProxy(options)` to Fastify without registering the plugin',
   500
 )
+
+/** Every error this plugin can throw, keyed by code, the core ones included, so `errors[err.code]` finds the class. */
+export const errors = Object.freeze({
+  ...coreErrors,
+  SCALEOUT_ERR_PROXY_CONFLICT: DecoratorConflictError
+})

@@ -16,6 +16,12 @@ export interface ProxyOptions {
    * A request whose host is not listed gets request.host `''`. Default: any valid host[:port].
    */
   allowedHosts?: readonly string[]
+  /** Refused at registration: the plugin adds no routes, and Fastify ignores `prefix` for it. */
+  prefix?: never
+  /** Refused at registration: the plugin adds no routes to log. */
+  logLevel?: never
+  /** Refused at registration: the plugin adds no routes to log. */
+  logSerializers?: never
 }
 
 /** The options `trustProxy()` accepts: Fastify's own walk reads X-Forwarded-For and cannot check hosts. */

@@ -1,4 +1,5 @@
 import { createError } from '@fastify/error'
+import { coreErrors } from '@scaleout/core'
 
 // Every error the session plugin raises, in one place, so codes stay unique and greppable.
 
@@ -13,12 +14,12 @@ export const SessionUnavailableError = createError(
 )
 
 /**
- * The encoded session data would exceed `maxSize`; nothing was written. A 413: what the request
+ * The encoded session data would exceed `maxBytes`; nothing was written. A 413: what the request
  * asked to store is what is too large.
  */
 export const SessionTooLargeError = createError(
   'SCALEOUT_ERR_SESSION_TOO_LARGE',
-  'Session data is %d bytes, over the maxSize of %d bytes; nothing was saved',
+  'Session data is %d bytes, over the maxBytes of %d bytes; nothing was saved',
   413,
   RangeError
 )
@@ -53,6 +54,14 @@ export const SessionNotLoadedError = createError(
   500
 )
 
+/** A session method's callback that is not a function (a promise is returned when it is omitted). */
+export const SessionCallbackError = createError(
+  'SCALEOUT_ERR_SESSION_CALLBACK',
+  'A session method\'s callback must be a function; omit it to get a promise',
+  500,
+  TypeError
+)
+
 /**
  * listFor / destroyAllFor on a Redis that may evict keys: the user index could be gone while its
  * sessions live, so "log out everywhere" would silently destroy nothing. Refused instead.
@@ -62,3 +71,16 @@ export const SessionEvictionError = createError(
   'Redis may evict keys (maxmemory-policy %s with a maxmemory set), so the per-user index cannot be trusted: listFor and destroyAllFor refuse. Set maxmemory-policy to noeviction for sessions',
   500
 )
+
+/** Every error the plugin can throw, its own and the core's, keyed by code: `errors[err.code]`. */
+export const errors = Object.freeze({
+  ...coreErrors,
+  SCALEOUT_ERR_SESSION_UNAVAILABLE: SessionUnavailableError,
+  SCALEOUT_ERR_SESSION_TOO_LARGE: SessionTooLargeError,
+  SCALEOUT_ERR_SESSION_DISABLED: SessionDisabledError,
+  SCALEOUT_ERR_SESSION_USER_ID: InvalidUserIdError,
+  SCALEOUT_ERR_SESSION_KEY: InvalidSessionKeyError,
+  SCALEOUT_ERR_SESSION_NOT_LOADED: SessionNotLoadedError,
+  SCALEOUT_ERR_SESSION_EVICTION: SessionEvictionError,
+  SCALEOUT_ERR_SESSION_CALLBACK: SessionCallbackError
+})

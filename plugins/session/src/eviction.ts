@@ -1,5 +1,8 @@
 import { bounded, isUnavailable, type RedisClient } from '@scaleout/core'
+import type { FastifyInstance } from 'fastify'
 import type { Cluster, Redis } from 'ioredis'
+import { PLUGIN } from './options.js'
+import type { Store } from './store.js'
 
 // "Log out everywhere" finds a user's sessions through the user index, one key. Under any
 // eviction policy Redis may remove that key before the sessions it lists (it is used less often
@@ -24,11 +27,11 @@ function settingsOf (reply: unknown): Map<string, string> {
 }
 
 /** Reads `maxmemory` and `maxmemory-policy` on every node that holds our keys (every master). */
-export async function checkEviction (client: RedisClient, timeoutMs: number): Promise<EvictionCheck> {
+export async function checkEviction (client: RedisClient, timeout: number): Promise<EvictionCheck> {
   const nodes = client.isCluster ? (client as Cluster).nodes('master') : [client as Redis]
   let unknown = false
   for (const reply of await Promise.all(nodes.map(async (node) =>
-    await bounded(node.call('config', 'get', 'maxmemory*'), timeoutMs, client).catch((err: unknown) => err)))) {
+    await bounded(node.call('config', 'get', 'maxmemory*'), timeout, client).catch((err: unknown) => err)))) {
     if (reply instanceof Error) {
       // Redis being away is the caller's problem, reported as such; a refused CONFIG is not.
       if (isUnavailable(reply) || (reply as { code?: unknown }).code === 'SCALEOUT_ERR_REDIS_AUTH') throw reply
@@ -40,4 +43,19 @@ export async function checkEviction (client: RedisClient, timeoutMs: number): Pr
     if (settings.get('maxmemory') !== '0' && policy !== 'noeviction' && policy !== undefined) return { evicting: policy, unknown }
   }
   return { evicting: null, unknown }
+}
+
+/** Says at start-up, loudly, that "log out everywhere" will refuse on this Redis. */
+export async function warnIfEvicting (fastify: FastifyInstance, store: Store, timeout: number): Promise<void> {
+  if (store.client.status !== 'ready') return
+  let evicting: string | null = null
+  try {
+    evicting = (await checkEviction(store.client, timeout)).evicting
+  /* c8 ignore next 3 -- Redis going away between its ready event and this one call */
+  } catch {
+    // Requests report an outage themselves; listFor and destroyAllFor check again on every call.
+  }
+  if (evicting !== null) {
+    fastify.log.error({ plugin: PLUGIN, policy: evicting }, `${PLUGIN}: Redis may evict keys (maxmemory-policy ${evicting}): listFor and destroyAllFor will refuse with SCALEOUT_ERR_SESSION_EVICTION; set maxmemory-policy noeviction`)
+  }
 }

@@ -4,7 +4,10 @@ import { sessionPlugin } from './plugin.js'
 export const session = fp(sessionPlugin, { fastify: '5.x', name: '@scaleout/session' })
 export default session
 
-export { SessionUnavailableError, SessionTooLargeError, SessionDisabledError, InvalidUserIdError, InvalidSessionKeyError, SessionEvictionError } from './errors.js'
+export {
+  errors, SessionUnavailableError, SessionTooLargeError, SessionDisabledError, InvalidUserIdError, InvalidSessionKeyError,
+  SessionNotLoadedError, SessionEvictionError, SessionCallbackError
+} from './errors.js'
 export type {
-  SessionData, SessionKey, SessionOptions, SessionCookieOptions, SessionInfo, SessionsApi, DestroyAllOptions, RequestSession
+  SessionData, SessionKey, SessionOptions, SessionCallback, SessionCookieOptions, SessionInfo, SessionsApi, DestroyAllOptions, RequestSession, DecryptSession
 } from './types.js'

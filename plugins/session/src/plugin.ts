@@ -1,12 +1,14 @@
 import type { FastifyInstance, FastifyReply, FastifyRequest, HookHandlerDoneFunction } from 'fastify'
-import { createCodec, resolveRedis } from '@scaleout/core'
-import { readCookie } from '@scaleout/core'
+import { createCodec, readCookie, resolveRedis } from '@scaleout/core'
 import { cookieName, isSecure } from './cookie.js'
+import { decryptSession } from './decrypt.js'
 import { disabledSession } from './disabled.js'
-import { verify } from './ids.js'
+import { warnIfEvicting } from './eviction.js'
 import { normalize, PLUGIN } from './options.js'
-import { Session, type Context } from './session.js'
-import { checkEviction } from './eviction.js'
+import type { Context } from './context.js'
+import { Session } from './session.js'
+import { kDefer, kFinish, kIdle, kLoad, kReject } from './state.js'
+import { verify } from './signing.js'
 import { sessionsApi } from './sessions.js'
 import { Store } from './store.js'
 import type { RequestSession, SessionOptions } from './types.js'
@@ -15,31 +17,17 @@ const kSession = Symbol('scaleout.session')
 
 interface Carrier { [kSession]: Session | null }
 
-/** Says at start-up, loudly, that "log out everywhere" will refuse on this Redis (see eviction.ts). */
-async function warnIfEvicting (fastify: FastifyInstance, store: Store, timeoutMs: number): Promise<void> {
-  if (store.client.status !== 'ready') return
-  let evicting: string | null = null
-  try {
-    evicting = (await checkEviction(store.client, timeoutMs)).evicting
-  /* c8 ignore next 3 -- Redis going away between its ready event and this one call */
-  } catch {
-    // Requests report an outage themselves; listFor and destroyAllFor check again on every call.
-  }
-  if (evicting !== null) {
-    fastify.log.error({ plugin: PLUGIN, policy: evicting }, `${PLUGIN}: Redis may evict keys (maxmemory-policy ${evicting}): listFor and destroyAllFor will refuse with SCALEOUT_ERR_SESSION_EVICTION; set maxmemory-policy noeviction`)
-  }
-}
-
 export async function sessionPlugin (fastify: FastifyInstance, options: SessionOptions): Promise<void> {
   const settings = normalize(options)
-  // maxSize bounds the whole session (checked on save), so the codec's per-value bound is moot.
+  // maxBytes bounds the whole session (checked on save), so the codec's per-value bound is moot.
   const codec = createCodec(PLUGIN, { maxBytes: 512 * 1024 * 1024 })
   const { client, owned } = await resolveRedis(fastify, settings.redis, { plugin: PLUGIN })
   const store = new Store(client, owned, settings)
   const ctx: Context = { settings, store, codec }
 
   fastify.decorate('sessions', sessionsApi(store, settings, fastify.log))
-  await warnIfEvicting(fastify, store, settings.timeoutMs)
+  fastify.decorate('decryptSession', decryptSession(ctx, (request, session) => { (request as unknown as Carrier)[kSession] = session }))
+  await warnIfEvicting(fastify, store, settings.timeout)
   fastify.decorateRequest(kSession, null)
   fastify.decorateRequest('session', {
     // Created on first use: a request without a cookie that never touches its session costs nothing.
@@ -58,34 +46,38 @@ export async function sessionPlugin (fastify: FastifyInstance, options: SessionO
       done()
       return
     }
-    const value = readCookie(header, cookieName(settings.cookie, isSecure(settings.cookie, request)))
-    if (value === undefined) {
+    const cookie = readCookie(header, cookieName(settings.cookie, isSecure(settings.cookie, request)))
+    if (cookie === undefined) {
       done()
       return
     }
-    const session = new Session(ctx, request);
-    (request as unknown as Carrier)[kSession] = session
+    // An onRequest hook registered before this one may have used the session already: keep what it set.
+    const carrier = request as unknown as Carrier
+    const session = carrier[kSession] ?? new Session(ctx, request)
+    carrier[kSession] = session
+    const value = cookie.startsWith(settings.cookiePrefix) ? cookie.slice(settings.cookiePrefix.length) : ''
     const verified = verify(value, settings.secrets)
     if (verified === null) {
-      session.rejectCookie()
+      session[kReject]()
       done()
       return
     }
     if (request.routeOptions.config.session === 'lazy') {
-      session.defer(verified.id, verified.resign)
+      session[kDefer](verified.id, verified.resign)
       done()
       return
     }
-    session.load(verified.id, verified.resign).then(() => { done() }, done)
+    session[kLoad](verified.id, verified.resign, verified.resign ? undefined : value).then(() => { done() }, done)
   })
 
   fastify.addHook('onSend', function saveSession (request: FastifyRequest, reply: FastifyReply, payload: unknown, done: (err: Error | null, payload?: unknown) => void) {
     const session = (request as unknown as Carrier)[kSession]
     // Most requests (no cookie, or a session only read) have nothing to do: no promise for them.
-    if (session === null || session.idle()) {
+    if (session === null || session[kIdle]()) {
       done(null, payload)
       return
     }
-    session.finish(reply).then(() => { done(null, payload) }, done)
+    // A send dropped as a double send never goes on (see kFinish).
+    session[kFinish](reply).then((goes) => { if (goes) done(null, payload) }, done)
   })
 }

@@ -1,4 +1,5 @@
 import { luaScript } from '@scaleout/core'
+import { deadlineLua, newDeadlineLua, pastDeadlineLua, slideLua } from './expiry.js'
 
 // A session is one string: a JSON object of string fields, `d:<key>` for encoded values and `m:*`
 // for metadata (see store.ts). A read is then a single GETEX that also slides the idle expiry: no
@@ -7,13 +8,12 @@ import { luaScript } from '@scaleout/core'
 // other, and so that a write after a destroy never brings the session back. Scripts only touch
 // the keys they are given; on a Cluster those are one session's keys (one slot thanks to the id's
 // slot tag) and, in the user's slot, the per-user index, which is then updated by its own call.
-// Every key's expiry is `ttl` after its last use, never capped by the absolute deadline, so the
-// expiry also says when the session was last used (listFor); the deadline is checked on each use.
-// Scripts set it with PXAT from the same TIME they stamp the session with: PX would take Redis's
-// clock a moment later, and a new session would look seen a millisecond after its creation.
+// The expiry rules are expiry.ts's. Scripts set the expiry with PXAT from the same TIME they stamp
+// the session with: PX would take Redis's clock a moment later, and a new session would look seen
+// a millisecond after its creation.
 
 // Snippets pasted into each script rather than Lua functions: Redis runs a script's whole body on
-// every call, and defining even three small functions cost a write about a third of its time.
+// every call, so functions defined in it would be defined again on every call.
 
 /** `local <name>` = Redis's clock in milliseconds. */
 const now = (name: string): string => `local ${name}_t = redis.call('TIME')
@@ -34,25 +34,25 @@ const dataSize = (name: string, s: string): string => `local ${name} = 0
 for f, v in pairs(${s}) do if string.sub(f, 1, 2) == 'd:' and type(v) == 'string' then ${name} = ${name} + #f + #v end end`
 
 // KEYS: session, index to add to, index to remove from (unused ones are the session key again,
-// so a Cluster sees one slot). ARGV: ttl, hasAdd, hasRem, id, nset, maxSize, field/value pairs...,
+// so a Cluster sees one slot). ARGV: ttl, hasAdd, hasRem, id, nset, maxBytes, field/value pairs...,
 // fields to delete... Merges the changed fields into the session, only while it exists and is
-// within its deadline, and only if the merged data stays within maxSize or does not grow: parallel
-// writers each within the limit cannot add up past it, and a session over it (a lowered maxSize)
+// within its deadline, and only if the merged data stays within maxBytes or does not grow: parallel
+// writers each within the limit cannot add up past it, and a session over it (a lowered maxBytes)
 // can still shrink. Returns the absolute deadline, 0 when the session is gone, or minus the merged
 // size when that is too large (nothing written).
 const WRITE = `
 ${load('s', 'KEYS[1]')}
 if s == nil then return 0 end
-local dl = tonumber(s['m:d'])
+${deadlineLua('dl', 's')}
 ${now('n')}
-if dl == nil or dl <= n then return 0 end
+if ${pastDeadlineLua('dl', 'n')} then return 0 end
 ${dataSize('before', 's')}
 local last = 6 + tonumber(ARGV[5]) * 2
 for i = 7, last, 2 do s[ARGV[i]] = ARGV[i + 1] end
 for i = last + 1, #ARGV do s[ARGV[i]] = nil end
 ${dataSize('after', 's')}
 if after > tonumber(ARGV[6]) and after > before then return -after end
-redis.call('SET', KEYS[1], cjson.encode(s), 'PXAT', string.format('%d', n + tonumber(ARGV[1])))
+redis.call('SET', KEYS[1], cjson.encode(s), ${slideLua('n', 'ARGV[1]')})
 if ARGV[2] == '1' then
   ${indexAdd('KEYS[2]', 'ARGV[4]', 'dl', 'n')}
 end
@@ -79,8 +79,8 @@ if ARGV[1] ~= '0' then
   ${load('old', 'KEYS[2]')}
   if ARGV[1] == '1' then
     if old == nil or old['m:n'] ~= nil then return 0 end
-    local odl = tonumber(old['m:d'])
-    if odl == nil or odl <= n then
+    ${deadlineLua('odl', 'old')}
+    if ${pastDeadlineLua('odl', 'n')} then
       redis.call('DEL', KEYS[2])
       return 0
     end
@@ -91,10 +91,10 @@ if ARGV[1] ~= '0' then
     redis.call('DEL', KEYS[2])
   end
 end
-local dl = n + tonumber(ARGV[5])
+local dl = ${newDeadlineLua('n', 'ARGV[5]')}
 local s = { ['m:c'] = string.format('%d', n), ['m:d'] = string.format('%d', dl) }
 for i = 10, #ARGV, 2 do s[ARGV[i]] = ARGV[i + 1] end
-redis.call('SET', KEYS[1], cjson.encode(s), 'PXAT', string.format('%d', n + tonumber(ARGV[4])))
+redis.call('SET', KEYS[1], cjson.encode(s), ${slideLua('n', 'ARGV[4]')})
 if ARGV[2] == '1' then
   ${indexAdd('KEYS[3]', 'ARGV[6]', 'dl', 'n')}
 end

@@ -1,13 +1,16 @@
 import type { FastifyBaseLogger } from 'fastify'
+import { isUserId } from './changes.js'
 import { InvalidUserIdError, SessionEvictionError } from './errors.js'
 import { checkEviction } from './eviction.js'
-import { digest } from './ids.js'
+import { digest } from './signing.js'
 import type { Settings } from './options.js'
-import { META_CREATED, META_DEADLINE, META_NEXT, META_USER, parseStored, type Store } from './store.js'
+import { lastSeen, withinDeadline } from './expiry.js'
+import { META_CREATED, META_NEXT, META_USER, parseStored } from './fields.js'
+import type { Store } from './store.js'
 import type { DestroyAllOptions, SessionInfo, SessionsApi } from './types.js'
 
 function userIdOf (settings: Settings, userId: unknown): string {
-  if ((typeof userId === 'string' && userId !== '') || (typeof userId === 'number' && Number.isFinite(userId))) return String(userId)
+  if (isUserId(userId)) return String(userId)
   throw new InvalidUserIdError(settings.userKey)
 }
 
@@ -29,7 +32,7 @@ export function sessionsApi (store: Store, settings: Settings, log: FastifyBaseL
    * call, so a policy changed at run time is seen: one CONFIG GET per node, on calls that are rare.
    */
   async function trustIndex (): Promise<void> {
-    const { evicting, unknown } = await store.guard(checkEviction(store.client, settings.timeoutMs))
+    const { evicting, unknown } = await store.guard(checkEviction(store.client, settings.timeout))
     if (evicting !== null) throw new SessionEvictionError(evicting)
     if (unknown && !warnedUnknown) {
       warnedUnknown = true
@@ -62,16 +65,14 @@ export function sessionsApi (store: Store, settings: Settings, log: FastifyBaseL
         missing.push(id)
         return
       }
-      if (fields === null || fields[META_USER] !== user || !(Number(fields[META_DEADLINE]) > now)) {
+      if (fields === null || fields[META_USER] !== user || !withinDeadline(fields, now)) {
         other.push(id)
         return
       }
-      const created = Number(fields[META_CREATED])
-      // Every use sets the expiry `ttl` ahead (never capped by the deadline, see scripts.ts), so
-      // the expiry says when the session was last used. The metadata fields are all written at creation.
+      // The metadata fields are all written when the session is created.
       found.push({
         id,
-        info: { id: digest(id), createdAt: new Date(created), lastSeenAt: new Date(Math.max(created, expiresAt - settings.ttlMs)), ip: fields['m:ip'] as string, userAgent: fields['m:ua'] as string }
+        info: { id: digest(id), createdAt: new Date(Number(fields[META_CREATED])), lastSeenAt: new Date(lastSeen(fields, expiresAt, settings.ttl)), ip: fields['m:ip'] as string, userAgent: fields['m:ua'] as string }
       })
     })
     found.sort((a, b) => b.info.lastSeenAt.getTime() - a.info.lastSeenAt.getTime())

@@ -1,75 +1,16 @@
-import { isUnavailable, safeJsonParse, senderFor, taggedKey, type RedisClient, type Sender } from '@scaleout/core'
+import { isUnavailable, senderFor, taggedKey, type RedisClient, type Sender } from '@scaleout/core'
 import { SessionUnavailableError } from './errors.js'
-import { slotTag } from './ids.js'
+import { slide, withinDeadline } from './expiry.js'
+import { META_USER, parseStored, StoredValues, type Fields } from './fields.js'
+import { slotTag } from './signing.js'
 import type { Settings } from './options.js'
 import { CREATE_SCRIPT, DESTROY_ALL_SCRIPT, DESTROY_SCRIPT, INDEX_SCRIPT, PRUNE_SCRIPT, WRITE_SCRIPT } from './scripts.js'
-
-// A session is one Redis string: a JSON object whose fields are `d:<key>` (an encoded value) and
-// `m:*` metadata (created, deadline, ip, user agent, user id). The prefixes keep user keys from
-// ever colliding with metadata; every field is a string, so Lua's cjson never touches a number.
-export const DATA = 'd:'
-export const META_USER = 'm:u'
-export const META_CREATED = 'm:c'
-export const META_DEADLINE = 'm:d'
-/** A regenerated session's forwarding record (see scripts.ts). */
-export const META_NEXT = 'm:n'
-
-type Fields = Readonly<Record<string, unknown>>
-
-/** The stored fields, or null when the text is not a session (corrupt, or written by someone else). */
-export function parseStored (text: string | null): Fields | null {
-  if (text === null) return null
-  let fields: unknown
-  try {
-    // The core's parse: no own __proto__ in what Redis hands back, however it is spelled.
-    fields = safeJsonParse(text)
-  } catch {
-    return null
-  }
-  if (fields === null || typeof fields !== 'object' || Array.isArray(fields)) return null
-  return fields as Fields
-}
-
-/**
- * A stored session's encoded values, read straight from its parsed fields: a read-only request
- * looks up the keys it uses and never builds a Map (on the read path, building one for every
- * field cost about as much as parsing the JSON). The fields are never changed, so parallel loads
- * share them; a request that lists or changes values gets a Map of its own.
- */
-export class StoredValues {
-  readonly #fields: Fields | null
-  #map: Map<string, string> | null = null
-
-  constructor (fields: Fields | null = null) {
-    this.#fields = fields
-  }
-
-  get (key: string): string | undefined {
-    if (this.#map !== null) return this.#map.get(key)
-    // Every name looked up starts with `d:`, so none can reach an Object.prototype member.
-    const value = this.#fields?.[DATA + key]
-    return typeof value === 'string' ? value : undefined
-  }
-
-  /** This request's own Map of the values, to list or change. */
-  map (): Map<string, string> {
-    if (this.#map === null) {
-      this.#map = new Map()
-      for (const [field, value] of Object.entries(this.#fields ?? {})) {
-        if (typeof value === 'string' && field.startsWith(DATA)) this.#map.set(field.slice(DATA.length), value)
-      }
-    }
-    return this.#map
-  }
-}
 
 export interface Loaded {
   /** Encoded values by session key. */
   data: StoredValues
   /** The user id the session is indexed under, if any. */
   user: string | undefined
-  /** The absolute deadline, ms since the epoch. */
-  deadline: number
 }
 
 /** Which user indexes a save must change: add the session to one, remove it from another. */
@@ -107,7 +48,7 @@ export class Store {
     this.client = client
     this.settings = settings
     this.inline = !client.isCluster
-    this.send = senderFor(client, owned, settings.timeoutMs, [WRITE_SCRIPT, CREATE_SCRIPT, DESTROY_SCRIPT, INDEX_SCRIPT, DESTROY_ALL_SCRIPT, PRUNE_SCRIPT])
+    this.send = senderFor(client, owned, settings.timeout, [WRITE_SCRIPT, CREATE_SCRIPT, DESTROY_SCRIPT, INDEX_SCRIPT, DESTROY_ALL_SCRIPT, PRUNE_SCRIPT])
   }
 
   sessionKey (id: string): string {
@@ -144,15 +85,13 @@ export class Store {
     let pending = this.pendingLoads.get(id)
     if (pending === undefined) {
       if (this.pendingLoads.size === 0) setImmediate(this.endSharing)
-      pending = this.command<string | null>('getex', [this.sessionKey(id), 'PX', this.settings.ttlMs]).then(parseStored)
+      pending = this.command<string | null>('getex', [this.sessionKey(id), ...slide(this.settings.ttl)]).then(parseStored)
       this.pendingLoads.set(id, pending)
     }
     const fields = await pending
-    // Past its absolute deadline it reads as gone; its key expires on its own within `ttl`.
-    const deadline = Number(fields?.[META_DEADLINE])
-    if (fields === null || !(deadline > Date.now())) return null
+    if (fields === null || !withinDeadline(fields, Date.now())) return null
     const user = fields[META_USER]
-    return { data: new StoredValues(fields), user: typeof user === 'string' ? user : undefined, deadline }
+    return { data: new StoredValues(fields), user: typeof user === 'string' ? user : undefined }
   }
 
   /**
@@ -175,18 +114,18 @@ export class Store {
    */
   private async indexAlongside (change: UserChange, id: string): Promise<void> {
     if (this.inline || change.add === undefined) return
-    await this.call(this.send.script(INDEX_SCRIPT, [this.indexKey(change.add)], [id, this.settings.maxLifetimeMs]))
+    await this.call(this.send.script(INDEX_SCRIPT, [this.indexKey(change.add)], [id, this.settings.maxLifetime]))
   }
 
   /**
    * Writes changed fields of an existing session; resolves to its deadline, 0 when the session no longer exists, or minus the merged data size when that would
-   * pass `maxSize` (nothing written).
+   * pass `maxBytes` (nothing written).
    */
   async write (id: string, sets: string[], deletes: string[], change: UserChange = NO_CHANGE): Promise<number> {
     const key = this.sessionKey(id)
     const { keys, flags } = this.indexArgs(key, change)
     const [written] = await Promise.all([
-      this.call(this.send.script<number>(WRITE_SCRIPT, [key, ...keys], [this.settings.ttlMs, ...flags, id, sets.length / 2, this.settings.maxSize, ...sets, ...deletes])),
+      this.call(this.send.script<number>(WRITE_SCRIPT, [key, ...keys], [this.settings.ttl, ...flags, id, sets.length / 2, this.settings.maxBytes, ...sets, ...deletes])),
       this.indexAlongside(change, id)
     ])
     return written
@@ -201,7 +140,7 @@ export class Store {
     const { keys, flags } = this.indexArgs(key, change)
     const [deadline] = await Promise.all([
       this.call(this.send.script<number>(CREATE_SCRIPT, [key, oldId === undefined ? key : this.sessionKey(oldId), ...keys], [
-        oldId === undefined ? '0' : blind ? '2' : '1', ...flags, this.settings.ttlMs, this.settings.maxLifetimeMs, id, oldId ?? '', this.forwardMs, this.inline ? '0' : '1', ...sets
+        oldId === undefined ? '0' : blind ? '2' : '1', ...flags, this.settings.ttl, this.settings.maxLifetime, id, oldId ?? '', this.forwardMs, this.inline ? '0' : '1', ...sets
       ])),
       this.indexAlongside(change, id)
     ])
@@ -215,7 +154,7 @@ export class Store {
    * listed the old session can take to reach it (a few calls, each within `timeout`).
    */
   get forwardMs (): number {
-    return 60_000 + 4 * this.settings.timeoutMs
+    return 60_000 + 4 * this.settings.timeout
   }
 
   /**
@@ -224,7 +163,7 @@ export class Store {
    * script writes the session and its index entry together.
    */
   get pendingMs (): number {
-    return this.inline ? 0 : 1000 + 2 * this.settings.timeoutMs
+    return this.inline ? 0 : 1000 + 2 * this.settings.timeout
   }
 
   /** destroyAllFor's destroy: the session and whatever it was regenerated into (see DESTROY_ALL); how many ended. */
@@ -236,7 +175,7 @@ export class Store {
   /** Removes index entries: `always` at once, `unlessRecent` only once older than pendingMs. */
   async prune (user: string, always: readonly string[], unlessRecent: readonly string[]): Promise<void> {
     if (always.length + unlessRecent.length === 0) return
-    await this.call(this.send.script(PRUNE_SCRIPT, [this.indexKey(user)], [this.settings.maxLifetimeMs, this.pendingMs, always.length, ...always, ...unlessRecent]))
+    await this.call(this.send.script(PRUNE_SCRIPT, [this.indexKey(user)], [this.settings.maxLifetime, this.pendingMs, always.length, ...always, ...unlessRecent]))
   }
 
   async destroy (id: string, user: string | undefined): Promise<void> {

@@ -1,4 +1,5 @@
 import type { RedisOption } from '@scaleout/core'
+import type { FastifyRequest } from 'fastify'
 
 /**
  * The values a session holds. Extend it by declaration merging to type `get` and `set`:
@@ -19,11 +20,11 @@ export interface SessionCookieOptions {
   domain?: string
   /** Default `'auto'`: Secure when `request.protocol` is https (honours trustProxy). */
   secure?: boolean | 'auto'
-  /** Default `'lax'`. `'none'` requires `secure: true`. */
-  sameSite?: 'lax' | 'strict' | 'none'
+  /** Default `'lax'`. `'none'` requires `secure: true`. `true` means `'strict'` (as in @fastify/cookie). */
+  sameSite?: 'lax' | 'strict' | 'none' | true
   /** Default true. */
   httpOnly?: boolean
-  /** Browser lifetime of the cookie; default none (a browser-session cookie). A duration such as "30d" or seconds. */
+  /** Browser lifetime of the cookie: milliseconds or a duration string such as `'30d'`; default none (a browser-session cookie). */
   maxAge?: number | string
   /** CHIPS partitioned cookie; default false. */
   partitioned?: boolean
@@ -36,11 +37,11 @@ export interface SessionOptions {
   secret: string | string[]
   /** Where sessions live; see @scaleout/core `resolveRedis`. */
   redis?: RedisOption
-  /** Key prefix in Redis; default `scaleout:sess:`. */
+  /** The Redis key prefix (not a route prefix); default `scaleout:sess:`. */
   prefix?: string
-  /** Idle timeout, sliding with use: seconds or a duration string; default `"24h"`. */
+  /** Idle timeout, sliding with use: milliseconds or a duration string such as `'30m'`; default `'24h'`. */
   ttl?: number | string
-  /** Absolute timeout from creation (or regeneration); default `"7d"`. */
+  /** Absolute timeout from creation (or regeneration): milliseconds or a duration string; default `'7d'`. */
   maxLifetime?: number | string
   /** Cookie name, default `sessionId` (`__Host-sessionId` when the prefix applies). */
   cookieName?: string
@@ -48,10 +49,27 @@ export interface SessionOptions {
   /** The session key holding the user id; setting it adds the session to that user's index. Default `userId`. */
   userKey?: string
   /** Most bytes the encoded session data may take; default 65536. */
-  maxSize?: number
-  /** Bound on each Redis call made for a request, in milliseconds; default 1000. */
-  timeout?: number
+  maxBytes?: number
+  /** Bound on each Redis call made for a request: milliseconds or a duration string; default 1000. */
+  timeout?: number | string
+  /**
+   * With `cookie.maxAge`: send the cookie again on every response that read the session, so an
+   * active user's cookie does not expire. Default true (as in @fastify/session); false is refused.
+   */
+  rolling?: true
+  /** Empty sessions are never saved (false, as @fastify/session's `saveUninitialized: false`); true is refused. */
+  saveUninitialized?: false
+  /** Text put before the signed value in the cookie (@fastify/session's `cookiePrefix`, e.g. `'s:'`); default none. */
+  cookiePrefix?: string
+  /** The cookie signature's HMAC: only `'sha256'` (the default). */
+  algorithm?: 'sha256'
 }
+
+/**
+ * A Node-style callback: called with `null` on success, else with the error. Declared as a method
+ * so that Fastify's `done`/`next` (which take a FastifyError) can be passed as it is.
+ */
+export type SessionCallback = { callback (err?: Error | null): void }['callback']
 
 /** One live session of a user, as `fastify.sessions.listFor` reports it. */
 export interface SessionInfo {
@@ -76,7 +94,7 @@ export interface SessionsApi {
   destroyAllFor: (userId: string | number, options?: DestroyAllOptions) => Promise<number>
 }
 
-/** `request.session`: a superset of @fastify/session's API. */
+/** `request.session`: @fastify/session's API but for the members its README's migration notes list, plus `data`, `delete`, `has`. */
 export interface RequestSession {
   /** The session id; a new session gets one on first access. */
   readonly id: string
@@ -90,20 +108,55 @@ export interface RequestSession {
   has: (key: SessionKey) => boolean
   /** A copy of every value. */
   data: () => Partial<SessionData>
+  /** The cookie's value: the id and its signature (without `cookiePrefix`). */
+  readonly encryptedSessionId: string
+  /** Whether a save would write anything: a new id, or a value that differs from the stored one. */
+  isModified: () => boolean
+  /** Whether this request saved the session (`save()`, or the save made for its response). */
+  isSaved: () => boolean
   /** A new id (the old session is deleted atomically when saved), keeping only the listed keys. */
-  regenerate: (keep?: SessionKey[]) => Promise<void>
+  regenerate: {
+    (keep?: SessionKey[]): Promise<void>
+    /** The callback form: nothing is returned; `callback` gets the outcome, once. */
+    (callback: SessionCallback): undefined
+    (keep: SessionKey[] | undefined, callback: SessionCallback): undefined
+  }
   /** Deletes the session in Redis now and clears the cookie on the response. */
-  destroy: () => Promise<void>
+  destroy: {
+    (): Promise<void>
+    /** The callback form: nothing is returned; `callback` gets the outcome, once. */
+    (callback: SessionCallback): undefined
+  }
   /** Re-sends the cookie (refreshing `cookie.maxAge`); Redis expiry already slides on every read. */
   touch: () => void
   /** Drops unsaved changes and reads the session again from Redis. */
-  reload: () => Promise<void>
+  reload: {
+    (): Promise<void>
+    /** The callback form: nothing is returned; `callback` gets the outcome, once. */
+    (callback: SessionCallback): undefined
+  }
   /** Writes pending changes now instead of before the response goes out. */
-  save: () => Promise<void>
+  save: {
+    (): Promise<void>
+    /** The callback form: nothing is returned; `callback` gets the outcome, once. */
+    (callback: SessionCallback): undefined
+  }
+}
+
+/** `fastify.decryptSession` (see decrypt.ts). */
+export interface DecryptSession {
+  /** Makes `request.session` the session `value` (an `encryptedSessionId`) names; `callback` gets the outcome. */
+  (value: string, request: FastifyRequest, callback: SessionCallback): undefined
+  /** As @fastify/session's four-argument form; cookie attributes are plugin-wide, so only `{}` is accepted. */
+  (value: string, request: FastifyRequest, cookieOptions: Record<string, never>, callback: SessionCallback): undefined
+  /** Without a callback: a promise. */
+  (value: string, request: FastifyRequest): Promise<void>
 }
 
 declare module 'fastify' {
   interface FastifyInstance {
+    /** Loads the session a cookie value names into `request.session` (@scaleout/session, as in @fastify/session). */
+    decryptSession: DecryptSession
     /** Per-user session management (@scaleout/session). */
     sessions: SessionsApi
   }

@@ -33,6 +33,17 @@ export function sign (id: string, secrets: readonly string[]): string {
   return id + '.' + signature(id, secrets[0] as string)
 }
 
+/** A cookie value and the id it signs. */
+export interface Signed {
+  id: string
+  value: string
+}
+
+/** `id`'s cookie value, reusing `last` when it is the same id's. */
+export function signed (id: string, secrets: readonly string[], last: Signed | null): Signed {
+  return last?.id === id ? last : { id, value: sign(id, secrets) }
+}
+
 export interface Verified {
   id: string
   /** Signed with an older secret: send the cookie again signed with the current one. */

@@ -1,0 +1,63 @@
+import { performance } from 'node:perf_hooks'
+import type { Command } from 'ioredis'
+import { RedisTimeoutError } from './errors.js'
+
+/**
+ * Fails the ioredis commands still unanswered `ms` after they were sent, as ioredis's own
+ * `commandTimeout` does (the command is rejected; its late reply is ignored), but with one timer
+ * for all of them instead of one per command: every command waits the same `ms`, so their
+ * deadlines come in the order they were sent, and only the oldest one needs a timer.
+ *
+ * Replies arrive in order too, so the commands answered are dropped from the front as new ones
+ * come in: the queue holds about the commands in flight, not every command of the last `ms`.
+ */
+export class Deadlines {
+  private commands: Command[] = []
+  private due: number[] = []
+  private head = 0
+  private timer: NodeJS.Timeout | null = null
+
+  constructor (private readonly ms: number) {}
+
+  /** Bounds `command`, which is being sent now. */
+  track (command: Command): void {
+    this.dropSettled()
+    this.commands.push(command)
+    this.due.push(performance.now() + this.ms)
+    if (this.timer === null) this.arm(this.ms)
+  }
+
+  private dropSettled (): void {
+    const { commands } = this
+    while (this.head < commands.length && (commands[this.head] as Command).isSettled) this.head++
+    if (this.head === commands.length) {
+      this.commands = []
+      this.due = []
+      this.head = 0
+    } else if (this.head > 1024 && this.head * 2 > commands.length) {
+      this.commands = commands.slice(this.head)
+      this.due = this.due.slice(this.head)
+      this.head = 0
+    }
+  }
+
+  private arm (ms: number): void {
+    // Unref'd: a bound on pending commands is no reason to keep the process alive.
+    this.timer = setTimeout(this.expire, Math.max(1, Math.ceil(ms))).unref()
+  }
+
+  private readonly expire = (): void => {
+    this.timer = null
+    const now = performance.now()
+    while (this.head < this.commands.length) {
+      const command = this.commands[this.head] as Command
+      if (!command.isSettled) {
+        const wait = (this.due[this.head] as number) - now
+        if (wait > 0) return this.arm(wait)
+        command.reject(new RedisTimeoutError(this.ms))
+      }
+      this.head++
+    }
+    this.dropSettled()
+  }
+}

@@ -1,0 +1,198 @@
+import { randomBytes } from 'node:crypto'
+import { luaScript, safeJsonParse } from '@scaleout/core'
+import type { Counters } from './counters.js'
+import type { L1 } from './l1.js'
+import { checkKey } from './options.js'
+import { ReadsInFlight } from './reads.js'
+import { Waiters } from './waiters.js'
+
+// How the instances keep their L1 copies coherent: the invalidation messages (their one format,
+// written and read only here), the generation rules, and what a message or a lost link does to L1.
+
+/** A generation as INCR returns it: decimal, no leading zeros, within a signed 64-bit integer. */
+export const GENERATION = /^(?:0|[1-9]\d{0,18})$/
+
+// Generations are made from Redis's clock (ms) whenever the key is missing, and a clear moves to
+// the larger of the next integer and that clock. On an allkeys-* eviction policy the key can be
+// evicted like any other: starting again from 0 would bring back entries written before the
+// clear()s it counted. Recreated from the clock it is at least the time of the last clear, so a
+// namespace, once left, is never entered again.
+const NOW_MS = `
+local t = redis.call('TIME')
+local now = t[1] * 1000 + math.floor(t[2] / 1000)`
+
+const GENERATION_READ = `
+local v = redis.call('GET', KEYS[1])
+if v then return v end${NOW_MS}
+v = string.format('%d', now)
+redis.call('SET', KEYS[1], v)
+return v`
+
+// The next generation is the clock, or one more than the current one when that is not below the
+// clock (several clears in one ms). A key that is not an integer gets INCR's own error.
+const GENERATION_BUMP = `${NOW_MS}
+local v = redis.call('GET', KEYS[1])
+if v and (not string.match(v, '^%d+$') or tonumber(v) >= now) then
+  return string.format('%d', redis.call('INCR', KEYS[1]))
+end
+v = string.format('%d', now)
+redis.call('SET', KEYS[1], v)
+return v`
+
+export const GENERATION_READ_SCRIPT = luaScript('scaleoutCacheGeneration', 1, GENERATION_READ)
+export const GENERATION_BUMP_SCRIPT = luaScript('scaleoutCacheBump', 1, GENERATION_BUMP)
+
+/** Compares two generations (decimal strings without leading zeros, as INCR returns them). */
+function newer (a: string, b: string): boolean {
+  return a.length !== b.length ? a.length > b.length : a > b
+}
+
+/**
+ * The namespace generation this instance uses. Redis alone decides it; an instance only ever
+ * moves forward, so a late reply or message carrying an older one changes nothing.
+ */
+export class Generation {
+  /** Undefined until read from Redis, and again after anything that may have missed a clear. */
+  current: string | undefined
+  /** The read under way, shared by concurrent first calls. */
+  loading: Promise<string> | undefined
+
+  /** Forgets the generation: the next call reads it again (its invalidation may have been missed). */
+  forget (): void {
+    this.current = undefined
+    // A read already under way may have left Redis before the clear: the next call asks again.
+    this.loading = undefined
+  }
+
+  /** Moves to `gen` if it is newer than the one in use; true if it moved. */
+  advance (gen: string): boolean {
+    if (this.current !== undefined && !newer(gen, this.current)) return false
+    this.current = gen
+    return true
+  }
+
+  /** True if `gen` (a message's claim) is newer than the generation in use, or none is known. */
+  claimsNewer (gen: string): boolean {
+    return this.current === undefined || newer(gen, this.current)
+  }
+}
+
+/** An invalidation: keys written or deleted, tags invalidated, or a new namespace generation. */
+export interface Message {
+  /** The sending cache instance: it applied the change already. */
+  i: string
+  k?: string[]
+  t?: string[]
+  /** A generation Redis gave the sender; only a hint to read Redis' own (see Coherence.receive). */
+  g?: string
+}
+
+// What we send is never larger: one key per write, the tags of one call. A forged message with
+// thousands of keys would make every instance walk them.
+const MAX_ITEMS = 1000
+
+function strings (value: unknown): boolean {
+  if (value === undefined) return true
+  if (!Array.isArray(value) || value.length > MAX_ITEMS) return false
+  for (const v of value) {
+    try {
+      checkKey('key', v)
+    } catch {
+      return false
+    }
+  }
+  return true
+}
+
+/** Accepts only the messages this plugin sends; anything else on the channel is ignored. */
+export function parseMessage (text: string): Message | undefined {
+  let message: unknown
+  try {
+    message = safeJsonParse(text)
+  } catch {
+    return undefined
+  }
+  if (message === null || typeof message !== 'object') return undefined
+  const m = message as Record<string, unknown>
+  if (typeof m.i !== 'string' || !strings(m.k) || !strings(m.t) || (m.g !== undefined && (typeof m.g !== 'string' || !GENERATION.test(m.g)))) return undefined
+  return m as unknown as Message
+}
+
+/**
+ * This instance's side of coherence: what a local change, another instance's message and a lost or
+ * regained subscription do to L1, to the reads in flight and to the generation.
+ */
+export class Coherence {
+  /** Identifies this instance's own messages. */
+  readonly id = randomBytes(8).toString('base64url')
+  /** Whether L1 may be used: only while invalidations are being received. */
+  connected = false
+  readonly reads = new ReadsInFlight()
+  readonly waiters = new Waiters()
+
+  constructor (
+    private readonly l1: L1 | undefined,
+    private readonly generation: Generation,
+    private readonly counters: Counters
+  ) {}
+
+  /** The message telling the others that `key` was written or deleted. */
+  keysMessage (key: string): string {
+    return JSON.stringify({ i: this.id, k: [key] } satisfies Message)
+  }
+
+  tagsMessage (tags: string[]): string {
+    return JSON.stringify({ i: this.id, t: tags } satisfies Message)
+  }
+
+  generationMessage (gen: string): string {
+    return JSON.stringify({ i: this.id, g: gen } satisfies Message)
+  }
+
+  /** `key` changes here: no read under way may bring its old value back into L1. */
+  dropKey (key: string): void {
+    this.reads.overtake(key)
+    this.l1?.delete(key)
+  }
+
+  dropTags (tags: string[]): void {
+    this.reads.overtake()
+    this.l1?.deleteTags(tags)
+  }
+
+  dropAll (): void {
+    this.reads.overtake()
+    this.l1?.clear()
+  }
+
+  /** Applies another instance's invalidation, and wakes whoever waits for one of its keys. */
+  receive (message: Message): void {
+    this.counters.busMessages++
+    if (message.i !== this.id) {
+      if (message.g !== undefined && this.generation.claimsNewer(message.g)) this.followGeneration()
+      if (message.t !== undefined) this.dropTags(message.t)
+      if (message.k !== undefined) for (const key of message.k) this.dropKey(key)
+    }
+    if (message.k !== undefined) for (const key of message.k) this.waiters.wake(key)
+  }
+
+  /**
+   * A message says the namespace moved on. Whoever can PUBLISH on the channel can say so, so the
+   * message never names the generation we use: L1 is dropped at once (nothing from the old
+   * generation is served once the message is in) and the next call reads the generation from Redis,
+   * which alone decides it. A forged or late message can neither bring back a cleared generation
+   * nor split the instances; at worst it costs a flush and one read.
+   */
+  private followGeneration (): void {
+    this.generation.forget()
+    this.dropAll()
+  }
+
+  /** The subscription dropped or came back: L1 and the generation may be out of date. */
+  resync (connected: boolean, counted: boolean): void {
+    this.connected = connected
+    this.dropAll()
+    this.generation.forget()
+    if (counted) this.counters.busResyncs++
+  }
+}

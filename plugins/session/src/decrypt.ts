@@ -1,0 +1,31 @@
+import type { FastifyRequest } from 'fastify'
+import { invalid } from '@scaleout/core'
+import { settle } from './callbacks.js'
+import type { Context } from './context.js'
+import { PLUGIN } from './options.js'
+import { Session } from './session.js'
+import { verify } from './signing.js'
+import { kLoad } from './state.js'
+import type { DecryptSession, SessionCallback } from './types.js'
+
+/**
+ * `fastify.decryptSession`, as in @fastify/session: makes `request.session` the session that a
+ * cookie value (`encryptedSessionId`, without `cookiePrefix`) names, for a request whose session
+ * did not come in its Cookie header (a WebSocket handshake that carries it elsewhere). A value
+ * that is not validly signed, or whose session is gone, gives a new empty session; Redis failing
+ * is the error.
+ */
+export function decryptSession (ctx: Context, attach: (request: FastifyRequest, session: Session) => void): DecryptSession {
+  return function decryptSession (value: string, request: FastifyRequest, options?: Record<string, unknown> | SessionCallback, callback?: SessionCallback): Promise<void> | undefined {
+    return settle(async () => {
+      // Cookie attributes are plugin-wide: per-session ones would be silently ignored.
+      if (typeof options === 'object' && Object.keys(options).length > 0) throw invalid(PLUGIN, 'decryptSession cookie options', 'none: cookie attributes are the plugin\'s `cookie` option (see "Migrating from @fastify/session" in the @scaleout/session README)')
+      const session = new Session(ctx, request)
+      attach(request, session)
+      const verified = typeof value === 'string' ? verify(value, ctx.settings.secrets) : null
+      if (verified === null) return
+      const failure = await session[kLoad](verified.id, verified.resign, verified.resign ? undefined : value)
+      if (failure !== null) throw failure
+    }, typeof options === 'function' ? options : callback)
+  } as DecryptSession
+}

@@ -1,0 +1,40 @@
+import { META_CREATED, META_DEADLINE, type Fields } from './fields.js'
+
+// A session ends at whichever comes first:
+// - idle: `ttl` without use. This is the key's Redis expiry, set `ttl` ahead by every read (GETEX)
+//   and every write, so Redis itself removes an idle session.
+// - absolute: `maxLifetime` after it was created or regenerated. The deadline is the `m:d` field,
+//   stamped from Redis's clock when the session is created, and checked on every use: past it the
+//   session reads as gone and no write can touch it. Its key, no longer slid, expires within `ttl`.
+// The expiry is never capped at the deadline, so it always says when the session was last used
+// (`listFor`'s lastSeenAt) without a write per read.
+// The rules are checked in Node (reads) and inside the Lua scripts (writes): both use this module.
+
+/** True while a stored session is within its absolute deadline (`now`: ms since the epoch). */
+export function withinDeadline (fields: Fields, now: number): boolean {
+  return Number(fields[META_DEADLINE]) > now
+}
+
+/** When a session was last used: its expiry minus `ttl`, since every use set it `ttl` ahead. */
+export function lastSeen (fields: Fields, expiresAt: number, ttl: number): number {
+  return Math.max(Number(fields[META_CREATED]), expiresAt - ttl)
+}
+
+/** The arguments that make a GETEX slide the idle expiry. */
+export function slide (ttl: number): [string, number] {
+  return ['PX', ttl]
+}
+
+// The same rules as Lua snippets pasted into the scripts (see scripts.ts for why snippets).
+
+/** Lua: `local <name>` = the deadline of session table `s`, or nil. */
+export const deadlineLua = (name: string, s: string): string => `local ${name} = tonumber(${s}['${META_DEADLINE}'])`
+
+/** Lua: true when deadline `dl` (nil for a record that is not a session) is past Redis time `n`. */
+export const pastDeadlineLua = (dl: string, n: string): string => `(${dl} == nil or ${dl} <= ${n})`
+
+/** Lua: the SET arguments that expire a key `ttl` (an ARGV) after Redis time `n`. */
+export const slideLua = (n: string, ttl: string): string => `'PXAT', string.format('%d', ${n} + tonumber(${ttl}))`
+
+/** Lua: the deadline of a session created at Redis time `n`, `maxLifetime` (an ARGV) later. */
+export const newDeadlineLua = (n: string, maxLifetime: string): string => `${n} + tonumber(${maxLifetime})`

@@ -1,0 +1,55 @@
+import type { FastifyRequest } from 'fastify'
+import { sameUser, userUpdate, withClient } from './changes.js'
+import { SessionTooLargeError } from './errors.js'
+import type { Context } from './context.js'
+import { digest } from './signing.js'
+import type { SessionValues } from './values.js'
+
+/** What a save starts from: the session's ids and its values. */
+export interface Saving {
+  /** The id to save under: `stored`, or a new one when rotating or creating (made on first call). */
+  id: () => string
+  /** The id Redis knows the session by; undefined while it was never saved. */
+  stored: string | undefined
+  /** A regenerate() is pending: `stored` is replaced by `id` in the same step. */
+  rotate: boolean
+  /** `stored` was never read (lazy route): it may be gone, and its user is unknown. */
+  blind: boolean
+  /** The user the stored session is indexed under. */
+  user: string | undefined
+  values: SessionValues
+  /** An explicit save(): creates even an empty session. */
+  force: boolean
+}
+
+/** `nothing` to write; the session is `gone` (changes dropped); or saved, `created` or not. */
+export type Saved = 'nothing' | 'gone' | { created: boolean, user: string | undefined }
+
+/** Writes what changed: a new session (or a regenerated one, in place of the old) or the changed fields. */
+export async function save (ctx: Context, request: FastifyRequest, s: Saving): Promise<Saved> {
+  const { values } = s
+  const creating = s.rotate || (s.stored === undefined && (s.force || values.hasData()))
+  const id = creating ? s.id() : s.stored as string
+  if (!creating && values.changes === 0) return 'nothing'
+  const { settings, store } = ctx
+  const { sets, deletes, encoded } = values.encode(settings.maxBytes, creating)
+  if (!creating && values.changes === 0) return 'nothing'
+  const { userKey } = settings
+  const { user, change, meta } = creating || values.isChanged(userKey)
+    ? userUpdate(userKey, values.get(userKey), s.user, creating, s.rotate)
+    : sameUser(s.user)
+  sets.push(...meta.sets)
+  deletes.push(...meta.deletes)
+  const oldId = s.rotate ? s.stored : undefined
+  const deadline = creating
+    ? await store.create(id, oldId, withClient(request, sets), change, s.blind)
+    : await store.write(id, sets, deletes, change)
+  if (deadline < 0) throw new SessionTooLargeError(-deadline, settings.maxBytes)
+  if (deadline === 0) {
+    // Destroyed (or expired) by another request meanwhile: writing now would resurrect it.
+    request.log.warn({ session: digest(oldId ?? id) }, '@scaleout/session: session ended while this request ran; its changes were dropped')
+    return 'gone'
+  }
+  values.saved(encoded)
+  return { created: creating, user }
+}

@@ -1,0 +1,287 @@
+import type { FastifyReply, FastifyRequest } from 'fastify'
+import { isSessionKey } from './changes.js'
+import type { Context } from './context.js'
+import { InvalidSessionKeyError, SessionNotLoadedError } from './errors.js'
+import { isSecure, serialize } from './cookie.js'
+import { save } from './save.js'
+import { digest, newId, signed, type Signed } from './signing.js'
+import type { SessionData, SessionKey } from './types.js'
+import { SessionValues } from './values.js'
+
+/** What the response must do with the cookie. */
+type CookieAction = 'keep' | 'set' | 'clear'
+
+// The plugin's hooks drive a session through these; under Symbols, so `request.session` shows
+// users only its public API (RequestSession, see session.ts).
+export const kReject = Symbol('scaleout.session.reject')
+export const kDefer = Symbol('scaleout.session.defer')
+export const kLoad = Symbol('scaleout.session.load')
+export const kIdle = Symbol('scaleout.session.idle')
+export const kFinish = Symbol('scaleout.session.finish')
+// What the public methods of session.ts call, with or without a callback.
+export const kRegenerate = Symbol('scaleout.session.regenerate')
+export const kDestroy = Symbol('scaleout.session.destroy')
+export const kReload = Symbol('scaleout.session.reload')
+export const kSave = Symbol('scaleout.session.save')
+
+/** One request's view of a session (its values: see values.ts; its public methods: session.ts). */
+export class SessionState {
+  readonly #ctx: Context
+  readonly #request: FastifyRequest
+  #id: string | null = null
+  /** The id Redis knows this session by; null while it has never been saved. */
+  #stored: string | null = null
+  /** A regenerate() is pending: the next save creates #id and deletes #stored in one step. */
+  #rotate = false
+  /** #stored was never read (lazy route): it may be gone, and its user index is unknown. */
+  #blind = false
+  /** On a lazy route: the verified id whose session has not been read (it may not exist). */
+  #deferred: string | null = null
+  #deferredResign = false
+  #values: SessionValues
+  /** The user id the stored session is indexed under. */
+  #user: string | undefined
+  /** Why the session could not be loaded; thrown at the handler when it uses the session. */
+  #error: Error | null = null
+  #hadCookie = false
+  #cookie: CookieAction = 'keep'
+  /** The cookie value, kept so that sending it again costs no HMAC. */
+  #signed: Signed | null = null
+  /** Saved by this request (save(), or the save made for its response). */
+  #saved = false
+  /** Where the response's save stands: only the first send saves (see kFinish). */
+  #finishing: 'no' | 'running' | 'done' = 'no'
+
+  constructor (ctx: Context, request: FastifyRequest) {
+    this.#ctx = ctx
+    this.#request = request
+    this.#values = new SessionValues(ctx.codec)
+  }
+
+  get id (): string {
+    this.#loaded()
+    this.#id ??= newId()
+    return this.#id
+  }
+
+  get sessionId (): string {
+    return this.id
+  }
+
+  get isNew (): boolean {
+    this.#loaded()
+    return this.#stored === null
+  }
+
+  /** The cookie's value: the id and its signature. */
+  get encryptedSessionId (): string {
+    this.#signed = signed(this.id, this.#ctx.settings.secrets, this.#signed)
+    return this.#signed.value
+  }
+
+  /** A cookie that is present but not ours, or whose session is gone: the response clears it. */
+  [kReject] (): void {
+    this.#hadCookie = true
+    this.#cookie = 'clear'
+  }
+
+  /** On a lazy route: remembers the verified id and reads nothing until the handler asks. */
+  [kDefer] (id: string, resign: boolean): void {
+    this.#hadCookie = true
+    this.#deferred = id
+    this.#deferredResign = resign
+  }
+
+  /**
+   * Reads the session behind a verified cookie (`signed`: its value, when signed with the current
+   * secret); never throws: a failure is kept for the handler, and what it resolves to.
+   */
+  async [kLoad] (id: string, resign: boolean, signed?: string): Promise<Error | null> {
+    this.#hadCookie = true
+    try {
+      const loaded = await this.#ctx.store.load(id)
+      if (loaded === null) {
+        this.#cookie = 'clear'
+        return null
+      }
+      this.#id = id
+      this.#stored = id
+      this.#values.loaded(loaded.data)
+      this.#user = loaded.user
+      if (signed !== undefined) this.#signed = { id, value: signed }
+      // A cookie with a Max-Age is sent again on every response that read it (rolling, as
+      // @fastify/session does by default), so an active user's cookie does not expire.
+      if (resign || this.#ctx.settings.rolling) this.#cookie = 'set'
+    } catch (err) {
+      this.#error = err as Error
+      this.#request.log.warn({ err, session: digest(id) }, '@scaleout/session: session could not be loaded')
+    }
+    return this.#error
+  }
+
+  #usable (): void {
+    if (this.#error !== null) throw this.#error
+  }
+
+  /** Reading or changing values needs the session read first (only ever missing on a lazy route). */
+  #loaded (): void {
+    this.#usable()
+    if (this.#deferred !== null) throw new SessionNotLoadedError()
+  }
+
+  get<K extends SessionKey> (key: K): SessionData[K] | undefined {
+    this.#loaded()
+    return this.#values.get(key) as SessionData[K] | undefined
+  }
+
+  set<K extends SessionKey> (key: K, value: SessionData[K]): void {
+    this.#loaded()
+    if (!isSessionKey(key)) throw new InvalidSessionKeyError()
+    this.#values.set(key, value)
+  }
+
+  delete (key: SessionKey): void {
+    this.set(key, undefined)
+  }
+
+  has (key: SessionKey): boolean {
+    return this.get(key) !== undefined
+  }
+
+  data (): Partial<SessionData> {
+    this.#loaded()
+    return this.#values.data() as Partial<SessionData>
+  }
+
+  /** Whether a save would write anything: a new id, or a value that differs from the stored one. */
+  isModified (): boolean {
+    this.#loaded()
+    return this.#rotate || this.#values.modified()
+  }
+
+  /** Whether this request saved the session (save(), or the save made for its response). */
+  isSaved (): boolean {
+    return this.#saved
+  }
+
+  async [kRegenerate] (keep: SessionKey[]): Promise<void> {
+    this.#usable()
+    if (this.#deferred !== null) {
+      // Nothing kept means nothing to read: the save replaces the unread session, if it exists.
+      if (keep.length > 0) throw new SessionNotLoadedError()
+      this.#stored = this.#deferred
+      this.#blind = true
+      this.#deferred = null
+    }
+    const kept = new SessionValues(this.#ctx.codec)
+    for (const key of keep) {
+      const value = this.get(key)
+      if (value !== undefined) kept.set(key, value)
+    }
+    this.#id = newId(this.#stored ?? undefined)
+    this.#rotate = this.#stored !== null
+    this.#values = kept
+    this.#saved = false
+  }
+
+  async [kDestroy] (): Promise<void> {
+    this.#usable()
+    if (this.#deferred !== null) {
+      // Unread, so its user is unknown: listFor prunes the index entry it leaves behind.
+      await this.#ctx.store.destroy(this.#deferred, undefined)
+      this.#deferred = null
+    } else if (this.#stored !== null) await this.#ctx.store.destroy(this.#stored, this.#user)
+    this.#reset()
+  }
+
+  /** Back to an empty, unsaved session whose cookie the response clears. */
+  #reset (): void {
+    this.#id = null
+    this.#stored = null
+    this.#rotate = false
+    this.#blind = false
+    this.#values = new SessionValues(this.#ctx.codec)
+    this.#user = undefined
+    this.#saved = false
+    this.#cookie = this.#hadCookie ? 'clear' : 'keep'
+  }
+
+  touch (): void {
+    this.#loaded()
+    if (this.#stored !== null) this.#cookie = 'set'
+  }
+
+  async [kReload] (): Promise<void> {
+    this.#usable()
+    if (this.#deferred !== null) {
+      const id = this.#deferred
+      this.#deferred = null
+      await this[kLoad](id, this.#deferredResign)
+    } else {
+      const stored = this.#stored
+      // What the response does with the cookie is unchanged unless the session turns out gone.
+      const cookie = this.#cookie
+      this.#reset()
+      this.#cookie = cookie
+      if (stored !== null) await this[kLoad](stored, false)
+    }
+    this.#usable()
+  }
+
+  async [kSave] (): Promise<void> {
+    this.#loaded()
+    await this.#commit(true)
+    this.#saved = this.#stored !== null
+  }
+
+  /** True when the response needs neither a save nor a cookie (checked without a promise). */
+  [kIdle] (): boolean {
+    // A send after the first one finished is an error response (our failure or a later hook's).
+    if (this.#finishing === 'done') return true
+    return this.#finishing === 'no' && (this.#error !== null || (this.#cookie === 'keep' && !this.#rotate && this.#values.changes === 0))
+  }
+
+  /**
+   * Called from onSend: saves what changed and sets or clears the cookie; resolves to whether this
+   * send goes on. An async handler that calls reply.send() without returning it makes Fastify send
+   * again, with nothing, while the first send is still saving: that second send is dropped (its
+   * onSend never completes), as the first send's response, or its error response, goes out anyway.
+   */
+  async [kFinish] (reply: FastifyReply): Promise<boolean> {
+    if (this.#finishing === 'running') return false
+    this.#finishing = 'running'
+    try {
+      await this.#commit(false)
+    } finally {
+      this.#finishing = 'done'
+    }
+    if (this.#cookie === 'keep') return true
+    const { settings } = this.#ctx
+    const value = this.#cookie === 'set' ? settings.cookiePrefix + this.encryptedSessionId : null
+    reply.header('set-cookie', serialize(settings.cookie, isSecure(settings.cookie, this.#request), value))
+    return true
+  }
+
+  async #commit (force: boolean): Promise<void> {
+    const saved = await save(this.#ctx, this.#request, {
+      id: () => (this.#id ??= newId()),
+      stored: this.#stored ?? undefined,
+      rotate: this.#rotate,
+      blind: this.#blind,
+      user: this.#user,
+      values: this.#values,
+      force
+    })
+    if (saved === 'nothing') return
+    if (saved === 'gone') {
+      this.#reset()
+      return
+    }
+    if (saved.created) this.#cookie = 'set'
+    this.#stored = this.#id
+    this.#rotate = false
+    this.#blind = false
+    this.#user = saved.user
+    this.#saved = true
+  }
+}

@@ -1,0 +1,102 @@
+import type { SizedCodec } from '@scaleout/core'
+import { encodeChanges, type Encoded } from './changes.js'
+import { StoredValues } from './fields.js'
+
+/**
+ * A session's values in one request: encoded as loaded (or last saved), decoded lazily on `get`,
+ * and what the handler changed. Only changed keys are written back, so parallel requests that
+ * change different keys never overwrite each other.
+ */
+export class SessionValues {
+  readonly #codec: SizedCodec
+  /** Encoded values as loaded or last saved. */
+  #raw = new StoredValues()
+  /** Decoded values, and what the handler set; a deleted key maps to undefined. */
+  readonly #values = new Map<string, unknown>()
+  readonly #changed = new Set<string>()
+
+  constructor (codec: SizedCodec) {
+    this.#codec = codec
+  }
+
+  /** Takes the stored values; changes made before (by a hook that ran before the load) stay on top. */
+  loaded (raw: StoredValues): void {
+    this.#raw = raw
+  }
+
+  get (key: string): unknown {
+    if (this.#values.has(key)) return this.#values.get(key)
+    const raw = this.#raw.get(key)
+    if (raw === undefined) return undefined
+    const value = this.#codec.decode(raw)
+    this.#values.set(key, value)
+    return value
+  }
+
+  set (key: string, value: unknown): void {
+    this.#values.set(key, value)
+    this.#changed.add(key)
+  }
+
+  /** A copy of every value. */
+  data (): Record<string, unknown> {
+    const codec = this.#codec
+    const copy: Record<string, unknown> = {}
+    const raw = this.#raw.map()
+    for (const key of new Set([...raw.keys(), ...this.#values.keys()])) {
+      const value = this.#changed.has(key) ? this.#values.get(key) : undefined
+      const fresh = this.#changed.has(key)
+        ? (value === undefined ? undefined : codec.decode(codec.encode(value)))
+        : codec.decode(raw.get(key) as string)
+      // defineProperty: a key named __proto__ stays an ordinary property.
+      if (fresh !== undefined) Object.defineProperty(copy, key, { value: fresh, enumerable: true, writable: true, configurable: true })
+    }
+    return copy
+  }
+
+  /** How many keys were set or deleted (whether or not to a different value). */
+  get changes (): number {
+    return this.#changed.size
+  }
+
+  isChanged (key: string): boolean {
+    return this.#changed.has(key)
+  }
+
+  /** Whether any change differs from what is stored. */
+  modified (): boolean {
+    for (const key of this.#changed) {
+      const value = this.#values.get(key)
+      const stored = this.#raw.get(key)
+      if (value === undefined ? stored !== undefined : stored === undefined || this.#codec.encode(value) !== stored) return true
+    }
+    return false
+  }
+
+  /** Whether a value was set (a new session with none is never saved). */
+  hasData (): boolean {
+    for (const key of this.#changed) if (this.#values.get(key) !== undefined) return true
+    return false
+  }
+
+  /**
+   * What a save writes. Changes that leave a value as stored are dropped here, so they cost no
+   * write; a session being created has no stored values (regenerate() keeps values by setting them).
+   */
+  encode (maxBytes: number, creating: boolean): Encoded {
+    const encoded = encodeChanges(this.#codec, maxBytes, this.#changed, this.#values, creating ? null : this.#raw)
+    for (const key of encoded.unchanged) this.#changed.delete(key)
+    return encoded
+  }
+
+  /** The save of `encoded` succeeded: it is now what is stored. */
+  saved (encoded: ReadonlyMap<string, string>): void {
+    const raw = this.#raw.map()
+    for (const key of this.#changed) {
+      const text = encoded.get(key)
+      if (text === undefined) raw.delete(key)
+      else raw.set(key, text)
+    }
+    this.#changed.clear()
+  }
+}

@@ -1,0 +1,129 @@
+import t from 'tap'
+import session from '@scaleout/session'
+import { adminFor, appFor, redisFor, waitUntil } from '../helpers/index.js'
+import { build, cookieOf, roundTrips, SECRET, sessionKeys, setCookies, valueOf } from './setup.js'
+
+// Behaviour @fastify/session's users rely on.
+
+t.test('set() with an unchanged value writes nothing', async (t) => {
+  const server = await redisFor(t)
+  const modified: unknown[] = []
+  const app = await build(t, { redis: server.url }, {}, (app) => {
+    app.post('/same', async (request) => {
+      const { key, value } = request.body as { key: string, value: unknown }
+      const before = request.session.isModified()
+      if (value === null) request.session.delete(key)
+      else request.session.set(key, value)
+      modified.push([before, request.session.isModified()])
+      return { ok: true }
+    })
+  })
+  const cookie = cookieOf(await app.inject({ method: 'POST', url: '/set', payload: { n: 1, obj: { a: [1, 2] } } })) as string
+  for (const [key, value] of [['n', 1], ['obj', { a: [1, 2] }], ['absent', null]]) {
+    const { result, commands } = await roundTrips(server, async () => await app.inject({ method: 'POST', url: '/same', headers: { cookie }, payload: { key, value } }))
+    t.equal(result.statusCode, 200)
+    t.same(commands, { getex: 1 }, `${String(key)}: only the read`)
+  }
+  const changed = await roundTrips(server, async () => await app.inject({ method: 'POST', url: '/same', headers: { cookie }, payload: { key: 'n', value: 2 } }))
+  t.equal(changed.trips, 2, 'a different value is written')
+  t.same(modified, [[false, false], [false, false], [false, false], [false, true]], 'isModified() says the same')
+  t.same((await app.inject({ url: '/data', headers: { cookie } })).json(), { n: 2, obj: { a: [1, 2] } })
+})
+
+t.test('a user id set from "7" to 7 is written, and leaves the user index alone (the same user)', async (t) => {
+  const server = await redisFor(t)
+  const app = await build(t, { redis: server.url })
+  const cookie = cookieOf(await app.inject({ method: 'POST', url: '/login', payload: { userId: '7' } })) as string
+  const { commands } = await roundTrips(server, async () => await app.inject({ method: 'POST', url: '/set', headers: { cookie }, payload: { userId: 7 } }))
+  t.equal((commands.eval ?? 0) + (commands.evalsha ?? 0), 1, 'the value changed: written')
+  t.equal(commands.zadd, undefined, 'the index is the same user\'s')
+  t.same((await app.inject({ url: '/get/userId', headers: { cookie } })).json(), { value: 7 })
+  t.equal((await app.sessions.listFor(7)).length, 1)
+})
+
+t.test('with cookie.maxAge: an active user\'s cookie is refreshed; a cookie replayed after its Expires is dead on the server', async (t) => {
+  const server = await redisFor(t)
+  const app = await build(t, { redis: server.url, cookie: { maxAge: '1s' } })
+  const admin = adminFor(t, server)
+  const login = await app.inject({ method: 'POST', url: '/login', payload: { userId: 'roll' } })
+  const cookie = cookieOf(login) as string
+  t.match(setCookies(login)[0], /; Max-Age=1; Path=\/; Expires=/)
+  const { result: read, trips } = await roundTrips(server, async () => await app.inject({ url: '/get/userId', headers: { cookie } }))
+  t.same(read.json(), { value: 'roll' })
+  t.equal(trips, 1, 'refreshing the cookie costs Redis nothing')
+  t.equal(cookieOf(read), cookie, 'the same cookie, sent again')
+  t.match(setCookies(read)[0], /; Max-Age=1; Path=\/; Expires=/, 'with a new Expires')
+  const [key] = await sessionKeys(server)
+  const pttl = await admin.pttl(key as string)
+  t.ok(pttl > 0 && pttl <= 1000, 'the server-side idle timeout is no longer than the cookie lives')
+  await waitUntil('the session to expire with its cookie', async () => await admin.exists(key as string) === 0)
+  const replay = await app.inject({ url: '/get/userId', headers: { cookie } })
+  t.same(replay.json(), { value: null }, 'a replayed expired cookie is no session')
+  t.match(setCookies(replay)[0], /^sessionId=; Max-Age=0/)
+
+  const noCookie = await app.inject({ url: '/get/userId' })
+  t.same(setCookies(noCookie), [], 'no session, no cookie to refresh')
+})
+
+t.test('an onRequest hook registered before the plugin keeps what it set when the request has a session', async (t) => {
+  const server = await redisFor(t)
+  const app = appFor(t)
+  app.addHook('onRequest', async (request) => {
+    const n = request.headers['x-n']
+    if (typeof n === 'string') request.session.set('n', Number(n))
+  })
+  await app.register(session, { secret: SECRET, redis: server.url })
+  app.post('/login', async (request) => {
+    request.session.set('userId', 'early')
+    return { ok: true }
+  })
+  app.get('/both', async (request) => ({ userId: request.session.get('userId') ?? null, n: request.session.get('n') ?? null }))
+  const cookie = cookieOf(await app.inject({ method: 'POST', url: '/login' })) as string
+  const res = await app.inject({ url: '/both', headers: { cookie, 'x-n': '42' } })
+  t.same(res.json(), { userId: 'early', n: 42 })
+  const admin = adminFor(t, server)
+  const [key] = await sessionKeys(server)
+  const fields = JSON.parse(await admin.get(key as string) as string) as Record<string, string>
+  t.same([fields['d:userId'], fields['d:n']], ['"early"', '42'], 'both saved in the one session')
+  t.equal((await sessionKeys(server)).length, 1)
+})
+
+t.test('a key or a user id with a lone surrogate is refused, never stored under U+FFFD', async (t) => {
+  const server = await redisFor(t)
+  const app = await build(t, { redis: server.url })
+  for (const key of ['a\uD800', '\uDC00b', 'x\uDBFF\uDBFFy']) {
+    const res = await app.inject({ method: 'POST', url: '/set', payload: `{"${JSON.stringify(key).slice(1, -1)}":1}`, headers: { 'content-type': 'application/json' } })
+    t.equal(res.statusCode, 500)
+    t.equal(res.json().code, 'SCALEOUT_ERR_SESSION_KEY')
+  }
+  const pair = await app.inject({ method: 'POST', url: '/set', payload: { 'ok\uD83D\uDE00': 1 } })
+  t.equal(pair.statusCode, 200, 'a surrogate pair is a character like any other')
+  const login = await app.inject({ method: 'POST', url: '/login', payload: '{"userId":"bob\\ud800"}', headers: { 'content-type': 'application/json' } })
+  t.equal(login.json().code, 'SCALEOUT_ERR_SESSION_USER_ID')
+  await t.rejects(app.sessions.listFor('bob\uD800'), { code: 'SCALEOUT_ERR_SESSION_USER_ID' })
+  t.equal((await sessionKeys(server)).length, 1, 'only the session with the well-formed key')
+  t.same((await app.inject({ url: '/data', headers: { cookie: cookieOf(pair) as string } })).json(), { 'ok\uD83D\uDE00': 1 })
+})
+
+t.test('members: encryptedSessionId is the cookie value, isSaved() after a save, cookiePrefix before the value', async (t) => {
+  const server = await redisFor(t)
+  const seen: unknown[] = []
+  const app = await build(t, { redis: server.url, cookiePrefix: 's:' }, {}, (app) => {
+    app.post('/members', async (request) => {
+      const s = request.session
+      const before = s.isSaved()
+      s.set('n', 1)
+      await s.save()
+      seen.push([before, s.isSaved(), s.isModified()])
+      return { encrypted: s.encryptedSessionId }
+    })
+  })
+  const res = await app.inject({ method: 'POST', url: '/members' })
+  const cookie = cookieOf(res) as string
+  t.equal(valueOf(cookie), 's:' + (res.json().encrypted as string))
+  t.same(seen, [[false, true, false]])
+  t.same((await app.inject({ url: '/get/n', headers: { cookie } })).json(), { value: 1 }, 'read back through the prefix')
+  const bare = await app.inject({ url: '/get/n', headers: { cookie: 'sessionId=' + (res.json().encrypted as string) } })
+  t.same(bare.json(), { value: null }, 'a value without the prefix is not ours')
+  t.match(setCookies(bare)[0], /^sessionId=; Max-Age=0/)
+})
