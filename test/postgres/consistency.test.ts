@@ -241,7 +241,7 @@ t.test('round trips: the token costs one on request.db.write, none on transactio
   const primaryPool = counting(cluster.primary.url, 'primary')
   const replicaPool = counting(cluster.replicas[0]?.url as string, 'replica')
   t.teardown(async () => { await primaryPool.end(); await replicaPool.end() })
-  const app = await build(t, { primary: primaryPool, replicas: [replicaPool], secret: SECRET, sampleInterval: '1h' }, {}, (app) => {
+  const app = await build(t, { primary: primaryPool, replicas: [replicaPool], secret: SECRET, sampleInterval: '1h', replicaWait: '10s' }, {}, (app) => {
     app.post('/tx', async (request) => {
       await request.db.transaction(async (tx) => { await tx.query('INSERT INTO notes (id, body) VALUES ($1, $2)', [nextId++, 'tx']) })
       return {}

@@ -191,7 +191,7 @@ t.test('a hot-standby conflict (40001) cancels a read on the replica: retried on
 })
 
 t.test('a paused primary: writes answer coded 503 within the deadline, token-less reads keep being served', async (t) => {
-  const { app } = await instance(t, { timeout: 500 })
+  const { app } = await instance(t, { timeout: 2000 })
   await waitUntil('replica in rotation', () => replicaState(app) === 'up')
   cluster.primary.pause()
   try {
