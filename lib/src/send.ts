@@ -31,6 +31,13 @@ export interface Sender {
    * would turn a script sent into a paused Redis into a NOSCRIPT that nobody resends.
    */
   script: <T = unknown>(script: LuaScript, keys: string[], args: Arg[]) => Promise<T>
+  /**
+   * `script`, then the command `next` behind it on the same connection, sent again behind the
+   * script whenever the script is (after NOSCRIPT): for WAIT, which counts only the writes sent
+   * before it on its connection. Resolves to both replies. Not for a Cluster, whose keyless
+   * command may go to another node.
+   */
+  scriptThen: <T = unknown, U = unknown>(script: LuaScript, keys: string[], args: Arg[], next: [string, Arg[]]) => Promise<[T, U]>
 }
 
 /**
@@ -68,6 +75,12 @@ function viaIoredis (client: RedisClient, ms: number, scripts: readonly LuaScrip
     script: async <T>(script: LuaScript, keys: string[], args: Arg[]): Promise<T> => {
       check(script)
       return await bounded(((client as unknown as Defined)[script.name] as Defined[string])(...keys, ...args) as Promise<T>, ms, client)
+    },
+    // ioredis may resend a script (EVAL after NOSCRIPT) after a command queued behind it: the
+    // command waits for the script's reply instead (one more round trip).
+    async scriptThen <T, U>(script: LuaScript, keys: string[], args: Arg[], next: [string, Arg[]]): Promise<[T, U]> {
+      const reply = await this.script<T>(script, keys, args)
+      return [reply, await this.command<U>(...next)]
     }
   }
 }
@@ -103,7 +116,7 @@ function direct (redis: Redis, ms: number, check: (script: LuaScript) => void): 
   }
   /** The connections each script was sent to in full (by sha): those know it. */
   const loaded = new Map<string, WeakSet<Stream>>()
-  const runScript = async (script: LuaScript, keys: string[], args: Arg[]): Promise<unknown> => {
+  const runScript = async (script: LuaScript, keys: string[], args: Arg[], next?: [string, Arg[]]): Promise<[unknown, unknown]> => {
     let streams = loaded.get(script.sha)
     if (streams === undefined) loaded.set(script.sha, streams = new WeakSet())
     // No stream yet (a lazy client before its first connect): whatever gets written goes out new.
@@ -112,12 +125,19 @@ function direct (redis: Redis, ms: number, check: (script: LuaScript) => void): 
     if (stream !== undefined) streams.add(stream)
     const command = new Command(known ? 'evalsha' : 'eval', [known ? script.sha : script.lua, keys.length, ...keys, ...args], optionsNow())
     send(command)
+    const follow = next === undefined ? undefined : new Command(next[0], next[1], optionsNow())
+    if (follow !== undefined) {
+      send(follow)
+      // Awaited below unless the script fails; then the script's error is the one that counts.
+      follow.promise.catch(() => {})
+    }
     try {
-      return await command.promise
+      const reply = await command.promise
+      return [reply, await follow?.promise]
     } catch (err) {
       if (!(err as Error).message.startsWith('NOSCRIPT')) throw err
       streams.delete(stream as Stream)
-      return await runScript(script, keys, args)
+      return await runScript(script, keys, args, next)
     }
   }
   return {
@@ -128,7 +148,11 @@ function direct (redis: Redis, ms: number, check: (script: LuaScript) => void): 
     },
     script: async <T>(script: LuaScript, keys: string[], args: Arg[]): Promise<T> => {
       check(script)
-      return await (runScript(script, keys, args) as Promise<T>).then(undefined, coded)
+      return await runScript(script, keys, args).then(([reply]) => reply as T, coded)
+    },
+    scriptThen: async <T, U>(script: LuaScript, keys: string[], args: Arg[], next: [string, Arg[]]): Promise<[T, U]> => {
+      check(script)
+      return await (runScript(script, keys, args, next) as Promise<[T, U]>).then(undefined, coded)
     }
   }
 }

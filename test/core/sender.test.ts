@@ -75,6 +75,29 @@ t.test('ours and the app\'s client alike: one turn\'s commands leave in one writ
   t.equal(await admin.get('v:k'), 'moved')
 })
 
+t.test('scriptThen: the command follows the script, and follows it again when the script is sent again', async (t) => {
+  const { admin, server, ours: make, users } = await setup(t)
+  const ours = await make()
+  const senders = [
+    ['ours', senderFor(ours.client, ours.owned, 2000, [ECHO])],
+    ['the app\'s', senderFor(users(), false, 2000, [ECHO])],
+    ['another ioredis copy\'s', senderFor(foreign(users()), false, 2000, [ECHO])]
+  ] as const
+  for (const [name, send] of senders) {
+    // WAIT 0 0 on a server without replicas: 0 at once.
+    const first = await server.countCommands(async () => await send.scriptThen(ECHO, ['s'], ['one', 7], ['wait', [0, 0]]))
+    t.same(first.result, [7, 0], `${name}: both replies`)
+    t.same(first.commands, { eval: 1, set: 1, wait: 1 }, name)
+    await admin.script('FLUSH')
+    const flushed = await server.countCommands(async () => await send.scriptThen(ECHO, ['s'], ['three', 9], ['wait', [0, 0]]))
+    t.same(flushed.result, [9, 0])
+    t.same(flushed.commands, name === 'another ioredis copy\'s' ? { evalsha: 1, eval: 1, set: 1, wait: 1 } : { evalsha: 1, eval: 1, set: 1, wait: 2 }, `${name}: NOSCRIPT, then the script again${name === 'another ioredis copy\'s' ? ' (the command waits for the script\'s reply)' : ', the command behind it again'}`)
+    // Both fail (no key for the script, a bad WAIT): the script's error is the one returned.
+    await t.rejects(send.scriptThen(ECHO, [], ['x', 1], ['wait', ['x', 0]]), { code: 'SCALEOUT_ERR_REDIS_REPLY', message: 'Redis refused the command (ERR)' }, `${name}: the script's error`)
+    await t.rejects(send.scriptThen(ECHO, ['s'], ['x', 1], ['wait', ['x', 0]]), { code: 'SCALEOUT_ERR_REDIS_REPLY' }, `${name}: the command's error`)
+  }
+})
+
 t.test('scripts: EVAL first on each connection, EVALSHA after, EVAL again after a flush, on every path', async (t) => {
   const { admin, server, ours: make, users } = await setup(t)
   const ours = await make({ keyPrefix: 'p:' })

@@ -18,7 +18,7 @@ async function registerWith (t: Test, options: unknown): Promise<unknown> {
   }
 }
 
-const OPTIONS = 'the options are secret, redis, prefix, ttl, maxLifetime, cookieName, cookie, userKey, maxBytes, timeout, rolling, saveUninitialized, cookiePrefix, algorithm'
+const OPTIONS = 'the options are secret, redis, prefix, ttl, maxLifetime, cookieName, cookie, userKey, maxBytes, timeout, rolling, saveUninitialized, cookiePrefix, algorithm, durable'
 const MIGRATION = '(see "Migrating from @fastify/session" in the @scaleout/session README)'
 const COOKIE_OPTIONS = 'the options are path, domain, secure, sameSite, httpOnly, partitioned, maxAge, hostPrefix'
 const LIFETIME = 'a duration from 1s to 36500d: a number of milliseconds or a string such as "500ms", "30s", "15m", "24h"'
@@ -74,7 +74,14 @@ const cases: Array<[string, unknown, string]> = [
   ['maxBytes', { secret: SECRET, redis, maxBytes: 10 }, 'option `maxBytes` is invalid: expected an integer from 64 to 16777216'],
   ['maxBytes', { secret: SECRET, redis, maxBytes: '1kb' }, 'option `maxBytes` is invalid: expected an integer from 64 to 16777216'],
   ['timeout', { secret: SECRET, redis, timeout: 0 }, 'option `timeout` is invalid: expected a duration from 1ms to 1m: a number of milliseconds or a string such as "500ms", "30s", "15m", "24h"'],
-  ['timeout', { secret: SECRET, redis, timeout: '61s' }, 'option `timeout` is invalid: expected a duration from 1ms to 1m']
+  ['timeout', { secret: SECRET, redis, timeout: '61s' }, 'option `timeout` is invalid: expected a duration from 1ms to 1m'],
+  ['durable', { secret: SECRET, redis, durable: true }, 'option `durable` is invalid: expected an object { replicas, timeout }'],
+  ['durable', { secret: SECRET, redis, durable: { replica: 1 } }, 'option `durable.replica` is invalid: expected no such option: did you mean `replicas`? the options are replicas, timeout'],
+  ['durable.replicas', { secret: SECRET, redis, durable: { replicas: 0 } }, 'option `durable.replicas` is invalid: expected an integer from 1 to 16'],
+  ['durable.replicas', { secret: SECRET, redis, durable: { replicas: '1' } }, 'option `durable.replicas` is invalid: expected an integer from 1 to 16'],
+  // WAIT and the write it follows must answer within the per-call bound.
+  ['durable.timeout', { secret: SECRET, redis, durable: { timeout: '2s' } }, 'option `durable.timeout` is invalid: expected a duration from 1ms to 1s'],
+  ['durable.timeout', { secret: SECRET, redis, timeout: 200, durable: { timeout: 0 } }, 'option `durable.timeout` is invalid: expected a duration from 1ms to 200ms']
 ]
 
 for (const [option, options, message] of cases) {
@@ -103,8 +110,15 @@ t.test('defaults', async (t) => {
     maxBytes: 65_536,
     timeout: 1000,
     rolling: false,
-    cookiePrefix: ''
+    cookiePrefix: '',
+    durable: null
   })
+})
+
+t.test('durable: replicas 1 and 500 ms by default, never longer than timeout', async (t) => {
+  t.same(normalize({ secret: SECRET, durable: {} }).durable, { replicas: 1, timeout: 500 })
+  t.same(normalize({ secret: SECRET, timeout: 200, durable: {} }).durable, { replicas: 1, timeout: 200 })
+  t.same(normalize({ secret: SECRET, timeout: '2s', durable: { replicas: 2, timeout: '1.5s' } }).durable, { replicas: 2, timeout: 1500 })
 })
 
 t.test('@fastify/session options that name this plugin\'s own behaviour are accepted', async (t) => {
@@ -158,6 +172,8 @@ t.test('the plugin is exported as default and named, with its name for dependenc
   t.equal(new mod.SessionNotLoadedError().code, 'SCALEOUT_ERR_SESSION_NOT_LOADED')
   t.equal(new mod.SessionEvictionError('allkeys-lru').code, 'SCALEOUT_ERR_SESSION_EVICTION')
   t.equal(new mod.SessionCallbackError().code, 'SCALEOUT_ERR_SESSION_CALLBACK')
+  const notDurable = new mod.SessionNotDurableError(0, 1, 500)
+  t.same([notDurable.code, notDurable.statusCode, notDurable.message], ['SCALEOUT_ERR_SESSION_NOT_DURABLE', 503, 'The session change reached 0 of the 1 replicas required within 500ms: a failover could lose it; try again shortly'])
 })
 
 t.test('errors: every code the plugin can throw, its own and the core\'s, maps to its class', async (t) => {
@@ -169,7 +185,7 @@ t.test('errors: every code the plugin can throw, its own and the core\'s, maps t
     t.equal(err.code, code, code)
     t.ok(err instanceof ErrorClass, code)
   }
-  const own = [mod.SessionUnavailableError, mod.SessionTooLargeError, mod.SessionDisabledError, mod.InvalidUserIdError, mod.InvalidSessionKeyError, mod.SessionNotLoadedError, mod.SessionEvictionError, mod.SessionCallbackError]
+  const own = [mod.SessionUnavailableError, mod.SessionTooLargeError, mod.SessionDisabledError, mod.InvalidUserIdError, mod.InvalidSessionKeyError, mod.SessionNotLoadedError, mod.SessionEvictionError, mod.SessionCallbackError, mod.SessionNotDurableError]
   t.same(Object.values(mod.errors).filter((e) => !Object.values(core.coreErrors).includes(e as never)), own, 'every session error class, each exported by name')
   for (const [code, ErrorClass] of Object.entries(core.coreErrors)) t.equal((mod.errors as Record<string, unknown>)[code], ErrorClass, `core ${code}`)
   t.equal(Object.keys(mod.errors).length, Object.keys(core.coreErrors).length + own.length)

@@ -72,6 +72,17 @@ export const SessionEvictionError = createError(
   500
 )
 
+/**
+ * With `durable`: the session change is on the primary, but fewer replicas than asked acknowledged
+ * it within `durable.timeout`, so a failover could lose it (a logout could come back). A 503: the
+ * request may be retried.
+ */
+export const SessionNotDurableError = createError(
+  'SCALEOUT_ERR_SESSION_NOT_DURABLE',
+  'The session change reached %d of the %d replicas required within %dms: a failover could lose it; try again shortly',
+  503
+)
+
 /** Every error the plugin can throw, its own and the core's, keyed by code: `errors[err.code]`. */
 export const errors = Object.freeze({
   ...coreErrors,
@@ -82,5 +93,6 @@ export const errors = Object.freeze({
   SCALEOUT_ERR_SESSION_KEY: InvalidSessionKeyError,
   SCALEOUT_ERR_SESSION_NOT_LOADED: SessionNotLoadedError,
   SCALEOUT_ERR_SESSION_EVICTION: SessionEvictionError,
-  SCALEOUT_ERR_SESSION_CALLBACK: SessionCallbackError
+  SCALEOUT_ERR_SESSION_CALLBACK: SessionCallbackError,
+  SCALEOUT_ERR_SESSION_NOT_DURABLE: SessionNotDurableError
 })

@@ -6,7 +6,7 @@ export default session
 
 export {
   errors, SessionUnavailableError, SessionTooLargeError, SessionDisabledError, InvalidUserIdError, InvalidSessionKeyError,
-  SessionNotLoadedError, SessionEvictionError, SessionCallbackError
+  SessionNotLoadedError, SessionEvictionError, SessionCallbackError, SessionNotDurableError
 } from './errors.js'
 export type {
   SessionData, SessionKey, SessionOptions, SessionCallback, SessionCookieOptions, SessionInfo, SessionsApi, DestroyAllOptions, RequestSession, DecryptSession

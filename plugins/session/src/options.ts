@@ -26,10 +26,17 @@ export interface Settings {
   readonly rolling: boolean
   /** Put before the signed value in the cookie. */
   readonly cookiePrefix: string
+  /** WAIT after every session write for this many replicas within this many ms; null when off. */
+  readonly durable: Durable | null
+}
+
+export interface Durable {
+  readonly replicas: number
+  readonly timeout: number
 }
 
 // `prefix` is ours (the Redis key prefix), so Fastify's register key of that name is accepted.
-const KNOWN = ['secret', 'redis', 'prefix', 'ttl', 'maxLifetime', 'cookieName', 'cookie', 'userKey', 'maxBytes', 'timeout', 'rolling', 'saveUninitialized', 'cookiePrefix', 'algorithm']
+const KNOWN = ['secret', 'redis', 'prefix', 'ttl', 'maxLifetime', 'cookieName', 'cookie', 'userKey', 'maxBytes', 'timeout', 'rolling', 'saveUninitialized', 'cookiePrefix', 'algorithm', 'durable']
 const KNOWN_COOKIE = [...COOKIE_ATTRIBUTES, 'maxAge', 'hostPrefix']
 const MIGRATION = '(see "Migrating from @fastify/session" in the @scaleout/session README)'
 // @fastify/session options this plugin deliberately does not take, and what replaces them.
@@ -83,6 +90,17 @@ function cookiePrefix (value: unknown): string {
   return value
 }
 
+function durable (value: unknown, timeout: number): Durable | null {
+  if (value === undefined) return null
+  if (!isPlainObject(value)) throw invalid(PLUGIN, 'durable', 'an object { replicas, timeout }')
+  checkKeys(PLUGIN, 'durable', value, ['replicas', 'timeout'])
+  return {
+    replicas: value.replicas === undefined ? 1 : checkInteger(PLUGIN, 'durable.replicas', value.replicas, 1, 16),
+    // WAIT blocks for up to this long, and the write and its WAIT together must answer within `timeout`.
+    timeout: value.timeout === undefined ? Math.min(500, timeout) : checkDuration(PLUGIN, 'durable.timeout', value.timeout, { min: 1, max: timeout })
+  }
+}
+
 function userKey (value: unknown): string {
   if (typeof value !== 'string' || value.length === 0 || value.length > 256) throw invalid(PLUGIN, 'userKey', 'a session key name of 1 to 256 characters')
   return value
@@ -97,6 +115,7 @@ export function normalize (given: unknown): Settings {
     throw invalid(PLUGIN, 'secret', `a string of at least 32 characters or an array of them: a signer object is not supported, the plugin signs with HMAC-SHA256 and rotates secrets given as an array ${MIGRATION}`)
   }
   const cookieSettings = cookie(options.cookieName, options.cookie)
+  const timeout = options.timeout === undefined ? SECOND : checkDuration(PLUGIN, 'timeout', options.timeout, TIMEOUTS)
   const ttl = options.ttl === undefined ? DAY : checkDuration(PLUGIN, 'ttl', options.ttl, LIFETIMES)
   const maxAge = cookieSettings.maxAgeSeconds
   const rolling = only(options, 'rolling', true, 'the cookie is sent again on every response that read the session, so it cannot expire under an active user')
@@ -113,8 +132,9 @@ export function normalize (given: unknown): Settings {
     cookie: cookieSettings,
     userKey: options.userKey === undefined ? 'userId' : userKey(options.userKey),
     maxBytes: options.maxBytes === undefined ? 65_536 : checkInteger(PLUGIN, 'maxBytes', options.maxBytes, 64, 16 * 1024 * 1024),
-    timeout: options.timeout === undefined ? SECOND : checkDuration(PLUGIN, 'timeout', options.timeout, TIMEOUTS),
+    timeout,
     rolling: rolling && maxAge !== undefined,
-    cookiePrefix: options.cookiePrefix === undefined ? '' : cookiePrefix(options.cookiePrefix)
+    cookiePrefix: options.cookiePrefix === undefined ? '' : cookiePrefix(options.cookiePrefix),
+    durable: durable(options.durable, timeout)
   }
 }

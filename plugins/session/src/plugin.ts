@@ -1,5 +1,5 @@
 import type { FastifyInstance, FastifyReply, FastifyRequest, HookHandlerDoneFunction } from 'fastify'
-import { createCodec, readCookie, resolveRedis } from '@scaleout/core'
+import { createCodec, invalid, readCookie, resolveRedis } from '@scaleout/core'
 import { cookieName, isSecure } from './cookie.js'
 import { decryptSession } from './decrypt.js'
 import { disabledSession } from './disabled.js'
@@ -22,6 +22,8 @@ export async function sessionPlugin (fastify: FastifyInstance, options: SessionO
   // maxBytes bounds the whole session (checked on save), so the codec's per-value bound is moot.
   const codec = createCodec(PLUGIN, { maxBytes: 512 * 1024 * 1024 })
   const { client, owned } = await resolveRedis(fastify, settings.redis, { plugin: PLUGIN })
+  // WAIT must follow the write on the connection that made it; a Cluster sends it to any node.
+  if (settings.durable !== null && client.isCluster) throw invalid(PLUGIN, 'durable', 'nothing on a Redis Cluster (WAIT would not reach the node that took the write)')
   const store = new Store(client, owned, settings)
   const ctx: Context = { settings, store, codec }
 

@@ -1,5 +1,5 @@
-import { isUnavailable, senderFor, taggedKey, type RedisClient, type Sender } from '@scaleout/core'
-import { SessionUnavailableError } from './errors.js'
+import { isUnavailable, senderFor, taggedKey, type LuaScript, type RedisClient, type Sender } from '@scaleout/core'
+import { SessionNotDurableError, SessionUnavailableError } from './errors.js'
 import { slide, withinDeadline } from './expiry.js'
 import { META_USER, parseStored, StoredValues, type Fields } from './fields.js'
 import { slotTag } from './signing.js'
@@ -69,6 +69,21 @@ export class Store {
     return operation.then(undefined, (err: unknown) => { throw unavailable(err) })
   }
 
+  /**
+   * A script that changes a session. With `durable`, WAIT follows it on the same connection, in
+   * the same write: WAIT counts the replicas that acknowledged every write sent before it on that
+   * connection, so fewer than asked means the change could be lost on a failover, and the caller
+   * gets a 503 rather than a change that may not last.
+   */
+  private change<T> (script: LuaScript, keys: string[], args: Array<string | number>): Promise<T> {
+    const durable = this.settings.durable
+    if (durable === null) return this.call(this.send.script<T>(script, keys, args))
+    return this.call(this.send.scriptThen<T, number>(script, keys, args, ['wait', [durable.replicas, durable.timeout]])).then(([reply, acked]) => {
+      if (acked < durable.replicas) throw new SessionNotDurableError(acked, durable.replicas, durable.timeout)
+      return reply
+    })
+  }
+
   /** One command, within `timeout`; its reply as text (numbers for integer replies). */
   command<T> (name: string, args: Array<string | number>): Promise<T> {
     return this.call(this.send.command<T>(name, args))
@@ -125,7 +140,7 @@ export class Store {
     const key = this.sessionKey(id)
     const { keys, flags } = this.indexArgs(key, change)
     const [written] = await Promise.all([
-      this.call(this.send.script<number>(WRITE_SCRIPT, [key, ...keys], [this.settings.ttl, ...flags, id, sets.length / 2, this.settings.maxBytes, ...sets, ...deletes])),
+      this.change<number>(WRITE_SCRIPT, [key, ...keys], [this.settings.ttl, ...flags, id, sets.length / 2, this.settings.maxBytes, ...sets, ...deletes]),
       this.indexAlongside(change, id)
     ])
     return written
@@ -139,9 +154,9 @@ export class Store {
     const key = this.sessionKey(id)
     const { keys, flags } = this.indexArgs(key, change)
     const [deadline] = await Promise.all([
-      this.call(this.send.script<number>(CREATE_SCRIPT, [key, oldId === undefined ? key : this.sessionKey(oldId), ...keys], [
+      this.change<number>(CREATE_SCRIPT, [key, oldId === undefined ? key : this.sessionKey(oldId), ...keys], [
         oldId === undefined ? '0' : blind ? '2' : '1', ...flags, this.settings.ttl, this.settings.maxLifetime, id, oldId ?? '', this.forwardMs, this.inline ? '0' : '1', ...sets
-      ])),
+      ]),
       this.indexAlongside(change, id)
     ])
     // Refused (the old session was destroyed meanwhile): the entry added alongside leads nowhere.
@@ -169,7 +184,7 @@ export class Store {
   /** destroyAllFor's destroy: the session and whatever it was regenerated into (see DESTROY_ALL); how many ended. */
   async destroyAll (id: string, keep: readonly string[]): Promise<number> {
     const key = this.sessionKey(id)
-    return await this.call(this.send.script<number>(DESTROY_ALL_SCRIPT, [key], [key.slice(0, key.indexOf('}') + 2), this.pendingMs, ...keep.map((k) => this.sessionKey(k))]))
+    return await this.change<number>(DESTROY_ALL_SCRIPT, [key], [key.slice(0, key.indexOf('}') + 2), this.pendingMs, ...keep.map((k) => this.sessionKey(k))])
   }
 
   /** Removes index entries: `always` at once, `unlessRecent` only once older than pendingMs. */
@@ -181,6 +196,6 @@ export class Store {
   async destroy (id: string, user: string | undefined): Promise<void> {
     const key = this.sessionKey(id)
     const indexed = this.inline && user !== undefined
-    await this.call(this.send.script(DESTROY_SCRIPT, [key, indexed ? this.indexKey(user) : key], [id, indexed ? '1' : '0']))
+    await this.change(DESTROY_SCRIPT, [key, indexed ? this.indexKey(user) : key], [id, indexed ? '1' : '0'])
   }
 }

@@ -63,6 +63,16 @@ export interface SessionOptions {
   cookiePrefix?: string
   /** The cookie signature's HMAC: only `'sha256'` (the default). */
   algorithm?: 'sha256'
+  /**
+   * Every session write (save, regenerate, destroy, destroyAllFor) waits (Redis WAIT) for
+   * `replicas` replicas (default 1) within `timeout` (default 500 ms, at most the plugin's
+   * `timeout`), else fails with SCALEOUT_ERR_SESSION_NOT_DURABLE (503). Off by default; refused on a Cluster.
+   */
+  durable?: {
+    replicas?: number
+    /** Milliseconds, or a string such as `'500ms'`. */
+    timeout?: number | string
+  }
 }
 
 /**
