@@ -1,4 +1,5 @@
 import t, { type Test } from 'tap'
+import { Cluster } from 'ioredis'
 import session from '@scaleout/session'
 import { normalize } from '../../plugins/session/src/options.js'
 import { appFor } from '../helpers/index.js'
@@ -113,6 +114,13 @@ t.test('defaults', async (t) => {
     cookiePrefix: '',
     durable: null
   })
+})
+
+t.test('durable on a Redis Cluster: refused (WAIT would not reach the node that took the write)', async (t) => {
+  const cluster = new Cluster([{ host: '127.0.0.1', port: 1 }], { lazyConnect: true })
+  t.teardown(() => cluster.disconnect())
+  const err = await registerWith(t, { secret: SECRET, redis: cluster, durable: {} }) as { code: string, message: string }
+  t.same([err.code, err.message], ['SCALEOUT_ERR_INVALID_OPTION', '@scaleout/session: option `durable` is invalid: expected nothing on a Redis Cluster (WAIT would not reach the node that took the write)'])
 })
 
 t.test('durable: replicas 1 and 500 ms by default, never longer than timeout', async (t) => {
