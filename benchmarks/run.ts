@@ -14,7 +14,7 @@ import { parseArgs } from 'node:util'
 import { pathToFileURL } from 'node:url'
 import autocannon from 'autocannon'
 import { Redis } from 'ioredis'
-import { RedisServer } from '../test/helpers/index.js'
+import { RedisServer, waitUntil } from '../test/helpers/index.js'
 import { formatTable, median } from './stats.js'
 import type { CustomScenario, Scenario, Variant, VariantResult } from './types.js'
 
@@ -152,6 +152,18 @@ async function runScenario (scenario: Scenario, redisUrl: string): Promise<Varia
   }
 }
 
+/** A replica of `primary`, once in sync with it. */
+async function startReplica (primary: RedisServer): Promise<RedisServer> {
+  const replica = await RedisServer.start({ args: ['--replicaof', primary.host, String(primary.port)] })
+  const client = replica.client()
+  try {
+    await waitUntil('the replica to sync', async () => (await client.info('replication')).includes('master_link_status:up'), 15_000, 50)
+  } finally {
+    client.disconnect()
+  }
+  return replica
+}
+
 async function loadScenarios (names: string[]): Promise<Array<Scenario | CustomScenario>> {
   const dir = join(here, 'scenarios')
   const available = readdirSync(dir).filter((f) => f.endsWith('.ts')).map((f) => f.slice(0, -3)).sort()
@@ -175,9 +187,14 @@ try {
       console.log(`## ${scenario.name}: ${scenario.description}\n${custom.table}\n`)
       results = custom.results
     } else {
-      const measured = await runScenario(scenario, redis.url)
-      console.log(formatTable(scenario, measured) + '\n')
-      results = measured
+      const replica = scenario.replica === true ? await startReplica(redis) : undefined
+      try {
+        const measured = await runScenario(scenario, redis.url)
+        console.log(formatTable(scenario, measured) + '\n')
+        results = measured
+      } finally {
+        await replica?.stop()
+      }
     }
     // A subset of the rows is a quick check, not the scenario's record.
     if (only !== undefined) continue

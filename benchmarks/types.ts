@@ -47,6 +47,8 @@ export interface Scenario {
   baseline: string
   variants: Variant[]
   targets?: Target[]
+  /** Attach a replica to the runner's Redis for this scenario (removed after it). */
+  replica?: boolean
 }
 
 /** What a custom scenario's `run` receives. */
