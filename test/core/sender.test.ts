@@ -88,6 +88,11 @@ t.test('scriptThen: the command follows the script, and follows it again when th
     const first = await server.countCommands(async () => await send.scriptThen(ECHO, ['s'], ['one', 7], ['wait', [0, 0]]))
     t.same(first.result, [7, 0], `${name}: both replies`)
     t.same(first.commands, { eval: 1, set: 1, wait: 1 }, name)
+    if (name !== 'another ioredis copy\'s') {
+      const before = await reads(admin)
+      t.same(await send.scriptThen(ECHO, ['s'], ['again', 8], ['wait', [0, 0]]), [8, 0])
+      t.equal(await reads(admin) - before, 2, `${name}: the script and the command in one write (the other read is the INFO asking)`)
+    }
     await admin.script('FLUSH')
     const flushed = await server.countCommands(async () => await send.scriptThen(ECHO, ['s'], ['three', 9], ['wait', [0, 0]]))
     t.same(flushed.result, [9, 0])

@@ -86,7 +86,7 @@ t.test('without durable: no WAIT', async (t) => {
 })
 
 t.test('the replica paused: a write, a login and a logout answer 503 NOT_DURABLE, never a 200', async (t) => {
-  const { primary, replica } = await pair(t)
+  const { primary, replica, admin } = await pair(t)
   const app = await build(t, { redis: primary.url, timeout: 2000, durable: { timeout: 100 } })
   const cookie = await login(app)
   const other = await login(app)
@@ -94,6 +94,7 @@ t.test('the replica paused: a write, a login and a logout answer 503 NOT_DURABLE
   t.teardown(() => { replica.resume() })
   const set = await app.inject({ method: 'POST', url: '/set', headers: { cookie }, payload: { n: 1 } })
   t.same([set.statusCode, set.json()], [503, NOT_DURABLE(0, 1, 100)])
+  t.match(await admin.get(keyOf(cookie)), /"d:n":"1"/, 'the change is on the primary: a retry is safe')
   const relogin = await app.inject({ method: 'POST', url: '/login', headers: { cookie }, payload: { userId: 'u1' } })
   t.same([relogin.statusCode, relogin.json()], [503, NOT_DURABLE(0, 1, 100)])
   // (The login above did replace `cookie`'s session on the primary: log out another one.)

@@ -4,7 +4,7 @@ import { describe, expect, test } from 'tstyche'
 import { coreErrors } from '@scaleout/core'
 import session, {
   session as named, errors, SessionUnavailableError, SessionTooLargeError, SessionDisabledError, InvalidUserIdError,
-  InvalidSessionKeyError, SessionNotLoadedError, SessionEvictionError, SessionCallbackError, type RequestSession, type SessionCallback,
+  InvalidSessionKeyError, SessionNotLoadedError, SessionEvictionError, SessionCallbackError, SessionNotDurableError, type RequestSession, type SessionCallback,
   type SessionInfo, type SessionOptions
 } from '@scaleout/session'
 
@@ -46,6 +46,15 @@ describe('@scaleout/session options', () => {
     expect(app.register(session, { secret, redis: 6379 })).type.toRaiseError()
     expect(app.register(session, { secret, cookie: { sameSite: 'sometimes' } })).type.toRaiseError()
     expect<SessionOptions>().type.not.toHaveProperty('store')
+  })
+
+  test('durable: replicas and a timeout, both optional; typos and wrong types do not compile', () => {
+    expect(app.register(session, { secret, durable: {} })).type.not.toRaiseError()
+    expect(app.register(session, { secret, durable: { replicas: 2, timeout: '500ms' } })).type.not.toRaiseError()
+    expect(app.register(session, { secret, durable: { replicas: 1, timeout: 250 } })).type.not.toRaiseError()
+    expect({ secret, durable: true }).type.not.toBeAssignableTo<SessionOptions>()
+    expect({ secret, durable: { replica: 1 } }).type.not.toBeAssignableTo<SessionOptions>()
+    expect({ secret, durable: { replicas: '1' } }).type.not.toBeAssignableTo<SessionOptions>()
   })
 
   test('@fastify/session options: the values that are this plugin\'s behaviour compile, the others do not', () => {
@@ -144,6 +153,8 @@ describe('@scaleout/session errors', () => {
     expect(new SessionNotLoadedError().code).type.toBe<'SCALEOUT_ERR_SESSION_NOT_LOADED'>()
     expect(new SessionEvictionError().code).type.toBe<'SCALEOUT_ERR_SESSION_EVICTION'>()
     expect(new SessionCallbackError().code).type.toBe<'SCALEOUT_ERR_SESSION_CALLBACK'>()
+    expect(new SessionNotDurableError().code).type.toBe<'SCALEOUT_ERR_SESSION_NOT_DURABLE'>()
+    expect(new SessionNotDurableError().statusCode).type.toBe<503>()
   })
 
   test('errors holds every session error and the core ones, keyed by code', () => {
@@ -155,6 +166,7 @@ describe('@scaleout/session errors', () => {
     expect(errors.SCALEOUT_ERR_SESSION_NOT_LOADED).type.toBe<typeof SessionNotLoadedError>()
     expect(errors.SCALEOUT_ERR_SESSION_EVICTION).type.toBe<typeof SessionEvictionError>()
     expect(errors.SCALEOUT_ERR_SESSION_CALLBACK).type.toBe<typeof SessionCallbackError>()
+    expect(errors.SCALEOUT_ERR_SESSION_NOT_DURABLE).type.toBe<typeof SessionNotDurableError>()
     expect(errors.SCALEOUT_ERR_INVALID_OPTION).type.toBe<typeof coreErrors.SCALEOUT_ERR_INVALID_OPTION>()
     expect(errors.SCALEOUT_ERR_REDIS_OOM).type.toBe<typeof coreErrors.SCALEOUT_ERR_REDIS_OOM>()
     expect(errors).type.not.toHaveProperty('SCALEOUT_ERR_NO_SUCH_ERROR')
