@@ -70,17 +70,19 @@ export function senderFor (client: RedisClient, _owned: boolean, ms: number, scr
 function viaIoredis (client: RedisClient, ms: number, scripts: readonly LuaScript[], check: (script: LuaScript) => void): Sender {
   type Defined = Record<string, (...keysThenArgs: Arg[]) => Promise<unknown>>
   for (const script of scripts) client.defineCommand(script.name, { numberOfKeys: script.keys, lua: script.lua })
+  const command = async <T>(name: string, args: Arg[]): Promise<T> => await bounded(client.call(name, ...args) as Promise<T>, ms, client)
+  const script = async <T>(script: LuaScript, keys: string[], args: Arg[]): Promise<T> => {
+    check(script)
+    return await bounded(((client as unknown as Defined)[script.name] as Defined[string])(...keys, ...args) as Promise<T>, ms, client)
+  }
   return {
-    command: async <T>(name: string, args: Arg[]): Promise<T> => await bounded(client.call(name, ...args) as Promise<T>, ms, client),
-    script: async <T>(script: LuaScript, keys: string[], args: Arg[]): Promise<T> => {
-      check(script)
-      return await bounded(((client as unknown as Defined)[script.name] as Defined[string])(...keys, ...args) as Promise<T>, ms, client)
-    },
+    command,
+    script,
     // ioredis may resend a script (EVAL after NOSCRIPT) after a command queued behind it: the
     // command waits for the script's reply instead (one more round trip).
-    async scriptThen <T, U>(script: LuaScript, keys: string[], args: Arg[], next: [string, Arg[]]): Promise<[T, U]> {
-      const reply = await this.script<T>(script, keys, args)
-      return [reply, await this.command<U>(...next)]
+    scriptThen: async <T, U>(lua: LuaScript, keys: string[], args: Arg[], next: [string, Arg[]]): Promise<[T, U]> => {
+      const reply = await script<T>(lua, keys, args)
+      return [reply, await command<U>(...next)]
     }
   }
 }
