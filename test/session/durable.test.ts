@@ -139,3 +139,33 @@ t.test('the primary paused: the write and its WAIT time out together, 503 UNAVAI
   t.equal(res.statusCode, 503)
   t.equal(res.json().code, 'SCALEOUT_ERR_SESSION_UNAVAILABLE')
 })
+
+t.test('writes: \'logins\': only logins and logouts wait; other saves cost what they cost without durable', async (t) => {
+  const { primary, replica } = await pair(t)
+  const app = await build(t, { redis: primary.url, timeout: 2000, durable: { timeout: 100, writes: 'logins' } }, {}, (app) => {
+    app.post('/forget', async (request) => {
+      request.session.delete('userId')
+      return { ok: true }
+    })
+  })
+  const cookie = await login(app)
+  const other = await login(app)
+  const anonymous = cookieOf(await app.inject({ method: 'POST', url: '/set', payload: { n: 1 } })) as string
+  // With the replica up: a modification sends no WAIT, a login one.
+  const { commands: atSet } = await roundTrips(primary, async () => await app.inject({ method: 'POST', url: '/set', headers: { cookie }, payload: { n: 2 } }))
+  t.equal(atSet.wait, undefined)
+  const { commands: atLogin } = await roundTrips(primary, async () => await app.inject({ method: 'POST', url: '/login', payload: { userId: 'u2' } }))
+  t.equal(atLogin.wait, 1)
+
+  replica.pause()
+  t.teardown(() => { replica.resume() })
+  const status = async (url: string, cookie: string | undefined, payload: Record<string, unknown> = {}): Promise<number> =>
+    (await app.inject({ method: 'POST', url, payload, ...(cookie === undefined ? {} : { headers: { cookie } }) })).statusCode
+  t.equal(await status('/set', cookie, { n: 3 }), 200, 'a modification: no WAIT')
+  t.equal(await status('/set', undefined, { n: 1 }), 200, 'a new session without a user: no WAIT')
+  t.equal(await status('/set', anonymous, { userId: 'u3' }), 503, 'a save that sets the user (a login without regenerate)')
+  t.equal(await status('/forget', other), 503, 'a save that removes the user (a logout without destroy)')
+  t.equal(await status('/login', undefined, { userId: 'u4' }), 503, 'a login without a session')
+  t.equal(await status('/login', cookie, { userId: 'u1' }), 503, 'a login (regenerate) of a session')
+  t.equal(await status('/logout', other), 503, 'a logout')
+})

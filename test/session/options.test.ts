@@ -76,8 +76,9 @@ const cases: Array<[string, unknown, string]> = [
   ['maxBytes', { secret: SECRET, redis, maxBytes: '1kb' }, 'option `maxBytes` is invalid: expected an integer from 64 to 16777216'],
   ['timeout', { secret: SECRET, redis, timeout: 0 }, 'option `timeout` is invalid: expected a duration from 1ms to 1m: a number of milliseconds or a string such as "500ms", "30s", "15m", "24h"'],
   ['timeout', { secret: SECRET, redis, timeout: '61s' }, 'option `timeout` is invalid: expected a duration from 1ms to 1m'],
-  ['durable', { secret: SECRET, redis, durable: true }, 'option `durable` is invalid: expected an object { replicas, timeout }'],
-  ['durable', { secret: SECRET, redis, durable: { replica: 1 } }, 'option `durable.replica` is invalid: expected no such option: did you mean `replicas`? the options are replicas, timeout'],
+  ['durable', { secret: SECRET, redis, durable: true }, 'option `durable` is invalid: expected an object { replicas, timeout, writes }'],
+  ['durable', { secret: SECRET, redis, durable: { replica: 1 } }, 'option `durable.replica` is invalid: expected no such option: did you mean `replicas`? the options are replicas, timeout, writes'],
+  ['durable.writes', { secret: SECRET, redis, durable: { writes: 'some' } }, 'option `durable.writes` is invalid: expected "all" or "logins"'],
   ['durable.replicas', { secret: SECRET, redis, durable: { replicas: 0 } }, 'option `durable.replicas` is invalid: expected an integer from 1 to 16'],
   ['durable.replicas', { secret: SECRET, redis, durable: { replicas: '1' } }, 'option `durable.replicas` is invalid: expected an integer from 1 to 16'],
   // WAIT and the write it follows must answer within the per-call bound.
@@ -124,9 +125,9 @@ t.test('durable on a Redis Cluster: refused (WAIT would not reach the node that 
 })
 
 t.test('durable: replicas 1 and 500 ms by default, never longer than timeout', async (t) => {
-  t.same(normalize({ secret: SECRET, durable: {} }).durable, { replicas: 1, timeout: 500 })
-  t.same(normalize({ secret: SECRET, timeout: 200, durable: {} }).durable, { replicas: 1, timeout: 200 })
-  t.same(normalize({ secret: SECRET, timeout: '2s', durable: { replicas: 2, timeout: '1.5s' } }).durable, { replicas: 2, timeout: 1500 })
+  t.same(normalize({ secret: SECRET, durable: {} }).durable, { replicas: 1, timeout: 500, writes: 'all' })
+  t.same(normalize({ secret: SECRET, timeout: 200, durable: {} }).durable, { replicas: 1, timeout: 200, writes: 'all' })
+  t.same(normalize({ secret: SECRET, timeout: '2s', durable: { replicas: 2, timeout: '1.5s', writes: 'logins' } }).durable, { replicas: 2, timeout: 1500, writes: 'logins' })
 })
 
 t.test('@fastify/session options that name this plugin\'s own behaviour are accepted', async (t) => {

@@ -51,7 +51,8 @@ describe('@scaleout/session options', () => {
   test('durable: replicas and a timeout, both optional; typos and wrong types do not compile', () => {
     expect(app.register(session, { secret, durable: {} })).type.not.toRaiseError()
     expect(app.register(session, { secret, durable: { replicas: 2, timeout: '500ms' } })).type.not.toRaiseError()
-    expect(app.register(session, { secret, durable: { replicas: 1, timeout: 250 } })).type.not.toRaiseError()
+    expect(app.register(session, { secret, durable: { replicas: 1, timeout: 250, writes: 'logins' } })).type.not.toRaiseError()
+    expect({ secret, durable: { writes: 'some' } }).type.not.toBeAssignableTo<SessionOptions>()
     expect({ secret, durable: true }).type.not.toBeAssignableTo<SessionOptions>()
     expect({ secret, durable: { replica: 1 } }).type.not.toBeAssignableTo<SessionOptions>()
     expect({ secret, durable: { replicas: '1' } }).type.not.toBeAssignableTo<SessionOptions>()

@@ -33,6 +33,8 @@ export interface Settings {
 export interface Durable {
   readonly replicas: number
   readonly timeout: number
+  /** Every write, or only those that log in or out (see Store.change). */
+  readonly writes: 'all' | 'logins'
 }
 
 // `prefix` is ours (the Redis key prefix), so Fastify's register key of that name is accepted.
@@ -92,12 +94,14 @@ function cookiePrefix (value: unknown): string {
 
 function durable (value: unknown, timeout: number): Durable | null {
   if (value === undefined) return null
-  if (!isPlainObject(value)) throw invalid(PLUGIN, 'durable', 'an object { replicas, timeout }')
-  checkKeys(PLUGIN, 'durable', value, ['replicas', 'timeout'])
+  if (!isPlainObject(value)) throw invalid(PLUGIN, 'durable', 'an object { replicas, timeout, writes }')
+  checkKeys(PLUGIN, 'durable', value, ['replicas', 'timeout', 'writes'])
+  if (value.writes !== undefined && value.writes !== 'all' && value.writes !== 'logins') throw invalid(PLUGIN, 'durable.writes', '"all" or "logins"')
   return {
     replicas: value.replicas === undefined ? 1 : checkInteger(PLUGIN, 'durable.replicas', value.replicas, 1, 16),
     // WAIT blocks for up to this long, and the write and its WAIT together must answer within `timeout`.
-    timeout: value.timeout === undefined ? Math.min(500, timeout) : checkDuration(PLUGIN, 'durable.timeout', value.timeout, { min: 1, max: timeout })
+    timeout: value.timeout === undefined ? Math.min(500, timeout) : checkDuration(PLUGIN, 'durable.timeout', value.timeout, { min: 1, max: timeout }),
+    writes: value.writes ?? 'all'
   }
 }
 

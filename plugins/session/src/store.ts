@@ -21,6 +21,11 @@ export interface UserChange {
 
 const NO_CHANGE: UserChange = { add: undefined, remove: undefined }
 
+/** A write that changes whose session it is. */
+function isLogin (change: UserChange): boolean {
+  return change.add !== undefined || change.remove !== undefined
+}
+
 /** Redis errors on the request path become SCALEOUT_ERR_SESSION_UNAVAILABLE; others pass through. */
 export function unavailable (err: unknown): Error {
   if (!isUnavailable(err)) return err as Error
@@ -73,11 +78,12 @@ export class Store {
    * A script that changes a session. With `durable`, WAIT follows it on the same connection, in
    * the same write: WAIT counts the replicas that acknowledged every write sent before it on that
    * connection, so fewer than asked means the change could be lost on a failover, and the caller
-   * gets a 503 rather than a change that may not last.
+   * gets a 503 rather than a change that may not last. `login`: the change logs in or out (a
+   * regenerate, a destroy, or a change of user), which `writes: 'logins'` limits WAIT to.
    */
-  private change<T> (script: LuaScript, keys: string[], args: Array<string | number>): Promise<T> {
+  private change<T> (script: LuaScript, keys: string[], args: Array<string | number>, login: boolean): Promise<T> {
     const durable = this.settings.durable
-    if (durable === null) return this.call(this.send.script<T>(script, keys, args))
+    if (durable === null || (durable.writes === 'logins' && !login)) return this.call(this.send.script<T>(script, keys, args))
     return this.call(this.send.scriptThen<T, number>(script, keys, args, ['wait', [durable.replicas, durable.timeout]])).then(([reply, acked]) => {
       if (acked < durable.replicas) throw new SessionNotDurableError(acked, durable.replicas, durable.timeout)
       return reply
@@ -140,7 +146,7 @@ export class Store {
     const key = this.sessionKey(id)
     const { keys, flags } = this.indexArgs(key, change)
     const [written] = await Promise.all([
-      this.change<number>(WRITE_SCRIPT, [key, ...keys], [this.settings.ttl, ...flags, id, sets.length / 2, this.settings.maxBytes, ...sets, ...deletes]),
+      this.change<number>(WRITE_SCRIPT, [key, ...keys], [this.settings.ttl, ...flags, id, sets.length / 2, this.settings.maxBytes, ...sets, ...deletes], isLogin(change)),
       this.indexAlongside(change, id)
     ])
     return written
@@ -156,7 +162,7 @@ export class Store {
     const [deadline] = await Promise.all([
       this.change<number>(CREATE_SCRIPT, [key, oldId === undefined ? key : this.sessionKey(oldId), ...keys], [
         oldId === undefined ? '0' : blind ? '2' : '1', ...flags, this.settings.ttl, this.settings.maxLifetime, id, oldId ?? '', this.forwardMs, this.inline ? '0' : '1', ...sets
-      ]),
+      ], oldId !== undefined || isLogin(change)),
       this.indexAlongside(change, id)
     ])
     // Refused (the old session was destroyed meanwhile): the entry added alongside leads nowhere.
@@ -184,7 +190,7 @@ export class Store {
   /** destroyAllFor's destroy: the session and whatever it was regenerated into (see DESTROY_ALL); how many ended. */
   async destroyAll (id: string, keep: readonly string[]): Promise<number> {
     const key = this.sessionKey(id)
-    return await this.change<number>(DESTROY_ALL_SCRIPT, [key], [key.slice(0, key.indexOf('}') + 2), this.pendingMs, ...keep.map((k) => this.sessionKey(k))])
+    return await this.change<number>(DESTROY_ALL_SCRIPT, [key], [key.slice(0, key.indexOf('}') + 2), this.pendingMs, ...keep.map((k) => this.sessionKey(k))], true)
   }
 
   /** Removes index entries: `always` at once, `unlessRecent` only once older than pendingMs. */
@@ -196,6 +202,6 @@ export class Store {
   async destroy (id: string, user: string | undefined): Promise<void> {
     const key = this.sessionKey(id)
     const indexed = this.inline && user !== undefined
-    await this.change(DESTROY_SCRIPT, [key, indexed ? this.indexKey(user) : key], [id, indexed ? '1' : '0'])
+    await this.change(DESTROY_SCRIPT, [key, indexed ? this.indexKey(user) : key], [id, indexed ? '1' : '0'], true)
   }
 }

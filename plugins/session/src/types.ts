@@ -72,6 +72,11 @@ export interface SessionOptions {
     replicas?: number
     /** Milliseconds, or a string such as `'500ms'`. */
     timeout?: number | string
+    /**
+     * `'all'` (default), or `'logins'`: only `regenerate()`, `destroy()`, `destroyAllFor` and
+     * saves that set or remove the `userKey` wait; other saves cost what they cost without `durable`.
+     */
+    writes?: 'all' | 'logins'
   }
 }
 
