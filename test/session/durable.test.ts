@@ -94,7 +94,7 @@ t.test('the replica paused: a write, a login and a logout answer 503 NOT_DURABLE
   t.teardown(() => { replica.resume() })
   const set = await app.inject({ method: 'POST', url: '/set', headers: { cookie }, payload: { n: 1 } })
   t.same([set.statusCode, set.json()], [503, NOT_DURABLE(0, 1, 100)])
-  t.match(await admin.get(keyOf(cookie)), /"d:n":"1"/, 'the change is on the primary: a retry is safe')
+  t.match(await admin.get(keyOf(cookie)), /"d:n":"1"/, 'the change is on the primary: a retry finds it there')
   const relogin = await app.inject({ method: 'POST', url: '/login', headers: { cookie }, payload: { userId: 'u1' } })
   t.same([relogin.statusCode, relogin.json()], [503, NOT_DURABLE(0, 1, 100)])
   // (The login above did replace `cookie`'s session on the primary: log out another one.)
