@@ -5,7 +5,8 @@ import { SECRET } from './fleet.js'
 
 // With `durable`, an acknowledged session change is on a replica before the answer leaves, so the
 // replica Sentinel promotes has it: logouts stay logouts, logins stay logins. The primary is killed
-// right after the last acknowledgement, before anything else could have replicated it.
+// right after the last acknowledgement, before anything else could have replicated it. `replicas`
+// is both replicas: with fewer, Sentinel could promote one that had not acknowledged.
 
 function cookieOf (header: string | string[] | undefined): string {
   const first = Array.isArray(header) ? header[0] : header
@@ -16,7 +17,7 @@ t.test('Sentinel: logouts and logins acknowledged with `durable` survive the pri
   const setup = await RedisSentinelHarness.start({ replicas: 2, sentinels: 3 })
   t.teardown(async () => await setup.stop())
   const app = appFor(t)
-  await app.register(session, { secret: SECRET, redis: setup.connection, timeout: 1000, durable: { replicas: 1, timeout: 500 } })
+  await app.register(session, { secret: SECRET, redis: setup.connection, timeout: 1000, durable: { replicas: 2, timeout: 500 } })
   app.post('/login', async (request) => {
     await request.session.regenerate()
     request.session.set('userId', (request.body as { userId: string }).userId)
