@@ -60,6 +60,8 @@ t.test('Sentinel primary killed under the session-continuity load', async (t) =>
   let logins = 0
   const loginLoop = loop(async () => await call(lb, '/login', { method: 'POST', body: { name: `user-${++logins}` }, timeoutMs: TIMEOUT_MS }), 50)
   const loops = [...sessionLoops, anonymousLoop, loginLoop]
+  // Readiness as each instance reports it (measured, not asserted: it is re-checked every 2 s).
+  const readiness = stack.instances.map((i) => loop(async () => await call(i.url, '/health/ready', { timeoutMs: TIMEOUT_MS }), 100))
 
   await waitUntil('the load to run on every instance', () =>
     stack.instances.every((i) => sessionLoops.some((l) => l.samples.some((s) => s.answer?.instance === i.name && s.answer.status === 200))), 20_000, 50)
@@ -82,7 +84,7 @@ t.test('Sentinel primary killed under the session-continuity load', async (t) =>
   const recoveredAt = Date.now()
   // Then a second more of load through HAProxy, all of it answered.
   await sleep(1000)
-  await Promise.all(loops.map(async (l) => await l.stop()))
+  await Promise.all([...loops, ...readiness].map(async (l) => await l.stop()))
 
   const samples = loops.flatMap((l) => l.samples)
   const answered = samples.filter((s) => s.answer !== undefined).map((s) => s.answer as Answer)
@@ -120,12 +122,15 @@ t.test('Sentinel primary killed under the session-continuity load', async (t) =>
   }
 
   const windowed = refused.map((s) => s.at)
+  const unready = readiness.map((l) => l.samples.filter((s) => s.sent > killedAt && s.answer?.status === 503))
+  const readyAgain = readiness.map((l, i) => l.samples.find((s) => s.sent > Math.max(killedAt, ...(unready[i] as Sample[]).map((u) => u.at)) && s.answer?.status === 200)?.at)
   const count = (loops: Array<{ samples: Sample[] }>, status: number): number => loops.flatMap((l) => l.samples).filter((s) => s.answer?.status === status).length
   t.comment([
     `requests ${samples.length}: ${JSON.stringify(statuses)}, 503s ${refused.length}, 500s ${statuses[500] ?? 0}, none hung`,
     `session GETs ${sessionLoops.reduce((n, l) => n + l.samples.length, 0)} (${count(sessionLoops, 503)} x 503), logins ${loginLoop.samples.length} (${count([loginLoop], 503)} x 503), anonymous ${anonymousLoop.samples.length} (all 200)`,
     `promotion ${promotedAt - killedAt} ms after the kill; 503s from +${Math.min(...windowed) - killedAt} to +${Math.max(...windowed) - killedAt} ms;`,
     `last 503 ${Math.max(...windowed) - promotedAt} ms after the promotion; every instance serving ${recoveredAt - promotedAt} ms after it`,
+    `readiness 503 on ${unready.filter((u) => u.length > 0).length} of ${readiness.length} instances in the window, 200 again at +${readyAgain.map((at) => at === undefined ? '?' : at - promotedAt).join('/')} ms after the promotion`,
     `sessions lost: ${users.length} long-standing 0; logins acknowledged in the last second before the kill ${loginsLost} of ${lastSecond.length}; counter writes lost ${countersLost}`
   ].join('\n'))
 })
