@@ -16,12 +16,13 @@ const RECOVERY_BOUND_MS = 60_000
 
 interface Sample { sent: number, at: number, answer?: Answer, error?: string }
 
-/** One client in a loop until `stop()`: every answer with the time it arrived. */
+/** One client in a loop until `stop()` (or 3 minutes, should a step fail first): every answer with the time it arrived. */
 function loop (send: () => Promise<Answer>, pauseMs = 20): { samples: Sample[], stop: () => Promise<void> } {
   const samples: Sample[] = []
   const state = { stopped: false }
+  const deadline = Date.now() + 180_000
   const running = (async () => {
-    while (!state.stopped) {
+    while (!state.stopped && Date.now() < deadline) {
       const sent = Date.now()
       try {
         const answer = await send()
