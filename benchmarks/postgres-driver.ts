@@ -3,14 +3,13 @@
 // Rounds interleave the variants as run.ts does; each figure is the median of its rounds. Besides
 // throughput under load, each round drives every variant once more through a single connection, so
 // the p50 there is a request's own latency (what the consistency token adds), not queueing.
-import { fork, type ChildProcess } from 'node:child_process'
-import { once } from 'node:events'
+import type { ChildProcess } from 'node:child_process'
 import http from 'node:http'
-import { join } from 'node:path'
 import autocannon from 'autocannon'
 import { PostgresCluster } from '../test/helpers/postgres.js'
 import { FILL, TABLE } from './servers/postgres-common.js'
-import { median } from './stats.js'
+import { startServerProcess, stopServerProcess } from './server-process.js'
+import { median, targetLines } from './stats.js'
 import type { BenchRequest, CustomContext, Target } from './types.js'
 
 export interface PgVariant {
@@ -48,36 +47,13 @@ export interface PgResult {
   ratio: number
 }
 
-const here = import.meta.dirname
-
 async function start (variant: PgVariant, urls: { primaryUrl: string, replicaUrl: string }): Promise<Running> {
-  const child = fork(join(here, 'serve.ts'), [variant.server, JSON.stringify({ ...variant.options, ...urls })], {
-    execArgv: ['--import', 'tsx', '--conditions=@scaleout/source'],
-    env: { ...process.env, NODE_ENV: 'production' },
-    stdio: ['ignore', 'inherit', 'inherit', 'ipc']
-  })
-  const [message] = await Promise.race([
-    once(child, 'message') as Promise<[{ port: number }]>,
-    once(child, 'exit').then(([code]) => { throw new Error(`${variant.name}: server exited with ${String(code)} before listening`) })
-  ])
-  const url = `http://127.0.0.1:${message.port}`
-  const running: Running = { variant, child, url, headers: {} }
-  try {
-    running.headers = (await variant.prepare?.(url)) ?? {}
-  } catch (err) {
-    await stop(running)
-    throw err
-  }
-  return running
+  const started = await startServerProcess(variant.name, variant.server, { ...variant.options, ...urls }, {}, async (url) => (await variant.prepare?.(url)) ?? {})
+  return { variant, ...started }
 }
 
 async function stop (running: Running): Promise<void> {
-  if (running.child.exitCode !== null) return
-  const exited = once(running.child, 'exit')
-  running.child.send('stop')
-  const timer = setTimeout(() => running.child.kill('SIGKILL'), 5000)
-  await exited
-  clearTimeout(timer)
+  await stopServerProcess(running.child)
 }
 
 /** Statements the server sent so far, by host; NaN for a server that sends none (bare Fastify). */
@@ -158,14 +134,7 @@ export function formatPgTable (scenario: PgScenario, results: PgResult[]): strin
     const cells = [r.requestsPerSec.toFixed(0), r.p50.toFixed(2), r.p99.toFixed(2), r.p50Single.toFixed(3), count(r.primaryPerRequest), count(r.replicaPerRequest), String(r.errors + r.non2xx), r.ratio.toFixed(2)]
     lines.push([r.name.padEnd(w), ...cells.map((c, i) => c.padStart(Math.max((cols[i] as string).length, 7)))].join('  '))
   }
-  for (const target of scenario.targets) {
-    const mine = results.find((r) => r.name === target.variant)
-    const other = results.find((r) => r.name === target.against)
-    if (mine === undefined || other === undefined) continue
-    const ratio = mine.requestsPerSec / other.requestsPerSec
-    lines.push(`target: ${target.variant} >= ${target.min}x ${target.against}: ${ratio.toFixed(2)}x ${ratio >= target.min ? 'met' : 'MISSED'}`)
-  }
-  return lines.join('\n')
+  return [...lines, ...targetLines(scenario.targets, results)].join('\n')
 }
 
 /** Runs one postgres scenario on its own primary + replica, stopped at the end. */

@@ -6,8 +6,7 @@
 // it: commands per request (INFO commandstats after CONFIG RESETSTAT; commands a script runs count
 // too) and Redis CPU per request (the server process's user + system CPU, INFO cpu, which counts a
 // script's inner commands once and includes the network I/O).
-import { fork, type ChildProcess } from 'node:child_process'
-import { once } from 'node:events'
+import type { ChildProcess } from 'node:child_process'
 import { mkdirSync, readdirSync, writeFileSync } from 'node:fs'
 import { join, resolve } from 'node:path'
 import { parseArgs } from 'node:util'
@@ -15,6 +14,7 @@ import { pathToFileURL } from 'node:url'
 import autocannon from 'autocannon'
 import { Redis } from 'ioredis'
 import { RedisServer, waitUntil } from '../test/helpers/index.js'
+import { startServerProcess, stopServerProcess } from './server-process.js'
 import { formatTable, median } from './stats.js'
 import type { CustomScenario, Scenario, Variant, VariantResult } from './types.js'
 
@@ -38,32 +38,12 @@ const only = values.only?.split(',').map((text) => text.trim()).filter((text) =>
 interface Running { variant: Variant, child: ChildProcess, url: string, headers: Record<string, string> | Array<Record<string, string>> }
 
 async function startServer (variant: Variant, redisUrl: string): Promise<Running> {
-  const child = fork(join(here, 'serve.ts'), [variant.server, JSON.stringify(variant.options ?? {})], {
-    execArgv: ['--import', 'tsx', '--conditions=@scaleout/source'],
-    env: { ...process.env, REDIS_URL: redisUrl, NODE_ENV: 'production' },
-    stdio: ['ignore', 'inherit', 'inherit', 'ipc']
-  })
-  const [message] = await Promise.race([
-    once(child, 'message') as Promise<[{ port: number }]>,
-    once(child, 'exit').then(([code]) => { throw new Error(`${variant.name}: server exited with ${String(code)} before listening`) })
-  ])
-  const url = `http://127.0.0.1:${message.port}`
-  const running: Running = { variant, child, url, headers: {} }
-  try {
-    running.headers = (await variant.prepare?.(url)) ?? {}
-  } catch (err) {
-    await stopServer(running)
-    throw err
-  }
-  return running
+  const started = await startServerProcess(variant.name, variant.server, variant.options ?? {}, { REDIS_URL: redisUrl }, async (url) => (await variant.prepare?.(url)) ?? {})
+  return { variant, ...started }
 }
 
 async function stopServer (running: Running): Promise<void> {
-  const exited = once(running.child, 'exit')
-  running.child.send('stop')
-  const timer = setTimeout(() => running.child.kill('SIGKILL'), 5000)
-  await exited
-  clearTimeout(timer)
+  await stopServerProcess(running.child)
 }
 
 async function drive (running: Running, seconds: number): Promise<autocannon.Result> {

@@ -1,4 +1,4 @@
-import type { Scenario, VariantResult } from './types.js'
+import type { Scenario, Target, VariantResult } from './types.js'
 
 export function median (values: number[]): number {
   const sorted = [...values].sort((a, b) => a - b)
@@ -18,12 +18,18 @@ export function formatTable (scenario: Scenario, results: VariantResult[]): stri
   for (const r of results) {
     lines.push(`${pad(r.name, nameWidth)}  ${pad(r.requestsPerSec.toFixed(0), 9, true)}  ${pad(r.p50.toFixed(2), 7, true)}  ${pad(r.p99.toFixed(2), 7, true)}  ${pad(String(r.errors), 6, true)}  ${pad(String(r.non2xx), 6, true)}  ${pad(r.ratio.toFixed(2), 6, true)}  ${pad(r.redisCommandsPerRequest.toFixed(2), 13, true)}  ${pad(r.redisCpuUsPerRequest.toFixed(1), 12, true)}`)
   }
-  for (const target of scenario.targets ?? []) {
+  return [...lines, ...targetLines(scenario.targets ?? [], results)].join('\n')
+}
+
+/** One line per target: the same-run ratio and whether it was met. */
+export function targetLines (targets: readonly Target[], results: ReadonlyArray<{ name: string, requestsPerSec: number }>): string[] {
+  const lines: string[] = []
+  for (const target of targets) {
     const mine = results.find((r) => r.name === target.variant)
     const other = results.find((r) => r.name === target.against)
     if (mine === undefined || other === undefined) continue
     const ratio = mine.requestsPerSec / other.requestsPerSec
     lines.push(`target: ${target.variant} >= ${target.min}x ${target.against}: ${ratio.toFixed(2)}x ${ratio >= target.min ? 'met' : 'MISSED'}`)
   }
-  return lines.join('\n')
+  return lines
 }

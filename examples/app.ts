@@ -33,7 +33,10 @@ export async function buildApp (config: ExampleConfig, options: { logger?: boole
   // their own (fail fast while Redis is away), without auto-pipelining, which the plugins' request
   // paths do not use. The plugins never close a client they were given: the app does, last (onClose
   // hooks run last-added-first).
-  const redis = new Redis(config.redisUrl, { ...redisDefaults, enableAutoPipelining: false })
+  // Behind Sentinel the client asks the Sentinels for the primary at every (re)connection, so it
+  // follows a failover without a restart.
+  const settings = { ...redisDefaults, enableAutoPipelining: false }
+  const redis = typeof config.redis === 'string' ? new Redis(config.redis, settings) : new Redis({ ...settings, ...config.redis })
   redis.on('error', (err) => { app.log.warn({ err }, 'Redis connection error') })
   app.addHook('onClose', async () => { await closeClient(redis) })
   // Start-up waits a little for the first connection, as the plugins do for a client of their own,

@@ -23,6 +23,11 @@ export class Instance {
     return `http://127.0.0.1:${this.port}`
   }
 
+  /** The process id of the current run: the same before and after a drill means no restart. */
+  get pid (): number | undefined {
+    return this.child?.pid
+  }
+
   get running (): boolean {
     return this.child !== undefined && this.child.exitCode === null && this.child.signalCode === null
   }
@@ -64,11 +69,20 @@ export class Instance {
   }
 }
 
-export async function startInstances (count: number, redisUrl: string, env: NodeJS.ProcessEnv = {}): Promise<Instance[]> {
+/** A redis:// URL, or the Sentinels watching the primary (as RedisSentinelHarness#connection gives them). */
+export type RedisTarget = string | { sentinels: Array<{ host: string, port: number }>, name: string }
+
+/** The example's environment for `redis`: REDIS_URL, or REDIS_SENTINELS and REDIS_SENTINEL_NAME. */
+function redisEnv (redis: RedisTarget): NodeJS.ProcessEnv {
+  if (typeof redis === 'string') return { REDIS_URL: redis }
+  return { REDIS_URL: '', REDIS_SENTINELS: redis.sentinels.map((s) => `${s.host}:${s.port}`).join(','), REDIS_SENTINEL_NAME: redis.name }
+}
+
+export async function startInstances (count: number, redis: RedisTarget, env: NodeJS.ProcessEnv = {}): Promise<Instance[]> {
   const instances: Instance[] = []
   for (let i = 1; i <= count; i++) {
     instances.push(new Instance(`instance-${i}`, await freePort(), {
-      REDIS_URL: redisUrl,
+      ...redisEnv(redis),
       // Only the load balancer (which connects from 127.0.0.1) may forward client details.
       TRUST_PROXY: '127.0.0.1',
       // Longer than HAProxy's inter 1s x fall 2, so the balancer stops sending before close().

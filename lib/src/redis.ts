@@ -100,7 +100,11 @@ export async function closeClient (client: RedisClient, timeoutMs = 1000): Promi
   if (client.status === 'end') return
   const ended = new Promise<void>((resolve) => client.once('end', resolve))
   if (client.status === 'ready') await within(client.quit(), timeoutMs)
+  // Between two attempts to reach a Redis that is down there is no socket: disconnect() only
+  // cancels the next attempt, and no 'end' ever comes (each such client held close() for timeoutMs).
+  const idle = client.status === 'reconnecting'
   client.disconnect()
+  if (idle) return
   await within(ended, timeoutMs)
 }
 
@@ -130,6 +134,28 @@ export async function waitForReady (client: RedisClient, ms: number): Promise<bo
 // Apps (keyed by their HTTP server, which every encapsulated context shares) where a client we
 // created already failed its first connection attempt.
 const unreachableApps = new WeakSet<object>()
+// Per app, the addresses already reported unreachable at start-up: every plugin of the app makes
+// its own client to the same Redis, and one line says it all.
+const reportedDown = new WeakMap<object, Set<string>>()
+
+/** Once per app and address: true the first time only. */
+function firstReport (fastify: FastifyInstance, address: string): boolean {
+  let seen = reportedDown.get(fastify.server)
+  if (seen === undefined) reportedDown.set(fastify.server, seen = new Set())
+  if (seen.has(address)) return false
+  seen.add(address)
+  return true
+}
+
+/** Where a client connects, for log lines (never a password). */
+function addressOf (client: RedisClient): string {
+  if (client.isCluster) {
+    // A Cluster we created: its startup nodes are the { host, port } objects clusterNodes made.
+    return (client as unknown as { startupNodes: Array<{ host: string, port: number }> }).startupNodes.map((n) => `${n.host}:${n.port}`).join(',')
+  }
+  const { host, port, name, sentinels } = (client as Redis).options
+  return sentinels != null && sentinels.length > 0 ? `sentinel master ${String(name)}` : `${String(host)}:${String(port)}`
+}
 
 function fromFastifyRedis (fastify: FastifyInstance): RedisClient | undefined {
   if (!fastify.hasDecorator('redis')) return undefined
@@ -179,17 +205,24 @@ export async function resolveRedis (fastify: FastifyInstance, option: RedisOptio
 
   // Log the Redis error events of our clients instead of letting them crash the process as
   // unhandled 'error' events; ioredis keeps reconnecting on its own.
-  // One warning per outage, not one per reconnect attempt (a Redis down for 10 s is dozens of them).
+  // One warning per outage for this plugin's connections together, not one per reconnect attempt
+  // of each (a Redis down for 10 s is dozens of them): the first connection to fail warns, and the
+  // outage ends when every failed one is ready again.
+  const down = new Set<RedisClient>()
+  // While start-up waits for the created client, its errors are left to the one line at the end.
+  let starting = owned
+  let lastError: Error | undefined
   const watch = (c: RedisClient): RedisClient => {
-    let warned = false
     c.on('error', (err: Error) => {
       noteConnectionError(c, err)
-      if (warned) return
-      warned = true
+      lastError = err
+      if (down.has(c)) return
+      down.add(c)
+      if (down.size > 1 || starting) return
       fastify.log.warn({ err, plugin }, `${plugin}: Redis connection error`)
     })
     c.on('ready', () => {
-      warned = false
+      down.delete(c)
       noteConnectionError(c, null)
     })
     return c
@@ -199,7 +232,14 @@ export async function resolveRedis (fastify: FastifyInstance, option: RedisOptio
     // The bounded wait runs from the client's creation, so the clients of every plugin wait side by
     // side rather than one after another (plugins register in turn); app.ready() awaits them all.
     const readiness = readyWithin(client, readyTimeoutMs, ['end']).then((ready) => {
-      if (!ready && !closing) fastify.log.warn({ plugin, source }, `${plugin}: Redis not reachable yet; requests needing it fail fast until it is`)
+      starting = false
+      if (ready || closing) return
+      // The outage goes on: its warning is this one, whether or not an error event came yet.
+      down.add(client)
+      const address = addressOf(client)
+      if (!firstReport(fastify, address)) return
+      fastify.log.warn({ err: lastError, plugin, source, address },
+        `${plugin}: Redis at ${address} not reachable yet; requests needing it fail fast until it is (one warning for every plugin of the app using it)`)
     })
     fastify.addHook('onReady', async () => await readiness)
     // Registration itself waits for the first connection attempt only: a reachable Redis still gives

@@ -4,6 +4,7 @@ import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs'
 import { join } from 'node:path'
 import { promisify } from 'node:util'
 import { redisFor } from '../helpers/fixtures.js'
+import { childEnv } from '../helpers/processes.js'
 import { blocksOf, CODE, NOT_CODE, readmes, ROOT, type Block } from './blocks.js'
 
 // Every fenced block of every README (root, lib, plugins/*), as printed:
@@ -100,12 +101,11 @@ t.test('every block marked run runs: register, ready, the request, close', async
     const { stdout } = await exec(process.execPath, ['--import', 'tsx', '--conditions=@scaleout/source', 'runner.ts', `./${program}`, JSON.stringify(block.run)], {
       cwd: dir,
       timeout: 60_000,
-      env: {
-        ...process.env,
+      env: childEnv({
         REDIS_URL: redis.url,
         SESSION_SECRETS: 'a-secret-of-at-least-32-characters-1,a-secret-of-at-least-32-characters-0',
         PORT: '0'
-      }
+      })
     })
     const line = stdout.split('\n').find((line) => line.startsWith('README-RUN '))
     if (line === undefined) throw new Error(`${name(block)} printed no result: ${stdout}`)

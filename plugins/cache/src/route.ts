@@ -101,12 +101,20 @@ function hooks (cache: SharedCache, r: NormalizedRoute, scope: string): { preHan
   return { preHandler, onSend }
 }
 
-/** Adds response caching to every route registered after the plugin with `config.cache`. */
+/**
+ * Adds response caching to every route registered after the plugin with `config.cache`, and warns
+ * once about each route registered before it with one: onRoute never sees those, so they are not
+ * cached, and saying so beats a cache that silently does nothing.
+ */
 export function routeCaching (fastify: FastifyInstance, cache: SharedCache): void {
   fastify.decorateRequest(kKey, null)
+  // The `config.cache` values onRoute saw (a HEAD route shares its GET route's).
+  const seen = new Set<unknown>()
+  const warned = new Set<unknown>()
   fastify.addHook('onRoute', (route: RouteOptions) => {
     const config = (route.config as { cache?: unknown } | undefined)?.cache
     if (config === undefined) return
+    seen.add(config)
     const methods = toArray(route.method)
     if (!methods.includes('GET')) {
       if (methods.includes('HEAD')) return
@@ -116,5 +124,16 @@ export function routeCaching (fastify: FastifyInstance, cache: SharedCache): voi
     const { preHandler, onSend } = hooks(cache, r, routeScope('GET', route.url))
     route.preHandler = [...toArray(route.preHandler), preHandler]
     route.onSend = [...toArray(route.onSend), onSend]
+  })
+  // Unlike onRoute, a hook added here also runs for the routes registered before the plugin (Fastify
+  // gives a route its context's hooks when the app starts): the one place an earlier route shows.
+  fastify.addHook('onRequest', (request: FastifyRequest, _reply: FastifyReply, done: () => void) => {
+    const config = (request.routeOptions.config as { cache?: unknown }).cache
+    if (config !== undefined && !seen.has(config) && !warned.has(config)) {
+      warned.add(config)
+      const route = `${request.method} ${String(request.routeOptions.url)}`
+      request.log.warn({ plugin: PLUGIN, route }, `${PLUGIN}: ${route} has config.cache but was registered before ${PLUGIN}, so it is never cached; register ${PLUGIN} before your routes`)
+    }
+    done()
   })
 }
