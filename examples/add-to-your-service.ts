@@ -1,6 +1,5 @@
-// Adds every scaleout plugin to an existing Fastify service. Run: REDIS_URL=redis://127.0.0.1:6379
-// SESSION_SECRETS=<two or more secrets of 32+ characters, comma-separated> node --import tsx server.ts
-import { fileURLToPath } from 'node:url'
+// Adds every scaleout plugin to an existing Fastify service. build() returns the app; it needs
+// REDIS_URL and SESSION_SECRETS (two or more secrets of 32+ characters, comma-separated).
 import Fastify, { type FastifyInstance } from 'fastify'
 import fastifyRedis from '@fastify/redis'
 import websocket from '@fastify/websocket'
@@ -83,9 +82,4 @@ export async function build (): Promise<FastifyInstance> {
   })
 
   return app
-}
-
-if (process.argv[1] === fileURLToPath(import.meta.url)) {
-  const app = await build()
-  await app.listen({ host: '0.0.0.0', port: Number(process.env.PORT ?? 3000) })
 }

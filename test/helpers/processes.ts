@@ -48,13 +48,3 @@ export function binary (name: 'redis-server' | 'redis-cli', envVar: string): str
   resolved.set(name, candidate)
   return candidate
 }
-
-/**
- * The environment for a child process that runs our sources under another loader (tsx): without
- * tap's loaders and without NODE_V8_COVERAGE, because coverage of a file compiled by a different
- * transform cannot be merged with tap's and would corrupt the report.
- */
-export function childEnv (extra: Record<string, string> = {}): NodeJS.ProcessEnv {
-  const env = Object.fromEntries(Object.entries(process.env).filter(([name]) => name !== 'NODE_OPTIONS' && name !== 'NODE_V8_COVERAGE' && !/^_?TAP/i.test(name)))
-  return { ...env, ...extra }
-}

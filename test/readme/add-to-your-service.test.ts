@@ -97,6 +97,9 @@ t.test('the guide runs: one shared Redis client, proxy, health, session, cache, 
   await waitFor(frames, 2)
   const news = frames[1] as string
   t.same(JSON.parse(news), { channel: 'news', data: { headline: 'hello' } })
+
+  t.same((await app.inject({ method: 'POST', url: '/logout', headers: { cookie } })).json(), { userId: null })
+  t.same((await app.inject({ url: '/me', headers: { cookie } })).json(), { userId: null }, 'logged out')
 })
 
 async function waitFor (frames: string[], count: number): Promise<void> {

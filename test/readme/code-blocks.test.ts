@@ -2,9 +2,10 @@ import t from 'tap'
 import { execFile } from 'node:child_process'
 import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs'
 import { join } from 'node:path'
+import { pathToFileURL } from 'node:url'
+import type { FastifyInstance } from 'fastify'
 import { promisify } from 'node:util'
 import { redisFor } from '../helpers/fixtures.js'
-import { childEnv } from '../helpers/processes.js'
 import { blocksOf, CODE, NOT_CODE, readmes, ROOT, type Block } from './blocks.js'
 
 // Every fenced block of every README (root, lib, plugins/*), as printed:
@@ -14,16 +15,15 @@ import { blocksOf, CODE, NOT_CODE, readmes, ROOT, type Block } from './blocks.js
 // - A block preceded by `<!-- continues -->` is checked appended to the README's previous code
 //   block (for a few lines that only make sense inside the example above them).
 // - A block preceded by `<!-- run: METHOD /path STATUS[, METHOD /path STATUS ...] -->` is a complete
-//   program: it is also RUN, in its own process (tsx), with REDIS_URL pointing at a private
-//   redis-server, SESSION_SECRETS set and PORT=0; the harness imports it (appending
-//   `export { app }`), awaits `app.ready()`, injects those requests in turn, checks each status and
-//   closes the app, which must let the process end.
+//   program: it is also RUN, imported into this process with REDIS_URL pointing at a private
+//   redis-server, SESSION_SECRETS set and PORT=0 (`export { app }` appended); the harness awaits
+//   `app.ready()`, injects those requests in turn, checks each status and closes the app.
 // - sh, shell, text, json, nginx, haproxy and yaml blocks are not code of ours and are skipped
 //   here (the proxy and health configs run in test/proxy/readme-configs.test.ts). Any other
 //   language, or a fence without one, fails: decide what it is.
 
 const exec = promisify(execFile)
-// One tsc over every block plus a process per runnable block: minutes on a loaded 2-core machine.
+// One tsc over every block: minutes on a loaded 2-core machine.
 t.setTimeout(300_000)
 const blocks = readmes().flatMap(blocksOf)
 const code = blocks.filter((block) => CODE.has(block.language))
@@ -81,38 +81,30 @@ t.test('every ts and js block type-checks against the workspace packages', async
 
 t.test('every block marked run runs: register, ready, the request, close', async (t) => {
   const redis = await redisFor(t)
-  writeFileSync(join(dir, 'runner.ts'), [
-    'const [file, requests] = process.argv.slice(2) as [string, string]',
-    'const { app } = await import(file)',
-    'await app.ready()',
-    'const results = []',
-    'for (const { method, url } of JSON.parse(requests)) {',
-    '  const response = await app.inject({ method, url })',
-    '  results.push({ status: response.statusCode, body: response.body })',
-    '}',
-    'await app.close()',
-    "console.log('README-RUN ' + JSON.stringify(results))",
-    ''
-  ].join('\n'))
+  const env = { REDIS_URL: redis.url, SESSION_SECRETS: 'a-secret-of-at-least-32-characters-1,a-secret-of-at-least-32-characters-0', PORT: '0' }
+  const saved = Object.fromEntries(Object.keys(env).map((key) => [key, process.env[key]]))
+  Object.assign(process.env, env)
+  t.teardown(() => {
+    for (const [key, value] of Object.entries(saved)) {
+      if (value === undefined) delete process.env[key]
+      else process.env[key] = value
+    }
+  })
   for (const [block, file] of files) {
     if (block.run === undefined) continue
-    const program = file.replace(/^b/, 'run')
-    writeFileSync(join(dir, program), sourceOf(block) + 'export { app }\n')
-    const { stdout } = await exec(process.execPath, ['--import', 'tsx', '--conditions=@scaleout/source', 'runner.ts', `./${program}`, JSON.stringify(block.run)], {
-      cwd: dir,
-      timeout: 60_000,
-      env: childEnv({
-        REDIS_URL: redis.url,
-        SESSION_SECRETS: 'a-secret-of-at-least-32-characters-1,a-secret-of-at-least-32-characters-0',
-        PORT: '0'
-      })
-    })
-    const line = stdout.split('\n').find((line) => line.startsWith('README-RUN '))
-    if (line === undefined) throw new Error(`${name(block)} printed no result: ${stdout}`)
-    const results = JSON.parse(line.slice('README-RUN '.length)) as Array<{ status: number, body: string }>
-    block.run.forEach((request, i) => {
-      const result = results[i] as { status: number, body: string }
-      t.equal(result.status, request.status, `${name(block)}: ${request.method} ${request.url} (${result.body.slice(0, 200)})`)
-    })
+    const program = join(dir, file.replace(/^b/, 'run'))
+    writeFileSync(program, sourceOf(block) + 'export { app }\n')
+    // In this process, through tap's own loader: a program compiled by another loader in a child
+    // process would report coverage of our sources that cannot be merged with tap's.
+    const { app } = await import(pathToFileURL(program).href) as { app: FastifyInstance }
+    try {
+      await app.ready()
+      for (const request of block.run) {
+        const response = await app.inject({ method: request.method as 'GET', url: request.url })
+        t.equal(response.statusCode, request.status, `${name(block)}: ${request.method} ${request.url} (${response.body.slice(0, 200)})`)
+      }
+    } finally {
+      await app.close()
+    }
   }
 })
