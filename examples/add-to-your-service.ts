@@ -36,7 +36,7 @@ export async function build (): Promise<FastifyInstance> {
   //    /health/startup, and a drain on SIGTERM.
   await app.register(health, { instanceHeader: true })
   // 4. Sessions, the cache, then broadcast before @fastify/websocket (sockets close with 1001).
-  await app.register(session, { secret: (process.env.SESSION_SECRETS ?? '').split(',') })
+  await app.register(session, { secret: String(process.env.SESSION_SECRETS).split(',') })
   await app.register(cache, { ttl: '1m' })
   await app.register(broadcast)
   await app.register(websocket)

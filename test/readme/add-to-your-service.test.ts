@@ -59,6 +59,7 @@ t.test('the guide runs: one shared Redis client, proxy, health, session, cache, 
   t.equal((await app.inject('/health/live')).statusCode, 200)
 
   t.equal((await app.inject({ method: 'POST', url: '/login', payload: { name: 'demo', password: 'wrong' } })).statusCode, 401)
+  t.equal((await app.inject({ method: 'POST', url: '/login' })).statusCode, 401, 'no body: no user')
   const login = await app.inject({ method: 'POST', url: '/login', payload: { name: 'demo', password: 'correct horse battery staple' } })
   t.equal(login.statusCode, 200)
   t.same(login.json(), { userId: 'demo' })
@@ -98,6 +99,9 @@ t.test('the guide runs: one shared Redis client, proxy, health, session, cache, 
   const news = frames[1] as string
   t.same(JSON.parse(news), { channel: 'news', data: { headline: 'hello' } })
 
+  t.same((await app.inject({ method: 'POST', url: '/news', headers: { cookie } })).json(), { delivered: 1 }, 'a bodyless publish is null')
+  await waitFor(frames, 3)
+  t.same(JSON.parse(frames[2] as string), { channel: 'news', data: null })
   t.same((await app.inject({ method: 'POST', url: '/logout', headers: { cookie } })).json(), { userId: null })
   t.same((await app.inject({ url: '/me', headers: { cookie } })).json(), { userId: null }, 'logged out')
 })
