@@ -3,9 +3,8 @@ import { once } from 'node:events'
 import { readFileSync, rmSync } from 'node:fs'
 import { join } from 'node:path'
 import { fileURLToPath } from 'node:url'
-import pg from 'pg'
 import { freePort, waitUntil } from './ports.js'
-import { ownedTempDir, PASSWORD, spawnServer, USER, writeOwned, type PostgresServer } from './postgres.js'
+import { answers, ownedTempDir, PASSWORD, spawnServer, USER, writeOwned, type PostgresServer } from './postgres.js'
 
 export const SHIPPED = fileURLToPath(new URL('../../deploy/pgbouncer.ini', import.meta.url))
 /** The database names deploy/pgbouncer.ini gives the primary and the replica. */
@@ -82,14 +81,7 @@ export class PgBouncer {
     try {
       await waitUntil(`pgbouncer on port ${port}`, async () => {
         if (child.exitCode !== null) throw new Error('exited')
-        const client = new pg.Client(bouncer.url(DATABASE))
-        try {
-          await client.connect()
-          await client.query('SELECT 1')
-          return true
-        } finally {
-          await client.end().catch(() => {})
-        }
+        return await answers(bouncer.url(DATABASE))
       }, 15_000, 50)
     } catch (err) {
       await bouncer.stop()

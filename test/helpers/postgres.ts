@@ -160,6 +160,18 @@ export function spawnServer (command: string, args: string[]): { child: ChildPro
   return { child, output: () => output }
 }
 
+/** Whether a server (PostgreSQL or PgBouncer) takes a connection and answers a query; throws if not. */
+export async function answers (config: pg.ClientConfig | string): Promise<true> {
+  const client = new pg.Client(config)
+  try {
+    await client.connect()
+    await client.query('SELECT 1')
+    return true
+  } finally {
+    await client.end().catch(() => {})
+  }
+}
+
 export interface PostgresServerOptions {
   /** Start as a streaming replica of this server (pg_basebackup -R). */
   primary?: PostgresServer
@@ -250,14 +262,7 @@ export class PostgresServer {
     try {
       await waitUntil(`postgres on port ${this.port}`, async () => {
         if (!this.running) throw new Error('exited')
-        const client = new pg.Client({ host: this.dir, port: this.port, user: USER, database: DATABASE })
-        try {
-          await client.connect()
-          await client.query('SELECT 1')
-          return true
-        } finally {
-          await client.end().catch(() => {})
-        }
+        return await answers({ host: this.dir, port: this.port, user: USER, database: DATABASE })
       }, 30_000, 50)
     } catch (err) {
       if (!this.running) throw new Error(`postgres exited at start on port ${this.port}: ${this.output().trim()}`)
