@@ -48,51 +48,79 @@ const indexAdd = (idx: string, id: string, deadline: string, time: string): stri
 const dataSize = (name: string, s: string): string => `local ${name} = 0
 for f, v in pairs(${s}) do if string.sub(f, 1, 2) == 'd:' and type(v) == 'string' then ${name} = ${name} + #f + #v end end`
 
-// KEYS: session, index to add to, index to remove from (unused ones are the session key again,
-// so a Cluster sees one slot). ARGV: ttl, hasAdd, hasRem, id, nset, maxBytes, fragment, expected
-// length ('0': merge at once), field/value pairs..., fields to delete...
-// First, unless told to merge, the common write (see log.ts): one APPEND of `fragment` (the
-// changes, as log.ts writes them), kept when its reply is the expected length, which proves
-// nobody else changed the session since the request read it. The expiry is left alone there: the
-// request's read slid it a moment ago. If the APPEND created the key, the session was gone: the
-// key is deleted again. Otherwise someone else wrote first: the fragment is taken back off and the
-// write merges, in this same call.
-// The merge decodes the session and merges the changed fields into it, only while it exists and
-// is within its deadline, and only if the merged data stays within maxBytes or does not grow:
-// parallel writers each within the limit cannot add up past it, and a session over it (a lowered
-// maxBytes) can still shrink. Then it appends `fragment` or, when that is empty, rewrites the
-// session compacted, moving its length's residue on.
-// Returns {status, length}: status is positive when written (the deadline after a merge), 0 when
-// the session is gone, or minus the merged size when that is too large (nothing written); length
-// is the new length of the stored text after an append that needed no merge, else 0.
-const WRITE = `
-if ARGV[8] ~= '0' then
-  local size = #ARGV[7]
-  local l = redis.call('APPEND', KEYS[1], ARGV[7])
-  if l == tonumber(ARGV[8]) then return { 1, l } end
-  if l == size then
-    redis.call('DEL', KEYS[1])
-    return { 0, 0 }
-  end
-  redis.call('SET', KEYS[1], redis.call('GETRANGE', KEYS[1], 0, l - size - 1), 'KEEPTTL')
-end
+/**
+ * The merge (see log.ts): decodes the session at KEYS[1] and merges the changed fields into it,
+ * only while it exists and is within its deadline, and only if the merged data stays within
+ * maxBytes or does not grow: parallel writers each within the limit cannot add up past it, and a
+ * session over it (a lowered maxBytes) can still shrink. Then appends `fragment` (the same changes,
+ * as log.ts writes them) or, when that is empty, rewrites the session compacted, moving its
+ * length's residue on. Returns {0, 0} when the session is gone and {-size, 0} when the merged data
+ * is too large (nothing written); otherwise leaves `dl` (the deadline) and `n` (Redis's time) set.
+ * `apply` is the Lua that sets and removes the fields on the table `s`.
+ */
+const merge = (o: { ttl: string, maxBytes: string, fragment: string, apply: string }): string => `
 ${load('s', 'KEYS[1]')}
 if s == nil then return { 0, 0 } end
 ${deadlineLua('dl', 's')}
 ${now('n')}
 if ${pastDeadlineLua('dl', 'n')} then return { 0, 0 } end
 ${dataSize('before', 's')}
-local last = 8 + tonumber(ARGV[5]) * 2
-for i = 9, last, 2 do s[ARGV[i]] = ARGV[i + 1] end
-for i = last + 1, #ARGV do s[ARGV[i]] = nil end
+${o.apply}
 ${dataSize('after', 's')}
-if after > tonumber(ARGV[6]) and after > before then return { -after, 0 } end
-if ARGV[7] == '' then
-  redis.call('SET', KEYS[1], ${openLog('s', `(#s_raw % ${BLOCK}) % ${BLOCK - 1} + 1`)}, ${slideLua('n', 'ARGV[1]')})
+if after > ${o.maxBytes} and after > before then return { -after, 0 } end
+if ${o.fragment} == '' then
+  redis.call('SET', KEYS[1], ${openLog('s', `(#s_raw % ${BLOCK}) % ${BLOCK - 1} + 1`)}, ${slideLua('n', o.ttl)})
 else
-  redis.call('APPEND', KEYS[1], ARGV[7])
-  redis.call('PEXPIREAT', KEYS[1], ${slideAtLua('n', 'ARGV[1]')})
+  redis.call('APPEND', KEYS[1], ${o.fragment})
+  redis.call('PEXPIREAT', KEYS[1], ${slideAtLua('n', o.ttl)})
+end`
+
+// Both write scripts return {status, length}: status is positive when written (the deadline after
+// a merge), 0 when the session is gone, or minus the merged size when that is too large (nothing
+// written); length is the stored text's new length after an append that needed no merge, else 0.
+
+// KEYS: session. ARGV: fragment, the length the text must have after it, and, for the merge,
+// [ttl, maxBytes, [field, value, ...], [field to delete, ...]] as JSON (Redis makes a Lua string
+// of every argument on every call, so the common path takes three).
+// The common write (see log.ts): one APPEND of the fragment, kept when its reply is the expected
+// length, which proves nobody else changed the session since the request read it. The expiry is
+// left alone there: the request's read slid it a moment ago. If the APPEND created the key, the
+// session was gone: the key is deleted again. Otherwise someone else wrote first: the fragment is
+// taken back off, and the write merges in this same call.
+const APPEND = `
+local size = #ARGV[1]
+local l = redis.call('APPEND', KEYS[1], ARGV[1])
+if l == tonumber(ARGV[2]) then return { 1, l } end
+if l == size then
+  redis.call('DEL', KEYS[1])
+  return { 0, 0 }
 end
+redis.call('SET', KEYS[1], redis.call('GETRANGE', KEYS[1], 0, l - size - 1), 'KEEPTTL')
+local m = cjson.decode(ARGV[3])
+${merge({
+  ttl: 'm[1]',
+  maxBytes: 'm[2]',
+  fragment: 'ARGV[1]',
+  apply: `for i = 1, #m[3], 2 do s[m[3][i]] = m[3][i + 1] end
+for i = 1, #m[4] do s[m[4][i]] = nil end`
+})}
+return { dl, 0 }
+`
+
+// KEYS: session, index to add to, index to remove from (unused ones are the session key again,
+// so a Cluster sees one slot). ARGV: ttl, hasAdd, hasRem, id, nset, maxBytes, fragment ('' to
+// compact), field/value pairs..., fields to delete... The write that merges at once: a login or
+// logout (the user index changes with it), a text due for compaction, or one whose length the
+// request does not know.
+const WRITE = `
+${merge({
+  ttl: 'ARGV[1]',
+  maxBytes: 'tonumber(ARGV[6])',
+  fragment: 'ARGV[7]',
+  apply: `local last = 7 + tonumber(ARGV[5]) * 2
+for i = 8, last, 2 do s[ARGV[i]] = ARGV[i + 1] end
+for i = last + 1, #ARGV do s[ARGV[i]] = nil end`
+})}
 if ARGV[2] == '1' then
   ${indexAdd('KEYS[2]', 'ARGV[4]', 'dl', 'n')}
 end
@@ -210,6 +238,7 @@ return 1
 // auto-pipelining groups commands by their first argument, which must therefore be a key (a
 // leading numkeys made it batch different slots).
 export const WRITE_SCRIPT = luaScript('scaleoutSessionWrite', 3, WRITE)
+export const APPEND_SCRIPT = luaScript('scaleoutSessionAppend', 1, APPEND)
 export const CREATE_SCRIPT = luaScript('scaleoutSessionCreate', 4, CREATE)
 export const DESTROY_SCRIPT = luaScript('scaleoutSessionDestroy', 2, DESTROY)
 export const INDEX_SCRIPT = luaScript('scaleoutSessionIndex', 1, INDEX)

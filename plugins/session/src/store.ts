@@ -5,7 +5,7 @@ import { META_USER, storedValues, type StoredValues } from './fields.js'
 import { slotTag } from './signing.js'
 import type { Settings } from './options.js'
 import { fragment } from './log.js'
-import { CREATE_SCRIPT, DESTROY_ALL_SCRIPT, DESTROY_SCRIPT, INDEX_SCRIPT, PRUNE_SCRIPT, WRITE_SCRIPT } from './scripts.js'
+import { APPEND_SCRIPT, CREATE_SCRIPT, DESTROY_ALL_SCRIPT, DESTROY_SCRIPT, INDEX_SCRIPT, PRUNE_SCRIPT, WRITE_SCRIPT } from './scripts.js'
 
 export interface Loaded {
   /** Encoded values by session key. */
@@ -59,7 +59,7 @@ export class Store {
     this.client = client
     this.settings = settings
     this.inline = !client.isCluster
-    this.send = senderFor(client, owned, settings.timeout, [WRITE_SCRIPT, CREATE_SCRIPT, DESTROY_SCRIPT, INDEX_SCRIPT, DESTROY_ALL_SCRIPT, PRUNE_SCRIPT])
+    this.send = senderFor(client, owned, settings.timeout, [WRITE_SCRIPT, APPEND_SCRIPT, CREATE_SCRIPT, DESTROY_SCRIPT, INDEX_SCRIPT, DESTROY_ALL_SCRIPT, PRUNE_SCRIPT])
   }
 
   sessionKey (id: string): string {
@@ -154,18 +154,22 @@ export class Store {
   async write (id: string, sets: string[], deletes: string[], change: UserChange = NO_CHANGE, appendTo: number | null = null): Promise<{ status: number, logBytes: number | null }> {
     const key = this.sessionKey(id)
     const login = isLogin(change)
-    const append = appendTo !== null && !login
     const text = fragment(sets, deletes)
+    if (appendTo !== null && !login) {
+      const [status, length] = await this.change<[number, number]>(APPEND_SCRIPT, [key], [
+        text, appendTo + Buffer.byteLength(text), JSON.stringify([this.settings.ttl, this.settings.maxBytes, sets, deletes])
+      ], false)
+      return { status, logBytes: length === 0 ? null : length }
+    }
     const { keys, flags } = this.indexArgs(key, change)
-    const [[status, length]] = await Promise.all([
+    const [[status]] = await Promise.all([
       this.change<[number, number]>(WRITE_SCRIPT, [key, ...keys], [
-        this.settings.ttl, ...flags, id, sets.length / 2, this.settings.maxBytes,
-        // Told to merge without a login: the stored text is due for compaction (or its length is unknown).
-        appendTo === null && !login ? '' : text, append ? appendTo + Buffer.byteLength(text) : 0, ...sets, ...deletes
+        // Merging at once without a login: the text is due for compaction, or its length is unknown.
+        this.settings.ttl, ...flags, id, sets.length / 2, this.settings.maxBytes, login ? text : '', ...sets, ...deletes
       ], login),
       this.indexAlongside(change, id)
     ])
-    return { status, logBytes: length === 0 ? null : length }
+    return { status, logBytes: null }
   }
 
   /**
