@@ -1,6 +1,6 @@
 import t from 'tap'
 import { adminFor, redisFor } from '../helpers/index.js'
-import { build, cookieOf, sessionKeys, setCookies, valueOf } from './setup.js'
+import { build, cookieOf, roundTrips, sessionKeys, setCookies, valueOf } from './setup.js'
 
 // What @fastify/session's own suite checks of a session's life (new, stale, regenerated, saved,
 // reloaded, failing), driven the way its users write handlers: callback-style handlers that
@@ -195,4 +195,21 @@ t.test('session life as @fastify/session users drive it', async (t) => {
     t.equal(res.json().code, UNAVAILABLE)
     t.equal(res.headers['set-cookie'], undefined, 'the old cookie is left alone')
   })
+})
+
+t.test('rolling: true, saveUninitialized: false, algorithm: "sha256" without cookie.maxAge: an untouched session sets no cookie; a read re-sends none and writes nothing, the idle expiry slides', async (t) => {
+  const server = await redisFor(t)
+  const admin = adminFor(t, server)
+  const app = await build(t, { redis: server.url, rolling: true, saveUninitialized: false, algorithm: 'sha256', ttl: '1h' })
+  const untouched = await app.inject('/get/n')
+  t.equal(untouched.headers['set-cookie'], undefined)
+  t.same(await sessionKeys(server), [])
+  const cookie = cookieOf(await app.inject({ method: 'POST', url: '/set', payload: { n: 1 } })) as string
+  const [key] = await sessionKeys(server)
+  await admin.pexpire(key as string, 60_000)
+  const { result, commands } = await roundTrips(server, async () => await app.inject({ url: '/get/n', headers: { cookie } }))
+  t.same(result.json(), { value: 1 })
+  t.equal(result.headers['set-cookie'], undefined)
+  t.same(commands, { getex: 1 })
+  t.ok(await admin.pttl(key as string) > 3_500_000, 'slid back to ttl by the read')
 })
