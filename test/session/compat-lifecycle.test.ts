@@ -92,6 +92,18 @@ t.test('session life as @fastify/session users drive it', async (t) => {
       request.session.set('userId', 'late')
       return { resolved: true }
     })
+    app.post('/paused-regenerate-save', async (request) => {
+      server.pause()
+      await request.session.regenerate()
+      try {
+        await request.session.save()
+        return { rejected: null }
+      } catch (err) {
+        return { rejected: (err as { code: string }).code }
+      } finally {
+        server.resume()
+      }
+    })
   })
 
   async function stored (): Promise<Record<string, string>> {
@@ -186,7 +198,7 @@ t.test('session life as @fastify/session users drive it', async (t) => {
     }
   })
 
-  t.test('Redis not answering: regenerate() resolves (it writes with the save), and the response is the save\'s 503', async (t) => {
+  t.test('Redis not answering: regenerate() resolves (it writes with the save), and the response is the save\'s 503; save() after it rejects', async (t) => {
     t.teardown(() => { server.resume() })
     const cookie = cookieOf(await app.inject({ method: 'POST', url: '/set', payload: { n: 1 } })) as string
     const res = await app.inject({ method: 'POST', url: '/paused-regenerate', headers: { cookie } })
@@ -194,6 +206,8 @@ t.test('session life as @fastify/session users drive it', async (t) => {
     t.equal(res.statusCode, 503)
     t.equal(res.json().code, UNAVAILABLE)
     t.equal(res.headers['set-cookie'], undefined, 'the old cookie is left alone')
+    const saved = await app.inject({ method: 'POST', url: '/paused-regenerate-save', headers: { cookie } })
+    t.same(saved.json(), { rejected: UNAVAILABLE }, 'a save() after it shows the failure in the handler')
   })
 })
 
