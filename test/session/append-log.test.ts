@@ -75,6 +75,19 @@ t.test('the append-only session text', async (t) => {
     t.equal(Buffer.byteLength(await text()) - Buffer.byteLength(before), 64)
   })
 
+  t.test('a user id that changes type but names the same user appends its metadata; only data counts against maxBytes', async (t) => {
+    await admin.flushall()
+    const tight = await build(t, { redis: server.url, maxBytes: 120 })
+    const anon = cookieOf(await tight.inject({ method: 'POST', url: '/set', payload: { u: 'x'.repeat(100) } })) as string
+    const cookie = cookieOf(await tight.inject({ method: 'POST', url: '/login', headers: { cookie: anon }, payload: { userId: 7, keep: ['u'] } })) as string
+    // The number 7 and the string '7' are different values but the same user (ids are indexed as text).
+    const again = await roundTrips(server, async () => await tight.inject({ method: 'POST', url: '/set', headers: { cookie }, payload: { userId: '7' } }))
+    t.equal(again.result.statusCode, 200)
+    t.equal(again.commands['append'], 1, 'appended: the user index is unchanged')
+    t.equal(again.commands['get'], undefined, 'no merge: `m:u` is not taken for the data key `u`')
+    t.same((await tight.inject({ url: '/data', headers: { cookie } })).json(), { u: 'x'.repeat(100), userId: '7' })
+  })
+
   t.test('two saves in one request both append', async (t) => {
     await admin.flushall()
     const cookie = cookieOf(await app.inject({ method: 'POST', url: '/set', payload: { n: 1 } })) as string

@@ -1,11 +1,11 @@
-import type { FastifyRequest } from 'fastify'
+import type { FastifyBaseLogger, FastifyRequest } from 'fastify'
 import { invalid } from '@scaleout/core'
 import { settle } from './callbacks.js'
 import type { Context } from './context.js'
 import { PLUGIN } from './options.js'
 import { Session } from './session.js'
 import { verify } from './signing.js'
-import { kLoad } from './state.js'
+import { kLoad, kSession } from './state.js'
 import type { DecryptSession, SessionCallback } from './types.js'
 
 /**
@@ -15,12 +15,12 @@ import type { DecryptSession, SessionCallback } from './types.js'
  * that is not validly signed, or whose session is gone, gives a new empty session; Redis failing
  * is the error.
  */
-export function decryptSession (ctx: Context, attach: (request: FastifyRequest, session: Session) => void): DecryptSession {
+export function decryptSession (ctx: Context, attach: (request: FastifyRequest, session: Session) => void, log: FastifyBaseLogger): DecryptSession {
   return function decryptSession (value: string, request: FastifyRequest, options?: Record<string, unknown> | SessionCallback, callback?: SessionCallback): Promise<void> | undefined {
     return settle(async () => {
       // Cookie attributes are plugin-wide: per-session ones would be silently ignored.
       if (typeof options === 'object' && Object.keys(options).length > 0) throw invalid(PLUGIN, 'decryptSession cookie options', 'none: cookie attributes are the plugin\'s `cookie` option (see "Migrating from @fastify/session" in the @scaleout/session README)')
-      const session = new Session(ctx, request)
+      const session = new Session(ctx, isRequest(request) ? request : standIn(log))
       attach(request, session)
       const verified = typeof value === 'string' ? verify(value, ctx.settings.secrets) : null
       if (verified === null) return
@@ -28,4 +28,18 @@ export function decryptSession (ctx: Context, attach: (request: FastifyRequest, 
       if (failure !== null) throw failure
     }, typeof options === 'function' ? options : callback)
   } as DecryptSession
+}
+
+/** A Fastify request: the plugin decorated requests with its session slot. */
+function isRequest (holder: FastifyRequest): boolean {
+  return kSession in holder
+}
+
+/**
+ * What a session needs of a request, for a plain object that stands for one (@fastify/session's
+ * users pass one outside any request): the app's logger; no client address or user agent is
+ * known, so a session created through it records them empty.
+ */
+function standIn (log: FastifyBaseLogger): FastifyRequest {
+  return { log, ip: '', headers: {} } as unknown as FastifyRequest
 }

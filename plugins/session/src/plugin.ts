@@ -7,13 +7,12 @@ import { warnIfEvicting } from './eviction.js'
 import { normalize, PLUGIN } from './options.js'
 import type { Context } from './context.js'
 import { Session } from './session.js'
-import { kDefer, kFinish, kIdle, kLoad, kReject } from './state.js'
+import { kDefer, kFinish, kIdle, kLoad, kReject, kSession } from './state.js'
 import { verify } from './signing.js'
 import { sessionsApi } from './sessions.js'
 import { Store } from './store.js'
 import type { RequestSession, SessionOptions } from './types.js'
 
-const kSession = Symbol('scaleout.session')
 
 interface Carrier { [kSession]: Session | null }
 
@@ -28,7 +27,7 @@ export async function sessionPlugin (fastify: FastifyInstance, options: SessionO
   const ctx: Context = { settings, store, codec }
 
   fastify.decorate('sessions', sessionsApi(store, settings, fastify.log))
-  fastify.decorate('decryptSession', decryptSession(ctx, (request, session) => { (request as unknown as Carrier)[kSession] = session }))
+  fastify.decorate('decryptSession', decryptSession(ctx, attach, fastify.log))
   await warnIfEvicting(fastify, store, settings.timeout)
   fastify.decorateRequest(kSession, null)
   fastify.decorateRequest('session', {
@@ -82,4 +81,10 @@ export async function sessionPlugin (fastify: FastifyInstance, options: SessionO
     // A send dropped as a double send never goes on (see kFinish).
     session[kFinish](reply).then((goes) => { if (goes) done(null, payload) }, done)
   })
+}
+
+/** Where decryptSession puts the session: a request's slot, or `session` on a plain object standing for one. */
+function attach (holder: FastifyRequest, session: Session): void {
+  if (kSession in holder) (holder as unknown as Carrier)[kSession] = session
+  else Object.defineProperty(holder, 'session', { value: session, writable: true, enumerable: true, configurable: true })
 }

@@ -32,7 +32,7 @@ export async function save (ctx: Context, request: FastifyRequest, s: Saving): P
   const id = creating ? s.id() : s.stored as string
   if (!creating && values.changes === 0) return 'nothing'
   const { settings, store } = ctx
-  const { sets, deletes, encoded } = values.encode(settings.maxBytes, creating)
+  const { sets, deletes, encoded, generations } = values.encode(settings.maxBytes, creating)
   if (!creating && values.changes === 0) return 'nothing'
   const { userKey } = settings
   const { user, change, meta } = creating || values.isChanged(userKey)
@@ -50,6 +50,6 @@ export async function save (ctx: Context, request: FastifyRequest, s: Saving): P
     request.log.warn({ session: digest(oldId ?? id) }, '@scaleout/session: session ended while this request ran; its changes were dropped')
     return 'gone'
   }
-  values.saved(encoded, logBytes)
+  values.saved(encoded, generations, logBytes)
   return { created: creating, user }
 }

@@ -15,6 +15,8 @@ type CookieAction = 'keep' | 'set' | 'clear'
 // users only its public API (RequestSession, see session.ts).
 export const kReject = Symbol('scaleout.session.reject')
 export const kDefer = Symbol('scaleout.session.defer')
+/** The request's slot holding its session (decorated on every request). */
+export const kSession = Symbol('scaleout.session')
 export const kLoad = Symbol('scaleout.session.load')
 export const kIdle = Symbol('scaleout.session.idle')
 export const kFinish = Symbol('scaleout.session.finish')
@@ -28,6 +30,8 @@ export const kSave = Symbol('scaleout.session.save')
 export class SessionState {
   readonly #ctx: Context
   readonly #request: FastifyRequest
+  /** The save running now, if any. */
+  #committing: Promise<void> | null = null
   #id: string | null = null
   /** The id Redis knows this session by; null while it has never been saved. */
   #stored: string | null = null
@@ -262,7 +266,22 @@ export class SessionState {
     return true
   }
 
+  /**
+   * One save at a time: a save(cb) still running when the reply is sent (@fastify/session's users
+   * do that) is waited for, and the response's save then writes only what changed after it.
+   */
   async #commit (force: boolean): Promise<void> {
+    const previous = this.#committing
+    const run = previous === null ? this.#commitNow(force) : previous.then(async () => await this.#commitNow(force), async () => await this.#commitNow(force))
+    this.#committing = run
+    try {
+      await run
+    } finally {
+      if (this.#committing === run) this.#committing = null
+    }
+  }
+
+  async #commitNow (force: boolean): Promise<void> {
     const saved = await save(this.#ctx, this.#request, {
       id: () => (this.#id ??= newId()),
       stored: this.#stored ?? undefined,

@@ -14,7 +14,9 @@ export class SessionValues {
   #raw = new StoredValues()
   /** Decoded values, and what the handler set; a deleted key maps to undefined. */
   readonly #values = new Map<string, unknown>()
-  readonly #changed = new Set<string>()
+  /** Changed keys, each with when it was last set: a save clears only what it wrote. */
+  readonly #changed = new Map<string, number>()
+  #generation = 0
   /** The stored text's length in bytes as this request last wrote it (undefined: as loaded, counted when needed); null when it does not know. */
   #logBytes: number | null | undefined = null
 
@@ -39,7 +41,7 @@ export class SessionValues {
 
   set (key: string, value: unknown): void {
     this.#values.set(key, value)
-    this.#changed.add(key)
+    this.#changed.set(key, ++this.#generation)
   }
 
   /** A copy of every value. */
@@ -69,7 +71,7 @@ export class SessionValues {
 
   /** Whether any change differs from what is stored. */
   modified (): boolean {
-    for (const key of this.#changed) {
+    for (const key of this.#changed.keys()) {
       const value = this.#values.get(key)
       const stored = this.#raw.get(key)
       if (value === undefined ? stored !== undefined : stored === undefined || this.#codec.encode(value) !== stored) return true
@@ -79,7 +81,7 @@ export class SessionValues {
 
   /** Whether a value was set (a new session with none is never saved). */
   hasData (): boolean {
-    for (const key of this.#changed) if (this.#values.get(key) !== undefined) return true
+    for (const key of this.#changed.keys()) if (this.#values.get(key) !== undefined) return true
     return false
   }
 
@@ -87,10 +89,10 @@ export class SessionValues {
    * What a save writes. Changes that leave a value as stored are dropped here, so they cost no
    * write; a session being created has no stored values (regenerate() keeps values by setting them).
    */
-  encode (maxBytes: number, creating: boolean): Encoded {
-    const encoded = encodeChanges(this.#codec, maxBytes, this.#changed, this.#values, creating ? null : this.#raw)
+  encode (maxBytes: number, creating: boolean): Encoded & { generations: ReadonlyMap<string, number> } {
+    const encoded = encodeChanges(this.#codec, maxBytes, this.#changed.keys(), this.#values, creating ? null : this.#raw)
     for (const key of encoded.unchanged) this.#changed.delete(key)
-    return encoded
+    return { ...encoded, generations: new Map(this.#changed) }
   }
 
   /**
@@ -110,24 +112,30 @@ export class SessionValues {
       const old = raw.get(field.slice(DATA.length))
       if (old !== undefined) after -= Buffer.byteLength(field) + Buffer.byteLength(old)
     }
+    // Metadata fields (the user id) are not data: maxBytes bounds the data alone.
     for (let i = 0; i < sets.length; i += 2) {
-      drop(sets[i] as string)
-      after += Buffer.byteLength(sets[i] as string) + Buffer.byteLength(sets[i + 1] as string)
+      const field = sets[i] as string
+      if (!field.startsWith(DATA)) continue
+      drop(field)
+      after += Buffer.byteLength(field) + Buffer.byteLength(sets[i + 1] as string)
     }
-    for (const field of deletes) drop(field)
+    for (const field of deletes) if (field.startsWith(DATA)) drop(field)
     if (needsCompaction(bytes, after) || (after > maxBytes && after > before)) return null
     return bytes
   }
 
-  /** The save of `encoded` succeeded: it is now what is stored, `logBytes` long if known. */
-  saved (encoded: ReadonlyMap<string, string>, logBytes: number | null): void {
+  /**
+   * The save of `encoded` succeeded: it is now what is stored, `logBytes` long if known. A key set
+   * again while the save ran (a later generation) stays changed, for the next save.
+   */
+  saved (encoded: ReadonlyMap<string, string>, generations: ReadonlyMap<string, number>, logBytes: number | null): void {
     this.#logBytes = logBytes
     const raw = this.#raw.map()
-    for (const key of this.#changed) {
+    for (const [key, generation] of generations) {
       const text = encoded.get(key)
       if (text === undefined) raw.delete(key)
       else raw.set(key, text)
+      if (this.#changed.get(key) === generation) this.#changed.delete(key)
     }
-    this.#changed.clear()
   }
 }
