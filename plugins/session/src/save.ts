@@ -20,6 +20,12 @@ export interface Saving {
   values: SessionValues
   /** An explicit save(): creates even an empty session. */
   force: boolean
+  /**
+   * The session's own cookie attributes as metadata field/value pairs (see own-cookie.ts): written
+   * when the session is created (or regenerated), else only when `ownChanged`.
+   */
+  own: string[]
+  ownChanged: boolean
 }
 
 /** `nothing` to write; the session is `gone` (changes dropped); or saved, `created` or not. */
@@ -30,16 +36,17 @@ export async function save (ctx: Context, request: FastifyRequest, s: Saving): P
   const { values } = s
   const creating = s.rotate || (s.stored === undefined && (s.force || values.hasData()))
   const id = creating ? s.id() : s.stored as string
-  if (!creating && values.changes === 0) return 'nothing'
+  if (!creating && values.changes === 0 && !s.ownChanged) return 'nothing'
   const { settings, store } = ctx
   const { sets, deletes, encoded } = values.encode(settings.maxBytes, creating)
-  if (!creating && values.changes === 0) return 'nothing'
+  if (!creating && values.changes === 0 && !s.ownChanged) return 'nothing'
   const { userKey } = settings
   const { user, change, meta } = creating || values.isChanged(userKey)
     ? userUpdate(userKey, values.get(userKey), s.user, creating, s.rotate)
     : sameUser(s.user)
   sets.push(...meta.sets)
   deletes.push(...meta.deletes)
+  if (creating || s.ownChanged) sets.push(...s.own)
   const oldId = s.rotate ? s.stored : undefined
   const deadline = creating
     ? await store.create(id, oldId, withClient(request, sets), change, s.blind)

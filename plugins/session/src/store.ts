@@ -2,6 +2,7 @@ import { isUnavailable, senderFor, taggedKey, type LuaScript, type RedisClient, 
 import { SessionNotDurableError, SessionUnavailableError } from './errors.js'
 import { slide, withinDeadline } from './expiry.js'
 import { META_USER, parseStored, StoredValues, type Fields } from './fields.js'
+import { readOwn, type Own } from './own-cookie.js'
 import { slotTag } from './signing.js'
 import type { Settings } from './options.js'
 import { CREATE_SCRIPT, DESTROY_ALL_SCRIPT, DESTROY_SCRIPT, INDEX_SCRIPT, PRUNE_SCRIPT, WRITE_SCRIPT } from './scripts.js'
@@ -11,6 +12,8 @@ export interface Loaded {
   data: StoredValues
   /** The user id the session is indexed under, if any. */
   user: string | undefined
+  /** The session's own cookie attributes (see own-cookie.ts). */
+  own: Own
 }
 
 /** Which user indexes a save must change: add the session to one, remove it from another. */
@@ -112,7 +115,7 @@ export class Store {
     const fields = await pending
     if (fields === null || !withinDeadline(fields, Date.now())) return null
     const user = fields[META_USER]
-    return { data: new StoredValues(fields), user: typeof user === 'string' ? user : undefined }
+    return { data: new StoredValues(fields), user: typeof user === 'string' ? user : undefined, own: readOwn(this.settings, fields) }
   }
 
   /**
