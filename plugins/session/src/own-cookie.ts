@@ -45,7 +45,7 @@ export function checkOwn (settings: Settings, current: Own, given: unknown, wher
   if (cookie.securedName !== cookie.name && cookie.secure !== false) {
     if (merged.domain !== undefined) throw invalid(PLUGIN, `${where}.domain`, `nothing: ${HOST_PREFIX}`)
     if (merged.path !== '/') throw invalid(PLUGIN, `${where}.path`, `"/": ${HOST_PREFIX}`)
-    if (merged.secure !== true && merged.secure !== cookie.secure) throw invalid(PLUGIN, `${where}.secure`, `true or ${JSON.stringify(cookie.secure)}: ${HOST_PREFIX}`)
+    if (merged.secure !== true && merged.secure !== cookie.secure) throw invalid(PLUGIN, `${where}.secure`, `${cookie.secure === true ? 'true' : `true or ${JSON.stringify(cookie.secure)}`}: ${HOST_PREFIX}`)
   }
   const own: Record<string, unknown> = {}
   for (const key of Object.keys(next)) own[key] = key === 'maxAge' ? checkMaxAge(`${where}.maxAge`, next.maxAge) : merged[key as keyof CookieAttributes]
