@@ -135,8 +135,8 @@ t.test('"remember me": cookie.maxAge set on one session, for that session only, 
 
   // A write of the remembered session keeps its idle expiry; setting the same maxAge writes nothing.
   const write = await roundTrips(server, async () => await two.inject({ method: 'POST', url: '/set', headers: { cookie: remembered }, payload: { n: 2 } }))
-  t.same({ ...write.commands, eval: undefined, evalsha: undefined }, { getex: 1, pexpire: 2, get: 1, time: 1, set: 1, eval: undefined, evalsha: undefined }, 'read, its expiry, the write script, its expiry')
-  t.equal(write.trips, 4)
+  t.equal(write.commands.pexpire, 2, 'after the read and after the write')
+  t.equal(write.trips, 4, 'read, its expiry, the write script (the first on this instance loads it), its expiry')
   const afterWrite = await client.pttl(await keyOf(remembered))
   t.ok(afterWrite > 29 * DAY, 'still 30 days after a write')
   const same = await roundTrips(server, async () => await one.inject({ method: 'POST', url: '/remember', headers: { cookie: remembered }, payload: { maxAge: 30 * DAY } }))

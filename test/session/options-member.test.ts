@@ -26,6 +26,12 @@ function routes (app: FastifyInstance): void {
     await request.session.save()
     return { modified: request.session.isModified() }
   })
+  app.post('/lazy-login', { config: { session: 'lazy' } }, async (request) => {
+    await request.session.regenerate()
+    request.session.options({ sameSite: 'strict' })
+    request.session.set('userId', 'u1')
+    return { ok: true }
+  })
   app.get('/off-options', { config: { session: false } }, async (request) => { request.session.options({}) })
 }
 
@@ -94,6 +100,15 @@ t.test('kept by regenerate(), called before or after options()', async (t) => {
     t.match(setCookies(later)[0], /; Max-Age=7200; Path=\/; Expires=[^;]+ GMT; HttpOnly; SameSite=Strict$/)
     t.same(await storedOwn(server, t), ['{"maxAge":7200000,"sameSite":"strict"}'])
   }
+})
+
+t.test('regenerate() on a session: \'lazy\' route keeps only the attributes set in the request (the old session is not read)', async (t) => {
+  const server = await redisFor(t)
+  const app = await build(t, { redis: server.url }, {}, routes)
+  const cookie = cookieOf(await app.inject({ method: 'POST', url: '/options', payload: { options: { maxAge: '1h' }, set: { n: 1 } } })) as string
+  const res = await app.inject({ method: 'POST', url: '/lazy-login', headers: { cookie } })
+  t.match(setCookies(res)[0], new RegExp(`^sessionId=${VALUE}; Path=/; HttpOnly; SameSite=Strict$`))
+  t.same(await storedOwn(server, t), ['{"sameSite":"strict"}'])
 })
 
 t.test('a new session: attributes alone save nothing; with a value they are created with it', async (t) => {

@@ -208,7 +208,7 @@ export interface RequestSession {
 export interface DecryptSession {
   /** Makes `request.session` the session `value` (an `encryptedSessionId`) names; `callback` gets the outcome. */
   (value: string, request: FastifyRequest, callback: SessionCallback): undefined
-  /** As @fastify/session's four-argument form; cookie attributes are plugin-wide, so only `{}` is accepted. */
+  /** As @fastify/session's four-argument form; only `{}` is accepted: set attributes with `request.session.options()` once loaded. */
   (value: string, request: FastifyRequest, cookieOptions: Record<string, never>, callback: SessionCallback): undefined
   /** Without a callback: a promise. */
   (value: string, request: FastifyRequest): Promise<void>
