@@ -164,6 +164,17 @@ t.test('a shorter own maxAge ends the session on the server when its cookie expi
   t.match(setCookies(replay)[0], /^sessionId=; Max-Age=0/)
 })
 
+t.test('a longer own maxAge does not outlive maxLifetime', async (t) => {
+  const server = await redisFor(t)
+  const app = await build(t, { redis: server.url, maxLifetime: 1000 }, {}, routes)
+  const login = await app.inject({ method: 'POST', url: '/remember', payload: { userId: 'u1', maxAge: '30d' } })
+  t.match(setCookies(login)[0], /; Max-Age=2592000; /)
+  await sleep(1100)
+  const late = await app.inject({ url: '/get/userId', headers: { cookie: cookieOf(login) as string } })
+  t.same(late.json(), { value: null }, 'past the absolute deadline the session is gone, whatever its cookie says')
+  t.match(setCookies(late)[0], /^sessionId=; Max-Age=0/)
+})
+
 t.test('maxAge null: a browser-session cookie for this session, idle for ttl', async (t) => {
   const server = await redisFor(t)
   const app = await build(t, { redis: server.url, ttl: '2h', cookie: { maxAge: '1h' } }, {}, routes)

@@ -171,7 +171,7 @@ export interface RequestSession {
   options: (opts: SessionCookieOverrides) => void
   /** The cookie's value: the id and its signature (without `cookiePrefix`). */
   readonly encryptedSessionId: string
-  /** Whether a save would write anything: a new id, or a value that differs from the stored one. */
+  /** Whether a save would write anything: a new id, a value that differs from the stored one, or changed cookie attributes of a saved session. */
   isModified: () => boolean
   /** Whether this request saved the session (`save()`, or the save made for its response). */
   isSaved: () => boolean
