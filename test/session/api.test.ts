@@ -1,7 +1,7 @@
 import t from 'tap'
 import session from '@scaleout/session'
 import { adminFor, appFor, redisFor } from '../helpers/index.js'
-import { build, cookieOf, SECRET, sessionKeys } from './setup.js'
+import { build, cookieOf, SECRET, sessionKeys, storedFields } from './setup.js'
 
 t.test('request.session API', async (t) => {
   const server = await redisFor(t)
@@ -64,7 +64,7 @@ t.test('request.session API', async (t) => {
     t.same(seen, [{ isNew: true, has: false, n: undefined }, { isNew: false, has: true, n: 1 }])
     const client = adminFor(t, server)
     const [key] = await sessionKeys(server)
-    const fields = JSON.parse(await client.get(key as string) as string) as Record<string, string>
+    const fields = storedFields(await client.get(key as string) as string)
     t.same(Object.keys(fields).sort(), ['d:n', 'd:obj', 'm:c', 'm:d', 'm:ip', 'm:ua'])
     t.equal(fields['d:n'], '2')
     t.equal(fields['d:obj'], '{"nested":[1,2]}')
@@ -126,7 +126,7 @@ t.test('request.session API', async (t) => {
     const anon = cookieOf(await app.inject({ method: 'POST', url: '/set', payload: { cart: ['book'], theme: 'dark' } })) as string
     const [oldKey] = await sessionKeys(server)
     const admin = adminFor(t, server)
-    const anonFields = JSON.parse(await admin.get(oldKey as string) as string) as Record<string, string>
+    const anonFields = storedFields(await admin.get(oldKey as string) as string)
     const login = await app.inject({ method: 'POST', url: '/login', headers: { cookie: anon }, payload: { userId: 7, keep: ['cart'] } })
     const cookie = cookieOf(login) as string
     t.not(cookie, anon)
@@ -134,9 +134,11 @@ t.test('request.session API', async (t) => {
     const keys = await sessionKeys(server)
     t.equal(keys.length, 1)
     t.not(keys[0], oldKey)
-    const before = JSON.parse(await admin.get(oldKey as string) as string) as Record<string, string>
-    const after = JSON.parse(await admin.get(keys[0] as string) as string) as Record<string, string>
-    t.same(before, { 'm:n': keys[0] }, 'the old key only forwards to the new one')
+    const before = storedFields(await admin.get(oldKey as string) as string)
+    const after = storedFields(await admin.get(keys[0] as string) as string)
+    const newKey = keys[0] as string
+    t.same(before, { 'm:n': newKey.slice(newKey.indexOf('}:') + 2) }, 'the old key only forwards to the new one (its part after the slot tag)')
+    t.equal((await admin.get(oldKey as string) as string).length, 64, 'a record is one block long, a length no session has')
     t.ok(Number(after['m:c']) >= Number(anonFields['m:c']), 'the new session is stamped when regenerated')
     t.equal(Number(after['m:d']) - Number(after['m:c']), 7 * 86_400_000, 'regenerate restarts maxLifetime')
     t.same((await app.inject({ url: '/data', headers: { cookie } })).json(), { cart: ['book'], userId: 7 })
@@ -189,7 +191,7 @@ t.test('request.session API', async (t) => {
         await request.session.save()
         const peek = server.client()
         const keys = await peek.keys('scaleout:sess:{*')
-        const stored = (JSON.parse(await peek.get(keys[0] as string) as string) as Record<string, string>)['d:n']
+        const stored = (storedFields(await peek.get(keys[0] as string) as string))['d:n']
         peek.disconnect()
         request.session.set('n', 42)
         return { stored }

@@ -1,6 +1,6 @@
 import t from 'tap'
 import { RedisClusterHarness } from '../helpers/index.js'
-import { build, cookieOf, roundTrips, valueOf } from './setup.js'
+import { build, cookieOf, roundTrips, valueOf, storedFields } from './setup.js'
 
 function keyOf (cookie: string): string {
   const id = valueOf(cookie).slice(0, 51)
@@ -31,7 +31,7 @@ t.test('on a real 3-master Redis Cluster', async (t) => {
     const anon = cookieOf(await a.inject({ method: 'POST', url: '/set', payload: { n: 1 } })) as string
     const cookie = cookieOf(await a.inject({ method: 'POST', url: '/login', headers: { cookie: anon }, payload: { userId: 'clu', keep: ['n'] } })) as string
     t.equal((await cluster.nodeFor(keyOf(cookie))).port, (await cluster.nodeFor(keyOf(anon))).port, 'regenerated id in the same slot')
-    t.same(JSON.parse(await client.get(keyOf(anon)) as string), { 'm:n': keyOf(cookie) }, 'the old key only forwards to the new one (for destroyAllFor), for a minute')
+    t.same(storedFields(await client.get(keyOf(anon)) as string), { 'm:n': keyOf(cookie).slice(keyOf(cookie).indexOf('}:') + 2) }, 'the old key only forwards to the new one (for destroyAllFor), for a minute')
     t.ok(await client.pttl(keyOf(anon)) <= 64_000)
     t.same((await b.inject({ url: '/data', headers: { cookie } })).json(), { n: 1, userId: 'clu' })
     await b.inject({ method: 'POST', url: '/set', headers: { cookie }, payload: { n: 2 } })

@@ -2,7 +2,7 @@ import t from 'tap'
 import type { FastifyInstance } from 'fastify'
 import session from '@scaleout/session'
 import { adminFor, appFor, redisFor } from '../helpers/index.js'
-import { build, cookieOf, roundTrips, SECRET, setCookies } from './setup.js'
+import { build, cookieOf, roundTrips, SECRET, setCookies, storedFields } from './setup.js'
 
 const VALUE = /[A-Za-z0-9_-]{51}\.[A-Za-z0-9_-]{43}/.source
 
@@ -39,7 +39,7 @@ async function storedOwn (server: Parameters<typeof adminFor>[1], t: Parameters<
   const client = adminFor(t, server)
   const keys = await client.keys('scaleout:sess:{*')
   const texts = keys.length === 0 ? [] : await client.mget(keys)
-  return texts.filter((text) => text !== null && !text.startsWith('{"m:n":')).map((text) => (JSON.parse(text as string) as Record<string, string>)['m:o']).sort()
+  return texts.filter((text) => text !== null && !text.startsWith('{"m:n":')).map((text) => storedFields(text)['m:o']).sort()
 }
 
 t.test("attributes for one session: its Set-Cookie, on every instance, and no other session's", async (t) => {

@@ -60,7 +60,7 @@ export function valueOf (cookie: string): string {
 }
 
 // What runs inside our scripts; everything else would be a round trip of its own.
-const INSIDE_SCRIPTS = new Set(['time', 'get', 'set', 'del', 'exists', 'zadd', 'zremrangebyscore', 'zrange', 'pexpireat', 'zrem', 'zscore'])
+const INSIDE_SCRIPTS = new Set(['time', 'get', 'set', 'append', 'getrange', 'del', 'exists', 'zadd', 'zremrangebyscore', 'zrange', 'pexpireat', 'zrem', 'zscore'])
 
 /** Round trips to Redis while `fn` runs: script calls plus any command sent on its own. */
 export async function roundTrips<T> (redis: RedisServer | RedisClusterHarness, fn: () => Promise<T>): Promise<{ result: T, trips: number, commands: Record<string, number> }> {
@@ -85,4 +85,15 @@ export async function sessionKeys (redis: RedisServer, prefix = 'scaleout:sess:'
   } finally {
     client.disconnect()
   }
+}
+
+/**
+ * A stored session's fields as the plugin reads them: the open log closed, the last of repeated
+ * fields kept, removed keys (null) dropped (see plugins/session/src/log.ts). Records (a
+ * regenerated session's forwarding record) are closed objects and parse as they are.
+ */
+export function storedFields (text: string | null): Record<string, string> {
+  if (text === null) throw new Error('no session stored')
+  const parsed = JSON.parse(text.endsWith('}') ? text : text + '}') as Record<string, string | null>
+  return Object.fromEntries(Object.entries(parsed).filter(([, value]) => value !== null)) as Record<string, string>
 }

@@ -33,8 +33,11 @@ export const deadlineLua = (name: string, s: string): string => `local ${name} =
 /** Lua: true when deadline `dl` (nil for a record that is not a session) is past Redis time `n`. */
 export const pastDeadlineLua = (dl: string, n: string): string => `(${dl} == nil or ${dl} <= ${n})`
 
+/** Lua: the time, as PXAT/PEXPIREAT take it, `ttl` (an ARGV) after Redis time `n`. */
+export const slideAtLua = (n: string, ttl: string): string => `string.format('%d', ${n} + tonumber(${ttl}))`
+
 /** Lua: the SET arguments that expire a key `ttl` (an ARGV) after Redis time `n`. */
-export const slideLua = (n: string, ttl: string): string => `'PXAT', string.format('%d', ${n} + tonumber(${ttl}))`
+export const slideLua = (n: string, ttl: string): string => `'PXAT', ${slideAtLua(n, ttl)}`
 
 /** Lua: the deadline of a session created at Redis time `n`, `maxLifetime` (an ARGV) later. */
 export const newDeadlineLua = (n: string, maxLifetime: string): string => `${n} + tonumber(${maxLifetime})`

@@ -46,17 +46,19 @@ export async function save (ctx: Context, request: FastifyRequest, s: Saving): P
     : sameUser(s.user)
   sets.push(...meta.sets)
   deletes.push(...meta.deletes)
+  // Asked before the cookie attributes join the fields: appendTo weighs data, which they are not.
+  const appendTo = creating ? null : values.appendTo(sets, deletes, settings.maxBytes)
   if (creating || s.ownChanged) sets.push(...s.own)
   const oldId = s.rotate ? s.stored : undefined
-  const deadline = creating
-    ? await store.create(id, oldId, withClient(request, sets), change, s.blind)
-    : await store.write(id, sets, deletes, change)
-  if (deadline < 0) throw new SessionTooLargeError(-deadline, settings.maxBytes)
-  if (deadline === 0) {
+  const { status, logBytes } = creating
+    ? { status: await store.create(id, oldId, withClient(request, sets), change, s.blind), logBytes: null }
+    : await store.write(id, sets, deletes, change, appendTo)
+  if (status < 0) throw new SessionTooLargeError(-status, settings.maxBytes)
+  if (status === 0) {
     // Destroyed (or expired) by another request meanwhile: writing now would resurrect it.
     request.log.warn({ session: digest(oldId ?? id) }, '@scaleout/session: session ended while this request ran; its changes were dropped')
     return 'gone'
   }
-  values.saved(encoded)
+  values.saved(encoded, logBytes)
   return { created: creating, user }
 }

@@ -1,5 +1,6 @@
 import { luaScript } from '@scaleout/core'
-import { deadlineLua, newDeadlineLua, pastDeadlineLua, slideLua } from './expiry.js'
+import { deadlineLua, newDeadlineLua, pastDeadlineLua, slideAtLua, slideLua } from './expiry.js'
+import { BLOCK } from './log.js'
 
 // A session is one string: a JSON object of string fields, `d:<key>` for encoded values and `m:*`
 // for metadata (see store.ts). A read is then a single GETEX that also slides the idle expiry: no
@@ -19,9 +20,23 @@ import { deadlineLua, newDeadlineLua, pastDeadlineLua, slideLua } from './expiry
 const now = (name: string): string => `local ${name}_t = redis.call('TIME')
 local ${name} = tonumber(${name}_t[1]) * 1000 + math.floor(tonumber(${name}_t[2]) / 1000)`
 
-/** `local <name>` = the session stored at `key` as a table, or nil (missing, or not a session). */
-const load = (name: string, key: string): string => `local ${name}_ok, ${name} = pcall(cjson.decode, redis.call('GET', ${key}) or '')
-if not ${name}_ok or type(${name}) ~= 'table' then ${name} = nil end`
+/**
+ * `local <name>` = the session or record stored at `key` as a table (removed fields dropped), or
+ * nil (missing, or not ours); `<name>_raw` = its text. An open session log is closed to decode it
+ * (see fields.ts); a closed record decodes as it is.
+ */
+const load = (name: string, key: string): string => `local ${name}_raw = redis.call('GET', ${key}) or ''
+local ${name}_ok, ${name} = pcall(cjson.decode, ${name}_raw .. '}')
+if not ${name}_ok then ${name}_ok, ${name} = pcall(cjson.decode, ${name}_raw) end
+if not ${name}_ok or type(${name}) ~= 'table' then ${name} = nil else
+  for f, v in pairs(${name}) do if v == cjson.null then ${name}[f] = nil end end
+end`
+
+/** Lua: session table `s` as an open log whose length modulo BLOCK is `residue` (see log.ts). */
+const openLog = (s: string, residue: string): string => `(function (t) return t .. string.rep(' ', (${residue} - #t % ${BLOCK}) % ${BLOCK}) end)(string.sub(cjson.encode(${s}), 1, -2))`
+
+/** Lua: a closed record of exactly BLOCK bytes (residue 0, which no session has) holding `field` = `value`. */
+const record = (field: string, value: string): string => `(function (t) return t .. string.rep(' ', ${BLOCK - 1} - #t) .. '}' end)('{"${field}":' .. cjson.encode(${value}))`
 
 /** Adds `id` to a user's index (score: deadline), drops expired entries, expires with the last. */
 const indexAdd = (idx: string, id: string, deadline: string, time: string): string => `redis.call('ZADD', ${idx}, ${deadline}, ${id})
@@ -34,39 +49,64 @@ const dataSize = (name: string, s: string): string => `local ${name} = 0
 for f, v in pairs(${s}) do if string.sub(f, 1, 2) == 'd:' and type(v) == 'string' then ${name} = ${name} + #f + #v end end`
 
 // KEYS: session, index to add to, index to remove from (unused ones are the session key again,
-// so a Cluster sees one slot). ARGV: ttl, hasAdd, hasRem, id, nset, maxBytes, field/value pairs...,
-// fields to delete... Merges the changed fields into the session, only while it exists and is
-// within its deadline, and only if the merged data stays within maxBytes or does not grow: parallel
-// writers each within the limit cannot add up past it, and a session over it (a lowered maxBytes)
-// can still shrink. Returns the absolute deadline, 0 when the session is gone, or minus the merged
-// size when that is too large (nothing written).
+// so a Cluster sees one slot). ARGV: ttl, hasAdd, hasRem, id, nset, maxBytes, fragment, expected
+// length ('0': merge at once), field/value pairs..., fields to delete...
+// First, unless told to merge, the common write (see log.ts): one APPEND of `fragment` (the
+// changes, as log.ts writes them), kept when its reply is the expected length, which proves
+// nobody else changed the session since the request read it. The expiry is left alone there: the
+// request's read slid it a moment ago. If the APPEND created the key, the session was gone: the
+// key is deleted again. Otherwise someone else wrote first: the fragment is taken back off and the
+// write merges, in this same call.
+// The merge decodes the session and merges the changed fields into it, only while it exists and
+// is within its deadline, and only if the merged data stays within maxBytes or does not grow:
+// parallel writers each within the limit cannot add up past it, and a session over it (a lowered
+// maxBytes) can still shrink. Then it appends `fragment` or, when that is empty, rewrites the
+// session compacted, moving its length's residue on.
+// Returns {status, length}: status is positive when written (the deadline after a merge), 0 when
+// the session is gone, or minus the merged size when that is too large (nothing written); length
+// is the new length of the stored text after an append that needed no merge, else 0.
 const WRITE = `
+if ARGV[8] ~= '0' then
+  local size = #ARGV[7]
+  local l = redis.call('APPEND', KEYS[1], ARGV[7])
+  if l == tonumber(ARGV[8]) then return { 1, l } end
+  if l == size then
+    redis.call('DEL', KEYS[1])
+    return { 0, 0 }
+  end
+  redis.call('SET', KEYS[1], redis.call('GETRANGE', KEYS[1], 0, l - size - 1), 'KEEPTTL')
+end
 ${load('s', 'KEYS[1]')}
-if s == nil then return 0 end
+if s == nil then return { 0, 0 } end
 ${deadlineLua('dl', 's')}
 ${now('n')}
-if ${pastDeadlineLua('dl', 'n')} then return 0 end
+if ${pastDeadlineLua('dl', 'n')} then return { 0, 0 } end
 ${dataSize('before', 's')}
-local last = 6 + tonumber(ARGV[5]) * 2
-for i = 7, last, 2 do s[ARGV[i]] = ARGV[i + 1] end
+local last = 8 + tonumber(ARGV[5]) * 2
+for i = 9, last, 2 do s[ARGV[i]] = ARGV[i + 1] end
 for i = last + 1, #ARGV do s[ARGV[i]] = nil end
 ${dataSize('after', 's')}
-if after > tonumber(ARGV[6]) and after > before then return -after end
-redis.call('SET', KEYS[1], cjson.encode(s), ${slideLua('n', 'ARGV[1]')})
+if after > tonumber(ARGV[6]) and after > before then return { -after, 0 } end
+if ARGV[7] == '' then
+  redis.call('SET', KEYS[1], ${openLog('s', `(#s_raw % ${BLOCK}) % ${BLOCK - 1} + 1`)}, ${slideLua('n', 'ARGV[1]')})
+else
+  redis.call('APPEND', KEYS[1], ARGV[7])
+  redis.call('PEXPIREAT', KEYS[1], ${slideAtLua('n', 'ARGV[1]')})
+end
 if ARGV[2] == '1' then
   ${indexAdd('KEYS[2]', 'ARGV[4]', 'dl', 'n')}
 end
 if ARGV[3] == '1' then redis.call('ZREM', KEYS[3], ARGV[4]) end
-return dl
+return { dl, 0 }
 `
 
-// A regenerate() leaves the old key behind for a while as a forwarding record, `{"m:n": <new key>}`
-// (no deadline, so it reads as no session). destroyAllFor may have listed the old session just
+// A regenerate() leaves the old key behind for a while as a forwarding record, `{"m:n": <rest of
+// the new key after its slot tag>}` (no deadline, so it reads as no session; BLOCK bytes, see log.ts). destroyAllFor may have listed the old session just
 // before the swap; following the record, it destroys what the session became (see DESTROY_ALL).
 
 // KEYS: new session, old session, index to add to, index to remove from (unused: the new key).
 // ARGV: hasOld ('0', '1', or '2': an old session never read), hasAdd, hasRem, ttl, maxLifetime,
-// id, old id, forwardMs, checkNew ('1' on a Cluster), field/value pairs... Creates a session; with an old one (regenerate)
+// id, old id, forwardMs, checkNew ('1' on a Cluster), the new key after its slot tag, field/value pairs... Creates a session; with an old one (regenerate)
 // replaces it by a forwarding record in the same step, and refuses when it is already gone
 // (destroyed meanwhile, or already regenerated), except for one never read, which may have expired
 // long ago. Refuses as well when the new key exists: destroyAllFor marks a listed session that does
@@ -86,15 +126,15 @@ if ARGV[1] ~= '0' then
     end
   end
   if old ~= nil and old['m:n'] == nil then
-    redis.call('SET', KEYS[2], cjson.encode({ ['m:n'] = KEYS[1] }), 'PX', ARGV[8])
+    redis.call('SET', KEYS[2], ${record('m:n', 'ARGV[10]')}, 'PX', ARGV[8])
   elseif old == nil then
     redis.call('DEL', KEYS[2])
   end
 end
 local dl = ${newDeadlineLua('n', 'ARGV[5]')}
 local s = { ['m:c'] = string.format('%d', n), ['m:d'] = string.format('%d', dl) }
-for i = 10, #ARGV, 2 do s[ARGV[i]] = ARGV[i + 1] end
-redis.call('SET', KEYS[1], cjson.encode(s), ${slideLua('n', 'ARGV[4]')})
+for i = 11, #ARGV, 2 do s[ARGV[i]] = ARGV[i + 1] end
+redis.call('SET', KEYS[1], ${openLog('s', '1')}, ${slideLua('n', 'ARGV[4]')})
 if ARGV[2] == '1' then
   ${indexAdd('KEYS[3]', 'ARGV[6]', 'dl', 'n')}
 end
@@ -109,9 +149,9 @@ if ARGV[2] == '1' then redis.call('ZREM', KEYS[2], ARGV[1]) end
 return 1
 `
 
-// KEYS: a session listed in a user's index. ARGV: the key prefix its successors must start with
-// (its own prefix and slot tag, so a forged record can only lead within that slot), markMs, keys
-// to keep... Deletes the session and, following forwarding records, whatever it was regenerated
+// KEYS: a session listed in a user's index. ARGV: the key prefix its successors start with (its
+// own prefix and slot tag, so a forged record can only lead within that slot), markMs, keys to
+// keep... Deletes the session and, following forwarding records, whatever it was regenerated
 // into, stopping at a key to keep. A key that does not exist is marked for markMs, so that a create
 // still on its way (a Cluster login whose index entry went first) is refused; markMs is 0 where
 // the index and the session change in one script, so no create can be on its way. Returns how
@@ -122,18 +162,18 @@ for i = 3, #ARGV do keep[ARGV[i]] = true end
 local key = KEYS[1]
 local destroyed = 0
 for hop = 1, 16 do
-  local raw = redis.call('GET', key)
-  if not raw then
-    if hop == 1 and ARGV[2] ~= '0' then redis.call('SET', key, '{"m:x":"1"}', 'PX', ARGV[2]) end
+  ${load('s', 'key')}
+  if s_raw == '' then
+    if hop == 1 and ARGV[2] ~= '0' then redis.call('SET', key, ${record('m:x', "'1'")}, 'PX', ARGV[2]) end
     return destroyed
   end
-  local ok, s = pcall(cjson.decode, raw)
-  if ok and type(s) == 'table' and s['m:x'] then return destroyed end
+  if s ~= nil and s['m:x'] then return destroyed end
   redis.call('DEL', key)
-  if not ok or type(s) ~= 'table' then return destroyed end
+  if s == nil then return destroyed end
   if s['m:d'] then destroyed = destroyed + 1 end
-  key = s['m:n']
-  if type(key) ~= 'string' or keep[key] or string.sub(key, 1, #ARGV[1]) ~= ARGV[1] then return destroyed end
+  if type(s['m:n']) ~= 'string' then return destroyed end
+  key = ARGV[1] .. s['m:n']
+  if keep[key] then return destroyed end
 end
 return destroyed
 `

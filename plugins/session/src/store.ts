@@ -1,10 +1,11 @@
 import { isUnavailable, senderFor, taggedKey, type LuaScript, type RedisClient, type Sender } from '@scaleout/core'
 import { SessionNotDurableError, SessionUnavailableError } from './errors.js'
 import { slide, withinDeadline } from './expiry.js'
-import { META_USER, parseStored, StoredValues, type Fields } from './fields.js'
+import { META_USER, storedValues, type StoredValues } from './fields.js'
 import { readOwn, type Own } from './own-cookie.js'
 import { slotTag } from './signing.js'
 import type { Settings } from './options.js'
+import { fragment } from './log.js'
 import { CREATE_SCRIPT, DESTROY_ALL_SCRIPT, DESTROY_SCRIPT, INDEX_SCRIPT, PRUNE_SCRIPT, WRITE_SCRIPT } from './scripts.js'
 
 export interface Loaded {
@@ -23,6 +24,11 @@ export interface UserChange {
 }
 
 const NO_CHANGE: UserChange = { add: undefined, remove: undefined }
+
+/** The part of a session's key after its prefix and slot tag: what a forwarding record holds. */
+function afterTag (id: string): string {
+  return id.slice(slotTag(id).length)
+}
 
 /** A write that changes whose session it is. */
 function isLogin (change: UserChange): boolean {
@@ -46,7 +52,7 @@ export class Store {
   private readonly send: Sender
 
   /** This turn's loads, by session id, that later requests in the same turn may share. */
-  private readonly pendingLoads = new Map<string, Promise<Fields | null>>()
+  private readonly pendingLoads = new Map<string, Promise<StoredValues | null>>()
   private readonly endSharing = (): void => { this.pendingLoads.clear() }
 
   /** The client, for checks that must reach every node (see eviction.ts). */
@@ -60,7 +66,7 @@ export class Store {
   }
 
   sessionKey (id: string): string {
-    return taggedKey(this.settings.prefix, slotTag(id), id.slice(slotTag(id).length))
+    return taggedKey(this.settings.prefix, slotTag(id), afterTag(id))
   }
 
   indexKey (user: string): string {
@@ -109,13 +115,13 @@ export class Store {
     let pending = this.pendingLoads.get(id)
     if (pending === undefined) {
       if (this.pendingLoads.size === 0) setImmediate(this.endSharing)
-      pending = this.command<string | null>('getex', [this.sessionKey(id), ...slide(this.settings.ttl)]).then(parseStored)
+      pending = this.command<string | null>('getex', [this.sessionKey(id), ...slide(this.settings.ttl)]).then(storedValues)
       this.pendingLoads.set(id, pending)
     }
-    const fields = await pending
-    if (fields === null || !withinDeadline(fields, Date.now())) return null
-    const user = fields[META_USER]
-    return { data: new StoredValues(fields), user: typeof user === 'string' ? user : undefined, own: readOwn(this.settings, fields) }
+    const data = await pending
+    if (data === null || !withinDeadline(data.fields, Date.now())) return null
+    const user = data.fields[META_USER]
+    return { data, user: typeof user === 'string' ? user : undefined, own: readOwn(this.settings, data.fields) }
   }
 
   /**
@@ -142,17 +148,27 @@ export class Store {
   }
 
   /**
-   * Writes changed fields of an existing session; resolves to its deadline, 0 when the session no longer exists, or minus the merged data size when that would
-   * pass `maxBytes` (nothing written).
+   * Writes changed fields of an existing session. `appendTo`: the length its stored text had when
+   * this request read it, when the request may append (see log.ts); null to merge. Resolves to
+   * `status`: positive when written, 0 when the session no longer exists, or minus the merged data
+   * size when that would pass `maxBytes` (nothing written); and `logBytes`, the stored text's new
+   * length when this write knows it (null: the next write merges).
    */
-  async write (id: string, sets: string[], deletes: string[], change: UserChange = NO_CHANGE): Promise<number> {
+  async write (id: string, sets: string[], deletes: string[], change: UserChange = NO_CHANGE, appendTo: number | null = null): Promise<{ status: number, logBytes: number | null }> {
     const key = this.sessionKey(id)
+    const login = isLogin(change)
+    const append = appendTo !== null && !login
+    const text = fragment(sets, deletes)
     const { keys, flags } = this.indexArgs(key, change)
-    const [written] = await Promise.all([
-      this.change<number>(WRITE_SCRIPT, [key, ...keys], [this.settings.ttl, ...flags, id, sets.length / 2, this.settings.maxBytes, ...sets, ...deletes], isLogin(change)),
+    const [[status, length]] = await Promise.all([
+      this.change<[number, number]>(WRITE_SCRIPT, [key, ...keys], [
+        this.settings.ttl, ...flags, id, sets.length / 2, this.settings.maxBytes,
+        // Told to merge without a login: the stored text is due for compaction (or its length is unknown).
+        appendTo === null && !login ? '' : text, append ? appendTo + Buffer.byteLength(text) : 0, ...sets, ...deletes
+      ], login),
       this.indexAlongside(change, id)
     ])
-    return written
+    return { status, logBytes: length === 0 ? null : length }
   }
 
   /**
@@ -164,7 +180,7 @@ export class Store {
     const { keys, flags } = this.indexArgs(key, change)
     const [deadline] = await Promise.all([
       this.change<number>(CREATE_SCRIPT, [key, oldId === undefined ? key : this.sessionKey(oldId), ...keys], [
-        oldId === undefined ? '0' : blind ? '2' : '1', ...flags, this.settings.ttl, this.settings.maxLifetime, id, oldId ?? '', this.forwardMs, this.inline ? '0' : '1', ...sets
+        oldId === undefined ? '0' : blind ? '2' : '1', ...flags, this.settings.ttl, this.settings.maxLifetime, id, oldId ?? '', this.forwardMs, this.inline ? '0' : '1', afterTag(id), ...sets
       ], oldId !== undefined || isLogin(change)),
       this.indexAlongside(change, id)
     ])
@@ -193,7 +209,7 @@ export class Store {
   /** destroyAllFor's destroy: the session and whatever it was regenerated into (see DESTROY_ALL); how many ended. */
   async destroyAll (id: string, keep: readonly string[]): Promise<number> {
     const key = this.sessionKey(id)
-    return await this.change<number>(DESTROY_ALL_SCRIPT, [key], [key.slice(0, key.indexOf('}') + 2), this.pendingMs, ...keep.map((k) => this.sessionKey(k))], true)
+    return await this.change<number>(DESTROY_ALL_SCRIPT, [key], [key.slice(0, key.length - afterTag(id).length), this.pendingMs, ...keep.map((k) => this.sessionKey(k))], true)
   }
 
   /** Removes index entries: `always` at once, `unlessRecent` only once older than pendingMs. */

@@ -1,6 +1,7 @@
 import type { SizedCodec } from '@scaleout/core'
 import { encodeChanges, type Encoded } from './changes.js'
-import { StoredValues } from './fields.js'
+import { DATA, StoredValues } from './fields.js'
+import { needsCompaction } from './log.js'
 
 /**
  * A session's values in one request: encoded as loaded (or last saved), decoded lazily on `get`,
@@ -14,6 +15,8 @@ export class SessionValues {
   /** Decoded values, and what the handler set; a deleted key maps to undefined. */
   readonly #values = new Map<string, unknown>()
   readonly #changed = new Set<string>()
+  /** The stored text's length in bytes as this request last wrote it (undefined: as loaded, counted when needed); null when it does not know. */
+  #logBytes: number | null | undefined = null
 
   constructor (codec: SizedCodec) {
     this.#codec = codec
@@ -22,6 +25,7 @@ export class SessionValues {
   /** Takes the stored values; changes made before (by a hook that ran before the load) stay on top. */
   loaded (raw: StoredValues): void {
     this.#raw = raw
+    this.#logBytes = undefined
   }
 
   get (key: string): unknown {
@@ -89,8 +93,35 @@ export class SessionValues {
     return encoded
   }
 
-  /** The save of `encoded` succeeded: it is now what is stored. */
-  saved (encoded: ReadonlyMap<string, string>): void {
+  /**
+   * The length the stored text had when this request read (or last wrote) it, when a write of
+   * `sets` and `deletes` may append to it (see log.ts); null when it must merge: the length is
+   * unknown, the session is past its deadline, the text is due for compaction, or the data would
+   * pass `maxBytes` while growing (the merging write then decides, exactly).
+   */
+  appendTo (sets: readonly string[], deletes: readonly string[], maxBytes: number): number | null {
+    const bytes = this.#logBytes === undefined ? this.#raw.logBytes : this.#logBytes
+    if (bytes === null || !(this.#raw.deadline > Date.now())) return null
+    const raw = this.#raw.map()
+    let before = 0
+    for (const [key, text] of raw) before += DATA.length + Buffer.byteLength(key) + Buffer.byteLength(text)
+    let after = before
+    const drop = (field: string): void => {
+      const old = raw.get(field.slice(DATA.length))
+      if (old !== undefined) after -= Buffer.byteLength(field) + Buffer.byteLength(old)
+    }
+    for (let i = 0; i < sets.length; i += 2) {
+      drop(sets[i] as string)
+      after += Buffer.byteLength(sets[i] as string) + Buffer.byteLength(sets[i + 1] as string)
+    }
+    for (const field of deletes) drop(field)
+    if (needsCompaction(bytes, after) || (after > maxBytes && after > before)) return null
+    return bytes
+  }
+
+  /** The save of `encoded` succeeded: it is now what is stored, `logBytes` long if known. */
+  saved (encoded: ReadonlyMap<string, string>, logBytes: number | null): void {
+    this.#logBytes = logBytes
     const raw = this.#raw.map()
     for (const key of this.#changed) {
       const text = encoded.get(key)

@@ -1,0 +1,177 @@
+import t from 'tap'
+import type { FastifyInstance } from 'fastify'
+import { adminFor, redisFor } from '../helpers/index.js'
+import { build, cookieOf, roundTrips, sessionKeys, setCookies, storedFields } from './setup.js'
+
+// The session's stored text is an open JSON object that writes append to (see
+// plugins/session/src/log.ts): these tests drive the append, its proof that nobody else wrote, the
+// merge it falls back to in the same call, and compaction, against the text in Redis.
+
+/** Routes that let a test act on Redis between a request's read and its write. */
+function gated (between: { run: () => Promise<void> }) {
+  return (app: FastifyInstance): void => {
+    app.post('/set-gated', async (request) => {
+      for (const [key, value] of Object.entries(request.body as Record<string, unknown>)) request.session.set(key, value)
+      await between.run()
+      return { ok: true }
+    })
+    app.post('/save-then-set', async (request) => {
+      const { first, second } = request.body as { first: number, second: number }
+      request.session.set('first', first)
+      await between.run()
+      await request.session.save()
+      request.session.set('second', second)
+      return { ok: true }
+    })
+    app.post('/remove/:key', async (request) => {
+      request.session.delete((request.params as { key: string }).key)
+      return { ok: true }
+    })
+  }
+}
+
+/** A fragment as a writer other than the plugin's own request would append it: padded to 64 bytes. */
+function fragmentOf (fields: Record<string, string>): string {
+  const text = Object.entries(fields).map(([k, v]) => ',' + JSON.stringify(k) + ':' + JSON.stringify(v)).join('')
+  return text + ' '.repeat((64 - Buffer.byteLength(text) % 64) % 64)
+}
+
+t.test('the append-only session text', async (t) => {
+  const server = await redisFor(t)
+  const admin = adminFor(t, server)
+  const between = { run: async (): Promise<void> => {} }
+  t.afterEach(() => { between.run = async () => {} })
+  const app = await build(t, { redis: server.url }, {}, gated(between))
+  const text = async (): Promise<string> => {
+    const [key] = await sessionKeys(server)
+    return await admin.get(key as string) as string
+  }
+
+  t.test('a change is appended, padded to a 64-byte block; the last value and removals read through', async (t) => {
+    await admin.flushall()
+    const cookie = cookieOf(await app.inject({ method: 'POST', url: '/set', payload: { n: 1, keep: 'k' } })) as string
+    const created = await text()
+    t.notOk(created.endsWith('}'), 'left open for appends')
+    t.not(Buffer.byteLength(created) % 64, 0, 'no session is a whole number of blocks long (records are)')
+    const modified = await roundTrips(server, async () => await app.inject({ method: 'POST', url: '/set', headers: { cookie }, payload: { n: 2 } }))
+    t.same(modified.commands, { getex: 1, eval: 1, append: 1 }, 'one APPEND (the first write on this connection sends the script whole)')
+    const appended = await text()
+    t.equal(appended, created + ',"d:n":"2"' + ' '.repeat(64 - 10), 'exactly the changed field, padded')
+    t.equal((await app.inject({ method: 'POST', url: '/remove/keep', headers: { cookie } })).statusCode, 200)
+    t.equal(await text(), appended + ',"d:keep":null' + ' '.repeat(64 - 14), 'a removal is a null')
+    t.same((await app.inject({ url: '/data', headers: { cookie } })).json(), { n: 2 })
+    const { 'd:keep': removed, ...rest } = storedFields(created)
+    t.equal(removed, '"k"')
+    t.same(storedFields(await text()), { ...rest, 'd:n': '2' })
+  })
+
+  t.test('a change that fills whole blocks takes no padding', async (t) => {
+    await admin.flushall()
+    const cookie = cookieOf(await app.inject({ method: 'POST', url: '/set', payload: { n: 1 } })) as string
+    const before = await text()
+    // `,"d:s":` (7 bytes) and the value's JSON as a JSON string, `"\"x...x\""` (51 + 6 bytes).
+    t.equal((await app.inject({ method: 'POST', url: '/set', headers: { cookie }, payload: { s: 'x'.repeat(51) } })).statusCode, 200)
+    t.equal(await text(), before + ',"d:s":' + JSON.stringify(JSON.stringify('x'.repeat(51))))
+    t.equal(Buffer.byteLength(await text()) - Buffer.byteLength(before), 64)
+  })
+
+  t.test('two saves in one request both append', async (t) => {
+    await admin.flushall()
+    const cookie = cookieOf(await app.inject({ method: 'POST', url: '/set', payload: { n: 1 } })) as string
+    const both = await roundTrips(server, async () => await app.inject({ method: 'POST', url: '/save-then-set', headers: { cookie }, payload: { first: 1, second: 2 } }))
+    t.same(both.commands, { getex: 1, evalsha: 2, append: 2 })
+    t.same((await app.inject({ url: '/data', headers: { cookie } })).json(), { n: 1, first: 1, second: 2 })
+  })
+
+  t.test('when another writer got there first, the same call merges: both changes stay', async (t) => {
+    await admin.flushall()
+    const cookie = cookieOf(await app.inject({ method: 'POST', url: '/set', payload: { n: 1 } })) as string
+    const [key] = await sessionKeys(server)
+    between.run = async () => { await admin.append(key as string, fragmentOf({ 'd:other': '"theirs"' })) }
+    const raced = await roundTrips(server, async () => await app.inject({ method: 'POST', url: '/set-gated', headers: { cookie }, payload: { n: 2 } }))
+    t.equal(raced.result.statusCode, 200)
+    t.same(raced.commands, { getex: 1, append: 3, evalsha: 1, getrange: 1, set: 1, get: 1, time: 1, pexpireat: 1 }, 'the other writer\'s APPEND; then ours, taken back off, and the merge, in one script')
+    t.same((await app.inject({ url: '/data', headers: { cookie } })).json(), { n: 2, other: 'theirs' })
+  })
+
+  t.test('after a merge the request no longer knows the length: its next save rewrites the text compacted', async (t) => {
+    await admin.flushall()
+    const cookie = cookieOf(await app.inject({ method: 'POST', url: '/set', payload: { n: 1 } })) as string
+    const [key] = await sessionKeys(server)
+    between.run = async () => { await admin.append(key as string, fragmentOf({ 'd:n': '5' })) }
+    const residue = Buffer.byteLength(await text()) % 64
+    t.equal((await app.inject({ method: 'POST', url: '/save-then-set', headers: { cookie }, payload: { first: 1, second: 2 } })).statusCode, 200)
+    const rewritten = await text()
+    t.same(Object.keys(JSON.parse(rewritten + '}') as object).sort(), ['d:first', 'd:n', 'd:second', 'm:c', 'm:d', 'm:ip', 'm:ua'], 'one field each: compacted')
+    t.equal(Buffer.byteLength(rewritten) % 64, residue % 63 + 1, 'a rewrite moves the length to the next residue')
+    t.same((await app.inject({ url: '/data', headers: { cookie } })).json(), { n: 5, first: 1, second: 2 })
+  })
+
+  t.test('a session destroyed while the request ran: the APPEND\'s key is removed again, the cookie cleared', async (t) => {
+    await admin.flushall()
+    const cookie = cookieOf(await app.inject({ method: 'POST', url: '/set', payload: { n: 1 } })) as string
+    const [key] = await sessionKeys(server)
+    between.run = async () => { await app.inject({ method: 'POST', url: '/logout', headers: { cookie } }) }
+    const res = await app.inject({ method: 'POST', url: '/set-gated', headers: { cookie }, payload: { n: 2 } })
+    t.equal(res.statusCode, 200)
+    t.match(setCookies(res)[0], /Max-Age=0/, 'the cookie is cleared')
+    t.equal(await admin.exists(key as string), 0, 'nothing left behind')
+  })
+
+  t.test('a session regenerated while the request ran: its forwarding record is left as it was', async (t) => {
+    await admin.flushall()
+    const cookie = cookieOf(await app.inject({ method: 'POST', url: '/set', payload: { n: 1 } })) as string
+    const [key] = await sessionKeys(server)
+    let next = ''
+    between.run = async () => { next = cookieOf(await app.inject({ method: 'POST', url: '/login', headers: { cookie }, payload: { userId: 'u1' } })) as string }
+    const res = await app.inject({ method: 'POST', url: '/set-gated', headers: { cookie }, payload: { n: 2 } })
+    t.match(setCookies(res)[0], /Max-Age=0/, 'the old cookie is cleared: the write went nowhere')
+    const forward = await admin.get(key as string) as string
+    t.equal(Buffer.byteLength(forward), 64)
+    t.ok(forward.endsWith('}'))
+    t.same((await app.inject({ url: '/data', headers: { cookie: next } })).json(), { userId: 'u1' }, 'the new session has none of the late change')
+  })
+
+  t.test('a session past its deadline when the request writes: nothing is appended', async (t) => {
+    await admin.flushall()
+    const cookie = cookieOf(await app.inject({ method: 'POST', url: '/set', payload: { n: 1 } })) as string
+    const [key] = await sessionKeys(server)
+    const fields = storedFields(await text())
+    const soon = JSON.stringify({ ...fields, 'm:d': String(Date.now() + 200) }).slice(0, -1)
+    await admin.set(key as string, soon, 'KEEPTTL')
+    between.run = async () => { await new Promise((resolve) => setTimeout(resolve, 400)) }
+    const res = await app.inject({ method: 'POST', url: '/set-gated', headers: { cookie }, payload: { n: 2 } })
+    t.match(setCookies(res)[0], /Max-Age=0/)
+    t.equal(await admin.get(key as string), soon, 'unchanged')
+  })
+
+  t.test('the text is rewritten compacted once it passes twice the data plus 2 KiB', async (t) => {
+    await admin.flushall()
+    const cookie = cookieOf(await app.inject({ method: 'POST', url: '/set', payload: { n: 0 } })) as string
+    const start = Buffer.byteLength(await text())
+    const writes: Array<Record<string, number>> = []
+    let i = 1
+    // Each change appends one block; the data stays 7 bytes (`d:n` and one digit).
+    for (; start + 64 * (i - 1) <= 2 * 7 + 2048; i++) {
+      writes.push((await roundTrips(server, async () => await app.inject({ method: 'POST', url: '/set', headers: { cookie }, payload: { n: i % 10 } }))).commands)
+    }
+    t.ok(writes.every((c) => c['append'] === 1 && c['set'] === undefined), `${writes.length} appends first`)
+    const long = Buffer.byteLength(await text())
+    t.ok(long > 2 * 7 + 2048)
+    const rewrite = await roundTrips(server, async () => await app.inject({ method: 'POST', url: '/set', headers: { cookie }, payload: { n: 9 } }))
+    t.same(rewrite.commands, { getex: 1, evalsha: 1, get: 1, time: 1, set: 1 }, 'the next one rewrites')
+    const compacted = await text()
+    t.ok(Buffer.byteLength(compacted) < start + 64, 'back to its size')
+    t.equal(Buffer.byteLength(compacted) % 64, (long % 64) % 63 + 1)
+    t.same((await app.inject({ url: '/get/n', headers: { cookie } })).json(), { value: 9 })
+  })
+
+  t.test('a forged record or text that is not ours reads as no session and takes no append', async (t) => {
+    await admin.flushall()
+    const cookie = cookieOf(await app.inject({ method: 'POST', url: '/set', payload: { n: 1 } })) as string
+    const [key] = await sessionKeys(server)
+    await admin.set(key as string, ',"d:n":"7"', 'KEEPTTL')
+    t.same((await app.inject({ url: '/data', headers: { cookie } })).json(), {})
+    t.equal(await admin.get(key as string), ',"d:n":"7"')
+  })
+})
