@@ -139,6 +139,10 @@ t.test('"remember me": cookie.maxAge set on one session, for that session only, 
   t.equal(write.trips, 4, 'read, its expiry, the write script (the first on this instance loads it), its expiry')
   const afterWrite = await client.pttl(await keyOf(remembered))
   t.ok(afterWrite > 29 * DAY, 'still 30 days after a write')
+  // A write that changes the user goes through the merging script, which slides by ttl: set back too.
+  const merged = await roundTrips(server, async () => await two.inject({ method: 'POST', url: '/set', headers: { cookie: remembered }, payload: { userId: 'u2', n: 3 } }))
+  t.equal(merged.commands.pexpire, 2)
+  t.ok(await client.pttl(await keyOf(remembered)) > 29 * DAY, 'still 30 days after a merging write')
   const same = await roundTrips(server, async () => await one.inject({ method: 'POST', url: '/remember', headers: { cookie: remembered }, payload: { maxAge: 30 * DAY } }))
   t.same(same.commands, { getex: 1, pexpire: 1 }, 'the same maxAge again: no write')
   t.equal(same.result.json().modified, false)
@@ -146,7 +150,7 @@ t.test('"remember me": cookie.maxAge set on one session, for that session only, 
   // listFor: lastSeenAt counts back from the session's own idle expiry.
   const before = Date.now()
   await one.inject({ url: '/cookie', headers: { cookie: remembered } })
-  const [info] = await one.sessions.listFor('u1')
+  const [info] = await one.sessions.listFor('u2')
   t.ok((info?.lastSeenAt.getTime() as number) >= before - 1 && (info?.lastSeenAt.getTime() as number) <= Date.now(), 'last seen at the read, not in the future')
 })
 
