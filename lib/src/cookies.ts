@@ -79,9 +79,10 @@ export function isSecureCookie (attributes: CookieAttributes, protocol: string):
 
 /**
  * A Set-Cookie value carrying `value`, or clearing the cookie when `value` is null.
- * `maxAgeSeconds` undefined makes a browser-session cookie.
+ * `maxAgeSeconds` undefined makes a browser-session cookie; `expires`, when given, is its Expires
+ * (a caller that shows the date elsewhere passes the one it shows), else `maxAgeSeconds` from now.
  */
-export function setCookie (name: string, value: string | null, attributes: CookieAttributes, secure: boolean, maxAgeSeconds?: number): string {
+export function setCookie (name: string, value: string | null, attributes: CookieAttributes, secure: boolean, maxAgeSeconds?: number, expires?: Date): string {
   const clear = value === null
   return stringifySetCookie({
     name,
@@ -93,6 +94,6 @@ export function setCookie (name: string, value: string | null, attributes: Cooki
     sameSite: attributes.sameSite,
     partitioned: attributes.partitioned,
     maxAge: clear ? 0 : maxAgeSeconds,
-    expires: clear ? new Date(0) : maxAgeSeconds === undefined ? undefined : new Date(Date.now() + maxAgeSeconds * 1000)
+    expires: clear ? new Date(0) : maxAgeSeconds === undefined ? undefined : expires ?? new Date(Date.now() + maxAgeSeconds * 1000)
   }, { encode: asSent })
 }

@@ -83,7 +83,7 @@ t.test('request.session API', async (t) => {
         return { names: [...names].sort(), keys: Object.keys(request.session), old }
       })
     })
-    const expected = { names: ['constructor', 'data', 'delete', 'destroy', 'encryptedSessionId', 'get', 'has', 'id', 'isModified', 'isNew', 'isSaved', 'regenerate', 'reload', 'save', 'sessionId', 'set', 'touch'], keys: [], old: [] }
+    const expected = { names: ['constructor', 'cookie', 'data', 'delete', 'destroy', 'encryptedSessionId', 'get', 'has', 'id', 'isModified', 'isNew', 'isSaved', 'options', 'regenerate', 'reload', 'save', 'sessionId', 'set', 'touch'], keys: [], old: [] }
     t.same((await app.inject('/names')).json(), expected, 'a new session')
     const cookie = cookieOf(await app.inject({ method: 'POST', url: '/set', payload: { n: 1 } })) as string
     t.same((await app.inject({ url: '/names', headers: { cookie } })).json(), expected, 'a loaded session')

@@ -26,6 +26,11 @@ t.test('round-trip budget', async (t) => {
       await request.session.save()
       return { ok: true }
     })
+    app.post('/remember', async (request) => {
+      request.session.set('n', 1)
+      request.session.cookie.maxAge = '30d'
+      return { ok: true }
+    })
     app.post('/destroy-new', async (request) => {
       await request.session.destroy()
       return { ok: true }
@@ -200,5 +205,21 @@ t.test('round-trip budget', async (t) => {
     t.same(result.json(), { static: true })
     t.equal(trips, 0)
     t.equal(result.headers['set-cookie'], undefined)
+  })
+
+  t.test('a session with its own maxAge: one PEXPIRE after each read and each write; the others stay at one GETEX', async (t) => {
+    const created = await roundTrips(server, async () => await app.inject({ method: 'POST', url: '/remember' }))
+    t.same(created.commands, { evalsha: 1, time: 1, set: 1, pexpire: 1 })
+    t.equal(created.trips, 2)
+    const remembered = cookieOf(created.result) as string
+    const read = await roundTrips(server, async () => await app.inject({ url: '/get/n', headers: { cookie: remembered } }))
+    t.same(read.commands, { getex: 1, pexpire: 1 })
+    t.equal(read.trips, 2)
+    const write = await roundTrips(server, async () => await app.inject({ method: 'POST', url: '/save', headers: { cookie: remembered }, payload: { n: 2 } }))
+    t.same(write.commands, { getex: 1, pexpire: 2, evalsha: 1, append: 1 })
+    t.equal(write.trips, 4)
+    const plain = cookieOf(await app.inject({ method: 'POST', url: '/set', payload: { n: 1 } })) as string
+    const plainRead = await roundTrips(server, async () => await app.inject({ url: '/get/n', headers: { cookie: plain } }))
+    t.same(plainRead.commands, { getex: 1 })
   })
 })

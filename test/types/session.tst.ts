@@ -5,7 +5,7 @@ import { coreErrors } from '@scaleout/core'
 import session, {
   session as named, errors, SessionUnavailableError, SessionTooLargeError, SessionDisabledError, InvalidUserIdError,
   InvalidSessionKeyError, SessionNotLoadedError, SessionEvictionError, SessionCallbackError, SessionNotDurableError, type RequestSession, type SessionCallback,
-  type SessionInfo, type SessionOptions
+  type SessionInfo, type SessionOptions, type SessionCookie, type SessionCookieOverrides
 } from '@scaleout/session'
 
 declare module '@scaleout/session' {
@@ -114,6 +114,38 @@ describe('@scaleout/session decorators', () => {
     })
     app.post('/pre', { preHandler: (request, _reply, next) => { request.session.destroy(next) } }, async () => 'ok')
     expect(app.post('/pre2', { preHandler: (request, _reply, next) => { request.session.regenerate(next) } }, async () => 'ok')).type.not.toRaiseError()
+  })
+
+  test('request.session.cookie: expires, maxAge (settable), originalMaxAge; attributes read-only', () => {
+    app.get('/cookie', async (request) => {
+      const { cookie } = request.session
+      expect(cookie).type.toBe<SessionCookie>()
+      expect(cookie.expires).type.toBe<Date | null>()
+      expect(cookie.maxAge).type.toBe<number | null>()
+      expect(cookie.originalMaxAge).type.toBe<number | null>()
+      expect(cookie.domain).type.toBe<string | null>()
+      expect(cookie.sameSite).type.toBe<'lax' | 'strict' | 'none'>()
+      cookie.maxAge = 30 * 86_400_000
+      cookie.maxAge = '30d'
+      cookie.maxAge = null
+      expect(cookie.maxAge = true).type.toRaiseError()
+      expect(cookie.expires = new Date()).type.toRaiseError('read-only')
+      expect(cookie.path = '/').type.toRaiseError('read-only')
+      expect(request.session.cookie = cookie).type.toRaiseError('read-only')
+      return 'ok'
+    })
+  })
+
+  test('request.session.options(): the cookie attributes for this session', () => {
+    app.get('/options', async (request) => {
+      expect(request.session.options({ maxAge: '30d', sameSite: true, httpOnly: false, secure: 'auto', domain: 'example.com', path: '/', partitioned: true })).type.toBe<void>()
+      expect(request.session.options({ maxAge: null })).type.not.toRaiseError()
+      expect(request.session.options({ expires: new Date() })).type.toRaiseError()
+      expect(request.session.options({ sameSite: false })).type.toRaiseError()
+      expect(request.session.options({ maxage: 1 })).type.toRaiseError()
+      expect({ maxAge: 1000 }).type.toBeAssignableTo<SessionCookieOverrides>()
+      return 'ok'
+    })
   })
 
   test('request.session\'s type shows only the public API', () => {

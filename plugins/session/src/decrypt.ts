@@ -18,8 +18,8 @@ import type { DecryptSession, SessionCallback } from './types.js'
 export function decryptSession (ctx: Context, attach: (request: FastifyRequest, session: Session) => void, log: FastifyBaseLogger): DecryptSession {
   return function decryptSession (value: string, request: FastifyRequest, options?: Record<string, unknown> | SessionCallback, callback?: SessionCallback): Promise<void> | undefined {
     return settle(async () => {
-      // Cookie attributes are plugin-wide: per-session ones would be silently ignored.
-      if (typeof options === 'object' && Object.keys(options).length > 0) throw invalid(PLUGIN, 'decryptSession cookie options', 'none: cookie attributes are the plugin\'s `cookie` option (see "Migrating from @fastify/session" in the @scaleout/session README)')
+      // Refused rather than ignored: a session's own attributes are set with request.session.options() once it is loaded.
+      if (typeof options === 'object' && Object.keys(options).length > 0) throw invalid(PLUGIN, 'decryptSession cookie options', 'none: once the session is loaded, set its cookie attributes with `request.session.options()` (see "Migrating from @fastify/session" in the @scaleout/session README)')
       const session = new Session(ctx, isRequest(request) ? request : standIn(log))
       attach(request, session)
       const verified = typeof value === 'string' ? verify(value, ctx.settings.secrets) : null

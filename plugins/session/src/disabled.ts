@@ -21,6 +21,8 @@ export const disabledSession: RequestSession = Object.freeze({
   get sessionId (): string { return fail() },
   get isNew (): boolean { return fail() },
   get encryptedSessionId (): string { return fail() },
+  get cookie (): RequestSession['cookie'] { return fail() },
+  options: fail,
   get: fail,
   set: fail,
   delete: fail,

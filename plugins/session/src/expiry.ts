@@ -15,7 +15,7 @@ export function withinDeadline (fields: Fields, now: number): boolean {
   return Number(fields[META_DEADLINE]) > now
 }
 
-/** When a session was last used: its expiry minus `ttl`, since every use set it `ttl` ahead. */
+/** When a session was last used: its expiry minus its idle timeout (`ttl`, or its own: see own-cookie.ts), since every use set it that far ahead. */
 export function lastSeen (fields: Fields, expiresAt: number, ttl: number): number {
   return Math.max(Number(fields[META_CREATED]), expiresAt - ttl)
 }

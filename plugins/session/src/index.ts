@@ -9,5 +9,5 @@ export {
   SessionNotLoadedError, SessionEvictionError, SessionCallbackError, SessionNotDurableError
 } from './errors.js'
 export type {
-  SessionData, SessionKey, SessionOptions, SessionCallback, SessionCookieOptions, SessionInfo, SessionsApi, DestroyAllOptions, RequestSession, DecryptSession
+  SessionData, SessionKey, SessionOptions, SessionCallback, SessionCookieOptions, SessionCookie, SessionCookieOverrides, SessionInfo, SessionsApi, DestroyAllOptions, RequestSession, DecryptSession
 } from './types.js'

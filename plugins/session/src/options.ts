@@ -9,6 +9,8 @@ export interface CookieSettings extends CookieAttributes {
   readonly securedName: string
   /** Max-Age is written in seconds. */
   readonly maxAgeSeconds: number | undefined
+  /** The `cookie.maxAge` option in milliseconds. */
+  readonly maxAge: number | undefined
 }
 
 /** The checked options; durations in milliseconds. */
@@ -16,7 +18,10 @@ export interface Settings {
   readonly secrets: readonly string[]
   readonly redis: RedisOption | undefined
   readonly prefix: string
+  /** Idle timeout of sessions that follow the `cookie` option: the shorter of `ttl` and `cookie.maxAge`. */
   readonly ttl: number
+  /** The `ttl` option itself: the idle timeout of a session whose own cookie is a browser-session one (see own-cookie.ts). */
+  readonly maxIdle: number
   readonly maxLifetime: number
   readonly cookie: CookieSettings
   readonly userKey: string
@@ -67,7 +72,7 @@ function only (options: Record<string, unknown>, name: string, value: boolean, w
 const SECOND = 1000
 const DAY = 86_400_000
 // Redis keeps expiries as ms since the epoch; a century is more than any session needs.
-const LIFETIMES = { min: SECOND, max: 36_500 * DAY }
+export const LIFETIMES = { min: SECOND, max: 36_500 * DAY }
 // A Redis call bound: long enough for a slow network, short enough that a request still answers.
 const TIMEOUTS = { min: 1, max: 60 * SECOND }
 
@@ -81,10 +86,11 @@ function cookie (cookieName: unknown, value: unknown): CookieSettings {
   if (c.sameSite === false) throw invalid(PLUGIN, 'cookie.sameSite', `"lax", "strict" or "none" (false, no SameSite attribute, is Lax in some browsers and None in others) ${MIGRATION}`)
   const attributes = checkCookieAttributes(PLUGIN, 'cookie', c.sameSite === true ? { ...c, sameSite: 'strict' } : c)
   const hostPrefix = c.hostPrefix === undefined ? true : checkBoolean(PLUGIN, 'cookie.hostPrefix', c.hostPrefix)
-  const maxAgeSeconds = c.maxAge === undefined ? undefined : Math.floor(checkDuration(PLUGIN, 'cookie.maxAge', c.maxAge, LIFETIMES) / SECOND)
+  const maxAge = c.maxAge === undefined ? undefined : checkDuration(PLUGIN, 'cookie.maxAge', c.maxAge, LIFETIMES)
+  const maxAgeSeconds = maxAge === undefined ? undefined : Math.floor(maxAge / SECOND)
   // Browsers only accept a __Host- cookie that is Secure, has no Domain and has Path=/.
   const securedName = hostPrefix && attributes.domain === undefined && attributes.path === '/' ? `__Host-${name}` : name
-  return { ...attributes, name, securedName, maxAgeSeconds }
+  return { ...attributes, name, securedName, maxAgeSeconds, maxAge }
 }
 
 function cookiePrefix (value: unknown): string {
@@ -132,6 +138,7 @@ export function normalize (given: unknown): Settings {
     // A session idle for longer than its cookie lives is gone on the server too: a cookie replayed
     // after its Expires finds nothing (rolling refreshes both on every use).
     ttl: maxAge === undefined ? ttl : Math.min(ttl, maxAge * SECOND),
+    maxIdle: ttl,
     maxLifetime: options.maxLifetime === undefined ? 7 * DAY : checkDuration(PLUGIN, 'maxLifetime', options.maxLifetime, LIFETIMES),
     cookie: cookieSettings,
     userKey: options.userKey === undefined ? 'userId' : userKey(options.userKey),

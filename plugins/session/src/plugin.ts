@@ -13,7 +13,6 @@ import { sessionsApi } from './sessions.js'
 import { Store } from './store.js'
 import type { RequestSession, SessionOptions } from './types.js'
 
-
 interface Carrier { [kSession]: Session | null }
 
 export async function sessionPlugin (fastify: FastifyInstance, options: SessionOptions): Promise<void> {

@@ -20,6 +20,12 @@ export interface Saving {
   values: SessionValues
   /** An explicit save(): creates even an empty session. */
   force: boolean
+  /**
+   * The session's own cookie attributes as metadata field/value pairs (see own-cookie.ts): written
+   * when the session is created (or regenerated), else only when `ownChanged`.
+   */
+  own: string[]
+  ownChanged: boolean
 }
 
 /** `nothing` to write; the session is `gone` (changes dropped); or saved, `created` or not. */
@@ -30,20 +36,22 @@ export async function save (ctx: Context, request: FastifyRequest, s: Saving): P
   const { values } = s
   const creating = s.rotate || (s.stored === undefined && (s.force || values.hasData()))
   const id = creating ? s.id() : s.stored as string
-  if (!creating && values.changes === 0) return 'nothing'
+  if (!creating && values.changes === 0 && !s.ownChanged) return 'nothing'
   const { settings, store } = ctx
   const { sets, deletes, encoded, generations } = values.encode(settings.maxBytes, creating)
-  if (!creating && values.changes === 0) return 'nothing'
+  if (!creating && values.changes === 0 && !s.ownChanged) return 'nothing'
   const { userKey } = settings
   const { user, change, meta } = creating || values.isChanged(userKey)
     ? userUpdate(userKey, values.get(userKey), s.user, creating, s.rotate)
     : sameUser(s.user)
   sets.push(...meta.sets)
   deletes.push(...meta.deletes)
+  if (creating || s.ownChanged) sets.push(...s.own)
+  const appendTo = creating ? null : values.appendTo(sets, deletes, settings.maxBytes)
   const oldId = s.rotate ? s.stored : undefined
   const { status, logBytes } = creating
     ? { status: await store.create(id, oldId, withClient(request, sets), change, s.blind), logBytes: null }
-    : await store.write(id, sets, deletes, change, values.appendTo(sets, deletes, settings.maxBytes))
+    : await store.write(id, sets, deletes, change, appendTo)
   if (status < 0) throw new SessionTooLargeError(-status, settings.maxBytes)
   if (status === 0) {
     // Destroyed (or expired) by another request meanwhile: writing now would resurrect it.

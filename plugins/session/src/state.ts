@@ -3,7 +3,10 @@ import { isSessionKey } from './changes.js'
 import type { Context } from './context.js'
 import { InvalidSessionKeyError, SessionNotLoadedError } from './errors.js'
 import { isSecure, serialize } from './cookie.js'
+import { keepIdle } from './idle.js'
+import { attributesOf, checkMaxAge, checkOwn, idleOf, maxAgeOf, META_OWN, NONE, ownField, type Own } from './own-cookie.js'
 import { save } from './save.js'
+import { SessionCookie } from './session-cookie.js'
 import { digest, newId, signed, type Signed } from './signing.js'
 import type { SessionData, SessionKey } from './types.js'
 import { SessionValues } from './values.js'
@@ -55,6 +58,14 @@ export class SessionState {
   #saved = false
   /** Where the response's save stands: only the first send saves (see kFinish). */
   #finishing: 'no' | 'running' | 'done' = 'no'
+  /** The session's own cookie attributes (see own-cookie.ts), and whether they differ from what is stored. */
+  #own: Own = NONE
+  #ownChanged = false
+  /** Those the request's cookie was set with: a cookie is cleared with the Domain and Path it has. */
+  #incoming: Own = NONE
+  /** When the cookie this response sends expires (ms since the epoch); taken on first use. */
+  #expiresAt: number | null | undefined
+  #cookieView: SessionCookie | null = null
 
   constructor (ctx: Context, request: FastifyRequest) {
     this.#ctx = ctx
@@ -112,10 +123,17 @@ export class SessionState {
       this.#stored = id
       this.#values.loaded(loaded.data)
       this.#user = loaded.user
+      this.#incoming = loaded.own
+      // What a hook that ran before the load set stays on top, as for values.
+      this.#own = this.#ownChanged ? { ...loaded.own, ...this.#own } : loaded.own
+      this.#expiresAt = undefined
+      const idle = idleOf(this.#ctx.settings, this.#own)
+      if (idle !== this.#ctx.settings.ttl) await keepIdle(this.#ctx.store, id, idle)
       if (signed !== undefined) this.#signed = { id, value: signed }
-      // A cookie with a Max-Age is sent again on every response that read it (rolling, as
-      // @fastify/session does by default), so an active user's cookie does not expire.
-      if (resign || this.#ctx.settings.rolling) this.#cookie = 'set'
+      // A cookie with a Max-Age (the plugin's or the session's own) is sent again on every response
+      // that read it (rolling, as @fastify/session does by default), so an active user's cookie
+      // does not expire.
+      if (resign || this.#ownChanged || maxAgeOf(this.#ctx.settings, this.#own) !== undefined) this.#cookie = 'set'
     } catch (err) {
       this.#error = err as Error
       this.#request.log.warn({ err, session: digest(id) }, '@scaleout/session: session could not be loaded')
@@ -157,10 +175,50 @@ export class SessionState {
     return this.#values.data() as Partial<SessionData>
   }
 
-  /** Whether a save would write anything: a new id, or a value that differs from the stored one. */
+  /** The session cookie's lifetime and attributes (see session-cookie.ts). */
+  get cookie (): SessionCookie {
+    this.#loaded()
+    this.#cookieView ??= new SessionCookie({
+      expiresAt: () => this.#expires(),
+      originalMaxAge: () => maxAgeOf(this.#ctx.settings, this.#own) ?? null,
+      attributes: () => attributesOf(this.#ctx.settings, this.#own),
+      secure: () => this.#secure(),
+      setMaxAge: (value) => { this.#setOwn({ ...this.#own, maxAge: checkMaxAge('session.cookie.maxAge', value) }) }
+    })
+    return this.#cookieView
+  }
+
+  /** Cookie attributes for this session alone, kept with it (see own-cookie.ts). */
+  options (opts: unknown): void {
+    this.#loaded()
+    this.#setOwn(checkOwn(this.#ctx.settings, this.#own, opts, 'session.options'))
+  }
+
+  #setOwn (own: Own): void {
+    if (ownField(own) === ownField(this.#own)) return
+    this.#own = own
+    this.#ownChanged = true
+    this.#expiresAt = undefined
+    if (this.#stored !== null) this.#cookie = 'set'
+  }
+
+  /** When the cookie this response sends expires: Max-Age from the first time it is asked. */
+  #expires (): number | null {
+    if (this.#expiresAt === undefined) {
+      const maxAge = maxAgeOf(this.#ctx.settings, this.#own)
+      this.#expiresAt = maxAge === undefined ? null : Date.now() + maxAge
+    }
+    return this.#expiresAt
+  }
+
+  #secure (): boolean {
+    return isSecure(attributesOf(this.#ctx.settings, this.#own), this.#request)
+  }
+
+  /** Whether a save would write anything: a new id, a value that differs from the stored one, or new cookie attributes. */
   isModified (): boolean {
     this.#loaded()
-    return this.#rotate || this.#values.modified()
+    return this.#rotate || (this.#ownChanged && this.#stored !== null) || this.#values.modified()
   }
 
   /** Whether this request saved the session (save(), or the save made for its response). */
@@ -208,10 +266,14 @@ export class SessionState {
     this.#user = undefined
     this.#saved = false
     this.#cookie = this.#hadCookie ? 'clear' : 'keep'
+    this.#own = NONE
+    this.#ownChanged = false
+    this.#expiresAt = undefined
   }
 
   touch (): void {
     this.#loaded()
+    this.#expiresAt = undefined
     if (this.#stored !== null) this.#cookie = 'set'
   }
 
@@ -261,8 +323,20 @@ export class SessionState {
     }
     if (this.#cookie === 'keep') return true
     const { settings } = this.#ctx
-    const value = this.#cookie === 'set' ? settings.cookiePrefix + this.encryptedSessionId : null
-    reply.header('set-cookie', serialize(settings.cookie, isSecure(settings.cookie, this.#request), value))
+    // The name is the plugin's, which the next request looks for; the attributes are the session's.
+    const secure = isSecure(settings.cookie, this.#request)
+    const incoming = attributesOf(settings, this.#incoming)
+    if (this.#cookie === 'clear') {
+      reply.header('set-cookie', serialize(settings.cookie, secure, null, incoming, this.#request))
+      return true
+    }
+    const own = attributesOf(settings, this.#own)
+    // Moved to another Domain or Path, the browser would keep the old cookie too, and might send it first.
+    if (this.#hadCookie && (own.domain !== incoming.domain || own.path !== incoming.path)) {
+      reply.header('set-cookie', serialize(settings.cookie, secure, null, incoming, this.#request))
+    }
+    const expires = this.#expires()
+    reply.header('set-cookie', serialize(settings.cookie, secure, settings.cookiePrefix + this.encryptedSessionId, own, this.#request, maxAgeOf(settings, this.#own), expires === null ? undefined : new Date(expires)))
     return true
   }
 
@@ -289,7 +363,10 @@ export class SessionState {
       blind: this.#blind,
       user: this.#user,
       values: this.#values,
-      force
+      force,
+      own: Object.keys(this.#own).length === 0 ? [] : [META_OWN, ownField(this.#own)],
+      // A session never saved is written whole when it is created, or not at all.
+      ownChanged: this.#ownChanged && this.#stored !== null
     })
     if (saved === 'nothing') return
     if (saved === 'gone') {
@@ -302,5 +379,8 @@ export class SessionState {
     this.#blind = false
     this.#user = saved.user
     this.#saved = true
+    this.#ownChanged = false
+    const idle = idleOf(this.#ctx.settings, this.#own)
+    if (idle !== this.#ctx.settings.ttl) await keepIdle(this.#ctx.store, this.#id as string, idle)
   }
 }

@@ -2,6 +2,7 @@ import { isUnavailable, senderFor, taggedKey, type LuaScript, type RedisClient, 
 import { SessionNotDurableError, SessionUnavailableError } from './errors.js'
 import { slide, withinDeadline } from './expiry.js'
 import { META_USER, storedValues, type StoredValues } from './fields.js'
+import { readOwn, type Own } from './own-cookie.js'
 import { slotTag } from './signing.js'
 import type { Settings } from './options.js'
 import { fragment } from './log.js'
@@ -12,6 +13,8 @@ export interface Loaded {
   data: StoredValues
   /** The user id the session is indexed under, if any. */
   user: string | undefined
+  /** The session's own cookie attributes (see own-cookie.ts). */
+  own: Own
 }
 
 /** Which user indexes a save must change: add the session to one, remove it from another. */
@@ -118,7 +121,7 @@ export class Store {
     const data = await pending
     if (data === null || !withinDeadline(data.fields, Date.now())) return null
     const user = data.fields[META_USER]
-    return { data, user: typeof user === 'string' ? user : undefined }
+    return { data, user: typeof user === 'string' ? user : undefined, own: readOwn(this.settings, data.fields) }
   }
 
   /**

@@ -109,6 +109,48 @@ export interface SessionsApi {
   destroyAllFor: (userId: string | number, options?: DestroyAllOptions) => Promise<number>
 }
 
+/**
+ * Cookie attributes for one session (`request.session.options()`), on top of the plugin's `cookie`
+ * option; kept with the session across requests and by `regenerate()`.
+ */
+export interface SessionCookieOverrides {
+  /** Milliseconds or a duration string such as `'30d'`; `null`: a browser-session cookie. Also this session's idle timeout in Redis. */
+  maxAge?: number | string | null
+  /** Refused while the plugin's cookie carries the `__Host-` prefix. */
+  domain?: string
+  /** Only `/` while the plugin's cookie carries the `__Host-` prefix. */
+  path?: string
+  secure?: boolean | 'auto'
+  /** `true` means `'strict'`. */
+  sameSite?: 'lax' | 'strict' | 'none' | true
+  httpOnly?: boolean
+  partitioned?: boolean
+}
+
+/** `request.session.cookie`: the session cookie as this response sends it (@fastify/session's `session.cookie`). */
+export interface SessionCookie {
+  /** When the cookie expires, or null for a browser-session cookie (no `maxAge`). */
+  readonly expires: Date | null
+  /**
+   * Milliseconds until `expires` (null without one). Setting it (milliseconds or a duration string;
+   * null for a browser-session cookie) changes this session's cookie, and its idle timeout in
+   * Redis, from this response on: "remember me".
+   */
+  get maxAge (): number | null
+  set maxAge (value: number | string | null)
+  /** The cookie's Max-Age in milliseconds, or null. */
+  readonly originalMaxAge: number | null
+  readonly path: string
+  /** null for a host-only cookie. */
+  readonly domain: string | null
+  /** Whether the cookie is Secure on this request. */
+  readonly secure: boolean
+  readonly sameSite: 'lax' | 'strict' | 'none'
+  readonly httpOnly: boolean
+  readonly partitioned: boolean
+  toJSON: () => Record<string, unknown>
+}
+
 /** `request.session`: @fastify/session's API but for the members its README's migration notes list, plus `data`, `delete`, `has`. */
 export interface RequestSession {
   /** The session id; a new session gets one on first access. */
@@ -123,9 +165,13 @@ export interface RequestSession {
   has: (key: SessionKey) => boolean
   /** A copy of every value. */
   data: () => Partial<SessionData>
+  /** The session cookie's lifetime and attributes; set `cookie.maxAge` for this session alone ("remember me"). */
+  readonly cookie: SessionCookie
+  /** Cookie attributes for this session alone, kept with it across requests and by `regenerate()`. */
+  options: (opts: SessionCookieOverrides) => void
   /** The cookie's value: the id and its signature (without `cookiePrefix`). */
   readonly encryptedSessionId: string
-  /** Whether a save would write anything: a new id, or a value that differs from the stored one. */
+  /** Whether a save would write anything: a new id, a value that differs from the stored one, or changed cookie attributes of a saved session. */
   isModified: () => boolean
   /** Whether this request saved the session (`save()`, or the save made for its response). */
   isSaved: () => boolean
@@ -162,7 +208,7 @@ export interface RequestSession {
 export interface DecryptSession {
   /** Makes `request.session` the session `value` (an `encryptedSessionId`) names; `callback` gets the outcome. */
   (value: string, request: FastifyRequest, callback: SessionCallback): undefined
-  /** As @fastify/session's four-argument form; cookie attributes are plugin-wide, so only `{}` is accepted. */
+  /** As @fastify/session's four-argument form; only `{}` is accepted: set attributes with `request.session.options()` once loaded. */
   (value: string, request: FastifyRequest, cookieOptions: Record<string, never>, callback: SessionCallback): undefined
   /** Without a callback: a promise. */
   (value: string, request: FastifyRequest): Promise<void>
