@@ -88,6 +88,26 @@ t.test('the append-only session text', async (t) => {
     t.same((await tight.inject({ url: '/data', headers: { cookie } })).json(), { u: 'x'.repeat(100), userId: '7' })
   })
 
+  t.test('a session stored closed by an earlier version is rewritten open by its next write, never appended to', async (t) => {
+    await admin.flushall()
+    const cookie = cookieOf(await app.inject({ method: 'POST', url: '/set', payload: { n: 1, keep: 'k' } })) as string
+    const [key] = await sessionKeys(server)
+    await admin.set(key as string, JSON.stringify(storedFields(await text())), 'KEEPTTL')
+    t.same((await app.inject({ url: '/data', headers: { cookie } })).json(), { n: 1, keep: 'k' }, 'read as it is')
+    const modified = await roundTrips(server, async () => await app.inject({ method: 'POST', url: '/set', headers: { cookie }, payload: { n: 2 } }))
+    // The merging script's first call on this connection may send it whole (EVAL).
+    const { eval: whole = 0, evalsha = 0, ...inside } = modified.commands
+    t.equal(whole + evalsha, 1, 'one script')
+    t.same(inside, { getex: 1, get: 1, time: 1, set: 1 }, 'rewritten, not appended')
+    t.notOk((await text()).endsWith('}'))
+    t.same((await app.inject({ url: '/data', headers: { cookie } })).json(), { n: 2, keep: 'k' })
+    await admin.set(key as string, JSON.stringify(storedFields(await text())), 'KEEPTTL')
+    const login = await app.inject({ method: 'POST', url: '/set', headers: { cookie }, payload: { userId: 'old' } })
+    t.equal(login.statusCode, 200)
+    t.notOk((await text()).endsWith('}'), 'a login (which merges and appends) rewrites it too')
+    t.same((await app.inject({ url: '/data', headers: { cookie } })).json(), { n: 2, keep: 'k', userId: 'old' })
+  })
+
   t.test('two saves in one request both append', async (t) => {
     await admin.flushall()
     const cookie = cookieOf(await app.inject({ method: 'POST', url: '/set', payload: { n: 1 } })) as string

@@ -61,6 +61,11 @@ export class StoredValues {
     return Number(this.#fields[META_DEADLINE])
   }
 
+  /** The text was stored closed, by an earlier version: the next write rewrites it rather than append. */
+  get closed (): boolean {
+    return this.#text.endsWith('}')
+  }
+
   /** Bytes of the stored text as loaded, counted once (parallel loads share them). */
   get logBytes (): number {
     if (this.#bytes < 0) this.#bytes = Buffer.byteLength(this.#text)

@@ -53,8 +53,8 @@ for f, v in pairs(${s}) do if string.sub(f, 1, 2) == 'd:' and type(v) == 'string
  * only while it exists and is within its deadline, and only if the merged data stays within
  * maxBytes or does not grow: parallel writers each within the limit cannot add up past it, and a
  * session over it (a lowered maxBytes) can still shrink. Then appends `fragment` (the same changes,
- * as log.ts writes them) or, when that is empty, rewrites the session compacted, moving its
- * length's residue on. Returns {0, 0} when the session is gone and {-size, 0} when the merged data
+ * as log.ts writes them) or, when that is empty or the session was stored closed by an earlier
+ * version, rewrites the session compacted (and open), moving its length's residue on. Returns {0, 0} when the session is gone and {-size, 0} when the merged data
  * is too large (nothing written); otherwise leaves `dl` (the deadline) and `n` (Redis's time) set.
  * `apply` is the Lua that sets and removes the fields on the table `s`.
  */
@@ -68,7 +68,8 @@ ${dataSize('before', 's')}
 ${o.apply}
 ${dataSize('after', 's')}
 if after > ${o.maxBytes} and after > before then return { -after, 0 } end
-if ${o.fragment} == '' then
+-- A closed text is a session stored by an earlier version: appending to it would break it.
+if ${o.fragment} == '' or string.sub(s_raw, -1) == '}' then
   redis.call('SET', KEYS[1], ${openLog('s', `(#s_raw % ${BLOCK}) % ${BLOCK - 1} + 1`)}, ${slideLua('n', o.ttl)})
 else
   redis.call('APPEND', KEYS[1], ${o.fragment})

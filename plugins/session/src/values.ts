@@ -98,12 +98,13 @@ export class SessionValues {
   /**
    * The length the stored text had when this request read (or last wrote) it, when a write of
    * `sets` and `deletes` may append to it (see log.ts); null when it must merge: the length is
-   * unknown, the session is past its deadline, the text is due for compaction, or the data would
+   * unknown, the text was stored closed (by an earlier version), the session is past its
+   * deadline, the text is due for compaction, or the data would
    * pass `maxBytes` while growing (the merging write then decides, exactly).
    */
   appendTo (sets: readonly string[], deletes: readonly string[], maxBytes: number): number | null {
     const bytes = this.#logBytes === undefined ? this.#raw.logBytes : this.#logBytes
-    if (bytes === null || !(this.#raw.deadline > Date.now())) return null
+    if (bytes === null || this.#raw.closed || !(this.#raw.deadline > Date.now())) return null
     const raw = this.#raw.map()
     let before = 0
     for (const [key, text] of raw) before += DATA.length + Buffer.byteLength(key) + Buffer.byteLength(text)
