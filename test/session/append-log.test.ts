@@ -178,19 +178,19 @@ t.test('the append-only session text', async (t) => {
     t.equal(await admin.get(key as string), soon, 'unchanged')
   })
 
-  t.test('the text is rewritten compacted once it passes twice the data plus 2 KiB', async (t) => {
+  t.test('the text is rewritten compacted once it passes twice the data plus 1 KiB', async (t) => {
     await admin.flushall()
     const cookie = cookieOf(await app.inject({ method: 'POST', url: '/set', payload: { n: 0 } })) as string
     const start = Buffer.byteLength(await text())
     const writes: Array<Record<string, number>> = []
     let i = 1
     // Each change appends one block; the data stays 7 bytes (`d:n` and one digit).
-    for (; start + 64 * (i - 1) <= 2 * 7 + 2048; i++) {
+    for (; start + 64 * (i - 1) <= 2 * 7 + 1024; i++) {
       writes.push((await roundTrips(server, async () => await app.inject({ method: 'POST', url: '/set', headers: { cookie }, payload: { n: i % 10 } }))).commands)
     }
     t.ok(writes.every((c) => c['append'] === 1 && c['set'] === undefined), `${writes.length} appends first`)
     const long = Buffer.byteLength(await text())
-    t.ok(long > 2 * 7 + 2048)
+    t.ok(long > 2 * 7 + 1024)
     const rewrite = await roundTrips(server, async () => await app.inject({ method: 'POST', url: '/set', headers: { cookie }, payload: { n: 9 } }))
     t.same(rewrite.commands, { getex: 1, evalsha: 1, get: 1, time: 1, set: 1 }, 'the next one rewrites')
     const compacted = await text()

@@ -28,10 +28,10 @@ export function fragment (sets: readonly string[], deletes: readonly string[]): 
 }
 
 /**
- * Whether the stored text has grown enough to be rewritten: more than twice the data plus 2 KiB
+ * Whether the stored text has grown enough to be rewritten: more than twice the data plus 1 KiB
  * (room for the metadata and for small sessions to take many writes first). Reads stay close to
  * the cost of the session's own size, and a rewrite is paid once per that many appended bytes.
  */
 export function needsCompaction (logBytes: number, dataBytes: number): boolean {
-  return logBytes > 2 * dataBytes + 2048
+  return logBytes > 2 * dataBytes + 1024
 }
