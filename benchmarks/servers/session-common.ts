@@ -2,7 +2,8 @@ import type { FastifyInstance, FastifyRequest } from 'fastify'
 import type { Variant } from '../types.js'
 
 // Every session server answers the same three routes, so each row measures the same work:
-//   POST /login   starts a session holding a user id and a little data (run once, by prepare)
+//   POST /login   starts a session holding a user id, roles and a profile of eight fields that
+//                 bring its data to `bytes` (option `bytes`, 1 KB by default; run once, by prepare)
 //   GET  /read    reads one value (read-only request)
 //   GET  /modify  increments a counter (modifying request)
 
@@ -32,16 +33,34 @@ export const SHARED = '@scaleout/session, shared @fastify/redis client'
  * The same rows for each scenario: bare Fastify, ours, and the peers the issue names. `cookie`:
  * none, one session shared by every connection (a browser's parallel requests), or one each.
  */
-export function sessionVariants (path: '/read' | '/modify', cookie: 'none' | 'shared' | 'each'): Variant[] {
+export function sessionVariants (path: '/read' | '/modify', cookie: 'none' | 'shared' | 'each', bytes = DEFAULT_BYTES): Variant[] {
   const prepare = cookie === 'shared' ? login : cookie === 'each' ? loginEach : undefined
-  const row = (name: string, server: string): Variant => ({ name, server, request: { path }, ...(prepare !== undefined ? { prepare } : {}) })
+  const row = (name: string, server: string): Variant => ({ name, server, request: { path }, options: { bytes }, ...(prepare !== undefined ? { prepare } : {}) })
   return [
     row('bare fastify', 'servers/session-bare.ts'),
     row('@scaleout/session', 'servers/session-scaleout.ts'),
     row(SHARED, 'servers/session-shared.ts'),
     row('@fastify/session + connect-redis', 'servers/session-fastify.ts'),
-    row('@fastify/secure-session', 'servers/session-secure.ts')
+    // A session in the cookie itself: browsers keep cookies under 4 KB.
+    ...(bytes <= 2048 ? [row('@fastify/secure-session', 'servers/session-secure.ts')] : [])
   ]
+}
+
+/** A benchmark session's data, in bytes, unless a scenario asks for another size. */
+const DEFAULT_BYTES = 1024
+
+/** The session size a server was asked for (its variant's `bytes` option). */
+export function sessionBytes (options: Record<string, unknown>): number {
+  return typeof options['bytes'] === 'number' ? options['bytes'] : DEFAULT_BYTES
+}
+
+/**
+ * The eight profile fields a logged-in session holds besides its user id and roles, together
+ * about `bytes` of data: a realistic session changes one small key among several larger ones.
+ */
+export function profileFields (bytes: number): Array<[string, string]> {
+  const each = Math.max(1, Math.floor((bytes - 64) / 8) - 6)
+  return Array.from({ length: 8 }, (_, i) => ['p' + i, String.fromCharCode(97 + i).repeat(each)])
 }
 
 /**
@@ -49,8 +68,8 @@ export function sessionVariants (path: '/read' | '/modify', cookie: 'none' | 'sh
  * Redis round trips any Redis-backed session needs, through the core's sender and through no
  * client library at all. No session can beat them, so a target can be read against them.
  */
-export function floorVariants (path: '/read' | '/modify'): Variant[] {
-  const [bare] = sessionVariants(path, 'each') as [Variant]
+export function floorVariants (path: '/read' | '/modify', bytes = DEFAULT_BYTES): Variant[] {
+  const [bare] = sessionVariants(path, 'each', bytes) as [Variant]
   const work = path === '/read' ? 'one GETEX + JSON.parse' : 'GETEX, then SET of the whole object'
   const rows = [
     { ...bare, name: `floor: ${work}, no session logic`, server: 'servers/session-floor.ts' },
@@ -59,7 +78,7 @@ export function floorVariants (path: '/read' | '/modify'): Variant[] {
   if (path === '/read') return rows
   // A blind SET loses parallel writers' changes and revives destroyed sessions; this is the
   // least a write that does neither costs (see session-floor-raw.ts).
-  return [...rows, { ...bare, name: 'floor, no client library: GETEX, then a merging script', server: 'servers/session-floor-raw.ts', options: { merge: true } }]
+  return [...rows, { ...bare, name: 'floor, no client library: GETEX, then a merging script', server: 'servers/session-floor-raw.ts', options: { bytes, merge: true } }]
 }
 
 /** What the routes need of a session, whichever plugin provides it. */
@@ -70,12 +89,14 @@ export interface BenchSession {
 }
 
 /** The three routes, identical for every session plugin. */
-export function sessionRoutes (app: FastifyInstance, sessionOf: (request: FastifyRequest) => BenchSession): void {
+export function sessionRoutes (app: FastifyInstance, sessionOf: (request: FastifyRequest) => BenchSession, bytes: number): void {
+  const profile = profileFields(bytes)
   app.post('/login', async (request) => {
     await sessionOf(request).regenerate?.()
     // Looked up again: @fastify/session's regenerate() replaces request.session.
     sessionOf(request).set('userId', 'user-1')
     sessionOf(request).set('roles', ['reader', 'writer'])
+    for (const [key, value] of profile) sessionOf(request).set(key, value)
     return { ok: true }
   })
   app.get('/read', async (request) => ({ user: sessionOf(request).get('userId') ?? null }))

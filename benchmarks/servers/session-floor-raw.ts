@@ -1,4 +1,5 @@
 import type { BuildServer } from '../types.js'
+import { sessionBytes } from './session-common.js'
 import { floorRoutes, TTL } from './session-floor.js'
 import { respFloorClient } from './resp-floor-client.js'
 
@@ -16,7 +17,8 @@ return 1`
 
 export const build: BuildServer = async ({ redisUrl, options }) => {
   const send = await respFloorClient(redisUrl)
-  if (options.merge !== true) return floorRoutes(send)
+  const bytes = sessionBytes(options)
+  if (options.merge !== true) return floorRoutes(send, { bytes })
   const sha = await send(['SCRIPT', 'LOAD', MERGE]) as string
-  return floorRoutes(send, { write: async (key, fields, field) => await send(['EVALSHA', sha, 1, key, TTL, field, fields[field] as string]) })
+  return floorRoutes(send, { bytes, write: async (key, fields, field) => await send(['EVALSHA', sha, 1, key, TTL, field, fields[field] as string]) })
 }

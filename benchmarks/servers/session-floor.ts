@@ -2,6 +2,7 @@ import { randomBytes } from 'node:crypto'
 import Fastify, { type FastifyInstance } from 'fastify'
 import { resolveRedis, senderFor } from '@scaleout/core'
 import type { BuildServer } from '../types.js'
+import { profileFields, sessionBytes } from './session-common.js'
 
 // Not a session plugin: the least any Redis-backed session can do, to measure against. The
 // cookie is the key itself (no signature). A read is one GETEX (which slides the expiry, as a
@@ -15,14 +16,18 @@ type Fields = Record<string, string | undefined>
 /** Writes a modified session: by default the whole object, last write wins. */
 export type FloorWrite = (key: string, fields: Fields, field: string) => Promise<unknown>
 
-export const build: BuildServer = async ({ redisUrl }) => {
+export const build: BuildServer = async ({ redisUrl, options }) => {
   const app = Fastify()
   const { client, owned } = await resolveRedis(app, redisUrl, { plugin: 'session-floor' })
   const sender = senderFor(client, owned, 1000)
-  return floorRoutes(async ([name, ...args]) => await sender.command(String(name), args), { app })
+  return floorRoutes(async ([name, ...args]) => await sender.command(String(name), args), { app, bytes: sessionBytes(options) })
 }
 
-export function floorRoutes (send: Send, { app = Fastify(), write }: { app?: FastifyInstance, write?: FloorWrite } = {}): FastifyInstance {
+export function floorRoutes (send: Send, { app = Fastify(), write, bytes }: { app?: FastifyInstance, write?: FloorWrite, bytes: number }): FastifyInstance {
+  // The same data as every session row's (see session-common.ts), each value as its JSON.
+  const stored: Fields = { 'd:userId': '"user-1"', 'd:roles': '["reader","writer"]' }
+  for (const [key, value] of profileFields(bytes)) stored['d:' + key] = JSON.stringify(value)
+  const data = JSON.stringify(stored)
   const save = write ?? (async (key: string, fields: Fields) => await send(['SET', key, JSON.stringify(fields), 'PX', TTL]))
   const read = async (cookie: string | undefined): Promise<{ key: string, fields: Fields }> => {
     const key = 'floor:' + (cookie ?? '').slice('sid='.length)
@@ -31,7 +36,7 @@ export function floorRoutes (send: Send, { app = Fastify(), write }: { app?: Fas
   }
   app.post('/login', async (_request, reply) => {
     const id = randomBytes(32).toString('base64url')
-    await send(['SET', 'floor:' + id, JSON.stringify({ 'd:userId': '"user-1"' }), 'PX', TTL])
+    await send(['SET', 'floor:' + id, data, 'PX', TTL])
     reply.header('set-cookie', `sid=${id}; Path=/; HttpOnly`)
     return { ok: true }
   })
