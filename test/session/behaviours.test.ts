@@ -127,3 +127,20 @@ t.test('members: encryptedSessionId is the cookie value, isSaved() after a save,
   t.same(bare.json(), { value: null }, 'a value without the prefix is not ours')
   t.match(setCookies(bare)[0], /^sessionId=; Max-Age=0/)
 })
+
+t.test('changes made before a handler fails are saved with its error response, as @fastify/session saves them', async (t) => {
+  const server = await redisFor(t)
+  const app = await build(t, { redis: server.url }, {}, (app) => {
+    app.post('/set-then-fail', async (request) => {
+      request.session.set('n', 7)
+      throw new Error('handler failed')
+    })
+  })
+  const cookie = cookieOf(await app.inject({ method: 'POST', url: '/set', payload: { n: 1 } })) as string
+  const failed = await app.inject({ method: 'POST', url: '/set-then-fail', headers: { cookie } })
+  t.equal(failed.statusCode, 500)
+  t.same((await app.inject({ url: '/data', headers: { cookie } })).json(), { n: 7 })
+  const fresh = await app.inject({ method: 'POST', url: '/set-then-fail' })
+  t.equal(fresh.statusCode, 500)
+  t.ok(cookieOf(fresh), 'a new session is created, and its cookie sent, with the error response too')
+})
