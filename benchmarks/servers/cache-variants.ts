@@ -19,6 +19,7 @@ export function variants (mode: Mode, scaleout: Array<{ name: string, l1: boolea
     { name: 'bare fastify', server: 'servers/cache-bare.ts', request },
     ...scaleout.map(({ name, l1 }) => peer(name, 'servers/cache-scaleout.ts', { l1 })),
     peer('raw ioredis GET + JSON.parse', 'servers/cache-raw-ioredis.ts', {}),
+    peer('core sender GET + JSON.parse', 'servers/cache-raw-sender.ts', {}),
     peer('async-cache-dedupe (redis)', 'servers/cache-acd.ts', {}),
     peer('bentocache L2', 'servers/cache-bentocache.ts', { l1: false }),
     ...(mode === 'spread' ? [] : [peer('bentocache L1+L2+bus', 'servers/cache-bentocache.ts', { l1: true })])

@@ -92,15 +92,19 @@ export class Store {
 
   /** The entry if present and still valid for its tags; throws on Redis errors and garbage. */
   async read (key: string): Promise<Entry | undefined> {
-    const entryKey = await this.keyOf('e', key)
-    const raw = await this.guard.call(async () => await this.client.getBuffer(entryKey))
+    // The generation is known after the first read: no await (and no microtask) to build the key.
+    const gen = this.gen.current
+    const entryKey = gen !== undefined ? `${this.base}${gen}:e:${key}` : await this.keyOf('e', key)
+    // Sent as the session sends (the core's sender: one bare command, corked writes, one deadline
+    // queue), so the guard adds no timer of its own.
+    const raw = await this.guard.sent(() => this.send.getBuffer(entryKey))
     if (raw === null) return undefined
     const { header, payload } = parse(key, raw)
     const pairs = header[2]
     const tags: string[] = []
     if (pairs !== undefined) {
-      const current = await this.guard.call(async () => await Promise.all(
-        pairs.filter((_, i) => i % 2 === 0).map(async (tag) => await this.client.get(this.tagKey(tag)))))
+      const current = await this.guard.sent(async () => await Promise.all(
+        pairs.filter((_, i) => i % 2 === 0).map(async (tag) => await this.send.command<string | null>('get', [this.tagKey(tag)]))))
       for (let i = 0; i < current.length; i++) {
         if (current[i] !== pairs[2 * i + 1]) return undefined
         tags.push(pairs[2 * i] as string)
