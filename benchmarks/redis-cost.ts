@@ -39,12 +39,16 @@ export class RedisMeter {
   /** Learns which share of each command's calls runs inside scripts or MULTIs while `work` runs. */
   async calibrate (work: () => Promise<unknown>): Promise<void> {
     const monitor = await this.admin.monitor()
+    // Lines still arriving as it disconnects come back as "Command queue state error": not ours to act on.
+    monitor.on('error', () => {})
     const total = new Map<string, number>()
     const inScript = new Map<string, number>()
     const queued = new Map<string, number>()
     const inMulti = new Set<string>()
     const add = (map: Map<string, number>, name: string): void => { map.set(name, (map.get(name) ?? 0) + 1) }
+    let lines = 0
     monitor.on('monitor', (_time: string, args: string[], source: string) => {
+      lines++
       const name = (args[0] ?? '').toLowerCase()
       if (OWN.test(name)) return
       add(total, name)
@@ -55,8 +59,12 @@ export class RedisMeter {
     })
     try {
       await work()
-      // MONITOR lines still on their way.
-      await new Promise((resolve) => setTimeout(resolve, 200))
+      // MONITOR lines still on their way: wait until they stop coming.
+      let seen = -1
+      while (seen !== lines) {
+        seen = lines
+        await new Promise((resolve) => setTimeout(resolve, 200))
+      }
     } finally {
       monitor.disconnect()
     }
