@@ -9,7 +9,9 @@ import autocannon from 'autocannon'
 import { PostgresCluster } from '../test/helpers/postgres.js'
 import { FILL, TABLE } from './servers/postgres-common.js'
 import { startServerProcess, stopServerProcess } from './server-process.js'
-import { median, targetLines } from './stats.js'
+import { Redis } from 'ioredis'
+import { RedisMeter } from './redis-cost.js'
+import { commandsCell, median, targetLines } from './stats.js'
 import type { BenchRequest, CustomContext, Target } from './types.js'
 
 export interface PgVariant {
@@ -42,6 +44,8 @@ export interface PgResult {
   /** Statements sent per request, by host (medians of the rounds). */
   primaryPerRequest: number
   replicaPerRequest: number
+  /** Redis commands per request, read on the run's Redis as for every scenario (none of these servers has a Redis client). */
+  redisCommandsPerRequest: number
   errors: number
   non2xx: number
   ratio: number
@@ -62,7 +66,7 @@ async function statements (running: Running): Promise<{ primary: number, replica
   return res.ok ? await res.json() as { primary: number, replica: number } : { primary: NaN, replica: NaN }
 }
 
-interface Sample { result: autocannon.Result, single: number, primary: number, replica: number }
+interface Sample { result: autocannon.Result, single: number, primary: number, replica: number, redis: number }
 
 async function drive (running: Running, seconds: number, connections: number): Promise<autocannon.Result> {
   const { request } = running.variant
@@ -100,13 +104,15 @@ async function sequential (running: Running, seconds: number): Promise<number> {
   return median(times)
 }
 
-async function sample (running: Running, seconds: number, connections: number): Promise<Sample> {
+async function sample (running: Running, seconds: number, connections: number, meter: RedisMeter): Promise<Sample> {
   const before = await statements(running)
+  await meter.start()
   const result = await drive(running, seconds, connections)
+  const redis = await meter.read()
   const after = await statements(running)
   const requests = Math.max(1, result.requests.total)
   const single = await sequential(running, Math.max(1, seconds / 2))
-  return { result, single, primary: (after.primary - before.primary) / requests, replica: (after.replica - before.replica) / requests }
+  return { result, single, primary: (after.primary - before.primary) / requests, replica: (after.replica - before.replica) / requests, redis: redis.commands / requests }
 }
 
 function summarise (name: string, runs: Sample[]): Omit<PgResult, 'ratio'> {
@@ -119,6 +125,7 @@ function summarise (name: string, runs: Sample[]): Omit<PgResult, 'ratio'> {
     p50Single: median(runs.map((r) => r.single)),
     primaryPerRequest: median(runs.map((r) => r.primary)),
     replicaPerRequest: median(runs.map((r) => r.replica)),
+    redisCommandsPerRequest: median(runs.map((r) => r.redis)),
     errors: runs.reduce((sum, r) => sum + r.result.errors + r.result.timeouts, 0),
     non2xx: runs.reduce((sum, r) => sum + r.result.non2xx, 0)
   }
@@ -126,21 +133,23 @@ function summarise (name: string, runs: Sample[]): Omit<PgResult, 'ratio'> {
 
 export function formatPgTable (scenario: PgScenario, results: PgResult[]): string {
   const w = Math.max(...results.map((r) => r.name.length), 7)
-  const cols = ['req/s', 'p50 ms', 'p99 ms', '1-conn p50 ms', 'stmts/req primary', 'stmts/req replica', 'errors', 'x bare']
+  const cols = ['req/s', 'p50 ms', 'p99 ms', '1-conn p50 ms', 'stmts/req primary', 'stmts/req replica', 'redis cmd/req', 'errors', 'x bare']
   const header = ['variant'.padEnd(w), ...cols.map((c) => c.padStart(Math.max(c.length, 7)))].join('  ')
   const lines = [header, '-'.repeat(header.length)]
   const count = (n: number): string => Number.isNaN(n) ? '-' : n.toFixed(2)
   for (const r of results) {
-    const cells = [r.requestsPerSec.toFixed(0), r.p50.toFixed(2), r.p99.toFixed(2), r.p50Single.toFixed(3), count(r.primaryPerRequest), count(r.replicaPerRequest), String(r.errors + r.non2xx), r.ratio.toFixed(2)]
+    const cells = [r.requestsPerSec.toFixed(0), r.p50.toFixed(2), r.p99.toFixed(2), r.p50Single.toFixed(3), count(r.primaryPerRequest), count(r.replicaPerRequest), commandsCell(r.redisCommandsPerRequest), String(r.errors + r.non2xx), r.ratio.toFixed(2)]
     lines.push([r.name.padEnd(w), ...cells.map((c, i) => c.padStart(Math.max((cols[i] as string).length, 7)))].join('  '))
   }
   return [...lines, ...targetLines(scenario.targets, results)].join('\n')
 }
 
 /** Runs one postgres scenario on its own primary + replica, stopped at the end. */
-export async function runPgScenario (scenario: PgScenario, { duration, rounds, connections }: CustomContext): Promise<{ table: string, results: PgResult[] }> {
+export async function runPgScenario (scenario: PgScenario, { redisUrl, duration, rounds, connections }: CustomContext): Promise<{ table: string, results: PgResult[] }> {
   const cluster = await PostgresCluster.start(1)
   const servers: Running[] = []
+  const admin = new Redis(redisUrl)
+  const meter = new RedisMeter(admin)
   try {
     await cluster.primary.query(TABLE)
     await cluster.primary.query(FILL)
@@ -153,7 +162,7 @@ export async function runPgScenario (scenario: PgScenario, { duration, rounds, c
     for (let round = 0; round < rounds; round++) {
       for (let i = 0; i < servers.length; i++) {
         const s = servers[(round + i) % servers.length] as Running
-        samples.get(s.variant.name)?.push(await sample(s, duration, connections))
+        samples.get(s.variant.name)?.push(await sample(s, duration, connections, meter))
       }
     }
     const summaries = servers.map((s) => summarise(s.variant.name, samples.get(s.variant.name) ?? []))
@@ -162,6 +171,7 @@ export async function runPgScenario (scenario: PgScenario, { duration, rounds, c
     const results = summaries.map((r) => ({ ...r, ratio: r.requestsPerSec / base.requestsPerSec }))
     return { table: formatPgTable(scenario, results), results }
   } finally {
+    admin.disconnect()
     await Promise.all(servers.map(stop))
     await cluster.stop()
   }

@@ -2,10 +2,10 @@
 // Each variant's server runs in its own process; autocannon drives it from this one. Variants are
 // measured in interleaved rounds (bare, A, B, then A, B, bare, ...) so drift on a shared machine
 // hits all of them alike, and each figure is the median of its rounds. `--only` keeps the variants
-// whose names contain one of the texts (and the baseline), and then writes no results/. Each round also reads what Redis did for
-// it: commands per request (INFO commandstats after CONFIG RESETSTAT; commands a script runs count
-// too) and Redis CPU per request (the server process's user + system CPU, INFO cpu, which counts a
-// script's inner commands once and includes the network I/O).
+// whose names contain one of the texts (and the baseline), and then writes no results/. Each round
+// also reads what Redis did for it, per request (redis-cost.ts): the commands the clients sent, Redis's
+// execution time (INFO commandstats usec, a script or EXEC counted once with what runs inside it), and
+// the redis-server process's CPU (INFO cpu, network I/O included).
 import type { ChildProcess } from 'node:child_process'
 import { mkdirSync, readdirSync, writeFileSync } from 'node:fs'
 import { join, resolve } from 'node:path'
@@ -16,6 +16,7 @@ import { Redis } from 'ioredis'
 import { RedisServer, waitUntil } from '../test/helpers/index.js'
 import { startServerProcess, stopServerProcess } from './server-process.js'
 import { formatTable, median } from './stats.js'
+import { RedisMeter } from './redis-cost.js'
 import type { CustomScenario, Scenario, Variant, VariantResult } from './types.js'
 
 const here = import.meta.dirname
@@ -35,6 +36,9 @@ const connections = Number(values.connections)
 const warmup = Number(values.warmup)
 const only = values.only?.split(',').map((text) => text.trim()).filter((text) => text !== '')
 
+/** Requests driven under MONITOR per variant, before its rounds. */
+const CALIBRATION_REQUESTS = 2000
+
 interface Running { variant: Variant, child: ChildProcess, url: string, headers: Record<string, string> | Array<Record<string, string>> }
 
 async function startServer (variant: Variant, redisUrl: string): Promise<Running> {
@@ -46,7 +50,7 @@ async function stopServer (running: Running): Promise<void> {
   await stopServerProcess(running.child)
 }
 
-async function drive (running: Running, seconds: number): Promise<autocannon.Result> {
+async function drive (running: Running, seconds: number, amount?: number): Promise<autocannon.Result> {
   const { request } = running.variant
   const { headers } = running
   const perConnection = Array.isArray(headers) ? headers : null
@@ -60,37 +64,19 @@ async function drive (running: Running, seconds: number): Promise<autocannon.Res
       : {}),
     ...(request.body !== undefined ? { body: request.body } : {}),
     connections,
-    duration: seconds
+    ...(amount === undefined ? { duration: seconds } : { amount })
   })
 }
 
-/** The server process's CPU seconds so far (user + system). */
-async function redisCpu (admin: Redis): Promise<number> {
-  const info = await admin.info('cpu')
-  return Number(/used_cpu_user:([\d.]+)/.exec(info)?.[1]) + Number(/used_cpu_sys:([\d.]+)/.exec(info)?.[1])
-}
-
-/** Commands executed since the last CONFIG RESETSTAT, the runner's own INFO and CONFIG left out. */
-async function redisCalls (admin: Redis): Promise<number> {
-  const info = await admin.info('commandstats')
-  let calls = 0
-  for (const match of info.matchAll(/^cmdstat_([^:]+):calls=(\d+)/gm)) {
-    if (match[1] !== 'info' && !(match[1] as string).startsWith('config')) calls += Number(match[2])
-  }
-  return calls
-}
-
-interface Sample { result: autocannon.Result, commands: number, cpuUs: number }
+interface Sample { result: autocannon.Result, commands: number, usec: number, processUs: number }
 
 /** One measured round of a variant, with what Redis did for it per request. */
-async function measure (running: Running, admin: Redis): Promise<Sample> {
-  await admin.config('RESETSTAT')
-  const cpu = await redisCpu(admin)
+async function measure (running: Running, meter: RedisMeter): Promise<Sample> {
+  await meter.start()
   const result = await drive(running, duration)
-  const cpuUs = (await redisCpu(admin) - cpu) * 1e6
-  const commands = await redisCalls(admin)
+  const cost = await meter.read()
   const requests = Math.max(1, result.requests.total)
-  return { result, commands: commands / requests, cpuUs: cpuUs / requests }
+  return { result, commands: cost.commands / requests, usec: cost.usec / requests, processUs: cost.processUs / requests }
 }
 
 async function runScenario (scenario: Scenario, redisUrl: string): Promise<VariantResult[]> {
@@ -100,12 +86,19 @@ async function runScenario (scenario: Scenario, redisUrl: string): Promise<Varia
   try {
     for (const variant of variants) servers.push(await startServer(variant, redisUrl))
     if (warmup > 0) for (const s of servers) await drive(s, warmup)
+    // Which share of each command runs inside scripts or MULTIs, per variant (see redis-cost.ts).
+    const meters = new Map<string, RedisMeter>()
+    for (const s of servers) {
+      const meter = new RedisMeter(admin)
+      await meter.calibrate(async () => await drive(s, 0, CALIBRATION_REQUESTS))
+      meters.set(s.variant.name, meter)
+    }
     const samples = new Map<string, Sample[]>(servers.map((s) => [s.variant.name, []]))
     for (let round = 0; round < rounds; round++) {
       // Rotate who goes first each round: the first slot after a pause measures differently.
       for (let i = 0; i < servers.length; i++) {
         const s = servers[(round + i) % servers.length] as Running
-        samples.get(s.variant.name)?.push(await measure(s, admin))
+        samples.get(s.variant.name)?.push(await measure(s, meters.get(s.variant.name) as RedisMeter))
       }
     }
     const results = servers.map((s): Omit<VariantResult, 'ratio'> => {
@@ -113,7 +106,8 @@ async function runScenario (scenario: Scenario, redisUrl: string): Promise<Varia
       const runs = measured.map((m) => m.result)
       return {
         redisCommandsPerRequest: median(measured.map((m) => m.commands)),
-        redisCpuUsPerRequest: median(measured.map((m) => m.cpuUs)),
+        redisUsPerRequest: median(measured.map((m) => m.usec)),
+        redisProcessUsPerRequest: median(measured.map((m) => m.processUs)),
         name: s.variant.name,
         rounds: runs.length,
         requestsPerSec: median(runs.map((r) => r.requests.average)),

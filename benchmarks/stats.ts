@@ -1,3 +1,4 @@
+import { perCore } from './redis-cost.js'
 import type { Scenario, Target, VariantResult } from './types.js'
 
 export function median (values: number[]): number {
@@ -10,13 +11,26 @@ function pad (text: string, width: number, right = false): string {
   return right ? text.padStart(width) : text.padEnd(width)
 }
 
-/** The table printed for one scenario: every variant with its ratio to bare Fastify from the same run. */
+/** Redis commands per request as a table cell: "0 commands" when a variant sent none. */
+export function commandsCell (perRequest: number): string {
+  return perRequest < 0.005 ? '0 commands' : perRequest.toFixed(2)
+}
+
+/**
+ * The table printed for one scenario: every variant with its ratio to bare Fastify from the same run,
+ * and what Redis did per request: commands sent, execution µs (commandstats), and the requests per
+ * second one Redis core carries at that cost (1,000,000 / µs), beside the redis-server process's CPU.
+ */
 export function formatTable (scenario: Scenario, results: VariantResult[]): string {
   const nameWidth = Math.max(...results.map((r) => r.name.length), 7)
-  const header = `${pad('variant', nameWidth)}  ${pad('req/s', 9, true)}  ${pad('p50 ms', 7, true)}  ${pad('p99 ms', 7, true)}  ${pad('errors', 6, true)}  ${pad('non2xx', 6, true)}  ${pad('x bare', 6, true)}  ${pad('redis cmd/req', 13, true)}  ${pad('redis µs/req', 12, true)}`
+  const cols: Array<[string, number]> = [['req/s', 9], ['p50 ms', 7], ['p99 ms', 7], ['errors', 6], ['non2xx', 6], ['x bare', 6], ['redis cmd/req', 13], ['redis µs/req', 12], ['req/s per redis core', 20], ['redis proc µs/req', 17]]
+  const header = [pad('variant', nameWidth), ...cols.map(([c, w]) => pad(c, w, true))].join('  ')
   const lines = [`## ${scenario.name}: ${scenario.description}`, header, '-'.repeat(header.length)]
   for (const r of results) {
-    lines.push(`${pad(r.name, nameWidth)}  ${pad(r.requestsPerSec.toFixed(0), 9, true)}  ${pad(r.p50.toFixed(2), 7, true)}  ${pad(r.p99.toFixed(2), 7, true)}  ${pad(String(r.errors), 6, true)}  ${pad(String(r.non2xx), 6, true)}  ${pad(r.ratio.toFixed(2), 6, true)}  ${pad(r.redisCommandsPerRequest.toFixed(2), 13, true)}  ${pad(r.redisCpuUsPerRequest.toFixed(1), 12, true)}`)
+    const none = r.redisCommandsPerRequest < 0.005
+    const cells = [r.requestsPerSec.toFixed(0), r.p50.toFixed(2), r.p99.toFixed(2), String(r.errors), String(r.non2xx), r.ratio.toFixed(2),
+      commandsCell(r.redisCommandsPerRequest), none ? '-' : r.redisUsPerRequest.toFixed(2), none ? '-' : perCore(r.redisUsPerRequest), none ? '-' : r.redisProcessUsPerRequest.toFixed(1)]
+    lines.push([pad(r.name, nameWidth), ...cells.map((c, i) => pad(c, (cols[i] as [string, number])[1], true))].join('  '))
   }
   return [...lines, ...targetLines(scenario.targets ?? [], results)].join('\n')
 }

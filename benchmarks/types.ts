@@ -78,9 +78,11 @@ export interface VariantResult {
   p99: number
   errors: number
   non2xx: number
-  /** Redis commands per request, commands run inside scripts included (INFO commandstats). */
+  /** Redis commands the clients sent per request; a script counts as one (INFO commandstats). */
   redisCommandsPerRequest: number
-  /** Redis server CPU (user + system) per request, in microseconds (INFO cpu). */
-  redisCpuUsPerRequest: number
+  /** Redis execution time per request, µs (INFO commandstats usec, a script or EXEC counted once with what runs inside it). */
+  redisUsPerRequest: number
+  /** The redis-server process's CPU (user + system) per request, µs (INFO cpu): network I/O included. */
+  redisProcessUsPerRequest: number
   ratio: number
 }

@@ -1,6 +1,7 @@
 import { Redis } from 'ioredis'
 import { startInstance, stopInstance, measure, Receivers, type Instance, type Measure } from '../broadcast-driver.js'
-import { median } from '../stats.js'
+import { RedisMeter, perCore } from '../redis-cost.js'
+import { commandsCell, median } from '../stats.js'
 import type { CustomScenario } from '../types.js'
 
 // Three instances on this machine, one publisher (instance A); receivers on instance B, another
@@ -21,7 +22,19 @@ const MANY = 1000
 const MANY_RATE = 20
 const TARGET = { variant: '@scaleout/broadcast (3 instances)', rate: 5000, p99: 5 }
 
-interface Row { variant: string, phase: string, clients: number, rate: number, connections: number | null, runs: Measure[] }
+// Redis's cost is per message published (redis-cost.ts): every variant's instances stay up through
+// the run, so an idle variant's background commands (heartbeats) count in too, a small share.
+interface Cost { commands: number, usec: number }
+interface Row { variant: string, phase: string, clients: number, rate: number, connections: number | null, runs: Measure[], costs: Cost[] }
+
+/** One measured run, with what Redis did for it per message published. */
+async function metered (meter: RedisMeter, run: () => Promise<Measure>): Promise<[Measure, Cost]> {
+  await meter.start()
+  const m = await run()
+  const cost = await meter.read()
+  const published = Math.max(1, m.published)
+  return [m, { commands: cost.commands / published, usec: cost.usec / published }]
+}
 
 function summarise (row: Row): Record<string, number | string | null> {
   const lost = row.runs.reduce((sum, r) => sum + r.expected - r.received, 0)
@@ -34,17 +47,19 @@ function summarise (row: Row): Record<string, number | string | null> {
     p99: median(row.runs.map((r) => r.p99)),
     lost,
     remoteFailures: row.runs.reduce((sum, r) => sum + r.remoteFailures, 0),
-    connections: row.connections
+    connections: row.connections,
+    redisCommandsPerMessage: median(row.costs.map((c) => c.commands)),
+    redisUsPerMessage: median(row.costs.map((c) => c.usec))
   }
 }
 
 function table (rows: Array<Record<string, number | string | null>>): string {
-  const head = `${'variant'.padEnd(56)} ${'clients'.padStart(7)} ${'msg/s'.padStart(6)} ${'delivered/s'.padStart(11)} ${'p50 ms'.padStart(7)} ${'p99 ms'.padStart(7)} ${'p99 x bare'.padStart(10)} ${'lost'.padStart(5)} ${'redis conns'.padStart(11)}`
+  const head = `${'variant'.padEnd(56)} ${'clients'.padStart(7)} ${'msg/s'.padStart(6)} ${'delivered/s'.padStart(11)} ${'p50 ms'.padStart(7)} ${'p99 ms'.padStart(7)} ${'p99 x bare'.padStart(10)} ${'lost'.padStart(5)} ${'redis conns'.padStart(11)} ${'redis cmd/msg'.padStart(13)} ${'redis µs/msg'.padStart(12)} ${'msg/s per redis core'.padStart(20)}`
   const lines = [head, '-'.repeat(head.length)]
   for (const r of rows) {
     const bare = rows.find((b) => String(b.variant).startsWith('bare') && b.clients === r.clients && b.rate === r.rate)
     const ratio = (r.p99 as number) / (bare?.p99 as number)
-    lines.push(`${String(r.variant).padEnd(56)} ${String(r.clients).padStart(7)} ${String(r.rate).padStart(6)} ${String(r.deliveredPerSec).padStart(11)} ${(r.p50 as number).toFixed(2).padStart(7)} ${(r.p99 as number).toFixed(2).padStart(7)} ${ratio.toFixed(1).padStart(10)} ${String(r.lost).padStart(5)} ${String(r.connections ?? '-').padStart(11)}`)
+    lines.push(`${String(r.variant).padEnd(56)} ${String(r.clients).padStart(7)} ${String(r.rate).padStart(6)} ${String(r.deliveredPerSec).padStart(11)} ${(r.p50 as number).toFixed(2).padStart(7)} ${(r.p99 as number).toFixed(2).padStart(7)} ${ratio.toFixed(1).padStart(10)} ${String(r.lost).padStart(5)} ${String(r.connections ?? '-').padStart(11)} ${commandsCell(r.redisCommandsPerMessage as number).padStart(13)} ${(r.redisCommandsPerMessage as number) < 0.005 ? '-'.padStart(12) : (r.redisUsPerMessage as number).toFixed(2).padStart(12)} ${((r.redisCommandsPerMessage as number) < 0.005 ? '-' : perCore(r.redisUsPerMessage as number)).padStart(20)}`)
   }
   return lines.join('\n')
 }
@@ -74,10 +89,16 @@ const scenario: CustomScenario = {
         const receivers = new Receivers()
         await receivers.connect((instances[1] ?? instances[0] as Instance).wsUrl, FEW)
         few.set(variant, receivers)
-        for (const rate of RATES) rows.push({ variant: variant.name, phase: 'rate', clients: FEW, rate, connections: null, runs: [] })
+        for (const rate of RATES) rows.push({ variant: variant.name, phase: 'rate', clients: FEW, rate, connections: null, runs: [], costs: [] })
       }
       await new Promise((resolve) => setTimeout(resolve, 500))
-      for (const [variant, instances] of started) await measure(instances[0] as Instance, few.get(variant) as Receivers, 500, Math.min(1, duration))
+      // The warm-up run doubles as the calibration of what runs inside scripts (redis-cost.ts).
+      const meters = new Map<Variant, RedisMeter>()
+      for (const [variant, instances] of started) {
+        const meter = new RedisMeter(admin)
+        await meter.calibrate(async () => await measure(instances[0] as Instance, few.get(variant) as Receivers, 500, Math.min(1, duration)))
+        meters.set(variant, meter)
+      }
       // Rotate who goes first each round (as run.ts does): the slot after a pause measures differently.
       const order = [...started]
       for (let round = 0; round < rounds; round++) {
@@ -85,7 +106,9 @@ const scenario: CustomScenario = {
           for (let i = 0; i < order.length; i++) {
             const [variant, instances] = order[(round + i) % order.length] as [Variant, Instance[]]
             const row = rows.find((r) => r.variant === variant.name && r.rate === rate) as Row
-            row.runs.push(await measure(instances[0] as Instance, few.get(variant) as Receivers, rate, duration))
+            const [m, cost] = await metered(meters.get(variant) as RedisMeter, async () => await measure(instances[0] as Instance, few.get(variant) as Receivers, rate, duration))
+            row.runs.push(m)
+            row.costs.push(cost)
           }
         }
       }
@@ -99,8 +122,12 @@ const scenario: CustomScenario = {
         await new Promise((resolve) => setTimeout(resolve, 1000))
         // All the variant's instances together, with the 1,000 clients connected.
         const connections = await countConnections(admin, variant.tag)
-        const row: Row = { variant: variant.name, phase: 'many', clients: MANY, rate: MANY_RATE, connections, runs: [] }
-        for (let round = 0; round < rounds; round++) row.runs.push(await measure(instances[0] as Instance, receivers, MANY_RATE, duration))
+        const row: Row = { variant: variant.name, phase: 'many', clients: MANY, rate: MANY_RATE, connections, runs: [], costs: [] }
+        for (let round = 0; round < rounds; round++) {
+          const [m, cost] = await metered(meters.get(variant) as RedisMeter, async () => await measure(instances[0] as Instance, receivers, MANY_RATE, duration))
+          row.runs.push(m)
+          row.costs.push(cost)
+        }
         receivers.close()
         rows.push(row)
       }

@@ -3,7 +3,7 @@ import { Redis } from 'ioredis'
 import { createCache } from 'async-cache-dedupe'
 import { closeClient, redisDefaults, waitForReady } from '@scaleout/core'
 import type { BuildServer } from '../types.js'
-import { keyFor, load, modeOf } from './cache-shared.js'
+import { load, modeOf, serveUser } from './cache-shared.js'
 
 /** async-cache-dedupe with its Redis storage (dedupes within one process only). */
 export const build: BuildServer = async ({ redisUrl, options }) => {
@@ -13,7 +13,6 @@ export const build: BuildServer = async ({ redisUrl, options }) => {
   app.addHook('onClose', async () => { await closeClient(redis) })
   const cache = createCache({ ttl: 3600, storage: { type: 'redis', options: { client: redis } } })
     .define('user', async (_key: string) => await load())
-  const mode = modeOf(options)
-  app.get('/user', async () => await cache.user(keyFor(mode)))
+  serveUser(app, modeOf(options), async (key) => await cache.user(key))
   return app
 }

@@ -5,7 +5,7 @@ import { memoryDriver } from 'bentocache/drivers/memory'
 import { redisBusDriver, redisDriver } from 'bentocache/drivers/redis'
 import { closeClient, redisDefaults, waitForReady } from '@scaleout/core'
 import type { BuildServer } from '../types.js'
-import { keyFor, load, modeOf } from './cache-shared.js'
+import { load, modeOf, serveUser } from './cache-shared.js'
 
 /** bentocache getOrSet: options.l1 true for L1 + L2 + bus, otherwise L2 (Redis) only. */
 export const build: BuildServer = async ({ redisUrl, options }) => {
@@ -24,7 +24,6 @@ export const build: BuildServer = async ({ redisUrl, options }) => {
     await bento.disconnectAll()
     await closeClient(redis)
   })
-  const mode = modeOf(options)
-  app.get('/user', async () => await bento.getOrSet({ key: keyFor(mode), factory: load, ttl: '1h' }))
+  serveUser(app, modeOf(options), async (key) => await bento.getOrSet({ key, factory: load, ttl: '1h' }))
   return app
 }

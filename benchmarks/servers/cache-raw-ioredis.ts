@@ -2,7 +2,7 @@ import Fastify from 'fastify'
 import { Redis } from 'ioredis'
 import { closeClient, redisDefaults, waitForReady } from '@scaleout/core'
 import type { BuildServer } from '../types.js'
-import { keyFor, load, modeOf } from './cache-shared.js'
+import { load, modeOf, serveUser } from './cache-shared.js'
 
 /** Hand-written ioredis GET + JSON.parse (SET on a miss): no lease, no tags, no L1, no bound. The floor. */
 export const build: BuildServer = async ({ redisUrl, options }) => {
@@ -10,9 +10,7 @@ export const build: BuildServer = async ({ redisUrl, options }) => {
   const redis = new Redis(redisUrl, { ...redisDefaults })
   await waitForReady(redis, 5000)
   app.addHook('onClose', async () => { await closeClient(redis) })
-  const mode = modeOf(options)
-  app.get('/user', async () => {
-    const key = keyFor(mode)
+  serveUser(app, modeOf(options), async (key) => {
     const raw = await redis.get(key)
     if (raw !== null) return JSON.parse(raw) as unknown
     const value = await load()

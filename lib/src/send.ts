@@ -25,6 +25,8 @@ export function luaScript (name: string, keys: number, lua: string): LuaScript {
  */
 export interface Sender {
   command: <T = unknown>(name: string, args: Arg[]) => Promise<T>
+  /** GET with the value as bytes (null for a missing key): for values that may not be text. */
+  getBuffer: (key: string) => Promise<Buffer | null>
   /**
    * A script, as ioredis sends one: EVAL the first time on a connection, EVALSHA after that, and
    * EVAL again if Redis answers NOSCRIPT (its scripts were flushed). Sending EVALSHA first instead
@@ -77,6 +79,8 @@ function viaIoredis (client: RedisClient, ms: number, scripts: readonly LuaScrip
   }
   return {
     command,
+    // Not callBuffer(): ioredis's auto-pipelining drops its command name.
+    getBuffer: async (key: string): Promise<Buffer | null> => await bounded(client.getBuffer(key), ms, client),
     script,
     // ioredis may resend a script (EVAL after NOSCRIPT) after a command queued behind it: the
     // command waits for the script's reply instead (one more round trip).
@@ -147,6 +151,12 @@ function direct (redis: Redis, ms: number, check: (script: LuaScript) => void): 
       const command = new Command(name, args, optionsNow())
       send(command)
       return (command.promise as Promise<T>).then(undefined, coded)
+    },
+    getBuffer: (key: string): Promise<Buffer | null> => {
+      // No replyEncoding: ioredis hands the reply over as the bytes it read.
+      const command = new Command('get', [key], { keyPrefix: optionsNow().keyPrefix })
+      send(command)
+      return (command.promise as Promise<Buffer | null>).then(undefined, coded)
     },
     script: async <T>(script: LuaScript, keys: string[], args: Arg[]): Promise<T> => {
       check(script)

@@ -47,7 +47,8 @@ export class SharedCache {
 
   /** Reads Redis (a failure is a miss) and keeps what it found in L1. */
   async load (key: string): Promise<Entry | undefined> {
-    const read = this.coherence.reads.start(key)
+    // Reads in flight are tracked only to keep an overtaken one out of L1: without L1, nothing to track.
+    const read = this.l1 === undefined ? undefined : this.coherence.reads.start(key)
     let entry: Entry | undefined
     try {
       entry = await this.store.read(key)
@@ -60,14 +61,14 @@ export class SharedCache {
       }
       return undefined
     } finally {
-      this.coherence.reads.end(key, read)
+      if (read !== undefined) this.coherence.reads.end(key, read)
     }
     if (entry === undefined) {
       this.counters.l2Misses++
       return undefined
     }
     this.counters.l2Hits++
-    if (this.l1 !== undefined && this.coherence.connected && !read.stale) this.l1.set(key, entry, Date.now())
+    if (read !== undefined && this.coherence.connected && !read.stale) (this.l1 as L1).set(key, entry, Date.now())
     return entry
   }
 
@@ -145,22 +146,25 @@ export class SharedCache {
     await this.store.publish(this.coherence.generationMessage(gen))
   }
 
-  async wrap<T> (key: string, fn: () => T | Promise<T>, options?: SetOptions): Promise<T> {
-    checkKey('key', key)
-    const settings = this.settings('wrap', options)
+  wrap<T> (key: string, fn: () => T | Promise<T>, options?: SetOptions): Promise<T> {
+    let settings: Settings
+    try {
+      checkKey('key', key)
+      settings = this.settings('wrap', options)
+    } catch (err) {
+      return Promise.reject(err)
+    }
     const now = Date.now()
     const cached = this.fromL1(key, now)
-    if (cached !== undefined) return this.serve(key, cached, now, fn, settings) as T
+    if (cached !== undefined) return Promise.resolve(this.serve(key, cached, now, fn, settings) as T)
     let flight = this.flights.get(key)
     if (flight !== undefined) {
       this.counters.coalesced++
     } else {
       flight = this.fill(key, fn, settings)
       this.flights.set(key, flight)
-      const done = (): void => { this.flights.delete(key) }
-      flight.then(done, done)
     }
-    return await flight as T
+    return flight as Promise<T>
   }
 
   private serve (key: string, entry: Entry, now: number, fn: () => unknown, s: Settings): unknown {
@@ -171,10 +175,15 @@ export class SharedCache {
     return entry.value
   }
 
+  /** The flight of `key`: it leaves the map as it lands (never before it is in: `load` always awaits Redis). */
   private async fill (key: string, fn: () => unknown, s: Settings): Promise<unknown> {
-    const entry = await this.load(key)
-    if (entry !== undefined) return this.serve(key, entry, Date.now(), fn, s)
-    return await this.compute(key, fn, s)
+    try {
+      const entry = await this.load(key)
+      if (entry !== undefined) return this.serve(key, entry, Date.now(), fn, s)
+      return await this.compute(key, fn, s)
+    } finally {
+      this.flights.delete(key)
+    }
   }
 
   /** Takes the lease or waits for its holder's value; computes anyway once `lockWait` has passed. */

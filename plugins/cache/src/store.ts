@@ -36,6 +36,8 @@ const ADMIT_SCRIPT = luaScript('scaleoutCacheAdmit', 1, ADMIT)
 const SCRIPTS = [TAG_TOKEN_SCRIPT, RELEASE_SCRIPT, ADMIT_SCRIPT, GENERATION_READ_SCRIPT, GENERATION_BUMP_SCRIPT]
 
 const NEWLINE = 10
+// The tags of every untagged entry read: one array, only ever read.
+const NO_TAGS: string[] = []
 
 /**
  * The Redis tier. Keys: `<base><generation>:e:<key>` for entries, `<base><generation>:l:<key>` for
@@ -92,21 +94,25 @@ export class Store {
 
   /** The entry if present and still valid for its tags; throws on Redis errors and garbage. */
   async read (key: string): Promise<Entry | undefined> {
-    const entryKey = await this.keyOf('e', key)
-    const raw = await this.guard.call(async () => await this.client.getBuffer(entryKey))
+    // The generation is known after the first read: no await (and no microtask) to build the key.
+    const gen = this.gen.current
+    const entryKey = gen !== undefined ? `${this.base}${gen}:e:${key}` : await this.keyOf('e', key)
+    // Sent as the session sends (the core's sender: one bare command, corked writes, one deadline
+    // queue), so the guard adds no timer of its own.
+    const raw = await this.guard.sent(() => this.send.getBuffer(entryKey))
     if (raw === null) return undefined
-    const { header, payload } = parse(key, raw)
+    const end = raw.indexOf(NEWLINE)
+    const header = parseHeader(key, raw, end)
     const pairs = header[2]
+    if (pairs === undefined) return { value: this.codec.decode(raw.subarray(end + 1)), expiresAt: header[0], staleUntil: header[1], tags: NO_TAGS, bytes: raw.length }
+    const current = await this.guard.sent(async () => await Promise.all(
+      pairs.filter((_, i) => i % 2 === 0).map(async (tag) => await this.send.command<string | null>('get', [this.tagKey(tag)]))))
     const tags: string[] = []
-    if (pairs !== undefined) {
-      const current = await this.guard.call(async () => await Promise.all(
-        pairs.filter((_, i) => i % 2 === 0).map(async (tag) => await this.client.get(this.tagKey(tag)))))
-      for (let i = 0; i < current.length; i++) {
-        if (current[i] !== pairs[2 * i + 1]) return undefined
-        tags.push(pairs[2 * i] as string)
-      }
+    for (let i = 0; i < current.length; i++) {
+      if (current[i] !== pairs[2 * i + 1]) return undefined
+      tags.push(pairs[2 * i] as string)
     }
-    return { value: this.codec.decode(payload), expiresAt: header[0], staleUntil: header[1], tags, bytes: raw.length }
+    return { value: this.codec.decode(raw.subarray(end + 1)), expiresAt: header[0], staleUntil: header[1], tags, bytes: raw.length }
   }
 
   /** Current tokens of `tags` (created when missing), kept alive for at least `ttlMs`. */
@@ -179,14 +185,14 @@ export class Store {
 
 type Header = [number, number, string[]?]
 
-function parse (key: string, raw: Buffer): { header: Header, payload: Buffer } {
-  const end = raw.indexOf(NEWLINE)
+/** The entry's header, before the first newline (`end`); throws on anything else. */
+function parseHeader (key: string, raw: Buffer, end: number): Header {
   let header: unknown
   try {
     header = JSON.parse(raw.toString('utf8', 0, end))
   } catch {}
   if (end < 0 || !isHeader(header)) throw new CorruptEntryError(JSON.stringify(key))
-  return { header, payload: raw.subarray(end + 1) }
+  return header
 }
 
 function isHeader (value: unknown): value is Header {
