@@ -23,6 +23,12 @@ function gated (between: { run: () => Promise<void> }) {
       request.session.set('second', second)
       return { ok: true }
     })
+    app.post('/save-then-list', async (request) => {
+      request.session.set('n', 2)
+      request.session.delete('keep')
+      await request.session.save()
+      return request.session.data()
+    })
     app.post('/remove/:key', async (request) => {
       request.session.delete((request.params as { key: string }).key)
       return { ok: true }
@@ -106,6 +112,13 @@ t.test('the append-only session text', async (t) => {
     t.equal(login.statusCode, 200)
     t.notOk((await text()).endsWith('}'), 'a login (which merges and appends) rewrites it too')
     t.same((await app.inject({ url: '/data', headers: { cookie } })).json(), { n: 2, keep: 'k', userId: 'old' })
+  })
+
+  t.test('values listed after a save in the same request are what the save wrote', async (t) => {
+    await admin.flushall()
+    const cookie = cookieOf(await app.inject({ method: 'POST', url: '/set', payload: { n: 1, keep: 'k', other: 'o' } })) as string
+    t.same((await app.inject({ method: 'POST', url: '/save-then-list', headers: { cookie } })).json(), { n: 2, other: 'o' })
+    t.same((await app.inject({ url: '/data', headers: { cookie } })).json(), { n: 2, other: 'o' })
   })
 
   t.test('two saves in one request both append', async (t) => {

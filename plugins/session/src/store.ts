@@ -1,7 +1,7 @@
 import { isUnavailable, senderFor, taggedKey, type LuaScript, type RedisClient, type Sender } from '@scaleout/core'
 import { SessionNotDurableError, SessionUnavailableError } from './errors.js'
 import { slide, withinDeadline } from './expiry.js'
-import { META_USER, storedValues, type StoredValues } from './fields.js'
+import { META_USER, storedOf, StoredValues, type Stored } from './fields.js'
 import { readOwn, type Own } from './own-cookie.js'
 import { slotTag } from './signing.js'
 import type { Settings } from './options.js'
@@ -52,7 +52,7 @@ export class Store {
   private readonly send: Sender
 
   /** This turn's loads, by session id, that later requests in the same turn may share. */
-  private readonly pendingLoads = new Map<string, Promise<StoredValues | null>>()
+  private readonly pendingLoads = new Map<string, Promise<Stored | null>>()
   private readonly endSharing = (): void => { this.pendingLoads.clear() }
 
   /** The client, for checks that must reach every node (see eviction.ts). */
@@ -115,13 +115,14 @@ export class Store {
     let pending = this.pendingLoads.get(id)
     if (pending === undefined) {
       if (this.pendingLoads.size === 0) setImmediate(this.endSharing)
-      pending = this.command<string | null>('getex', [this.sessionKey(id), ...slide(this.settings.ttl)]).then(storedValues)
+      pending = this.command<string | null>('getex', [this.sessionKey(id), ...slide(this.settings.ttl)]).then(storedOf)
       this.pendingLoads.set(id, pending)
     }
-    const data = await pending
-    if (data === null || !withinDeadline(data.fields, Date.now())) return null
-    const user = data.fields[META_USER]
-    return { data, user: typeof user === 'string' ? user : undefined, own: readOwn(this.settings, data.fields) }
+    const stored = await pending
+    if (stored === null || !withinDeadline(stored.fields, Date.now())) return null
+    const user = stored.fields[META_USER]
+    // A view of its own for each request: the parsed fields are shared, what it writes is not.
+    return { data: new StoredValues(stored), user: typeof user === 'string' ? user : undefined, own: readOwn(this.settings, stored.fields) }
   }
 
   /**

@@ -19,6 +19,10 @@ export class SessionValues {
   #generation = 0
   /** The stored text's length in bytes as this request last wrote it (undefined: as loaded, counted when needed); null when it does not know. */
   #logBytes: number | null | undefined = null
+  /** The data's size in bytes after this request's last append (undefined: as loaded). */
+  #dataBytes: number | undefined
+  /** The data's size the append being saved leaves. */
+  #appending: number | undefined
 
   constructor (codec: SizedCodec) {
     this.#codec = codec
@@ -28,6 +32,7 @@ export class SessionValues {
   loaded (raw: StoredValues): void {
     this.#raw = raw
     this.#logBytes = undefined
+    this.#dataBytes = undefined
   }
 
   get (key: string): unknown {
@@ -49,7 +54,8 @@ export class SessionValues {
     const codec = this.#codec
     const copy: Record<string, unknown> = {}
     const raw = this.#raw.map()
-    for (const key of new Set([...raw.keys(), ...this.#values.keys()])) {
+    // What is stored, and what changed since: a key removed by a save of this request is in neither.
+    for (const key of new Set([...raw.keys(), ...this.#changed.keys()])) {
       const value = this.#changed.has(key) ? this.#values.get(key) : undefined
       const fresh = this.#changed.has(key)
         ? (value === undefined ? undefined : codec.decode(codec.encode(value)))
@@ -105,12 +111,10 @@ export class SessionValues {
   appendTo (sets: readonly string[], deletes: readonly string[], maxBytes: number): number | null {
     const bytes = this.#logBytes === undefined ? this.#raw.logBytes : this.#logBytes
     if (bytes === null || this.#raw.closed || !(this.#raw.deadline > Date.now())) return null
-    const raw = this.#raw.map()
-    let before = 0
-    for (const [key, text] of raw) before += DATA.length + Buffer.byteLength(key) + Buffer.byteLength(text)
+    const before = this.#dataBytes ?? this.#raw.dataBytes
     let after = before
     const drop = (field: string): void => {
-      const old = raw.get(field.slice(DATA.length))
+      const old = this.#raw.get(field.slice(DATA.length))
       if (old !== undefined) after -= Buffer.byteLength(field) + Buffer.byteLength(old)
     }
     // Metadata fields (the user id) are not data: maxBytes bounds the data alone.
@@ -122,6 +126,7 @@ export class SessionValues {
     }
     for (const field of deletes) if (field.startsWith(DATA)) drop(field)
     if (needsCompaction(bytes, after) || (after > maxBytes && after > before)) return null
+    this.#appending = after
     return bytes
   }
 
@@ -131,11 +136,10 @@ export class SessionValues {
    */
   saved (encoded: ReadonlyMap<string, string>, generations: ReadonlyMap<string, number>, logBytes: number | null): void {
     this.#logBytes = logBytes
-    const raw = this.#raw.map()
+    // An append that needed no merge leaves exactly the data this request computed.
+    this.#dataBytes = logBytes === null ? undefined : this.#appending
     for (const [key, generation] of generations) {
-      const text = encoded.get(key)
-      if (text === undefined) raw.delete(key)
-      else raw.set(key, text)
+      this.#raw.put(key, encoded.get(key))
       if (this.#changed.get(key) === generation) this.#changed.delete(key)
     }
   }
