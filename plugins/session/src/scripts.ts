@@ -80,9 +80,9 @@ end`
 // a merge), 0 when the session is gone, or minus the merged size when that is too large (nothing
 // written); length is the stored text's new length after an append that needed no merge, else 0.
 
-// KEYS: session. ARGV: fragment, the length the text must have after it, and, for the merge,
-// [ttl, maxBytes, [field, value, ...], [field to delete, ...]] as JSON (Redis makes a Lua string
-// of every argument on every call, so the common path takes three).
+// KEYS: session. ARGV: fragment, the length the text must have after it, and `<ttl>,<maxBytes>`
+// for the merge (Redis makes a Lua string of every argument on every call, so the common path
+// takes three short ones; the merge reads the changes from the fragment itself).
 // The common write (see log.ts): one APPEND of the fragment, kept when its reply is the expected
 // length, which proves nobody else changed the session since the request read it. The expiry is
 // left alone there: the request's read slid it a moment ago. If the APPEND created the key, the
@@ -97,13 +97,13 @@ if l == size then
   return { 0, 0 }
 end
 redis.call('SET', KEYS[1], redis.call('GETRANGE', KEYS[1], 0, l - size - 1), 'KEEPTTL')
-local m = cjson.decode(ARGV[3])
+local ttl, max = string.match(ARGV[3], '^([^,]+),(.+)$')
+local changes = cjson.decode('{' .. string.sub(ARGV[1], 2) .. '}')
 ${merge({
-  ttl: 'm[1]',
-  maxBytes: 'm[2]',
+  ttl: 'ttl',
+  maxBytes: 'tonumber(max)',
   fragment: 'ARGV[1]',
-  apply: `for i = 1, #m[3], 2 do s[m[3][i]] = m[3][i + 1] end
-for i = 1, #m[4] do s[m[4][i]] = nil end`
+  apply: 'for f, v in pairs(changes) do if v == cjson.null then s[f] = nil else s[f] = v end end'
 })}
 return { dl, 0 }
 `

@@ -55,6 +55,9 @@ export class Store {
   private readonly pendingLoads = new Map<string, Promise<Stored | null>>()
   private readonly endSharing = (): void => { this.pendingLoads.clear() }
 
+  /** The append script's arguments for a merge: `<ttl>,<maxBytes>`. */
+  private readonly mergeLimits: string
+
   /** The client, for checks that must reach every node (see eviction.ts). */
   readonly client: RedisClient
 
@@ -62,6 +65,7 @@ export class Store {
     this.client = client
     this.settings = settings
     this.inline = !client.isCluster
+    this.mergeLimits = `${settings.ttl},${settings.maxBytes}`
     this.send = senderFor(client, owned, settings.timeout, [WRITE_SCRIPT, APPEND_SCRIPT, CREATE_SCRIPT, DESTROY_SCRIPT, INDEX_SCRIPT, DESTROY_ALL_SCRIPT, PRUNE_SCRIPT])
   }
 
@@ -161,7 +165,7 @@ export class Store {
     const text = fragment(sets, deletes)
     if (appendTo !== null && !login) {
       const [status, length] = await this.change<[number, number]>(APPEND_SCRIPT, [key], [
-        text, appendTo + Buffer.byteLength(text), JSON.stringify([this.settings.ttl, this.settings.maxBytes, sets, deletes])
+        text, appendTo + Buffer.byteLength(text), this.mergeLimits
       ], false)
       return { status, logBytes: length === 0 ? null : length }
     }
