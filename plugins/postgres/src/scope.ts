@@ -34,8 +34,8 @@ export class RequestScope implements RequestDb, ReadContext, WriteContext {
     this.request = request
     this.position = cluster.settings.secrets.length > 0
     // Small objects with prototype methods rather than closures: one scope per request that uses the database.
-    this.read = new ScopedRead(this)
-    this.write = new ScopedWrite(this)
+    this.read = new Scoped(this, read)
+    this.write = new Scoped(this, write)
     this.transaction = async <T>(fn: (tx: Queryable) => Promise<T>) => await transaction(cluster, fn, this)
   }
 
@@ -68,26 +68,20 @@ export class RequestScope implements RequestDb, ReadContext, WriteContext {
   }
 }
 
-class ScopedRead implements Queryable {
-  private readonly scope: RequestScope
+/** How a scoped query runs: `read` or `write`, with the request's scope as its context. */
+type Run = <R extends pg.QueryResultRow>(cluster: Cluster, statement: Statement, values: unknown[] | undefined, scope: RequestScope) => Promise<pg.QueryResult<R>>
 
-  constructor (scope: RequestScope) {
+/** `request.db.read` or `request.db.write`: queries that carry the request's scope. */
+class Scoped implements Queryable {
+  private readonly scope: RequestScope
+  private readonly run: Run
+
+  constructor (scope: RequestScope, run: Run) {
     this.scope = scope
+    this.run = run
   }
 
   async query<R extends pg.QueryResultRow> (statement: Statement, values?: unknown[]): Promise<pg.QueryResult<R>> {
-    return await read<R>(this.scope.cluster, statement, values, this.scope)
-  }
-}
-
-class ScopedWrite implements Queryable {
-  private readonly scope: RequestScope
-
-  constructor (scope: RequestScope) {
-    this.scope = scope
-  }
-
-  async query<R extends pg.QueryResultRow> (statement: Statement, values?: unknown[]): Promise<pg.QueryResult<R>> {
-    return await write<R>(this.scope.cluster, statement, values, this.scope)
+    return await this.run<R>(this.scope.cluster, statement, values, this.scope)
   }
 }
