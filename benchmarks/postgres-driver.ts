@@ -12,7 +12,7 @@ import { startServerProcess, stopServerProcess } from './server-process.js'
 import { Redis } from 'ioredis'
 import { RedisMeter } from './redis-cost.js'
 import { commandsCell, median, targetLines } from './stats.js'
-import type { BenchRequest, CustomContext, Target } from './types.js'
+import type { BenchRequest, CustomContext, CustomScenario, Target } from './types.js'
 
 export interface PgVariant {
   name: string
@@ -175,4 +175,9 @@ export async function runPgScenario (scenario: PgScenario, { redisUrl, duration,
     await Promise.all(servers.map(stop))
     await cluster.stop()
   }
+}
+
+/** A scenario file's default export for `spec`: the runner hands it its context. */
+export function pgScenario (spec: PgScenario): CustomScenario {
+  return { name: spec.name, description: spec.description, run: async (context) => await runPgScenario(spec, context) }
 }

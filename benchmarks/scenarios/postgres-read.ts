@@ -1,5 +1,4 @@
-import { runPgScenario, type PgScenario } from '../postgres-driver.js'
-import type { CustomScenario } from '../types.js'
+import { pgScenario, type PgScenario } from '../postgres-driver.js'
 
 const read = { path: '/read' }
 const spec: PgScenario = {
@@ -31,9 +30,4 @@ const spec: PgScenario = {
   ]
 }
 
-const scenario: CustomScenario = {
-  name: spec.name,
-  description: spec.description,
-  run: async (context) => await runPgScenario(spec, context)
-}
-export default scenario
+export default pgScenario(spec)
