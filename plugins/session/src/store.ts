@@ -162,7 +162,9 @@ export class Store {
   async write (id: string, sets: string[], deletes: string[], change: UserChange = NO_CHANGE, appendTo: number | null = null): Promise<{ status: number, logBytes: number | null }> {
     const key = this.sessionKey(id)
     const login = isLogin(change)
-    const text = fragment(sets, deletes)
+    // Told to merge without a login: the text is due for compaction (or its length is unknown),
+    // so the merge rewrites it and no fragment is sent.
+    const text = appendTo === null && !login ? '' : fragment(sets, deletes)
     if (appendTo !== null && !login) {
       const [status, length] = await this.change<[number, number]>(APPEND_SCRIPT, [key], [
         text, appendTo + Buffer.byteLength(text), this.mergeLimits
@@ -172,8 +174,7 @@ export class Store {
     const { keys, flags } = this.indexArgs(key, change)
     const [[status]] = await Promise.all([
       this.change<[number, number]>(WRITE_SCRIPT, [key, ...keys], [
-        // Merging at once without a login: the text is due for compaction, or its length is unknown.
-        this.settings.ttl, ...flags, id, sets.length / 2, this.settings.maxBytes, login ? text : '', ...sets, ...deletes
+        this.settings.ttl, ...flags, id, sets.length / 2, this.settings.maxBytes, text, ...sets, ...deletes
       ], login),
       this.indexAlongside(change, id)
     ])
