@@ -15,6 +15,13 @@ function gated (between: { run: () => Promise<void> }) {
       await between.run()
       return { ok: true }
     })
+    app.post('/change-gated', async (request) => {
+      const { set, remove } = request.body as { set: Record<string, unknown>, remove: string[] }
+      for (const [key, value] of Object.entries(set)) request.session.set(key, value)
+      for (const key of remove) request.session.delete(key)
+      await between.run()
+      return { ok: true }
+    })
     app.post('/save-then-set', async (request) => {
       const { first, second } = request.body as { first: number, second: number }
       request.session.set('first', first)
@@ -60,7 +67,8 @@ t.test('the append-only session text', async (t) => {
     t.notOk(created.endsWith('}'), 'left open for appends')
     t.not(Buffer.byteLength(created) % 64, 0, 'no session is a whole number of blocks long (records are)')
     const modified = await roundTrips(server, async () => await app.inject({ method: 'POST', url: '/set', headers: { cookie }, payload: { n: 2 } }))
-    t.same(modified.commands, { getex: 1, eval: 1, append: 1 }, 'one APPEND (the first write on this connection sends the script whole)')
+    t.same(modified.commands, { getex: 1, append: 1 }, 'one plain APPEND, no script')
+    t.equal(modified.trips, 2)
     const appended = await text()
     t.equal(appended, created + ',"d:n":"2"' + ' '.repeat(64 - 10), 'exactly the changed field, padded')
     t.equal((await app.inject({ method: 'POST', url: '/remove/keep', headers: { cookie } })).statusCode, 200)
@@ -125,22 +133,70 @@ t.test('the append-only session text', async (t) => {
     await admin.flushall()
     const cookie = cookieOf(await app.inject({ method: 'POST', url: '/set', payload: { n: 1 } })) as string
     const both = await roundTrips(server, async () => await app.inject({ method: 'POST', url: '/save-then-set', headers: { cookie }, payload: { first: 1, second: 2 } }))
-    t.same(both.commands, { getex: 1, evalsha: 2, append: 2 })
+    t.same(both.commands, { getex: 1, append: 2 })
     t.same((await app.inject({ url: '/data', headers: { cookie } })).json(), { n: 1, first: 1, second: 2 })
   })
 
-  t.test('when another writer got there first, the same call merges: both changes stay', async (t) => {
+  t.test('when another writer got there first, the APPEND lands after theirs: both changes stay, no script', async (t) => {
     await admin.flushall()
     const cookie = cookieOf(await app.inject({ method: 'POST', url: '/set', payload: { n: 1 } })) as string
     const [key] = await sessionKeys(server)
-    between.run = async () => { await admin.append(key as string, fragmentOf({ 'd:other': '"theirs"' })) }
+    const theirs = fragmentOf({ 'd:other': '"theirs"', 'd:n': '7' })
+    between.run = async () => { await admin.append(key as string, theirs) }
+    const read = await text()
     const raced = await roundTrips(server, async () => await app.inject({ method: 'POST', url: '/set-gated', headers: { cookie }, payload: { n: 2 } }))
     t.equal(raced.result.statusCode, 200)
-    t.same(raced.commands, { getex: 1, append: 3, evalsha: 1, getrange: 1, set: 1, get: 1, time: 1, pexpireat: 1 }, 'the other writer\'s APPEND; then ours, taken back off, and the merge, in one script')
-    t.same((await app.inject({ url: '/data', headers: { cookie } })).json(), { n: 2, other: 'theirs' })
+    t.same(raced.commands, { getex: 1, append: 2 }, 'the other writer\'s APPEND, then ours')
+    t.equal(raced.trips, 3, 'the read, their APPEND and ours')
+    t.equal(await text(), read + theirs + fragmentOf({ 'd:n': '2' }), 'ours after theirs')
+    t.same((await app.inject({ url: '/data', headers: { cookie } })).json(), { n: 2, other: 'theirs' }, 'the last value of each field wins, as a merge would have it')
   })
 
-  t.test('after a merge the request no longer knows the length: its next save rewrites the text compacted', async (t) => {
+  t.test('a race on a text longer than maxBytes: CHECK keeps a write that leaves the data within it', async (t) => {
+    const small = await build(t, { redis: server.url, maxBytes: 200 }, {}, gated(between))
+    await admin.flushall()
+    const cookie = cookieOf(await small.inject({ method: 'POST', url: '/set', payload: { n: 1 } })) as string
+    const [key] = await sessionKeys(server)
+    between.run = async () => { await admin.append(key as string, fragmentOf({ 'd:other': '"theirs"' })) }
+    const raced = await roundTrips(server, async () => await small.inject({ method: 'POST', url: '/set-gated', headers: { cookie }, payload: { n: 2 } }))
+    t.equal(raced.result.statusCode, 200)
+    t.ok(Buffer.byteLength(await text()) > 200, 'the text is longer than maxBytes, its data is not')
+    t.equal(raced.commands['evalsha'] ?? raced.commands['eval'], 1, 'one CHECK')
+    t.equal(raced.trips, 4, 'the read, their APPEND, ours, and the CHECK')
+    t.same((await small.inject({ url: '/data', headers: { cookie } })).json(), { n: 2, other: 'theirs' })
+  })
+
+  t.test('a race that takes the data past maxBytes: the write that grew it is put back and refused with a 413', async (t) => {
+    const small = await build(t, { redis: server.url, maxBytes: 200 }, {}, gated(between))
+    await admin.flushall()
+    const cookie = cookieOf(await small.inject({ method: 'POST', url: '/set', payload: { n: 1, keep: 'k' } })) as string
+    const [key] = await sessionKeys(server)
+    between.run = async () => { await admin.append(key as string, fragmentOf({ 'd:other': JSON.stringify('t'.repeat(100)) })) }
+    // Alone it fits: 13 bytes of data, plus 107 for `big`, less 9 for `keep`. After the other writer's 109, it does not.
+    const res = await small.inject({ method: 'POST', url: '/change-gated', headers: { cookie }, payload: { set: { big: 'b'.repeat(100) }, remove: ['keep'] } })
+    t.equal(res.statusCode, 413)
+    t.equal(res.json().code, 'SCALEOUT_ERR_SESSION_TOO_LARGE')
+    const fields = storedFields(await text())
+    t.equal(fields['d:big'], undefined, 'its new key is gone again')
+    t.equal(fields['d:keep'], '"k"', 'its removal is undone')
+    t.equal(fields['d:other'], JSON.stringify('t'.repeat(100)), 'the other writer\'s change stays')
+    t.same((await small.inject({ url: '/data', headers: { cookie } })).json(), { n: 1, keep: 'k', other: 't'.repeat(100) })
+  })
+
+  t.test('a race past maxBytes by a write that shrank the data: it stands (a session over a lowered maxBytes can still shrink)', async (t) => {
+    const small = await build(t, { redis: server.url, maxBytes: 200 }, {}, gated(between))
+    await admin.flushall()
+    const cookie = cookieOf(await small.inject({ method: 'POST', url: '/set', payload: { keep: 'k'.repeat(50) } })) as string
+    const [key] = await sessionKeys(server)
+    // The other writer alone takes the data past maxBytes (209 bytes).
+    between.run = async () => { await admin.append(key as string, fragmentOf({ 'd:other': JSON.stringify('t'.repeat(200)) })) }
+    const res = await small.inject({ method: 'POST', url: '/change-gated', headers: { cookie }, payload: { set: {}, remove: ['keep'] } })
+    t.equal(res.statusCode, 200)
+    t.equal(storedFields(await text())['d:keep'], undefined)
+    t.same((await small.inject({ url: '/data', headers: { cookie } })).json(), { other: 't'.repeat(200) })
+  })
+
+  t.test('after a race the request no longer knows the length: its next save rewrites the text compacted', async (t) => {
     await admin.flushall()
     const cookie = cookieOf(await app.inject({ method: 'POST', url: '/set', payload: { n: 1 } })) as string
     const [key] = await sessionKeys(server)
@@ -164,7 +220,7 @@ t.test('the append-only session text', async (t) => {
     t.equal(await admin.exists(key as string), 0, 'nothing left behind')
   })
 
-  t.test('a session regenerated while the request ran: its forwarding record is left as it was', async (t) => {
+  t.test('a session regenerated while the request ran: the write goes nowhere, the forwarding record still forwards', async (t) => {
     await admin.flushall()
     const cookie = cookieOf(await app.inject({ method: 'POST', url: '/set', payload: { n: 1 } })) as string
     const [key] = await sessionKeys(server)
@@ -173,9 +229,13 @@ t.test('the append-only session text', async (t) => {
     const res = await app.inject({ method: 'POST', url: '/set-gated', headers: { cookie }, payload: { n: 2 } })
     t.match(setCookies(res)[0], /Max-Age=0/, 'the old cookie is cleared: the write went nowhere')
     const forward = await admin.get(key as string) as string
-    t.equal(Buffer.byteLength(forward), 64)
-    t.ok(forward.endsWith('}'))
+    t.equal(Buffer.byteLength(forward), 128, 'the record, and the late APPEND after it')
+    t.match(forward.slice(0, 64), /^\{"m:n":"[^"]+" *\}$/, 'its first block is the record as it was')
     t.same((await app.inject({ url: '/data', headers: { cookie: next } })).json(), { userId: 'u1' }, 'the new session has none of the late change')
+    t.same((await app.inject({ url: '/data', headers: { cookie } })).json(), {}, 'the old cookie reads no session')
+    t.equal((await app.sessions.listFor('u1')).length, 1)
+    t.equal(await app.sessions.destroyAllFor('u1'), 1, 'destroyAllFor still follows the record to the new session')
+    t.same((await app.inject({ url: '/data', headers: { cookie: next } })).json(), {})
   })
 
   t.test('a session past its deadline when the request writes: nothing is appended', async (t) => {
@@ -219,5 +279,10 @@ t.test('the append-only session text', async (t) => {
     await admin.set(key as string, ',"d:n":"7"', 'KEEPTTL')
     t.same((await app.inject({ url: '/data', headers: { cookie } })).json(), {})
     t.equal(await admin.get(key as string), ',"d:n":"7"')
+    // Two blocks, like the fragments a write leaves when it finds the key gone, but no record first.
+    const blocks = fragmentOf({ 'd:n': '7' }) + fragmentOf({ 'd:m': '8' })
+    await admin.set(key as string, blocks, 'KEEPTTL')
+    t.same((await app.inject({ url: '/data', headers: { cookie } })).json(), {})
+    t.equal(await admin.get(key as string), blocks)
   })
 })

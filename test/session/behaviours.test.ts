@@ -35,7 +35,7 @@ t.test('a user id set from "7" to 7 is written, and leaves the user index alone 
   const app = await build(t, { redis: server.url })
   const cookie = cookieOf(await app.inject({ method: 'POST', url: '/login', payload: { userId: '7' } })) as string
   const { commands } = await roundTrips(server, async () => await app.inject({ method: 'POST', url: '/set', headers: { cookie }, payload: { userId: 7 } }))
-  t.equal((commands.eval ?? 0) + (commands.evalsha ?? 0), 1, 'the value changed: written')
+  t.equal(commands.append, 1, 'the value changed: written')
   t.equal(commands.zadd, undefined, 'the index is the same user\'s')
   t.same((await app.inject({ url: '/get/userId', headers: { cookie } })).json(), { value: 7 })
   t.equal((await app.sessions.listFor(7)).length, 1)

@@ -22,8 +22,8 @@ t.test('Redis error replies become coded errors; the detail is only logged', asy
     t.same((await app.inject({ url: '/get/n', headers: { cookie } })).json(), { value: 1 }, 'reads go on; nothing was lost')
   })
 
-  t.test('NOPERM from an ACL user that may not run scripts: 500 SCALEOUT_ERR_REDIS_NOPERM', async (t) => {
-    await admin.call('ACL', 'SETUSER', 'noscripts', 'on', '>pw-0123456789', '~*', '+@all', '-eval', '-evalsha')
+  t.test('NOPERM from an ACL user that may not write: 500 SCALEOUT_ERR_REDIS_NOPERM', async (t) => {
+    await admin.call('ACL', 'SETUSER', 'noscripts', 'on', '>pw-0123456789', '~*', '+@all', '-eval', '-evalsha', '-append')
     const limited = await build(t, { redis: `redis://noscripts:pw-0123456789@127.0.0.1:${server.port}` })
     const res = await limited.inject({ method: 'POST', url: '/set', headers: { cookie }, payload: { n: 3 } })
     t.equal(res.statusCode, 500)

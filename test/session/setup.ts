@@ -1,3 +1,5 @@
+import { once } from 'node:events'
+import { connect } from 'node:net'
 import type { FastifyInstance, FastifyServerOptions, LightMyRequestResponse } from 'fastify'
 import type { Test } from 'tap'
 import session, { type SessionOptions } from '@scaleout/session'
@@ -59,17 +61,52 @@ export function valueOf (cookie: string): string {
   return cookie.slice(cookie.indexOf('=') + 1)
 }
 
-// What runs inside our scripts; everything else would be a round trip of its own.
-const INSIDE_SCRIPTS = new Set(['time', 'get', 'set', 'append', 'getrange', 'del', 'exists', 'zadd', 'zremrangebyscore', 'zrange', 'pexpireat', 'zrem', 'zscore'])
+/** What connections, replicas and the counting itself send: not the request path's. */
+const SETUP = new Set(['hello', 'client', 'select', 'info', 'config', 'replconf', 'ping'])
 
-/** Round trips to Redis while `fn` runs: script calls plus any command sent on its own. */
+/** Round trips to Redis while `fn` runs: the commands clients sent, not those run inside scripts. */
 export async function roundTrips<T> (redis: RedisServer | RedisClusterHarness, fn: () => Promise<T>): Promise<{ result: T, trips: number, commands: Record<string, number> }> {
-  const { result, commands } = await redis.countCommands(fn)
   let trips = 0
-  for (const [name, calls] of Object.entries(commands)) {
-    if (name === 'evalsha' || name === 'eval' || !INSIDE_SCRIPTS.has(name)) trips += calls
+  const { result } = await watching('nodes' in redis ? redis.nodes : [redis], (source, name) => {
+    if (source !== 'lua' && !SETUP.has(name)) trips++
+  }, async () => await redis.countCommands(fn))
+  return { result: result.result, trips, commands: result.commands }
+}
+
+/**
+ * Runs `fn` with MONITOR on each server, telling `seen` the source ("lua" inside a script, else the
+ * client's address) and name of each command; returns once the servers' lines stop coming.
+ */
+async function watching<T> (servers: RedisServer[], seen: (source: string, name: string) => void, fn: () => Promise<T>): Promise<{ result: T }> {
+  let lines = 0
+  const sockets = await Promise.all(servers.filter((s) => s.running).map(async (server) => {
+    const socket = connect({ host: server.host, port: server.port })
+    socket.setEncoding('utf8')
+    let buffered = ''
+    socket.on('data', (chunk: string) => {
+      const parts = (buffered + chunk).split('\r\n')
+      buffered = parts.pop() as string
+      for (const line of parts) {
+        const match = /^\+[\d.]+ \[\d+ ([^\]]+)\] "([^"]*)"/.exec(line)
+        if (match === null) continue
+        lines++
+        seen(match[1] as string, (match[2] as string).toLowerCase())
+      }
+    })
+    socket.write('MONITOR\r\n')
+    await once(socket, 'data')
+    return socket
+  }))
+  try {
+    const result = await fn()
+    for (let last = -1; last !== lines;) {
+      last = lines
+      await new Promise((resolve) => setTimeout(resolve, 50))
+    }
+    return { result }
+  } finally {
+    for (const socket of sockets) socket.destroy()
   }
-  return { result, trips, commands }
 }
 
 /**

@@ -1,4 +1,5 @@
 import { safeJsonParse } from '@scaleout/core'
+import { BLOCK } from './log.js'
 
 // A session is one Redis string: a JSON object whose fields are `d:<key>` (an encoded value) and
 // `m:*` metadata (created, deadline, ip, user agent, user id). The prefixes keep user keys from
@@ -22,15 +23,22 @@ const NONE: Fields = Object.freeze({})
 /** The stored fields (a removed key reads as null), or null when the text is not a session or record (corrupt, or written by someone else). */
 export function parseStored (text: string | null): Fields | null {
   if (text === null) return null
-  let fields: unknown
+  const fields = parseObject(text.endsWith('}') ? text : text + '}')
+  // A record that writes expecting a session appended to: its first block is the record (see log.ts).
+  if (fields === null && text.length > BLOCK && Buffer.byteLength(text) % BLOCK === 0) return parseObject(text.slice(0, BLOCK))
+  return fields
+}
+
+/** A closed JSON object's fields, or null. */
+function parseObject (text: string): Fields | null {
+  // Text that parses and ends with a closing brace is a JSON object: no other JSON value ends so.
+  if (!text.endsWith('}')) return null
   try {
     // The core's parse: no own __proto__ in what Redis hands back, however it is spelled.
-    fields = safeJsonParse(text.endsWith('}') ? text : text + '}')
+    return safeJsonParse(text) as Fields
   } catch {
     return null
   }
-  // Text that parses and ends with a closing brace is a JSON object: no other JSON value ends so.
-  return fields as Fields
 }
 
 /** A stored session as one load read it: shared by the requests of a turn that share the load. */

@@ -51,7 +51,7 @@ export async function save (ctx: Context, request: FastifyRequest, s: Saving): P
   const oldId = s.rotate ? s.stored : undefined
   const { status, logBytes } = creating
     ? { status: await store.create(id, oldId, withClient(request, sets), change, s.blind), logBytes: null }
-    : await store.write(id, sets, deletes, change, appendTo)
+    : await store.write(id, sets, deletes, change, appendTo, () => values.before(sets, deletes))
   if (status < 0) throw new SessionTooLargeError(-status, settings.maxBytes)
   if (status === 0) {
     // Destroyed (or expired) by another request meanwhile: writing now would resurrect it.

@@ -3,10 +3,11 @@ import { deadlineLua, newDeadlineLua, pastDeadlineLua, slideAtLua, slideLua } fr
 import { BLOCK } from './log.js'
 
 // A session is one string: a JSON object of string fields, `d:<key>` for encoded values and `m:*`
-// for metadata (see store.ts). A read is then a single GETEX that also slides the idle expiry: no
-// script, which on Redis costs far more than the command it wraps. Writes are scripts, so that
-// parallel requests changing different keys merge field by field instead of overwriting each
-// other, and so that a write after a destroy never brings the session back. Scripts only touch
+// for metadata (see store.ts). A read is then a single GETEX that also slides the idle expiry, and
+// the common write a single APPEND (see log.ts): no script, which on Redis costs far more than the
+// command it wraps. Creating, regenerating, destroying, logins and compaction are scripts, so that
+// they decide on the session as it is, and so that a write after a destroy never brings the
+// session back. Scripts only touch
 // the keys they are given; on a Cluster those are one session's keys (one slot thanks to the id's
 // slot tag) and, in the user's slot, the per-user index, which is then updated by its own call.
 // The expiry rules are expiry.ts's. Scripts set the expiry with PXAT from the same TIME they stamp
@@ -23,11 +24,13 @@ local ${name} = tonumber(${name}_t[1]) * 1000 + math.floor(tonumber(${name}_t[2]
 /**
  * `local <name>` = the session or record stored at `key` as a table (removed fields dropped), or
  * nil (missing, or not ours); `<name>_raw` = its text. An open session log is closed to decode it
- * (see fields.ts); a closed record decodes as it is.
+ * (see fields.ts); a closed record decodes as it is, and so does its first block when appends that
+ * found a record in place of the session they read were left after it (see log.ts).
  */
 const load = (name: string, key: string): string => `local ${name}_raw = redis.call('GET', ${key}) or ''
 local ${name}_ok, ${name} = pcall(cjson.decode, ${name}_raw .. '}')
 if not ${name}_ok then ${name}_ok, ${name} = pcall(cjson.decode, ${name}_raw) end
+if not ${name}_ok and #${name}_raw > ${BLOCK} and #${name}_raw % ${BLOCK} == 0 then ${name}_ok, ${name} = pcall(cjson.decode, string.sub(${name}_raw, 1, ${BLOCK})) end
 if not ${name}_ok or type(${name}) ~= 'table' then ${name} = nil else
   for f, v in pairs(${name}) do if v == cjson.null then ${name}[f] = nil end end
 end`
@@ -76,36 +79,35 @@ else
   redis.call('PEXPIREAT', KEYS[1], ${slideAtLua('n', o.ttl)})
 end`
 
-// Both write scripts return {status, length}: status is positive when written (the deadline after
-// a merge), 0 when the session is gone, or minus the merged size when that is too large (nothing
-// written); length is the stored text's new length after an append that needed no merge, else 0.
+// The merging write returns {status, 0}: status is the deadline when written, 0 when the session
+// is gone, or minus the merged size when that is too large (nothing written).
 
-// KEYS: session. ARGV: fragment, the length the text must have after it, and `<ttl>,<maxBytes>`
-// for the merge (Redis makes a Lua string of every argument on every call, so the common path
-// takes three short ones; the merge reads the changes from the fragment itself).
-// The common write (see log.ts): one APPEND of the fragment, kept when its reply is the expected
-// length, which proves nobody else changed the session since the request read it. The expiry is
-// left alone there: the request's read slid it a moment ago. If the APPEND created the key, the
-// session was gone: the key is deleted again. Otherwise someone else wrote first: the fragment is
-// taken back off, and the write merges in this same call.
-const APPEND = `
-local size = #ARGV[1]
-local l = redis.call('APPEND', KEYS[1], ARGV[1])
-if l == tonumber(ARGV[2]) then return { 1, l } end
-if l == size then
-  redis.call('DEL', KEYS[1])
-  return { 0, 0 }
+// KEYS: session. ARGV: the fragment a write appended (see store.ts), the values its data fields
+// had before it (a JSON object, null for absent), maxBytes. Run only when a plain APPEND found that
+// another writer had changed the session since this request read it, and the text is longer than
+// maxBytes, so that the data of both writes together may be too (the data never takes more bytes
+// than the text). Both writes are in: decides as the merge would have, on the session as it is.
+// Data over maxBytes that this write grew: its fields that still hold its values are put back
+// (appended, so that writes after it stay), and it returns minus the data size. Returns 1 when the
+// write stands, 0 when the session is gone.
+const CHECK = `
+${load('s', 'KEYS[1]')}
+if s == nil then return 0 end
+${dataSize('after', 's')}
+if after <= tonumber(ARGV[3]) then return 1 end
+local ours = cjson.decode('{' .. string.sub(ARGV[1], 2) .. '}')
+local old = cjson.decode(ARGV[2])
+local back = {}
+for f, v in pairs(ours) do
+  if string.sub(f, 1, 2) == 'd:' and s[f] == (v ~= cjson.null and v or nil) then back[f] = old[f] end
 end
-redis.call('SET', KEYS[1], redis.call('GETRANGE', KEYS[1], 0, l - size - 1), 'KEEPTTL')
-local ttl, max = string.match(ARGV[3], '^([^,]+),(.+)$')
-local changes = cjson.decode('{' .. string.sub(ARGV[1], 2) .. '}')
-${merge({
-  ttl: 'ttl',
-  maxBytes: 'tonumber(max)',
-  fragment: 'ARGV[1]',
-  apply: 'for f, v in pairs(changes) do if v == cjson.null then s[f] = nil else s[f] = v end end'
-})}
-return { dl, 0 }
+for f, v in pairs(back) do s[f] = v ~= cjson.null and v or nil end
+${dataSize('before', 's')}
+if after <= before then return 1 end
+local text = ''
+for f, v in pairs(back) do text = text .. ',' .. cjson.encode(f) .. ':' .. cjson.encode(v) end
+redis.call('APPEND', KEYS[1], text .. string.rep(' ', (${BLOCK} - #text % ${BLOCK}) % ${BLOCK}))
+return -after
 `
 
 // KEYS: session, index to add to, index to remove from (unused ones are the session key again,
@@ -239,7 +241,7 @@ return 1
 // auto-pipelining groups commands by their first argument, which must therefore be a key (a
 // leading numkeys made it batch different slots).
 export const WRITE_SCRIPT = luaScript('scaleoutSessionWrite', 3, WRITE)
-export const APPEND_SCRIPT = luaScript('scaleoutSessionAppend', 1, APPEND)
+export const CHECK_SCRIPT = luaScript('scaleoutSessionCheck', 1, CHECK)
 export const CREATE_SCRIPT = luaScript('scaleoutSessionCreate', 4, CREATE)
 export const DESTROY_SCRIPT = luaScript('scaleoutSessionDestroy', 2, DESTROY)
 export const INDEX_SCRIPT = luaScript('scaleoutSessionIndex', 1, INDEX)

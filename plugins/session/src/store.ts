@@ -5,8 +5,8 @@ import { META_USER, storedOf, StoredValues, type Stored } from './fields.js'
 import { readOwn, type Own } from './own-cookie.js'
 import { slotTag } from './signing.js'
 import type { Settings } from './options.js'
-import { fragment } from './log.js'
-import { APPEND_SCRIPT, CREATE_SCRIPT, DESTROY_ALL_SCRIPT, DESTROY_SCRIPT, INDEX_SCRIPT, PRUNE_SCRIPT, WRITE_SCRIPT } from './scripts.js'
+import { BLOCK, fragment } from './log.js'
+import { CHECK_SCRIPT, CREATE_SCRIPT, DESTROY_ALL_SCRIPT, DESTROY_SCRIPT, INDEX_SCRIPT, PRUNE_SCRIPT, WRITE_SCRIPT } from './scripts.js'
 
 export interface Loaded {
   /** Encoded values by session key. */
@@ -55,9 +55,6 @@ export class Store {
   private readonly pendingLoads = new Map<string, Promise<Stored | null>>()
   private readonly endSharing = (): void => { this.pendingLoads.clear() }
 
-  /** The append script's arguments for a merge: `<ttl>,<maxBytes>`. */
-  private readonly mergeLimits: string
-
   /** The client, for checks that must reach every node (see eviction.ts). */
   readonly client: RedisClient
 
@@ -65,8 +62,7 @@ export class Store {
     this.client = client
     this.settings = settings
     this.inline = !client.isCluster
-    this.mergeLimits = `${settings.ttl},${settings.maxBytes}`
-    this.send = senderFor(client, owned, settings.timeout, [WRITE_SCRIPT, APPEND_SCRIPT, CREATE_SCRIPT, DESTROY_SCRIPT, INDEX_SCRIPT, DESTROY_ALL_SCRIPT, PRUNE_SCRIPT])
+    this.send = senderFor(client, owned, settings.timeout, [WRITE_SCRIPT, CHECK_SCRIPT, CREATE_SCRIPT, DESTROY_SCRIPT, INDEX_SCRIPT, DESTROY_ALL_SCRIPT, PRUNE_SCRIPT])
   }
 
   sessionKey (id: string): string {
@@ -154,23 +150,19 @@ export class Store {
 
   /**
    * Writes changed fields of an existing session. `appendTo`: the length its stored text had when
-   * this request read it, when the request may append (see log.ts); null to merge. Resolves to
-   * `status`: positive when written, 0 when the session no longer exists, or minus the merged data
-   * size when that would pass `maxBytes` (nothing written); and `logBytes`, the stored text's new
-   * length when this write knows it (null: the next write merges).
+   * this request read it, when the request may append (see log.ts); null to merge. `before`: the
+   * values the changed data fields had, as a JSON object (see CHECK in scripts.ts). Resolves to
+   * `status`: positive when written, 0 when the session no longer exists, or minus the data size
+   * when that would pass `maxBytes` (nothing written); and `logBytes`, the stored text's new length
+   * when this write knows it (null: the next write merges).
    */
-  async write (id: string, sets: string[], deletes: string[], change: UserChange = NO_CHANGE, appendTo: number | null = null): Promise<{ status: number, logBytes: number | null }> {
+  async write (id: string, sets: string[], deletes: string[], change: UserChange, appendTo: number | null, before: () => string): Promise<{ status: number, logBytes: number | null }> {
     const key = this.sessionKey(id)
     const login = isLogin(change)
+    if (appendTo !== null && !login) return await this.append(key, fragment(sets, deletes), appendTo, before)
     // Told to merge without a login: the text is due for compaction (or its length is unknown),
     // so the merge rewrites it and no fragment is sent.
     const text = appendTo === null && !login ? '' : fragment(sets, deletes)
-    if (appendTo !== null && !login) {
-      const [status, length] = await this.change<[number, number]>(APPEND_SCRIPT, [key], [
-        text, appendTo + Buffer.byteLength(text), this.mergeLimits
-      ], false)
-      return { status, logBytes: length === 0 ? null : length }
-    }
     const { keys, flags } = this.indexArgs(key, change)
     const [[status]] = await Promise.all([
       this.change<[number, number]>(WRITE_SCRIPT, [key, ...keys], [
@@ -179,6 +171,42 @@ export class Store {
       this.indexAlongside(change, id)
     ])
     return { status, logBytes: null }
+  }
+
+  /**
+   * The common write (see log.ts): one plain APPEND of the changed fields to the text this request
+   * read, `appendTo` bytes long. Its reply, the text's new length, says what it appended to:
+   * - the length expected: nobody wrote since, and this request's own checks (deadline, maxBytes)
+   *   were made on the session as it is;
+   * - a multiple of BLOCK: not a session. The session was destroyed (the APPEND created the key,
+   *   which is deleted again), or replaced by a forwarding or destroyAllFor record, whose first
+   *   block is all that is read. Nothing was saved;
+   * - anything else: another writer changed the session since. Its fields and these are both in,
+   *   the last value of each field winning, as a merge would have it. Only maxBytes is left to
+   *   check, and only when the text is longer than it: CHECK decides, one more round trip.
+   */
+  private async append (key: string, text: string, appendTo: number, before: () => string): Promise<{ status: number, logBytes: number | null }> {
+    const size = Buffer.byteLength(text)
+    const length = await this.appendCommand(key, text)
+    if (length === appendTo + size) return { status: 1, logBytes: length }
+    if (length % BLOCK === 0) {
+      if (length === size) await this.command('del', [key])
+      return { status: 0, logBytes: null }
+    }
+    if (length <= this.settings.maxBytes) return { status: 1, logBytes: null }
+    return { status: await this.change<number>(CHECK_SCRIPT, [key], [text, before(), this.settings.maxBytes], false), logBytes: null }
+  }
+
+  /** APPEND; with `durable` for every write, WAIT behind it on the same connection (see change()). */
+  private async appendCommand (key: string, text: string): Promise<number> {
+    const durable = this.settings.durable
+    if (durable === null || durable.writes === 'logins') return await this.command<number>('append', [key, text])
+    const [length, acked] = await Promise.all([
+      this.command<number>('append', [key, text]),
+      this.command<number>('wait', [durable.replicas, durable.timeout])
+    ])
+    if (acked < durable.replicas) throw new SessionNotDurableError(acked, durable.replicas, durable.timeout)
+    return length
   }
 
   /**

@@ -131,6 +131,21 @@ export class SessionValues {
   }
 
   /**
+   * What the data fields among `sets` and `deletes` held before this write, as a JSON object (null:
+   * absent): what a write that raced another past maxBytes puts back (CHECK in scripts.ts).
+   */
+  before (sets: readonly string[], deletes: readonly string[]): string {
+    const previous: Record<string, string | null> = {}
+    const add = (field: string): void => {
+      // defineProperty: a key named __proto__ stays an ordinary property.
+      if (field.startsWith(DATA)) Object.defineProperty(previous, field, { value: this.#raw.get(field.slice(DATA.length)) ?? null, enumerable: true })
+    }
+    for (let i = 0; i < sets.length; i += 2) add(sets[i] as string)
+    for (const field of deletes) add(field)
+    return JSON.stringify(previous)
+  }
+
+  /**
    * The save of `encoded` succeeded: it is now what is stored, `logBytes` long if known. A key set
    * again while the save ran (a later generation) stays changed, for the next save.
    */
