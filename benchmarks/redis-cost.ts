@@ -14,9 +14,8 @@
 // commands between a client's MULTI and EXEC; the measured rounds then leave out that share of each
 // command's calls and usec. A command that is both sent and run inside scripts is split by its call
 // counts, at the same cost per call.
-import { once } from 'node:events'
-import { connect } from 'node:net'
 import type { Redis } from 'ioredis'
+import { monitorWhile } from '../test/helpers/index.js'
 
 export interface RedisCost {
   /** Commands the clients sent. */
@@ -29,8 +28,6 @@ export interface RedisCost {
 
 /** The runner's own commands, left out of every count. */
 const OWN = /^(info|config|monitor)(\||$)/
-
-const MONITOR_LINE = /^\+[\d.]+ \[\d+ ([^\]]+)\] "([^"]*)"/
 
 interface Share { inScript: number, queued: number }
 
@@ -47,44 +44,15 @@ export class RedisMeter {
     const queued = new Map<string, number>()
     const inMulti = new Set<string>()
     const add = (map: Map<string, number>, name: string): void => { map.set(name, (map.get(name) ?? 0) + 1) }
-    let lines = 0
-    // A plain socket, not ioredis's monitor mode, which throws on lines that arrive with its MONITOR
-    // reply or after it disconnects. Each line: +<time> [<db> <client address or "lua">] "<command>" ...
     const { host, port } = this.admin.options
-    const socket = connect({ host: host ?? '127.0.0.1', port: port ?? 6379 })
-    socket.on('error', () => {})
-    socket.setEncoding('utf8')
-    let buffered = ''
-    socket.on('data', (chunk: string) => {
-      const parts = (buffered + chunk).split('\r\n')
-      buffered = parts.pop() as string
-      for (const line of parts) {
-        const match = MONITOR_LINE.exec(line)
-        if (match === null) continue
-        lines++
-        const source = match[1] as string
-        const name = (match[2] as string).toLowerCase()
-        if (OWN.test(name)) continue
-        add(total, name)
-        if (source === 'lua') add(inScript, name)
-        else if (name === 'multi') inMulti.add(source)
-        else if (name === 'exec' || name === 'discard') inMulti.delete(source)
-        else if (inMulti.has(source)) add(queued, name)
-      }
-    })
-    await once(socket, 'connect')
-    socket.write('MONITOR\r\n')
-    try {
-      await work()
-      // MONITOR lines still on their way: wait until they stop coming.
-      let seen = -1
-      while (seen !== lines) {
-        seen = lines
-        await new Promise((resolve) => setTimeout(resolve, 200))
-      }
-    } finally {
-      socket.destroy()
-    }
+    await monitorWhile(host ?? '127.0.0.1', port ?? 6379, (source, name) => {
+      if (OWN.test(name)) return
+      add(total, name)
+      if (source === 'lua') add(inScript, name)
+      else if (name === 'multi') inMulti.add(source)
+      else if (name === 'exec' || name === 'discard') inMulti.delete(source)
+      else if (inMulti.has(source)) add(queued, name)
+    }, work, 200)
     this.shares = new Map([...total].map(([name, calls]) => [name, { inScript: (inScript.get(name) ?? 0) / calls, queued: (queued.get(name) ?? 0) / calls }]))
   }
 

@@ -1,9 +1,7 @@
-import { once } from 'node:events'
-import { connect } from 'node:net'
 import type { FastifyInstance, FastifyServerOptions, LightMyRequestResponse } from 'fastify'
 import type { Test } from 'tap'
 import session, { type SessionOptions } from '@scaleout/session'
-import { appFor, type RedisClusterHarness, type RedisServer } from '../helpers/index.js'
+import { appFor, monitorWhile, type RedisClusterHarness, type RedisServer } from '../helpers/index.js'
 
 export const SECRET = 'test-secret-0123456789-abcdefghijklmnop'
 export const OLD_SECRET = 'older-secret-0123456789-abcdefghijklmn'
@@ -67,46 +65,16 @@ const SETUP = new Set(['hello', 'client', 'select', 'info', 'config', 'replconf'
 /** Round trips to Redis while `fn` runs: the commands clients sent, not those run inside scripts. */
 export async function roundTrips<T> (redis: RedisServer | RedisClusterHarness, fn: () => Promise<T>): Promise<{ result: T, trips: number, commands: Record<string, number> }> {
   let trips = 0
-  const { result } = await watching('nodes' in redis ? redis.nodes : [redis], (source, name) => {
+  const seen = (source: string, name: string): void => {
     if (source !== 'lua' && !SETUP.has(name)) trips++
-  }, async () => await redis.countCommands(fn))
-  return { result: result.result, trips, commands: result.commands }
-}
-
-/**
- * Runs `fn` with MONITOR on each server, telling `seen` the source ("lua" inside a script, else the
- * client's address) and name of each command; returns once the servers' lines stop coming.
- */
-async function watching<T> (servers: RedisServer[], seen: (source: string, name: string) => void, fn: () => Promise<T>): Promise<{ result: T }> {
-  let lines = 0
-  const sockets = await Promise.all(servers.filter((s) => s.running).map(async (server) => {
-    const socket = connect({ host: server.host, port: server.port })
-    socket.setEncoding('utf8')
-    let buffered = ''
-    socket.on('data', (chunk: string) => {
-      const parts = (buffered + chunk).split('\r\n')
-      buffered = parts.pop() as string
-      for (const line of parts) {
-        const match = /^\+[\d.]+ \[\d+ ([^\]]+)\] "([^"]*)"/.exec(line)
-        if (match === null) continue
-        lines++
-        seen(match[1] as string, (match[2] as string).toLowerCase())
-      }
-    })
-    socket.write('MONITOR\r\n')
-    await once(socket, 'data')
-    return socket
-  }))
-  try {
-    const result = await fn()
-    for (let last = -1; last !== lines;) {
-      last = lines
-      await new Promise((resolve) => setTimeout(resolve, 50))
-    }
-    return { result }
-  } finally {
-    for (const socket of sockets) socket.destroy()
   }
+  // Each server watched around the next: the innermost runs `fn`, counted by commandstats.
+  const servers = ('nodes' in redis ? redis.nodes : [redis]).filter((server) => server.running)
+  const counted = servers.reduce<() => Promise<{ result: T, commands: Record<string, number> }>>(
+    (inner, server) => async () => await monitorWhile(server.host, server.port, seen, inner),
+  async () => await redis.countCommands(fn))
+  const { result, commands } = await counted()
+  return { result, trips, commands }
 }
 
 /**
