@@ -31,9 +31,9 @@ export function isUserId (value: unknown): value is string | number {
 
 /**
  * Encodes the changed values; `stored` is null for a session being created. A new session's size
- * is known here; an existing one's is only known inside the write script (parallel writers),
- * which enforces maxBytes there. Here only what this request alone writes is checked, so a save
- * that could never fit costs no Redis call.
+ * is known here; an existing one's depends on what parallel writers stored, so maxBytes is
+ * enforced on it later (see log.ts). Here only what this request alone writes is checked, so a
+ * save that could never fit costs no Redis call.
  */
 export function encodeChanges (codec: SizedCodec, maxBytes: number, changed: Iterable<string>, values: ReadonlyMap<string, unknown>, stored: StoredValues | null): Encoded {
   const sets: string[] = []

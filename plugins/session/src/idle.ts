@@ -2,7 +2,7 @@ import type { Store } from './store.js'
 
 /**
  * Sets a session's idle expiry to its own (see own-cookie.ts idleOf). The read (GETEX) and the
- * write scripts slide every session by the plugin's idle timeout; a session whose cookie has a
+ * merging writes slide every session by the plugin's idle timeout; a session whose cookie has a
  * Max-Age of its own then needs this one more command, and only such a session: the plugin's
  * sessions keep their single command per read. A session gone meanwhile stays gone (PEXPIRE on a
  * missing key does nothing; one regenerated meanwhile, now a forwarding record that reads as no
