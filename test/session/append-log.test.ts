@@ -214,8 +214,9 @@ t.test('the append-only session text', async (t) => {
     const cookie = cookieOf(await app.inject({ method: 'POST', url: '/set', payload: { n: 1 } })) as string
     const [key] = await sessionKeys(server)
     between.run = async () => { await app.inject({ method: 'POST', url: '/logout', headers: { cookie } }) }
-    const res = await app.inject({ method: 'POST', url: '/set-gated', headers: { cookie }, payload: { n: 2 } })
+    const { result: res, trips } = await roundTrips(server, async () => await app.inject({ method: 'POST', url: '/set-gated', headers: { cookie }, payload: { n: 2 } }))
     t.equal(res.statusCode, 200)
+    t.equal(trips, 5, 'the logout\'s read and destroy; ours: the read, the APPEND, and the DEL of the key it made')
     t.match(setCookies(res)[0], /Max-Age=0/, 'the cookie is cleared')
     t.equal(await admin.exists(key as string), 0, 'nothing left behind')
   })
