@@ -252,25 +252,67 @@ t.test('the append-only session text', async (t) => {
     t.equal(await admin.get(key as string), soon, 'unchanged')
   })
 
-  t.test('the text is rewritten compacted once it passes twice the data plus 1 KiB', async (t) => {
+  /** A session whose text is one append short of compaction: its cookie and key. */
+  const dueForCompaction = async (): Promise<{ cookie: string, key: string, start: number, writes: Array<Record<string, number>> }> => {
     await admin.flushall()
-    const cookie = cookieOf(await app.inject({ method: 'POST', url: '/set', payload: { n: 0 } })) as string
+    const cookie = cookieOf(await app.inject({ method: 'POST', url: '/set', payload: { n: 0, gone: 'x' } })) as string
+    const [key] = await sessionKeys(server)
+    // A removed key (a null in the text) that the compaction drops.
+    if ((await app.inject({ method: 'POST', url: '/remove/gone', headers: { cookie } })).statusCode !== 200) throw new Error('the removal failed')
     const start = Buffer.byteLength(await text())
     const writes: Array<Record<string, number>> = []
-    let i = 1
     // Each change appends one block; the data stays 7 bytes (`d:n` and one digit).
-    for (; start + 64 * (i - 1) <= 2 * 7 + 1024; i++) {
+    for (let i = 1; start + 64 * (i - 1) <= 7 * 1.25 + 1024; i++) {
       writes.push((await roundTrips(server, async () => await app.inject({ method: 'POST', url: '/set', headers: { cookie }, payload: { n: i % 10 } }))).commands)
     }
+    return { cookie, key: key as string, start, writes }
+  }
+
+  t.test('the text is rewritten compacted once it passes 1.25 times the data plus 1 KiB: one SET, nothing decoded', async (t) => {
+    const { cookie, start, writes } = await dueForCompaction()
     t.ok(writes.every((c) => c['append'] === 1 && c['set'] === undefined), `${writes.length} appends first`)
     const long = Buffer.byteLength(await text())
-    t.ok(long > 2 * 7 + 1024)
-    const rewrite = await roundTrips(server, async () => await app.inject({ method: 'POST', url: '/set', headers: { cookie }, payload: { n: 9 } }))
-    t.same(rewrite.commands, { getex: 1, evalsha: 1, get: 1, time: 1, set: 1 }, 'the next one rewrites')
+    t.ok(long > 7 * 1.25 + 1024)
+    const rewrite = await roundTrips(server, async () => await app.inject({ method: 'POST', url: '/change-gated', headers: { cookie }, payload: { set: { m: 9 }, remove: ['n'] } }))
+    const { eval: sent, evalsha: known, ...inside } = rewrite.commands
+    t.equal((sent ?? 0) + (known ?? 0), 1, 'one script')
+    t.same(inside, { getex: 1, strlen: 1, set: 1 }, 'the next one rewrites: the length checked, the text set')
+    t.equal(rewrite.trips, 2)
     const compacted = await text()
     t.ok(Buffer.byteLength(compacted) < start + 64, 'back to its size')
-    t.equal(Buffer.byteLength(compacted) % 64, (long % 64) % 63 + 1)
-    t.same((await app.inject({ url: '/get/n', headers: { cookie } })).json(), { value: 9 })
+    t.equal(Buffer.byteLength(compacted) % 64, (long % 64) % 63 + 1, 'a rewrite moves the length to the next residue')
+    t.same(Object.keys(JSON.parse(compacted + '}') as object).sort(), ['d:m', 'm:c', 'm:d', 'm:ip', 'm:ua'], 'one field each, removed keys gone')
+    t.notOk(compacted.endsWith('}'), 'left open')
+    t.same((await app.inject({ url: '/data', headers: { cookie } })).json(), { m: 9 })
+    t.equal((await app.inject({ method: 'POST', url: '/set', headers: { cookie }, payload: { n: 3 } })).statusCode, 200)
+    t.equal(await text(), compacted + fragmentOf({ 'd:n': '3' }), 'and takes appends again')
+  })
+
+  t.test('a compaction that another writer got ahead of appends instead: both changes stay', async (t) => {
+    const { cookie, key } = await dueForCompaction()
+    const read = await text()
+    const theirs = fragmentOf({ 'd:other': '"theirs"' })
+    between.run = async () => { await admin.append(key, theirs) }
+    const raced = await roundTrips(server, async () => await app.inject({ method: 'POST', url: '/set-gated', headers: { cookie }, payload: { n: 42 } }))
+    t.equal(raced.result.statusCode, 200)
+    t.equal(raced.commands['set'], undefined, 'no rewrite')
+    t.equal(await text(), read + theirs + fragmentOf({ 'd:n': '42' }))
+    between.run = async () => {}
+    t.same((await app.inject({ url: '/data', headers: { cookie } })).json(), { n: 42, other: 'theirs' })
+  })
+
+  t.test('a compaction that finds the session destroyed or regenerated writes nothing', async (t) => {
+    const destroyed = await dueForCompaction()
+    between.run = async () => { await app.inject({ method: 'POST', url: '/logout', headers: { cookie: destroyed.cookie } }) }
+    const res = await app.inject({ method: 'POST', url: '/set-gated', headers: { cookie: destroyed.cookie }, payload: { n: 42 } })
+    t.match(setCookies(res)[0], /Max-Age=0/, 'the cookie is cleared')
+    t.equal(await admin.exists(destroyed.key), 0, 'no key made')
+
+    const regenerated = await dueForCompaction()
+    between.run = async () => { await app.inject({ method: 'POST', url: '/login', headers: { cookie: regenerated.cookie }, payload: { userId: 'u1' } }) }
+    const late = await app.inject({ method: 'POST', url: '/set-gated', headers: { cookie: regenerated.cookie }, payload: { n: 42 } })
+    t.match(setCookies(late)[0], /Max-Age=0/)
+    t.match(await admin.get(regenerated.key), /^\{"m:n":"[^"]+" *\}$/, 'the forwarding record as it was')
   })
 
   t.test('a forged record or text that is not ours reads as no session and takes no append', async (t) => {

@@ -75,6 +75,11 @@ export class StoredValues {
     this.#stored = stored
   }
 
+  /** The fields as loaded (shared: never to be changed). */
+  get fields (): Fields {
+    return this.#stored.fields
+  }
+
   /** The stored absolute deadline (ms since the epoch); NaN for values that were never loaded. */
   get deadline (): number {
     return Number(this.#stored.fields[META_DEADLINE])

@@ -12,14 +12,23 @@
 //   of each field wins, as a merge would have it. maxBytes alone is left, and only a text longer
 //   than it can hold data over it (the data never takes more bytes than its text): then a script
 //   checks, and takes back a write that grew the data past it.
-// Logins (the user index changes with them), writes that find the text due for compaction, and
-// writes whose length the request does not know merge in a script (WRITE in scripts.ts).
+// A write that finds the text due for compaction sends it rewritten whole instead (compacted()
+// below), which Redis keeps only while nobody wrote since, in a script that decodes nothing
+// (COMPACT in scripts.ts); otherwise the fragment is appended as above. Logins (the user index
+// changes with them), and writes whose length the request does not know (after a race, or due for
+// compaction after the request wrote already), merge in a script (WRITE in scripts.ts).
 //
 // Why the reply can be read so: fragments are padded to a multiple of BLOCK bytes, so appends never
 // change a session's length modulo BLOCK. Every rewrite of a session (a compaction) moves that
 // residue to the next of 1..BLOCK-1, and records that are not sessions are exactly BLOCK bytes
 // (residue 0, which no session has). A missing key that APPEND creates holds the fragment alone,
 // residue 0 as well.
+
+/** How a write goes without a merge: appended to the text `length` bytes long, or that text replaced by `compacted`. */
+export interface WritePlan {
+  length: number
+  compacted: string | null
+}
 
 /** Fragments are padded to multiples of this many bytes; records that are not sessions are this long. */
 export const BLOCK = 64
@@ -34,10 +43,31 @@ export function fragment (sets: readonly string[], deletes: readonly string[]): 
 }
 
 /**
- * Whether the stored text has grown enough to be rewritten: more than twice the data plus 1 KiB
- * (room for the metadata and for small sessions to take many writes first). Reads stay close to
- * the cost of the session's own size, and a rewrite is paid once per that many appended bytes.
+ * Whether the stored text has grown enough to be rewritten: more than the data and a quarter plus
+ * 1 KiB (room for the metadata and for small sessions to take many writes first). Every request
+ * parses the whole text, so it is kept close to the session's own size; a rewrite costs Redis
+ * about one SET of the session (see compacted), paid once per that many appended bytes.
  */
 export function needsCompaction (logBytes: number, dataBytes: number): boolean {
-  return logBytes > 2 * dataBytes + 1024
+  return logBytes > dataBytes * 1.25 + 1024
+}
+
+/**
+ * The stored text rewritten compacted, from the `fields` a request read with its `sets` and
+ * `deletes` applied: one field each, removed ones (null) dropped, left open, padded so that its
+ * length modulo BLOCK is the residue after that of the `previous` text (see above). The write
+ * sends it with the length it read: Redis keeps it only while the text is still that long
+ * (COMPACT in scripts.ts). Only for a session, whose metadata fields are never removed, so the
+ * object is never empty.
+ */
+export function compacted (fields: Readonly<Record<string, unknown>>, sets: readonly string[], deletes: readonly string[], previous: number): string {
+  const next = new Map<string, string>()
+  for (const [field, value] of Object.entries(fields)) if (typeof value === 'string') next.set(field, value)
+  for (let i = 0; i < sets.length; i += 2) next.set(sets[i] as string, sets[i + 1] as string)
+  for (const field of deletes) next.delete(field)
+  let text = ''
+  for (const [field, value] of next) text += ',' + JSON.stringify(field) + ':' + JSON.stringify(value)
+  text = '{' + text.slice(1)
+  const residue = (previous % BLOCK) % (BLOCK - 1) + 1
+  return text + ' '.repeat((residue - Buffer.byteLength(text) % BLOCK + BLOCK) % BLOCK)
 }

@@ -47,11 +47,11 @@ export async function save (ctx: Context, request: FastifyRequest, s: Saving): P
   sets.push(...meta.sets)
   deletes.push(...meta.deletes)
   if (creating || s.ownChanged) sets.push(...s.own)
-  const appendTo = creating ? null : values.appendTo(sets, deletes, settings.maxBytes)
+  const plan = creating ? null : values.writePlan(sets, deletes, settings.maxBytes)
   const oldId = s.rotate ? s.stored : undefined
   const { status, logBytes } = creating
     ? { status: await store.create(id, oldId, withClient(request, sets), change, s.blind), logBytes: null }
-    : await store.write(id, sets, deletes, change, appendTo, () => values.before(sets, deletes))
+    : await store.write(id, sets, deletes, change, plan, () => values.before(sets, deletes))
   if (status < 0) throw new SessionTooLargeError(-status, settings.maxBytes)
   if (status === 0) {
     // Destroyed (or expired) by another request meanwhile: writing now would resurrect it.

@@ -110,11 +110,27 @@ redis.call('APPEND', KEYS[1], text .. string.rep(' ', (${BLOCK} - #text % ${BLOC
 return -after
 `
 
+// KEYS: session. ARGV: the session's text rewritten compacted (see log.ts), the length of the text
+// the request read, and the fragment of its changes. Replaces the text with the compacted one while
+// it is still that long, which proves nobody wrote since: Redis copies the new text and decodes
+// nothing. Otherwise appends the fragment, as the common write does (see store.ts), except to a
+// key that holds no session (missing, or a record: a whole number of blocks), which it leaves
+// alone. Returns 0 when it rewrote, -1 when the key holds no session, else APPEND's reply.
+const COMPACT = `
+local l = redis.call('STRLEN', KEYS[1])
+if l == tonumber(ARGV[2]) then
+  redis.call('SET', KEYS[1], ARGV[1], 'KEEPTTL')
+  return 0
+end
+if l % ${BLOCK} == 0 then return -1 end
+return redis.call('APPEND', KEYS[1], ARGV[3])
+`
+
 // KEYS: session, index to add to, index to remove from (unused ones are the session key again,
 // so a Cluster sees one slot). ARGV: ttl, hasAdd, hasRem, id, nset, maxBytes, fragment ('' to
 // compact), field/value pairs..., fields to delete... The write that merges at once: a login or
-// logout (the user index changes with it), a text due for compaction, or one whose length the
-// request does not know.
+// logout (the user index changes with it), or one whose text's length the request does not know
+// (after a race, or after its own earlier write when the text is due for compaction).
 const WRITE = `
 ${merge({
   ttl: 'ARGV[1]',
@@ -242,6 +258,7 @@ return 1
 // leading numkeys made it batch different slots).
 export const WRITE_SCRIPT = luaScript('scaleoutSessionWrite', 3, WRITE)
 export const CHECK_SCRIPT = luaScript('scaleoutSessionCheck', 1, CHECK)
+export const COMPACT_SCRIPT = luaScript('scaleoutSessionCompact', 1, COMPACT)
 export const CREATE_SCRIPT = luaScript('scaleoutSessionCreate', 4, CREATE)
 export const DESTROY_SCRIPT = luaScript('scaleoutSessionDestroy', 2, DESTROY)
 export const INDEX_SCRIPT = luaScript('scaleoutSessionIndex', 1, INDEX)

@@ -5,8 +5,8 @@ import { META_USER, storedOf, StoredValues, type Stored } from './fields.js'
 import { readOwn, type Own } from './own-cookie.js'
 import { slotTag } from './signing.js'
 import type { Settings } from './options.js'
-import { BLOCK, fragment } from './log.js'
-import { CHECK_SCRIPT, CREATE_SCRIPT, DESTROY_ALL_SCRIPT, DESTROY_SCRIPT, INDEX_SCRIPT, PRUNE_SCRIPT, WRITE_SCRIPT } from './scripts.js'
+import { BLOCK, fragment, type WritePlan } from './log.js'
+import { CHECK_SCRIPT, COMPACT_SCRIPT, CREATE_SCRIPT, DESTROY_ALL_SCRIPT, DESTROY_SCRIPT, INDEX_SCRIPT, PRUNE_SCRIPT, WRITE_SCRIPT } from './scripts.js'
 
 export interface Loaded {
   /** Encoded values by session key. */
@@ -62,7 +62,7 @@ export class Store {
     this.client = client
     this.settings = settings
     this.inline = !client.isCluster
-    this.send = senderFor(client, owned, settings.timeout, [WRITE_SCRIPT, CHECK_SCRIPT, CREATE_SCRIPT, DESTROY_SCRIPT, INDEX_SCRIPT, DESTROY_ALL_SCRIPT, PRUNE_SCRIPT])
+    this.send = senderFor(client, owned, settings.timeout, [WRITE_SCRIPT, CHECK_SCRIPT, COMPACT_SCRIPT, CREATE_SCRIPT, DESTROY_SCRIPT, INDEX_SCRIPT, DESTROY_ALL_SCRIPT, PRUNE_SCRIPT])
   }
 
   sessionKey (id: string): string {
@@ -149,20 +149,23 @@ export class Store {
   }
 
   /**
-   * Writes changed fields of an existing session. `appendTo`: the length its stored text had when
-   * this request read it, when the request may append (see log.ts); null to merge. `before`: the
-   * values the changed data fields had, as a JSON object (see CHECK in scripts.ts). Resolves to
-   * `status`: positive when written, 0 when the session no longer exists, or minus the data size
-   * when that would pass `maxBytes` (nothing written); and `logBytes`, the stored text's new length
-   * when this write knows it (null: the next write merges).
+   * Writes changed fields of an existing session. `plan`: how the write may go without a merge
+   * (see log.ts); null to merge. `before`: the values the changed data
+   * fields had, as a JSON object (see CHECK in scripts.ts). Resolves to `status`: positive when
+   * written, 0 when the session no longer exists, or minus the data size when that would pass
+   * `maxBytes` (nothing written); and `logBytes`, the stored text's new length when this write
+   * knows it (null: the next write merges).
    */
-  async write (id: string, sets: string[], deletes: string[], change: UserChange, appendTo: number | null, before: () => string): Promise<{ status: number, logBytes: number | null }> {
+  async write (id: string, sets: string[], deletes: string[], change: UserChange, plan: WritePlan | null, before: () => string): Promise<{ status: number, logBytes: number | null }> {
     const key = this.sessionKey(id)
     const login = isLogin(change)
-    if (appendTo !== null && !login) return await this.append(key, fragment(sets, deletes), appendTo, before)
-    // Told to merge without a login: the text is due for compaction (or its length is unknown),
-    // so the merge rewrites it and no fragment is sent.
-    const text = appendTo === null && !login ? '' : fragment(sets, deletes)
+    if (plan !== null && !login) {
+      const text = fragment(sets, deletes)
+      return plan.compacted === null ? await this.append(key, text, plan.length, before) : await this.compact(key, plan.compacted, text, plan.length, before)
+    }
+    // Told to merge without a login: the text's length is unknown (or it is due for compaction
+    // after this request wrote to it), so the merge rewrites it and no fragment is sent.
+    const text = plan === null && !login ? '' : fragment(sets, deletes)
     const { keys, flags } = this.indexArgs(key, change)
     const [[status]] = await Promise.all([
       this.change<[number, number]>(WRITE_SCRIPT, [key, ...keys], [
@@ -175,22 +178,40 @@ export class Store {
 
   /**
    * The common write (see log.ts): one plain APPEND of the changed fields to the text this request
-   * read, `appendTo` bytes long. Its reply, the text's new length, says what it appended to:
-   * - the length expected: nobody wrote since, and this request's own checks (deadline, maxBytes)
-   *   were made on the session as it is;
-   * - a multiple of BLOCK: not a session. The session was destroyed (the APPEND created the key,
+   * read, `length` bytes long. Its reply, the text's new length, says what it appended to: the
+   * length expected means nobody wrote since, and this request's own checks (deadline, maxBytes)
+   * were made on the session as it is; anything else, see landed().
+   */
+  private async append (key: string, text: string, length: number, before: () => string): Promise<{ status: number, logBytes: number | null }> {
+    const now = await this.appendCommand(key, text)
+    if (now === length + Buffer.byteLength(text)) return { status: 1, logBytes: now }
+    return await this.landed(key, text, now, before)
+  }
+
+  /**
+   * The write that rewrites the text compacted (see log.ts): COMPACT replaces it with `compacted`
+   * while it is still `length` bytes long (nobody wrote since), and otherwise appends the changed
+   * fields as append() does, unless the key holds no session.
+   */
+  private async compact (key: string, compacted: string, text: string, length: number, before: () => string): Promise<{ status: number, logBytes: number | null }> {
+    const reply = await this.change<number>(COMPACT_SCRIPT, [key], [compacted, length, text], false)
+    if (reply === 0) return { status: 1, logBytes: Buffer.byteLength(compacted) }
+    if (reply < 0) return { status: 0, logBytes: null }
+    return await this.landed(key, text, reply, before)
+  }
+
+  /**
+   * A write whose fragment `text` did not land where it expected: the text is now `length` bytes.
+   * - A multiple of BLOCK: not a session. The session was destroyed (the APPEND created the key,
    *   which is deleted again), or replaced by a forwarding or destroyAllFor record, whose first
-   *   block is all that is read. Nothing was saved;
-   * - anything else: another writer changed the session since. Its fields and these are both in,
+   *   block is all that is read. Nothing was saved.
+   * - Anything else: another writer changed the session since. Its fields and these are both in,
    *   the last value of each field winning, as a merge would have it. Only maxBytes is left to
    *   check, and only when the text is longer than it: CHECK decides, one more round trip.
    */
-  private async append (key: string, text: string, appendTo: number, before: () => string): Promise<{ status: number, logBytes: number | null }> {
-    const size = Buffer.byteLength(text)
-    const length = await this.appendCommand(key, text)
-    if (length === appendTo + size) return { status: 1, logBytes: length }
+  private async landed (key: string, text: string, length: number, before: () => string): Promise<{ status: number, logBytes: number | null }> {
     if (length % BLOCK === 0) {
-      if (length === size) await this.command('del', [key])
+      if (length === Buffer.byteLength(text)) await this.command('del', [key])
       return { status: 0, logBytes: null }
     }
     if (length <= this.settings.maxBytes) return { status: 1, logBytes: null }

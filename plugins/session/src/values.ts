@@ -1,7 +1,7 @@
 import type { SizedCodec } from '@scaleout/core'
 import { encodeChanges, type Encoded } from './changes.js'
 import { DATA, StoredValues } from './fields.js'
-import { needsCompaction } from './log.js'
+import { compacted, needsCompaction, type WritePlan } from './log.js'
 
 /**
  * A session's values in one request: encoded as loaded (or last saved), decoded lazily on `get`,
@@ -102,13 +102,14 @@ export class SessionValues {
   }
 
   /**
-   * The length the stored text had when this request read (or last wrote) it, when a write of
-   * `sets` and `deletes` may append to it (see log.ts); null when it must merge: the length is
-   * unknown, the text was stored closed (by an earlier version), the session is past its
-   * deadline, the text is due for compaction, or the data would
-   * pass `maxBytes` while growing (the merging write then decides, exactly).
+   * How a write of `sets` and `deletes` goes without a merge (see log.ts): the length the stored
+   * text had when this request read (or last wrote) it, and the text compacted when it is due for
+   * that. Null when the write must merge: the length is unknown, the text was stored closed (by an
+   * earlier version), the session is past its deadline, the data would pass `maxBytes` while
+   * growing (the merging write then decides, exactly), or the text is due for compaction after
+   * this request wrote to it already (what it wrote is not all in the fields it read).
    */
-  appendTo (sets: readonly string[], deletes: readonly string[], maxBytes: number): number | null {
+  writePlan (sets: readonly string[], deletes: readonly string[], maxBytes: number): WritePlan | null {
     const bytes = this.#logBytes === undefined ? this.#raw.logBytes : this.#logBytes
     if (bytes === null || this.#raw.closed || !(this.#raw.deadline > Date.now())) return null
     const before = this.#dataBytes ?? this.#raw.dataBytes
@@ -125,9 +126,14 @@ export class SessionValues {
       after += Buffer.byteLength(field) + Buffer.byteLength(sets[i + 1] as string)
     }
     for (const field of deletes) if (field.startsWith(DATA)) drop(field)
-    if (needsCompaction(bytes, after) || (after > maxBytes && after > before)) return null
+    if (after > maxBytes && after > before) return null
+    let text: string | null = null
+    if (needsCompaction(bytes, after)) {
+      if (this.#logBytes !== undefined) return null
+      text = compacted(this.#raw.fields, sets, deletes, bytes)
+    }
     this.#appending = after
-    return bytes
+    return { length: bytes, compacted: text }
   }
 
   /**
