@@ -30,6 +30,13 @@ function gated (between: { run: () => Promise<void> }) {
       request.session.set('second', second)
       return { ok: true }
     })
+    app.post('/save-then-remove', async (request) => {
+      const { set, remove } = request.body as { set: Record<string, unknown>, remove: string[] }
+      for (const [key, value] of Object.entries(set)) request.session.set(key, value)
+      await request.session.save()
+      for (const key of remove) request.session.delete(key)
+      return { ok: true }
+    })
     app.post('/save-then-list', async (request) => {
       request.session.set('n', 2)
       request.session.delete('keep')
@@ -286,6 +293,26 @@ t.test('the append-only session text', async (t) => {
     t.same((await app.inject({ url: '/data', headers: { cookie } })).json(), { m: 9 })
     t.equal((await app.inject({ method: 'POST', url: '/set', headers: { cookie }, payload: { n: 3 } })).statusCode, 200)
     t.equal(await text(), compacted + fragmentOf({ 'd:n': '3' }), 'and takes appends again')
+  })
+
+  t.test('a compaction due after the request wrote already merges in a script: what it wrote is not all in the fields it read', async (t) => {
+    await admin.flushall()
+    const cookie = cookieOf(await app.inject({ method: 'POST', url: '/set', payload: { n: 0, big: 'b'.repeat(200) } })) as string
+    // Data: `d:n` and a digit (4 bytes), `d:big` and its JSON (207): compaction past 1.25 x 211 + 1024.
+    const due = 211 * 1.25 + 1024
+    for (let i = 0; Buffer.byteLength(await text()) + 64 <= due; i++) {
+      await app.inject({ method: 'POST', url: '/set', headers: { cookie }, payload: { n: i % 2 + 1 } })
+    }
+    // One block short: the first save appends, and the second, which drops `big`, finds the text due.
+    const both = await roundTrips(server, async () => await app.inject({ method: 'POST', url: '/save-then-remove', headers: { cookie }, payload: { set: { first: 1 }, remove: ['big'] } }))
+    t.equal(both.result.statusCode, 200)
+    const { eval: sent, evalsha: known, ...rest } = both.commands
+    t.equal((sent ?? 0) + (known ?? 0), 1, 'one script')
+    t.same(rest, { getex: 1, append: 1, get: 1, time: 1, set: 1 }, 'the first save appends; the second merges (GET, decode) and rewrites')
+    const compacted = await text()
+    t.same(Object.keys(JSON.parse(compacted + '}') as object).sort(), ['d:first', 'd:n', 'm:c', 'm:d', 'm:ip', 'm:ua'])
+    t.match((await app.inject({ url: '/data', headers: { cookie } })).json(), { first: 1 })
+    t.equal((await app.inject({ url: '/get/big', headers: { cookie } })).json().value, null)
   })
 
   t.test('a compaction that another writer got ahead of appends instead: both changes stay', async (t) => {
