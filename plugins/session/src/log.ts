@@ -33,13 +33,22 @@ export interface WritePlan {
 /** Fragments are padded to multiples of this many bytes; records that are not sessions are this long. */
 export const BLOCK = 64
 
+/** `,"<field>":<value as JSON>`: one field of the stored text as a write adds it. */
+function entry (field: string, value: string | null): string {
+  return ',' + JSON.stringify(field) + ':' + JSON.stringify(value)
+}
+
+/** `text` padded with spaces to a length (in bytes) of `residue` modulo BLOCK. */
+function padded (text: string, residue: number): string {
+  return text + ' '.repeat((residue - Buffer.byteLength(text) % BLOCK + BLOCK) % BLOCK)
+}
+
 /** The fields a write appends: `,"d:k":"<value>"` for each set, `,"d:k":null` for each removal, padded. */
 export function fragment (sets: readonly string[], deletes: readonly string[]): string {
   let text = ''
-  for (let i = 0; i < sets.length; i += 2) text += ',' + JSON.stringify(sets[i]) + ':' + JSON.stringify(sets[i + 1])
-  for (const field of deletes) text += ',' + JSON.stringify(field) + ':null'
-  const rest = Buffer.byteLength(text) % BLOCK
-  return rest === 0 ? text : text + ' '.repeat(BLOCK - rest)
+  for (let i = 0; i < sets.length; i += 2) text += entry(sets[i] as string, sets[i + 1] as string)
+  for (const field of deletes) text += entry(field, null)
+  return padded(text, 0)
 }
 
 /**
@@ -66,8 +75,6 @@ export function compacted (fields: Readonly<Record<string, unknown>>, sets: read
   for (let i = 0; i < sets.length; i += 2) next.set(sets[i] as string, sets[i + 1] as string)
   for (const field of deletes) next.delete(field)
   let text = ''
-  for (const [field, value] of next) text += ',' + JSON.stringify(field) + ':' + JSON.stringify(value)
-  text = '{' + text.slice(1)
-  const residue = (previous % BLOCK) % (BLOCK - 1) + 1
-  return text + ' '.repeat((residue - Buffer.byteLength(text) % BLOCK + BLOCK) % BLOCK)
+  for (const [field, value] of next) text += entry(field, value)
+  return padded('{' + text.slice(1), (previous % BLOCK) % (BLOCK - 1) + 1)
 }
