@@ -1,7 +1,8 @@
 import type { SizedCodec } from '@scaleout/core'
 import type { FastifyRequest } from 'fastify'
 import { InvalidUserIdError, SessionTooLargeError } from './errors.js'
-import { DATA, META_USER, type StoredValues } from './fields.js'
+import { DATA, META_USER } from './fields.js'
+import type { StoredValues } from './stored.js'
 import type { UserChange } from './store.js'
 
 const MAX_USER_AGENT = 512

@@ -11,9 +11,9 @@ import { META_CREATED, META_DEADLINE, type Fields } from './fields.js'
 // (`listFor`'s lastSeenAt) without a write per read.
 // The rules are checked in Node (reads) and inside the Lua scripts (writes): both use this module.
 
-/** True while a stored session is within its absolute deadline (`now`: ms since the epoch). */
-export function withinDeadline (fields: Fields, now: number): boolean {
-  return Number(fields[META_DEADLINE]) > now
+/** True while a stored session is within its absolute deadline, its `m:d` field (`now`: ms since the epoch). */
+export function withinDeadline (deadline: unknown, now: number): boolean {
+  return Number(deadline) > now
 }
 
 /** When a session was last used: its expiry minus its idle timeout (`ttl`, or its own: see own-cookie.ts), since every use set it that far ahead. */

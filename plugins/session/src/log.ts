@@ -69,9 +69,9 @@ export function needsCompaction (logBytes: number, dataBytes: number): boolean {
  * (COMPACT in scripts.ts). Only for a session, whose metadata fields are never removed, so the
  * object is never empty.
  */
-export function compacted (fields: Readonly<Record<string, unknown>>, sets: readonly string[], deletes: readonly string[], previous: number): string {
+export function compacted (fields: Iterable<[string, unknown]>, sets: readonly string[], deletes: readonly string[], previous: number): string {
   const next = new Map<string, string>()
-  for (const [field, value] of Object.entries(fields)) if (typeof value === 'string') next.set(field, value)
+  for (const [field, value] of fields) if (typeof value === 'string') next.set(field, value)
   for (let i = 0; i < sets.length; i += 2) next.set(sets[i] as string, sets[i + 1] as string)
   for (const field of deletes) next.delete(field)
   let text = ''

@@ -61,8 +61,7 @@ export function ownField (own: Own): string {
  * The attributes stored in a session's `m:o` field. Redis is untrusted input: anything that is
  * not a valid set of attributes under today's options counts as none.
  */
-export function readOwn (settings: Settings, fields: Readonly<Record<string, unknown>>): Own {
-  const text = fields[META_OWN]
+export function readOwn (settings: Settings, text: unknown): Own {
   if (typeof text !== 'string') return NONE
   try {
     return checkOwn(settings, NONE, safeJsonParse(text), 'stored')

@@ -5,8 +5,8 @@ import { checkEviction } from './eviction.js'
 import { digest } from './signing.js'
 import type { Settings } from './options.js'
 import { lastSeen, withinDeadline } from './expiry.js'
-import { idleOf, readOwn } from './own-cookie.js'
-import { META_CREATED, META_NEXT, META_USER, parseStored } from './fields.js'
+import { idleOf, META_OWN, readOwn } from './own-cookie.js'
+import { META_CREATED, META_DEADLINE, META_NEXT, META_USER, parseStored } from './fields.js'
 import type { Store } from './store.js'
 import type { DestroyAllOptions, SessionInfo, SessionsApi } from './types.js'
 
@@ -66,14 +66,14 @@ export function sessionsApi (store: Store, settings: Settings, log: FastifyBaseL
         missing.push(id)
         return
       }
-      if (fields === null || fields[META_USER] !== user || !withinDeadline(fields, now)) {
+      if (fields === null || fields[META_USER] !== user || !withinDeadline(fields[META_DEADLINE], now)) {
         other.push(id)
         return
       }
       // The metadata fields are all written when the session is created.
       found.push({
         id,
-        info: { id: digest(id), createdAt: new Date(Number(fields[META_CREATED])), lastSeenAt: new Date(lastSeen(fields, expiresAt, idleOf(settings, readOwn(settings, fields)))), ip: fields['m:ip'] as string, userAgent: fields['m:ua'] as string }
+        info: { id: digest(id), createdAt: new Date(Number(fields[META_CREATED])), lastSeenAt: new Date(lastSeen(fields, expiresAt, idleOf(settings, readOwn(settings, fields[META_OWN])))), ip: fields['m:ip'] as string, userAgent: fields['m:ua'] as string }
       })
     })
     found.sort((a, b) => b.info.lastSeenAt.getTime() - a.info.lastSeenAt.getTime())

@@ -1,8 +1,10 @@
 import { isUnavailable, senderFor, taggedKey, type LuaScript, type RedisClient, type Sender } from '@scaleout/core'
 import { SessionNotDurableError, SessionUnavailableError } from './errors.js'
 import { slide, withinDeadline } from './expiry.js'
-import { META_USER, storedOf, StoredValues, type Stored } from './fields.js'
-import { readOwn, type Own } from './own-cookie.js'
+import { META_DEADLINE, META_USER } from './fields.js'
+import { fieldOf, StoredValues, type Stored } from './stored.js'
+import { META_OWN, readOwn, type Own } from './own-cookie.js'
+import { RecentSessions } from './recent.js'
 import { slotTag } from './signing.js'
 import type { Settings } from './options.js'
 import { BLOCK, fragment, type WritePlan } from './log.js'
@@ -54,6 +56,8 @@ export class Store {
   /** This turn's loads, by session id, that later requests in the same turn may share. */
   private readonly pendingLoads = new Map<string, Promise<Stored | null>>()
   private readonly endSharing = (): void => { this.pendingLoads.clear() }
+  /** The texts of sessions read lately, parsed: a read parses only what was appended since (see recent.ts). */
+  private readonly recent = new RecentSessions()
 
   /** The client, for checks that must reach every node (see eviction.ts). */
   readonly client: RedisClient
@@ -115,14 +119,14 @@ export class Store {
     let pending = this.pendingLoads.get(id)
     if (pending === undefined) {
       if (this.pendingLoads.size === 0) setImmediate(this.endSharing)
-      pending = this.command<string | null>('getex', [this.sessionKey(id), ...slide(this.settings.ttl)]).then(storedOf)
+      pending = this.command<string | null>('getex', [this.sessionKey(id), ...slide(this.settings.ttl)]).then((text) => this.recent.read(id, text))
       this.pendingLoads.set(id, pending)
     }
     const stored = await pending
-    if (stored === null || !withinDeadline(stored.fields, Date.now())) return null
-    const user = stored.fields[META_USER]
+    if (stored === null || !withinDeadline(fieldOf(stored, META_DEADLINE), Date.now())) return null
+    const user = fieldOf(stored, META_USER)
     // A view of its own for each request: the parsed fields are shared, what it writes is not.
-    return { data: new StoredValues(stored), user: typeof user === 'string' ? user : undefined, own: readOwn(this.settings, stored.fields) }
+    return { data: new StoredValues(stored), user: typeof user === 'string' ? user : undefined, own: readOwn(this.settings, fieldOf(stored, META_OWN)) }
   }
 
   /**

@@ -1,6 +1,7 @@
 import type { SizedCodec } from '@scaleout/core'
 import { encodeChanges, type Encoded } from './changes.js'
-import { DATA, StoredValues } from './fields.js'
+import { DATA } from './fields.js'
+import { StoredValues } from './stored.js'
 import { compacted, needsCompaction, type WritePlan } from './log.js'
 
 /**
@@ -130,7 +131,7 @@ export class SessionValues {
     let text: string | null = null
     if (needsCompaction(bytes, after)) {
       if (this.#logBytes !== undefined) return null
-      text = compacted(this.#raw.fields, sets, deletes, bytes)
+      text = compacted(this.#raw.fields(), sets, deletes, bytes)
     }
     this.#appending = after
     return { length: bytes, compacted: text }

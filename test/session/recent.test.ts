@@ -1,0 +1,124 @@
+import t from 'tap'
+import { RecentSessions } from '../../plugins/session/src/recent.js'
+import { fieldOf, fieldsOf, StoredValues } from '../../plugins/session/src/stored.js'
+import { redisFor } from '../helpers/index.js'
+import { build, cookieOf, sessionKeys } from './setup.js'
+
+// An instance keeps the texts of sessions it read, parsed, and on the next read of a session parses
+// only what was appended to it since (see plugins/session/src/recent.ts). These tests check that
+// what it hands back is always what parsing Redis's text whole gives, whatever happened to the
+// text in between, on this instance or another.
+
+const OPEN = '{"m:c":"1","m:d":"9999999999999","d:a":"1","d:b":"\\"two\\""'
+const pad = (text: string): string => text + ' '.repeat((64 - Buffer.byteLength(text) % 64) % 64)
+const FRAGMENT = pad(',"d:a":"2","d:c":"3"')
+
+/** What the fields read as, each once, in a plain object. */
+function fields (stored: ReturnType<RecentSessions['read']>): Record<string, unknown> {
+  if (stored === null) throw new Error('no session')
+  return Object.fromEntries(fieldsOf(stored))
+}
+
+t.test('a text read again is the same stored session, parsed once', async (t) => {
+  const recent = new RecentSessions()
+  const first = recent.read('s1', OPEN)
+  t.equal(recent.read('s1', OPEN.slice(0)), first, 'the very same object')
+  t.same(fields(first), { 'm:c': '1', 'm:d': '9999999999999', 'd:a': '1', 'd:b': '"two"' })
+})
+
+t.test('a text appended to is read as the whole text, its first part parsed before', async (t) => {
+  const recent = new RecentSessions()
+  const first = recent.read('s1', OPEN)
+  const second = recent.read('s1', OPEN + FRAGMENT)
+  if (first === null || second === null) throw new Error('no session')
+  t.equal(second.base, first.base, 'the part read before is not parsed again')
+  t.same(second.appended, { 'd:a': '2', 'd:c': '3' })
+  t.same(fields(second), { 'm:c': '1', 'm:d': '9999999999999', 'd:a': '2', 'd:b': '"two"', 'd:c': '3' })
+  // A removal appended (null) wins over the value before it, and over an earlier append.
+  const third = recent.read('s1', OPEN + FRAGMENT + pad(',"d:b":null,"d:c":null'))
+  t.same(fields(third), { 'm:c': '1', 'm:d': '9999999999999', 'd:a': '2', 'd:b': null, 'd:c': null })
+  const values = new StoredValues(third ?? undefined)
+  t.equal(values.get('a'), '2')
+  t.equal(values.get('b'), undefined)
+  t.equal(values.get('c'), undefined)
+  t.same([...values.map()], [['a', '2']])
+  // d:a and its value: 3 + 1 bytes, the only data left.
+  t.equal(values.dataBytes, 4)
+  t.equal(values.deadline, 9999999999999)
+})
+
+t.test('a text that does not extend the one read before is parsed whole', async (t) => {
+  const cases: Array<[string, string, Record<string, unknown> | null]> = [
+    // Rewritten (compacted, or merged by a script): the same length would not do either.
+    ['rewritten', '{"m:c":"1","m:d":"9999999999999","d:a":"5"', { 'm:c': '1', 'm:d': '9999999999999', 'd:a': '5' }],
+    ['rewritten, then appended to', pad('{"m:c":"1","m:d":"9999999999999","d:a":"5"') + FRAGMENT, { 'm:c': '1', 'm:d': '9999999999999', 'd:a': '2', 'd:c': '3' }],
+    ['shorter', OPEN.slice(0, 20), null],
+    ['replaced by a record', '{"m:n":"other"}', { 'm:n': 'other' }],
+    ['the text closed', OPEN + '}', { 'm:c': '1', 'm:d': '9999999999999', 'd:a': '1', 'd:b': '"two"' }],
+    ['something not a comma after it', OPEN + ' ,"d:a":"9"', { 'm:c': '1', 'm:d': '9999999999999', 'd:a': '9', 'd:b': '"two"' }],
+    ['garbage appended', OPEN + ',"d:a":', null],
+    ['gone', '', null]
+  ]
+  for (const [name, text, expected] of cases) {
+    const recent = new RecentSessions()
+    recent.read('s1', OPEN)
+    const stored = recent.read('s1', name === 'gone' ? null : text)
+    t.same(stored === null ? null : fields(stored), expected, name)
+    if (stored !== null) t.equal(stored.appended, null, `${name}: parsed whole`)
+  }
+})
+
+t.test('__proto__ appended is dropped, as in a whole parse', async (t) => {
+  const recent = new RecentSessions()
+  recent.read('s1', OPEN)
+  const stored = recent.read('s1', OPEN + pad(',"__proto__":{"polluted":"yes"},"d:\\u0061":"x"'))
+  if (stored === null) throw new Error('no session')
+  t.equal(Object.hasOwn(stored.appended ?? {}, '__proto__'), false)
+  t.equal(fieldOf(stored, 'd:a'), 'x')
+  t.equal(({} as Record<string, unknown>)['polluted'], undefined)
+})
+
+t.test('only sessions are kept, within a count and a size', async (t) => {
+  const recent = new RecentSessions(2, 3 * OPEN.length)
+  recent.read('record', '{"m:n":"other"}')
+  t.equal(recent.size, 0, 'a closed text (a record) is not kept')
+  recent.read('a', OPEN)
+  recent.read('b', OPEN)
+  recent.read('c', OPEN)
+  t.equal(recent.size, 2, 'the least recently read goes first')
+  const b = recent.read('b', OPEN)
+  t.not(recent.read('a', OPEN), null)
+  t.equal(recent.read('b', OPEN), b, 'b was read more recently than c: kept')
+  recent.read('big', OPEN + ' '.repeat(3 * OPEN.length))
+  t.equal(recent.size, 2, 'a text over the size bound is never kept')
+  const sized = new RecentSessions(10, 3 * OPEN.length)
+  for (const id of ['a', 'b', 'c']) sized.read(id, OPEN)
+  t.equal(sized.size, 3, 'as many texts as fit')
+  sized.read('long', OPEN + ' '.repeat(OPEN.length))
+  t.equal(sized.size, 2, 'the least recently read leave until the texts fit')
+  t.not(sized.read('c', OPEN), null)
+  sized.read('long', null)
+  t.equal(sized.size, 1, 'a session read as gone is dropped')
+})
+
+t.test('two instances: each reads what the other wrote, through appends, compaction and logout', async (t) => {
+  const redis = await redisFor(t)
+  const one = await build(t, { redis: redis.url })
+  const two = await build(t, { redis: redis.url })
+  const login = await one.inject({ method: 'POST', url: '/login', payload: { userId: 'u1' } })
+  const cookie = cookieOf(login) as string
+  const get = async (app: typeof one, key: string): Promise<unknown> => (await app.inject({ url: `/get/${key}`, headers: { cookie } })).json()
+  const set = async (app: typeof one, body: Record<string, unknown>): Promise<number> => (await app.inject({ method: 'POST', url: '/set', payload: body, headers: { cookie } })).statusCode
+  t.same(await get(one, 'userId'), { value: 'u1' })
+  t.same(await get(two, 'userId'), { value: 'u1' })
+  // Enough writes, alternating, to pass compaction several times (a 1 KiB allowance of 64-byte appends).
+  for (let i = 1; i <= 60; i++) {
+    t.equal(await set(i % 2 === 0 ? one : two, { n: i, [`k${i % 3}`]: 'x'.repeat(i) }), 200)
+    t.same(await get(one, 'n'), { value: i }, `instance one reads write ${i}`)
+    t.same(await get(two, `k${i % 3}`), { value: 'x'.repeat(i) }, `instance two reads write ${i}`)
+  }
+  t.same(await get(two, 'k0'), { value: 'x'.repeat(60) })
+  t.equal((await one.inject({ method: 'POST', url: '/logout', headers: { cookie } })).statusCode, 200)
+  t.same(await sessionKeys(redis), [])
+  t.same(await get(two, 'n'), { value: null }, 'the other instance does not serve the destroyed session')
+})
