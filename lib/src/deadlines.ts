@@ -9,10 +9,13 @@ import { RedisTimeoutError } from './errors.js'
  * deadlines come in the order they were sent, and only the oldest one needs a timer.
  *
  * Replies arrive in order too, so the commands answered are dropped from the front as new ones
- * come in: the queue holds about the commands in flight, not every command of the last `ms`.
+ * come in: the queue holds about the commands in flight, not every command of the last `ms`. A
+ * dropped command's slot is emptied at once: a settled command holds its reply, and replies kept
+ * until the next compaction of the queue (a thousand commands later) outlived the young
+ * generation, so every reply was copied to the old one and collected by a full GC.
  */
 export class Deadlines {
-  private commands: Command[] = []
+  private commands: Array<Command | null> = []
   private due: number[] = []
   private head = 0
   private timer: NodeJS.Timeout | null = null
@@ -29,7 +32,7 @@ export class Deadlines {
 
   private dropSettled (): void {
     const { commands } = this
-    while (this.head < commands.length && (commands[this.head] as Command).isSettled) this.head++
+    while (this.head < commands.length && (commands[this.head] as Command).isSettled) commands[this.head++] = null
     if (this.head === commands.length) {
       this.commands = []
       this.due = []
@@ -56,7 +59,7 @@ export class Deadlines {
         if (wait > 0) return this.arm(wait)
         command.reject(new RedisTimeoutError(this.ms))
       }
-      this.head++
+      this.commands[this.head++] = null
     }
     this.dropSettled()
   }
