@@ -96,10 +96,12 @@ export class SessionValues {
    * What a save writes. Changes that leave a value as stored are dropped here, so they cost no
    * write; a session being created has no stored values (regenerate() keeps values by setting them).
    */
-  encode (maxBytes: number, creating: boolean): Encoded & { generations: ReadonlyMap<string, number> } {
-    const encoded = encodeChanges(this.#codec, maxBytes, this.#changed.keys(), this.#values, creating ? null : this.#raw)
-    for (const key of encoded.unchanged) this.#changed.delete(key)
-    return { ...encoded, generations: new Map(this.#changed) }
+  encode (maxBytes: number, creating: boolean): Omit<Encoded, 'unchanged'> & { generations: ReadonlyMap<string, number> } {
+    // A literal, not a spread of encodeChanges()'s result: measured on the modify benchmark, the
+    // spread's copies outlived young-generation GCs (15 MB in 6 s went to the old generation).
+    const { sets, deletes, encoded, unchanged } = encodeChanges(this.#codec, maxBytes, this.#changed.keys(), this.#values, creating ? null : this.#raw)
+    for (const key of unchanged) this.#changed.delete(key)
+    return { sets, deletes, encoded, generations: new Map(this.#changed) }
   }
 
   /**
