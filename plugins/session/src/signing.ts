@@ -51,13 +51,14 @@ export interface Verified {
 }
 
 /**
- * Checks shape first (exact length, alphabet) so garbage costs no HMAC, then compares the
- * signature in constant time against each secret. Returns null for anything not ours.
+ * A value verified lately is taken from the cache (which holds only values that verified). Others
+ * have their shape checked first (exact length, alphabet) so garbage costs no HMAC, then the
+ * signature compared in constant time against each secret. Returns null for anything not ours.
  */
 export function verify (value: string, secrets: readonly string[]): Verified | null {
-  if (value.length !== ID_LENGTH + 1 + SIGNATURE_LENGTH || !COOKIE_VALUE.test(value)) return null
   const cached = verifiedCache.get(value)
   if (cached !== undefined && cached.secrets === secrets) return cached.verified
+  if (value.length !== ID_LENGTH + 1 + SIGNATURE_LENGTH || !COOKIE_VALUE.test(value)) return null
   const verified = check(value, secrets)
   if (verified !== null) {
     if (verifiedCache.size >= CACHE_SIZE) verifiedCache.clear()
