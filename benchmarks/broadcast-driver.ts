@@ -12,7 +12,7 @@ export interface Instance { child: ChildProcess, wsUrl: string }
 
 export async function startInstance (server: string, redisUrl: string, connectionName: string): Promise<Instance> {
   const child = fork(join(import.meta.dirname, 'broadcast-instance.ts'), [server, redisUrl, connectionName], {
-    execArgv: ['--import', 'tsx', '--conditions=@scaleout/source'],
+    execArgv: ['--import', 'tsx'],
     env: { ...process.env, NODE_ENV: 'production' },
     stdio: ['ignore', 'inherit', 'inherit', 'ipc']
   })

@@ -11,7 +11,9 @@ export interface ServerProcess<H> { child: ChildProcess, url: string, headers: H
 /** Starts `server` with `options`, then runs `prepare` (a login, a write) for the request headers. */
 export async function startServerProcess<H> (name: string, server: string, options: Record<string, unknown>, env: NodeJS.ProcessEnv, prepare: (url: string) => Promise<H>): Promise<ServerProcess<H>> {
   const child = fork(join(here, 'serve.ts'), [server, JSON.stringify(options)], {
-    execArgv: ['--import', 'tsx', '--conditions=@scaleout/source'],
+    // The packages as published (their built dist, which `npm run bench` builds first), as users
+    // run them; tsx only for the benchmark's own TypeScript servers.
+    execArgv: ['--import', 'tsx'],
     env: { ...process.env, ...env, NODE_ENV: 'production' },
     stdio: ['ignore', 'inherit', 'inherit', 'ipc']
   })
