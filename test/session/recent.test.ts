@@ -122,3 +122,14 @@ t.test('two instances: each reads what the other wrote, through appends, compact
   t.same(await sessionKeys(redis), [])
   t.same(await get(two, 'n'), { value: null }, 'the other instance does not serve the destroyed session')
 })
+
+t.test('by default, 1,024 sessions and 4 Mi characters of text are kept', async (t) => {
+  const recent = new RecentSessions()
+  for (let i = 0; i < 1025; i++) recent.read(`s${i}`, OPEN)
+  t.equal(recent.size, 1024)
+  const big = OPEN + ' '.repeat(1.5 * 1024 * 1024)
+  for (const id of ['b1', 'b2', 'b3']) recent.read(id, big)
+  // Three texts of 1.5 Mi characters do not fit: the older ones leave, all the small ones and the
+  // first big one, until two big ones are left.
+  t.equal(recent.size, 2)
+})
