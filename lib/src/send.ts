@@ -49,10 +49,10 @@ export interface Sender {
  * Command, and the connection is corked until setImmediate, so the commands of one event-loop turn
  * still leave in one write. That is the batching auto-pipelining gives, without its Pipeline object
  * per batch and its two extra promises per command: on a request path that sends one command per
- * request it halved the client's CPU per command and most of its garbage. The bound: the client's
- * own command timeout when it is within `ms`; otherwise (a caller's client often has none) one
- * deadline queue per sender fails the commands unanswered after `ms` (see Deadlines), which costs
- * no timer per command.
+ * request it halved the client's CPU per command and most of its garbage. The bound: one deadline
+ * queue per sender fails the commands unanswered after `ms`, or after the client's own command
+ * timeout when that is shorter (see Deadlines). It costs no timer per command, where ioredis arms
+ * one for every command of a client with a `commandTimeout` (see QueuedCommand).
  *
  * A Cluster (which routes by slot, may hold a command for a slot refresh before any node's timer
  * starts, and runs scripts per node) and a client from another copy of ioredis (whose connection may
@@ -91,6 +91,17 @@ function viaIoredis (client: RedisClient, ms: number, scripts: readonly LuaScrip
   }
 }
 
+/**
+ * A Command bounded by the sender's deadline queue alone. ioredis arms a timer for every command
+ * of a client with a `commandTimeout` (through this method) and clears it on the reply: measured
+ * with benchmarks/sender-bound.ts, about a tenth of the client's CPU per command, and on the
+ * session read benchmark the plugin's own client (1 s `commandTimeout`) served 0.67x to 0.85x
+ * the requests of the same code on a client without one.
+ */
+class QueuedCommand extends Command {
+  override setTimeout (): void {}
+}
+
 function direct (redis: Redis, ms: number, check: (script: LuaScript) => void): Sender {
   type Stream = Redis['stream']
   let corked: Stream | null = null
@@ -99,8 +110,7 @@ function direct (redis: Redis, ms: number, check: (script: LuaScript) => void): 
     corked = null
     stream.uncork()
   }
-  const deadlines = new Deadlines(ms)
-  // ioredis's own "Command timed out" comes only from the client's timeout, when it is the shorter.
+  const deadlines = new Deadlines(Math.min(redis.options.commandTimeout ?? ms, ms))
   const coded = (err: unknown): never => { throw toRedisError(err, Math.min(redis.options.commandTimeout ?? ms, ms), redis) }
   // What ioredis's own command methods pass: text replies, and the client's key prefix if it has one.
   let options = { replyEncoding: 'utf8' as const, keyPrefix: redis.options.keyPrefix }
@@ -115,10 +125,9 @@ function direct (redis: Redis, ms: number, check: (script: LuaScript) => void): 
       corked.cork()
       setImmediate(uncork)
     }
-    // sendCommand starts the client's own timeout, whether the command is written, queued or failed.
+    // Bounded from now, whether the command is written, queued or failed (as ioredis's timeout is).
     redis.sendCommand(command)
-    const own = redis.options.commandTimeout
-    if (!command.isSettled && (own === undefined || own > ms)) deadlines.track(command)
+    if (!command.isSettled) deadlines.track(command)
   }
   /** The connections each script was sent to in full (by sha): those know it. */
   const loaded = new Map<string, WeakSet<Stream>>()
@@ -129,9 +138,9 @@ function direct (redis: Redis, ms: number, check: (script: LuaScript) => void): 
     const stream = redis.stream as Stream | undefined
     const known = stream !== undefined && streams.has(stream)
     if (stream !== undefined) streams.add(stream)
-    const command = new Command(known ? 'evalsha' : 'eval', [known ? script.sha : script.lua, keys.length, ...keys, ...args], optionsNow())
+    const command = new QueuedCommand(known ? 'evalsha' : 'eval', [known ? script.sha : script.lua, keys.length, ...keys, ...args], optionsNow())
     send(command)
-    const follow = next === undefined ? undefined : new Command(next[0], next[1], optionsNow())
+    const follow = next === undefined ? undefined : new QueuedCommand(next[0], next[1], optionsNow())
     if (follow !== undefined) {
       send(follow)
       // Awaited below unless the script fails; then the script's error is the one that counts.
@@ -148,13 +157,13 @@ function direct (redis: Redis, ms: number, check: (script: LuaScript) => void): 
   }
   return {
     command: <T>(name: string, args: Arg[]): Promise<T> => {
-      const command = new Command(name, args, optionsNow())
+      const command = new QueuedCommand(name, args, optionsNow())
       send(command)
       return (command.promise as Promise<T>).then(undefined, coded)
     },
     getBuffer: (key: string): Promise<Buffer | null> => {
       // No replyEncoding: ioredis hands the reply over as the bytes it read.
-      const command = new Command('get', [key], { keyPrefix: optionsNow().keyPrefix })
+      const command = new QueuedCommand('get', [key], { keyPrefix: optionsNow().keyPrefix })
       send(command)
       return (command.promise as Promise<Buffer | null>).then(undefined, coded)
     },
