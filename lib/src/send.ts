@@ -110,8 +110,10 @@ function direct (redis: Redis, ms: number, check: (script: LuaScript) => void): 
     corked = null
     stream.uncork()
   }
-  const deadlines = new Deadlines(Math.min(redis.options.commandTimeout ?? ms, ms))
-  const coded = (err: unknown): never => { throw toRedisError(err, Math.min(redis.options.commandTimeout ?? ms, ms), redis) }
+  // The client's own command timeout, when it is the shorter, bounds our commands too.
+  const bound = Math.min(redis.options.commandTimeout ?? ms, ms)
+  const deadlines = new Deadlines(bound)
+  const coded = (err: unknown): never => { throw toRedisError(err, bound, redis) }
   // What ioredis's own command methods pass: text replies, and the client's key prefix if it has one.
   let options = { replyEncoding: 'utf8' as const, keyPrefix: redis.options.keyPrefix }
   const optionsNow = (): typeof options => {

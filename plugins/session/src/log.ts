@@ -53,9 +53,11 @@ export function fragment (sets: readonly string[], deletes: readonly string[]): 
 
 /**
  * Whether the stored text has grown enough to be rewritten: more than the data and a quarter plus
- * 1 KiB (room for the metadata and for small sessions to take many writes first). Every request
- * parses the whole text, so it is kept close to the session's own size; a rewrite costs Redis
- * about one SET of the session (see compacted), paid once per that many appended bytes.
+ * 1 KiB (room for the metadata and for small sessions to take many writes first). A read parses
+ * everything appended since its instance last parsed the text whole (see recent.ts), and a rewrite
+ * makes every instance parse it whole again, so the text is kept close to the session's own size;
+ * a rewrite costs Redis about one SET of the session (see compacted), paid once per that many
+ * appended bytes.
  */
 export function needsCompaction (logBytes: number, dataBytes: number): boolean {
   return logBytes > dataBytes * 1.25 + 1024

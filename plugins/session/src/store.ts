@@ -154,11 +154,11 @@ export class Store {
 
   /**
    * Writes changed fields of an existing session. `plan`: how the write may go without a merge
-   * (see log.ts); null to merge. `before`: the values the changed data
-   * fields had, as a JSON object (see CHECK in scripts.ts). Resolves to `status`: positive when
-   * written, 0 when the session no longer exists, or minus the data size when that would pass
-   * `maxBytes` (nothing written); and `logBytes`, the stored text's new length when this write
-   * knows it (null: the next write merges).
+   * (see log.ts); null to merge. `before`: the values the changed data fields had, as a JSON
+   * object (see CHECK in scripts.ts). Resolves to `status`: positive when written, 0 when the
+   * session no longer exists, or minus the data size when that would pass `maxBytes` (nothing
+   * written); and `logBytes`, the stored text's new length when this write knows it (null: the
+   * next write merges).
    */
   async write (id: string, sets: string[], deletes: string[], change: UserChange, plan: WritePlan | null, before: () => string): Promise<{ status: number, logBytes: number | null }> {
     const key = this.sessionKey(id)

@@ -29,9 +29,9 @@ export function storedOf (text: string | null): Stored | null {
   return fields === null ? null : { text: text as string, base: { fields, dataBytes: -1 }, appended: null, bytes: -1, dataBytes: -1 }
 }
 
-/** The text parsed whole as `base`, with the `appended` fields after it: `text` is its text followed by theirs. */
-export function appendedTo (base: Stored, appended: Fields, text: string): Stored {
-  return { text, base: base.base, appended, bytes: -1, dataBytes: -1 }
+/** `kept` (a text parsed whole) with the `appended` fields after it: `text` is its text followed by theirs. */
+export function appendedTo (kept: Stored, appended: Fields, text: string): Stored {
+  return { text, base: kept.base, appended, bytes: -1, dataBytes: -1 }
 }
 
 /** The stored value of one field (a removed key's is null; a field never written, undefined). */
