@@ -21,6 +21,14 @@ t.test('WebSocket chat through nginx reaches clients on every instance', async (
   }
   t.teardown(() => { for (const c of clients) c.socket.close() })
 
+  // A socket is open before its instance's SUBSCRIBE has reached Redis (subscriptions are made when
+  // a channel gains its first socket), and pub/sub keeps nothing for late subscribers: wait until
+  // Redis counts all three instances, as a chat client would wait for its first message.
+  const redis = stack.redis.client()
+  t.teardown(() => redis.disconnect())
+  await waitUntil('every instance subscribed to the chat channel', async () =>
+    (await redis.call('PUBSUB', 'NUMSUB', 'example:bus:c:chat') as [string, number])[1] === 3)
+
   for (const [i, client] of clients.entries()) client.socket.send(`hello from client ${i}`)
   await waitUntil('every client to get every message', () => clients.every((c) => c.received.length === 3), 10_000)
 
