@@ -51,14 +51,16 @@ export interface Verified {
 }
 
 /**
- * A value verified lately is taken from the cache (which holds only values that verified). Others
- * have their shape checked first (exact length, alphabet) so garbage costs no HMAC, then the
- * signature compared in constant time against each secret. Returns null for anything not ours.
+ * A value of any other length is refused before anything reads it (a cookie can be 16 KB long).
+ * One verified lately is then taken from the cache (which holds only values that verified);
+ * others have their alphabet checked so garbage costs no HMAC, then the signature compared in
+ * constant time against each secret. Returns null for anything not ours.
  */
 export function verify (value: string, secrets: readonly string[]): Verified | null {
+  if (value.length !== ID_LENGTH + 1 + SIGNATURE_LENGTH) return null
   const cached = verifiedCache.get(value)
   if (cached !== undefined && cached.secrets === secrets) return cached.verified
-  if (value.length !== ID_LENGTH + 1 + SIGNATURE_LENGTH || !COOKIE_VALUE.test(value)) return null
+  if (!COOKIE_VALUE.test(value)) return null
   const verified = check(value, secrets)
   if (verified !== null) {
     if (verifiedCache.size >= CACHE_SIZE) verifiedCache.clear()
