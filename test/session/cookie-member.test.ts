@@ -135,8 +135,8 @@ t.test('"remember me": cookie.maxAge set on one session, for that session only, 
 
   // A write of the remembered session keeps its idle expiry; setting the same maxAge writes nothing.
   const write = await roundTrips(server, async () => await two.inject({ method: 'POST', url: '/set', headers: { cookie: remembered }, payload: { n: 2 } }))
-  t.equal(write.commands.pexpire, 2, 'after the read and after the write')
-  t.equal(write.trips, 4, 'read, its expiry, the write script (the first on this instance loads it), its expiry')
+  t.same(write.commands, { getex: 1, pexpire: 1, append: 1 }, 'its expiry after the read; the APPEND leaves it as it is')
+  t.equal(write.trips, 3, 'read, its expiry, the append')
   const afterWrite = await client.pttl(await keyOf(remembered))
   t.ok(afterWrite > 29 * DAY, 'still 30 days after a write')
   // A write that changes the user goes through the merging script, which slides by ttl: set back too.
@@ -191,6 +191,24 @@ t.test('maxAge null: a browser-session cookie for this session, idle for ttl', a
   t.same(setCookies(read.result), [], 'nothing to roll')
   t.same(read.commands, { getex: 1, pexpire: 1 })
   t.same(await storedOwn(t, server), ['{"maxAge":null}'])
+})
+
+t.test('an own maxAge changed back to the idle time of the plugin: the appending write sets the expiry to it', async (t) => {
+  const server = await redisFor(t)
+  const app = await build(t, { redis: server.url }, {}, routes)
+  const login = await app.inject({ method: 'POST', url: '/remember', payload: { userId: 'u1', maxAge: '30d' } })
+  const cookie = cookieOf(login) as string
+  t.ok(((await pttl(t, server))[0] as number) > 29 * DAY, 'remembered: 30 days')
+  // The read sets the session's 30 days again; the write appends, which leaves the expiry alone.
+  const changed = await roundTrips(server, async () => await app.inject({ method: 'POST', url: '/remember', headers: { cookie }, payload: { maxAge: DAY } }))
+  t.same(changed.commands, { getex: 1, pexpire: 2, append: 1 }, "after the read, its 30 days; after the write, the plugin's 24 hours")
+  t.equal(changed.trips, 4)
+  const [ttl] = await pttl(t, server)
+  t.ok((ttl as number) > DAY - HOUR && (ttl as number) <= DAY, 'idle for 24 hours from now on')
+  t.same(await storedOwn(t, server), [`{"maxAge":${DAY}}`])
+  const read = await roundTrips(server, async () => await app.inject({ url: '/cookie', headers: { cookie } }))
+  t.same(read.commands, { getex: 1 }, "an own idle time equal to the plugin's costs no PEXPIRE")
+  t.equal(read.result.json().json.originalMaxAge, DAY)
 })
 
 t.test('kept by regenerate(), and by its cookie; gone with destroy()', async (t) => {

@@ -1,5 +1,6 @@
 import type { FastifyRequest } from 'fastify'
 import { sameUser, userUpdate, withClient } from './changes.js'
+import { appends } from './store.js'
 import { SessionTooLargeError } from './errors.js'
 import type { Context } from './context.js'
 import { digest } from './signing.js'
@@ -28,8 +29,12 @@ export interface Saving {
   ownChanged: boolean
 }
 
-/** `nothing` to write; the session is `gone` (changes dropped); or saved, `created` or not. */
-export type Saved = 'nothing' | 'gone' | { created: boolean, user: string | undefined }
+/**
+ * `nothing` to write; the session is `gone` (changes dropped); or saved, `created` or not, and
+ * `slid`: whether the write set the key's idle expiry to `ttl` (a creation or a merging write; an
+ * append leaves it as it was).
+ */
+export type Saved = 'nothing' | 'gone' | { created: boolean, user: string | undefined, slid: boolean }
 
 /** Writes what changed: a new session (or a regenerated one, in place of the old) or the changed fields. */
 export async function save (ctx: Context, request: FastifyRequest, s: Saving): Promise<Saved> {
@@ -59,5 +64,5 @@ export async function save (ctx: Context, request: FastifyRequest, s: Saving): P
     return 'gone'
   }
   values.saved(encoded, generations, logBytes)
-  return { created: creating, user }
+  return { created: creating, user, slid: creating || !appends(plan, change) }
 }

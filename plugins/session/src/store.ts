@@ -37,6 +37,14 @@ function isLogin (change: UserChange): boolean {
   return change.add !== undefined || change.remove !== undefined
 }
 
+/**
+ * Whether a write of an existing session appends (or compacts) by its plan, which leaves the key's
+ * idle expiry as it was; otherwise it merges in a script (WRITE), which slides it by `ttl`.
+ */
+export function appends (plan: WritePlan | null, change: UserChange): plan is WritePlan {
+  return plan !== null && !isLogin(change)
+}
+
 /** Redis errors on the request path become SCALEOUT_ERR_SESSION_UNAVAILABLE; others pass through. */
 export function unavailable (err: unknown): Error {
   if (!isUnavailable(err)) return err as Error
@@ -163,7 +171,7 @@ export class Store {
   async write (id: string, sets: string[], deletes: string[], change: UserChange, plan: WritePlan | null, before: () => string): Promise<{ status: number, logBytes: number | null }> {
     const key = this.sessionKey(id)
     const login = isLogin(change)
-    if (plan !== null && !login) {
+    if (appends(plan, change)) {
       const text = fragment(sets, deletes)
       return plan.compacted === null ? await this.append(key, text, plan.length, before) : await this.compact(key, plan.compacted, text, plan.length, before)
     }
