@@ -79,6 +79,27 @@ t.test('with a replica: every write is followed by one WAIT in the same round tr
   t.equal(atRead.wait, undefined)
 })
 
+t.test('a login with its own maxAge ("remember me"): the script sets its idle expiry, so the one WAIT covers that too', async (t) => {
+  const { primary, replicaAdmin } = await pair(t)
+  const app = await build(t, { redis: primary.url, durable: { replicas: 1, timeout: '500ms' } }, {}, (app) => {
+    app.post('/remember', async (request) => {
+      await request.session.regenerate()
+      request.session.set('userId', 'u1')
+      request.session.cookie.maxAge = 30 * 86_400_000
+      return { ok: true }
+    })
+  })
+  await app.inject({ method: 'POST', url: '/logout', headers: { cookie: await login(app) } })
+
+  const { result, commands, trips } = await roundTrips(primary, async () => await app.inject({ method: 'POST', url: '/remember' }))
+  t.equal(result.statusCode, 200)
+  const { replconf: _acks, ...ours } = commands
+  t.same(ours, { evalsha: 1, wait: 1, time: 1, set: 1, zremrangebyscore: 1, pexpireat: 1, zrange: 1, zadd: 1 }, 'no PEXPIRE after the WAIT')
+  t.equal(trips, 2, 'the script and its WAIT')
+  const ttl = await replicaAdmin.pttl(keyOf(cookieOf(result) as string))
+  t.ok(ttl > 29 * 86_400_000 && ttl <= 30 * 86_400_000, 'the replica has the 30-day expiry when answered')
+})
+
 t.test('without durable: no WAIT', async (t) => {
   const { primary } = await pair(t)
   const app = await build(t, { redis: primary.url })

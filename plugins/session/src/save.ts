@@ -1,6 +1,5 @@
 import type { FastifyRequest } from 'fastify'
 import { sameUser, userUpdate, withClient } from './changes.js'
-import { appends } from './store.js'
 import { SessionTooLargeError } from './errors.js'
 import type { Context } from './context.js'
 import { digest } from './signing.js'
@@ -27,14 +26,12 @@ export interface Saving {
    */
   own: string[]
   ownChanged: boolean
+  /** The session's idle time after this save (see own-cookie.ts idleOf): what a creation or a merging write sets its expiry to. */
+  idle: number
 }
 
-/**
- * `nothing` to write; the session is `gone` (changes dropped); or saved, `created` or not, and
- * `slid`: whether the write set the key's idle expiry to `ttl` (a creation or a merging write; an
- * append leaves it as it was).
- */
-export type Saved = 'nothing' | 'gone' | { created: boolean, user: string | undefined, slid: boolean }
+/** `nothing` to write; the session is `gone` (changes dropped); or saved, `created` or not. */
+export type Saved = 'nothing' | 'gone' | { created: boolean, user: string | undefined }
 
 /** Writes what changed: a new session (or a regenerated one, in place of the old) or the changed fields. */
 export async function save (ctx: Context, request: FastifyRequest, s: Saving): Promise<Saved> {
@@ -52,11 +49,13 @@ export async function save (ctx: Context, request: FastifyRequest, s: Saving): P
   sets.push(...meta.sets)
   deletes.push(...meta.deletes)
   if (creating || s.ownChanged) sets.push(...s.own)
-  const plan = creating ? null : values.writePlan(sets, deletes, settings.maxBytes)
+  // An append leaves the key's expiry as the read set it: a change of the session's own idle time
+  // merges, in a script that sets the expiry with the change (and, with `durable`, before its WAIT).
+  const plan = creating || s.ownChanged ? null : values.writePlan(sets, deletes, settings.maxBytes)
   const oldId = s.rotate ? s.stored : undefined
   const { status, logBytes } = creating
-    ? { status: await store.create(id, oldId, withClient(request, sets), change, s.blind), logBytes: null }
-    : await store.write(id, sets, deletes, change, plan, () => values.before(sets, deletes))
+    ? { status: await store.create(id, oldId, withClient(request, sets), change, s.blind, s.idle), logBytes: null }
+    : await store.write(id, sets, deletes, change, plan, () => values.before(sets, deletes), s.idle)
   if (status < 0) throw new SessionTooLargeError(-status, settings.maxBytes)
   if (status === 0) {
     // Destroyed (or expired) by another request meanwhile: writing now would resurrect it.
@@ -64,5 +63,5 @@ export async function save (ctx: Context, request: FastifyRequest, s: Saving): P
     return 'gone'
   }
   values.saved(encoded, generations, logBytes)
-  return { created: creating, user, slid: creating || !appends(plan, change) }
+  return { created: creating, user }
 }

@@ -61,7 +61,7 @@ for f, v in pairs(${s}) do if string.sub(f, 1, 2) == 'd:' and type(v) == 'string
  * is too large (nothing written); otherwise leaves `dl` (the deadline) and `n` (Redis's time) set.
  * `apply` is the Lua that sets and removes the fields on the table `s`.
  */
-const merge = (o: { ttl: string, maxBytes: string, fragment: string, apply: string }): string => `
+const merge = (o: { idle: string, maxBytes: string, fragment: string, apply: string }): string => `
 ${load('s', 'KEYS[1]')}
 if s == nil then return { 0, 0 } end
 ${deadlineLua('dl', 's')}
@@ -73,10 +73,10 @@ ${dataSize('after', 's')}
 if after > ${o.maxBytes} and after > before then return { -after, 0 } end
 -- A closed text is a session stored by an earlier version: appending to it would break it.
 if ${o.fragment} == '' or string.sub(s_raw, -1) == '}' then
-  redis.call('SET', KEYS[1], ${openLog('s', `(#s_raw % ${BLOCK}) % ${BLOCK - 1} + 1`)}, ${slideLua('n', o.ttl)})
+  redis.call('SET', KEYS[1], ${openLog('s', `(#s_raw % ${BLOCK}) % ${BLOCK - 1} + 1`)}, ${slideLua('n', o.idle)})
 else
   redis.call('APPEND', KEYS[1], ${o.fragment})
-  redis.call('PEXPIREAT', KEYS[1], ${slideAtLua('n', o.ttl)})
+  redis.call('PEXPIREAT', KEYS[1], ${slideAtLua('n', o.idle)})
 end`
 
 // The merging write returns {status, 0}: status is the deadline when written, 0 when the session
@@ -127,13 +127,14 @@ return redis.call('APPEND', KEYS[1], ARGV[3])
 `
 
 // KEYS: session, index to add to, index to remove from (unused ones are the session key again,
-// so a Cluster sees one slot). ARGV: ttl, hasAdd, hasRem, id, nset, maxBytes, fragment ('' to
-// compact), field/value pairs..., fields to delete... The write that merges at once: a login or
+// so a Cluster sees one slot). ARGV: idle (the session's idle time: ttl, or its own), hasAdd,
+// hasRem, id, nset, maxBytes, fragment ('' to compact), field/value pairs..., fields to
+// delete... The write that merges at once: a login or
 // logout (the user index changes with it), or one whose text's length the request does not know
 // (after a race, or after its own earlier write when the text is due for compaction).
 const WRITE = `
 ${merge({
-  ttl: 'ARGV[1]',
+  idle: 'ARGV[1]',
   maxBytes: 'tonumber(ARGV[6])',
   fragment: 'ARGV[7]',
   apply: `local last = 7 + tonumber(ARGV[5]) * 2
@@ -152,7 +153,7 @@ return { dl, 0 }
 // before the swap; following the record, it destroys what the session became (see DESTROY_ALL).
 
 // KEYS: new session, old session, index to add to, index to remove from (unused: the new key).
-// ARGV: hasOld ('0', '1', or '2': an old session never read), hasAdd, hasRem, ttl, maxLifetime,
+// ARGV: hasOld ('0', '1', or '2': an old session never read), hasAdd, hasRem, idle, maxLifetime,
 // id, old id, forwardMs, checkNew ('1' on a Cluster), the new key after its slot tag, field/value pairs... Creates a session; with an old one (regenerate)
 // replaces it by a forwarding record in the same step, and refuses when it is already gone
 // (destroyed meanwhile, or already regenerated), except for one never read, which may have expired

@@ -65,8 +65,6 @@ export class SessionState {
   #incoming: Own = NONE
   /** When the cookie this response sends expires (ms since the epoch); taken on first use. */
   #expiresAt: number | null | undefined
-  /** The idle time the stored key's expiry was last set to by this request (null: not known). */
-  #idleSet: number | null = null
   #cookieView: SessionCookie | null = null
 
   constructor (ctx: Context, request: FastifyRequest) {
@@ -130,9 +128,8 @@ export class SessionState {
       this.#own = this.#ownChanged ? { ...loaded.own, ...this.#own } : loaded.own
       this.#expiresAt = undefined
       // The GETEX slid the expiry by ttl; a session with an idle time of its own sets that.
-      this.#idleSet = this.#ctx.settings.ttl
-      const kept = this.#keepIdle(id)
-      if (kept !== null) await kept
+      const idle = idleOf(this.#ctx.settings, this.#own)
+      if (idle !== this.#ctx.settings.ttl) await keepIdle(this.#ctx.store, id, idle)
       if (signed !== undefined) this.#signed = { id, value: signed }
       // A cookie with a Max-Age (the plugin's or the session's own) is sent again on every response
       // that read it (rolling, as @fastify/session does by default), so an active user's cookie
@@ -370,7 +367,8 @@ export class SessionState {
       force,
       own: Object.keys(this.#own).length === 0 ? [] : [META_OWN, ownField(this.#own)],
       // A session never saved is written whole when it is created, or not at all.
-      ownChanged: this.#ownChanged && this.#stored !== null
+      ownChanged: this.#ownChanged && this.#stored !== null,
+      idle: idleOf(this.#ctx.settings, this.#own)
     })
     if (saved === 'nothing') return
     if (saved === 'gone') {
@@ -384,20 +382,5 @@ export class SessionState {
     this.#user = saved.user
     this.#saved = true
     this.#ownChanged = false
-    // An append keeps the expiry the read set: only a write that slid it by ttl, or a change of
-    // the session's own idle time, needs the expiry set again.
-    if (saved.slid) this.#idleSet = this.#ctx.settings.ttl
-    const kept = this.#keepIdle(this.#id as string)
-    if (kept !== null) await kept
-  }
-
-  /**
-   * Sets the stored key's idle expiry to the session's own idle time; null when it is set so
-   * already (no promise: most sessions never need the command).
-   */
-  #keepIdle (id: string): Promise<void> | null {
-    const idle = idleOf(this.#ctx.settings, this.#own)
-    if (idle === this.#idleSet) return null
-    return keepIdle(this.#ctx.store, id, idle).then(() => { this.#idleSet = idle })
   }
 }

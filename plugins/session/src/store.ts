@@ -25,8 +25,6 @@ export interface UserChange {
   remove: string | undefined
 }
 
-const NO_CHANGE: UserChange = { add: undefined, remove: undefined }
-
 /** The part of a session's key after its prefix and slot tag: what a forwarding record holds. */
 function afterTag (id: string): string {
   return id.slice(slotTag(id).length)
@@ -35,14 +33,6 @@ function afterTag (id: string): string {
 /** A write that changes whose session it is. */
 function isLogin (change: UserChange): boolean {
   return change.add !== undefined || change.remove !== undefined
-}
-
-/**
- * Whether a write of an existing session appends (or compacts) by its plan, which leaves the key's
- * idle expiry as it was; otherwise it merges in a script (WRITE), which slides it by `ttl`.
- */
-export function appends (plan: WritePlan | null, change: UserChange): plan is WritePlan {
-  return plan !== null && !isLogin(change)
 }
 
 /** Redis errors on the request path become SCALEOUT_ERR_SESSION_UNAVAILABLE; others pass through. */
@@ -166,22 +156,23 @@ export class Store {
    * object (see CHECK in scripts.ts). Resolves to `status`: positive when written, 0 when the
    * session no longer exists, or minus the data size when that would pass `maxBytes` (nothing
    * written); and `logBytes`, the stored text's new length when this write knows it (null: the
-   * next write merges).
+   * next write merges). `idle`: the session's idle time, which a merging write slides it by.
    */
-  async write (id: string, sets: string[], deletes: string[], change: UserChange, plan: WritePlan | null, before: () => string): Promise<{ status: number, logBytes: number | null }> {
+  async write (id: string, sets: string[], deletes: string[], change: UserChange, plan: WritePlan | null, before: () => string, idle: number): Promise<{ status: number, logBytes: number | null }> {
     const key = this.sessionKey(id)
     const login = isLogin(change)
-    if (appends(plan, change)) {
+    if (plan !== null && !login) {
       const text = fragment(sets, deletes)
       return plan.compacted === null ? await this.append(key, text, plan.length, before) : await this.compact(key, plan.compacted, text, plan.length, before)
     }
     // Told to merge without a login: the text's length is unknown (or it is due for compaction
-    // after this request wrote to it), so the merge rewrites it and no fragment is sent.
+    // after this request wrote to it, or the session's own idle time changed, which an append
+    // would leave unset), so the merge rewrites it and no fragment is sent.
     const text = plan === null && !login ? '' : fragment(sets, deletes)
     const { keys, flags } = this.indexArgs(key, change)
     const [[status]] = await Promise.all([
       this.change<[number, number]>(WRITE_SCRIPT, [key, ...keys], [
-        this.settings.ttl, ...flags, id, sets.length / 2, this.settings.maxBytes, text, ...sets, ...deletes
+        idle, ...flags, id, sets.length / 2, this.settings.maxBytes, text, ...sets, ...deletes
       ], login),
       this.indexAlongside(change, id)
     ])
@@ -243,15 +234,16 @@ export class Store {
   }
 
   /**
-   * Creates a session, replacing `oldId` atomically when given. Resolves to its deadline, or 0
-   * when `oldId` was gone, unless `blind` (never read, so it may well be gone: replaced if there).
+   * Creates a session, replacing `oldId` atomically when given, idle for `idle` (its own idle
+   * time, or `ttl`). Resolves to its deadline, or 0 when `oldId` was gone, unless `blind` (never
+   * read, so it may well be gone: replaced if there).
    */
-  async create (id: string, oldId: string | undefined, sets: string[], change: UserChange = NO_CHANGE, blind = false): Promise<number> {
+  async create (id: string, oldId: string | undefined, sets: string[], change: UserChange, blind: boolean, idle: number): Promise<number> {
     const key = this.sessionKey(id)
     const { keys, flags } = this.indexArgs(key, change)
     const [deadline] = await Promise.all([
       this.change<number>(CREATE_SCRIPT, [key, oldId === undefined ? key : this.sessionKey(oldId), ...keys], [
-        oldId === undefined ? '0' : blind ? '2' : '1', ...flags, this.settings.ttl, this.settings.maxLifetime, id, oldId ?? '', this.forwardMs, this.inline ? '0' : '1', afterTag(id), ...sets
+        oldId === undefined ? '0' : blind ? '2' : '1', ...flags, idle, this.settings.maxLifetime, id, oldId ?? '', this.forwardMs, this.inline ? '0' : '1', afterTag(id), ...sets
       ], oldId !== undefined || isLogin(change)),
       this.indexAlongside(change, id)
     ])
