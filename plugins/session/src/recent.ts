@@ -51,6 +51,11 @@ export class RecentSessions {
     return stored
   }
 
+  /** The text kept for `id`, as last parsed whole (no change to what is kept, or to its order). */
+  kept (id: string): Stored | undefined {
+    return this.#entries.get(id)
+  }
+
   /** How many sessions are kept (for tests). */
   get size (): number {
     return this.#entries.size

@@ -127,9 +127,10 @@ export class SessionState {
       // What a hook that ran before the load set stays on top, as for values.
       this.#own = this.#ownChanged ? { ...loaded.own, ...this.#own } : loaded.own
       this.#expiresAt = undefined
-      // The GETEX slid the expiry by ttl; a session with an idle time of its own sets that.
+      // The GETEX slid the expiry by ttl, or by the idle time the session had when this instance
+      // last read it; one of its own that differs is set now.
       const idle = idleOf(this.#ctx.settings, this.#own)
-      if (idle !== this.#ctx.settings.ttl) await keepIdle(this.#ctx.store, id, idle)
+      if (idle !== loaded.slid) await keepIdle(this.#ctx.store, id, idle)
       if (signed !== undefined) this.#signed = { id, value: signed }
       // A cookie with a Max-Age (the plugin's or the session's own) is sent again on every response
       // that read it (rolling, as @fastify/session does by default), so an active user's cookie

@@ -3,7 +3,7 @@ import { SessionNotDurableError, SessionUnavailableError } from './errors.js'
 import { slide, withinDeadline } from './expiry.js'
 import { META_DEADLINE, META_USER } from './fields.js'
 import { fieldOf, StoredValues, type Stored } from './stored.js'
-import { META_OWN, readOwn, type Own } from './own-cookie.js'
+import { idleOf, META_OWN, readOwn, type Own } from './own-cookie.js'
 import { RecentSessions } from './recent.js'
 import { slotTag } from './signing.js'
 import type { Settings } from './options.js'
@@ -17,6 +17,8 @@ export interface Loaded {
   user: string | undefined
   /** The session's own cookie attributes (see own-cookie.ts). */
   own: Own
+  /** The idle time the read slid the session's expiry by (see idleHint). */
+  slid: number
 }
 
 /** Which user indexes a save must change: add the session to one, remove it from another. */
@@ -51,8 +53,8 @@ export class Store {
   /** Sends each call within `timeout` (see the core's senderFor). */
   private readonly send: Sender
 
-  /** This turn's loads, by session id, that later requests in the same turn may share. */
-  private readonly pendingLoads = new Map<string, Promise<Stored | null>>()
+  /** This turn's loads, by session id, that later requests in the same turn may share, with the idle time each slid by. */
+  private readonly pendingLoads = new Map<string, { stored: Promise<Stored | null>, slid: number }>()
   private readonly endSharing = (): void => { this.pendingLoads.clear() }
   /** The texts of sessions read lately, parsed: a read parses only what was appended since (see recent.ts). */
   private readonly recent = new RecentSessions()
@@ -117,14 +119,28 @@ export class Store {
     let pending = this.pendingLoads.get(id)
     if (pending === undefined) {
       if (this.pendingLoads.size === 0) setImmediate(this.endSharing)
-      pending = this.command<string | null>('getex', [this.sessionKey(id), ...slide(this.settings.ttl)]).then((text) => this.recent.read(id, text))
+      const slid = this.idleHint(id)
+      pending = { stored: this.command<string | null>('getex', [this.sessionKey(id), ...slide(slid)]).then((text) => this.recent.read(id, text)), slid }
       this.pendingLoads.set(id, pending)
     }
-    const stored = await pending
+    const stored = await pending.stored
     if (stored === null || !withinDeadline(fieldOf(stored, META_DEADLINE), Date.now())) return null
     const user = fieldOf(stored, META_USER)
     // A view of its own for each request: the parsed fields are shared, what it writes is not.
-    return { data: new StoredValues(stored), user: typeof user === 'string' ? user : undefined, own: readOwn(this.settings, fieldOf(stored, META_OWN)) }
+    return { data: new StoredValues(stored), user: typeof user === 'string' ? user : undefined, own: readOwn(this.settings, fieldOf(stored, META_OWN)), slid: pending.slid }
+  }
+
+  /**
+   * What a read slides a session's expiry by: its own idle time (a cookie Max-Age of its own) as
+   * this instance last parsed the session, else ttl. The text read then decides: a session whose
+   * idle time is not what the read slid by gets one PEXPIRE more (see state.ts), as every session
+   * with its own idle time would without this, so a remember-me session read again by an instance
+   * costs one command, not two.
+   */
+  private idleHint (id: string): number {
+    const kept = this.recent.kept(id)
+    const own = kept === undefined ? undefined : fieldOf(kept, META_OWN)
+    return typeof own === 'string' ? idleOf(this.settings, readOwn(this.settings, own)) : this.settings.ttl
   }
 
   /**
