@@ -15,9 +15,9 @@
 // A write that finds the text due for compaction sends it rewritten whole instead (compacted()
 // below), which Redis keeps only while nobody wrote since, in a script that decodes nothing
 // (COMPACT in scripts.ts); otherwise the fragment is appended as above. Logins (the user index
-// changes with them), changes of the session's own idle time (the script sets the expiry too),
-// and writes whose length the request does not know (after a race, or due for compaction after
-// the request wrote already), merge in a script (WRITE in scripts.ts).
+// changes with them), changes of the session's own cookie attributes (the script sets the expiry
+// by its idle time too), and writes whose length the request does not know (after a race, or due
+// for compaction after the request wrote already), merge in a script (WRITE in scripts.ts).
 //
 // Why the reply can be read so: fragments are padded to a multiple of BLOCK bytes, so appends never
 // change a session's length modulo BLOCK. Every rewrite of a session (a compaction) moves that

@@ -49,8 +49,9 @@ export async function save (ctx: Context, request: FastifyRequest, s: Saving): P
   sets.push(...meta.sets)
   deletes.push(...meta.deletes)
   if (creating || s.ownChanged) sets.push(...s.own)
-  // An append leaves the key's expiry as the read set it: a change of the session's own idle time
-  // merges, in a script that sets the expiry with the change (and, with `durable`, before its WAIT).
+  // An append leaves the key's expiry as the read set it: a change of the session's own cookie
+  // attributes (its maxAge, so its idle time, among them; all are rare) merges, in a script that
+  // sets the expiry with the change (and, with `durable`, before its WAIT).
   const plan = creating || s.ownChanged ? null : values.writePlan(sets, deletes, settings.maxBytes)
   const oldId = s.rotate ? s.stored : undefined
   const { status, logBytes } = creating

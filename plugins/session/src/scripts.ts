@@ -130,9 +130,9 @@ return redis.call('APPEND', KEYS[1], ARGV[3])
 // so a Cluster sees one slot). ARGV: idle (the session's idle time: ttl, or its own), hasAdd,
 // hasRem, id, nset, maxBytes, fragment ('' to compact), field/value pairs..., fields to delete...
 // The write that merges at once: a login or logout (the user index changes with it), a change of
-// the session's own idle time (which it slides the session by), or one whose text's length the
-// request does not know (after a race, or after its own earlier write when the text is due for
-// compaction).
+// the session's own cookie attributes (it slides the session by its idle time), or one whose
+// text's length the request does not know (after a race, or after its own earlier write when the
+// text is due for compaction).
 const WRITE = `
 ${merge({
   idle: 'ARGV[1]',

@@ -182,8 +182,8 @@ export class Store {
       return plan.compacted === null ? await this.append(key, text, plan.length, before) : await this.compact(key, plan.compacted, text, plan.length, before)
     }
     // Told to merge without a login: the text's length is unknown (or it is due for compaction
-    // after this request wrote to it, or the session's own idle time changed, which an append
-    // would leave unset), so the merge rewrites it and no fragment is sent.
+    // after this request wrote to it, or the session's own cookie attributes changed, whose idle
+    // time an append would leave unset), so the merge rewrites it and no fragment is sent.
     const text = plan === null && !login ? '' : fragment(sets, deletes)
     const { keys, flags } = this.indexArgs(key, change)
     const [[status]] = await Promise.all([
