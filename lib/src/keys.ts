@@ -14,6 +14,7 @@ export function checkPrefix (plugin: string, option: string, value: unknown): st
 }
 
 const ESCAPES: Record<string, string> = { '%': '%25', '{': '%7B', '}': '%7D' }
+const ESCAPED = /[%{}]/
 
 /**
  * A Redis Cluster hash tag: every key that contains `{value}` (and no earlier `{`) maps to the same
@@ -23,7 +24,9 @@ const ESCAPES: Record<string, string> = { '%': '%25', '{': '%7B', '}': '%7D' }
  * leaves values without those three characters as they are.
  */
 export function hashTag (value: string): string {
-  return '{' + value.replace(/[%{}]/g, (c) => ESCAPES[c] as string) + '}'
+  // Tested first: a replace with a callback costs about 0.4 µs even when nothing matches, and the
+  // session builds a key with a tag on every request (ids never hold these characters).
+  return ESCAPED.test(value) ? '{' + value.replace(/[%{}]/g, (c) => ESCAPES[c] as string) + '}' : '{' + value + '}'
 }
 
 /** Joins a prefix and key parts: `key('app:', 'user', '42')` is `app:user:42`. */
@@ -33,5 +36,7 @@ export function key (prefix: string, ...parts: string[]): string {
 
 /** A key whose slot is decided by `tag`: `taggedKey('app:', 'u42', 'sessions')` is `app:{u42}:sessions`. */
 export function taggedKey (prefix: string, tag: string, ...parts: string[]): string {
-  return parts.length === 0 ? prefix + hashTag(tag) : prefix + hashTag(tag) + ':' + parts.join(':')
+  const tagged = prefix + hashTag(tag)
+  // One part (a session's key, on every request) needs no join.
+  return parts.length === 0 ? tagged : parts.length === 1 ? tagged + ':' + (parts[0] as string) : tagged + ':' + parts.join(':')
 }

@@ -24,6 +24,8 @@ t.test('keys: prefixes and Cluster hash tags', async (t) => {
   t.equal(hashTag('we{ir}d'), '{we%7Bir%7Dd}', 'braces in the value cannot end the tag early')
   t.equal(hashTag('50%'), '{50%25}')
   t.equal(taggedKey('app:', 'u42'), 'app:{u42}')
+  t.equal(taggedKey('app:', 'u42', 'sessions'), 'app:{u42}:sessions')
+  t.equal(taggedKey('app:', 'we{ir}d', 'x'), 'app:{we%7Bir%7Dd}:x')
   t.equal(taggedKey('app:', 'u42', 'sessions', 'x'), 'app:{u42}:sessions:x')
   t.equal(checkPrefix(plugin, 'prefix', 'myapp:sess:'), 'myapp:sess:')
   for (const bad of ['', 'has space', 'brace{', 'x'.repeat(129), 7, 'tab\t']) {
