@@ -17,6 +17,7 @@ import { RedisServer, waitUntil } from '../test/helpers/index.js'
 import { startServerProcess, stopServerProcess } from './server-process.js'
 import { formatTable, median } from './stats.js'
 import { RedisMeter } from './redis-cost.js'
+import { cpuTimes, stealLine } from './host-steal.js'
 import type { CustomScenario, Scenario, Variant, VariantResult } from './types.js'
 
 const here = import.meta.dirname
@@ -155,16 +156,17 @@ console.log(`scaleout benchmarks: node ${process.version}, ${connections} connec
 try {
   for (const scenario of scenarios) {
     await redis.flushAll()
+    const cpuBefore = cpuTimes()
     let results: unknown
     if ('run' in scenario) {
       const custom = await scenario.run({ redisUrl: redis.url, duration, rounds, connections })
-      console.log(`## ${scenario.name}: ${scenario.description}\n${custom.table}\n`)
+      console.log(`## ${scenario.name}: ${scenario.description}\n${custom.table}\n${stealLine(cpuBefore)}\n`)
       results = custom.results
     } else {
       const replica = scenario.replica === true ? await startReplica(redis) : undefined
       try {
         const measured = await runScenario(scenario, redis.url)
-        console.log(formatTable(scenario, measured) + '\n')
+        console.log(formatTable(scenario, measured) + '\n' + stealLine(cpuBefore) + '\n')
         results = measured
       } finally {
         await replica?.stop()
