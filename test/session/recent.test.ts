@@ -133,3 +133,87 @@ t.test('by default, 1,024 sessions and 4 Mi characters of text are kept', async 
   // first big one, until two big ones are left.
   t.equal(recent.size, 2)
 })
+
+t.test("this instance's own append is known without parsing it, and only when it landed right behind the text kept", async (t) => {
+  const recent = new RecentSessions()
+  const first = recent.read('s1', OPEN)
+  if (first === null) throw new Error('no session')
+  const bytes = Buffer.byteLength(OPEN)
+  recent.wrote('s1', first, bytes, FRAGMENT, ['d:a', '2', 'd:c', '3'], [])
+  const second = recent.read('s1', OPEN + FRAGMENT)
+  if (second === null) throw new Error('no session')
+  t.equal(second.base, first.base, 'the text kept is not parsed again')
+  t.same(second.appended, { 'd:a': '2', 'd:c': '3' })
+  t.equal(second.known, recent.read('s1', OPEN + FRAGMENT)?.known, 'both reads are the same entry, exactly')
+  // Another of this instance's appends, behind the text it knows now, then one by another instance.
+  const removal = pad(',"d:b":null')
+  recent.wrote('s1', second, bytes + FRAGMENT.length, removal, [], ['d:b'])
+  t.same(fields(recent.read('s1', OPEN + FRAGMENT + removal)), { 'm:c': '1', 'm:d': '9999999999999', 'd:a': '2', 'd:b': null, 'd:c': '3' })
+  const foreign = pad(',"d:c":"4"')
+  const third = recent.read('s1', OPEN + FRAGMENT + removal + foreign)
+  t.same(fields(third), { 'm:c': '1', 'm:d': '9999999999999', 'd:a': '2', 'd:b': null, 'd:c': '4' }, "the other instance's fields are parsed, on top")
+  t.equal(third?.known, null, 'a read that parsed more than the entry knows is not the entry exactly')
+  // What Redis returns decides, always: a text that is not what the entry knows is parsed whole.
+  const other = pad(',"d:a":"7","d:c":"8"')
+  t.equal(other.length, FRAGMENT.length)
+  const rewritten = recent.read('s1', OPEN + other + removal)
+  t.same(fields(rewritten), { 'm:c': '1', 'm:d': '9999999999999', 'd:a': '7', 'd:b': null, 'd:c': '8' }, 'other fields where the entry knows its own')
+  t.equal(rewritten?.appended, null, 'parsed whole')
+  t.not(rewritten?.base, first.base)
+  recent.read('s1', OPEN)
+  recent.wrote('s1', recent.read('s1', OPEN) as NonNullable<typeof first>, bytes, FRAGMENT, ['d:a', '2', 'd:c', '3'], [])
+  const lost = recent.read('s1', OPEN)
+  t.same(fields(lost), { 'm:c': '1', 'm:d': '9999999999999', 'd:a': '1', 'd:b': '"two"' }, 'the base text alone, without the appends known')
+  t.equal(lost?.appended, null)
+})
+
+t.test('an append that did not land right behind the text kept changes nothing kept', async (t) => {
+  const bytes = Buffer.byteLength(OPEN)
+  const Z = pad(',"d:z":"9"')
+  type Read = NonNullable<ReturnType<RecentSessions['read']>>
+  const cases: Array<[string, (r: RecentSessions, read: Read) => void]> = [
+    ['another length expected', (r, read) => { r.wrote('s1', read, bytes + 64, Z, ['d:z', '9'], []) }],
+    ['another session', (r, read) => { r.wrote('s2', read, bytes, Z, ['d:z', '9'], []) }],
+    ['a read that parsed what another instance appended', (r) => {
+      const foreign = r.read('s1', OPEN + FRAGMENT)
+      if (foreign === null) throw new Error('no session')
+      r.wrote('s1', foreign, bytes + FRAGMENT.length, Z, ['d:z', '9'], [])
+      // Read back to the entry's own text: it still knows the text alone.
+      t.equal(r.read('s1', OPEN)?.appended, null)
+    }]
+  ]
+  for (const [name, act] of cases) {
+    const recent = new RecentSessions()
+    const read = recent.read('s1', OPEN)
+    if (read === null) throw new Error('no session')
+    act(recent, read)
+    t.equal(recent.read('s1', OPEN), read, `${name}: the entry is the text read, as it was`)
+  }
+  // Two requests of a turn share one read; once the first one's append extended the entry, the
+  // read is no longer what the entry knows, and the second one's append (which would not have
+  // landed where it expected in Redis) leaves it.
+  const recent = new RecentSessions()
+  const shared = recent.read('s1', OPEN)
+  if (shared === null) throw new Error('no session')
+  recent.wrote('s1', shared, bytes, FRAGMENT, ['d:a', '2', 'd:c', '3'], [])
+  recent.wrote('s1', shared, bytes, Z, ['d:z', '9'], [])
+  const known = recent.read('s1', OPEN + FRAGMENT)
+  t.same(known?.appended, { 'd:a': '2', 'd:c': '3' }, 'the first append alone')
+  t.not(known?.known, null)
+  const more = recent.read('s1', OPEN + FRAGMENT + Z)
+  t.same(more?.appended, { 'd:a': '2', 'd:c': '3', 'd:z': '9' }, 'the other parsed from the text')
+  t.equal(more?.known, null)
+})
+
+t.test('the appends an entry knows count toward the size bound', async (t) => {
+  const recent = new RecentSessions(10, OPEN.length + FRAGMENT.length)
+  const read = recent.read('s1', OPEN)
+  if (read === null) throw new Error('no session')
+  recent.wrote('s1', read, Buffer.byteLength(OPEN), FRAGMENT, ['d:a', '2', 'd:c', '3'], [])
+  t.equal(recent.size, 1, 'the text and its tail fit')
+  const again = recent.read('s1', OPEN + FRAGMENT)
+  if (again === null) throw new Error('no session')
+  recent.wrote('s1', again, Buffer.byteLength(OPEN + FRAGMENT), FRAGMENT, ['d:a', '2', 'd:c', '3'], [])
+  t.equal(recent.size, 0, 'one fragment more does not: the entry leaves')
+  t.equal(recent.kept('s1'), undefined)
+})

@@ -1,3 +1,5 @@
+import type { Stored } from './stored.js'
+
 // How a write reaches Redis without Redis decoding the session (see fields.ts for the format).
 //
 // A modifying request read the session one round trip earlier, so it knows the exact stored text.
@@ -29,6 +31,8 @@
 export interface WritePlan {
   length: number
   compacted: string | null
+  /** The stored session the request read (an append right behind it extends what its instance keeps: see recent.ts). */
+  read: Stored
 }
 
 /** Fragments are padded to multiples of this many bytes; records that are not sessions are this long. */

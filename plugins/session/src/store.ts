@@ -179,7 +179,11 @@ export class Store {
     const login = isLogin(change)
     if (plan !== null && !login) {
       const text = fragment(sets, deletes)
-      return plan.compacted === null ? await this.append(key, text, plan.length, before) : await this.compact(key, plan.compacted, text, plan.length, before)
+      if (plan.compacted !== null) return await this.compact(key, plan.compacted, text, plan.length, before)
+      const written = await this.append(key, text, plan.length, before)
+      // Landed right behind the text the request read: this instance's next read need not parse it.
+      if (written.logBytes !== null) this.recent.wrote(id, plan.read, plan.length, text, sets, deletes)
+      return written
     }
     // Told to merge without a login: the text's length is unknown (or it is due for compaction
     // after this request wrote to it, or the session's own cookie attributes changed, whose idle

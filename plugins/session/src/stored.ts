@@ -21,17 +21,22 @@ export interface Stored {
   /** Counted when first needed (-1 until then). */
   bytes: number
   dataBytes: number
+  /**
+   * The entry of recent.ts whose known text this text is exactly (null: none): an append that
+   * lands right behind this text extends that entry.
+   */
+  readonly known: object | null
 }
 
 /** A stored session with the text it was read from, or null when the text is not a session or record. */
 export function storedOf (text: string | null): Stored | null {
   const fields = parseStored(text)
-  return fields === null ? null : { text: text as string, base: { fields, dataBytes: -1 }, appended: null, bytes: -1, dataBytes: -1 }
+  return fields === null ? null : { text: text as string, base: { fields, dataBytes: -1 }, appended: null, bytes: -1, dataBytes: -1, known: null }
 }
 
 /** `kept` (a text parsed whole) with the `appended` fields after it: `text` is its text followed by theirs. */
-export function appendedTo (kept: Stored, appended: Fields, text: string): Stored {
-  return { text, base: kept.base, appended, bytes: -1, dataBytes: -1 }
+export function appendedTo (kept: Stored, appended: Fields | null, text: string, known: object | null): Stored {
+  return { text, base: kept.base, appended, bytes: -1, dataBytes: -1, known }
 }
 
 /** The stored value of one field (a removed key's is null; a field never written, undefined). */
@@ -65,7 +70,7 @@ export function dataBytesOf (stored: Stored): number {
   return n
 }
 
-const EMPTY: Stored = { text: '', base: { fields: Object.freeze({}), dataBytes: 0 }, appended: null, bytes: 0, dataBytes: 0 }
+const EMPTY: Stored = { text: '', base: { fields: Object.freeze({}), dataBytes: 0 }, appended: null, bytes: 0, dataBytes: 0, known: null }
 
 /**
  * One request's view of a stored session's encoded values, read straight from the shared parsed
@@ -81,6 +86,11 @@ export class StoredValues {
 
   constructor (stored: Stored = EMPTY) {
     this.#stored = stored
+  }
+
+  /** The stored session as loaded. */
+  get loaded (): Stored {
+    return this.#stored
   }
 
   /** The fields as loaded, each once. */

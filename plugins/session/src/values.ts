@@ -136,7 +136,7 @@ export class SessionValues {
       text = compacted(this.#raw.fields(), sets, deletes, bytes)
     }
     this.#appending = after
-    return { length: bytes, compacted: text }
+    return { length: bytes, compacted: text, read: this.#raw.loaded }
   }
 
   /**
