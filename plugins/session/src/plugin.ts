@@ -42,7 +42,13 @@ export async function sessionPlugin (fastify: FastifyInstance, options: SessionO
 
   fastify.addHook('onRequest', function loadSession (request: FastifyRequest, _reply: FastifyReply, done: HookHandlerDoneFunction) {
     const header = request.headers.cookie
-    if (header === undefined || request.routeOptions.config.session === false) {
+    if (header === undefined) {
+      done()
+      return
+    }
+    // Fastify builds a new routeOptions object on every access: once per request is enough.
+    const mode = request.routeOptions.config.session
+    if (mode === false) {
       done()
       return
     }
@@ -62,7 +68,7 @@ export async function sessionPlugin (fastify: FastifyInstance, options: SessionO
       done()
       return
     }
-    if (request.routeOptions.config.session === 'lazy') {
+    if (mode === 'lazy') {
       session[kDefer](verified.id, verified.resign)
       done()
       return

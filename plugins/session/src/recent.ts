@@ -95,6 +95,8 @@ export class RecentSessions {
   #add (id: string, entry: Entry): void {
     this.#entries.set(id, entry)
     this.#chars += entry.stored.text.length + entry.tail.length
+    // Within bounds (nearly always): no iterator made.
+    if (this.#entries.size <= this.#maxEntries && this.#chars <= this.#maxChars) return
     for (const [oldest, old] of this.#entries) {
       if (this.#entries.size <= this.#maxEntries && this.#chars <= this.#maxChars) break
       this.#remove(oldest, old)

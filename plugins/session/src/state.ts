@@ -6,6 +6,7 @@ import { isSecure, serialize } from './cookie.js'
 import { keepIdle } from './idle.js'
 import { attributesOf, checkMaxAge, checkOwn, idleOf, maxAgeOf, META_OWN, NONE, ownField, type Own } from './own-cookie.js'
 import { save } from './save.js'
+import type { Loaded } from './store.js'
 import { SessionCookie } from './session-cookie.js'
 import { digest, newId, signed, type Signed } from './signing.js'
 import type { SessionData, SessionKey } from './types.js'
@@ -109,37 +110,48 @@ export class SessionState {
 
   /**
    * Reads the session behind a verified cookie (`signed`: its value, when signed with the current
-   * secret); never throws: a failure is kept for the handler, and what it resolves to.
+   * secret); never rejects: a failure is kept for the handler, and what it resolves to. One promise
+   * step from the read's reply to here (on every request that carries a cookie).
    */
-  async [kLoad] (id: string, resign: boolean, signed?: string): Promise<Error | null> {
+  [kLoad] (id: string, resign: boolean, signed?: string): Promise<Error | null> {
     this.#hadCookie = true
-    try {
-      const loaded = await this.#ctx.store.load(id)
-      if (loaded === null) {
-        this.#cookie = 'clear'
-        return null
-      }
-      this.#id = id
-      this.#stored = id
-      this.#values.loaded(loaded.data)
-      this.#user = loaded.user
-      this.#incoming = loaded.own
-      // What a hook that ran before the load set stays on top, as for values.
-      this.#own = this.#ownChanged ? { ...loaded.own, ...this.#own } : loaded.own
-      this.#expiresAt = undefined
-      // The GETEX slid the expiry by ttl, or by the idle time the session had when this instance
-      // last read it; one of its own that differs is set now.
-      const idle = idleOf(this.#ctx.settings, this.#own)
-      if (idle !== loaded.slid) await keepIdle(this.#ctx.store, id, idle)
-      if (signed !== undefined) this.#signed = { id, value: signed }
-      // A cookie with a Max-Age (the plugin's or the session's own) is sent again on every response
-      // that read it (rolling, as @fastify/session does by default), so an active user's cookie
-      // does not expire.
-      if (resign || this.#ownChanged || maxAgeOf(this.#ctx.settings, this.#own) !== undefined) this.#cookie = 'set'
-    } catch (err) {
-      this.#error = err as Error
-      this.#request.log.warn({ err, session: digest(id) }, '@scaleout/session: session could not be loaded')
+    const { store } = this.#ctx
+    const pending = store.read(id)
+    // Taking what was read throws for nothing Redis can hold (garbage reads as no session, or as
+    // no attributes of its own): only Redis's own failures are left to keep.
+    const failed = (err: unknown): Error => this.#failed(err, id)
+    return pending.stored.then((stored) => this.#took(id, resign, signed, store.view(stored, pending.slid), failed), failed)
+  }
+
+  /** Takes what a load read (null: no session; the response clears the cookie). */
+  #took (id: string, resign: boolean, signed: string | undefined, loaded: Loaded | null, failed: (err: unknown) => Error): Error | null | Promise<Error | null> {
+    if (loaded === null) {
+      this.#cookie = 'clear'
+      return null
     }
+    this.#id = id
+    this.#stored = id
+    this.#values.loaded(loaded.data)
+    this.#user = loaded.user
+    this.#incoming = loaded.own
+    // What a hook that ran before the load set stays on top, as for values.
+    this.#own = this.#ownChanged ? { ...loaded.own, ...this.#own } : loaded.own
+    this.#expiresAt = undefined
+    if (signed !== undefined) this.#signed = { id, value: signed }
+    // A cookie with a Max-Age (the plugin's or the session's own) is sent again on every response
+    // that read it (rolling, as @fastify/session does by default), so an active user's cookie
+    // does not expire.
+    if (resign || this.#ownChanged || maxAgeOf(this.#ctx.settings, this.#own) !== undefined) this.#cookie = 'set'
+    // The GETEX slid the expiry by ttl, or by the idle time the session had when this instance
+    // last read it; one of its own that differs is set now.
+    const idle = idleOf(this.#ctx.settings, this.#own)
+    if (idle === loaded.slid) return null
+    return keepIdle(this.#ctx.store, id, idle).then(() => null, failed)
+  }
+
+  #failed (err: unknown, id: string): Error {
+    this.#error = err as Error
+    this.#request.log.warn({ err, session: digest(id) }, '@scaleout/session: session could not be loaded')
     return this.#error
   }
 

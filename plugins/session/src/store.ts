@@ -21,6 +21,12 @@ export interface Loaded {
   slid: number
 }
 
+/** A GETEX on its way (shared by the requests of a turn, see Store.read), and the idle time it slides the session by. */
+export interface PendingLoad {
+  stored: Promise<Stored | null>
+  slid: number
+}
+
 /** Which user indexes a save must change: add the session to one, remove it from another. */
 export interface UserChange {
   add: string | undefined
@@ -53,8 +59,8 @@ export class Store {
   /** Sends each call within `timeout` (see the core's senderFor). */
   private readonly send: Sender
 
-  /** This turn's loads, by session id, that later requests in the same turn may share, with the idle time each slid by. */
-  private readonly pendingLoads = new Map<string, { stored: Promise<Stored | null>, slid: number }>()
+  /** This turn's loads, by session id, that later requests in the same turn may share. */
+  private readonly pendingLoads = new Map<string, PendingLoad>()
   private readonly endSharing = (): void => { this.pendingLoads.clear() }
   /** The texts of sessions read lately, parsed: a read parses only what was appended since (see recent.ts). */
   private readonly recent = new RecentSessions()
@@ -113,21 +119,28 @@ export class Store {
    * arrive in the same event-loop turn share it (until setImmediate). That is safe: each of them
    * was sent by its client before this turn began, so any write it could know of had completed
    * before then, and the shared GETEX was sent during the turn, after it. A browser's burst of
-   * parallel requests on one session then costs Redis one read, at no added latency.
+   * parallel requests on one session then costs Redis one read, at no added latency. What it
+   * found becomes each request's own with view().
    */
-  async load (id: string): Promise<Loaded | null> {
+  read (id: string): PendingLoad {
     let pending = this.pendingLoads.get(id)
     if (pending === undefined) {
       if (this.pendingLoads.size === 0) setImmediate(this.endSharing)
       const slid = this.idleHint(id)
-      pending = { stored: this.command<string | null>('getex', [this.sessionKey(id), ...slide(slid)]).then((text) => this.recent.read(id, text)), slid }
+      // One step from the reply to the parsed session (a promise hop less on every request than call() then parse).
+      const stored = this.send.command<string | null>('getex', [this.sessionKey(id), ...slide(slid)]).then((text) => this.recent.read(id, text), (err: unknown) => { throw unavailable(err) })
+      pending = { stored, slid }
       this.pendingLoads.set(id, pending)
     }
-    const stored = await pending.stored
+    return pending
+  }
+
+  /** A read's session as one request's own view; null when there is none, or it is past its absolute deadline. */
+  view (stored: Stored | null, slid: number): Loaded | null {
     if (stored === null || !withinDeadline(fieldOf(stored, META_DEADLINE), Date.now())) return null
     const user = fieldOf(stored, META_USER)
     // A view of its own for each request: the parsed fields are shared, what it writes is not.
-    return { data: new StoredValues(stored), user: typeof user === 'string' ? user : undefined, own: readOwn(this.settings, fieldOf(stored, META_OWN)), slid: pending.slid }
+    return { data: new StoredValues(stored), user: typeof user === 'string' ? user : undefined, own: readOwn(this.settings, fieldOf(stored, META_OWN)), slid }
   }
 
   /**
