@@ -6,7 +6,7 @@ import { fieldOf, StoredValues, type Stored } from './stored.js'
 import { idleOf, META_OWN, readOwn, type Own } from './own-cookie.js'
 import { RecentSessions } from './recent.js'
 import { slotTag } from './signing.js'
-import type { Settings } from './options.js'
+import type { Durable, Settings } from './options.js'
 import { BLOCK, fragment, type WritePlan } from './log.js'
 import { CHECK_SCRIPT, COMPACT_SCRIPT, CREATE_SCRIPT, DESTROY_ALL_SCRIPT, DESTROY_SCRIPT, INDEX_SCRIPT, PRUNE_SCRIPT, WRITE_SCRIPT } from './scripts.js'
 
@@ -25,6 +25,16 @@ export interface Loaded {
 export interface PendingLoad {
   stored: Promise<Stored | null>
   slid: number
+}
+
+/**
+ * What a write did. `status`: positive when written, 0 when the session no longer exists, or minus
+ * the data size when that would pass `maxBytes` (nothing written). `logBytes`: the stored text's
+ * new length when the write knows it (null: the next write merges).
+ */
+export interface Written {
+  status: number
+  logBytes: number | null
 }
 
 /** Which user indexes a save must change: add the session to one, remove it from another. */
@@ -180,27 +190,30 @@ export class Store {
   }
 
   /**
-   * Writes changed fields of an existing session. `plan`: how the write may go without a merge
-   * (see log.ts); null to merge. `before`: the values the changed data fields had, as a JSON
-   * object (see CHECK in scripts.ts). Resolves to `status`: positive when written, 0 when the
-   * session no longer exists, or minus the data size when that would pass `maxBytes` (nothing
-   * written); and `logBytes`, the stored text's new length when this write knows it (null: the
-   * next write merges). `idle`: the session's idle time, which a merging write slides it by.
+   * Writes changed fields of an existing session (see Written for what it resolves to). `plan`:
+   * how the write may go without a merge (see log.ts); null to merge. `before`: the values the
+   * changed data fields had, as a JSON object (see CHECK in scripts.ts). `idle`: the session's
+   * idle time, which a merging write slides it by.
    */
-  async write (id: string, sets: string[], deletes: string[], change: UserChange, plan: WritePlan | null, before: () => string, idle: number): Promise<{ status: number, logBytes: number | null }> {
+  write (id: string, sets: string[], deletes: string[], change: UserChange, plan: WritePlan | null, before: () => string, idle: number): Promise<Written> {
     const key = this.sessionKey(id)
+    if (plan === null || isLogin(change)) return this.merge(id, key, sets, deletes, change, plan, idle)
+    const text = fragment(sets, deletes)
+    if (plan.compacted !== null) return this.compact(key, plan.compacted, text, plan.length, before)
+    const { durable } = this.settings
+    if (durable !== null && durable.writes !== 'logins') return this.appendDurably(durable, id, key, text, plan, sets, deletes, before)
+    // The common write: the APPEND's reply taken in one promise step (the request waits on it).
+    return this.send.command<number>('append', [key, text]).then((now) => this.appended(id, key, text, plan, now, sets, deletes, before), (err: unknown) => { throw unavailable(err) })
+  }
+
+  /**
+   * A write that merges in a script (WRITE in scripts.ts). Told to merge without a login: the
+   * text's length is unknown (or it is due for compaction after this request wrote to it, or the
+   * session's own cookie attributes changed, whose idle time an append would leave unset), so the
+   * merge rewrites it and no fragment is sent.
+   */
+  private async merge (id: string, key: string, sets: string[], deletes: string[], change: UserChange, plan: WritePlan | null, idle: number): Promise<Written> {
     const login = isLogin(change)
-    if (plan !== null && !login) {
-      const text = fragment(sets, deletes)
-      if (plan.compacted !== null) return await this.compact(key, plan.compacted, text, plan.length, before)
-      const written = await this.append(key, text, plan.length, before)
-      // Landed right behind the text the request read: this instance's next read need not parse it.
-      if (written.logBytes !== null) this.recent.wrote(id, plan.read, plan.length, text, sets, deletes)
-      return written
-    }
-    // Told to merge without a login: the text's length is unknown (or it is due for compaction
-    // after this request wrote to it, or the session's own cookie attributes changed, whose idle
-    // time an append would leave unset), so the merge rewrites it and no fragment is sent.
     const text = plan === null && !login ? '' : fragment(sets, deletes)
     const { keys, flags } = this.indexArgs(key, change)
     const [[status]] = await Promise.all([
@@ -214,22 +227,33 @@ export class Store {
 
   /**
    * The common write (see log.ts): one plain APPEND of the changed fields to the text this request
-   * read, `length` bytes long. Its reply, the text's new length, says what it appended to: the
-   * length expected means nobody wrote since, and this request's own checks (deadline, maxBytes)
-   * were made on the session as it is; anything else, see landed().
+   * read, `plan.length` bytes long. Its reply `now`, the text's new length, says what it appended
+   * to: the length expected means nobody wrote since, and this request's own checks (deadline,
+   * maxBytes) were made on the session as it is; anything else, see landed().
    */
-  private async append (key: string, text: string, length: number, before: () => string): Promise<{ status: number, logBytes: number | null }> {
-    const now = await this.appendCommand(key, text)
-    if (now === length + Buffer.byteLength(text)) return { status: 1, logBytes: now }
-    return await this.landed(key, text, now, before)
+  private appended (id: string, key: string, text: string, plan: WritePlan, now: number, sets: string[], deletes: string[], before: () => string): Written | Promise<Written> {
+    if (now !== plan.length + Buffer.byteLength(text)) return this.landed(key, text, now, before)
+    // Landed right behind the text the request read: this instance's next read need not parse it.
+    this.recent.wrote(id, plan.read, plan.length, text, sets, deletes)
+    return { status: 1, logBytes: now }
+  }
+
+  /** The APPEND with `durable` for every write: WAIT behind it on the same connection (see change()). */
+  private async appendDurably (durable: Durable, id: string, key: string, text: string, plan: WritePlan, sets: string[], deletes: string[], before: () => string): Promise<Written> {
+    const [now, acked] = await Promise.all([
+      this.command<number>('append', [key, text]),
+      this.command<number>('wait', [durable.replicas, durable.timeout])
+    ])
+    if (acked < durable.replicas) throw new SessionNotDurableError(acked, durable.replicas, durable.timeout)
+    return await this.appended(id, key, text, plan, now, sets, deletes, before)
   }
 
   /**
    * The write that rewrites the text compacted (see log.ts): COMPACT replaces it with `compacted`
    * while it is still `length` bytes long (nobody wrote since), and otherwise appends the changed
-   * fields as append() does, unless the key holds no session.
+   * fields as the common write does, unless the key holds no session.
    */
-  private async compact (key: string, compacted: string, text: string, length: number, before: () => string): Promise<{ status: number, logBytes: number | null }> {
+  private async compact (key: string, compacted: string, text: string, length: number, before: () => string): Promise<Written> {
     const reply = await this.change<number>(COMPACT_SCRIPT, [key], [compacted, length, text], false)
     if (reply === 0) return { status: 1, logBytes: Buffer.byteLength(compacted) }
     if (reply < 0) return { status: 0, logBytes: null }
@@ -245,25 +269,13 @@ export class Store {
    *   the last value of each field winning, as a merge would have it. Only maxBytes is left to
    *   check, and only when the text is longer than it: CHECK decides, one more round trip.
    */
-  private async landed (key: string, text: string, length: number, before: () => string): Promise<{ status: number, logBytes: number | null }> {
+  private async landed (key: string, text: string, length: number, before: () => string): Promise<Written> {
     if (length % BLOCK === 0) {
       if (length === Buffer.byteLength(text)) await this.command('del', [key])
       return { status: 0, logBytes: null }
     }
     if (length <= this.settings.maxBytes) return { status: 1, logBytes: null }
     return { status: await this.change<number>(CHECK_SCRIPT, [key], [text, before(), this.settings.maxBytes], false), logBytes: null }
-  }
-
-  /** APPEND; with `durable` for every write, WAIT behind it on the same connection (see change()). */
-  private async appendCommand (key: string, text: string): Promise<number> {
-    const durable = this.settings.durable
-    if (durable === null || durable.writes === 'logins') return await this.command<number>('append', [key, text])
-    const [length, acked] = await Promise.all([
-      this.command<number>('append', [key, text]),
-      this.command<number>('wait', [durable.replicas, durable.timeout])
-    ])
-    if (acked < durable.replicas) throw new SessionNotDurableError(acked, durable.replicas, durable.timeout)
-    return length
   }
 
   /**
