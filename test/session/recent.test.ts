@@ -145,6 +145,7 @@ t.test("this instance's own append is known without parsing it, and only when it
   t.equal(second.base, first.base, 'the text kept is not parsed again')
   t.same(second.appended, { 'd:a': '2', 'd:c': '3' })
   t.equal(second.known, recent.read('s1', OPEN + FRAGMENT)?.known, 'both reads are the same entry, exactly')
+  t.equal(recent.read('s1', OPEN + FRAGMENT)?.appended, second.appended, 'the fields written, not parsed from the text: the same object on every read')
   // Another of this instance's appends, behind the text it knows now, then one by another instance.
   const removal = pad(',"d:b":null')
   recent.wrote('s1', second, bytes + FRAGMENT.length, removal, [], ['d:b'])
