@@ -1,5 +1,4 @@
 import { safeJsonParse } from '@scaleout/core'
-import { BLOCK } from './log.js'
 
 // A session is one Redis string: a JSON object whose fields are `d:<key>` (an encoded value) and
 // `m:*` metadata (created, deadline, ip, user agent, user id). The prefixes keep user keys from
@@ -14,6 +13,12 @@ export const META_CREATED = 'm:c'
 export const META_DEADLINE = 'm:d'
 /** A regenerated session's forwarding record (see scripts.ts). */
 export const META_NEXT = 'm:n'
+
+/**
+ * Fragments are padded to multiples of this many bytes; records that are not sessions are this
+ * long (see log.ts for why).
+ */
+export const BLOCK = 64
 
 export type Fields = Readonly<Record<string, unknown>>
 

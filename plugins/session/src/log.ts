@@ -1,3 +1,4 @@
+import { BLOCK } from './fields.js'
 import type { Stored } from './stored.js'
 
 // How a write reaches Redis without Redis decoding the session (see fields.ts for the format).
@@ -34,9 +35,6 @@ export interface WritePlan {
   /** The stored session the request read (an append right behind it extends what its instance keeps: see recent.ts). */
   read: Stored
 }
-
-/** Fragments are padded to multiples of this many bytes; records that are not sessions are this long. */
-export const BLOCK = 64
 
 /** `,"<field>":<value as JSON>`: one field of the stored text as a write adds it. */
 function entry (field: string, value: string | null): string {

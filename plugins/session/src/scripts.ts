@@ -1,6 +1,6 @@
 import { luaScript } from '@scaleout/core'
 import { deadlineLua, newDeadlineLua, pastDeadlineLua, slideAtLua, slideLua } from './expiry.js'
-import { BLOCK } from './log.js'
+import { BLOCK } from './fields.js'
 
 // A session is one string: a JSON object of string fields, `d:<key>` for encoded values and `m:*`
 // for metadata (see store.ts). A read is then a single GETEX that also slides the idle expiry, and

@@ -1,13 +1,13 @@
 import { isUnavailable, senderFor, taggedKey, type LuaScript, type RedisClient, type Sender } from '@scaleout/core'
 import { SessionNotDurableError, SessionUnavailableError } from './errors.js'
 import { slide, withinDeadline } from './expiry.js'
-import { META_DEADLINE, META_USER } from './fields.js'
+import { BLOCK, META_DEADLINE, META_USER } from './fields.js'
 import { fieldOf, StoredValues, type Stored } from './stored.js'
 import { idleOf, META_OWN, readOwn, type Own } from './own-cookie.js'
 import { RecentSessions } from './recent.js'
 import { slotTag } from './signing.js'
 import type { Durable, Settings } from './options.js'
-import { BLOCK, fragment, type WritePlan } from './log.js'
+import { fragment, type WritePlan } from './log.js'
 import { CHECK_SCRIPT, COMPACT_SCRIPT, CREATE_SCRIPT, DESTROY_ALL_SCRIPT, DESTROY_SCRIPT, INDEX_SCRIPT, PRUNE_SCRIPT, WRITE_SCRIPT } from './scripts.js'
 
 export interface Loaded {
