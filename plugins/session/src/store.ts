@@ -61,6 +61,11 @@ export function unavailable (err: unknown): Error {
   return coded
 }
 
+/** A call's rejection handler: rethrows as unavailable() codes it. */
+function rethrowUnavailable (err: unknown): never {
+  throw unavailable(err)
+}
+
 export class Store {
   private readonly settings: Settings
   /** Standalone and Sentinel: one script may touch the session and the user index together. */
@@ -100,7 +105,7 @@ export class Store {
 
   /** Redis being away becomes SCALEOUT_ERR_SESSION_UNAVAILABLE. */
   private call<T> (operation: Promise<T>): Promise<T> {
-    return operation.then(undefined, (err: unknown) => { throw unavailable(err) })
+    return operation.then(undefined, rethrowUnavailable)
   }
 
   /**
@@ -138,7 +143,7 @@ export class Store {
       if (this.pendingLoads.size === 0) setImmediate(this.endSharing)
       const slid = this.idleHint(id)
       // One step from the reply to the parsed session (a promise hop less on every request than call() then parse).
-      const stored = this.send.command<string | null>('getex', [this.sessionKey(id), ...slide(slid)]).then((text) => this.recent.read(id, text), (err: unknown) => { throw unavailable(err) })
+      const stored = this.send.command<string | null>('getex', [this.sessionKey(id), ...slide(slid)]).then((text) => this.recent.read(id, text), rethrowUnavailable)
       pending = { stored, slid }
       this.pendingLoads.set(id, pending)
     }
@@ -203,7 +208,7 @@ export class Store {
     const { durable } = this.settings
     if (durable !== null && durable.writes !== 'logins') return this.appendDurably(durable, id, key, text, plan, sets, deletes, before)
     // The common write: the APPEND's reply taken in one promise step (the request waits on it).
-    return this.send.command<number>('append', [key, text]).then((now) => this.appended(id, key, text, plan, now, sets, deletes, before), (err: unknown) => { throw unavailable(err) })
+    return this.send.command<number>('append', [key, text]).then((now) => this.appended(id, key, text, plan, now, sets, deletes, before), rethrowUnavailable)
   }
 
   /**
