@@ -218,3 +218,39 @@ t.test('the appends an entry knows count toward the size bound', async (t) => {
   t.equal(recent.size, 0, 'one fragment more does not: the entry leaves')
   t.equal(recent.kept('s1'), undefined)
 })
+
+t.test('a read moves its session to the most recently read, from whichever place it held', async (t) => {
+  const recent = new RecentSessions(3, 100 * OPEN.length)
+  const kept = (): string[] => ['a', 'b', 'c', 'd', 'e'].filter((id) => recent.kept(id) !== undefined)
+  for (const id of ['a', 'b', 'c']) recent.read(id, OPEN)
+  recent.read('a', OPEN) // the least recently read becomes the most: b, c, a
+  recent.read('c', OPEN) // one in the middle: b, a, c
+  recent.read('c', OPEN) // the most recently read stays so
+  recent.read('d', OPEN)
+  t.same(kept(), ['a', 'c', 'd'], 'b, the least recently read, left first')
+  recent.read('e', OPEN)
+  t.same(kept(), ['c', 'd', 'e'], 'then a')
+  // A text that no longer extends the one kept (a compaction rewrote it): parsed whole, kept anew as the most recent.
+  const rewritten = OPEN.replace('"1"', '"2"')
+  recent.read('d', rewritten)
+  recent.read('f', OPEN)
+  t.same(kept(), ['d', 'e'], 'c went; d, read last before f, stayed')
+  t.equal(recent.kept('d')?.text, rewritten)
+  recent.read('e', null)
+  recent.read('f', null)
+  recent.read('d', null)
+  t.equal(recent.size, 0, 'sessions read as gone leave, from every place')
+  recent.read('g', OPEN)
+  t.same(recent.kept('g')?.text, OPEN, 'an emptied list takes sessions again')
+})
+
+t.test("an append this instance wrote leaves its session's place as its read set it", async (t) => {
+  const recent = new RecentSessions(2, 100 * OPEN.length)
+  const a = recent.read('a', OPEN)
+  recent.read('b', OPEN)
+  if (a === null) throw new Error('no session')
+  recent.wrote('a', a, Buffer.byteLength(OPEN), FRAGMENT, ['d:a', '2', 'd:c', '3'], [])
+  recent.read('c', OPEN)
+  t.equal(recent.kept('a'), undefined, 'a, read before b, left first although written last')
+  t.not(recent.kept('b'), undefined)
+})

@@ -35,9 +35,29 @@ interface Entry {
   readonly appended: Fields | null
 }
 
-/** Sessions read recently, by session id, least recently read first (Map order). */
+/** An entry in the recency list: its session id, its entry, and its neighbours. */
+interface Node {
+  readonly id: string
+  entry: Entry
+  /** The node read before this one (toward eviction), and the one read after it. */
+  older: Node | null
+  newer: Node | null
+}
+
+/**
+ * Sessions read recently, by session id, least recently read first. The order is a linked list,
+ * not a Map's insertion order kept by deleting and setting again on every read: every few reads
+ * that churn made V8 rehash the Map's table, and once a full GC had moved the Map to the old
+ * generation, each new table was made there too, while the old tables, dead but not yet
+ * collected, still pointed at the entries they held. The young collector kept those entries, and
+ * everything they reached, and copied them to the old generation. Here the Map changes only when
+ * a session comes or goes; a read moves its node and a write replaces its node's entry.
+ */
 export class RecentSessions {
-  readonly #entries = new Map<string, Entry>()
+  readonly #nodes = new Map<string, Node>()
+  /** The least recently read (evicted first), and the most recently read. */
+  #oldest: Node | null = null
+  #newest: Node | null = null
   #chars = 0
   readonly #maxEntries: number
   readonly #maxChars: number
@@ -49,14 +69,14 @@ export class RecentSessions {
 
   /** The stored session `text` holds (see storedOf), parsing only what it adds to the text kept for `id`. */
   read (id: string, text: string | null): Stored | null {
-    const kept = this.#entries.get(id)
-    if (kept !== undefined) {
-      this.#remove(id, kept)
-      const stored = extending(kept, text)
+    const node = this.#nodes.get(id)
+    if (node !== undefined) {
+      const stored = extending(node.entry, text)
       if (stored !== null) {
-        this.#add(id, kept)
+        this.#toNewest(node)
         return stored
       }
+      this.#remove(node)
     }
     const stored = storedOf(text)
     // Only an open text (a session) can be appended to and read this way again.
@@ -71,42 +91,70 @@ export class RecentSessions {
    * the entry since), the entry adds the fragment and its fields, as parsing them would give them.
    */
   wrote (id: string, read: Stored, length: number, fragment: string, sets: readonly string[], deletes: readonly string[]): void {
-    const entry = this.#entries.get(id)
-    if (entry === undefined || !(read === entry.stored ? entry.tail === '' : read.known === entry)) return
+    const node = this.#nodes.get(id)
+    if (node === undefined) return
+    const { entry } = node
+    if (!(read === entry.stored ? entry.tail === '' : read.known === entry)) return
     if (length !== (read.bytes < 0 ? Buffer.byteLength(read.text) : read.bytes)) return
     // Field names are `d:<key>` and metadata names: never __proto__, so plain assignment is safe.
     const appended: Record<string, unknown> = { ...entry.appended }
     for (let i = 0; i < sets.length; i += 2) appended[sets[i] as string] = sets[i + 1]
     for (const field of deletes) appended[field] = null
-    this.#remove(id, entry)
-    this.#add(id, { stored: entry.stored, tail: entry.tail + fragment, appended })
+    node.entry = { stored: entry.stored, tail: entry.tail + fragment, appended }
+    this.#chars += fragment.length
+    this.#trim()
   }
 
   /** The text kept for `id`, as last parsed whole (no change to what is kept, or to its order). */
   kept (id: string): Stored | undefined {
-    return this.#entries.get(id)?.stored
+    return this.#nodes.get(id)?.entry.stored
   }
 
   /** How many sessions are kept (for tests). */
   get size (): number {
-    return this.#entries.size
+    return this.#nodes.size
   }
 
   #add (id: string, entry: Entry): void {
-    this.#entries.set(id, entry)
-    this.#chars += entry.stored.text.length + entry.tail.length
-    // Within bounds (nearly always): no iterator made.
-    if (this.#entries.size <= this.#maxEntries && this.#chars <= this.#maxChars) return
-    for (const [oldest, old] of this.#entries) {
-      if (this.#entries.size <= this.#maxEntries && this.#chars <= this.#maxChars) break
-      this.#remove(oldest, old)
-    }
+    const node: Node = { id, entry, older: this.#newest, newer: null }
+    if (this.#newest !== null) this.#newest.newer = node
+    else this.#oldest = node
+    this.#newest = node
+    this.#nodes.set(id, node)
+    this.#chars += charsOf(entry)
+    this.#trim()
   }
 
-  #remove (id: string, entry: Entry): void {
-    this.#entries.delete(id)
-    this.#chars -= entry.stored.text.length + entry.tail.length
+  /** Evicts the least recently read until within both bounds. */
+  #trim (): void {
+    while (this.#oldest !== null && (this.#nodes.size > this.#maxEntries || this.#chars > this.#maxChars)) this.#remove(this.#oldest)
   }
+
+  #toNewest (node: Node): void {
+    if (node === this.#newest) return
+    this.#unlink(node)
+    node.older = this.#newest
+    node.newer = null
+    ;(this.#newest as Node).newer = node
+    this.#newest = node
+  }
+
+  #remove (node: Node): void {
+    this.#unlink(node)
+    this.#nodes.delete(node.id)
+    this.#chars -= charsOf(node.entry)
+  }
+
+  #unlink (node: Node): void {
+    if (node.older !== null) node.older.newer = node.newer
+    else this.#oldest = node.newer
+    if (node.newer !== null) node.newer.older = node.older
+    else this.#newest = node.older
+  }
+}
+
+function charsOf (entry: Entry): number {
+  return entry.stored.text.length + entry.tail.length
 }
 
 /** `text` read as the entry's text, its tail, and what was appended behind them; null when it is not that. */
