@@ -5,6 +5,7 @@ import type { Counters } from './counters.js'
 import type { Entry, L1 } from './l1.js'
 import { callSettings, checkKey, checkTags, type Normalized, type Settings } from './options.js'
 import type { Store } from './store.js'
+import { InFlightMap } from './in-flight-map.js'
 import type { CacheStats, SetOptions } from './types.js'
 
 const log = { plugin: '@scaleout/cache' }
@@ -16,7 +17,7 @@ const log = { plugin: '@scaleout/cache' }
  */
 export class SharedCache {
   private seq = 0
-  private readonly flights = new Map<string, Promise<unknown>>()
+  private readonly flights = new InFlightMap<Promise<unknown>>()
   private readonly refreshing = new Set<string>()
   /** The settings of calls without options, shared so a hit allocates nothing. */
   private readonly defaults: Settings

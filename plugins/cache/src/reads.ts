@@ -1,3 +1,5 @@
+import { InFlightMap } from './in-flight-map.js'
+
 /** A Redis read in flight; `stale` once an invalidation overtook it. */
 export interface Read { stale: boolean }
 
@@ -6,7 +8,7 @@ export interface Read { stale: boolean }
  * so the value it brings back (possibly from before the invalidation) never refills L1.
  */
 export class ReadsInFlight {
-  private readonly byKey = new Map<string, Set<Read>>()
+  private readonly byKey = new InFlightMap<Set<Read>>()
 
   start (key: string): Read {
     const read = { stale: false }
