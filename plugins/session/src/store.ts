@@ -74,17 +74,16 @@ export class Store {
   /** Sends each call within `timeout` (see the core's senderFor). */
   private readonly send: Sender
 
-  /** This turn's loads, by session id, that later requests in the same turn may share. */
   /**
-   * The reads of this event-loop turn, a Map of its own for each turn that reads (null between).
-   * Not one Map cleared every turn: once a full GC had moved that Map to the old generation, V8
-   * made each table that clear() put in its place in the old generation too, and kept each table
-   * cleared away linked to its successor, with the turn's loads it held. Dead but not yet
-   * collected, those tables kept every load since alive through each young collection (reply
-   * texts, parsed sessions), which copied them to the old generation. On the session-modify
-   * benchmark, this and the same with the recent texts' order (see recent.ts) promoted 1.3 MB per
-   * young collection from the first full GC on, instead of about 115 KB, with pauses two to five
-   * times longer.
+   * This turn's loads, by session id, that later requests in the same turn may share: a Map of its
+   * own for each event-loop turn that reads (null between). Not one Map cleared every turn: once a
+   * full GC had moved that Map to the old generation, V8 made each table that clear() put in its
+   * place in the old generation too, and kept each table cleared away linked to its successor,
+   * with the turn's loads it held. Dead but not yet collected, those tables kept every load since
+   * alive through each young collection (reply texts, parsed sessions), which copied them to the
+   * old generation. On the session-modify benchmark, this and the same with the recent texts'
+   * order (see recent.ts) promoted 1.3 MB per young collection from the first full GC on, instead
+   * of about 115 KB, with pauses two to five times longer.
    */
   private pendingLoads: Map<string, PendingLoad> | null = null
   private readonly endSharing = (): void => { this.pendingLoads = null }
