@@ -9,11 +9,14 @@ t.test('entries in flight come through every renewal unchanged', async (t) => {
   const long = Array.from({ length: 10 }, (_, i) => ({ key: `long-${i}` }))
   for (const value of long) flights.set(value.key, value)
   // Three renewals' worth of short flights landing, with the ten long ones still in the air.
-  for (let i = 0; i < 3 * RENEW_AFTER + 7; i++) {
+  const landings = 3 * RENEW_AFTER + 7
+  const sizes: number[] = []
+  for (let i = 0; i < landings; i++) {
     flights.set(`short-${i}`, { key: `short-${i}` })
-    t.equal(flights.size, 11)
+    sizes.push(flights.size)
     flights.delete(`short-${i}`)
   }
+  t.same(sizes, Array(landings).fill(11), 'eleven in flight while each short one was')
   t.equal(flights.size, 10)
   for (const value of long) t.equal(flights.get(value.key), value, `${value.key} is the very value set`)
   t.same([...flights.values()].map((v) => v.key), long.map((v) => v.key), 'in the order they were set')
