@@ -15,5 +15,10 @@ function strip (this: unknown, key: string, value: unknown): unknown {
 
 /** JSON.parse that never yields `__proto__` keys or `constructor.prototype` chains, however spelled. */
 export function safeJsonParse (text: string): unknown {
+  // Only an object or an array can hold a key. JSON text that starts with anything else (whitespace
+  // aside) is a string, number, true, false or null, or not JSON at all: no search needed, and a
+  // stored value such as a user id is most often one of those.
+  const first = text.charCodeAt(0)
+  if (first > 0x20 && first !== 0x7b && first !== 0x5b) return JSON.parse(text)
   return text.includes('\\u') || NAMES.test(text) ? JSON.parse(text, strip) : JSON.parse(text)
 }

@@ -52,6 +52,16 @@ t.test('decoding never pollutes prototypes', async (t) => {
   t.same(safeJsonParse('{"prototype":1}'), { prototype: 1 })
 })
 
+t.test('only text that can hold a key is searched: objects and arrays, after leading whitespace too', async (t) => {
+  for (const lead of ['', ' ', '\t', '\n', '\r', ' \r\n\t']) {
+    t.same(safeJsonParse(lead + '{"__proto__":{"polluted":true},"a":1}'), { a: 1 }, JSON.stringify(lead) + ' object')
+    t.same(safeJsonParse(lead + '[{"\\u005f_proto__":{"polluted":true}}]'), [{}], JSON.stringify(lead) + ' array')
+  }
+  // Anything else is a string, number, true, false or null, as JSON.parse reads it.
+  t.same(['"__proto__"', '"user-1"', '"caf\\u00e9"', '42', '-1.5e3', 'true', 'false', 'null'].map(safeJsonParse), ['__proto__', 'user-1', 'café', 42, -1500, true, false, null])
+  for (const text of ['', 'x', '"open', 'undefined', '1 2']) t.throws(() => safeJsonParse(text), SyntaxError, JSON.stringify(text))
+})
+
 t.test('undecodable input fails with SCALEOUT_ERR_DECODE', async (t) => {
   const codec = createCodec(plugin)
   t.throws(() => codec.decode('{not json'), { code: 'SCALEOUT_ERR_DECODE', message: /^Stored value could not be decoded: / })
