@@ -2,7 +2,7 @@ import { isUnavailable, senderFor, taggedKey, type LuaScript, type RedisClient, 
 import { SessionNotDurableError, SessionUnavailableError } from './errors.js'
 import { slide, withinDeadline } from './expiry.js'
 import { BLOCK, META_DEADLINE, META_USER } from './fields.js'
-import { fieldOf, StoredValues, type Stored } from './stored.js'
+import { fieldOf, StoredValues, type Stored, type StoredMeta } from './stored.js'
 import { idleOf, META_OWN, readOwn, type Own } from './own-cookie.js'
 import { RecentSessions } from './recent.js'
 import { slotTag } from './signing.js'
@@ -166,10 +166,25 @@ export class Store {
 
   /** A read's session as one request's own view; null when there is none, or it is past its absolute deadline. */
   view (stored: Stored | null, slid: number): Loaded | null {
-    if (stored === null || !withinDeadline(fieldOf(stored, META_DEADLINE), Date.now())) return null
-    const user = fieldOf(stored, META_USER)
+    if (stored === null) return null
+    const meta = this.metaOf(stored)
+    if (!withinDeadline(meta.deadline, Date.now())) return null
     // A view of its own for each request: the parsed fields are shared, what it writes is not.
-    return { data: new StoredValues(stored), user: typeof user === 'string' ? user : undefined, own: readOwn(this.settings, fieldOf(stored, META_OWN)), slid }
+    return { data: new StoredValues(stored), user: meta.user, own: meta.own, slid }
+  }
+
+  /**
+   * What a read checks of a stored text, taken from its fields the first time and kept with it: a
+   * session read again finds the very text an instance keeps (see recent.ts), so its deadline,
+   * user and own attributes are looked up and converted once, not on every request.
+   */
+  private metaOf (stored: Stored): StoredMeta {
+    if (stored.meta === null) {
+      const user = fieldOf(stored, META_USER)
+      const own = readOwn(this.settings, fieldOf(stored, META_OWN))
+      stored.meta = { deadline: Number(fieldOf(stored, META_DEADLINE)), user: typeof user === 'string' ? user : undefined, own, idle: idleOf(this.settings, own) }
+    }
+    return stored.meta
   }
 
   /**
@@ -181,8 +196,7 @@ export class Store {
    */
   private idleHint (id: string): number {
     const kept = this.recent.kept(id)
-    const own = kept === undefined ? undefined : fieldOf(kept, META_OWN)
-    return typeof own === 'string' ? idleOf(this.settings, readOwn(this.settings, own)) : this.settings.ttl
+    return kept === undefined ? this.settings.ttl : this.metaOf(kept).idle
   }
 
   /**

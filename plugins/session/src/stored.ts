@@ -1,4 +1,5 @@
 import { DATA, META_DEADLINE, parseStored, type Fields } from './fields.js'
+import type { Own } from './own-cookie.js'
 
 /** A text parsed whole, and the bytes its data fields take (counted when first needed, -1 until then). */
 interface Parsed {
@@ -26,17 +27,30 @@ export interface Stored {
    * lands right behind this text extends that entry.
    */
   readonly known: object | null
+  /** What every read of this text checks, taken from its fields once (null until a read needs it; see Store.metaOf). */
+  meta: StoredMeta | null
+}
+
+/** A stored session's metadata as reads use it. */
+export interface StoredMeta {
+  /** The absolute deadline, ms since the epoch (NaN when the field is missing or not a number). */
+  readonly deadline: number
+  /** The user id the session is indexed under. */
+  readonly user: string | undefined
+  /** Its own cookie attributes, and the idle time they give it. */
+  readonly own: Own
+  readonly idle: number
 }
 
 /** A stored session with the text it was read from, or null when the text is not a session or record. */
 export function storedOf (text: string | null): Stored | null {
   const fields = parseStored(text)
-  return fields === null ? null : { text: text as string, base: { fields, dataBytes: -1 }, appended: null, bytes: -1, dataBytes: -1, known: null }
+  return fields === null ? null : { text: text as string, base: { fields, dataBytes: -1 }, appended: null, bytes: -1, dataBytes: -1, known: null, meta: null }
 }
 
 /** `kept` (a text parsed whole) with the `appended` fields after it: `text` is its text followed by theirs. */
 export function appendedTo (kept: Stored, appended: Fields | null, text: string, known: object | null): Stored {
-  return { text, base: kept.base, appended, bytes: -1, dataBytes: -1, known }
+  return { text, base: kept.base, appended, bytes: -1, dataBytes: -1, known, meta: null }
 }
 
 /** The stored value of one field (a removed key's is null; a field never written, undefined). */
@@ -70,7 +84,7 @@ export function dataBytesOf (stored: Stored): number {
   return n
 }
 
-const EMPTY: Stored = { text: '', base: { fields: Object.freeze({}), dataBytes: 0 }, appended: null, bytes: 0, dataBytes: 0, known: null }
+const EMPTY: Stored = { text: '', base: { fields: Object.freeze({}), dataBytes: 0 }, appended: null, bytes: 0, dataBytes: 0, known: null, meta: null }
 
 /**
  * One request's view of a stored session's encoded values, read straight from the shared parsed
