@@ -83,10 +83,3 @@ export class RedisMeter {
     return Number(/used_cpu_user:([\d.]+)/.exec(info)?.[1]) + Number(/used_cpu_sys:([\d.]+)/.exec(info)?.[1])
   }
 }
-
-/** Requests per second one Redis core can carry at `usPerRequest` of Redis execution time. */
-export function perCore (usPerRequest: number): string {
-  if (usPerRequest <= 0) return '-'
-  const n = 1e6 / usPerRequest
-  return n >= 1e6 ? `${(n / 1e6).toFixed(1)}M` : `${Math.round(n / 1000)}k`
-}

@@ -112,6 +112,7 @@ async function runScenario (scenario: Scenario, redisUrl: string): Promise<Varia
         name: s.variant.name,
         rounds: runs.length,
         requestsPerSec: median(runs.map((r) => r.requests.average)),
+        roundsPerSec: runs.map((r) => Math.round(r.requests.average)),
         p50: median(runs.map((r) => r.latency.p50)),
         p99: median(runs.map((r) => r.latency.p99)),
         errors: runs.reduce((sum, r) => sum + r.errors + r.timeouts, 0),

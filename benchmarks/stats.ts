@@ -1,4 +1,3 @@
-import { perCore } from './redis-cost.js'
 import type { Scenario, Target, VariantResult } from './types.js'
 
 export function median (values: number[]): number {
@@ -9,6 +8,13 @@ export function median (values: number[]): number {
 
 function pad (text: string, width: number, right = false): string {
   return right ? text.padStart(width) : text.padEnd(width)
+}
+
+/** Requests per second one Redis core can carry at `usPerRequest` of Redis execution time. */
+export function perCore (usPerRequest: number): string {
+  if (usPerRequest <= 0) return '-'
+  const n = 1e6 / usPerRequest
+  return n >= 1e6 ? `${(n / 1e6).toFixed(1)}M` : `${Math.round(n / 1000)}k`
 }
 
 /** Redis commands per request as a table cell: "0 commands" when a variant sent none. */
@@ -35,15 +41,36 @@ export function formatTable (scenario: Scenario, results: VariantResult[]): stri
   return [...lines, ...targetLines(scenario.targets ?? [], results)].join('\n')
 }
 
-/** One line per target: the same-run ratio and whether it was met. */
-export function targetLines (targets: readonly Target[], results: ReadonlyArray<{ name: string, requestsPerSec: number }>): string[] {
+/** What a target line needs of a row: its median req/s, and optionally each round's, in round order. */
+export interface TargetRow {
+  name: string
+  requestsPerSec: number
+  roundsPerSec?: readonly number[]
+}
+
+/**
+ * One line per target: the same-run ratio of the medians, and whether it was met. When both rows
+ * give their rounds, the line also gives the spread of the round-by-round ratios (the two rows
+ * measured seconds apart in the same round) and in how many rounds the target held: on a shared
+ * machine a ratio near its target can miss or meet on one round's drift, and the line shows which.
+ */
+export function targetLines (targets: readonly Target[], results: readonly TargetRow[]): string[] {
   const lines: string[] = []
   for (const target of targets) {
     const mine = results.find((r) => r.name === target.variant)
     const other = results.find((r) => r.name === target.against)
     if (mine === undefined || other === undefined) continue
     const ratio = mine.requestsPerSec / other.requestsPerSec
-    lines.push(`target: ${target.variant} >= ${target.min}x ${target.against}: ${ratio.toFixed(2)}x ${ratio >= target.min ? 'met' : 'MISSED'}`)
+    const spread = roundSpread(mine.roundsPerSec, other.roundsPerSec, target.min)
+    lines.push(`target: ${target.variant} >= ${target.min}x ${target.against}: ${ratio.toFixed(2)}x ${ratio >= target.min ? 'met' : 'MISSED'}${spread}`)
   }
   return lines
+}
+
+/** "; rounds 0.81x to 1.02x, met in 3 of 7" for two rows' rounds, or '' when either lacks them. */
+export function roundSpread (mine: readonly number[] | undefined, other: readonly number[] | undefined, min: number): string {
+  if (mine === undefined || other === undefined || mine.length === 0 || mine.length !== other.length) return ''
+  const ratios = mine.map((value, i) => value / (other[i] as number))
+  const met = ratios.filter((r) => r >= min).length
+  return `; rounds ${Math.min(...ratios).toFixed(2)}x to ${Math.max(...ratios).toFixed(2)}x, met in ${met} of ${ratios.length}`
 }

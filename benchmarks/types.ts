@@ -74,6 +74,8 @@ export interface VariantResult {
   name: string
   rounds: number
   requestsPerSec: number
+  /** Each round's req/s, in round order (every variant is measured once per round). */
+  roundsPerSec: number[]
   p50: number
   p99: number
   errors: number

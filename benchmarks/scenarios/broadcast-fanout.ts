@@ -1,7 +1,7 @@
 import { Redis } from 'ioredis'
 import { startInstance, stopInstance, measure, Receivers, type Instance, type Measure } from '../broadcast-driver.js'
-import { RedisMeter, perCore } from '../redis-cost.js'
-import { commandsCell, median } from '../stats.js'
+import { RedisMeter } from '../redis-cost.js'
+import { commandsCell, median, perCore } from '../stats.js'
 import type { CustomScenario } from '../types.js'
 
 // Three instances on this machine, one publisher (instance A); receivers on instance B, another
