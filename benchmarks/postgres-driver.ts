@@ -37,6 +37,8 @@ export interface PgResult {
   name: string
   rounds: number
   requestsPerSec: number
+  /** Each round's req/s, in round order (for the target lines' round-by-round ratios). */
+  roundsPerSec: number[]
   p50: number
   p99: number
   /** p50 through one connection: a request's own latency. */
@@ -120,6 +122,7 @@ function summarise (name: string, runs: Sample[]): Omit<PgResult, 'ratio'> {
     name,
     rounds: runs.length,
     requestsPerSec: median(runs.map((r) => r.result.requests.average)),
+    roundsPerSec: runs.map((r) => Math.round(r.result.requests.average)),
     p50: median(runs.map((r) => r.result.latency.p50)),
     p99: median(runs.map((r) => r.result.latency.p99)),
     p50Single: median(runs.map((r) => r.single)),
