@@ -12,6 +12,7 @@ import { startServerProcess, stopServerProcess } from './server-process.js'
 import { Redis } from 'ioredis'
 import { RedisMeter } from './redis-cost.js'
 import { commandsCell, median, targetLines } from './stats.js'
+import { collectGarbage, roundOrder } from './order.js'
 import type { BenchRequest, CustomContext, CustomScenario, Target } from './types.js'
 
 export interface PgVariant {
@@ -163,8 +164,9 @@ export async function runPgScenario (scenario: PgScenario, { redisUrl, duration,
     for (const s of servers) await drive(s, 1, connections)
     const samples = new Map<string, Sample[]>(servers.map((s) => [s.variant.name, []]))
     for (let round = 0; round < rounds; round++) {
-      for (let i = 0; i < servers.length; i++) {
-        const s = servers[(round + i) % servers.length] as Running
+      for (const i of roundOrder(servers.length, round)) {
+        const s = servers[i] as Running
+        collectGarbage()
         samples.get(s.variant.name)?.push(await sample(s, duration, connections, meter))
       }
     }

@@ -1,7 +1,8 @@
 // npm run bench [-- <scenario> ...] [--duration 3] [--rounds 5] [--connections 50] [--only <text>,<text>]
 // Each variant's server runs in its own process; autocannon drives it from this one. Variants are
-// measured in interleaved rounds (bare, A, B, then A, B, bare, ...) so drift on a shared machine
-// hits all of them alike, and each figure is the median of its rounds. `--only` keeps the variants
+// measured in interleaved rounds, in an order that puts every variant in every slot and after every
+// other variant equally often (order.ts), so drift on a shared machine and what one measurement
+// leaves behind hit all of them alike; each figure is the median of its rounds. `--only` keeps the variants
 // whose names contain one of the texts (and the baseline), and then writes no results/. Each round
 // also reads what Redis did for it, per request (redis-cost.ts): the commands the clients sent, Redis's
 // execution time (INFO commandstats usec, a script or EXEC counted once with what runs inside it), and
@@ -16,6 +17,7 @@ import { Redis } from 'ioredis'
 import { RedisServer, waitUntil } from '../test/helpers/index.js'
 import { startServerProcess, stopServerProcess } from './server-process.js'
 import { formatTable, median } from './stats.js'
+import { collectGarbage, roundOrder } from './order.js'
 import { RedisMeter } from './redis-cost.js'
 import { cpuTimes, stealLine } from './host-steal.js'
 import type { CustomScenario, Scenario, Variant, VariantResult } from './types.js'
@@ -96,9 +98,9 @@ async function runScenario (scenario: Scenario, redisUrl: string): Promise<Varia
     }
     const samples = new Map<string, Sample[]>(servers.map((s) => [s.variant.name, []]))
     for (let round = 0; round < rounds; round++) {
-      // Rotate who goes first each round: the first slot after a pause measures differently.
-      for (let i = 0; i < servers.length; i++) {
-        const s = servers[(round + i) % servers.length] as Running
+      for (const i of roundOrder(servers.length, round)) {
+        const s = servers[i] as Running
+        collectGarbage()
         samples.get(s.variant.name)?.push(await measure(s, meters.get(s.variant.name) as RedisMeter))
       }
     }

@@ -2,6 +2,7 @@ import { Redis } from 'ioredis'
 import { startInstance, stopInstance, measure, Receivers, type Instance, type Measure } from '../broadcast-driver.js'
 import { RedisMeter } from '../redis-cost.js'
 import { commandsCell, median, perCore } from '../stats.js'
+import { collectGarbage, roundOrder } from '../order.js'
 import type { CustomScenario } from '../types.js'
 
 // Three instances on this machine, one publisher (instance A); receivers on instance B, another
@@ -99,12 +100,13 @@ const scenario: CustomScenario = {
         await meter.calibrate(async () => await measure(instances[0] as Instance, few.get(variant) as Receivers, 500, Math.min(1, duration)))
         meters.set(variant, meter)
       }
-      // Rotate who goes first each round (as run.ts does): the slot after a pause measures differently.
+      // Balanced order, as run.ts measures (see order.ts).
       const order = [...started]
       for (let round = 0; round < rounds; round++) {
         for (const rate of RATES) {
-          for (let i = 0; i < order.length; i++) {
-            const [variant, instances] = order[(round + i) % order.length] as [Variant, Instance[]]
+          for (const i of roundOrder(order.length, round)) {
+            const [variant, instances] = order[i] as [Variant, Instance[]]
+            collectGarbage()
             const row = rows.find((r) => r.variant === variant.name && r.rate === rate) as Row
             const [m, cost] = await metered(meters.get(variant) as RedisMeter, async () => await measure(instances[0] as Instance, few.get(variant) as Receivers, rate, duration))
             row.runs.push(m)
