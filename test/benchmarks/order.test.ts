@@ -10,7 +10,7 @@ t.test('the first rounds for four and for three variants', async (t) => {
 t.test('over a period, each variant is in each slot equally often and right after each other variant equally often', async (t) => {
   for (let count = 1; count <= 9; count++) {
     const rounds = Array.from({ length: period(count) }, (_, r) => roundOrder(count, r))
-    // slots[v][s]: rounds measuring v in slot s; after[v][u]: rounds measuring v right after u.
+    // slots, keyed 'v s': rounds measuring v in slot s; after, keyed 'v u': rounds measuring v right after u.
     const slots = new Map<string, number>()
     const after = new Map<string, number>()
     const bump = (counts: Map<string, number>, key: string): void => { counts.set(key, (counts.get(key) ?? 0) + 1) }
