@@ -1,3 +1,4 @@
+import { spawnSync } from 'node:child_process'
 import t from 'tap'
 import Fastify from 'fastify'
 import pg from 'pg'
@@ -7,7 +8,7 @@ import postgres, {
   DbTimeoutError, DbTransactionDoneError, DbUnavailableError, InvalidOptionError
 } from '@scaleout/postgres'
 import { appFor, logSink } from '../helpers/fixtures.js'
-import { PostgresServer } from '../helpers/postgres.js'
+import { pgBinary, PostgresServer } from '../helpers/postgres.js'
 import { freePort, waitUntil } from '../helpers/ports.js'
 import { build, NOTES } from './setup.js'
 
@@ -250,6 +251,25 @@ t.test('an idle connection killed by the server is an error event the plugin han
   t.ok(sink.lines.some((l) => l.msg === 'postgres: idle connection lost' && l.host === 'primary'))
   const { rows } = await app.db.read.query('SELECT 2 AS two')
   t.same(rows, [{ two: 2 }])
+})
+
+t.test('a connection the server ends while the plugin closes its pool: no crash, and nothing logged after close', async (t) => {
+  const sink = logSink('warn')
+  const app = appFor(t, { logger: sink.logger })
+  await app.register(postgres, { primary: server.url, sampleInterval: '1h' })
+  await app.ready()
+  const { rows } = await app.db.read.query<{ pid: number }>('SELECT pg_backend_pid() AS pid')
+  t.equal(app.db.stats().primary.pool.idle, 1)
+  // psql runs synchronously, so this process reads nothing meanwhile: the server ends that idle
+  // backend (the two-argument form waits until it has gone) and its FATAL waits unread in our socket
+  // until after close() has ended the pool, as a replica's recovery-conflict FATAL once did in CI.
+  const ended = spawnSync(pgBinary('psql'), [server.url, '-Atc', `SELECT pg_terminate_backend(${Number(rows[0]?.pid)}, 5000)`], { encoding: 'utf8' })
+  t.equal(ended.stdout.trim(), 't', ended.stderr)
+  await app.close()
+  const logged = sink.lines.length
+  // Some turns of the event loop, so that the FATAL is read and its error event emitted.
+  await new Promise((resolve) => setTimeout(resolve, 100))
+  t.equal(sink.lines.length, logged, 'a closed plugin logs nothing more')
 })
 
 t.test('DATABASE_URL and DATABASE_REPLICA_URL are the defaults', async (t) => {

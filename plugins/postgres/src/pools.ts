@@ -77,6 +77,10 @@ export class Host {
   /** Ends a pool the plugin created; a caller's pool only loses our listener. */
   async close (): Promise<void> {
     if (this.owned) {
+      // pg's end() resolves once it has asked each connection to end, not once they have: a FATAL
+      // the server sent first (a replica's recovery conflict, say) is read afterwards and emitted on
+      // the pool. Our pool is discarded, so that error is dropped rather than crashing the process.
+      this.pool.on('error', ignore)
       await this.pool.end()
     }
     this.pool.removeListener('error', this.onError)
