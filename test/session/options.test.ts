@@ -19,7 +19,7 @@ async function registerWith (t: Test, options: unknown): Promise<unknown> {
   }
 }
 
-const OPTIONS = 'the options are secret, redis, prefix, ttl, maxLifetime, cookieName, cookie, userKey, maxBytes, timeout, rolling, saveUninitialized, cookiePrefix, algorithm, durable'
+const OPTIONS = 'the options are secret, redis, prefix, ttl, maxLifetime, cookieName, cookie, userKey, maxSessionsPerUser, maxBytes, timeout, rolling, saveUninitialized, cookiePrefix, algorithm, durable'
 const MIGRATION = '(see "Migrating from @fastify/session" in the @scaleout/session README)'
 const COOKIE_OPTIONS = 'the options are path, domain, secure, sameSite, httpOnly, partitioned, maxAge, hostPrefix'
 const LIFETIME = 'a duration from 1s to 36500d: a number of milliseconds or a string such as "500ms", "30s", "15m", "24h"'
@@ -74,6 +74,10 @@ const cases: Array<[string, unknown, string]> = [
   ['userKey', { secret: SECRET, redis, userKey: '' }, 'option `userKey` is invalid'],
   ['maxBytes', { secret: SECRET, redis, maxBytes: 10 }, 'option `maxBytes` is invalid: expected an integer from 64 to 16777216'],
   ['maxBytes', { secret: SECRET, redis, maxBytes: '1kb' }, 'option `maxBytes` is invalid: expected an integer from 64 to 16777216'],
+  ['maxSessionsPerUser', { secret: SECRET, redis, maxSessionsPerUser: 0 }, 'option `maxSessionsPerUser` is invalid: expected an integer from 1 to 10000'],
+  ['maxSessionsPerUser', { secret: SECRET, redis, maxSessionsPerUser: 10_001 }, 'option `maxSessionsPerUser` is invalid: expected an integer from 1 to 10000'],
+  ['maxSessionsPerUser', { secret: SECRET, redis, maxSessionsPerUser: 2.5 }, 'option `maxSessionsPerUser` is invalid: expected an integer from 1 to 10000'],
+  ['maxSessionsPerUser', { secret: SECRET, redis, maxSessionsPerUser: Infinity }, 'option `maxSessionsPerUser` is invalid: expected an integer from 1 to 10000'],
   ['timeout', { secret: SECRET, redis, timeout: 0 }, 'option `timeout` is invalid: expected a duration from 1ms to 1m: a number of milliseconds or a string such as "500ms", "30s", "15m", "24h"'],
   ['timeout', { secret: SECRET, redis, timeout: '61s' }, 'option `timeout` is invalid: expected a duration from 1ms to 1m'],
   ['durable', { secret: SECRET, redis, durable: true }, 'option `durable` is invalid: expected an object { replicas, timeout, writes }'],
@@ -110,6 +114,7 @@ t.test('defaults', async (t) => {
     maxLifetime: 7 * 86_400_000,
     cookie: { name: 'sessionId', securedName: '__Host-sessionId', path: '/', domain: undefined, secure: 'auto', sameSite: 'lax', httpOnly: true, maxAgeSeconds: undefined, maxAge: undefined, partitioned: false },
     userKey: 'userId',
+    maxSessionsPerUser: 100,
     maxBytes: 65_536,
     timeout: 1000,
     rolling: false,

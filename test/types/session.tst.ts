@@ -28,7 +28,7 @@ describe('@scaleout/session options', () => {
     expect(app.register(session, { secret: [secret, secret], redis: 'redis://127.0.0.1:6380' })).type.not.toRaiseError()
     expect(app.register(session, { secret, redis: new Redis({ lazyConnect: true }), ttl: '24h', cookie: { sameSite: 'strict', secure: 'auto' } })).type.not.toRaiseError()
     expect(app.register(session, { secret, ttl: 90_000, maxLifetime: '7d', timeout: '2s', maxBytes: 4096, prefix: 'app:sess:', cookie: { maxAge: 3_600_000 } })).type.not.toRaiseError()
-    expect({ secret, ttl: 60_000, maxBytes: 1024, timeout: 500 }).type.toBeAssignableTo<SessionOptions>()
+    expect({ secret, ttl: 60_000, maxBytes: 1024, timeout: 500, maxSessionsPerUser: 5 }).type.toBeAssignableTo<SessionOptions>()
   })
 
   test('misuse fails to compile', () => {
@@ -40,6 +40,7 @@ describe('@scaleout/session options', () => {
     expect({ secret, tll: 60 }).type.not.toBeAssignableTo<SessionOptions>()
     expect({ secret, ttl: true }).type.not.toBeAssignableTo<SessionOptions>()
     expect({ secret, maxBytes: '1kb' }).type.not.toBeAssignableTo<SessionOptions>()
+    expect({ secret, maxSessionsPerUser: '5' }).type.not.toBeAssignableTo<SessionOptions>()
     expect({ secret, timeout: null }).type.not.toBeAssignableTo<SessionOptions>()
     expect({ secret, cookie: { maxAge: false } }).type.not.toBeAssignableTo<SessionOptions>()
     expect({ secret: 42 }).type.not.toBeAssignableTo<SessionOptions>()

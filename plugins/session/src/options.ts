@@ -25,6 +25,8 @@ export interface Settings {
   readonly maxLifetime: number
   readonly cookie: CookieSettings
   readonly userKey: string
+  /** Most sessions one user's index lists; a login past it ends the oldest (see Store.evict). */
+  readonly maxSessionsPerUser: number
   readonly maxBytes: number
   readonly timeout: number
   /** Send the cookie again on every response that read the session (only with a cookie Max-Age). */
@@ -43,7 +45,7 @@ export interface Durable {
 }
 
 // `prefix` is ours (the Redis key prefix), so Fastify's register key of that name is accepted.
-const KNOWN = ['secret', 'redis', 'prefix', 'ttl', 'maxLifetime', 'cookieName', 'cookie', 'userKey', 'maxBytes', 'timeout', 'rolling', 'saveUninitialized', 'cookiePrefix', 'algorithm', 'durable']
+const KNOWN = ['secret', 'redis', 'prefix', 'ttl', 'maxLifetime', 'cookieName', 'cookie', 'userKey', 'maxSessionsPerUser', 'maxBytes', 'timeout', 'rolling', 'saveUninitialized', 'cookiePrefix', 'algorithm', 'durable']
 const KNOWN_COOKIE = [...COOKIE_ATTRIBUTES, 'maxAge', 'hostPrefix']
 const MIGRATION = '(see "Migrating from @fastify/session" in the @scaleout/session README)'
 // @fastify/session options this plugin deliberately does not take, and what replaces them.
@@ -142,6 +144,7 @@ export function normalize (given: unknown): Settings {
     maxLifetime: options.maxLifetime === undefined ? 7 * DAY : checkDuration(PLUGIN, 'maxLifetime', options.maxLifetime, LIFETIMES),
     cookie: cookieSettings,
     userKey: options.userKey === undefined ? 'userId' : userKey(options.userKey),
+    maxSessionsPerUser: options.maxSessionsPerUser === undefined ? 100 : checkInteger(PLUGIN, 'maxSessionsPerUser', options.maxSessionsPerUser, 1, 10_000),
     maxBytes: options.maxBytes === undefined ? 65_536 : checkInteger(PLUGIN, 'maxBytes', options.maxBytes, 64, 16 * 1024 * 1024),
     timeout,
     rolling: rolling && maxAge !== undefined,

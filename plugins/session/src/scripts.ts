@@ -41,11 +41,22 @@ const openLog = (s: string, residue: string): string => `(function (t) return t 
 /** Lua: a closed record of exactly BLOCK bytes (residue 0, which no session has) holding `field` = `value`. */
 const record = (field: string, value: string): string => `(function (t) return t .. string.rep(' ', ${BLOCK - 1} - #t) .. '}' end)('{"${field}":' .. cjson.encode(${value}))`
 
-/** Adds `id` to a user's index (score: deadline), drops expired entries, expires with the last. */
-const indexAdd = (idx: string, id: string, deadline: string, time: string): string => `redis.call('ZADD', ${idx}, ${deadline}, ${id})
+/**
+ * Adds `id` to a user's index (score: deadline), drops expired entries, expires with the last, and
+ * puts in the table `over` (declared by the script) the oldest other entries past `max`, the
+ * maxSessionsPerUser bound: the caller ends those sessions, then unlists them (see Store.evict).
+ * Chosen here, in the step that adds, so that racing logins cannot each count below the bound.
+ */
+const indexAdd = (idx: string, id: string, deadline: string, time: string, max: string): string => `redis.call('ZADD', ${idx}, ${deadline}, ${id})
   redis.call('ZREMRANGEBYSCORE', ${idx}, '-inf', ${time})
   local top = redis.call('ZRANGE', ${idx}, -1, -1, 'WITHSCORES')
-  redis.call('PEXPIREAT', ${idx}, top[2])`
+  redis.call('PEXPIREAT', ${idx}, top[2])
+  local extra = redis.call('ZCARD', ${idx}) - tonumber(${max})
+  if extra > 0 then
+    for _, e in ipairs(redis.call('ZRANGE', ${idx}, 0, extra)) do
+      if e ~= ${id} and #over < extra then over[#over + 1] = e end
+    end
+  end`
 
 /** `local <name>` = bytes the data fields of session table `s` take (`d:<key>` and value, as JS counts). */
 const dataSize = (name: string, s: string): string => `local ${name} = 0
@@ -79,8 +90,9 @@ else
   redis.call('PEXPIREAT', KEYS[1], ${slideAtLua('n', o.idle)})
 end`
 
-// The merging write returns {status, 0}: status is the deadline when written, 0 when the session
-// is gone, or minus the merged size when that is too large (nothing written).
+// The merging write returns {status, 0, ids...}: status is the deadline when written, 0 when the
+// session is gone, or minus the merged size when that is too large (nothing written); ids, the
+// sessions a login pushed past maxSessionsPerUser (see indexAdd).
 
 // KEYS: session. ARGV: the fragment a write appended (see store.ts), the values its data fields
 // had before it (a JSON object, null for absent), maxBytes. Run only when a plain APPEND found that
@@ -128,7 +140,8 @@ return redis.call('APPEND', KEYS[1], ARGV[3])
 
 // KEYS: session, index to add to, index to remove from (unused ones are the session key again,
 // so a Cluster sees one slot). ARGV: idle (the session's idle time: ttl, or its own), hasAdd,
-// hasRem, id, nset, maxBytes, fragment ('' to compact), field/value pairs..., fields to delete...
+// hasRem, id, nset, maxBytes, fragment ('' to compact), maxSessionsPerUser, field/value pairs...,
+// fields to delete...
 // The write that merges at once: a login or logout (the user index changes with it), a change of
 // the session's own cookie attributes (it slides the session by its idle time), or one whose
 // text's length the request does not know (after a race, or after its own earlier write when the
@@ -138,15 +151,16 @@ ${merge({
   idle: 'ARGV[1]',
   maxBytes: 'tonumber(ARGV[6])',
   fragment: 'ARGV[7]',
-  apply: `local last = 7 + tonumber(ARGV[5]) * 2
-for i = 8, last, 2 do s[ARGV[i]] = ARGV[i + 1] end
+  apply: `local last = 8 + tonumber(ARGV[5]) * 2
+for i = 9, last, 2 do s[ARGV[i]] = ARGV[i + 1] end
 for i = last + 1, #ARGV do s[ARGV[i]] = nil end`
 })}
-if ARGV[2] == '1' then
-  ${indexAdd('KEYS[2]', 'ARGV[4]', 'dl', 'n')}
-end
 if ARGV[3] == '1' then redis.call('ZREM', KEYS[3], ARGV[4]) end
-return { dl, 0 }
+local over = {}
+if ARGV[2] == '1' then
+  ${indexAdd('KEYS[2]', 'ARGV[4]', 'dl', 'n', 'ARGV[8]')}
+end
+return { dl, 0, unpack(over) }
 `
 
 // A regenerate() leaves the old key behind for a while as a forwarding record, `{"m:n": <rest of
@@ -155,23 +169,24 @@ return { dl, 0 }
 
 // KEYS: new session, old session, index to add to, index to remove from (unused: the new key).
 // ARGV: hasOld ('0', '1', or '2': an old session never read), hasAdd, hasRem, idle, maxLifetime,
-// id, old id, forwardMs, checkNew ('1' on a Cluster), the new key after its slot tag, field/value pairs... Creates a session; with an old one (regenerate)
+// id, old id, forwardMs, checkNew ('1' on a Cluster), the new key after its slot tag,
+// maxSessionsPerUser, field/value pairs... Creates a session; with an old one (regenerate)
 // replaces it by a forwarding record in the same step, and refuses when it is already gone
 // (destroyed meanwhile, or already regenerated), except for one never read, which may have expired
 // long ago. Refuses as well when the new key exists: destroyAllFor marks a listed session that does
-// not exist yet (on a Cluster the index entry goes first) so that it is never created. Returns the
-// absolute deadline, or 0.
+// not exist yet (on a Cluster the index entry goes first) so that it is never created. Returns
+// {the absolute deadline, or 0; then the sessions a login pushed past maxSessionsPerUser}.
 const CREATE = `
 ${now('n')}
-if ARGV[9] == '1' and redis.call('EXISTS', KEYS[1]) == 1 then return 0 end
+if ARGV[9] == '1' and redis.call('EXISTS', KEYS[1]) == 1 then return { 0 } end
 if ARGV[1] ~= '0' then
   ${load('old', 'KEYS[2]')}
   if ARGV[1] == '1' then
-    if old == nil or old['m:n'] ~= nil then return 0 end
+    if old == nil or old['m:n'] ~= nil then return { 0 } end
     ${deadlineLua('odl', 'old')}
     if ${pastDeadlineLua('odl', 'n')} then
       redis.call('DEL', KEYS[2])
-      return 0
+      return { 0 }
     end
   end
   if old ~= nil and old['m:n'] == nil then
@@ -182,13 +197,15 @@ if ARGV[1] ~= '0' then
 end
 local dl = ${newDeadlineLua('n', 'ARGV[5]')}
 local s = { ['m:c'] = string.format('%d', n), ['m:d'] = string.format('%d', dl) }
-for i = 11, #ARGV, 2 do s[ARGV[i]] = ARGV[i + 1] end
+for i = 12, #ARGV, 2 do s[ARGV[i]] = ARGV[i + 1] end
 redis.call('SET', KEYS[1], ${openLog('s', '1')}, ${slideLua('n', 'ARGV[4]')})
-if ARGV[2] == '1' then
-  ${indexAdd('KEYS[3]', 'ARGV[6]', 'dl', 'n')}
-end
+-- The old id leaves the index before the new one is counted: a regenerate() ends nobody.
 if ARGV[3] == '1' then redis.call('ZREM', KEYS[4], ARGV[7]) end
-return dl
+local over = {}
+if ARGV[2] == '1' then
+  ${indexAdd('KEYS[3]', 'ARGV[6]', 'dl', 'n', 'ARGV[11]')}
+end
+return { dl, unpack(over) }
 `
 
 // KEYS: session, index (unused: the session key). ARGV: id, hasIndex.
@@ -199,15 +216,17 @@ return 1
 `
 
 // KEYS: a session listed in a user's index. ARGV: the key prefix its successors start with (its
-// own prefix and slot tag, so a forged record can only lead within that slot), markMs, keys to
-// keep... Deletes the session and, following forwarding records, whatever it was regenerated
-// into, stopping at a key to keep. A key that does not exist is marked for markMs, so that a create
+// own prefix and slot tag, so a forged record can only lead within that slot), markMs, follow,
+// keys to keep... Deletes the session and, with follow '1', following forwarding records, whatever
+// it was regenerated into, stopping at a key to keep. With follow '0' (an eviction, see
+// Store.evict) a forwarding record is left alone: what it leads to has an index entry of its own,
+// newer, and a destroyAllFor that listed the old session may still need to follow it. A key that does not exist is marked for markMs, so that a create
 // still on its way (a Cluster login whose index entry went first) is refused; markMs is 0 where
 // the index and the session change in one script, so no create can be on its way. Returns how
 // many sessions it destroyed.
 const DESTROY_ALL = `
 local keep = {}
-for i = 3, #ARGV do keep[ARGV[i]] = true end
+for i = 4, #ARGV do keep[ARGV[i]] = true end
 local key = KEYS[1]
 local destroyed = 0
 for hop = 1, 16 do
@@ -216,7 +235,7 @@ for hop = 1, 16 do
     if hop == 1 and ARGV[2] ~= '0' then redis.call('SET', key, ${record('m:x', "'1'")}, 'PX', ARGV[2]) end
     return destroyed
   end
-  if s ~= nil and s['m:x'] then return destroyed end
+  if s ~= nil and (s['m:x'] or (ARGV[3] == '0' and s['m:n'])) then return destroyed end
   redis.call('DEL', key)
   if s == nil then return destroyed end
   if s['m:d'] then destroyed = destroyed + 1 end
@@ -227,13 +246,14 @@ end
 return destroyed
 `
 
-// KEYS: index. ARGV: id, maxLifetime. The Cluster path's separate index update. The score is
-// Redis's now + maxLifetime, a bound on the session's deadline that also says when the entry was
-// added (see PRUNE).
+// KEYS: index. ARGV: id, maxLifetime, maxSessionsPerUser. The Cluster path's separate index
+// update. The score is Redis's now + maxLifetime, a bound on the session's deadline that also says
+// when the entry was added (see PRUNE). Returns the sessions pushed past maxSessionsPerUser.
 const INDEX = `
 ${now('n')}
-${indexAdd('KEYS[1]', 'ARGV[1]', 'n + tonumber(ARGV[2])', 'n')}
-return 1
+local over = {}
+${indexAdd('KEYS[1]', 'ARGV[1]', 'n + tonumber(ARGV[2])', 'n', 'ARGV[3]')}
+return over
 `
 
 // KEYS: index. ARGV: maxLifetime, graceMs, nAlways, ids to remove..., ids to remove unless recent...

@@ -217,9 +217,22 @@ export class Store {
    * the session's own (one round trip of waiting). If the session call then finds the session
    * gone, the entry is stale, and `listFor` prunes it, as it prunes entries of removed users.
    */
-  private async indexAlongside (change: UserChange, id: string): Promise<void> {
-    if (this.inline || change.add === undefined) return
-    await this.call(this.send.script(INDEX_SCRIPT, [this.indexKey(change.add)], [id, this.settings.maxLifetime]))
+  private async indexAlongside (change: UserChange, id: string): Promise<string[]> {
+    if (this.inline || change.add === undefined) return []
+    return await this.call(this.send.script<string[]>(INDEX_SCRIPT, [this.indexKey(change.add)], [id, this.settings.maxLifetime, this.settings.maxSessionsPerUser]))
+  }
+
+  /**
+   * Ends the sessions a login pushed past `maxSessionsPerUser`, the oldest entries of the user's
+   * index (see indexAdd), then unlists them: a session is never alive and out of its user's index,
+   * where destroyAllFor would not find it. Each is destroyed as destroyAllFor destroys one, except
+   * that a forwarding record is left alone (see DESTROY_ALL). Only once the login has landed: a
+   * login that failed ends nobody.
+   */
+  private async evict (user: string, own: string, ids: readonly string[]): Promise<void> {
+    if (ids.length === 0) return
+    await Promise.all(ids.map(async (id) => await this.destroyAll(id, [own], false)))
+    await this.prune(user, ids, [])
   }
 
   /**
@@ -249,12 +262,13 @@ export class Store {
     const login = isLogin(change)
     const text = plan === null && !login ? '' : fragment(sets, deletes)
     const { keys, flags } = this.indexArgs(key, change)
-    const [[status]] = await Promise.all([
-      this.change<[number, number]>(WRITE_SCRIPT, [key, ...keys], [
-        idle, ...flags, id, sets.length / 2, this.settings.maxBytes, text, ...sets, ...deletes
+    const [[status, , ...inline], alongside] = await Promise.all([
+      this.change<[number, number, ...string[]]>(WRITE_SCRIPT, [key, ...keys], [
+        idle, ...flags, id, sets.length / 2, this.settings.maxBytes, text, this.settings.maxSessionsPerUser, ...sets, ...deletes
       ], login),
       this.indexAlongside(change, id)
     ])
+    if (status > 0 && change.add !== undefined) await this.evict(change.add, id, this.inline ? inline : alongside)
     return { status, logBytes: null }
   }
 
@@ -319,14 +333,17 @@ export class Store {
   async create (id: string, oldId: string | undefined, sets: string[], change: UserChange, blind: boolean, idle: number): Promise<number> {
     const key = this.sessionKey(id)
     const { keys, flags } = this.indexArgs(key, change)
-    const [deadline] = await Promise.all([
-      this.change<number>(CREATE_SCRIPT, [key, oldId === undefined ? key : this.sessionKey(oldId), ...keys], [
-        oldId === undefined ? '0' : blind ? '2' : '1', ...flags, idle, this.settings.maxLifetime, id, oldId ?? '', this.forwardMs, this.inline ? '0' : '1', afterTag(id), ...sets
+    const [[deadline, ...inline], alongside] = await Promise.all([
+      this.change<[number, ...string[]]>(CREATE_SCRIPT, [key, oldId === undefined ? key : this.sessionKey(oldId), ...keys], [
+        oldId === undefined ? '0' : blind ? '2' : '1', ...flags, idle, this.settings.maxLifetime, id, oldId ?? '', this.forwardMs, this.inline ? '0' : '1', afterTag(id), this.settings.maxSessionsPerUser, ...sets
       ], oldId !== undefined || isLogin(change)),
       this.indexAlongside(change, id)
     ])
-    // Refused (the old session was destroyed meanwhile): the entry added alongside leads nowhere.
-    if (deadline === 0 && !this.inline && change.add !== undefined) await this.command('zrem', [this.indexKey(change.add), id])
+    if (change.add !== undefined) {
+      // Refused (the old session was destroyed meanwhile): the entry added alongside leads nowhere.
+      if (deadline === 0 && !this.inline) await this.command('zrem', [this.indexKey(change.add), id])
+      if (deadline !== 0) await this.evict(change.add, id, this.inline ? inline : alongside)
+    }
     return deadline
   }
 
@@ -347,10 +364,13 @@ export class Store {
     return this.inline ? 0 : 1000 + 2 * this.settings.timeout
   }
 
-  /** destroyAllFor's destroy: the session and whatever it was regenerated into (see DESTROY_ALL); how many ended. */
-  async destroyAll (id: string, keep: readonly string[]): Promise<number> {
+  /**
+   * destroyAllFor's destroy: the session and, with `follow`, whatever it was regenerated into (see
+   * DESTROY_ALL); how many ended.
+   */
+  async destroyAll (id: string, keep: readonly string[], follow = true): Promise<number> {
     const key = this.sessionKey(id)
-    return await this.change<number>(DESTROY_ALL_SCRIPT, [key], [key.slice(0, key.length - afterTag(id).length), this.pendingMs, ...keep.map((k) => this.sessionKey(k))], true)
+    return await this.change<number>(DESTROY_ALL_SCRIPT, [key], [key.slice(0, key.length - afterTag(id).length), this.pendingMs, follow ? '1' : '0', ...keep.map((k) => this.sessionKey(k))], true)
   }
 
   /** Removes index entries: `always` at once, `unlessRecent` only once older than pendingMs. */

@@ -48,6 +48,11 @@ export interface SessionOptions {
   cookie?: SessionCookieOptions
   /** The session key holding the user id; setting it adds the session to that user's index. Default `userId`. */
   userKey?: string
+  /**
+   * Most sessions one user may have (an integer from 1 to 10000; default 100): a login past it ends
+   * that user's sessions logged in longest ago.
+   */
+  maxSessionsPerUser?: number
   /** Most bytes the encoded session data may take; default 65536. */
   maxBytes?: number
   /** Bound on each Redis call made for a request: milliseconds or a duration string; default 1000. */
