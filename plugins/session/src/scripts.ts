@@ -220,10 +220,10 @@ return 1
 // keys to keep... Deletes the session and, with follow '1', following forwarding records, whatever
 // it was regenerated into, stopping at a key to keep. With follow '0' (an eviction, see
 // Store.evict) a forwarding record is left alone: what it leads to has an index entry of its own,
-// newer, and a destroyAllFor that listed the old session may still need to follow it. A key that does not exist is marked for markMs, so that a create
-// still on its way (a Cluster login whose index entry went first) is refused; markMs is 0 where
-// the index and the session change in one script, so no create can be on its way. Returns how
-// many sessions it destroyed.
+// newer, and a destroyAllFor that listed the old session may still need to follow it. A key that
+// does not exist is marked for markMs, so that a create still on its way (a Cluster login whose
+// index entry went first) is refused; markMs is 0 where the index and the session change in one
+// script, so no create can be on its way. Returns how many sessions it destroyed.
 const DESTROY_ALL = `
 local keep = {}
 for i = 4, #ARGV do keep[ARGV[i]] = true end
