@@ -156,6 +156,11 @@ t.test('on a real 3-master Redis Cluster (the index is in the user\'s slot, upda
       await request.session.regenerate(['userId'])
       return { userId: request.session.get('userId') ?? null }
     })
+    app.post('/destroyed-then-user-set', async (request) => {
+      await client.del(`scaleout:sess:{${request.session.id.slice(0, 8)}}:${request.session.id.slice(8)}`)
+      request.session.set('userId', (request.body as { userId: string }).userId)
+      return { ok: true }
+    })
   })
   const index = async (user: string): Promise<string[]> => await client.zrange(`scaleout:sess:user:{${user}}`, '0', '-1')
 
@@ -189,6 +194,29 @@ t.test('on a real 3-master Redis Cluster (the index is in the user\'s slot, upda
     t.equal(res.statusCode, 200)
     t.equal(await userOf(app, oldest), 'lee', 'not ended for a login that failed')
     t.same(await index('lee'), [idOf(oldest), idOf(current)], 'the refused login removed the entry it added')
+  })
+
+  t.test('a login by setting the user key on an existing session ends the oldest as well', async (t) => {
+    const oldest = await loginAs(app, 'ned')
+    const current = await loginAs(app, 'ned')
+    const anonymous = cookieOf(await app.inject({ method: 'POST', url: '/set', payload: { n: 1 } })) as string
+    t.equal((await app.inject({ method: 'POST', url: '/set', headers: { cookie: anonymous }, payload: { userId: 'ned' } })).statusCode, 200)
+    t.same(await Promise.all([oldest, current, anonymous].map(async (c) => await userOf(app, c))), [null, 'ned', 'ned'])
+    t.same(await index('ned'), [current, anonymous].map(idOf))
+  })
+
+  t.test('a login by setting the user key on a session destroyed meanwhile ends nobody', async (t) => {
+    const oldest = await loginAs(app, 'max')
+    const current = await loginAs(app, 'max')
+    const anonymous = cookieOf(await app.inject({ method: 'POST', url: '/set', payload: { n: 1 } })) as string
+    // The merging write finds the session gone; the index entry sent alongside had counted past the bound.
+    const res = await app.inject({ method: 'POST', url: '/destroyed-then-user-set', headers: { cookie: anonymous }, payload: { userId: 'max' } })
+    t.equal(res.statusCode, 200)
+    t.equal(await userOf(app, anonymous), null, 'nothing was logged in')
+    t.equal(await userOf(app, oldest), 'max', 'not ended for a login that failed')
+    t.equal(await userOf(app, current), 'max')
+    t.same((await index('max')).slice(0, 2), [idOf(oldest), idOf(current)], 'both still listed (the failed login\'s own entry is pruned by listFor)')
+    t.equal((await app.sessions.listFor('max')).length, 2)
   })
 
   t.test('parallel logins end at exactly the bound', async (t) => {
