@@ -168,8 +168,13 @@ export function parseHop (s: string): Ip | null {
   return parseAddress(s)
 }
 
-/** The socket's own address: Node may add a zone id (`fe80::1%eth0`), which names an interface, not a host. */
-export function parseSocketAddress (s: string): Ip | null {
+/**
+ * The socket's own address: Node may add a zone id (`fe80::1%eth0`), which names an interface, not a
+ * host. Null when there is none: Node gives undefined on a Unix socket and once a client has reset
+ * its connection, and Fastify passes that on (as request.ip, and to a trustProxy function).
+ */
+export function parseSocketAddress (s: string | undefined): Ip | null {
+  if (typeof s !== 'string') return null
   const zone = s.indexOf('%')
   return parseAddress(s, 0, zone < 0 ? s.length : zone)
 }

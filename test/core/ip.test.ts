@@ -65,4 +65,5 @@ t.test('bare addresses and socket addresses', async (t) => {
   t.equal(parseSocketAddress('fe80::1%eth0')?.text, 'fe80::1', 'the zone names an interface, not a host')
   t.equal(parseSocketAddress('::1')?.text, '::1')
   t.equal(parseSocketAddress('bogus'), null)
+  t.equal(parseSocketAddress(undefined), null, 'no peer address (a Unix socket, a connection already reset) is no address')
 })

@@ -1,4 +1,8 @@
 import t from 'tap'
+import { mkdtempSync, rmSync } from 'node:fs'
+import { get as httpGet } from 'node:http'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
 import { build, controlled } from './fixtures/app.js'
 
 async function details (app: Awaited<ReturnType<typeof build>>['app'], remoteAddress: string, headers: Record<string, string> = {}): Promise<{ code: number, body: Record<string, unknown> }> {
@@ -122,4 +126,23 @@ t.test('a forwarded request whose socket address is gone (an HTTP/2 stream after
   })
   await app.ready()
   t.same((await details(app, '127.0.0.1', { 'x-forwarded-for': '127.0.0.1' })).body, { status: 'pass' })
+})
+
+// Behind nginx or a sidecar on a Unix socket, request.ip is undefined: no address, so no details,
+// and never a 500.
+t.test('a request with no peer address (a Unix socket) gets the status alone', async (t) => {
+  const dir = mkdtempSync(join(tmpdir(), 'scaleout-health-unix-'))
+  t.teardown(() => { rmSync(dir, { recursive: true, force: true }) })
+  const { app } = await build(t, { detailsAllowList: ['10.0.0.0/8', '127.0.0.1'] })
+  const path = join(dir, 'health.sock')
+  await app.listen({ path })
+  const get = async (url: string): Promise<{ code: number, body: string }> => await new Promise((resolve, reject) => {
+    httpGet({ socketPath: path, path: url }, (res) => {
+      let body = ''
+      res.on('data', (chunk: Buffer) => { body += chunk.toString() })
+      res.on('end', () => { resolve({ code: res.statusCode as number, body }) })
+    }).once('error', reject)
+  })
+  t.same(await get('/health'), { code: 200, body: '{"status":"pass"}' })
+  t.same(await get('/health/ready'), { code: 200, body: '{"status":"pass"}' })
 })

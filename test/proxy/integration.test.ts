@@ -2,7 +2,7 @@ import t from 'tap'
 import { execFileSync } from 'node:child_process'
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs'
 import { request as httpsRequest } from 'node:https'
-import type { IncomingMessage } from 'node:http'
+import { request as httpRequest, type IncomingMessage } from 'node:http'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import Fastify, { type FastifyInstance } from 'fastify'
@@ -112,6 +112,36 @@ t.test('a request whose socket is gone', async (t) => {
   app.addHook('onRequest', async (request) => { Object.defineProperty(request.raw, 'socket', { value: null }) })
   app.get('/', async (request) => ({ ip: request.ip ?? 'none', protocol: request.protocol, chain: request.forwarded.chain }))
   t.same((await app.inject({ url: '/', headers: { 'x-forwarded-for': '203.0.113.7' } })).json(), { ip: 'none', protocol: 'http', chain: [{ address: null, raw: '', trusted: false }] })
+})
+
+t.test('no peer address (a Unix socket): trustProxy(options) trusts nobody, and neither crashes nor answers 500', async (t) => {
+  const dir = mkdtempSync(join(tmpdir(), 'scaleout-proxy-unix-'))
+  t.teardown(() => { rmSync(dir, { recursive: true, force: true }) })
+  t.equal(trustProxy({ trust: 'loopback' })(undefined as unknown as string, 0), false, 'Fastify passes an undefined peer as it is')
+  const get = async (path: string, url: string, headers: Record<string, string>): Promise<{ status: number, body: string }> => await new Promise((resolve, reject) => {
+    const req = httpRequest({ socketPath: path, path: url, headers }, (res) => {
+      let body = ''
+      res.on('data', (chunk: Buffer) => { body += chunk.toString() })
+      res.on('end', () => { resolve({ status: res.statusCode as number, body }) })
+    })
+    req.once('error', reject)
+    req.end()
+  })
+  const forwarded = { 'x-forwarded-for': '203.0.113.7', 'x-forwarded-host': 'shop.example', 'x-forwarded-proto': 'https' }
+  // The logger reads request.ip and request.host for every request's first line, outside any handler.
+  const helper = logSink()
+  const viaHelper = appFor(t, { logger: helper.logger, trustProxy: trustProxy({ trust: 'loopback' }) })
+  viaHelper.get('/', async (request) => ({ ip: request.ip ?? 'none', host: request.host, protocol: request.protocol }))
+  await viaHelper.listen({ path: join(dir, 'helper.sock') })
+  t.same(await get(join(dir, 'helper.sock'), '/', forwarded), { status: 200, body: '{"ip":"none","host":"localhost","protocol":"http"}' })
+  t.same(helper.messages(50), [])
+  const plugin = logSink()
+  const viaPlugin = appFor(t, { logger: plugin.logger })
+  await viaPlugin.register(proxy, { trust: 'all' })
+  viaPlugin.get('/', async (request) => ({ ip: request.ip ?? 'none', host: request.host, protocol: request.protocol, stop: request.forwarded.stop }))
+  await viaPlugin.listen({ path: join(dir, 'plugin.sock') })
+  t.same(await get(join(dir, 'plugin.sock'), '/', forwarded), { status: 200, body: '{"ip":"none","host":"localhost","protocol":"http","stop":"untrusted-peer"}' }, 'even trust "all" trusts no peer it cannot name')
+  t.same(plugin.messages(50), [])
 })
 
 t.test('trustProxy(options) for Fastify({ trustProxy })', async (t) => {
