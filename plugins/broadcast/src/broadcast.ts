@@ -1,6 +1,6 @@
 import { randomUUID } from 'node:crypto'
 import type { FastifyBaseLogger } from 'fastify'
-import { boundFor, createCodec, instanceIdentity, Subscription, type Bound, type RedisClient, type SizedCodec } from '@scaleout/core'
+import { boundFor, checkInteger, createCodec, invalid, instanceIdentity, Subscription, type Bound, type RedisClient, type SizedCodec } from '@scaleout/core'
 import { DedupWindow } from './dedup.js'
 import { cleanEncoded, decodeEnvelope, Delivery, encodeEnvelope } from './envelope.js'
 import { ClosedError, InvalidChannelError, InvalidHandlerError, TooManyChannelsError } from './errors.js'
@@ -91,7 +91,7 @@ export class Broadcaster {
 
   private fromRedis (redisChannel: string, text: string): void {
     // Only pings belong on the home channel (the subscription keeps those): anything else is not ours.
-    const delivery = redisChannel === this.homeChannel ? undefined : decodeEnvelope(redisChannel.slice(this.channelPrefix.length), text)
+    const delivery = redisChannel === this.homeChannel ? undefined : decodeEnvelope(redisChannel.slice(this.channelPrefix.length), text, this.settings.maxBytes)
     if (delivery === undefined) {
       this.counters.rejected++
       this.log.warn({ plugin: PLUGIN, channel: redisChannel }, `${PLUGIN}: dropped a message that is not a valid envelope`)
@@ -146,24 +146,35 @@ export class Broadcaster {
 
   attach (socket: BroadcastSocket, channels: string[], options: AttachOptions = {}): () => void {
     if (this.closing) throw new ClosedError()
-    const maxChannels = options.maxChannels ?? this.settings.maxChannelsPerSocket
+    const { maxChannels, maxBufferedBytes } = this.attachLimits(options)
     if (!Array.isArray(channels)) throw new InvalidChannelError('list (not an array)')
     if (channels.length > maxChannels) throw new TooManyChannelsError(maxChannels, channels.length)
     const unique = [...new Set(channels.map(checkChannel))]
     // Closed already (it went away while channels() ran): 'close' will not fire again to detach it.
     if (socket.readyState > 1) return () => undefined
-    const listener = new SocketListener(socket, unique, options.maxBufferedBytes ?? this.settings.maxBufferedBytes, (slow) => this.dropSlow(slow))
+    const listener = new SocketListener(socket, unique, maxBufferedBytes, (slow) => this.dropSlow(slow))
     let attached = true
     const detach = (): void => {
       if (!attached) return
       attached = false
-      this.sockets.delete(socket)
+      // A socket attached again and again (one attach per room, say) keeps no listener per detach.
+      socket.removeListener?.('close', detach)
+      this.sockets.delete(socket, detach)
       for (const channel of unique) this.leave(channel, listener)
     }
     for (const channel of unique) this.join(channel, listener)
     this.sockets.add(socket, detach)
     socket.once('close', detach)
     return detach
+  }
+
+  /** attach()'s limits: the options' own, checked as the plugin's are, else the plugin's. */
+  attachLimits (options: AttachOptions): { maxChannels: number, maxBufferedBytes: number } {
+    if (typeof options !== 'object' || options === null) throw invalid(PLUGIN, 'attach options', 'an object')
+    return {
+      maxChannels: options.maxChannels === undefined ? this.settings.maxChannelsPerSocket : checkInteger(PLUGIN, 'maxChannels', options.maxChannels, 1, 100_000),
+      maxBufferedBytes: options.maxBufferedBytes === undefined ? this.settings.maxBufferedBytes : checkInteger(PLUGIN, 'maxBufferedBytes', options.maxBufferedBytes, 1)
+    }
   }
 
   private dropSlow (listener: SocketListener): void {

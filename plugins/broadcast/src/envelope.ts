@@ -75,19 +75,24 @@ export function cleanEncoded (text: string): string {
 }
 
 /**
- * Reads an envelope from Redis, or returns undefined when it is not one. The body is parsed here,
- * once: garbage never reaches a handler or a socket.
+ * Reads an envelope from Redis, or returns undefined when it is not one, or when its body is larger
+ * than `maxBytes` (anyone who may PUBLISH could otherwise hand every socket of every instance a
+ * message of any size, past the cap publish() keeps to). The body is parsed here, once: garbage
+ * never reaches a handler or a socket.
  */
-export function decodeEnvelope (channel: string, text: string): Delivery | undefined {
+export function decodeEnvelope (channel: string, text: string, maxBytes: number): Delivery | undefined {
   const head = HEAD.exec(text)
   if (head === null || !text.endsWith('}')) return undefined
+  const raw = text.slice(head[0].length, -1)
+  // A UTF-8 text takes at least as many bytes as it has UTF-16 units: the length alone refuses most.
+  if (raw.length > maxBytes || Buffer.byteLength(raw) > maxBytes) return undefined
   let value: unknown
   try {
-    value = safeJsonParse(text.slice(head[0].length, -1))
+    value = safeJsonParse(raw)
   } catch {
     return undefined
   }
-  const body = safeBody(text.slice(head[0].length, -1), value)
+  const body = safeBody(raw, value)
   const meta: MessageMeta = Object.freeze({ channel, id: own(head[1] as string), origin: own(head[2] as string), time: Number(head[3]), local: false })
   return new Delivery(meta, body, value)
 }

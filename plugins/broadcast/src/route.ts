@@ -44,6 +44,8 @@ export function addWebSocketRoute (fastify: FastifyInstance, broadcaster: Broadc
   if (typeof channels !== 'function') throw new TypeError(`${PLUGIN}: websocket(path, options) needs options.channels(request) returning the channel names`)
   const check = allowedOrigins === undefined ? broadcaster.allowedOrigins : checkOrigins('websocket allowedOrigins', allowedOrigins)
   const maxBytes = routeMaxBytes === undefined ? broadcaster.maxBytes : checkMaxBytes(routeMaxBytes)
+  // Checked now, at startup, not when the first socket attaches.
+  broadcaster.attachLimits(attachOptions)
 
   const handler = (socket: WsSocket, request: FastifyRequest): void => {
     limitFrames(socket, maxBytes)
@@ -69,7 +71,7 @@ export function addWebSocketRoute (fastify: FastifyInstance, broadcaster: Broadc
     }).catch((err: unknown) => {
       request.log.warn({ err, plugin: PLUGIN }, `${PLUGIN}: WebSocket refused its channels`)
       if (broadcaster.isClosing) socket.close(GOING_AWAY, 'server shutting down')
-      else socket.close(POLICY_VIOLATION, (err as { code?: string }).code ?? 'channels refused')
+      else socket.close(POLICY_VIOLATION, closeReason(err))
     })
   }
 
@@ -78,4 +80,13 @@ export function addWebSocketRoute (fastify: FastifyInstance, broadcaster: Broadc
   // handshake gets 403 and never becomes a socket.
   const onRequest = [originHook(check), ...hooks((route as { onRequest?: unknown }).onRequest)]
   fastify.route({ ...route, onRequest, method: 'GET', url: path, websocket: true, handler } as unknown as RouteOptions)
+}
+
+/**
+ * The close reason for a refused channel list: the error's code when it has a string one that fits
+ * a close frame (123 bytes; ws throws on more), else a fixed text. Whatever channels() threw.
+ */
+export function closeReason (err: unknown): string {
+  const code = typeof err === 'object' && err !== null ? (err as { code?: unknown }).code : undefined
+  return typeof code === 'string' && code !== '' && Buffer.byteLength(code) <= 123 ? code : 'channels refused'
 }

@@ -37,24 +37,32 @@ export class SocketListener implements Listener {
   }
 }
 
-/** Every attached socket, so that shutdown can close them all with 1001. */
+/**
+ * Every attached socket, with the detach of each of its attachments (a socket may be attached more
+ * than once, to different channels), so that shutdown can close them all with 1001.
+ */
 export class SocketRegistry {
-  private readonly sockets = new Map<BroadcastSocket, () => void>()
+  private readonly sockets = new Map<BroadcastSocket, Set<() => void>>()
   get size (): number {
     return this.sockets.size
   }
 
   add (socket: BroadcastSocket, detach: () => void): void {
-    this.sockets.set(socket, detach)
+    const detaches = this.sockets.get(socket)
+    if (detaches === undefined) this.sockets.set(socket, new Set([detach]))
+    else detaches.add(detach)
   }
 
-  delete (socket: BroadcastSocket): void {
-    this.sockets.delete(socket)
+  delete (socket: BroadcastSocket, detach: () => void): void {
+    const detaches = this.sockets.get(socket)
+    if (detaches === undefined) return
+    detaches.delete(detach)
+    if (detaches.size === 0) this.sockets.delete(socket)
   }
 
-  /** Runs the socket's detach (which also deletes it here). */
+  /** Runs every detach of the socket (each also deletes itself here). */
   detach (socket: BroadcastSocket): void {
-    ;(this.sockets.get(socket) as () => void)()
+    for (const detach of [...this.sockets.get(socket) ?? []]) detach()
   }
 
   /**
@@ -63,14 +71,14 @@ export class SocketRegistry {
    * close (and the pod's shutdown) for ws's 30 s close timeout.
    */
   closeAll (graceMs: number): void {
-    const closing = [...this.sockets]
-    for (const [socket, detach] of closing) {
-      detach()
+    const closing = [...this.sockets.keys()]
+    for (const socket of closing) {
+      this.detach(socket)
       socket.close(GOING_AWAY, 'server shutting down')
     }
     if (closing.length === 0) return
     setTimeout(() => {
-      for (const [socket] of closing) if (socket.readyState !== CLOSED) socket.terminate()
+      for (const socket of closing) if (socket.readyState !== CLOSED) socket.terminate()
     }, graceMs).unref()
   }
 }

@@ -102,6 +102,8 @@ export interface BroadcastSocket {
   close: (code?: number, reason?: string) => void
   terminate: () => void
   once: (event: 'close', listener: () => void) => unknown
+  /** Called, when the socket has it (ws's do), to take back the 'close' listener of an attachment detached early. */
+  removeListener?: (event: 'close', listener: () => void) => unknown
 }
 
 /** The socket `onMessage` gets: the route's ws WebSocket, which sends text (a string) as well as a Buffer. */
