@@ -31,19 +31,21 @@ export function handlerListener (handler: MessageHandler, log: FastifyBaseLogger
  * first listener (subscribe in Redis) and `remove` when it loses its last (unsubscribe).
  */
 export class Hub {
-  private readonly channels = new Map<string, Set<Listener>>()
+  /** Each channel's listeners, with the sequence number of their joining (see deliver). */
+  private readonly channels = new Map<string, Map<Listener, number>>()
   private count = 0
+  private joins = 0
 
   /** True when `channel` had no listener before. */
   add (channel: string, listener: Listener): boolean {
     let set = this.channels.get(channel)
     const first = set === undefined
     if (set === undefined) {
-      set = new Set()
+      set = new Map()
       this.channels.set(channel, set)
     }
     if (!set.has(listener)) {
-      set.add(listener)
+      set.set(listener, ++this.joins)
       this.count++
     }
     return first
@@ -68,9 +70,13 @@ export class Hub {
     const set = this.channels.get(delivery.meta.channel)
     if (set === undefined) return 0
     let reached = 0
-    // No copy of the set: deleting during a Set iteration is safe (a dropped slow socket, a handler
-    // that unsubscribes), and copying 1,000 sockets per message is not free.
-    for (const listener of set) if (listener.deliver(delivery)) reached++
+    // No copy of the listeners: copying 1,000 sockets per message is not free. Deleting during the
+    // iteration is safe (a dropped slow socket, a handler that unsubscribes). A listener that joins
+    // meanwhile (a handler that subscribes again as it runs) is visited too, so it is skipped by its
+    // join number: it joined after this message arrived, and a handler that re-subscribes itself
+    // would otherwise run for ever.
+    const before = this.joins
+    for (const [listener, joined] of set) if (joined <= before && listener.deliver(delivery)) reached++
     return reached
   }
 
