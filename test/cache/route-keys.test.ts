@@ -117,3 +117,44 @@ t.test('regression: each distinct query string was stored with no bound (maxEntr
   t.equal((await app.inject('/search?q=d')).headers['x-cache'], 'miss')
   t.equal((await app.inject('/search?q=d')).headers['x-cache'], 'hit', 'a new generation starts with an empty count')
 })
+
+t.test('regression: two routes of one pattern told apart by constraints shared entries (the scope holds the constraints)', async (t) => {
+  const app = await cacheApp(t, { redis: server.url }, (app) => {
+    app.get('/api', { constraints: { version: '1.0.0' }, config: { cache: { ttl: '60s' } } }, async () => 'v1 body')
+    app.get('/api', { constraints: { version: '2.0.0' }, config: { cache: { ttl: '60s' } } }, async () => 'v2 body')
+    app.get('/site', { constraints: { host: /^a\./ }, config: { cache: { ttl: '60s', key: () => 'same' } } }, async () => 'site a')
+    app.get('/site', { constraints: { host: /^b\./ }, config: { cache: { ttl: '60s', key: () => 'same' } } }, async () => 'site b')
+  })
+  const answer = async (url: string, headers: Record<string, string>): Promise<[string, unknown]> => {
+    const res = await app.inject({ url, headers })
+    return [res.body, res.headers['x-cache']]
+  }
+  t.same(await answer('/api', { 'accept-version': '1.x' }), ['v1 body', 'miss'])
+  t.same(await answer('/api', { 'accept-version': '2.x' }), ['v2 body', 'miss'])
+  t.same(await answer('/api', { 'accept-version': '1.x' }), ['v1 body', 'hit'])
+  t.same(await answer('/api', { 'accept-version': '2.x' }), ['v2 body', 'hit'])
+  t.same(await answer('/site', { host: 'a.example' }), ['site a', 'miss'])
+  t.same(await answer('/site', { host: 'b.example' }), ['site b', 'miss'])
+  t.same(await answer('/site', { host: 'b.example' }), ['site b', 'hit'])
+})
+
+t.test('a key() that returns neither text nor a number is a coded 500, never a key shared by everyone', async (t) => {
+  const returned: Record<string, unknown> = { object: { id: 'alice' }, array: ['alice'], empty: '', nan: Number.NaN, boolean: true }
+  const app = await cacheApp(t, { redis: server.url }, (app) => {
+    app.get('/page/:kind', { config: { cache: { ttl: '60s', scope: 'private', key: (request) => returned[(request.params as { kind: string }).kind] as string } } }, async () => 'private page')
+    app.get('/number', { config: { cache: { ttl: '60s', key: () => 42 as unknown as string } } }, async () => 'numbered')
+  })
+  const expected: Record<string, string> = { object: 'an object', array: 'an array', empty: 'an empty string', nan: 'NaN', boolean: 'a boolean' }
+  for (const [kind, what] of Object.entries(expected)) {
+    const res = await app.inject({ url: `/page/${kind}`, headers: { cookie: 'sid=alice' } })
+    t.same([res.statusCode, res.json()], [500, {
+      statusCode: 500,
+      code: 'SCALEOUT_ERR_CACHE_OPTION',
+      error: 'Internal Server Error',
+      message: `@scaleout/cache: config.cache.key() of GET /page/:kind is invalid: expected a non-empty string or a finite number (or undefined or null to leave the request uncached), got ${what}`
+    }], kind)
+  }
+  t.same(await adminFor(t, server).keys('*route:*'), [], 'nothing stored')
+  t.equal((await app.inject('/number')).headers['x-cache'], 'miss')
+  t.equal((await app.inject('/number')).headers['x-cache'], 'hit', 'a finite number is a key')
+})

@@ -130,6 +130,8 @@ export function callSettings (method: string, options: SetOptions, defaults: Set
 }
 
 export interface NormalizedRoute {
+  /** The route's pattern, for error messages. */
+  url: string
   ttlMs: number
   key: RouteCacheOptions['key']
   vary: string[]
@@ -157,6 +159,7 @@ export function normalizeRoute (url: string, value: unknown): NormalizedRoute {
     throw invalid(PLUGIN, `${option}.tags`, 'an array of non-empty strings')
   }
   return {
+    url,
     ttlMs: duration(`${option}.ttl`, value.ttl, 1000),
     key: value.key as RouteCacheOptions['key'],
     vary: (vary as string[]).map((h) => h.toLowerCase()),

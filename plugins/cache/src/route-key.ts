@@ -1,5 +1,6 @@
 import { createHash } from 'node:crypto'
 import type { FastifyRequest } from 'fastify'
+import { InvalidCallOptionError } from './errors.js'
 import type { NormalizedRoute } from './options.js'
 
 // Longer keys are hashed: Redis keys stay short whatever the URL's length.
@@ -16,9 +17,25 @@ function header (value: string | string[] | undefined): string {
   return value === undefined ? 'u' : 's' + part(String(value))
 }
 
-/** The route's own scope: method and route pattern (`/users/:id`), never the URL a client sent. */
-export function routeScope (method: string, url: string): string {
-  return part(method) + part(url)
+/**
+ * The route's own scope: method and route pattern (`/users/:id`), never the URL a client sent, and
+ * the route's constraints when it has any: two routes of one pattern told apart by a version, a
+ * host or a custom constraint (a tenant header, say) never share entries.
+ */
+export function routeScope (method: string, url: string, constraints?: Record<string, unknown>): string {
+  const scope = part(method) + part(url)
+  const names = constraints === undefined ? [] : Object.keys(constraints).sort()
+  if (names.length === 0) return scope
+  let text = ''
+  for (const name of names) text += part(name) + part(constraintText(constraints?.[name]))
+  return scope + 'c' + part(text)
+}
+
+/** A constraint's value as text: strings as they are, a host RegExp by its source and flags, others as JSON. */
+function constraintText (value: unknown): string {
+  if (typeof value === 'string') return 's' + value
+  if (value instanceof RegExp) return 'r' + String(value)
+  return 'j' + String(JSON.stringify(value))
 }
 
 /**
@@ -31,6 +48,11 @@ export function requestKey (request: FastifyRequest, scope: string, r: Normalize
   if (r.key !== undefined) {
     const value = r.key(request)
     if (value === undefined || value === null) return undefined
+    // Anything else would be made text by String(): every user's object would be "[object Object]",
+    // one shared entry for a private page.
+    if (!(typeof value === 'string' && value !== '') && !(typeof value === 'number' && Number.isFinite(value))) {
+      throw new InvalidCallOptionError(`config.cache.key() of GET ${r.url}`, `a non-empty string or a finite number (or undefined or null to leave the request uncached), got ${describeValue(value)}`)
+    }
     own = 'k' + part(String(value))
   } else {
     own = 'u' + part(request.url)
@@ -38,4 +60,11 @@ export function requestKey (request: FastifyRequest, scope: string, r: Normalize
   let key = scope + part(request.protocol) + part(request.host) + own
   for (const name of r.vary) key += header(request.headers[name])
   return 'route:' + (key.length > MAX_PLAIN ? 'h:' + createHash('sha256').update(key).digest('base64url') : key)
+}
+
+/** What a key() returned, for its error message: its type, never its content (it may name a user). */
+function describeValue (value: unknown): string {
+  if (typeof value === 'string') return 'an empty string'
+  if (typeof value === 'number') return String(value)
+  return Array.isArray(value) ? 'an array' : typeof value === 'object' ? 'an object' : `a ${typeof value}`
 }

@@ -121,7 +121,7 @@ export function routeCaching (fastify: FastifyInstance, cache: SharedCache): voi
       throw invalid(PLUGIN, `config.cache of ${methods.join(',')} ${route.url}`, 'a GET route: only GET responses are cached')
     }
     const r = normalizeRoute(route.url, config)
-    const { preHandler, onSend } = hooks(cache, r, routeScope('GET', route.url))
+    const { preHandler, onSend } = hooks(cache, r, routeScope('GET', route.url, route.constraints as Record<string, unknown> | undefined))
     route.preHandler = [...toArray(route.preHandler), preHandler]
     route.onSend = [...toArray(route.onSend), onSend]
   })
