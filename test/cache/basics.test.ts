@@ -114,6 +114,12 @@ t.test('L1 is bounded by entries and bytes, least recently used first', async (t
   stats = app.cache.stats()
   t.equal(stats.l1.entries, 1)
   t.equal(stats.l1.bytes, 17)
+  // Counted in bytes, as a value read from Redis is: 8 characters, 26 bytes, over the 20 allowed.
+  await app.cache.set('wide', '€€€€€€€€')
+  stats = app.cache.stats()
+  t.same([stats.l1.entries, stats.l1.bytes], [1, 17], 'a set() value over the byte bound stays out of L1, whatever its length in characters')
+  t.equal(await app.cache.get('wide'), '€€€€€€€€')
+  t.same([app.cache.stats().l1.entries, app.cache.stats().l1.bytes], [1, 17], 'and so does the same value read from Redis')
 })
 
 t.test('l1.ttl keeps L1 copies shorter than the entry', async (t) => {

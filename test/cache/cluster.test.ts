@@ -65,3 +65,23 @@ t.test('on a Cluster: 3 instances x 100 concurrent wrap() for one cold key call 
   t.equal(calls, 1)
   t.ok(results.every((r) => r === 'v'))
 })
+
+// On a Cluster a write waits one round trip more (SET, then SPUBLISH) before it fills L1: another
+// instance's del() in that window used to leave the deleted value in L1 (25 rounds in 200).
+t.test('on a Cluster, a del() racing another instance\'s set() never leaves the set value in its L1', async (t) => {
+  const a = await cacheApp(t, { redis: { cluster: cluster.urls } })
+  const b = await cacheApp(t, { redis: { cluster: cluster.urls }, l1: false })
+  await waitUntil('both buses connected', () => a.cache.stats().bus.connected && b.cache.stats().bus.connected, 5000)
+  let mismatches = 0
+  for (let round = 0; round < 100; round++) {
+    const key = `race:${round}`
+    const set = a.cache.set(key, `a${round}`)
+    for (let i = 0; i < round % 8; i++) await new Promise((resolve) => setImmediate(resolve))
+    await Promise.all([set, b.cache.del(key)])
+    const inRedis = await b.cache.get(key)
+    // Once a has heard its own write and b's del, its L1 must agree with Redis.
+    await waitUntil(`a heard round ${round}`, () => a.cache.stats().bus.messages === 2 * (round + 1), 5000)
+    if (await a.cache.get(key) !== inRedis) mismatches++
+  }
+  t.equal(mismatches, 0)
+})

@@ -119,3 +119,57 @@ t.test('without permission to SUBSCRIBE the cache still works, with L1 off', asy
   t.equal(app.cache.stats().l1.entries, 0)
   t.equal(app.cache.stats().l2.hits, 1)
 })
+
+// Each of these left a value in L1 that Redis no longer held (or held invalid): "an L1 copy never
+// outlives its L2 entry" held only for reads, not for the writes of set() and wrap().
+t.test('a del() sent while a set() of the key is on its way leaves no L1 copy of the deleted key', async (t) => {
+  const a = await cacheApp(t, { redis: server.url })
+  const admin = adminFor(t, server)
+  await a.cache.set('warm', 1)
+  // The SET leaves first, so Redis ends empty; the set()'s reply used to put its value back in L1.
+  for (let turns = 1; turns <= 4; turns++) {
+    const set = a.cache.set('k', `v${turns}`)
+    for (let i = 0; i < turns; i++) await Promise.resolve()
+    await Promise.all([set, a.cache.del('k')])
+    t.equal(await admin.get(await keyInGeneration(admin, 'k')), null, `${turns}: Redis holds nothing`)
+    t.equal(await a.cache.get('k'), undefined, `${turns}: neither does L1`)
+  }
+  t.equal(a.cache.stats().l1.entries, 1, 'only warm')
+  await a.cache.set('k', 'kept')
+  t.equal(a.cache.stats().l1.entries, 2, 'a set() nobody overtook fills L1 as before')
+  t.equal(a.cache.stats().l1.hits, 0)
+  t.equal(await a.cache.get('k'), 'kept')
+  t.equal(a.cache.stats().l1.hits, 1)
+})
+
+for (const where of ['this instance', 'another instance'] as const) {
+  t.test(`an invalidateTags() on ${where} while wrap()'s fn runs keeps the value out of L1 as well as Redis`, async (t) => {
+    const a = await cacheApp(t, { redis: server.url })
+    const b = await cacheApp(t, { redis: server.url })
+    const admin = adminFor(t, server)
+    let release = (): void => {}
+    const computing = new Promise<void>((resolve) => { release = resolve })
+    const pending = a.cache.wrap('k', async () => { await computing; return 'old' }, { tags: ['t'] })
+    await waitUntil('the tag token was read', async () => await admin.exists('scaleout:cache:json.v1:t:t') === 1, 5000)
+    await (where === 'this instance' ? a : b).cache.invalidateTags(['t'])
+    if (where === 'another instance') await waitUntil('a heard the invalidation', () => a.cache.stats().bus.messages === 1, 5000)
+    release()
+    t.equal(await pending, 'old', 'the caller gets what it computed')
+    t.equal(a.cache.stats().l1.entries, 0)
+    t.equal(await a.cache.get('k'), undefined)
+    t.equal(await b.cache.get('k'), undefined)
+    t.equal(await a.cache.wrap('k', () => 'new', { tags: ['t'] }), 'new')
+    t.equal(a.cache.stats().l1.entries, 1)
+  })
+}
+
+t.test('an entry deleted behind the cache\'s back sends no message: its L1 copy lasts until l1.ttl', async (t) => {
+  const a = await cacheApp(t, { redis: server.url, l1: { ttl: '300ms' } })
+  const admin = adminFor(t, server)
+  await a.cache.set('k', 'v')
+  await admin.del(await keyInGeneration(admin, 'k'))
+  t.equal(await a.cache.get('k'), 'v', 'served from L1')
+  t.equal(a.cache.stats().l1.hits, 1)
+  await waitUntil('the L1 copy expired', async () => await a.cache.get('k') === undefined, 5000)
+  t.equal(a.cache.stats().l1.entries, 0)
+})

@@ -6,6 +6,7 @@ import type { Entry, L1 } from './l1.js'
 import { callSettings, checkKey, checkTags, type Normalized, type Settings } from './options.js'
 import type { Store } from './store.js'
 import { InFlightMap } from './in-flight-map.js'
+import type { Read } from './reads.js'
 import type { CacheStats, SetOptions } from './types.js'
 
 const log = { plugin: '@scaleout/cache' }
@@ -101,22 +102,39 @@ export class SharedCache {
   async set (key: string, value: unknown, options?: SetOptions): Promise<void> {
     checkKey('key', key)
     const settings = this.settings('set', options)
-    await this.store_(key, value, this.o.codec.encode(value), settings, undefined)
+    await this.store_(key, value, this.o.codec.encode(value), settings, undefined, undefined)
   }
 
-  /** Writes Redis, tells the other instances, then keeps the value in L1. A Redis failure is logged. */
-  private async store_ (key: string, value: unknown, encoded: string | Buffer, s: Settings, tokens: string[] | undefined): Promise<boolean> {
+  /** A write's (or a read's) tracking for L1, from now on; none without L1. */
+  private track (key: string): Read | undefined {
+    return this.l1 === undefined ? undefined : this.coherence.reads.start(key)
+  }
+
+  private untrack (key: string, tracked: Read | undefined): void {
+    if (tracked !== undefined) this.coherence.reads.end(key, tracked)
+  }
+
+  /**
+   * Writes Redis, tells the other instances, then keeps the value in L1, unless an invalidation of
+   * the key came in meanwhile: since the write began, or since `since` (wrap's, taken before its
+   * value was computed). Redis then holds something newer, or nothing, or an entry its tags made
+   * invalid. A Redis failure is logged.
+   */
+  private async store_ (key: string, value: unknown, encoded: string | Buffer, s: Settings, tokens: string[] | undefined, since: Read | undefined): Promise<boolean> {
     const now = Date.now()
-    const entry: Entry = { value, expiresAt: now + s.ttlMs, staleUntil: now + s.ttlMs + s.staleMs, tags: s.tags, bytes: encoded.length }
-    this.coherence.dropKey(key)
+    const entry: Entry = { value, expiresAt: now + s.ttlMs, staleUntil: now + s.ttlMs + s.staleMs, tags: s.tags, bytes: Buffer.byteLength(encoded) }
+    const write = since ?? this.track(key)
+    this.coherence.dropKey(key, write)
     try {
       const tagTokens = tokens ?? await this.store.tagTokens(s.tags, this.token(), s.ttlMs + s.staleMs)
       await this.store.write(key, encoded, entry, tagTokens, this.coherence.keysMessage(key))
     } catch (err) {
       this.logger.warn({ err, key, ...log }, '@scaleout/cache: could not store a value in Redis; carrying on without it')
       return false
+    } finally {
+      if (since === undefined) this.untrack(key, write)
     }
-    if (this.l1 !== undefined && this.coherence.connected) this.l1.set(key, entry, now)
+    if (this.l1 !== undefined && this.coherence.connected && write?.stale === false) this.l1.set(key, entry, now)
     return true
   }
 
@@ -217,7 +235,17 @@ export class SharedCache {
   }
 
   private async run (key: string, fn: () => unknown, s: Settings, token: string | undefined): Promise<unknown> {
-    // Tag tokens taken before computing: an invalidation during `fn` makes the stored entry invalid.
+    // Tag tokens taken before computing: an invalidation during `fn` makes the stored entry invalid,
+    // and keeps the value out of this instance's L1 (tracked from here).
+    const since = this.track(key)
+    try {
+      return await this.runTracked(key, fn, s, token, since)
+    } finally {
+      this.untrack(key, since)
+    }
+  }
+
+  private async runTracked (key: string, fn: () => unknown, s: Settings, token: string | undefined, since: Read | undefined): Promise<unknown> {
     const tokens = this.store.tagTokens(s.tags, this.token(), s.ttlMs + s.staleMs).catch(() => undefined)
     this.counters.computed++
     let value: unknown
@@ -234,7 +262,7 @@ export class SharedCache {
       this.counters.storeErrors++
       this.logger.warn({ err, key, ...log }, '@scaleout/cache: wrap could not store the computed value; returned it uncached')
     }
-    if (encoded !== undefined) await this.store_(key, value, encoded, s, await tokens)
+    if (encoded !== undefined) await this.store_(key, value, encoded, s, await tokens, since)
     if (token !== undefined) this.release(key, token)
     return value
   }

@@ -3,7 +3,7 @@ import { luaScript, safeJsonParse } from '@scaleout/core'
 import type { Counters } from './counters.js'
 import type { L1 } from './l1.js'
 import { checkKey } from './options.js'
-import { ReadsInFlight } from './reads.js'
+import { ReadsInFlight, type Read } from './reads.js'
 import { Waiters } from './waiters.js'
 
 // How the instances keep their L1 copies coherent: the invalidation messages (their one format,
@@ -149,9 +149,9 @@ export class Coherence {
     return JSON.stringify({ i: this.id, g: gen } satisfies Message)
   }
 
-  /** `key` changes here: no read under way may bring its old value back into L1. */
-  dropKey (key: string): void {
-    this.reads.overtake(key)
+  /** `key` changes here: no read or write under way (but `except`, the change's own) may bring its old value back into L1. */
+  dropKey (key: string, except?: Read): void {
+    this.reads.overtake(key, except)
     this.l1?.delete(key)
   }
 

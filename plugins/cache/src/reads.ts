@@ -1,11 +1,14 @@
 import { InFlightMap } from './in-flight-map.js'
 
-/** A Redis read in flight; `stale` once an invalidation overtook it. */
+/** A Redis read or write in flight; `stale` once an invalidation overtook it. */
 export interface Read { stale: boolean }
 
 /**
- * Redis reads in flight per key. An invalidation that arrives while a read is on its way marks it,
- * so the value it brings back (possibly from before the invalidation) never refills L1.
+ * Redis reads in flight per key, and writes with the computing of their value. An invalidation that
+ * arrives while one is on its way marks it, so the value it brings back (possibly from before the
+ * invalidation) never refills L1: a read's from Redis, a write's that a del() or another
+ * instance's change has replaced in Redis since, or a wrap() value computed before its tags were
+ * invalidated.
  */
 export class ReadsInFlight {
   private readonly byKey = new InFlightMap<Set<Read>>()
@@ -24,9 +27,9 @@ export class ReadsInFlight {
     if (reads.size === 0) this.byKey.delete(key)
   }
 
-  /** Marks the reads of `key`, or of every key (tags, clear, resync may concern any). */
-  overtake (key?: string): void {
+  /** Marks the reads of `key`, or of every key (tags, clear, resync may concern any), but `except`. */
+  overtake (key?: string, except?: Read): void {
     const sets = key === undefined ? [...this.byKey.values()] : [this.byKey.get(key) ?? new Set<Read>()]
-    for (const reads of sets) for (const read of reads) read.stale = true
+    for (const reads of sets) for (const read of reads) if (read !== except) read.stale = true
   }
 }
