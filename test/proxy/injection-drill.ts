@@ -10,7 +10,7 @@ export interface Seen { ip: string, protocol: string, host: string, stop: string
 
 /** The client's own connection: a loopback address other than the proxy's 127.0.0.1. */
 export const CLIENT = '127.0.0.9'
-export const MODES = ['x-forwarded-for', 'forwarded'] as const
+export const MODES = ['x-forwarded-for', 'forwarded', 'x-real-ip', 'cf-connecting-ip', 'true-client-ip'] as const
 
 /** An app that reports what @scaleout/proxy made of the request under /<mode>, with @scaleout/health's defaults. */
 export async function reportingApp (options: { allowedHosts?: string[] } = {}): Promise<FastifyInstance> {

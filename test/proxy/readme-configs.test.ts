@@ -59,7 +59,10 @@ for (const balancer of ['nginx', 'haproxy', 'health-nginx'] as const) {
         const answer = await send(port, `/${mode}`, attempt)
         t.equal(answer.status, 200, `${attempt.what} (${mode})`)
         const seen = JSON.parse(answer.body) as Seen
-        t.same({ ip: seen.ip, protocol: seen.protocol, host: seen.host }, { ip: CLIENT, protocol: 'http', host: attempt.expectedHost }, `${attempt.what} (${mode})`)
+        // The CDN headers are set by a CDN in front, never by these blocks, which drop what a client
+        // sent under those names: the address is then the proxy's own, never one the client chose.
+        const ip = mode === 'cf-connecting-ip' || mode === 'true-client-ip' ? '127.0.0.1' : CLIENT
+        t.same({ ip: seen.ip, protocol: seen.protocol, host: seen.host }, { ip, protocol: 'http', host: attempt.expectedHost }, `${attempt.what} (${mode})`)
         // A header the client could get refused would make it the proxy's own address.
         t.not(seen.stop, 'refused', `${attempt.what} (${mode}): the proxy's header is always well formed`)
       }
