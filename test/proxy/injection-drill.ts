@@ -12,6 +12,15 @@ export interface Seen { ip: string, protocol: string, host: string, stop: string
 export const CLIENT = '127.0.0.9'
 export const MODES = ['x-forwarded-for', 'forwarded', 'x-real-ip', 'cf-connecting-ip', 'true-client-ip'] as const
 
+/**
+ * The address the app must see in `mode` behind a published edge config: the client's, from the
+ * headers the proxy sets; the proxy's own (127.0.0.1) for the CDN headers, which a CDN in front
+ * would set and the edge drops: never an address the client chose.
+ */
+export function addressIn (mode: typeof MODES[number]): string {
+  return mode === 'cf-connecting-ip' || mode === 'true-client-ip' ? '127.0.0.1' : CLIENT
+}
+
 /** An app that reports what @scaleout/proxy made of the request under /<mode>, with @scaleout/health's defaults. */
 export async function reportingApp (options: { allowedHosts?: string[] } = {}): Promise<FastifyInstance> {
   const app = Fastify()
