@@ -21,6 +21,30 @@ t.test('Fastify\'s trustProxy and the plugin together: a coded error, not two an
   t.equal(new DecoratorConflictError('ips').statusCode, 500)
 })
 
+// Fastify lets a child scope shadow a decorator: a plugin registered in a child of a trustProxy app
+// used to answer request.ip there while Fastify answered it (spoofably) on every other route.
+t.test('a child scope of a trustProxy app, or of a scope with the plugin, fails with the same coded error', async (t) => {
+  const conflict = { code: 'SCALEOUT_ERR_PROXY_CONFLICT', message: /cannot define request.ip: it is already defined, by Fastify's `trustProxy` option or another plugin/ }
+  const underTrustProxy = appFor(t, { trustProxy: true })
+  underTrustProxy.register(async (child) => { await child.register(proxy, { trust: 'loopback' }) })
+  await t.rejects(async () => { await underTrustProxy.ready() }, conflict)
+  const nested = appFor(t)
+  await nested.register(proxy, { trust: 'loopback' })
+  nested.register(async (child) => { await child.register(proxy, { trust: 'all' }) })
+  await t.rejects(async () => { await nested.ready() }, conflict, 'a second registration below the first, which would trust more for some routes')
+  // Sibling scopes each have their own request.ip: no conflict.
+  const siblings = appFor(t)
+  for (const trust of [['127.0.0.1'], ['10.0.0.0/8']]) {
+    siblings.register(async (child) => {
+      await child.register(proxy, { trust })
+      child.get(`/${trust[0] as string}`, async (request) => request.ip)
+    })
+  }
+  siblings.get('/outside', async (request) => request.ip)
+  const ip = async (url: string, remoteAddress: string): Promise<string> => (await siblings.inject({ url, remoteAddress, headers: { 'x-forwarded-for': '203.0.113.7' } })).body
+  t.same([await ip('/127.0.0.1', '127.0.0.1'), await ip('/127.0.0.1', '10.0.0.1'), await ip('/10.0.0.0/8', '10.0.0.1'), await ip('/outside', '10.0.0.1')], ['203.0.113.7', '10.0.0.1', '203.0.113.7', '10.0.0.1'])
+})
+
 t.test('another plugin\'s decoration failure is not mistaken for a conflict', async (t) => {
   const app = appFor(t)
   app.decorateRequest('forwarded', null as unknown as ForwardedInfo)

@@ -24,8 +24,29 @@ function decorate (fastify: FastifyInstance, name: string, getter: (this: Fastif
   }
 }
 
+/**
+ * How many prototypes of the scope's request class define `ip`: Fastify's own request defines it
+ * once. More means Fastify's `trustProxy`, or another plugin (this one in a parent scope included),
+ * already answers request.ip for routes of this app. Fastify lets a child scope shadow a decorator,
+ * so decorating would not fail there, and the app would give two answers: spoofable outside the
+ * scope. Undefined when Fastify's request class is not found under the name Fastify 5 gives it:
+ * Fastify's own check (which catches a root-level conflict) is then all there is.
+ */
+function ipDefinitions (fastify: FastifyInstance): number | undefined {
+  const key = Object.getOwnPropertySymbols(fastify).find((symbol) => symbol.description === 'fastify.Request')
+  const requestClass = key === undefined ? undefined : (fastify as unknown as Record<symbol, { prototype?: object } | undefined>)[key]
+  if (typeof requestClass?.prototype !== 'object') return undefined
+  let count = 0
+  for (let proto: object | null = requestClass.prototype; proto !== null; proto = Object.getPrototypeOf(proto) as object | null) {
+    if (Object.hasOwn(proto, 'ip')) count++
+  }
+  return count
+}
+
 export async function proxyPlugin (fastify: FastifyInstance, options: ProxyOptions): Promise<void> {
   const config: Config = normalizeOptions(options)
+  const definitions = ipDefinitions(fastify)
+  if (definitions !== undefined && definitions > 1) throw new DecoratorConflictError('ip')
   if (config.trustAll) fastify.log.warn(TRUST_ALL_WARNING)
 
   function state (request: FastifyRequest): Walk {
