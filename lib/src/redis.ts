@@ -18,10 +18,17 @@ export interface ResolveRedisOptions {
    * and a client the caller passed in is never changed.
    */
   autoPipelining?: boolean
+  /**
+   * The longest the plugin lets one of its Redis calls wait (its `timeout` option). A client created
+   * here gives up on a command after 1 s by default (ioredis `commandTimeout`): a plugin that allows
+   * longer gets that much instead, or its own longer timeout would never be reached. A
+   * `commandTimeout` the user wrote in the `redis` option still wins.
+   */
+  timeout?: number
 }
 
 /** ioredis options a plugin asks for, applied under the user's own (Redis and Cluster alike). */
-type Tuning = Pick<RedisOptions, 'enableAutoPipelining'>
+type Tuning = Pick<RedisOptions, 'enableAutoPipelining' | 'commandTimeout'>
 
 /**
  * Duck-typed rather than `instanceof`: @fastify/redis and callers may bring their own copy of ioredis.
@@ -64,11 +71,13 @@ function create (plugin: string, option: Exclude<RedisOption, RedisClient>, tuni
   if ('cluster' in option) {
     const { cluster, redisOptions: userRedisOptions, ...rest } = option
     const { nodes, redisOptions } = clusterNodes(plugin, cluster)
+    // The command timeout is each node's, under redisOptions.
+    const { commandTimeout, ...clusterTuning } = tuning
     const options: ClusterOptions = {
       ...clusterDefaults,
-      ...tuning,
+      ...clusterTuning,
       ...rest,
-      redisOptions: { ...clusterDefaults.redisOptions, ...redisOptions, ...userRedisOptions }
+      redisOptions: { ...clusterDefaults.redisOptions, ...(commandTimeout === undefined ? {} : { commandTimeout }), ...redisOptions, ...userRedisOptions }
     }
     return { client: new Cluster(nodes, options), source: 'cluster' }
   }
@@ -190,8 +199,11 @@ function pick (fastify: FastifyInstance, plugin: string, option: RedisOption | u
  * the caller passed in is never closed.
  */
 export async function resolveRedis (fastify: FastifyInstance, option: RedisOption | undefined, opts: ResolveRedisOptions): Promise<ResolvedRedis> {
-  const { plugin, readyTimeoutMs = 2000, autoPipelining } = opts
-  const tuning: Tuning = autoPipelining === undefined ? {} : { enableAutoPipelining: autoPipelining }
+  const { plugin, readyTimeoutMs = 2000, autoPipelining, timeout } = opts
+  const tuning: Tuning = {
+    ...(autoPipelining === undefined ? {} : { enableAutoPipelining: autoPipelining }),
+    ...(timeout === undefined || timeout <= (redisDefaults.commandTimeout as number) ? {} : { commandTimeout: timeout })
+  }
   const { client, owned, source } = pick(fastify, plugin, option, tuning)
   const ours: RedisClient[] = owned ? [client] : []
   let closing = false

@@ -1,5 +1,7 @@
 import t from 'tap'
 import Fastify from 'fastify'
+import type { Cluster, Redis } from 'ioredis'
+import broadcast from '@scaleout/broadcast'
 import { bounded, boundFor, resolveRedis } from '@scaleout/core'
 import { RedisServer, appFor, redisFor } from '../helpers/index.js'
 
@@ -74,4 +76,30 @@ t.test('boundFor() relies on a client\'s own command timeout only when it is wit
   await t.rejects(boundFor(foreign, false, 2000)(foreign.get('k')), timeout(2000), 'another ioredis copy\'s client: bounded()')
   server.resume()
   await t.rejects(boundFor(callers, false, 2000)(callers.hget('k', 'f')), { code: 'SCALEOUT_ERR_REDIS_REPLY', message: 'Redis refused the command (WRONGTYPE)' }, 'command errors are coded too')
+})
+
+// A created client gave up after its 1 s commandTimeout whatever the plugin's timeout said: a
+// broadcast `timeout: '5s'` failed publishes after 1 s.
+t.test('a plugin timeout over 1 s becomes the created client\'s command timeout, unless the user set one', async (t) => {
+  const server = await RedisServer.start()
+  t.teardown(async () => await server.stop())
+  const app = appFor(t)
+  const timeoutOf = async (option: Parameters<typeof resolveRedis>[1], timeout: number | undefined): Promise<unknown> => {
+    const { client } = await resolveRedis(app, option, { plugin: '@scaleout/test', readyTimeoutMs: 50, ...(timeout === undefined ? {} : { timeout }) })
+    return 'startupNodes' in client ? (client as Cluster).options.redisOptions?.commandTimeout : (client as Redis).options.commandTimeout
+  }
+  t.equal(await timeoutOf(server.url, 3000), 3000)
+  t.equal(await timeoutOf(server.url, 200), 1000, 'a shorter one leaves the default: the plugin bounds its calls itself')
+  t.equal(await timeoutOf(server.url, undefined), 1000)
+  t.equal(await timeoutOf({ url: server.url, commandTimeout: 500 }, 3000), 500, 'the user\'s own setting wins')
+  t.equal(await timeoutOf({ cluster: ['redis://127.0.0.1:1'], clusterRetryStrategy: () => null }, 3000), 3000, 'a Cluster\'s nodes get it')
+  t.equal(await timeoutOf({ cluster: ['redis://127.0.0.1:1'], clusterRetryStrategy: () => null, redisOptions: { commandTimeout: 700 } }, 3000), 700)
+
+  const broadcasting = appFor(t)
+  await broadcasting.register(broadcast, { redis: server.url, timeout: '3s', heartbeatInterval: false })
+  await broadcasting.ready()
+  server.pause()
+  const result = await broadcasting.broadcast.publish('news', 'while paused')
+  server.resume()
+  t.match(result, { remote: false, error: { code: 'SCALEOUT_ERR_REDIS_TIMEOUT', message: 'Redis did not answer within 3000ms' } })
 })

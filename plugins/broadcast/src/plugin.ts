@@ -16,7 +16,7 @@ export async function broadcastPlugin (fastify: FastifyInstance, options: Broadc
   // Our own client only publishes, so auto-pipelining buys it nothing and costs latency: ioredis
   // holds each PUBLISH until setImmediate and, while one batch awaits its replies, queues the next
   // behind it (and the pipeline objects are garbage per batch). A caller's client is left as it is.
-  const redis = await resolveRedis(fastify, settings.redis, { plugin: PLUGIN, autoPipelining: false })
+  const redis = await resolveRedis(fastify, settings.redis, { plugin: PLUGIN, autoPipelining: false, timeout: settings.timeout })
   const sharded = settings.sharded ?? redis.isCluster
   // ioredis sends SSUBSCRIBE only through a Cluster created with shardedSubscribers (one link per
   // master, re-subscribed when a master restarts). The core quits this connection on close.

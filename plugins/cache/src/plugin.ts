@@ -18,7 +18,7 @@ const SUBSCRIBE_READY_MS = 2000
 /** Checks the options, then builds the tiers and their coherence and decorates `fastify.cache`. */
 export async function cachePlugin (fastify: FastifyInstance, options: CacheOptions): Promise<void> {
   const o = normalize(options)
-  const resolved = await resolveRedis(fastify, o.redis, { plugin: PLUGIN })
+  const resolved = await resolveRedis(fastify, o.redis, { plugin: PLUGIN, timeout: o.timeoutMs })
   const counters = new Counters()
   const generation = new Generation()
   const breaker = o.breaker === undefined ? undefined : new Breaker(o.breaker.threshold, o.breaker.cooldownMs)

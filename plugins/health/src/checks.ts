@@ -32,7 +32,7 @@ export async function addChecks (fastify: FastifyInstance, runner: CheckRunner, 
   if (settings.redis === false) return
   if (settings.redis !== undefined || redisConfigured(fastify)) {
     if (runner.entries.has('redis')) throw new DuplicateCheckError('redis')
-    const { client } = await resolveRedis(fastify, settings.redis, { plugin: PLUGIN })
+    const { client } = await resolveRedis(fastify, settings.redis, { plugin: PLUGIN, timeout: settings.redisCheck.timeout })
     runner.add('redis', redisCheck(client).check, settings.redisCheck)
   }
 }

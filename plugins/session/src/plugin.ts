@@ -19,7 +19,7 @@ export async function sessionPlugin (fastify: FastifyInstance, options: SessionO
   const settings = normalize(options)
   // maxBytes bounds the whole session (checked on save), so the codec's per-value bound is moot.
   const codec = createCodec(PLUGIN, { maxBytes: 512 * 1024 * 1024 })
-  const { client, owned } = await resolveRedis(fastify, settings.redis, { plugin: PLUGIN })
+  const { client, owned } = await resolveRedis(fastify, settings.redis, { plugin: PLUGIN, timeout: settings.timeout })
   // WAIT must follow the write on the connection that made it; a Cluster sends it to any node.
   if (settings.durable !== null && client.isCluster) throw invalid(PLUGIN, 'durable', 'nothing on a Redis Cluster (WAIT would not reach the node that took the write)')
   const store = new Store(client, owned, settings)
