@@ -136,6 +136,23 @@ t.test('regression: two routes of one pattern told apart by constraints shared e
   t.same(await answer('/site', { host: 'a.example' }), ['site a', 'miss'])
   t.same(await answer('/site', { host: 'b.example' }), ['site b', 'miss'])
   t.same(await answer('/site', { host: 'b.example' }), ['site b', 'hit'])
+  // A constraint of the app's own whose values are not text: a tier number from a header.
+  const tiered = await cacheApp(t, { redis: server.url }, (app) => {
+    const tiers = new Map<unknown, unknown>()
+    app.addConstraintStrategy({
+      name: 'tier',
+      storage: () => ({ get: (tier: unknown) => tiers.get(tier) ?? null, set: (tier: unknown, store: unknown) => { tiers.set(tier, store) } }),
+      deriveConstraint: (request: { headers: Record<string, unknown> }) => Number(request.headers['x-tier']),
+      mustMatchWhenDerived: true
+    } as unknown as Parameters<typeof app.addConstraintStrategy>[0])
+    app.get('/tiered', { constraints: { tier: 1 }, config: { cache: { ttl: '60s' } } }, async () => 'tier 1')
+    app.get('/tiered', { constraints: { tier: 2 }, config: { cache: { ttl: '60s' } } }, async () => 'tier 2')
+  })
+  const tier = async (n: string): Promise<[string, unknown]> => {
+    const res = await tiered.inject({ url: '/tiered', headers: { 'x-tier': n } })
+    return [res.body, res.headers['x-cache']]
+  }
+  t.same([await tier('1'), await tier('2'), await tier('2')], [['tier 1', 'miss'], ['tier 2', 'miss'], ['tier 2', 'hit']])
 })
 
 t.test('a key() that returns neither text nor a number is a coded 500, never a key shared by everyone', async (t) => {

@@ -53,16 +53,16 @@ export class SocketRegistry {
     else detaches.add(detach)
   }
 
+  /** Called once per attachment (its detach runs once): the socket is always here. */
   delete (socket: BroadcastSocket, detach: () => void): void {
-    const detaches = this.sockets.get(socket)
-    if (detaches === undefined) return
+    const detaches = this.sockets.get(socket) as Set<() => void>
     detaches.delete(detach)
     if (detaches.size === 0) this.sockets.delete(socket)
   }
 
-  /** Runs every detach of the socket (each also deletes itself here). */
+  /** Runs every detach of an attached socket (each also deletes itself here). */
   detach (socket: BroadcastSocket): void {
-    for (const detach of [...this.sockets.get(socket) ?? []]) detach()
+    for (const detach of [...this.sockets.get(socket) as Set<() => void>]) detach()
   }
 
   /**
