@@ -70,6 +70,8 @@ t.test('what a check returns becomes its observations', async (t) => {
     ['a string', () => 'ok', [{ status: 'fail', output: 'check returned neither nothing, an observation object nor an array of them' }]],
     ['an array with a non-object', () => [{ status: 'pass' }, 3], [{ status: 'fail', output: /^check returned neither/ }]],
     ['an unknown status', () => ({ status: 'ok' }), [{ status: 'fail', output: 'check reported the unknown status "ok"' }]],
+    // Once made the report unserialisable: every /health answer was a 500.
+    ['an observation JSON cannot hold', () => ({ observedValue: 12n }), [{ status: 'fail', output: 'check returned an observation that is not JSON: Do not know how to serialize a BigInt', observedUnit: 'ms' }]],
     ['a synchronous throw', () => { throw new Error('boom') }, [{ status: 'fail', output: 'boom' }]],
     // Some libraries reject with strings; the output still says what happened.
     ['a rejected non-error', async () => await new Promise((_resolve, reject) => { reject(Object.assign(Object.create(null), { toString: () => 'plain string' })) }), [{ status: 'fail', output: 'plain string' }]],
@@ -178,4 +180,18 @@ t.test('a user check may not take the name of a built-in check', async (t) => {
   await t.rejects(async () => { await build(t, { eventLoopDelay: {}, checks: { eventLoop: () => true } }) }, { code: 'SCALEOUT_ERR_HEALTH_DUPLICATE_CHECK' })
   await t.rejects(async () => { await build(t, { heap: true, checks: { heap: () => true } }) }, { code: 'SCALEOUT_ERR_HEALTH_DUPLICATE_CHECK' })
   await t.rejects(async () => { await build(t, { redis: 'redis://127.0.0.1:1', checks: { redis: () => true } }) }, { code: 'SCALEOUT_ERR_HEALTH_DUPLICATE_CHECK', message: /"redis"/ })
+})
+
+// Fastify fails ready() and listen() when an onReady hook takes longer than pluginTimeout (10 s by
+// default): a check timeout above it, with the dependency hanging at start-up, kept the app from
+// starting at all.
+t.test('a first run that would outlast Fastify\'s pluginTimeout lets the server start, failing readiness until it ends', async (t) => {
+  const dep = controlled('hang')
+  const { app } = await build(t, { checks: { dep: { check: dep.check, interval: LONG, timeout: '2s' } } }, { pluginTimeout: 500 })
+  await app.ready()
+  const ready = await app.inject('/health/ready')
+  t.same([ready.statusCode, ready.json()], [503, { status: 'fail', output: 'starting' }])
+  t.match(app.health.report().checks['dep:responseTime'], [{ status: 'fail', output: 'not checked yet' }])
+  await waitUntil('the first run times out', () => app.health.report().checks['dep:responseTime']?.[0]?.output === 'check timed out after 2000ms', 10_000)
+  t.equal((await app.inject('/health/ready')).statusCode, 503)
 })

@@ -63,6 +63,8 @@ t.test('every bad option fails registration with a coded error naming it', async
     [{ detailsAllowList: ['0.0.0.0/0'] }, 'detailsAllowList', /.*\(got "0.0.0.0\/0"\)/],
     [{ detailsAllowList: ['loopback', 'everyone'] }, 'detailsAllowList', /.*presets "loopback", "private", "linklocal", "uniquelocal" \(got "everyone"\)/],
     [{ instanceHeader: 'x served by' }, 'instanceHeader', /a boolean or an HTTP header name/],
+    [{ instanceHeader: 'Transfer-Encoding' }, 'instanceHeader', /a header of your own such as "x-served-by", not transfer-encoding, which frames or routes every response/],
+    [{ instanceHeader: 'content-length' }, 'instanceHeader', /a header of your own such as "x-served-by", not content-length, which/],
     [{ logInstance: 1 }, 'logInstance', /a boolean/],
     [{ signals: 'SIGTERM' }, 'signals', /false or an array of signal names/],
     [{ signals: ['SIGNOPE'] }, 'signals', /false or an array/],

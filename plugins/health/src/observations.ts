@@ -22,6 +22,12 @@ function one (value: CheckObservation, durationMs: number, time: string): Observ
   if (status !== undefined && !isStatus(status)) {
     return { status: 'fail', observedValue: round(durationMs), observedUnit: 'ms', output: `check reported the unknown status ${JSON.stringify(status)}`, time }
   }
+  // The report is JSON: a field it cannot hold (a BigInt, a cycle) would fail every /health answer.
+  try {
+    JSON.stringify(fields)
+  } catch (err) {
+    return { status: 'fail', observedValue: round(durationMs), observedUnit: 'ms', output: `check returned an observation that is not JSON: ${(err as Error).message}`, time }
+  }
   const measured = fields.observedValue === undefined ? { observedValue: round(durationMs), observedUnit: 'ms' } : {}
   return { status: status ?? 'pass', ...fields, ...measured, time }
 }

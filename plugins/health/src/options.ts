@@ -147,10 +147,15 @@ function signals (value: unknown): NodeJS.Signals[] {
   return [...new Set(value as NodeJS.Signals[])]
 }
 
+/** Headers that frame or route a response, or that Node and proxies manage: an instance id in one breaks every response. */
+const RESERVED_HEADERS = new Set(['connection', 'content-encoding', 'content-length', 'content-type', 'date', 'host', 'keep-alive', 'proxy-connection', 'set-cookie', 'te', 'trailer', 'transfer-encoding', 'upgrade'])
+
 function instanceHeader (value: unknown): string | false {
   if (value === undefined || value === false) return false
   if (value === true) return 'x-served-by'
-  return checkString(PLUGIN, 'instanceHeader', value, HEADER, 'a boolean or an HTTP header name').toLowerCase()
+  const name = checkString(PLUGIN, 'instanceHeader', value, HEADER, 'a boolean or an HTTP header name').toLowerCase()
+  if (RESERVED_HEADERS.has(name)) throw invalid(PLUGIN, 'instanceHeader', `a header of your own such as "x-served-by", not ${name}, which frames or routes every response`)
+  return name
 }
 
 /** Checks and normalises every option before anything is decorated or registered. */

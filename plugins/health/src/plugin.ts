@@ -28,7 +28,7 @@ export async function healthPlugin (fastify: FastifyInstance, options: HealthOpt
   sweepIdleConnections(fastify)
 
   fastify.addHook('onReady', async () => {
-    await runner.start()
+    await firstRun(runner.start(), fastify.initialConfig.pluginTimeout ?? 0)
     state.serverReady = true
     state.update()
     drainer.listen()
@@ -37,4 +37,20 @@ export async function healthPlugin (fastify: FastifyInstance, options: HealthOpt
     drainer.unlisten()
     runner.stop()
   })
+}
+
+/**
+ * Waits for the checks' first run, but never so long that Fastify gives up on the onReady hook: it
+ * allows a hook `pluginTimeout` (10 s by default) and then fails ready() and listen(), which a check
+ * timeout of more would have done whenever a dependency hung at start-up. Past 90% of it the server
+ * starts, and a check still running counts as failing ("not checked yet") until its result.
+ */
+async function firstRun (run: Promise<void>, pluginTimeout: number): Promise<void> {
+  if (pluginTimeout <= 0) {
+    await run
+    return
+  }
+  let timer: NodeJS.Timeout | undefined
+  await Promise.race([run, new Promise<void>((resolve) => { timer = setTimeout(resolve, Math.floor(pluginTimeout * 0.9)) })])
+  clearTimeout(timer)
 }
