@@ -91,13 +91,16 @@ t.test('bad arguments get coded errors', async (t) => {
   const server = await redisFor(t)
   const app = appFor(t)
   await app.register(broadcast, { redis: server.url, heartbeatInterval: false })
-  for (const channel of ['', 'a b', 'tab\there', 'x'.repeat(257), 42, null]) {
+  // Lone surrogates (both would reach Redis as U+FFFD), a C1 control, a zero-width space, a no-break space.
+  for (const channel of ['', 'a b', 'tab\there', 'x'.repeat(257), 42, null, 'user:\uD800', 'user:\uDC00', 'a\u0085b', 'a\u200Bb', 'a\u00A0b']) {
     await t.rejects(app.broadcast.publish(channel as never, 1), { code: 'SCALEOUT_ERR_BROADCAST_CHANNEL', statusCode: 400 })
     t.throws(() => app.broadcast.subscribe(channel as never, () => {}), { code: 'SCALEOUT_ERR_BROADCAST_CHANNEL' })
   }
   t.throws(() => app.broadcast.subscribe('ok', 'nope' as never), { code: 'SCALEOUT_ERR_BROADCAST_HANDLER' })
   t.throws(() => app.broadcast.attach({} as never, ['a', 'b', 'c'], { maxChannels: 2 }), { code: 'SCALEOUT_ERR_BROADCAST_TOO_MANY_CHANNELS', message: 'A socket may join at most 2 channels (asked for 3)' })
   t.equal(app.broadcast.stats().listeners, 0, 'nothing was half-subscribed')
+  // Names of any script, and a pair of surrogates that is one character, are printable.
+  for (const channel of ['x'.repeat(256), 'chat:日本語', 'room:😀', 'a-b_c.d:e/f']) t.match(await app.broadcast.publish(channel, 1), { remote: true }, channel)
 })
 
 t.test('handlers: errors thrown or rejected are logged, the others still run', async (t) => {

@@ -56,6 +56,16 @@ t.test('broadcast as an attacker sees it', async (t) => {
     t.same(await handshake(`${base}/ws`, {}), { open: true }, 'no Origin: not a browser page')
   })
 
+  t.test('a plain-HTTP page is not the origin of a request that came over TLS', async (t) => {
+    // Behind a proxy the app trusts, the request's protocol is the one the browser used.
+    const { base, port } = await start(t, { redis: server.url }, { '/ws': {} }, { trustProxy: '127.0.0.1' })
+    const tls = { 'x-forwarded-proto': 'https' }
+    t.same(await handshake(`${base}/ws`, { ...tls, origin: `http://127.0.0.1:${port}` }), { status: 403, body: { statusCode: 403, code: 'SCALEOUT_ERR_BROADCAST_ORIGIN', error: 'Forbidden', message: `WebSocket connections from origin "http://127.0.0.1:${port}" are not accepted` } })
+    t.same(await handshake(`${base}/ws`, { ...tls, origin: `https://127.0.0.1:${port}` }), { open: true }, 'the https page on that host and port')
+    t.same(await handshake(`${base}/ws`, { origin: `https://127.0.0.1:${port}` }), { open: true }, 'an https page, with TLS ended by a proxy the app is not told about')
+    t.same(await handshake(`${base}/ws`, { origin: `http://127.0.0.1:${port}` }), { open: true }, 'plain HTTP both ways')
+  })
+
   t.test('allowedOrigins: a list or a function on the plugin, overridden per route; same origin always passes', async (t) => {
     const seen: string[] = []
     const { base, port } = await start(t, { redis: server.url, allowedOrigins: ['https://app.example/', 'https://two.example'] }, {

@@ -13,11 +13,12 @@ import type { AttachOptions, BroadcastSocket, BroadcastStats, MessageHandler, Me
 // How long a socket gets to answer the 1001 close handshake at shutdown before it is terminated.
 const CLOSE_GRACE_MS = 2000
 
-// eslint-disable-next-line no-control-regex
-const CHANNEL = /^[^\s\x00-\x1f\x7f]{1,256}$/
+// Printable: no whitespace, control (C0 and C1), format (zero-width), private-use or surrogate
+// character. A lone surrogate would become U+FFFD on its way to Redis: two names, one channel.
+const CHANNEL = /^[^\s\p{Cc}\p{Cf}\p{Co}\p{Cs}]+$/u
 
 function checkChannel (channel: unknown): string {
-  if (typeof channel !== 'string' || !CHANNEL.test(channel)) throw new InvalidChannelError(JSON.stringify(String(channel).slice(0, 60)))
+  if (typeof channel !== 'string' || channel.length > 256 || !CHANNEL.test(channel)) throw new InvalidChannelError(JSON.stringify(String(channel).slice(0, 60)))
   return channel
 }
 

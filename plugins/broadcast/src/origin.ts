@@ -39,8 +39,14 @@ export function checkOrigins (option: string, value: unknown): OriginCheck {
   return (origin) => allowed.has(origin)
 }
 
-/** The Origin's host and port equal the ones the request was sent to (`request.host`). */
+/**
+ * The Origin's host and port equal the ones the request was sent to (`request.host`), and a page
+ * served over plain HTTP is not the origin of a request that came over TLS: anyone on the network
+ * path can write such a page. The converse cannot be told apart from a proxy that terminates TLS
+ * without saying so to the app (request.protocol 'http'), so an https page passes.
+ */
 function sameOrigin (url: URL, request: FastifyRequest): boolean {
+  if (url.protocol === 'http:' && request.protocol === 'https') return false
   let host: URL
   try {
     host = new URL(`${url.protocol}//${request.host}`)
