@@ -236,6 +236,10 @@ t.test('bad keys and per-call options get coded errors', async (t) => {
   await t.rejects(app.cache.wrap('k', () => 1, { ttl: -1 }), { code: 'SCALEOUT_ERR_CACHE_OPTION', message: /ttl is invalid/ })
   await t.rejects(app.cache.set('k', 1, { staleTtl: 'soon' }), { code: 'SCALEOUT_ERR_CACHE_OPTION', message: /staleTtl is invalid/ })
   await t.rejects(app.cache.set('k', 1, { tags: 'a' as unknown as string[] }), { code: 'SCALEOUT_ERR_CACHE_OPTION', message: '@scaleout/cache: tags is invalid: expected an array of strings' })
+  // Every instance refuses an invalidation message of more: more could never reach their L1.
+  const many = Array.from({ length: 1001 }, (_, i) => `t${i}`)
+  await t.rejects(app.cache.invalidateTags(many), { code: 'SCALEOUT_ERR_CACHE_OPTION', message: '@scaleout/cache: tags is invalid: expected at most 1000 tags (got 1001)' })
+  await t.rejects(app.cache.set('k', 1, { tags: many }), { code: 'SCALEOUT_ERR_CACHE_OPTION', message: '@scaleout/cache: tags is invalid: expected at most 1000 tags (got 1001)' })
   await t.rejects(app.cache.invalidateTags(['']), { code: 'SCALEOUT_ERR_CACHE_KEY', message: /a tag must be/ })
   await t.rejects(app.cache.set('k', 1, { tll: 60 } as unknown as { ttl: number }), { code: 'SCALEOUT_ERR_INVALID_OPTION', message: '@scaleout/cache: option `set().tll` is invalid: expected no such option: did you mean `ttl`? the options are ttl, staleTtl, tags' })
   await t.rejects(app.cache.wrap('k', () => 1, { tag: ['a'] } as unknown as { tags: string[] }), { code: 'SCALEOUT_ERR_INVALID_OPTION', message: /option `wrap\(\)\.tag` is invalid: expected no such option: did you mean `tags`\?/ })

@@ -173,3 +173,16 @@ t.test('an entry deleted behind the cache\'s back sends no message: its L1 copy 
   await waitUntil('the L1 copy expired', async () => await a.cache.get('k') === undefined, 5000)
   t.equal(a.cache.stats().l1.entries, 0)
 })
+
+t.test('an invalidateTags() of 1000 tags, the most one call may name, reaches the other instance\'s L1', async (t) => {
+  const a = await cacheApp(t, { redis: server.url })
+  const b = await cacheApp(t, { redis: server.url })
+  await a.cache.set('k', 'v', { tags: ['t999'] })
+  await waitUntil('b heard the set', () => b.cache.stats().bus.messages === 1, 5000)
+  t.equal(await b.cache.get('k'), 'v')
+  t.equal(b.cache.stats().l1.entries, 1)
+  await a.cache.invalidateTags(Array.from({ length: 1000 }, (_, i) => `t${i}`))
+  await waitUntil('b heard the invalidation', () => b.cache.stats().bus.messages === 2, 5000)
+  t.equal(b.cache.stats().l1.entries, 0)
+  t.equal(await b.cache.get('k'), undefined)
+})

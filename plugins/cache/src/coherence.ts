@@ -2,7 +2,7 @@ import { randomBytes } from 'node:crypto'
 import { luaScript, safeJsonParse } from '@scaleout/core'
 import type { Counters } from './counters.js'
 import type { L1 } from './l1.js'
-import { checkKey } from './options.js'
+import { checkKey, MAX_TAGS } from './options.js'
 import { ReadsInFlight, type Read } from './reads.js'
 import { Waiters } from './waiters.js'
 
@@ -87,9 +87,9 @@ export interface Message {
   g?: string
 }
 
-// What we send is never larger: one key per write, the tags of one call. A forged message with
-// thousands of keys would make every instance walk them.
-const MAX_ITEMS = 1000
+// What we send is never larger: one key per write, the tags of one call (at most MAX_TAGS). A
+// forged message with thousands of keys would make every instance walk them.
+const MAX_ITEMS = MAX_TAGS
 
 function strings (value: unknown): boolean {
   if (value === undefined) return true

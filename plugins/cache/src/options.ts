@@ -98,9 +98,16 @@ export function checkKey (what: string, value: unknown): string {
   return value
 }
 
+/**
+ * The most tags one call may name: an invalidation message carries the tags of one call, and every
+ * instance refuses a message with more (coherence.ts), so more could never reach their L1.
+ */
+export const MAX_TAGS = 1000
+
 export function checkTags (value: unknown): string[] {
   if (value === undefined) return []
   if (!Array.isArray(value)) throw new InvalidCallOptionError('tags', 'an array of strings')
+  if (value.length > MAX_TAGS) throw new InvalidCallOptionError('tags', `at most ${MAX_TAGS} tags (got ${value.length})`)
   for (const tag of value) checkKey('a tag', tag)
   return value as string[]
 }
