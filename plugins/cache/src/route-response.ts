@@ -16,8 +16,11 @@ const NOT_STORED = new Set([
 const NEVER = new Set(['set-cookie'])
 
 const TOKEN = /^[!#$%&'*+.^_`|~0-9a-z-]+$/
-// eslint-disable-next-line no-control-regex
-const VALUE = /^[^\r\n\x00]*$/
+// What Node sends as a header value (it throws on anything else, so a forged value would fail every
+// request for the entry's lifetime): tab, visible ASCII and space, and bytes 0x80 to 0xFF.
+const VALUE = /^[\t\x20-\x7e\x80-\xff]*$/
+// The ETag this plugin writes: a quoted base64url SHA-1.
+const ETAG = /^"[\w-]{27}"$/
 
 function storable (name: string): boolean {
   return !NOT_STORED.has(name) && !NEVER.has(name)
@@ -48,6 +51,6 @@ function isHeader (pair: unknown): boolean {
 /** Only what this plugin writes: a forged entry in Redis can never add a cookie or split a header. */
 export function isStored (value: unknown): value is Stored {
   const v = value as Stored | null
-  return v !== null && typeof v === 'object' && typeof v.b === 'string' && typeof v.e === 'string' &&
+  return v !== null && typeof v === 'object' && typeof v.b === 'string' && typeof v.e === 'string' && ETAG.test(v.e) &&
     (v.x === undefined || v.x === 1) && Array.isArray(v.h) && v.h.every(isHeader)
 }

@@ -60,7 +60,9 @@ function hooks (cache: SharedCache, r: NormalizedRoute, scope: string): { preHan
       return
     }
     const stored = entry.value
-    for (const [name, value] of stored.h) reply.header(name, value)
+    // A header this request's own hooks set already (CORS for its Origin, rate limits, the instance
+    // that serves it) keeps this request's value, not the one stored for the first request.
+    for (const [name, value] of stored.h) if (!reply.hasHeader(name)) reply.header(name, value)
     describe(reply, r, stored.e, entry.expiresAt - Date.now())
     reply.header('x-cache', 'hit')
     if (matches(request.headers['if-none-match'], stored.e)) {
@@ -114,12 +116,13 @@ export function routeCaching (fastify: FastifyInstance, cache: SharedCache): voi
   fastify.addHook('onRoute', (route: RouteOptions) => {
     const config = (route.config as { cache?: unknown } | undefined)?.cache
     if (config === undefined) return
-    seen.add(config)
     const methods = toArray(route.method)
     if (!methods.includes('GET')) {
-      if (methods.includes('HEAD')) return
+      // Fastify's HEAD route for a GET route shares its config, seen with the GET: answered by it.
+      if (methods.length === 1 && methods[0] === 'HEAD' && seen.has(config)) return
       throw invalid(PLUGIN, `config.cache of ${methods.join(',')} ${route.url}`, 'a GET route: only GET responses are cached')
     }
+    seen.add(config)
     const r = normalizeRoute(route.url, config)
     const { preHandler, onSend } = hooks(cache, r, routeScope('GET', route.url, route.constraints as Record<string, unknown> | undefined))
     route.preHandler = [...toArray(route.preHandler), preHandler]
