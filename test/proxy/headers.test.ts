@@ -112,6 +112,8 @@ t.test('header: forwarded refuses the whole header when a walked element shows i
   // RFC 7239's own forms stay valid: unknown and obfuscated nodes with ports, IPv6 in brackets, case-insensitive names.
   t.equal((await send('127.0.0.1', { forwarded: 'for=198.51.100.1, for="unknown:_p1";proto=HTTPS' })).forwarded.stop, 'invalid')
   t.equal((await send('127.0.0.1', { forwarded: 'for=198.51.100.1, for="_a.b-c:8080"' })).forwarded.stop, 'invalid')
+  t.same([(await send('127.0.0.1', { forwarded: 'for=198.51.100.1, proto=https' })).forwarded.stop], ['invalid'], 'an element without for= ends the walk')
+  t.same([(await send('127.0.0.1', { forwarded: 'for=198.51.100.1, for=garbage' })).forwarded.stop], ['refused'], 'a for= that is no node refuses the header')
   t.equal((await send('127.0.0.1', { forwarded: 'FOR="[2001:db8::1]:443";Proto=Https;Host="[2001:db8::2]:8443"' })).host, '[2001:db8::2]:8443')
 })
 
@@ -128,6 +130,12 @@ for (const header of ['x-real-ip', 'cf-connecting-ip', 'true-client-ip'] as cons
     t.equal(repeated.forwarded.chain.length, 2, 'and nothing left of it')
     t.equal((await send('10.0.0.1', { [header]: '198.51.100.66, 10.0.0.9' })).ip, '10.0.0.9', 'a trusted value does not open a walk further left')
     t.equal((await send('10.0.0.1', { [header]: 'unknown' })).ip, '10.0.0.1')
+    // An empty last occurrence is no address: the one before it is never read.
+    for (const value of [['6.6.6.6', ''], '6.6.6.6,', '6.6.6.6, ']) {
+      const empty = await send('10.0.0.1', { [header]: value })
+      t.same([empty.ip, empty.forwarded.stop], ['10.0.0.1', 'invalid'], JSON.stringify(value))
+    }
+    t.same([(await send('10.0.0.1', { [header]: '' })).forwarded.stop], ['end'], 'one empty line is no header')
   })
 }
 

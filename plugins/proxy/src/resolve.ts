@@ -57,10 +57,12 @@ function malformed (element: ForwardedElement | null): boolean {
 function entries (config: Config, headers: IncomingHttpHeaders): string[] {
   const value = headerValue(headers[config.header])
   if (value === undefined) return []
-  const parts = splitFromRight(value, config.header === 'forwarded')
+  if (config.list) return splitFromRight(value, config.header === 'forwarded')
   // A one-address header repeated is read as HAProxy's hdr_ip() reads it: the last occurrence,
-  // and nothing left of it, since only the last one can have come from the proxy.
-  return config.list ? parts : parts.slice(0, 1)
+  // and nothing left of it, since only the last one can have come from the proxy. An empty last
+  // occurrence is no address (the walk ends there), not a reason to read the one before it.
+  const last = value.slice(value.lastIndexOf(',') + 1).trim()
+  return last === '' && !value.includes(',') ? [] : [last]
 }
 
 function done (ip: string | undefined, ips: string[], index: number, stop: ForwardedStop, element: ForwardedElement | null): Walk {
