@@ -93,6 +93,8 @@ for (const paused of PAUSED) {
     server.resume()
     await waitUntil('publish works again', async () => (await a.app.broadcast.publish('p', 2)).remote, 10_000, 100)
     await waitUntil('remote delivery', () => there.seen.includes(2), 10_000)
+    // remote: false means not confirmed: the PUBLISH was written, and the resumed Redis ran it.
+    t.equal(there.seen[0], 1, 'the unconfirmed message reached the other instance, first')
   })
 }
 
