@@ -1,7 +1,8 @@
 import t from 'tap'
 import { createHash } from 'node:crypto'
 import cache from '@scaleout/cache'
-import { adminFor, appFor, redisFor } from '../helpers/index.js'
+import type { FastifyInstance } from 'fastify'
+import { adminFor, appFor, redisFor, waitUntil } from '../helpers/index.js'
 import { cacheApp } from './setup.js'
 
 const server = await redisFor(t)
@@ -274,3 +275,36 @@ t.test('a hit keeps the headers this request\'s own hooks set, and replays the o
   t.same(await answer('https://a.example'), ['shared body', 'miss', 'https://a.example', '1', 'kept', 'Origin'])
   t.same(await answer('https://b.example'), ['shared body', 'hit', 'https://b.example', '2', 'kept', 'Origin'])
 })
+
+// The README's own example: GET /catalog cached with tags, PUT /catalog invalidates them. The tag
+// tokens were read only when the response was stored, after the handler: an invalidation while a
+// slow GET ran was lost, and its old catalog was served to everyone for the route's whole ttl.
+for (const l1 of [false, true]) {
+  t.test(`an invalidation while the handler runs leaves its response invalid (L1 ${l1 ? 'on' : 'off'})`, async (t) => {
+    let catalog = 'price 4'
+    let release = (): void => {}
+    let rendering: Promise<void> = Promise.resolve()
+    const setup = (app: FastifyInstance): void => {
+      app.get('/catalog', { config: { cache: { ttl: '1m', tags: ['catalog'] } } }, async () => {
+        const read = catalog
+        await rendering
+        return read
+      })
+    }
+    const a = await cacheApp(t, { redis: server.url, ...(l1 ? {} : { l1: false }) }, setup)
+    const b = await cacheApp(t, { redis: server.url, ...(l1 ? {} : { l1: false }) }, setup)
+    rendering = new Promise<void>((resolve) => { release = resolve })
+    const slow = a.inject('/catalog')
+    await waitUntil('the handler runs', async () => await adminFor(t, server).exists('scaleout:cache:json.v1:t:catalog') === 1, 5000)
+    catalog = 'price 5'
+    await b.cache.invalidateTags(['catalog'])
+    if (l1) await waitUntil('a heard it', () => a.cache.stats().bus.messages >= 1, 5000)
+    release()
+    t.same([(await slow).body, (await slow).headers['x-cache']], ['price 4', 'miss'], 'the slow request gets what it read')
+    rendering = Promise.resolve()
+    const fresh = await a.inject('/catalog')
+    t.same([fresh.body, fresh.headers['x-cache']], ['price 5', 'miss'], 'the old catalog was stored invalid')
+    const other = await b.inject('/catalog')
+    t.same([other.body, other.headers['x-cache']], ['price 5', 'hit'], 'and the new one is what every instance serves')
+  })
+}

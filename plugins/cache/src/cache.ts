@@ -16,6 +16,13 @@ const log = { plugin: '@scaleout/cache' }
  * coalesces concurrent calls per key in this process and takes a Redis lease so that one instance
  * computes while the others wait for its value.
  */
+/** A route response's storing, begun before its handler ran (see SharedCache.prepare). */
+export interface Prepared {
+  settings: Settings
+  tokens: Promise<string[] | undefined>
+  epoch: number
+}
+
 export class SharedCache {
   private seq = 0
   private readonly flights = new InFlightMap<Promise<unknown>>()
@@ -105,6 +112,22 @@ export class SharedCache {
     await this.store_(key, value, this.o.codec.encode(value), settings, undefined, undefined)
   }
 
+  /**
+   * For the route cache, before its handler runs: the tag tokens its response will be stored with,
+   * taken now (as wrap takes them before fn), so an invalidation while the handler runs leaves the
+   * stored entry invalid. Then storePrepared() once the response is known.
+   */
+  prepare (options: SetOptions): Prepared {
+    const settings = this.settings('set', options)
+    const tokens = this.store.tagTokens(settings.tags, this.token(), settings.ttlMs + settings.staleMs).catch(() => undefined)
+    return { settings, tokens, epoch: this.coherence.epoch }
+  }
+
+  async storePrepared (key: string, value: unknown, prepared: Prepared): Promise<void> {
+    checkKey('key', key)
+    await this.store_(key, value, this.o.codec.encode(value), prepared.settings, await prepared.tokens, undefined, prepared.epoch)
+  }
+
   /** A write's (or a read's) tracking for L1, from now on; none without L1. */
   private track (key: string): Read | undefined {
     return this.l1 === undefined ? undefined : this.coherence.reads.start(key)
@@ -120,7 +143,7 @@ export class SharedCache {
    * value was computed). Redis then holds something newer, or nothing, or an entry its tags made
    * invalid. A Redis failure is logged.
    */
-  private async store_ (key: string, value: unknown, encoded: string | Buffer, s: Settings, tokens: string[] | undefined, since: Read | undefined): Promise<boolean> {
+  private async store_ (key: string, value: unknown, encoded: string | Buffer, s: Settings, tokens: string[] | undefined, since: Read | undefined, epoch?: number): Promise<boolean> {
     const now = Date.now()
     const entry: Entry = { value, expiresAt: now + s.ttlMs, staleUntil: now + s.ttlMs + s.staleMs, tags: s.tags, bytes: Buffer.byteLength(encoded) }
     const write = since ?? this.track(key)
@@ -134,7 +157,7 @@ export class SharedCache {
     } finally {
       if (since === undefined) this.untrack(key, write)
     }
-    if (this.l1 !== undefined && this.coherence.connected && write?.stale === false) this.l1.set(key, entry, now)
+    if (this.l1 !== undefined && this.coherence.connected && write?.stale === false && (epoch === undefined || epoch === this.coherence.epoch)) this.l1.set(key, entry, now)
     return true
   }
 

@@ -155,12 +155,21 @@ export class Coherence {
     this.l1?.delete(key)
   }
 
+  /**
+   * How many tag invalidations and clears this instance has seen: a value computed while it moved
+   * on (the route cache's, between its tag tokens and its write) may be in Redis already invalid,
+   * and stays out of L1.
+   */
+  epoch = 0
+
   dropTags (tags: string[]): void {
+    this.epoch++
     this.reads.overtake()
     this.l1?.deleteTags(tags)
   }
 
   dropAll (): void {
+    this.epoch++
     this.reads.overtake()
     this.l1?.clear()
   }

@@ -1,12 +1,15 @@
 import { createHash } from 'node:crypto'
 import type { FastifyInstance, FastifyReply, FastifyRequest, onSendHookHandler, preHandlerHookHandler, RouteOptions } from 'fastify'
 import { invalid } from '@scaleout/core'
-import type { SharedCache } from './cache.js'
+import type { Prepared, SharedCache } from './cache.js'
 import { normalizeRoute, PLUGIN, type NormalizedRoute } from './options.js'
 import { requestKey, routeScope } from './route-key.js'
 import { headersOf, isStored, type Stored } from './route-response.js'
 
 const kKey = Symbol('scaleout.cache.routeKey')
+
+/** A miss on its way to being stored: its key, and the storing begun before the handler ran. */
+interface Pending { key: string, prepared: Prepared }
 
 /** The tags of If-None-Match, weak or strong (RFC 9110 compares them weakly for GET). */
 function matches (header: string | undefined, etag: string): boolean {
@@ -56,7 +59,8 @@ function hooks (cache: SharedCache, r: NormalizedRoute, scope: string): { preHan
     }
     const entry = await cache.lookup(key)
     if (entry === undefined || !isStored(entry.value)) {
-      (request as unknown as Record<symbol, string>)[kKey] = key
+      // The tag tokens are taken now, before the handler runs (see SharedCache.prepare).
+      (request as unknown as Record<symbol, Pending>)[kKey] = { key, prepared: cache.prepare({ ttl: r.ttlMs, tags: r.tags }) }
       return
     }
     const stored = entry.value
@@ -73,10 +77,11 @@ function hooks (cache: SharedCache, r: NormalizedRoute, scope: string): { preHan
   }
 
   async function onSend (request: FastifyRequest, reply: FastifyReply, payload: unknown): Promise<unknown> {
-    const state = request as unknown as Record<symbol, string | null>
-    const key = state[kKey]
-    if (typeof key !== 'string') return payload
+    const state = request as unknown as Record<symbol, Pending | null>
+    const pending = state[kKey] as Pending | null
+    if (pending === null) return payload
     state[kKey] = null
+    const { key, prepared } = pending
     // Only what every later request may see: a 200 the handler did not mark itself (private,
     // no-store...), with a body we hold whole, and headers that can be replayed (no cookie).
     if (reply.statusCode !== 200 || reply.hasHeader('cache-control')) return payload
@@ -89,7 +94,7 @@ function hooks (cache: SharedCache, r: NormalizedRoute, scope: string): { preHan
     reply.header('x-cache', 'miss')
     const stored: Stored = typeof payload === 'string' ? { b: payload, e: etag, h: headers } : { b: payload.toString('base64'), x: 1, e: etag, h: headers }
     if (await cache.admit(scope, key, r.ttlMs, r.maxEntries)) {
-      await cache.set(key, stored, { ttl: r.ttlMs, tags: r.tags }).catch((err: unknown) => {
+      await cache.storePrepared(key, stored, prepared).catch((err: unknown) => {
         request.log.warn({ err, plugin: PLUGIN }, '@scaleout/cache: response not cached')
       })
     }
