@@ -25,6 +25,11 @@ t.test('regression: an evicted generation key started again from 0 and served en
   const remade = BigInt(await admin.get(GEN) as string)
   t.ok(remade > cleared, 'the generation made again is above every one before it')
   t.equal(await a.cache.get('k'), 'after clear', 'an instance on the old generation keeps its own copy until told')
+  // Until the next clear(), the two groups use different namespaces.
+  await late.cache.set('k', 'late', { ttl: '1h' })
+  t.equal(await a.cache.get('k'), 'after clear', 'a set on the new generation is not seen on the old')
+  await a.cache.del('k')
+  t.equal(await late.cache.get('k'), 'late', 'nor a del on the old seen on the new')
 
   // A clear() after the eviction still moves everyone forward.
   await late.cache.set('k', 'fresh', { ttl: '1h' })

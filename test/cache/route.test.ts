@@ -308,3 +308,22 @@ for (const l1 of [false, true]) {
     t.same([other.body, other.headers['x-cache']], ['price 5', 'hit'], 'and the new one is what every instance serves')
   })
 }
+
+// The README's Limits: what is stored is the payload after the application's onSend hooks, which
+// run again on a hit; only `vary` makes the key, whatever Vary the handler sets.
+t.test('a hit goes through the application\'s onSend hooks again, and only vary makes the key', async (t) => {
+  const app = await cacheApp(t, { redis: server.url }, (app) => {
+    app.addHook('onSend', async (_request, _reply, payload) => typeof payload === 'string' ? `[${payload}]` : payload)
+    app.get('/wrapped', { config: { cache: { ttl: '60s' } } }, async () => 'body')
+    app.get('/lang', { config: { cache: { ttl: '60s' } } }, async (request, reply) => {
+      reply.header('vary', 'Accept-Language')
+      return String(request.headers['accept-language'])
+    })
+  })
+  const first = await app.inject('/wrapped')
+  const hit = await app.inject('/wrapped')
+  t.same([first.body, first.headers['x-cache'], hit.body, hit.headers['x-cache']], ['[body]', 'miss', '[[body]]', 'hit'])
+  t.same((await app.inject({ url: '/lang', headers: { 'accept-language': 'fr' } })).body, '[fr]')
+  const other = await app.inject({ url: '/lang', headers: { 'accept-language': 'en' } })
+  t.same([other.body, other.headers['x-cache']], ['[[fr]]', 'hit'], 'the handler\'s own Vary is not part of the key')
+})
