@@ -195,3 +195,21 @@ t.test('a first run that would outlast Fastify\'s pluginTimeout lets the server 
   await waitUntil('the first run times out', () => app.health.report().checks['dep:responseTime']?.[0]?.output === 'check timed out after 2000ms', 10_000)
   t.equal((await app.inject('/health/ready')).statusCode, 503)
 })
+
+t.test('with pluginTimeout 0 (no limit), onReady waits for the whole first run', async (t) => {
+  let started = false
+  let finish = (): void => {}
+  const check = async (): Promise<void> => {
+    started = true
+    await new Promise<void>((resolve) => { finish = resolve })
+  }
+  const { app } = await build(t, { checks: { dep: { check, interval: LONG, timeout: '2s' } } }, { pluginTimeout: 0 })
+  let ready = false
+  const starting = app.ready().then(() => { ready = true })
+  await waitUntil('the first run started', () => started)
+  await sleep(20)
+  t.equal(ready, false, 'still waiting for the check')
+  finish()
+  await starting
+  t.equal((await app.inject('/health/ready')).statusCode, 200)
+})

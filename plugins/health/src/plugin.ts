@@ -28,7 +28,8 @@ export async function healthPlugin (fastify: FastifyInstance, options: HealthOpt
   sweepIdleConnections(fastify)
 
   fastify.addHook('onReady', async () => {
-    await firstRun(runner.start(), fastify.initialConfig.pluginTimeout ?? 0)
+    // Fastify always fills in pluginTimeout (10 s unless given), though its type allows undefined.
+    await firstRun(runner.start(), fastify.initialConfig.pluginTimeout as number)
     state.serverReady = true
     state.update()
     drainer.listen()
