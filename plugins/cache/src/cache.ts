@@ -11,11 +11,6 @@ import type { CacheStats, SetOptions } from './types.js'
 
 const log = { plugin: '@scaleout/cache' }
 
-/**
- * The two tiers and the rules between them. Reads fail open (a Redis failure is a miss); `wrap`
- * coalesces concurrent calls per key in this process and takes a Redis lease so that one instance
- * computes while the others wait for its value.
- */
 /** A route response's storing, begun before its handler ran (see SharedCache.prepare). */
 export interface Prepared {
   settings: Settings
@@ -23,6 +18,11 @@ export interface Prepared {
   epoch: number
 }
 
+/**
+ * The two tiers and the rules between them. Reads fail open (a Redis failure is a miss); `wrap`
+ * coalesces concurrent calls per key in this process and takes a Redis lease so that one instance
+ * computes while the others wait for its value.
+ */
 export class SharedCache {
   private seq = 0
   private readonly flights = new InFlightMap<Promise<unknown>>()
