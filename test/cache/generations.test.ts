@@ -107,3 +107,60 @@ t.test('a bus message whose generation is not a decimal INCR value is ignored', 
   await delivered([a], 2)
   t.equal(a.cache.stats().l1.entries, 1, 'only its own write and the valid message counted; L1 untouched')
 })
+
+// A value computed from the data before a clear() was written into the new generation, and every
+// instance served it for its whole TTL: the clear (after a write, say) was lost for that key.
+for (const where of ['another instance', 'this instance'] as const) {
+  t.test(`a clear() on ${where} while wrap()'s fn computes: the value is returned, not stored`, async (t) => {
+    const a = await cacheApp(t, { redis: server.url, l1: false })
+    const b = await cacheApp(t, { redis: server.url, l1: false })
+    let db = 'old price'
+    let started = false
+    let release = (): void => {}
+    const computing = new Promise<void>((resolve) => { release = resolve })
+    const pending = a.cache.wrap('price', async () => {
+      const read = db
+      started = true
+      await computing
+      return read
+    })
+    await waitUntil('fn runs', () => started)
+    db = 'new price'
+    if (where === 'another instance') {
+      await b.cache.clear()
+      await waitUntil('a heard the clear', () => a.cache.stats().bus.messages === 1, 5000)
+    } else {
+      await a.cache.clear()
+    }
+    release()
+    t.equal(await pending, 'old price', 'the caller gets what it computed')
+    t.equal(a.cache.stats().storeErrors, 1, 'counted as not stored')
+    t.equal(await b.cache.wrap('price', () => db), 'new price')
+    t.equal(await a.cache.get('price'), 'new price')
+  })
+}
+
+t.test('a clear() while a cached route\'s handler runs: the response is sent, not stored', async (t) => {
+  let db = 'old catalog'
+  let started = false
+  let release = (): void => {}
+  let computing: Promise<void> = Promise.resolve()
+  const a = await cacheApp(t, { redis: server.url }, (app) => {
+    app.get('/catalog', { config: { cache: { ttl: '1m' } } }, async () => {
+      const read = db
+      started = true
+      await computing
+      return read
+    })
+  })
+  computing = new Promise<void>((resolve) => { release = resolve })
+  const slow = a.inject('/catalog')
+  await waitUntil('the handler runs', () => started)
+  db = 'new catalog'
+  await a.cache.clear()
+  release()
+  t.same([(await slow).body, (await slow).headers['x-cache']], ['old catalog', 'miss'])
+  computing = Promise.resolve()
+  const next = await a.inject('/catalog')
+  t.same([next.body, next.headers['x-cache']], ['new catalog', 'miss'], 'the old response was never stored')
+})

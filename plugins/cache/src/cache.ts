@@ -16,6 +16,7 @@ export interface Prepared {
   settings: Settings
   tokens: Promise<string[] | undefined>
   epoch: number
+  clears: number
 }
 
 /**
@@ -120,12 +121,27 @@ export class SharedCache {
   prepare (options: SetOptions): Prepared {
     const settings = this.settings('set', options)
     const tokens = this.store.tagTokens(settings.tags, this.token(), settings.ttlMs + settings.staleMs).catch(() => undefined)
-    return { settings, tokens, epoch: this.coherence.epoch }
+    return { settings, tokens, epoch: this.coherence.epoch, clears: this.coherence.clears }
   }
 
   async storePrepared (key: string, value: unknown, prepared: Prepared): Promise<void> {
     checkKey('key', key)
-    await this.store_(key, value, this.o.codec.encode(value), prepared.settings, await prepared.tokens, undefined, prepared.epoch)
+    const encoded = this.o.codec.encode(value)
+    const tokens = await prepared.tokens
+    if (this.clearedSince(prepared.clears)) return
+    await this.store_(key, value, encoded, prepared.settings, tokens, undefined, prepared.epoch)
+  }
+
+  /**
+   * Whether a clear() (here or, as far as this instance has heard, anywhere) came since `clears`: a
+   * value computed from the data before it would be written into the new generation and served by
+   * every instance for its whole TTL. It is returned to its caller, and not stored.
+   */
+  private clearedSince (clears: number): boolean {
+    if (this.coherence.clears === clears) return false
+    this.counters.storeErrors++
+    this.logger.debug({ ...log }, '@scaleout/cache: the cache was cleared while a value was computed; returned it uncached')
+    return true
   }
 
   /** A write's (or a read's) tracking for L1, from now on; none without L1. */
@@ -269,6 +285,7 @@ export class SharedCache {
   }
 
   private async runTracked (key: string, fn: () => unknown, s: Settings, token: string | undefined, since: Read | undefined): Promise<unknown> {
+    const clears = this.coherence.clears
     const tokens = this.store.tagTokens(s.tags, this.token(), s.ttlMs + s.staleMs).catch(() => undefined)
     this.counters.computed++
     let value: unknown
@@ -285,7 +302,10 @@ export class SharedCache {
       this.counters.storeErrors++
       this.logger.warn({ err, key, ...log }, '@scaleout/cache: wrap could not store the computed value; returned it uncached')
     }
-    if (encoded !== undefined) await this.store_(key, value, encoded, s, await tokens, since)
+    if (encoded !== undefined) {
+      const taken = await tokens
+      if (!this.clearedSince(clears)) await this.store_(key, value, encoded, s, taken, since)
+    }
     if (token !== undefined) this.release(key, token)
     return value
   }

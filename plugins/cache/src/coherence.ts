@@ -168,7 +168,14 @@ export class Coherence {
     this.l1?.deleteTags(tags)
   }
 
+  /**
+   * How many times this instance dropped everything (a clear, a new generation, a lost bus link):
+   * a value computed from before one belongs to no generation known now, and is not stored.
+   */
+  clears = 0
+
   dropAll (): void {
+    this.clears++
     this.epoch++
     this.reads.overtake()
     this.l1?.clear()
