@@ -52,6 +52,27 @@ t.test('options', async (t) => {
     await t.rejects(async () => { await app.ready() }, { code: 'SCALEOUT_ERR_REDIS_NOT_CONFIGURED' })
   })
 
+  // ioredis prefixes shard channels like keys: every message was dropped without a word, and the
+  // subscriber reconnected again and again.
+  t.test('a client with keyPrefix is refused for sharded pub/sub, and works for classic pub/sub', async (t) => {
+    const prefixed = new Redis(server.url, { keyPrefix: 'myapp:' })
+    t.teardown(() => prefixed.disconnect())
+    const refused = appFor(t)
+    refused.register(broadcast, { redis: prefixed, sharded: true })
+    await t.rejects(async () => { await refused.ready() }, { code: 'SCALEOUT_ERR_INVALID_OPTION', message: '@scaleout/broadcast: option `redis` is invalid: expected a client without keyPrefix for sharded pub/sub (ioredis would prefix the shard channels, and no message would be recognised): pass one without it, or sharded: false' })
+    const classic = appFor(t)
+    await classic.register(broadcast, { redis: prefixed, heartbeatInterval: false })
+    const other = appFor(t)
+    await other.register(broadcast, { redis: server.url, heartbeatInterval: false })
+    const seen: unknown[] = []
+    other.broadcast.subscribe('news', (message) => { seen.push(message) })
+    await classic.ready()
+    await waitUntil('subscribed', async () => (await prefixed.call('PUBSUB', 'NUMSUB', 'scaleout:broadcast:c:news') as [string, number])[1] === 1)
+    t.match(await classic.broadcast.publish('news', 'hello'), { remote: true, receivers: 1 })
+    await waitUntil('delivered', () => seen.length === 1)
+    t.same(seen, ['hello'])
+  })
+
   t.test('defaults, custom prefix, durations as strings, and a caller-owned client left open', async (t) => {
     const mine = new Redis(server.url)
     t.teardown(() => mine.disconnect())

@@ -1,5 +1,5 @@
 import type { FastifyInstance } from 'fastify'
-import { resolveRedis } from '@scaleout/core'
+import { invalid, resolveRedis, type RedisClient } from '@scaleout/core'
 import { Broadcaster } from './broadcast.js'
 import { normalise, PLUGIN } from './options.js'
 import { addWebSocketRoute } from './route.js'
@@ -18,6 +18,11 @@ export async function broadcastPlugin (fastify: FastifyInstance, options: Broadc
   // behind it (and the pipeline objects are garbage per batch). A caller's client is left as it is.
   const redis = await resolveRedis(fastify, settings.redis, { plugin: PLUGIN, autoPipelining: false, timeout: settings.timeout })
   const sharded = settings.sharded ?? redis.isCluster
+  // ioredis prefixes a shard channel (SPUBLISH, SSUBSCRIBE) like a key: no message would then match
+  // the channels the plugin listens for, and every one would be dropped without a word.
+  if (sharded && keyPrefixOf(redis.client) !== '') {
+    throw invalid(PLUGIN, 'redis', 'a client without keyPrefix for sharded pub/sub (ioredis would prefix the shard channels, and no message would be recognised): pass one without it, or sharded: false')
+  }
   // ioredis sends SSUBSCRIBE only through a Cluster created with shardedSubscribers (one link per
   // master, re-subscribed when a master restarts). The core quits this connection on close.
   const subscriber = redis.duplicate(redis.isCluster && sharded ? { shardedSubscribers: true } : {})
@@ -42,4 +47,9 @@ export async function broadcastPlugin (fastify: FastifyInstance, options: Broadc
   // would add this subscriber's wait to every other plugin's wait for an unreachable Redis.
   const started = broadcaster.start(READY_MS)
   fastify.addHook('onReady', async () => await started)
+}
+
+/** The key prefix ioredis adds to this client's keys (a Cluster's, too, is in its own options). */
+function keyPrefixOf (client: RedisClient): string {
+  return (client.options as { keyPrefix?: string }).keyPrefix ?? ''
 }
