@@ -21,6 +21,9 @@ t.test('instanceHeader: true adds x-served-by to every response, 404s included',
     t.equal((await app.inject(url)).headers['x-served-by'], 'pod-a-7f9c', url)
   }
   t.equal(app.health.report().instance, 'pod-a-7f9c')
+  // The README's exception: Fastify answers a URL it cannot decode itself, before any hook.
+  const undecodable = await app.inject('/%E0%A4%A')
+  t.same([undecodable.statusCode, undecodable.headers['x-served-by']], [400, undefined])
 })
 
 t.test('instanceHeader takes a header name; off by default', async (t) => {
