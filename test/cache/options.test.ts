@@ -26,6 +26,8 @@ t.test('every bad option fails registration with a coded error naming it, before
     [{ timeout: 0 }, 'timeout'],
     [{ timeout: '2m' }, 'timeout'],
     [{ codec: { name: 'x' } }, 'codec'],
+    // json.v2 with version 3 would read and write the entries of json with version 2.v3.
+    [{ codec: { name: 'json.v2', encode: JSON.stringify, decode: JSON.parse } }, 'codec'],
     [{ maxBytes: 0 }, 'maxBytes'],
     [{ version: -1 }, 'version'],
     [{ version: 'a b' }, 'version'],
@@ -161,4 +163,10 @@ t.test('a client passed in is not closed with the app; the subscriber duplicate 
   t.equal(mine.status, 'ready')
   t.equal(await mine.exists(await keyInGeneration(mine, 'k')), 1)
   t.equal(await mine.pubsub('NUMSUB', 'scaleout:cache:json.v1:bus').then((r) => (r as [string, number])[1]), 0, 'subscriber quit')
+})
+
+t.test('a codec name with ".v" is refused with a message that says why', async (t) => {
+  const app = appFor(t)
+  app.register(cache, { redis: 'redis://127.0.0.1:1', codec: { name: 'json.v2', encode: JSON.stringify, decode: JSON.parse } } as CacheOptions)
+  await t.rejects(async () => { await app.ready() }, { code: 'SCALEOUT_ERR_INVALID_OPTION', message: '@scaleout/cache: option `codec` is invalid: expected a name without ".v" (the cache\'s keys start <prefix><name>.v<version>), not "json.v2"' })
 })

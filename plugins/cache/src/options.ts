@@ -77,6 +77,10 @@ export function normalize (options: unknown): Normalized {
   const o = checkOptions(PLUGIN, options, KNOWN)
   const prefix = o.prefix === undefined ? 'scaleout:cache:' : checkPrefix(PLUGIN, 'prefix', o.prefix)
   const codec = createCodec(PLUGIN, { codec: o.codec, maxBytes: o.maxBytes })
+  // The base is <name>.v<version>, and a version may hold dots: a name with ".v" in it could spell
+  // another pair's base (json with version 2.v3, json.v2 with version 3). Without it, the first
+  // ".v" is the separator, so every pair has its own base.
+  if (codec.name.includes('.v')) throw invalid(PLUGIN, 'codec', `a name without ".v" (the cache's keys start <prefix><name>.v<version>), not ${JSON.stringify(codec.name)}`)
   return {
     redis: o.redis as RedisOption | undefined,
     base: `${prefix}${codec.name}.v${version(o.version)}:`,
