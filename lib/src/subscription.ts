@@ -84,6 +84,11 @@ export class Subscription {
   private readonly wanted = new Set<string>()
   /** Channels Redis confirmed and we have not unsubscribed: what ioredis re-subscribes on reconnect. */
   private readonly confirmed = new Set<string>()
+  /**
+   * Wanted channels refused with others in one command (an ACL refuses the whole SUBSCRIBE for one
+   * channel it forbids): the retry sends each alone, so one forbidden channel holds down no other.
+   */
+  private readonly alone = new Set<string>()
   /** Wanted channels whose SUBSCRIBE failed, for the retry. */
   private readonly failed = new Set<string>()
   /** The latest resync's commands, all settled (start() awaits the first). */
@@ -165,6 +170,7 @@ export class Subscription {
   remove (channel: string): void {
     if (channel === this.o.channel || !this.wanted.delete(channel)) return
     this.failed.delete(channel)
+    this.alone.delete(channel)
     if (this.ready) this.unsubscribe([channel]) // never rejects
   }
 
@@ -179,28 +185,36 @@ export class Subscription {
     ])
   }
 
-  private batches (channels: string[]): string[][] {
-    const size = this.sharded ? 1 : BATCH
+  private batches (channels: string[], most = BATCH): string[][] {
+    const size = this.sharded ? 1 : most
     const out: string[][] = []
     for (let i = 0; i < channels.length; i += size) out.push(channels.slice(i, i + size))
     return out
   }
 
-  /** Sends the SUBSCRIBEs; resolves once all settled, never rejects (a failure is logged and retried). */
-  private async subscribe (channels: string[]): Promise<void> {
+  /** Sends the SUBSCRIBEs (`most` channels per command); resolves once all settled, never rejects (a failure is logged and retried). */
+  private async subscribe (channels: string[], most = BATCH): Promise<void> {
     const s = this.o.subscriber
-    await Promise.all(this.batches(channels).map(async (batch) => {
+    await Promise.all(this.batches(channels, most).map(async (batch) => {
       try {
         await bounded(this.sharded ? s.ssubscribe(...batch) : s.subscribe(...batch), this.o.timeoutMs)
       } catch (err) {
         if (this.stopped) return
-        for (const c of batch) if (this.wanted.has(c)) this.failed.add(c)
+        const refused = (err as { code?: unknown }).code === 'SCALEOUT_ERR_REDIS_NOPERM' && batch.length > 1
+        for (const c of batch) {
+          if (!this.wanted.has(c)) continue
+          this.failed.add(c)
+          if (refused) this.alone.add(c)
+        }
         const what = batch.length === 1 ? batch[0] as string : `${batch.length} channels`
         this.o.log.warn({ err, channels: batch.length }, `${this.o.name}: could not subscribe to ${what}; retrying in ${SUBSCRIBE_RETRY_MS}ms`)
         this.retryTimer ??= setTimeout(() => this.retry(), SUBSCRIBE_RETRY_MS).unref()
         return
       }
-      for (const c of batch) this.confirmed.add(c)
+      for (const c of batch) {
+        this.confirmed.add(c)
+        this.alone.delete(c)
+      }
       if (batch.includes(this.o.channel)) this.up()
     }))
   }
@@ -224,7 +238,9 @@ export class Subscription {
     if (this.failed.size === 0 || !this.ready) return
     const channels = [...this.failed]
     this.failed.clear()
-    this.subscribe(channels) // never rejects
+    // Both never reject.
+    this.subscribe(channels.filter((c) => !this.alone.has(c)))
+    this.subscribe(channels.filter((c) => this.alone.has(c)), 1)
   }
 
   private up (): void {

@@ -205,6 +205,25 @@ t.test('a refused channel never holds the home channel down; its retry is not se
   t.same(seen.losses, ['closed'])
 })
 
+// An ACL refuses a whole SUBSCRIBE for the one channel it forbids: retried as the same batch, the
+// channels beside it stayed unsubscribed for good (after a restart, every channel of the batch).
+t.test('channels refused together with one the ACL forbids are retried one by one, and subscribed', async (t) => {
+  const admin = adminFor(t, server)
+  await admin.acl('SETUSER', 'somechans', 'on', '>pw', '~*', 'resetchannels', '&chan', '&ok*', '+@all')
+  t.teardown(async () => { await admin.acl('DELUSER', 'somechans') })
+  const { sub, seen } = subscription(t, `redis://somechans:pw@127.0.0.1:${server.port}`)
+  for (const channel of ['ok1', 'denied', 'ok2']) sub.add(channel)
+  await sub.start(5000)
+  t.match(seen.warnings, [/could not subscribe to 3 channels; retrying in 1000ms/])
+  const numsub = async (channel: string): Promise<number> => (await admin.call('PUBSUB', 'NUMSUB', channel) as [string, number])[1]
+  await waitUntil('ok1 and ok2 subscribed by the retry', async () => await numsub('ok1') === 1 && await numsub('ok2') === 1, 5000)
+  await waitUntil('denied refused alone', () => seen.warnings.some((w) => /could not subscribe to denied;/.test(w)), 5000)
+  await admin.publish('ok2', 'delivered')
+  await waitUntil('delivered', () => seen.messages.length === 1)
+  t.same(seen.messages, ['delivered'])
+  sub.remove('denied')
+})
+
 t.test('sharded: SSUBSCRIBE and SPUBLISH, heartbeat included', async (t) => {
   const { sub, seen } = subscription(t, server.url, { sharded: true, heartbeatMs: 20 })
   const admin = adminFor(t, server)
