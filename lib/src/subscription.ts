@@ -201,11 +201,10 @@ export class Subscription {
       } catch (err) {
         if (this.stopped) return
         const refused = (err as { code?: unknown }).code === 'SCALEOUT_ERR_REDIS_NOPERM' && batch.length > 1
-        for (const c of batch) {
-          if (!this.wanted.has(c)) continue
-          this.failed.add(c)
-          if (refused) this.alone.add(c)
-        }
+        // A channel removed while its SUBSCRIBE was on its way is not retried.
+        const retried = batch.filter((c) => this.wanted.has(c))
+        for (const c of retried) this.failed.add(c)
+        if (refused) for (const c of retried) this.alone.add(c)
         const what = batch.length === 1 ? batch[0] as string : `${batch.length} channels`
         this.o.log.warn({ err, channels: batch.length }, `${this.o.name}: could not subscribe to ${what}; retrying in ${SUBSCRIBE_RETRY_MS}ms`)
         this.retryTimer ??= setTimeout(() => this.retry(), SUBSCRIBE_RETRY_MS).unref()
