@@ -31,24 +31,38 @@ export function handlerListener (handler: MessageHandler, log: FastifyBaseLogger
  * first listener (subscribe in Redis) and `remove` when it loses its last (unsubscribe).
  */
 export class Hub {
-  /** Each channel's listeners, with the sequence number of their joining (see deliver). */
-  private readonly channels = new Map<string, Map<Listener, number>>()
+  private readonly channels = new Map<string, Set<Listener>>()
   private count = 0
+  /** Deliveries running (a handler may publish, so they nest). */
+  private delivering = 0
   private joins = 0
+  /**
+   * Listeners that joined a channel while a delivery ran, by the channel's set, with the number of
+   * their joining (see deliver). Emptied once no delivery runs: the common path stays a plain Set
+   * iteration.
+   */
+  private readonly late = new Map<Set<Listener>, Map<Listener, number>>()
 
   /** True when `channel` had no listener before. */
   add (channel: string, listener: Listener): boolean {
     let set = this.channels.get(channel)
     const first = set === undefined
     if (set === undefined) {
-      set = new Map()
+      set = new Set()
       this.channels.set(channel, set)
     }
     if (!set.has(listener)) {
-      set.set(listener, ++this.joins)
+      set.add(listener)
       this.count++
+      if (this.delivering > 0) this.joinedLate(set, listener)
     }
     return first
+  }
+
+  private joinedLate (set: Set<Listener>, listener: Listener): void {
+    let joined = this.late.get(set)
+    if (joined === undefined) this.late.set(set, joined = new Map())
+    joined.set(listener, ++this.joins)
   }
 
   /** True when `channel` has no listener left. */
@@ -70,13 +84,21 @@ export class Hub {
     const set = this.channels.get(delivery.meta.channel)
     if (set === undefined) return 0
     let reached = 0
-    // No copy of the listeners: copying 1,000 sockets per message is not free. Deleting during the
+    // No copy of the set: copying 1,000 sockets per message is not free. Deleting during a Set
     // iteration is safe (a dropped slow socket, a handler that unsubscribes). A listener that joins
     // meanwhile (a handler that subscribes again as it runs) is visited too, so it is skipped by its
     // join number: it joined after this message arrived, and a handler that re-subscribes itself
     // would otherwise run for ever.
     const before = this.joins
-    for (const [listener, joined] of set) if (joined <= before && listener.deliver(delivery)) reached++
+    this.delivering++
+    try {
+      for (const listener of set) {
+        if (this.late.size > 0 && (this.late.get(set)?.get(listener) ?? 0) > before) continue
+        if (listener.deliver(delivery)) reached++
+      }
+    } finally {
+      if (--this.delivering === 0) this.late.clear()
+    }
     return reached
   }
 
