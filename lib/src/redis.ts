@@ -267,10 +267,13 @@ export async function resolveRedis (fastify: FastifyInstance, option: RedisOptio
     isCluster: client.isCluster,
     source,
     duplicate: (overrides = {}) => {
+      // A duplicate connects at once even when the caller's client is lazy (`lazyConnect`): it is
+      // ours, and the subscribers made from it send nothing until ready, so a lazy one never would.
+      const options = { lazyConnect: false, ...overrides }
       // Cluster.duplicate takes startup nodes first ([] keeps the original ones).
       const copy = watch(client.isCluster
-        ? (client as Cluster).duplicate([], overrides as ClusterOptions) as unknown as RedisClient
-        : (client as Redis).duplicate(overrides as RedisOptions) as unknown as RedisClient)
+        ? (client as Cluster).duplicate([], options as ClusterOptions) as unknown as RedisClient
+        : (client as Redis).duplicate(options as RedisOptions) as unknown as RedisClient)
       ours.push(copy)
       return copy
     }

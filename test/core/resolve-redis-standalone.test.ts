@@ -67,6 +67,20 @@ t.test('resolveRedis against a standalone server', async (t) => {
     t.equal(mine.status, 'ready')
   })
 
+  // The cache's and broadcast's subscribers are duplicates, and wait for 'ready' before they
+  // subscribe: a duplicate of a lazy client stayed in 'wait' for ever, and they heard nothing.
+  t.test('a duplicate of a lazyConnect client connects by itself', async (t) => {
+    const mine = server.client({ lazyConnect: true })
+    t.teardown(() => mine.disconnect())
+    const app = Fastify()
+    const resolved = await resolveRedis(app, mine, { plugin })
+    const copy = resolved.duplicate()
+    t.equal(await waitForReady(copy, 5000), true, 'ready without a command sent')
+    t.equal(mine.status, 'wait', 'the caller\'s own client stays lazy')
+    await app.close()
+    t.equal(copy.status, 'end')
+  })
+
   t.test('without an option it uses @fastify/redis, and leaves it to @fastify/redis to close', async (t) => {
     const app = Fastify()
     await app.register(fastifyRedis, { host: server.host, port: server.port })
