@@ -274,17 +274,19 @@ export class SharedCache {
   }
 
   private async run (key: string, fn: () => unknown, s: Settings, token: string | undefined): Promise<unknown> {
-    // Tag tokens taken before computing: an invalidation during `fn` makes the stored entry invalid,
-    // and keeps the value out of this instance's L1 (tracked from here).
-    const since = this.track(key)
+    // Tracked from here, with or without L1: a del() or write of the key heard while `fn` runs marks
+    // the value as older than what Redis holds now (see runTracked). Tag tokens are taken before
+    // computing: an invalidation during `fn` makes the stored entry invalid, and keeps the value out
+    // of this instance's L1.
+    const since = this.coherence.reads.start(key)
     try {
       return await this.runTracked(key, fn, s, token, since)
     } finally {
-      this.untrack(key, since)
+      this.coherence.reads.end(key, since)
     }
   }
 
-  private async runTracked (key: string, fn: () => unknown, s: Settings, token: string | undefined, since: Read | undefined): Promise<unknown> {
+  private async runTracked (key: string, fn: () => unknown, s: Settings, token: string | undefined, since: Read): Promise<unknown> {
     const clears = this.coherence.clears
     const tokens = this.store.tagTokens(s.tags, this.token(), s.ttlMs + s.staleMs).catch(() => undefined)
     this.counters.computed++
@@ -304,10 +306,39 @@ export class SharedCache {
     }
     if (encoded !== undefined) {
       const taken = await tokens
-      if (!this.clearedSince(clears)) await this.store_(key, value, encoded, s, taken, since)
+      if (!this.clearedSince(clears) && !this.replacedSince(key, since) && await this.store_(key, value, encoded, s, taken, since)) {
+        await this.takeBackIfReplaced(key, since)
+      }
     }
     if (token !== undefined) this.release(key, token)
     return value
+  }
+
+  /**
+   * Whether a del() or a write of `key` (here, or on another instance as far as this instance has
+   * heard) came while its value was computed: the value may be from before the change (read from
+   * the database before the write that the del() followed), and writing it would put the old data
+   * back for its whole TTL. It is returned to its caller, and not stored.
+   */
+  private replacedSince (key: string, since: Read): boolean {
+    if (!since.replaced) return false
+    this.counters.storeErrors++
+    this.logger.debug({ key, ...log }, '@scaleout/cache: the key was deleted or written while its value was computed; returned it uncached')
+    return true
+  }
+
+  /**
+   * A del() or write of `key` heard while the computed value was on its way to Redis may have
+   * landed before it: the value is deleted again (a miss is always safe), and the other instances
+   * told, since one may have read it meanwhile.
+   */
+  private async takeBackIfReplaced (key: string, since: Read): Promise<void> {
+    if (!this.replacedSince(key, since)) return
+    try {
+      await this.del(key)
+    } catch (err) {
+      this.logger.warn({ err, key, ...log }, '@scaleout/cache: could not delete a value overtaken while it was written; it lasts until its TTL')
+    }
   }
 
   private release (key: string, token: string): void {

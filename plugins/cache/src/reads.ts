@@ -1,7 +1,10 @@
 import { InFlightMap } from './in-flight-map.js'
 
-/** A Redis read or write in flight; `stale` once an invalidation overtook it. */
-export interface Read { stale: boolean }
+/**
+ * A Redis read or write in flight: `stale` once an invalidation overtook it, and `replaced` as well
+ * when that invalidation named its key (a `del` or a write of that very key, not tags or a clear).
+ */
+export interface Read { stale: boolean, replaced: boolean }
 
 /**
  * Redis reads in flight per key, and writes with the computing of their value. An invalidation that
@@ -14,7 +17,7 @@ export class ReadsInFlight {
   private readonly byKey = new InFlightMap<Set<Read>>()
 
   start (key: string): Read {
-    const read = { stale: false }
+    const read = { stale: false, replaced: false }
     let reads = this.byKey.get(key)
     if (reads === undefined) this.byKey.set(key, reads = new Set())
     reads.add(read)
@@ -29,7 +32,16 @@ export class ReadsInFlight {
 
   /** Marks the reads of `key`, or of every key (tags, clear, resync may concern any), but `except`. */
   overtake (key?: string, except?: Read): void {
-    const sets = key === undefined ? [...this.byKey.values()] : [this.byKey.get(key) ?? new Set<Read>()]
-    for (const reads of sets) for (const read of reads) if (read !== except) read.stale = true
+    if (key === undefined) {
+      for (const reads of this.byKey.values()) for (const read of reads) read.stale = true
+      return
+    }
+    const reads = this.byKey.get(key)
+    if (reads === undefined) return
+    for (const read of reads) {
+      if (read === except) continue
+      read.stale = true
+      read.replaced = true
+    }
   }
 }
