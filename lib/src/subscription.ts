@@ -59,9 +59,10 @@ export const SUBSCRIBE_RETRY_MS = 1000
  * connect, reconnect, a Cluster's shard subscriber replaced: 'subscribersReady') subscribes every
  * wanted channel again and drops those ioredis re-subscribed that are no longer wanted.
  *
- * A heartbeat publishes a ping on the home channel: when `misses` pings that Redis accepted were
- * followed by nothing at all on it, the link is half-open (a NAT or conntrack entry dropped, a
- * middlebox holding the socket): it counts as lost and the subscriber is forced to reconnect.
+ * A heartbeat publishes a ping on the home channel: when `misses` pings that Redis accepted (or
+ * never answered) were followed by nothing at all on it, the link is half-open (a NAT or conntrack
+ * entry dropped, a middlebox holding the socket, a partition that froze every link to Redis): it
+ * counts as lost and the subscriber is forced to reconnect.
  * Anything heard on the home channel counts as proof of delivery, a forged message included: it
  * could only arrive over a link that works, so forging cannot keep a dead link looking alive. On a
  * Cluster with sharded subscribers the pings prove the home channel's shard link only.
@@ -74,8 +75,11 @@ export class Subscription {
   private retryTimer: NodeJS.Timeout | undefined
   /** Date.now() of the last message of any kind heard on the home channel. */
   private lastHeard = 0
-  /** Send times of the latest pings Redis accepted, at most `misses`, newest last. */
-  private accepted: number[] = []
+  /**
+   * The latest pings Redis accepted or never answered, at most `misses`, newest last: send time, and
+   * whether Redis answered (for the log line).
+   */
+  private accepted: Array<{ at: number, answered: boolean }> = []
   private seq = 0
   private readonly token = randomBytes(6).toString('base64url')
   private readonly sharded: boolean
@@ -263,22 +267,29 @@ export class Subscription {
   beat (): void {
     if (!this.live) return
     // Pings whose echo may simply still be on its way (sent before the last thing heard) do not count.
-    const unheard = this.accepted.filter((sentAt) => sentAt > this.lastHeard).length
-    if (unheard >= this.o.misses) {
-      this.o.log.warn({ channel: this.o.channel }, `${this.o.name}: heard nothing on ${this.o.channel} although Redis accepted our pings; forcing the subscriber to reconnect`)
+    const unheard = this.accepted.filter((ping) => ping.at > this.lastHeard)
+    if (unheard.length >= this.o.misses) {
+      const why = unheard.every((ping) => ping.answered) ? 'although Redis accepted our pings' : 'and Redis did not answer some of our pings'
+      this.o.log.warn({ channel: this.o.channel }, `${this.o.name}: heard nothing on ${this.o.channel} ${why}; forcing the subscriber to reconnect`)
       this.lose('silent')
       this.o.subscriber.disconnect(true)
       return
     }
-    const sentAt = Date.now()
+    const at = Date.now()
     const ping = `${HEARTBEAT_PREFIX}${this.token}:${++this.seq}`
     const p = this.o.publisher
-    bounded(this.sharded ? p.spublish(this.o.channel, ping) : p.publish(this.o.channel, ping), this.o.timeoutMs).then(() => {
-      // A ping Redis refused says nothing about the subscriber's link and is not counted. One
-      // accepted around a loss is older than the next subscription and never counts against it.
-      this.accepted.push(sentAt)
+    const count = (answered: boolean): void => {
+      this.accepted.push({ at, answered })
       if (this.accepted.length > this.o.misses) this.accepted.shift()
-    }, () => undefined)
+    }
+    // A ping refused at once (an error reply, or a publisher that is not connected) says nothing
+    // about the subscriber's link and is not counted. One that got no answer within the timeout
+    // counts: when a partition froze every link to Redis, nothing proves that messages still
+    // arrive. One counted around a loss is older than the next subscription and never counts
+    // against it.
+    bounded(this.sharded ? p.spublish(this.o.channel, ping) : p.publish(this.o.channel, ping), this.o.timeoutMs).then(() => count(true), (err: unknown) => {
+      if ((err as { code?: unknown }).code === 'SCALEOUT_ERR_REDIS_TIMEOUT') count(false)
+    })
   }
 
   /** Stops listening and retrying; the connection (and with it every subscription) is closed by its owner. */

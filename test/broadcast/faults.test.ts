@@ -138,6 +138,27 @@ t.test('heartbeat: a silently dead subscription is detected and the subscriber f
   t.equal(blind.app.broadcast.stats().forcedReconnects, 0)
 })
 
+// Every link frozen, the publisher's too: the pings got no answer and were not counted, so the
+// subscriber was never reconnected and the instance missed every message while the partition lasted.
+t.test('a partition that freezes every link: the heartbeat forces a reconnect, and messages arrive again', async (t) => {
+  const server = await redisFor(t)
+  const proxy = await FreezingProxy.start(server.port)
+  t.teardown(async () => await proxy.close())
+  const cut = await startInstance(t, { redis: proxy.url, heartbeatInterval: 100, heartbeatMisses: 2, timeout: 100 })
+  const publisher = await startInstance(t, { redis: server.url })
+  const admin = adminFor(t, server)
+  const heard = collect(cut, 'p')
+  await waitRedisSubscribers(admin, 'p', 1)
+  proxy.refuseNew()
+  t.equal(proxy.freezeAll(), 2, 'the command and subscriber links')
+  await waitUntil('a forced reconnect', () => cut.app.broadcast.stats().forcedReconnects >= 1, 15_000)
+  proxy.acceptNew()
+  await waitUntil('delivery after recovery', async () => {
+    await publisher.app.broadcast.publish('p', 'after')
+    return heard.seen.includes('after')
+  }, 15_000, 200)
+})
+
 t.test('a SUBSCRIBE that times out is retried a second later', async (t) => {
   const server = await redisFor(t)
   const admin = adminFor(t, server)

@@ -43,3 +43,27 @@ t.test('the heartbeat is on by default and its pings are not counted as invalida
   t.equal(app.cache.stats().bus.messages, 0)
   t.equal(app.cache.stats().bus.connected, true)
 })
+
+// Both links frozen: the pings timed out instead of being accepted, so none counted, and L1 went on
+// serving values that other instances had replaced for as long as the partition lasted.
+t.test('regression: a partition that freezes every link to Redis stopped L1 from serving only at l1.ttl', async (t) => {
+  const proxy = await FreezingProxy.start(server.port)
+  t.teardown(async () => await proxy.close())
+  const cut = await cacheApp(t, { redis: proxy.url, timeout: 200, heartbeatInterval: `${INTERVAL_MS}ms`, heartbeatMisses: MISSES })
+  const writer = await cacheApp(t, { redis: server.url })
+  await cut.cache.set('k', 'old')
+  t.equal(await cut.cache.get('k'), 'old')
+  t.equal(cut.cache.stats().l1.entries, 1)
+
+  proxy.refuseNew()
+  t.equal(proxy.freezeAll(), 2, 'the command and subscriber links')
+  await writer.cache.set('k', 'new')
+  await waitUntil('the bus is judged lost', () => !cut.cache.stats().bus.connected, BOUND_MS + 2 * 200)
+  t.equal(cut.cache.stats().l1.entries, 0, 'L1 was flushed')
+  t.equal(await cut.cache.get('k'), undefined, 'a miss (Redis cannot be read), not the replaced value')
+
+  proxy.acceptNew()
+  // The forced reconnect gets through once the network lets it (the frozen command link stays
+  // frozen: nothing here closes it).
+  await waitUntil('resubscribed', () => cut.cache.stats().bus.connected, 15_000)
+})

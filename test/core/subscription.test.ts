@@ -282,3 +282,19 @@ t.test('a subscriber not ready yet subscribes on its first ready; a stop before 
   t.equal(stopped.sub.connected, false)
   t.same(stopped.seen.ups, [])
 })
+
+// Both links frozen: the pings got no answer, so none counted, and the subscription stayed
+// "connected" for as long as the partition lasted.
+t.test('regression: a partition that freezes the publisher\'s link too is declared lost', async (t) => {
+  const proxy = await FreezingProxy.start(server.port)
+  t.teardown(async () => await proxy.close())
+  const { sub, seen } = subscription(t, proxy.url, { heartbeatMs: 50, misses: 2, timeoutMs: 100 })
+  await sub.start(5000)
+  proxy.refuseNew()
+  t.equal(proxy.freezeAll(), 2)
+  await waitUntil('the link is lost', () => seen.losses.length === 1, 10_000)
+  t.same(seen.losses, ['silent'])
+  t.match(seen.warnings, [/^test: heard nothing on chan and Redis did not answer some of our pings; forcing the subscriber to reconnect$/])
+  proxy.acceptNew()
+  await waitUntil('subscribed again', () => sub.connected, 10_000)
+})

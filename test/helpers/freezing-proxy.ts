@@ -55,6 +55,18 @@ export class FreezingProxy {
     return frozen
   }
 
+  /** Black-holes every connection open now, subscriber or not (a partition); returns how many. */
+  freezeAll (): number {
+    let frozen = 0
+    for (const link of this.links) {
+      if (!link.frozen) {
+        link.frozen = true
+        frozen++
+      }
+    }
+    return frozen
+  }
+
   /** Closes every new connection at once, until `acceptNew()`. */
   refuseNew (): void {
     this.state.refusing = true
