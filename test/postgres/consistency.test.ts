@@ -123,6 +123,33 @@ t.test('replicaWait 0: a read whose token is ahead of every replica goes to the 
   t.equal(routes.caughtUpWait, 0)
 })
 
+// The header used to win whenever it was present: an empty, garbage, older or repeated one hid the
+// cookie's newer token, and the client read on a replica that had not replayed its own write.
+t.test('header and cookie: the most recent valid token counts, whatever else the request carries', async (t) => {
+  const a = await instance(t, { replicaWait: 0, sampleInterval: '1h' })
+  await delay(3000)
+  t.teardown(async () => { await delay(0) })
+  const first = nextId++
+  const older = (await a.inject({ method: 'POST', url: '/notes', payload: { id: first, body: 'first' } })).headers['x-scaleout-db-token'] as string
+  const id = nextId++
+  const newest = (await a.inject({ method: 'POST', url: '/notes', payload: { id, body: 'second' } })).headers['x-scaleout-db-token'] as string
+  const cases: Array<[string, Record<string, string>]> = [
+    ['cookie, older header', { cookie: `scaleout-db-token=${newest}`, 'x-scaleout-db-token': older }],
+    ['cookie, empty header', { cookie: `scaleout-db-token=${newest}`, 'x-scaleout-db-token': '' }],
+    ['cookie, garbage header', { cookie: `scaleout-db-token=${newest}`, 'x-scaleout-db-token': 'null' }],
+    ['older cookie, header', { cookie: `scaleout-db-token=${older}`, 'x-scaleout-db-token': newest }],
+    ['the header twice', { 'x-scaleout-db-token': `${newest}, ${newest}` }],
+    ['garbage, then the token, in one header', { 'x-scaleout-db-token': `null,${older}, ${newest}` }]
+  ]
+  for (const [what, headers] of cases) {
+    const read = await a.inject({ url: `/notes/${id}`, headers })
+    t.same(read.json(), { body: 'second' }, what)
+    t.equal(route(read), 'primary;reason=tokenAhead', what)
+  }
+  const beyond = await a.inject({ url: `/notes/${id}`, headers: { 'x-scaleout-db-token': `a,b,c,d,${newest}` } })
+  t.same([beyond.json(), route(beyond)], [{ body: null }, 'replica;reason=replica'], 'a fifth token in one header is not read')
+})
+
 t.test('within one request, reads after a write go to the primary; a transaction in a request hands out a token', async (t) => {
   const app = await instance(t)
   await delay(3000)

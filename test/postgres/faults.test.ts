@@ -168,6 +168,21 @@ t.test('a replica paused (SIGSTOP) under steady reads: 0 failed GETs, reads retr
   t.ok(app.db.stats().routes.fallback > 0, 'reads caught on the hung replica were retried on the primary')
 })
 
+// A server error's message may echo the statement's input. Read as a connection failure, a client
+// choosing that input took the replicas out of rotation and turned writes into OUTCOME_UNKNOWN.
+t.test('regression: a server error whose message echoes "connection error" is the caller\'s error, and the replica stays in rotation', async (t) => {
+  const { app } = await instance(t)
+  for (const input of ['connection error', 'Connection terminated', 'server closed the connection']) {
+    const read = await app.db.read.query('SELECT body FROM notes WHERE id = $1', [input]).then(() => null, (err: { code?: string }) => err)
+    t.equal(read?.code, '22P02', `read of ${JSON.stringify(input)}: pg's own error`)
+    const write = await app.db.write.query('UPDATE notes SET body = $2 WHERE id = $1', [input, 'x']).then(() => null, (err: { code?: string }) => err)
+    t.equal(write?.code, '22P02', `write of ${JSON.stringify(input)}: pg's own error, not an unknown outcome`)
+  }
+  const stats = app.db.stats()
+  t.equal(replicaState(app), 'up')
+  t.equal(stats.routes.fallback, 0, 'no read was retried on the primary')
+})
+
 t.test('a hot-standby conflict (40001) cancels a read on the replica: retried once on the primary', async (t) => {
   await cluster.replica.query('ALTER SYSTEM SET max_standby_streaming_delay = 0')
   await cluster.replica.query('SELECT pg_reload_conf()')

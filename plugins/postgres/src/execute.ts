@@ -19,6 +19,11 @@ export function failureOf (err: unknown): Failure | null {
   if (code === '25006') return 'read-only'
   // Socket errors; connection exception, operator intervention (shutdown, starting up), too many connections.
   if (typeof code === 'string' && (NETWORK_CODES.has(code) || code.startsWith('08') || code.startsWith('57P') || code === '53300')) return 'unavailable'
+  // pg's own client-side errors carry no code, only a message. A server's error always carries its
+  // SQLSTATE, and its message may echo the statement's input ('invalid input syntax for type
+  // bigint: "connection error"'): read as a connection failure, that let any client take replicas
+  // out of rotation.
+  if (code !== undefined) return null
   return typeof message === 'string' && CONNECTION_MESSAGE.test(message) ? 'unavailable' : null
 }
 

@@ -14,6 +14,12 @@ import { maxLsn } from './wal.js'
 export const TOKEN_HEADER = 'x-scaleout-db-token'
 export const ROUTE_HEADER = 'x-scaleout-db-route'
 const MAX_ROUTES = 16
+/** Tokens read from one request's header; more are ignored. */
+const MAX_HEADER_TOKENS = 4
+
+function newer (a: Token | null, b: Token | null): Token | null {
+  return a === null || (b !== null && b.lsn > a.lsn) ? b : a
+}
 
 /** request.db: made on first use, so a request that never touches the database costs nothing. */
 export class RequestScope implements RequestDb, ReadContext, WriteContext {
@@ -45,14 +51,27 @@ export class RequestScope implements RequestDb, ReadContext, WriteContext {
     return this.token === null ? null : required(this.cluster, this.token)
   }
 
+  /**
+   * The most recent valid token the request carries, in the header (Node joins a repeated one with
+   * commas) or the cookie. One that is empty, garbage or older never hides a newer one: a client's
+   * library or a proxy may send a stale header beside the cookie its last write set.
+   */
   private readToken (): Token | null {
     const { secrets, cookie } = this.cluster.settings
     if (secrets.length === 0) return null
     const headers = this.request.headers
-    // Node joins a repeated header into one string, so it is a string or absent.
-    let value = headers[TOKEN_HEADER] as string | undefined
-    if (value === undefined && cookie !== null && typeof headers.cookie === 'string') value = readCookie(headers.cookie, cookie.name)
-    return value === undefined ? null : this.cluster.tokens.verify(value, Date.now())
+    const now = Date.now()
+    let best: Token | null = null
+    const header = headers[TOKEN_HEADER] as string | undefined
+    if (header !== undefined) {
+      // A bound on the HMACs a request can make us compute.
+      for (const value of header.split(',', MAX_HEADER_TOKENS)) best = newer(best, this.cluster.tokens.verify(value.trim(), now))
+    }
+    if (cookie !== null && typeof headers.cookie === 'string') {
+      const value = readCookie(headers.cookie, cookie.name)
+      if (value !== undefined) best = newer(best, this.cluster.tokens.verify(value, now))
+    }
+    return best
   }
 
   writing (): void {
