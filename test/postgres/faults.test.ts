@@ -5,6 +5,7 @@ import postgres, { type PostgresOptions } from '@scaleout/postgres'
 import { appFor, logSink, type LogSink } from '../helpers/fixtures.js'
 import { PostgresCluster } from '../helpers/postgres.js'
 import { sleep, waitUntil } from '../helpers/ports.js'
+import { formatLsn, parseLsn } from '../../plugins/postgres/src/wal.js'
 import { build, NOTES, SECRET } from './setup.js'
 
 // Lag, dead and hung hosts: one primary and one replica shared by the tests of this file, in an
@@ -104,6 +105,38 @@ t.test('an idle primary for longer than maxLag: the replica stays in rotation', 
   t.equal(app.db.stats().replicas[0]?.lagMs, 0)
   const res = await app.inject('/notes/1')
   t.equal(res.headers['x-scaleout-db-route'], 'replica;reason=replica')
+})
+
+// After a WAL segment switch the primary's insert position sits past the new segment's header,
+// and a replica's replay position stops at the boundary: compared as they were, a replica with
+// nothing left to replay looked behind, and an idle primary took it out of rotation.
+t.test('regression: a WAL segment switch on an idle primary leaves a caught-up replica in rotation, with no lag', async (t) => {
+  const { app } = await instance(t, { maxLag: 300, sampleInterval: 50 })
+  await app.db.write.query('INSERT INTO notes (id, body) VALUES ($1, $2)', [nextId++, 'then a switch'])
+  // The background writer may log a standby snapshot just after a switch (at most one per 15 s):
+  // switched again, the segment stays empty.
+  let offset: string | undefined
+  for (let i = 0; i < 5 && offset !== '40'; i++) {
+    await cluster.primary.query('SELECT pg_switch_wal()')
+    await sleep(200)
+    const { rows } = await cluster.primary.query<{ offset: string }>("SELECT (pg_current_wal_insert_lsn() - '0/0') % pg_size_bytes(current_setting('wal_segment_size')) AS offset")
+    offset = rows[0]?.offset
+  }
+  t.equal(offset, '40', 'the insert position is past the new segment\'s header')
+  // The replica replays up to the boundary, never to the insert position.
+  const boundary = formatLsn((parseLsn(await cluster.primary.lsn()) as bigint) - 40n)
+  await waitUntil('the replica at the boundary', async () => {
+    const { rows } = await cluster.replica.query<{ lsn: string }>('SELECT pg_last_wal_replay_lsn()::text AS lsn')
+    return rows[0]?.lsn === boundary
+  }, 20_000)
+  const states = new Set<string>()
+  const until = Date.now() + 900
+  while (Date.now() < until) {
+    states.add(replicaState(app) as string)
+    await sleep(20)
+  }
+  t.same([...states], ['up'])
+  t.same([app.db.stats().replicas[0]?.lagBytes, app.db.stats().replicas[0]?.lagMs], [0, 0])
 })
 
 t.test('primary samples are kept as long as lag needs them: a replica behind an old write still counts as lagging', async (t) => {

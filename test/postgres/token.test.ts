@@ -1,6 +1,6 @@
 import t from 'tap'
 import { signToken, verifyToken, MAX_TOKEN, CLOCK_SKEW_MS, VerifiedTokens, VERIFIED_TOKENS } from '../../plugins/postgres/src/token.js'
-import { formatLsn, MAX_LSN, maxLsn, parseLsn } from '../../plugins/postgres/src/wal.js'
+import { formatLsn, layoutOf, MAX_LSN, maxLsn, parseLsn, recordEnd } from '../../plugins/postgres/src/wal.js'
 
 const A = 'a'.repeat(32)
 const B = 'b'.repeat(32)
@@ -52,4 +52,19 @@ t.test('WAL positions parse, format and compare exactly', async (t) => {
   t.equal(maxLsn(null, 5n), 5n)
   t.equal(maxLsn(3n, 5n), 5n)
   t.equal(maxLsn(MAX_LSN, 5n), MAX_LSN, 'a write whose position is unknown keeps the token at the largest')
+})
+
+t.test('an insert position just past a page or segment header stands for the boundary before it', async (t) => {
+  const layout = layoutOf('8192', '16777216')
+  t.same(layout, { block: 8192n, segment: 16777216n })
+  t.equal(recordEnd(parseLsn('0/5000028') as bigint, layout), parseLsn('0/5000000'), 'a segment\'s long header (40 bytes)')
+  t.equal(recordEnd(parseLsn('0/5002018') as bigint, layout), parseLsn('0/5002000'), 'a page\'s short header (24 bytes)')
+  t.equal(recordEnd(parseLsn('0/5002028') as bigint, layout), parseLsn('0/5002028'), 'offset 40 of a page that opens no segment: a record\'s end')
+  t.equal(recordEnd(parseLsn('0/5000018') as bigint, layout), parseLsn('0/5000018'), 'offset 24 of a segment\'s first page: inside its long header, left alone')
+  t.equal(recordEnd(parseLsn('0/5002040') as bigint, layout), parseLsn('0/5002040'))
+  t.equal(recordEnd(MAX_LSN, layout), MAX_LSN)
+  t.equal(recordEnd(parseLsn('0/5000028') as bigint, null), parseLsn('0/5000028'), 'layout unknown: as it is')
+  t.equal(layoutOf(undefined, '16777216'), null)
+  t.equal(layoutOf('8192', '0'), null)
+  t.equal(layoutOf('8192', 'x'), null)
 })

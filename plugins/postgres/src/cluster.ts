@@ -4,6 +4,7 @@ import { Host, type Quarantine } from './pools.js'
 import type { Settings } from './options.js'
 import { VerifiedTokens } from './token.js'
 import type { RouteReason } from './types.js'
+import type { WalLayout } from './wal.js'
 
 export const REASONS: readonly RouteReason[] = ['replica', 'caughtUpWait', 'tokenAhead', 'quarantined', 'fallback', 'afterWrite', 'noReplica']
 
@@ -19,6 +20,8 @@ export class Cluster {
   private readonly positionHost: Host
   /** Tokens this instance has verified, so a client's repeated token costs no HMAC. */
   readonly tokens: VerifiedTokens
+  /** The primary's WAL page and segment sizes, from the sampler's first answer (null until then). */
+  wal: WalLayout | null = null
   /** When the sampler last read the primary's position (ms since the epoch; 0: never). */
   primarySeenAt = 0
   closed = false
@@ -34,7 +37,7 @@ export class Cluster {
     // the very writes waiting for them. A pool the caller passed is used as it is.
     const spec = settings.primary
     this.positionHost = spec.kind === 'config' ? new Host('primary', 0, { ...spec, config: { ...spec.config, max: 1 } }, settings, log) : this.primary
-    this.positions = new CommitPositions(this.positionHost, settings.timeout)
+    this.positions = new CommitPositions(this.positionHost, settings.timeout, () => this.wal)
     this.tokens = new VerifiedTokens(settings.secrets)
     this.anyInRotation = this.replicas.length > 0
     this.routes = Object.fromEntries(REASONS.map((r) => [r, 0])) as Record<RouteReason, number>

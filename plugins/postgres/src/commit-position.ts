@@ -1,6 +1,6 @@
 import { run, withClient } from './execute.js'
 import type { Host } from './pools.js'
-import { MAX_LSN, positionOf } from './wal.js'
+import { MAX_LSN, positionOf, recordEnd, type WalLayout } from './wal.js'
 
 export const POSITION = 'SELECT pg_current_wal_insert_lsn()::text AS lsn'
 
@@ -17,7 +17,7 @@ export class CommitPositions {
   private running: Promise<bigint> | null = null
   private waiting: Promise<bigint> | null = null
 
-  constructor (primary: Host, timeout: number) {
+  constructor (primary: Host, timeout: number, private readonly wal: () => WalLayout | null) {
     this.primary = primary
     this.timeout = timeout
   }
@@ -55,7 +55,7 @@ export class CommitPositions {
     const deadline = Date.now() + timeout
     try {
       const { rows } = await withClient(primary, deadline, timeout, async (client) => await run<{ lsn: string }>(primary, client, POSITION, undefined, deadline, { write: false, budget: timeout }))
-      return positionOf(rows[0]?.lsn)
+      return recordEnd(positionOf(rows[0]?.lsn), this.wal())
     } catch {
       // A standby cannot tell (recovery in progress), a dead primary cannot answer: unknown.
       return MAX_LSN

@@ -1,21 +1,22 @@
 import type { Cluster } from './cluster.js'
 import { run, withClient } from './execute.js'
 import { advance, type Host } from './pools.js'
-import { parseLsn } from './wal.js'
+import { layoutOf, parseLsn, recordEnd } from './wal.js'
 
 // The background sampler: every interval (±20% jitter, so instances do not sample in lockstep) it
 // reads the primary's insert position and each replica's replay position, derives each replica's
 // lag, and moves replicas in and out of rotation. The request path only reads what it found.
 //
 // Lag is measured in WAL, not in time since the last replayed commit: an idle primary writes
-// nothing, so a replica with nothing to replay would look minutes behind by that clock. A replica
+// nothing, so a replica with nothing to replay would look minutes behind by that clock. The
+// primary's insert position is taken back to its last record's end (see recordEnd). A replica
 // that has replayed the primary's last seen position has no lag; one that has not is as far behind
 // as the oldest primary sample it is still missing.
 
-const PRIMARY_SQL = 'SELECT pg_is_in_recovery() AS recovery, CASE WHEN pg_is_in_recovery() THEN NULL ELSE pg_current_wal_insert_lsn()::text END AS lsn'
+const PRIMARY_SQL = "SELECT pg_is_in_recovery() AS recovery, CASE WHEN pg_is_in_recovery() THEN NULL ELSE pg_current_wal_insert_lsn()::text END AS lsn, current_setting('wal_block_size') AS block, pg_size_bytes(current_setting('wal_segment_size'))::text AS segment"
 const REPLICA_SQL = 'SELECT pg_is_in_recovery() AS recovery, pg_last_wal_replay_lsn()::text AS lsn'
 
-interface Sample { recovery: boolean, lsn: string | null }
+interface Sample { recovery: boolean, lsn: string | null, block?: string, segment?: string }
 interface Seen { lsn: bigint, at: number }
 /** A sample and when it was asked for, or null when the host did not answer in time. */
 type Sampled = (Sample & { at: number }) | null
@@ -101,8 +102,10 @@ export class Sampler {
       this.primaryReadOnly = sample.recovery
       if (sample.recovery) cluster.log.error({ host: primary.name }, 'postgres: the primary is in recovery (a standby): writes will fail with SCALEOUT_ERR_DB_READ_ONLY')
     }
-    const lsn = parseLsn(sample.lsn)
-    if (lsn === null) return
+    cluster.wal ??= layoutOf(sample.block, sample.segment)
+    const inserted = parseLsn(sample.lsn)
+    if (inserted === null) return
+    const lsn = recordEnd(inserted, cluster.wal)
     advance(primary, lsn)
     cluster.primarySeenAt = sample.at
     const last = this.history[this.history.length - 1]

@@ -4,7 +4,7 @@ import { DbOutcomeUnknownError, DbRolledBackError, DbTransactionDoneError } from
 import { acquire, isBroken, release, run } from './execute.js'
 import { check, type WriteContext } from './queries.js'
 import type { Queryable, Statement } from './types.js'
-import { MAX_LSN, positionOf } from './wal.js'
+import { MAX_LSN, positionOf, recordEnd } from './wal.js'
 
 // A transaction holds one primary connection from BEGIN to COMMIT. Each statement (and BEGIN,
 // COMMIT, ROLLBACK) gets the full `timeout`; a statement that fails on the connection rolls the
@@ -54,7 +54,7 @@ export async function transaction<T> (cluster: Cluster, fn: (tx: Queryable) => P
       throw err
     }
     done = true
-    await commit(statement, context)
+    await commit(statement, context, cluster)
     return value
   } finally {
     done = true
@@ -64,7 +64,7 @@ export async function transaction<T> (cluster: Cluster, fn: (tx: Queryable) => P
 
 type Run = <R extends pg.QueryResultRow>(text: Statement, values?: unknown[], write?: boolean) => Promise<pg.QueryResult<R>>
 
-async function commit (statement: Run, context: WriteContext | null): Promise<void> {
+async function commit (statement: Run, context: WriteContext | null, cluster: Cluster): Promise<void> {
   const position = context?.position === true
   let results: pg.QueryResult | pg.QueryResult[]
   try {
@@ -76,5 +76,5 @@ async function commit (statement: Run, context: WriteContext | null): Promise<vo
   const [committed, after] = Array.isArray(results) ? results : [results]
   // COMMIT of a transaction in which a statement failed (and the caller caught it) answers ROLLBACK.
   if (committed?.command === 'ROLLBACK') throw new DbRolledBackError()
-  if (position) (context as WriteContext).committed(positionOf(after?.rows[0]?.lsn))
+  if (position) (context as WriteContext).committed(recordEnd(positionOf(after?.rows[0]?.lsn), cluster.wal))
 }

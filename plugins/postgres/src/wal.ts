@@ -25,3 +25,34 @@ export function positionOf (text: unknown): bigint {
 export function maxLsn (a: bigint | null, b: bigint): bigint {
   return a === null || b > a ? b : a
 }
+
+/** The primary's WAL page and segment sizes (wal_block_size, wal_segment_size), read by the sampler. */
+export interface WalLayout { block: bigint, segment: bigint }
+
+// XLOG page headers as PostgreSQL lays them out: a long one (40 bytes) opens every segment, a short
+// one (24 bytes) every other page.
+const LONG_HEADER = 40n
+const SHORT_HEADER = 24n
+
+/**
+ * The end of the last record at or before an insert position. When the last record ends on a page
+ * boundary (or a segment switch filled the segment), the insert position is already past the next
+ * page's header, and a replica's replay position stops at the boundary: compared as they are, a
+ * replica that has replayed everything looks behind for as long as the primary stays idle. No record
+ * data lies inside a header, so the boundary stands for the position exactly. Unknown layout: as is.
+ */
+export function recordEnd (lsn: bigint, layout: WalLayout | null): bigint {
+  if (layout === null) return lsn
+  const inSegment = lsn % layout.segment
+  if (inSegment === LONG_HEADER) return lsn - LONG_HEADER
+  // Offset 24 of a segment's first page lies inside its long header: no insert position is there.
+  if (inSegment > LONG_HEADER && lsn % layout.block === SHORT_HEADER) return lsn - SHORT_HEADER
+  return lsn
+}
+
+/** A layout from the sampler's row, or null for anything that is not two positive integers. */
+export function layoutOf (block: unknown, segment: unknown): WalLayout | null {
+  const digits = /^[1-9]\d{0,15}$/
+  if (typeof block !== 'string' || typeof segment !== 'string' || !digits.test(block) || !digits.test(segment)) return null
+  return { block: BigInt(block), segment: BigInt(segment) }
+}
