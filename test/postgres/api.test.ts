@@ -4,8 +4,8 @@ import Fastify from 'fastify'
 import pg from 'pg'
 import { coreErrors } from '@scaleout/core'
 import postgres, {
-  errors, DbClosedError, DbNotConfiguredError, DbOutcomeUnknownError, DbReadOnlyError, DbRolledBackError, DbSessionStateError,
-  DbTimeoutError, DbTransactionDoneError, DbUnavailableError, InvalidOptionError
+  errors, DbClosedError, DbNotConfiguredError, DbOpenTransactionError, DbOutcomeUnknownError, DbReadOnlyError, DbRolledBackError,
+  DbSessionStateError, DbTimeoutError, DbTransactionDoneError, DbUnavailableError, InvalidOptionError
 } from '@scaleout/postgres'
 import { appFor, logSink } from '../helpers/fixtures.js'
 import { pgBinary, PostgresServer } from '../helpers/postgres.js'
@@ -194,6 +194,25 @@ t.test('the deadline covers waiting for a connection: a full pool gives SCALEOUT
   await waitUntil('late connection back in the pool', () => app.db.stats().primary.pool.idle === 1)
 })
 
+// write.query('BEGIN') gave the pool back a connection inside a transaction: another caller's INSERT
+// then ran in it, resolved with rowCount 1, and was lost when the connection went.
+t.test('a query() text that leaves a transaction open is refused before it is sent; one that ends it runs', async (t) => {
+  const app = await build(t, { primary: server.url, poolSize: 1, sampleInterval: '1h' })
+  for (const text of ['BEGIN', 'start transaction isolation level serializable', 'BEGIN; INSERT INTO notes (id, body) VALUES (9, \'x\')', 'BEGIN; COMMIT AND CHAIN']) {
+    await t.rejects(app.db.write.query(text), {
+      code: 'SCALEOUT_ERR_DB_OPEN_TRANSACTION',
+      statusCode: 500,
+      message: /^A statement that leaves a transaction open \(BEGIN without COMMIT or ROLLBACK in the same text\) is refused: .*; use transaction\(\)$/
+    }, text)
+    await t.rejects(app.db.read.query({ text }), { code: 'SCALEOUT_ERR_DB_OPEN_TRANSACTION' }, `${text}, through read and a query config`)
+  }
+  await app.db.write.query("BEGIN; INSERT INTO notes (id, body) VALUES (1, 'one'); COMMIT")
+  await app.db.write.query("INSERT INTO notes (id, body) VALUES (2, 'begin; start')")
+  await app.db.transaction(async (tx) => { await tx.query("INSERT INTO notes (id, body) VALUES (3, 'three')") })
+  const { rows } = await server.query('SELECT id::int FROM notes ORDER BY id')
+  t.same(rows, [{ id: 1 }, { id: 2 }, { id: 3 }], 'nothing refused was sent; every other write committed')
+})
+
 t.test('a primary that refuses connections answers a coded 503, not the driver text', async (t) => {
   const port = await freePort()
   const app = await build(t, { primary: `postgres://postgres:x@127.0.0.1:${port}/postgres`, timeout: 500 })
@@ -306,10 +325,10 @@ t.test('every error the plugin throws is in `errors`, keyed by its code, with th
   }
   const named = [
     DbNotConfiguredError, DbUnavailableError, DbTimeoutError, DbOutcomeUnknownError, DbReadOnlyError,
-    DbSessionStateError, DbTransactionDoneError, DbRolledBackError, DbClosedError, InvalidOptionError
+    DbSessionStateError, DbOpenTransactionError, DbTransactionDoneError, DbRolledBackError, DbClosedError, InvalidOptionError
   ]
   for (const Err of named) t.equal(errors[new Err('a', 1).code], Err)
   for (const [code, Err] of Object.entries(coreErrors)) t.equal(errors[code as keyof typeof errors], Err, code)
-  t.equal(Object.keys(errors).length, Object.keys(coreErrors).length + 9)
+  t.equal(Object.keys(errors).length, Object.keys(coreErrors).length + 10)
   t.ok(Object.isFrozen(errors))
 })

@@ -1,5 +1,7 @@
 import t from 'tap'
-import { blank, guard } from '../../plugins/postgres/src/pgbouncer.js'
+import { leavesTransactionOpen } from '../../plugins/postgres/src/open-transaction.js'
+import { guard } from '../../plugins/postgres/src/pgbouncer.js'
+import { blank } from '../../plugins/postgres/src/sql-text.js'
 
 // What PgBouncer transaction mode breaks, refused before sending; what it does not, let through.
 
@@ -17,7 +19,25 @@ const REFUSED: Array<[string, RegExp]> = [
   ['SELECT pg_advisory_lock_shared($1)', /^A session-level advisory lock/],
   ['PREPARE q AS SELECT 1', /^PREPARE is refused .*: pass the values to query\(text, values\)/],
   ['/* hi */ LISTEN x', /^LISTEN/],
-  ['-- comment\nSET x = 1', /^A session SET/]
+  ['-- comment\nSET x = 1', /^A session SET/],
+  // Quoted identifiers name the same functions.
+  ['SELECT "pg_advisory_lock"(4242)', /^A session-level advisory lock/],
+  ['SELECT pg_catalog."pg_advisory_lock"(1)', /^A session-level advisory lock/],
+  ["SELECT \"set_config\"('search_path', 'x', false)", /^A session SET/],
+  // One local set_config() does not make another one local.
+  ["SELECT set_config('application_name', 'x', true), set_config('search_path', 'x', false)", /^A session SET/],
+  ["SELECT set_config('a.b', '1', $1)", /^A session SET/],
+  ["SELECT set_config('a.b', '1', 'true')", /^A session SET/],
+  ["SELECT set_config('a.b', '1')", /^A session SET/],
+  ["UPDATE pg_settings SET setting = 'x' WHERE name = 'search_path'", /^A session SET/],
+  ['update pg_catalog.pg_settings set setting = 1', /^A session SET/],
+  ['CREATE TEMP TABLE t (a int)', /^A temporary table, view or sequence that outlives its transaction is refused .*: create it with ON COMMIT DROP inside fastify\.db\.transaction\(\), or use a regular table/],
+  ['create temporary view v as select 1', /^A temporary table/],
+  ['CREATE OR REPLACE TEMP VIEW v AS SELECT 1', /^A temporary table/],
+  ['CREATE GLOBAL TEMPORARY TABLE t (a int) ON COMMIT PRESERVE ROWS', /^A temporary table/],
+  ['SELECT * INTO TEMP t FROM notes', /^A temporary table/],
+  ['DECLARE c CURSOR WITH HOLD FOR SELECT 1', /^A cursor WITH HOLD is refused .*: declare the cursor without WITH HOLD inside fastify\.db\.transaction\(\)/],
+  ['declare c no scroll cursor with  hold for select 1', /^A cursor WITH HOLD/]
 ]
 
 const ALLOWED = [
@@ -39,7 +59,15 @@ const ALLOWED = [
   'INSERT INTO t (a) VALUES ($1)',
   'SELECT reset_count FROM t',
   "SELECT 'unterminated",
-  'SELECT $1::text'
+  'SELECT $1::text',
+  "SELECT set_config('a.b', '1', true), set_config('c.d', '2', TRUE)",
+  "SELECT set_config('a.b', f(1, 2), true)",
+  'CREATE TEMP TABLE t (a int) ON COMMIT DROP',
+  'CREATE TABLE temp_results (a int)',
+  'DECLARE c CURSOR FOR SELECT 1',
+  'UPDATE settings_pg SET a = 1',
+  'PREPARE TRANSACTION \'tx1\'',
+  'SELECT "temp" FROM t'
 ]
 
 t.test('statements transaction pooling breaks are refused with a coded error naming the safe alternative', async (t) => {
@@ -72,9 +100,18 @@ t.test('long statements are checked every time, not remembered', async (t) => {
 })
 
 t.test('blank() keeps the statement structure and hides data', async (t) => {
-  t.equal(blank("SELECT 'a;b', \"c\" FROM t -- x\n; LISTEN y"), 'SELECT  x ,  x  FROM t  \n; LISTEN y')
+  t.equal(blank("SELECT 'a;b', \"c\" FROM t -- x\n; LISTEN y"), 'SELECT  x ,  c  FROM t  \n; LISTEN y')
+  t.equal(blank('SELECT "a;b""c" FROM t'), 'SELECT  a_b__c  FROM t', 'a quoted identifier stays one word')
   t.equal(blank('SELECT $x$ a $x$, $1, a$b'), 'SELECT  x , $1, a$b')
   t.equal(blank('SELECT $unterminated$ a'), 'SELECT  x ')
   t.equal(blank("SELECT 'it''s'"), 'SELECT  x ')
   t.equal(blank('/* a /* b */ c */x'), ' x')
+})
+
+t.test('a text that ends inside a transaction is told from one that ends it', async (t) => {
+  const open = ['BEGIN', 'begin work', 'START TRANSACTION', 'COMMIT; BEGIN', 'BEGIN; COMMIT AND CHAIN', 'BEGIN; ROLLBACK AND CHAIN', 'BEGIN; ROLLBACK TO SAVEPOINT a', 'BEGIN; SAVEPOINT a; COMMIT PREPARED \'x\'']
+  const closed = ['SELECT 1', 'BEGIN; SELECT 1; COMMIT', 'begin; select 1; end', 'BEGIN; ABORT', 'BEGIN; ROLLBACK', 'BEGIN; PREPARE TRANSACTION \'x\'', 'BEGIN; COMMIT AND NO CHAIN',
+    "SELECT 'BEGIN'", 'SELECT 1 -- BEGIN', 'DO $$ BEGIN PERFORM 1; END $$', 'SELECT "begin" FROM t', 'SELECT beginning FROM t', 'COMMIT']
+  for (const sql of open) t.equal(leavesTransactionOpen(sql), true, sql)
+  for (const sql of closed) t.equal(leavesTransactionOpen(sql), false, sql)
 })

@@ -52,6 +52,13 @@ export const DbSessionStateError = createError(
   500
 )
 
+/** A query() text that opens a transaction without ending it was refused before it ran. */
+export const DbOpenTransactionError = createError(
+  'SCALEOUT_ERR_DB_OPEN_TRANSACTION',
+  'A statement that leaves a transaction open (BEGIN without COMMIT or ROLLBACK in the same text) is refused: its connection would go back to the pool inside the transaction, and other callers\' statements would join it; use transaction()',
+  500
+)
+
 /** A query or transaction handle was used after its transaction ended. */
 export const DbTransactionDoneError = createError(
   'SCALEOUT_ERR_DB_TRANSACTION_DONE',
@@ -82,6 +89,7 @@ export const errors = Object.freeze({
   SCALEOUT_ERR_DB_OUTCOME_UNKNOWN: DbOutcomeUnknownError,
   SCALEOUT_ERR_DB_READ_ONLY: DbReadOnlyError,
   SCALEOUT_ERR_DB_SESSION_STATE: DbSessionStateError,
+  SCALEOUT_ERR_DB_OPEN_TRANSACTION: DbOpenTransactionError,
   SCALEOUT_ERR_DB_TRANSACTION_DONE: DbTransactionDoneError,
   SCALEOUT_ERR_DB_ROLLED_BACK: DbRolledBackError,
   SCALEOUT_ERR_DB_CLOSED: DbClosedError

@@ -1,10 +1,13 @@
 import type pg from 'pg'
 import { DbSessionStateError } from './errors.js'
+import { blank } from './sql-text.js'
 
 // Behind PgBouncer in transaction mode consecutive statements may run on different server
 // connections, so anything that leaves state on the session (a LISTEN, a session SET, a
-// session-level advisory lock, a PREPAREd statement) would silently leak to another client or be
-// lost. Such statements are refused before they are sent, with the alternative that works.
+// session-level advisory lock, a PREPAREd statement, a temporary table, a cursor WITH HOLD) would
+// silently leak to another client or be lost. Such statements are refused before they are sent,
+// with the alternative that works. Only the text is read: a function that does any of this inside
+// its body is not seen.
 
 interface Rule {
   readonly what: string
@@ -15,71 +18,46 @@ const LISTEN: Rule = { what: 'LISTEN', instead: 'use a direct connection to the 
 const SET: Rule = { what: 'A session SET or RESET', instead: 'use SET LOCAL inside fastify.db.transaction(), or a role default (ALTER ROLE ... SET)' }
 const LOCK: Rule = { what: 'A session-level advisory lock', instead: 'use pg_advisory_xact_lock() inside fastify.db.transaction()' }
 const PREPARE: Rule = { what: 'PREPARE', instead: 'pass the values to query(text, values), which sends an unnamed statement' }
+const TEMP: Rule = { what: 'A temporary table, view or sequence that outlives its transaction', instead: 'create it with ON COMMIT DROP inside fastify.db.transaction(), or use a regular table' }
+const HOLD: Rule = { what: 'A cursor WITH HOLD', instead: 'declare the cursor without WITH HOLD inside fastify.db.transaction()' }
 const NAMED: Rule = { what: 'A named prepared statement', instead: 'drop `name` from the query config (PgBouncer tracks named statements only from 1.21 on)' }
-
-/**
- * The statement text with comments removed and every string literal, quoted identifier and
- * dollar-quoted body blanked, so keywords inside data never match. `;` separates statements.
- */
-export function blank (sql: string): string {
-  let out = ''
-  let i = 0
-  const n = sql.length
-  while (i < n) {
-    const c = sql[i] as string
-    const next = sql[i + 1]
-    if (c === '-' && next === '-') {
-      const end = sql.indexOf('\n', i)
-      i = end === -1 ? n : end
-      out += ' '
-    } else if (c === '/' && next === '*') {
-      let depth = 1
-      i += 2
-      while (i < n && depth > 0) {
-        if (sql[i] === '/' && sql[i + 1] === '*') { depth++; i += 2 } else if (sql[i] === '*' && sql[i + 1] === '/') { depth--; i += 2 } else i++
-      }
-      out += ' '
-    } else if (c === '\'' || c === '"') {
-      // E'...' strings take backslash escapes; a doubled quote escapes in every kind.
-      const escapes = c === '\'' && /[eE]$/.test(out) && !/[A-Za-z0-9_$][eE]$/.test(out)
-      i++
-      while (i < n) {
-        if (escapes && sql[i] === '\\') { i += 2; continue }
-        if (sql[i] === c) {
-          if (sql[i + 1] === c) { i += 2; continue }
-          break
-        }
-        i++
-      }
-      i++
-      out += ' x '
-    } else if (c === '$' && !/[A-Za-z0-9_]$/.test(out)) {
-      const tag = /^\$([A-Za-z_][A-Za-z0-9_]*)?\$/.exec(sql.slice(i, i + 66))
-      if (tag === null) {
-        out += c
-        i++
-        continue
-      }
-      const end = sql.indexOf(tag[0], i + tag[0].length)
-      i = end === -1 ? n : end + tag[0].length
-      out += ' x '
-    } else {
-      out += c
-      i++
-    }
-  }
-  return out
-}
 
 const STATEMENT_START: Array<[RegExp, Rule]> = [
   [/^listen\b/i, LISTEN],
-  [/^prepare\b/i, PREPARE],
+  [/^prepare\b(?!\s+transaction\b)/i, PREPARE],
   [/^reset\b/i, SET],
   // SET LOCAL and SET TRANSACTION / SET CONSTRAINTS last only for the transaction.
-  [/^set\s+(?!local\b|transaction\b|constraints\b)/i, SET]
+  [/^set\s+(?!local\b|transaction\b|constraints\b)/i, SET],
+  // What UPDATE pg_settings does is a session set_config().
+  [/^update\s+(?:only\s+)?(?:pg_catalog\s*\.\s*)?pg_settings\b/i, SET],
+  [/^declare\b[^;]*\bwith\s+hold\b/i, HOLD]
 ]
 const SESSION_LOCK = /\bpg_(?:try_)?advisory_lock(?:_shared)?\s*\(/i
-const SET_CONFIG = /\bset_config\s*\(/i
+const SET_CONFIG = /\bset_config\s*\(/gi
+// A temporary table, view or sequence lives as long as the session, unless dropped at commit.
+const TEMP_CREATE = /^create\s+(?:or\s+replace\s+)?(?:(?:global|local)\s+)?(?:temp|temporary)\b/i
+const TEMP_INTO = /\binto\s+(?:temp|temporary)\b/i
+const ON_COMMIT_DROP = /\bon\s+commit\s+drop\b/i
+
+/**
+ * Whether some set_config() call in `text` (blanked) may set for the session: only a third argument
+ * that is the literal `true` makes it local to the transaction. Each call is judged on its own.
+ */
+function setsForSession (text: string): boolean {
+  for (const call of text.matchAll(SET_CONFIG)) {
+    const args: string[] = ['']
+    let depth = 0
+    for (let i = (call.index as number) + call[0].length; i < text.length; i++) {
+      const c = text[i] as string
+      if (c === '(') depth++
+      if (c === ')' && depth-- === 0) break
+      if (c === ',' && depth === 0) args.push('')
+      else args[args.length - 1] += c
+    }
+    if (args.length !== 3 || (args[2] as string).trim().toLowerCase() !== 'true') return true
+  }
+  return false
+}
 
 function check (sql: string): Rule | null {
   const text = blank(sql)
@@ -87,10 +65,9 @@ function check (sql: string): Rule | null {
   for (const statement of text.split(';')) {
     const start = statement.trimStart()
     for (const [pattern, rule] of STATEMENT_START) if (pattern.test(start)) return rule
+    if ((TEMP_CREATE.test(start) && !ON_COMMIT_DROP.test(start)) || TEMP_INTO.test(start)) return TEMP
   }
-  // set_config(name, value, false) is a session SET; with `true` it is local to the transaction.
-  if (SET_CONFIG.test(text) && !/\bset_config\s*\([^()]*,\s*true\s*\)/i.test(text)) return SET
-  return null
+  return setsForSession(text) ? SET : null
 }
 
 // Statements repeat: remember recent verdicts so a hot query is scanned once.

@@ -2,6 +2,7 @@ import type pg from 'pg'
 import type { Cluster } from './cluster.js'
 import { DbClosedError, DbOutcomeUnknownError } from './errors.js'
 import { acquire, failureOf, isBroken, release, run, withClient } from './execute.js'
+import { refuseOpenTransaction } from './open-transaction.js'
 import { guard } from './pgbouncer.js'
 import type { Host } from './pools.js'
 import { fallback, route } from './routing.js'
@@ -47,6 +48,7 @@ export async function attempt<R extends pg.QueryResultRow> (cluster: Cluster, ho
  */
 export async function read<R extends pg.QueryResultRow> (cluster: Cluster, statement: Statement, values: unknown[] | undefined, context: ReadContext | null): Promise<pg.QueryResult<R>> {
   check(cluster, statement)
+  refuseOpenTransaction(statement)
   const deadline = Date.now() + cluster.settings.timeout
   const need = context?.need() ?? null
   const routing = route(cluster, need, context?.wrote ?? false, deadline)
@@ -95,6 +97,7 @@ export interface WriteContext {
  */
 export async function write<R extends pg.QueryResultRow> (cluster: Cluster, statement: Statement, values: unknown[] | undefined, context: WriteContext | null): Promise<pg.QueryResult<R>> {
   check(cluster, statement)
+  refuseOpenTransaction(statement)
   const primary = cluster.primary
   const budget = cluster.settings.timeout
   const deadline = Date.now() + budget
