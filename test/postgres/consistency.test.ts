@@ -150,6 +150,19 @@ t.test('header and cookie: the most recent valid token counts, whatever else the
   t.same([beyond.json(), route(beyond)], [{ body: null }, 'replica;reason=replica'], 'a fifth token in one header is not read')
 })
 
+// A wait of nearly the whole timeout left the primary a millisecond, and the read failed.
+t.test('a read that waits for a replica waits at most half its budget: the primary still answers', async (t) => {
+  const a = await instance(t, { timeout: 500, replicaWait: 499, sampleInterval: '1h' })
+  await delay(3000)
+  t.teardown(async () => { await delay(0) })
+  const id = nextId++
+  const written = await a.inject({ method: 'POST', url: '/notes', payload: { id, body: 'waited' } })
+  for (let i = 0; i < 3; i++) {
+    const read = await a.inject({ url: `/notes/${id}`, headers: { 'x-scaleout-db-token': written.headers['x-scaleout-db-token'] as string } })
+    t.same([read.statusCode, read.json(), route(read)], [200, { body: 'waited' }, 'primary;reason=tokenAhead'])
+  }
+})
+
 t.test('within one request, reads after a write go to the primary; a transaction in a request hands out a token', async (t) => {
   const app = await instance(t)
   await delay(3000)

@@ -54,6 +54,11 @@ t.test('invalid options fail registration with a coded error naming the option',
     [() => ({ primary: url, sampleInterval: 5 }), /option `sampleInterval` is invalid: expected a duration from 10ms to 1h/],
     [() => ({ primary: url, replicaWait: 'soon' }), /option `replicaWait` is invalid/],
     [() => ({ primary: url, replicaWait: '2h' }), /option `replicaWait` is invalid: expected a duration from 0ms to 1h: a number of milliseconds or a string such as "500ms"/],
+    [() => ({ primary: url, replicaWait: '2s' }), /option `replicaWait` is invalid: expected less than `timeout` \(2000ms\): a read that waited it out would have no time left for the primary/],
+    [() => ({ primary: url, replicaWait: 500, timeout: 500 }), /option `replicaWait` is invalid: expected less than `timeout` \(500ms\)/],
+    [() => ({ primary: url, replicas: 'postgres://a/app,postgres://b/app', secret: SECRET }), /option `replicas` is invalid: expected an array of replicas, not one string with commas \(DATABASE_REPLICA_URL is the comma-separated form\)/],
+    [() => ({ primary: { host: 'h', weight: 2 } }), /option `primary\.weight` is invalid: expected no weight: weights share reads among replicas/],
+    [() => ({ primary: { pool: new pg.Pool(), weight: 2 } }), /option `primary\.weight` is invalid/],
     [() => ({ primary: url, logLevel: 'warn' }), /option `logLevel` is invalid: expected no such option: `logLevel` is a Fastify register option/],
     [() => ({ primary: url, logSerializers: {} }), /option `logSerializers` is invalid: expected no such option: `logSerializers` is a Fastify register option/],
     [() => ({ primary: url, maxLagBytes: 0 }), /option `maxLagBytes` is invalid: expected an integer from 1 to/],
@@ -125,6 +130,7 @@ t.test('valid forms normalise to their defaults', async (t) => {
   t.same(normalize({ primary: { port: 6432 }, pgbouncer: true }).pgbouncer, [1, 0])
   t.equal(normalize({ primary: { port: 6432 } }).primary.label, 'localhost:6432/')
   t.equal(normalize({ primary: url, maxLag: '1h', sampleInterval: 10 }).cookie?.maxAgeSeconds, 7201)
+  t.equal(normalize({ primary: url, timeout: 30 }).replicaWait, 50, 'the default wait is cut at run time, not refused')
 
   t.equal(normalize({ primary: 'postgres:///app' }).primary.label, 'localhost:5432/app')
   t.throws(() => normalize(undefined), { code: 'SCALEOUT_ERR_DB_NOT_CONFIGURED' })

@@ -97,7 +97,9 @@ function poolLabel (pool: pg.Pool): string {
 }
 
 function weight (option: string, value: unknown): number {
-  return value === undefined ? 1 : checkInteger(PLUGIN, `${option}.weight`, value, 1, 1000)
+  if (value === undefined) return 1
+  if (option === 'primary') throw invalid(PLUGIN, `${option}.weight`, 'no weight: weights share reads among replicas')
+  return checkInteger(PLUGIN, `${option}.weight`, value, 1, 1000)
 }
 
 /** A URL string, a pg config object (with an optional weight) or a pg.Pool ({ pool, weight } for a weighted one). */
@@ -139,6 +141,8 @@ function replicaList (value: unknown, pgbouncer: boolean): HostSpec[] {
     const env = process.env.DATABASE_REPLICA_URL ?? ''
     return env.split(',').map((s) => s.trim()).filter((s) => s !== '').map((url, i) => hostSpec(`DATABASE_REPLICA_URL[${i}]`, url, pgbouncer))
   }
+  // One string of several URLs parses as one URL (of a host that does not exist).
+  if (typeof value === 'string' && /,\s*postgres(?:ql)?:/i.test(value)) throw invalid(PLUGIN, 'replicas', 'an array of replicas, not one string with commas (DATABASE_REPLICA_URL is the comma-separated form)')
   const list = Array.isArray(value) ? value : [value]
   if (list.length > 64) throw invalid(PLUGIN, 'replicas', 'at most 64 replicas')
   return list.map((item, i) => hostSpec(`replicas[${i}]`, item, pgbouncer))
@@ -162,6 +166,13 @@ function cookie (value: unknown, maxAgeSeconds: number): CookieSettings | null {
   return { ...checkCookieAttributes(PLUGIN, 'cookie', c), name, maxAgeSeconds }
 }
 
+/** A wait that leaves the primary time to answer: under `timeout`, given or not. */
+function replicaWait (value: unknown, timeout: number): number {
+  const wait = duration('replicaWait', value, 50, 0)
+  if (value !== undefined && wait >= timeout) throw invalid(PLUGIN, 'replicaWait', `less than \`timeout\` (${timeout}ms): a read that waited it out would have no time left for the primary`)
+  return wait
+}
+
 /** Checks and normalises every option; throws SCALEOUT_ERR_INVALID_OPTION naming the first bad one. */
 export function normalize (options: PostgresOptions | undefined): Settings {
   const o = checkOptions(PLUGIN, options, KNOWN)
@@ -178,7 +189,7 @@ export function normalize (options: PostgresOptions | undefined): Settings {
     replicas,
     secrets: secrets(o.secret, replicas.length > 0),
     timeout,
-    replicaWait: duration('replicaWait', o.replicaWait, 50, 0),
+    replicaWait: replicaWait(o.replicaWait, timeout),
     maxLag,
     maxLagBytes: o.maxLagBytes === undefined ? Number.MAX_SAFE_INTEGER : checkInteger(PLUGIN, 'maxLagBytes', o.maxLagBytes, 1),
     sampleInterval,

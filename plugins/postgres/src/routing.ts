@@ -55,7 +55,9 @@ export function route (cluster: Cluster, need: bigint | null, afterWrite: boolea
 }
 
 async function waitThenRoute (cluster: Cluster, host: Host, need: bigint, deadline: number): Promise<Route> {
-  if (await waitFor(cluster, host, need, Math.min(Date.now() + cluster.settings.replicaWait, deadline))) return { host, reason: 'caughtUpWait' }
+  // At most half of what is left: the primary keeps the other half if the replica never catches up.
+  const now = Date.now()
+  if (await waitFor(cluster, host, need, Math.min(now + cluster.settings.replicaWait, now + (deadline - now) / 2))) return { host, reason: 'caughtUpWait' }
   return { host: cluster.primary, reason: 'tokenAhead' }
 }
 
