@@ -1,8 +1,9 @@
+import { connect, createServer, type Socket } from 'node:net'
 import t, { type Test } from 'tap'
 import type { FastifyInstance, LightMyRequestResponse } from 'fastify'
 import pg from 'pg'
 import { signToken } from '../../plugins/postgres/src/token.js'
-import { parseLsn } from '../../plugins/postgres/src/wal.js'
+import { MAX_LSN, parseLsn } from '../../plugins/postgres/src/wal.js'
 import { logSink } from '../helpers/fixtures.js'
 import { PostgresCluster } from '../helpers/postgres.js'
 import { waitUntil } from '../helpers/ports.js'
@@ -161,6 +162,58 @@ t.test('a read that waits for a replica waits at most half its budget: the prima
     const read = await a.inject({ url: `/notes/${id}`, headers: { 'x-scaleout-db-token': written.headers['x-scaleout-db-token'] as string } })
     t.same([read.statusCode, read.json(), route(read)], [200, { body: 'waited' }, 'primary;reason=tokenAhead'])
   }
+})
+
+/** A TCP proxy whose target can be switched; `switchTo` also cuts the connections open now. */
+async function switchingProxy (t: Test, port: number): Promise<{ url: (server: { url: string }) => string, switchTo: (port: number) => void }> {
+  let target = port
+  const open = new Set<Socket>()
+  const server = createServer((client) => {
+    const upstream = connect(target, '127.0.0.1')
+    for (const s of [client, upstream]) {
+      open.add(s)
+      s.on('close', () => { open.delete(s); client.destroy(); upstream.destroy() }).on('error', () => {})
+    }
+    client.pipe(upstream).pipe(client)
+  })
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve))
+  t.teardown(async () => {
+    for (const s of open) s.destroy()
+    await new Promise((resolve) => server.close(resolve))
+  })
+  const proxyPort = (server.address() as { port: number }).port
+  return {
+    url: (s) => s.url.replace(/@[^/]+\//, `@127.0.0.1:${proxyPort}/`),
+    switchTo: (next) => {
+      target = next
+      for (const s of open) s.destroy()
+    }
+  }
+}
+
+// A replica's position was only ever raised: once its address reached a server further behind (a
+// re-cloned replica, a balancer over several), reads with a token were served there, stale.
+t.test('a replica address that starts reaching a server further behind: its position falls, and token reads leave it', async (t) => {
+  const [ahead, behind] = cluster.replicas as [typeof cluster.primary, typeof cluster.primary]
+  const proxy = await switchingProxy(t, ahead.port)
+  await behind.setApplyDelay(60_000)
+  t.teardown(async () => {
+    await behind.setApplyDelay(0)
+    await behind.waitCaughtUp(cluster.primary)
+  })
+  const a = await build(t, { primary: cluster.primary.url, replicas: proxy.url(ahead), secret: SECRET, routeHeader: true, sampleInterval: 50, replicaWait: 0 })
+  const id = nextId++
+  const written = await a.inject({ method: 'POST', url: '/notes', payload: { id, body: 'mine' } })
+  const token = written.headers['x-scaleout-db-token'] as string
+  const need = BigInt('0x' + token.split('.')[1])
+  await waitUntil('the replica seen past the write', () => (parseLsn(a.db.stats().replicas[0]?.lsn) ?? 0n) >= need, 10_000)
+  const before = await a.inject({ url: `/notes/${id}`, headers: { 'x-scaleout-db-token': token } })
+  t.same([before.json(), route(before)], [{ body: 'mine' }, 'replica;reason=replica'])
+
+  proxy.switchTo(behind.port)
+  await waitUntil('the position fell', () => (parseLsn(a.db.stats().replicas[0]?.lsn) ?? MAX_LSN) < need, 10_000)
+  const after = await a.inject({ url: `/notes/${id}`, headers: { 'x-scaleout-db-token': token } })
+  t.same([after.json(), route(after)], [{ body: 'mine' }, 'primary;reason=tokenAhead'], 'not the replica that lacks the write')
 })
 
 t.test('within one request, reads after a write go to the primary; a transaction in a request hands out a token', async (t) => {

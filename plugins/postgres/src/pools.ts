@@ -16,7 +16,7 @@ export class Host {
   readonly weight: number
   readonly pool: pg.Pool
   readonly owned: boolean
-  /** Replicas: replayed position; primary: insert position. Only ever raised (null: not yet known). */
+  /** Replicas: replayed position, as last reported; primary: insert position, only ever raised (null: not yet known). */
   lsn: bigint | null = null
   lagMs = 0
   lagBytes = 0
@@ -91,7 +91,7 @@ export class Host {
 
 function ignore (): void {}
 
-/** Raises a host's known position; positions only move forward. */
+/** Raises the primary's known position; it only moves forward. */
 export function advance (host: Host, lsn: bigint | null): void {
   if (lsn !== null && (host.lsn === null || lsn > host.lsn)) host.lsn = lsn
 }

@@ -1,6 +1,6 @@
 import type { Cluster } from './cluster.js'
 import { run, withClient } from './execute.js'
-import { advance, type Host } from './pools.js'
+import type { Host } from './pools.js'
 import { CLOCK_SKEW_MS, type Token } from './token.js'
 import type { RouteReason } from './types.js'
 import { parseLsn } from './wal.js'
@@ -96,7 +96,9 @@ async function probeReplay (cluster: Cluster, host: Host, until: number): Promis
   const budget = cluster.settings.timeout
   try {
     const { rows } = await withClient(host, until, budget, async (client) => await run<{ lsn: string | null }>(host, client, 'SELECT pg_last_wal_replay_lsn()::text AS lsn', undefined, until, { write: false, budget }))
-    advance(host, parseLsn(rows[0]?.lsn))
+    // As the sampler does: the latest answer stands, even a lower one (see Sampler.replicaSampled).
+    const lsn = parseLsn(rows[0]?.lsn)
+    if (lsn !== null) host.lsn = lsn
   } catch {
     // The wait ends at `until` anyway; the sampler and the request path count failures.
   }

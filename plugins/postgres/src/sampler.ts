@@ -135,7 +135,10 @@ export class Sampler {
       cluster.quarantine(host, 'not-standby', {})
       return
     }
-    advance(host, lsn)
+    // What the replica says now, even below what it said before: the address may reach another
+    // server further behind (re-cloned, or a balancer in front of several). Too low only costs a
+    // wait or a read on the primary; too high would serve a client data older than its token.
+    host.lsn = lsn
     this.measure(host)
     if (host.inRotation) {
       if (host.lagMs > maxLag || host.lagBytes > maxLagBytes) cluster.quarantine(host, 'lag', { lagMs: host.lagMs, lagBytes: host.lagBytes, maxLag })
