@@ -1,6 +1,7 @@
 import { Redis } from 'ioredis'
 import { RedisAuthError, RedisOutOfMemoryError, RedisPermissionError, RedisReplyError, RedisTimeoutError, RedisUnavailableError } from './errors.js'
 import type { RedisClient } from './redis-types.js'
+import { noteTimeout } from './silent-link.js'
 
 // Reply errors that mean "the server cannot serve right now", as opposed to a bad command.
 const TRANSIENT_REPLY = /^(CLUSTERDOWN|LOADING|TRYAGAIN|MASTERDOWN|READONLY|BUSY)\b/
@@ -68,12 +69,15 @@ export function toRedisError (err: unknown, timeoutMs = 0, client?: object): Err
   if (err.name === 'ReplyError' && !TRANSIENT_REPLY.test(err.message)) return replyError(err)
   const message = err.message
   const failure = client === undefined ? undefined : connectionFailures.get(client)
+  const timedOut = failure === undefined && /timed? ?out/i.test(message)
   const coded: Error = failure !== undefined
     ? new RedisAuthError()
-    : /timed? ?out/i.test(message)
+    : timedOut
       ? new RedisTimeoutError(timeoutMs)
       : new RedisUnavailableError(message)
   coded.cause = failure ?? err
+  // ioredis's own command timeout ("Command timed out"): as silent as ours.
+  if (timedOut) noteTimeout(client, timeoutMs)
   return coded
 }
 
@@ -85,7 +89,10 @@ export function toRedisError (err: unknown, timeoutMs = 0, client?: object): Err
 export async function bounded<T> (operation: Promise<T>, ms: number, client?: object): Promise<T> {
   let timer: NodeJS.Timeout | undefined
   const timeout = new Promise<never>((_resolve, reject) => {
-    timer = setTimeout(() => reject(new RedisTimeoutError(ms)), ms)
+    timer = setTimeout(() => {
+      reject(new RedisTimeoutError(ms))
+      noteTimeout(client, ms)
+    }, ms)
   })
   return await Promise.race([operation, timeout]).then(
     (value) => {

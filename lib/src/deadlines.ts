@@ -20,7 +20,8 @@ export class Deadlines {
   private head = 0
   private timer: NodeJS.Timeout | null = null
 
-  constructor (private readonly ms: number) {}
+  /** `onTimeout` runs for each command failed for its deadline. */
+  constructor (private readonly ms: number, private readonly onTimeout?: () => void) {}
 
   /** Bounds `command`, which is being sent now. */
   track (command: Command): void {
@@ -58,6 +59,7 @@ export class Deadlines {
         const wait = (this.due[this.head] as number) - now
         if (wait > 0) return this.arm(wait)
         command.reject(new RedisTimeoutError(this.ms))
+        this.onTimeout?.()
       }
       this.commands[this.head++] = null
     }

@@ -1,6 +1,7 @@
 import type { FastifyInstance } from 'fastify'
 import { Cluster, Redis, type ClusterOptions, type RedisOptions } from 'ioredis'
 import { noteConnectionError } from './call.js'
+import { reopenWhenSilent } from './silent-link.js'
 import { RedisNotConfiguredError } from './errors.js'
 import { invalid, isPlainObject } from './options.js'
 import { clusterDefaults, redisDefaults } from './redis-defaults.js'
@@ -241,6 +242,11 @@ export async function resolveRedis (fastify: FastifyInstance, option: RedisOptio
   }
   if (owned) {
     watch(client)
+    if (client instanceof Redis) {
+      reopenWhenSilent(client, () => {
+        fastify.log.warn({ plugin, address: addressOf(client) }, `${plugin}: Redis connection silent (commands timed out, nothing received); reconnecting`)
+      })
+    }
     // The bounded wait runs from the client's creation, so the clients of every plugin wait side by
     // side rather than one after another (plugins register in turn); app.ready() awaits them all.
     const readiness = readyWithin(client, readyTimeoutMs, ['end']).then((ready) => {

@@ -2,6 +2,7 @@ import { createHash } from 'node:crypto'
 import { Command, Redis } from 'ioredis'
 import { bounded, toRedisError } from './call.js'
 import { Deadlines } from './deadlines.js'
+import { noteTimeout } from './silent-link.js'
 import type { RedisClient } from './redis-types.js'
 
 type Arg = string | number
@@ -112,7 +113,7 @@ function direct (redis: Redis, ms: number, check: (script: LuaScript) => void): 
   }
   // The client's own command timeout, when it is the shorter, bounds our commands too.
   const bound = Math.min(redis.options.commandTimeout ?? ms, ms)
-  const deadlines = new Deadlines(bound)
+  const deadlines = new Deadlines(bound, () => { noteTimeout(redis, bound) })
   const coded = (err: unknown): never => { throw toRedisError(err, bound, redis) }
   // What ioredis's own command methods pass: text replies, and the client's key prefix if it has one.
   let options = { replyEncoding: 'utf8' as const, keyPrefix: redis.options.keyPrefix }

@@ -63,7 +63,8 @@ t.test('regression: a partition that freezes every link to Redis stopped L1 from
   t.equal(await cut.cache.get('k'), undefined, 'a miss (Redis cannot be read), not the replaced value')
 
   proxy.acceptNew()
-  // The forced reconnect gets through once the network lets it (the frozen command link stays
-  // frozen: nothing here closes it).
+  // Both links come back once the network lets them: the subscriber forced by the heartbeat, the
+  // command link reopened by the core once its reads timed out with nothing received.
   await waitUntil('resubscribed', () => cut.cache.stats().bus.connected, 15_000)
+  await waitUntil('the command link reopened', async () => await cut.cache.get('k') === 'new', 15_000)
 })

@@ -2,7 +2,7 @@ import t, { type Test } from 'tap'
 import { once } from 'node:events'
 import { performance } from 'node:perf_hooks'
 import { Redis, type RedisOptions } from 'ioredis'
-import { luaScript, resolveRedis, senderFor, type RedisClient, type ResolvedRedis } from '@scaleout/core'
+import { luaScript, resolveRedis, senderFor, waitForReady, type RedisClient, type ResolvedRedis } from '@scaleout/core'
 import { adminFor, appFor, redisFor, type RedisServer } from '../helpers/index.js'
 
 // senderFor(): on any standalone ioredis client, whoever created it, commands go out as bare
@@ -191,6 +191,9 @@ t.test('a paused Redis: every client fails within the bound with the same coded 
   t.ok(elapsed >= 300 && elapsed < 2000, `the app's client without a timeout failed after ${Math.round(elapsed)}ms`)
 
   server.resume()
+  // Ours timed out twice with nothing received, so its connection was reopened (see
+  // silent-link.test.ts): the new one answers once its ready check has.
+  t.equal(await waitForReady(ours.client, 5000), true)
   t.equal(await mine.command('get', ['s']), 'x', 'scripts already on the wire run when Redis wakes')
   t.equal(await theirs.command('get', ['t']), 'y')
 })
