@@ -103,7 +103,7 @@ t.test('request.session API', async (t) => {
     t.same(await sessionKeys(server), [])
   })
 
-  t.test('data() is a copy, safe with a __proto__ key', async (t) => {
+  t.test('data() is a copy, and a __proto__ key is refused', async (t) => {
     const app = await build(t, { redis: server.url }, {}, (app) => {
       app.get('/copy', async (request) => {
         request.session.set('list', [1])
@@ -118,7 +118,10 @@ t.test('request.session API', async (t) => {
       })
     })
     t.same((await app.inject('/copy')).json(), { copy: [1, 2], kept: [1] })
-    t.same((await app.inject('/proto')).json(), { own: true, polluted: null, protoOfCopy: true })
+    const proto = await app.inject('/proto')
+    t.equal(proto.statusCode, 500)
+    t.equal(proto.json().code, 'SCALEOUT_ERR_SESSION_KEY')
+    t.equal(({} as Record<string, unknown>).polluted, undefined)
   })
 
   t.test('regenerate keeps only the listed keys, deletes the old session, keeps the user index right', async (t) => {
@@ -152,6 +155,38 @@ t.test('request.session API', async (t) => {
     const client = adminFor(t, server)
     t.same(await client.zrange('scaleout:sess:user:{7}', '0', '-1'), [])
     t.same(await client.zrange('scaleout:sess:user:{8}', '0', '-1'), [valueOf(cookieOf(relogin) as string).slice(0, 51)])
+  })
+
+  // Regression: regenerate('cart') iterated the string's characters and kept nothing, silently.
+  t.test('regenerate() with keys that are not an array of session keys is a coded error, and nothing changes', async (t) => {
+    const app = await build(t, { redis: server.url }, {}, (app) => {
+      app.post('/regen', async (request) => {
+        const { keep, callback } = request.body as { keep: unknown, callback?: boolean }
+        if (callback === true) {
+          return await new Promise((resolve) => {
+            request.session.regenerate(keep as string[], (err) => { resolve({ code: (err as { code?: string } | null)?.code ?? null }) })
+          })
+        }
+        await request.session.regenerate(keep as string[])
+        return { ok: true }
+      })
+    })
+    const cookie = cookieOf(await app.inject({ method: 'POST', url: '/set', payload: { cart: ['book'] } })) as string
+    const cases: Array<[unknown, string, string]> = [
+      ['cart', 'SCALEOUT_ERR_INVALID_OPTION', '@scaleout/session: option `session.regenerate` is invalid: expected an array of the session keys to keep, or nothing'],
+      [{ cart: true }, 'SCALEOUT_ERR_INVALID_OPTION', '@scaleout/session: option `session.regenerate` is invalid: expected an array of the session keys to keep, or nothing'],
+      [['cart', 5], 'SCALEOUT_ERR_SESSION_KEY', 'Session keys must be non-empty strings of at most 256 characters of valid Unicode, other than __proto__'],
+      [['__proto__'], 'SCALEOUT_ERR_SESSION_KEY', 'Session keys must be non-empty strings of at most 256 characters of valid Unicode, other than __proto__']
+    ]
+    for (const [keep, code, message] of cases) {
+      const res = await app.inject({ method: 'POST', url: '/regen', headers: { cookie }, payload: { keep } })
+      t.equal(res.statusCode, 500, JSON.stringify(keep))
+      t.same([res.json().code, res.json().message], [code, message], JSON.stringify(keep))
+      t.equal(res.headers['set-cookie'], undefined, 'the id is unchanged')
+    }
+    const called = await app.inject({ method: 'POST', url: '/regen', headers: { cookie }, payload: { keep: 'cart', callback: true } })
+    t.same(called.json(), { code: 'SCALEOUT_ERR_INVALID_OPTION' }, 'the callback form gets the error')
+    t.same((await app.inject({ url: '/data', headers: { cookie } })).json(), { cart: ['book'] }, 'the session is as it was')
   })
 
   t.test('regenerating a brand-new session just creates it', async (t) => {

@@ -88,6 +88,56 @@ t.test('an onRequest hook registered before the plugin keeps what it set when th
   t.equal((await sessionKeys(server)).length, 1)
 })
 
+// Regression: such a hook ran before the session was read, so its regenerate() changed nothing
+// Redis knew (the read then put the old id back: the values it set after logging in landed in the
+// pre-login session, a fixation) and its destroy() ended nothing (the read then restored the session).
+t.test('regenerate(), destroy() and save() in an onRequest hook registered before the plugin act on the request\'s session', async (t) => {
+  const server = await redisFor(t)
+  const app = appFor(t)
+  app.addHook('onRequest', async (request) => {
+    const user = request.headers['x-sso-user']
+    if (typeof user === 'string') {
+      await request.session.regenerate(['v'])
+      request.session.set('userId', user)
+    }
+    if (request.headers['x-logout'] !== undefined) await request.session.destroy()
+    if (request.headers['x-save'] !== undefined) {
+      request.session.set('n', 5)
+      await request.session.save()
+    }
+  })
+  await app.register(session, { secret: SECRET, redis: server.url })
+  app.post('/visit', async (request) => {
+    request.session.set('v', 1)
+    return { id: request.session.id }
+  })
+  app.get('/me', async (request) => ({ id: request.session.id, data: request.session.data() }))
+  await app.ready()
+
+  const visit = await app.inject({ method: 'POST', url: '/visit' })
+  const before = cookieOf(visit) as string
+  const login = await roundTrips(server, async () => await app.inject({ url: '/me', headers: { cookie: before, 'x-sso-user': 'alice' } }))
+  t.equal(login.trips, 2, 'the read the plugin makes anyway, then the swap')
+  const after = cookieOf(login.result) as string
+  t.ok(after !== undefined && after !== before, 'a new cookie')
+  t.not(login.result.json().id, visit.json().id, 'a new id')
+  t.same(login.result.json().data, { v: 1, userId: 'alice' }, 'the kept key and the one set after')
+  t.same((await app.inject({ url: '/me', headers: { cookie: before } })).json().data, {}, 'the old cookie no longer works')
+  t.same((await app.inject({ url: '/me', headers: { cookie: after } })).json().data, { v: 1, userId: 'alice' })
+  t.equal((await app.sessions.listFor('alice')).length, 1)
+
+  const saved = await app.inject({ url: '/me', headers: { cookie: after, 'x-save': '1' } })
+  t.same(saved.json().data, { v: 1, userId: 'alice', n: 5 }, 'save() wrote to the request\'s session')
+  t.same(setCookies(saved), [], 'same id: no new cookie')
+  t.equal((await sessionKeys(server)).length, 1, 'no other session created')
+
+  const logout = await app.inject({ url: '/me', headers: { cookie: after, 'x-logout': '1' } })
+  t.same(logout.json().data, {})
+  t.match(setCookies(logout)[0], /^sessionId=; Max-Age=0/, 'the cookie is cleared')
+  t.same((await app.inject({ url: '/me', headers: { cookie: after } })).json().data, {}, 'the session is over')
+  t.same(await sessionKeys(server), [])
+})
+
 t.test('a key or a user id with a lone surrogate is refused, never stored under U+FFFD', async (t) => {
   const server = await redisFor(t)
   const app = await build(t, { redis: server.url })

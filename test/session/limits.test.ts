@@ -1,6 +1,6 @@
 import t from 'tap'
 import { adminFor, logSink, redisFor, waitUntil } from '../helpers/index.js'
-import { build, cookieOf, sessionKeys, valueOf, storedFields } from './setup.js'
+import { build, cookieOf, roundTrips, sessionKeys, valueOf, storedFields } from './setup.js'
 
 t.test('maxBytes: the save fails with a clear error and nothing partial is written', async (t) => {
   const server = await redisFor(t)
@@ -101,6 +101,38 @@ t.test('timeouts: idle (sliding, by Redis expiry) and absolute (checked on every
   await waitUntil('the dead session\'s key to expire', async () => (await sessionKeys(server)).length === 0, 5000, 100)
 })
 
+// Regression: a read of a session past its absolute deadline answered "no session" and cleared the
+// cookie, but its GETEX had slid the key's expiry, so a client replaying the cookie kept the dead
+// session (and its data) in Redis for as long as it kept replaying.
+t.test('a session past maxLifetime leaves Redis within ttl of its deadline, however often its cookie is replayed', async (t) => {
+  const server = await redisFor(t)
+  const client = adminFor(t, server)
+  const app = await build(t, { redis: server.url, ttl: '2s', maxLifetime: '1s' })
+  const cookie = cookieOf(await app.inject({ method: 'POST', url: '/set', payload: { n: 1 } })) as string
+  const [key] = await sessionKeys(server)
+  const deadline = Number(storedFields(await client.get(key as string) as string)['m:d'])
+  const live = await roundTrips(server, async () => await app.inject({ url: '/get/n', headers: { cookie } }))
+  t.same(live.result.json(), { value: 1 })
+  t.same(live.commands, { getex: 1 }, 'a read within the deadline is one GETEX, as before')
+
+  await waitUntil('the deadline to pass', async () => Date.now() > deadline + 50, 5000, 20)
+  const dead = await roundTrips(server, async () => await app.inject({ url: '/get/n', headers: { cookie } }))
+  t.same(dead.result.json(), { value: null })
+  t.match(dead.result.headers['set-cookie'], /^sessionId=; /)
+  t.same(dead.commands, { getex: 1, pexpireat: 1 }, 'the expiry the GETEX slid is put back')
+  t.ok(await client.pexpiretime(key as string) <= deadline + 2000, 'the key expires within ttl of the deadline')
+
+  // Replayed every 200 ms, it is still gone by its deadline plus ttl.
+  let replays = 0
+  await waitUntil('the dead session\'s key to expire while its cookie is replayed', async () => {
+    replays++
+    t.same((await app.inject({ url: '/get/n', headers: { cookie } })).json(), { value: null })
+    return (await client.exists(key as string)) === 0
+  }, 5000, 200)
+  t.ok(Date.now() <= deadline + 2000 + 500, 'gone within ttl of its deadline')
+  t.ok(replays > 3, 'replayed meanwhile')
+})
+
 t.test('logs never contain a raw session id', async (t) => {
   const server = await redisFor(t)
   const sink = logSink('trace')
@@ -180,4 +212,49 @@ t.test('a session over a lowered maxBytes may shrink but not grow', async (t) =>
   t.equal(grow.json().message, 'Session data is 414 bytes, over the maxBytes of 256 bytes; nothing was saved')
   t.equal((await tight.inject({ method: 'POST', url: '/set', headers: { cookie }, payload: { a: 1 } })).statusCode, 200)
   t.same((await tight.inject({ url: '/data', headers: { cookie } })).json(), { a: 1, b: 'y'.repeat(200) })
+})
+
+// Regression: the request checked the values it wrote against maxBytes on their own, so after
+// maxBytes was lowered, replacing a large value by a smaller one that was still over it was
+// refused with a 413, and the session could only shrink by small steps, if at all.
+t.test('a save that shrinks a session over a lowered maxBytes goes through, even with values over it', async (t) => {
+  const server = await redisFor(t)
+  const client = adminFor(t, server)
+  const roomy = await build(t, { redis: server.url, maxBytes: 8192 })
+  const tight = await build(t, { redis: server.url, maxBytes: 1000 }, {}, (app) => {
+    app.post('/rename', async (request) => {
+      const { from, to, length } = request.body as { from: string, to: string, length: number }
+      request.session.delete(from)
+      request.session.set(to, 'x'.repeat(length))
+      return { ok: true }
+    })
+  })
+  const cookie = cookieOf(await roomy.inject({ method: 'POST', url: '/set', payload: { blob: 'x'.repeat(3000), other: 'o'.repeat(3000) } })) as string
+  const dataBytes = async (): Promise<number> => {
+    const [key] = await sessionKeys(server)
+    const fields = storedFields(await client.get(key as string) as string)
+    return Object.entries(fields).filter(([f]) => f.startsWith('d:')).reduce((sum, [f, v]) => sum + Buffer.byteLength(f) + Buffer.byteLength(v), 0)
+  }
+
+  const smaller = await tight.inject({ method: 'POST', url: '/set', headers: { cookie }, payload: { blob: 'x'.repeat(2000) } })
+  t.equal(smaller.statusCode, 200, 'a value replaced by a smaller one still over maxBytes')
+  const renamed = await tight.inject({ method: 'POST', url: '/rename', headers: { cookie }, payload: { from: 'blob', to: 'blob2', length: 1500 } })
+  t.equal(renamed.statusCode, 200, 'a key deleted and a smaller one set in the same save')
+  t.same(Object.keys((await tight.inject({ url: '/data', headers: { cookie } })).json()), ['other', 'blob2'])
+  t.equal(await dataBytes(), 2 + 5 + 3002 + 2 + 5 + 1502)
+
+  const grow = await tight.inject({ method: 'POST', url: '/set', headers: { cookie }, payload: { blob2: 'x'.repeat(1600) } })
+  t.equal(grow.statusCode, 413, 'a save that grows it is still refused')
+  t.equal(grow.json().message, 'Session data is 1609 bytes, over the maxBytes of 1000 bytes; nothing was saved')
+  const fresh = await tight.inject({ method: 'POST', url: '/set', payload: { blob: 'x'.repeat(1500) } })
+  t.equal(fresh.statusCode, 413, 'a new session is bounded as before')
+  t.equal(fresh.headers['set-cookie'], undefined)
+
+  // Parallel writes that each shrink it, whatever the other did, all land (APPEND raced, then CHECK).
+  const racing = await Promise.all([
+    tight.inject({ method: 'POST', url: '/set', headers: { cookie }, payload: { other: 'o'.repeat(2500) } }),
+    tight.inject({ method: 'POST', url: '/set', headers: { cookie }, payload: { blob2: 'x'.repeat(1200) } })
+  ])
+  t.same(racing.map((r) => r.statusCode), [200, 200])
+  t.equal(await dataBytes(), 2 + 5 + 2502 + 2 + 5 + 1202)
 })

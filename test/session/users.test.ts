@@ -116,6 +116,25 @@ t.test('per-user index: listFor and destroyAllFor', async (t) => {
     t.equal(entry?.ip, '127.0.0.1')
   })
 
+  // Regression: null options threw a plain TypeError (destructuring null); `except: 5` threw one
+  // from new Set(5); a misspelt or non-string `except` destroyed every session, the caller's too.
+  t.test('destroyAllFor options that are not { except } are coded errors, and nothing is destroyed', async (t) => {
+    const phone = await loginAs('alice', 'phone')
+    const cases: Array<[unknown, string]> = [
+      [null, 'option `sessions.destroyAllFor` is invalid: expected an object { except } or nothing'],
+      ['x', 'option `sessions.destroyAllFor` is invalid: expected an object { except } or nothing'],
+      [{ except: 5 }, 'option `sessions.destroyAllFor.except` is invalid: expected a session id or a digest from listFor, or an array of them'],
+      [{ except: null }, 'option `sessions.destroyAllFor.except` is invalid: expected a session id or a digest from listFor, or an array of them'],
+      [{ except: ['ok', 7] }, 'option `sessions.destroyAllFor.except` is invalid: expected a session id or a digest from listFor, or an array of them'],
+      [{ exept: 'x' }, 'option `sessions.destroyAllFor.exept` is invalid: expected no such option: did you mean `except`? the options are except']
+    ]
+    for (const [options, message] of cases) {
+      await t.rejects(app.sessions.destroyAllFor('alice', options as { except?: string }), { code: 'SCALEOUT_ERR_INVALID_OPTION', message: `@scaleout/session: ${message}` }, JSON.stringify(options))
+    }
+    t.same((await app.inject({ url: '/get/userId', headers: { cookie: phone } })).json(), { value: 'alice' }, 'still logged in')
+    t.equal(await app.sessions.destroyAllFor('alice', { except: undefined }), 1, 'an undefined except is none')
+  })
+
   t.test('a user id that is not a string or a finite number is a coded error', async (t) => {
     await t.rejects(app.sessions.listFor(''), { code: 'SCALEOUT_ERR_SESSION_USER_ID' })
     await t.rejects(app.sessions.destroyAllFor(Number.NaN), { code: 'SCALEOUT_ERR_SESSION_USER_ID' })

@@ -20,9 +20,15 @@ const MAX_KEY = 256
 // A lone surrogate would reach Redis as U+FFFD, so two different keys could share one field.
 const LONE_SURROGATE = /[\uD800-\uDBFF](?![\uDC00-\uDFFF])|(?<![\uD800-\uDBFF])[\uDC00-\uDFFF]/
 
-/** A string of 1 to 256 characters that is valid Unicode. */
+/**
+ * A key data() would hand back as an own `__proto__` property, which Object.assign or a merge of
+ * data() turns into the target's prototype.
+ */
+export const PROTO_KEY = '__proto__'
+
+/** A string of 1 to 256 characters that is valid Unicode, other than `__proto__`. */
 export function isSessionKey (key: unknown): key is string {
-  return typeof key === 'string' && key.length > 0 && key.length <= MAX_KEY && !LONE_SURROGATE.test(key)
+  return typeof key === 'string' && key.length > 0 && key.length <= MAX_KEY && key !== PROTO_KEY && !LONE_SURROGATE.test(key)
 }
 
 /** A user id: a non-empty string of valid Unicode (it names a Redis key), or a finite number. */
@@ -34,7 +40,8 @@ export function isUserId (value: unknown): value is string | number {
  * Encodes the changed values; `stored` is null for a session being created. A new session's size
  * is known here; an existing one's depends on what parallel writers stored, so maxBytes is
  * enforced on it later (see log.ts). Here only what this request alone writes is checked, so a
- * save that could never fit costs no Redis call.
+ * save that could never fit costs no Redis call: values over maxBytes by themselves, unless they
+ * replace at least as many bytes (a session over a lowered maxBytes may always shrink).
  */
 export function encodeChanges (codec: SizedCodec, maxBytes: number, changed: Iterable<string>, values: ReadonlyMap<string, unknown>, stored: StoredValues | null): Encoded {
   const sets: string[] = []
@@ -59,8 +66,20 @@ export function encodeChanges (codec: SizedCodec, maxBytes: number, changed: Ite
     size += DATA.length + Buffer.byteLength(key) + Buffer.byteLength(text)
     sets.push(DATA + key, text)
   }
-  if (size > maxBytes) throw new SessionTooLargeError(size, maxBytes)
+  if (size > maxBytes && (stored === null || size > replacedBytes(stored, sets, deletes))) throw new SessionTooLargeError(size, maxBytes)
   return { sets, deletes, encoded, unchanged }
+}
+
+/** Bytes the stored values of the fields a write sets or deletes take: what it replaces. */
+function replacedBytes (stored: StoredValues, sets: readonly string[], deletes: readonly string[]): number {
+  let bytes = 0
+  const add = (field: string): void => {
+    const before = stored.get(field.slice(DATA.length))
+    if (before !== undefined) bytes += Buffer.byteLength(field) + Buffer.byteLength(before)
+  }
+  for (let i = 0; i < sets.length; i += 2) add(sets[i] as string)
+  for (const field of deletes) add(field)
+  return bytes
 }
 
 /** The user id after a save, which user indexes change, and the metadata field to write. */

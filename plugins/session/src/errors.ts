@@ -39,10 +39,10 @@ export const InvalidUserIdError = createError(
   TypeError
 )
 
-/** A session key that is not a non-empty string. */
+/** A session key that is not a non-empty string of valid Unicode, or is `__proto__`. */
 export const InvalidSessionKeyError = createError(
   'SCALEOUT_ERR_SESSION_KEY',
-  'Session keys must be non-empty strings of at most 256 characters',
+  'Session keys must be non-empty strings of at most 256 characters of valid Unicode, other than __proto__',
   500,
   TypeError
 )

@@ -7,7 +7,9 @@ import { META_CREATED, META_DEADLINE, type Fields } from './fields.js'
 //   appending one follows the read that slid it), so Redis itself removes an idle session.
 // - absolute: `maxLifetime` after it was created or regenerated. The deadline is the `m:d` field,
 //   stamped from Redis's clock when the session is created, and checked on every use: past it the
-//   session reads as gone and writes to it are dropped. Its key, no longer slid, expires within `ttl`.
+//   session reads as gone and writes to it are dropped. Its key, no longer slid (a read that finds
+//   it past the deadline puts back the expiry its GETEX slid: see Store.parsed), expires within
+//   `ttl` of the deadline.
 // The expiry is never capped at the deadline, so it always says when the session was last used
 // (`listFor`'s lastSeenAt) without a write per read.
 // The rules are checked in Node (reads) and inside the Lua scripts (writes): both use this module.

@@ -7,7 +7,7 @@ import { warnIfEvicting } from './eviction.js'
 import { normalize, PLUGIN } from './options.js'
 import type { Context } from './context.js'
 import { Session } from './session.js'
-import { kDefer, kFinish, kIdle, kLoad, kReject, kSession } from './state.js'
+import { kBegin, kDefer, kFinish, kIdle, kLoad, kReject, kSession } from './state.js'
 import { verify } from './signing.js'
 import { sessionsApi } from './sessions.js'
 import { Store } from './store.js'
@@ -23,7 +23,7 @@ export async function sessionPlugin (fastify: FastifyInstance, options: SessionO
   // WAIT must follow the write on the connection that made it; a Cluster sends it to any node.
   if (settings.durable !== null && client.isCluster) throw invalid(PLUGIN, 'durable', 'nothing on a Redis Cluster (WAIT would not reach the node that took the write)')
   const store = new Store(client, owned, settings)
-  const ctx: Context = { settings, store, codec }
+  const ctx: Context = { settings, store, codec, begin }
 
   fastify.decorate('sessions', sessionsApi(store, settings, fastify.log))
   fastify.decorate('decryptSession', decryptSession(ctx, attach, fastify.log))
@@ -35,45 +35,48 @@ export async function sessionPlugin (fastify: FastifyInstance, options: SessionO
       const carrier = this as unknown as Carrier
       if (carrier[kSession] !== null) return carrier[kSession]
       if (this.routeOptions.config.session === false) return disabledSession
-      carrier[kSession] = new Session(ctx, this)
+      carrier[kSession] = new Session(ctx, this, true)
       return carrier[kSession]
     }
   })
 
-  fastify.addHook('onRequest', function loadSession (request: FastifyRequest, _reply: FastifyReply, done: HookHandlerDoneFunction) {
+  /**
+   * Takes the request's session cookie into its session: rejected, deferred (lazy route) or read;
+   * the promise of the read, if any (it never rejects). Once per request: from the onRequest hook
+   * below, or earlier, from a session made in a hook registered before the plugin when it must know
+   * the request's session (see SessionState's begin).
+   */
+  function begin (request: FastifyRequest): Promise<unknown> | undefined {
     const header = request.headers.cookie
-    if (header === undefined) {
-      done()
-      return
-    }
+    if (header === undefined) return
     // Fastify builds a new routeOptions object on every access: once per request is enough.
     const mode = request.routeOptions.config.session
-    if (mode === false) {
-      done()
-      return
-    }
+    if (mode === false) return
     const cookie = readCookie(header, cookieName(settings.cookie, isSecure(settings.cookie, request)))
-    if (cookie === undefined) {
-      done()
-      return
-    }
-    // An onRequest hook registered before this one may have used the session already: keep what it set.
+    if (cookie === undefined) return
+    // An onRequest hook registered before this one may have used the session already: keep what
+    // it set (and what it began: its regenerate(), destroy() or save() read the cookie already).
     const carrier = request as unknown as Carrier
-    const session = carrier[kSession] ?? new Session(ctx, request)
-    carrier[kSession] = session
+    let session = carrier[kSession]
+    if (session === null) carrier[kSession] = session = new Session(ctx, request)
+    else if (!session[kBegin]()) return
     const value = cookie.startsWith(settings.cookiePrefix) ? cookie.slice(settings.cookiePrefix.length) : ''
     const verified = verify(value, settings.secrets)
     if (verified === null) {
       session[kReject]()
-      done()
       return
     }
     if (mode === 'lazy') {
       session[kDefer](verified.id, verified.resign)
-      done()
       return
     }
-    session[kLoad](verified.id, verified.resign, verified.resign ? undefined : value).then(() => { done() }, done)
+    return session[kLoad](verified.id, verified.resign, verified.resign ? undefined : value)
+  }
+
+  fastify.addHook('onRequest', function loadSession (request: FastifyRequest, _reply: FastifyReply, done: HookHandlerDoneFunction) {
+    const loading = begin(request)
+    if (loading === undefined) done()
+    else loading.then(() => { done() }, done)
   })
 
   fastify.addHook('onSend', function saveSession (request: FastifyRequest, reply: FastifyReply, payload: unknown, done: (err: Error | null, payload?: unknown) => void) {

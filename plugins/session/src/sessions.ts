@@ -1,9 +1,10 @@
 import type { FastifyBaseLogger } from 'fastify'
+import { checkKeys, invalid, isPlainObject } from '@scaleout/core'
 import { isUserId } from './changes.js'
 import { InvalidUserIdError, SessionEvictionError } from './errors.js'
 import { checkEviction } from './eviction.js'
 import { digest } from './signing.js'
-import type { Settings } from './options.js'
+import { PLUGIN, type Settings } from './options.js'
 import { lastSeen, withinDeadline } from './expiry.js'
 import { idleOf, META_OWN, readOwn } from './own-cookie.js'
 import { META_CREATED, META_DEADLINE, META_NEXT, META_USER, parseStored } from './fields.js'
@@ -15,9 +16,19 @@ function userIdOf (settings: Settings, userId: unknown): string {
   throw new InvalidUserIdError(settings.userKey)
 }
 
-function exceptions (options: DestroyAllOptions): Set<string> {
-  const { except = [] } = options
-  return new Set(typeof except === 'string' ? [except] : except)
+const DESTROY_ALL = 'sessions.destroyAllFor'
+
+/**
+ * The sessions destroyAllFor keeps. Checked before anything is destroyed: a misspelt or mistyped
+ * `except` would otherwise end every session, the caller's own among them.
+ */
+function exceptions (options: unknown): Set<string> {
+  if (!isPlainObject(options)) throw invalid(PLUGIN, DESTROY_ALL, 'an object { except } or nothing')
+  checkKeys(PLUGIN, DESTROY_ALL, options, ['except'])
+  const { except = [] } = options as DestroyAllOptions
+  const list: unknown[] = typeof except === 'string' ? [except] : Array.isArray(except) ? except : [except]
+  if (!list.every((id) => typeof id === 'string')) throw invalid(PLUGIN, `${DESTROY_ALL}.except`, 'a session id or a digest from listFor, or an array of them')
+  return new Set(list as string[])
 }
 
 /**

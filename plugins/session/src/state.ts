@@ -1,9 +1,11 @@
 import type { FastifyReply, FastifyRequest } from 'fastify'
-import { isSessionKey } from './changes.js'
+import { invalid } from '@scaleout/core'
+import { isSessionKey, PROTO_KEY } from './changes.js'
 import type { Context } from './context.js'
 import { InvalidSessionKeyError, SessionNotLoadedError } from './errors.js'
 import { isSecure, serialize } from './cookie.js'
 import { keepIdle } from './idle.js'
+import { PLUGIN } from './options.js'
 import { attributesOf, checkMaxAge, checkOwn, idleOf, maxAgeOf, META_OWN, NONE, ownField, type Own } from './own-cookie.js'
 import { save } from './save.js'
 import type { Loaded } from './store.js'
@@ -24,6 +26,7 @@ export const kSession = Symbol('scaleout.session')
 export const kLoad = Symbol('scaleout.session.load')
 export const kIdle = Symbol('scaleout.session.idle')
 export const kFinish = Symbol('scaleout.session.finish')
+export const kBegin = Symbol('scaleout.session.begin')
 // What the public methods of session.ts call, with or without a callback.
 export const kRegenerate = Symbol('scaleout.session.regenerate')
 export const kDestroy = Symbol('scaleout.session.destroy')
@@ -67,11 +70,35 @@ export class SessionState {
   /** When the cookie this response sends expires (ms since the epoch); taken on first use. */
   #expiresAt: number | null | undefined
   #cookieView: SessionCookie | null = null
+  /**
+   * `early`: made by `request.session`, perhaps in an onRequest hook registered before the
+   * plugin's, so before the request's cookie was read; `begun`: the cookie was taken into it (see
+   * kBegin); `plain`: made by the plugin's hook or decryptSession.
+   */
+  #start: 'early' | 'begun' | 'plain'
 
-  constructor (ctx: Context, request: FastifyRequest) {
+  constructor (ctx: Context, request: FastifyRequest, early = false) {
     this.#ctx = ctx
     this.#request = request
     this.#values = new SessionValues(ctx.codec)
+    this.#start = early ? 'early' : 'plain'
+  }
+
+  /** The request's cookie is being taken into this session: false when it was already (see plugin.ts begin). */
+  [kBegin] (): boolean {
+    if (this.#start === 'begun') return false
+    this.#start = 'begun'
+    return true
+  }
+
+  /**
+   * Before a method that must act on the request's session (regenerate, destroy, save): a session
+   * made before the plugin's onRequest hook read the cookie reads it now (the read that hook would
+   * make), so that it regenerates, ends or saves that session, not an empty one that the read would
+   * then replace. Nothing for any other session, or a request without a session cookie.
+   */
+  #begin (): Promise<unknown> | undefined {
+    return this.#start === 'early' ? this.#ctx.begin(this.#request) : undefined
   }
 
   get id (): string {
@@ -167,6 +194,8 @@ export class SessionState {
 
   get<K extends SessionKey> (key: K): SessionData[K] | undefined {
     this.#loaded()
+    // The one key set() refuses that a lookup could still find: a field forged in Redis.
+    if (key === PROTO_KEY) throw new InvalidSessionKeyError()
     return this.#values.get(key) as SessionData[K] | undefined
   }
 
@@ -241,6 +270,10 @@ export class SessionState {
   }
 
   async [kRegenerate] (keep: SessionKey[]): Promise<void> {
+    // A string would be iterated as its characters, keeping nothing, silently.
+    if (!Array.isArray(keep)) throw invalid(PLUGIN, 'session.regenerate', 'an array of the session keys to keep, or nothing')
+    for (const key of keep as unknown[]) if (!isSessionKey(key)) throw new InvalidSessionKeyError()
+    await this.#begin()
     this.#usable()
     if (this.#deferred !== null) {
       // Nothing kept means nothing to read: the save replaces the unread session, if it exists.
@@ -261,6 +294,7 @@ export class SessionState {
   }
 
   async [kDestroy] (): Promise<void> {
+    await this.#begin()
     this.#usable()
     if (this.#deferred !== null) {
       // Unread, so its user is unknown: listFor prunes the index entry it leaves behind.
@@ -309,6 +343,7 @@ export class SessionState {
   }
 
   async [kSave] (): Promise<void> {
+    await this.#begin()
     this.#loaded()
     await this.#commit(true)
     this.#saved = this.#stored !== null

@@ -157,11 +157,28 @@ export class Store {
     if (pending === undefined) {
       const slid = this.idleHint(id)
       // One step from the reply to the parsed session (a promise hop less on every request than call() then parse).
-      const stored = this.send.command<string | null>('getex', [this.sessionKey(id), ...slide(slid)]).then((text) => this.recent.read(id, text), rethrowUnavailable)
+      const stored = this.send.command<string | null>('getex', [this.sessionKey(id), ...slide(slid)]).then((text) => this.parsed(id, text), rethrowUnavailable)
       pending = { stored, slid }
       loads.set(id, pending)
     }
     return pending
+  }
+
+  /**
+   * What a read found, parsed. A session past its absolute deadline reads as gone (see view), but
+   * its GETEX slid its expiry all the same: a client replaying the cookie would keep it in Redis
+   * for ever. So its expiry is put back where it was when the deadline passed, at the latest (the
+   * deadline plus its idle time, by the clock that stamped the deadline: PEXPIREAT of a past time
+   * deletes the key). Only after such a read; a record has no deadline and is left alone. A failure
+   * is ignored: the session reads as gone anyway, and the next read tries again.
+   */
+  private parsed (id: string, text: string | null): Stored | null | Promise<Stored | null> {
+    const stored = this.recent.read(id, text)
+    if (stored === null) return null
+    const { deadline, idle } = this.metaOf(stored)
+    if (!(deadline <= Date.now())) return stored
+    const done = (): Stored => stored
+    return this.send.command('pexpireat', [this.sessionKey(id), deadline + idle]).then(done, done)
   }
 
   /** A read's session as one request's own view; null when there is none, or it is past its absolute deadline. */

@@ -84,6 +84,8 @@ export function dataBytesOf (stored: Stored): number {
   return n
 }
 
+const PROTO_FIELD = DATA + '__proto__'
+
 const EMPTY: Stored = { text: '', base: { fields: Object.freeze({}), dataBytes: 0 }, appended: null, bytes: 0, dataBytes: 0, known: null, meta: null }
 
 /**
@@ -156,7 +158,8 @@ export class StoredValues {
     if (this.#map === null) {
       const map = new Map<string, string>()
       for (const [field, value] of fieldsOf(this.#stored)) {
-        if (typeof value === 'string' && field.startsWith(DATA)) map.set(field.slice(DATA.length), value)
+        // A `d:__proto__` field only a forger can have written (set() refuses the key): dropped.
+        if (typeof value === 'string' && field.startsWith(DATA) && field !== PROTO_FIELD) map.set(field.slice(DATA.length), value)
       }
       for (const [key, text] of this.#written ?? []) {
         if (text === undefined) map.delete(key)
