@@ -162,3 +162,30 @@ t.test('lastSeenAt follows reads, with and without the deadline capping the expi
     t.ok(Math.abs(seen - readAt) < 1000, `${name}: to the time of the read`)
   }
 })
+
+// The password-change pattern: a new id, then log out every other device. Until the regenerated
+// session is saved its new id is in no index, so the old one was destroyed with the others and
+// this device logged out too. The README says to save first; both orders are checked.
+t.test('regenerate() then destroyAllFor(except: request.session.id): save first, or this device is logged out too', async (t) => {
+  const server = await redisFor(t)
+  const app = await build(t, { redis: server.url }, {}, (app) => {
+    app.post('/change-password', async (request) => {
+      const { saveFirst } = request.body as { saveFirst: boolean }
+      await request.session.regenerate(['userId'])
+      if (saveFirst) await request.session.save()
+      const count = await app.sessions.destroyAllFor(request.session.get('userId') as string, { except: request.session.id })
+      return { count }
+    })
+  })
+  for (const saveFirst of [true, false]) {
+    const userId = `alice-${String(saveFirst)}`
+    const other = cookieOf(await app.inject({ method: 'POST', url: '/login', payload: { userId } })) as string
+    const here = cookieOf(await app.inject({ method: 'POST', url: '/login', payload: { userId } })) as string
+    const changed = await app.inject({ method: 'POST', url: '/change-password', headers: { cookie: here }, payload: { saveFirst } })
+    const now = cookieOf(changed) as string
+    t.same(changed.json(), { count: saveFirst ? 1 : 2 }, `saveFirst ${String(saveFirst)}`)
+    t.same((await app.inject({ url: '/get/userId', headers: { cookie: other } })).json(), { value: null }, 'the other device is logged out')
+    const mine = (await app.inject({ url: '/get/userId', headers: { cookie: now } })).json()
+    t.same(mine, { value: saveFirst ? userId : null }, saveFirst ? 'this device stays logged in, under its new id' : 'this device is logged out too')
+  }
+})
