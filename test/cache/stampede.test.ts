@@ -8,6 +8,10 @@ t.beforeEach(async () => await server.flushAll())
 t.test('3 instances x 200 concurrent wrap() for one cold key call fn exactly once', async (t) => {
   // lockWait is only the fallback; a long one keeps a slow, loaded machine from reaching it.
   const apps = await Promise.all([0, 1, 2].map(async () => await cacheApp(t, { redis: server.url, lockWait: '30s' })))
+  // ready() waits 2 s at most for the invalidation channel: on a loaded machine it may come up
+  // later, while fn runs, and a value computed across that resync is not stored (it may predate a
+  // clear() the instance missed), so a waiter would compute again.
+  await waitUntil('every bus up', () => apps.every((app) => app.cache.stats().bus.connected), 10_000)
   let calls = 0
   // The holder's fn returns only once both other instances wait for its lease, whatever the machine's load.
   const fn = async (): Promise<{ profile: string }> => {

@@ -89,7 +89,7 @@ t.test('200 x (write on A, read at once on B with the cookie), replicas 3 s behi
 
 t.test('the token: response header and cookie after a write, read back from either', async (t) => {
   const a = await instance(t)
-  const b = await instance(t, { sampleInterval: '1h', replicaWait: '2s' })
+  const b = await instance(t, { sampleInterval: '1h', replicaWait: '2s', timeout: '5s' })
   const id = nextId++
   const written = await a.inject({ method: 'POST', url: '/notes', payload: { id, body: 'api' } })
   const token = written.headers['x-scaleout-db-token'] as string
@@ -334,7 +334,7 @@ t.test('round trips: the token costs one on request.db.write, none on transactio
   const primaryPool = counting(cluster.primary.url, 'primary')
   const replicaPool = counting(cluster.replicas[0]?.url as string, 'replica')
   t.teardown(async () => { await primaryPool.end(); await replicaPool.end() })
-  const app = await build(t, { primary: primaryPool, replicas: [replicaPool], secret: SECRET, sampleInterval: '1h', replicaWait: '10s' }, {}, (app) => {
+  const app = await build(t, { primary: primaryPool, replicas: [replicaPool], secret: SECRET, sampleInterval: '1h', replicaWait: '10s', timeout: '21s' }, {}, (app) => {
     app.post('/tx', async (request) => {
       await request.db.transaction(async (tx) => { await tx.query('INSERT INTO notes (id, body) VALUES ($1, $2)', [nextId++, 'tx']) })
       return {}
