@@ -1,3 +1,4 @@
+import { connect } from 'node:net'
 import type pg from 'pg'
 import { DbOutcomeUnknownError, DbReadOnlyError, DbTimeoutError, DbUnavailableError } from './errors.js'
 import type { Host } from './pools.js'
@@ -5,7 +6,7 @@ import type { Host } from './pools.js'
 // Acquisition and the statement share one deadline. pg has no bound of its own that covers both
 // (connectionTimeoutMillis only bounds connecting, not waiting for a busy pool, and query_timeout
 // leaves the connection in use), so the race is ours: a client that arrives after we gave up is
-// released, and a statement that overruns has its connection destroyed.
+// released, and a statement that overruns is cancelled on the server and its connection destroyed.
 
 export type Failure = 'unavailable' | 'timeout' | 'conflict' | 'read-only'
 
@@ -56,7 +57,12 @@ export async function acquire (host: Host, deadline: number, budget: number): Pr
 
 /** Returns a client to its pool, destroying it when it may be in an unknown state. */
 export function release (client: pg.PoolClient, destroy: boolean): void {
-  client.release(destroy ? true : undefined)
+  const cancelling = destroy ? cancels.get(client) : undefined
+  // A statement being cancelled keeps its connection (and its pool slot) until the server has acted
+  // on the cancel, or for CANCEL_MS at most: PgBouncer finds the server connection to cancel through
+  // this client's link, which closing it first would drop.
+  if (cancelling !== undefined && !cancelling.finished) cancelling.destroy = () => { client.release(true) }
+  else client.release(destroy ? true : undefined)
 }
 
 /** What a borrower decides about its client: set `destroy` when the connection must not be reused. */
@@ -84,6 +90,11 @@ export interface Sent {
   /** A write: a failure after sending leaves the outcome unknown. */
   readonly write: boolean
   readonly budget: number
+  /**
+   * Ends the statement before its deadline (a transaction's own deadline) as if that had passed;
+   * the signal's reason is the budget the error names.
+   */
+  readonly signal?: AbortSignal
 }
 
 // pg takes a callback after a query config too (its types only say so for text): no promise of its own.
@@ -97,20 +108,95 @@ interface CallbackQuery {
  */
 export async function run<R extends pg.QueryResultRow> (host: Host, client: pg.PoolClient, query: pg.QueryConfig | string, values: unknown[] | undefined, deadline: number, sent: Sent): Promise<pg.QueryResult<R>> {
   const callable = client as unknown as CallbackQuery
+  const signal = sent.signal
   return await new Promise<pg.QueryResult<R>>((resolve, reject) => {
     let settled = false
-    const timer = setTimeout(() => {
-      settled = true
-      reject(broken(sent.write ? new DbOutcomeUnknownError({ cause: new DbTimeoutError(host.role, sent.budget) }) : new DbTimeoutError(host.role, sent.budget)))
-    }, Math.max(0, deadline - Date.now()))
-    callable.query<R>(query, values, (err, result) => {
-      if (settled) return
+    // Set by an overrun (the only way `settled` is set before this statement answers).
+    let answered: (() => void) | null = null
+    const overrun = (budget: number): void => {
       settled = true
       clearTimeout(timer)
+      signal?.removeEventListener('abort', onAbort)
+      // Destroying the connection alone leaves the backend running the statement (holding its locks)
+      // until it next writes to the socket: ask the server to cancel it.
+      answered = cancel(client)
+      const timeout = new DbTimeoutError(host.role, budget)
+      reject(broken(sent.write ? new DbOutcomeUnknownError({ cause: timeout }) : timeout))
+    }
+    const onAbort = (): void => { overrun((signal as AbortSignal).reason as number) }
+    const timer = setTimeout(overrun, Math.max(0, deadline - Date.now()), sent.budget)
+    signal?.addEventListener('abort', onAbort)
+    callable.query<R>(query, values, (err, result) => {
+      if (settled) {
+        // The cancelled statement answered (with 57014, or its result): the connection can go.
+        (answered as () => void)()
+        return
+      }
+      settled = true
+      clearTimeout(timer)
+      signal?.removeEventListener('abort', onAbort)
       if (err === null || err === undefined) resolve(result)
       else reject(statementError(host, err, sent))
     })
   })
+}
+
+/** How long a cancelled statement's connection is kept for the server to act on the cancel request. */
+const CANCEL_MS = 1000
+/** How long the cancel request's own connection may stay open, idle, waiting for the server to close it. */
+const CANCEL_SOCKET_MS = 30_000
+/** Cancels under way, by client: `destroy` destroys the client once the cancel is over. */
+const cancels = new WeakMap<pg.PoolClient, { finished: boolean, destroy: (() => void) | null }>()
+
+/**
+ * Sends PostgreSQL's CancelRequest for what `client` is running, on a connection of its own (what
+ * libpq's PQcancel does; PgBouncer forwards it to the server connection linked to this client). The
+ * returned function is called when the statement answers. Until then, for CANCEL_MS at most,
+ * `release` holds the client back from being destroyed. Never throws, never rejects: a cancel that
+ * cannot be sent leaves the statement to the server, as destroying the connection alone did.
+ *
+ * pg's own Client#cancel is neither typed nor documented, reads the deprecated `activeQuery`, has no
+ * bound and no `error` listener (a refused connection would crash the process): the request is 16
+ * bytes, sent here with node:net to the host and port pg connected to (a socket directory as pg
+ * spells it). Like libpq's before PostgreSQL 17, it goes without TLS: it carries only the key, and
+ * where a TLS-only hop refuses it, nothing is cancelled and the connection is destroyed within
+ * CANCEL_MS.
+ */
+function cancel (client: pg.PoolClient): () => void {
+  const cancelling: { finished: boolean, destroy: (() => void) | null } = { finished: false, destroy: null }
+  cancels.set(client, cancelling)
+  const finish = (): void => {
+    if (cancelling.finished) return
+    cancelling.finished = true
+    cancelling.destroy?.()
+  }
+  const { processID, secretKey } = client as unknown as { processID: unknown, secretKey: unknown }
+  if (typeof processID !== 'number' || typeof secretKey !== 'number') {
+    // A client that exposes no key (a pool of another driver's clients): nothing to send.
+    finish()
+    return finish
+  }
+  const packet = Buffer.alloc(16)
+  packet.writeInt32BE(16, 0)
+  packet.writeInt32BE(80877102, 4)
+  packet.writeUInt32BE(processID >>> 0, 8)
+  packet.writeUInt32BE(secretKey >>> 0, 12)
+  const timer = setTimeout(finish, CANCEL_MS)
+  const answered = (): void => {
+    clearTimeout(timer)
+    finish()
+  }
+  const socket = client.host.startsWith('/') ? connect(`${client.host}/.s.PGSQL.${client.port}`) : connect(client.port, client.host)
+  // The server closes this connection once it has passed the request on; we never close it first.
+  // PgBouncer drops a cancel whose connection ends before its own one to the server is up, and
+  // PgBouncer 1.18 exits (FATAL "bad client state") when it ends while the cancel is in flight. So it
+  // outlives the statement's answer, bounded by an idle timeout, and never keeps the process alive.
+  socket.unref()
+  socket.setTimeout(CANCEL_SOCKET_MS, socket.destroy.bind(socket))
+  // Failing to connect: nothing will stop the statement, let the client go now.
+  socket.on('error', answered)
+  socket.on('connect', () => { socket.write(packet) })
+  return answered
 }
 
 /** What a failed statement becomes: a coded error when the host is at fault, else the server's own error. */

@@ -18,6 +18,7 @@ export interface Settings {
   readonly replicas: readonly HostSpec[]
   readonly secrets: readonly string[]
   readonly timeout: number
+  readonly transactionTimeout: number
   readonly replicaWait: number
   readonly maxLag: number
   readonly maxLagBytes: number
@@ -32,7 +33,7 @@ export interface Settings {
 }
 
 const KNOWN = [
-  'primary', 'replicas', 'secret', 'timeout', 'replicaWait', 'maxLag', 'maxLagBytes', 'sampleInterval',
+  'primary', 'replicas', 'secret', 'timeout', 'transactionTimeout', 'replicaWait', 'maxLag', 'maxLagBytes', 'sampleInterval',
   'quarantineAfter', 'recoverAfter', 'pgbouncer', 'cookie', 'routeHeader', 'poolSize'
 ]
 const KNOWN_COOKIE = ['name', 'path', 'domain', 'secure', 'sameSite', 'httpOnly', 'partitioned']
@@ -189,6 +190,7 @@ export function normalize (options: PostgresOptions | undefined): Settings {
     replicas,
     secrets: secrets(o.secret, replicas.length > 0),
     timeout,
+    transactionTimeout: duration('transactionTimeout', o.transactionTimeout, 30_000, 1),
     replicaWait: replicaWait(o.replicaWait, timeout),
     maxLag,
     maxLagBytes: o.maxLagBytes === undefined ? Number.MAX_SAFE_INTEGER : checkInteger(PLUGIN, 'maxLagBytes', o.maxLagBytes, 1),

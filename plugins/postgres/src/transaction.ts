@@ -1,6 +1,6 @@
 import type pg from 'pg'
 import type { Cluster } from './cluster.js'
-import { DbOutcomeUnknownError, DbRolledBackError, DbTransactionDoneError } from './errors.js'
+import { DbOutcomeUnknownError, DbRolledBackError, DbTimeoutError, DbTransactionDoneError } from './errors.js'
 import { acquire, isBroken, release, run } from './execute.js'
 import { check, type WriteContext } from './queries.js'
 import type { Queryable, Statement } from './types.js'
@@ -8,21 +8,38 @@ import { MAX_LSN, positionOf, recordEnd } from './wal.js'
 
 // A transaction holds one primary connection from BEGIN to COMMIT. Each statement (and BEGIN,
 // COMMIT, ROLLBACK) gets the full `timeout`; a statement that fails on the connection rolls the
-// whole transaction back on the server, so inside it nothing is ever retried.
+// whole transaction back on the server, so inside it nothing is ever retried. The whole of it, the
+// callback included, has the `transactionTimeout` deadline: a callback that never settles would
+// otherwise hold its connection (and the transaction's locks) for ever, and fastify.close() with it.
 
 /** COMMIT and the position after it in one simple-protocol round trip: what a bare COMMIT costs. */
 const COMMIT_AND_POSITION = 'COMMIT; SELECT pg_current_wal_insert_lsn()::text AS lsn'
 
+const EXPIRED: unique symbol = Symbol('scaleout.postgres.transactionExpired')
+
 export async function transaction<T> (cluster: Cluster, fn: (tx: Queryable) => Promise<T>, context: WriteContext | null): Promise<T> {
   if (typeof fn !== 'function') throw new TypeError('transaction(fn) needs a function')
   const primary = cluster.primary
-  const budget = cluster.settings.timeout
-  const client = await acquire(primary, Date.now() + budget, budget)
+  const { timeout: budget, transactionTimeout } = cluster.settings
+  const deadline = Date.now() + transactionTimeout
+  const wait = Math.min(budget, transactionTimeout)
+  const client = await acquire(primary, Date.now() + wait, wait)
   let destroy = false
   let done = false
+  // Past the deadline: whatever runs on the connection is cancelled (as an overrunning statement
+  // is), the connection is destroyed, which rolls the transaction back, and the handle refuses more.
+  const abort = new AbortController()
+  let expire!: (value: typeof EXPIRED) => void
+  const expired = new Promise<typeof EXPIRED>((resolve) => { expire = resolve })
+  const timer = setTimeout(() => {
+    done = true
+    destroy = true
+    abort.abort(transactionTimeout)
+    expire(EXPIRED)
+  }, Math.max(0, deadline - Date.now()))
   const statement = async <R extends pg.QueryResultRow>(text: Statement, values?: unknown[], write = false): Promise<pg.QueryResult<R>> => {
     try {
-      return await run<R>(primary, client, text, values, Date.now() + budget, { write, budget })
+      return await run<R>(primary, client, text, values, Date.now() + budget, { write, budget, signal: abort.signal })
     } catch (err) {
       if (isBroken(err)) destroy = true
       throw err
@@ -40,7 +57,13 @@ export async function transaction<T> (cluster: Cluster, fn: (tx: Queryable) => P
     }
     let value: T
     try {
-      value = await fn(tx)
+      // Statements are sent synchronously from here to COMMIT once fn settles: the timer cannot fire
+      // in between, so COMMIT never starts on an aborted transaction.
+      const outcome = await Promise.race([fn(tx), expired])
+      if (outcome === EXPIRED) {
+        throw new DbTimeoutError(primary.role, transactionTimeout, { cause: new Error(`the transaction did not end within transactionTimeout (${transactionTimeout}ms): rolled back`) })
+      }
+      value = outcome
     } catch (err) {
       done = true
       if (!destroy) {
@@ -58,6 +81,7 @@ export async function transaction<T> (cluster: Cluster, fn: (tx: Queryable) => P
     return value
   } finally {
     done = true
+    clearTimeout(timer)
     release(client, destroy)
   }
 }

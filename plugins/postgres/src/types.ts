@@ -33,6 +33,8 @@ export interface PostgresOptions {
   secret?: string | string[]
   /** Deadline of one call: acquisition, PgBouncer queueing and the statement together. Default `'2s'`. */
   timeout?: Duration
+  /** Deadline of a whole transaction, its callback included: past it, it is rolled back. Default `'30s'`. */
+  transactionTimeout?: Duration
   /** How long a read with a token may wait for a replica to replay it before it goes to the primary. Default `'50ms'`. */
   replicaWait?: Duration
   /** A replica lagging more than this leaves rotation. Default `'10s'`. */
