@@ -133,6 +133,12 @@ t.test('valid forms normalise to their defaults', async (t) => {
   t.equal(normalize({ primary: url, timeout: 30 }).replicaWait, 50, 'the default wait is cut at run time, not refused')
 
   t.equal(normalize({ primary: 'postgres:///app' }).primary.label, 'localhost:5432/app')
+  // A socket directory with credentials and no host, as pg accepts it (WHATWG URLs alone refuse it).
+  const socket = normalize({ primary: 'postgres://u:p@/app?host=/var/run/postgresql&port=5433' }).primary
+  t.same([socket.label, socket.config], ['/var/run/postgresql:5433/app', { connectionString: 'postgres://u:p@/app?host=/var/run/postgresql&port=5433' }])
+  t.equal(normalize({ primary: 'postgresql://u@?host=/sock' }).primary.label, '/sock:5432/')
+  t.equal(normalize({ primary: 'postgres://u:p@db.example:6432/app?host=/sock' }).primary.label, '/sock:6432/app', 'pg takes the host parameter over the URL\'s host')
+  t.equal(normalize({ primary: 'postgres://u:p@db.example:6432/app?port=7000' }).primary.label, 'db.example:7000/app', 'and the port parameter over its port')
   t.throws(() => normalize(undefined), { code: 'SCALEOUT_ERR_DB_NOT_CONFIGURED' })
   t.throws(() => normalize(null as never), { code: 'SCALEOUT_ERR_INVALID_OPTION', message: /option `options` is invalid: expected an object/ })
   // A pool from another copy of pg: recognised by shape.

@@ -56,15 +56,24 @@ function secrets (value: unknown, needed: boolean): string[] {
   return checkSecrets(PLUGIN, 'secret', value, ': read-your-writes tokens are signed with it, and every instance needs the same one')
 }
 
+// A socket directory as pg spells it, with credentials and no host: `postgres://u:p@/app?host=/dir`.
+// WHATWG URLs refuse credentials without a host, so it is read with a stand-in one (the
+// connection string itself goes to pg as it was written).
+const NO_HOST = /^(postgres(?:ql)?:\/\/[^/?#]*@)(?=[/?#]|$)/i
+const STAND_IN = 'socket.invalid'
+
 function urlLabel (url: URL): string {
-  const host = url.hostname !== '' ? url.hostname : (url.searchParams.get('host') ?? 'localhost')
-  return `${host}:${url.port !== '' ? url.port : '5432'}/${decodeURIComponent(url.pathname.slice(1))}`
+  // pg takes `host` and `port` parameters over the URL's own (a socket directory, usually).
+  const named = url.hostname !== '' && url.hostname !== STAND_IN ? url.hostname : 'localhost'
+  const host = url.searchParams.get('host') ?? named
+  const port = url.searchParams.get('port') ?? (url.port !== '' ? url.port : '5432')
+  return `${host}:${port}/${decodeURIComponent(url.pathname.slice(1))}`
 }
 
 function parseUrl (option: string, value: string): URL {
   let url: URL | undefined
   try {
-    url = new URL(value)
+    url = new URL(value.replace(NO_HOST, `$1${STAND_IN}`))
   } catch {}
   if (url === undefined || (url.protocol !== 'postgres:' && url.protocol !== 'postgresql:')) {
     throw invalid(PLUGIN, option, 'a postgres:// or postgresql:// URL')
