@@ -65,3 +65,29 @@ t.test('concurrency', async (t) => {
     t.same(await sessionKeys(server), [])
   })
 })
+
+// A set() to the value this request read writes nothing (see the README's set()), so it does not
+// undo what a parallel request wrote to that key since; a different value does, as the last write.
+t.test('a set() back to the value this request read does not undo a parallel change; a different value wins', async (t) => {
+  const server = await redisFor(t)
+  let release: () => void = () => {}
+  let arrived: () => void = () => {}
+  const app = await build(t, { redis: server.url }, {}, (app) => {
+    app.post('/slow-mode', async (request) => {
+      request.session.get('mode')
+      await new Promise<void>((resolve) => { release = resolve; arrived() })
+      request.session.set('mode', (request.body as { mode: string }).mode)
+      return { ok: true }
+    })
+  })
+  for (const [late, stored] of [['user', 'sudo'], ['admin', 'admin']]) {
+    const cookie = cookieOf(await app.inject({ method: 'POST', url: '/set', payload: { mode: 'user' } })) as string
+    const waiting = new Promise<void>((resolve) => { arrived = resolve })
+    const slow = app.inject({ method: 'POST', url: '/slow-mode', headers: { cookie }, payload: { mode: late } })
+    await waiting
+    await app.inject({ method: 'POST', url: '/set', headers: { cookie }, payload: { mode: 'sudo' } })
+    release()
+    t.equal((await slow).statusCode, 200)
+    t.same((await app.inject({ url: '/get/mode', headers: { cookie } })).json(), { value: stored }, `the late request set ${late}`)
+  }
+})
