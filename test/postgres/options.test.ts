@@ -135,7 +135,7 @@ t.test('valid forms normalise to their defaults', async (t) => {
   t.equal(normalize({ primary: 'postgres:///app' }).primary.label, 'localhost:5432/app')
   // A socket directory with credentials and no host, as pg accepts it (WHATWG URLs alone refuse it).
   const socket = normalize({ primary: 'postgres://u:p@/app?host=/var/run/postgresql&port=5433' }).primary
-  t.same([socket.label, socket.config], ['/var/run/postgresql:5433/app', { connectionString: 'postgres://u:p@/app?host=/var/run/postgresql&port=5433' }])
+  t.same(socket, { kind: 'config', config: { connectionString: 'postgres://u:p@/app?host=/var/run/postgresql&port=5433' }, weight: 1, label: '/var/run/postgresql:5433/app' })
   t.equal(normalize({ primary: 'postgresql://u@?host=/sock' }).primary.label, '/sock:5432/')
   t.equal(normalize({ primary: 'postgres://u:p@db.example:6432/app?host=/sock' }).primary.label, '/sock:6432/app', 'pg takes the host parameter over the URL\'s host')
   t.equal(normalize({ primary: 'postgres://u:p@db.example:6432/app?port=7000' }).primary.label, 'db.example:7000/app', 'and the port parameter over its port')
