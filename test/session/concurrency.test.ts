@@ -54,6 +54,23 @@ t.test('concurrency', async (t) => {
     })
   }
 
+  // It cleared the cookie, and with it the new id the login had just given the browser: logged out.
+  t.test('a request that finishes after another request\'s login (regenerate()) leaves the new cookie alone', async (t) => {
+    const cookie = cookieOf(await app.inject({ method: 'POST', url: '/set', payload: { n: 1 } })) as string
+    const waiting = new Promise<void>((resolve) => { arrived = resolve })
+    const slow = app.inject({ method: 'POST', url: '/slow-set', headers: { cookie } })
+    await waiting
+    const login = await app.inject({ method: 'POST', url: '/login', headers: { cookie }, payload: { userId: 'mover' } })
+    const loggedIn = cookieOf(login) as string
+    t.not(loggedIn, cookie)
+    release()
+    const late = await slow
+    t.equal(late.statusCode, 200)
+    t.equal(late.headers['set-cookie'], undefined, 'no Set-Cookie: the browser keeps the login\'s')
+    t.same((await app.inject({ url: '/data', headers: { cookie: loggedIn } })).json(), { userId: 'mover' }, 'logged in; the late change was dropped')
+    t.same((await app.inject({ url: '/data', headers: { cookie } })).json(), {}, 'the old id reads as no session')
+  })
+
   t.test('a request that finishes after "log out everywhere" does not bring the session back', async (t) => {
     const cookie = cookieOf(await app.inject({ method: 'POST', url: '/login', payload: { userId: 'everywhere' } })) as string
     const waiting = new Promise<void>((resolve) => { arrived = resolve })
@@ -90,4 +107,30 @@ t.test('a set() back to the value this request read does not undo a parallel cha
     t.equal((await slow).statusCode, 200)
     t.same((await app.inject({ url: '/get/mode', headers: { cookie } })).json(), { value: stored }, `the late request set ${late}`)
   }
+})
+
+// What the README says is left: with cookie.maxAge every response that read the session re-sends
+// its cookie (rolling), and one that read it before another request's login and answers after it
+// gives the browser the old id back.
+t.test('with cookie.maxAge, a read that finishes after another request\'s login re-sends the old id', async (t) => {
+  const server = await redisFor(t)
+  let release: () => void = () => {}
+  let arrived: () => void = () => {}
+  const app = await build(t, { redis: server.url, cookie: { maxAge: '1h' } }, {}, (app) => {
+    app.get('/slow-read', async (request) => {
+      const n = request.session.get('n')
+      await new Promise<void>((resolve) => { release = resolve; arrived() })
+      return { n }
+    })
+  })
+  const cookie = cookieOf(await app.inject({ method: 'POST', url: '/set', payload: { n: 1 } })) as string
+  const waiting = new Promise<void>((resolve) => { arrived = resolve })
+  const slow = app.inject({ url: '/slow-read', headers: { cookie } })
+  await waiting
+  const loggedIn = cookieOf(await app.inject({ method: 'POST', url: '/login', headers: { cookie }, payload: { userId: 'u' } })) as string
+  release()
+  const late = await slow
+  t.equal(cookieOf(late), cookie, 'the old id, re-sent')
+  t.not(cookieOf(late), loggedIn)
+  t.same((await app.inject({ url: '/data', headers: { cookie: cookieOf(late) as string } })).json(), {}, 'which reads as no session')
 })

@@ -35,6 +35,8 @@ export interface PendingLoad {
 export interface Written {
   status: number
   logBytes: number | null
+  /** With status 0: the fragment landed on a record (another request's regenerate() left it), not on nothing. */
+  moved?: true
 }
 
 /** Which user indexes a save must change: add the session to one, remove it from another. */
@@ -335,7 +337,8 @@ export class Store {
    */
   private async landed (key: string, text: string, length: number, before: () => string): Promise<Written> {
     if (length % BLOCK === 0) {
-      if (length === Buffer.byteLength(text)) await this.command('del', [key])
+      if (length !== Buffer.byteLength(text)) return { status: 0, logBytes: null, moved: true }
+      await this.command('del', [key])
       return { status: 0, logBytes: null }
     }
     if (length <= this.settings.maxBytes) return { status: 1, logBytes: null }
