@@ -109,3 +109,35 @@ t.test('lazy routes', async (t) => {
     t.equal(res.headers['set-cookie'], undefined, 'the cookie is kept: the client may retry the logout')
   })
 })
+
+// Unread, a session's own cookie attributes are unknown: a lazy logout clears, and a lazy login
+// sets, the cookie with the `cookie` option's domain and path (the README says so).
+t.test('a lazy logout or login does not know the session\'s own domain and path', async (t) => {
+  const server = await redisFor(t)
+  const app = await build(t, { redis: server.url, cookie: { hostPrefix: false } }, {}, (app) => {
+    app.post('/own', async (request) => {
+      request.session.set('a', 1)
+      request.session.options({ domain: 'example.com', path: '/app' })
+      return { ok: true }
+    })
+    app.post('/lazy/logout', { config: { session: 'lazy' } }, async (request) => {
+      await request.session.destroy()
+      return { ok: true }
+    })
+    app.post('/lazy/login', { config: { session: 'lazy' } }, async (request) => {
+      await request.session.regenerate()
+      request.session.set('userId', 'u')
+      return { ok: true }
+    })
+  })
+  const own = async (): Promise<string> => {
+    const res = await app.inject({ method: 'POST', url: '/own' })
+    t.match(res.headers['set-cookie'], /; Domain=example\.com; Path=\/app;/)
+    return cookieOf(res) as string
+  }
+  const out = await app.inject({ method: 'POST', url: '/lazy/logout', headers: { cookie: await own() } })
+  t.match(out.headers['set-cookie'], /^sessionId=; Max-Age=0; Path=\/; Expires=/, 'cleared at Path=/ and no Domain')
+  t.notMatch(out.headers['set-cookie'], /Domain|\/app/)
+  const login = await app.inject({ method: 'POST', url: '/lazy/login', headers: { cookie: await own() } })
+  t.match(login.headers['set-cookie'], /^sessionId=[^;]+; Path=\/; HttpOnly; SameSite=Lax$/, 'the new cookie at the option\'s path, beside the old one')
+})
