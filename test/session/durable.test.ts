@@ -135,6 +135,16 @@ t.test('no replica at all: 503 NOT_DURABLE; two asked of one: 503 naming 1 of 2'
   t.same([res.statusCode, res.json()], [503, NOT_DURABLE(0, 1, 50)])
   t.equal(cookieOf(res), undefined, 'no cookie for a login that may not last')
 
+  // A regenerate() that may not last has replaced the old session on the primary all the same, under
+  // an id the client never received: the README says a retry starts over without the kept keys.
+  const anonymous = cookieOf(await app.inject({ method: 'POST', url: '/set', payload: { cart: 3 } }))
+  t.equal(anonymous, undefined, 'even creating a session is refused without a replica')
+  const writesOnly = await build(t, { redis: alone.url, durable: { timeout: 50, writes: 'logins' } })
+  const cart = cookieOf(await writesOnly.inject({ method: 'POST', url: '/set', payload: { cart: 3 } })) as string
+  const refused = await writesOnly.inject({ method: 'POST', url: '/login', headers: { cookie: cart }, payload: { userId: 'u1', keep: ['cart'] } })
+  t.same([refused.statusCode, cookieOf(refused)], [503, undefined])
+  t.same((await writesOnly.inject({ url: '/data', headers: { cookie: cart } })).json(), {}, 'the old cookie now reads as no session: the cart is gone for this client')
+
   // WAIT runs its whole timeout here (the second replica never comes): long enough that the one
   // replica there has acknowledged by then even on a loaded machine.
   const { primary } = await pair(t)
