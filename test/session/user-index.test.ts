@@ -23,4 +23,13 @@ t.test('the per-user index', async (t) => {
     for (const id of ids.slice(1)) t.equal(await userOf(cookies.get(id) as string), id, `${id} is still logged in`)
     t.same((await client.keys('scaleout:sess:user:*')).sort(), ['scaleout:sess:user:{bob%257Bx}', 'scaleout:sess:user:{bob%7Bx}', 'scaleout:sess:user:{bob%7Dx}'])
   })
+
+  t.test('a number is the user whose id is its decimal string', async (t) => {
+    const login = async (userId: unknown): Promise<void> => { await app.inject({ method: 'POST', url: '/login', payload: { userId } }) }
+    for (const id of [1, '1', 1e21, '1e+21']) await login(id)
+    t.equal((await app.sessions.listFor(1)).length, 2, '1 and "1"')
+    t.equal((await app.sessions.listFor('1e+21')).length, 2, '1e21 and "1e+21"')
+    t.equal(await app.sessions.destroyAllFor('1'), 2)
+    t.same((await client.keys('scaleout:sess:user:*')).sort(), ['scaleout:sess:user:{1e+21}'])
+  })
 })
