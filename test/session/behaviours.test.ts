@@ -194,3 +194,24 @@ t.test('changes made before a handler fails are saved with its error response, a
   t.equal(fresh.statusCode, 500)
   t.ok(cookieOf(fresh), 'a new session is created, and its cookie sent, with the error response too')
 })
+
+// What the README says of reads in such a hook: the request's session is not read yet.
+t.test('reads in an onRequest hook registered before the plugin see a new, empty session; the handler sees the request\'s', async (t) => {
+  const server = await redisFor(t)
+  const app = appFor(t)
+  const early: unknown[] = []
+  app.addHook('onRequest', async (request) => {
+    if (request.headers['x-peek'] !== undefined) early.push([request.session.get('v'), request.session.isNew])
+  })
+  await app.register(session, { secret: SECRET, redis: server.url })
+  app.post('/visit', async (request) => {
+    request.session.set('v', 1)
+    return { ok: true }
+  })
+  app.get('/me', async (request) => ({ v: request.session.get('v'), isNew: request.session.isNew }))
+  await app.ready()
+  const cookie = cookieOf(await app.inject({ method: 'POST', url: '/visit' })) as string
+  const me = await app.inject({ url: '/me', headers: { cookie, 'x-peek': '1' } })
+  t.same(early, [[undefined, true]], 'the hook: nothing read yet')
+  t.same(me.json(), { v: 1, isNew: false }, 'the handler: the request\'s session')
+})
