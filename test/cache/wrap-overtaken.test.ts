@@ -126,7 +126,9 @@ t.test('the take-back refused by Redis: the value stays until its TTL, and the f
   t.equal(raw?.slice(raw.indexOf('\n') + 1), '"old price"', 'still in Redis')
   t.same(sink.messages(40), ['@scaleout/cache: could not delete a value overtaken while it was written; it lasts until its TTL'])
   t.equal(sink.lines[0]?.key, 'price')
-  // The take-back's DEL, and the lease's release (a script that DELs the lease key).
+  // The take-back's DEL, and the lease's release (a script that DELs the lease key), which is not
+  // waited for: counted once it is refused.
+  await waitUntil('both refusals counted', () => a.cache.stats().redisErrors === 2, 5000)
   t.equal(a.cache.stats().redisErrors, 2)
 })
 
