@@ -25,6 +25,8 @@ export class Cluster {
   /** When the sampler last read the primary's position (ms since the epoch; 0: never). */
   primarySeenAt = 0
   closed = false
+  /** The open transactions, each ended (rolled back) by calling it: close() does, not waiting for their deadline. */
+  readonly transactions = new Set<() => void>()
   // Replicas start out of rotation until sampled; the first round then logs if none came in.
   private anyInRotation: boolean
 
@@ -81,6 +83,7 @@ export class Cluster {
 
   async close (): Promise<void> {
     this.closed = true
+    for (const end of [...this.transactions]) end()
     const hosts = new Set([this.primary, this.positionHost, ...this.replicas])
     await Promise.all([...hosts].map(async (h) => { await h.close() }))
   }

@@ -1,6 +1,6 @@
 import type pg from 'pg'
 import type { Cluster } from './cluster.js'
-import { DbOutcomeUnknownError, DbRolledBackError, DbTimeoutError, DbTransactionDoneError } from './errors.js'
+import { DbClosedError, DbOutcomeUnknownError, DbRolledBackError, DbTimeoutError, DbTransactionDoneError } from './errors.js'
 import { acquire, isBroken, release, run } from './execute.js'
 import { check, type WriteContext } from './queries.js'
 import type { Queryable, Statement } from './types.js'
@@ -16,6 +16,8 @@ import { MAX_LSN, positionOf, recordEnd } from './wal.js'
 const COMMIT_AND_POSITION = 'COMMIT; SELECT pg_current_wal_insert_lsn()::text AS lsn'
 
 const EXPIRED: unique symbol = Symbol('scaleout.postgres.transactionExpired')
+const CLOSED: unique symbol = Symbol('scaleout.postgres.transactionClosed')
+type Ended = typeof EXPIRED | typeof CLOSED
 
 export async function transaction<T> (cluster: Cluster, fn: (tx: Queryable) => Promise<T>, context: WriteContext | null): Promise<T> {
   if (typeof fn !== 'function') throw new TypeError('transaction(fn) needs a function')
@@ -26,17 +28,21 @@ export async function transaction<T> (cluster: Cluster, fn: (tx: Queryable) => P
   const client = await acquire(primary, Date.now() + wait, wait)
   let destroy = false
   let done = false
-  // Past the deadline: whatever runs on the connection is cancelled (as an overrunning statement
-  // is), the connection is destroyed, which rolls the transaction back, and the handle refuses more.
+  // Past the deadline, or when the app closes: whatever runs on the connection is cancelled (as an
+  // overrunning statement is), the connection is destroyed, which rolls the transaction back, and
+  // the handle refuses more.
   const abort = new AbortController()
-  let expire!: (value: typeof EXPIRED) => void
-  const expired = new Promise<typeof EXPIRED>((resolve) => { expire = resolve })
-  const timer = setTimeout(() => {
+  let expire!: (value: Ended) => void
+  const expired = new Promise<Ended>((resolve) => { expire = resolve })
+  const end = (why: Ended): void => {
     done = true
     destroy = true
     abort.abort(transactionTimeout)
-    expire(EXPIRED)
-  }, Math.max(0, deadline - Date.now()))
+    expire(why)
+  }
+  const timer = setTimeout(end, Math.max(0, deadline - Date.now()), EXPIRED)
+  const closing = (): void => { end(CLOSED) }
+  cluster.transactions.add(closing)
   const statement = async <R extends pg.QueryResultRow>(text: Statement, values?: unknown[], write = false): Promise<pg.QueryResult<R>> => {
     try {
       return await run<R>(primary, client, text, values, Date.now() + budget, { write, budget, signal: abort.signal })
@@ -63,6 +69,7 @@ export async function transaction<T> (cluster: Cluster, fn: (tx: Queryable) => P
       if (outcome === EXPIRED) {
         throw new DbTimeoutError(primary.role, transactionTimeout, { cause: new Error(`the transaction did not end within transactionTimeout (${transactionTimeout}ms): rolled back`) })
       }
+      if (outcome === CLOSED) throw new DbClosedError()
       value = outcome
     } catch (err) {
       done = true
@@ -82,6 +89,7 @@ export async function transaction<T> (cluster: Cluster, fn: (tx: Queryable) => P
   } finally {
     done = true
     clearTimeout(timer)
+    cluster.transactions.delete(closing)
     release(client, destroy)
   }
 }
