@@ -1,12 +1,12 @@
 import { performance } from 'node:perf_hooks'
-import type { Command } from 'ioredis'
 import { RedisTimeoutError } from './errors.js'
 
 /**
- * Fails the ioredis commands still unanswered `ms` after they were sent, as ioredis's own
- * `commandTimeout` does (the command is rejected; its late reply is ignored), but with one timer
- * for all of them instead of one per command: every command waits the same `ms`, so their
- * deadlines come in the order they were sent, and only the oldest one needs a timer.
+ * Fails the commands (ioredis Commands, or the lean link's Calls) still unanswered `ms` after they
+ * were sent, as ioredis's own `commandTimeout` does (the command is rejected; its late reply is
+ * ignored), but with one timer for all of them instead of one per command: every command waits the
+ * same `ms`, so their deadlines come in the order they were sent, and only the oldest one needs a
+ * timer.
  *
  * Replies arrive in order too, so the commands answered are dropped from the front as new ones
  * come in: the queue holds about the commands in flight, not every command of the last `ms`. A
@@ -14,8 +14,14 @@ import { RedisTimeoutError } from './errors.js'
  * until the next compaction of the queue (a thousand commands later) outlived the young
  * generation, so every reply was copied to the old one and collected by a full GC.
  */
+/** A command that can be failed: an ioredis Command, or a lean connection's Call. */
+export interface Expirable {
+  readonly isSettled: boolean
+  reject: (err: Error) => void
+}
+
 export class Deadlines {
-  private commands: Array<Command | null> = []
+  private commands: Array<Expirable | null> = []
   private due: number[] = []
   private head = 0
   private timer: NodeJS.Timeout | null = null
@@ -24,7 +30,7 @@ export class Deadlines {
   constructor (private readonly ms: number, private readonly onTimeout?: () => void) {}
 
   /** Bounds `command`, which is being sent now. */
-  track (command: Command): void {
+  track (command: Expirable): void {
     this.dropSettled()
     this.commands.push(command)
     this.due.push(performance.now() + this.ms)
@@ -33,7 +39,7 @@ export class Deadlines {
 
   private dropSettled (): void {
     const { commands } = this
-    while (this.head < commands.length && (commands[this.head] as Command).isSettled) commands[this.head++] = null
+    while (this.head < commands.length && (commands[this.head] as Expirable).isSettled) commands[this.head++] = null
     if (this.head === commands.length) {
       this.commands = []
       this.due = []
@@ -54,7 +60,7 @@ export class Deadlines {
     this.timer = null
     const now = performance.now()
     while (this.head < this.commands.length) {
-      const command = this.commands[this.head] as Command
+      const command = this.commands[this.head] as Expirable
       if (!command.isSettled) {
         const wait = (this.due[this.head] as number) - now
         if (wait > 0) return this.arm(wait)

@@ -240,13 +240,16 @@ export async function resolveRedis (fastify: FastifyInstance, option: RedisOptio
     })
     return c
   }
+  // A standalone connection we made is reopened when it goes silent (see silent-link.ts).
+  const reopenOurs = (c: RedisClient): void => {
+    if (!(c instanceof Redis)) return
+    reopenWhenSilent(c, () => {
+      fastify.log.warn({ plugin, address: addressOf(c) }, `${plugin}: Redis connection silent (commands timed out, nothing received); reconnecting`)
+    })
+  }
   if (owned) {
     watch(client)
-    if (client instanceof Redis) {
-      reopenWhenSilent(client, () => {
-        fastify.log.warn({ plugin, address: addressOf(client) }, `${plugin}: Redis connection silent (commands timed out, nothing received); reconnecting`)
-      })
-    }
+    reopenOurs(client)
     // The bounded wait runs from the client's creation, so the clients of every plugin wait side by
     // side rather than one after another (plugins register in turn); app.ready() awaits them all.
     const readiness = readyWithin(client, readyTimeoutMs, ['end']).then((ready) => {
@@ -281,6 +284,7 @@ export async function resolveRedis (fastify: FastifyInstance, option: RedisOptio
         ? (client as Cluster).duplicate([], options as ClusterOptions) as unknown as RedisClient
         : (client as Redis).duplicate(options as RedisOptions) as unknown as RedisClient)
       ours.push(copy)
+      reopenOurs(copy)
       return copy
     }
   }

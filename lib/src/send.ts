@@ -3,7 +3,9 @@ import { Command, Redis } from 'ioredis'
 import { bounded, toRedisError } from './call.js'
 import { Deadlines } from './deadlines.js'
 import { noteTimeout } from './silent-link.js'
-import type { RedisClient } from './redis-types.js'
+import { Call, LeanLink } from './lean.js'
+import { waitForReady } from './redis.js'
+import type { DuplicateOverrides, RedisClient } from './redis-types.js'
 
 type Arg = string | number
 
@@ -35,6 +37,11 @@ export interface Sender {
    */
   script: <T = unknown>(script: LuaScript, keys: string[], args: Arg[]) => Promise<T>
   /**
+   * Waits, at most `ms`, for the sender's own connection (see senderFor) while Redis is reachable,
+   * so that an app's first requests do not wait for it; at once for a sender without one.
+   */
+  connected: (ms: number) => Promise<void>
+  /**
    * `script`, then the command `next` behind it on the same connection, sent again behind the
    * script whenever the script is (after NOSCRIPT): for WAIT, which counts only the writes sent
    * before it on its connection. Resolves to both replies. Not for a Cluster, whose keyless
@@ -62,12 +69,25 @@ export interface Sender {
  * know them before its first auto-pipeline is made (one made earlier lacks them, and its batch then
  * fails as a whole). `owned` does not matter; the parameter stays for the callers that pass it.
  */
-export function senderFor (client: RedisClient, _owned: boolean, ms: number, scripts: readonly LuaScript[] = []): Sender {
+export function senderFor (client: RedisClient, _owned: boolean, ms: number, scripts: readonly LuaScript[] = [], duplicate?: (overrides?: DuplicateOverrides) => RedisClient): Sender {
   const given = new Set(scripts)
   const check = (script: LuaScript): void => {
     if (!given.has(script)) throw new Error(`script ${script.name} was not given to senderFor()`)
   }
-  return client instanceof Redis ? direct(client, ms, check) : viaIoredis(client, ms, scripts, check)
+  if (!(client instanceof Redis)) return viaIoredis(client, ms, scripts, check)
+  if (duplicate === undefined || !takesLink(client)) return direct(client, ms, check)
+  // RESP2: what the link parses (see resp.ts); the replies our commands and scripts give read the same in both.
+  return lean(client, new LeanLink(duplicate({ enableAutoPipelining: false, protocol: 2 }) as Redis), ms, check)
+}
+
+/**
+ * Whether commands for `client` can go on a lean link (see LeanLink): not when ioredis must add
+ * its key prefix (which needs each command's key positions), watch the socket for silence
+ * (socketTimeout) or hold it in MONITOR mode.
+ */
+function takesLink (client: Redis): boolean {
+  const { keyPrefix, socketTimeout, monitor } = client.options
+  return (keyPrefix === undefined || keyPrefix === '') && socketTimeout === undefined && monitor !== true
 }
 
 function viaIoredis (client: RedisClient, ms: number, scripts: readonly LuaScript[], check: (script: LuaScript) => void): Sender {
@@ -82,6 +102,7 @@ function viaIoredis (client: RedisClient, ms: number, scripts: readonly LuaScrip
     command,
     // Not callBuffer(): ioredis's auto-pipelining drops its command name.
     getBuffer: async (key: string): Promise<Buffer | null> => await bounded(client.getBuffer(key), ms, client),
+    connected: async () => {},
     script,
     // ioredis may resend a script (EVAL after NOSCRIPT) after a command queued behind it: the
     // command waits for the script's reply instead (one more round trip).
@@ -169,6 +190,63 @@ function direct (redis: Redis, ms: number, check: (script: LuaScript) => void): 
       const command = new QueuedCommand('get', [key], { keyPrefix: optionsNow().keyPrefix })
       send(command)
       return (command.promise as Promise<Buffer | null>).then(undefined, coded)
+    },
+    connected: async () => {},
+    script: async <T>(script: LuaScript, keys: string[], args: Arg[]): Promise<T> => {
+      check(script)
+      return await runScript(script, keys, args).then(([reply]) => reply as T, coded)
+    },
+    scriptThen: async <T, U>(script: LuaScript, keys: string[], args: Arg[], next: [string, Arg[]]): Promise<[T, U]> => {
+      check(script)
+      return await (runScript(script, keys, args, next) as Promise<[T, U]>).then(undefined, coded)
+    }
+  }
+}
+
+/**
+ * Commands on a connection of the sender's own, written and parsed without ioredis (see
+ * LeanLink), bounded and coded as direct()'s are, and scripts sent as ioredis sends them.
+ */
+function lean (parent: Redis, link: LeanLink, ms: number, check: (script: LuaScript) => void): Sender {
+  const redis = link.client
+  const bound = Math.min(redis.options.commandTimeout ?? ms, ms)
+  const deadlines = new Deadlines(bound, () => { noteTimeout(redis, bound) })
+  const coded = (err: unknown): never => { throw toRedisError(err, bound, redis) }
+  const send = <T>(binary: boolean, name: string, args: readonly Arg[]): Promise<T> => {
+    const call = link.send(new Call<T>(binary), name, args)
+    if (!call.isSettled) deadlines.track(call)
+    return call.promise
+  }
+  /** The connections each script was sent to in full (by sha): those know it. */
+  const loaded = new Map<string, WeakSet<object>>()
+  const runScript = async (script: LuaScript, keys: string[], args: Arg[], next?: [string, Arg[]]): Promise<[unknown, unknown]> => {
+    let sockets = loaded.get(script.sha)
+    if (sockets === undefined) loaded.set(script.sha, sockets = new WeakSet())
+    // Not connected yet: what waits goes out on a new connection, which knows no script.
+    const socket = link.connection
+    const known = socket !== null && sockets.has(socket)
+    if (socket !== null) sockets.add(socket)
+    const sent = send(false, known ? 'evalsha' : 'eval', [known ? script.sha : script.lua, keys.length, ...keys, ...args])
+    const follow = next === undefined ? undefined : send(false, next[0], next[1])
+    // Awaited below unless the script fails; then the script's error is the one that counts.
+    follow?.catch(() => {})
+    try {
+      const reply = await sent
+      // Sent before there was a connection: the one it went out on (most likely today's) knows it
+      // now. Should that be wrong, EVALSHA meets NOSCRIPT and EVAL follows.
+      if (socket === null && link.connection !== null) sockets.add(link.connection)
+      return [reply, await follow]
+    } catch (err) {
+      if (!(err as Error).message.startsWith('NOSCRIPT')) throw err
+      if (socket !== null) sockets.delete(socket)
+      return await runScript(script, keys, args, next)
+    }
+  }
+  return {
+    command: <T>(name: string, args: Arg[]): Promise<T> => send<T>(false, name, args).then(undefined, coded),
+    getBuffer: (key: string): Promise<Buffer | null> => send<Buffer | null>(true, 'get', [key]).then(undefined, coded),
+    connected: async (wait: number): Promise<void> => {
+      if (parent.status === 'ready') await waitForReady(redis, wait)
     },
     script: async <T>(script: LuaScript, keys: string[], args: Arg[]): Promise<T> => {
       check(script)

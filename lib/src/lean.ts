@@ -1,0 +1,173 @@
+import type { Socket } from 'node:net'
+import type { Redis } from 'ioredis'
+import { encodeCommand, ReplyError, ReplyReader, type Reply } from './resp.js'
+
+type Arg = string | number
+
+/** One command waiting for its reply: a promise, settled once, shaped as Deadlines expects. */
+export class Call<T = unknown> {
+  isSettled = false
+  readonly promise: Promise<T>
+  private resolveWith!: (value: T) => void
+  private rejectWith!: (err: Error) => void
+
+  /** `binary`: bulk replies as bytes rather than text. */
+  constructor (readonly binary: boolean) {
+    this.promise = new Promise<T>((resolve, reject) => {
+      this.resolveWith = resolve
+      this.rejectWith = reject
+    })
+  }
+
+  settle (reply: Reply): void {
+    if (this.isSettled) return
+    this.isSettled = true
+    if (reply instanceof ReplyError) this.rejectWith(reply)
+    else this.resolveWith(reply as T)
+  }
+
+  reject (err: Error): void {
+    if (this.isSettled) return
+    this.isSettled = true
+    this.rejectWith(err)
+  }
+}
+
+// ioredis's own texts for the same cases, so that call.ts codes them as it codes ioredis's.
+const CLOSED = 'Connection is closed.'
+const NOT_WRITEABLE = "Stream isn't writeable and enableOfflineQueue options is false"
+
+/**
+ * A connection of the sender's own, on which it writes RESP and parses replies itself, without
+ * ioredis's command objects, queue and decoder: on the session benchmarks that path cost about as
+ * much Node CPU per command as the request's session logic. ioredis still does everything around
+ * it: it opens the connection (TLS, Sentinel, AUTH, SELECT, its name, the ready check) and reopens
+ * it with the client's retry strategy. Once the connection is ready it is taken over: ioredis's
+ * reply decoder is unhooked from the socket, and ioredis sends nothing more on it (nobody else
+ * uses this client) until QUIT when it closes.
+ *
+ * Commands wait while the first connection is being made, for the deadline queue to bound. Once
+ * that attempt has failed, and whenever the connection is down later, they fail at once with ioredis's own error if the client has no
+ * offline queue (as ours have), and otherwise wait for the next connection. Commands in flight
+ * when it drops fail (ioredis would resend them; the caller's bound would fail them anyway).
+ */
+export class LeanLink {
+  private socket: Socket | null = null
+  private waiting: Array<Call | null> = []
+  private head = 0
+  /** Commands of this event-loop turn, not written yet: one write at setImmediate. */
+  private out = ''
+  /** Commands written and not answered yet: the replies that can come. */
+  private inFlight = 0
+  private flushing = false
+  private everReady = false
+  private ended = false
+  private readonly reader: ReplyReader
+
+  constructor (readonly client: Redis) {
+    this.reader = new ReplyReader((reply) => { this.onReply(reply) }, () => this.waiting[this.head]?.binary ?? false)
+    client.on('ready', this.takeOver)
+    // Between attempts: the waiting commands fail now rather than at their deadline, unless
+    // the client queues commands while offline.
+    client.on('reconnecting', () => { if (!this.queuesOffline()) this.failAll(NOT_WRITEABLE) })
+    client.on('end', () => {
+      this.ended = true
+      this.failAll(CLOSED)
+    })
+  }
+
+  /** The connection in use (null while there is none), for knowing what it was sent already. */
+  get connection (): object | null {
+    return this.socket
+  }
+
+  send<T> (call: Call<T>, name: string, args: readonly Arg[]): Call<T> {
+    if (this.socket === null && (this.ended || (!this.queuesOffline() && !this.firstConnect()))) {
+      call.reject(new Error(this.ended ? CLOSED : NOT_WRITEABLE))
+      return call
+    }
+    this.out = encodeCommand(this.out, name, args)
+    this.waiting.push(call as Call)
+    if (!this.flushing && this.socket !== null) {
+      this.flushing = true
+      setImmediate(this.flush)
+    }
+    return call
+  }
+
+  /** Still making the first connection: commands wait for it (an app's first requests may come before it is up). */
+  private firstConnect (): boolean {
+    const status = this.client.status
+    return !this.everReady && (status === 'wait' || status === 'connecting' || status === 'connect')
+  }
+
+  private queuesOffline (): boolean {
+    return this.client.options.enableOfflineQueue !== false
+  }
+
+  private readonly flush = (): void => {
+    this.flushing = false
+    if (this.socket === null || this.out === '') return
+    this.socket.write(this.out)
+    this.out = ''
+    this.inFlight = this.waiting.length - this.head
+  }
+
+  private readonly takeOver = (): void => {
+    const socket = this.client.stream as Socket
+    this.everReady = true
+    // ioredis's decoder would find replies to commands it never sent. Nothing else of ioredis
+    // listens for data here (no socketTimeout: such a client is not given a link, see send.ts).
+    socket.removeAllListeners('data')
+    this.reader.reset()
+    socket.on('data', (chunk: Buffer) => {
+      try {
+        this.reader.feed(chunk)
+      } catch (err) {
+        // Bytes that are not RESP2 (a command switched the protocol): nothing after them can be
+        // matched to its command. Dropped like a broken connection; ioredis opens a new one.
+        socket.destroy(err as Error)
+      }
+    })
+    socket.once('close', () => { this.lost() })
+    this.socket = socket
+    // What waited for the connection goes out now.
+    this.flush()
+  }
+
+  private lost (): void {
+    this.socket = null
+    // Written commands get no reply now; unwritten ones go out on the next connection, if any.
+    const failed = this.waiting.slice(this.head, this.head + this.inFlight)
+    this.waiting = this.waiting.slice(this.head + this.inFlight)
+    this.head = 0
+    this.inFlight = 0
+    for (const call of failed) (call as Call).reject(new Error(CLOSED))
+    if (!this.queuesOffline()) this.failAll(NOT_WRITEABLE)
+  }
+
+  /** Fails every command not answered yet; only while there is no connection. */
+  private failAll (message: string): void {
+    const calls = this.waiting.slice(this.head)
+    this.waiting = []
+    this.head = 0
+    this.out = ''
+    for (const call of calls) (call as Call).reject(new Error(message))
+  }
+
+  private onReply (reply: Reply): void {
+    // A reply with no command of ours is QUIT's, which ioredis sends as it closes the client.
+    if (this.inFlight === 0) return
+    this.inFlight--
+    const call = this.waiting[this.head] as Call
+    this.waiting[this.head++] = null
+    if (this.head === this.waiting.length) {
+      this.waiting = []
+      this.head = 0
+    } else if (this.head > 1024 && this.head * 2 > this.waiting.length) {
+      this.waiting = this.waiting.slice(this.head)
+      this.head = 0
+    }
+    call.settle(reply)
+  }
+}

@@ -1,0 +1,222 @@
+import t, { type Test } from 'tap'
+import { Redis, type RedisOptions } from 'ioredis'
+import { luaScript, resolveRedis, senderFor, type ResolvedRedis, type Sender } from '@scaleout/core'
+import { adminFor, appFor, FreezingProxy, logSink, redisFor, waitUntil, type RedisServer } from '../helpers/index.js'
+
+// senderFor() given the plugin's duplicate(): the request path's commands go on a connection of
+// the sender's own, written and parsed without ioredis (lib/src/lean.ts), which ioredis still
+// opens, authenticates and reopens. Whoever made the client, the replies, errors, scripts and
+// bounds are those of the other paths (sender.test.ts).
+
+const ECHO = luaScript('scaleoutTestLeanEcho', 1, "redis.call('SET', KEYS[1], ARGV[1]) return { tonumber(ARGV[2]), redis.call('GET', KEYS[1]), false }")
+
+interface Setup {
+  server: RedisServer
+  admin: Redis
+  app: ReturnType<typeof appFor>
+  resolve: (option?: Record<string, unknown> | Redis) => Promise<ResolvedRedis>
+}
+
+async function setup (t: Test): Promise<Setup> {
+  const server = await redisFor(t)
+  const admin = adminFor(t, server)
+  const app = appFor(t)
+  const resolve = async (option: Record<string, unknown> | Redis = {}): Promise<ResolvedRedis> =>
+    await resolveRedis(app, option instanceof Redis ? option : { url: server.url, commandTimeout: 300, ...option }, { plugin: '@scaleout/test' })
+  return { server, admin, app, resolve }
+}
+
+/** A sender with a link, and the ioredis client that keeps the link's connection. */
+function leanSender (resolved: ResolvedRedis, ms = 300): Sender & { link: () => Redis } {
+  let link: Redis | undefined
+  const send = senderFor(resolved.client, resolved.owned, ms, [ECHO], (overrides) => (link = resolved.duplicate(overrides) as Redis))
+  return Object.assign(send, { link: () => link as Redis })
+}
+
+/** The ids of the connections Redis has now, by name, without the admin's. */
+async function connections (admin: Redis): Promise<string[]> {
+  const list = await admin.client('LIST') as string
+  const own = await admin.client('ID')
+  return list.trim().split('\n').filter((line) => !line.startsWith(`id=${own} `)).map((line) => /^id=(\d+)/.exec(line)?.[1] as string)
+}
+
+/** Makes a sender with a link and waits for it; the link's connection id. */
+async function linked (admin: Redis, resolved: ResolvedRedis, ms = 300): Promise<{ send: ReturnType<typeof leanSender>, link: string }> {
+  const before = await connections(admin)
+  const send = leanSender(resolved, ms)
+  await send.connected(2000)
+  const link = (await connections(admin)).filter((id) => !before.includes(id))
+  if (link.length !== 1) throw new Error(`expected one new connection, found ${link.length}`)
+  return { send, link: link[0] as string }
+}
+
+/** `INFO stats` total_reads_processed: how many socket reads the server has made, all clients. */
+async function reads (admin: Redis): Promise<number> {
+  return Number(/total_reads_processed:(\d+)/.exec(await admin.info('stats'))?.[1])
+}
+
+t.test('a connection of its own: one turn\'s commands in one write, replies as the other paths give them', async (t) => {
+  const { admin, resolve } = await setup(t)
+  const resolved = await resolve()
+  const before = await connections(admin)
+  const send = leanSender(resolved)
+  await send.connected(2000)
+  const after = await connections(admin)
+  t.equal(after.length, before.length + 1, 'one more connection')
+
+  const reading = await reads(admin)
+  const replies = await Promise.all(Array.from({ length: 20 }, async (_, i) => await send.command('set', [`k${i}`, `v☃${i}`])))
+  t.equal(await reads(admin) - reading, 2, 'twenty SETs in one read of the server (and the INFO asking)')
+  t.same(replies, Array(20).fill('OK'))
+  t.equal(await send.command('get', ['k3']), 'v☃3', 'UTF-8 text, lengths in bytes')
+  t.equal(await send.command('get', ['none']), null)
+  t.equal(await send.command('incrby', ['n', -4]), -4, 'integers as numbers')
+  t.same(await send.command('mget', ['k1', 'none']), ['v☃1', null])
+
+  const bytes = Buffer.from([0xff, 0xfe, 0x0d, 0x0a, 0x00])
+  await admin.set('b', bytes)
+  t.same(await send.getBuffer('b'), bytes, 'bytes that are not UTF-8, as bytes')
+  t.equal(await send.getBuffer('none'), null)
+
+  const wrong = await send.command('incr', ['k1']).catch((err: unknown) => err) as Error & { code: string, cause: Error }
+  t.equal(wrong.code, 'SCALEOUT_ERR_REDIS_REPLY')
+  t.equal(wrong.cause.message, 'ERR value is not an integer or out of range')
+  t.equal(await send.command('get', ['k2']), 'v☃2', 'the next reply still finds its command')
+
+  // A burst far longer than the queue's compaction threshold, answered in order.
+  const burst = await Promise.all(Array.from({ length: 3000 }, async (_, i) => await send.command('echo', [String(i)])))
+  t.same(burst, Array.from({ length: 3000 }, (_, i) => String(i)))
+})
+
+t.test('scripts: EVAL first on a connection, EVALSHA after, EVAL again after a flush or a new connection', async (t) => {
+  const { server, admin, resolve } = await setup(t)
+  const resolved = await resolve()
+  const before = await connections(admin)
+  const send = leanSender(resolved)
+  // Sent before the connection is up: it goes out as EVAL when it is.
+  const early = await server.countCommands(async () => await send.script(ECHO, ['s'], ['one', 1]))
+  t.same(early.result, [1, 'one', null], 'a Lua false reads as null (RESP2)')
+  t.same(early.commands.eval, 1)
+  const second = await server.countCommands(async () => await send.script(ECHO, ['s'], ['two', 2]))
+  t.same(second.commands, { evalsha: 1, set: 1, get: 1 }, 'the connection it went out on knows it')
+  await admin.script('FLUSH')
+  const flushed = await server.countCommands(async () => await send.script(ECHO, ['s'], ['three', 3]))
+  t.same(flushed.result, [3, 'three', null])
+  t.same(flushed.commands, { evalsha: 1, eval: 1, set: 1, get: 1 }, 'NOSCRIPT, then the script again')
+  const link = (await connections(admin)).filter((id) => !before.includes(id))[0] as string
+
+  const [reply, waited] = await send.scriptThen<unknown[], number>(ECHO, ['s'], ['four', 4], ['wait', [0, 0]])
+  t.same([reply, waited], [[4, 'four', null], 0], 'a command right behind a script')
+
+  await admin.call('CLIENT', 'KILL', 'ID', link)
+  await waitUntil('the link is back', () => send.link().status === 'reconnecting')
+  await send.connected(2000)
+  const reconnected = await server.countCommands(async () => await send.script(ECHO, ['s'], ['five', 5]))
+  t.same(reconnected.commands, { eval: 1, set: 1, get: 1 }, 'a new connection has not been sent it')
+})
+
+t.test('the link dropped with commands in flight: they fail coded; ours (no offline queue) fail fast until it is back', async (t) => {
+  const { admin, resolve } = await setup(t)
+  const { send, link } = await linked(admin, await resolve())
+  t.equal(send.link().options.enableOfflineQueue, false, 'the link has our client\'s settings')
+  // A command in flight when the connection goes: BLPOP holds it there.
+  const inFlight = send.command('blpop', ['nothing', 0]).catch((err: unknown) => err) as Promise<Error & { code: string }>
+  await waitUntil('BLPOP is blocked', async () => /blocked_clients:1/.test(await admin.info('clients')))
+  await admin.call('CLIENT', 'KILL', 'ID', link)
+  t.equal((await inFlight).code, 'SCALEOUT_ERR_REDIS_UNAVAILABLE')
+  await waitUntil('the link is down', () => send.link().status === 'reconnecting')
+  const meanwhile = await send.command('get', ['k']).catch((err: unknown) => err) as Error & { code: string }
+  t.equal(meanwhile.code, 'SCALEOUT_ERR_REDIS_UNAVAILABLE', 'while reconnecting: at once')
+  await waitUntil('commands pass again', async () => await send.command('get', ['k']).then(() => true, () => false))
+})
+
+t.test('the app\'s client (an offline queue): commands wait for the link to come back, within their bound', async (t) => {
+  const { admin, server, resolve } = await setup(t)
+  const client = new Redis({ host: server.host, port: server.port, retryStrategy: () => 200 } satisfies RedisOptions)
+  client.on('error', () => {})
+  t.teardown(() => client.disconnect())
+  const resolved = await resolve(client)
+  t.equal(resolved.owned, false)
+  const { send, link } = await linked(admin, resolved, 2000)
+  t.equal(send.link().options.enableOfflineQueue, true, 'the link has the app client\'s settings')
+  await admin.set('k', 'v')
+  await admin.call('CLIENT', 'KILL', 'ID', link)
+  await waitUntil('the link is down', () => send.link().status === 'reconnecting')
+  t.equal(await send.command('get', ['k']), 'v', 'sent once the link was back')
+})
+
+t.test('a reply that is not RESP2 drops the connection; the next one serves', async (t) => {
+  const { resolve } = await setup(t)
+  const send = leanSender(await resolve())
+  await send.connected(2000)
+  const err = await send.command('hello', [3]).catch((err: unknown) => err) as Error & { code: string }
+  t.equal(err.code, 'SCALEOUT_ERR_REDIS_UNAVAILABLE')
+  await waitUntil('commands pass again', async () => await send.command('ping', []).then((reply) => reply === 'PONG', () => false))
+})
+
+t.test('a paused Redis: SCALEOUT_ERR_REDIS_TIMEOUT within the bound', async (t) => {
+  const { server, resolve } = await setup(t)
+  const send = leanSender(await resolve())
+  await send.connected(2000)
+  server.pause()
+  t.teardown(() => { server.resume() })
+  const err = await send.command('get', ['k']).catch((err: unknown) => err) as Error & { code: string }
+  t.equal(err.code, 'SCALEOUT_ERR_REDIS_TIMEOUT')
+  server.resume()
+})
+
+t.test('Redis down when the link is made: fail fast once its first attempt failed; closed with the app', async (t) => {
+  const { server, app, resolve } = await setup(t)
+  const resolved = await resolve()
+  await server.kill()
+  await waitUntil('the client saw it', () => (resolved.client as Redis).status === 'reconnecting')
+  const send = leanSender(resolved)
+  const first = send.command('get', ['k']).catch((err: unknown) => err) as Promise<Error & { code: string }>
+  t.equal((await first).code, 'SCALEOUT_ERR_REDIS_UNAVAILABLE', 'waited for the first attempt, then failed')
+  await send.connected(50)
+  await server.restart()
+  await waitUntil('commands pass', async () => await send.command('get', ['k']).then(() => true, () => false), 10_000)
+  await app.close()
+  const closed = await send.command('get', ['k']).catch((err: unknown) => err) as Error & { code: string, cause: Error }
+  t.equal(closed.code, 'SCALEOUT_ERR_REDIS_UNAVAILABLE')
+  t.equal(closed.cause.message, 'Connection is closed.')
+})
+
+t.test('no link where ioredis must handle each command: a key prefix, a socket timeout, a Cluster-less foreign client', async (t) => {
+  const { admin, resolve } = await setup(t)
+  for (const option of [{ keyPrefix: 'p:' }, { socketTimeout: 5000 }]) {
+    const resolved = await resolve(option)
+    await (resolved.client as Redis).ping()
+    const before = await connections(admin)
+    const send = leanSender(resolved)
+    await send.connected(2000)
+    t.equal(await send.command('set', ['x', '1']), 'OK')
+    t.same(await send.getBuffer('x'), Buffer.from('1'))
+    t.same(await connections(admin), before, `${Object.keys(option)[0] as string}: no connection of its own`)
+  }
+  t.equal(await admin.get('p:x'), '1', 'the prefix applied')
+})
+
+t.test('the link of a client the app passed goes silent: it is reopened (the app\'s own connection is left alone)', async (t) => {
+  const server = await redisFor(t)
+  const proxy = await FreezingProxy.start(server.port)
+  t.teardown(async () => await proxy.close())
+  const sink = logSink('warn')
+  const app = appFor(t, { logger: sink.logger })
+  const client = new Redis(proxy.url)
+  client.on('error', () => {})
+  t.teardown(() => client.disconnect())
+  const resolved = await resolveRedis(app, client, { plugin: '@scaleout/test' })
+  const send = leanSender(resolved, 200)
+  await send.connected(2000)
+  t.equal(await send.command('set', ['k', 'v']), 'OK')
+
+  proxy.refuseNew()
+  t.equal(proxy.freezeAll(), 2, 'the app\'s connection and the link')
+  const first = await send.command('get', ['k']).catch((err: unknown) => err) as Error & { code: string }
+  t.equal(first.code, 'SCALEOUT_ERR_REDIS_TIMEOUT')
+  proxy.acceptNew()
+  await waitUntil('the link answers again', async () => await send.command('get', ['k']).then((value) => value === 'v', () => false), 15_000)
+  t.same(sink.lines.filter((line) => /connection silent/.test(line.msg ?? '')).map((line) => line.plugin), ['@scaleout/test'])
+  t.equal(client.status, 'ready', 'the app\'s own client: never reopened by us')
+})
