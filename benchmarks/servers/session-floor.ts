@@ -18,8 +18,10 @@ export type FloorWrite = (key: string, fields: Fields, field: string) => Promise
 
 export const build: BuildServer = async ({ redisUrl, options }) => {
   const app = Fastify()
-  const { client, owned } = await resolveRedis(app, redisUrl, { plugin: 'session-floor' })
-  const sender = senderFor(client, owned, 1000)
+  const { client, owned, duplicate } = await resolveRedis(app, redisUrl, { plugin: 'session-floor' })
+  // The same send path as the plugin's: a connection of the sender's own (the lean link).
+  const sender = senderFor(client, owned, 1000, [], duplicate)
+  await sender.connected(5000)
   return floorRoutes(async ([name, ...args]) => await sender.command(String(name), args), { app, bytes: sessionBytes(options) })
 }
 

@@ -56,7 +56,7 @@ t.test('regression: a partition that freezes every link to Redis stopped L1 from
   t.equal(cut.cache.stats().l1.entries, 1)
 
   proxy.refuseNew()
-  t.equal(proxy.freezeAll(), 2, 'the command and subscriber links')
+  t.equal(proxy.freezeAll(), 3, 'the client\'s, the request path\'s own and the subscriber\'s links')
   await writer.cache.set('k', 'new')
   await waitUntil('the bus is judged lost', () => !cut.cache.stats().bus.connected, BOUND_MS + 2 * 200)
   t.equal(cut.cache.stats().l1.entries, 0, 'L1 was flushed')

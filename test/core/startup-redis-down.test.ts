@@ -80,7 +80,7 @@ t.test('the README workaround: one client of the app\'s own, given to every plug
   const admin = adminFor(t, server)
   t.equal((await admin.keys('*')).filter((k) => k.endsWith(':e:k')).length, 1, 'stored in Redis')
   const clients = (await admin.client('LIST') as string).trim().split('\n')
-  t.equal(clients.length, 4, 'one shared connection, the cache\'s and broadcast\'s subscribers, and the test\'s')
+  t.equal(clients.length, 6, 'one shared connection, the session\'s and the cache\'s request-path connections, the cache\'s and broadcast\'s subscribers, and the test\'s')
   await app.close()
   t.equal(redis.status, 'end', 'the app quit its client on close')
 })

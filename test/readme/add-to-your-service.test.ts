@@ -44,12 +44,12 @@ t.test('the guide runs: one shared Redis client, proxy, health, session, cache, 
   await app.listen({ host: '127.0.0.1', port: 0 })
   const port = (app.server.address() as { port: number }).port
 
-  // Every plugin uses fastify.redis: the only connections are that client and the subscribers
-  // duplicated from it (the cache's invalidation bus and broadcast's).
+  // Every plugin uses fastify.redis: the only connections are that client and those duplicated
+  // from it (the cache's invalidation bus and broadcast's, the session's and the cache's request path).
   const admin = redis.client()
   t.teardown(() => admin.disconnect())
   const clients = (await admin.client('LIST') as string).trim().split('\n')
-  t.equal(clients.length, 4, 'fastify.redis, two subscribers and this admin link')
+  t.equal(clients.length, 6, 'fastify.redis, two subscribers, the session\'s and the cache\'s request-path links and this admin link')
   t.equal(clients.filter((line) => / sub=1 /.test(line)).length, 2, 'two subscribers')
 
   const ready = await app.inject('/health/ready')

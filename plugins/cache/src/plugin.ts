@@ -22,7 +22,7 @@ export async function cachePlugin (fastify: FastifyInstance, options: CacheOptio
   const counters = new Counters()
   const generation = new Generation()
   const breaker = o.breaker === undefined ? undefined : new Breaker(o.breaker.threshold, o.breaker.cooldownMs)
-  const store = new Store(resolved.client, resolved.owned, o.base, o.codec, new Guard(o.timeoutMs, breaker, counters, fastify.log), generation)
+  const store = new Store(resolved.client, resolved.owned, o.base, o.codec, new Guard(o.timeoutMs, breaker, counters, fastify.log), generation, resolved.duplicate)
   const l1 = o.l1 === undefined ? undefined : new L1(o.l1.maxEntries, o.l1.maxBytes, o.l1.ttlMs)
   const coherence = new Coherence(l1, generation, counters)
   const cache = new SharedCache(o, store, l1, coherence, counters, breaker, fastify.log)
@@ -41,6 +41,7 @@ export async function cachePlugin (fastify: FastifyInstance, options: CacheOptio
   // would add this bus's wait to every other plugin's wait for an unreachable Redis.
   const started = bus.start(SUBSCRIBE_READY_MS)
   fastify.addHook('onReady', async () => await started)
+  fastify.addHook('onReady', async () => { await store.connected(SUBSCRIBE_READY_MS) })
 
   // Bound methods: `const { wrap } = fastify.cache` works, and a hit costs no extra call layer.
   const api: Cache = {

@@ -1,4 +1,4 @@
-import { luaScript, senderFor, type RedisClient, type Sender, type SizedCodec } from '@scaleout/core'
+import { luaScript, senderFor, type RedisClient, type ResolvedRedis, type Sender, type SizedCodec } from '@scaleout/core'
 import { GENERATION, GENERATION_BUMP_SCRIPT, GENERATION_READ_SCRIPT, type Generation } from './coherence.js'
 import { CorruptEntryError } from './errors.js'
 import type { Guard } from './guard.js'
@@ -60,11 +60,17 @@ export class Store {
     private readonly base: string,
     private readonly codec: SizedCodec,
     private readonly guard: Guard,
-    private readonly gen: Generation
+    private readonly gen: Generation,
+    duplicate?: ResolvedRedis['duplicate']
   ) {
     this.client = client
-    this.send = senderFor(client, owned, guard.timeoutMs, SCRIPTS)
+    this.send = senderFor(client, owned, guard.timeoutMs, SCRIPTS, duplicate)
     this.channel = `${base}bus`
+  }
+
+  /** Waits, at most `ms`, for the connection the request path uses (see the core's senderFor). */
+  async connected (ms: number): Promise<void> {
+    await this.send.connected(ms)
   }
 
   private async generation (): Promise<string> {

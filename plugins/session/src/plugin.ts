@@ -13,17 +13,21 @@ import { sessionsApi } from './sessions.js'
 import { Store } from './store.js'
 import type { RequestSession, SessionOptions } from './types.js'
 
+// How long the app's start waits for the request path's own connection (Redis reachable).
+const LINK_READY_MS = 2000
+
 interface Carrier { [kSession]: Session | null }
 
 export async function sessionPlugin (fastify: FastifyInstance, options: SessionOptions): Promise<void> {
   const settings = normalize(options)
   // maxBytes bounds the whole session (checked on save), so the codec's per-value bound is moot.
   const codec = createCodec(PLUGIN, { maxBytes: 512 * 1024 * 1024 })
-  const { client, owned } = await resolveRedis(fastify, settings.redis, { plugin: PLUGIN, timeout: settings.timeout })
+  const { client, owned, duplicate } = await resolveRedis(fastify, settings.redis, { plugin: PLUGIN, timeout: settings.timeout })
   // WAIT must follow the write on the connection that made it; a Cluster sends it to any node.
   if (settings.durable !== null && client.isCluster) throw invalid(PLUGIN, 'durable', 'nothing on a Redis Cluster (WAIT would not reach the node that took the write)')
-  const store = new Store(client, owned, settings)
+  const store = new Store(client, owned, settings, duplicate)
   const ctx: Context = { settings, store, codec, begin }
+  fastify.addHook('onReady', async () => { await store.connected(LINK_READY_MS) })
 
   fastify.decorate('sessions', sessionsApi(store, settings, fastify.log))
   fastify.decorate('decryptSession', decryptSession(ctx, attach, fastify.log))

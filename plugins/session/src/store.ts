@@ -1,4 +1,4 @@
-import { isUnavailable, senderFor, taggedKey, type LuaScript, type RedisClient, type Sender } from '@scaleout/core'
+import { isUnavailable, senderFor, taggedKey, type LuaScript, type RedisClient, type ResolvedRedis, type Sender } from '@scaleout/core'
 import { SessionNotDurableError, SessionUnavailableError } from './errors.js'
 import { slide, withinDeadline } from './expiry.js'
 import { BLOCK, META_DEADLINE, META_USER } from './fields.js'
@@ -95,11 +95,17 @@ export class Store {
   /** The client, for checks that must reach every node (see eviction.ts). */
   readonly client: RedisClient
 
-  constructor (client: RedisClient, owned: boolean, settings: Settings) {
+  /** `duplicate`: a connection of the sender's own (see the core's senderFor). */
+  constructor (client: RedisClient, owned: boolean, settings: Settings, duplicate?: ResolvedRedis['duplicate']) {
     this.client = client
     this.settings = settings
     this.inline = !client.isCluster
-    this.send = senderFor(client, owned, settings.timeout, [WRITE_SCRIPT, CHECK_SCRIPT, COMPACT_SCRIPT, CREATE_SCRIPT, DESTROY_SCRIPT, INDEX_SCRIPT, DESTROY_ALL_SCRIPT, PRUNE_SCRIPT])
+    this.send = senderFor(client, owned, settings.timeout, [WRITE_SCRIPT, CHECK_SCRIPT, COMPACT_SCRIPT, CREATE_SCRIPT, DESTROY_SCRIPT, INDEX_SCRIPT, DESTROY_ALL_SCRIPT, PRUNE_SCRIPT], duplicate)
+  }
+
+  /** Waits, at most `ms`, for the connection the request path uses (see the core's senderFor). */
+  async connected (ms: number): Promise<void> {
+    await this.send.connected(ms)
   }
 
   sessionKey (id: string): string {
