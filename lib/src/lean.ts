@@ -36,20 +36,26 @@ export class Call<T = unknown> {
 // ioredis's own texts for the same cases, so that call.ts codes them as it codes ioredis's.
 const CLOSED = 'Connection is closed.'
 const NOT_WRITEABLE = "Stream isn't writeable and enableOfflineQueue options is false"
+// What reconnectOnError answers to have ioredis reconnect.
+const RECONNECT = new Set<unknown>([true, 1, 2])
 
 /**
  * A connection of the sender's own, on which it writes RESP and parses replies itself, without
- * ioredis's command objects, queue and decoder: on the session benchmarks that path cost about as
- * much Node CPU per command as the request's session logic. ioredis still does everything around
- * it: it opens the connection (TLS, Sentinel, AUTH, SELECT, its name, the ready check) and reopens
- * it with the client's retry strategy. Once the connection is ready it is taken over: ioredis's
- * reply decoder is unhooked from the socket, and ioredis sends nothing more on it (nobody else
- * uses this client) until QUIT when it closes.
+ * ioredis's command object, queue and decoder per command. On the session-modify benchmark of
+ * 2026-12-03 the floor that sends the same two commands went from 0.56x to 0.65x bare Fastify
+ * with it, about what the floor with no client library at all reaches.
+ *
+ * ioredis still does everything around it: it opens the connection (TLS, Sentinel, AUTH, SELECT,
+ * its name, the ready check) and reopens it with the client's retry strategy (and when its
+ * reconnectOnError says so). Once the connection is ready it is taken over: ioredis's reply decoder
+ * is unhooked from the socket, and ioredis sends nothing more on it (nobody else uses this client)
+ * until QUIT when it closes.
  *
  * Commands wait while the first connection is being made, for the deadline queue to bound. Once
- * that attempt has failed, and whenever the connection is down later, they fail at once with ioredis's own error if the client has no
- * offline queue (as ours have), and otherwise wait for the next connection. Commands in flight
- * when it drops fail (ioredis would resend them; the caller's bound would fail them anyway).
+ * that attempt has failed, and whenever the connection is down later, they fail at once with
+ * ioredis's own error if the client has no offline queue (as ours have), and otherwise wait for
+ * the next connection. Commands in flight when it drops fail (ioredis would resend them; the
+ * caller's bound would fail them anyway).
  */
 export class LeanLink {
   private socket: Socket | null = null
@@ -169,5 +175,17 @@ export class LeanLink {
       this.head = 0
     }
     call.settle(reply)
+    if (reply instanceof ReplyError) this.reconnectOnError(reply)
+  }
+
+  /**
+   * The client's `reconnectOnError` (for READONLY after a failover, say) as ioredis applies it:
+   * a truthy answer reopens the connection. The command itself fails either way, even for 2,
+   * with which ioredis would send it again on the new connection.
+   */
+  private reconnectOnError (err: ReplyError): void {
+    const decide = this.client.options.reconnectOnError
+    if (typeof decide !== 'function') return
+    if (RECONNECT.has(decide(err))) this.client.disconnect(true)
   }
 }

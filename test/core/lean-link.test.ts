@@ -220,3 +220,20 @@ t.test('the link of a client the app passed goes silent: it is reopened (the app
   t.same(sink.lines.filter((line) => /connection silent/.test(line.msg ?? '')).map((line) => line.plugin), ['@scaleout/test'])
   t.equal(client.status, 'ready', 'the app\'s own client: never reopened by us')
 })
+
+t.test('the client\'s reconnectOnError: an error reply it names reopens the link; the command fails coded', async (t) => {
+  const { admin, resolve } = await setup(t)
+  const named: string[] = []
+  const resolved = await resolve({ reconnectOnError: (err: Error) => { named.push(err.message); return /^WRONGTYPE/.test(err.message) ? 1 : false } })
+  const { send, link } = await linked(admin, resolved)
+  await admin.set('text', 'x')
+  await admin.rpush('list', 'x')
+  const kept = await send.command('incr', ['text']).catch((err: unknown) => err) as Error & { code: string }
+  t.equal(kept.code, 'SCALEOUT_ERR_REDIS_REPLY')
+  t.ok((await connections(admin)).includes(link), 'an error it does not name: the same connection')
+  const reopening = await send.command('get', ['list']).catch((err: unknown) => err) as Error & { code: string }
+  t.equal(reopening.code, 'SCALEOUT_ERR_REDIS_REPLY')
+  await waitUntil('a new link', async () => !(await connections(admin)).includes(link) && send.link().status === 'ready')
+  t.equal(await send.command('get', ['text']), 'x')
+  t.same(named.map((message) => message.split(' ')[0]), ['ERR', 'WRONGTYPE'])
+})
