@@ -11,8 +11,11 @@ export class Call<T = unknown> {
   private resolveWith!: (value: T) => void
   private rejectWith!: (err: Error) => void
 
-  /** `binary`: bulk replies as bytes rather than text. */
-  constructor (readonly binary: boolean) {
+  /**
+   * `binary`: bulk replies as bytes rather than text. `code`: what the promise rejects with, given
+   * the error (coding here spares every command a promise of its own to code it).
+   */
+  constructor (readonly binary: boolean, private readonly code?: (err: Error) => Error) {
     this.promise = new Promise<T>((resolve, reject) => {
       this.resolveWith = resolve
       this.rejectWith = reject
@@ -22,14 +25,18 @@ export class Call<T = unknown> {
   settle (reply: Reply): void {
     if (this.isSettled) return
     this.isSettled = true
-    if (reply instanceof ReplyError) this.rejectWith(reply)
+    if (reply instanceof ReplyError) this.fail(reply)
     else this.resolveWith(reply as T)
   }
 
   reject (err: Error): void {
     if (this.isSettled) return
     this.isSettled = true
-    this.rejectWith(err)
+    this.fail(err)
+  }
+
+  private fail (err: Error): void {
+    this.rejectWith(this.code === undefined ? err : this.code(err))
   }
 }
 

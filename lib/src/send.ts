@@ -211,9 +211,11 @@ function lean (parent: Redis, link: LeanLink, ms: number, check: (script: LuaScr
   const redis = link.client
   const bound = Math.min(redis.options.commandTimeout ?? ms, ms)
   const deadlines = new Deadlines(bound, () => { noteTimeout(redis, bound) })
-  const coded = (err: unknown): never => { throw toRedisError(err, bound, redis) }
-  const send = <T>(binary: boolean, name: string, args: readonly Arg[]): Promise<T> => {
-    const call = link.send(new Call<T>(binary), name, args)
+  const code = (err: unknown): Error => toRedisError(err, bound, redis)
+  const coded = (err: unknown): never => { throw code(err) }
+  /** Rejects coded unless `raw` (a script's, whose NOSCRIPT runScript must see). */
+  const send = <T>(binary: boolean, name: string, args: readonly Arg[], raw = false): Promise<T> => {
+    const call = link.send(new Call<T>(binary, raw ? undefined : code), name, args)
     if (!call.isSettled) deadlines.track(call)
     return call.promise
   }
@@ -226,8 +228,8 @@ function lean (parent: Redis, link: LeanLink, ms: number, check: (script: LuaScr
     const socket = link.connection
     const known = socket !== null && sockets.has(socket)
     if (socket !== null) sockets.add(socket)
-    const sent = send(false, known ? 'evalsha' : 'eval', [known ? script.sha : script.lua, keys.length, ...keys, ...args])
-    const follow = next === undefined ? undefined : send(false, next[0], next[1])
+    const sent = send(false, known ? 'evalsha' : 'eval', [known ? script.sha : script.lua, keys.length, ...keys, ...args], true)
+    const follow = next === undefined ? undefined : send(false, next[0], next[1], true)
     // Awaited below unless the script fails; then the script's error is the one that counts.
     follow?.catch(() => {})
     try {
@@ -243,8 +245,8 @@ function lean (parent: Redis, link: LeanLink, ms: number, check: (script: LuaScr
     }
   }
   return {
-    command: <T>(name: string, args: Arg[]): Promise<T> => send<T>(false, name, args).then(undefined, coded),
-    getBuffer: (key: string): Promise<Buffer | null> => send<Buffer | null>(true, 'get', [key]).then(undefined, coded),
+    command: <T>(name: string, args: Arg[]): Promise<T> => send<T>(false, name, args),
+    getBuffer: (key: string): Promise<Buffer | null> => send<Buffer | null>(true, 'get', [key]),
     connected: async (wait: number): Promise<void> => {
       if (parent.status === 'ready') await waitForReady(redis, wait)
     },
