@@ -61,7 +61,8 @@ const RECONNECT = new Set<unknown>([true, 1, 2])
  * Commands wait while the first connection is being made, for the deadline queue to bound. Once
  * that attempt has failed, and whenever the connection is down later, they fail at once with
  * ioredis's own error if the client has no offline queue (as ours have), and otherwise wait for
- * the next connection. Commands in flight when it drops fail (ioredis would resend them; the
+ * the next connection, unless their deadline failed them meanwhile. Commands in flight when it
+ * drops fail, and so do those of the same turn not yet written (ioredis would resend them; the
  * caller's bound would fail them anyway).
  */
 export class LeanLink {
@@ -70,6 +71,11 @@ export class LeanLink {
   private head = 0
   /** Commands of this event-loop turn, not written yet: one write at setImmediate. */
   private out = ''
+  /**
+   * Commands sent while there is no connection, one string each, in the order of `waiting`: those
+   * still waiting when it comes go out on it, those failed by their deadline meanwhile are dropped.
+   */
+  private offline: string[] = []
   /** Commands written and not answered yet: the replies that can come. */
   private inFlight = 0
   private flushing = false
@@ -82,7 +88,10 @@ export class LeanLink {
     client.on('ready', this.takeOver)
     // Between attempts: the waiting commands fail now rather than at their deadline, unless
     // the client queues commands while offline.
-    client.on('reconnecting', () => { if (!this.queuesOffline()) this.failAll(NOT_WRITEABLE) })
+    client.on('reconnecting', () => {
+      if (this.queuesOffline()) this.dropExpired()
+      else this.failAll(NOT_WRITEABLE)
+    })
     client.on('end', () => {
       this.ended = true
       this.failAll(CLOSED)
@@ -99,13 +108,31 @@ export class LeanLink {
       call.reject(new Error(this.ended ? CLOSED : NOT_WRITEABLE))
       return call
     }
-    this.out = encodeCommand(this.out, name, args)
     this.waiting.push(call as Call)
-    if (!this.flushing && this.socket !== null) {
+    if (this.socket === null) {
+      this.offline.push(encodeCommand('', name, args))
+      return call
+    }
+    this.out = encodeCommand(this.out, name, args)
+    if (!this.flushing) {
       this.flushing = true
       setImmediate(this.flush)
     }
     return call
+  }
+
+  /** Forgets the offline commands failed by their deadline: a long outage holds only the last bound's. */
+  private dropExpired (): void {
+    const calls: Call[] = []
+    const texts: string[] = []
+    for (let i = 0; i < this.offline.length; i++) {
+      const call = this.waiting[i] as Call
+      if (call.isSettled) continue
+      calls.push(call)
+      texts.push(this.offline[i] as string)
+    }
+    this.waiting = calls
+    this.offline = texts
   }
 
   /** Still making the first connection: commands wait for it (an app's first requests may come before it is up). */
@@ -144,19 +171,17 @@ export class LeanLink {
     })
     socket.once('close', () => { this.lost() })
     this.socket = socket
-    // What waited for the connection goes out now.
+    // What waited for the connection goes out now, but for what its deadline failed meanwhile.
+    this.dropExpired()
+    this.out = this.offline.join('')
+    this.offline = []
     this.flush()
   }
 
+  /** The connection closed: its commands, written or about to be, get no reply now. */
   private lost (): void {
     this.socket = null
-    // Written commands get no reply now; unwritten ones go out on the next connection, if any.
-    const failed = this.waiting.slice(this.head, this.head + this.inFlight)
-    this.waiting = this.waiting.slice(this.head + this.inFlight)
-    this.head = 0
-    this.inFlight = 0
-    for (const call of failed) (call as Call).reject(new Error(CLOSED))
-    if (!this.queuesOffline()) this.failAll(NOT_WRITEABLE)
+    this.failAll(CLOSED)
   }
 
   /** Fails every command not answered yet; only while there is no connection. */
@@ -164,7 +189,9 @@ export class LeanLink {
     const calls = this.waiting.slice(this.head)
     this.waiting = []
     this.head = 0
+    this.inFlight = 0
     this.out = ''
+    this.offline = []
     for (const call of calls) (call as Call).reject(new Error(message))
   }
 

@@ -237,3 +237,22 @@ t.test('the client\'s reconnectOnError: an error reply it names reopens the link
   t.equal(await send.command('get', ['text']), 'x')
   t.same(named.map((message) => message.split(' ')[0]), ['ERR', 'WRONGTYPE'])
 })
+
+t.test('the app\'s client (an offline queue): a command its deadline failed while the link was down is never sent', async (t) => {
+  const { admin, server, resolve } = await setup(t)
+  const client = new Redis({ host: server.host, port: server.port, retryStrategy: () => 50 } satisfies RedisOptions)
+  client.on('error', () => {})
+  t.teardown(() => client.disconnect())
+  const { send, link } = await linked(admin, await resolve(client), 300)
+  // Paused, Redis still takes connections but answers nothing: the link cannot be ready again.
+  await admin.call('CLIENT', 'KILL', 'ID', link)
+  await waitUntil('the link is down', () => send.link().status !== 'ready')
+  server.pause()
+  t.teardown(() => { server.resume() })
+  const expired = await send.command('set', ['expired', '1']).catch((err: unknown) => err) as Error & { code: string }
+  t.equal(expired.code, 'SCALEOUT_ERR_REDIS_TIMEOUT')
+  const waited = send.command('set', ['waited', '1'])
+  server.resume()
+  t.equal(await waited, 'OK', 'sent once the link was back')
+  t.same(await admin.mget('expired', 'waited'), [null, '1'], 'the failed one was dropped, not sent late')
+})
