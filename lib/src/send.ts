@@ -62,6 +62,10 @@ export interface Sender {
  * timeout when that is shorter (see Deadlines). It costs no timer per command, where ioredis arms
  * one for every command of a client with a `commandTimeout` (see QueuedCommand).
  *
+ * Given `duplicate` (resolveRedis's), a standalone client's commands go instead on a duplicate of
+ * it that the sender writes and reads itself (see LeanLink), with the same deadline queue; not for
+ * a client whose every command ioredis must handle (see takesLink).
+ *
  * A Cluster (which routes by slot, may hold a command for a slot refresh before any node's timer
  * starts, and runs scripts per node) and a client from another copy of ioredis (whose connection may
  * not take our Command objects) go through `client.call()` and `bounded()`, and their scripts
