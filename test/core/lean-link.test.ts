@@ -256,3 +256,14 @@ t.test('the app\'s client (an offline queue): a command its deadline failed whil
   t.equal(await waited, 'OK', 'sent once the link was back')
   t.same(await admin.mget('expired', 'waited'), [null, '1'], 'the failed one was dropped, not sent late')
 })
+
+t.test('a client without ioredis\'s ready check: the link still waits for the replies of its handshake (SELECT) before its own', async (t) => {
+  const { server, resolve } = await setup(t)
+  const db2 = server.client({ db: 2 })
+  t.teardown(() => db2.disconnect())
+  await db2.set('k', 'in db 2')
+  const resolved = await resolve({ db: 2, enableReadyCheck: false })
+  const send = leanSender(resolved)
+  // Sent at once, before the link is up: it goes out right behind the handshake.
+  t.same(await Promise.all([send.command('get', ['k']), send.command('echo', ['x'])]), ['in db 2', 'x'])
+})
