@@ -1,7 +1,12 @@
 import t, { type Test } from 'tap'
+import { execFileSync } from 'node:child_process'
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
+import type { TLSSocket } from 'node:tls'
 import { Redis, type RedisOptions } from 'ioredis'
 import { luaScript, resolveRedis, senderFor, type ResolvedRedis, type Sender } from '@scaleout/core'
-import { adminFor, appFor, FreezingProxy, logSink, redisFor, waitUntil, type RedisServer } from '../helpers/index.js'
+import { adminFor, appFor, freePort, FreezingProxy, logSink, redisFor, waitUntil, type RedisServer } from '../helpers/index.js'
 
 // senderFor() given the plugin's duplicate(): the request path's commands go on a connection of
 // the sender's own, written and parsed without ioredis (lib/src/lean.ts), which ioredis still
@@ -266,4 +271,21 @@ t.test('a client without ioredis\'s ready check: the link still waits for the re
   const send = leanSender(resolved)
   // Sent at once, before the link is up: it goes out right behind the handshake.
   t.same(await Promise.all([send.command('get', ['k']), send.command('echo', ['x'])]), ['in db 2', 'x'])
+})
+
+t.test('TLS (rediss://): the link is a TLS connection made from the client\'s settings', async (t) => {
+  const dir = mkdtempSync(join(tmpdir(), 'scaleout-tls-'))
+  t.teardown(() => { rmSync(dir, { recursive: true, force: true }) })
+  const [key, cert] = [join(dir, 'key.pem'), join(dir, 'cert.pem')]
+  execFileSync('openssl', ['req', '-x509', '-newkey', 'rsa:2048', '-nodes', '-subj', '/CN=127.0.0.1', '-addext', 'subjectAltName=IP:127.0.0.1', '-days', '1', '-keyout', key, '-out', cert], { stdio: 'ignore' })
+  const tlsPort = await freePort()
+  const server = await redisFor(t, { args: ['--tls-port', String(tlsPort), '--tls-cert-file', cert, '--tls-key-file', key, '--tls-ca-cert-file', cert, '--tls-auth-clients', 'no'] })
+  const admin = adminFor(t, server)
+  const app = appFor(t)
+  const resolved = await resolveRedis(app, { url: `rediss://127.0.0.1:${tlsPort}`, tls: { ca: readFileSync(cert) } }, { plugin: '@scaleout/test' })
+  const { send } = await linked(admin, resolved)
+  t.equal((send.link().stream as TLSSocket).encrypted, true)
+  t.equal(await send.command('set', ['k', 'über TLS']), 'OK')
+  t.equal(await send.command('get', ['k']), 'über TLS')
+  t.equal(await admin.get('k'), 'über TLS')
 })
