@@ -214,8 +214,8 @@ export class LeanLink {
 
   /**
    * The client's `reconnectOnError` (for READONLY after a failover, say) as ioredis applies it:
-   * a truthy answer reopens the connection. The command itself fails either way, even for 2,
-   * with which ioredis would send it again on the new connection.
+   * true, 1 or 2 reopens the connection. The command itself fails either way, even for 2, with
+   * which ioredis would send it again on the new connection.
    */
   private reconnectOnError (err: ReplyError): void {
     const decide = this.client.options.reconnectOnError

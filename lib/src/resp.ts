@@ -35,7 +35,7 @@ export class ReplyReader {
   private need = 0
   private value: Reply = null
 
-  /** `binary(reply)`: whether the next reply's bulk strings are wanted as bytes. */
+  /** `binary()`: whether the next reply's bulk strings are wanted as bytes. */
   constructor (private readonly onReply: (reply: Reply) => void, private readonly binary: () => boolean) {}
 
   reset (): void {
