@@ -157,32 +157,16 @@ function direct (redis: Redis, ms: number, check: (script: LuaScript) => void): 
     redis.sendCommand(command)
     if (!command.isSettled) deadlines.track(command)
   }
-  /** The connections each script was sent to in full (by sha): those know it. */
-  const loaded = new Map<string, WeakSet<Stream>>()
-  const runScript = async (script: LuaScript, keys: string[], args: Arg[], next?: [string, Arg[]]): Promise<[unknown, unknown]> => {
-    let streams = loaded.get(script.sha)
-    if (streams === undefined) loaded.set(script.sha, streams = new WeakSet())
+  const scripts = scriptsOn({
     // No stream yet (a lazy client before its first connect): whatever gets written goes out new.
-    const stream = redis.stream as Stream | undefined
-    const known = stream !== undefined && streams.has(stream)
-    if (stream !== undefined) streams.add(stream)
-    const command = new QueuedCommand(known ? 'evalsha' : 'eval', [known ? script.sha : script.lua, keys.length, ...keys, ...args], optionsNow())
-    send(command)
-    const follow = next === undefined ? undefined : new QueuedCommand(next[0], next[1], optionsNow())
-    if (follow !== undefined) {
-      send(follow)
-      // Awaited below unless the script fails; then the script's error is the one that counts.
-      follow.promise.catch(() => {})
-    }
-    try {
-      const reply = await command.promise
-      return [reply, await follow?.promise]
-    } catch (err) {
-      if (!(err as Error).message.startsWith('NOSCRIPT')) throw err
-      streams.delete(stream as Stream)
-      return await runScript(script, keys, args, next)
-    }
-  }
+    connection: () => redis.stream ?? null,
+    send: (name, args) => {
+      const command = new QueuedCommand(name, args, optionsNow())
+      send(command)
+      return command.promise
+    },
+    learnsLate: false
+  }, check, coded)
   return {
     command: <T>(name: string, args: Arg[]): Promise<T> => {
       const command = new QueuedCommand(name, args, optionsNow())
@@ -196,14 +180,7 @@ function direct (redis: Redis, ms: number, check: (script: LuaScript) => void): 
       return (command.promise as Promise<Buffer | null>).then(undefined, coded)
     },
     connected: async () => {},
-    script: async <T>(script: LuaScript, keys: string[], args: Arg[]): Promise<T> => {
-      check(script)
-      return await runScript(script, keys, args).then(([reply]) => reply as T, coded)
-    },
-    scriptThen: async <T, U>(script: LuaScript, keys: string[], args: Arg[], next: [string, Arg[]]): Promise<[T, U]> => {
-      check(script)
-      return await (runScript(script, keys, args, next) as Promise<[T, U]>).then(undefined, coded)
-    }
+    ...scripts
   }
 }
 
@@ -223,44 +200,66 @@ function lean (parent: Redis, link: LeanLink, ms: number, check: (script: LuaScr
     if (!call.isSettled) deadlines.track(call)
     return call.promise
   }
-  /** The connections each script was sent to in full (by sha): those know it. */
-  const loaded = new Map<string, WeakSet<object>>()
-  const runScript = async (script: LuaScript, keys: string[], args: Arg[], next?: [string, Arg[]]): Promise<[unknown, unknown]> => {
-    let sockets = loaded.get(script.sha)
-    if (sockets === undefined) loaded.set(script.sha, sockets = new WeakSet())
-    // Not connected yet: what waits goes out on a new connection, which knows no script.
-    const socket = link.connection
-    const known = socket !== null && sockets.has(socket)
-    if (socket !== null) sockets.add(socket)
-    const sent = send(false, known ? 'evalsha' : 'eval', [known ? script.sha : script.lua, keys.length, ...keys, ...args], true)
-    const follow = next === undefined ? undefined : send(false, next[0], next[1], true)
-    // Awaited below unless the script fails; then the script's error is the one that counts.
-    follow?.catch(() => {})
-    try {
-      const reply = await sent
-      // Sent before there was a connection: the one it went out on (most likely today's) knows it
-      // now. Should that be wrong, EVALSHA meets NOSCRIPT and EVAL follows.
-      if (socket === null && link.connection !== null) sockets.add(link.connection)
-      return [reply, await follow]
-    } catch (err) {
-      if (!(err as Error).message.startsWith('NOSCRIPT')) throw err
-      if (socket !== null) sockets.delete(socket)
-      return await runScript(script, keys, args, next)
-    }
-  }
+  // Not connected yet: what waits goes out on a new connection, which knows no script. The one it
+  // went out on (most likely today's) knows it once it is answered; should that be wrong, EVALSHA
+  // meets NOSCRIPT and EVAL follows.
+  const scripts = scriptsOn({ connection: () => link.connection, send: async (name, args) => await send(false, name, args, true), learnsLate: true }, check, coded)
   return {
     command: <T>(name: string, args: Arg[]): Promise<T> => send<T>(false, name, args),
     getBuffer: (key: string): Promise<Buffer | null> => send<Buffer | null>(true, 'get', [key]),
     connected: async (wait: number): Promise<void> => {
       if (parent.status === 'ready') await waitForReady(redis, wait)
     },
+    ...scripts
+  }
+}
+
+/** Where scriptsOn sends: the connection in use now, and a send whose errors come back uncoded. */
+interface ScriptPath {
+  /** The connection commands go out on now; null while there is none. */
+  connection: () => object | null
+  send: (name: string, args: Arg[]) => Promise<unknown>
+  /** A script sent while there was no connection counts as known on the one there is once it is answered. */
+  learnsLate: boolean
+}
+
+/**
+ * `script` and `scriptThen` as ioredis sends scripts: EVAL the first time on a connection, EVALSHA
+ * after, EVAL again after NOSCRIPT (and the command behind it again, behind it). Errors are coded
+ * with `coded` once the script is done with them (NOSCRIPT must be seen uncoded).
+ */
+function scriptsOn (path: ScriptPath, check: (script: LuaScript) => void, coded: (err: unknown) => never): Pick<Sender, 'script' | 'scriptThen'> {
+  /** The connections each script was sent to in full (by sha): those know it. */
+  const loaded = new Map<string, WeakSet<object>>()
+  const run = async (script: LuaScript, keys: string[], args: Arg[], next?: [string, Arg[]]): Promise<[unknown, unknown]> => {
+    let connections = loaded.get(script.sha)
+    if (connections === undefined) loaded.set(script.sha, connections = new WeakSet())
+    const connection = path.connection()
+    const known = connection !== null && connections.has(connection)
+    if (connection !== null) connections.add(connection)
+    const sent = path.send(known ? 'evalsha' : 'eval', [known ? script.sha : script.lua, keys.length, ...keys, ...args])
+    const follow = next === undefined ? undefined : path.send(next[0], next[1])
+    // Awaited below unless the script fails; then the script's error is the one that counts.
+    follow?.catch(() => {})
+    try {
+      const reply = await sent
+      const now = path.connection()
+      if (path.learnsLate && connection === null && now !== null) connections.add(now)
+      return [reply, await follow]
+    } catch (err) {
+      if (!(err as Error).message.startsWith('NOSCRIPT')) throw err
+      if (connection !== null) connections.delete(connection)
+      return await run(script, keys, args, next)
+    }
+  }
+  return {
     script: async <T>(script: LuaScript, keys: string[], args: Arg[]): Promise<T> => {
       check(script)
-      return await runScript(script, keys, args).then(([reply]) => reply as T, coded)
+      return await run(script, keys, args).then(([reply]) => reply as T, coded)
     },
     scriptThen: async <T, U>(script: LuaScript, keys: string[], args: Arg[], next: [string, Arg[]]): Promise<[T, U]> => {
       check(script)
-      return await (runScript(script, keys, args, next) as Promise<[T, U]>).then(undefined, coded)
+      return await (run(script, keys, args, next) as Promise<[T, U]>).then(undefined, coded)
     }
   }
 }
