@@ -1,6 +1,5 @@
 import type { FastifyInstance, FastifyReply, FastifyRequest, HookHandlerDoneFunction } from 'fastify'
-import { createCodec, invalid, readCookie, resolveRedis } from '@scaleout/core'
-import { cookieName, isSecure } from './cookie.js'
+import { createCodec, invalid, resolveRedis } from '@scaleout/core'
 import { decryptSession } from './decrypt.js'
 import { disabledSession } from './disabled.js'
 import { warnIfEvicting } from './eviction.js'
@@ -8,9 +7,9 @@ import { normalize, PLUGIN } from './options.js'
 import type { Context } from './context.js'
 import { Session } from './session.js'
 import { kBegin, kDefer, kFinish, kIdle, kLoad, kReject, kSession } from './state.js'
-import { verify } from './signing.js'
 import { sessionsApi } from './sessions.js'
 import { Store } from './store.js'
+import { cookieTaker } from './taken-cookie.js'
 import type { RequestSession, SessionOptions } from './types.js'
 
 // How long the app's start waits for the request path's own connection (Redis reachable).
@@ -27,6 +26,7 @@ export async function sessionPlugin (fastify: FastifyInstance, options: SessionO
   if (settings.durable !== null && client.isCluster) throw invalid(PLUGIN, 'durable', 'nothing on a Redis Cluster (WAIT would not reach the node that took the write)')
   const store = new Store(client, owned, settings, duplicate)
   const ctx: Context = { settings, store, codec, begin }
+  const takeCookie = cookieTaker(settings)
   fastify.addHook('onReady', async () => { await store.connected(LINK_READY_MS) })
 
   fastify.decorate('sessions', sessionsApi(store, settings, fastify.log))
@@ -56,7 +56,7 @@ export async function sessionPlugin (fastify: FastifyInstance, options: SessionO
     // Fastify builds a new routeOptions object on every access: once per request is enough.
     const mode = request.routeOptions.config.session
     if (mode === false) return
-    const cookie = readCookie(header, cookieName(settings.cookie, isSecure(settings.cookie, request)))
+    const cookie = takeCookie(request, header)
     if (cookie === undefined) return
     // An onRequest hook registered before this one may have used the session already: keep what
     // it set (and what it began: its regenerate(), destroy() or save() read the cookie already).
@@ -64,8 +64,7 @@ export async function sessionPlugin (fastify: FastifyInstance, options: SessionO
     let session = carrier[kSession]
     if (session === null) carrier[kSession] = session = new Session(ctx, request)
     else if (!session[kBegin]()) return
-    const value = cookie.startsWith(settings.cookiePrefix) ? cookie.slice(settings.cookiePrefix.length) : ''
-    const verified = verify(value, settings.secrets)
+    const { value, verified } = cookie
     if (verified === null) {
       session[kReject]()
       return
