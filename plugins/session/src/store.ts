@@ -4,7 +4,7 @@ import { slide, withinDeadline } from './expiry.js'
 import { BLOCK, META_DEADLINE, META_USER } from './fields.js'
 import { fieldOf, StoredValues, type Stored, type StoredMeta } from './stored.js'
 import { idleOf, META_OWN, readOwn, type Own } from './own-cookie.js'
-import { RecentSessions } from './recent.js'
+import { RECENT_SESSIONS, RecentSessions } from './recent.js'
 import { slotTag } from './signing.js'
 import type { Durable, Settings } from './options.js'
 import { fragment, type WritePlan } from './log.js'
@@ -91,6 +91,13 @@ export class Store {
   private readonly endSharing = (): void => { this.pendingLoads = null }
   /** The texts of sessions read lately, parsed: a read parses only what was appended since (see recent.ts). */
   private readonly recent = new RecentSessions()
+  /**
+   * The Redis keys of the sessions used lately, by id. Built anew on every use, a key is a new
+   * concatenation that V8 flattens again to write it: about 0.27 µs a use, measured apart, and a
+   * modification uses it twice. As many as the recent texts; emptied when full (a busy instance
+   * then builds each key once more), and unchanged while the same sessions come back.
+   */
+  private readonly keys = new Map<string, string>()
 
   /** The client, for checks that must reach every node (see eviction.ts). */
   readonly client: RedisClient
@@ -109,7 +116,18 @@ export class Store {
   }
 
   sessionKey (id: string): string {
-    return taggedKey(this.settings.prefix, slotTag(id), afterTag(id))
+    let key = this.keys.get(id)
+    if (key === undefined) {
+      key = taggedKey(this.settings.prefix, slotTag(id), afterTag(id))
+      if (this.keys.size >= RECENT_SESSIONS) this.keys.clear()
+      this.keys.set(id, key)
+    }
+    return key
+  }
+
+  /** How many session keys are kept (for tests: the map must stay bounded). */
+  get keptKeys (): number {
+    return this.keys.size
   }
 
   indexKey (user: string): string {
