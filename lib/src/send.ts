@@ -128,6 +128,18 @@ class QueuedCommand extends Command {
   override setTimeout (): void {}
 }
 
+/**
+ * The deadline queue of a sender's commands on `redis`, and how their errors are coded: bounded by
+ * `ms`, or by the client's own command timeout when that is the shorter.
+ */
+function boundOn (redis: Redis, ms: number): { deadlines: Deadlines, code: (err: unknown) => Error } {
+  const bound = Math.min(redis.options.commandTimeout ?? ms, ms)
+  return {
+    deadlines: new Deadlines(bound, () => { noteTimeout(redis, bound) }),
+    code: (err: unknown): Error => toRedisError(err, bound, redis)
+  }
+}
+
 function direct (redis: Redis, ms: number, check: (script: LuaScript) => void): Sender {
   type Stream = Redis['stream']
   let corked: Stream | null = null
@@ -136,10 +148,8 @@ function direct (redis: Redis, ms: number, check: (script: LuaScript) => void): 
     corked = null
     stream.uncork()
   }
-  // The client's own command timeout, when it is the shorter, bounds our commands too.
-  const bound = Math.min(redis.options.commandTimeout ?? ms, ms)
-  const deadlines = new Deadlines(bound, () => { noteTimeout(redis, bound) })
-  const coded = (err: unknown): never => { throw toRedisError(err, bound, redis) }
+  const { deadlines, code } = boundOn(redis, ms)
+  const coded = (err: unknown): never => { throw code(err) }
   // What ioredis's own command methods pass: text replies, and the client's key prefix if it has one.
   let options = { replyEncoding: 'utf8' as const, keyPrefix: redis.options.keyPrefix }
   const optionsNow = (): typeof options => {
@@ -190,11 +200,9 @@ function direct (redis: Redis, ms: number, check: (script: LuaScript) => void): 
  */
 function lean (parent: Redis, link: LeanLink, ms: number, check: (script: LuaScript) => void): Sender {
   const redis = link.client
-  const bound = Math.min(redis.options.commandTimeout ?? ms, ms)
-  const deadlines = new Deadlines(bound, () => { noteTimeout(redis, bound) })
-  const code = (err: unknown): Error => toRedisError(err, bound, redis)
+  const { deadlines, code } = boundOn(redis, ms)
   const coded = (err: unknown): never => { throw code(err) }
-  /** Rejects coded unless `raw` (a script's, whose NOSCRIPT runScript must see). */
+  /** Rejects coded unless `raw` (a script's, whose NOSCRIPT scriptsOn must see). */
   const send = <T>(binary: boolean, name: string, args: readonly Arg[], raw = false): Promise<T> => {
     const call = link.send(new Call<T>(binary, raw ? undefined : code), name, args)
     if (!call.isSettled) deadlines.track(call)
@@ -203,7 +211,7 @@ function lean (parent: Redis, link: LeanLink, ms: number, check: (script: LuaScr
   // Not connected yet: what waits goes out on a new connection, which knows no script. The one it
   // went out on (most likely today's) knows it once it is answered; should that be wrong, EVALSHA
   // meets NOSCRIPT and EVAL follows.
-  const scripts = scriptsOn({ connection: () => link.connection, send: async (name, args) => await send(false, name, args, true), learnsLate: true }, check, coded)
+  const scripts = scriptsOn({ connection: () => link.connection, send: (name, args) => send(false, name, args, true), learnsLate: true }, check, coded)
   return {
     command: <T>(name: string, args: Arg[]): Promise<T> => send<T>(false, name, args),
     getBuffer: (key: string): Promise<Buffer | null> => send<Buffer | null>(true, 'get', [key]),
