@@ -164,10 +164,13 @@ t.test('every package packs, installs alone with a strict layout, loads, registe
         type: 'module',
         ...(plugin === undefined ? {} : { overrides: { [CORE]: `file:${tarball(CORE)}` } })
       }))
+      // @types/redis-errors as the root README tells TypeScript users: from ioredis 6.1.0 on,
+      // ioredis's own declarations import redis-errors, which ships no types (a strict consumer
+      // of ioredis alone fails without them).
       await sh('npm', ['install', '--install-strategy=nested', '--prefer-offline', '--no-audit', '--no-fund', '--loglevel=error',
-        tarball(name), 'fastify@^5', 'ioredis@^6', '@types/node@^20'], project)
+        tarball(name), 'fastify@^5', 'ioredis@^6', '@types/node@^20', '@types/redis-errors@^1'], project)
       const installed = JSON.parse(readFileSync(join(project, 'package.json'), 'utf8')) as { dependencies: Record<string, string> }
-      t.same(Object.keys(installed.dependencies).sort(), ['@types/node', 'fastify', 'ioredis', name].sort(), 'the project depends on this package alone')
+      t.same(Object.keys(installed.dependencies).sort(), ['@types/node', '@types/redis-errors', 'fastify', 'ioredis', name].sort(), 'the project depends on this package alone')
 
       // require() of ESM adds `__esModule: true` beside a default export (Node's interop marker).
       const describe = `const names = Object.keys(m).filter((n) => n !== '__esModule').sort()
