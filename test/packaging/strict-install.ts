@@ -164,9 +164,9 @@ t.test('every package packs, installs alone with a strict layout, loads, registe
         type: 'module',
         ...(plugin === undefined ? {} : { overrides: { [CORE]: `file:${tarball(CORE)}` } })
       }))
-      // @types/redis-errors as the root README tells TypeScript users: from ioredis 6.1.0 on,
-      // ioredis's own declarations import redis-errors, which ships no types (a strict consumer
-      // of ioredis alone fails without them).
+      // @types/redis-errors as the root README tells TypeScript users: ioredis 6.1.0's own
+      // declarations import redis-errors, which ships no types (a strict consumer of ioredis 6.1.0
+      // alone fails without them).
       await sh('npm', ['install', '--install-strategy=nested', '--prefer-offline', '--no-audit', '--no-fund', '--loglevel=error',
         tarball(name), 'fastify@^5', 'ioredis@^6', '@types/node@^20', '@types/redis-errors@^1'], project)
       const installed = JSON.parse(readFileSync(join(project, 'package.json'), 'utf8')) as { dependencies: Record<string, string> }
