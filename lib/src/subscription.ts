@@ -53,6 +53,15 @@ const BATCH = 500
 // reconnect could mean waiting forever on a link that is fine.
 export const SUBSCRIBE_RETRY_MS = 1000
 
+/** What became of a heartbeat ping that counts against the link. */
+type PingFate = 'accepted' | 'unanswered' | 'unsent'
+
+/** Whether `client` is on its way to Redis: neither connected nor closed by its owner. */
+function reconnecting (client: RedisClient): boolean {
+  const status = client.status
+  return status !== 'ready' && status !== 'end' && status !== 'disconnecting'
+}
+
 /**
  * Pub/sub channels kept subscribed on their own connection. `connected` is true only between a
  * confirmed SUBSCRIBE of the home channel and the next loss. Every 'ready' of the subscriber (first
@@ -60,9 +69,10 @@ export const SUBSCRIBE_RETRY_MS = 1000
  * wanted channel again and drops those ioredis re-subscribed that are no longer wanted.
  *
  * A heartbeat publishes a ping on the home channel: when `misses` pings that Redis accepted (or
- * never answered) were followed by nothing at all on it, the link is half-open (a NAT or conntrack
- * entry dropped, a middlebox holding the socket, a partition that froze every link to Redis): it
- * counts as lost and the subscriber is forced to reconnect.
+ * never answered, or that could not be sent while the publisher was trying to reach Redis) were
+ * followed by nothing at all on it, the link is half-open (a NAT or conntrack entry dropped, a
+ * middlebox holding the socket, a partition that froze every link to Redis): it counts as lost and
+ * the subscriber is forced to reconnect.
  * Anything heard on the home channel counts as proof of delivery, a forged message included: it
  * could only arrive over a link that works, so forging cannot keep a dead link looking alive. On a
  * Cluster with sharded subscribers the pings prove the home channel's shard link only.
@@ -76,10 +86,10 @@ export class Subscription {
   /** Date.now() of the last message of any kind heard on the home channel. */
   private lastHeard = 0
   /**
-   * The latest pings Redis accepted or never answered, at most `misses`, newest last: send time, and
-   * whether Redis answered (for the log line).
+   * The latest pings that count, at most `misses`, newest last: send time, and what became of it
+   * (for the log line).
    */
-  private accepted: Array<{ at: number, answered: boolean }> = []
+  private accepted: Array<{ at: number, fate: PingFate }> = []
   private seq = 0
   private readonly token = randomBytes(6).toString('base64url')
   private readonly sharded: boolean
@@ -269,7 +279,9 @@ export class Subscription {
     // Pings whose echo may simply still be on its way (sent before the last thing heard) do not count.
     const unheard = this.accepted.filter((ping) => ping.at > this.lastHeard)
     if (unheard.length >= this.o.misses) {
-      const why = unheard.every((ping) => ping.answered) ? 'although Redis accepted our pings' : 'and Redis did not answer some of our pings'
+      const why = unheard.every((ping) => ping.fate === 'accepted')
+        ? 'although Redis accepted our pings'
+        : unheard.some((ping) => ping.fate === 'unanswered') ? 'and Redis did not answer some of our pings' : 'and our pings could not be sent (the publisher is not connected)'
       this.o.log.warn({ channel: this.o.channel }, `${this.o.name}: heard nothing on ${this.o.channel} ${why}; forcing the subscriber to reconnect`)
       this.lose('silent')
       this.o.subscriber.disconnect(true)
@@ -278,17 +290,22 @@ export class Subscription {
     const at = Date.now()
     const ping = `${HEARTBEAT_PREFIX}${this.token}:${++this.seq}`
     const p = this.o.publisher
-    const count = (answered: boolean): void => {
-      this.accepted.push({ at, answered })
+    const count = (fate: PingFate): void => {
+      this.accepted.push({ at, fate })
       if (this.accepted.length > this.o.misses) this.accepted.shift()
     }
-    // A ping refused at once (an error reply, or a publisher that is not connected) says nothing
-    // about the subscriber's link and is not counted. One that got no answer within the timeout
-    // counts: when a partition froze every link to Redis, nothing proves that messages still
-    // arrive. One counted around a loss is older than the next subscription and never counts
+    // A ping that got no answer within the timeout counts: when a partition froze every link to
+    // Redis, nothing proves that messages still arrive. So does one refused at once because the
+    // publisher is trying to reach Redis (connecting, in its handshake, waiting to reconnect): in
+    // such a partition the core reopens a client whose commands time out (see silent-link.ts), and
+    // its reconnect then hangs or fails for as long as the partition lasts; nothing proves
+    // delivery then either. A refusal from Redis itself (an error reply) proves a working link to
+    // Redis and is not counted, nor is one from a publisher its owner closed (status 'end': the app
+    // is stopping). One counted around a loss is older than the next subscription and never counts
     // against it.
-    bounded(this.sharded ? p.spublish(this.o.channel, ping) : p.publish(this.o.channel, ping), this.o.timeoutMs).then(() => count(true), (err: unknown) => {
-      if ((err as { code?: unknown }).code === 'SCALEOUT_ERR_REDIS_TIMEOUT') count(false)
+    bounded(this.sharded ? p.spublish(this.o.channel, ping) : p.publish(this.o.channel, ping), this.o.timeoutMs).then(() => count('accepted'), (err: unknown) => {
+      if ((err as { code?: unknown }).code === 'SCALEOUT_ERR_REDIS_TIMEOUT') count('unanswered')
+      else if (reconnecting(p)) count('unsent')
     })
   }
 

@@ -1,4 +1,5 @@
 import t from 'tap'
+import { Redis } from 'ioredis'
 import { FreezingProxy, redisFor, waitUntil } from '../helpers/index.js'
 import { cacheApp } from './setup.js'
 
@@ -67,4 +68,35 @@ t.test('regression: a partition that freezes every link to Redis stopped L1 from
   // command link reopened by the core once its reads timed out with nothing received.
   await waitUntil('resubscribed', () => cut.cache.stats().bus.connected, 15_000)
   await waitUntil('the command link reopened', async () => await cut.cache.get('k') === 'new', 15_000)
+})
+
+// The same partition once the command client that publishes the pings had been reopened (the core
+// reopens a client it made when its commands time out; here the app's own client, reopened by the
+// test): the reconnecting client refused every ping at once, none counted, and L1 went on serving
+// the replaced value for as long as the partition lasted.
+t.test('regression: a partition during which the publishing client reconnects stopped L1 from serving only at l1.ttl', async (t) => {
+  const proxy = await FreezingProxy.start(server.port)
+  t.teardown(async () => await proxy.close())
+  const client = new Redis(proxy.url, { enableOfflineQueue: false, maxRetriesPerRequest: 1 })
+  client.on('error', () => undefined)
+  t.teardown(() => { client.disconnect() })
+  const cut = await cacheApp(t, { redis: client, timeout: 200, heartbeatInterval: `${INTERVAL_MS}ms`, heartbeatMisses: MISSES })
+  const writer = await cacheApp(t, { redis: server.url })
+  await cut.cache.set('k', 'old')
+  t.equal(await cut.cache.get('k'), 'old')
+  t.equal(cut.cache.stats().l1.entries, 1)
+
+  proxy.refuseNew()
+  t.equal(proxy.freezeAll(), 3, 'the client\'s, the request path\'s own and the subscriber\'s links')
+  client.disconnect(true)
+  await writer.cache.set('k', 'new')
+  await waitUntil('the bus is judged lost', () => !cut.cache.stats().bus.connected, BOUND_MS)
+  t.equal(cut.cache.stats().l1.entries, 0, 'L1 was flushed')
+  t.not(client.status, 'ready', 'the publishing client never got through')
+
+  proxy.acceptNew()
+  await waitUntil('resubscribed', () => cut.cache.stats().bus.connected, 15_000)
+  await waitUntil('the client is back', () => client.status === 'ready', 15_000)
+  await writer.cache.set('k', 'newest')
+  await waitUntil('invalidations flow again', async () => await cut.cache.get('k') === 'newest', 15_000)
 })

@@ -8,10 +8,10 @@ const server = await redisFor(t)
 interface Seen { messages: string[], channels: string[], ups: boolean[], losses: LossReason[], warnings: string[] }
 
 /** A subscription on a fresh subscriber/publisher pair (quit at teardown), recording what it reports. */
-function subscription (t: Test, url: string, options: Partial<SubscriptionOptions> = {}): { sub: Subscription, seen: Seen, subscriber: Redis, publisher: Redis } {
+function subscription (t: Test, url: string, options: Partial<SubscriptionOptions> = {}, publisherUrl = url): { sub: Subscription, seen: Seen, subscriber: Redis, publisher: Redis } {
   const seen: Seen = { messages: [], channels: [], ups: [], losses: [], warnings: [] }
   const subscriber = new Redis(url, { maxRetriesPerRequest: 1, retryStrategy: () => 50 })
-  const publisher = new Redis(url, { maxRetriesPerRequest: 1, enableOfflineQueue: false })
+  const publisher = new Redis(publisherUrl, { maxRetriesPerRequest: 1, enableOfflineQueue: false })
   for (const c of [subscriber, publisher]) c.on('error', () => undefined)
   const sub = new Subscription({
     subscriber,
@@ -85,18 +85,42 @@ t.test('a closed subscriber connection is a loss, and its reconnect subscribes a
   t.same(seen.ups, [true, false])
 })
 
-t.test('without the heartbeat no ping is sent; pings Redis refuses are not counted against the link', async (t) => {
+t.test('without the heartbeat no ping is sent; pings refused by a publisher its owner closed are not counted against the link', async (t) => {
   const quiet = subscription(t, server.url)
   const before = (await server.commandStats()).publish ?? 0
   await quiet.sub.start(5000)
   const { sub, seen, publisher } = subscription(t, server.url, { heartbeatMs: 20, misses: 1 })
   await sub.start(5000)
   publisher.disconnect()
-  // Ticks go by with every ping refused at once (no offline queue): the link is not judged.
-  for (let i = 0; i < 5; i++) sub.beat()
+  await waitUntil('the publisher is closed', () => publisher.status === 'end', 5000)
+  // Ticks go by with every ping refused at once (no offline queue), each refusal settled before the
+  // next tick judges: the link is not judged.
+  for (let i = 0; i < 5; i++) {
+    sub.beat()
+    await new Promise((resolve) => setImmediate(resolve))
+  }
   t.equal(sub.connected, true)
   t.same(seen.losses, [])
+  t.same(seen.warnings, [])
   t.equal((await server.commandStats()).publish ?? 0, before, 'no PUBLISH from either')
+})
+
+t.test('pings Redis refuses with an error reply are not counted against the link', async (t) => {
+  const admin = adminFor(t, server)
+  await admin.acl('SETUSER', 'nopub', 'on', '>pw', '~*', '&*', '+@all', '-publish')
+  t.teardown(async () => { await admin.acl('DELUSER', 'nopub') })
+  // The subscriber may subscribe; only the publisher is refused PUBLISH.
+  const { sub, seen, publisher } = subscription(t, server.url, { misses: 1 }, `redis://nopub:pw@127.0.0.1:${server.port}`)
+  await sub.start(5000)
+  await waitUntil('the publisher is ready', () => publisher.status === 'ready', 5000)
+  await t.rejects(publisher.publish('chan', 'x'), /NOPERM/, 'Redis refuses this publisher\'s PUBLISH')
+  for (let i = 0; i < 5; i++) {
+    sub.beat()
+    await sleep(20)
+  }
+  t.equal(sub.connected, true)
+  t.same(seen.losses, [])
+  t.same(seen.warnings, [])
 })
 
 t.test('a SUBSCRIBE that fails is logged, the subscription stays down, and it is retried a second later', async (t) => {
@@ -290,10 +314,9 @@ t.test('regression: a partition that freezes the publisher\'s link too is declar
   t.teardown(async () => await proxy.close())
   const { sub, seen, publisher } = subscription(t, proxy.url, { heartbeatMs: 50, misses: 2, timeoutMs: 100 })
   await sub.start(5000)
-  // start() waits for the subscriber only. A publisher still in its handshake when the partition
-  // falls stays there, and with no offline queue its pings are refused at once, which by design
-  // says nothing about the subscriber's link: the partition must find both links up, as it does
-  // in production, where the publisher is the app's long-open client.
+  // start() waits for the subscriber only. Both links up when the partition falls, so that the
+  // pings go out and time out, the case this test is about (a publisher still on its way to Redis
+  // is the next test's).
   await waitUntil('the publisher is ready', () => publisher.status === 'ready', 5000)
   proxy.refuseNew()
   t.equal(proxy.freezeAll(), 2)
@@ -302,4 +325,26 @@ t.test('regression: a partition that freezes the publisher\'s link too is declar
   t.match(seen.warnings, [/^test: heard nothing on chan and Redis did not answer some of our pings; forcing the subscriber to reconnect$/])
   proxy.acceptNew()
   await waitUntil('subscribed again', () => sub.connected, 10_000)
+})
+
+// In a partition the core reopens a client whose commands time out (silent-link.ts), and its
+// reconnect then cannot get through. With no offline queue its pings were refused at once and not
+// counted, so the partition was never declared, and an L1 kept coherent by this subscription went
+// on serving values other instances had replaced.
+t.test('regression: a partition during which the publisher is reconnecting is declared lost', async (t) => {
+  const proxy = await FreezingProxy.start(server.port)
+  t.teardown(async () => await proxy.close())
+  const { sub, seen, publisher } = subscription(t, proxy.url, { heartbeatMs: 50, misses: 2, timeoutMs: 60_000 })
+  await sub.start(5000)
+  await waitUntil('the publisher is ready', () => publisher.status === 'ready', 5000)
+  proxy.refuseNew()
+  t.equal(proxy.freezeAll(), 2)
+  publisher.disconnect(true)
+  await waitUntil('the link is lost', () => seen.losses.length === 1, 10_000)
+  t.same(seen.losses, ['silent'])
+  t.same(seen.warnings, ['test: heard nothing on chan and our pings could not be sent (the publisher is not connected); forcing the subscriber to reconnect'])
+  t.not(publisher.status, 'ready', 'the publisher never got through')
+  proxy.acceptNew()
+  await waitUntil('subscribed again', () => sub.connected, 10_000)
+  await waitUntil('the publisher is back', () => publisher.status === 'ready', 10_000)
 })
