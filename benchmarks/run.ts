@@ -1,4 +1,4 @@
-// npm run bench [-- <scenario> ...] [--duration 3] [--rounds 5] [--connections 50] [--only <text>,<text>]
+// npm run bench [-- <scenario> ...] [--duration 3] [--rounds 5] [--connections 50] [--only <text>,<text>] [--rate <req/s>]
 // Each variant's server runs in its own process; autocannon drives it from this one. Variants are
 // measured in interleaved rounds, in an order that puts every variant in every slot and after every
 // other variant equally often (order.ts), so drift on a shared machine and what one measurement
@@ -6,7 +6,10 @@
 // whose names contain one of the texts (and the baseline), and then writes no results/. Each round
 // also reads what Redis did for it, per request (redis-cost.ts): the commands the clients sent, Redis's
 // execution time (INFO commandstats usec, a script or EXEC counted once with what runs inside it), and
-// the redis-server process's CPU (INFO cpu, network I/O included).
+// the redis-server process's CPU (INFO cpu, network I/O included). With `--rate`, every row is driven at
+// that many requests a second instead of as fast as it goes, and each round reads the server process's
+// CPU (server-cpu.ts): what each row's server spends on a request, which at full speed is lost in the
+// round-to-round noise. Those results go to results/<scenario>@<rate>rps.json.
 import type { ChildProcess } from 'node:child_process'
 import { mkdirSync, readdirSync, writeFileSync } from 'node:fs'
 import { join, resolve } from 'node:path'
@@ -20,6 +23,7 @@ import { formatTable, median } from './stats.js'
 import { collectGarbage, roundOrder } from './order.js'
 import { RedisMeter } from './redis-cost.js'
 import { cpuTimes, stealLine } from './host-steal.js'
+import { processCpuUs } from './server-cpu.js'
 import type { CustomScenario, Scenario, Variant, VariantResult } from './types.js'
 
 const here = import.meta.dirname
@@ -30,7 +34,8 @@ const { values, positionals } = parseArgs({
     rounds: { type: 'string', default: '5' },
     connections: { type: 'string', default: '50' },
     warmup: { type: 'string', default: '1' },
-    only: { type: 'string' }
+    only: { type: 'string' },
+    rate: { type: 'string' }
   }
 })
 const duration = Number(values.duration)
@@ -38,6 +43,8 @@ const rounds = Number(values.rounds)
 const connections = Number(values.connections)
 const warmup = Number(values.warmup)
 const only = values.only?.split(',').map((text) => text.trim()).filter((text) => text !== '')
+const rate = values.rate === undefined ? undefined : Number(values.rate)
+if (rate !== undefined && !(rate > 0)) throw new Error(`--rate must be a number of requests per second above 0, not ${String(values.rate)}`)
 
 /** Requests driven under MONITOR per variant, before its rounds. */
 const CALIBRATION_REQUESTS = 2000
@@ -53,7 +60,7 @@ async function stopServer (running: Running): Promise<void> {
   await stopServerProcess(running.child)
 }
 
-async function drive (running: Running, seconds: number, amount?: number): Promise<autocannon.Result> {
+async function drive (running: Running, seconds: number, amount?: number, overallRate?: number): Promise<autocannon.Result> {
   const { request } = running.variant
   const { headers } = running
   const perConnection = Array.isArray(headers) ? headers : null
@@ -67,19 +74,23 @@ async function drive (running: Running, seconds: number, amount?: number): Promi
       : {}),
     ...(request.body !== undefined ? { body: request.body } : {}),
     connections,
+    ...(overallRate === undefined ? {} : { overallRate }),
     ...(amount === undefined ? { duration: seconds } : { amount })
   })
 }
 
-interface Sample { result: autocannon.Result, commands: number, usec: number, processUs: number }
+interface Sample { result: autocannon.Result, commands: number, usec: number, processUs: number, serverUs: number | null }
 
-/** One measured round of a variant, with what Redis did for it per request. */
+/** One measured round of a variant, with what Redis (and, with --rate, its server) did for it per request. */
 async function measure (running: Running, meter: RedisMeter): Promise<Sample> {
   await meter.start()
-  const result = await drive(running, duration)
+  const serverBefore = processCpuUs(running.child.pid)
+  const result = await drive(running, duration, undefined, rate)
+  const serverAfter = processCpuUs(running.child.pid)
   const cost = await meter.read()
   const requests = Math.max(1, result.requests.total)
-  return { result, commands: cost.commands / requests, usec: cost.usec / requests, processUs: cost.processUs / requests }
+  const serverUs = rate === undefined || serverBefore === null || serverAfter === null ? null : (serverAfter - serverBefore) / requests
+  return { result, commands: cost.commands / requests, usec: cost.usec / requests, processUs: cost.processUs / requests, serverUs }
 }
 
 async function runScenario (scenario: Scenario, redisUrl: string): Promise<VariantResult[]> {
@@ -107,7 +118,9 @@ async function runScenario (scenario: Scenario, redisUrl: string): Promise<Varia
     const results = servers.map((s): Omit<VariantResult, 'ratio'> => {
       const measured = samples.get(s.variant.name) ?? []
       const runs = measured.map((m) => m.result)
+      const serverUs = measured.map((m) => m.serverUs).filter((us) => us !== null)
       return {
+        ...(serverUs.length === measured.length && serverUs.length > 0 ? { serverUsPerRequest: median(serverUs), roundsServerUs: serverUs } : {}),
         redisCommandsPerRequest: median(measured.map((m) => m.commands)),
         redisUsPerRequest: median(measured.map((m) => m.usec)),
         redisProcessUsPerRequest: median(measured.map((m) => m.processUs)),
@@ -155,13 +168,14 @@ const scenarios = await loadScenarios(positionals)
 const redis = await RedisServer.start()
 const resultsDir = resolve(here, 'results')
 mkdirSync(resultsDir, { recursive: true })
-console.log(`scaleout benchmarks: node ${process.version}, ${connections} connections, ${rounds} rounds of ${duration}s per variant, medians${only === undefined ? '' : `, only variants matching ${only.join(' | ')}`}\n`)
+console.log(`scaleout benchmarks: node ${process.version}, ${connections} connections, ${rounds} rounds of ${duration}s per variant, medians${rate === undefined ? '' : `, every row driven at ${rate} req/s`}${only === undefined ? '' : `, only variants matching ${only.join(' | ')}`}\n`)
 try {
   for (const scenario of scenarios) {
     await redis.flushAll()
     const cpuBefore = cpuTimes()
     let results: unknown
     if ('run' in scenario) {
+      if (rate !== undefined) throw new Error(`${scenario.name}: --rate applies to the HTTP scenarios only`)
       const custom = await scenario.run({ redisUrl: redis.url, duration, rounds, connections })
       console.log(`## ${scenario.name}: ${scenario.description}\n${custom.table}\n${stealLine(cpuBefore)}\n`)
       results = custom.results
@@ -177,12 +191,12 @@ try {
     }
     // A subset of the rows is a quick check, not the scenario's record.
     if (only !== undefined) continue
-    writeFileSync(join(resultsDir, `${scenario.name}.json`), JSON.stringify({
+    writeFileSync(join(resultsDir, `${scenario.name}${rate === undefined ? '' : `@${rate}rps`}.json`), JSON.stringify({
       scenario: scenario.name,
       description: scenario.description,
       date: new Date().toISOString(),
       node: process.version,
-      settings: { connections, rounds, duration, warmup },
+      settings: { connections, rounds, duration, warmup, ...(rate === undefined ? {} : { rate }) },
       results
     }, null, 2) + '\n')
   }

@@ -29,16 +29,37 @@ export function commandsCell (perRequest: number): string {
  */
 export function formatTable (scenario: Scenario, results: VariantResult[]): string {
   const nameWidth = Math.max(...results.map((r) => r.name.length), 7)
-  const cols: Array<[string, number]> = [['req/s', 9], ['p50 ms', 7], ['p99 ms', 7], ['errors', 6], ['non2xx', 6], ['x bare', 6], ['redis cmd/req', 13], ['redis µs/req', 12], ['req/s per redis core', 20], ['redis proc µs/req', 17]]
+  // Driven at a fixed rate (--rate): every row's req/s is that rate, and its server's CPU says what it costs.
+  const fixedRate = results.every((r) => r.serverUsPerRequest !== undefined)
+  const cols: Array<[string, number]> = [['req/s', 9], ['p50 ms', 7], ['p99 ms', 7], ['errors', 6], ['non2xx', 6], ['x bare', 6], ['redis cmd/req', 13], ['redis µs/req', 12], ['req/s per redis core', 20], ['redis proc µs/req', 17], ...(fixedRate ? [['server µs/req', 13] as [string, number]] : [])]
   const header = [pad('variant', nameWidth), ...cols.map(([c, w]) => pad(c, w, true))].join('  ')
   const lines = [`## ${scenario.name}: ${scenario.description}`, header, '-'.repeat(header.length)]
   for (const r of results) {
     const none = r.redisCommandsPerRequest < 0.005
     const cells = [r.requestsPerSec.toFixed(0), r.p50.toFixed(2), r.p99.toFixed(2), String(r.errors), String(r.non2xx), r.ratio.toFixed(2),
-      commandsCell(r.redisCommandsPerRequest), none ? '-' : r.redisUsPerRequest.toFixed(2), none ? '-' : perCore(r.redisUsPerRequest), none ? '-' : r.redisProcessUsPerRequest.toFixed(1)]
+      commandsCell(r.redisCommandsPerRequest), none ? '-' : r.redisUsPerRequest.toFixed(2), none ? '-' : perCore(r.redisUsPerRequest), none ? '-' : r.redisProcessUsPerRequest.toFixed(1),
+      ...(fixedRate ? [(r.serverUsPerRequest as number).toFixed(1)] : [])]
     lines.push([pad(r.name, nameWidth), ...cells.map((c, i) => pad(c, (cols[i] as [string, number])[1], true))].join('  '))
   }
-  return [...lines, ...targetLines(scenario.targets ?? [], results)].join('\n')
+  return [...lines, ...(fixedRate ? costLines(scenario.targets ?? [], results) : targetLines(scenario.targets ?? [], results))].join('\n')
+}
+
+/**
+ * At a fixed rate the req/s targets say nothing (every row serves the rate): one line per target
+ * pair instead, with what the row's server spends on a request beyond the other's, the median of
+ * the rounds' differences (the two rows measured seconds apart in the same round).
+ */
+export function costLines (targets: readonly Target[], results: readonly VariantResult[]): string[] {
+  const lines: string[] = []
+  for (const target of targets) {
+    const mine = results.find((r) => r.name === target.variant)?.roundsServerUs
+    const other = results.find((r) => r.name === target.against)?.roundsServerUs
+    if (mine === undefined || other === undefined || mine.length === 0 || mine.length !== other.length) continue
+    const differences = mine.map((us, i) => us - (other[i] as number))
+    const signed = (us: number): string => (us >= 0 ? '+' : '') + us.toFixed(1)
+    lines.push(`server cost: ${target.variant} against ${target.against}: ${signed(median(differences))} µs a request; rounds ${signed(Math.min(...differences))} to ${signed(Math.max(...differences))}`)
+  }
+  return lines
 }
 
 /** What a target line needs of a row: its median req/s, and optionally each round's, in round order. */

@@ -86,5 +86,9 @@ export interface VariantResult {
   redisUsPerRequest: number
   /** The redis-server process's CPU (user + system) per request, µs (INFO cpu): network I/O included. */
   redisProcessUsPerRequest: number
+  /** With --rate: the server process's CPU (user + system) per request, µs, the median of the rounds. */
+  serverUsPerRequest?: number
+  /** With --rate: each round's, in round order. */
+  roundsServerUs?: number[]
   ratio: number
 }

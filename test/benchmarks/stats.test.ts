@@ -1,5 +1,5 @@
 import t from 'tap'
-import { commandsCell, formatTable, median, perCore, roundSpread, targetLines } from '../../benchmarks/stats.js'
+import { commandsCell, costLines, formatTable, median, perCore, roundSpread, targetLines } from '../../benchmarks/stats.js'
 import type { Scenario, VariantResult } from '../../benchmarks/types.js'
 
 t.test('median of an odd and of an even count, whatever the order', async (t) => {
@@ -51,4 +51,33 @@ t.test('a scenario table: every row, its Redis cost, and the target lines under 
   ].join('\n'))
   // A scenario that sets no target ends with its rows.
   t.equal(formatTable({ ...scenario, targets: undefined }, rows).split('\n').at(-1), 'ours           900     1.50     3.00       1       2    0.90           1.00          1.25                  800k                3.5')
+})
+
+// Driven at a fixed rate (--rate), each row also has its server's CPU per request.
+const fixed: VariantResult[] = [
+  { ...(rows[0] as VariantResult), serverUsPerRequest: 20, roundsServerUs: [19, 21, 20] },
+  { ...(rows[1] as VariantResult), serverUsPerRequest: 22.5, roundsServerUs: [23, 20.5, 22.5] }
+]
+
+t.test('cost lines: the median of the rounds\' server CPU differences, and their spread', async (t) => {
+  t.same(costLines([{ variant: 'ours', against: 'bare', min: 0.95 }, { variant: 'bare', against: 'ours', min: 1 }, { variant: 'ours', against: 'no such row', min: 1 }], fixed), [
+    'server cost: ours against bare: +2.5 µs a request; rounds -0.5 to +4.0',
+    'server cost: bare against ours: -2.5 µs a request; rounds -4.0 to +0.5'
+  ])
+  // Rows measured at full speed keep no server CPU: no line.
+  t.same(costLines([{ variant: 'ours', against: 'bare', min: 0.95 }], rows), [])
+})
+
+t.test('a table driven at a fixed rate: the server CPU column, and cost lines instead of req/s targets', async (t) => {
+  const scenario: Scenario = { name: 's', description: 'a test', baseline: 'bare', variants: [], targets: [{ variant: 'ours', against: 'bare', min: 0.95 }] }
+  const header = 'variant      req/s   p50 ms   p99 ms  errors  non2xx  x bare  redis cmd/req  redis µs/req  req/s per redis core  redis proc µs/req  server µs/req'
+  t.equal(formatTable(scenario, fixed), [
+    '## s: a test',
+    header,
+    '-'.repeat(header.length),
+    'bare          1000     1.00     2.00       0       0    1.00     0 commands             -                     -                  -           20.0',
+    'ours           900     1.50     3.00       1       2    0.90           1.00          1.25                  800k                3.5           22.5',
+    'server cost: ours against bare: +2.5 µs a request; rounds -0.5 to +4.0'
+  ].join('\n'))
+  t.equal(formatTable({ ...scenario, targets: undefined }, fixed).split('\n').at(-1), 'ours           900     1.50     3.00       1       2    0.90           1.00          1.25                  800k                3.5           22.5')
 })
