@@ -27,6 +27,9 @@ export async function loginEach (baseUrl: string): Promise<Array<Record<string, 
 /** One per benchmark connection (the runner's default of 50). */
 const SESSIONS = 50
 
+/** The core-sender read floor with the two (empty) hooks a session plugin adds to every route. */
+export const FLOOR_WITH_HOOKS = 'floor + an empty onRequest and onSend hook'
+
 /** Our session on the app's one client (@fastify/redis) rather than on a client of its own. */
 export const SHARED = '@scaleout/session, shared @fastify/redis client'
 
@@ -76,7 +79,8 @@ export function floorVariants (path: '/read' | '/modify', bytes = DEFAULT_BYTES)
     { ...bare, name: `floor: ${work}, no session logic`, server: 'servers/session-floor.ts' },
     { ...bare, name: `floor, no client library: ${work}`, server: 'servers/session-floor-raw.ts' }
   ]
-  if (path === '/read') return rows
+  // What separates any session plugin from the floor before it does anything: its two hooks.
+  if (path === '/read') return [...rows, { ...bare, name: FLOOR_WITH_HOOKS, server: 'servers/session-floor.ts', options: { bytes, hooks: true } }]
   // A blind SET loses parallel writers' changes and revives destroyed sessions; this is the
   // least a write that does neither costs (see session-floor-raw.ts).
   return [...rows, { ...bare, name: 'floor, no client library: GETEX, then a merging script', server: 'servers/session-floor-raw.ts', options: { bytes, merge: true } }]

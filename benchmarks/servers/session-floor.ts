@@ -9,6 +9,9 @@ import { profileFields, sessionBytes } from './session-common.js'
 // session read must) and a JSON.parse; a modification adds a SET of the whole object, last write
 // wins (no merge, no check that the session still exists). Here sent the cheapest way the core
 // knows (senderFor); session-floor-raw.ts sends the same with no client library.
+// Option `hooks`: the same server with an empty onRequest and an empty onSend hook, the two hooks
+// a session plugin needs on every route (to read the session before the handler, and to save it
+// and set its cookie before the response goes out): what Fastify's running them costs by itself.
 export const TTL = 86_400_000
 
 type Send = (args: Array<string | number>) => Promise<unknown>
@@ -18,6 +21,10 @@ export type FloorWrite = (key: string, fields: Fields, field: string) => Promise
 
 export const build: BuildServer = async ({ redisUrl, options }) => {
   const app = Fastify()
+  if (options.hooks === true) {
+    app.addHook('onRequest', function nothingBefore (_request, _reply, done) { done() })
+    app.addHook('onSend', function nothingAfter (_request, _reply, payload, done) { done(null, payload) })
+  }
   const { client, owned, duplicate } = await resolveRedis(app, redisUrl, { plugin: 'session-floor' })
   // The same send path as the plugin's: a connection of the sender's own (the lean link).
   const sender = senderFor(client, owned, 1000, [], duplicate)
