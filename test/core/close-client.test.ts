@@ -39,5 +39,7 @@ t.test('closeClient on a client waiting to reconnect to a Redis that is down ret
   t.equal(client.status, 'reconnecting')
   // Room for a whole hour: only the early return lets this test finish.
   await closeClient(client, 3_600_000)
-  t.equal(client.status, 'reconnecting', 'no socket to end')
+  // ioredis 6.0 leaves such a client 'reconnecting' with its next attempt cancelled and never emits
+  // 'end'; 6.1 ends it at once. Either way there was no socket to wait for.
+  t.ok(client.status === 'reconnecting' || client.status === 'end', `no socket to end (status ${client.status})`)
 })

@@ -45,7 +45,13 @@ t.test('@fastify/redis with Redis down: its registration waits for a connection,
   const port = await freePort()
   const client = new Redis(`redis://127.0.0.1:${port}`, { ...redisDefaults })
   client.on('error', () => undefined)
-  t.teardown(() => client.disconnect())
+  t.teardown(() => {
+    // @fastify/redis, still waiting for 'ready', answers an 'end' with a quit() it never catches,
+    // which ioredis 6.1 rejects on an ended client (6.0 emitted no 'end' here): an unhandled
+    // rejection of @fastify/redis's own, not part of what this test shows.
+    client.removeAllListeners('end')
+    client.disconnect()
+  })
   // Fastify gives up on a plugin after pluginTimeout (10 s by default): start-up fails.
   const app = Fastify({ pluginTimeout: 500 })
   await t.rejects(async () => {
