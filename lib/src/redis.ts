@@ -2,6 +2,7 @@ import type { FastifyInstance } from 'fastify'
 import { Cluster, Redis, type ClusterOptions, type RedisOptions } from 'ioredis'
 import { noteConnectionError } from './call.js'
 import { reopenWhenSilent } from './silent-link.js'
+import { warnIfNoSlotsRefresh } from './slots-refresh.js'
 import { RedisNotConfiguredError } from './errors.js'
 import { invalid, isPlainObject } from './options.js'
 import { clusterDefaults, redisDefaults } from './redis-defaults.js'
@@ -206,6 +207,7 @@ export async function resolveRedis (fastify: FastifyInstance, option: RedisOptio
     ...(timeout === undefined || timeout <= (redisDefaults.commandTimeout as number) ? {} : { commandTimeout: timeout })
   }
   const { client, owned, source } = pick(fastify, plugin, option, tuning)
+  if (!owned && client.isCluster) warnIfNoSlotsRefresh(fastify, plugin, client as Cluster)
   const ours: RedisClient[] = owned ? [client] : []
   let closing = false
 
