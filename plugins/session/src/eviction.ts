@@ -45,12 +45,29 @@ export async function checkEviction (client: RedisClient, timeout: number): Prom
   return { evicting: null, unknown }
 }
 
-/** Says at start-up, loudly, that "log out everywhere" will refuse on this Redis. */
+/**
+ * Says at start-up, loudly, that "log out everywhere" will refuse on this Redis. A client the app
+ * passed may still be connecting when the plugin registers: it is checked once it is ready.
+ */
 export async function warnIfEvicting (fastify: FastifyInstance, store: Store, timeout: number): Promise<void> {
-  if (store.client.status !== 'ready') return
+  const { client } = store
+  if (client.status === 'ready') {
+    await logIfEvicting(fastify, client, timeout)
+    return
+  }
+  let checking: Promise<void> | undefined
+  const onReady = (): void => { checking = logIfEvicting(fastify, client, timeout) }
+  client.once('ready', onReady)
+  fastify.addHook('onClose', async () => {
+    client.removeListener('ready', onReady)
+    await checking
+  })
+}
+
+async function logIfEvicting (fastify: FastifyInstance, client: RedisClient, timeout: number): Promise<void> {
   let evicting: string | null = null
   try {
-    evicting = (await checkEviction(store.client, timeout)).evicting
+    evicting = (await checkEviction(client, timeout)).evicting
   /* c8 ignore next 3 -- Redis going away between its ready event and this one call */
   } catch {
     // Requests report an outage themselves; listFor and destroyAllFor check again on every call.
