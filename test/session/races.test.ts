@@ -106,6 +106,27 @@ t.test('on a real Cluster', async (t) => {
     t.equal(await loggedInAs(a, cookie), null)
   })
 
+  // The entry is listed before its session exists: destroyAllFor in that window finds nothing to
+  // destroy, so it marks the id, and the login's create that follows is refused.
+  t.test('a destroyAllFor between the index add and the session create: the session is never created', async (t) => {
+    const clientB = cluster.client()
+    t.teardown(() => clientB.disconnect())
+    const a = await build(t, { redis: { cluster: cluster.urls } })
+    const b = await build(t, { redis: clientB })
+    let id = ''
+    before(clientB, 'scaleoutSessionCreate', async (args) => {
+      id = String(args[4 + 5])
+      await waitUntil('the index entry', async () => await admin.zscore('scaleout:sess:user:{marked}', id) !== null)
+      t.equal(await a.sessions.destroyAllFor('marked'), 0, 'nothing to destroy yet')
+    })
+    const res = await b.inject({ method: 'POST', url: '/login', payload: { userId: 'marked' } })
+    t.not(id, '', 'the create was reached')
+    t.equal(res.statusCode, 200, 'the handler\'s own answer')
+    t.equal(cookieOf(res), undefined, 'with no session cookie: the user is not logged in')
+    t.same(await a.sessions.listFor('marked'), [], 'nothing listed')
+    t.equal(await admin.zscore('scaleout:sess:user:{marked}', id), null, 'the entry the login added is gone')
+  })
+
   t.test('a regenerate() inside destroyAllFor\'s window does not survive it', async (t) => {
     const clientA = cluster.client()
     t.teardown(() => clientA.disconnect())
