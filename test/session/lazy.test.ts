@@ -1,4 +1,5 @@
 import t from 'tap'
+import type { FastifyRequest } from 'fastify'
 import { adminFor, redisFor } from '../helpers/index.js'
 import { build, cookieOf, roundTrips, sessionKeys } from './setup.js'
 
@@ -11,6 +12,20 @@ t.test('lazy routes', async (t) => {
     const lazy = { config: { session: 'lazy' as const } }
     app.get('/lazy/get', lazy, async (request) => ({ value: request.session.get('n') ?? null }))
     app.get('/lazy/id', lazy, async (request) => ({ id: request.session.id }))
+    // Each member that reads or changes values, used before reload().
+    const uses: Record<string, (session: FastifyRequest['session']) => unknown> = {
+      set: (s) => { s.set('n', 2) },
+      delete: (s) => { s.delete('n') },
+      has: (s) => s.has('n'),
+      data: (s) => s.data(),
+      cookie: (s) => s.cookie.maxAge,
+      options: (s) => { s.options({ path: '/' }) },
+      touch: (s) => { s.touch() }
+    }
+    app.get('/lazy/use/:member', lazy, async (request) => {
+      uses[(request.params as { member: string }).member]?.(request.session)
+      return { ok: true }
+    })
     app.get('/lazy/reload', lazy, async (request) => {
       await request.session.reload()
       request.session.set('n', (request.session.get('n') ?? 0) + 1)
@@ -40,6 +55,20 @@ t.test('lazy routes', async (t) => {
       t.equal(trips, 0)
       t.equal(result.headers['set-cookie'], undefined, 'the cookie is left alone')
     }
+  })
+
+  t.test('changing values before reload() is refused the same way, and writes nothing', async (t) => {
+    const cookie = cookieOf(await app.inject({ method: 'POST', url: '/set', payload: { n: 1 } })) as string
+    const before = await sessionKeys(server)
+    for (const member of ['set', 'delete', 'has', 'data', 'cookie', 'options', 'touch']) {
+      const { result, trips } = await roundTrips(server, async () => await app.inject({ url: `/lazy/use/${member}`, headers: { cookie } }))
+      t.equal(result.statusCode, 500, member)
+      t.equal(result.json().code, 'SCALEOUT_ERR_SESSION_NOT_LOADED', member)
+      t.equal(trips, 0, `${member}: no round trip`)
+      t.equal(result.headers['set-cookie'], undefined, `${member}: the cookie is left alone`)
+    }
+    t.same(await sessionKeys(server), before, 'no session written')
+    t.same((await app.inject({ url: '/get/n', headers: { cookie } })).json(), { value: 1 }, 'the session is as it was')
   })
 
   t.test('without a cookie there is nothing to read: the session is a new, empty one', async (t) => {
