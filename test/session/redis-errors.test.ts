@@ -31,6 +31,17 @@ t.test('Redis error replies become coded errors; the detail is only logged', asy
     t.same((await app.inject({ url: '/get/n', headers: { cookie } })).json(), { value: 1 })
   })
 
+  t.test('NOPERM on a read (an ACL user without GETEX): 500 SCALEOUT_ERR_REDIS_NOPERM, the cookie kept, never a logout', async (t) => {
+    await admin.call('ACL', 'SETUSER', 'noread', 'on', '>pw-0123456789', '~*', '+@all', '-getex')
+    const limited = await build(t, { redis: `redis://noread:pw-0123456789@127.0.0.1:${server.port}` })
+    const res = await limited.inject({ url: '/get/n', headers: { cookie } })
+    t.equal(res.statusCode, 500)
+    t.same(res.json(), { statusCode: 500, code: 'SCALEOUT_ERR_REDIS_NOPERM', error: 'Internal Server Error', message: 'The Redis user lacks a permission this plugin needs (see the ACL log)' })
+    t.equal(res.headers['set-cookie'], undefined, 'the cookie is neither cleared nor replaced by a new session')
+    t.same(await sessionKeys(server), [key], 'no session created')
+    t.same((await app.inject({ url: '/get/n', headers: { cookie } })).json(), { value: 1 }, 'the session is intact')
+  })
+
   t.test('WRONGTYPE (a key of another type under our prefix): 500 SCALEOUT_ERR_REDIS_REPLY naming only the reply code', async (t) => {
     const other = cookieOf(await app.inject({ method: 'POST', url: '/set', payload: { n: 1 } })) as string
     const otherKey = (await sessionKeys(server)).find((k) => k !== key) as string
