@@ -4,6 +4,7 @@ import { join } from 'node:path'
 import { startHaproxy } from '../helpers/haproxy.js'
 import { startNginx } from '../helpers/nginx.js'
 import { addressIn, ATTEMPTS, MODES, reportingApp, send, type Seen } from './injection-drill.js'
+import { rawRequest } from './raw-http.js'
 
 // The README's proxy blocks, exactly as printed, in real nginx and HAProxy in front of an app that
 // trusts only the proxy. Before, the README's nginx line pasted $host into Forwarded, so
@@ -68,3 +69,24 @@ for (const balancer of ['nginx', 'haproxy', 'health-nginx'] as const) {
     }
   })
 }
+
+// HAProxy writes an IPv6 client into the README's Forwarded line without the brackets RFC 7239
+// asks for (`for="::1"`): the plugin must read it as that client, not refuse the header.
+t.test('the README\'s HAProxy block, a client on IPv6: every header mode gives its address', async (t) => {
+  const app = await reportingApp()
+  t.teardown(async () => await app.close())
+  await app.listen({ host: '127.0.0.1', port: 0 })
+  const appPort = (app.server.address() as { port: number }).port
+  const haproxy = await startHaproxy((front) => [
+    'defaults', '    mode http', '    timeout connect 2s', '    timeout client 10s', '    timeout server 10s',
+    swap(block('proxy', PROXY, 'haproxy'), 'bind :80', `bind 127.0.0.1:${front}\n    bind [::1]:${front}`),
+    'backend app', `    server app1 127.0.0.1:${appPort}`, ''
+  ].join('\n'))
+  t.teardown(haproxy.stop)
+  for (const mode of ['x-forwarded-for', 'forwarded', 'x-real-ip'] as const) {
+    const answer = await rawRequest({ host: '::1', port: haproxy.port, localAddress: '::1', path: `/${mode}`, hostLine: false, headers: [['Host', 'shop.example.com']] })
+    t.equal(answer.status, 200, mode)
+    const seen = JSON.parse(answer.body) as Seen
+    t.same({ ip: seen.ip, host: seen.host, stop: seen.stop }, { ip: '::1', host: 'shop.example.com', stop: 'untrusted' }, mode)
+  }
+})
