@@ -109,3 +109,39 @@ t.test('Redis down at startup: registration completes, the cache fails open, and
     return await app.cache.get('k') === 'stored'
   }, 10_000)
 })
+
+// The README: del, invalidateTags and clear reject when Redis fails them, and this instance's L1
+// is dropped all the same. Here the bus stays up and L1 in use, so nothing else would flush it.
+t.test('an invalidation that Redis refuses rejects, and this instance\'s L1 copy is dropped all the same', async (t) => {
+  const server = await redisFor(t)
+  const admin = server.client()
+  t.teardown(() => { admin.disconnect() })
+  await admin.call('ACL', 'SETUSER', 'nodel', 'on', '>pw-0123456789', '~*', '&*', '+@all', '-del')
+  const app = await cacheApp(t, { redis: `redis://nodel:pw-0123456789@127.0.0.1:${server.port}` })
+  t.equal(app.cache.stats().bus.connected, true)
+  const l2Hits = (): number => app.cache.stats().l2.hits
+
+  await app.cache.set('k', 'v')
+  t.equal(await app.cache.get('k'), 'v')
+  t.equal(l2Hits(), 0, 'served from L1')
+  await t.rejects(app.cache.del('k'), { code: 'SCALEOUT_ERR_REDIS_NOPERM', statusCode: 500 })
+  t.equal(await app.cache.get('k'), 'v', 'still in Redis: the DEL was refused')
+  t.equal(l2Hits(), 1, 'read from Redis: the L1 copy was dropped')
+
+  await app.cache.set('tagged', 'v', { tags: ['t'] })
+  t.equal(await app.cache.get('tagged'), 'v')
+  t.equal(l2Hits(), 1, 'served from L1')
+  await t.rejects(app.cache.invalidateTags(['t']), { code: 'SCALEOUT_ERR_REDIS_NOPERM', statusCode: 500 })
+  t.equal(await app.cache.get('tagged'), 'v')
+  t.equal(l2Hits(), 2, 'read from Redis: the L1 copy was dropped')
+
+  // The generation key of another type: the clear() script fails; reads keep the generation they know.
+  await admin.call('ACL', 'SETUSER', 'nodel', '+del')
+  const gen = await admin.get('scaleout:cache:json.v1:gen') as string
+  await admin.del('scaleout:cache:json.v1:gen')
+  await admin.hset('scaleout:cache:json.v1:gen', 'g', gen)
+  await t.rejects(app.cache.clear(), { code: 'SCALEOUT_ERR_REDIS_REPLY', statusCode: 500 })
+  t.equal(await app.cache.get('k'), 'v')
+  t.equal(l2Hits(), 3, 'read from Redis: L1 was dropped')
+  t.equal(app.cache.stats().bus.connected, true, 'the bus stayed up throughout')
+})
