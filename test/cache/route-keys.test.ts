@@ -1,6 +1,7 @@
 import t from 'tap'
 import { gunzipSync, gzipSync } from 'node:zlib'
-import { adminFor, redisFor } from '../helpers/index.js'
+import cache from '@scaleout/cache'
+import { adminFor, appFor, redisFor } from '../helpers/index.js'
 import { cacheApp } from './setup.js'
 
 const server = await redisFor(t)
@@ -174,4 +175,31 @@ t.test('a key() that returns neither text nor a number is a coded 500, never a k
   t.same(await adminFor(t, server).keys('*route:*'), [], 'nothing stored')
   t.equal((await app.inject('/number')).headers['x-cache'], 'miss')
   t.equal((await app.inject('/number')).headers['x-cache'], 'hit', 'a finite number is a key')
+})
+
+t.test('the protocol scopes the key: a page built for http is never served over https', async (t) => {
+  const app = appFor(t, { trustProxy: true })
+  await app.register(cache, { redis: server.url, timeout: 3000, heartbeatInterval: false })
+  app.get('/links', { config: { cache: { ttl: '60s' } } }, async (request) => `<a href="${request.protocol}://shop.example/next">`)
+  await app.ready()
+  const plain = { host: 'shop.example' }
+  const tls = { host: 'shop.example', 'x-forwarded-proto': 'https' }
+  t.equal((await app.inject({ url: '/links', headers: plain })).body, '<a href="http://shop.example/next">')
+  const secure = await app.inject({ url: '/links', headers: tls })
+  t.same([secure.body, secure.headers['x-cache']], ['<a href="https://shop.example/next">', 'miss'])
+  t.equal((await app.inject({ url: '/links', headers: tls })).headers['x-cache'], 'hit')
+  t.equal((await app.inject({ url: '/links', headers: plain })).body, '<a href="http://shop.example/next">')
+})
+
+t.test('a key over 512 characters is stored under its SHA-256', async (t) => {
+  const admin = adminFor(t, server)
+  const app = await cacheApp(t, { redis: server.url }, (app) => {
+    app.get('/long/*', { config: { cache: { ttl: '60s' } } }, async () => 'long')
+  })
+  await app.inject('/long/' + 'x'.repeat(600))
+  const entries = (await admin.keys('scaleout:cache:json.v1:*:e:*')).map((key) => key.slice(key.indexOf(':e:') + 3))
+  t.equal(entries.length, 1)
+  t.match(entries[0], /^route:h:[A-Za-z0-9_-]{43}$/, 'a fixed-length digest, not the URL')
+  t.equal((await app.inject('/long/' + 'x'.repeat(600))).headers['x-cache'], 'hit')
+  t.equal((await app.inject('/long/' + 'x'.repeat(599) + 'y')).headers['x-cache'], 'miss', 'another long URL, another digest')
 })
