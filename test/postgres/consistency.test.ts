@@ -240,6 +240,23 @@ t.test('within one request, reads after a write go to the primary; a transaction
   t.ok(minted <= lsn, 'the token names a position the primary has reached')
 })
 
+t.test('a write of unknown outcome in a request: its 503 carries the largest position, and that client reads on the primary', async (t) => {
+  const app = await build(t, options(), {}, (app) => {
+    app.post('/dies', async (request) => (await request.db.write.query('SELECT pg_terminate_backend(pg_backend_pid())')).rows)
+    app.get('/one', async (request) => (await request.db.read.query('SELECT 1 AS one')).rows[0])
+  })
+  const res = await app.inject({ method: 'POST', url: '/dies' })
+  t.equal(res.statusCode, 503)
+  t.equal(res.json().code, 'SCALEOUT_ERR_DB_OUTCOME_UNKNOWN')
+  const token = res.headers['x-scaleout-db-token'] as string
+  t.equal(token.split('.')[1], 'ffffffffffffffff', 'the header\'s token')
+  t.match(res.headers['set-cookie'], new RegExp(`^scaleout-db-token=${token.replace(/[.]/g, '\\.')};`), 'and the cookie\'s')
+  const read = await app.inject({ url: '/one', headers: { 'x-scaleout-db-token': token } })
+  t.same(read.json(), { one: 1 })
+  t.equal(route(read), 'primary;reason=tokenAhead', 'no replica can have replayed it')
+  t.equal(route(await app.inject('/one')), 'replica;reason=replica', 'a client without it still reads on a replica')
+})
+
 t.test('a primary that is in fact a standby (demoted): writes answer SCALEOUT_ERR_DB_READ_ONLY, logged once; a write through read() on a replica is the caller\'s error', async (t) => {
   const sink = logSink('error')
   const app = await build(t, { primary: cluster.replicas[0]?.url, replicas: [cluster.replicas[1]?.url as string], secret: SECRET, sampleInterval: 50 }, {
