@@ -10,7 +10,7 @@ import postgres, {
 import { appFor, logSink } from '../helpers/fixtures.js'
 import { pgBinary, PostgresServer } from '../helpers/postgres.js'
 import { freePort, sleep, waitUntil } from '../helpers/ports.js'
-import { build, NOTES } from './setup.js'
+import { build, NOTES, SECRET } from './setup.js'
 
 // The seed API on a primary alone: no replica configured, the same API, everything on the primary.
 
@@ -253,9 +253,16 @@ t.test('a pg.Pool the caller passes is used and never ended; pools the plugin ma
   t.same(rows, [{ body: 'mine' }])
   await pool.end()
 
-  const owned = await build(t, { primary: server.url })
+  // Every pool the plugin made (primary, replica, and the one that reads commit positions) holds
+  // connections named by the URL's application_name; after close the server has none of them.
+  const named = `${server.url}${server.url.includes('?') ? '&' : '?'}application_name=owned-pools`
+  const connections = async (): Promise<number> => (await server.query("SELECT count(*)::int AS n FROM pg_stat_activity WHERE application_name = 'owned-pools'")).rows[0].n as number
+  const owned = await build(t, { primary: named, replicas: [named], secret: SECRET })
+  t.equal((await owned.inject({ method: 'POST', url: '/notes', payload: { id: 2, body: 'owned' } })).statusCode, 200)
   await owned.db.read.query('SELECT 1')
+  t.ok(await connections() >= 3, 'connections open: a write, its position read, a replica read')
   await owned.close()
+  await waitUntil('the server to see every connection gone', async () => await connections() === 0)
   await t.rejects(owned.db.read.query('SELECT 1'), { code: 'SCALEOUT_ERR_DB_CLOSED', statusCode: 503 })
   await t.rejects(owned.db.write.query('SELECT 1'), { code: 'SCALEOUT_ERR_DB_CLOSED' })
 })
