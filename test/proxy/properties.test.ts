@@ -103,3 +103,28 @@ t.test('random header bytes on the wire: never a 5xx, and a 200 always carries a
   }), { ...params, numRuns: 300 })
   t.ok(statuses.has(200), `answered (statuses seen: ${[...statuses].join(', ')})`)
 })
+
+// Oversized: as large as Node lets a header block be (16 KB in all by default), every trusted hop,
+// and as large again through inject, which has no limit. Still a 200 with valid values each time.
+t.test('oversized headers: thousands of hops, a header of a megabyte, never an error response', async (t) => {
+  const app = appFor(t)
+  for (const header of HEADERS) {
+    app.register(async (scope) => {
+      await scope.register(proxy, { trust: 'loopback', header, maxHops: 1000 })
+      scope.get(`/${header}`, async (request) => ({ ip: request.ip, ips: request.ips.length, protocol: request.protocol, host: request.host, stop: request.forwarded.stop }))
+    })
+  }
+  await app.listen({ host: '127.0.0.1', port: 0 })
+  const port = (app.server.address() as { port: number }).port
+  const wire = Array.from({ length: 1400 }, () => '127.0.0.1').join(',')
+  const huge = Array.from({ length: 80_000 }, (_, i) => `10.${(i >> 16) & 255}.${(i >> 8) & 255}.${i & 255}`).join(', ')
+  for (const header of HEADERS) {
+    const value = header === 'forwarded' ? wire.split(',').map((ip) => `for=${ip}`).join(',') : wire
+    const answer = await rawRequest({ host: '127.0.0.1', port, localAddress: '127.0.0.1', path: `/${header}`, hostLine: false, headers: [['Host', 'a.example'], [header, value.slice(0, 15_000)], ['X-Forwarded-Proto', 'https,'.repeat(100)]] })
+    t.equal(answer.status, 200, `${header}: on the wire`)
+    t.match(JSON.parse(answer.body), { ip: '127.0.0.1', protocol: /^https?$/, host: 'a.example' }, `${header}: every hop trusted, so the client is one of them`)
+    const injected = await app.inject({ url: `/${header}`, remoteAddress: '127.0.0.1', headers: { host: 'a.example', [header]: header === 'forwarded' ? huge.split(', ').map((ip) => `for=${ip}`).join(', ') : huge } })
+    t.equal(injected.statusCode, 200, `${header}: injected, a header of ${huge.length} bytes`)
+    t.match(injected.json(), { ip: '10.1.56.127', protocol: 'http', host: 'a.example', stop: 'untrusted' }, `${header}: injected, the rightmost address is the client`)
+  }
+})
