@@ -35,6 +35,7 @@ t.test('invalid options fail registration with a coded error naming the option',
     [{ trust: ['all', 'loopback'] }, /expected "all" on its own/],
     [{ trust: 'loopback', maxHops: 0 }, /option `maxHops` is invalid: expected an integer from 1 to 1000/],
     [{ trust: 'loopback', maxHops: 1.5 }, /option `maxHops` is invalid/],
+    [{ trust: 'loopback', maxHops: 1001 }, /option `maxHops` is invalid: expected an integer from 1 to 1000/],
     [{ trust: 'loopback', header: 'x-client-ip' }, /option `header` is invalid: expected one of x-forwarded-for, forwarded, x-real-ip, cf-connecting-ip, true-client-ip/],
     [{ trust: 'loopback', header: ['x-forwarded-for', 'forwarded'] }, /option `header` is invalid/],
     [{ trust: 'loopback', allowedHosts: [] }, /option `allowedHosts` is invalid: expected a non-empty array of host names/],
@@ -71,6 +72,7 @@ t.test('valid forms register', async (t) => {
     await t.resolves(register(t, { trust }), JSON.stringify(trust))
   }
   await t.resolves(register(t, { trust: 'loopback', maxHops: 2, header: 'forwarded', allowedHosts: ['example.com', '*.example.org', '[::1]'] }))
+  await t.resolves(register(t, { trust: 'loopback', maxHops: 1000 }), 'the largest maxHops')
 })
 
 t.test('presets are the documented ranges', async (t) => {

@@ -172,11 +172,20 @@ t.test('request.session API', async (t) => {
       })
     })
     const cookie = cookieOf(await app.inject({ method: 'POST', url: '/set', payload: { cart: ['book'] } })) as string
+    // A key is 1 to 256 characters: the longest is stored, one more is refused, on set() as on regenerate().
+    const longest = 'k'.repeat(256)
+    const other = cookieOf(await app.inject({ method: 'POST', url: '/set', payload: { [longest]: 1 } })) as string
+    t.same((await app.inject({ url: '/data', headers: { cookie: other } })).json(), { [longest]: 1 }, 'the longest key is stored')
+    for (const key of ['k'.repeat(257), '']) {
+      const refused = await app.inject({ method: 'POST', url: '/set', headers: { cookie: other }, payload: { [key]: 1 } })
+      t.same([refused.statusCode, refused.json().code], [500, 'SCALEOUT_ERR_SESSION_KEY'], `a key of ${key.length} characters`)
+    }
     const cases: Array<[unknown, string, string]> = [
       ['cart', 'SCALEOUT_ERR_INVALID_OPTION', '@scaleout/session: option `session.regenerate` is invalid: expected an array of the session keys to keep, or nothing'],
       [{ cart: true }, 'SCALEOUT_ERR_INVALID_OPTION', '@scaleout/session: option `session.regenerate` is invalid: expected an array of the session keys to keep, or nothing'],
       [['cart', 5], 'SCALEOUT_ERR_SESSION_KEY', 'Session keys must be non-empty strings of at most 256 characters of valid Unicode, other than __proto__'],
-      [['__proto__'], 'SCALEOUT_ERR_SESSION_KEY', 'Session keys must be non-empty strings of at most 256 characters of valid Unicode, other than __proto__']
+      [['__proto__'], 'SCALEOUT_ERR_SESSION_KEY', 'Session keys must be non-empty strings of at most 256 characters of valid Unicode, other than __proto__'],
+      [['k'.repeat(257)], 'SCALEOUT_ERR_SESSION_KEY', 'Session keys must be non-empty strings of at most 256 characters of valid Unicode, other than __proto__']
     ]
     for (const [keep, code, message] of cases) {
       const res = await app.inject({ method: 'POST', url: '/regen', headers: { cookie }, payload: { keep } })

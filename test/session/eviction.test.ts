@@ -7,6 +7,7 @@ import { build, cookieOf, SECRET } from './setup.js'
 
 const REFUSED = {
   code: 'SCALEOUT_ERR_SESSION_EVICTION',
+  statusCode: 500,
   message: 'Redis may evict keys (maxmemory-policy allkeys-lru with a maxmemory set), so the per-user index cannot be trusted: listFor and destroyAllFor refuse. Set maxmemory-policy to noeviction for sessions'
 }
 
