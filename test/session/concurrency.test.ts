@@ -18,6 +18,12 @@ t.test('concurrency', async (t) => {
       request.session.set('late', true)
       return { ok: true }
     })
+    app.post('/slow-options', async (request) => {
+      request.session.get('n')
+      await new Promise<void>((resolve) => { release = resolve; arrived() })
+      request.session.options({ sameSite: 'strict' })
+      return { ok: true }
+    })
     app.post('/slow-regenerate', async (request) => {
       request.session.get('n')
       await new Promise<void>((resolve) => { release = resolve; arrived() })
@@ -70,6 +76,25 @@ t.test('concurrency', async (t) => {
     t.same((await app.inject({ url: '/data', headers: { cookie: loggedIn } })).json(), { userId: 'mover' }, 'logged in; the late change was dropped')
     t.same((await app.inject({ url: '/data', headers: { cookie } })).json(), {}, 'the old id reads as no session')
   })
+
+  // What the README says a plain APPEND is not: a login, or a change of the session's own cookie
+  // attributes, that lands after another request's regenerate() drops its change and clears the
+  // cookie (the browser then holds no session). The login that moved the session is intact in Redis.
+  for (const route of ['/slow-regenerate', '/slow-options']) {
+    t.test(`a ${route} that finishes after another request's login drops its change and clears the cookie`, async (t) => {
+      const cookie = cookieOf(await app.inject({ method: 'POST', url: '/set', payload: { n: 1 } })) as string
+      const waiting = new Promise<void>((resolve) => { arrived = resolve })
+      const slow = app.inject({ method: 'POST', url: route, headers: { cookie } })
+      await waiting
+      const loggedIn = cookieOf(await app.inject({ method: 'POST', url: '/login', headers: { cookie }, payload: { userId: 'mover' } })) as string
+      release()
+      const late = await slow
+      t.same([late.statusCode, late.headers['set-cookie']], [200, CLEARED])
+      t.same((await app.inject({ url: '/data', headers: { cookie: loggedIn } })).json(), { userId: 'mover' }, 'the login\'s session is untouched')
+      t.same((await app.inject({ url: '/data', headers: { cookie } })).json(), {}, 'the old id reads as no session')
+      t.equal((await sessionKeys(server)).length, 1, 'only the login\'s session: nothing recreated')
+    })
+  }
 
   t.test('a request that finishes after "log out everywhere" does not bring the session back', async (t) => {
     const cookie = cookieOf(await app.inject({ method: 'POST', url: '/login', payload: { userId: 'everywhere' } })) as string
