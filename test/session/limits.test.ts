@@ -133,6 +133,28 @@ t.test('a session past maxLifetime leaves Redis within ttl of its deadline, howe
   t.ok(replays > 3, 'replayed meanwhile')
 })
 
+// The same for a session with an idle time of its own (its cookie's maxAge): its key leaves Redis
+// within that idle time of the deadline, not within the plugin's much longer ttl.
+t.test('a session with its own maxAge past maxLifetime leaves Redis within its own idle time of the deadline', async (t) => {
+  const server = await redisFor(t)
+  const client = adminFor(t, server)
+  const app = await build(t, { redis: server.url, ttl: '1h', maxLifetime: '1s' }, {}, (app) => {
+    app.post('/own', async (request) => {
+      request.session.cookie.maxAge = 1500
+      request.session.set('n', 1)
+      return { ok: true }
+    })
+  })
+  const cookie = cookieOf(await app.inject({ method: 'POST', url: '/own' })) as string
+  const [key] = await sessionKeys(server)
+  const deadline = Number(storedFields(await client.get(key as string) as string)['m:d'])
+  t.ok(await client.pttl(key as string) <= 1500, 'its idle expiry is its own')
+  await waitUntil('the deadline to pass', async () => Date.now() > deadline + 50, 5000, 20)
+  t.same((await app.inject({ url: '/get/n', headers: { cookie } })).json(), { value: null })
+  const expiresAt = await client.pexpiretime(key as string)
+  t.ok(expiresAt > 0 && expiresAt <= deadline + 1500, `the key expires within its own idle time of the deadline (${expiresAt - deadline} ms after it), not within ttl`)
+})
+
 t.test('logs never contain a raw session id', async (t) => {
   const server = await redisFor(t)
   const sink = logSink('trace')
