@@ -1,4 +1,5 @@
 import t, { type Test } from 'tap'
+import { randomBytes } from 'node:crypto'
 import type { FastifyInstance } from 'fastify'
 import health from '@scaleout/health'
 import postgres, { type PostgresOptions } from '@scaleout/postgres'
@@ -86,6 +87,25 @@ t.test('a replica past maxLag leaves rotation (reads on the primary), and comes 
     'postgres: replica in rotation',
     'postgres: replicas back in rotation: reads use them again'
   ])
+})
+
+// The same by bytes alone: maxLag set as long as it goes, so only maxLagBytes can take it out.
+t.test('a replica more WAL bytes behind than maxLagBytes leaves rotation, whatever maxLag says', async (t) => {
+  const { app } = await instance(t, { maxLag: '1h', maxLagBytes: 4096 })
+  t.equal(replicaState(app), 'up')
+  await cluster.replica.setApplyDelay(3000)
+  t.teardown(async () => { await cluster.replica.setApplyDelay(0) })
+  // Replay stops before the first commit record it must delay; what follows it is the lag in bytes:
+  // random text, which TOAST cannot compress away, tens of kilobytes of WAL.
+  await app.db.write.query('INSERT INTO notes (id, body) VALUES ($1, $2)', [nextId++, 'first'])
+  await app.db.write.query('INSERT INTO notes (id, body) VALUES ($1, $2)', [nextId++, randomBytes(32 * 1024).toString('base64')])
+  await waitUntil('the replica to be quarantined for lag', () => replicaState(app) === 'lag')
+  const lagged = app.db.stats().replicas[0]
+  t.ok((lagged?.lagBytes ?? 0) > 4096, `${lagged?.lagBytes} bytes behind`)
+  t.equal((await app.inject('/notes/1')).headers['x-scaleout-db-route'], 'primary;reason=quarantined')
+  await cluster.replica.setApplyDelay(0)
+  await waitUntil('the replica back in rotation', () => replicaState(app) === 'up')
+  t.equal((await app.inject('/notes/1')).headers['x-scaleout-db-route'], 'replica;reason=replica')
 })
 
 t.test('an idle primary for longer than maxLag: the replica stays in rotation', async (t) => {
