@@ -256,7 +256,7 @@ t.test('a pg.Pool the caller passes is used and never ended; pools the plugin ma
   // Every pool the plugin made (primary, replica, and the one that reads commit positions) holds
   // connections named by the URL's application_name; after close the server has none of them.
   const named = `${server.url}${server.url.includes('?') ? '&' : '?'}application_name=owned-pools`
-  const connections = async (): Promise<number> => (await server.query("SELECT count(*)::int AS n FROM pg_stat_activity WHERE application_name = 'owned-pools'")).rows[0].n as number
+  const connections = async (): Promise<number> => (await server.query<{ n: number }>("SELECT count(*)::int AS n FROM pg_stat_activity WHERE application_name = 'owned-pools'")).rows[0]?.n ?? -1
   const owned = await build(t, { primary: named, replicas: [named], secret: SECRET })
   t.equal((await owned.inject({ method: 'POST', url: '/notes', payload: { id: 2, body: 'owned' } })).statusCode, 200)
   await owned.db.read.query('SELECT 1')
