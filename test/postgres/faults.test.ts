@@ -4,6 +4,7 @@ import type { FastifyInstance } from 'fastify'
 import health from '@scaleout/health'
 import postgres, { type PostgresOptions } from '@scaleout/postgres'
 import { appFor, logSink, type LogSink } from '../helpers/fixtures.js'
+import { FreezingProxy } from '../helpers/freezing-proxy.js'
 import { PostgresCluster } from '../helpers/postgres.js'
 import { sleep, waitUntil } from '../helpers/ports.js'
 import { formatLsn, parseLsn } from '../../plugins/postgres/src/wal.js'
@@ -223,6 +224,29 @@ t.test('a replica paused (SIGSTOP) under steady reads: 0 failed GETs, reads retr
 
 // A server error's message may echo the statement's input. Read as a connection failure, a client
 // choosing that input took the replicas out of rotation and turned writes into OUTCOME_UNKNOWN.
+// quarantineAfter counts failed calls, requests' as well as the sampler's: with the sampler run
+// only at start, three failed reads in a row take the replica out, each read retried on the primary.
+t.test('quarantineAfter consecutive failed reads take a replica out of rotation, each retried on the primary', async (t) => {
+  const proxy = await FreezingProxy.start(cluster.replica.port)
+  t.teardown(async () => { await proxy.close() })
+  const { app } = await instance(t, { replicas: cluster.replica.url.replace(/@[^/]+\//, `@127.0.0.1:${proxy.port}/`), sampleInterval: '1h', quarantineAfter: 3, timeout: 1000 })
+  const replica = (): { state?: string, failures?: number } => app.db.stats().replicas[0] ?? {}
+  t.same([replica().state, replica().failures], ['up', 0])
+  t.equal((await app.inject('/notes/1')).headers['x-scaleout-db-route'], 'replica;reason=replica')
+  await proxy.close()
+  const seen: Array<[number, string, string | undefined, number | undefined]> = []
+  for (let i = 0; i < 4; i++) {
+    const res = await app.inject('/notes/1')
+    seen.push([res.statusCode, String(res.headers['x-scaleout-db-route']), replica().state, replica().failures])
+  }
+  t.same(seen, [
+    [200, 'primary;reason=fallback', 'up', 1],
+    [200, 'primary;reason=fallback', 'up', 2],
+    [200, 'primary;reason=fallback', 'down', 3],
+    [200, 'primary;reason=quarantined', 'down', 3]
+  ])
+})
+
 t.test('regression: a server error whose message echoes "connection error" is the caller\'s error, and the replica stays in rotation', async (t) => {
   const { app } = await instance(t)
   for (const input of ['connection error', 'Connection terminated', 'server closed the connection']) {
