@@ -67,9 +67,12 @@ export class Cluster {
     this.noteRotation()
   }
 
-  /** A failed call: enough in a row take a replica out. */
+  /** A failed call: enough in a row take a replica out, and a quarantined one starts its good samples over. */
   failed (host: Host): void {
     host.failures++
+    // recoverAfter counts consecutive good samples: one that failed in between (when the replica is
+    // already out as 'down', quarantine() below changes nothing) must not leave the earlier ones counted.
+    host.recoveries = 0
     if (host.role === 'replica' && host.failures >= this.settings.quarantineAfter) this.quarantine(host, 'down', { failures: host.failures })
   }
 
