@@ -5,21 +5,16 @@ import health from '@scaleout/health'
 import postgres, { type PostgresOptions } from '@scaleout/postgres'
 import { appFor, logSink, type LogSink } from '../helpers/fixtures.js'
 import { FreezingProxy } from '../helpers/freezing-proxy.js'
-import { PostgresCluster } from '../helpers/postgres.js'
+import type { PostgresCluster } from '../helpers/postgres.js'
 import { sleep, waitUntil } from '../helpers/ports.js'
 import { formatLsn, parseLsn } from '../../plugins/postgres/src/wal.js'
-import { build, NOTES, SECRET } from './setup.js'
+import { build, SECRET, startNotesCluster } from './setup.js'
 
 // Lag, dead and hung hosts: one primary and one replica shared by the tests of this file, in an
 // order that leaves the destructive one (the primary killed) for last.
 
 let cluster: PostgresCluster
-t.before(async () => {
-  cluster = await PostgresCluster.start(1)
-  await cluster.primary.query(NOTES)
-  await cluster.primary.query("INSERT INTO notes (id, body) VALUES (1, 'one')")
-  await cluster.replica.waitCaughtUp(cluster.primary)
-})
+t.before(async () => { cluster = await startNotesCluster() })
 t.teardown(async () => { await cluster.stop() })
 
 let nextId = 1000

@@ -3,10 +3,10 @@ import { randomBytes } from 'node:crypto'
 import pg from 'pg'
 import { logSink } from '../helpers/fixtures.js'
 import { FreezingProxy } from '../helpers/freezing-proxy.js'
-import { PostgresCluster } from '../helpers/postgres.js'
+import type { PostgresCluster } from '../helpers/postgres.js'
 import { waitUntil } from '../helpers/ports.js'
 import { parseLsn } from '../../plugins/postgres/src/wal.js'
-import { build, NOTES, SECRET } from './setup.js'
+import { build, SECRET, startNotesCluster } from './setup.js'
 
 // How a host comes back: a quarantined replica after `recoverAfter` good samples under half the
 // limits, and the primary's return logged once. Samples are counted, not timed: each test hands the
@@ -14,12 +14,7 @@ import { build, NOTES, SECRET } from './setup.js'
 // from it is one sample, so its `acquire` event marks the start of each sample.
 
 let cluster: PostgresCluster
-t.before(async () => {
-  cluster = await PostgresCluster.start(1)
-  await cluster.primary.query(NOTES)
-  await cluster.primary.query("INSERT INTO notes (id, body) VALUES (1, 'one')")
-  await cluster.replica.waitCaughtUp(cluster.primary)
-})
+t.before(async () => { cluster = await startNotesCluster() })
 t.teardown(async () => { await cluster.stop() })
 
 let nextId = 3000

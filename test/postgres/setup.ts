@@ -2,6 +2,7 @@ import type { FastifyInstance, FastifyServerOptions, LightMyRequestResponse } fr
 import type { Test } from 'tap'
 import postgres, { type PostgresOptions } from '@scaleout/postgres'
 import { appFor } from '../helpers/fixtures.js'
+import { PostgresCluster } from '../helpers/postgres.js'
 
 export const SECRET = 'postgres-test-secret-0123456789-abcdef'
 export const OLD_SECRET = 'older-postgres-secret-0123456789-abcdef'
@@ -36,3 +37,12 @@ export function tokenCookie (res: LightMyRequestResponse): string | undefined {
 }
 
 export const NOTES = 'CREATE TABLE IF NOT EXISTS notes (id bigint PRIMARY KEY, body text NOT NULL)'
+
+/** A primary and one replica with the notes table, holding note 1 ('one'), and the replica caught up. */
+export async function startNotesCluster (): Promise<PostgresCluster> {
+  const cluster = await PostgresCluster.start(1)
+  await cluster.primary.query(NOTES)
+  await cluster.primary.query("INSERT INTO notes (id, body) VALUES (1, 'one')")
+  await cluster.replica.waitCaughtUp(cluster.primary)
+  return cluster
+}

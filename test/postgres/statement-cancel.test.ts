@@ -3,9 +3,9 @@ import t, { type Test } from 'tap'
 import type { FastifyInstance } from 'fastify'
 import pg from 'pg'
 import { PgBouncer, pgbouncerVersion } from '../helpers/pgbouncer.js'
-import { DATABASE, PostgresCluster, USER, type PostgresServer } from '../helpers/postgres.js'
+import { DATABASE, USER, type PostgresCluster, type PostgresServer } from '../helpers/postgres.js'
 import { freePort, sleep, waitUntil } from '../helpers/ports.js'
-import { build, NOTES, SECRET } from './setup.js'
+import { build, NOTES, SECRET, startNotesCluster } from './setup.js'
 
 // A statement past its deadline is cancelled on the server (PostgreSQL's CancelRequest), not only
 // cut off on our side: destroying the connection alone leaves the backend running it, holding its
@@ -14,9 +14,7 @@ import { build, NOTES, SECRET } from './setup.js'
 let cluster: PostgresCluster
 let bouncer: PgBouncer
 t.before(async () => {
-  cluster = await PostgresCluster.start(1)
-  await cluster.primary.query(NOTES)
-  await cluster.primary.query("INSERT INTO notes (id, body) VALUES (1, 'one')")
+  cluster = await startNotesCluster()
   bouncer = await PgBouncer.start(cluster.primary, cluster.replica)
   const setup = new pg.Client({ connectionString: bouncer.primaryUrl })
   await setup.connect()
