@@ -1,11 +1,9 @@
-import { spawn, spawnSync, type ChildProcess } from 'node:child_process'
-import { once } from 'node:events'
+import { spawn, spawnSync } from 'node:child_process'
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs'
-import { connect } from 'node:net'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { freePort, sleep } from './ports.js'
-import { track } from './processes.js'
+import { accepting, stopChild, track } from './processes.js'
 
 // Real HAProxy for tests: a foreground process (-db) with its config in a temp directory.
 
@@ -17,23 +15,6 @@ export interface RunningHaproxy {
 }
 
 export const HAPROXY_BINARY = process.env.HAPROXY_BINARY ?? 'haproxy'
-
-async function accepting (port: number): Promise<boolean> {
-  return await new Promise((resolve) => {
-    const socket = connect({ host: '127.0.0.1', port })
-    socket.once('connect', () => { socket.destroy(); resolve(true) })
-    socket.once('error', () => resolve(false))
-  })
-}
-
-async function stopChild (child: ChildProcess): Promise<void> {
-  if (child.exitCode !== null || child.signalCode !== null) return
-  const exited = once(child, 'exit')
-  child.kill('SIGTERM')
-  const timer = setTimeout(() => child.kill('SIGKILL'), 5000)
-  await exited
-  clearTimeout(timer)
-}
 
 /** Starts the real haproxy binary with `config(port)`, which must bind 127.0.0.1:<port>. */
 export async function startHaproxy (config: (port: number) => string, readyTimeoutMs = 10_000): Promise<RunningHaproxy> {
@@ -49,7 +30,7 @@ export async function startHaproxy (config: (port: number) => string, readyTimeo
   child.stdout?.on('data', (chunk: Buffer) => { output += chunk.toString() })
   child.stderr?.on('data', (chunk: Buffer) => { output += chunk.toString() })
   const stop = async (): Promise<void> => {
-    await stopChild(child)
+    await stopChild(child, 'SIGTERM')
     rmSync(dir, { recursive: true, force: true })
   }
   const deadline = Date.now() + readyTimeoutMs

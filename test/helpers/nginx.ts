@@ -1,11 +1,9 @@
-import { spawn, spawnSync, type ChildProcess } from 'node:child_process'
-import { once } from 'node:events'
+import { spawn, spawnSync } from 'node:child_process'
 import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
-import { connect } from 'node:net'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { freePort, sleep } from './ports.js'
-import { track } from './processes.js'
+import { accepting, stopChild, track } from './processes.js'
 
 // Real nginx for tests: a foreground process (no daemon, no master) with its own prefix directory,
 // so its pid file, logs and temp files never touch /etc/nginx, /var/log or /var/lib/nginx.
@@ -70,23 +68,6 @@ function wrap (body: string, prefix: string): string {
   ].join('\n')
 }
 
-async function accepting (port: number): Promise<boolean> {
-  return await new Promise((resolve) => {
-    const socket = connect({ host: '127.0.0.1', port })
-    socket.once('connect', () => { socket.destroy(); resolve(true) })
-    socket.once('error', () => resolve(false))
-  })
-}
-
-async function stopChild (child: ChildProcess): Promise<void> {
-  if (child.exitCode !== null || child.signalCode !== null) return
-  const exited = once(child, 'exit')
-  child.kill('SIGQUIT')
-  const timer = setTimeout(() => child.kill('SIGKILL'), 5000)
-  await exited
-  clearTimeout(timer)
-}
-
 async function startOnce (options: NginxOptions): Promise<RunningNginx> {
   const prefix = mkdtempSync(join(tmpdir(), 'scaleout-nginx-'))
   const ports: number[] = []
@@ -104,7 +85,7 @@ async function startOnce (options: NginxOptions): Promise<RunningNginx> {
   child.stdout?.on('data', (chunk: Buffer) => { output += chunk.toString() })
   child.stderr?.on('data', (chunk: Buffer) => { output += chunk.toString() })
   const stop = async (): Promise<void> => {
-    await stopChild(child)
+    await stopChild(child, 'SIGQUIT')
     rmSync(prefix, { recursive: true, force: true })
   }
   const deadline = Date.now() + (options.readyTimeoutMs ?? 10_000)

@@ -1,4 +1,6 @@
 import { spawnSync, type ChildProcess } from 'node:child_process'
+import { once } from 'node:events'
+import { connect } from 'node:net'
 
 // Every server a test starts is registered here and SIGKILLed when the test process exits,
 // however it exits, so a failed assertion never leaves a redis-server behind.
@@ -47,4 +49,23 @@ export function binary (name: 'redis-server' | 'redis-cli', envVar: string): str
   }
   resolved.set(name, candidate)
   return candidate
+}
+
+/** Whether something accepts TCP connections on 127.0.0.1:`port`. */
+export async function accepting (port: number): Promise<boolean> {
+  return await new Promise((resolve) => {
+    const socket = connect({ host: '127.0.0.1', port })
+    socket.once('connect', () => { socket.destroy(); resolve(true) })
+    socket.once('error', () => resolve(false))
+  })
+}
+
+/** Sends `signal` (the program's graceful stop), then SIGKILL if it has not exited within 5 s. */
+export async function stopChild (child: ChildProcess, signal: NodeJS.Signals): Promise<void> {
+  if (child.exitCode !== null || child.signalCode !== null) return
+  const exited = once(child, 'exit')
+  child.kill(signal)
+  const timer = setTimeout(() => child.kill('SIGKILL'), 5000)
+  await exited
+  clearTimeout(timer)
 }
