@@ -37,7 +37,23 @@ const REFUSED: Array<[string, RegExp]> = [
   ['CREATE GLOBAL TEMPORARY TABLE t (a int) ON COMMIT PRESERVE ROWS', /^A temporary table/],
   ['SELECT * INTO TEMP t FROM notes', /^A temporary table/],
   ['DECLARE c CURSOR WITH HOLD FOR SELECT 1', /^A cursor WITH HOLD is refused .*: declare the cursor without WITH HOLD inside fastify\.db\.transaction\(\)/],
-  ['declare c no scroll cursor with  hold for select 1', /^A cursor WITH HOLD/]
+  ['declare c no scroll cursor with  hold for select 1', /^A cursor WITH HOLD/],
+  // PostgreSQL ends a line comment at a carriage return too: what follows runs.
+  ["SELECT 1; -- x\rSET application_name = 'leaked'", /^A session SET/],
+  ['SELECT 1 -- x\r; LISTEN x', /^LISTEN/],
+  // A Unicode-escaped quoted identifier names what its escapes decode to.
+  ['SELECT U&"pg\\005fadvisory\\005flock"(4242)', /^A session-level advisory lock/],
+  ['SELECT u&"pg\\+00005Fadvisory_lock"(1)', /^A session-level advisory lock/],
+  ['SELECT U&"pg!005fadvisory!005flock" UESCAPE \'!\' (1)', /^A session-level advisory lock/],
+  ["SELECT U&\"set\\005fconfig\"('search_path', 'x', false)", /^A session SET/],
+  // An object created in pg_temp is temporary without the word TEMP.
+  ['CREATE TABLE pg_temp.audit_tmp (x int)', /^A temporary table/],
+  ['create unlogged table if not exists "pg_temp" . t (x int)', /^A temporary table/],
+  ['CREATE VIEW pg_temp_3.v AS SELECT 1', /^A temporary table/],
+  ['CREATE OR REPLACE FUNCTION pg_temp.f() RETURNS int AS $$ SELECT 1 $$ LANGUAGE sql', /^A temporary table/],
+  ['CREATE SEQUENCE pg_temp.s', /^A temporary table/],
+  ['SELECT * INTO pg_temp.t FROM notes', /^A temporary table/],
+  ['SELECT * INTO TABLE pg_temp.t FROM notes', /^A temporary table/]
 ]
 
 const ALLOWED = [
@@ -67,7 +83,13 @@ const ALLOWED = [
   'DECLARE c CURSOR FOR SELECT 1',
   'UPDATE settings_pg SET a = 1',
   'PREPARE TRANSACTION \'tx1\'',
-  'SELECT "temp" FROM t'
+  'SELECT "temp" FROM t',
+  'SELECT 1 -- x\rFROM t',
+  'SELECT U&"d\\0061t\\+000061" FROM t',
+  'SELECT U&"pg\\005fadvisory\\005fxact\\005flock"(1)',
+  'CREATE TABLE pg_temp.t (a int) ON COMMIT DROP',
+  'CREATE TABLE pg_temp_results (a int)',
+  'CREATE TABLE t AS SELECT a FROM pg_temp_view'
 ]
 
 t.test('statements transaction pooling breaks are refused with a coded error naming the safe alternative', async (t) => {
@@ -106,12 +128,15 @@ t.test('blank() keeps the statement structure and hides data', async (t) => {
   t.equal(blank('SELECT $unterminated$ a'), 'SELECT  x ')
   t.equal(blank("SELECT 'it''s'"), 'SELECT  x ')
   t.equal(blank('/* a /* b */ c */x'), ' x')
+  t.equal(blank('SELECT 1 -- x\rBEGIN'), 'SELECT 1  \rBEGIN', 'a line comment ends at a carriage return')
+  t.equal(blank('SELECT U&"d\\0061t\\+000061", U&"a\\\\b", U&"x!0041" UESCAPE \'!\''), 'SELECT U& data , U& a_b , U& xA ', 'U&"..." decodes to the name it spells')
+  t.equal(blank('SELECT U&"bad\\+110000\\zz"'), 'SELECT U& bad_zz ', 'an escape PostgreSQL would refuse stands for some character')
 })
 
 t.test('a text that ends inside a transaction is told from one that ends it', async (t) => {
-  const open = ['BEGIN', 'begin work', 'START TRANSACTION', 'COMMIT; BEGIN', 'BEGIN; COMMIT AND CHAIN', 'BEGIN; ROLLBACK AND CHAIN', 'BEGIN; ROLLBACK TO SAVEPOINT a', 'BEGIN; SAVEPOINT a; COMMIT PREPARED \'x\'']
+  const open = ['BEGIN', 'begin work', 'SELECT 1; -- note\rBEGIN', 'START TRANSACTION', 'COMMIT; BEGIN', 'BEGIN; COMMIT AND CHAIN', 'BEGIN; ROLLBACK AND CHAIN', 'BEGIN; ROLLBACK TO SAVEPOINT a', 'BEGIN; SAVEPOINT a; COMMIT PREPARED \'x\'']
   const closed = ['SELECT 1', 'BEGIN; SELECT 1; COMMIT', 'begin; select 1; end', 'BEGIN; ABORT', 'BEGIN; ROLLBACK', 'BEGIN; PREPARE TRANSACTION \'x\'', 'BEGIN; COMMIT AND NO CHAIN',
-    "SELECT 'BEGIN'", 'SELECT 1 -- BEGIN', 'DO $$ BEGIN PERFORM 1; END $$', 'SELECT "begin" FROM t', 'SELECT beginning FROM t', 'COMMIT']
+    "SELECT 'BEGIN'", 'SELECT 1 -- BEGIN', 'SELECT 1 -- x\nBEGIN; COMMIT', 'DO $$ BEGIN PERFORM 1; END $$', 'SELECT "begin" FROM t', 'SELECT beginning FROM t', 'COMMIT']
   for (const sql of open) t.equal(leavesTransactionOpen(sql), true, sql)
   for (const sql of closed) t.equal(leavesTransactionOpen(sql), false, sql)
 })

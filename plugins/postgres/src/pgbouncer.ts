@@ -35,8 +35,9 @@ const STATEMENT_START: Array<[RegExp, Rule]> = [
 const SESSION_LOCK = /\bpg_(?:try_)?advisory_lock(?:_shared)?\s*\(/i
 const SET_CONFIG = /\bset_config\s*\(/gi
 // A temporary table, view or sequence lives as long as the session, unless dropped at commit.
-const TEMP_CREATE = /^create\s+(?:or\s+replace\s+)?(?:(?:global|local)\s+)?(?:temp|temporary)\b/i
-const TEMP_INTO = /\binto\s+(?:temp|temporary)\b/i
+// So does anything created in the session's own schema, pg_temp, named as its qualifier.
+const TEMP_CREATE = /^create\s+(?:or\s+replace\s+)?(?:(?:(?:global|local)\s+)?(?:temp|temporary)\b|(?:(?:unlogged|recursive|materialized|table|view|sequence|function|procedure|aggregate|type|domain)\s+)+(?:if\s+not\s+exists\s+)?pg_temp\w*\s*\.)/i
+const TEMP_INTO = /\binto\s+(?:(?:temp|temporary)\b|(?:(?:unlogged\s+)?table\s+)?pg_temp\w*\s*\.)/i
 const ON_COMMIT_DROP = /\bon\s+commit\s+drop\b/i
 
 /**

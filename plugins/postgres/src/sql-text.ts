@@ -1,6 +1,39 @@
 // Statement text as the checks before sending read it: data and comments out of the way.
 
 /**
+ * The escape character of a U&"..." identifier ending before `at` (the one its UESCAPE clause
+ * names, else `\`) and the length of that clause, which is part of the identifier.
+ */
+function unicodeEscape (sql: string, at: number): { escape: string, length: number } {
+  const clause = /^\s*uescape\s*'([^'])'/i.exec(sql.slice(at, at + 64))
+  return clause === null ? { escape: '\\', length: 0 } : { escape: clause[1] as string, length: clause[0].length }
+}
+
+/** A U&"..." identifier's body with its escapes (`\XXXX`, `\+XXXXXX`, a doubled escape) decoded. */
+function decodeUnicodeIdentifier (body: string, escape: string): string {
+  let name = ''
+  for (let i = 0; i < body.length; i++) {
+    const c = body[i] as string
+    if (c !== escape) {
+      name += c
+      continue
+    }
+    const rest = body.slice(i + 1)
+    const code = /^(?:\+([0-9A-Fa-f]{6})|([0-9A-Fa-f]{4}))/.exec(rest)
+    if (rest.startsWith(escape)) {
+      name += escape
+      i++
+    } else if (code !== null) {
+      const point = Number.parseInt(code[1] ?? code[2] as string, 16)
+      // Not a valid code point: PostgreSQL refuses the statement; any character will do here.
+      name += point <= 0x10ffff ? String.fromCodePoint(point) : '_'
+      i += code[0].length
+    }
+  }
+  return name
+}
+
+/**
  * The statement text with comments removed and every string literal and dollar-quoted body
  * blanked, so keywords inside data never match; `;` separates statements. A quoted identifier
  * stays as the word it names (anything but letters, digits, `_` and `$` made `_`): a function called
@@ -14,8 +47,9 @@ export function blank (sql: string): string {
     const c = sql[i] as string
     const next = sql[i + 1]
     if (c === '-' && next === '-') {
-      const end = sql.indexOf('\n', i)
-      i = end === -1 ? n : end
+      // PostgreSQL ends a line comment at a carriage return as well as a newline.
+      const end = sql.slice(i).search(/[\n\r]/)
+      i = end === -1 ? n : i + end
       out += ' '
     } else if (c === '/' && next === '*') {
       let depth = 1
@@ -36,8 +70,19 @@ export function blank (sql: string): string {
         }
         i++
       }
-      out += c === '"' ? ` ${sql.slice(from, i).replace(/[^A-Za-z0-9_$]/g, '_')} ` : ' x '
+      const body = sql.slice(from, i)
       i++
+      if (c === '"') {
+        // U&"..." spells its characters as escapes: the name is what they decode to.
+        const unicode = /(?:^|[^A-Za-z0-9_$])[uU]&$/.test(out)
+        let name = body
+        if (unicode) {
+          const { escape, length } = unicodeEscape(sql, i)
+          name = decodeUnicodeIdentifier(body, escape)
+          i += length
+        }
+        out += ` ${name.replace(/[^A-Za-z0-9_$]/g, '_')} `
+      } else out += ' x '
     } else if (c === '$' && !/[A-Za-z0-9_]$/.test(out)) {
       const tag = /^\$([A-Za-z_][A-Za-z0-9_]*)?\$/.exec(sql.slice(i, i + 66))
       if (tag === null) {
