@@ -32,9 +32,29 @@ const asSent = (value: string): string => value
 /** The value of the first cookie called `name` in a Cookie header, or undefined. */
 export function readCookie (header: string | undefined, name: string): string | undefined {
   if (header === undefined || header.length === 0) return undefined
-  const value = parseCookie(header, { decode: asSent })[name]
-  // RFC 6265 allows a value in double quotes; the quotes are not part of it.
+  return unquoted(parseCookie(header, { decode: asSent })[name])
+}
+
+// RFC 6265 allows a value in double quotes; the quotes are not part of it.
+function unquoted (value: string | undefined): string | undefined {
   return value !== undefined && value.length >= 2 && value.startsWith('"') && value.endsWith('"') ? value.slice(1, -1) : value
+}
+
+/**
+ * The values of the first `max` cookies called `name`, in header order. A browser sends two of one
+ * name when their paths or domains differ (after a cookie's Path or Domain changed, or one a parent
+ * domain set): where the newest must win, the caller judges them all. Each `;`-separated pair is
+ * read by the same parser as readCookie.
+ */
+export function readCookies (header: string | undefined, name: string, max: number): string[] {
+  const values: string[] = []
+  if (header === undefined || !header.includes(name)) return values
+  for (const pair of header.split(';')) {
+    if (values.length >= max) break
+    const value = unquoted(parseCookie(pair, { decode: asSent })[name])
+    if (value !== undefined) values.push(value)
+  }
+  return values
 }
 
 /** A cookie name of RFC 6265 token characters; `reservePrefixes` refuses `__Host-`/`__Secure-`, which the plugin adds itself. */

@@ -1,5 +1,13 @@
 import t from 'tap'
-import { checkCookieAttributes, checkCookieName, readCookie, setCookie } from '../../lib/src/index.js'
+import { checkCookieAttributes, checkCookieName, readCookie, readCookies, setCookie } from '../../lib/src/index.js'
+
+t.test('readCookies: every cookie of the name, in header order, up to max, parsed as readCookie parses one', async (t) => {
+  t.same(readCookies('tok=old; a=1; tok="new"', 'tok', 4), ['old', 'new'])
+  t.same(readCookies('tok=1; tok=2; tok=3', 'tok', 2), ['1', '2'], 'at most max')
+  t.same(readCookies('a=x tok=planted; xtok=1; tok=real', 'tok', 4), ['real'], 'a space inside another value, or a longer name, is not ours')
+  t.same(readCookies('a=1', 'tok', 4), [], 'none of the name')
+  t.same(readCookies(undefined, 'tok', 4), [])
+})
 
 t.test('a cookie is found only under its exact name', async (t) => {
   t.equal(readCookie('sessionId=abc', 'sessionId'), 'abc')

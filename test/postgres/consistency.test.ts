@@ -126,7 +126,7 @@ t.test('replicaWait 0: a read whose token is ahead of every replica goes to the 
 
 // The header used to win whenever it was present: an empty, garbage, older or repeated one hid the
 // cookie's newer token, and the client read on a replica that had not replayed its own write.
-t.test('header and cookie: the most recent valid token counts, whatever else the request carries', async (t) => {
+t.test('header and cookies: the most recent valid token counts, whatever else the request carries', async (t) => {
   const a = await instance(t, { replicaWait: 0, sampleInterval: '1h' })
   await delay(3000)
   t.teardown(async () => { await delay(0) })
@@ -140,7 +140,10 @@ t.test('header and cookie: the most recent valid token counts, whatever else the
     ['cookie, garbage header', { cookie: `scaleout-db-token=${newest}`, 'x-scaleout-db-token': 'null' }],
     ['older cookie, header', { cookie: `scaleout-db-token=${older}`, 'x-scaleout-db-token': newest }],
     ['the header twice', { 'x-scaleout-db-token': `${newest}, ${newest}` }],
-    ['garbage, then the token, in one header', { 'x-scaleout-db-token': `null,${older}, ${newest}` }]
+    ['garbage, then the token, in one header', { 'x-scaleout-db-token': `null,${older}, ${newest}` }],
+    // A browser sends two cookies of one name when their Path or Domain differ (set before a change
+    // of either), usually the older one first.
+    ['a garbage cookie, then the token', { cookie: `scaleout-db-token=null; scaleout-db-token=${newest}` }]
   ]
   for (const [what, headers] of cases) {
     const read = await a.inject({ url: `/notes/${id}`, headers })
@@ -149,6 +152,25 @@ t.test('header and cookie: the most recent valid token counts, whatever else the
   }
   const beyond = await a.inject({ url: `/notes/${id}`, headers: { 'x-scaleout-db-token': `a,b,c,d,${newest}` } })
   t.same([beyond.json(), route(beyond)], [{ body: null }, 'replica;reason=replica'], 'a fifth token in one header is not read')
+  const fifth = await a.inject({ url: `/notes/${id}`, headers: { cookie: `${['a', 'b', 'c', 'd', newest].map((v) => `scaleout-db-token=${v}`).join('; ')}` } })
+  t.same([fifth.json(), route(fifth)], [{ body: null }, 'replica;reason=replica'], 'nor a fifth cookie of the name')
+})
+
+t.test('two token cookies of one name, the older first: the newer counts, though the replicas have the older one\'s write', async (t) => {
+  const a = await instance(t, { replicaWait: 0, sampleInterval: 100 })
+  const first = nextId++
+  const older = (await a.inject({ method: 'POST', url: '/notes', payload: { id: first, body: 'first' } })).headers['x-scaleout-db-token'] as string
+  await delay(0)
+  // The sampler has seen the replicas past the older token's write.
+  await waitUntil('the replicas to be sampled past the first write', async () => (await a.inject({ url: `/notes/${first}`, headers: { 'x-scaleout-db-token': older } })).headers['x-scaleout-db-route'] === 'replica;reason=replica', 5000, 50)
+  await delay(5000)
+  t.teardown(async () => { await delay(0) })
+  const id = nextId++
+  const newest = (await a.inject({ method: 'POST', url: '/notes', payload: { id, body: 'second' } })).headers['x-scaleout-db-token'] as string
+  const older1 = await a.inject({ url: `/notes/${id}`, headers: { cookie: `scaleout-db-token=${older}` } })
+  t.same([older1.json(), route(older1)], [{ body: null }, 'replica;reason=replica'], 'the older cookie alone reads a replica, which lacks the newer write')
+  const both = await a.inject({ url: `/notes/${id}`, headers: { cookie: `scaleout-db-token=${older}; other=1; scaleout-db-token=${newest}` } })
+  t.same([both.json(), route(both)], [{ body: 'second' }, 'primary;reason=tokenAhead'])
 })
 
 // A wait of nearly the whole timeout left the primary a millisecond, and the read failed.

@@ -1,7 +1,7 @@
 import type { FastifyRequest } from 'fastify'
 import type pg from 'pg'
 import type { Cluster } from './cluster.js'
-import { readCookie } from '@scaleout/core'
+import { readCookies } from '@scaleout/core'
 import type { Host } from './pools.js'
 import { read, write, type ReadContext, type WriteContext } from './queries.js'
 import { required } from './routing.js'
@@ -14,8 +14,8 @@ import { maxLsn } from './wal.js'
 export const TOKEN_HEADER = 'x-scaleout-db-token'
 export const ROUTE_HEADER = 'x-scaleout-db-route'
 const MAX_ROUTES = 16
-/** Tokens read from one request's header; more are ignored. */
-const MAX_HEADER_TOKENS = 4
+/** Tokens read from one request's header, and from its cookies; more are ignored. */
+const MAX_TOKENS = 4
 
 function newer (a: Token | null, b: Token | null): Token | null {
   return a === null || (b !== null && b.lsn > a.lsn) ? b : a
@@ -53,7 +53,7 @@ export class RequestScope implements RequestDb, ReadContext, WriteContext {
 
   /**
    * The most recent valid token the request carries, in the header (Node joins a repeated one with
-   * commas) or the cookie. One that is empty, garbage or older never hides a newer one: a client's
+   * commas) or its cookies. One that is empty, garbage or older never hides a newer one: a client's
    * library or a proxy may send a stale header beside the cookie its last write set.
    */
   private readToken (): Token | null {
@@ -65,11 +65,11 @@ export class RequestScope implements RequestDb, ReadContext, WriteContext {
     const header = headers[TOKEN_HEADER] as string | undefined
     if (header !== undefined) {
       // A bound on the HMACs a request can make us compute.
-      for (const value of header.split(',', MAX_HEADER_TOKENS)) best = newer(best, this.cluster.tokens.verify(value.trim(), now))
+      for (const value of header.split(',', MAX_TOKENS)) best = newer(best, this.cluster.tokens.verify(value.trim(), now))
     }
     if (cookie !== null && typeof headers.cookie === 'string') {
-      const value = readCookie(headers.cookie, cookie.name)
-      if (value !== undefined) best = newer(best, this.cluster.tokens.verify(value, now))
+      // Two of the name (another Path or Domain, set before a change of them): the newest counts.
+      for (const value of readCookies(headers.cookie, cookie.name, MAX_TOKENS)) best = newer(best, this.cluster.tokens.verify(value, now))
     }
     return best
   }
