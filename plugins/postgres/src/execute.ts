@@ -113,6 +113,7 @@ export async function run<R extends pg.QueryResultRow> (host: Host, client: pg.P
     let settled = false
     // Set by an overrun (the only way `settled` is set before this statement answers).
     let answered: (() => void) | null = null
+    let alive: ((answered: boolean) => void) | null = null
     const overrun = (budget: number): void => {
       settled = true
       clearTimeout(timer)
@@ -121,14 +122,20 @@ export async function run<R extends pg.QueryResultRow> (host: Host, client: pg.P
       // until it next writes to the socket: ask the server to cancel it.
       answered = cancel(client)
       const timeout = new DbTimeoutError(host.role, budget)
-      reject(broken(sent.write ? new DbOutcomeUnknownError({ cause: timeout }) : timeout))
+      const answer = new Promise<boolean>((resolve) => {
+        alive = resolve
+        setTimeout(resolve, CANCEL_MS, false).unref()
+      })
+      reject(withAnswer(broken(sent.write ? new DbOutcomeUnknownError({ cause: timeout }) : timeout), answer))
     }
     const onAbort = (): void => { overrun((signal as AbortSignal).reason as number) }
     const timer = setTimeout(overrun, Math.max(0, deadline - Date.now()), sent.budget)
     signal?.addEventListener('abort', onAbort)
     callable.query<R>(query, values, (err, result) => {
       if (settled) {
-        // The cancelled statement answered (with 57014, or its result): the connection can go.
+        // The cancelled statement answered (with 57014, or its result): the host is alive, unless
+        // what answered was the connection we destroyed once the cancel had its time.
+        (alive as unknown as (answered: boolean) => void)(cancels.get(client)?.finished !== true);
         (answered as () => void)()
         return
       }
@@ -208,6 +215,22 @@ function statementError (host: Host, err: Error, sent: Sent): Error {
     return broken(sent.write ? new DbOutcomeUnknownError({ cause: err }) : new DbUnavailableError(host.role, { cause: err }))
   }
   return err
+}
+
+const kAnswer = Symbol('scaleout.postgres.answer')
+
+function withAnswer<E extends Error> (err: E, answer: Promise<boolean>): E {
+  Object.defineProperty(err, kAnswer, { value: answer })
+  return err
+}
+
+/**
+ * For a statement that overran: whether its host answered the cancel (true, within CANCEL_MS: the
+ * statement was slow, the host is fine) or not (false: the host is hung). Null for other errors,
+ * a wait for a connection that timed out among them.
+ */
+export function answerOf (err: unknown): Promise<boolean> | null {
+  return typeof err === 'object' && err !== null && kAnswer in err ? (err as { [kAnswer]: Promise<boolean> })[kAnswer] : null
 }
 
 const kBroken = Symbol('scaleout.postgres.broken')

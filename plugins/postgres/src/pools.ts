@@ -3,7 +3,7 @@ import pg from 'pg'
 import type { HostSpec, Settings } from './options.js'
 
 export type Role = 'primary' | 'replica'
-export type Quarantine = 'lag' | 'down' | 'not-standby'
+export type Quarantine = 'lag' | 'down' | 'not-standby' | 'diverged'
 
 /**
  * One PostgreSQL host: its pool and what the sampler and the request path last learned about it.
@@ -16,8 +16,10 @@ export class Host {
   readonly weight: number
   readonly pool: pg.Pool
   readonly owned: boolean
-  /** Replicas: replayed position, as last reported; primary: insert position, only ever raised (null: not yet known). */
+  /** Replicas: replayed position; primary: the end of its last record; as last reported (null: not yet known). */
   lsn: bigint | null = null
+  /** A replica seen ahead of the primary: the position it was stuck at then (see the sampler). */
+  divergedAt: bigint | null = null
   lagMs = 0
   lagBytes = 0
   quarantined: Quarantine | null
@@ -90,8 +92,3 @@ export class Host {
 }
 
 function ignore (): void {}
-
-/** Raises the primary's known position; it only moves forward. */
-export function advance (host: Host, lsn: bigint | null): void {
-  if (lsn !== null && (host.lsn === null || lsn > host.lsn)) host.lsn = lsn
-}

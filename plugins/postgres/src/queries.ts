@@ -1,7 +1,7 @@
 import type pg from 'pg'
 import type { Cluster } from './cluster.js'
 import { DbClosedError, DbOutcomeUnknownError } from './errors.js'
-import { acquire, failureOf, isBroken, release, run, withClient } from './execute.js'
+import { acquire, answerOf, failureOf, isBroken, release, run, withClient } from './execute.js'
 import { refuseOpenTransaction } from './open-transaction.js'
 import { guard } from './pgbouncer.js'
 import type { Host } from './pools.js'
@@ -22,7 +22,12 @@ export function check (cluster: Cluster, statement: Statement): void {
   if (bouncer !== null) guard(statement, bouncer[0] > 1 || (bouncer[0] === 1 && bouncer[1] >= 21))
 }
 
-/** One statement on one host before `deadline`; failures that say the host is at fault count against it. */
+/**
+ * One statement on one host before `deadline`; failures that say the host is at fault count against
+ * it. A statement that overran counts only if the host then does not answer the cancel: a slow
+ * statement is the caller's (a client could otherwise take replicas out of rotation with slow
+ * queries), a hung host is the host's.
+ */
 export async function attempt<R extends pg.QueryResultRow> (cluster: Cluster, host: Host, statement: Statement, values: unknown[] | undefined, deadline: number): Promise<pg.QueryResult<R>> {
   const budget = cluster.settings.timeout
   // withClient spelled out: one closure and one async frame less on every read.
@@ -36,8 +41,27 @@ export async function attempt<R extends pg.QueryResultRow> (cluster: Cluster, ho
   } catch (err) {
     if (client !== undefined) release(client, isBroken(err))
     const failure = failureOf(err)
-    if (failure === 'unavailable' || failure === 'timeout') cluster.failed(host)
+    const answer = answerOf(err)
+    if (failure === 'timeout' && answer !== null) answer.then((answered) => { if (!answered) cluster.failed(host) })
+    else if (failure === 'unavailable' || failure === 'timeout') cluster.failed(host)
     throw err
+  }
+}
+
+/**
+ * Whether `err`, an overrun on a replica, came from a statement the replica cancelled: slow, not
+ * hung. Waited for a quarter of what is left of the read's budget at most: a live server acts on a
+ * cancel within milliseconds, and a retry elsewhere needs the rest.
+ */
+async function cancelledInTime (err: unknown, deadline: number): Promise<boolean> {
+  const answer = answerOf(err)
+  if (answer === null) return false
+  let timer: NodeJS.Timeout | undefined
+  const waited = new Promise<boolean>((resolve) => { timer = setTimeout(resolve, Math.max(0, (deadline - Date.now()) / 4), false) })
+  try {
+    return await Promise.race([answer, waited])
+  } finally {
+    clearTimeout(timer)
   }
 }
 
@@ -66,6 +90,9 @@ export async function read<R extends pg.QueryResultRow> (cluster: Cluster, state
   } catch (err) {
     const failure = failureOf(err)
     if (failure === null || failure === 'read-only') throw err
+    // A statement too slow for its budget on a live replica would be as slow on the primary, with
+    // half the budget left: not sent twice.
+    if (failure === 'timeout' && await cancelledInTime(err, deadline)) throw err
     const other = fallback(cluster, host, need)
     cluster.log.debug({ host: host.name, failure, retry: other.name }, 'postgres: read retried elsewhere')
     const result = await attempt<R>(cluster, other, statement, values, deadline)

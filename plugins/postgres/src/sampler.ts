@@ -1,7 +1,7 @@
 import type { Cluster } from './cluster.js'
 import { run, withClient } from './execute.js'
-import { advance, type Host } from './pools.js'
-import { layoutOf, parseLsn, recordEnd } from './wal.js'
+import type { Host } from './pools.js'
+import { formatLsn, layoutOf, parseLsn, recordEnd } from './wal.js'
 
 // The background sampler: every interval (±20% jitter, so instances do not sample in lockstep) it
 // reads the primary's insert position and each replica's replay position, derives each replica's
@@ -12,6 +12,11 @@ import { layoutOf, parseLsn, recordEnd } from './wal.js'
 // primary's insert position is taken back to its last record's end (see recordEnd). A replica
 // that has replayed the primary's last seen position has no lag; one that has not is as far behind
 // as the oldest primary sample it is still missing.
+//
+// The primary is sampled after the replicas: WAL reaches a standby only once the primary wrote it,
+// so a standby of this primary never reports more than the primary's next sample. One that does
+// is on another history (a failover promoted a server that had received less than it): what it
+// replayed past the fork was never written here, and a token it seems to satisfy is not.
 
 const PRIMARY_SQL = "SELECT pg_is_in_recovery() AS recovery, CASE WHEN pg_is_in_recovery() THEN NULL ELSE pg_current_wal_insert_lsn()::text END AS lsn, current_setting('wal_block_size') AS block, pg_size_bytes(current_setting('wal_segment_size'))::text AS segment"
 const REPLICA_SQL = 'SELECT pg_is_in_recovery() AS recovery, pg_last_wal_replay_lsn()::text AS lsn'
@@ -62,15 +67,12 @@ export class Sampler {
     this.timer.unref()
   }
 
-  /** One sample of every host, all at once, each bounded by `timeout`; the next round starts after this one. */
+  /** One sample of every replica at once, then of the primary, each bounded by `timeout`; the next round starts after this one. */
   async round (): Promise<void> {
     const { primary, replicas } = this.cluster
-    const [primarySample, ...replicaSamples] = await Promise.all([
-      this.sample(primary, PRIMARY_SQL),
-      ...replicas.map(async (h) => await this.sample(h, REPLICA_SQL))
-    ])
-    this.primarySampled(primarySample as Sampled)
-    replicas.forEach((host, i) => { this.replicaSampled(host, replicaSamples[i] as Sampled) })
+    const replicaSamples = await Promise.all(replicas.map(async (h) => await this.sample(h, REPLICA_SQL)))
+    const after = this.primarySampled(await this.sample(primary, PRIMARY_SQL))
+    replicas.forEach((host, i) => { this.replicaSampled(host, replicaSamples[i] as Sampled, after) })
     this.cluster.noteRotation()
   }
 
@@ -86,14 +88,15 @@ export class Sampler {
     }
   }
 
-  private primarySampled (sample: Sampled): void {
+  /** Takes in the primary's sample; its position when this round read one, else null. */
+  private primarySampled (sample: Sampled): bigint | null {
     const { cluster } = this
     const primary = cluster.primary
     if (sample === null) {
       if (primary.reachable) cluster.log.warn({ host: primary.name }, 'postgres: primary unreachable')
       primary.reachable = false
       primary.failures++
-      return
+      return null
     }
     if (!primary.reachable) cluster.log.info({ host: primary.name }, 'postgres: primary reachable again')
     primary.reachable = true
@@ -104,20 +107,28 @@ export class Sampler {
     }
     cluster.wal ??= layoutOf(sample.block, sample.segment)
     const inserted = parseLsn(sample.lsn)
-    if (inserted === null) return
+    if (inserted === null) return null
     const lsn = recordEnd(inserted, cluster.wal)
-    advance(primary, lsn)
-    cluster.primarySeenAt = sample.at
     const last = this.history[this.history.length - 1]
-    if (last === undefined || lsn > last.lsn) {
+    if (last !== undefined && lsn < last.lsn) {
+      // Another server answers at the primary's address (a failover, a restore): lag is measured
+      // from its positions alone, or its caught-up replicas would look behind by the difference.
+      cluster.log.warn({ host: primary.name, was: formatLsn(last.lsn), now: formatLsn(lsn) }, 'postgres: the primary\'s position went back: another server took its place')
+      this.history.length = 0
+    }
+    primary.lsn = lsn
+    cluster.primarySeenAt = sample.at
+    if (last === undefined || lsn > last.lsn || this.history.length === 0) {
       this.history.push({ lsn, at: sample.at })
       // Of the samples older than `keep`, the newest is enough: a replica missing it is past maxLag
       // whichever older one it misses too.
       while (this.history.length > 1 && (this.history[1] as Seen).at < sample.at - this.keep) this.history.shift()
     }
+    return lsn
   }
 
-  private replicaSampled (host: Host, sample: Sampled): void {
+  /** `after`: the primary's position read after this sample, null when the round could not read one. */
+  private replicaSampled (host: Host, sample: Sampled, after: bigint | null): void {
     const { cluster } = this
     const { maxLag, maxLagBytes, recoverAfter } = cluster.settings
     if (sample === null) {
@@ -139,6 +150,16 @@ export class Sampler {
     // server further behind (re-cloned, or a balancer in front of several). Too low only costs a
     // wait or a read on the primary; too high would serve a client data older than its token.
     host.lsn = lsn
+    if (after !== null && lsn > after) {
+      if (host.quarantined !== 'diverged') cluster.log.warn({ host: host.name, replayed: formatLsn(lsn), primary: formatLsn(after) }, 'postgres: replica on another history than the primary (it replayed past the primary\'s position): out of rotation until its position moves')
+      host.divergedAt = lsn
+      cluster.quarantine(host, 'diverged', { replayed: formatLsn(lsn), primary: formatLsn(after) })
+      return
+    }
+    // One that was ahead stays out until its position moves (re-cloned, or streaming again): a
+    // standby that cannot follow the new primary replays nothing more, and soon looks caught up.
+    if (host.quarantined === 'diverged' && lsn === host.divergedAt) return
+    host.divergedAt = null
     this.measure(host)
     if (host.inRotation) {
       if (host.lagMs > maxLag || host.lagBytes > maxLagBytes) cluster.quarantine(host, 'lag', { lagMs: host.lagMs, lagBytes: host.lagBytes, maxLag })

@@ -76,7 +76,7 @@ export interface HostStats {
   name: string
   role: 'primary' | 'replica'
   /** `up`, or why a replica is out of rotation; `unreachable` for a primary the last sample could not reach. */
-  state: 'up' | 'lag' | 'down' | 'not-standby' | 'unreachable'
+  state: 'up' | 'lag' | 'down' | 'not-standby' | 'diverged' | 'unreachable'
   weight: number
   /** Replayed (replica) or inserted (primary) WAL position as last seen, or null. */
   lsn: string | null
