@@ -67,12 +67,11 @@ function addRange (entry: string, v4: Range, v6: Range[]): boolean {
   } else {
     const mask = v6Mask(prefix)
     const range = { net: ip.groups.map((g, i) => g & (mask[i] as number)), mask }
+    // IPv4 peers arrive as IPv4-mapped IPv6 too (::ffff:a.b.c.d) and are matched as IPv4, so a v6
+    // range holding the whole mapped block (`::/64`, `::/80`, `::fffe:0:0/95`) would hold every
+    // IPv4 address: refused like 0.0.0.0/0. Narrower mapped ranges (`::ffff:10.0.0.0/104`) go above.
+    if (MAPPED_BLOCK.every((g, i) => (g & (mask[i] as number)) === range.net[i])) return false
     v6.push(range)
-    // IPv4 addresses are matched in the v4 list, so a v6 range holding the whole mapped block holds all of IPv4 too.
-    if (MAPPED_BLOCK.every((g, i) => (g & (mask[i] as number)) === range.net[i])) {
-      v4.net.push(0)
-      v4.mask.push(0)
-    }
   }
   return true
 }

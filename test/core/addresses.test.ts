@@ -36,11 +36,20 @@ t.test('presets: loopback, private, linklocal, uniquelocal, in any case', async 
   t.same(ADDRESS_PRESETS.uniquelocal, ADDRESS_PRESETS.private)
 })
 
-t.test('a whole v6 range that holds the mapped block holds IPv4 too', async (t) => {
-  const m = list(['::/1'])
-  t.ok(has(m, '8.8.8.8'))
-  t.ok(has(m, '::2'))
-  t.notOk(has(m, 'ffff::1'))
+// Before, `::/1`, `::/64`, `::/80` or `::fffe:0:0/95` compiled to a 0.0.0.0/0 IPv4 entry (IPv4 peers
+// are matched as IPv4, mapped or not), so such a list silently held every IPv4 address.
+t.test('a v6 range holding the whole IPv4-mapped block is refused: it would hold every IPv4 address', async (t) => {
+  for (const bad of ['::/1', '::/48', '::/64', '::/80', '::fffe:0:0/95', '0:0:0:0:0:ffff::/96']) {
+    t.same(compileAddressList(['127.0.0.1', bad]), { invalid: bad }, bad)
+  }
+  // Narrower ranges still compile: a mapped one as IPv4, a v6 one beside the mapped block as v6.
+  const half = list(['::ffff:0.0.0.0/97'])
+  t.ok(has(half, '8.8.8.8'))
+  t.notOk(has(half, '200.0.0.1'))
+  const low = list(['::/97'])
+  t.ok(has(low, '::2'))
+  t.notOk(has(low, '8.8.8.8'))
+  t.notOk(has(low, '::ffff:8.8.8.8'))
 })
 
 t.test('anything else is handed back, whole family ranges included', async (t) => {

@@ -121,7 +121,7 @@ for (const header of ['x-real-ip', 'cf-connecting-ip', 'true-client-ip'] as cons
   t.test(`header: ${header} names one address`, async (t) => {
     const send = await app(t, { trust: ['10.0.0.0/8'], header })
     const seen = await send('10.0.0.1', { [header]: '203.0.113.7', 'x-forwarded-for': '198.51.100.1', 'x-forwarded-proto': 'https', 'x-forwarded-host': 'shop.example.com' })
-    t.same([seen.ip, seen.ips, seen.protocol, seen.host], ['203.0.113.7', ['10.0.0.1', '203.0.113.7'], 'https', 'shop.example.com'])
+    t.same([seen.ip, seen.ips, seen.protocol, seen.host], ['203.0.113.7', ['10.0.0.1', '203.0.113.7'], 'https', 'origin.internal'], 'the host is the Host header\'s')
     t.equal((await send('10.0.0.1', { [header]: '[2001:db8::7]:443' })).ip, '2001:db8::7')
     t.equal((await send('10.0.0.1', { 'x-forwarded-for': '203.0.113.7' })).ip, '10.0.0.1', 'X-Forwarded-For is not read')
     t.equal((await send('198.51.100.9', { [header]: '203.0.113.7' })).ip, '198.51.100.9', 'an untrusted peer cannot set it')
@@ -137,6 +137,25 @@ for (const header of ['x-real-ip', 'cf-connecting-ip', 'true-client-ip'] as cons
     }
     t.same([(await send('10.0.0.1', { [header]: '' })).forwarded.stop], ['end'], 'one empty line is no header')
   })
+}
+
+// Before, the one-address modes took request.host from X-Forwarded-Host, which Cloudflare passes
+// on from the visitor untouched: a visitor chose the host of password-reset links and cache keys.
+const CLOUDFLARE = ['173.245.48.0/20', '103.21.244.0/22', '2400:cb00::/32']
+for (const header of ['cf-connecting-ip', 'true-client-ip', 'x-real-ip'] as const) {
+  t.test(`header: ${header} behind a CDN: a visitor's X-Forwarded-Host is not request.host`, async (t) => {
+    const cdn = { [header]: '203.0.113.7', 'x-forwarded-for': '203.0.113.7', 'x-forwarded-proto': 'https', 'x-forwarded-host': 'evil.example' }
+    const send = await app(t, { trust: CLOUDFLARE, header })
+    t.same(pick(await send('173.245.48.17', { ...cdn, host: 'shop.example.com' })), ['203.0.113.7', 'https', 'shop.example.com'])
+    t.same(pick(await send('2400:cb00::17', { ...cdn, host: 'Shop.Example.com:8443' })), ['203.0.113.7', 'https', 'shop.example.com:8443'])
+    t.same(pick(await send('173.245.48.17', { ...cdn, 'x-forwarded-host': 'shop.example.com', host: 'a"b' })), ['203.0.113.7', 'https', ''], 'a malformed Host is no host, whatever X-Forwarded-Host says')
+    const listed = await app(t, { trust: CLOUDFLARE, header, allowedHosts: ['shop.example.com'] })
+    t.same(pick(await listed('173.245.48.17', { ...cdn, 'x-forwarded-host': 'shop.example.com', host: 'evil.example' })), ['203.0.113.7', 'https', ''], 'nor one outside allowedHosts')
+  })
+}
+
+function pick (seen: Seen): [string, string, string] {
+  return [seen.ip, seen.protocol, seen.host]
 }
 
 t.test('request.forwarded describes the walk', async (t) => {

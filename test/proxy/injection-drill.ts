@@ -71,6 +71,24 @@ export const ATTEMPTS: Attempt[] = [
   { what: 'a broken IPv6 literal', host: '[::::]', headers: [], expectedHost: '' }
 ]
 
+/**
+ * Hosts holding a comma. Before, the published configs copied the client's Host into
+ * X-Forwarded-Host, which the plugin reads as a list and takes one entry of:
+ * `Host: good.example,evil.example` gave request.host 'evil.example'. Checked whole, such a Host
+ * is malformed, so request.host is '' (rule 5).
+ */
+export const HOST_LISTS: Attempt[] = [
+  { what: 'a Host holding two hosts', host: 'good.example,evil.example', headers: [], expectedHost: '' },
+  { what: 'a Host whose last piece is another site', host: 'x,admin.example', headers: [], expectedHost: '' },
+  { what: 'a Host with a quote and a comma', host: 'a"b,evil.example:8443', headers: [], expectedHost: '' },
+  { what: 'a Host holding two hosts, X-Forwarded-Host forged too', host: 'good.example,evil.example', headers: [['X-Forwarded-Host', 'evil.example']], expectedHost: '' }
+]
+
 export async function send (port: number, path: string, attempt: Attempt): Promise<{ status: number, body: string }> {
   return await rawRequest({ host: '127.0.0.1', port, localAddress: CLIENT, path, hostLine: false, headers: [['Host', attempt.host], ...attempt.headers] })
+}
+
+/** An HTTP/1.0 request without Host, as old health probes send it. */
+export async function sendWithoutHost (port: number, path: string): Promise<{ status: number, body: string }> {
+  return await rawRequest({ host: '127.0.0.1', port, localAddress: CLIENT, path, hostLine: false, headers: [], version: '1.0' })
 }

@@ -30,6 +30,11 @@ t.test('invalid options fail registration with a coded error naming the option',
     [{ trust: ['::/0'] }, /got "::\/0"/],
     [{ trust: ['::ffff:0.0.0.0/95'] }, /got "::ffff:0.0.0.0\/95"/],
     [{ trust: ['::ffff:0.0.0.0/96'] }, /got "::ffff:0.0.0.0\/96"/],
+    // IPv6 ranges around the IPv4-mapped block, which would trust every IPv4 peer (they once did).
+    [{ trust: ['::/1'] }, /got "::\/1"/],
+    [{ trust: ['::/64'] }, /got "::\/64"/],
+    [{ trust: ['loopback', '::/80'] }, /got "::\/80"/],
+    [{ trust: ['::fffe:0:0/95'] }, /got "::fffe:0:0\/95"/],
     [{ trust: ['publicnet'] }, /got "publicnet"/],
     [{ trust: ['10.0.0.1:80'] }, /got "10.0.0.1:80"/],
     [{ trust: ['all', 'loopback'] }, /expected "all" on its own/],
@@ -68,7 +73,7 @@ t.test('Fastify\'s register keys are refused: the plugin has no routes for them 
 })
 
 t.test('valid forms register', async (t) => {
-  for (const trust of ['loopback', 'loopback, private', ['linklocal', 'uniquelocal'], ['10.0.0.1', '10.0.0.0/8', '2001:DB8::/32', '::1', '::ffff:10.0.0.0/104', 'fe80::/10'], ['10.0.0.1/8']]) {
+  for (const trust of ['loopback', 'loopback, private', ['linklocal', 'uniquelocal'], ['10.0.0.1', '10.0.0.0/8', '2001:DB8::/32', '::1', '::ffff:10.0.0.0/104', 'fe80::/10'], ['10.0.0.1/8'], ['::ffff:0.0.0.0/97', '::/97']]) {
     await t.resolves(register(t, { trust }), JSON.stringify(trust))
   }
   await t.resolves(register(t, { trust: 'loopback', maxHops: 2, header: 'forwarded', allowedHosts: ['example.com', '*.example.org', '[::1]'] }))

@@ -64,6 +64,10 @@ t.test('allowedHosts limits the names a forwarded host may take', async (t) => {
   t.equal(await host('cdn.example'), 'origin.internal:3000', 'a wildcard does not cover its apex: the Host header, which is allowed')
   t.equal(await host('evil.example'), 'origin.internal:3000')
   t.equal(await host('shop.example.com.evil.example'), 'origin.internal:3000')
+  t.equal(await host('evilcdn.example'), 'origin.internal:3000', 'a wildcard matches whole labels only')
+  t.equal(await host('shop.example.com.'), 'origin.internal:3000', 'a trailing dot is another spelling: not taken')
+  t.equal(await host('shop.example.com:0'), 'origin.internal:3000')
+  t.equal(await host('shop.example.com:65536'), 'origin.internal:3000')
 })
 
 // Before, a forwarded host outside the list fell back to the Host header unchecked, so request.host

@@ -98,7 +98,11 @@ export function walk (config: Config, remote: string | undefined, headers: Incom
   return done(client.text, ips, index, 'end', element)
 }
 
-/** The protocol of the chosen hop: Forwarded `proto=` or the aligned X-Forwarded-Proto entry; else the socket's. */
+/**
+ * The protocol of the chosen hop: Forwarded `proto=` or the aligned X-Forwarded-Proto entry; else
+ * the socket's. In the one-address modes the index is 1: the rightmost entry, the one the CDN sets
+ * (Cloudflare sets X-Forwarded-Proto to the visitor's scheme).
+ */
 export function protocolOf (config: Config, w: Walk, headers: IncomingHttpHeaders, encrypted: boolean): 'http' | 'https' {
   const fallback = encrypted ? 'https' : 'http'
   if (w.index === 0) return fallback
@@ -130,7 +134,10 @@ function hostLines (rawHeaders: string[]): number {
  * keys and links.
  */
 export function hostOf (config: Config, w: Walk, headers: IncomingHttpHeaders, rawHeaders: string[]): string {
-  if (w.index > 0) {
+  // Only the list modes have a forwarded host of the chosen hop. The one-address headers come from
+  // CDNs that set no X-Forwarded-Host and pass the visitor's on untouched (Cloudflare does), so
+  // there the host is the Host header the CDN routed the request by.
+  if (w.index > 0 && config.list) {
     const value = config.header === 'forwarded' ? w.element?.host : alignedEntry(headers['x-forwarded-host'], w.index)
     if (value !== undefined && acceptable(config, value)) return value.toLowerCase()
   }

@@ -13,6 +13,9 @@ export interface CompiledTrust {
 }
 
 const EXPECTED = `"all", or a non-empty list (array or comma-separated string) of ${ADDRESS_LIST_SYNTAX}`
+// Said only when an entry is refused: 0.0.0.0/0, ::/0 and IPv6 ranges around ::ffff:0:0/96 parse
+// as CIDRs, and the plain syntax would not tell why they are refused.
+const WHOLE_FAMILY = 'no range holding every IPv4 or every IPv6 address (0.0.0.0/0, ::/0, or an IPv6 range holding ::ffff:0:0/96 such as ::/64): to trust everyone, say "all"'
 
 function entries (trust: unknown): string[] | null {
   const list = typeof trust === 'string' ? trust.split(',') : trust
@@ -34,6 +37,6 @@ export function compileTrust (trust: unknown): CompiledTrust {
     return { trust: () => true, all: true }
   }
   const compiled = compileAddressList(list)
-  if (typeof compiled !== 'function') throw invalid(PLUGIN, 'trust', `${EXPECTED}; got ${JSON.stringify(compiled.invalid)}`)
+  if (typeof compiled !== 'function') throw invalid(PLUGIN, 'trust', `${EXPECTED}, ${WHOLE_FAMILY}; got ${JSON.stringify(compiled.invalid)}`)
   return { trust: compiled, all: false }
 }
