@@ -1,7 +1,7 @@
 import t from 'tap'
 import { gunzipSync, gzipSync } from 'node:zlib'
 import cache from '@scaleout/cache'
-import { adminFor, appFor, redisFor } from '../helpers/index.js'
+import { adminFor, appFor, redisFor, sleep } from '../helpers/index.js'
 import { cacheApp } from './setup.js'
 
 const server = await redisFor(t)
@@ -117,6 +117,35 @@ t.test('regression: each distinct query string was stored with no bound (maxEntr
   await app.cache.clear()
   t.equal((await app.inject('/search?q=d')).headers['x-cache'], 'miss')
   t.equal((await app.inject('/search?q=d')).headers['x-cache'], 'hit', 'a new generation starts with an empty count')
+})
+
+// A route entry was written with the plugin's staleTtl added to its Redis lifetime (PX = ttl +
+// staleTtl), while maxEntries counted it only for ttl. A route never serves a stale response: once
+// a batch's ttl was over the bound admitted the next while the old ones still sat in Redis, so a
+// client could make a route store maxEntries x (1 + staleTtl / ttl) responses.
+t.test('regression: with the plugin\'s staleTtl, a route stored more responses in Redis than its maxEntries', async (t) => {
+  // The README's Register example sets staleTtl: '1m'.
+  const app = await cacheApp(t, { redis: server.url, staleTtl: '1m' }, (app) => {
+    app.get('/search', { config: { cache: { ttl: '1s', maxEntries: 3 } } }, async (request) => `results for ${request.url}`)
+  })
+  const admin = adminFor(t, server)
+  for (let round = 0; round < 2; round++) {
+    for (let i = 0; i < 3; i++) t.equal((await app.inject(`/search?q=${round}-${i}`)).headers['x-cache'], 'miss')
+    await sleep(1100)
+  }
+  for (let i = 0; i < 3; i++) t.equal((await app.inject(`/search?q=2-${i}`)).headers['x-cache'], 'miss')
+  const entries = await admin.keys('*:e:route:*')
+  t.equal(entries.length, 3, 'only the last round\'s responses: the earlier ones left Redis with their count')
+  const [counted] = await admin.keys('*:n:*') as [string]
+  for (const entry of entries) {
+    const raw = await admin.get(entry) as string
+    const [expiresAt, staleUntil] = JSON.parse(raw.slice(0, raw.indexOf('\n'))) as [number, number]
+    t.equal(staleUntil, expiresAt, 'no stale window')
+    const pttl = await admin.pttl(entry)
+    t.ok(pttl > 0 && pttl <= 1000, `lives no longer than the route's ttl: PTTL ${pttl}`)
+    // The count lets a response go when its entry goes.
+    t.equal(Number(await admin.zscore(counted, entry.slice(entry.indexOf(':e:') + 3))), expiresAt)
+  }
 })
 
 t.test('regression: two routes of one pattern told apart by constraints shared entries (the scope holds the constraints)', async (t) => {

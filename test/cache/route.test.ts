@@ -108,6 +108,20 @@ t.test('what is not cached: non-200, Set-Cookie, a handler\'s own Cache-Control,
   t.equal(calls, 9, 'HEAD is passed through')
 })
 
+t.test('HEAD never writes the GET entry, nor is answered from it', async (t) => {
+  let calls = 0
+  const app = await cacheApp(t, { redis: server.url }, (app) => {
+    app.get('/page', { config: { cache: { ttl: '60s' } } }, async () => `page ${++calls}`)
+  })
+  const admin = adminFor(t, server)
+  const head = await app.inject({ method: 'HEAD', url: '/page' })
+  t.same([head.statusCode, head.headers['x-cache'], calls], [200, undefined, 1])
+  t.same(await admin.keys('*:e:route:*'), [], 'nothing stored for a HEAD')
+  t.equal((await app.inject('/page')).headers['x-cache'], 'miss')
+  const again = await app.inject({ method: 'HEAD', url: '/page' })
+  t.same([again.statusCode, again.headers['x-cache'], calls], [200, undefined, 3], 'the handler answers it')
+})
+
 t.test('Buffer bodies are cached byte for byte; long URLs are hashed into short keys', async (t) => {
   let calls = 0
   const bytes = Buffer.from([0, 255, 10, 13, 128])
@@ -274,6 +288,29 @@ t.test('a hit keeps the headers this request\'s own hooks set, and replays the o
   }
   t.same(await answer('https://a.example'), ['shared body', 'miss', 'https://a.example', '1', 'kept', 'Origin'])
   t.same(await answer('https://b.example'), ['shared body', 'hit', 'https://b.example', '2', 'kept', 'Origin'])
+})
+
+// A hit replayed the stored Vary only when this request's hooks had not set one: with @fastify/cors
+// (Vary: Origin, set in onRequest) a hit said `Vary: Origin` on a `Cache-Control: public` response
+// that varies on Accept-Language too, and a shared cache in front kept one language for everyone.
+t.test('a hit merges the stored Vary into the one this request\'s hooks set', async (t) => {
+  const app = await cacheApp(t, { redis: server.url }, (app) => {
+    // What @fastify/cors does for every request (its default hook is onRequest).
+    app.addHook('onRequest', async (request, reply) => { reply.header('vary', request.headers['x-hook-vary'] ?? 'Origin') })
+    app.get('/greeting', { config: { cache: { ttl: '60s', vary: ['accept-language'] } } }, async (request, reply) => {
+      reply.header('vary', `${String(reply.getHeader('vary'))}, X-Device`)
+      return request.headers['accept-language'] === 'de' ? 'Hallo' : 'Hello'
+    })
+  })
+  const answer = async (headers: Record<string, string>): Promise<unknown[]> => {
+    const res = await app.inject({ url: '/greeting', headers: { 'accept-language': 'de', ...headers } })
+    // A response any shared cache in front may keep (max-age is what is left of the ttl).
+    return [res.body, res.headers['x-cache'], String(res.headers['cache-control']).replace(/=\d+$/, '=N'), res.headers.vary]
+  }
+  t.same(await answer({}), ['Hallo', 'miss', 'public, max-age=N', 'Origin, X-Device, accept-language'])
+  t.same(await answer({}), ['Hallo', 'hit', 'public, max-age=N', 'Origin, X-Device, accept-language'], 'the same Vary as the original')
+  // Names are case-insensitive: one a hook already lists is not repeated.
+  t.same(await answer({ 'x-hook-vary': 'Accept-Language, x-device' }), ['Hallo', 'hit', 'public, max-age=N', 'Accept-Language, x-device, Origin'])
 })
 
 // The README's own example: GET /catalog cached with tags, PUT /catalog invalidates them. The tag

@@ -8,6 +8,7 @@ import type { Store } from './store.js'
 import { InFlightMap } from './in-flight-map.js'
 import type { Read } from './reads.js'
 import type { CacheStats, SetOptions } from './types.js'
+import { WriteOrder } from './write-order.js'
 
 const log = { plugin: '@scaleout/cache' }
 
@@ -28,6 +29,7 @@ export class SharedCache {
   private seq = 0
   private readonly flights = new InFlightMap<Promise<unknown>>()
   private readonly refreshing = new Set<string>()
+  private readonly writes = new WriteOrder()
   /** The settings of calls without options, shared so a hit allocates nothing. */
   private readonly defaults: Settings
 
@@ -90,12 +92,12 @@ export class SharedCache {
   }
 
   /**
-   * Whether a route may store one more response under `key`: false once `max` live ones are
-   * stored for it, or when Redis cannot say (the response is then served uncached).
+   * Whether a route may store one more response under `key`, counted until `expiresAt`: false once
+   * `max` live ones are stored for it, or when Redis cannot say (the response is then served uncached).
    */
-  async admit (route: string, key: string, ttlMs: number, max: number): Promise<boolean> {
+  async admit (route: string, key: string, expiresAt: number, max: number): Promise<boolean> {
     try {
-      return await this.store.admit(route, key, ttlMs, max)
+      return await this.store.admit(route, key, expiresAt, max)
     } catch (err) {
       this.logger.debug({ err, ...log }, '@scaleout/cache: could not count the route\'s entries; response not cached')
       return false
@@ -110,7 +112,7 @@ export class SharedCache {
   async set (key: string, value: unknown, options?: SetOptions): Promise<void> {
     checkKey('key', key)
     const settings = this.settings('set', options)
-    await this.store_(key, value, this.o.codec.encode(value), settings, undefined, undefined)
+    await this.store_(key, value, this.o.codec.encode(value), settings, undefined, Date.now(), undefined)
   }
 
   /**
@@ -124,12 +126,26 @@ export class SharedCache {
     return { settings, tokens, epoch: this.coherence.epoch, clears: this.coherence.clears }
   }
 
-  async storePrepared (key: string, value: unknown, prepared: Prepared): Promise<void> {
+  /** Stores a route response as of `now`: the time its admission was counted from (see admit). */
+  async storePrepared (key: string, value: unknown, prepared: Prepared, now: number): Promise<void> {
     checkKey('key', key)
     const encoded = this.o.codec.encode(value)
     const tokens = await prepared.tokens
-    if (this.clearedSince(prepared.clears)) return
-    await this.store_(key, value, encoded, prepared.settings, tokens, undefined, prepared.epoch)
+    if (this.clearedSince(prepared.clears) || this.tokensMissing(key, tokens)) return
+    await this.store_(key, value, encoded, prepared.settings, tokens, now, undefined, prepared.epoch)
+  }
+
+  /**
+   * Whether the tag tokens that were to be taken before the value was computed are missing (that
+   * read failed). Taken now, after it, they could be the ones an invalidation while it was computed
+   * made, and the value, maybe from the data before that invalidation, would be stored valid. It is
+   * returned to its caller, and not stored. Without tags there is nothing to read, and never a failure.
+   */
+  private tokensMissing (key: string, tokens: string[] | undefined): tokens is undefined {
+    if (tokens !== undefined) return false
+    this.counters.storeErrors++
+    this.logger.warn({ key, ...log }, '@scaleout/cache: could not read the tag tokens before the value was computed; returned it uncached')
+    return true
   }
 
   /**
@@ -157,20 +173,27 @@ export class SharedCache {
    * Writes Redis, tells the other instances, then keeps the value in L1, unless an invalidation of
    * the key came in meanwhile: since the write began, or since `since` (wrap's, taken before its
    * value was computed). Redis then holds something newer, or nothing, or an entry its tags made
-   * invalid. A Redis failure is logged.
+   * invalid. A write that a later `set` or `del` of the key on this instance overtook on its way to
+   * Redis is not sent at all (see WriteOrder). A Redis failure is logged. True once written.
    */
-  private async store_ (key: string, value: unknown, encoded: string | Buffer, s: Settings, tokens: string[] | undefined, since: Read | undefined, epoch?: number): Promise<boolean> {
-    const now = Date.now()
+  private async store_ (key: string, value: unknown, encoded: string | Buffer, s: Settings, tokens: string[] | undefined, now: number, since: Read | undefined, epoch?: number): Promise<boolean> {
     const entry: Entry = { value, expiresAt: now + s.ttlMs, staleUntil: now + s.ttlMs + s.staleMs, tags: s.tags, bytes: Buffer.byteLength(encoded) }
+    // The turn is taken before the tag tokens, when the caller called: that is the order Redis must see.
+    const turn = this.writes.begin(key)
     const write = since ?? this.track(key)
     this.coherence.dropKey(key, write)
     try {
       const tagTokens = tokens ?? await this.store.tagTokens(s.tags, this.token(), s.ttlMs + s.staleMs)
-      await this.store.write(key, encoded, entry, tagTokens, this.coherence.keysMessage(key))
+      if (!await this.store.write(key, encoded, entry, tagTokens, this.coherence.keysMessage(key), () => this.writes.send(key, turn))) {
+        // Overtaken by a later write of the key (whose dropKey() keeps this value out of L1 as well).
+        this.logger.debug({ key, ...log }, '@scaleout/cache: a later set or del of the key reached Redis first; this value was not written')
+        return false
+      }
     } catch (err) {
       this.logger.warn({ err, key, ...log }, '@scaleout/cache: could not store a value in Redis; carrying on without it')
       return false
     } finally {
+      this.writes.end(key)
       if (since === undefined) this.untrack(key, write)
     }
     if (this.l1 !== undefined && this.coherence.connected && write?.stale === false && (epoch === undefined || epoch === this.coherence.epoch)) this.l1.set(key, entry, now)
@@ -183,8 +206,17 @@ export class SharedCache {
 
   async del (key: string): Promise<void> {
     checkKey('key', key)
+    const turn = this.writes.begin(key)
     this.coherence.dropKey(key)
-    await this.store.del(key)
+    try {
+      await this.store.del(key, () => this.writes.send(key, turn))
+    } finally {
+      this.writes.end(key)
+      // Reads go on a connection of their own: one on this instance that began after the drop above
+      // may have read the key before the DEL, and this instance ignores its own message. Dropped
+      // again once the DEL is done (or failed: it may have landed all the same), as clear() does.
+      this.coherence.dropKeyAgain(key)
+    }
     await this.store.publish(this.coherence.keysMessage(key))
   }
 
@@ -192,7 +224,13 @@ export class SharedCache {
     checkTags(tags)
     if (tags.length === 0) return
     this.coherence.dropTags(tags)
-    await this.store.invalidate(tags)
+    try {
+      await this.store.invalidate(tags)
+    } finally {
+      // As for del(): a read, or a write's tag tokens, taken before the DELs reached Redis are
+      // from before the invalidation, and no message of our own comes back to drop them.
+      this.coherence.dropTags(tags)
+    }
     await this.store.publish(this.coherence.tagsMessage(tags))
   }
 
@@ -306,7 +344,7 @@ export class SharedCache {
     }
     if (encoded !== undefined) {
       const taken = await tokens
-      if (!this.clearedSince(clears) && !this.replacedSince(key, since) && await this.store_(key, value, encoded, s, taken, since)) {
+      if (!this.clearedSince(clears) && !this.tokensMissing(key, taken) && !this.replacedSince(key, since) && await this.store_(key, value, encoded, s, taken, Date.now(), since)) {
         await this.takeBackIfReplaced(key, since)
       }
     }

@@ -151,7 +151,16 @@ export class Coherence {
 
   /** `key` changes here: no read or write under way (but `except`, the change's own) may bring its old value back into L1. */
   dropKey (key: string, except?: Read): void {
-    this.reads.overtake(key, except)
+    this.reads.overtake(key, except, true)
+    this.l1?.delete(key)
+  }
+
+  /**
+   * A del() of `key` here reached Redis: what was read since dropKey(), perhaps before the DEL, stays
+   * out of L1. Marked stale only, not replaced: a write or a wrap() begun since came after the del.
+   */
+  dropKeyAgain (key: string): void {
+    this.reads.overtake(key, undefined, false)
     this.l1?.delete(key)
   }
 
@@ -164,7 +173,7 @@ export class Coherence {
 
   dropTags (tags: string[]): void {
     this.epoch++
-    this.reads.overtake()
+    this.reads.overtakeAll()
     this.l1?.deleteTags(tags)
   }
 
@@ -177,7 +186,7 @@ export class Coherence {
   dropAll (): void {
     this.clears++
     this.epoch++
-    this.reads.overtake()
+    this.reads.overtakeAll()
     this.l1?.clear()
   }
 

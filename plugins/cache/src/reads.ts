@@ -30,18 +30,19 @@ export class ReadsInFlight {
     if (reads.size === 0) this.byKey.delete(key)
   }
 
-  /** Marks the reads of `key`, or of every key (tags, clear, resync may concern any), but `except`. */
-  overtake (key?: string, except?: Read): void {
-    if (key === undefined) {
-      for (const reads of this.byKey.values()) for (const read of reads) read.stale = true
-      return
-    }
+  /** Marks every read (tags, clear, resync may concern any key) as stale. */
+  overtakeAll (): void {
+    for (const reads of this.byKey.values()) for (const read of reads) read.stale = true
+  }
+
+  /** Marks the reads of `key` but `except` as stale, and as `replaced` too if so. */
+  overtake (key: string, except: Read | undefined, replaced: boolean): void {
     const reads = this.byKey.get(key)
     if (reads === undefined) return
     for (const read of reads) {
       if (read === except) continue
       read.stale = true
-      read.replaced = true
+      if (replaced) read.replaced = true
     }
   }
 }

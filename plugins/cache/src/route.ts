@@ -34,12 +34,22 @@ function carriesCredentials (request: FastifyRequest): boolean {
   return request.headers.authorization !== undefined || request.headers.cookie !== undefined
 }
 
+/** The header names a Vary value lists (`String()` joins an array of values with commas). */
+function varyNames (value: unknown): string[] {
+  return (value === undefined ? '' : String(value)).split(',').map((h) => h.trim()).filter((h) => h !== '')
+}
+
+/** Adds the `vary` names the reply's Vary lacks (names are case-insensitive), keeping its own first. */
 function mergeVary (reply: FastifyReply, vary: string[]): void {
   if (vary.length === 0) return
-  const current = reply.getHeader('vary')
-  const existing = (current === undefined ? '' : String(current)).split(',').map((h) => h.trim()).filter((h) => h !== '')
-  const lower = new Set(existing.map((h) => h.toLowerCase()))
-  reply.header('vary', [...existing, ...vary.filter((h) => !lower.has(h))].join(', '))
+  const names = varyNames(reply.getHeader('vary'))
+  const lower = new Set(names.map((h) => h.toLowerCase()))
+  for (const h of vary) {
+    if (lower.has(h.toLowerCase())) continue
+    lower.add(h.toLowerCase())
+    names.push(h)
+  }
+  reply.header('vary', names.join(', '))
 }
 
 function describe (reply: FastifyReply, r: NormalizedRoute, etag: string, maxAgeMs: number): void {
@@ -60,13 +70,21 @@ function hooks (cache: SharedCache, r: NormalizedRoute, scope: string): { preHan
     const entry = await cache.lookup(key)
     if (entry === undefined || !isStored(entry.value)) {
       // The tag tokens are taken now, before the handler runs (see SharedCache.prepare).
-      (request as unknown as Record<symbol, Pending>)[kKey] = { key, prepared: cache.prepare({ ttl: r.ttlMs, tags: r.tags }) }
+      // No stale window (the plugin's staleTtl is wrap's): a route never serves a stale response, and
+      // its entries must leave Redis when its maxEntries count stops counting them.
+      (request as unknown as Record<symbol, Pending>)[kKey] = { key, prepared: cache.prepare({ ttl: r.ttlMs, staleTtl: 0, tags: r.tags }) }
       return
     }
     const stored = entry.value
     // A header this request's own hooks set already (CORS for its Origin, rate limits, the instance
-    // that serves it) keeps this request's value, not the one stored for the first request.
-    for (const [name, value] of stored.h) if (!reply.hasHeader(name)) reply.header(name, value)
+    // that serves it) keeps this request's value, not the one stored for the first request. But Vary
+    // is merged, as on a miss: a hook's `Vary: Origin` must not hide what the response varies on
+    // from a shared cache in front.
+    for (const [name, value] of stored.h) {
+      if (!reply.hasHeader(name)) reply.header(name, value)
+      else if (name === 'vary') mergeVary(reply, varyNames(value))
+    }
+    mergeVary(reply, r.vary)
     describe(reply, r, stored.e, entry.expiresAt - Date.now())
     reply.header('x-cache', 'hit')
     if (matches(request.headers['if-none-match'], stored.e)) {
@@ -93,8 +111,10 @@ function hooks (cache: SharedCache, r: NormalizedRoute, scope: string): { preHan
     describe(reply, r, etag, r.ttlMs)
     reply.header('x-cache', 'miss')
     const stored: Stored = typeof payload === 'string' ? { b: payload, e: etag, h: headers } : { b: payload.toString('base64'), x: 1, e: etag, h: headers }
-    if (await cache.admit(scope, key, r.ttlMs, r.maxEntries)) {
-      await cache.storePrepared(key, stored, prepared).catch((err: unknown) => {
+    // One instant for the count and the entry: the entry leaves Redis when it stops being counted.
+    const now = Date.now()
+    if (await cache.admit(scope, key, now + r.ttlMs, r.maxEntries)) {
+      await cache.storePrepared(key, stored, prepared, now).catch((err: unknown) => {
         request.log.warn({ err, plugin: PLUGIN }, '@scaleout/cache: response not cached')
       })
     }

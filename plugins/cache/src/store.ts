@@ -128,28 +128,43 @@ export class Store {
       tags.map(async (tag) => await this.send.script<string>(TAG_TOKEN_SCRIPT, [this.tagKey(tag)], [candidate, ttlMs]))))
   }
 
-  /** Writes the entry, then tells the other instances (`message`) once it is in place. */
-  async write (key: string, encoded: string | Buffer, entry: Entry, tokens: string[], message: string): Promise<void> {
+  /**
+   * Writes the entry, then tells the other instances (`message`) once it is in place; false, with
+   * nothing sent, when `inTurn` says a later write of the key went out first (see WriteOrder).
+   */
+  async write (key: string, encoded: string | Buffer, entry: Entry, tokens: string[], message: string, inTurn: () => boolean): Promise<boolean> {
     const pairs = tokens.length === 0 ? undefined : entry.tags.flatMap((tag, i) => [tag, tokens[i] as string])
     const header = JSON.stringify(pairs === undefined ? [entry.expiresAt, entry.staleUntil] : [entry.expiresAt, entry.staleUntil, pairs]) + '\n'
     const raw = typeof encoded === 'string' ? header + encoded : Buffer.concat([Buffer.from(header), encoded])
-    const ttlMs = Math.max(1, entry.staleUntil - Date.now())
-    const entryKey = await this.keyOf('e', key)
     const client = this.client
-    if (client.isCluster) {
-      // The channel and the entry may live on different nodes: publish only once the write is done,
-      // or a woken reader could read the old value and keep it in L1.
-      await this.guard.call(async () => await client.set(entryKey, raw, 'PX', ttlMs))
-      await this.publish(message)
-    } else {
-      // One connection executes in order: sent together, the SET still lands before the PUBLISH.
-      await this.guard.call(async () => await Promise.all([client.set(entryKey, raw, 'PX', ttlMs), client.publish(this.channel, message)]))
-    }
+    return await this.inTurn(key, inTurn, async (entryKey) => {
+      const ttlMs = Math.max(1, entry.staleUntil - Date.now())
+      if (client.isCluster) {
+        // The channel and the entry may live on different nodes: publish only once the write is done,
+        // or a woken reader could read the old value and keep it in L1.
+        await this.guard.call(async () => await client.set(entryKey, raw, 'PX', ttlMs))
+        await this.publish(message)
+      } else {
+        // One connection executes in order: sent together, the SET still lands before the PUBLISH.
+        await this.guard.call(async () => await Promise.all([client.set(entryKey, raw, 'PX', ttlMs), client.publish(this.channel, message)]))
+      }
+      return true
+    }) === true
   }
 
-  async del (key: string): Promise<void> {
+  /** Deletes the entry, unless `inTurn` says a later write of the key went out first. */
+  async del (key: string, inTurn: () => boolean): Promise<void> {
+    await this.inTurn(key, inTurn, async (entryKey) => await this.guard.call(async () => await this.client.del(entryKey)))
+  }
+
+  /**
+   * Sends a write of the entry of `key` if `inTurn()`, asked once its Redis key is known (that may
+   * wait for the generation) and in the same synchronous step as the command goes out: guard.call
+   * sends at once, so no later write can slip in between.
+   */
+  private async inTurn<T> (key: string, inTurn: () => boolean, send: (entryKey: string) => Promise<T>): Promise<T | undefined> {
     const entryKey = await this.keyOf('e', key)
-    await this.guard.call(async () => await this.client.del(entryKey))
+    return inTurn() ? await send(entryKey) : undefined
   }
 
   /** One DEL per tag, each a single-key command in the tag's own slot. */
@@ -176,11 +191,14 @@ export class Store {
     await this.guard.call(async () => await this.send.script(RELEASE_SCRIPT, [leaseKey], [token]))
   }
 
-  /** True if `member` may be stored among the live entries of `set`, bounded by `max`. */
-  async admit (set: string, member: string, ttlMs: number, max: number): Promise<boolean> {
+  /**
+   * True if `member` may be stored among the live entries of `set`, bounded by `max`: counted until
+   * `expiresAt`, the time its entry leaves Redis.
+   */
+  async admit (set: string, member: string, expiresAt: number, max: number): Promise<boolean> {
     const setKey = await this.keyOf('n', set)
     const now = Date.now()
-    return await this.guard.call(async () => await this.send.script(ADMIT_SCRIPT, [setKey], [member, now, now + ttlMs, max, ttlMs])) === 1
+    return await this.guard.call(async () => await this.send.script(ADMIT_SCRIPT, [setKey], [member, now, expiresAt, max, expiresAt - now])) === 1
   }
 
   async publish (message: string): Promise<void> {
