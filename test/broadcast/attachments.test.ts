@@ -44,18 +44,102 @@ t.test('attachments', async (t) => {
     ;(leave.get('b') as () => void)()
     t.equal(app.broadcast.stats().sockets, 1, 'still attached to room a')
     t.equal(app.broadcast.stats().listeners, 1)
-    t.equal(closeListeners(socket), listening - 1, 'the detached attachment took its close listener back')
+    t.equal(closeListeners(socket), listening, 'one close listener per socket, kept while it is attached')
     t.match(await app.broadcast.publish('room:a', 'to a'), { delivered: 1 })
     t.match(await app.broadcast.publish('room:b', 'to b'), { delivered: 0 })
     await client.waitFor(1)
     t.same(client.received, [{ channel: 'room:a', data: 'to a' }])
     // Joining and leaving a room again and again grows nothing.
     for (let i = 0; i < 50; i++) app.broadcast.attach(socket, ['room:c'])()
-    t.equal(closeListeners(socket), listening - 1)
+    t.equal(closeListeners(socket), listening)
     t.same({ sockets: app.broadcast.stats().sockets, listeners: app.broadcast.stats().listeners }, { sockets: 1, listeners: 1 })
+    ;(leave.get('a') as () => void)()
+    t.same({ sockets: app.broadcast.stats().sockets, listeners: app.broadcast.stats().listeners }, { sockets: 0, listeners: 0 })
+    t.equal(closeListeners(socket), listening - 1, 'the last detach took the close listener back')
+    // Attached again after that, it is detached on close as before.
+    app.broadcast.attach(socket, ['room:a'])
+    t.equal(closeListeners(socket), listening)
     client.close()
     await waitUntil('detached on close', () => app.broadcast.stats().sockets === 0)
     t.equal(app.broadcast.stats().listeners, 0)
+  })
+
+  // Once checked per attach() call: attached once per room, one socket joined 50 channels with a
+  // limit of 3, and each attachment added a 'close' listener (MaxListenersExceededWarning past 10).
+  t.test('maxChannelsPerSocket bounds a socket attached once per room, not each attach() call', async (t) => {
+    const { app, url, leave, sockets } = await roomsApp(t, server.url, undefined, { maxChannelsPerSocket: 3 })
+    const client = await Client.connect(url + '/a,b,c', [])
+    t.teardown(() => client.close())
+    await waitUntil('three rooms joined', () => app.broadcast.stats().listeners === 3)
+    const socket = sockets[0] as WebSocket
+    const listening = closeListeners(socket)
+    const warnings: Error[] = []
+    const onWarning = (w: Error): void => { warnings.push(w) }
+    process.on('warning', onWarning)
+    t.teardown(() => { process.off('warning', onWarning) })
+    const refused: string[] = []
+    for (let i = 0; i < 50; i++) {
+      try {
+        app.broadcast.attach(socket, [`room:d${i}`])
+      } catch (err) {
+        refused.push(`${(err as { code: string }).code}: ${(err as Error).message}`)
+      }
+    }
+    t.same(refused, Array(50).fill('SCALEOUT_ERR_BROADCAST_TOO_MANY_CHANNELS: A socket may join at most 3 channels (asked for 4)'), 'every room past the third refused')
+    t.throws(() => app.broadcast.attach(socket, ['room:a', 'room:d', 'room:e'], { maxChannels: 4 }), { message: 'A socket may join at most 4 channels (asked for 5)' }, 'counted over the union, with the call\'s own maxChannels')
+    t.same({ channels: app.broadcast.stats().channels, listeners: app.broadcast.stats().listeners, sockets: app.broadcast.stats().sockets }, { channels: 4, listeners: 3, sockets: 1 }, 'a refused attach changes nothing')
+    t.equal(closeListeners(socket), listening, 'one close listener for the socket')
+    // A room it is in already adds nothing to the count; a room left frees its place.
+    app.broadcast.attach(socket, ['room:a', 'room:b'])
+    ;(leave.get('c') as () => void)()
+    app.broadcast.attach(socket, ['room:d'])
+    t.same({ channels: app.broadcast.stats().channels, listeners: app.broadcast.stats().listeners }, { channels: 4, listeners: 3 })
+    t.equal(closeListeners(socket), listening, 'still one close listener after five attachments')
+    await new Promise((resolve) => setImmediate(resolve))
+    t.same(warnings.map((w) => w.name), [])
+    t.equal(client.closeCode, undefined)
+  })
+
+  // Once two listeners: a double join (or joins re-sent after a reconnect) sent every message
+  // twice to the same client, and publish() counted it twice.
+  t.test('a socket attached twice to one channel gets each message once; detaching one attachment keeps the other', async (t) => {
+    const { app, url, leave, sockets } = await roomsApp(t, server.url)
+    const client = await Client.connect(url + '/lobby', [])
+    t.teardown(() => client.close())
+    await waitUntil('in the lobby', () => app.broadcast.stats().listeners === 1)
+    const again = app.broadcast.attach(sockets[0] as WebSocket, ['room:lobby'])
+    t.same({ listeners: app.broadcast.stats().listeners, sockets: app.broadcast.stats().sockets }, { listeners: 1, sockets: 1 })
+    t.match(await app.broadcast.publish('room:lobby', 'one'), { delivered: 1 })
+    again()
+    t.match(await app.broadcast.publish('room:lobby', 'two'), { delivered: 1 }, 'the first attachment still holds the lobby')
+    again()
+    t.match(await app.broadcast.publish('room:lobby', 'three'), { delivered: 1 }, 'a detach runs once')
+    ;(leave.get('lobby') as () => void)()
+    t.match(await app.broadcast.publish('room:lobby', 'four'), { delivered: 0 }, 'left with its last attachment')
+    t.same(app.broadcast.stats().sockets, 0)
+    await client.waitFor(3)
+    await client.roundTrip()
+    t.same(client.received, [
+      { channel: 'room:lobby', data: 'one' },
+      { channel: 'room:lobby', data: 'two' },
+      { channel: 'room:lobby', data: 'three' }
+    ])
+  })
+
+  t.test('a socket without removeListener that closes after its last detach changes nothing', async (t) => {
+    const app = appFor(t)
+    await app.register(broadcast, { redis: server.url, heartbeatInterval: false })
+    await app.ready()
+    const closers: Array<() => void> = []
+    const socket = { readyState: 1, bufferedAmount: 0, send: () => {}, close: () => {}, terminate: () => {}, once: (_event: 'close', listener: () => void) => { closers.push(listener) } }
+    app.broadcast.attach(socket, ['a'])()
+    const detach = app.broadcast.attach(socket, ['b'])
+    t.equal(closers.length, 2, 'a socket that cannot take a listener back gets one per membership')
+    ;(closers[0] as () => void)()
+    t.same({ listeners: app.broadcast.stats().listeners, sockets: app.broadcast.stats().sockets }, { listeners: 0, sockets: 0 }, 'the close detached the socket')
+    ;(closers[1] as () => void)()
+    detach()
+    t.same({ listeners: app.broadcast.stats().listeners, sockets: app.broadcast.stats().sockets }, { listeners: 0, sockets: 0 })
   })
 
   t.test('a slow socket attached twice is dropped whole, from a message of another instance too', async (t) => {

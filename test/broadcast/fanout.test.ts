@@ -63,6 +63,21 @@ t.test('three instances, WebSocket clients on each', async (t) => {
     t.equal(seenA.length, 1, 'the publisher dropped its own echo')
   })
 
+  // Once the PUBLISH went out after local delivery: a message a handler published in reaction
+  // reached Redis, and every other instance, before the message that caused it.
+  t.test('a message a handler publishes in reaction reaches the other instances after its cause', async (t) => {
+    const [a, b] = instances as [Instance, Instance]
+    const offBot = a.app.broadcast.subscribe('room', (message) => {
+      if (message === 'question') a.app.broadcast.publish('room', 'answer').catch(t.error)
+    })
+    const onB = collect(b, 'room')
+    t.teardown(() => { offBot(); onB.off() })
+    await waitRedisSubscribers(admin, 'room', 2)
+    await a.app.broadcast.publish('room', 'question')
+    await onB.waitFor(2)
+    t.same(onB.seen, ['question', 'answer'])
+  })
+
   t.test('subscriptions are reference-counted: Redis unsubscribes when the last local listener leaves', async (t) => {
     const [a, b] = instances as [Instance, Instance]
     const offs = [a.app.broadcast.subscribe('refs', () => {}), a.app.broadcast.subscribe('refs', () => {}), b.app.broadcast.subscribe('refs', () => {})]

@@ -15,7 +15,10 @@ t.test('options', async (t) => {
     ['logLevel (a Fastify register key)', { redis: server.url, logLevel: 'warn' }, /option `logLevel` is invalid: expected no such option: `logLevel` is a Fastify register option/],
     ['prefix', { redis: server.url, prefix: 'has space' }, /option `prefix` is invalid/],
     ['sharded', { redis: server.url, sharded: 'yes' }, /option `sharded` is invalid: expected a boolean/],
-    ['maxBytes', { redis: server.url, maxBytes: 0 }, /option `maxBytes` is invalid: expected an integer from 1 to 67108864/],
+    ['maxBytes', { redis: server.url, maxBytes: 0 }, /option `maxBytes` is invalid: expected an integer from 1 to 4194304$/],
+    // Once up to 64 MiB: past Redis's stock pub/sub output-buffer limit (32 MB) a message was
+    // reported accepted, reached no instance and got every subscriber disconnected.
+    ['maxBytes past what stock Redis pub/sub carries', { redis: server.url, maxBytes: 4 * 1024 * 1024 + 1 }, /option `maxBytes` is invalid: expected an integer from 1 to 4194304$/],
     ['maxPayloadBytes (renamed)', { redis: server.url, maxPayloadBytes: 1000 }, /option `maxPayloadBytes` is invalid: expected `maxBytes` \(the option was renamed/],
     ['publishTimeout (renamed)', { redis: server.url, publishTimeout: 1000 }, /option `publishTimeout` is invalid: expected `timeout` \(the option was renamed/],
     ['allowedOrigins', { redis: server.url, allowedOrigins: 'https://a.example' }, /option `allowedOrigins` is invalid: expected an array of origins/],

@@ -1,7 +1,7 @@
 import t from 'tap'
 import { Cluster } from 'ioredis'
 import health, { redisCheck } from '@scaleout/health'
-import { adminFor, appFor, redisFor, RedisClusterHarness, type RedisServer, waitUntil } from '../helpers/index.js'
+import { adminFor, appFor, FreezingProxy, redisFor, RedisClusterHarness, type RedisServer, waitUntil } from '../helpers/index.js'
 import { build } from './fixtures/app.js'
 
 const ROUTES = ['/health/live', '/health/ready', '/health/startup', '/health', '/health/ready?probe=1']
@@ -156,4 +156,20 @@ t.test('a Cluster with no known master fails the check and says so', async (t) =
   const { app } = await build(t, { checks: { cluster: { ...redisCheck(lazy), interval: 60_000 } } })
   await app.ready()
   t.match(app.health.report().checks['cluster:responseTime'], [{ status: 'fail', output: 'no Redis Cluster master is known (cluster status: wait)' }])
+})
+
+// The plugin's own client on a link that goes silent (frozen both ways, new connections refused).
+t.test('readiness on a frozen Redis link: fails, then recovers without a restart', async (t) => {
+  const server = await redisFor(t)
+  const proxy = await FreezingProxy.start(server.port)
+  t.teardown(async () => await proxy.close())
+  const { app } = await build(t, { redis: proxy.url, redisCheck: { interval: 200, timeout: 150 } })
+  await app.ready()
+  t.equal((await app.inject('/health/ready')).statusCode, 200)
+  proxy.refuseNew()
+  t.equal(proxy.freezeAll(), 1)
+  await waitUntil('readiness 503 on the frozen link', async () => (await app.inject('/health/ready')).statusCode === 503, 15_000)
+  proxy.acceptNew()
+  await waitUntil('readiness 200 again', async () => (await app.inject('/health/ready')).statusCode === 200, 20_000)
+  t.match(app.health.report().checks['redis:responseTime'], [{ status: 'pass' }])
 })

@@ -124,10 +124,13 @@ export class Broadcaster {
     const body = cleanEncoded(this.codec.encode(message) as string)
     const meta: MessageMeta = Object.freeze({ channel, id: randomUUID(), origin: this.instanceId, time: Date.now(), local: true })
     this.counters.published++
-    // Local subscribers first, synchronously: they never wait on (or for) Redis.
+    // The PUBLISH is queued on the connection before any local handler runs: a handler that
+    // publishes in reaction queues its PUBLISH after this one, so other instances get the cause
+    // before the effect. Local subscribers are then reached synchronously, never waiting for Redis.
+    const sent = this.send(this.channelPrefix + channel, encodeEnvelope(meta.id, meta.origin, meta.time, body))
     const delivered = this.hub.has(channel) ? this.hub.deliver(new Delivery(meta, body)) : 0
     try {
-      const receivers = await this.send(this.channelPrefix + channel, encodeEnvelope(meta.id, meta.origin, meta.time, body))
+      const receivers = await sent
       return { id: meta.id, delivered, remote: true, receivers, error: null }
     } catch (err) {
       this.counters.remoteFailures++
@@ -153,19 +156,35 @@ export class Broadcaster {
     const unique = [...new Set(channels.map(checkChannel))]
     // Closed already (it went away while channels() ran): 'close' will not fire again to detach it.
     if (socket.readyState > 1) return () => undefined
-    const listener = new SocketListener(socket, unique, maxBufferedBytes, (slow) => this.dropSlow(slow))
+    // maxChannels bounds the socket, not one call: attached once per room, it counts every room.
+    const existing = this.sockets.get(socket)
+    const total = (existing?.channels.size ?? 0) + unique.filter((channel) => existing?.channels.has(channel) !== true).length
+    if (total > maxChannels) throw new TooManyChannelsError(maxChannels, total)
+    const member = existing ?? this.sockets.add(socket, new SocketListener(socket, maxBufferedBytes, (slow) => this.dropSlow(slow)))
+    member.listener.maxBufferedBytes = Math.min(member.listener.maxBufferedBytes, maxBufferedBytes)
+    for (const channel of unique) {
+      const holders = member.channels.get(channel) ?? 0
+      member.channels.set(channel, holders + 1)
+      // A channel the socket is in already is not joined twice: each message reaches it once.
+      if (holders === 0) this.join(channel, member.listener)
+    }
     let attached = true
     const detach = (): void => {
       if (!attached) return
       attached = false
-      // A socket attached again and again (one attach per room, say) keeps no listener per detach.
-      socket.removeListener?.('close', detach)
-      this.sockets.delete(socket, detach)
-      for (const channel of unique) this.leave(channel, listener)
+      member.detaches.delete(detach)
+      for (const channel of unique) {
+        const holders = (member.channels.get(channel) as number) - 1
+        if (holders > 0) {
+          member.channels.set(channel, holders)
+        } else {
+          member.channels.delete(channel)
+          this.leave(channel, member.listener)
+        }
+      }
+      if (member.detaches.size === 0) this.sockets.delete(socket, member)
     }
-    for (const channel of unique) this.join(channel, listener)
-    this.sockets.add(socket, detach)
-    socket.once('close', detach)
+    member.detaches.add(detach)
     return detach
   }
 

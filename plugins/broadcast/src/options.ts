@@ -29,8 +29,14 @@ const KNOWN = ['redis', 'prefix', 'sharded', 'maxBytes', 'timeout', 'heartbeatIn
 // Options renamed in this release: refused with the new name, rather than ignored or guessed at.
 const RENAMED: Record<string, string> = { maxPayloadBytes: 'maxBytes', publishTimeout: 'timeout' }
 
-/** Largest accepted `maxBytes`. */
-export const MAX_BYTES = 64 * 1024 * 1024
+/**
+ * Largest accepted `maxBytes`: 4 MiB. Redis buffers every message once per subscribed connection,
+ * and its stock `client-output-buffer-limit pubsub 32mb 8mb 60` disconnects a subscriber whose
+ * buffer passes 32 MB, or 8 MB for 60 s. Past 32 MB a message was reported accepted yet reached no
+ * instance, and cost every subscriber its subscription. At 4 MiB one message with its envelope
+ * stays under the soft limit on its own, and eight fit under the hard one.
+ */
+export const MAX_BYTES = 4 * 1024 * 1024
 
 export function checkMaxBytes (value: unknown): number {
   return checkInteger(PLUGIN, 'maxBytes', value, 1, MAX_BYTES)

@@ -15,13 +15,12 @@ export const MESSAGE_TOO_BIG = 1009
  */
 export class SocketListener implements Listener {
   readonly socket: BroadcastSocket
-  readonly channels: string[]
-  private readonly maxBufferedBytes: number
+  /** The smallest any attachment of the socket asked for: the one listener serves them all. */
+  maxBufferedBytes: number
   private readonly onSlow: (listener: SocketListener) => void
 
-  constructor (socket: BroadcastSocket, channels: string[], maxBufferedBytes: number, onSlow: (listener: SocketListener) => void) {
+  constructor (socket: BroadcastSocket, maxBufferedBytes: number, onSlow: (listener: SocketListener) => void) {
     this.socket = socket
-    this.channels = channels
     this.maxBufferedBytes = maxBufferedBytes
     this.onSlow = onSlow
   }
@@ -38,31 +37,54 @@ export class SocketListener implements Listener {
 }
 
 /**
- * Every attached socket, with the detach of each of its attachments (a socket may be attached more
- * than once, to different channels), so that shutdown can close them all with 1001.
+ * One socket's place in the hub, however many times it was attached (once per room, say): a single
+ * listener, so a channel two attachments name is sent once, and a single 'close' listener, so
+ * attaching again and again grows nothing on the socket. `channels` counts the attachments holding
+ * each channel: the socket leaves a channel with the last of them, and their number is what
+ * maxChannels bounds.
  */
+export class Membership {
+  readonly listener: SocketListener
+  readonly channels = new Map<string, number>()
+  /** The detach of each live attachment. */
+  readonly detaches = new Set<() => void>()
+  readonly onClose: () => void
+
+  constructor (listener: SocketListener, onClose: () => void) {
+    this.listener = listener
+    this.onClose = onClose
+  }
+}
+
+/** Every attached socket with its membership, so that shutdown can close them all with 1001. */
 export class SocketRegistry {
-  private readonly sockets = new Map<BroadcastSocket, Set<() => void>>()
+  private readonly sockets = new Map<BroadcastSocket, Membership>()
   get size (): number {
     return this.sockets.size
   }
 
-  add (socket: BroadcastSocket, detach: () => void): void {
-    const detaches = this.sockets.get(socket)
-    if (detaches === undefined) this.sockets.set(socket, new Set([detach]))
-    else detaches.add(detach)
+  get (socket: BroadcastSocket): Membership | undefined {
+    return this.sockets.get(socket)
   }
 
-  /** Called once per attachment (its detach runs once): the socket is always here. */
-  delete (socket: BroadcastSocket, detach: () => void): void {
-    const detaches = this.sockets.get(socket) as Set<() => void>
-    detaches.delete(detach)
-    if (detaches.size === 0) this.sockets.delete(socket)
+  /** A socket's first attachment: its membership, detached whole when the socket closes. */
+  add (socket: BroadcastSocket, listener: SocketListener): Membership {
+    const member = new Membership(listener, () => this.detach(socket))
+    this.sockets.set(socket, member)
+    socket.once('close', member.onClose)
+    return member
   }
 
-  /** Runs every detach of an attached socket (each also deletes itself here). */
+  /** Called once the socket's last attachment is detached: its 'close' listener goes too. */
+  delete (socket: BroadcastSocket, member: Membership): void {
+    this.sockets.delete(socket)
+    socket.removeListener?.('close', member.onClose)
+  }
+
+  /** Runs every detach of an attached socket (the last one also deletes it here). */
   detach (socket: BroadcastSocket): void {
-    for (const detach of [...this.sockets.get(socket) as Set<() => void>]) detach()
+    const member = this.sockets.get(socket)
+    if (member !== undefined) for (const detach of [...member.detaches]) detach()
   }
 
   /**

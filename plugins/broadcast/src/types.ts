@@ -35,7 +35,7 @@ export interface BroadcastOptions {
   dedupWindow?: number
   /** Default for sockets: buffered bytes past which a slow client is dropped. Default 1 MiB. */
   maxBufferedBytes?: number
-  /** Default for sockets: most channels one socket may join. Default 100. */
+  /** Default for sockets: most channels one socket may be in, over all its attach() calls. Default 100. */
   maxChannelsPerSocket?: number
 }
 
@@ -102,7 +102,7 @@ export interface BroadcastSocket {
   close: (code?: number, reason?: string) => void
   terminate: () => void
   once: (event: 'close', listener: () => void) => unknown
-  /** Called, when the socket has it (ws's do), to take back the 'close' listener of an attachment detached early. */
+  /** Called, when the socket has it (ws's do), to take back the socket's 'close' listener once its last attachment is detached. */
   removeListener?: (event: 'close', listener: () => void) => unknown
 }
 
@@ -115,9 +115,9 @@ export interface RouteSocket extends Omit<BroadcastSocket, 'send'> {
 }
 
 export interface AttachOptions {
-  /** Buffered bytes past which this socket is dropped. Default: the plugin's maxBufferedBytes. */
+  /** Buffered bytes past which this socket is dropped (the smallest of its attachments'). Default: the plugin's maxBufferedBytes. */
   maxBufferedBytes?: number
-  /** Most channels this socket may join. Default: the plugin's maxChannelsPerSocket. */
+  /** Most channels this socket may be in, counted over all its attachments. Default: the plugin's maxChannelsPerSocket. */
   maxChannels?: number
 }
 

@@ -17,16 +17,37 @@ function round (ms: number): number {
   return Math.round(ms * 100) / 100
 }
 
+const asText = (value: unknown): unknown => value instanceof Error && typeof value.message === 'string' ? value.message : String(value)
+const asJson = (value: unknown): unknown => JSON.stringify(value)
+
+/**
+ * Text for anything a check throws or reports. It never throws: String() fails on a null-prototype
+ * object, JSON.stringify on a BigInt, both on a revoked Proxy, and a throw here would escape the
+ * runner instead of failing the check. JSON first for statuses (a string shows quoted), text first
+ * for thrown values (an Error shows its message).
+ */
+export function describe (value: unknown, first: 'text' | 'json' = 'text'): string {
+  for (const attempt of first === 'text' ? [asText, asJson] : [asJson, asText]) {
+    try {
+      const text = attempt(value)
+      if (typeof text === 'string') return text
+    } catch {
+      // Try the next way; the last resort below cannot throw.
+    }
+  }
+  return `a value of type ${typeof value} that cannot be written as text`
+}
+
 function one (value: CheckObservation, durationMs: number, time: string): Observation {
   const { status, ...fields } = value
   if (status !== undefined && !isStatus(status)) {
-    return { status: 'fail', observedValue: round(durationMs), observedUnit: 'ms', output: `check reported the unknown status ${JSON.stringify(status)}`, time }
+    return { status: 'fail', observedValue: round(durationMs), observedUnit: 'ms', output: `check reported the unknown status ${describe(status, 'json')}`, time }
   }
   // The report is JSON: a field it cannot hold (a BigInt, a cycle) would fail every /health answer.
   try {
     JSON.stringify(fields)
   } catch (err) {
-    return { status: 'fail', observedValue: round(durationMs), observedUnit: 'ms', output: `check returned an observation that is not JSON: ${(err as Error).message}`, time }
+    return { status: 'fail', observedValue: round(durationMs), observedUnit: 'ms', output: `check returned an observation that is not JSON: ${describe(err)}`, time }
   }
   const measured = fields.observedValue === undefined ? { observedValue: round(durationMs), observedUnit: 'ms' } : {}
   return { status: status ?? 'pass', ...fields, ...measured, time }
@@ -48,7 +69,7 @@ export function fromValue (value: unknown, durationMs: number, time: string): Ob
 }
 
 export function fromError (err: unknown, durationMs: number, time: string): Observation[] {
-  const output = err instanceof Error ? err.message : String(err)
+  const output = describe(err)
   return [{ status: 'fail', observedValue: round(durationMs), observedUnit: 'ms', output, time }]
 }
 

@@ -17,7 +17,7 @@ export async function healthPlugin (fastify: FastifyInstance, options: HealthOpt
   const identity = instanceIdentity({ version: settings.version })
   const entries = new Map<string, Entry>()
   const state = new HealthState(entries)
-  const runner = new CheckRunner(entries, () => state.update())
+  const runner = new CheckRunner(entries, () => state.update(), fastify.log)
 
   await addChecks(fastify, runner, settings)
 

@@ -1,6 +1,7 @@
 import { performance } from 'node:perf_hooks'
+import type { FastifyBaseLogger } from 'fastify'
 import { CheckStuckError, CheckTimeoutError, DuplicateCheckError } from './errors.js'
-import { fromError, fromValue, statusOf, type Observation } from './observations.js'
+import { describe, fromError, fromValue, statusOf, type Observation } from './observations.js'
 import type { CheckSettings } from './options.js'
 import type { CheckFunction, CheckResult } from './types.js'
 
@@ -34,10 +35,12 @@ export class CheckRunner {
   readonly entries: Map<string, Entry>
   private running = false
   private readonly changed: () => void
+  private readonly log: FastifyBaseLogger
 
-  constructor (entries: Map<string, Entry>, changed: () => void) {
+  constructor (entries: Map<string, Entry>, changed: () => void, log: FastifyBaseLogger) {
     this.entries = entries
     this.changed = changed
+    this.log = log
   }
 
   add (name: string, check: CheckFunction, settings: CheckSettings, scope: Scope = 'readiness', dispose?: () => void): void {
@@ -77,9 +80,13 @@ export class CheckRunner {
     }
   }
 
-  /** A run nobody awaits; `execute` turns every failure into a result, so it cannot reject. */
+  /**
+   * A run nobody awaits. `execute` turns every failure of a check into a result; should our own
+   * bookkeeping still throw, it is logged here: an unhandled rejection would end the process
+   * under Node's default, and `run` has already scheduled the next run.
+   */
   private background (entry: Entry): void {
-    this.run(entry)
+    this.run(entry).catch((err: unknown) => { this.log.error({ err, check: entry.name }, 'health check run failed') })
   }
 
   private async run (entry: Entry): Promise<void> {
@@ -104,12 +111,18 @@ export class CheckRunner {
     const started = performance.now()
     entry.startedAt = started
     let observations: Observation[]
-    if (entry.unsettledSince !== undefined) {
-      // Piling a new PING on a hung connection helps nobody; report the hang until it settles.
-      const waited = started - entry.unsettledSince
-      observations = fromError(new CheckStuckError(Math.round(waited)), waited, new Date().toISOString())
-    } else {
-      observations = await this.attempt(entry, started)
+    try {
+      if (entry.unsettledSince !== undefined) {
+        // Piling a new PING on a hung connection helps nobody; report the hang until it settles.
+        const waited = started - entry.unsettledSince
+        observations = fromError(new CheckStuckError(Math.round(waited)), waited, new Date().toISOString())
+      } else {
+        observations = await this.attempt(entry, started)
+      }
+    } catch (err) {
+      // Reading what the check returned threw (a getter, a Proxy): that is a failed check too, not a
+      // rejection out of ready(), refresh() or the background loop, nor a stale last result.
+      observations = fromError(`check result could not be read: ${describe(err)}`, performance.now() - started, new Date().toISOString())
     }
     entry.result = { key: entry.result.key, critical: entry.settings.critical, status: statusOf(observations), observations }
     this.changed()
@@ -129,11 +142,15 @@ export class CheckRunner {
         reject(err)
       }, timeout)
     })
-    const observations = await Promise.race([work, expiry]).then(
-      (value) => fromValue(value, performance.now() - started, new Date().toISOString()),
-      (err: unknown) => fromError(err, performance.now() - started, new Date().toISOString())
-    )
-    clearTimeout(timer)
-    return observations
+    let value: unknown
+    try {
+      value = await Promise.race([work, expiry])
+    } catch (err) {
+      return fromError(err, performance.now() - started, new Date().toISOString())
+    } finally {
+      clearTimeout(timer)
+    }
+    // Outside the try: a throw while reading the value is reported by execute() as such.
+    return fromValue(value, performance.now() - started, new Date().toISOString())
   }
 }
