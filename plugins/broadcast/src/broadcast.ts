@@ -4,7 +4,7 @@ import { boundFor, checkInteger, createCodec, invalid, instanceIdentity, Subscri
 import { DedupWindow } from './dedup.js'
 import { cleanEncoded, decodeEnvelope, Delivery, encodeEnvelope } from './envelope.js'
 import { ClosedError, InvalidChannelError, InvalidHandlerError, TooManyChannelsError } from './errors.js'
-import { handlerListener, Hub, type Listener } from './hub.js'
+import { handlerListener, Hub, type Listener, type Receipt } from './hub.js'
 import { PLUGIN, type Settings } from './options.js'
 import type { OriginCheck } from './origin.js'
 import { SocketListener, SocketRegistry } from './sockets.js'
@@ -29,6 +29,9 @@ function newInstanceId (): string {
 }
 
 type Counters = Omit<BroadcastStats, 'channels' | 'listeners' | 'sockets'>
+
+/** A publish on a channel without local listeners. */
+const NOBODY: Receipt = Object.freeze({ reached: 0 })
 
 /**
  * Local fan-out over the core's resilient subscription, behind `fastify.broadcast`. The
@@ -126,16 +129,18 @@ export class Broadcaster {
     this.counters.published++
     // The PUBLISH is queued on the connection before any local handler runs: a handler that
     // publishes in reaction queues its PUBLISH after this one, so other instances get the cause
-    // before the effect. Local subscribers are then reached synchronously, never waiting for Redis.
+    // before the effect. Local subscribers are then reached synchronously, never waiting for Redis;
+    // a reaction published by one of them waits for the cause to reach them all (see Hub.deliver),
+    // so they too get the cause first. Either way the receipt is final before `sent` can settle.
     const sent = this.send(this.channelPrefix + channel, encodeEnvelope(meta.id, meta.origin, meta.time, body))
-    const delivered = this.hub.has(channel) ? this.hub.deliver(new Delivery(meta, body)) : 0
+    const local = this.hub.has(channel) ? this.hub.deliver(new Delivery(meta, body)) : NOBODY
     try {
       const receivers = await sent
-      return { id: meta.id, delivered, remote: true, receivers, error: null }
+      return { id: meta.id, delivered: local.reached, remote: true, receivers, error: null }
     } catch (err) {
       this.counters.remoteFailures++
       this.log.warn({ err, plugin: PLUGIN, channel }, `${PLUGIN}: publish reached local subscribers only`)
-      return { id: meta.id, delivered, remote: false, receivers: null, error: err as Error }
+      return { id: meta.id, delivered: local.reached, remote: false, receivers: null, error: err as Error }
     }
   }
 

@@ -61,7 +61,7 @@ export type MessageHandler = (message: unknown, meta: MessageMeta) => void | Pro
 /** What a publish did. It never rejects because of Redis: a remote failure is reported here. */
 export interface PublishResult {
   id: string
-  /** Local handlers and sockets it was delivered to, before Redis was asked. */
+  /** Local handlers and sockets it was delivered to. */
   delivered: number
   /** True when Redis accepted the message for the other instances. */
   remote: boolean
@@ -141,7 +141,8 @@ export interface Broadcast {
   readonly sharded: boolean
   /**
    * Delivers `message` (any JSON value) to every subscriber of `channel` on every instance:
-   * here first, synchronously, then through Redis. Rejects only for a bad channel or message.
+   * here synchronously (published by a handler, right after the message being delivered), and
+   * through Redis. Rejects only for a bad channel or message.
    */
   publish: (channel: string, message: unknown) => Promise<PublishResult>
   /** Calls `handler` for each message on `channel`; returns the function that unsubscribes. */
