@@ -22,6 +22,35 @@ function swap (text: string, from: string, to: string): string {
 }
 
 const PROXY = '## Proxy settings that pair with it'
+
+type Balancer = 'nginx' | 'haproxy' | 'health-nginx'
+
+/**
+ * A README block in real nginx or HAProxy in front of the app on `appPort`: the proxy README's
+ * blocks, or the health README's nginx block (the drain section, its two upstream servers both the app).
+ */
+async function startFront (balancer: Balancer, appPort: number): Promise<{ port: number, stop: () => Promise<void> }> {
+  if (balancer === 'nginx') {
+    return await startNginx({
+      config: ({ ports }) => `http {\n${swap(swap(block('proxy', PROXY, 'nginx'), 'listen 80;', `listen 127.0.0.1:${ports[0] as number};`), 'http://app', `http://127.0.0.1:${appPort}`)}\n}`
+    })
+  }
+  if (balancer === 'health-nginx') {
+    return await startNginx({
+      config: ({ ports }) => {
+        let text = swap(block('health', '### nginx', 'nginx'), 'listen 80;', `listen 127.0.0.1:${ports[0] as number};`)
+        text = swap(text, 'server 10.0.0.11:3000', `server 127.0.0.1:${appPort}`)
+        return `http {\n${swap(text, 'server 10.0.0.12:3000', `server 127.0.0.1:${appPort}`)}\n}`
+      }
+    })
+  }
+  return await startHaproxy((front) => [
+    'defaults', '    mode http', '    timeout connect 2s', '    timeout client 10s', '    timeout server 10s',
+    swap(block('proxy', PROXY, 'haproxy'), 'bind :80', `bind 127.0.0.1:${front}`),
+    'backend app', `    server app1 127.0.0.1:${appPort}`, ''
+  ].join('\n'))
+}
+
 // The health README's nginx block (the drain section) clears Forwarded: only the default header applies.
 for (const balancer of ['nginx', 'haproxy', 'health-nginx'] as const) {
   t.test(`the README's ${balancer} block: no client chooses its address, protocol or host, nor sees health details`, async (t) => {
@@ -29,32 +58,8 @@ for (const balancer of ['nginx', 'haproxy', 'health-nginx'] as const) {
     t.teardown(async () => await app.close())
     await app.listen({ host: '127.0.0.1', port: 0 })
     const appPort = (app.server.address() as { port: number }).port
-    let port: number
-    if (balancer === 'nginx') {
-      const nginx = await startNginx({
-        config: ({ ports }) => `http {\n${swap(swap(block('proxy', PROXY, 'nginx'), 'listen 80;', `listen 127.0.0.1:${ports[0] as number};`), 'http://app', `http://127.0.0.1:${appPort}`)}\n}`
-      })
-      t.teardown(nginx.stop)
-      port = nginx.port
-    } else if (balancer === 'health-nginx') {
-      const nginx = await startNginx({
-        config: ({ ports }) => {
-          let text = swap(block('health', '### nginx', 'nginx'), 'listen 80;', `listen 127.0.0.1:${ports[0] as number};`)
-          text = swap(text, 'server 10.0.0.11:3000', `server 127.0.0.1:${appPort}`)
-          return `http {\n${swap(text, 'server 10.0.0.12:3000', `server 127.0.0.1:${appPort}`)}\n}`
-        }
-      })
-      t.teardown(nginx.stop)
-      port = nginx.port
-    } else {
-      const haproxy = await startHaproxy((front) => [
-        'defaults', '    mode http', '    timeout connect 2s', '    timeout client 10s', '    timeout server 10s',
-        swap(block('proxy', PROXY, 'haproxy'), 'bind :80', `bind 127.0.0.1:${front}`),
-        'backend app', `    server app1 127.0.0.1:${appPort}`, ''
-      ].join('\n'))
-      t.teardown(haproxy.stop)
-      port = haproxy.port
-    }
+    const { port, stop } = await startFront(balancer, appPort)
+    t.teardown(stop)
     for (const attempt of [...ATTEMPTS, ...HOST_LISTS]) {
       for (const mode of balancer === 'health-nginx' ? ['x-forwarded-for' as const] : MODES) {
         const answer = await send(port, `/${mode}`, attempt)
@@ -101,21 +106,18 @@ for (const balancer of ['nginx', 'haproxy'] as const) {
   })
 }
 
-// The README's own promise for these blocks: they leave proxy_http_version at 1.0, so an HTTP/1.0
-// request without Host reaches the app (rule 5: request.host '', probes keep working).
-for (const balancer of ['nginx', 'haproxy'] as const) {
+// The README's own promise for the proxy blocks: they leave proxy_http_version at 1.0, so an
+// HTTP/1.0 request without Host reaches the app (rule 5: request.host '', probes keep working). The
+// health README's block speaks HTTP/1.1 upstream (keep-alive) and sends `Host: -` for such a request,
+// as deploy/nginx.conf does. Before, it sent an HTTP/1.1 request without Host, which the app refused
+// with 400.
+for (const balancer of ['nginx', 'haproxy', 'health-nginx'] as const) {
   t.test(`the README's ${balancer} block: an HTTP/1.0 request without Host reaches the app with request.host ''`, async (t) => {
     const app = await reportingApp()
     t.teardown(async () => await app.close())
     await app.listen({ host: '127.0.0.1', port: 0 })
     const appPort = (app.server.address() as { port: number }).port
-    const front = balancer === 'nginx'
-      ? await startNginx({ config: ({ ports }) => `http {\n${swap(swap(block('proxy', PROXY, 'nginx'), 'listen 80;', `listen 127.0.0.1:${ports[0] as number};`), 'http://app', `http://127.0.0.1:${appPort}`)}\n}` })
-      : await startHaproxy((port) => [
-        'defaults', '    mode http', '    timeout connect 2s', '    timeout client 10s', '    timeout server 10s',
-        swap(block('proxy', PROXY, 'haproxy'), 'bind :80', `bind 127.0.0.1:${port}`),
-        'backend app', `    server app1 127.0.0.1:${appPort}`, ''
-      ].join('\n'))
+    const front = await startFront(balancer, appPort)
     t.teardown(front.stop)
     const answer = await sendWithoutHost(front.port, '/x-forwarded-for')
     t.equal(answer.status, 200)

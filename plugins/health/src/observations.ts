@@ -18,13 +18,35 @@ function round (ms: number): number {
 }
 
 const asText = (value: unknown): unknown => value instanceof Error && typeof value.message === 'string' ? value.message : String(value)
-const asJson = (value: unknown): unknown => JSON.stringify(value)
+// JSON holds an Error's own enumerable fields only (a `code`, say), never its message: `{}` says nothing.
+const asJson = (value: unknown): unknown => {
+  const text = JSON.stringify(value)
+  return text === '{}' && value instanceof Error ? undefined : text
+}
+
+// A class name fit to print: no markup, no line breaks, bounded.
+const NAME = /^[\w$]{1,64}$/
+
+/** The last resort, built from what still reads safely: whether it is an Error, and its class's name. */
+function unwritable (value: unknown): string {
+  let kind = `a value of type ${typeof value}`
+  try {
+    if (value instanceof Error) {
+      kind = 'an error'
+      const name: unknown = value.constructor.name
+      if (typeof name === 'string' && NAME.test(name)) kind = `an error (${name})`
+    }
+  } catch {
+    // A Proxy or a getter that throws: what was read so far stands.
+  }
+  return `${kind} that cannot be written as text`
+}
 
 /**
  * Text for anything a check throws or reports. It never throws: String() fails on a null-prototype
- * object, JSON.stringify on a BigInt, both on a revoked Proxy, and a throw here would escape the
- * runner instead of failing the check. JSON first for statuses (a string shows quoted), text first
- * for thrown values (an Error shows its message).
+ * object, JSON.stringify on a BigInt, both on a revoked Proxy or an Error whose message getter
+ * throws, and a throw here would escape the runner instead of failing the check. JSON first for
+ * statuses (a string shows quoted), text first for thrown values (an Error shows its message).
  */
 export function describe (value: unknown, first: 'text' | 'json' = 'text'): string {
   for (const attempt of first === 'text' ? [asText, asJson] : [asJson, asText]) {
@@ -35,7 +57,7 @@ export function describe (value: unknown, first: 'text' | 'json' = 'text'): stri
       // Try the next way; the last resort below cannot throw.
     }
   }
-  return `a value of type ${typeof value} that cannot be written as text`
+  return unwritable(value)
 }
 
 function one (value: CheckObservation, durationMs: number, time: string): Observation {
