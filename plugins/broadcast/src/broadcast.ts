@@ -7,7 +7,7 @@ import { ClosedError, InvalidChannelError, InvalidHandlerError, TooManyChannelsE
 import { handlerListener, Hub, type Listener, type Receipt } from './hub.js'
 import { PLUGIN, type Settings } from './options.js'
 import type { OriginCheck } from './origin.js'
-import { SocketListener, SocketRegistry } from './sockets.js'
+import { type DropReason, SocketListener, SocketRegistry } from './sockets.js'
 import type { AttachOptions, BroadcastSocket, BroadcastStats, MessageHandler, MessageMeta, PublishResult } from './types.js'
 
 // How long a socket gets to answer the 1001 close handshake at shutdown before it is terminated.
@@ -165,7 +165,7 @@ export class Broadcaster {
     const existing = this.sockets.get(socket)
     const total = (existing?.channels.size ?? 0) + unique.filter((channel) => existing?.channels.has(channel) !== true).length
     if (total > maxChannels) throw new TooManyChannelsError(maxChannels, total)
-    const member = existing ?? this.sockets.add(socket, new SocketListener(socket, maxBufferedBytes, (slow) => this.dropSlow(slow)))
+    const member = existing ?? this.sockets.add(socket, new SocketListener(socket, maxBufferedBytes, (dropped, reason, err) => { this.drop(dropped, reason, err) }))
     member.listener.maxBufferedBytes = Math.min(member.listener.maxBufferedBytes, maxBufferedBytes)
     for (const channel of unique) {
       const holders = member.channels.get(channel) ?? 0
@@ -202,11 +202,19 @@ export class Broadcaster {
     }
   }
 
-  private dropSlow (listener: SocketListener): void {
-    this.counters.slowDropped++
-    this.log.warn({ plugin: PLUGIN, bufferedAmount: listener.socket.bufferedAmount }, `${PLUGIN}: dropped a WebSocket client that reads too slowly`)
+  private drop (listener: SocketListener, reason: DropReason, err: unknown): void {
+    if (reason === 'slow') {
+      this.counters.slowDropped++
+      this.log.warn({ plugin: PLUGIN, bufferedAmount: listener.socket.bufferedAmount }, `${PLUGIN}: dropped a WebSocket client that reads too slowly`)
+    } else {
+      this.log.warn({ err, plugin: PLUGIN }, `${PLUGIN}: dropped a WebSocket client whose send threw`)
+    }
     this.sockets.detach(listener.socket)
-    listener.socket.terminate()
+    try {
+      listener.socket.terminate()
+    } catch {
+      // A socket whose send threw may throw here too; it is detached, which is what matters.
+    }
   }
 
   private join (channel: string, listener: Listener): void {

@@ -8,30 +8,41 @@ export const GOING_AWAY = 1001
 export const POLICY_VIOLATION = 1008
 export const MESSAGE_TOO_BIG = 1009
 
+/** Why a socket is dropped: it reads too slowly, or its send threw. */
+export type DropReason = 'slow' | 'send-failed'
+
 /**
  * A socket as a hub listener. Before each send it checks how much the socket has buffered: a
  * client that reads slower than we publish is terminated (its buffer is already full, so a close
- * frame would not get through) rather than buffered without bound.
+ * frame would not get through) rather than buffered without bound. A socket whose send throws (one
+ * of the app's own, passed to attach()) is dropped the same way: the throw must not stop the
+ * message on its way to the other listeners, nor reach publish() (which rejects only for bad
+ * input) or the subscriber's message event (where it would escape as an uncaught exception).
  */
 export class SocketListener implements Listener {
   readonly socket: BroadcastSocket
   /** The smallest any attachment of the socket asked for: the one listener serves them all. */
   maxBufferedBytes: number
-  private readonly onSlow: (listener: SocketListener) => void
+  private readonly onDrop: (listener: SocketListener, reason: DropReason, err?: unknown) => void
 
-  constructor (socket: BroadcastSocket, maxBufferedBytes: number, onSlow: (listener: SocketListener) => void) {
+  constructor (socket: BroadcastSocket, maxBufferedBytes: number, onDrop: (listener: SocketListener, reason: DropReason, err?: unknown) => void) {
     this.socket = socket
     this.maxBufferedBytes = maxBufferedBytes
-    this.onSlow = onSlow
+    this.onDrop = onDrop
   }
 
   deliver (delivery: Delivery): boolean {
     if (this.socket.readyState !== OPEN) return false
     if (this.socket.bufferedAmount > this.maxBufferedBytes) {
-      this.onSlow(this)
+      this.onDrop(this, 'slow')
       return false
     }
-    this.socket.send(delivery.frame(), { binary: false })
+    try {
+      this.socket.send(delivery.frame(), { binary: false })
+    } catch (err) {
+      this.onDrop(this, 'send-failed', err)
+      return false
+    }
     return true
   }
 }
