@@ -1,6 +1,7 @@
 import t, { type Test } from 'tap'
 import { readFileSync } from 'node:fs'
 import Fastify, { type FastifyInstance } from 'fastify'
+import pg from 'pg'
 import postgres, { type PostgresOptions } from '@scaleout/postgres'
 import { appFor } from '../helpers/fixtures.js'
 import { PgBouncer, pgbouncerVersion, SHIPPED } from '../helpers/pgbouncer.js'
@@ -148,6 +149,22 @@ t.test('through PgBouncer, lag past maxLag quarantines the replica and removing 
   await cluster.replica.setApplyDelay(0)
   await waitUntil('back in rotation', () => app.db.stats().replicas[0]?.state === 'up')
   t.equal((await app.inject('/notes/0')).headers['x-scaleout-db-route'], 'replica;reason=replica')
+})
+
+// The sampler reads the replica on a connection of its own, but through PgBouncer that is one more
+// client of the server connections PgBouncer shares among all its clients.
+t.test('through PgBouncer, statements holding every server connection of the replica\'s database make samples wait there, and fail, until they end', async (t) => {
+  const app = await instance(t, { timeout: 300, sampleInterval: 50 })
+  await waitUntil('replica in rotation', () => app.db.stats().replicas[0]?.state === 'up')
+  // default_pool_size as shipped (the first test checks it): every server connection to the replica.
+  const clients = Array.from({ length: 20 }, () => new pg.Client({ connectionString: bouncer.replicaUrl }))
+  t.teardown(async () => { await Promise.all(clients.map(async (c) => { await c.end() })) })
+  await Promise.all(clients.map(async (c) => { await c.connect() }))
+  const sleeping = Promise.all(clients.map(async (c) => await c.query('SELECT pg_sleep(3)')))
+  await waitUntil('out of rotation', () => app.db.stats().replicas[0]?.state === 'down')
+  await sleeping
+  await waitUntil('back in rotation', () => app.db.stats().replicas[0]?.state === 'up')
+  t.same(app.db.stats().replicas[0]?.pool, { total: 0, idle: 0, waiting: 0 }, 'no read ran: the samples alone failed')
 })
 
 /** Steady GETs until `during` is done; the bodies of those that were not 200. */

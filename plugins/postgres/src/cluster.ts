@@ -1,7 +1,7 @@
 import type { FastifyBaseLogger } from 'fastify'
 import { CommitPositions } from './commit-position.js'
 import { Host, type Quarantine } from './pools.js'
-import type { Settings } from './options.js'
+import type { HostSpec, Settings } from './options.js'
 import { VerifiedTokens } from './token.js'
 import type { RouteReason } from './types.js'
 import type { WalLayout } from './wal.js'
@@ -17,6 +17,12 @@ export class Cluster {
   readonly routes: Record<RouteReason, number>
   /** The primary's position for the tokens of committed writes, read once for all that commit meanwhile. */
   readonly positions: CommitPositions
+  /**
+   * Where the sampler reads each host: the primary on its position connection, each replica on one
+   * connection of its own. In the statements' pools a client's slow statements could keep it waiting
+   * until its samples failed, and a healthy host would leave rotation for every client.
+   */
+  readonly sampling: { readonly primary: Host, readonly replicas: readonly Host[] }
   private readonly positionHost: Host
   /** Tokens this instance has verified, so a client's repeated token costs no HMAC. */
   readonly tokens: VerifiedTokens
@@ -37,9 +43,12 @@ export class Cluster {
     this.replicas = settings.replicas.map((spec, i) => new Host('replica', i, spec, settings, log))
     // Position reads get a connection of their own: in the statements' pool they would queue behind
     // the very writes waiting for them. A pool the caller passed is used as it is.
-    const spec = settings.primary
-    this.positionHost = spec.kind === 'config' ? new Host('primary', 0, { ...spec, config: { ...spec.config, max: 1 } }, settings, log) : this.primary
+    this.positionHost = ownConnection(this.primary, 0, settings.primary, settings, log)
     this.positions = new CommitPositions(this.positionHost, settings.timeout, () => this.wal)
+    this.sampling = {
+      primary: this.positionHost,
+      replicas: this.replicas.map((host, i) => ownConnection(host, i, settings.replicas[i] as HostSpec, settings, log))
+    }
     this.tokens = new VerifiedTokens(settings.secrets)
     this.anyInRotation = this.replicas.length > 0
     this.routes = Object.fromEntries(REASONS.map((r) => [r, 0])) as Record<RouteReason, number>
@@ -87,7 +96,16 @@ export class Cluster {
   async close (): Promise<void> {
     this.closed = true
     for (const end of [...this.transactions]) end()
-    const hosts = new Set([this.primary, this.positionHost, ...this.replicas])
+    const hosts = new Set([this.primary, this.positionHost, ...this.replicas, ...this.sampling.replicas])
     await Promise.all([...hosts].map(async (h) => { await h.close() }))
   }
+}
+
+/**
+ * A pool of one connection to `host`, opened when first used and again after it is lost, ended on
+ * close. A pool the caller passed is used as it is: the plugin has no configuration to open
+ * another connection with.
+ */
+function ownConnection (host: Host, index: number, spec: HostSpec, settings: Settings, log: FastifyBaseLogger): Host {
+  return spec.kind === 'config' ? new Host(host.role, index, { ...spec, config: { ...spec.config, max: 1 } }, settings, log) : host
 }

@@ -31,15 +31,25 @@ export function failureOf (err: unknown): Failure | null {
 const NETWORK_CODES = new Set(['ECONNREFUSED', 'ECONNRESET', 'EPIPE', 'ETIMEDOUT', 'EHOSTUNREACH', 'ENETUNREACH', 'ENOTFOUND', 'EAI_AGAIN', 'ENOENT'])
 const CONNECTION_MESSAGE = /Connection terminated|connection error|Connection ended|Client was closed|timeout exceeded when trying to connect|server closed the connection|server login has been failing|query_wait_timeout|no more connections allowed|pgbouncer cannot connect to server/i
 
+const kBusyPool = Symbol('scaleout.postgres.busyPool')
+
+/** Whether `err` is a wait for a connection of a pool that had none free: not the host's failure. */
+export function waitedForBusyPool (err: unknown): boolean {
+  return typeof err === 'object' && err !== null && kBusyPool in err
+}
+
 /** A client from `host`'s pool before `deadline`, or a coded error; nothing has been sent yet. */
 export async function acquire (host: Host, deadline: number, budget: number): Promise<pg.PoolClient> {
   // pg's callback forms and one promise of our own: this runs twice per call, and a race of promises
   // costs several allocations more per request than the statement's own work on the client side.
   return await new Promise<pg.PoolClient>((resolve, reject) => {
     let settled = false
+    let queued = false
     const timer = setTimeout(() => {
       settled = true
-      reject(new DbTimeoutError(host.role, budget))
+      const timeout = new DbTimeoutError(host.role, budget)
+      if (queued) Object.defineProperty(timeout, kBusyPool, { value: true })
+      reject(timeout)
     }, Math.max(0, deadline - Date.now()))
     host.pool.connect((err, client) => {
       if (settled) {
@@ -52,6 +62,12 @@ export async function acquire (host: Host, deadline: number, budget: number): Pr
       if (err !== undefined && err !== null) reject(new DbUnavailableError(host.role, { cause: err }))
       else resolve(client as pg.PoolClient)
     })
+    // A pool with no connection free queues the call (and counts it in waitingCount) until one is
+    // given back: a wait there that times out says its connections are all in use (a client's slow
+    // statements, say), not that the host is failing. With room, the pool opens a connection for
+    // this call, and a wait that times out is the host not answering. A pool that keeps no such
+    // count (another driver's) has every timeout count.
+    queued = host.pool.waitingCount > 0
   })
 }
 

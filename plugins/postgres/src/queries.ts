@@ -1,7 +1,7 @@
 import type pg from 'pg'
 import type { Cluster } from './cluster.js'
 import { DbClosedError, DbOutcomeUnknownError } from './errors.js'
-import { acquire, answerOf, failureOf, isBroken, release, run, withClient } from './execute.js'
+import { acquire, answerOf, failureOf, isBroken, release, run, waitedForBusyPool, withClient } from './execute.js'
 import { refuseOpenTransaction } from './open-transaction.js'
 import { guard } from './pgbouncer.js'
 import type { Host } from './pools.js'
@@ -26,7 +26,8 @@ export function check (cluster: Cluster, statement: Statement): void {
  * One statement on one host before `deadline`; failures that say the host is at fault count against
  * it. A statement that overran counts only if the host then does not answer the cancel: a slow
  * statement is the caller's (a client could otherwise take replicas out of rotation with slow
- * queries), a hung host is the host's.
+ * queries), a hung host is the host's. For the same reason a wait for a pool whose connections are
+ * all in use does not count; a wait for a new connection does.
  */
 export async function attempt<R extends pg.QueryResultRow> (cluster: Cluster, host: Host, statement: Statement, values: unknown[] | undefined, deadline: number): Promise<pg.QueryResult<R>> {
   const budget = cluster.settings.timeout
@@ -43,7 +44,7 @@ export async function attempt<R extends pg.QueryResultRow> (cluster: Cluster, ho
     const failure = failureOf(err)
     const answer = answerOf(err)
     if (failure === 'timeout' && answer !== null) answer.then((answered) => { if (!answered) cluster.failed(host) })
-    else if (failure === 'unavailable' || failure === 'timeout') cluster.failed(host)
+    else if (failure === 'unavailable' || (failure === 'timeout' && !waitedForBusyPool(err))) cluster.failed(host)
     throw err
   }
 }

@@ -67,11 +67,14 @@ export class Sampler {
     this.timer.unref()
   }
 
-  /** One sample of every replica at once, then of the primary, each bounded by `timeout`; the next round starts after this one. */
+  /**
+   * One sample of every replica at once, then of the primary, each bounded by `timeout` and read on
+   * the host's sampling connection (see Cluster.sampling); the next round starts after this one.
+   */
   async round (): Promise<void> {
-    const { primary, replicas } = this.cluster
-    const replicaSamples = await Promise.all(replicas.map(async (h) => await this.sample(h, REPLICA_SQL)))
-    const after = this.primarySampled(await this.sample(primary, PRIMARY_SQL))
+    const { replicas, sampling } = this.cluster
+    const replicaSamples = await Promise.all(sampling.replicas.map(async (h) => await this.sample(h, REPLICA_SQL)))
+    const after = this.primarySampled(await this.sample(sampling.primary, PRIMARY_SQL))
     replicas.forEach((host, i) => { this.replicaSampled(host, replicaSamples[i] as Sampled, after) })
     this.cluster.noteRotation()
   }
