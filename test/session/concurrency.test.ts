@@ -159,3 +159,30 @@ t.test('with cookie.maxAge, a read that finishes after another request\'s login 
   t.not(cookieOf(late), loggedIn)
   t.same((await app.inject({ url: '/data', headers: { cookie: cookieOf(late) as string } })).json(), {}, 'which reads as no session')
 })
+
+// Regression: a request that carried the old cookie and read the session just after another
+// request's login (a page polling /me while the user logs in) found the forwarding record the
+// login's regenerate() left, read it as no session and cleared the cookie; its response, arriving
+// after the login's, deleted the new id the browser had just been given, logging the user out.
+t.test('a read with the old cookie after another request\'s login sends no cookie, so the browser keeps the new id', async (t) => {
+  const server = await redisFor(t)
+  for (const cookieOption of [{}, { maxAge: '1h' }]) {
+    const app = await build(t, { redis: server.url, cookie: cookieOption })
+    const cookie = cookieOf(await app.inject({ method: 'POST', url: '/set', payload: { n: 1 } })) as string
+    const loggedIn = cookieOf(await app.inject({ method: 'POST', url: '/login', headers: { cookie }, payload: { userId: 'poller', keep: ['n'] } })) as string
+    const late = await app.inject({ url: '/get/n', headers: { cookie } })
+    t.equal(late.statusCode, 200)
+    t.same(late.json(), { value: null }, 'the old id reads as no session')
+    t.same(late.headers['set-cookie'], undefined, `no Set-Cookie (cookie option ${JSON.stringify(cookieOption)})`)
+    t.same((await app.inject({ url: '/data', headers: { cookie: loggedIn } })).json(), { n: 1, userId: 'poller' })
+    // A value set with the old cookie starts a new session, with a cookie of its own.
+    const fresh = cookieOf(await app.inject({ method: 'POST', url: '/set', headers: { cookie }, payload: { n: 2 } })) as string
+    t.not(fresh, cookie)
+    t.not(fresh, loggedIn)
+    t.same((await app.inject({ url: '/data', headers: { cookie: fresh } })).json(), { n: 2 })
+    t.same((await app.inject({ url: '/data', headers: { cookie: loggedIn } })).json(), { n: 1, userId: 'poller' }, 'the login\'s session is untouched')
+    // A session that ended, rather than moved, still has its cookie cleared.
+    await app.inject({ method: 'POST', url: '/logout', headers: { cookie: loggedIn } })
+    t.equal((await app.inject({ url: '/get/n', headers: { cookie: loggedIn } })).headers['set-cookie'], CLEARED)
+  }
+})

@@ -26,8 +26,27 @@ function settingsOf (reply: unknown): Map<string, string> {
   return settings
 }
 
+/**
+ * Until a Cluster is ready it knows only the nodes it was given (none at all before a lazyConnect
+ * client's first command), which need not be every master: waits, within `timeout`, for its map of
+ * slots, connecting a client that waits for its first command.
+ */
+async function clusterReady (cluster: Cluster, timeout: number): Promise<void> {
+  if (cluster.status === 'ready') return
+  let onReady!: () => void
+  const ready = new Promise<void>((resolve) => { onReady = resolve })
+  cluster.once('ready', onReady)
+  if (cluster.status === 'wait') cluster.connect().catch(() => {})
+  try {
+    await bounded(ready, timeout, cluster)
+  } finally {
+    cluster.removeListener('ready', onReady)
+  }
+}
+
 /** Reads `maxmemory` and `maxmemory-policy` on every node that holds our keys (every master). */
 export async function checkEviction (client: RedisClient, timeout: number): Promise<EvictionCheck> {
+  if (client.isCluster) await clusterReady(client as Cluster, timeout)
   const nodes = client.isCluster ? (client as Cluster).nodes('master') : [client as Redis]
   let unknown = false
   for (const reply of await Promise.all(nodes.map(async (node) =>

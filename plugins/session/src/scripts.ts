@@ -217,8 +217,11 @@ return 1
 
 // KEYS: a session listed in a user's index. ARGV: the key prefix its successors start with (its
 // own prefix and slot tag, so a forged record can only lead within that slot), markMs, follow,
-// keys to keep... Deletes the session and, with follow '1', following forwarding records, whatever
-// it was regenerated into, stopping at a key to keep. With follow '0' (an eviction, see
+// the user, keys to keep... Deletes the session and, with follow '1', following forwarding
+// records, whatever it was regenerated into, stopping at a key to keep and at a session that is
+// not the user's: an index can list a session that changed hands (a login on a lazy route, or on a
+// Cluster, leaves the old user's entry), and the record a regenerate() leaves leads to whoever
+// logged in next. With follow '0' (an eviction, see
 // Store.evict) a forwarding record is left alone: what it leads to has an index entry of its own,
 // newer, and a destroyAllFor that listed the old session may still need to follow it. A key that
 // does not exist is marked for markMs, so that a create still on its way (a Cluster login whose
@@ -226,7 +229,7 @@ return 1
 // script, so no create can be on its way. Returns how many sessions it destroyed.
 const DESTROY_ALL = `
 local keep = {}
-for i = 4, #ARGV do keep[ARGV[i]] = true end
+for i = 5, #ARGV do keep[ARGV[i]] = true end
 local key = KEYS[1]
 local destroyed = 0
 for hop = 1, 16 do
@@ -235,7 +238,7 @@ for hop = 1, 16 do
     if hop == 1 and ARGV[2] ~= '0' then redis.call('SET', key, ${record('m:x', "'1'")}, 'PX', ARGV[2]) end
     return destroyed
   end
-  if s ~= nil and (s['m:x'] or (ARGV[3] == '0' and s['m:n'])) then return destroyed end
+  if s ~= nil and (s['m:x'] or (ARGV[3] == '0' and s['m:n']) or (s['m:d'] and s['m:u'] ~= ARGV[4])) then return destroyed end
   redis.call('DEL', key)
   if s == nil then return destroyed end
   if s['m:d'] then destroyed = destroyed + 1 end

@@ -108,7 +108,7 @@ export function sessionsApi (store: Store, settings: Settings, log: FastifyBaseL
       const doomed = found.filter((s) => !kept.includes(s.id))
       // Each destroy follows forwarding records, so a regenerate() that swapped a listed session
       // meanwhile is caught; a listed session that does not exist yet is marked, never created.
-      const counts = await Promise.all([...doomed.map((s) => s.id), ...forwarded, ...missing].map(async (id) => await store.destroyAll(id, kept)))
+      const counts = await Promise.all([...doomed.map((s) => s.id), ...forwarded, ...missing].map(async (id) => await store.destroyAll(id, user, kept)))
       await store.prune(user, [...doomed.map((s) => s.id), ...forwarded], [...missing, ...other])
       return counts.reduce((sum, n) => sum + n, 0)
     }

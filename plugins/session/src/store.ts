@@ -1,7 +1,7 @@
 import { isUnavailable, senderFor, taggedKey, type LuaScript, type RedisClient, type ResolvedRedis, type Sender } from '@scaleout/core'
 import { SessionNotDurableError, SessionUnavailableError } from './errors.js'
 import { slide, withinDeadline } from './expiry.js'
-import { BLOCK, META_DEADLINE, META_USER } from './fields.js'
+import { BLOCK, META_DEADLINE, META_NEXT, META_USER } from './fields.js'
 import { fieldOf, StoredValues, type Stored, type StoredMeta } from './stored.js'
 import { idleOf, META_OWN, readOwn, type Own } from './own-cookie.js'
 import { RECENT_SESSIONS, RecentSessions } from './recent.js'
@@ -216,6 +216,11 @@ export class Store {
     return { data: new StoredValues(stored), user: meta.user, own: meta.own, slid }
   }
 
+  /** Whether a read found a forwarding record: another request's regenerate() moved the session (see CREATE). */
+  moved (stored: Stored | null): boolean {
+    return stored !== null && typeof fieldOf(stored, META_NEXT) === 'string'
+  }
+
   /**
    * What a read checks of a stored text, taken from its fields the first time and kept with it: a
    * session read again finds the very text an instance keeps (see recent.ts), so its deadline,
@@ -274,7 +279,7 @@ export class Store {
    */
   private async evict (user: string, own: string, ids: readonly string[]): Promise<void> {
     if (ids.length === 0) return
-    await Promise.all(ids.map(async (id) => await this.destroyAll(id, [own], false)))
+    await Promise.all(ids.map(async (id) => await this.destroyAll(id, user, [own], false)))
     await this.prune(user, ids, [])
   }
 
@@ -409,12 +414,12 @@ export class Store {
   }
 
   /**
-   * destroyAllFor's destroy: the session and, with `follow`, whatever it was regenerated into (see
-   * DESTROY_ALL); how many ended.
+   * destroyAllFor's destroy: the session and, with `follow`, whatever it was regenerated into, as
+   * long as it is `user`'s (see DESTROY_ALL); how many ended.
    */
-  async destroyAll (id: string, keep: readonly string[], follow = true): Promise<number> {
+  async destroyAll (id: string, user: string, keep: readonly string[], follow = true): Promise<number> {
     const key = this.sessionKey(id)
-    return await this.change<number>(DESTROY_ALL_SCRIPT, [key], [key.slice(0, key.length - afterTag(id).length), this.pendingMs, follow ? '1' : '0', ...keep.map((k) => this.sessionKey(k))], true)
+    return await this.change<number>(DESTROY_ALL_SCRIPT, [key], [key.slice(0, key.length - afterTag(id).length), this.pendingMs, follow ? '1' : '0', user, ...keep.map((k) => this.sessionKey(k))], true)
   }
 
   /** Removes index entries: `always` at once, `unlessRecent` only once older than pendingMs. */
