@@ -24,3 +24,33 @@ t.test('a session id planted inside another cookie\'s value is not served', asyn
   const long = await app.inject({ url: '/get/userId', headers: { cookie: `pad=${'x'.repeat(12_000)}; ${victim}` } })
   t.same(long.json(), { value: 'victim' }, 'a long Cookie header is still read')
 })
+
+// Without the __Host- prefix (plain HTTP, or hostPrefix: false), a sibling subdomain or a page on
+// plain HTTP can set a cookie of our name on a longer path: the browser sends it first, and the
+// Set-Cookie that would clear it cannot reach its path. Read first-only, it logged the user out on
+// every request. The first of the cookies of our name that verifies is the session.
+t.test('a garbage cookie of the session\'s name sent ahead of the real one does not log the user out', async (t) => {
+  const server = await redisFor(t)
+  const app = await build(t, { redis: server.url, cookie: { secure: false } })
+  const victim = cookieOf(await app.inject({ method: 'POST', url: '/login', payload: { userId: 'victim' } })) as string
+  const name = victim.split('=')[0] as string
+  t.equal(name, 'sessionId', 'no __Host- prefix on plain HTTP')
+  const forged = `${name}=s%3Aforged.${'A'.repeat(43)}`
+
+  for (const planted of [`${name}=junk`, forged, `${name}=junk; ${name}=more`]) {
+    const res = await app.inject({ url: '/get/userId', headers: { cookie: `${planted}; ${victim}` } })
+    t.same(res.json(), { value: 'victim' }, `${planted} ahead: still the victim's session`)
+    t.equal(res.headers['set-cookie'], undefined, 'and no cookie cleared')
+  }
+
+  // Only the first four of the name are judged: a header cannot make one request verify any number.
+  const many = Array.from({ length: 4 }, (_, i) => `${name}=junk${i}`).join('; ')
+  const beyond = await app.inject({ url: '/get/userId', headers: { cookie: `${many}; ${victim}` } })
+  t.same(beyond.json(), { value: null }, 'the fifth is not read')
+  t.match(beyond.headers['set-cookie'], /^sessionId=;/, 'the first, unverified, is cleared as before')
+
+  // Nothing verifies: as before, no session, and the cookie is cleared.
+  const none = await app.inject({ url: '/get/userId', headers: { cookie: `${name}=junk; ${name}=junk2` } })
+  t.same(none.json(), { value: null })
+  t.match(none.headers['set-cookie'], /^sessionId=;/)
+})

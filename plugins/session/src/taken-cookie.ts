@@ -1,4 +1,4 @@
-import { readCookie } from '@scaleout/core'
+import { readCookie, readCookies } from '@scaleout/core'
 import type { FastifyRequest } from 'fastify'
 import { cookieName, isSecure } from './cookie.js'
 import type { Settings } from './options.js'
@@ -11,6 +11,9 @@ export interface TakenCookie {
   /** Its id when the signature is one of ours; null for anything else (the response clears it). */
   readonly verified: Verified | null
 }
+
+/** Cookies of the session's name judged in one header: a browser holds a few at most (one per path and domain). */
+const MAX_SAME_NAME = 4
 
 /** The longest Cookie header a connection's memo keeps (browsers send a few hundred characters). */
 export const MEMO_CHARS = 4096
@@ -35,11 +38,24 @@ interface Memo {
  */
 export function cookieTaker (settings: Settings): (request: FastifyRequest, header: string) => TakenCookie | undefined {
   const last = new WeakMap<object, Memo>()
+  const taken = (cookie: string): TakenCookie => {
+    const value = cookie.startsWith(settings.cookiePrefix) ? cookie.slice(settings.cookiePrefix.length) : ''
+    return { value, verified: verify(value, settings.secrets) }
+  }
   const take = (header: string, name: string): TakenCookie | undefined => {
     const cookie = readCookie(header, name)
     if (cookie === undefined) return undefined
-    const value = cookie.startsWith(settings.cookiePrefix) ? cookie.slice(settings.cookiePrefix.length) : ''
-    return { value, verified: verify(value, settings.secrets) }
+    const first = taken(cookie)
+    if (first.verified !== null) return first
+    // A browser sends every cookie of the name whose path and domain match, the longest path first:
+    // without the __Host- prefix, a sibling subdomain (or a page on plain HTTP) can set a garbage
+    // one on a longer path, which would log the user out on every request, and the Set-Cookie that
+    // clears ours cannot reach it. So the first of them that verifies is the session.
+    for (const other of readCookies(header, name, MAX_SAME_NAME).slice(1)) {
+      const next = taken(other)
+      if (next.verified !== null) return next
+    }
+    return first
   }
   return (request, header) => {
     const name = cookieName(settings.cookie, isSecure(settings.cookie, request))
