@@ -76,7 +76,7 @@ export function createCodec (plugin: string, options: { codec?: unknown, maxByte
       try {
         return codec.decode(raw)
       } catch (err) {
-        const coded = new DecodeError((err as Error).message)
+        const coded = new DecodeError()
         coded.cause = err
         throw coded
       }

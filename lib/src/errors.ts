@@ -47,10 +47,13 @@ export const EncodeError = createError(
   TypeError
 )
 
-/** A stored value could not be decoded. */
+/**
+ * A stored value could not be decoded. The decoder's own error is the `cause`: not in the message,
+ * which a client may see, since a parser's message quotes the text it could not parse.
+ */
 export const DecodeError = createError(
   'SCALEOUT_ERR_DECODE',
-  'Stored value could not be decoded: %s',
+  'Stored value could not be decoded (the reason is in the error\'s cause)',
   500
 )
 

@@ -1,6 +1,7 @@
 import t from 'tap'
 import fc from 'fast-check'
 import { createCodec, jsonCodec, safeJsonParse, type Codec } from '@scaleout/core'
+import { adminFor, appFor, redisFor } from '../helpers/index.js'
 
 const plugin = '@scaleout/test'
 
@@ -62,9 +63,29 @@ t.test('only text that can hold a key is searched: objects and arrays, after lea
   for (const text of ['', 'x', '"open', 'undefined', '1 2']) t.throws(() => safeJsonParse(text), SyntaxError, JSON.stringify(text))
 })
 
-t.test('undecodable input fails with SCALEOUT_ERR_DECODE', async (t) => {
+t.test('undecodable input fails with SCALEOUT_ERR_DECODE; the parser\'s error is its cause', async (t) => {
   const codec = createCodec(plugin)
-  t.throws(() => codec.decode('{not json'), { code: 'SCALEOUT_ERR_DECODE', message: /^Stored value could not be decoded: / })
+  const err = (() => { try { codec.decode('{not json') } catch (err) { return err } })() as Error & { code: string, cause: Error }
+  t.equal(err.code, 'SCALEOUT_ERR_DECODE')
+  t.equal(err.message, 'Stored value could not be decoded (the reason is in the error\'s cause)')
+  t.type(err.cause, SyntaxError)
+})
+
+// Regression: the error's message was the parser's, which quotes the text it could not parse
+// (`Unexpected token 'a', "api-key: s"... is not valid JSON`), and Fastify sends the message of an
+// error a handler lets through: a client saw the start of a stored value it was never to see.
+t.test('a stored value that does not decode: the error a handler lets through quotes none of it', async (t) => {
+  const server = await redisFor(t)
+  const admin = adminFor(t, server)
+  const stored = 'api-key: sk_live_0123456789'
+  await admin.set('k', stored)
+  const codec = createCodec(plugin)
+  const app = appFor(t)
+  app.get('/', async () => codec.decode(await admin.get('k') as string))
+  const res = await app.inject('/')
+  t.equal(res.statusCode, 500)
+  t.same(res.json(), { statusCode: 500, code: 'SCALEOUT_ERR_DECODE', error: 'Internal Server Error', message: 'Stored value could not be decoded (the reason is in the error\'s cause)' })
+  t.notOk(res.body.includes('api-key'))
 })
 
 t.test('a pluggable codec is checked at register time', async (t) => {

@@ -47,6 +47,7 @@ t.test('decoding stored data is safe against prototype pollution and reports cor
   const broken = await app.inject({ url: '/get/broken', headers: { cookie } })
   t.equal(broken.statusCode, 500)
   t.equal(broken.json().code, 'SCALEOUT_ERR_DECODE')
+  t.equal(broken.json().message, 'Stored value could not be decoded (the reason is in the error\'s cause)', 'none of the value quoted')
 
   // A stored value that is not a session object (corrupt, or not ours) reads as no session.
   for (const garbage of ['not json', '[1,2]', 'null', '{"d:n":"1"}']) {
