@@ -21,12 +21,14 @@ const ESCAPED = /[%{}]/
  * slot, so multi-key commands and scripts over them never fail with CROSSSLOT. Redis ends the tag at
  * the first `}`, so braces in the value are percent-encoded, and `%` with them: the encoding is
  * injective (two different values never share a tag, `bob_x`, `bob{x` and `bob%7Bx` included) and
- * leaves values without those three characters as they are.
+ * leaves values without those three characters as they are. The empty value is `{%}`: Redis takes
+ * `{}` for no tag at all, and a bare `%` is no other value's.
  */
 export function hashTag (value: string): string {
   // Tested first: a replace with a callback costs about 0.4 µs even when nothing matches, and the
   // session builds a key with a tag on every request (ids never hold these characters).
-  return ESCAPED.test(value) ? '{' + value.replace(/[%{}]/g, (c) => ESCAPES[c] as string) + '}' : '{' + value + '}'
+  if (ESCAPED.test(value)) return '{' + value.replace(/[%{}]/g, (c) => ESCAPES[c] as string) + '}'
+  return value === '' ? '{%}' : '{' + value + '}'
 }
 
 /** Joins a prefix and key parts: `key('app:', 'user', '42')` is `app:user:42`. */

@@ -4,6 +4,7 @@ import { hostname } from 'node:os'
 import {
   checkBoolean, checkFunction, checkInteger, checkPrefix, checkString, hashTag, instanceIdentity, isPlainObject, key, parseDuration, taggedKey, MAX_TIMER_MS
 } from '@scaleout/core'
+import { adminFor, redisFor } from '../helpers/index.js'
 
 const plugin = '@scaleout/test'
 
@@ -16,6 +17,19 @@ t.test('hash tags are injective: different values never share a tag', async (t) 
   t.equal(hashTag('user-42@example.com'), '{user-42@example.com}', 'plain ids stay readable')
   fc.assert(fc.property(fc.string({ unit: fc.constantFrom('{', '}', '%', '7', 'B', 'D', '2', '5', '_', 'x') }), fc.string({ unit: fc.constantFrom('{', '}', '%', '7', 'B', 'D', '2', '5', '_', 'x') }),
     (a, b) => a === b || hashTag(a) !== hashTag(b)), { numRuns: 5000 })
+})
+
+// Regression: an empty value made the tag `{}`, which Redis does not take for a tag (it hashes the
+// whole key then): the keys meant to share a slot were spread over the Cluster's slots.
+t.test('keys tagged with the same value share a Cluster slot, an empty value too', async (t) => {
+  const server = await redisFor(t, { args: ['--cluster-enabled', 'yes'] })
+  const admin = adminFor(t, server)
+  const slot = async (key: string): Promise<number> => await admin.cluster('KEYSLOT', key) as number
+  for (const value of ['', 'u42', '{', '}', '%', 'a{b}c']) {
+    const slots = await Promise.all(['sessions', 'index', 'x:y'].map(async (part) => await slot(taggedKey('app:', value, part))))
+    t.same(slots, Array(3).fill(slots[0]), JSON.stringify(value))
+  }
+  t.equal(hashTag(''), '{%}', 'a tag no other value has (a % of a value is always escaped)')
 })
 
 t.test('keys: prefixes and Cluster hash tags', async (t) => {
