@@ -46,6 +46,18 @@ const NOT_WRITEABLE = "Stream isn't writeable and enableOfflineQueue options is 
 // What reconnectOnError answers to have ioredis reconnect.
 const RECONNECT = new Set<unknown>([true, 1, 2])
 
+/** The link on each client that has one, for beforeQuit. */
+const links = new WeakMap<object, LeanLink>()
+
+/**
+ * `client` is about to send QUIT (closeClient): its link writes at once the commands it holds for
+ * this turn, which Redis then answers ahead of QUIT, and refuses any sent after. Written behind
+ * QUIT, a command got no reply of its own: QUIT's "OK" was taken for it.
+ */
+export function beforeQuit (client: object): void {
+  links.get(client)?.quitting()
+}
+
 /**
  * A connection of the sender's own, on which it writes RESP and parses replies itself, without
  * ioredis's command object, queue and decoder per command. On the session-modify benchmark of
@@ -84,6 +96,7 @@ export class LeanLink {
   private readonly reader: ReplyReader
 
   constructor (readonly client: Redis) {
+    links.set(client, this)
     this.reader = new ReplyReader((reply) => { this.onReply(reply) }, () => this.waiting[this.head]?.binary ?? false)
     client.on('ready', this.takeOver)
     // Between attempts: the waiting commands fail now rather than at their deadline, unless
@@ -119,6 +132,16 @@ export class LeanLink {
       setImmediate(this.flush)
     }
     return call
+  }
+
+  /** See beforeQuit. What waits for a connection stays unsent, and fails when the client ends. */
+  quitting (): void {
+    this.flush()
+    // Its status may read ready before its 'ready' event comes: a takeover then would write behind QUIT.
+    this.client.off('ready', this.takeOver)
+    this.ended = true
+    // Sends fail from now on; the replies to what was written still come on the socket.
+    this.socket = null
   }
 
   /** Forgets the offline commands failed by their deadline: a long outage holds only the last bound's. */

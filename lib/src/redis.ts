@@ -1,6 +1,7 @@
 import type { FastifyInstance } from 'fastify'
 import { Cluster, Redis, type ClusterOptions, type RedisOptions } from 'ioredis'
 import { noteConnectionError } from './call.js'
+import { beforeQuit } from './lean.js'
 import { reopenWhenSilent } from './silent-link.js'
 import { warnIfNoSlotsRefresh } from './slots-refresh.js'
 import { RedisNotConfiguredError } from './errors.js'
@@ -42,16 +43,25 @@ export function isRedisClient (value: unknown): value is RedisClient {
     typeof (value as { isCluster?: unknown }).isCluster === 'boolean'
 }
 
+// A Redis URL may carry a password (redis://user:secret@host), and an error naming the option may
+// be logged or shown: it describes a bad URL without quoting any of it.
+const LEFT_OUT = 'the URL is left out of this message, as it may hold a password'
+
+/** `value` parsed as a URL, or null. */
+function parsed (value: string): URL | null {
+  try {
+    return new URL(value)
+  } catch {
+    return null
+  }
+}
+
 function clusterNodes (plugin: string, urls: unknown): { nodes: Array<{ host: string, port: number }>, redisOptions: RedisOptions } {
   if (!Array.isArray(urls) || urls.length === 0) throw invalid(plugin, 'redis.cluster', 'a non-empty array of redis:// or rediss:// node URLs')
   const redisOptions: RedisOptions = {}
-  const nodes = urls.map((raw) => {
-    let url: URL
-    try {
-      url = new URL(String(raw))
-    } catch {
-      throw invalid(plugin, 'redis.cluster', `node URLs such as redis://host:6379 (got ${JSON.stringify(raw)})`)
-    }
+  const nodes = urls.map((raw, i) => {
+    const url = parsed(String(raw))
+    if (url === null) throw invalid(plugin, 'redis.cluster', `node URLs such as redis://host:6379 (node ${i + 1} does not parse; ${LEFT_OUT})`)
     if (url.protocol !== 'redis:' && url.protocol !== 'rediss:') throw invalid(plugin, 'redis.cluster', `redis:// or rediss:// node URLs (got ${url.protocol})`)
     if (url.protocol === 'rediss:') redisOptions.tls = {}
     if (url.username !== '') redisOptions.username = decodeURIComponent(url.username)
@@ -61,8 +71,14 @@ function clusterNodes (plugin: string, urls: unknown): { nodes: Array<{ host: st
   return { nodes, redisOptions }
 }
 
+/**
+ * `value` if it is a redis:// or rediss:// URL that parses (ioredis parses it with `new URL`, whose
+ * error quotes it whole, password included).
+ */
 function checkUrl (plugin: string, option: string, value: string): string {
-  if (!/^rediss?:\/\//.test(value)) throw invalid(plugin, option, `a redis:// or rediss:// URL (got ${JSON.stringify(value.slice(0, 40))})`)
+  if (!/^rediss?:\/\//.test(value) || parsed(value) === null) {
+    throw invalid(plugin, option, `a redis:// or rediss:// URL that parses, such as redis://user:password@host:6379 (${LEFT_OUT})`)
+  }
   return value
 }
 
@@ -110,7 +126,10 @@ async function within (promise: Promise<unknown>, ms: number): Promise<void> {
 export async function closeClient (client: RedisClient, timeoutMs = 1000): Promise<void> {
   if (client.status === 'end') return
   const ended = new Promise<void>((resolve) => client.once('end', resolve))
-  if (client.status === 'ready') await within(client.quit(), timeoutMs)
+  if (client.status === 'ready') {
+    beforeQuit(client)
+    await within(client.quit(), timeoutMs)
+  }
   // Between two attempts to reach a Redis that is down there is no socket: disconnect() only
   // cancels the next attempt, and no 'end' ever comes (each such client held close() for timeoutMs).
   const idle = client.status === 'reconnecting'

@@ -5,7 +5,7 @@ import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import type { TLSSocket } from 'node:tls'
 import { Redis, type RedisOptions } from 'ioredis'
-import { luaScript, resolveRedis, senderFor, type ResolvedRedis, type Sender } from '@scaleout/core'
+import { closeClient, luaScript, resolveRedis, senderFor, type ResolvedRedis, type Sender } from '@scaleout/core'
 import { adminFor, appFor, freePort, FreezingProxy, logSink, redisFor, waitUntil, type RedisServer } from '../helpers/index.js'
 
 // senderFor() given the plugin's duplicate(): the request path's commands go on a connection of
@@ -288,4 +288,73 @@ t.test('TLS (rediss://): the link is a TLS connection made from the client\'s se
   t.equal(await send.command('set', ['k', 'über TLS']), 'OK')
   t.equal(await send.command('get', ['k']), 'über TLS')
   t.equal(await admin.get('k'), 'über TLS')
+})
+
+// Regression: the link read an array reply again from its start at every chunk the socket gave
+// (64 KiB), joining all of it anew each time: the bytes copied grew with the square of the reply's
+// size, and the event loop was held for seconds by one large LRANGE or script reply.
+t.test('a large array reply from Redis is read once, however the socket cuts it', async (t) => {
+  const { admin, resolve } = await setup(t)
+  const { send } = await linked(admin, await resolve({ commandTimeout: 10_000 }), 10_000)
+  const items = Array.from({ length: 100_000 }, (_, i) => `item-${i}`)
+  for (let i = 0; i < items.length; i += 10_000) await admin.rpush('list', ...items.slice(i, i + 10_000))
+  const value = 'v'.repeat(4 << 20)
+  await admin.set('big', value)
+  const concat = Buffer.concat
+  let copied = 0
+  Buffer.concat = (list: readonly Uint8Array[], length?: number): ReturnType<typeof concat> => {
+    const joined = concat(list, length)
+    copied += joined.length
+    return joined
+  }
+  t.teardown(() => { Buffer.concat = concat })
+  const [list, script] = await Promise.all([
+    send.command<string[]>('lrange', ['list', 0, -1]),
+    send.command<unknown[]>('eval', ["return { 1, redis.call('GET', KEYS[1]) }", 1, 'big'])
+  ])
+  Buffer.concat = concat
+  t.same(list, items)
+  t.same(script, [1, value])
+  const sent = 12 + items.reduce((sum, item) => sum + `$${item.length}\r\n${item}\r\n`.length, 0) + value.length + 20
+  t.ok(copied < 2 * sent, `${copied} bytes copied for ${sent} received`)
+})
+
+// The pairing of replies with commands is by position: a reply that comes after its command timed
+// out must still be taken by that command (and dropped), never by the next one.
+t.test('replies that come after their commands timed out are not given to the commands after them', async (t) => {
+  const { server, admin, resolve } = await setup(t)
+  const { send } = await linked(admin, await resolve())
+  await admin.mset('k0', 'v0', 'k1', 'v1', 'k2', 'v2', 'k3', 'v3', 'k4', 'v4')
+  server.pause()
+  t.teardown(() => { server.resume() })
+  const timedOut = await Promise.all(['k0', 'k1', 'k2'].map(async (key) => await send.command('get', [key]).catch((err: { code: string }) => err.code)))
+  t.same(timedOut, Array(3).fill('SCALEOUT_ERR_REDIS_TIMEOUT'))
+  const sentWhilePaused = send.command('get', ['k3'])
+  server.resume()
+  t.equal(await sentWhilePaused, 'v3', 'after three late replies, its own')
+  t.same(await Promise.all([send.command('get', ['k4']), send.command('get', ['k0'])]), ['v4', 'v0'])
+  t.equal(send.link().status, 'ready', 'on the same connection')
+})
+
+// Regression: the link wrote a turn's commands at setImmediate, behind a QUIT that closing the
+// client wrote at once. Redis answered QUIT and closed without reading them, and QUIT's "OK" was
+// taken for the first one's reply (a GET resolved to "OK").
+t.test('commands sent in the turn the link quits go out ahead of QUIT; later ones fail; none takes QUIT\'s reply', async (t) => {
+  const { server, admin, resolve } = await setup(t)
+  const { send } = await linked(admin, await resolve())
+  await admin.set('k', 'stored')
+  // Paused, Redis reads nothing until every write of this turn and the next is on the socket.
+  server.pause()
+  t.teardown(() => { server.resume() })
+  const before = send.command('get', ['k'])
+  const closing = closeClient(send.link())
+  const after = send.command('get', ['k']).catch((err: unknown) => err) as Promise<Error & { code: string, cause: Error }>
+  await new Promise((resolve) => setImmediate(resolve))
+  server.resume()
+  t.equal(await before, 'stored')
+  const refused = await after
+  t.equal(refused.code, 'SCALEOUT_ERR_REDIS_UNAVAILABLE')
+  t.equal(refused.cause.message, 'Connection is closed.')
+  await closing
+  t.equal(send.link().status, 'end')
 })

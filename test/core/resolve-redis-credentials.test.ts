@@ -1,0 +1,77 @@
+import t from 'tap'
+import { inspect } from 'node:util'
+import { Redis } from 'ioredis'
+import { resolveRedis, senderFor } from '@scaleout/core'
+import { appFor, logSink, redisFor, waitUntil } from '../helpers/index.js'
+
+// An error an app logs or returns must not carry the Redis password.
+const SECRET = 'supersecret'
+const plugin = '@scaleout/test'
+const LEFT_OUT = 'the URL is left out of this message, as it may hold a password'
+const URL_EXPECTED = `a redis:// or rediss:// URL that parses, such as redis://user:password@host:6379 (${LEFT_OUT})`
+
+/** Everything of `err` a logger or an error reply could show: its inspection and its JSON. */
+function shown (err: unknown): string {
+  return inspect(err, { depth: 10, showHidden: true }) + JSON.stringify(err)
+}
+
+// Regression: a URL that was not redis:// was quoted (its first 40 characters) in the error; one
+// that was but did not parse failed in ioredis with Node's ERR_INVALID_URL, whose `input` is the
+// whole URL; a Cluster node URL that did not parse was quoted whole.
+t.test('a bad Redis URL fails registration with an error that does not quote it', async (t) => {
+  const cases: Array<[unknown, string, string]> = [
+    [`default:${SECRET}@redis.internal:6379`, 'redis', URL_EXPECTED],
+    [`http://user:${SECRET}@redis.internal:6379`, 'redis', URL_EXPECTED],
+    [`redis://user:${SECRET}@redis.internal:99999`, 'redis', URL_EXPECTED],
+    [{ url: `rediss://user:${SECRET}@[::1:6379` }, 'redis.url', URL_EXPECTED],
+    [{ cluster: ['redis://127.0.0.1:7000', `redis://user:${SECRET}@redis.internal:99999`] }, 'redis.cluster',
+      `node URLs such as redis://host:6379 (node 2 does not parse; ${LEFT_OUT})`]
+  ]
+  for (const [option, name, expected] of cases) {
+    const app = appFor(t)
+    const err = await resolveRedis(app, option as never, { plugin }).catch((e: unknown) => e) as Error & { code: string }
+    t.equal(err.code, 'SCALEOUT_ERR_INVALID_OPTION', name)
+    t.equal(err.message, `${plugin}: option \`${name}\` is invalid: expected ${expected}`)
+    t.notOk(shown(err).includes(SECRET), `${JSON.stringify(option).replace(SECRET, '…')}: no password in the error`)
+  }
+})
+
+t.test('a bad REDIS_URL: the error does not quote it', async (t) => {
+  const saved = process.env.REDIS_URL
+  t.teardown(() => {
+    if (saved === undefined) delete process.env.REDIS_URL
+    else process.env.REDIS_URL = saved
+  })
+  for (const url of [`redis://:${SECRET}@redis.internal:99999`, `:${SECRET}@redis.internal`]) {
+    process.env.REDIS_URL = url
+    const err = await resolveRedis(appFor(t), undefined, { plugin }).catch((e: unknown) => e) as Error & { code: string }
+    t.equal(err.message, `${plugin}: option \`REDIS_URL\` is invalid: expected ${URL_EXPECTED}`)
+    t.notOk(shown(err).includes(SECRET))
+  }
+})
+
+t.test('a wrong password: neither the log lines nor the errors of calls carry it', async (t) => {
+  const server = await redisFor(t)
+  const setup = new Redis(server.port, server.host)
+  await setup.config('SET', 'requirepass', 'the-right-one')
+  setup.disconnect()
+  const forms = [
+    `redis://default:${SECRET}@127.0.0.1:${server.port}`,
+    { url: `redis://127.0.0.1:${server.port}`, password: SECRET },
+    { url: `redis://127.0.0.1:${server.port}`, username: 'someone', password: SECRET, protocol: 2 }
+  ]
+  for (const form of forms) {
+    const sink = logSink('debug')
+    const app = appFor(t, { logger: sink.logger })
+    const resolved = await resolveRedis(app, form as never, { plugin, readyTimeoutMs: 200 })
+    await app.ready()
+    const send = senderFor(resolved.client, resolved.owned, 300, [], resolved.duplicate)
+    await waitUntil('the link failed to authenticate too', async () => await send.command('get', ['k']).then(() => false, (err: { code: string }) => err.code === 'SCALEOUT_ERR_REDIS_AUTH'))
+    const err = await send.command('get', ['k']).catch((e: unknown) => e)
+    const viaIoredis = await senderFor(resolved.client, resolved.owned, 300).command('get', ['k']).catch((e: unknown) => e)
+    t.same(sink.messages(40), [`${plugin}: Redis at 127.0.0.1:${server.port} not reachable yet; requests needing it fail fast until it is (one warning for every plugin of the app using it)`])
+    t.notOk(JSON.stringify(sink.lines).includes(SECRET), 'log lines')
+    t.notOk(shown(err).includes(SECRET) || shown(viaIoredis).includes(SECRET), 'errors')
+    await app.close()
+  }
+})
