@@ -83,7 +83,7 @@ t.test('messages that are not invalidations are ignored and logged', async (t) =
   const a = await cacheApp(t, { redis: server.url })
   await a.cache.set('k', 1)
   const admin = adminFor(t, server)
-  for (const garbage of ['not json', 'null', '{"k":["k"]}', '{"i":"x","k":"k"}', '{"i":"x","g":5}', '{"i":"x","t":[1]}']) {
+  for (const garbage of ['not json', 'null', '{"k":["k"]}', '{"i":"x","k":"k"}', '{"i":"x","g":5}', '{"i":"x","t":[1]}', '{"i":"x","r":"k"}', '{"i":"x","r":[""]}']) {
     await admin.publish('scaleout:cache:json.v1:bus', garbage)
   }
   await admin.publish('scaleout:cache:json.v1:bus', '{"i":"other","k":["unrelated"]}')

@@ -7,7 +7,7 @@ const server = await redisFor(t)
 t.beforeEach(async () => await server.flushAll())
 
 const admin = adminFor(t, server)
-const entries = async (): Promise<number> => (await admin.keys('*:e:route:*')).length
+const entries = async (): Promise<number> => (await admin.keys('*:r:*')).length
 
 t.test('regression: a response to a request with Authorization was stored and served to other users', async (t) => {
   const app = await cacheApp(t, { redis: server.url }, (app) => {

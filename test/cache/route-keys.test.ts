@@ -101,7 +101,7 @@ t.test('regression: each distinct query string was stored with no bound (maxEntr
   const admin = adminFor(t, server)
   for (const q of ['a', 'b', 'c', 'd']) t.equal((await app.inject(`/search?q=${q}`)).statusCode, 200)
   t.equal(calls, 4)
-  t.equal((await admin.keys('*:e:route:*')).length, 2, 'two responses stored, the others served uncached')
+  t.equal((await admin.keys('*:r:*')).length, 2, 'two responses stored, the others served uncached')
   t.equal((await app.inject('/search?q=a')).headers['x-cache'], 'hit')
   const over = await app.inject('/search?q=c')
   t.same([over.statusCode, over.body, over.headers['x-cache']], [200, 'result 5', 'miss'], 'over the bound: served, not an error')
@@ -134,7 +134,7 @@ t.test('regression: with the plugin\'s staleTtl, a route stored more responses i
     await sleep(1100)
   }
   for (let i = 0; i < 3; i++) t.equal((await app.inject(`/search?q=2-${i}`)).headers['x-cache'], 'miss')
-  const entries = await admin.keys('*:e:route:*')
+  const entries = await admin.keys('*:r:*')
   t.equal(entries.length, 3, 'only the last round\'s responses: the earlier ones left Redis with their count')
   const [counted] = await admin.keys('*:n:*') as [string]
   for (const entry of entries) {
@@ -144,7 +144,7 @@ t.test('regression: with the plugin\'s staleTtl, a route stored more responses i
     const pttl = await admin.pttl(entry)
     t.ok(pttl > 0 && pttl <= 1000, `lives no longer than the route's ttl: PTTL ${pttl}`)
     // The count lets a response go when its entry goes.
-    t.equal(Number(await admin.zscore(counted, entry.slice(entry.indexOf(':e:') + 3))), expiresAt)
+    t.equal(Number(await admin.zscore(counted, entry.slice(entry.indexOf(':r:') + 1))), expiresAt)
   }
 })
 
@@ -201,7 +201,7 @@ t.test('a key() that returns neither text nor a number is a coded 500, never a k
       message: `@scaleout/cache: config.cache.key() of GET /page/:kind is invalid: expected a non-empty string or a finite number (or undefined or null to leave the request uncached), got ${what}`
     }], kind)
   }
-  t.same(await adminFor(t, server).keys('*route:*'), [], 'nothing stored')
+  t.same(await adminFor(t, server).keys('*:r:*'), [], 'nothing stored')
   t.equal((await app.inject('/number')).headers['x-cache'], 'miss')
   t.equal((await app.inject('/number')).headers['x-cache'], 'hit', 'a finite number is a key')
 })
@@ -226,9 +226,9 @@ t.test('a key over 512 characters is stored under its SHA-256', async (t) => {
     app.get('/long/*', { config: { cache: { ttl: '60s' } } }, async () => 'long')
   })
   await app.inject('/long/' + 'x'.repeat(600))
-  const entries = (await admin.keys('scaleout:cache:json.v1:*:e:*')).map((key) => key.slice(key.indexOf(':e:') + 3))
+  const entries = (await admin.keys('scaleout:cache:json.v1:*:r:*')).map((key) => key.slice(key.indexOf(':r:') + 3))
   t.equal(entries.length, 1)
-  t.match(entries[0], /^route:h:[A-Za-z0-9_-]{43}$/, 'a fixed-length digest, not the URL')
+  t.match(entries[0], /^h:[A-Za-z0-9_-]{43}$/, 'a fixed-length digest, not the URL')
   t.equal((await app.inject('/long/' + 'x'.repeat(600))).headers['x-cache'], 'hit')
   t.equal((await app.inject('/long/' + 'x'.repeat(599) + 'y')).headers['x-cache'], 'miss', 'another long URL, another digest')
 })

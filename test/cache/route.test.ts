@@ -116,7 +116,7 @@ t.test('HEAD never writes the GET entry, nor is answered from it', async (t) => 
   const admin = adminFor(t, server)
   const head = await app.inject({ method: 'HEAD', url: '/page' })
   t.same([head.statusCode, head.headers['x-cache'], calls], [200, undefined, 1])
-  t.same(await admin.keys('*:e:route:*'), [], 'nothing stored for a HEAD')
+  t.same(await admin.keys('*:r:*'), [], 'nothing stored for a HEAD')
   t.equal((await app.inject('/page')).headers['x-cache'], 'miss')
   const again = await app.inject({ method: 'HEAD', url: '/page' })
   t.same([again.statusCode, again.headers['x-cache'], calls], [200, undefined, 3], 'the handler answers it')
@@ -169,7 +169,7 @@ t.test('a forged stored response is ignored and replaced: no cookie, no split he
   })
   t.equal((await app.inject('/f')).headers['x-cache'], 'miss')
   const admin = adminFor(t, server)
-  const [entryKey] = await admin.keys('*:e:route:*') as [string]
+  const [entryKey] = await admin.keys('*:r:*') as [string]
   const raw = await admin.get(entryKey) as string
   const header = raw.slice(0, raw.indexOf('\n') + 1)
   // Each refused for one reason: the ETag is of the shape this plugin writes unless it is the reason.

@@ -1,5 +1,5 @@
 import t from 'tap'
-import { adminFor, redisFor } from '../helpers/index.js'
+import { adminFor, redisFor, waitUntil } from '../helpers/index.js'
 import { cacheApp, keyInGeneration } from './setup.js'
 
 // README, How it works, Stampede: "Waiters wake on that message, or poll with a backoff from 10 ms
@@ -48,4 +48,36 @@ t.test('a waiter whose holder died polls with a 10 ms to 200 ms backoff: 19 poll
   t.ok(n <= polls(3000, 200) + 1, `${n} polls: the waits grow from 10 ms (a fixed 10 ms poll would make ~300)`)
   t.ok(n >= 13, `${n} polls: the waits stop growing at 200 ms`)
   t.equal(await admin.get(lease), 'someone-else', 'never released a lease it does not own')
+})
+
+// "Waiters wake on that message": each message about the key wakes the waiter at once, for one more
+// read and one more try at the lease. A waiter woken only by its timer polls at most polls(lockWait)
+// + 1 times before lockWait ends; this one polls once per message, more often than that, and still
+// never reaches lockWait (it would compute on its own then).
+t.test('a waiter wakes on each message about its key, not only on its timer', async (t) => {
+  const b = await cacheApp(t, { redis: server.url, lockWait: '5s' })
+  const c = await cacheApp(t, { redis: server.url })
+  await waitUntil('b\'s bus up', () => b.cache.stats().bus.connected, 5000)
+  const admin = adminFor(t, server)
+  t.equal(await b.cache.get('other'), undefined, 'the generation is made')
+  // A lease held by another instance, which will write the value once c has changed the key 40 times.
+  const lease = await keyInGeneration(admin, 'k', 'l')
+  await admin.set(lease, 'someone-else', 'PX', 60_000)
+  const reads = async (): Promise<number> => (await server.commandStats()).get ?? 0
+  const before = await reads()
+  let calls = 0
+  const waiting = b.cache.wrap('k', () => ++calls)
+  await waitUntil('b waits for the lease', () => b.cache.stats().lockWaits === 1, 5000)
+  const messages = 40
+  t.ok(messages > polls(5000, 200) + 1, `${messages} messages: more than the ${polls(5000, 200) + 1} polls b's timer allows within lockWait`)
+  for (let i = 0; i < messages; i++) {
+    const seen = await reads()
+    await c.cache.del('k') // a DEL and its message, as another instance's write path sends
+    await waitUntil(`b read the key again after message ${i + 1}`, async () => await reads() > seen, 5000)
+  }
+  await c.cache.set('k', 'written by the holder')
+  t.equal(await waiting, 'written by the holder')
+  t.equal(calls, 0, 'b never computed: it never reached lockWait')
+  t.same([b.cache.stats().lockWaits, b.cache.stats().lockTimeouts], [1, 0])
+  t.ok(await reads() - before > messages, 'b read the key after every message, and once more for the value')
 })

@@ -2,15 +2,23 @@ import type { FastifyBaseLogger } from 'fastify'
 import type { Breaker } from './breaker.js'
 import type { Coherence } from './coherence.js'
 import type { Counters } from './counters.js'
+import { appId, logKey } from './key-space.js'
 import type { Entry, L1 } from './l1.js'
 import { callSettings, checkKey, checkTags, type Normalized, type Settings } from './options.js'
-import type { Store } from './store.js'
+import { Unannounced, type Admission, type Store } from './store.js'
 import { InFlightMap } from './in-flight-map.js'
 import type { Read } from './reads.js'
 import type { CacheStats, SetOptions } from './types.js'
 import { WriteOrder } from './write-order.js'
 
 const log = { plugin: '@scaleout/cache' }
+
+/**
+ * What became of a write: in Redis and told to the other instances; never sent (a later write of the
+ * key overtook it); failed (logged: it may have reached Redis all the same, a timeout say); or in
+ * Redis without the message that drops the other instances' L1 copies (see Unannounced).
+ */
+type Written = 'written' | 'overtaken' | 'failed' | Unannounced
 
 /** A route response's storing, begun before its handler ran (see SharedCache.prepare). */
 export interface Prepared {
@@ -21,9 +29,10 @@ export interface Prepared {
 }
 
 /**
- * The two tiers and the rules between them. Reads fail open (a Redis failure is a miss); `wrap`
- * coalesces concurrent calls per key in this process and takes a Redis lease so that one instance
- * computes while the others wait for its value.
+ * The two tiers and the rules between them. Entries are named by their id (see key-space.ts): the
+ * public methods take an application key and make its id, the route cache passes its own. Reads
+ * fail open (a Redis failure is a miss); `wrap` coalesces concurrent calls per key in this process
+ * and takes a Redis lease so that one instance computes while the others wait for its value.
  */
 export class SharedCache {
   private seq = 0
@@ -92,27 +101,43 @@ export class SharedCache {
   }
 
   /**
-   * Whether a route may store one more response under `key`, counted until `expiresAt`: false once
-   * `max` live ones are stored for it, or when Redis cannot say (the response is then served uncached).
+   * Counts one more response of a route under `key` until `expiresAt`; undefined once `max` live ones
+   * are stored for it, or when Redis cannot say (the response is then served uncached).
    */
-  async admit (route: string, key: string, expiresAt: number, max: number): Promise<boolean> {
+  async admit (route: string, key: string, expiresAt: number, max: number): Promise<Admission | undefined> {
     try {
       return await this.store.admit(route, key, expiresAt, max)
     } catch (err) {
       this.logger.debug({ err, ...log }, '@scaleout/cache: could not count the route\'s entries; response not cached')
-      return false
+      return undefined
+    }
+  }
+
+  /** Takes back an admission whose response was not stored, so it does not use up the route's bound. */
+  async unadmit (admission: Admission): Promise<void> {
+    try {
+      await this.store.unadmit(admission)
+    } catch (err) {
+      this.logger.debug({ err, ...log }, '@scaleout/cache: could not take back a route\'s count of a response not stored; it lasts until the response\'s ttl')
     }
   }
 
   async get<T> (key: string): Promise<T | undefined> {
     checkKey('key', key)
-    return (await this.lookup(key))?.value as T | undefined
+    return (await this.lookup(appId(key)))?.value as T | undefined
   }
 
   async set (key: string, value: unknown, options?: SetOptions): Promise<void> {
     checkKey('key', key)
     const settings = this.settings('set', options)
-    await this.store_(key, value, this.o.codec.encode(value), settings, undefined, Date.now(), undefined)
+    const id = appId(key)
+    const written = await this.store_(id, value, this.o.codec.encode(value), settings, undefined, Date.now(), undefined)
+    // A message Redis refused (an error reply: a 500) is refused again for every write, and nothing
+    // else tells the others: the caller must know, as for a del(). When Redis was away (a 503), the
+    // others' subscriptions are on the node that failed, and losing them flushes their L1: set()
+    // fails open, as for any outage, and logs.
+    if (written instanceof Unannounced && (written.cause as { statusCode?: unknown }).statusCode === 500) throw written.cause
+    this.announced(id, written)
   }
 
   /**
@@ -126,13 +151,23 @@ export class SharedCache {
     return { settings, tokens, epoch: this.coherence.epoch, clears: this.coherence.clears }
   }
 
-  /** Stores a route response as of `now`: the time its admission was counted from (see admit). */
-  async storePrepared (key: string, value: unknown, prepared: Prepared, now: number): Promise<void> {
-    checkKey('key', key)
+  /**
+   * Stores a route response as of `now`: the time its admission was counted from (see admit). False
+   * when it was not written: declined, or overtaken by a later write of the key. A Redis failure
+   * once it was sent is true: it may be in Redis, and must stay counted.
+   */
+  async storePrepared (key: string, value: unknown, prepared: Prepared, now: number): Promise<boolean> {
     const encoded = this.o.codec.encode(value)
     const tokens = await prepared.tokens
-    if (this.clearedSince(prepared.clears) || this.tokensMissing(key, tokens)) return
-    await this.store_(key, value, encoded, prepared.settings, tokens, now, undefined, prepared.epoch)
+    if (this.clearedSince(prepared.clears) || this.tokensMissing(key, tokens)) return false
+    return this.announced(key, await this.store_(key, value, encoded, prepared.settings, tokens, now, undefined, prepared.epoch)) !== 'overtaken'
+  }
+
+  /** A write that reached Redis without its message is logged, and counted as written. */
+  private announced (key: string, written: Written): Exclude<Written, Unannounced> {
+    if (!(written instanceof Unannounced)) return written
+    this.logger.warn({ err: written.cause, ...logKey(key), ...log }, '@scaleout/cache: value written to Redis, but the other instances could not be told; they may serve the old value from L1 until its TTL')
+    return 'written'
   }
 
   /**
@@ -144,7 +179,7 @@ export class SharedCache {
   private tokensMissing (key: string, tokens: string[] | undefined): tokens is undefined {
     if (tokens !== undefined) return false
     this.counters.storeErrors++
-    this.logger.warn({ key, ...log }, '@scaleout/cache: could not read the tag tokens before the value was computed; returned it uncached')
+    this.logger.warn({ ...logKey(key), ...log }, '@scaleout/cache: could not read the tag tokens before the value was computed; returned it uncached')
     return true
   }
 
@@ -174,9 +209,10 @@ export class SharedCache {
    * the key came in meanwhile: since the write began, or since `since` (wrap's, taken before its
    * value was computed). Redis then holds something newer, or nothing, or an entry its tags made
    * invalid. A write that a later `set` or `del` of the key on this instance overtook on its way to
-   * Redis is not sent at all (see WriteOrder). A Redis failure is logged. True once written.
+   * Redis is not sent at all (see WriteOrder). A Redis failure is logged; a write that reached Redis
+   * without its message is left to the caller (see Written).
    */
-  private async store_ (key: string, value: unknown, encoded: string | Buffer, s: Settings, tokens: string[] | undefined, now: number, since: Read | undefined, epoch?: number): Promise<boolean> {
+  private async store_ (key: string, value: unknown, encoded: string | Buffer, s: Settings, tokens: string[] | undefined, now: number, since: Read | undefined, epoch?: number): Promise<Written> {
     const entry: Entry = { value, expiresAt: now + s.ttlMs, staleUntil: now + s.ttlMs + s.staleMs, tags: s.tags, bytes: Buffer.byteLength(encoded) }
     // The turn is taken before the tag tokens, when the caller called: that is the order Redis must see.
     const turn = this.writes.begin(key)
@@ -186,18 +222,20 @@ export class SharedCache {
       const tagTokens = tokens ?? await this.store.tagTokens(s.tags, this.token(), s.ttlMs + s.staleMs)
       if (!await this.store.write(key, encoded, entry, tagTokens, this.coherence.keysMessage(key), () => this.writes.send(key, turn))) {
         // Overtaken by a later write of the key (whose dropKey() keeps this value out of L1 as well).
-        this.logger.debug({ key, ...log }, '@scaleout/cache: a later set or del of the key reached Redis first; this value was not written')
-        return false
+        this.logger.debug({ ...logKey(key), ...log }, '@scaleout/cache: a later set or del of the key reached Redis first; this value was not written')
+        return 'overtaken'
       }
     } catch (err) {
-      this.logger.warn({ err, key, ...log }, '@scaleout/cache: could not store a value in Redis; carrying on without it')
-      return false
+      // Written, but not told: this L1 stays without it, as the others may hold the old value.
+      if (err instanceof Unannounced) return err
+      this.logger.warn({ err, ...logKey(key), ...log }, '@scaleout/cache: could not store a value in Redis; carrying on without it')
+      return 'failed'
     } finally {
       this.writes.end(key)
       if (since === undefined) this.untrack(key, write)
     }
     if (this.l1 !== undefined && this.coherence.connected && write?.stale === false && (epoch === undefined || epoch === this.coherence.epoch)) this.l1.set(key, entry, now)
-    return true
+    return 'written'
   }
 
   private token (): string {
@@ -206,6 +244,10 @@ export class SharedCache {
 
   async del (key: string): Promise<void> {
     checkKey('key', key)
+    await this.remove(appId(key))
+  }
+
+  private async remove (key: string): Promise<void> {
     const turn = this.writes.begin(key)
     this.coherence.dropKey(key)
     try {
@@ -250,15 +292,16 @@ export class SharedCache {
     } catch (err) {
       return Promise.reject(err)
     }
+    const id = appId(key)
     const now = Date.now()
-    const cached = this.fromL1(key, now)
-    if (cached !== undefined) return Promise.resolve(this.serve(key, cached, now, fn, settings) as T)
-    let flight = this.flights.get(key)
+    const cached = this.fromL1(id, now)
+    if (cached !== undefined) return Promise.resolve(this.serve(id, cached, now, fn, settings) as T)
+    let flight = this.flights.get(id)
     if (flight !== undefined) {
       this.counters.coalesced++
     } else {
-      flight = this.fill(key, fn, settings)
-      this.flights.set(key, flight)
+      flight = this.fill(id, fn, settings)
+      this.flights.set(id, flight)
     }
     return flight as Promise<T>
   }
@@ -340,11 +383,12 @@ export class SharedCache {
       encoded = this.o.codec.encode(value)
     } catch (err) {
       this.counters.storeErrors++
-      this.logger.warn({ err, key, ...log }, '@scaleout/cache: wrap could not store the computed value; returned it uncached')
+      this.logger.warn({ err, ...logKey(key), ...log }, '@scaleout/cache: wrap could not store the computed value; returned it uncached')
     }
     if (encoded !== undefined) {
       const taken = await tokens
-      if (!this.clearedSince(clears) && !this.tokensMissing(key, taken) && !this.replacedSince(key, since) && await this.store_(key, value, encoded, s, taken, Date.now(), since)) {
+      if (!this.clearedSince(clears) && !this.tokensMissing(key, taken) && !this.replacedSince(key, since) &&
+        this.announced(key, await this.store_(key, value, encoded, s, taken, Date.now(), since)) === 'written') {
         await this.takeBackIfReplaced(key, since)
       }
     }
@@ -361,7 +405,7 @@ export class SharedCache {
   private replacedSince (key: string, since: Read): boolean {
     if (!since.replaced) return false
     this.counters.storeErrors++
-    this.logger.debug({ key, ...log }, '@scaleout/cache: the key was deleted or written while its value was computed; returned it uncached')
+    this.logger.debug({ ...logKey(key), ...log }, '@scaleout/cache: the key was deleted or written while its value was computed; returned it uncached')
     return true
   }
 
@@ -373,9 +417,9 @@ export class SharedCache {
   private async takeBackIfReplaced (key: string, since: Read): Promise<void> {
     if (!this.replacedSince(key, since)) return
     try {
-      await this.del(key)
+      await this.remove(key)
     } catch (err) {
-      this.logger.warn({ err, key, ...log }, '@scaleout/cache: could not delete a value overtaken while it was written; it lasts until its TTL')
+      this.logger.warn({ err, ...logKey(key), ...log }, '@scaleout/cache: could not delete a value overtaken while it was written; it lasts until its TTL')
     }
   }
 
@@ -397,7 +441,7 @@ export class SharedCache {
       })
       .catch((err: unknown) => {
         this.counters.refreshErrors++
-        this.logger.warn({ err, key, ...log }, '@scaleout/cache: refresh failed; the stale value is served until its stale window ends')
+        this.logger.warn({ err, ...logKey(key), ...log }, '@scaleout/cache: refresh failed; the stale value is served until its stale window ends')
       })
       .finally(() => this.refreshing.delete(key))
   }

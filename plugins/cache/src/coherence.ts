@@ -2,6 +2,7 @@ import { randomBytes } from 'node:crypto'
 import { luaScript, safeJsonParse } from '@scaleout/core'
 import type { Counters } from './counters.js'
 import type { L1 } from './l1.js'
+import { APP, isRouteId, keyOfId, ROUTE } from './key-space.js'
 import { checkKey, MAX_TAGS } from './options.js'
 import { ReadsInFlight, type Read } from './reads.js'
 import { Waiters } from './waiters.js'
@@ -81,7 +82,10 @@ export class Generation {
 export interface Message {
   /** The sending cache instance: it applied the change already. */
   i: string
+  /** Application keys (see key-space.ts). */
   k?: string[]
+  /** Route responses' keys. */
+  r?: string[]
   t?: string[]
   /** A generation Redis gave the sender; only a hint to read Redis' own (see Coherence.receive). */
   g?: string
@@ -114,7 +118,7 @@ export function parseMessage (text: string): Message | undefined {
   }
   if (message === null || typeof message !== 'object') return undefined
   const m = message as Record<string, unknown>
-  if (typeof m.i !== 'string' || !strings(m.k) || !strings(m.t) || (m.g !== undefined && (typeof m.g !== 'string' || !GENERATION.test(m.g)))) return undefined
+  if (typeof m.i !== 'string' || !strings(m.k) || !strings(m.r) || !strings(m.t) || (m.g !== undefined && (typeof m.g !== 'string' || !GENERATION.test(m.g)))) return undefined
   return m as unknown as Message
 }
 
@@ -136,9 +140,9 @@ export class Coherence {
     private readonly counters: Counters
   ) {}
 
-  /** The message telling the others that `key` was written or deleted. */
-  keysMessage (key: string): string {
-    return JSON.stringify({ i: this.id, k: [key] } satisfies Message)
+  /** The message telling the others that the entry `id` was written or deleted. */
+  keysMessage (id: string): string {
+    return JSON.stringify((isRouteId(id) ? { i: this.id, r: [keyOfId(id)] } : { i: this.id, k: [keyOfId(id)] }) satisfies Message)
   }
 
   tagsMessage (tags: string[]): string {
@@ -193,12 +197,13 @@ export class Coherence {
   /** Applies another instance's invalidation, and wakes whoever waits for one of its keys. */
   receive (message: Message): void {
     this.counters.busMessages++
+    const ids = [...(message.k ?? []).map((key) => APP + key), ...(message.r ?? []).map((key) => ROUTE + key)]
     if (message.i !== this.id) {
       if (message.g !== undefined && this.generation.claimsNewer(message.g)) this.followGeneration()
       if (message.t !== undefined) this.dropTags(message.t)
-      if (message.k !== undefined) for (const key of message.k) this.dropKey(key)
+      for (const id of ids) this.dropKey(id)
     }
-    if (message.k !== undefined) for (const key of message.k) this.waiters.wake(key)
+    for (const id of ids) this.waiters.wake(id)
   }
 
   /**

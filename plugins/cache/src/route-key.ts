@@ -1,6 +1,7 @@
 import { createHash } from 'node:crypto'
 import type { FastifyRequest } from 'fastify'
 import { InvalidCallOptionError } from './errors.js'
+import { ROUTE } from './key-space.js'
 import type { NormalizedRoute } from './options.js'
 
 // Longer keys are hashed: Redis keys stay short whatever the URL's length.
@@ -39,7 +40,7 @@ function constraintText (value: unknown): string {
 }
 
 /**
- * The cache key of a request, or undefined when `key()` declines it. Always scoped by the route,
+ * The cache id of a request (in the route cache's own key space), or undefined when `key()` declines it. Always scoped by the route,
  * protocol and host; then the URL (path and query), or what the route's `key()` returns instead;
  * then the `vary` headers. Hosts are part of it because a response may hold links built from it.
  */
@@ -59,7 +60,7 @@ export function requestKey (request: FastifyRequest, scope: string, r: Normalize
   }
   let key = scope + part(request.protocol) + part(request.host) + own
   for (const name of r.vary) key += header(request.headers[name])
-  return 'route:' + (key.length > MAX_PLAIN ? 'h:' + createHash('sha256').update(key).digest('base64url') : key)
+  return ROUTE + (key.length > MAX_PLAIN ? 'h:' + createHash('sha256').update(key).digest('base64url') : key)
 }
 
 /** What a key() returned, for its error message: its type, never its content (it may name a user). */

@@ -113,10 +113,15 @@ function hooks (cache: SharedCache, r: NormalizedRoute, scope: string): { preHan
     const stored: Stored = typeof payload === 'string' ? { b: payload, e: etag, h: headers } : { b: payload.toString('base64'), x: 1, e: etag, h: headers }
     // One instant for the count and the entry: the entry leaves Redis when it stops being counted.
     const now = Date.now()
-    if (await cache.admit(scope, key, now + r.ttlMs, r.maxEntries)) {
-      await cache.storePrepared(key, stored, prepared, now).catch((err: unknown) => {
+    const admission = await cache.admit(scope, key, now + r.ttlMs, r.maxEntries)
+    if (admission !== undefined) {
+      const written = await cache.storePrepared(key, stored, prepared, now).catch((err: unknown) => {
         request.log.warn({ err, plugin: PLUGIN }, '@scaleout/cache: response not cached')
+        return false
       })
+      // Counted for nothing otherwise: responses that are never stored (too large, say) would use
+      // up the route's bound, and then nothing would be cached.
+      if (!written) await cache.unadmit(admission)
     }
     if (matches(request.headers['if-none-match'], etag)) {
       reply.code(304)

@@ -2,6 +2,7 @@ import { luaScript, senderFor, type RedisClient, type ResolvedRedis, type Sender
 import { GENERATION, GENERATION_BUMP_SCRIPT, GENERATION_READ_SCRIPT, type Generation } from './coherence.js'
 import { CorruptEntryError } from './errors.js'
 import type { Guard } from './guard.js'
+import { keyOfId } from './key-space.js'
 import type { Entry } from './l1.js'
 
 // A tag's current token, created when missing. Its TTL only ever grows (GT), so it outlives every
@@ -22,28 +23,54 @@ return 0`
 
 // Admits one more entry of a route unless it already holds `max` live ones (members scored by
 // their expiry, dropped once past). An entry already admitted may always be written again. The
-// set lives as long as its longest entry.
+// set lives as long as its longest entry. Returns 0 when refused, else the entry's previous score
+// ('' for a new one), for UNADMIT.
 const ADMIT = `
 redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', ARGV[2])
-if not redis.call('ZSCORE', KEYS[1], ARGV[1]) and redis.call('ZCARD', KEYS[1]) >= tonumber(ARGV[4]) then return 0 end
+local previous = redis.call('ZSCORE', KEYS[1], ARGV[1])
+if not previous and redis.call('ZCARD', KEYS[1]) >= tonumber(ARGV[4]) then return 0 end
 redis.call('ZADD', KEYS[1], ARGV[3], ARGV[1])
 if redis.call('PTTL', KEYS[1]) < tonumber(ARGV[5]) then redis.call('PEXPIRE', KEYS[1], ARGV[5]) end
+return previous or ''`
+
+// Takes back an admission whose entry was not written: the member leaves, or gets its previous
+// score back, unless another admission of it (another instance's, say) has scored it since.
+const UNADMIT = `
+local score = redis.call('ZSCORE', KEYS[1], ARGV[1])
+if not score or tonumber(score) ~= tonumber(ARGV[2]) then return 0 end
+if ARGV[3] == '' then redis.call('ZREM', KEYS[1], ARGV[1]) else redis.call('ZADD', KEYS[1], ARGV[3], ARGV[1]) end
 return 1`
 
 const TAG_TOKEN_SCRIPT = luaScript('scaleoutCacheTagToken', 1, TAG_TOKEN)
 const RELEASE_SCRIPT = luaScript('scaleoutCacheRelease', 1, RELEASE)
 const ADMIT_SCRIPT = luaScript('scaleoutCacheAdmit', 1, ADMIT)
-const SCRIPTS = [TAG_TOKEN_SCRIPT, RELEASE_SCRIPT, ADMIT_SCRIPT, GENERATION_READ_SCRIPT, GENERATION_BUMP_SCRIPT]
+const UNADMIT_SCRIPT = luaScript('scaleoutCacheUnadmit', 1, UNADMIT)
+const SCRIPTS = [TAG_TOKEN_SCRIPT, RELEASE_SCRIPT, ADMIT_SCRIPT, UNADMIT_SCRIPT, GENERATION_READ_SCRIPT, GENERATION_BUMP_SCRIPT]
+
+/**
+ * A route entry counted among its route's live ones (see Store.admit): its score, and the score it
+ * had before ('' when it was not counted), to take the count back if the entry is not written.
+ */
+export interface Admission { set: string, member: string, score: number, previous: string }
+
+/**
+ * A write whose entry reached Redis, but whose message telling the other instances (to drop their
+ * L1 copies) could not be sent: `cause` is the coded Redis error.
+ */
+export class Unannounced {
+  constructor (readonly cause: unknown) {}
+}
 
 const NEWLINE = 10
 // The tags of every untagged entry read: one array, only ever read.
 const NO_TAGS: string[] = []
 
 /**
- * The Redis tier. Keys: `<base><generation>:e:<key>` for entries, `<base><generation>:l:<key>` for
- * fill leases, `<base><generation>:n:<route>` for a route's live entries, `<base>t:<tag>` for tag
- * tokens, `<base>gen` for the namespace generation. No command touches two keys, so nothing can
- * fail with CROSSSLOT on a Cluster.
+ * The Redis tier. Keys: `<base><generation>:<id>` for entries (`e:<key>` for the application's,
+ * `r:<key>` for route responses: see key-space.ts), `<base><generation>:l:<key>` for the fill
+ * leases of `wrap` (application keys only), `<base><generation>:n:<route>` for a route's live
+ * entries, `<base>t:<tag>` for tag tokens, `<base>gen` for the namespace generation. No command
+ * touches two keys, so nothing can fail with CROSSSLOT on a Cluster.
  *
  * An entry is `[expiresAt, staleUntil, [tag, token, ...]]\n<encoded value>`: it is valid only while
  * every tag token it recorded is still the tag's current one, so invalidating a tag is one DEL.
@@ -90,25 +117,26 @@ export class Store {
     }
   }
 
-  private async keyOf (kind: 'e' | 'l' | 'n', key: string): Promise<string> {
-    return `${this.base}${this.gen.current ?? await this.generation()}:${kind}:${key}`
+  /** The Redis key of `name` within the current generation: an entry's id, or `l:`/`n:` and a key. */
+  private async keyOf (name: string): Promise<string> {
+    return `${this.base}${this.gen.current ?? await this.generation()}:${name}`
   }
 
   private tagKey (tag: string): string {
     return `${this.base}t:${tag}`
   }
 
-  /** The entry if present and still valid for its tags; throws on Redis errors and garbage. */
-  async read (key: string): Promise<Entry | undefined> {
+  /** The entry `id` if present and still valid for its tags; throws on Redis errors and garbage. */
+  async read (id: string): Promise<Entry | undefined> {
     // The generation is known after the first read: no await (and no microtask) to build the key.
     const gen = this.gen.current
-    const entryKey = gen !== undefined ? `${this.base}${gen}:e:${key}` : await this.keyOf('e', key)
+    const entryKey = gen !== undefined ? `${this.base}${gen}:${id}` : await this.keyOf(id)
     // Sent as the session sends (the core's sender: one bare command, corked writes, one deadline
     // queue), so the guard adds no timer of its own.
     const raw = await this.guard.sent(() => this.send.getBuffer(entryKey))
     if (raw === null) return undefined
     const end = raw.indexOf(NEWLINE)
-    const header = parseHeader(key, raw, end)
+    const header = parseHeader(entryKey, raw, end)
     const pairs = header[2]
     if (pairs === undefined) return { value: this.codec.decode(raw.subarray(end + 1)), expiresAt: header[0], staleUntil: header[1], tags: NO_TAGS, bytes: raw.length }
     const current = await this.guard.sent(async () => await Promise.all(
@@ -129,41 +157,57 @@ export class Store {
   }
 
   /**
-   * Writes the entry, then tells the other instances (`message`) once it is in place; false, with
-   * nothing sent, when `inTurn` says a later write of the key went out first (see WriteOrder).
+   * Writes the entry `id`, then tells the other instances (`message`) once it is in place; false, with
+   * nothing sent, when `inTurn` says a later write of the entry went out first (see WriteOrder).
+   * Throws the coded Redis error when the entry may not have been written, and an Unannounced when
+   * it was but the message could not be sent.
    */
-  async write (key: string, encoded: string | Buffer, entry: Entry, tokens: string[], message: string, inTurn: () => boolean): Promise<boolean> {
+  async write (id: string, encoded: string | Buffer, entry: Entry, tokens: string[], message: string, inTurn: () => boolean): Promise<boolean> {
     const pairs = tokens.length === 0 ? undefined : entry.tags.flatMap((tag, i) => [tag, tokens[i] as string])
     const header = JSON.stringify(pairs === undefined ? [entry.expiresAt, entry.staleUntil] : [entry.expiresAt, entry.staleUntil, pairs]) + '\n'
     const raw = typeof encoded === 'string' ? header + encoded : Buffer.concat([Buffer.from(header), encoded])
     const client = this.client
-    return await this.inTurn(key, inTurn, async (entryKey) => {
+    return await this.inTurn(id, inTurn, async (entryKey) => {
       const ttlMs = Math.max(1, entry.staleUntil - Date.now())
+      let published: Promise<unknown>
       if (client.isCluster) {
         // The channel and the entry may live on different nodes: publish only once the write is done,
         // or a woken reader could read the old value and keep it in L1.
         await this.guard.call(async () => await client.set(entryKey, raw, 'PX', ttlMs))
-        await this.publish(message)
+        published = this.publish(message)
       } else {
         // One connection executes in order: sent together, the SET still lands before the PUBLISH.
-        await this.guard.call(async () => await Promise.all([client.set(entryKey, raw, 'PX', ttlMs), client.publish(this.channel, message)]))
+        let publishing: Promise<unknown> = Promise.resolve()
+        await this.guard.call(async () => {
+          const set = client.set(entryKey, raw, 'PX', ttlMs)
+          publishing = client.publish(this.channel, message)
+          // Awaited below, unless the SET failed: then the write is not known to be in place.
+          publishing.catch(() => {})
+          return await set
+        })
+        published = this.guard.call(async () => await publishing)
+      }
+      try {
+        await published
+      } catch (err) {
+        throw new Unannounced(err)
       }
       return true
     }) === true
   }
 
-  /** Deletes the entry, unless `inTurn` says a later write of the key went out first. */
-  async del (key: string, inTurn: () => boolean): Promise<void> {
-    await this.inTurn(key, inTurn, async (entryKey) => await this.guard.call(async () => await this.client.del(entryKey)))
+  /** Deletes the entry `id`, unless `inTurn` says a later write of it went out first. */
+  async del (id: string, inTurn: () => boolean): Promise<void> {
+    await this.inTurn(id, inTurn, async (entryKey) => await this.guard.call(async () => await this.client.del(entryKey)))
   }
 
   /**
-   * Sends a write of the entry of `key` if `inTurn()`, asked once its Redis key is known (that may
+   * Sends a write of the entry `id` if `inTurn()`, asked once its Redis key is known (that may
    * wait for the generation) and in the same synchronous step as the command goes out: guard.call
    * sends at once, so no later write can slip in between.
    */
-  private async inTurn<T> (key: string, inTurn: () => boolean, send: (entryKey: string) => Promise<T>): Promise<T | undefined> {
-    const entryKey = await this.keyOf('e', key)
+  private async inTurn<T> (id: string, inTurn: () => boolean, send: (entryKey: string) => Promise<T>): Promise<T | undefined> {
+    const entryKey = await this.keyOf(id)
     return inTurn() ? await send(entryKey) : undefined
   }
 
@@ -180,25 +224,31 @@ export class Store {
     return gen
   }
 
-  /** True if this token now holds the fill lease of `key`. */
-  async lease (key: string, token: string, ttlMs: number): Promise<boolean> {
-    const leaseKey = await this.keyOf('l', key)
+  /** True if this token now holds the fill lease of `id` (only `wrap`, on application keys, takes one). */
+  async lease (id: string, token: string, ttlMs: number): Promise<boolean> {
+    const leaseKey = await this.keyOf('l:' + keyOfId(id))
     return await this.guard.call(async () => await this.client.set(leaseKey, token, 'PX', ttlMs, 'NX')) === 'OK'
   }
 
-  async release (key: string, token: string): Promise<void> {
-    const leaseKey = await this.keyOf('l', key)
+  async release (id: string, token: string): Promise<void> {
+    const leaseKey = await this.keyOf('l:' + keyOfId(id))
     await this.guard.call(async () => await this.send.script(RELEASE_SCRIPT, [leaseKey], [token]))
   }
 
   /**
-   * True if `member` may be stored among the live entries of `set`, bounded by `max`: counted until
-   * `expiresAt`, the time its entry leaves Redis.
+   * Counts `member` among the live entries of `set`, bounded by `max`, until `expiresAt`, the time
+   * its entry leaves Redis; undefined when the set is full.
    */
-  async admit (set: string, member: string, expiresAt: number, max: number): Promise<boolean> {
-    const setKey = await this.keyOf('n', set)
+  async admit (set: string, member: string, expiresAt: number, max: number): Promise<Admission | undefined> {
+    const setKey = await this.keyOf('n:' + set)
     const now = Date.now()
-    return await this.guard.call(async () => await this.send.script(ADMIT_SCRIPT, [setKey], [member, now, expiresAt, max, expiresAt - now])) === 1
+    const previous = await this.guard.call(async () => await this.send.script<string | number>(ADMIT_SCRIPT, [setKey], [member, now, expiresAt, max, expiresAt - now]))
+    return typeof previous === 'string' ? { set: setKey, member, score: expiresAt, previous } : undefined
+  }
+
+  /** Takes back an admission whose entry was not written (see UNADMIT). */
+  async unadmit (a: Admission): Promise<void> {
+    await this.guard.call(async () => await this.send.script(UNADMIT_SCRIPT, [a.set], [a.member, a.score, a.previous]))
   }
 
   async publish (message: string): Promise<void> {
@@ -209,13 +259,13 @@ export class Store {
 
 type Header = [number, number, string[]?]
 
-/** The entry's header, before the first newline (`end`); throws on anything else. */
-function parseHeader (key: string, raw: Buffer, end: number): Header {
+/** The header of the entry at `entryKey`, before the first newline (`end`); throws on anything else. */
+function parseHeader (entryKey: string, raw: Buffer, end: number): Header {
   let header: unknown
   try {
     header = JSON.parse(raw.toString('utf8', 0, end))
   } catch {}
-  if (end < 0 || !isHeader(header)) throw new CorruptEntryError(JSON.stringify(key))
+  if (end < 0 || !isHeader(header)) throw new CorruptEntryError(JSON.stringify(entryKey))
   return header
 }
 

@@ -108,7 +108,11 @@ export interface CacheStats {
 export interface Cache {
   /** The value, or undefined on a miss, an expired entry or a Redis failure (never throws for Redis). */
   get: <T = unknown>(key: string) => Promise<T | undefined>
-  /** Stores a value in Redis and this L1, and drops it from every other instance's L1. Throws only for bad input. */
+  /**
+   * Stores a value in Redis and this L1, and drops it from every other instance's L1. Throws for bad
+   * input, and with the coded Redis error when the value was written but the other instances could
+   * not be told; other Redis failures are logged.
+   */
   set: (key: string, value: unknown, options?: SetOptions) => Promise<void>
   /** Removes a key everywhere. */
   del: (key: string) => Promise<void>
