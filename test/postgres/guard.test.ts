@@ -53,7 +53,26 @@ const REFUSED: Array<[string, RegExp]> = [
   ['CREATE OR REPLACE FUNCTION pg_temp.f() RETURNS int AS $$ SELECT 1 $$ LANGUAGE sql', /^A temporary table/],
   ['CREATE SEQUENCE pg_temp.s', /^A temporary table/],
   ['SELECT * INTO pg_temp.t FROM notes', /^A temporary table/],
-  ['SELECT * INTO TABLE pg_temp.t FROM notes', /^A temporary table/]
+  ['SELECT * INTO TABLE pg_temp.t FROM notes', /^A temporary table/],
+  // A dollar-quote tag or an identifier may hold non-ASCII letters, and a tag has no length limit.
+  ["SELECT $é$'$é$; SET statement_timeout = 1; SELECT '1'", /^A session SET/],
+  ['SELECT 1 AS é$$; SET statement_timeout = 1; --$$', /^A session SET/],
+  ['SELECT 1 AS a$$x$; SET statement_timeout = 1; SELECT $x$ $x$', /^A session SET/],
+  [`SELECT $${'t'.repeat(70)}$'$${'t'.repeat(70)}$; LISTEN x; SELECT '1'`, /^LISTEN/],
+  // Where standard_conforming_strings is off, a backslash escapes the quote in a plain string.
+  ["SELECT 'x\\' '; SET statement_timeout = 1; SELECT ''", /^A session SET/],
+  // A DO block's body is code the text does not show.
+  ["DO $$BEGIN PERFORM set_config('statement_timeout', '1', false); END$$", /^A DO block is refused .*: send its statements as queries, inside fastify\.db\.transaction\(\) if they belong together, or make it a function/],
+  ["SELECT 1; do 'BEGIN EXECUTE ''SET x = 1''; END'", /^A DO block/],
+  // LOCAL, TRANSACTION or CONSTRAINTS before a dot begins a parameter's name.
+  ["SET local.user_id = '1'", /^A session SET/],
+  ["SET\"local\".user_id = '1'", /^A session SET/],
+  ['set transaction . x = 1', /^A session SET/],
+  ["SELECT dblink_connect('c', 'dbname=app')", /^A dblink connection kept open by dblink_connect\(\) is refused .*: pass the connection string to dblink\(\) or dblink_exec\(\)/],
+  ["select public.DBLINK_CONNECT_U ('dbname=app')", /^A dblink connection/],
+  // EXPLAIN ANALYZE runs what it explains.
+  ['EXPLAIN ANALYZE CREATE TEMP TABLE t AS SELECT 1', /^A temporary table/],
+  ['explain (analyze, verbose) verbose create table pg_temp.t as select 1', /^A temporary table/]
 ]
 
 const ALLOWED = [
@@ -89,7 +108,18 @@ const ALLOWED = [
   'SELECT U&"pg\\005fadvisory\\005fxact\\005flock"(1)',
   'CREATE TABLE pg_temp.t (a int) ON COMMIT DROP',
   'CREATE TABLE pg_temp_results (a int)',
-  'CREATE TABLE t AS SELECT a FROM pg_temp_view'
+  'CREATE TABLE t AS SELECT a FROM pg_temp_view',
+  "SELECT 'C:\\dir\\', 'SET x = 1'",
+  "SELECT E'\\'' AS \"SET x\"",
+  'SELECT 1 AS é, $é$ LISTEN x $é$',
+  "SELECT éE'\\', 1",
+  'SELECT done FROM t',
+  'SELECT 1 AS domain',
+  "SET LOCAL app.user_id = '1'",
+  'EXPLAIN SELECT 1',
+  'EXPLAIN (ANALYZE) CREATE TEMP TABLE t ON COMMIT DROP AS SELECT 1',
+  'SELECT explained FROM t',
+  "SELECT * FROM dblink('dbname=app', 'SELECT 1') AS t (a int)"
 ]
 
 t.test('statements transaction pooling breaks are refused with a coded error naming the safe alternative', async (t) => {
@@ -125,8 +155,13 @@ t.test('blank() keeps the statement structure and hides data', async (t) => {
   t.equal(blank("SELECT 'a;b', \"c\" FROM t -- x\n; LISTEN y"), 'SELECT  x ,  c  FROM t  \n; LISTEN y')
   t.equal(blank('SELECT "a;b""c" FROM t'), 'SELECT  a_b__c  FROM t', 'a quoted identifier stays one word')
   t.equal(blank('SELECT $x$ a $x$, $1, a$b'), 'SELECT  x , $1, a$b')
+  t.equal(blank('SELECT a$$x$, $$ b $$'), 'SELECT a$$x$,  x ', 'a $ after a $ of an identifier is part of it')
   t.equal(blank('SELECT $unterminated$ a'), 'SELECT  x ')
   t.equal(blank("SELECT 'it''s'"), 'SELECT  x ')
+  t.equal(blank("SELECT 'a\\', 'b'"), 'SELECT  x ,  x ', 'a backslash escapes nothing in a plain string')
+  t.equal(blank("SELECT 'a\\', 'b'", true), 'SELECT  x b x ', 'unless standard_conforming_strings is off')
+  t.equal(blank("SELECT e'a\\'', 1, éE'a\\', 2"), 'SELECT e x , 1, éE x , 2', 'E after a non-ASCII letter ends an identifier, not an escape string prefix')
+  t.equal(blank('SELECT $é$ a $é$, é$$, $ü1$ b $ü1$'), 'SELECT  x , é$$,  x ', 'non-ASCII letters in tags and identifiers')
   t.equal(blank('/* a /* b */ c */x'), ' x')
   t.equal(blank('SELECT 1 -- x\rBEGIN'), 'SELECT 1  \rBEGIN', 'a line comment ends at a carriage return')
   t.equal(blank('SELECT U&"d\\0061t\\+000061", U&"a\\\\b", U&"x!0041" UESCAPE \'!\''), 'SELECT U& data , U& a_b , U& xA ', 'U&"..." decodes to the name it spells')

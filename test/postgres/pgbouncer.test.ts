@@ -96,6 +96,42 @@ t.test('every refused statement gives its coded error, before anything is sent',
   t.same(rows, [{ n: 0 }], 'none of them reached the server')
 })
 
+// Client A's statement must leave nothing on the server connection that client B's next statement
+// gets (PgBouncer hands out the connection used last). Each text below hides session state from a
+// text-only reading, or makes it in a body.
+t.test('through PgBouncer, no statement leaves session state for another client: dollar-quote tags with non-ASCII letters or over 64 characters, identifiers with non-ASCII letters or a $ before $, backslashes with standard_conforming_strings off, DO blocks, SET local.x, EXPLAIN ANALYZE CREATE TEMP, dblink_connect()', async (t) => {
+  const a = await instance(t)
+  const b = new pg.Client({ connectionString: bouncer.primaryUrl })
+  await b.connect()
+  t.teardown(async () => { await b.end() })
+  const timeout = "SELECT current_setting('statement_timeout') AS s"
+  const tag = `$${'t'.repeat(70)}$`
+  await b.query('CREATE EXTENSION IF NOT EXISTS dblink')
+  const c = cluster.primary.config
+  const elsewhere = `host=${c.host as string} port=${c.port as number} user=${c.user as string} password=${c.password as string} dbname=${c.database as string}`
+  const attacks: Array<[string, (run: (sql: string) => Promise<unknown>) => Promise<unknown>, string]> = [
+    ['non-ASCII tag', async (run) => await run("SELECT $é$'$é$; SET statement_timeout = 4321; SELECT '1'"), timeout],
+    ['non-ASCII identifier', async (run) => await run('SELECT 1 AS é$$; SET statement_timeout = 4321; --$$'), timeout],
+    ['$ inside an identifier', async (run) => await run('SELECT 1 AS a$$x$; SET statement_timeout = 4321; SELECT $x$ $x$'), timeout],
+    ['long tag', async (run) => await run(`SELECT ${tag}'${tag}; SET statement_timeout = 4321; SELECT '1'`), timeout],
+    ['DO with PERFORM', async (run) => await run("DO $$BEGIN PERFORM set_config('statement_timeout', '4321', false); END$$"), timeout],
+    ['DO with EXECUTE', async (run) => await run("DO 'BEGIN EXECUTE ''SET statement_timeout = 4321''; END'"), timeout],
+    ['standard_conforming_strings off', async () => await a.db.transaction(async (tx) => {
+      await tx.query('SET LOCAL standard_conforming_strings = off')
+      await tx.query("SELECT 'x\\' '; SET statement_timeout = 4321; SELECT ''")
+    }), timeout],
+    ['SET"local".x', async (run) => await run('SET"local".user_id = \'4321\''), "SELECT coalesce(current_setting('local.user_id', true), '0') AS s"],
+    ['SET local.x', async (run) => await run('SET local.user_id = \'4321\''), "SELECT coalesce(current_setting('local.user_id', true), '0') AS s"],
+    ['dblink_connect', async (run) => await run(`SELECT dblink_connect('leak', '${elsewhere}')`), "SELECT coalesce(array_to_string(dblink_get_connections(), ','), '0') AS s"],
+    ['EXPLAIN ANALYZE CREATE TEMP', async (run) => await run('EXPLAIN ANALYZE CREATE TEMP TABLE leak AS SELECT 1'), "SELECT CASE WHEN to_regclass('pg_temp.leak') IS NULL THEN '0' ELSE 'leaked' END AS s"]
+  ]
+  for (const [name, attack, probe] of attacks) {
+    const refused = await attack(async (sql) => await a.db.write.query(sql)).then(() => null, (err: { code?: string }) => err.code)
+    const { rows } = await b.query<{ s: string }>(probe)
+    t.same([refused, rows], ['SCALEOUT_ERR_DB_SESSION_STATE', [{ s: '0' }]], name)
+  }
+})
+
 t.test('startup parameters PgBouncer refuses are refused at registration, naming the option and the alternative', async (t) => {
   for (const primary of [
     { connectionString: bouncer.primaryUrl, statement_timeout: 1000 },

@@ -20,19 +20,28 @@ const LOCK: Rule = { what: 'A session-level advisory lock', instead: 'use pg_adv
 const PREPARE: Rule = { what: 'PREPARE', instead: 'pass the values to query(text, values), which sends an unnamed statement' }
 const TEMP: Rule = { what: 'A temporary table, view or sequence that outlives its transaction', instead: 'create it with ON COMMIT DROP inside fastify.db.transaction(), or use a regular table' }
 const HOLD: Rule = { what: 'A cursor WITH HOLD', instead: 'declare the cursor without WITH HOLD inside fastify.db.transaction()' }
+// A DO body is code (PL/pgSQL, dynamic EXECUTE) that no reading of the text can judge.
+const DO: Rule = { what: 'A DO block', instead: 'send its statements as queries, inside fastify.db.transaction() if they belong together, or make it a function' }
+const DBLINK: Rule = { what: 'A dblink connection kept open by dblink_connect()', instead: 'pass the connection string to dblink() or dblink_exec(), which connect for the call only' }
 const NAMED: Rule = { what: 'A named prepared statement', instead: 'drop `name` from the query config (PgBouncer tracks named statements only from 1.21 on)' }
 
 const STATEMENT_START: Array<[RegExp, Rule]> = [
   [/^listen\b/i, LISTEN],
+  [/^do\b/i, DO],
   [/^prepare\b(?!\s+transaction\b)/i, PREPARE],
   [/^reset\b/i, SET],
-  // SET LOCAL and SET TRANSACTION / SET CONSTRAINTS last only for the transaction.
-  [/^set\s+(?!local\b|transaction\b|constraints\b)/i, SET],
+  // SET LOCAL and SET TRANSACTION / SET CONSTRAINTS last only for the transaction; the same word
+  // before a dot is the first part of a parameter's name (SET local.x = 1 sets for the session).
+  [/^set\s+(?!(?:local|transaction|constraints)\b(?!\s*\.))/i, SET],
   // What UPDATE pg_settings does is a session set_config().
   [/^update\s+(?:only\s+)?(?:pg_catalog\s*\.\s*)?pg_settings\b/i, SET],
   [/^declare\b[^;]*\bwith\s+hold\b/i, HOLD]
 ]
+// EXPLAIN ANALYZE runs the statement it explains (CREATE TABLE ... AS among them).
+const EXPLAIN = /^explain\b(?:\s*\([^)]*\)|\s+(?:analy[sz]e|verbose)\b)*\s*/i
 const SESSION_LOCK = /\bpg_(?:try_)?advisory_lock(?:_shared)?\s*\(/i
+// The connection is kept, named or not, for whichever client the session serves next.
+const DBLINK_CONNECT = /\bdblink_connect(?:_u)?\s*\(/i
 const SET_CONFIG = /\bset_config\s*\(/gi
 // A temporary table, view or sequence lives as long as the session, unless dropped at commit.
 // So does anything created in the session's own schema, pg_temp, named as its qualifier.
@@ -61,10 +70,16 @@ function setsForSession (text: string): boolean {
 }
 
 function check (sql: string): Rule | null {
-  const text = blank(sql)
+  // Where standard_conforming_strings is off (a role default, or SET LOCAL earlier in the
+  // transaction) a backslash escapes a quote in every string: the text is read both ways.
+  return checkText(blank(sql)) ?? (sql.includes('\\') ? checkText(blank(sql, true)) : null)
+}
+
+function checkText (text: string): Rule | null {
   if (SESSION_LOCK.test(text)) return LOCK
+  if (DBLINK_CONNECT.test(text)) return DBLINK
   for (const statement of text.split(';')) {
-    const start = statement.trimStart()
+    const start = statement.trimStart().replace(EXPLAIN, '')
     for (const [pattern, rule] of STATEMENT_START) if (pattern.test(start)) return rule
     if ((TEMP_CREATE.test(start) && !ON_COMMIT_DROP.test(start)) || TEMP_INTO.test(start)) return TEMP
   }

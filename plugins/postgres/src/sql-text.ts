@@ -1,5 +1,14 @@
 // Statement text as the checks before sending read it: data and comments out of the way.
 
+// PostgreSQL counts every non-ASCII character as a letter of an identifier or a dollar-quote tag.
+const WORD = 'A-Za-z0-9_\\u0080-\\uffff'
+// A `$` after a letter, digit or `$` of a word continues the word (`a$$b$` is one identifier).
+const AFTER_WORD = new RegExp(`[${WORD}$]$`)
+const E_PREFIX = new RegExp(`(?:^|[^${WORD}$])[eE]$`)
+const U_PREFIX = new RegExp(`(?:^|[^${WORD}$])[uU]&$`)
+// A tag has no length limit: read it where it starts, however long.
+const DOLLAR_TAG = /\$(?:[A-Za-z_\u0080-\uffff][A-Za-z0-9_\u0080-\uffff]*)?\$/y
+
 /**
  * The escape character of a U&"..." identifier ending before `at` (the one its UESCAPE clause
  * names, else `\`) and the length of that clause, which is part of the identifier.
@@ -37,9 +46,10 @@ function decodeUnicodeIdentifier (body: string, escape: string): string {
  * The statement text with comments removed and every string literal and dollar-quoted body
  * blanked, so keywords inside data never match; `;` separates statements. A quoted identifier
  * stays as the word it names (anything but letters, digits, `_` and `$` made `_`): a function called
- * as `"pg_advisory_lock"(1)` is the function all the same.
+ * as `"pg_advisory_lock"(1)` is the function all the same. With `backslashQuotes`, a backslash
+ * escapes in every string, as it does where standard_conforming_strings is off.
  */
-export function blank (sql: string): string {
+export function blank (sql: string, backslashQuotes = false): string {
   let out = ''
   let i = 0
   const n = sql.length
@@ -60,7 +70,7 @@ export function blank (sql: string): string {
       out += ' '
     } else if (c === '\'' || c === '"') {
       // E'...' strings take backslash escapes; a doubled quote escapes in every kind.
-      const escapes = c === '\'' && /[eE]$/.test(out) && !/[A-Za-z0-9_$][eE]$/.test(out)
+      const escapes = c === '\'' && (backslashQuotes || E_PREFIX.test(out))
       const from = ++i
       while (i < n) {
         if (escapes && sql[i] === '\\') { i += 2; continue }
@@ -74,7 +84,7 @@ export function blank (sql: string): string {
       i++
       if (c === '"') {
         // U&"..." spells its characters as escapes: the name is what they decode to.
-        const unicode = /(?:^|[^A-Za-z0-9_$])[uU]&$/.test(out)
+        const unicode = U_PREFIX.test(out)
         let name = body
         if (unicode) {
           const { escape, length } = unicodeEscape(sql, i)
@@ -83,8 +93,9 @@ export function blank (sql: string): string {
         }
         out += ` ${name.replace(/[^A-Za-z0-9_$]/g, '_')} `
       } else out += ' x '
-    } else if (c === '$' && !/[A-Za-z0-9_]$/.test(out)) {
-      const tag = /^\$([A-Za-z_][A-Za-z0-9_]*)?\$/.exec(sql.slice(i, i + 66))
+    } else if (c === '$' && !AFTER_WORD.test(out)) {
+      DOLLAR_TAG.lastIndex = i
+      const tag = DOLLAR_TAG.exec(sql)
       if (tag === null) {
         out += c
         i++
