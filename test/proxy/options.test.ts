@@ -49,6 +49,7 @@ t.test('invalid options fail registration with a coded error naming the option',
     [{ trust: 'loopback', allowedHosts: ['exa mple.com'] }, /got "exa mple.com"/],
     [{ trust: 'loopback', allowedHosts: [7] }, /got 7/],
     [{ trust: 'loopback', allowedHosts: ['*.'] }, /got "\*."/],
+    [{ trust: 'loopback', allowedHosts: ['127.1'] }, /got "127.1"/],
     [{ trust: 'loopback', trustProxy: true }, /option `trustProxy` is invalid: expected no such option: the options are trust, maxHops, header, allowedHosts$/],
     [{ trust: 'loopback', maxhops: 2 }, /option `maxhops` is invalid: expected no such option: did you mean `maxHops`\? the options are trust, maxHops, header, allowedHosts$/],
     [{ trust: 'loopback', allowedHost: ['example.com'] }, /option `allowedHost` is invalid: expected no such option: did you mean `allowedHosts`\?/],
@@ -76,7 +77,7 @@ t.test('valid forms register', async (t) => {
   for (const trust of ['loopback', 'loopback, private', ['linklocal', 'uniquelocal'], ['10.0.0.1', '10.0.0.0/8', '2001:DB8::/32', '::1', '::ffff:10.0.0.0/104', 'fe80::/10'], ['10.0.0.1/8'], ['::ffff:0.0.0.0/97', '::/97']]) {
     await t.resolves(register(t, { trust }), JSON.stringify(trust))
   }
-  await t.resolves(register(t, { trust: 'loopback', maxHops: 2, header: 'forwarded', allowedHosts: ['example.com', '*.example.org', '[::1]'] }))
+  await t.resolves(register(t, { trust: 'loopback', maxHops: 2, header: 'forwarded', allowedHosts: ['example.com', '*.example.org', '[::1]', '192.0.2.1'] }))
   await t.resolves(register(t, { trust: 'loopback', maxHops: 1000 }), 'the largest maxHops')
 })
 

@@ -120,3 +120,20 @@ t.test('repeated Host lines: Node keeps the first, so no host is taken (RFC 9112
   const once = await rawRequest({ host: '127.0.0.1', port, localAddress: '127.0.0.1', path: '/', headers: [] })
   t.same([once.status, JSON.parse(once.body)], [200, { host: 'differential.test' }])
 })
+
+// 'Host: 1.2.3.999' used to become request.host, and `new URL('http://1.2.3.999/')` throws; '010.0.0.1'
+// and '2130706433' were kept as written though URL parsers read them as 8.0.0.1 and 127.0.0.1.
+t.test('a host whose last label is a number that is not a plain dotted IPv4 is refused (URL parsers throw on it or read another address)', async (t) => {
+  const send = await app(t, { trust: ['10.0.0.0/8'] })
+  const none = { ip: '10.0.0.1', protocol: 'http', host: '', hostname: '', port: null }
+  for (const host of ['1.2.3.999', 'a.123', 'shop.example.0x', '999', '2130706433', '0x7f.1', '127.1', '010.0.0.1', '1.2.3.4.5']) {
+    t.same(await send('10.0.0.1', { host }), none, `Host: ${host}`)
+    t.same(await send('10.0.0.1', { 'x-forwarded-for': '10.0.0.2', 'x-forwarded-host': host, host: 'shop.example.com' }),
+      { ip: '10.0.0.2', protocol: 'http', host: 'shop.example.com', hostname: 'shop.example.com', port: null }, `X-Forwarded-Host: ${host}`)
+  }
+  for (const host of ['1.2.3.4', '192.0.2.1:8080', 'a1.example', 'shop.example.1b', '0x7f.example']) {
+    const seen = await send('10.0.0.1', { host })
+    t.equal(seen.host, host, `Host: ${host} is kept`)
+    t.doesNotThrow(() => new URL(`http://${host}/`))
+  }
+})

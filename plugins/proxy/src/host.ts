@@ -1,4 +1,4 @@
-import { invalid, parseIpv6 } from '@scaleout/core'
+import { invalid, parseIpv4, parseIpv6 } from '@scaleout/core'
 import { PLUGIN } from './errors.js'
 
 // A forwarded host ends up in redirects, absolute links and cookie domains, so it must be a plain
@@ -6,6 +6,9 @@ import { PLUGIN } from './errors.js'
 const LABEL = /^[a-z0-9_](?:[a-z0-9_-]{0,61}[a-z0-9_])?$/i
 // 1 to 65535 without leading zeros: one port, one spelling ("shop.example:0443" would be a second cache key).
 const PORT = /^[1-9]\d{0,4}$/
+// A name whose last label is a number is an IPv4 address to URL parsers (WHATWG "ends in a number"),
+// which throw on "1.2.3.999" and read "010.0.0.1" as 8.0.0.1: only plain dotted decimal is one address.
+const NUMERIC_LABEL = /(?:^|\.)(?:\d+|0x[0-9a-f]*)$/i
 
 /** The lower-cased host name of a valid `host[:port]`, or null. IPv6 literals keep their brackets. */
 export function hostName (value: string): string | null {
@@ -26,6 +29,7 @@ export function hostName (value: string): string | null {
       port = value.slice(colon + 1)
     }
     if (name.length === 0 || name.length > 253 || !name.split('.').every((label) => LABEL.test(label))) return null
+    if (NUMERIC_LABEL.test(name) && parseIpv4(name, 0, name.length) < 0) return null
   }
   if (port !== undefined && (!PORT.test(port) || Number(port) > 65535)) return null
   return name.toLowerCase()
