@@ -72,11 +72,18 @@ const REFUSED: Array<[string, RegExp]> = [
   ["select public.DBLINK_CONNECT_U ('dbname=app')", /^A dblink connection/],
   // EXPLAIN ANALYZE runs what it explains.
   ['EXPLAIN ANALYZE CREATE TEMP TABLE t AS SELECT 1', /^A temporary table/],
-  ['explain (analyze, verbose) verbose create table pg_temp.t as select 1', /^A temporary table/]
+  ['explain (analyze, verbose) verbose create table pg_temp.t as select 1', /^A temporary table/],
+  // A loaded library and the random seed stay with the server session.
+  ["LOAD 'auto_explain'", /^LOAD of a library is refused .*: load it for every session with shared_preload_libraries or session_preload_libraries/],
+  ["SELECT 1;\n  load '$libdir/plugins/x'", /^LOAD of a library/],
+  ['SELECT setseed(0.5)', /^setseed\(\) is refused .*: seed nothing on a shared session/],
+  ['SELECT pg_catalog."setseed" (0.5), random()', /^setseed\(\)/]
 ]
 
 const ALLOWED = [
   'SELECT 1',
+  'SELECT random(), loaded, setseed_at FROM t',
+  "SELECT 'setseed(1); LOAD x'",
   'SET LOCAL statement_timeout = 100',
   'set local search_path to app',
   'SET TRANSACTION ISOLATION LEVEL SERIALIZABLE',

@@ -99,7 +99,7 @@ t.test('every refused statement gives its coded error, before anything is sent',
 // Client A's statement must leave nothing on the server connection that client B's next statement
 // gets (PgBouncer hands out the connection used last). Each text below hides session state from a
 // text-only reading, or makes it in a body.
-t.test('through PgBouncer, no statement leaves session state for another client: dollar-quote tags with non-ASCII letters or over 64 characters, identifiers with non-ASCII letters or a $ before $, backslashes with standard_conforming_strings off, DO blocks, SET local.x, EXPLAIN ANALYZE CREATE TEMP, dblink_connect()', async (t) => {
+t.test('through PgBouncer, no statement leaves session state for another client: dollar-quote tags with non-ASCII letters or over 64 characters, identifiers with non-ASCII letters or a $ before $, backslashes with standard_conforming_strings off, DO blocks, SET local.x, EXPLAIN ANALYZE CREATE TEMP, dblink_connect(), LOAD, setseed()', async (t) => {
   const a = await instance(t)
   const b = new pg.Client({ connectionString: bouncer.primaryUrl })
   await b.connect()
@@ -107,6 +107,11 @@ t.test('through PgBouncer, no statement leaves session state for another client:
   const timeout = "SELECT current_setting('statement_timeout') AS s"
   const tag = `$${'t'.repeat(70)}$`
   await b.query('CREATE EXTENSION IF NOT EXISTS dblink')
+  // The first random() after setseed(0.25), read on a connection of the test's own.
+  const direct = new pg.Client(cluster.primary.config)
+  await direct.connect()
+  const seeded = (await direct.query<{ r: string }>('SELECT setseed(0.25); SELECT random()::text AS r') as unknown as Array<pg.QueryResult<{ r: string }>>)[1]?.rows[0]?.r as string
+  await direct.end()
   const c = cluster.primary.config
   const elsewhere = `host=${c.host as string} port=${c.port as number} user=${c.user as string} password=${c.password as string} dbname=${c.database as string}`
   const attacks: Array<[string, (run: (sql: string) => Promise<unknown>) => Promise<unknown>, string]> = [
@@ -123,7 +128,10 @@ t.test('through PgBouncer, no statement leaves session state for another client:
     ['SET"local".x', async (run) => await run('SET"local".user_id = \'4321\''), "SELECT coalesce(current_setting('local.user_id', true), '0') AS s"],
     ['SET local.x', async (run) => await run('SET local.user_id = \'4321\''), "SELECT coalesce(current_setting('local.user_id', true), '0') AS s"],
     ['dblink_connect', async (run) => await run(`SELECT dblink_connect('leak', '${elsewhere}')`), "SELECT coalesce(array_to_string(dblink_get_connections(), ','), '0') AS s"],
-    ['EXPLAIN ANALYZE CREATE TEMP', async (run) => await run('EXPLAIN ANALYZE CREATE TEMP TABLE leak AS SELECT 1'), "SELECT CASE WHEN to_regclass('pg_temp.leak') IS NULL THEN '0' ELSE 'leaked' END AS s"]
+    ['EXPLAIN ANALYZE CREATE TEMP', async (run) => await run('EXPLAIN ANALYZE CREATE TEMP TABLE leak AS SELECT 1'), "SELECT CASE WHEN to_regclass('pg_temp.leak') IS NULL THEN '0' ELSE 'leaked' END AS s"],
+    // A loaded library defines its parameters on the session; a seed makes its next random() known.
+    ['LOAD', async (run) => await run("LOAD 'auto_explain'"), "SELECT coalesce(current_setting('auto_explain.log_min_duration', true), '0') AS s"],
+    ['setseed()', async (run) => await run('SELECT setseed(0.25)'), `SELECT CASE WHEN random() = ${seeded} THEN 'leaked' ELSE '0' END AS s`]
   ]
   for (const [name, attack, probe] of attacks) {
     const refused = await attack(async (sql) => await a.db.write.query(sql)).then(() => null, (err: { code?: string }) => err.code)

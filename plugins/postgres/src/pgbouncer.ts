@@ -4,10 +4,10 @@ import { blank } from './sql-text.js'
 
 // Behind PgBouncer in transaction mode consecutive statements may run on different server
 // connections, so anything that leaves state on the session (a LISTEN, a session SET, a
-// session-level advisory lock, a PREPAREd statement, a temporary table, a cursor WITH HOLD) would
-// silently leak to another client or be lost. Such statements are refused before they are sent,
-// with the alternative that works. Only the text is read: a function that does any of this inside
-// its body is not seen.
+// session-level advisory lock, a PREPAREd statement, a temporary table, a cursor WITH HOLD, a
+// LOADed library, a random seed) would silently leak to another client or be lost. Such statements
+// are refused before they are sent, with the alternative that works. Only the text is read: a
+// function that does any of this inside its body is not seen.
 
 interface Rule {
   readonly what: string
@@ -23,11 +23,16 @@ const HOLD: Rule = { what: 'A cursor WITH HOLD', instead: 'declare the cursor wi
 // A DO body is code (PL/pgSQL, dynamic EXECUTE) that no reading of the text can judge.
 const DO: Rule = { what: 'A DO block', instead: 'send its statements as queries, inside fastify.db.transaction() if they belong together, or make it a function' }
 const DBLINK: Rule = { what: 'A dblink connection kept open by dblink_connect()', instead: 'pass the connection string to dblink() or dblink_exec(), which connect for the call only' }
+// Both last as long as the server session: a loaded library's hooks and parameters, and the seed
+// that makes every later random() of whichever client the session serves next predictable.
+const LOAD: Rule = { what: 'LOAD of a library', instead: 'load it for every session with shared_preload_libraries or session_preload_libraries (postgresql.conf or ALTER ROLE ... SET)' }
+const SEED: Rule = { what: 'setseed()', instead: 'seed nothing on a shared session: generate reproducible values in the application, or use gen_random_uuid() for unpredictable ones' }
 const NAMED: Rule = { what: 'A named prepared statement', instead: 'drop `name` from the query config (PgBouncer tracks named statements only from 1.21 on)' }
 
 const STATEMENT_START: Array<[RegExp, Rule]> = [
   [/^listen\b/i, LISTEN],
   [/^do\b/i, DO],
+  [/^load\b/i, LOAD],
   [/^prepare\b(?!\s+transaction\b)/i, PREPARE],
   [/^reset\b/i, SET],
   // SET LOCAL and SET TRANSACTION / SET CONSTRAINTS last only for the transaction; the same word
@@ -42,6 +47,7 @@ const EXPLAIN = /^explain\b(?:\s*\([^)]*\)|\s+(?:analy[sz]e|verbose)\b)*\s*/i
 const SESSION_LOCK = /\bpg_(?:try_)?advisory_lock(?:_shared)?\s*\(/i
 // The connection is kept, named or not, for whichever client the session serves next.
 const DBLINK_CONNECT = /\bdblink_connect(?:_u)?\s*\(/i
+const SETSEED = /\bsetseed\s*\(/i
 const SET_CONFIG = /\bset_config\s*\(/gi
 // A temporary table, view or sequence lives as long as the session, unless dropped at commit.
 // So does anything created in the session's own schema, pg_temp, named as its qualifier.
@@ -78,6 +84,7 @@ function check (sql: string): Rule | null {
 function checkText (text: string): Rule | null {
   if (SESSION_LOCK.test(text)) return LOCK
   if (DBLINK_CONNECT.test(text)) return DBLINK
+  if (SETSEED.test(text)) return SEED
   for (const statement of text.split(';')) {
     const start = statement.trimStart().replace(EXPLAIN, '')
     for (const [pattern, rule] of STATEMENT_START) if (pattern.test(start)) return rule
