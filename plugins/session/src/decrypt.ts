@@ -18,8 +18,10 @@ import type { DecryptSession, SessionCallback } from './types.js'
 export function decryptSession (ctx: Context, attach: (request: FastifyRequest, session: Session) => void, log: FastifyBaseLogger): DecryptSession {
   return function decryptSession (value: string, request: FastifyRequest, options?: Record<string, unknown> | SessionCallback, callback?: SessionCallback): Promise<void> | undefined {
     return settle(async () => {
+      // Checked before anything is touched: null or a number would otherwise fail deep inside as a TypeError.
+      if (request === null || typeof request !== 'object') throw invalid(PLUGIN, 'decryptSession request', 'a Fastify request, or an object standing for one')
       // Refused rather than ignored: a session's own attributes are set with request.session.options() once it is loaded.
-      if (typeof options === 'object' && Object.keys(options).length > 0) throw invalid(PLUGIN, 'decryptSession cookie options', 'none: once the session is loaded, set its cookie attributes with `request.session.options()` (see "Migrating from @fastify/session" in the @scaleout/session README)')
+      if (options !== undefined && typeof options !== 'function' && !isEmptyObject(options)) throw invalid(PLUGIN, 'decryptSession cookie options', 'none: once the session is loaded, set its cookie attributes with `request.session.options()` (see "Migrating from @fastify/session" in the @scaleout/session README)')
       const session = new Session(ctx, isRequest(request) ? request : standIn(log))
       attach(request, session)
       const verified = typeof value === 'string' ? verify(value, ctx.settings.secrets) : null
@@ -28,6 +30,11 @@ export function decryptSession (ctx: Context, attach: (request: FastifyRequest, 
       if (failure !== null) throw failure
     }, typeof options === 'function' ? options : callback)
   } as DecryptSession
+}
+
+/** `{}`: the only cookie options accepted, as @fastify/session's callers pass them. */
+function isEmptyObject (value: unknown): boolean {
+  return value !== null && typeof value === 'object' && Object.keys(value).length === 0
 }
 
 /** A Fastify request: the plugin decorated requests with its session slot. */
