@@ -28,6 +28,20 @@ export function noteConnectionError (client: object, err: Error | null): void {
   else connectionFailures.set(client, err)
 }
 
+/**
+ * `err` as a cause fit for logs: ioredis puts the failed command's arguments on its reply errors
+ * (`command.args`: the key, a session or cached value), which util.inspect, Sentry or pino's
+ * errWithCause would print. A copy keeps the message, stack and command name; `err` is returned
+ * itself when it carries no arguments.
+ */
+function withoutArgs (err: Error): Error {
+  const command = (err as { command?: { name?: unknown, args?: unknown } }).command
+  if (command?.args === undefined) return err
+  const copy = Object.create(Object.getPrototypeOf(err) as object, Object.getOwnPropertyDescriptors(err)) as Error & { command: unknown }
+  copy.command = { name: command.name }
+  return copy
+}
+
 /** The coded error for an error reply that is not an outage; Redis's text stays in `cause`. */
 function replyError (err: Error): Error {
   const coded: Error = isAuthFailure(err)
@@ -37,7 +51,7 @@ function replyError (err: Error): Error {
       : /^NOPERM\b/.test(err.message)
         ? new RedisPermissionError()
         : new RedisReplyError(/^[A-Z][A-Z_-]*\b/.exec(err.message)?.[0] ?? 'ERR')
-  coded.cause = err
+  coded.cause = withoutArgs(err)
   return coded
 }
 
@@ -61,8 +75,8 @@ export function isUnavailable (err: unknown): boolean {
  * retries exhausted, cluster not ready) becomes SCALEOUT_ERR_REDIS_TIMEOUT or
  * SCALEOUT_ERR_REDIS_UNAVAILABLE, or SCALEOUT_ERR_REDIS_AUTH when `client` last failed to
  * authenticate; error replies become SCALEOUT_ERR_REDIS_AUTH, _OOM, _NOPERM or _REPLY, whose
- * messages carry no Redis text (clients may see them). Errors already coded, and values that are
- * not errors, pass through.
+ * messages carry no Redis text (clients may see them), and whose `cause` carries no command
+ * arguments (see withoutArgs). Errors already coded, and values that are not errors, pass through.
  */
 export function toRedisError (err: unknown, timeoutMs = 0, client?: object): Error {
   if (!(err instanceof Error) || isCoded(err)) return err as Error
@@ -75,7 +89,7 @@ export function toRedisError (err: unknown, timeoutMs = 0, client?: object): Err
     : timedOut
       ? new RedisTimeoutError(timeoutMs)
       : new RedisUnavailableError(message)
-  coded.cause = failure ?? err
+  coded.cause = withoutArgs(failure ?? err)
   // ioredis's own command timeout ("Command timed out"): as silent as ours.
   if (timedOut) noteTimeout(client, timeoutMs)
   return coded
