@@ -3,6 +3,7 @@ import { sameUser, userUpdate, withClient } from './changes.js'
 import { SessionTooLargeError } from './errors.js'
 import type { Context } from './context.js'
 import { digest } from './signing.js'
+import { MOVED, type Written } from './store.js'
 import type { SessionValues } from './values.js'
 
 /** What a save starts from: the session's ids and its values. */
@@ -37,6 +38,15 @@ export interface Saving {
  */
 export type Saved = 'nothing' | 'gone' | 'moved' | { created: boolean, user: string | undefined }
 
+/**
+ * A creation's outcome as a write's. A regenerate() that lost to another request's (a double-clicked
+ * login) is `moved`: the winner's response gives the browser the new id, which clearing the cookie
+ * would delete.
+ */
+function created (deadline: number): Written {
+  return deadline === MOVED ? { status: 0, logBytes: null, moved: true } : { status: deadline, logBytes: null }
+}
+
 /** Writes what changed: a new session (or a regenerated one, in place of the old) or the changed fields. */
 export async function save (ctx: Context, request: FastifyRequest, s: Saving): Promise<Saved> {
   const { values } = s
@@ -59,7 +69,7 @@ export async function save (ctx: Context, request: FastifyRequest, s: Saving): P
   const plan = creating || s.ownChanged ? null : values.writePlan(sets, deletes, settings.maxBytes)
   const oldId = s.rotate ? s.stored : undefined
   const { status, logBytes, moved } = creating
-    ? { status: await store.create(id, oldId, withClient(request, sets), change, s.blind, s.idle), logBytes: null, moved: undefined }
+    ? created(await store.create(id, oldId, withClient(request, sets), change, s.blind, s.idle))
     : await store.write(id, sets, deletes, change, plan, () => values.before(sets, deletes), s.idle)
   if (status < 0) throw new SessionTooLargeError(-status, settings.maxBytes)
   if (status === 0) {

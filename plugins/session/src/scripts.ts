@@ -75,6 +75,7 @@ for f, v in pairs(${s}) do if string.sub(f, 1, 2) == 'd:' and type(v) == 'string
 const merge = (o: { idle: string, maxBytes: string, fragment: string, apply: string }): string => `
 ${load('s', 'KEYS[1]')}
 if s == nil then return { 0, 0 } end
+if s['m:n'] ~= nil then return { 0, 1 } end
 ${deadlineLua('dl', 's')}
 ${now('n')}
 if ${pastDeadlineLua('dl', 'n')} then return { 0, 0 } end
@@ -90,9 +91,11 @@ else
   redis.call('PEXPIREAT', KEYS[1], ${slideAtLua('n', o.idle)})
 end`
 
-// The merging write returns {status, 0, ids...}: status is the deadline when written, 0 when the
-// session is gone, or minus the merged size when that is too large (nothing written); ids, the
-// sessions a login pushed past maxSessionsPerUser (see indexAdd).
+// The merging write returns {status, moved, ids...}: status is the deadline when written, 0 when the
+// session is gone, or minus the merged size when that is too large (nothing written); moved is 1
+// when it is gone because another request's regenerate() replaced it by a forwarding record (whose
+// response gives the browser the new id); ids, the sessions a login pushed past maxSessionsPerUser
+// (see indexAdd).
 
 // KEYS: session. ARGV: the fragment a write appended (see store.ts), the values its data fields
 // had before it (a JSON object, null for absent), maxBytes. Run only when a plain APPEND found that
@@ -127,14 +130,18 @@ return -after
 // it is still that long, which proves nobody wrote since: Redis copies the new text and decodes
 // nothing. Otherwise appends the fragment, as the common write does (see store.ts), except to a
 // key that holds no session (missing, or a record: a whole number of blocks), which it leaves
-// alone. Returns 0 when it rewrote, -1 when the key holds no session, else APPEND's reply.
+// alone. Returns 0 when it rewrote, -2 when the key holds a regenerate()'s forwarding record, -1
+// when it holds no session otherwise, else APPEND's reply.
 const COMPACT = `
 local l = redis.call('STRLEN', KEYS[1])
 if l == tonumber(ARGV[2]) then
   redis.call('SET', KEYS[1], ARGV[1], 'KEEPTTL')
   return 0
 end
-if l % ${BLOCK} == 0 then return -1 end
+if l % ${BLOCK} == 0 then
+  if l > 0 and redis.call('GETRANGE', KEYS[1], 0, 5) == '{"m:n"' then return -2 end
+  return -1
+end
 return redis.call('APPEND', KEYS[1], ARGV[3])
 `
 
@@ -175,14 +182,17 @@ return { dl, 0, unpack(over) }
 // (destroyed meanwhile, or already regenerated), except for one never read, which may have expired
 // long ago. Refuses as well when the new key exists: destroyAllFor marks a listed session that does
 // not exist yet (on a Cluster the index entry goes first) so that it is never created. Returns
-// {the absolute deadline, or 0; then the sessions a login pushed past maxSessionsPerUser}.
+// {the absolute deadline, 0 (refused), or -1 (refused: another regenerate() replaced the old session
+// first, whose response gives the browser its new id); then the sessions a login pushed past
+// maxSessionsPerUser}.
 const CREATE = `
 ${now('n')}
 if ARGV[9] == '1' and redis.call('EXISTS', KEYS[1]) == 1 then return { 0 } end
 if ARGV[1] ~= '0' then
   ${load('old', 'KEYS[2]')}
   if ARGV[1] == '1' then
-    if old == nil or old['m:n'] ~= nil then return { 0 } end
+    if old == nil then return { 0 } end
+    if old['m:n'] ~= nil then return { -1 } end
     ${deadlineLua('odl', 'old')}
     if ${pastDeadlineLua('odl', 'n')} then
       redis.call('DEL', KEYS[2])

@@ -32,6 +32,9 @@ export interface PendingLoad {
  * the data size when that would pass `maxBytes` (nothing written). `logBytes`: the stored text's
  * new length when the write knows it (null: the next write merges).
  */
+/** What Store.create resolves to when another request's regenerate() replaced the old session first. */
+export const MOVED = -1
+
 export interface Written {
   status: number
   logBytes: number | null
@@ -310,14 +313,14 @@ export class Store {
     const login = isLogin(change)
     const text = plan === null && !login ? '' : fragment(sets, deletes)
     const { keys, flags } = this.indexArgs(key, change)
-    const [[status, , ...inline], alongside] = await Promise.all([
+    const [[status, moved, ...inline], alongside] = await Promise.all([
       this.change<[number, number, ...string[]]>(WRITE_SCRIPT, [key, ...keys], [
         idle, ...flags, id, sets.length / 2, this.settings.maxBytes, text, this.settings.maxSessionsPerUser, ...sets, ...deletes
       ], login),
       this.indexAlongside(change, id)
     ])
     if (status > 0 && change.add !== undefined) await this.evict(change.add, id, this.inline ? inline : alongside)
-    return { status, logBytes: null }
+    return moved === 1 ? { status, logBytes: null, moved: true } : { status, logBytes: null }
   }
 
   /**
@@ -351,6 +354,7 @@ export class Store {
   private async compact (key: string, compacted: string, text: string, length: number, before: () => string): Promise<Written> {
     const reply = await this.change<number>(COMPACT_SCRIPT, [key], [compacted, length, text], false)
     if (reply === 0) return { status: 1, logBytes: Buffer.byteLength(compacted) }
+    if (reply === -2) return { status: 0, logBytes: null, moved: true }
     if (reply < 0) return { status: 0, logBytes: null }
     return await this.landed(key, text, reply, before)
   }
@@ -376,8 +380,9 @@ export class Store {
 
   /**
    * Creates a session, replacing `oldId` atomically when given, idle for `idle` (its own idle
-   * time, or `ttl`). Resolves to its deadline, or 0 when `oldId` was gone, unless `blind` (never
-   * read, so it may well be gone: replaced if there).
+   * time, or `ttl`). Resolves to its deadline, or 0 when `oldId` was gone, or -1 when another
+   * request's regenerate() had replaced it (MOVED), unless `blind` (never read, so it may well be
+   * gone: replaced if there).
    */
   async create (id: string, oldId: string | undefined, sets: string[], change: UserChange, blind: boolean, idle: number): Promise<number> {
     const key = this.sessionKey(id)
@@ -390,8 +395,8 @@ export class Store {
     ])
     if (change.add !== undefined) {
       // Refused (the old session was destroyed meanwhile): the entry added alongside leads nowhere.
-      if (deadline === 0 && !this.inline) await this.command('zrem', [this.indexKey(change.add), id])
-      if (deadline !== 0) await this.evict(change.add, id, this.inline ? inline : alongside)
+      if (deadline <= 0 && !this.inline) await this.command('zrem', [this.indexKey(change.add), id])
+      if (deadline > 0) await this.evict(change.add, id, this.inline ? inline : alongside)
     }
     return deadline
   }

@@ -1,0 +1,42 @@
+import t from 'tap'
+import { createHash } from 'node:crypto'
+import type { LightMyRequestResponse } from 'fastify'
+import { redisFor } from '../helpers/index.js'
+import { build, cookieOf, sessionKeys, setCookies, valueOf } from './setup.js'
+
+// Two logins on one session at once (a double-clicked login button, two tabs): both read the
+// session, both regenerate() it. One replaces it; the other finds it already replaced. The loser
+// used to clear the cookie: when its response reached the browser second, that deleted the id the
+// winner had just set, and the user was logged out by logging in.
+
+const digest = (cookie: string): string => createHash('sha256').update(valueOf(cookie).split('.')[0] as string).digest('base64url').slice(0, 16)
+
+/** The session cookie values a response sets, and whether it clears one. */
+function cookiesOf (res: LightMyRequestResponse): { set: string[], cleared: boolean } {
+  const all = setCookies(res)
+  return { set: all.filter((c) => !/Max-Age=0/.test(c)).map((c) => c.split(';')[0] as string), cleared: all.some((c) => /Max-Age=0/.test(c)) }
+}
+
+for (const start of ['anonymous', 'logged-in'] as const) {
+  t.test(`two parallel logins on one ${start} session: neither clears the cookie; one session, listed once`, async (t) => {
+    const server = await redisFor(t)
+    const app = await build(t, { redis: server.url })
+    const first = start === 'anonymous'
+      ? await app.inject({ method: 'POST', url: '/set', payload: { cart: 'x' } })
+      : await app.inject({ method: 'POST', url: '/login', payload: { userId: 'u' } })
+    const cookie = cookieOf(first) as string
+
+    const responses = await Promise.all(['u', 'u'].map(async (userId) => await app.inject({ method: 'POST', url: '/login', headers: { cookie }, payload: { userId, keep: ['cart'] } })))
+    t.same(responses.map((r) => [r.statusCode, r.json()]), [[200, { ok: true }], [200, { ok: true }]])
+    const outcomes = responses.map(cookiesOf)
+    t.same(outcomes.map((o) => o.cleared), [false, false], 'no response clears the cookie: whichever arrives last, the browser keeps a logged-in session')
+    const set = outcomes.flatMap((o) => o.set)
+    t.equal(set.length, 1, 'one login landed and set its cookie; the other sends none')
+    const winner = set[0] as string
+
+    t.same((await app.inject({ url: '/data', headers: { cookie: winner } })).json(), start === 'anonymous' ? { cart: 'x', userId: 'u' } : { userId: 'u' })
+    t.same((await app.inject({ url: '/data', headers: { cookie } })).json(), {}, 'the old id is no session')
+    t.same((await app.sessions.listFor('u')).map((s) => s.id), [digest(winner)], 'the index lists the live session only')
+    t.equal((await sessionKeys(server)).length, 1, 'no orphan session in Redis')
+  })
+}
