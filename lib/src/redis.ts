@@ -56,6 +56,19 @@ function parsed (value: string): URL | null {
   }
 }
 
+// A % in a password must be written %25: a bare one (or an escape that is not UTF-8) made
+// decodeURIComponent throw an uncoded URIError at register time.
+const ESCAPES = `a user name and password whose % escapes decode to UTF-8 text (write a % itself as %25; ${LEFT_OUT})`
+
+/** A URL's user name or password, percent-decoded; null when an escape in it does not decode. */
+function decoded (part: string): string | null {
+  try {
+    return decodeURIComponent(part)
+  } catch {
+    return null
+  }
+}
+
 function clusterNodes (plugin: string, urls: unknown): { nodes: Array<{ host: string, port: number }>, redisOptions: RedisOptions } {
   if (!Array.isArray(urls) || urls.length === 0) throw invalid(plugin, 'redis.cluster', 'a non-empty array of redis:// or rediss:// node URLs')
   const redisOptions: RedisOptions = {}
@@ -64,8 +77,11 @@ function clusterNodes (plugin: string, urls: unknown): { nodes: Array<{ host: st
     if (url === null) throw invalid(plugin, 'redis.cluster', `node URLs such as redis://host:6379 (node ${i + 1} does not parse; ${LEFT_OUT})`)
     if (url.protocol !== 'redis:' && url.protocol !== 'rediss:') throw invalid(plugin, 'redis.cluster', `redis:// or rediss:// node URLs (got ${url.protocol})`)
     if (url.protocol === 'rediss:') redisOptions.tls = {}
-    if (url.username !== '') redisOptions.username = decodeURIComponent(url.username)
-    if (url.password !== '') redisOptions.password = decodeURIComponent(url.password)
+    const username = decoded(url.username)
+    const password = decoded(url.password)
+    if (username === null || password === null) throw invalid(plugin, 'redis.cluster', `node URLs with ${ESCAPES} (node ${i + 1})`)
+    if (username !== '') redisOptions.username = username
+    if (password !== '') redisOptions.password = password
     return { host: url.hostname.replace(/^\[|\]$/g, ''), port: url.port === '' ? 6379 : Number(url.port) }
   })
   return { nodes, redisOptions }
@@ -76,9 +92,12 @@ function clusterNodes (plugin: string, urls: unknown): { nodes: Array<{ host: st
  * error quotes it whole, password included).
  */
 function checkUrl (plugin: string, option: string, value: string): string {
-  if (!/^rediss?:\/\//.test(value) || parsed(value) === null) {
+  const url = /^rediss?:\/\//.test(value) ? parsed(value) : null
+  if (url === null) {
     throw invalid(plugin, option, `a redis:// or rediss:// URL that parses, such as redis://user:password@host:6379 (${LEFT_OUT})`)
   }
+  // ioredis decodes them as it connects, and throws a URIError for an escape that does not decode.
+  if (decoded(url.username) === null || decoded(url.password) === null) throw invalid(plugin, option, `a URL with ${ESCAPES}`)
   return value
 }
 

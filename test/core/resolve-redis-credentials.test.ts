@@ -36,6 +36,27 @@ t.test('a bad Redis URL fails registration with an error that does not quote it'
   }
 })
 
+// Regression: a % in the user name or password not followed by two hex digits (or an escape that
+// is not UTF-8) threw Node's uncoded URIError from decodeURIComponent at register time.
+t.test('a password with a bad % escape fails registration coded, without quoting it', async (t) => {
+  const escapes = `a user name and password whose % escapes decode to UTF-8 text (write a % itself as %25; ${LEFT_OUT})`
+  const cases: Array<[unknown, string, string]> = [
+    [`redis://u:${SECRET}%zz@127.0.0.1:1`, 'redis', `a URL with ${escapes}`],
+    [{ url: `redis://${SECRET}%ff@127.0.0.1:1` }, 'redis.url', `a URL with ${escapes}`],
+    [{ cluster: ['redis://127.0.0.1:7000', `redis://u:${SECRET}%@127.0.0.1:7001`] }, 'redis.cluster', `node URLs with ${escapes} (node 2)`],
+    [{ cluster: [`redis://${SECRET}%z@127.0.0.1:7000`] }, 'redis.cluster', `node URLs with ${escapes} (node 1)`]
+  ]
+  for (const [option, name, expected] of cases) {
+    const err = await resolveRedis(appFor(t), option as never, { plugin }).catch((e: unknown) => e) as Error & { code: string }
+    t.equal(err.code, 'SCALEOUT_ERR_INVALID_OPTION', name)
+    t.equal(err.message, `${plugin}: option \`${name}\` is invalid: expected ${expected}`)
+    t.notOk(shown(err).includes(SECRET), 'no password in the error')
+  }
+  // A % written as %25 is a password like any other.
+  const ok = await resolveRedis(appFor(t), { cluster: [`redis://u:${SECRET}%25@127.0.0.1:1`], lazyConnect: true }, { plugin })
+  t.equal((ok.client as unknown as { options: { redisOptions: { password: string } } }).options.redisOptions.password, `${SECRET}%`)
+})
+
 t.test('a bad REDIS_URL: the error does not quote it', async (t) => {
   const saved = process.env.REDIS_URL
   t.teardown(() => {
