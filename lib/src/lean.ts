@@ -187,8 +187,9 @@ export class LeanLink {
       try {
         this.reader.feed(chunk)
       } catch (err) {
-        // Bytes that are not RESP2 (a command switched the protocol): nothing after them can be
-        // matched to its command. Dropped like a broken connection; ioredis opens a new one.
+        // Bytes that are not RESP2 (a command switched the protocol, a broken or hostile server:
+        // SCALEOUT_ERR_DECODE): nothing after them can be matched to its command. Dropped like a
+        // broken connection, the error logged as its 'error'; ioredis opens a new one.
         socket.destroy(err as Error)
       }
     })

@@ -1,6 +1,8 @@
 // RESP2, the Redis wire protocol, as the lean connection (lean.ts) speaks it: commands out as one
 // string per event-loop turn, replies in as they arrive, parsed straight from the socket's bytes.
 
+import { DecodeError } from './errors.js'
+
 type Arg = string | number
 
 /** An error reply (`-ERR ...`), named as ioredis names it so that call.ts codes both alike. */
@@ -22,6 +24,18 @@ export function encodeCommand (out: string, name: string, args: readonly Arg[]):
 }
 
 const CR = 13
+const LF = 10
+
+/**
+ * Bytes that are not RESP2 (a broken or hostile server, or a command that switched the protocol):
+ * nothing after them can be matched to its command, so the link drops the connection. Coded; what
+ * was wrong is in the cause, which never quotes the bytes (they may be anything).
+ */
+function malformed (what: string): Error {
+  const err = new DecodeError()
+  err.cause = new Error(`not a RESP2 reply: ${what}`)
+  return err
+}
 
 /**
  * Parses the replies in a stream of chunks, in order. A reply split across chunks resumes where it
@@ -29,6 +43,8 @@ const CR = 13
  * the rest, and a long bulk string is gathered chunk by chunk and joined once it is whole. Nothing
  * is parsed twice, so a reply costs the same however it is cut (re-reading an array from its start
  * at every chunk took 28 s for a 16 MB array of short strings, fed as a socket gives it).
+ * Bytes that break RESP2 throw SCALEOUT_ERR_DECODE (see malformed), never a wrong value or a wait
+ * for bytes that will not come.
  */
 export class ReplyReader {
   private chunks: Buffer[] = []
@@ -116,6 +132,7 @@ export class ReplyReader {
       this.stopped = at
       return -1
     }
+    if (data[cr + 1] !== LF) throw malformed('a line not ended by CRLF')
     const type = data[at]
     const next = cr + 2
     switch (type) {
@@ -129,7 +146,7 @@ export class ReplyReader {
         this.value = integer(data, at + 1, cr)
         return next
       case 0x24: { // $
-        const length = integer(data, at + 1, cr)
+        const length = size(data, at + 1, cr)
         if (length < 0) {
           this.value = null
           return next
@@ -140,11 +157,12 @@ export class ReplyReader {
           this.stopped = at
           return -1
         }
+        if (data[end] !== CR || data[end + 1] !== LF) throw malformed('a bulk string longer than its length')
         this.value = this.bytes ? Buffer.from(data.subarray(next, end)) : data.toString('utf8', next, end)
         return end + 2
       }
       case 0x2a: { // *
-        const count = integer(data, at + 1, cr)
+        const count = size(data, at + 1, cr)
         if (count < 0) {
           this.value = null
           return next
@@ -170,7 +188,7 @@ export class ReplyReader {
         return from
       }
       default:
-        throw new Error(`unexpected RESP type byte ${String(type)}`)
+        throw malformed(`unexpected type byte ${String(type)}`)
     }
   }
 }
@@ -186,13 +204,21 @@ function reverseFrom<T> (list: T[], from: number): void {
 
 /** The decimal integer in `data` between `from` and `to` (a RESP header's number). */
 function integer (data: Buffer, from: number, to: number): number {
-  let negative = false
-  let at = from
-  if (data[at] === 0x2d) {
-    negative = true
-    at++
-  }
+  const negative = data[from] === 0x2d
+  let at = negative ? from + 1 : from
+  if (at === to) throw malformed('a header without its number')
   let value = 0
-  for (; at < to; at++) value = value * 10 + ((data[at] as number) - 48)
+  for (; at < to; at++) {
+    const digit = (data[at] as number) - 48
+    if (digit < 0 || digit > 9) throw malformed('a header whose number is not decimal')
+    value = value * 10 + digit
+  }
   return negative ? -value : value
+}
+
+/** A bulk string's length or an array's count: -1 (null) or at least 0. */
+function size (data: Buffer, from: number, to: number): number {
+  const value = integer(data, from, to)
+  if (value < -1) throw malformed('a negative length')
+  return value
 }

@@ -55,8 +55,41 @@ t.test('a long bulk reply gathered over many chunks, then the next reply', async
   t.same(read(chunks), [value, 5])
 })
 
+/** What feeding `text` throws: its code and its cause's message. */
+function refusal (text: string): { code?: string, cause?: string } {
+  try {
+    read([Buffer.from(text, 'latin1')])
+  } catch (err) {
+    return { code: (err as { code?: string }).code, cause: ((err as Error).cause as Error).message }
+  }
+  return {}
+}
+
 t.test('a byte that starts no RESP2 reply (a RESP3 map) is refused', async (t) => {
-  t.throws(() => read([Buffer.from('%1\r\n+a\r\n+b\r\n')]), /unexpected RESP type byte 37/)
+  t.same(refusal('%1\r\n+a\r\n+b\r\n'), { code: 'SCALEOUT_ERR_DECODE', cause: 'not a RESP2 reply: unexpected type byte 37' })
+})
+
+// Regression: a header's number was read without a digit check (":12a" read as 169, "$1x" as a
+// length of 82), a length below -1 as null, and a bulk string or line end was never checked.
+t.test('a malformed header or line is refused with SCALEOUT_ERR_DECODE, never read as a value', async (t) => {
+  const cases: Array<[string, string]> = [
+    [':12a\r\n', 'a header whose number is not decimal'],
+    [':1 2\r\n', 'a header whose number is not decimal'],
+    ['$1x\r\nv\r\n', 'a header whose number is not decimal'],
+    ['*+1\r\n:1\r\n', 'a header whose number is not decimal'],
+    [':\r\n', 'a header without its number'],
+    ['$-\r\n', 'a header without its number'],
+    ['$-2\r\n', 'a negative length'],
+    ['*-5\r\n', 'a negative length'],
+    ['$1\r\nvalue\r\n', 'a bulk string longer than its length'],
+    ['$2\r\nab\rX', 'a bulk string longer than its length'],
+    ['+OK\rX\r\n', 'a line not ended by CRLF'],
+    ['*2\r\n:1\r\n:2x\r\n', 'a header whose number is not decimal']
+  ]
+  for (const [text, cause] of cases) {
+    t.same(refusal(text), { code: 'SCALEOUT_ERR_DECODE', cause: `not a RESP2 reply: ${cause}` }, JSON.stringify(text))
+  }
+  t.same(read([Buffer.from(':-0\r\n:007\r\n$-1\r\n*-1\r\n')]), [-0, 7, null, null], 'what RESP2 allows still reads')
 })
 
 t.test('commands go out as arrays of bulk strings, lengths in bytes', async (t) => {
