@@ -43,8 +43,10 @@ function malformed (what: string): Error {
  * the rest, and a long bulk string is gathered chunk by chunk and joined once it is whole. Nothing
  * is parsed twice, so a reply costs the same however it is cut (re-reading an array from its start
  * at every chunk took 28 s for a 16 MB array of short strings, fed as a socket gives it).
- * Bytes that break RESP2 throw SCALEOUT_ERR_DECODE (see malformed), never a wrong value or a wait
- * for bytes that will not come.
+ *
+ * Arrays are opened on a stack of their own rather than by recursion: Redis returns a script's
+ * table nested 5000 deep, which overflowed the call stack. Bytes that break RESP2 throw
+ * SCALEOUT_ERR_DECODE (see malformed), never a wrong value or a wait for bytes that will not come.
  */
 export class ReplyReader {
   private chunks: Buffer[] = []
@@ -56,8 +58,6 @@ export class ReplyReader {
   private arrays: Reply[][] = []
   /** ...and how many items each still waits for. */
   private missing: number[] = []
-  /** Where the item that is not all here starts, once parse() returned -1. */
-  private stopped = 0
   /** Whether the reply being read wants its bulk strings as bytes: asked as it starts. */
   private bytes = false
 
@@ -85,20 +85,14 @@ export class ReplyReader {
     }
     let at = 0
     while (at < data.length) {
-      // Arrays begun in an earlier chunk: the item parsed next is the next of the innermost.
+      // Arrays begun already: the item parsed next is the next of the innermost.
       const open = this.arrays.length
       if (open === 0) this.bytes = this.binary()
       const end = this.parse(data, at)
-      if (end < 0) {
-        // The arrays it began were left innermost first, after those already open.
-        if (this.arrays.length - open > 1) {
-          reverseFrom(this.arrays, open)
-          reverseFrom(this.missing, open)
-        }
-        at = this.stopped
-        break
-      }
+      if (end < 0) break
       at = end
+      // An array header: its items come next.
+      if (this.arrays.length > open) continue
       let value = this.value
       let depth = open
       // A whole item: into the array waiting for it, and each array it fills into its own.
@@ -121,15 +115,13 @@ export class ReplyReader {
   }
 
   /**
-   * Parses the item at `at` into `value`; returns where it ends, or -1 if it is not all here. Then
-   * `stopped` is where the part that is not all here starts, and the arrays begun here that it
-   * belongs to are in `arrays`, innermost first, with the items read so far.
+   * Parses the item at `at`: a whole one into `value`, or the header of an array with items, which
+   * is pushed onto `arrays`. Returns where it ends, or -1 if it is not all here.
    */
   private parse (data: Buffer, at: number): number {
     const cr = data.indexOf(CR, at + 1)
     if (cr < 0 || cr + 1 >= data.length) {
       this.need = 0
-      this.stopped = at
       return -1
     }
     if (data[cr + 1] !== LF) throw malformed('a line not ended by CRLF')
@@ -154,7 +146,6 @@ export class ReplyReader {
         const end = next + length
         if (end + 2 > data.length) {
           this.need = end + 2 - at
-          this.stopped = at
           return -1
         }
         if (data[end] !== CR || data[end + 1] !== LF) throw malformed('a bulk string longer than its length')
@@ -163,42 +154,18 @@ export class ReplyReader {
       }
       case 0x2a: { // *
         const count = size(data, at + 1, cr)
-        if (count < 0) {
-          this.value = null
+        if (count < 1) {
+          this.value = count < 0 ? null : []
           return next
         }
         // Filled as its items come (never sized by the header: a count is not a promise of bytes).
-        const items: Reply[] = []
-        let from = next
-        for (let i = 0; i < count; i++) {
-          const end = from < data.length ? this.parse(data, from) : -1
-          if (end < 0) {
-            if (from >= data.length) {
-              this.need = 0
-              this.stopped = from
-            }
-            this.arrays.push(items)
-            this.missing.push(count - i)
-            return -1
-          }
-          items.push(this.value)
-          from = end
-        }
-        this.value = items
-        return from
+        this.arrays.push([])
+        this.missing.push(count)
+        return next
       }
       default:
         throw malformed(`unexpected type byte ${String(type)}`)
     }
-  }
-}
-
-/** Reverses `list` from `from` to its end, in place. */
-function reverseFrom<T> (list: T[], from: number): void {
-  for (let i = from, j = list.length - 1; i < j; i++, j--) {
-    const item = list[i] as T
-    list[i] = list[j] as T
-    list[j] = item
   }
 }
 

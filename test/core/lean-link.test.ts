@@ -319,6 +319,22 @@ t.test('a large array reply from Redis is read once, however the socket cuts it'
   t.ok(copied < 2 * sent, `${copied} bytes copied for ${sent} received`)
 })
 
+// Regression: the reader recursed once per nesting level and overflowed the call stack on this
+// reply (RangeError): the link dropped the connection and the script failed as unavailable.
+t.test('a script\'s table nested 5000 deep, as Redis returns it, is read whole', async (t) => {
+  const { admin, resolve } = await setup(t)
+  const { send } = await linked(admin, await resolve())
+  const reply = await send.command<unknown>('eval', ['local t = { 7 } for i = 2, 5000 do t = { t } end return t', 0])
+  let levels = 0
+  let item = reply
+  while (Array.isArray(item)) {
+    item = item[0]
+    levels++
+  }
+  t.same([levels, item], [5000, 7])
+  t.equal(await send.command('ping', []), 'PONG', 'the same connection serves on')
+})
+
 // The pairing of replies with commands is by position: a reply that comes after its command timed
 // out must still be taken by that command (and dropped), never by the next one.
 t.test('replies that come after their commands timed out are not given to the commands after them', async (t) => {

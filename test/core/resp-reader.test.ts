@@ -55,6 +55,28 @@ t.test('a long bulk reply gathered over many chunks, then the next reply', async
   t.same(read(chunks), [value, 5])
 })
 
+// Regression: parse() recursed once per nesting level: a reply nested 5000 deep (Redis returns a
+// script's table that deep) threw RangeError, and the link dropped the connection.
+t.test('arrays nested far deeper than the call stack goes, whole and cut', async (t) => {
+  const depth = 100_000
+  const stream = Buffer.from('*1\r\n'.repeat(depth) + '*2\r\n:1\r\n$1\r\nx\r\n' + '+next\r\n')
+  /** How deep `reply` is nested, and what is at its bottom. */
+  const bottom = (reply: Reply): [number, Reply] => {
+    let levels = 0
+    while (Array.isArray(reply) && reply.length === 1) {
+      reply = reply[0] as Reply
+      levels++
+    }
+    return [levels, reply]
+  }
+  for (const chunks of [[stream], [stream.subarray(0, 200_001), stream.subarray(200_001)]]) {
+    const replies = read(chunks)
+    t.equal(replies.length, 2)
+    t.same(bottom(replies[0] as Reply), [depth, [1, 'x']])
+    t.equal(replies[1], 'next')
+  }
+})
+
 /** What feeding `text` throws: its code and its cause's message. */
 function refusal (text: string): { code?: string, cause?: string } {
   try {
