@@ -74,7 +74,7 @@ t.test('the append-only session text', async (t) => {
     t.notOk(created.endsWith('}'), 'left open for appends')
     t.not(Buffer.byteLength(created) % 64, 0, 'no session is a whole number of blocks long (records are)')
     const modified = await roundTrips(server, async () => await app.inject({ method: 'POST', url: '/set', headers: { cookie }, payload: { n: 2 } }))
-    t.same(modified.commands, { getex: 1, append: 1 }, 'one plain APPEND, no script')
+    t.same(modified.commands, { getex: 1, append: 1, pexpire: 1 }, 'one plain APPEND, with a PEXPIRE behind it in the same write (see no-expiry-key.test.ts), no script')
     t.equal(modified.trips, 2)
     const appended = await text()
     t.equal(appended, created + ',"d:n":"2"' + ' '.repeat(64 - 10), 'exactly the changed field, padded')
@@ -140,7 +140,7 @@ t.test('the append-only session text', async (t) => {
     await admin.flushall()
     const cookie = cookieOf(await app.inject({ method: 'POST', url: '/set', payload: { n: 1 } })) as string
     const both = await roundTrips(server, async () => await app.inject({ method: 'POST', url: '/save-then-set', headers: { cookie }, payload: { first: 1, second: 2 } }))
-    t.same(both.commands, { getex: 1, append: 2 })
+    t.same(both.commands, { getex: 1, append: 2, pexpire: 2 })
     t.same((await app.inject({ url: '/data', headers: { cookie } })).json(), { n: 1, first: 1, second: 2 })
   })
 
@@ -153,7 +153,7 @@ t.test('the append-only session text', async (t) => {
     const read = await text()
     const raced = await roundTrips(server, async () => await app.inject({ method: 'POST', url: '/set-gated', headers: { cookie }, payload: { n: 2 } }))
     t.equal(raced.result.statusCode, 200)
-    t.same(raced.commands, { getex: 1, append: 2 }, 'the other writer\'s APPEND, then ours')
+    t.same(raced.commands, { getex: 1, append: 2, pexpire: 1 }, 'the other writer\'s APPEND, then ours')
     t.equal(raced.trips, 3, 'the read, their APPEND and ours')
     t.equal(await text(), read + theirs + fragmentOf({ 'd:n': '2' }), 'ours after theirs')
     t.same((await app.inject({ url: '/data', headers: { cookie } })).json(), { n: 2, other: 'theirs' }, 'the last value of each field wins, as a merge would have it')
@@ -308,7 +308,7 @@ t.test('the append-only session text', async (t) => {
     t.equal(both.result.statusCode, 200)
     const { eval: sent, evalsha: known, ...rest } = both.commands
     t.equal((sent ?? 0) + (known ?? 0), 1, 'one script')
-    t.same(rest, { getex: 1, append: 1, get: 1, time: 1, set: 1 }, 'the first save appends; the second merges (GET, decode) and rewrites')
+    t.same(rest, { getex: 1, append: 1, pexpire: 1, get: 1, time: 1, set: 1 }, 'the first save appends; the second merges (GET, decode) and rewrites')
     const compacted = await text()
     t.same(Object.keys(JSON.parse(compacted + '}') as object).sort(), ['d:first', 'd:n', 'm:c', 'm:d', 'm:ip', 'm:ua'])
     t.match((await app.inject({ url: '/data', headers: { cookie } })).json(), { first: 1 })

@@ -135,7 +135,7 @@ t.test('"remember me": cookie.maxAge set on one session, for that session only, 
 
   // A write of the remembered session keeps its idle expiry; setting the same maxAge writes nothing.
   const write = await roundTrips(server, async () => await two.inject({ method: 'POST', url: '/set', headers: { cookie: remembered }, payload: { n: 2 } }))
-  t.same(write.commands, { getex: 1, append: 1 }, 'this instance read it before: the GETEX slides it by its 30 days, and the APPEND leaves that')
+  t.same(write.commands, { getex: 1, append: 1, pexpire: 1 }, 'this instance read it before: the GETEX slides it by its 30 days, and the PEXPIRE behind the APPEND by the same')
   t.equal(write.trips, 2)
   const afterWrite = await client.pttl(await keyOf(remembered))
   t.ok(afterWrite > 29 * DAY, 'still 30 days after a write')

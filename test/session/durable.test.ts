@@ -55,7 +55,7 @@ t.test('with a replica: every write is followed by one WAIT in the same round tr
   const { result: set, commands: atSet, trips: setTrips } = await roundTrips(primary, async () => await app.inject({ method: 'POST', url: '/set', headers: { cookie }, payload: { n: 7 } }))
   t.equal(set.statusCode, 200)
   const { replconf: _setAcks, ...setOurs } = atSet
-  t.same(setOurs, { getex: 1, append: 1, wait: 1 }, 'the read, then the APPEND and one WAIT behind it')
+  t.same(setOurs, { getex: 1, append: 1, pexpire: 1, wait: 1 }, 'the read, then the APPEND, its PEXPIRE and one WAIT behind them')
   t.equal(setTrips, 3, 'the read, then the APPEND and its WAIT, sent in one write')
   t.match(await replicaAdmin.get(keyOf(cookie)), /"d:n":"7"/)
 

@@ -3,8 +3,9 @@ import { META_CREATED, META_DEADLINE, type Fields } from './fields.js'
 // A session ends at whichever comes first:
 // - idle: `ttl` without use (or the session's own idle time, see own-cookie.ts). This is the key's
 //   Redis expiry, set that far ahead by every read (GETEX, with a PEXPIRE after it when the idle
-//   time it slid by was not the session's: see Store.idleHint) and every merging write (an
-//   appending one follows the read that slid it), so Redis itself removes an idle session.
+//   time it slid by was not the session's: see Store.idleHint) and every write (a merging one in
+//   its script, an appending one by the PEXPIRE behind its APPEND: see Store.expireBehind), so
+//   Redis itself removes an idle session, and a key an APPEND made again expires too.
 // - absolute: `maxLifetime` after it was created or regenerated. The deadline is the `m:d` field,
 //   stamped from Redis's clock when the session is created, and checked on every use: past it the
 //   session reads as gone and writes to it are dropped. Its key, no longer slid (a read that finds

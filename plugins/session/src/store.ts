@@ -66,6 +66,8 @@ export function unavailable (err: unknown): Error {
   return coded
 }
 
+function ignore (): void {}
+
 /** A call's rejection handler: rethrows as unavailable() codes it. */
 function rethrowUnavailable (err: unknown): never {
   throw unavailable(err)
@@ -298,9 +300,23 @@ export class Store {
     const text = fragment(sets, deletes)
     if (plan.compacted !== null) return this.compact(key, plan.compacted, text, plan.length, before)
     const { durable } = this.settings
-    if (durable !== null && durable.writes !== 'logins') return this.appendDurably(durable, id, key, text, plan, sets, deletes, before)
+    if (durable !== null && durable.writes !== 'logins') return this.appendDurably(durable, id, key, text, plan, sets, deletes, before, idle)
     // The common write: the APPEND's reply taken in one promise step (the request waits on it).
-    return this.send.command<number>('append', [key, text]).then((now) => this.appended(id, key, text, plan, now, sets, deletes, before), rethrowUnavailable)
+    const appending = this.send.command<number>('append', [key, text])
+    this.expireBehind(key, idle)
+    return appending.then((now) => this.appended(id, key, text, plan, now, sets, deletes, before), rethrowUnavailable)
+  }
+
+  /**
+   * A PEXPIRE right behind an APPEND, in the same write on the same connection. An APPEND to a
+   * session gone since the request read it (destroyed, expired) makes the key again with no
+   * expiry; landed() deletes it on seeing the reply, but a reply that never comes (Redis paused
+   * past `timeout`, a dropped connection) or a DEL that fails would leave it in Redis for ever.
+   * It slides the session by its idle time, as the read just before did. Its outcome is the
+   * APPEND's: a failure is that call's to report.
+   */
+  private expireBehind (key: string, idle: number): Promise<unknown> {
+    return this.send.command('pexpire', [key, idle]).then(undefined, ignore)
   }
 
   /**
@@ -337,9 +353,10 @@ export class Store {
   }
 
   /** The APPEND with `durable` for every write: WAIT behind it on the same connection (see change()). */
-  private async appendDurably (durable: Durable, id: string, key: string, text: string, plan: WritePlan, sets: string[], deletes: string[], before: () => string): Promise<Written> {
-    const [now, acked] = await Promise.all([
+  private async appendDurably (durable: Durable, id: string, key: string, text: string, plan: WritePlan, sets: string[], deletes: string[], before: () => string, idle: number): Promise<Written> {
+    const [now, , acked] = await Promise.all([
       this.command<number>('append', [key, text]),
+      this.expireBehind(key, idle),
       this.command<number>('wait', [durable.replicas, durable.timeout])
     ])
     if (acked < durable.replicas) throw new SessionNotDurableError(acked, durable.replicas, durable.timeout)
