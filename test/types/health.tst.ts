@@ -2,7 +2,7 @@ import Fastify from 'fastify'
 import { Redis } from 'ioredis'
 import { describe, expect, test } from 'tstyche'
 import health, {
-  errors, health as named, redisCheck, CheckStuckError, CheckTimeoutError, DrainDeadlineError, DuplicateCheckError,
+  errors, health as named, redisCheck, CheckCancelledError, CheckStuckError, CheckTimeoutError, DrainDeadlineError, DuplicateCheckError,
   type CheckDefinition, type CheckOptions, type EventLoopDelayOptions, type HealthApi, type HealthOptions, type HealthReport
 } from '@scaleout/health'
 
@@ -97,6 +97,7 @@ describe('@scaleout/health errors', () => {
     expect(errors.SCALEOUT_ERR_HEALTH_DUPLICATE_CHECK).type.toBe<typeof DuplicateCheckError>()
     expect(errors.SCALEOUT_ERR_HEALTH_CHECK_TIMEOUT).type.toBe<typeof CheckTimeoutError>()
     expect(errors.SCALEOUT_ERR_HEALTH_CHECK_STUCK).type.toBe<typeof CheckStuckError>()
+    expect(errors.SCALEOUT_ERR_HEALTH_CHECK_CANCELLED).type.toBe<typeof CheckCancelledError>()
     expect(errors.SCALEOUT_ERR_HEALTH_DRAIN_DEADLINE).type.toBe<typeof DrainDeadlineError>()
     expect(new errors.SCALEOUT_ERR_INVALID_OPTION().code).type.toBe<'SCALEOUT_ERR_INVALID_OPTION'>()
     expect(new errors.SCALEOUT_ERR_REDIS_AUTH().code).type.toBe<'SCALEOUT_ERR_REDIS_AUTH'>()

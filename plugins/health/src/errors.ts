@@ -24,6 +24,13 @@ export const CheckStuckError = createError(
   503
 )
 
+/** The server closed while a check was running: its signal is aborted with this and the run ends. */
+export const CheckCancelledError = createError(
+  'SCALEOUT_ERR_HEALTH_CHECK_CANCELLED',
+  'check cancelled: the server is closing',
+  503
+)
+
 /** The drain did not close the server before the deadline; the process exits anyway. */
 export const DrainDeadlineError = createError(
   'SCALEOUT_ERR_HEALTH_DRAIN_DEADLINE',
@@ -40,5 +47,6 @@ export const errors = Object.freeze({
   SCALEOUT_ERR_HEALTH_DUPLICATE_CHECK: DuplicateCheckError,
   SCALEOUT_ERR_HEALTH_CHECK_TIMEOUT: CheckTimeoutError,
   SCALEOUT_ERR_HEALTH_CHECK_STUCK: CheckStuckError,
+  SCALEOUT_ERR_HEALTH_CHECK_CANCELLED: CheckCancelledError,
   SCALEOUT_ERR_HEALTH_DRAIN_DEADLINE: DrainDeadlineError
 })

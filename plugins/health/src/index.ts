@@ -7,7 +7,7 @@ import type { HealthOptions } from './types.js'
 export const health = fp<HealthOptions>(healthPlugin, { fastify: '5.x', name: PLUGIN })
 export default health
 export { redisCheck } from './redis-check.js'
-export { errors, DuplicateCheckError, CheckStuckError, CheckTimeoutError, DrainDeadlineError } from './errors.js'
+export { errors, DuplicateCheckError, CheckCancelledError, CheckStuckError, CheckTimeoutError, DrainDeadlineError } from './errors.js'
 export { DEFAULT_PATHS } from './options.js'
 export { CONTENT_TYPE } from './report.js'
 export type * from './types.js'

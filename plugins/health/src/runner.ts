@@ -1,6 +1,6 @@
 import { performance } from 'node:perf_hooks'
 import type { FastifyBaseLogger } from 'fastify'
-import { CheckStuckError, CheckTimeoutError, DuplicateCheckError } from './errors.js'
+import { CheckCancelledError, CheckStuckError, CheckTimeoutError, DuplicateCheckError } from './errors.js'
 import { describe, fromError, fromValue, statusOf, type Observation } from './observations.js'
 import type { CheckSettings } from './options.js'
 import type { CheckFunction, CheckResult } from './types.js'
@@ -34,6 +34,10 @@ function pending (key: string, critical: boolean): CheckResult {
 export class CheckRunner {
   readonly entries: Map<string, Entry>
   private running = false
+  /** Set by stop(): no run starts after it, so refresh() after close runs nothing. */
+  private stopped = false
+  /** Ends each run in flight early; stop() calls them so no check outlives the server. */
+  private readonly inFlight = new Set<(reason: Error) => void>()
   private readonly changed: () => void
   private readonly log: FastifyBaseLogger
 
@@ -74,6 +78,10 @@ export class CheckRunner {
 
   stop (): void {
     this.running = false
+    this.stopped = true
+    // A run in flight would keep its check going, and its timeout timer (up to 24 h) would hold
+    // the process open after close: abort the check and end the run now.
+    for (const cancel of this.inFlight) cancel(new CheckCancelledError())
     for (const entry of this.entries.values()) {
       clearTimeout(entry.timer)
       entry.dispose?.()
@@ -90,7 +98,7 @@ export class CheckRunner {
   }
 
   private async run (entry: Entry): Promise<void> {
-    if (entry.current === undefined) {
+    if (entry.current === undefined && !this.stopped) {
       clearTimeout(entry.timer)
       entry.current = this.execute(entry).finally(() => {
         entry.current = undefined
@@ -133,15 +141,19 @@ export class CheckRunner {
     const controller = new AbortController()
     const work = Promise.resolve().then(() => entry.check(controller.signal))
     let timer: NodeJS.Timeout | undefined
+    // Assigned by the executor, which runs at once.
+    let end!: (reason: Error) => void
     const expiry = new Promise<never>((_resolve, reject) => {
-      timer = setTimeout(() => {
-        const err = new CheckTimeoutError(timeout)
-        controller.abort(err)
+      end = (reason) => {
+        clearTimeout(timer)
+        controller.abort(reason)
         entry.unsettledSince = started
         work.then(() => { entry.unsettledSince = undefined }, () => { entry.unsettledSince = undefined })
-        reject(err)
-      }, timeout)
+        reject(reason)
+      }
+      timer = setTimeout(() => end(new CheckTimeoutError(timeout)), timeout)
     })
+    this.inFlight.add(end)
     let value: unknown
     try {
       value = await Promise.race([work, expiry])
@@ -149,6 +161,7 @@ export class CheckRunner {
       return fromError(err, performance.now() - started, new Date().toISOString())
     } finally {
       clearTimeout(timer)
+      this.inFlight.delete(end)
     }
     // Outside the try: a throw while reading the value is reported by execute() as such.
     return fromValue(value, performance.now() - started, new Date().toISOString())
