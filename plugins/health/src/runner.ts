@@ -1,5 +1,6 @@
 import { performance } from 'node:perf_hooks'
 import type { FastifyBaseLogger } from 'fastify'
+import { bound } from './bounds.js'
 import { CheckCancelledError, CheckStuckError, CheckTimeoutError, DuplicateCheckError } from './errors.js'
 import { describe, fromError, fromValue, statusOf, type Observation } from './observations.js'
 import type { CheckSettings } from './options.js'
@@ -125,12 +126,12 @@ export class CheckRunner {
         const waited = started - entry.unsettledSince
         observations = fromError(new CheckStuckError(Math.round(waited)), waited, new Date().toISOString())
       } else {
-        observations = await this.attempt(entry, started)
+        observations = bound(await this.attempt(entry, started))
       }
     } catch (err) {
       // Reading what the check returned threw (a getter, a Proxy): that is a failed check too, not a
       // rejection out of ready(), refresh() or the background loop, nor a stale last result.
-      observations = fromError(`check result could not be read: ${describe(err)}`, performance.now() - started, new Date().toISOString())
+      observations = bound(fromError(`check result could not be read: ${describe(err)}`, performance.now() - started, new Date().toISOString()))
     }
     entry.result = { key: entry.result.key, critical: entry.settings.critical, status: statusOf(observations), observations }
     this.changed()
