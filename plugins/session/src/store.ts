@@ -27,14 +27,14 @@ export interface PendingLoad {
   slid: number
 }
 
+/** What Store.create resolves to when another request's regenerate() replaced the old session first. */
+export const MOVED = -1
+
 /**
  * What a write did. `status`: positive when written, 0 when the session no longer exists, or minus
  * the data size when that would pass `maxBytes` (nothing written). `logBytes`: the stored text's
  * new length when the write knows it (null: the next write merges).
  */
-/** What Store.create resolves to when another request's regenerate() replaced the old session first. */
-export const MOVED = -1
-
 export interface Written {
   status: number
   logBytes: number | null
