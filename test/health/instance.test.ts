@@ -1,4 +1,5 @@
 import t, { type Test } from 'tap'
+import health from '@scaleout/health'
 import { appFor, logSink } from '../helpers/index.js'
 import { build } from './fixtures/app.js'
 
@@ -24,6 +25,28 @@ t.test('instanceHeader: true adds x-served-by to every response, 404s included',
   // The README's exception: Fastify answers a URL it cannot decode itself, before any hook.
   const undecodable = await app.inject('/%E0%A4%A')
   t.same([undecodable.statusCode, undecodable.headers['x-served-by']], [400, undefined])
+})
+
+t.test('an instance id no header can carry fails registration when instanceHeader is on, instead of failing every response', async (t) => {
+  for (const id of ['pod-日本', 'pod\u0001a']) {
+    withHostname(t, id)
+    const app = appFor(t)
+    await t.rejects(async () => {
+      await app.register(health, { signals: false, instanceHeader: true })
+      await app.ready()
+    }, {
+      code: 'SCALEOUT_ERR_INVALID_OPTION',
+      message: '@scaleout/health: option `instanceHeader` is invalid: expected off, or an instance id a header can carry: the id (HOSTNAME, else the OS host name) holds a character an HTTP header value cannot (only tab, printable ASCII and U+0080 to U+00FF), which would fail every response'
+    }, JSON.stringify(id))
+    // Off, the id only names the instance in reports and logs: every response is served.
+    const { app: off } = await build(t, {})
+    const res = await off.inject('/health/ready')
+    t.same([res.statusCode, res.headers['x-served-by'], off.health.identity.id], [200, undefined, id])
+  }
+  withHostname(t, 'pod-é')
+  const { app } = await build(t, { instanceHeader: true })
+  const res = await app.inject('/health/live')
+  t.same([res.statusCode, res.headers['x-served-by']], [200, 'pod-é'], 'Latin-1 is header text')
 })
 
 t.test('instanceHeader takes a header name; off by default', async (t) => {
