@@ -59,7 +59,7 @@ t.test('a session on fastify.redis costs the same Redis commands per request as 
   const own = await journey(server, await sessionApp(t, { url: server.url }, server))
   const shared = await journey(server, await sessionApp(t, 'fastify.redis', server))
   t.same(shared, own)
-  t.same(own.slice(1), [{ getex: 1 }, { getex: 1, append: 1 }, { getex: 1 }, { getex: 1, append: 1 }], 'a read is one GETEX; a change one APPEND')
+  t.same(own.slice(1), [{ getex: 1 }, { getex: 1, append: 1, pexpire: 1 }, { getex: 1 }, { getex: 1, append: 1, pexpire: 1 }], 'a read is one GETEX; a change one APPEND with a PEXPIRE behind it')
 })
 
 t.test('a session on fastify.redis with a key prefix keeps its keys under it', async (t) => {
