@@ -1,6 +1,6 @@
 import { createServer, connect, type Server, type Socket } from 'node:net'
 
-interface Link { client: Socket, upstream: Socket, subscriber: boolean, frozen: boolean }
+interface Link { client: Socket, upstream: Socket, subscriber: boolean, frozen: boolean, held?: Buffer[] }
 
 /**
  * A TCP proxy in front of a redis-server that can black-hole the subscriber connections (those
@@ -26,7 +26,11 @@ export class FreezingProxy {
         if (/SUBSCRIBE/i.test(chunk.toString('latin1'))) link.subscriber = true
         if (!link.frozen) upstream.write(chunk)
       })
-      upstream.on('data', (chunk: Buffer) => { if (!link.frozen) client.write(chunk) })
+      upstream.on('data', (chunk: Buffer) => {
+        if (link.frozen) return
+        if (link.held !== undefined) link.held.push(chunk)
+        else client.write(chunk)
+      })
       const end = (): void => {
         links.delete(link)
         client.destroy()
@@ -65,6 +69,38 @@ export class FreezingProxy {
       }
     }
     return frozen
+  }
+
+  /**
+   * Holds back Redis's replies on every command connection open now (not the subscribers'): the
+   * commands still reach Redis and run, but their replies wait until `releaseReplies()`, the way a
+   * slow link delays them. Returns how many connections.
+   */
+  holdReplies (): number {
+    let held = 0
+    for (const link of this.links) {
+      if (!link.subscriber && link.held === undefined) {
+        link.held = []
+        held++
+      }
+    }
+    return held
+  }
+
+  /** Bytes of replies held back so far. */
+  get heldBytes (): number {
+    let bytes = 0
+    for (const link of this.links) for (const chunk of link.held ?? []) bytes += chunk.length
+    return bytes
+  }
+
+  /** Delivers the replies held back, in order, and passes later ones straight through. */
+  releaseReplies (): void {
+    for (const link of this.links) {
+      const held = link.held
+      link.held = undefined
+      for (const chunk of held ?? []) link.client.write(chunk)
+    }
   }
 
   /** Closes every new connection at once, until `acceptNew()`. */

@@ -57,10 +57,13 @@ export class Generation {
   current: string | undefined
   /** The read under way, shared by concurrent first calls. */
   loading: Promise<string> | undefined
+  /** How many times forget() ran: a read begun before one may answer from before a clear. */
+  forgets = 0
 
   /** Forgets the generation: the next call reads it again (its invalidation may have been missed). */
   forget (): void {
     this.current = undefined
+    this.forgets++
     // A read already under way may have left Redis before the clear: the next call asks again.
     this.loading = undefined
   }

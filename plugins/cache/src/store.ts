@@ -102,19 +102,26 @@ export class Store {
 
   private async generation (): Promise<string> {
     // Concurrent first calls share one read.
-    if (this.gen.loading === undefined) this.gen.loading = this.loadGeneration()
+    if (this.gen.loading === undefined) {
+      const loading = this.loadGeneration()
+      this.gen.loading = loading
+      // Only its own: forget() may have let a newer read begin meanwhile.
+      loading.finally(() => { if (this.gen.loading === loading) this.gen.loading = undefined }).catch(() => {})
+    }
     return await this.gen.loading
   }
 
   private async loadGeneration (): Promise<string> {
-    try {
-      const gen = await this.guard.call(async () => await this.send.script<string>(GENERATION_READ_SCRIPT, [`${this.base}gen`], []))
-      if (!GENERATION.test(gen)) throw new CorruptEntryError(JSON.stringify(`${this.base}gen`))
-      this.gen.advance(gen)
-      return this.gen.current as string
-    } finally {
-      this.gen.loading = undefined
-    }
+    const forgets = this.gen.forgets
+    const gen = await this.guard.call(async () => await this.send.script<string>(GENERATION_READ_SCRIPT, [`${this.base}gen`], []))
+    if (!GENERATION.test(gen)) throw new CorruptEntryError(JSON.stringify(`${this.base}gen`))
+    // Forgotten since it left (a clear heard of, a resync): the reply may be from before that
+    // clear. Kept, it would put this instance back in the cleared namespace until the next clear.
+    // The call that asked still uses it (it began before the clear, and everything it brings back
+    // is kept out of L1); the next call reads again.
+    if (this.gen.forgets !== forgets) return this.gen.current ?? gen
+    this.gen.advance(gen)
+    return this.gen.current as string
   }
 
   /** The Redis key of `name` within the current generation: an entry's id, or `l:`/`n:` and a key. */
