@@ -10,15 +10,26 @@ interface WsSocket extends RouteSocket {
   on: (event: 'message', listener: (data: Buffer) => void) => unknown
   /** ws's frame parser: its limit is checked against each frame's header, before any payload is buffered. */
   _receiver?: { _maxPayload?: unknown }
+  /** ws's negotiated extensions: permessage-deflate's limit bounds what a compressed message inflates to. */
+  _extensions?: Record<string, { _maxPayload?: unknown } | undefined>
+}
+
+/** Lowers one ws limit to `maxBytes`; 0 is ws's "no limit", and a lower limit stays. */
+function lower (holder: { _maxPayload?: unknown }, maxBytes: number): void {
+  /* c8 ignore next -- ws 8 keeps both limits as numbers */
+  if (typeof holder._maxPayload !== 'number') return
+  if (holder._maxPayload === 0 || holder._maxPayload > maxBytes) holder._maxPayload = maxBytes
 }
 
 /** Lowers this socket's inbound limit (ws applies its server-wide `maxPayload` otherwise, 100 MiB by default). */
 function limitFrames (socket: WsSocket, maxBytes: number): void {
-  const receiver = socket._receiver
   /* c8 ignore next -- ws 8, the version @fastify/websocket 11 uses, always has it */
-  if (receiver === undefined || typeof receiver._maxPayload !== 'number') return
-  // 0 is ws's "no limit"; a lower server-wide limit stays.
-  if (receiver._maxPayload === 0 || receiver._maxPayload > maxBytes) receiver._maxPayload = maxBytes
+  if (socket._receiver !== undefined) lower(socket._receiver, maxBytes)
+  // A compressed frame announces its compressed length: the receiver's check passes 32 MiB of
+  // zeros sent as 32 KB, and ws would inflate it whole (up to the server-wide maxPayload, 100 MiB
+  // by default) before refusing it. The extension's own limit stops the inflating at maxBytes.
+  const deflate = socket._extensions?.['permessage-deflate']
+  if (deflate !== undefined) lower(deflate, maxBytes)
 }
 
 function originHook (check: OriginCheck): onRequestHookHandler {
