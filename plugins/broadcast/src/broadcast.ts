@@ -127,6 +127,9 @@ export class Broadcaster {
     const body = cleanEncoded(this.codec.encode(message) as string)
     const meta: MessageMeta = Object.freeze({ channel, id: randomUUID(), origin: this.instanceId, time: Date.now(), local: true })
     this.counters.published++
+    // Remembered like a remote message's id: a copy coming back under another origin (a replay, a
+    // relay) is a duplicate here too, not only on the instances that received the original.
+    this.dedup.add(meta.id)
     // The PUBLISH is queued on the connection before any local handler runs: a handler that
     // publishes in reaction queues its PUBLISH after this one, so other instances get the cause
     // before the effect. Local subscribers are then reached synchronously, never waiting for Redis;

@@ -31,7 +31,7 @@ export interface BroadcastOptions {
   heartbeatInterval?: number | string | false
   /** Pings Redis accepted but not heard back before the subscriber is forced to reconnect. Default 2. */
   heartbeatMisses?: number
-  /** How many recent message ids are remembered to drop duplicates. Default 10000. */
+  /** How many recent message ids (received or published) are remembered to drop duplicates. Default 10000. */
   dedupWindow?: number
   /** Default for sockets: buffered bytes past which a slow client is dropped. Default 1 MiB. */
   maxBufferedBytes?: number
