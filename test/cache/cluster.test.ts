@@ -85,3 +85,29 @@ t.test('on a Cluster, a del() racing another instance\'s set() never leaves the 
   }
   t.equal(mismatches, 0)
 })
+
+// The DEL timed out (its node paused) but ran once the node was back: the SPUBLISH, sent only
+// after a DEL that succeeded, never went, and the other instances kept the value in L1.
+t.test('regression: on a Cluster, a del() that timed out but landed left the old value in the other instances\' L1', async (t) => {
+  const a = await cacheApp(t, { redis: { cluster: cluster.urls }, timeout: 300 })
+  const b = await cacheApp(t, { redis: { cluster: cluster.urls }, timeout: 300 })
+  const admin = cluster.client()
+  t.teardown(() => admin.disconnect())
+  await a.cache.set('probe', 1) // makes the generation
+  const gen = await admin.get('scaleout:cache:json.v1:gen') as string
+  const channelNode = await cluster.nodeFor('scaleout:cache:json.v1:bus')
+  let key = ''
+  let node = channelNode
+  for (let i = 0; node.port === channelNode.port; i++) {
+    key = `k${i}`
+    node = await cluster.nodeFor(`scaleout:cache:json.v1:${gen}:e:${key}`)
+  }
+  await a.cache.set(key, 'old')
+  await waitUntil('b holds the value in L1', async () => await b.cache.get(key) === 'old' && b.cache.stats().l1.entries >= 1, 5000)
+  node.pause()
+  t.teardown(() => node.resume())
+  await t.rejects(a.cache.del(key), { code: 'SCALEOUT_ERR_REDIS_TIMEOUT', statusCode: 503 })
+  node.resume()
+  await waitUntil('the DEL ran', async () => await admin.exists(`scaleout:cache:json.v1:${gen}:e:${key}`) === 0, 5000)
+  await waitUntil('b dropped the value', async () => await b.cache.get(key) === undefined, 5000)
+})

@@ -249,9 +249,11 @@ export class SharedCache {
 
   private async remove (key: string): Promise<void> {
     const turn = this.writes.begin(key)
+    const message = this.coherence.keysMessage(key)
     this.coherence.dropKey(key)
+    let sent: boolean
     try {
-      await this.store.del(key, () => this.writes.send(key, turn))
+      sent = await this.store.del(key, () => this.writes.send(key, turn), message)
     } finally {
       this.writes.end(key)
       // Reads go on a connection of their own: one on this instance that began after the drop above
@@ -259,7 +261,8 @@ export class SharedCache {
       // again once the DEL is done (or failed: it may have landed all the same), as clear() does.
       this.coherence.dropKeyAgain(key)
     }
-    await this.store.publish(this.coherence.keysMessage(key))
+    // Overtaken by a later write, whose own message follows it: told all the same, as before.
+    if (!sent) await this.store.publish(message)
   }
 
   async invalidateTags (tags: string[]): Promise<void> {
@@ -267,13 +270,12 @@ export class SharedCache {
     if (tags.length === 0) return
     this.coherence.dropTags(tags)
     try {
-      await this.store.invalidate(tags)
+      await this.store.invalidate(tags, this.coherence.tagsMessage(tags))
     } finally {
       // As for del(): a read, or a write's tag tokens, taken before the DELs reached Redis are
       // from before the invalidation, and no message of our own comes back to drop them.
       this.coherence.dropTags(tags)
     }
-    await this.store.publish(this.coherence.tagsMessage(tags))
   }
 
   async clear (): Promise<void> {

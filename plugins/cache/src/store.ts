@@ -203,9 +203,46 @@ export class Store {
     }) === true
   }
 
-  /** Deletes the entry `id`, unless `inTurn` says a later write of it went out first. */
-  async del (id: string, inTurn: () => boolean): Promise<void> {
-    await this.inTurn(id, inTurn, async (entryKey) => await this.guard.call(async () => await this.client.del(entryKey)))
+  /**
+   * Deletes the entry `id` and tells the other instances (`message`), unless `inTurn` says a later
+   * write of it went out first: then nothing is sent, and false returned.
+   */
+  async del (id: string, inTurn: () => boolean, message: string): Promise<boolean> {
+    const client = this.client
+    return await this.inTurn(id, inTurn, async (entryKey) => {
+      await this.thenPublish(message, async () => await client.del(entryKey))
+      return true
+    }) === true
+  }
+
+  /**
+   * Sends an invalidation (`command`), then its message. A command that fails, a timeout say, may
+   * still run in Redis once it is back: its message must follow it there, or the other instances
+   * keep their L1 copies of what it removed until their TTL. On one connection both go out
+   * together, so the message runs whenever the command does. On a Cluster they may live on
+   * different nodes: the message waits for the command, and is sent all the same if it failed.
+   */
+  private async thenPublish (message: string, command: () => Promise<unknown>): Promise<void> {
+    const client = this.client
+    if (client.isCluster) {
+      try {
+        await this.guard.call(command)
+      } catch (err) {
+        this.publish(message).catch(() => {})
+        throw err
+      }
+      await this.publish(message)
+      return
+    }
+    let publishing: Promise<unknown> = Promise.resolve()
+    await this.guard.call(async () => {
+      const done = command()
+      publishing = client.publish(this.channel, message)
+      // Awaited below, unless the command failed: its own error is the one to report.
+      publishing.catch(() => {})
+      return await done
+    })
+    await this.guard.call(async () => await publishing)
   }
 
   /**
@@ -218,9 +255,10 @@ export class Store {
     return inTurn() ? await send(entryKey) : undefined
   }
 
-  /** One DEL per tag, each a single-key command in the tag's own slot. */
-  async invalidate (tags: string[]): Promise<void> {
-    await this.guard.call(async () => await Promise.all(tags.map(async (tag) => await this.client.del(this.tagKey(tag)))))
+  /** One DEL per tag, each a single-key command in the tag's own slot, then `message` (see thenPublish). */
+  async invalidate (tags: string[], message: string): Promise<void> {
+    const client = this.client
+    await this.thenPublish(message, async () => await Promise.all(tags.map(async (tag) => await client.del(this.tagKey(tag)))))
   }
 
   /** Moves the namespace to a new generation: every older entry is unreachable and expires on its own. */
