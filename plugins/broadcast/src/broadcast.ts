@@ -168,7 +168,7 @@ export class Broadcaster {
     const existing = this.sockets.get(socket)
     const total = (existing?.channels.size ?? 0) + unique.filter((channel) => existing?.channels.has(channel) !== true).length
     if (total > maxChannels) throw new TooManyChannelsError(maxChannels, total)
-    const member = existing ?? this.sockets.add(socket, new SocketListener(socket, maxBufferedBytes, (dropped, reason, err) => { this.drop(dropped, reason, err) }))
+    const member = existing ?? this.sockets.add(socket, new SocketListener(socket, maxBufferedBytes, (dropped, reason, err) => { this.drop(dropped.socket, reason, err) }))
     member.listener.maxBufferedBytes = Math.min(member.listener.maxBufferedBytes, maxBufferedBytes)
     for (const channel of unique) {
       const holders = member.channels.get(channel) ?? 0
@@ -205,16 +205,28 @@ export class Broadcaster {
     }
   }
 
-  private drop (listener: SocketListener, reason: DropReason, err: unknown): void {
+  /**
+   * Drops a socket of a websocket() route that has more than `maxBufferedBytes` unsent: a client
+   * that keeps sending to onMessage but never reads the answers. Only our own sends checked the
+   * buffer, so on quiet channels the answers piled up without bound. True when dropped.
+   */
+  dropIfSlow (socket: BroadcastSocket, maxBufferedBytes: number): boolean {
+    // Not open: dropped already (messages read before are still on their way), or closing anyway.
+    if (socket.readyState !== 1 || socket.bufferedAmount <= maxBufferedBytes) return false
+    this.drop(socket, 'slow')
+    return true
+  }
+
+  private drop (socket: BroadcastSocket, reason: DropReason, err?: unknown): void {
     if (reason === 'slow') {
       this.counters.slowDropped++
-      this.log.warn({ plugin: PLUGIN, bufferedAmount: listener.socket.bufferedAmount }, `${PLUGIN}: dropped a WebSocket client that reads too slowly`)
+      this.log.warn({ plugin: PLUGIN, bufferedAmount: socket.bufferedAmount }, `${PLUGIN}: dropped a WebSocket client that reads too slowly`)
     } else {
       this.log.warn({ err, plugin: PLUGIN }, `${PLUGIN}: dropped a WebSocket client whose send threw`)
     }
-    this.sockets.detach(listener.socket)
+    this.sockets.detach(socket)
     try {
-      listener.socket.terminate()
+      socket.terminate()
     } catch {
       // A socket whose send threw may throw here too; it is detached, which is what matters.
     }

@@ -56,7 +56,7 @@ export function addWebSocketRoute (fastify: FastifyInstance, broadcaster: Broadc
   const check = allowedOrigins === undefined ? broadcaster.allowedOrigins : checkOrigins('websocket allowedOrigins', allowedOrigins)
   const maxBytes = routeMaxBytes === undefined ? broadcaster.maxBytes : checkMaxBytes(routeMaxBytes)
   // Checked now, at startup, not when the first socket attaches.
-  broadcaster.attachLimits(attachOptions)
+  const { maxBufferedBytes } = broadcaster.attachLimits(attachOptions)
 
   const handler = (socket: WsSocket, request: FastifyRequest): void => {
     limitFrames(socket, maxBytes)
@@ -72,7 +72,11 @@ export function addWebSocketRoute (fastify: FastifyInstance, broadcaster: Broadc
           socket.close(MESSAGE_TOO_BIG, 'message too big')
           return
         }
-        Promise.resolve().then(() => onMessage(data, socket, request)).catch((err: unknown) => {
+        // Checked right before each call: a client that sends but never reads cannot make the
+        // answers of onMessage pile up past maxBufferedBytes and one answer.
+        Promise.resolve().then(() => {
+          if (!broadcaster.dropIfSlow(socket, maxBufferedBytes)) return onMessage(data, socket, request)
+        }).catch((err: unknown) => {
           request.log.error({ err, plugin: PLUGIN }, `${PLUGIN}: onMessage failed`)
         })
       })
