@@ -41,7 +41,13 @@ const NOBODY: Receipt = Object.freeze({ reached: 0 })
 export class Broadcaster {
   readonly instanceId = newInstanceId()
   readonly sharded: boolean
+  /** From preClose: no new sockets or subscriptions. */
   private closing = false
+  /**
+   * From onClose. publish() works until then: Fastify waits for the requests in flight between the
+   * two, and what they publish must still reach the other instances over the connections still open.
+   */
+  private stopped = false
   private readonly hub = new Hub()
   private readonly sockets = new SocketRegistry()
   private readonly dedup: DedupWindow
@@ -120,7 +126,7 @@ export class Broadcaster {
   }
 
   async publish (channel: string, message: unknown): Promise<PublishResult> {
-    if (this.closing) throw new ClosedError()
+    if (this.stopped) throw new ClosedError()
     checkChannel(channel)
     // A message object with an own __proto__ key (from a JSON.parse of client input) is encoded with
     // it: the body every handler and socket gets is what a safe decode of it keeps.
@@ -263,6 +269,7 @@ export class Broadcaster {
    * subscription) are quit afterwards by the core.
    */
   close (): void {
+    this.stopped = true
     this.stopAccepting()
     this.subscription.stop()
   }
