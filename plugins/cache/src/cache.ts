@@ -20,6 +20,13 @@ const log = { plugin: '@scaleout/cache' }
  */
 type Written = 'written' | 'overtaken' | 'failed' | Unannounced
 
+/**
+ * A `wrap` of one key under way in this process, and its tracking (see ReadsInFlight): once a change
+ * of the key, a tag invalidation or a clear reaches this instance, it may bring back data from
+ * before that change, and calls made since do not join it.
+ */
+interface Flight { promise: Promise<unknown>, since: Read }
+
 /** A route response's storing, begun before its handler ran (see SharedCache.prepare). */
 export interface Prepared {
   settings: Settings
@@ -36,7 +43,7 @@ export interface Prepared {
  */
 export class SharedCache {
   private seq = 0
-  private readonly flights = new InFlightMap<Promise<unknown>>()
+  private readonly flights = new InFlightMap<Flight>()
   private readonly refreshing = new Set<string>()
   private readonly writes = new WriteOrder()
   /** The settings of calls without options, shared so a hit allocates nothing. */
@@ -298,14 +305,17 @@ export class SharedCache {
     const now = Date.now()
     const cached = this.fromL1(id, now)
     if (cached !== undefined) return Promise.resolve(this.serve(id, cached, now, fn, settings) as T)
-    let flight = this.flights.get(id)
-    if (flight !== undefined) {
+    const flight = this.flights.get(id)
+    if (flight !== undefined && !flight.since.stale) {
       this.counters.coalesced++
-    } else {
-      flight = this.fill(id, fn, settings)
-      this.flights.set(id, flight)
+      return flight.promise as Promise<T>
     }
-    return flight as Promise<T>
+    // None, or one that a del(), a write, a tag invalidation or a clear overtook: its value may be
+    // the very data that change removed, and this call came after it. A new flight takes its place.
+    const since = this.coherence.reads.start(id)
+    const promise = this.fill(id, fn, settings, since)
+    this.flights.set(id, { promise, since })
+    return promise as Promise<T>
   }
 
   private serve (key: string, entry: Entry, now: number, fn: () => unknown, s: Settings): unknown {
@@ -316,14 +326,18 @@ export class SharedCache {
     return entry.value
   }
 
-  /** The flight of `key`: it leaves the map as it lands (never before it is in: `load` always awaits Redis). */
-  private async fill (key: string, fn: () => unknown, s: Settings): Promise<unknown> {
+  /**
+   * The flight of `key`: it leaves the map as it lands (never before it is in: `load` always awaits
+   * Redis), unless a newer flight has taken its place.
+   */
+  private async fill (key: string, fn: () => unknown, s: Settings, since: Read): Promise<unknown> {
     try {
       const entry = await this.load(key)
       if (entry !== undefined) return this.serve(key, entry, Date.now(), fn, s)
       return await this.compute(key, fn, s)
     } finally {
-      this.flights.delete(key)
+      this.coherence.reads.end(key, since)
+      if (this.flights.get(key)?.since === since) this.flights.delete(key)
     }
   }
 
