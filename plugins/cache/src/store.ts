@@ -225,13 +225,11 @@ export class Store {
   private async thenPublish (message: string, command: () => Promise<unknown>): Promise<void> {
     const client = this.client
     if (client.isCluster) {
-      try {
-        await this.guard.call(command)
-      } catch (err) {
-        this.publish(message).catch(() => {})
+      await this.guard.call(command).then(async () => await this.publish(message), async (err: unknown) => {
+        // Awaited settled: its own failure would only hide the command's, the one to report.
+        await Promise.allSettled([this.publish(message)])
         throw err
-      }
-      await this.publish(message)
+      })
       return
     }
     let publishing: Promise<unknown> = Promise.resolve()
