@@ -11,7 +11,7 @@ interface WsSocket extends RouteSocket {
   /** ws's frame parser: its limit is checked against each frame's header, before any payload is buffered. */
   _receiver?: { _maxPayload?: unknown }
   /** ws's negotiated extensions: permessage-deflate's limit bounds what a compressed message inflates to. */
-  _extensions?: Record<string, { _maxPayload?: unknown } | undefined>
+  _extensions: Record<string, { _maxPayload?: unknown } | undefined>
 }
 
 /** Lowers one ws limit to `maxBytes`; 0 is ws's "no limit", and a lower limit stays. */
@@ -28,7 +28,7 @@ function limitFrames (socket: WsSocket, maxBytes: number): void {
   // A compressed frame announces its compressed length: the receiver's check passes 32 MiB of
   // zeros sent as 32 KB, and ws would inflate it whole (up to the server-wide maxPayload, 100 MiB
   // by default) before refusing it. The extension's own limit stops the inflating at maxBytes.
-  const deflate = socket._extensions?.['permessage-deflate']
+  const deflate = socket._extensions['permessage-deflate']
   if (deflate !== undefined) lower(deflate, maxBytes)
 }
 

@@ -128,7 +128,10 @@ export interface WebSocketRouteOptions extends AttachOptions {
   maxBytes?: number
   /** The channels a new socket joins (checked; an invalid list closes the socket with 1008). */
   channels: (request: FastifyRequest) => string[] | Promise<string[]>
-  /** Called with each message the client sends (the bridge ignores them otherwise). */
+  /**
+   * Called with each message the client sends (the bridge ignores them otherwise); not called, and
+   * the socket dropped as a slow client, while more than maxBufferedBytes waits to be sent to it.
+   */
   onMessage?: (data: Buffer, socket: RouteSocket, request: FastifyRequest) => void | Promise<void>
   /** Extra route options (hooks such as preValidation for authentication, config, schema). */
   route?: Omit<RouteShorthandOptions, 'websocket'>
