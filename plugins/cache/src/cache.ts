@@ -287,10 +287,17 @@ export class SharedCache {
 
   async clear (): Promise<void> {
     this.coherence.dropAll()
-    const gen = await this.store.bumpGeneration()
+    try {
+      await this.store.bumpGeneration(this.coherence.id, (gen) => this.coherence.generationMessage(gen))
+    } catch (err) {
+      // Redis away or slow (a 503): the script may still run once it is back, and this instance
+      // ignores its own message. It reads the generation again instead of staying in the old
+      // namespace. A refused script (a 500) is left as it is: the generation it reads may be broken.
+      if ((err as { statusCode?: unknown }).statusCode === 503) this.coherence.clearFailed()
+      throw err
+    }
     // Reads that ran during the INCR used the old generation: they must not stay in L1.
     this.coherence.dropAll()
-    await this.store.publish(this.coherence.generationMessage(gen))
   }
 
   wrap<T> (key: string, fn: () => T | Promise<T>, options?: SetOptions): Promise<T> {

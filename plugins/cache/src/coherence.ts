@@ -30,14 +30,19 @@ redis.call('SET', KEYS[1], v)
 return v`
 
 // The next generation is the clock, or one more than the current one when that is not below the
-// clock (several clears in one ms). A key that is not an integer gets INCR's own error.
+// clock (several clears in one ms). A key that is not an integer gets INCR's own error. Given a
+// channel (ARGV[1]) and the sender's id (ARGV[2], base64url: nothing to escape), the script
+// publishes the generation message itself: a clear that times out but runs once Redis is back is
+// then heard all the same (see SharedCache.clear).
 const GENERATION_BUMP = `${NOW_MS}
 local v = redis.call('GET', KEYS[1])
 if v and (not string.match(v, '^%d+$') or tonumber(v) >= now) then
-  return string.format('%d', redis.call('INCR', KEYS[1]))
+  v = string.format('%d', redis.call('INCR', KEYS[1]))
+else
+  v = string.format('%d', now)
+  redis.call('SET', KEYS[1], v)
 end
-v = string.format('%d', now)
-redis.call('SET', KEYS[1], v)
+if ARGV[1] ~= '' then redis.call('PUBLISH', ARGV[1], '{"i":"' .. ARGV[2] .. '","g":"' .. v .. '"}') end
 return v`
 
 export const GENERATION_READ_SCRIPT = luaScript('scaleoutCacheGeneration', 1, GENERATION_READ)
@@ -219,6 +224,11 @@ export class Coherence {
   private followGeneration (): void {
     this.generation.forget()
     this.dropAll()
+  }
+
+  /** A clear() of ours failed, and may run in Redis later: the generation is read again. */
+  clearFailed (): void {
+    this.followGeneration()
   }
 
   /** The subscription dropped or came back: L1 and the generation may be out of date. */

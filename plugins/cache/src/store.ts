@@ -259,11 +259,21 @@ export class Store {
     await this.thenPublish(message, async () => await Promise.all(tags.map(async (tag) => await client.del(this.tagKey(tag)))))
   }
 
-  /** Moves the namespace to a new generation: every older entry is unreachable and expires on its own. */
-  async bumpGeneration (): Promise<string> {
+  /**
+   * Moves the namespace to a new generation (every older entry is unreachable and expires on its
+   * own), and tells the other instances, as `sender`. On one connection the script publishes the
+   * message itself, so it is heard whenever the move happens, even after a timeout. On a Cluster
+   * the channel may live on another node: the message follows the script.
+   */
+  async bumpGeneration (sender: string, message: (gen: string) => string): Promise<string> {
+    const inScript = this.client.isCluster ? ['', ''] : [this.channel, sender]
+    const forgets = this.gen.forgets
     // Redis decides: two racing clears get two different generations, and every instance ends on the larger.
-    const gen = await this.guard.call(async () => await this.send.script<string>(GENERATION_BUMP_SCRIPT, [`${this.base}gen`], []))
-    this.gen.advance(gen)
+    const gen = await this.guard.call(async () => await this.send.script<string>(GENERATION_BUMP_SCRIPT, [`${this.base}gen`], inScript))
+    // A racing clear's message heard meanwhile (it may come before our own reply) made this
+    // instance forget: the next call reads the larger one, ours is not put back (see loadGeneration).
+    if (this.gen.forgets === forgets) this.gen.advance(gen)
+    if (this.client.isCluster) await this.publish(message(gen))
     return gen
   }
 
