@@ -258,9 +258,8 @@ export class SharedCache {
     const turn = this.writes.begin(key)
     const message = this.coherence.keysMessage(key)
     this.coherence.dropKey(key)
-    let sent: boolean
     try {
-      sent = await this.store.del(key, () => this.writes.send(key, turn), message)
+      await this.store.del(key, () => this.writes.send(key, turn), message)
     } finally {
       this.writes.end(key)
       // Reads go on a connection of their own: one on this instance that began after the drop above
@@ -268,8 +267,6 @@ export class SharedCache {
       // again once the DEL is done (or failed: it may have landed all the same), as clear() does.
       this.coherence.dropKeyAgain(key)
     }
-    // Overtaken by a later write, whose own message follows it: told all the same, as before.
-    if (!sent) await this.store.publish(message)
   }
 
   async invalidateTags (tags: string[]): Promise<void> {

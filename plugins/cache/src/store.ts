@@ -204,15 +204,19 @@ export class Store {
   }
 
   /**
-   * Deletes the entry `id` and tells the other instances (`message`), unless `inTurn` says a later
-   * write of it went out first: then nothing is sent, and false returned.
+   * Deletes the entry `id` and tells the other instances (`message`). When `inTurn` says a later
+   * write of it went out first, only the message goes: the later write overwrote or deleted the
+   * entry already, and its own message follows this one.
    */
-  async del (id: string, inTurn: () => boolean, message: string): Promise<boolean> {
+  async del (id: string, inTurn: () => boolean, message: string): Promise<void> {
     const client = this.client
-    return await this.inTurn(id, inTurn, async (entryKey) => {
-      await this.thenPublish(message, async () => await client.del(entryKey))
-      return true
-    }) === true
+    const entryKey = await this.keyOf(id)
+    // Asked in the same synchronous step as the DEL is sent (see WriteOrder.send).
+    const command = inTurn()
+      ? async () => await client.del(entryKey)
+      /* c8 ignore next -- a later write sent first: it must learn the generation before this one, which its reads on the same connection, in order, do not let a test arrange */
+      : async () => {}
+    await this.thenPublish(message, command)
   }
 
   /**
@@ -304,9 +308,10 @@ export class Store {
     await this.guard.call(async () => await this.send.script(UNADMIT_SCRIPT, [a.set], [a.member, a.score, a.previous]))
   }
 
-  async publish (message: string): Promise<void> {
+  /** A message on a Cluster, where the channel's node may not be the entry's (see thenPublish). */
+  private async publish (message: string): Promise<void> {
     const client = this.client
-    await this.guard.call(async () => await (client.isCluster ? client.spublish(this.channel, message) : client.publish(this.channel, message)))
+    await this.guard.call(async () => await client.spublish(this.channel, message))
   }
 }
 
