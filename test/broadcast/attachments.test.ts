@@ -89,12 +89,12 @@ t.test('attachments', async (t) => {
     t.throws(() => app.broadcast.attach(socket, ['room:a', 'room:d', 'room:e'], { maxChannels: 4 }), { message: 'A socket may join at most 4 channels (asked for 5)' }, 'counted over the union, with the call\'s own maxChannels')
     t.same({ channels: app.broadcast.stats().channels, listeners: app.broadcast.stats().listeners, sockets: app.broadcast.stats().sockets }, { channels: 4, listeners: 3, sockets: 1 }, 'a refused attach changes nothing')
     t.equal(closeListeners(socket), listening, 'one close listener for the socket')
-    // A room it is in already adds nothing to the count; a room left frees its place.
-    app.broadcast.attach(socket, ['room:a', 'room:b'])
+    // A room it is in already adds nothing to the count; a room left frees its place. (Three live
+    // attachments at most, as maxChannels bounds those too: see repeated-attach.test.ts.)
     ;(leave.get('c') as () => void)()
-    app.broadcast.attach(socket, ['room:d'])
+    app.broadcast.attach(socket, ['room:a', 'room:b', 'room:d'])
     t.same({ channels: app.broadcast.stats().channels, listeners: app.broadcast.stats().listeners }, { channels: 4, listeners: 3 })
-    t.equal(closeListeners(socket), listening, 'still one close listener after five attachments')
+    t.equal(closeListeners(socket), listening, 'still one close listener after four attachments')
     await new Promise((resolve) => setImmediate(resolve))
     t.same(warnings.map((w) => w.name), [])
     t.equal(client.closeCode, undefined)

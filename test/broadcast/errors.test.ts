@@ -6,6 +6,7 @@ import broadcast, * as api from '@scaleout/broadcast'
 const OWN = {
   SCALEOUT_ERR_BROADCAST_CHANNEL: api.InvalidChannelError,
   SCALEOUT_ERR_BROADCAST_TOO_MANY_CHANNELS: api.TooManyChannelsError,
+  SCALEOUT_ERR_BROADCAST_TOO_MANY_ATTACHMENTS: api.TooManyAttachmentsError,
   SCALEOUT_ERR_BROADCAST_HANDLER: api.InvalidHandlerError,
   SCALEOUT_ERR_BROADCAST_CLOSED: api.ClosedError,
   SCALEOUT_ERR_BROADCAST_NO_WEBSOCKET: api.WebSocketMissingError,
@@ -26,5 +27,5 @@ t.test('the named export is the default one, wrapped by fastify-plugin under the
   t.equal(api.broadcast, broadcast)
   t.equal(api.default, broadcast)
   t.equal((broadcast as unknown as Record<symbol, unknown>)[Symbol.for('fastify.display-name')], '@scaleout/broadcast')
-  t.same(Object.keys(api).sort(), ['ClosedError', 'InvalidChannelError', 'InvalidHandlerError', 'OriginRefusedError', 'TooManyChannelsError', 'WebSocketMissingError', 'broadcast', 'default', 'errors'])
+  t.same(Object.keys(api).sort(), ['ClosedError', 'InvalidChannelError', 'InvalidHandlerError', 'OriginRefusedError', 'TooManyAttachmentsError', 'TooManyChannelsError', 'WebSocketMissingError', 'broadcast', 'default', 'errors'])
 })

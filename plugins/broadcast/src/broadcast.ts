@@ -3,7 +3,7 @@ import type { FastifyBaseLogger } from 'fastify'
 import { boundFor, checkInteger, createCodec, invalid, instanceIdentity, Subscription, type Bound, type RedisClient, type SizedCodec } from '@scaleout/core'
 import { DedupWindow } from './dedup.js'
 import { cleanEncoded, decodeEnvelope, Delivery, encodeEnvelope } from './envelope.js'
-import { ClosedError, InvalidChannelError, InvalidHandlerError, TooManyChannelsError } from './errors.js'
+import { ClosedError, InvalidChannelError, InvalidHandlerError, TooManyAttachmentsError, TooManyChannelsError } from './errors.js'
 import { handlerListener, Hub, type Listener, type Receipt } from './hub.js'
 import { PLUGIN, type Settings } from './options.js'
 import type { OriginCheck } from './origin.js'
@@ -174,6 +174,11 @@ export class Broadcaster {
     const existing = this.sockets.get(socket)
     const total = (existing?.channels.size ?? 0) + unique.filter((channel) => existing?.channels.has(channel) !== true).length
     if (total > maxChannels) throw new TooManyChannelsError(maxChannels, total)
+    // Each attachment keeps its own detach and holds its channels once more: attached again and
+    // again to a channel it is in (on every "join" a client sends), a socket would grow both without
+    // bound. One attachment per channel is the most an app needs, so the same limit bounds them.
+    const attachments = (existing?.detaches.size ?? 0) + 1
+    if (attachments > maxChannels) throw new TooManyAttachmentsError(maxChannels, attachments)
     const member = existing ?? this.sockets.add(socket, new SocketListener(socket, maxBufferedBytes, (dropped, reason, err) => { this.drop(dropped.socket, reason, err) }))
     member.listener.maxBufferedBytes = Math.min(member.listener.maxBufferedBytes, maxBufferedBytes)
     for (const channel of unique) {

@@ -20,6 +20,17 @@ export const TooManyChannelsError = createError(
   RangeError
 )
 
+/**
+ * A socket with as many live attachments as its channel limit, attached again without detaching
+ * (an app that attaches on every "join" a client sends): each attachment keeps its own detach.
+ */
+export const TooManyAttachmentsError = createError(
+  'SCALEOUT_ERR_BROADCAST_TOO_MANY_ATTACHMENTS',
+  'A socket may have at most %d attachments at once (asked for %d): detach one before attaching it again',
+  400,
+  RangeError
+)
+
 /** `subscribe` was given something other than a function. */
 export const InvalidHandlerError = createError(
   'SCALEOUT_ERR_BROADCAST_HANDLER',
@@ -57,6 +68,7 @@ export const errors = Object.freeze({
   ...coreErrors,
   SCALEOUT_ERR_BROADCAST_CHANNEL: InvalidChannelError,
   SCALEOUT_ERR_BROADCAST_TOO_MANY_CHANNELS: TooManyChannelsError,
+  SCALEOUT_ERR_BROADCAST_TOO_MANY_ATTACHMENTS: TooManyAttachmentsError,
   SCALEOUT_ERR_BROADCAST_HANDLER: InvalidHandlerError,
   SCALEOUT_ERR_BROADCAST_CLOSED: ClosedError,
   SCALEOUT_ERR_BROADCAST_NO_WEBSOCKET: WebSocketMissingError,

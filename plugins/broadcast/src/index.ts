@@ -7,5 +7,5 @@ import type { BroadcastOptions } from './types.js'
 export const broadcast = fp<BroadcastOptions>(broadcastPlugin, { fastify: '5.x', name: PLUGIN })
 export default broadcast
 
-export { errors, InvalidChannelError, TooManyChannelsError, InvalidHandlerError, ClosedError, WebSocketMissingError, OriginRefusedError } from './errors.js'
+export { errors, InvalidChannelError, TooManyChannelsError, TooManyAttachmentsError, InvalidHandlerError, ClosedError, WebSocketMissingError, OriginRefusedError } from './errors.js'
 export type * from './types.js'

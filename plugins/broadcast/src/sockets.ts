@@ -51,13 +51,14 @@ export class SocketListener implements Listener {
  * One socket's place in the hub, however many times it was attached (once per room, say): a single
  * listener, so a channel two attachments name is sent once, and a single 'close' listener, so
  * attaching again and again grows nothing on the socket. `channels` counts the attachments holding
- * each channel: the socket leaves a channel with the last of them, and their number is what
- * maxChannels bounds.
+ * each channel: the socket leaves a channel with the last of them. maxChannels bounds both the
+ * number of channels and the number of live attachments (`detaches`), so neither grows without
+ * bound however often one socket is attached again.
  */
 export class Membership {
   readonly listener: SocketListener
   readonly channels = new Map<string, number>()
-  /** The detach of each live attachment. */
+  /** The detach of each live attachment: at most maxChannels of them (see Broadcaster.attach). */
   readonly detaches = new Set<() => void>()
   readonly onClose: () => void
 

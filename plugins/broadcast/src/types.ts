@@ -35,7 +35,7 @@ export interface BroadcastOptions {
   dedupWindow?: number
   /** Default for sockets: buffered bytes past which a slow client is dropped. Default 1 MiB. */
   maxBufferedBytes?: number
-  /** Default for sockets: most channels one socket may be in, over all its attach() calls. Default 100. */
+  /** Default for sockets: most channels one socket may be in, over all its attach() calls, and most live attach() calls. Default 100. */
   maxChannelsPerSocket?: number
 }
 
@@ -117,7 +117,7 @@ export interface RouteSocket extends Omit<BroadcastSocket, 'send'> {
 export interface AttachOptions {
   /** Buffered bytes past which this socket is dropped (the smallest of its attachments'). Default: the plugin's maxBufferedBytes. */
   maxBufferedBytes?: number
-  /** Most channels this socket may be in, counted over all its attachments. Default: the plugin's maxChannelsPerSocket. */
+  /** Most channels this socket may be in, counted over all its attachments, and most live attachments it may have. Default: the plugin's maxChannelsPerSocket. */
   maxChannels?: number
 }
 
