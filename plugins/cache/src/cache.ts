@@ -69,8 +69,38 @@ export class SharedCache {
     if (this.l1 === undefined || !this.coherence.connected) return undefined
     const entry = this.l1.get(key, now)
     if (entry === undefined) this.counters.l1Misses++
+    else if (entry.encoded !== undefined) return this.firstHit(key, entry)
     else this.counters.l1Hits++
     return entry
+  }
+
+  /**
+   * The first L1 hit of a value this instance wrote: decoded once, from the very bytes a Redis read
+   * would decode, then kept decoded (the bytes counted stay the encoded size, as for a read). A
+   * value the codec cannot decode is dropped: a miss, as it is from Redis.
+   */
+  private firstHit (key: string, entry: Entry): Entry | undefined {
+    try {
+      entry.value = this.decode(entry.encoded as string | Buffer)
+    } catch (err) {
+      (this.l1 as L1).delete(key)
+      this.counters.l1Misses++
+      this.unreadable(err)
+      return undefined
+    }
+    entry.encoded = undefined
+    this.counters.l1Hits++
+    return entry
+  }
+
+  /** Decodes an encoded value as a Redis read does: the codec gets a Buffer. */
+  private decode (encoded: string | Buffer): unknown {
+    return this.o.codec.decode(typeof encoded === 'string' ? Buffer.from(encoded) : encoded)
+  }
+
+  private unreadable (err: unknown): void {
+    this.counters.decodeErrors++
+    this.logger.warn({ err, ...log }, '@scaleout/cache: unreadable entry treated as a miss')
   }
 
   /** Reads Redis (a failure is a miss) and keeps what it found in L1. */
@@ -82,8 +112,7 @@ export class SharedCache {
       entry = await this.store.read(key)
     } catch (err) {
       if ((err as { code?: unknown }).code === 'SCALEOUT_ERR_CACHE_CORRUPT_ENTRY' || (err as { code?: unknown }).code === 'SCALEOUT_ERR_DECODE') {
-        this.counters.decodeErrors++
-        this.logger.warn({ err, ...log }, '@scaleout/cache: unreadable entry treated as a miss')
+        this.unreadable(err)
       } else {
         this.logger.debug({ err, ...log }, '@scaleout/cache: Redis read failed; treated as a miss')
       }
@@ -138,7 +167,7 @@ export class SharedCache {
     checkKey('key', key)
     const settings = this.settings('set', options)
     const id = appId(key)
-    const written = await this.store_(id, value, this.o.codec.encode(value), settings, undefined, Date.now(), undefined)
+    const written = await this.store_(id, this.o.codec.encode(value), settings, undefined, Date.now(), undefined)
     // A message Redis refused (an error reply: a 500) is refused again for every write, and nothing
     // else tells the others: the caller must know, as for a del(). When Redis was away (a 503), the
     // others' subscriptions are on the node that failed, and losing them flushes their L1: set()
@@ -167,7 +196,7 @@ export class SharedCache {
     const encoded = this.o.codec.encode(value)
     const tokens = await prepared.tokens
     if (this.clearedSince(prepared.clears) || this.tokensMissing(key, tokens)) return false
-    return this.announced(key, await this.store_(key, value, encoded, prepared.settings, tokens, now, undefined, prepared.epoch)) !== 'overtaken'
+    return this.announced(key, await this.store_(key, encoded, prepared.settings, tokens, now, undefined, prepared.epoch)) !== 'overtaken'
   }
 
   /** A write that reached Redis without its message is logged, and counted as written. */
@@ -212,15 +241,26 @@ export class SharedCache {
   }
 
   /**
-   * Writes Redis, tells the other instances, then keeps the value in L1, unless an invalidation of
-   * the key came in meanwhile: since the write began, or since `since` (wrap's, taken before its
+   * Writes Redis, tells the other instances, then keeps the value in L1 (encoded, decoded on its
+   * first hit: see fromL1), unless an invalidation of the key came in meanwhile: since the write began, or since `since` (wrap's, taken before its
    * value was computed). Redis then holds something newer, or nothing, or an entry its tags made
    * invalid. A write that a later `set` or `del` of the key on this instance overtook on its way to
    * Redis is not sent at all (see WriteOrder). A Redis failure is logged; a write that reached Redis
    * without its message is left to the caller (see Written).
    */
-  private async store_ (key: string, value: unknown, encoded: string | Buffer, s: Settings, tokens: string[] | undefined, now: number, since: Read | undefined, epoch?: number): Promise<Written> {
-    const entry: Entry = { value, expiresAt: now + s.ttlMs, staleUntil: now + s.ttlMs + s.staleMs, tags: s.tags, bytes: Buffer.byteLength(encoded) }
+  private async store_ (key: string, encoded: string | Buffer, s: Settings, tokens: string[] | undefined, now: number, since: Read | undefined, epoch?: number): Promise<Written> {
+    // Never the caller's object (nor a Buffer the codec handed back, which may be the caller's):
+    // changed after the call, or one the codec does not round-trip, it would make this instance
+    // serve what no other instance, nor this one after an eviction, does. Decoded on its first hit,
+    // not here: set() stays as cheap as it was for a value never read on this instance.
+    const entry: Entry = {
+      value: undefined,
+      encoded: typeof encoded === 'string' ? encoded : Buffer.from(encoded),
+      expiresAt: now + s.ttlMs,
+      staleUntil: now + s.ttlMs + s.staleMs,
+      tags: s.tags,
+      bytes: Buffer.byteLength(encoded)
+    }
     // The turn is taken before the tag tokens, when the caller called: that is the order Redis must see.
     const turn = this.writes.begin(key)
     const write = since ?? this.track(key)
@@ -408,7 +448,7 @@ export class SharedCache {
     if (encoded !== undefined) {
       const taken = await tokens
       if (!this.clearedSince(clears) && !this.tokensMissing(key, taken) && !this.replacedSince(key, since) &&
-        this.announced(key, await this.store_(key, value, encoded, s, taken, Date.now(), since)) === 'written') {
+        this.announced(key, await this.store_(key, encoded, s, taken, Date.now(), since)) === 'written') {
         await this.takeBackIfReplaced(key, since)
       }
     }

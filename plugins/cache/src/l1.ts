@@ -1,6 +1,12 @@
 /** One cached value with the expiry times of its L2 entry (wall clock, ms). */
 export interface Entry {
+  /** The decoded value; undefined while `encoded` holds it. */
   value: unknown
+  /**
+   * A value this instance wrote, kept as it went to Redis until its first L1 hit decodes it (see
+   * SharedCache.fromL1), then undefined: L1 serves what a Redis read would, never the caller's object.
+   */
+  encoded: string | Buffer | undefined
   /** Fresh until. */
   expiresAt: number
   /** Servable as stale (by `wrap`) until; equal to `expiresAt` without a stale window. */
