@@ -9,6 +9,7 @@ export { instanceIdentity, type InstanceIdentity, type IdentityOptions } from '.
 export { checkPrefix, hashTag, key, taggedKey } from './keys.js'
 export { safeJsonParse } from './json.js'
 export { jsonCodec, createCodec, type Codec, type SizedCodec } from './codec.js'
+export { LogThrottle } from './log-throttle.js'
 export { Subscription, HEARTBEAT_PREFIX, SUBSCRIBE_RETRY_MS, type SubscriptionOptions, type SubscriptionLog, type LossReason } from './subscription.js'
 export { parseAddress, parseHop, parseIpv4, parseIpv6, parseSocketAddress, formatIpv4, formatIpv6, type Ip } from './ip.js'
 export { ADDRESS_PRESETS, ADDRESS_LIST_SYNTAX, compileAddressList, type AddressList } from './addresses.js'

@@ -226,6 +226,8 @@ t.test('attachments', async (t) => {
   })
 
   t.test('a message from Redis over maxBytes is dropped, counted and logged, not delivered', async (t) => {
+    // The plugin's clock stands still: within a minute of the first, such warnings are held back.
+    t.capture(performance, 'now', () => 0)
     const sink = logSink('warn')
     const app = appFor(t, { logger: sink.logger })
     await app.register(broadcast, { redis: server.url, heartbeatInterval: false, maxBytes: 1024 })
@@ -242,6 +244,6 @@ t.test('attachments', async (t) => {
     await waitUntil('four handled or refused', () => app.broadcast.stats().rejected + app.broadcast.stats().received === 4)
     t.same(handled, ['€'.repeat(340)], 'only the body of at most 1,024 bytes (1,022 + its quotes) arrived')
     t.equal(app.broadcast.stats().rejected, 3)
-    t.same(sink.messages(40), Array(3).fill('@scaleout/broadcast: dropped a message that is not a valid envelope'))
+    t.same(sink.messages(40), ['@scaleout/broadcast: dropped a message that is not a valid envelope'], 'the two after the first held back (see forged-message-log-flood.test.ts)')
   })
 })

@@ -1,6 +1,6 @@
 import { randomUUID } from 'node:crypto'
 import type { FastifyBaseLogger } from 'fastify'
-import { boundFor, checkInteger, createCodec, invalid, instanceIdentity, Subscription, type Bound, type RedisClient, type SizedCodec } from '@scaleout/core'
+import { boundFor, checkInteger, createCodec, invalid, instanceIdentity, LogThrottle, Subscription, type Bound, type RedisClient, type SizedCodec } from '@scaleout/core'
 import { DedupWindow } from './dedup.js'
 import { cleanEncoded, decodeEnvelope, Delivery, encodeEnvelope } from './envelope.js'
 import { ClosedError, InvalidChannelError, InvalidHandlerError, TooManyAttachmentsError, TooManyChannelsError } from './errors.js'
@@ -29,6 +29,12 @@ function newInstanceId (): string {
 }
 
 type Counters = Omit<BroadcastStats, 'channels' | 'listeners' | 'sockets'>
+
+/**
+ * At most one warning per minute (after the first) for messages that are not valid envelopes:
+ * anyone who can PUBLISH on our channels can send them by the thousand. stats().rejected counts each.
+ */
+const REJECTED_LOG_INTERVAL_MS = 60_000
 
 /** A publish on a channel without local listeners. */
 const NOBODY: Receipt = Object.freeze({ reached: 0 })
@@ -60,6 +66,7 @@ export class Broadcaster {
   private readonly bound: Bound
   private readonly settings: Settings
   private readonly log: FastifyBaseLogger
+  private readonly rejectedLog = new LogThrottle(REJECTED_LOG_INTERVAL_MS)
   private readonly counters: Counters = {
     published: 0, remoteFailures: 0, received: 0, echoes: 0, duplicates: 0, rejected: 0, slowDropped: 0, forcedReconnects: 0
   }
@@ -104,7 +111,11 @@ export class Broadcaster {
     const delivery = redisChannel === this.homeChannel ? undefined : decodeEnvelope(redisChannel.slice(this.channelPrefix.length), text, this.settings.maxBytes)
     if (delivery === undefined) {
       this.counters.rejected++
-      this.log.warn({ plugin: PLUGIN, channel: redisChannel }, `${PLUGIN}: dropped a message that is not a valid envelope`)
+      const suppressed = this.rejectedLog.note()
+      if (suppressed !== undefined) {
+        const since = suppressed === 0 ? '' : `, and ${suppressed} more since the last such warning`
+        this.log.warn({ plugin: PLUGIN, channel: redisChannel, suppressed }, `${PLUGIN}: dropped a message that is not a valid envelope${since}`)
+      }
       return
     }
     if (delivery.meta.origin === this.instanceId) {
