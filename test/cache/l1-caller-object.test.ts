@@ -1,7 +1,7 @@
 import t from 'tap'
 import cache, { type Codec } from '@scaleout/cache'
-import { appFor, logSink, redisFor, waitUntil } from '../helpers/index.js'
-import { cacheApp } from './setup.js'
+import { adminFor, appFor, logSink, redisFor, waitUntil } from '../helpers/index.js'
+import { cacheApp, keyInGeneration } from './setup.js'
 
 // L1 kept the object given to set() (and wrap()'s computed value, and a route response as built) by
 // reference. The caller changing that object after set() changed what this instance served, while
@@ -12,6 +12,7 @@ import { cacheApp } from './setup.js'
 
 const server = await redisFor(t)
 t.beforeEach(async () => await server.flushAll())
+const admin = adminFor(t, server)
 
 const WHEN = '2026-01-02T03:04:05.000Z'
 /** A value JSON changes: a Date, an undefined field, -0, a Map, a Set. */
@@ -70,7 +71,7 @@ t.test('changing an object after set() does not change what this instance serves
   t.not(await app.cache.get('k'), value)
 })
 
-t.test('set() keeps the encoded value in L1 and decodes it once, on its first hit; its bytes are the encoded size', async (t) => {
+t.test('set() keeps the encoded value in L1 and decodes it once, on its first hit; its bytes are the encoded size; a wrap() miss decodes once', async (t) => {
   const codec = countingCodec()
   const app = await cacheApp(t, { redis: server.url, codec })
   const value = { name: 'héllo', list: [1, 2, 3] }
@@ -87,6 +88,11 @@ t.test('set() keeps the encoded value in L1 and decodes it once, on its first hi
   t.equal(codec.decodes, 1, 'decoded once')
   t.equal(app.cache.stats().l1.bytes, bytes, 'the same bytes once decoded')
   t.equal(app.cache.stats().l1.hits, 3)
+  const computed = await app.cache.wrap('w', () => value)
+  t.strictSame(computed, value)
+  t.equal(codec.decodes, 2, 'a wrap() miss decodes once')
+  t.equal(await app.cache.wrap('w', () => value), computed, 'and keeps that value in L1')
+  t.equal(codec.decodes, 2)
 })
 
 t.test('a Buffer a codec returns is copied: changing it after set() does not change what this instance serves', async (t) => {
@@ -97,6 +103,42 @@ t.test('a Buffer a codec returns is copied: changing it after set() does not cha
   value.write('xyz')
   t.strictSame(await app.cache.get('k'), Buffer.from('abc'))
   t.equal(app.cache.stats().l1.hits, 1)
+})
+
+t.test('wrap() returns on a miss what a hit returns: the decoded value, on every instance', async (t) => {
+  const { a, b, delivered } = await pair(t)
+  let calls = 0
+  let computed: Record<string, unknown> | undefined
+  const fn = (): Record<string, unknown> => {
+    calls++
+    computed = lossy()
+    return computed
+  }
+  const [first, joined] = await Promise.all([a.cache.wrap('k', fn), a.cache.wrap('k', fn)])
+  t.strictSame(first, decoded, 'the miss returns the decoded value, not the Date fn gave')
+  t.not(first, computed)
+  t.equal(joined, first, 'a coalesced call gets the same')
+  await delivered(1)
+  ;(computed as Record<string, unknown>).when = 'changed'
+  t.equal(await a.cache.wrap('k', fn), first, 'a hit on this instance serves the same object')
+  t.equal(a.cache.stats().l1.hits, 1)
+  t.strictSame(await b.cache.wrap('k', fn), decoded, 'as does another instance')
+  t.equal(calls, 1)
+})
+
+t.test('wrap() returns a value it could encode but not store decoded, and one it could not encode as fn gave it', async (t) => {
+  const app = await cacheApp(t, { redis: server.url, maxBytes: 64 })
+  const cleared = await app.cache.wrap('cleared', async () => {
+    // A clear() while fn runs: the value is returned, not stored.
+    await app.cache.clear()
+    return lossy()
+  })
+  t.strictSame(cleared, decoded)
+  t.equal(app.cache.stats().storeErrors, 1)
+  t.equal(await app.cache.get('cleared'), undefined, 'not stored')
+  const large = { text: 'x'.repeat(100), when: new Date(WHEN) }
+  t.equal(await app.cache.wrap('large', () => large), large, 'too large: fn\'s own object')
+  t.equal(app.cache.stats().storeErrors, 2)
 })
 
 t.test('a route response served from this instance\'s L1 is the codec\'s decoding of what was stored, as on another instance', async (t) => {
@@ -143,5 +185,20 @@ t.test('a value its codec cannot decode', async (t) => {
     t.equal(stats.l2.hits, 0)
     t.equal(stats.decodeErrors, 2, 'in L1, then in Redis')
     t.same(sink.messages(40), ['@scaleout/cache: unreadable entry treated as a miss', '@scaleout/cache: unreadable entry treated as a miss'])
+  })
+
+  t.test('is returned by wrap() as fn gave it, counted and logged, and is not served from L1', async (t) => {
+    const sink = logSink('warn')
+    const app = appFor(t, { logger: sink.logger })
+    await app.register(cache, { redis: server.url, timeout: 3000, heartbeatInterval: false, codec: fussy() })
+    await app.ready()
+    const value = { n: 1 }
+    let calls = 0
+    t.equal(await app.cache.wrap('k', () => { calls++; return value }), value)
+    t.equal(app.cache.stats().decodeErrors, 1)
+    t.equal(await admin.get(await keyInGeneration(admin, 'k', 'e', 'scaleout:cache:fussy.v1:')).then((raw) => raw?.split('\n')[1]), '{"n":1}', 'stored')
+    t.same(sink.messages(40), ['@scaleout/cache: wrap could not decode the computed value; returned it as computed'])
+    t.equal(await app.cache.wrap('k', () => { calls++; return value }), value)
+    t.equal(calls, 2, 'every instance computes it again, this one included')
   })
 })

@@ -14,6 +14,13 @@ import { WriteOrder } from './write-order.js'
 const log = { plugin: '@scaleout/cache' }
 
 /**
+ * In place of a decoded value for store_: L1 keeps the encoded one, to decode on its first hit
+ * (see fromL1). set() and route responses pass it: decoding there, not on every write, keeps a
+ * write as cheap as it was for a value never read back on this instance.
+ */
+const UNDECODED = Symbol('undecoded')
+
+/**
  * What became of a write: in Redis and told to the other instances; never sent (a later write of the
  * key overtook it); failed (logged: it may have reached Redis all the same, a timeout say); or in
  * Redis without the message that drops the other instances' L1 copies (see Unannounced).
@@ -167,7 +174,7 @@ export class SharedCache {
     checkKey('key', key)
     const settings = this.settings('set', options)
     const id = appId(key)
-    const written = await this.store_(id, this.o.codec.encode(value), settings, undefined, Date.now(), undefined)
+    const written = await this.store_(id, UNDECODED, this.o.codec.encode(value), settings, undefined, Date.now(), undefined)
     // A message Redis refused (an error reply: a 500) is refused again for every write, and nothing
     // else tells the others: the caller must know, as for a del(). When Redis was away (a 503), the
     // others' subscriptions are on the node that failed, and losing them flushes their L1: set()
@@ -196,7 +203,7 @@ export class SharedCache {
     const encoded = this.o.codec.encode(value)
     const tokens = await prepared.tokens
     if (this.clearedSince(prepared.clears) || this.tokensMissing(key, tokens)) return false
-    return this.announced(key, await this.store_(key, encoded, prepared.settings, tokens, now, undefined, prepared.epoch)) !== 'overtaken'
+    return this.announced(key, await this.store_(key, UNDECODED, encoded, prepared.settings, tokens, now, undefined, prepared.epoch)) !== 'overtaken'
   }
 
   /** A write that reached Redis without its message is logged, and counted as written. */
@@ -241,21 +248,22 @@ export class SharedCache {
   }
 
   /**
-   * Writes Redis, tells the other instances, then keeps the value in L1 (encoded, decoded on its
-   * first hit: see fromL1), unless an invalidation of the key came in meanwhile: since the write began, or since `since` (wrap's, taken before its
-   * value was computed). Redis then holds something newer, or nothing, or an entry its tags made
-   * invalid. A write that a later `set` or `del` of the key on this instance overtook on its way to
-   * Redis is not sent at all (see WriteOrder). A Redis failure is logged; a write that reached Redis
-   * without its message is left to the caller (see Written).
+   * Writes Redis, tells the other instances, then keeps the value in L1 (`decoded`, the codec's
+   * decoding of `encoded`; or, for UNDECODED, `encoded` until its first hit), unless an
+   * invalidation of the key came in meanwhile: since the write began, or since `since` (wrap's,
+   * taken before its value was computed). Redis then holds something newer, or nothing, or an
+   * entry its tags made invalid. A write that a later `set` or `del` of the key on this instance
+   * overtook on its way to Redis is not sent at all (see WriteOrder). A Redis failure is logged; a
+   * write that reached Redis without its message is left to the caller (see Written).
    */
-  private async store_ (key: string, encoded: string | Buffer, s: Settings, tokens: string[] | undefined, now: number, since: Read | undefined, epoch?: number): Promise<Written> {
+  private async store_ (key: string, decoded: unknown, encoded: string | Buffer, s: Settings, tokens: string[] | undefined, now: number, since: Read | undefined, epoch?: number): Promise<Written> {
     // Never the caller's object (nor a Buffer the codec handed back, which may be the caller's):
     // changed after the call, or one the codec does not round-trip, it would make this instance
-    // serve what no other instance, nor this one after an eviction, does. Decoded on its first hit,
-    // not here: set() stays as cheap as it was for a value never read on this instance.
+    // serve what no other instance, nor this one after an eviction, does.
+    const held = decoded === UNDECODED
     const entry: Entry = {
-      value: undefined,
-      encoded: typeof encoded === 'string' ? encoded : Buffer.from(encoded),
+      value: held ? undefined : decoded,
+      encoded: !held ? undefined : typeof encoded === 'string' ? encoded : Buffer.from(encoded),
       expiresAt: now + s.ttlMs,
       staleUntil: now + s.ttlMs + s.staleMs,
       tags: s.tags,
@@ -445,15 +453,34 @@ export class SharedCache {
       this.counters.storeErrors++
       this.logger.warn({ err, ...logKey(key), ...log }, '@scaleout/cache: wrap could not store the computed value; returned it uncached')
     }
+    let result = value
     if (encoded !== undefined) {
+      // Its callers get what a hit gives them, here and on every instance: the codec's decoding.
+      const decoded = this.decodeComputed(key, encoded)
+      if (decoded !== UNDECODED) result = decoded
       const taken = await tokens
       if (!this.clearedSince(clears) && !this.tokensMissing(key, taken) && !this.replacedSince(key, since) &&
-        this.announced(key, await this.store_(key, encoded, s, taken, Date.now(), since)) === 'written') {
+        this.announced(key, await this.store_(key, decoded, encoded, s, taken, Date.now(), since)) === 'written') {
         await this.takeBackIfReplaced(key, since)
       }
     }
     if (token !== undefined) this.release(key, token)
-    return value
+    return result
+  }
+
+  /**
+   * The codec's decoding of a computed value, or UNDECODED when it cannot decode what it encoded:
+   * then every read of it is a miss (in L1 too, which keeps it encoded), and `wrap` returns the
+   * value as `fn` gave it.
+   */
+  private decodeComputed (key: string, encoded: string | Buffer): unknown {
+    try {
+      return this.decode(encoded)
+    } catch (err) {
+      this.counters.decodeErrors++
+      this.logger.warn({ err, ...logKey(key), ...log }, '@scaleout/cache: wrap could not decode the computed value; returned it as computed')
+      return UNDECODED
+    }
   }
 
   /**
