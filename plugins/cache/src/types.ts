@@ -97,7 +97,7 @@ export interface CacheStats {
   skipped: number
   /** Values `wrap` could not store (too large, not encodable); the value was still returned. */
   storeErrors: number
-  /** Entries in Redis that could not be decoded (garbage, another codec): treated as misses. */
+  /** Entries in Redis or L1, and values `wrap` computed, that could not be decoded (garbage, another codec): treated as misses. */
   decodeErrors: number
   breaker: { state: 'closed' | 'open' | 'half-open', opens: number }
   /** The invalidation subscription: L1 is bypassed while it is down and flushed when it comes back. */
@@ -109,16 +109,19 @@ export interface Cache {
   /** The value, or undefined on a miss, an expired entry or a Redis failure (never throws for Redis). */
   get: <T = unknown>(key: string) => Promise<T | undefined>
   /**
-   * Stores a value in Redis and this L1, and drops it from every other instance's L1. Throws for bad
-   * input, and with the coded Redis error when the value was written but the other instances could
-   * not be told; other Redis failures are logged.
+   * Stores a value in Redis and this L1 (encoded, decoded on its first hit there: every instance
+   * serves the codec's decoding, never this object), and drops it from every other instance's L1.
+   * Throws for bad input, and with the coded Redis error when the value was written but the other
+   * instances could not be told; other Redis failures are logged.
    */
   set: (key: string, value: unknown, options?: SetOptions) => Promise<void>
   /** Removes a key everywhere. */
   del: (key: string) => Promise<void>
   /**
-   * The cached value, or the result of `fn`, stored. Concurrent calls for one key run `fn` once in
-   * this process, and a Redis lease makes one instance compute while the others wait for its value.
+   * The cached value, or the result of `fn`, stored: on a miss as on a hit, the codec's decoding of
+   * it (with JSON, a Date is an ISO string), not `fn`'s own object unless the codec cannot encode or
+   * decode it. Concurrent calls for one key run `fn` once in this process, and a Redis lease makes
+   * one instance compute while the others wait for its value.
    */
   wrap: <T>(key: string, fn: () => T | Promise<T>, options?: WrapOptions) => Promise<T>
   /** Invalidates every entry carrying one of these tags, at O(1) cost per tag. */
