@@ -9,7 +9,7 @@ export interface CookieSettings extends CookieAttributes {
   readonly securedName: string
   /** Max-Age is written in seconds. */
   readonly maxAgeSeconds: number | undefined
-  /** The `cookie.maxAge` option in milliseconds. */
+  /** The `cookie.maxAge` option in milliseconds, whole seconds (see wholeSeconds). */
   readonly maxAge: number | undefined
 }
 
@@ -75,6 +75,14 @@ const SECOND = 1000
 const DAY = 86_400_000
 // Redis keeps expiries as ms since the epoch; a century is more than any session needs.
 export const LIFETIMES = { min: SECOND, max: 36_500 * DAY }
+/**
+ * A cookie maxAge (ms) in the whole seconds Max-Age is sent in, rounded down: the cookie, its
+ * Expires, the getters and the Redis idle expiry it sets then all say the same, and none outlives
+ * the others (1500 ms is 1 s everywhere; LIFETIMES keeps it at least 1 s).
+ */
+export function wholeSeconds (ms: number): number {
+  return Math.floor(ms / SECOND) * SECOND
+}
 // A Redis call bound: long enough for a slow network, short enough that a request still answers.
 const TIMEOUTS = { min: 1, max: 60 * SECOND }
 
@@ -88,8 +96,8 @@ function cookie (cookieName: unknown, value: unknown): CookieSettings {
   if (c.sameSite === false) throw invalid(PLUGIN, 'cookie.sameSite', `"lax", "strict" or "none" (false, no SameSite attribute, is Lax in some browsers and None in others) ${MIGRATION}`)
   const attributes = checkCookieAttributes(PLUGIN, 'cookie', c.sameSite === true ? { ...c, sameSite: 'strict' } : c)
   const hostPrefix = c.hostPrefix === undefined ? true : checkBoolean(PLUGIN, 'cookie.hostPrefix', c.hostPrefix)
-  const maxAge = c.maxAge === undefined ? undefined : checkDuration(PLUGIN, 'cookie.maxAge', c.maxAge, LIFETIMES)
-  const maxAgeSeconds = maxAge === undefined ? undefined : Math.floor(maxAge / SECOND)
+  const maxAge = c.maxAge === undefined ? undefined : wholeSeconds(checkDuration(PLUGIN, 'cookie.maxAge', c.maxAge, LIFETIMES))
+  const maxAgeSeconds = maxAge === undefined ? undefined : maxAge / SECOND
   // Browsers only accept a __Host- cookie that is Secure, has no Domain and has Path=/.
   const securedName = hostPrefix && attributes.domain === undefined && attributes.path === '/' ? `__Host-${name}` : name
   return { ...attributes, name, securedName, maxAgeSeconds, maxAge }

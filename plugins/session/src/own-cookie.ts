@@ -1,5 +1,5 @@
 import { checkCookieAttributes, checkDuration, checkKeys, COOKIE_ATTRIBUTES, invalid, isPlainObject, safeJsonParse, type CookieAttributes } from '@scaleout/core'
-import { LIFETIMES, PLUGIN, type Settings } from './options.js'
+import { LIFETIMES, PLUGIN, wholeSeconds, type Settings } from './options.js'
 
 // One session's own cookie attributes (`request.session.options()`, `request.session.cookie.maxAge`),
 // on top of the plugin's `cookie` option. They are stored with the session, as the metadata field
@@ -22,9 +22,9 @@ const KEYS = [...COOKIE_ATTRIBUTES, 'maxAge']
 const MIGRATION = '(see "Migrating from @fastify/session" in the @scaleout/session README)'
 const HOST_PREFIX = 'the plugin\'s cookie carries the __Host- prefix, which browsers only accept host-only (no Domain), on Path=/ and Secure; register with `cookie.hostPrefix: false` to allow it'
 
-/** A session's own maxAge: a duration, or null for a browser-session cookie. */
+/** A session's own maxAge: a duration, in whole seconds as `cookie.maxAge` is, or null for a browser-session cookie. */
 export function checkMaxAge (where: string, value: unknown): number | null {
-  return value === null ? null : checkDuration(PLUGIN, where, value, LIFETIMES)
+  return value === null ? null : wholeSeconds(checkDuration(PLUGIN, where, value, LIFETIMES))
 }
 
 /**

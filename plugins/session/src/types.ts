@@ -24,7 +24,7 @@ export interface SessionCookieOptions {
   sameSite?: 'lax' | 'strict' | 'none' | true
   /** Default true. */
   httpOnly?: boolean
-  /** Browser lifetime of the cookie: milliseconds or a duration string such as `'30d'`; default none (a browser-session cookie). */
+  /** Browser lifetime of the cookie: milliseconds or a duration string such as `'30d'`, rounded down to whole seconds; default none (a browser-session cookie). */
   maxAge?: number | string
   /** CHIPS partitioned cookie; default false. */
   partitioned?: boolean
@@ -119,7 +119,7 @@ export interface SessionsApi {
  * option; kept with the session across requests and by `regenerate()`.
  */
 export interface SessionCookieOverrides {
-  /** Milliseconds or a duration string such as `'30d'`; `null`: a browser-session cookie. Also this session's idle timeout in Redis. */
+  /** Milliseconds or a duration string such as `'30d'` (whole seconds, rounded down); `null`: a browser-session cookie. Also this session's idle timeout in Redis. */
   maxAge?: number | string | null
   /** Refused while the plugin's cookie carries the `__Host-` prefix. */
   domain?: string
@@ -137,8 +137,8 @@ export interface SessionCookie {
   /** When the cookie expires, or null for a browser-session cookie (no `maxAge`). */
   readonly expires: Date | null
   /**
-   * Milliseconds until `expires` (null without one). Setting it (milliseconds or a duration string;
-   * null for a browser-session cookie) changes this session's cookie, and its idle timeout in
+   * Milliseconds until `expires` (null without one). Setting it (milliseconds or a duration string,
+   * rounded down to whole seconds; null for a browser-session cookie) changes this session's cookie, and its idle timeout in
    * Redis, from this response on: "remember me".
    */
   get maxAge (): number | null
