@@ -60,6 +60,8 @@ t.test('cookie attributes, prefixes and secret rotation', async (t) => {
     const app = await build(t, {
       redis: server.url,
       cookieName: 'sid',
+      // A Max-Age is capped at the session's maxLifetime (7 days by default, see cookie-lifetime.test.ts).
+      maxLifetime: '30d',
       cookie: { secure: true, domain: 'example.com', sameSite: 'strict', maxAge: '30d', httpOnly: false, partitioned: true }
     })
     const res = await app.inject({ method: 'POST', url: '/set', payload: { n: 1 } })

@@ -1,4 +1,5 @@
 import { META_CREATED, META_DEADLINE, type Fields } from './fields.js'
+import { wholeSeconds } from './options.js'
 
 // A session ends at whichever comes first:
 // - idle: `ttl` without use (or the session's own idle time, see own-cookie.ts). This is the key's
@@ -12,7 +13,7 @@ import { META_CREATED, META_DEADLINE, type Fields } from './fields.js'
 //   it past the deadline puts back the expiry its GETEX slid: see Store.parsed), expires within
 //   `ttl` of the deadline.
 // The expiry is never capped at the deadline, so it always says when the session was last used
-// (`listFor`'s lastSeenAt) without a write per read.
+// (`listFor`'s lastSeenAt) without a write per read. The cookie's Max-Age is (see cookieLifetime).
 // The rules are checked in Node (reads) and inside the Lua scripts (writes): both use this module.
 
 /** True while a stored session is within its absolute deadline, its `m:d` field (`now`: ms since the epoch). */
@@ -23,6 +24,17 @@ export function withinDeadline (deadline: unknown, now: number): boolean {
 /** When a session was last used: its expiry minus its idle timeout (`ttl`, or its own: see own-cookie.ts), since every use set it that far ahead. */
 export function lastSeen (fields: Fields, expiresAt: number, ttl: number): number {
   return Math.max(Number(fields[META_CREATED]), expiresAt - ttl)
+}
+
+/**
+ * The lifetime (ms, whole seconds as Max-Age carries it) of the cookie a response sends: its
+ * maxAge (`cookie.maxAge` or the session's own), but no more than the `left` ms until the
+ * session's absolute deadline, so that the browser drops the cookie no later than the server ends
+ * the session, a "remember me" longer than `maxLifetime` included. Rounded down, never up past
+ * the deadline: 0 in the session's last second (Max-Age=0, which drops the cookie).
+ */
+export function cookieLifetime (maxAge: number, left: number): number {
+  return Math.max(0, wholeSeconds(Math.min(maxAge, left)))
 }
 
 /** The arguments that make a GETEX slide the idle expiry. */

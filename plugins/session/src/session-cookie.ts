@@ -6,7 +6,7 @@ import type { SessionCookie as SessionCookieApi } from './types.js'
 export interface CookieSource {
   /** When the cookie this response sends expires (ms since the epoch), or null without Max-Age. */
   expiresAt: () => number | null
-  /** The Max-Age in milliseconds, or null. */
+  /** The maxAge in force (milliseconds, whole seconds; Max-Age unless the deadline is sooner), or null. */
   originalMaxAge: () => number | null
   attributes: () => CookieAttributes
   /** Whether the cookie is Secure on this request. */

@@ -4,6 +4,7 @@ import { isSessionKey, PROTO_KEY } from './changes.js'
 import type { Context } from './context.js'
 import { InvalidSessionKeyError, SessionNotLoadedError } from './errors.js'
 import { isSecure, serialize } from './cookie.js'
+import { cookieLifetime } from './expiry.js'
 import { keepIdle } from './idle.js'
 import { PLUGIN } from './options.js'
 import { attributesOf, checkMaxAge, checkOwn, idleOf, maxAgeOf, META_OWN, NONE, ownField, type Own } from './own-cookie.js'
@@ -70,6 +71,13 @@ export class SessionState {
   #incoming: Own = NONE
   /** When the cookie this response sends expires (ms since the epoch); taken on first use. */
   #expiresAt: number | null | undefined
+  /** The Max-Age (ms, whole seconds) sent with it, taken with it. */
+  #lifetime: number | undefined
+  /**
+   * The loaded session's absolute deadline (its `m:d`, ms since the epoch); undefined for one
+   * this request starts, or restarts with regenerate(): `maxLifetime` from now.
+   */
+  #deadline: number | undefined
   #cookieView: SessionCookie | null = null
   /**
    * `early`: made by `request.session`, perhaps in an onRequest hook registered before the
@@ -164,6 +172,7 @@ export class SessionState {
     this.#values.loaded(loaded.data)
     this.#user = loaded.user
     this.#incoming = loaded.own
+    this.#deadline = loaded.data.deadline
     // What a hook that ran before the load set stays on top, as for values.
     this.#own = this.#ownChanged ? { ...loaded.own, ...this.#own } : loaded.own
     this.#expiresAt = undefined
@@ -248,11 +257,18 @@ export class SessionState {
     if (this.#stored !== null) this.#cookie = 'set'
   }
 
-  /** When the cookie this response sends expires: Max-Age from the first time it is asked. */
+  /**
+   * When the cookie this response sends expires: its Max-Age (see cookieLifetime: no later than
+   * the session's deadline, by the clock reads check the deadline with) from the first time it is
+   * asked, so the getters report what Set-Cookie then says.
+   */
   #expires (): number | null {
     if (this.#expiresAt === undefined) {
-      const maxAge = maxAgeOf(this.#ctx.settings, this.#own)
-      this.#expiresAt = maxAge === undefined ? null : Date.now() + maxAge
+      const { settings } = this.#ctx
+      const maxAge = maxAgeOf(settings, this.#own)
+      const now = Date.now()
+      this.#lifetime = maxAge === undefined ? undefined : cookieLifetime(maxAge, this.#deadline === undefined ? settings.maxLifetime : this.#deadline - now)
+      this.#expiresAt = this.#lifetime === undefined ? null : now + this.#lifetime
     }
     return this.#expiresAt
   }
@@ -294,6 +310,9 @@ export class SessionState {
     this.#rotate = this.#stored !== null
     this.#values = kept
     this.#saved = false
+    // The new session's maxLifetime starts at its save: its cookie may live that long again.
+    this.#deadline = undefined
+    this.#expiresAt = undefined
   }
 
   async [kDestroy] (): Promise<void> {
@@ -320,6 +339,7 @@ export class SessionState {
     this.#own = NONE
     this.#ownChanged = false
     this.#expiresAt = undefined
+    this.#deadline = undefined
   }
 
   touch (): void {
@@ -388,7 +408,7 @@ export class SessionState {
       reply.header('set-cookie', serialize(settings.cookie, secure, null, incoming, this.#request))
     }
     const expires = this.#expires()
-    reply.header('set-cookie', serialize(settings.cookie, secure, settings.cookiePrefix + this.encryptedSessionId, own, this.#request, maxAgeOf(settings, this.#own), expires === null ? undefined : new Date(expires)))
+    reply.header('set-cookie', serialize(settings.cookie, secure, settings.cookiePrefix + this.encryptedSessionId, own, this.#request, this.#lifetime, expires === null ? undefined : new Date(expires)))
     return true
   }
 

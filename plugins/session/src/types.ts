@@ -24,7 +24,10 @@ export interface SessionCookieOptions {
   sameSite?: 'lax' | 'strict' | 'none' | true
   /** Default true. */
   httpOnly?: boolean
-  /** Browser lifetime of the cookie: milliseconds or a duration string such as `'30d'`, rounded down to whole seconds; default none (a browser-session cookie). */
+  /**
+   * Browser lifetime of the cookie: milliseconds or a duration string such as `'30d'`, rounded down
+   * to whole seconds, never past the session's `maxLifetime`; default none (a browser-session cookie).
+   */
   maxAge?: number | string
   /** CHIPS partitioned cookie; default false. */
   partitioned?: boolean
@@ -134,7 +137,7 @@ export interface SessionCookieOverrides {
 
 /** `request.session.cookie`: the session cookie as this response sends it (@fastify/session's `session.cookie`). */
 export interface SessionCookie {
-  /** When the cookie expires, or null for a browser-session cookie (no `maxAge`). */
+  /** When the cookie expires (never after the session's `maxLifetime` deadline), or null for a browser-session cookie (no `maxAge`). */
   readonly expires: Date | null
   /**
    * Milliseconds until `expires` (null without one). Setting it (milliseconds or a duration string,
@@ -143,7 +146,7 @@ export interface SessionCookie {
    */
   get maxAge (): number | null
   set maxAge (value: number | string | null)
-  /** The cookie's Max-Age in milliseconds, or null. */
+  /** The `maxAge` in force in milliseconds (the Max-Age sent unless the `maxLifetime` deadline is sooner), or null. */
   readonly originalMaxAge: number | null
   readonly path: string
   /** null for a host-only cookie. */
