@@ -1,6 +1,10 @@
 import type { FastifyBaseLogger } from 'fastify'
-import { Subscription, type RedisClient } from '@scaleout/core'
+import { LogThrottle, Subscription, type RedisClient } from '@scaleout/core'
 import { parseMessage, type Coherence } from './coherence.js'
+import type { Counters } from './counters.js'
+
+/** At most one warning a minute for messages that are not ours: anyone who may PUBLISH on the channel can send them by the thousand. */
+const REJECTED_LOG_INTERVAL_MS = 60_000
 
 export interface BusSettings {
   channel: string
@@ -20,8 +24,9 @@ export interface BusSettings {
  */
 export class Bus {
   private readonly subscription: Subscription
+  private readonly rejectedLog = new LogThrottle(REJECTED_LOG_INTERVAL_MS)
 
-  constructor (subscriber: RedisClient, publisher: RedisClient, s: BusSettings, coherence: Coherence, log: FastifyBaseLogger) {
+  constructor (subscriber: RedisClient, publisher: RedisClient, s: BusSettings, coherence: Coherence, counters: Counters, log: FastifyBaseLogger) {
     this.subscription = new Subscription({
       subscriber,
       publisher,
@@ -35,7 +40,12 @@ export class Bus {
       onMessage: (text) => {
         const message = parseMessage(text)
         if (message === undefined) {
-          log.warn({ plugin: '@scaleout/cache', channel: s.channel }, '@scaleout/cache: ignored a message that is not an invalidation')
+          counters.busRejected++
+          const suppressed = this.rejectedLog.note()
+          if (suppressed !== undefined) {
+            const since = suppressed === 0 ? '' : `, and ${suppressed} more since the last such warning`
+            log.warn({ plugin: '@scaleout/cache', channel: s.channel, suppressed }, `@scaleout/cache: ignored a message that is not an invalidation${since}`)
+          }
           return
         }
         coherence.receive(message)

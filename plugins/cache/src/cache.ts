@@ -550,7 +550,7 @@ export class SharedCache {
       storeErrors: c.storeErrors,
       decodeErrors: c.decodeErrors,
       breaker: { state: this.breaker?.state ?? 'closed', opens: this.breaker?.opens ?? 0 },
-      bus: { connected: this.coherence.connected, messages: c.busMessages, resyncs: c.busResyncs }
+      bus: { connected: this.coherence.connected, messages: c.busMessages, resyncs: c.busResyncs, rejected: c.busRejected }
     }
   }
 }

@@ -17,4 +17,5 @@ export class Counters {
   decodeErrors = 0
   busMessages = 0
   busResyncs = 0
+  busRejected = 0
 }

@@ -35,7 +35,7 @@ export async function cachePlugin (fastify: FastifyInstance, options: CacheOptio
     timeoutMs: o.timeoutMs,
     heartbeatMs: o.heartbeatMs,
     heartbeatMisses: o.heartbeatMisses
-  }, coherence, fastify.log)
+  }, coherence, counters, fastify.log)
   fastify.addHook('onClose', async () => bus.stop())
   // Awaited when the app is ready, not here: plugins register one after another, so a wait here
   // would add this bus's wait to every other plugin's wait for an unreachable Redis.

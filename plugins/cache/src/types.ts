@@ -100,8 +100,12 @@ export interface CacheStats {
   /** Entries in Redis or L1, and values `wrap` computed, that could not be decoded (garbage, another codec): treated as misses. */
   decodeErrors: number
   breaker: { state: 'closed' | 'open' | 'half-open', opens: number }
-  /** The invalidation subscription: L1 is bypassed while it is down and flushed when it comes back. */
-  bus: { connected: boolean, messages: number, resyncs: number }
+  /**
+   * The invalidation subscription: L1 is bypassed while it is down and flushed when it comes back.
+   * `rejected` counts the messages on its channel that were not this plugin's (ignored; logged at
+   * most once a minute).
+   */
+  bus: { connected: boolean, messages: number, resyncs: number, rejected: number }
 }
 
 /** The shared cache, `fastify.cache`. */
