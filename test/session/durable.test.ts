@@ -39,7 +39,7 @@ async function login (app: FastifyInstance, userId = 'u1'): Promise<string> {
 
 t.test('with a replica: every write is followed by one WAIT in the same round trip, and is on the replica when answered', async (t) => {
   const { primary, replicaAdmin } = await pair(t)
-  const app = await build(t, { redis: primary.url, durable: { replicas: 1, timeout: '500ms' } })
+  const app = await build(t, { redis: primary.url, durable: { replicas: 1, timeout: '1s' } })
   // Warm-up: the first call of each script on a connection is an EVAL that loads it.
   await app.inject({ method: 'POST', url: '/logout', headers: { cookie: await login(app) } })
 
@@ -81,7 +81,7 @@ t.test('with a replica: every write is followed by one WAIT in the same round tr
 
 t.test('a login with its own maxAge ("remember me"): the script sets its idle expiry, so the one WAIT covers that too', async (t) => {
   const { primary, replicaAdmin } = await pair(t)
-  const app = await build(t, { redis: primary.url, durable: { replicas: 1, timeout: '500ms' } }, {}, (app) => {
+  const app = await build(t, { redis: primary.url, durable: { replicas: 1, timeout: '1s' } }, {}, (app) => {
     app.post('/remember', async (request) => {
       await request.session.regenerate()
       request.session.set('userId', 'u1')
