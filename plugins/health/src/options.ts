@@ -2,6 +2,7 @@ import { constants } from 'node:os'
 import { checkBoolean, checkDuration, checkFunction, checkKeys, checkOptions, checkString, invalid, isPlainObject, type RedisOption } from '@scaleout/core'
 import type { LogLevel } from 'fastify'
 import { detailsGate, type DetailsGate } from './address.js'
+import { isReservedHeader } from './reserved-headers.js'
 import type { CheckDefinition, CheckFunction, CheckOptions } from './types.js'
 
 export const PLUGIN = '@scaleout/health'
@@ -147,14 +148,14 @@ function signals (value: unknown): NodeJS.Signals[] {
   return [...new Set(value as NodeJS.Signals[])]
 }
 
-/** Headers that frame or route a response, or that Node and proxies manage: an instance id in one breaks every response. */
-const RESERVED_HEADERS = new Set(['connection', 'content-encoding', 'content-length', 'content-type', 'date', 'host', 'keep-alive', 'proxy-connection', 'set-cookie', 'te', 'trailer', 'transfer-encoding', 'upgrade'])
-
 function instanceHeader (value: unknown): string | false {
   if (value === undefined || value === false) return false
   if (value === true) return 'x-served-by'
   const name = checkString(PLUGIN, 'instanceHeader', value, HEADER, 'a boolean or an HTTP header name').toLowerCase()
-  if (RESERVED_HEADERS.has(name)) throw invalid(PLUGIN, 'instanceHeader', `a header of your own such as "x-served-by", not ${name}, which frames or routes every response`)
+  if (isReservedHeader(name)) {
+    throw invalid(PLUGIN, 'instanceHeader', `a header name of your own such as "x-instance-id", not ${name}: ` +
+      'a standard header that clients, proxies or caches act on, so an instance id in it would corrupt every response')
+  }
   return name
 }
 
