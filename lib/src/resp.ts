@@ -25,6 +25,16 @@ export function encodeCommand (out: string, name: string, args: readonly Arg[]):
 
 const CR = 13
 const LF = 10
+/**
+ * The longest bulk string read: Redis's default proto-max-bulk-len (512 MiB). Redis sends a longer
+ * one only if configured to store such values, and a JavaScript string holds no more text (at most
+ * 2^29-24 characters); a header claiming more is refused at once, not buffered for until the deadline.
+ */
+const MAX_BULK = 512 * 1024 * 1024
+/** The most items an array may claim: a JavaScript array holds no more (nor does a Redis list, set or hash). */
+const MAX_COUNT = 2 ** 32 - 1
+/** The longest header line: a type byte and a signed 64-bit decimal ("-9223372036854775808"). */
+const MAX_HEADER = 21
 
 /**
  * Bytes that are not RESP2 (a broken or hostile server, or a command that switched the protocol):
@@ -47,6 +57,10 @@ function malformed (what: string): Error {
  * Arrays are opened on a stack of their own rather than by recursion: Redis returns a script's
  * table nested 5000 deep, which overflowed the call stack. Bytes that break RESP2 throw
  * SCALEOUT_ERR_DECODE (see malformed), never a wrong value or a wait for bytes that will not come.
+ * So does a header that claims more than Redis sends or JavaScript holds: a bulk string over
+ * 512 MiB (Redis's default proto-max-bulk-len), an array of more than 2^32-1 items, a header line
+ * longer than a 64-bit number, a length below -1. Such a header is refused as soon as it is read,
+ * never buffered for until the caller's deadline.
  */
 export class ReplyReader {
   private chunks: Buffer[] = []
@@ -119,13 +133,17 @@ export class ReplyReader {
    * is pushed onto `arrays`. Returns where it ends, or -1 if it is not all here.
    */
   private parse (data: Buffer, at: number): number {
+    const type = data[at]
     const cr = data.indexOf(CR, at + 1)
+    // Checked before its end comes too: digits without end would be held until the deadline.
+    if ((cr < 0 ? data.length : cr) - at > MAX_HEADER && (type === 0x3a || type === 0x24 || type === 0x2a)) {
+      throw malformed('a header longer than a 64-bit number')
+    }
     if (cr < 0 || cr + 1 >= data.length) {
       this.need = 0
       return -1
     }
     if (data[cr + 1] !== LF) throw malformed('a line not ended by CRLF')
-    const type = data[at]
     const next = cr + 2
     switch (type) {
       case 0x2b: // +
@@ -138,7 +156,7 @@ export class ReplyReader {
         this.value = integer(data, at + 1, cr)
         return next
       case 0x24: { // $
-        const length = size(data, at + 1, cr)
+        const length = size(data, at + 1, cr, MAX_BULK, 'a bulk length over 512 MiB')
         if (length < 0) {
           this.value = null
           return next
@@ -153,7 +171,7 @@ export class ReplyReader {
         return end + 2
       }
       case 0x2a: { // *
-        const count = size(data, at + 1, cr)
+        const count = size(data, at + 1, cr, MAX_COUNT, 'an array of more than 2^32-1 items')
         if (count < 1) {
           this.value = count < 0 ? null : []
           return next
@@ -183,9 +201,10 @@ function integer (data: Buffer, from: number, to: number): number {
   return negative ? -value : value
 }
 
-/** A bulk string's length or an array's count: -1 (null) or at least 0. */
-function size (data: Buffer, from: number, to: number): number {
+/** A bulk string's length or an array's count: -1 (null), or from 0 to `max` (else `over` says why not). */
+function size (data: Buffer, from: number, to: number, max: number, over: string): number {
   const value = integer(data, from, to)
   if (value < -1) throw malformed('a negative length')
+  if (value > max) throw malformed(over)
   return value
 }

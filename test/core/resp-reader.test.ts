@@ -114,6 +114,41 @@ t.test('a malformed header or line is refused with SCALEOUT_ERR_DECODE, never re
   t.same(read([Buffer.from(':-0\r\n:007\r\n$-1\r\n*-1\r\n')]), [-0, 7, null, null], 'what RESP2 allows still reads')
 })
 
+// Regression: a header's length was taken at its word: "$99999999999" had the link hold whatever
+// came after it (memory growing with it) until the command's deadline, and "*99999999999" wait
+// for items as long.
+t.test('a header claiming more than Redis sends or JavaScript holds is refused as soon as it is read', async (t) => {
+  const cases: Array<[string, string]> = [
+    ['$99999999999\r\n', 'a bulk length over 512 MiB'],
+    ['$536870913\r\n', 'a bulk length over 512 MiB'],
+    ['*4294967296\r\n', 'an array of more than 2^32-1 items'],
+    ['*99999999999999999999\r\n:1\r\n', 'an array of more than 2^32-1 items'],
+    ['*1\r\n$99999999999\r\n', 'a bulk length over 512 MiB'],
+    ['$-99999999999\r\n', 'a negative length'],
+    ['$' + '9'.repeat(30), 'a header longer than a 64-bit number'],
+    [':' + '1'.repeat(21) + '\r\n', 'a header longer than a 64-bit number'],
+    ['*' + '0'.repeat(25) + '1\r\n', 'a header longer than a 64-bit number']
+  ]
+  for (const [text, cause] of cases) {
+    t.same(refusal(text), { code: 'SCALEOUT_ERR_DECODE', cause: `not a RESP2 reply: ${cause}` }, JSON.stringify(text))
+  }
+  // Fed a byte at a time, a header without end is refused at its 22nd byte, not held.
+  const reader = new ReplyReader(() => {}, () => false)
+  let fed = 0
+  t.throws(() => { for (const byte of Buffer.from('$' + '9'.repeat(100))) { fed++; reader.feed(Buffer.from([byte])) } }, { code: 'SCALEOUT_ERR_DECODE' })
+  t.equal(fed, 22, 'refused on the first byte past the longest header')
+})
+
+t.test('the largest lengths Redis sends by default still read (the reader waits for their bytes)', async (t) => {
+  const replies: Reply[] = []
+  const bulk = new ReplyReader((reply) => { replies.push(reply) }, () => false)
+  bulk.feed(Buffer.from('$536870912\r\nabc'))
+  const array = new ReplyReader((reply) => { replies.push(reply) }, () => false)
+  array.feed(Buffer.from('*4294967295\r\n:1\r\n'))
+  t.same(replies, [], 'nothing refused; the replies are not whole yet')
+  t.same(read([Buffer.from(`:-${'0'.repeat(18)}7\r\n$${'0'.repeat(19)}3\r\nabc\r\n`)]), [-7, 'abc'], 'a 21-byte header reads')
+})
+
 t.test('commands go out as arrays of bulk strings, lengths in bytes', async (t) => {
   t.equal(encodeCommand('', 'set', ['k☃', 12]), '*3\r\n$3\r\nset\r\n$4\r\nk☃\r\n$2\r\n12\r\n')
   t.equal(encodeCommand('*1\r\n$4\r\nping\r\n', 'get', ['']), '*1\r\n$4\r\nping\r\n*2\r\n$3\r\nget\r\n$0\r\n\r\n', 'appended to what the turn has already')
