@@ -7,6 +7,7 @@ import { ClosedError, InvalidChannelError, InvalidHandlerError, TooManyAttachmen
 import { handlerListener, Hub, type Listener, type Receipt } from './hub.js'
 import { PLUGIN, type Settings } from './options.js'
 import type { OriginCheck } from './origin.js'
+import { PingSweep } from './ping.js'
 import { type DropReason, SocketListener, SocketRegistry } from './sockets.js'
 import type { AttachOptions, BroadcastSocket, BroadcastStats, MessageHandler, MessageMeta, PublishResult } from './types.js'
 
@@ -68,8 +69,11 @@ export class Broadcaster {
   private readonly log: FastifyBaseLogger
   private readonly rejectedLog = new LogThrottle(REJECTED_LOG_INTERVAL_MS)
   private readonly counters: Counters = {
-    published: 0, remoteFailures: 0, received: 0, echoes: 0, duplicates: 0, rejected: 0, slowDropped: 0, forcedReconnects: 0
+    published: 0, remoteFailures: 0, received: 0, echoes: 0, duplicates: 0, rejected: 0, slowDropped: 0, unresponsiveDropped: 0, forcedReconnects: 0
   }
+
+  /** The ping sweep of each websocket() route that has one, stopped at shutdown. */
+  private readonly sweeps = new Set<PingSweep>()
 
   /** `owned` is only passed on: the core bounds a caller's client and ours the same way (see boundFor). */
   constructor (settings: Settings, publisher: RedisClient, owned: boolean, subscriber: RedisClient, sharded: boolean, log: FastifyBaseLogger) {
@@ -239,10 +243,26 @@ export class Broadcaster {
     return true
   }
 
+  /**
+   * The WebSocket heartbeat of a websocket() route. A socket past `maxBufferedBytes` when its ping
+   * is due is dropped as a slow client instead, answered or not: a ping (and its pong) would wait
+   * behind that buffer, and only sends checked it, so on a quiet channel such a socket stayed.
+   */
+  pingSweep (intervalMs: number, maxBufferedBytes: number): PingSweep {
+    const sweep = new PingSweep(intervalMs, (socket) => this.dropIfSlow(socket, maxBufferedBytes), (socket) => this.drop(socket, 'unresponsive'))
+    this.sweeps.add(sweep)
+    return sweep
+  }
+
   private drop (socket: BroadcastSocket, reason: DropReason, err?: unknown): void {
     if (reason === 'slow') {
       this.counters.slowDropped++
       this.log.warn({ plugin: PLUGIN, bufferedAmount: socket.bufferedAmount }, `${PLUGIN}: dropped a WebSocket client that reads too slowly`)
+    } else if (reason === 'unresponsive') {
+      // Debug, not warn: clients vanish all the time (a closed laptop, a network switch), and a
+      // network blip can take thousands at once. stats().unresponsiveDropped counts each.
+      this.counters.unresponsiveDropped++
+      this.log.debug({ plugin: PLUGIN }, `${PLUGIN}: dropped a WebSocket client that did not answer a ping`)
     } else {
       this.log.warn({ err, plugin: PLUGIN }, `${PLUGIN}: dropped a WebSocket client whose send threw`)
     }
@@ -277,6 +297,7 @@ export class Broadcaster {
   /** First step of shutdown: refuse new work, close every socket with 1001. */
   stopAccepting (): void {
     this.closing = true
+    for (const sweep of this.sweeps) sweep.stop()
     this.sockets.closeAll(CLOSE_GRACE_MS)
   }
 

@@ -42,6 +42,19 @@ export function checkMaxBytes (value: unknown): number {
   return checkInteger(PLUGIN, 'maxBytes', value, 1, MAX_BYTES)
 }
 
+/**
+ * The default `pingInterval`: under the 60 s idle timeouts of nginx's `proxy_read_timeout` (and
+ * our deploy/nginx.conf), AWS ALB and most load balancers, so a quiet socket is never cut, and a
+ * vanished client is dropped within 30 to 60 s. socket.io pings every 25 s.
+ */
+export const PING_INTERVAL_MS = 30_000
+
+/** The route's `pingInterval` in ms, 0 when it is `false`. */
+export function checkPingInterval (value: unknown): number {
+  if (value === false) return 0
+  return value === undefined ? PING_INTERVAL_MS : checkDuration(PLUGIN, 'pingInterval', value, { min: 1, max: MAX_TIMER_MS })
+}
+
 /** Checks every option and fills in defaults; throws SCALEOUT_ERR_INVALID_OPTION on the first bad one. */
 export function normalise (options: unknown): Settings {
   // An old name gets its new one, which the closest-name guess cannot always find (publishTimeout).

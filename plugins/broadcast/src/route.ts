@@ -2,12 +2,18 @@ import type { FastifyInstance, FastifyReply, FastifyRequest, HookHandlerDoneFunc
 import type { Broadcaster } from './broadcast.js'
 import { OriginRefusedError, WebSocketMissingError } from './errors.js'
 import { checkOrigins, originAllowed, type OriginCheck } from './origin.js'
-import { checkMaxBytes, PLUGIN } from './options.js'
+import { checkMaxBytes, checkPingInterval, PLUGIN } from './options.js'
 import { GOING_AWAY, MESSAGE_TOO_BIG, POLICY_VIOLATION } from './sockets.js'
+import type { PingableSocket } from './ping.js'
 import type { RouteSocket, WebSocketRouteOptions } from './types.js'
 
 interface WsSocket extends RouteSocket {
-  on: (event: 'message', listener: (data: Buffer) => void) => unknown
+  on: {
+    (event: 'message', listener: (data: Buffer) => void): unknown
+    (event: 'pong' | 'close', listener: (this: PingableSocket) => void): unknown
+  }
+  ping: () => void
+  removeListener: (event: 'pong' | 'close', listener: (this: PingableSocket) => void) => unknown
   /** ws's frame parser: its limit is checked against each frame's header, before any payload is buffered. */
   _receiver?: { _maxPayload?: unknown }
   /** ws's negotiated extensions: permessage-deflate's limit bounds what a compressed message inflates to. */
@@ -51,12 +57,14 @@ function hooks (value: unknown): unknown[] {
  */
 export function addWebSocketRoute (fastify: FastifyInstance, broadcaster: Broadcaster, path: string, options: WebSocketRouteOptions): void {
   if (!fastify.hasDecorator('websocketServer')) throw new WebSocketMissingError()
-  const { channels, onMessage, route = {}, allowedOrigins, maxBytes: routeMaxBytes, ...attachOptions } = options
+  const { channels, onMessage, route = {}, allowedOrigins, maxBytes: routeMaxBytes, pingInterval, ...attachOptions } = options
   if (typeof channels !== 'function') throw new TypeError(`${PLUGIN}: websocket(path, options) needs options.channels(request) returning the channel names`)
   const check = allowedOrigins === undefined ? broadcaster.allowedOrigins : checkOrigins('websocket allowedOrigins', allowedOrigins)
   const maxBytes = routeMaxBytes === undefined ? broadcaster.maxBytes : checkMaxBytes(routeMaxBytes)
   // Checked now, at startup, not when the first socket attaches.
   const { maxBufferedBytes } = broadcaster.attachLimits(attachOptions)
+  const pingMs = checkPingInterval(pingInterval)
+  const sweep = pingMs === 0 ? undefined : broadcaster.pingSweep(pingMs, maxBufferedBytes)
 
   const handler = (socket: WsSocket, request: FastifyRequest): void => {
     limitFrames(socket, maxBytes)
@@ -64,6 +72,8 @@ export function addWebSocketRoute (fastify: FastifyInstance, broadcaster: Broadc
       socket.close(GOING_AWAY, 'server shutting down')
       return
     }
+    // From the upgrade on, not from the attach: a socket whose channels() is still running is pinged too.
+    sweep?.add(socket)
     if (onMessage !== undefined) {
       socket.on('message', (data) => {
         // Only where ws's own limit could not be lowered: the frame is already buffered, but not passed on.

@@ -90,6 +90,8 @@ export interface BroadcastStats {
   rejected: number
   /** Sockets dropped because their buffer passed maxBufferedBytes. */
   slowDropped: number
+  /** Sockets of a websocket() route dropped because they did not answer a ping within `pingInterval`. */
+  unresponsiveDropped: number
   /** Subscriber reconnects forced by the heartbeat (the link looked open but delivered nothing). */
   forcedReconnects: number
 }
@@ -126,6 +128,12 @@ export interface WebSocketRouteOptions extends AttachOptions {
   allowedOrigins?: string[] | ((origin: string, request: FastifyRequest) => boolean)
   /** Largest frame a client may send, in bytes. Default: the plugin's maxBytes. */
   maxBytes?: number
+  /**
+   * How often each socket of the route is sent a WebSocket ping: a number of milliseconds or a
+   * string such as "30s"; a socket that has not answered with a pong by the next ping is terminated
+   * and detached (`stats().unresponsiveDropped`). `false` sends no pings. Default 30000.
+   */
+  pingInterval?: number | string | false
   /** The channels a new socket joins (checked; an invalid list closes the socket with 1008). */
   channels: (request: FastifyRequest) => string[] | Promise<string[]>
   /**
