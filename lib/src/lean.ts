@@ -22,10 +22,11 @@ export class Call<T = unknown> {
     })
   }
 
-  settle (reply: Reply): void {
+  /** `reply`, or the error it is: Redis's (ReplyError) or the reader's refusal of it (coded). */
+  settle (reply: Reply | Error): void {
     if (this.isSettled) return
     this.isSettled = true
-    if (reply instanceof ReplyError) this.fail(reply)
+    if (reply instanceof Error) this.fail(reply)
     else this.resolveWith(reply as T)
   }
 
@@ -219,7 +220,7 @@ export class LeanLink {
     for (const call of calls) (call as Call).reject(new Error(message))
   }
 
-  private onReply (reply: Reply): void {
+  private onReply (reply: Reply | Error): void {
     // A reply with no command of ours is QUIT's, which ioredis sends as it closes the client.
     if (this.inFlight === 0) return
     this.inFlight--

@@ -10,7 +10,11 @@ export class ReplyError extends Error {
   override name = 'ReplyError'
 }
 
-/** What a reply parses to: text (or bytes, for a caller that asked for them), numbers, nulls, arrays, errors. */
+/**
+ * What a reply parses to: text (or bytes, for a caller that asked for them), numbers, nulls, arrays,
+ * errors. A number is always exact: an integer reply beyond Number.MAX_SAFE_INTEGER refuses the
+ * whole reply instead (see ReplyReader).
+ */
 export type Reply = string | Buffer | number | null | ReplyError | Reply[]
 
 /** Appends one command, as a RESP array of bulk strings, to `out`. Lengths are in bytes. */
@@ -61,6 +65,12 @@ function malformed (what: string): Error {
  * 512 MiB (Redis's default proto-max-bulk-len), an array of more than 2^32-1 items, a header line
  * longer than a 64-bit number, a length below -1. Such a header is refused as soon as it is read,
  * never buffered for until the caller's deadline.
+ *
+ * An integer reply beyond Number.MAX_SAFE_INTEGER (2^53-1), which a Number would silently round,
+ * is well-formed RESP2 and the link stays up, but the reply, whole (the array it is in too), is
+ * given to `onReply` as a SCALEOUT_ERR_DECODE error instead of a value: callers read integers as
+ * counts, lengths and times, and a wrong one is worse than a coded failure. A caller that needs
+ * larger integers has its script return them as text (as @scaleout/cache's generations are).
  */
 export class ReplyReader {
   private chunks: Buffer[] = []
@@ -74,9 +84,14 @@ export class ReplyReader {
   private missing: number[] = []
   /** Whether the reply being read wants its bulk strings as bytes: asked as it starts. */
   private bytes = false
+  /** Why the reply being read is refused though well-formed (an integer a Number cannot hold). */
+  private refused: Error | null = null
 
-  /** `binary()`: whether the next reply's bulk strings are wanted as bytes. */
-  constructor (private readonly onReply: (reply: Reply) => void, private readonly binary: () => boolean) {}
+  /**
+   * `binary()`: whether the next reply's bulk strings are wanted as bytes. `onReply` gets each reply,
+   * or the coded error that refuses it.
+   */
+  constructor (private readonly onReply: (reply: Reply | Error) => void, private readonly binary: () => boolean) {}
 
   reset (): void {
     this.chunks = []
@@ -84,6 +99,7 @@ export class ReplyReader {
     this.need = 0
     this.arrays = []
     this.missing = []
+    this.refused = null
   }
 
   feed (chunk: Buffer): void {
@@ -119,7 +135,11 @@ export class ReplyReader {
         depth--
         value = items
       }
-      if (depth === 0) this.onReply(value)
+      if (depth === 0) {
+        const refused = this.refused
+        this.refused = null
+        this.onReply(refused ?? value)
+      }
     }
     if (at < data.length) {
       const rest = data.subarray(at)
@@ -152,9 +172,12 @@ export class ReplyReader {
       case 0x2d: // -
         this.value = new ReplyError(data.toString('utf8', at + 1, cr))
         return next
-      case 0x3a: // :
-        this.value = integer(data, at + 1, cr)
+      case 0x3a: { // :
+        const value = integer(data, at + 1, cr)
+        if (!Number.isSafeInteger(value)) this.refused ??= unsafe()
+        this.value = value
         return next
+      }
       case 0x24: { // $
         const length = size(data, at + 1, cr, MAX_BULK, 'a bulk length over 512 MiB')
         if (length < 0) {
@@ -207,4 +230,11 @@ function size (data: Buffer, from: number, to: number, max: number, over: string
   if (value < -1) throw malformed('a negative length')
   if (value > max) throw malformed(over)
   return value
+}
+
+/** See ReplyReader: coded as malformed bytes are, but for this reply alone. */
+function unsafe (): Error {
+  const err = new DecodeError()
+  err.cause = new Error('an integer reply beyond Number.MAX_SAFE_INTEGER')
+  return err
 }

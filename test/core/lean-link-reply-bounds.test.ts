@@ -2,8 +2,8 @@ import t, { type Test } from 'tap'
 import { resolveRedis, senderFor, type Sender } from '@scaleout/core'
 import { appFor, fakeRedis, logSink, waitUntil } from '../helpers/index.js'
 
-// The lean link's reader (lib/src/resp.ts) facing headers that claim more than Redis sends. A
-// fake server, for bytes no real Redis sends.
+// The lean link's reader (lib/src/resp.ts) facing headers that claim more than Redis sends, and
+// integers a Number cannot hold. A fake server, for bytes no real Redis sends.
 
 const DEADLINE = 30_000
 
@@ -51,4 +51,20 @@ t.test('a long bulk reply within the bound still reads', async (t) => {
   t.ok(long === value, 'the same 24 MiB string')
   t.equal(next, 'ok')
   t.same(connectionErrors(), [])
+})
+
+// Regression: ":9007199254740993" gave the command 9007199254740992, a wrong count as a right one.
+t.test('an integer reply a Number cannot hold fails its command with SCALEOUT_ERR_DECODE; the connection stays', async (t) => {
+  const { send, connectionErrors } = await linkTo(t, {
+    safe: ':9007199254740991\r\n',
+    negative: ':-9007199254740991\r\n',
+    unsafe: ':9007199254740993\r\n',
+    min: ':-9223372036854775808\r\n',
+    nested: '*2\r\n$1\r\nx\r\n*1\r\n:9223372036854775807\r\n'
+  })
+  const outcomes = await Promise.all(['safe', 'negative', 'unsafe', 'min', 'nested', 'after'].map(async (key) => await outcome(send.command('get', [key]))))
+  t.same(outcomes, [{ value: 9007199254740991 }, { value: -9007199254740991 }, 'SCALEOUT_ERR_DECODE', 'SCALEOUT_ERR_DECODE', 'SCALEOUT_ERR_DECODE', { value: 'ok' }])
+  const err = await send.command('get', ['unsafe']).catch((err: Error) => err)
+  t.equal(((err as Error).cause as Error).message, 'an integer reply beyond Number.MAX_SAFE_INTEGER')
+  t.same(connectionErrors(), [], 'well-formed RESP2: the connection was not dropped')
 })

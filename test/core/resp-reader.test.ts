@@ -4,8 +4,8 @@ import { encodeCommand, ReplyError, ReplyReader, type Reply } from '../../lib/sr
 // The lean link's reply parser, fed the bytes Redis sends (RESP2), whole and cut at every byte.
 
 /** Parses `chunks` in order; what came out, with errors as their messages. */
-function read (chunks: Buffer[], binary = false): Reply[] {
-  const replies: Reply[] = []
+function read (chunks: Buffer[], binary = false): Array<Reply | Error> {
+  const replies: Array<Reply | Error> = []
   const reader = new ReplyReader((reply) => { replies.push(reply) }, () => binary)
   for (const chunk of chunks) reader.feed(chunk)
   return replies
@@ -140,13 +140,46 @@ t.test('a header claiming more than Redis sends or JavaScript holds is refused a
 })
 
 t.test('the largest lengths Redis sends by default still read (the reader waits for their bytes)', async (t) => {
-  const replies: Reply[] = []
+  const replies: Array<Reply | Error> = []
   const bulk = new ReplyReader((reply) => { replies.push(reply) }, () => false)
   bulk.feed(Buffer.from('$536870912\r\nabc'))
   const array = new ReplyReader((reply) => { replies.push(reply) }, () => false)
   array.feed(Buffer.from('*4294967295\r\n:1\r\n'))
   t.same(replies, [], 'nothing refused; the replies are not whole yet')
   t.same(read([Buffer.from(`:-${'0'.repeat(18)}7\r\n$${'0'.repeat(19)}3\r\nabc\r\n`)]), [-7, 'abc'], 'a 21-byte header reads')
+})
+
+// Regression: an integer reply was read as a Number however large: ":9007199254740993" read as
+// 9007199254740992, a wrong count given as a right one.
+t.test('an integer reply a Number cannot hold exactly refuses its reply, coded; the stream reads on', async (t) => {
+  const stream = Buffer.from([
+    ':9007199254740991\r\n',
+    ':-9007199254740991\r\n',
+    ':9007199254740992\r\n',
+    ':-9223372036854775808\r\n',
+    '*3\r\n:1\r\n*1\r\n:9223372036854775807\r\n$1\r\nx\r\n',
+    '*2\r\n:1\r\n$1\r\ny\r\n'
+  ].join(''))
+  const check = (replies: Array<Reply | Error>, label: string): void => {
+    t.equal(replies.length, 6, label)
+    t.same(replies.slice(0, 2), [9007199254740991, -9007199254740991], `${label}: the safe extremes read exactly`)
+    for (const refused of replies.slice(2, 5)) {
+      t.type(refused, Error, label)
+      t.notOk(refused instanceof ReplyError, `${label}: not an error Redis sent`)
+      t.equal((refused as { code?: string }).code, 'SCALEOUT_ERR_DECODE', label)
+      t.equal(((refused as Error).cause as Error).message, 'an integer reply beyond Number.MAX_SAFE_INTEGER', label)
+    }
+    t.same(replies[5], [1, 'y'], `${label}: the next reply reads as it is`)
+  }
+  check(read([stream]), 'whole')
+  for (let cut = 1; cut < stream.length; cut++) check(read([stream.subarray(0, cut), stream.subarray(cut)]), `cut at ${cut}`)
+
+  const replies: Array<Reply | Error> = []
+  const reader = new ReplyReader((reply) => { replies.push(reply) }, () => false)
+  reader.feed(Buffer.from('*2\r\n:99999999999999999\r\n'))
+  reader.reset()
+  reader.feed(Buffer.from(':7\r\n'))
+  t.same(replies, [7], 'reset() forgets the refusal of a reply cut short')
 })
 
 t.test('commands go out as arrays of bulk strings, lengths in bytes', async (t) => {
@@ -184,7 +217,7 @@ function chunked (stream: Buffer, size: number): Buffer[] {
 t.test('an array split across chunks is read once, not again from its start at every chunk', async (t) => {
   const words = Array.from({ length: 50_000 }, (_, i) => `item-${i}`)
   const many = Buffer.from(`*${words.length}\r\n` + words.map((w) => `$${w.length}\r\n${w}\r\n`).join(''))
-  let replies: Reply[] = []
+  let replies: Array<Reply | Error> = []
   const bytes = copied(() => { replies = read(chunked(many, 65_536)) })
   t.same(replies, [words])
   t.ok(bytes < 2 * many.length, `small items: only an item cut by a chunk's end is held, then joined to the next chunk (${bytes} bytes copied for ${many.length})`)
@@ -197,7 +230,7 @@ t.test('an array split across chunks is read once, not again from its start at e
 })
 
 t.test('reset() forgets a reply cut short: the next connection\'s replies start clean', async (t) => {
-  const replies: Reply[] = []
+  const replies: Array<Reply | Error> = []
   const reader = new ReplyReader((reply) => { replies.push(reply) }, () => false)
   reader.feed(Buffer.from('*2\r\n*2\r\n:1\r\n$5\r\nab'))
   reader.reset()
