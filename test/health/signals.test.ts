@@ -1,34 +1,9 @@
 import t, { type Test } from 'tap'
-import { spawn, type ChildProcess } from 'node:child_process'
-import { once } from 'node:events'
-import { fileURLToPath } from 'node:url'
 import { waitUntil } from '../helpers/index.js'
-
-const fixture = fileURLToPath(new URL('./fixtures/signal-server.ts', import.meta.url))
-const root = fileURLToPath(new URL('../../', import.meta.url))
-
-interface Server { child: ChildProcess, port: number, lines: () => Array<Record<string, unknown>>, exited: Promise<[number | null, NodeJS.Signals | null]> }
+import { startChild, type Server } from './fixtures/child.js'
 
 async function start (t: Test, env: Record<string, string>): Promise<Server> {
-  // The child runs from source with this process's own loader flags (tap's TypeScript loader and
-  // the @scaleout/source condition), so its coverage maps onto the same compiled sources.
-  const child = spawn(process.execPath, [...process.execArgv, fixture], {
-    cwd: root,
-    env: { ...process.env, ...env },
-    stdio: ['ignore', 'pipe', 'inherit']
-  })
-  const exited = once(child, 'exit') as Promise<[number | null, NodeJS.Signals | null]>
-  t.teardown(() => { if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL') })
-  let out = ''
-  child.stdout?.setEncoding('utf8')
-  child.stdout?.on('data', (chunk: string) => { out += chunk })
-  const lines = (): Array<Record<string, unknown>> => out.split('\n').filter((l) => l.startsWith('{')).map((l) => JSON.parse(l) as Record<string, unknown>)
-  await waitUntil('the child server listens', () => {
-    if (child.exitCode !== null) throw new Error(`child exited with ${child.exitCode}`)
-    return lines().some((l) => typeof l.listeningOn === 'number')
-  }, 60_000)
-  const port = lines().find((l) => typeof l.listeningOn === 'number')?.listeningOn as number
-  return { child, port, lines, exited }
+  return await startChild(t, 'signal-server.ts', env)
 }
 
 async function status (port: number, path: string): Promise<number | string> {
