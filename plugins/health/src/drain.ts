@@ -7,8 +7,11 @@ export interface Drainer {
   drain: (reason: string) => Promise<void>
   /** Installs the signal listeners (at onReady). */
   listen: () => void
-  /** Removes them (at onClose). */
-  unlisten: () => void
+  /**
+   * At preClose, whoever called close(): from now on a signal or drain() waits for that close
+   * instead of starting a drain, and the listeners stay until the close has finished.
+   */
+  closing: () => void
 }
 
 // Every health instance's signal listeners, so that several apps in one process (tests, workers)
@@ -40,6 +43,8 @@ export function createDrainer (fastify: FastifyInstance, settings: Settings, sta
   const { drainDelay, drainDeadline, exit, signals } = settings
   const log = fastify.log
   let draining: Promise<void> | undefined
+  // The close under way (from its preClose on): 0 once it has finished, 1 if it failed.
+  let closed: Promise<number> | undefined
 
   const close = async (): Promise<number> => {
     await new Promise((resolve) => setTimeout(resolve, drainDelay))
@@ -54,11 +59,8 @@ export function createDrainer (fastify: FastifyInstance, settings: Settings, sta
     }
   }
 
-  const run = async (reason: string): Promise<void> => {
-    state.draining = true
-    state.update()
-    log.info({ plugin: PLUGIN, reason, drainDelay, drainDeadline },
-      `${PLUGIN}: drain started (${reason}): readiness now fails; closing the server in ${drainDelay}ms`)
+  // Ends the process once `closed` settles, or at the deadline if it has not by then.
+  const finish = async (ended: Promise<number>): Promise<void> => {
     let timer: NodeJS.Timeout | undefined
     const deadline = new Promise<number>((resolve) => {
       timer = setTimeout(() => {
@@ -66,10 +68,29 @@ export function createDrainer (fastify: FastifyInstance, settings: Settings, sta
         resolve(1)
       }, drainDeadline)
     })
-    const code = await Promise.race([close(), deadline])
+    const code = await Promise.race([ended, deadline])
     clearTimeout(timer)
     log.info({ plugin: PLUGIN, code }, `${PLUGIN}: drain: exiting with code ${code}`)
     exit(code)
+  }
+
+  const run = async (reason: string): Promise<void> => {
+    state.draining = true
+    state.update()
+    if (closed !== undefined) {
+      // The app is closing already (the service's own close(), or one under way while plugins
+      // close): a drain's delay would hold traffic that is already refused, and a second close()
+      // would only wait for the first. Wait for that close, then exit as a drain does.
+      log.info({ plugin: PLUGIN, reason }, `${PLUGIN}: ${reason} while the app is already closing: waiting for that close to finish, then exiting`)
+      await finish(closed.then((code) => {
+        if (code === 1) log.error({ plugin: PLUGIN }, `${PLUGIN}: the close under way failed (its caller got the error)`)
+        return code
+      }))
+      return
+    }
+    log.info({ plugin: PLUGIN, reason, drainDelay, drainDeadline },
+      `${PLUGIN}: drain started (${reason}): readiness now fails; closing the server in ${drainDelay}ms`)
+    await finish(close())
   }
 
   const drain = async (reason: string): Promise<void> => {
@@ -80,13 +101,15 @@ export function createDrainer (fastify: FastifyInstance, settings: Settings, sta
   const onSignal = (signal: NodeJS.Signals): void => {
     if (draining !== undefined) {
       // The operator asked twice (Ctrl-C again): stop waiting.
-      log.warn({ plugin: PLUGIN, signal }, `${PLUGIN}: ${signal} during the drain: exiting now`)
+      log.warn({ plugin: PLUGIN, signal }, `${PLUGIN}: ${signal} during the ${closed === undefined ? 'drain' : 'close'}: exiting now`)
       exit(1)
       return
     }
     // Nothing awaits a signal; the drain catches its own failures and ends in exit().
     drain(signal)
   }
+
+  const unlisten = (): void => { for (const signal of signals) process.off(signal, onSignal) }
 
   drainListeners.add(onSignal)
 
@@ -101,6 +124,20 @@ export function createDrainer (fastify: FastifyInstance, settings: Settings, sta
       }
       for (const signal of signals) process.on(signal, onSignal)
     },
-    unlisten: () => { for (const signal of signals) process.off(signal, onSignal) }
+    closing: () => {
+      // Another close() resolves once the one under way has run every onClose hook, including
+      // those of plugins registered before this one, which Fastify runs after this plugin's: the
+      // listeners stay until then, so a signal in that window is not left to its default action
+      // (the process killed mid-close, nothing logged). Called here, before any onClose hook, it
+      // cannot reset an onClose failure that the first close() reports.
+      // The callback form runs before the awaits of the first close() resume: the listeners are
+      // gone by the time `await fastify.close()` returns.
+      closed ??= new Promise((resolve) => {
+        fastify.close((err?: unknown) => {
+          unlisten()
+          resolve(err ? 1 : 0)
+        })
+      })
+    }
   }
 }

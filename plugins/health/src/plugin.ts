@@ -34,10 +34,8 @@ export async function healthPlugin (fastify: FastifyInstance, options: HealthOpt
     state.update()
     drainer.listen()
   })
-  fastify.addHook('onClose', async () => {
-    drainer.unlisten()
-    runner.stop()
-  })
+  fastify.addHook('preClose', async () => { drainer.closing() })
+  fastify.addHook('onClose', async () => { runner.stop() })
 }
 
 /**
