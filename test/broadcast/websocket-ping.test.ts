@@ -185,6 +185,9 @@ t.test('websocket() ping heartbeat', async (t) => {
         message: /pingInterval/
       }, `pingInterval: ${JSON.stringify(pingInterval)}`)
     }
+    t.throws(() => app.broadcast.websocket('/ws', { channels: () => [], pingInterval: 0 }), {
+      message: '@scaleout/broadcast: option `pingInterval` is invalid: expected a duration from 1ms to 2147483647ms: a number of milliseconds or a string such as "500ms", "30s", "15m", "24h"'
+    })
     t.doesNotThrow(() => app.broadcast.websocket('/a', { channels: () => [], pingInterval: '2s' }))
     t.doesNotThrow(() => app.broadcast.websocket('/b', { channels: () => [], pingInterval: 1 }))
   })
