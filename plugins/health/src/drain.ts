@@ -43,6 +43,8 @@ export function createDrainer (fastify: FastifyInstance, settings: Settings, sta
   const { drainDelay, drainDeadline, exit, signals } = settings
   const log = fastify.log
   let draining: Promise<void> | undefined
+  // What the first signal (or drain()) started: a drain, or a wait for a close already under way.
+  let under: 'drain' | 'close' = 'drain'
   // The close under way (from its preClose on): 0 once it has finished, 1 if it failed.
   let closed: Promise<number> | undefined
 
@@ -59,7 +61,7 @@ export function createDrainer (fastify: FastifyInstance, settings: Settings, sta
     }
   }
 
-  // Ends the process once `closed` settles, or at the deadline if it has not by then.
+  // Ends the process once `ended` settles, or at the deadline if it has not by then.
   const finish = async (ended: Promise<number>): Promise<void> => {
     let timer: NodeJS.Timeout | undefined
     const deadline = new Promise<number>((resolve) => {
@@ -78,6 +80,7 @@ export function createDrainer (fastify: FastifyInstance, settings: Settings, sta
     state.draining = true
     state.update()
     if (closed !== undefined) {
+      under = 'close'
       // The app is closing already (the service's own close(), or one under way while plugins
       // close): a drain's delay would hold traffic that is already refused, and a second close()
       // would only wait for the first. Wait for that close, then exit as a drain does.
@@ -101,7 +104,7 @@ export function createDrainer (fastify: FastifyInstance, settings: Settings, sta
   const onSignal = (signal: NodeJS.Signals): void => {
     if (draining !== undefined) {
       // The operator asked twice (Ctrl-C again): stop waiting.
-      log.warn({ plugin: PLUGIN, signal }, `${PLUGIN}: ${signal} during the ${closed === undefined ? 'drain' : 'close'}: exiting now`)
+      log.warn({ plugin: PLUGIN, signal }, `${PLUGIN}: ${signal} during the ${under}: exiting now`)
       exit(1)
       return
     }
@@ -129,10 +132,10 @@ export function createDrainer (fastify: FastifyInstance, settings: Settings, sta
       // those of plugins registered before this one, which Fastify runs after this plugin's: the
       // listeners stay until then, so a signal in that window is not left to its default action
       // (the process killed mid-close, nothing logged). Called here, before any onClose hook, it
-      // cannot reset an onClose failure that the first close() reports.
-      // The callback form runs before the awaits of the first close() resume: the listeners are
-      // gone by the time `await fastify.close()` returns.
-      closed ??= new Promise((resolve) => {
+      // cannot reset an onClose failure that the first close() reports. Its callback form runs
+      // before the awaits of the first close() resume: the listeners are gone by the time
+      // `await fastify.close()` returns.
+      closed = new Promise((resolve) => {
         fastify.close((err?: unknown) => {
           unlisten()
           resolve(err ? 1 : 0)
