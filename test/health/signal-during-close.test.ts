@@ -94,3 +94,19 @@ t.test('a close under way that outlasts drainDeadline from the signal exits with
   await closing
   t.same(exits, [1], 'nothing more once the close ends')
 })
+
+t.test('a second signal once a drain\'s own close has begun still says the drain was cut short', async (t) => {
+  const logs = logSink('info')
+  const { app, exits } = await build(t, { signals: ['SIGWINCH'], drainDelay: 0, drainDeadline: 20_000 }, { logger: logs.logger })
+  let release: (() => void) | undefined
+  app.addHook('onClose', async () => { await new Promise<void>((resolve) => { release = resolve }) })
+  await app.ready()
+  process.emit('SIGWINCH', 'SIGWINCH')
+  await waitUntil('the drain\'s close runs the onClose hook', () => release !== undefined, 10_000)
+  process.emit('SIGWINCH', 'SIGWINCH')
+  t.same(exits, [1])
+  t.ok(logs.messages().includes('@scaleout/health: SIGWINCH during the drain: exiting now'))
+  release?.()
+  await waitUntil('the drain ends', () => exits.length === 2, 10_000)
+  t.same(exits, [1, 0])
+})
