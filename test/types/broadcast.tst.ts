@@ -46,6 +46,7 @@ describe('@scaleout/broadcast decorator', () => {
     })).type.toBe<() => void>()
     expect(app.broadcast.websocket('/live', { channels: (request) => [request.url] })).type.toBe<void>()
     expect(app.broadcast.stats()).type.toBe<BroadcastStats>()
+    expect(app.broadcast.stats().unresponsiveDropped).type.toBe<number>()
   })
 
   test('misuse fails to compile', () => {
@@ -65,6 +66,7 @@ describe('@scaleout/broadcast WebSocket route options', () => {
       maxBytes: 4096,
       maxChannels: 8,
       maxBufferedBytes: 65_536,
+      pingInterval: '30s',
       onMessage: (data, socket) => { socket.send(data, { binary: false }) },
       route: { preValidation: async () => {}, logLevel: 'warn', config: {} }
     })).type.not.toRaiseError()
@@ -85,6 +87,8 @@ describe('@scaleout/broadcast WebSocket route options', () => {
     expect({ channels: () => ['a'], maxBytes: '4kb' }).type.not.toBeAssignableTo<WebSocketRouteOptions>()
     expect({ channels: () => ['a'], allowedOrigins: 'https://app.example.com' }).type.not.toBeAssignableTo<WebSocketRouteOptions>()
     expect({ channels: () => ['a'], maxChannels: '8' }).type.not.toBeAssignableTo<WebSocketRouteOptions>()
+    expect({ channels: () => ['a'], pingInterval: true as const }).type.not.toBeAssignableTo<WebSocketRouteOptions>()
+    expect({ channels: () => ['a'], pingInterval: false as const }).type.toBeAssignableTo<WebSocketRouteOptions>()
     expect({ channels: ['a'] }).type.not.toBeAssignableTo<WebSocketRouteOptions>()
     expect({ channels: () => ['a'], route: { method: 'POST' } }).type.not.toBeAssignableTo<WebSocketRouteOptions>()
   })
