@@ -1,6 +1,6 @@
-import t, { type Test } from 'tap'
+import t from 'tap'
 import broadcast from '@scaleout/broadcast'
-import { adminFor, appFor, logSink, redisFor, waitUntil, type LogSink } from '../helpers/index.js'
+import { adminFor, appFor, frozenClock, logSink, redisFor, waitUntil, type LogSink } from '../helpers/index.js'
 import { PREFIX, waitRedisSubscribers } from './helpers.js'
 
 // Once one warning per message: anyone who can PUBLISH on a broadcast channel could flood every
@@ -9,13 +9,6 @@ import { PREFIX, waitRedisSubscribers } from './helpers.js'
 // stats().rejected still counts each.
 
 const BASE = '@scaleout/broadcast: dropped a message that is not a valid envelope'
-
-/** The plugin's clock (performance.now, monotonic), frozen for the test and moved on by hand. */
-function frozenClock (t: Test): { advance: (ms: number) => void } {
-  let now = 1_000_000
-  t.capture(performance, 'now', () => now)
-  return { advance: (ms) => { now += ms } }
-}
 
 const warnings = (sink: LogSink): Array<{ msg: unknown, channel: unknown, suppressed: unknown }> =>
   sink.lines.filter((l) => l.level === 40).map((l) => ({ msg: l.msg, channel: l.channel, suppressed: l.suppressed }))

@@ -1,6 +1,6 @@
-import t, { type Test } from 'tap'
+import t from 'tap'
 import cache from '@scaleout/cache'
-import { adminFor, appFor, logSink, redisFor, waitUntil, type LogSink } from '../helpers/index.js'
+import { adminFor, appFor, frozenClock, logSink, redisFor, waitUntil, type LogSink } from '../helpers/index.js'
 
 // Once one warning per message: anyone who can PUBLISH on the invalidation channel could flood every
 // instance's log. Now the first is logged, then at most one a minute with the number held back
@@ -8,13 +8,6 @@ import { adminFor, appFor, logSink, redisFor, waitUntil, type LogSink } from '..
 
 const CHANNEL = 'scaleout:cache:json.v1:bus'
 const BASE = '@scaleout/cache: ignored a message that is not an invalidation'
-
-/** The plugin's clock (performance.now, monotonic), frozen for the test and moved on by hand. */
-function frozenClock (t: Test): { advance: (ms: number) => void } {
-  let now = 1_000_000
-  t.capture(performance, 'now', () => now)
-  return { advance: (ms) => { now += ms } }
-}
 
 const warnings = (sink: LogSink): Array<{ msg: unknown, channel: unknown, suppressed: unknown }> =>
   sink.lines.filter((l) => l.level === 40).map((l) => ({ msg: l.msg, channel: l.channel, suppressed: l.suppressed }))
