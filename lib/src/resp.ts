@@ -39,6 +39,8 @@ const MAX_BULK = 512 * 1024 * 1024
 const MAX_COUNT = 2 ** 32 - 1
 /** The longest header line: a type byte and a signed 64-bit decimal ("-9223372036854775808"). */
 const MAX_HEADER = 21
+/** `need` while the item held is a line that has not ended yet: only a chunk with an LF can end it. */
+const LINE = -1
 
 /**
  * Bytes that are not RESP2 (a broken or hostile server, or a command that switched the protocol):
@@ -108,6 +110,12 @@ export class ReplyReader {
       this.chunks.push(chunk)
       this.held += chunk.length
       if (this.held < this.need) return
+      // A line still without its end (a long error or status text) is joined and scanned again
+      // only once a chunk may end it, not at every chunk: that was quadratic in the line's length.
+      if (this.need === LINE && chunk.indexOf(CR) < 0 && chunk.indexOf(LF) < 0) {
+        this.checkOpenLine()
+        return
+      }
       data = Buffer.concat(this.chunks, this.held)
       this.chunks = []
       this.held = 0
@@ -148,6 +156,16 @@ export class ReplyReader {
     }
   }
 
+  /** The bounds parse() puts on a line, for one held without its end: refused once past them. */
+  private checkOpenLine (): void {
+    const type = (this.chunks[0] as Buffer)[0]
+    if (type === 0x3a || type === 0x24 || type === 0x2a) {
+      if (this.held > MAX_HEADER) throw malformed('a header longer than a 64-bit number')
+    } else if (this.held > MAX_BULK) {
+      throw malformed('a line longer than 512 MiB')
+    }
+  }
+
   /**
    * Parses the item at `at`: a whole one into `value`, or the header of an array with items, which
    * is pushed onto `arrays`. Returns where it ends, or -1 if it is not all here.
@@ -160,7 +178,9 @@ export class ReplyReader {
       throw malformed('a header longer than a 64-bit number')
     }
     if (cr < 0 || cr + 1 >= data.length) {
-      this.need = 0
+      // Known before the line ends: bytes that start no reply are not held for it.
+      if (type !== 0x2b && type !== 0x2d && type !== 0x3a && type !== 0x24 && type !== 0x2a) throw malformed(`unexpected type byte ${String(type)}`)
+      this.need = LINE
       return -1
     }
     if (data[cr + 1] !== LF) throw malformed('a line not ended by CRLF')

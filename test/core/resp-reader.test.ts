@@ -229,6 +229,33 @@ t.test('an array split across chunks is read once, not again from its start at e
   t.ok(big < 2 * nested.length, `a long string in an array: gathered, then joined once (${big} bytes copied for ${nested.length})`)
 })
 
+// Regression: a line without its end (a long error or status text) was joined with all it had
+// gathered and scanned again at every chunk, quadratic in its length, and held without bound.
+t.test('a long line is gathered, joined once its end comes, and bounded like a bulk string', async (t) => {
+  const text = 'E'.repeat(4 << 20)
+  const stream = Buffer.from(`-${text}\r\n+${text}\r\n:1\r\n`)
+  let replies: Array<Reply | Error> = []
+  const bytes = copied(() => { replies = read(chunked(stream, 65_536)) })
+  t.same(replies, [new ReplyError(text), text, 1])
+  t.ok(bytes < 2 * stream.length, `joined once per line, not at every chunk (${bytes} bytes copied for ${stream.length})`)
+
+  // Past 512 MiB without an end: refused, as a bulk string's header claiming as much is.
+  const chunk = Buffer.alloc(64 << 20, 0x61)
+  chunk[0] = 0x2b
+  const reader = new ReplyReader(() => {}, () => false)
+  for (let i = 0; i < 8; i++) reader.feed(chunk)
+  t.throws(() => { reader.feed(chunk) }, { code: 'SCALEOUT_ERR_DECODE', cause: { message: 'not a RESP2 reply: a line longer than 512 MiB' } }, 'the chunk that takes it past 512 MiB')
+
+  // What could be refused before the line's end still is, as it comes.
+  t.same(refusal('%1'), { code: 'SCALEOUT_ERR_DECODE', cause: 'not a RESP2 reply: unexpected type byte 37' }, 'a type byte that starts no reply')
+  const stray = new ReplyReader(() => {}, () => false)
+  stray.feed(Buffer.from('+abc'))
+  t.throws(() => { stray.feed(Buffer.from('d\re')) }, { code: 'SCALEOUT_ERR_DECODE', cause: { message: 'not a RESP2 reply: a line not ended by CRLF' } }, 'a CR not followed by LF')
+  const header = new ReplyReader(() => {}, () => false)
+  header.feed(Buffer.from('$12'))
+  t.throws(() => { for (let i = 0; i < 20; i++) header.feed(Buffer.from('3')) }, { code: 'SCALEOUT_ERR_DECODE', cause: { message: 'not a RESP2 reply: a header longer than a 64-bit number' } }, 'a header without end, held a chunk at a time')
+})
+
 t.test('reset() forgets a reply cut short: the next connection\'s replies start clean', async (t) => {
   const replies: Array<Reply | Error> = []
   const reader = new ReplyReader((reply) => { replies.push(reply) }, () => false)
