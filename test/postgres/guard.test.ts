@@ -1,6 +1,7 @@
 import t from 'tap'
 import { leavesTransactionOpen } from '../../plugins/postgres/src/open-transaction.js'
 import { guard } from '../../plugins/postgres/src/pgbouncer.js'
+import { refuseSessionSequence } from '../../plugins/postgres/src/session-sequence.js'
 import { blank } from '../../plugins/postgres/src/sql-text.js'
 
 // What PgBouncer transaction mode breaks, refused before sending; what it does not, let through.
@@ -181,4 +182,45 @@ t.test('a text that ends inside a transaction is told from one that ends it', as
     "SELECT 'BEGIN'", 'SELECT 1 -- BEGIN', 'SELECT 1 -- x\nBEGIN; COMMIT', 'DO $$ BEGIN PERFORM 1; END $$', 'SELECT "begin" FROM t', 'SELECT beginning FROM t', 'COMMIT']
   for (const sql of open) t.equal(leavesTransactionOpen(sql), true, sql)
   for (const sql of closed) t.equal(leavesTransactionOpen(sql), false, sql)
+})
+
+t.test('currval() and lastval() outside a transaction are refused, named as PostgreSQL reads names, behind PgBouncer or not', async (t) => {
+  const refused: Array<[string, string]> = [
+    ['SELECT lastval()', 'lastval'],
+    ["select CURRVAL('notes_id_seq')", 'currval'],
+    ['SELECT LastVal\n (\n)', 'lastval'],
+    ['SELECT "lastval"()', 'lastval'],
+    ['SELECT pg_catalog.lastval()', 'lastval'],
+    ["SELECT pg_catalog . \"currval\" ('s')", 'currval'],
+    ['SELECT U&"l\\0061stval"()', 'lastval'],
+    ["SELECT id FROM notes WHERE id = currval('notes_id_seq'::regclass)", 'currval'],
+    // One text runs on one connection, but what its earlier statements call nextval() for is not in the text.
+    ["INSERT INTO notes (body) VALUES ('x'); SELECT lastval()", 'lastval'],
+    ["SELECT nextval('s'), currval('s')", 'currval'],
+    // Where standard_conforming_strings is off, the call is outside the string.
+    ["SELECT 'x\\' '; SELECT lastval(); SELECT ''", 'lastval']
+  ]
+  for (const [sql, name] of refused) {
+    const message = new RegExp(`^${name}\\(\\) is refused outside fastify\\.db\\.transaction\\(\\): it answers for the server session that runs it, .* could return another caller's id or fail as not yet defined in this session; use INSERT \\.\\.\\. RETURNING id, or run both statements inside fastify\\.db\\.transaction\\(\\)$`)
+    t.throws(() => { refuseSessionSequence(sql) }, { code: 'SCALEOUT_ERR_DB_SESSION_SEQUENCE', statusCode: 500, message }, sql)
+    t.throws(() => { refuseSessionSequence({ text: sql }) }, { code: 'SCALEOUT_ERR_DB_SESSION_SEQUENCE' }, `${sql} as a query config`)
+  }
+  const allowed = [
+    'SELECT 1',
+    "INSERT INTO notes (body) VALUES ('x') RETURNING id",
+    "SELECT nextval('notes_id_seq')",
+    "SELECT 'lastval()'",
+    'SELECT 1 -- lastval()',
+    '/* currval( */ SELECT 1',
+    'SELECT $$ lastval() $$',
+    'SELECT $q$ currval( $q$',
+    "SELECT E'\\' lastval()'",
+    'SELECT my_lastval(), currval_of(1), a$lastval(), élastval()',
+    'SELECT lastval, "currval" FROM t',
+    'SELECT "not lastval"()',
+    'SELECT U&"d\\0061t\\0061" FROM t',
+    "SELECT 'C:\\dir\\', 'x'"
+  ]
+  for (const sql of allowed) t.doesNotThrow(() => { refuseSessionSequence(sql) }, sql)
+  t.doesNotThrow(() => { refuseSessionSequence({ text: undefined } as never) })
 })

@@ -33,6 +33,10 @@ const MODES: Array<[string, () => PostgresOptions]> = [
 async function instance (t: Test, options: PostgresOptions): Promise<FastifyInstance> {
   const app = appFor(t)
   await app.register(postgres, options)
+  app.post('/run', async (request) => {
+    const { sql, read } = request.body as { sql: string, read?: boolean }
+    return (await (read === true ? request.db.read : request.db.write).query(sql)).rows
+  })
   await app.ready()
   await app.db.write.query(TABLE)
   await app.db.write.query(WRAPPER)
@@ -48,6 +52,61 @@ for (const [mode, options] of MODES) {
     const { rows } = await app.db.write.query<{ id: number }>('SELECT seq_last()::int AS id')
     t.not(a, b)
     t.same(rows, [{ id: b }], 'caller A asked for its own id and got caller B\'s')
+  })
+
+  t.test(`${mode}, a query() outside a transaction that calls currval() or lastval() is refused before it is sent, naming RETURNING and transaction()`, async (t) => {
+    const app = await instance(t, options())
+    const cases: Array<[string, string]> = [
+      ['SELECT lastval()', 'lastval'],
+      ["SELECT CURRVAL('seq_notes_id_seq')", 'currval'],
+      ['SELECT "lastval"()', 'lastval'],
+      ["SELECT pg_catalog.currval('seq_notes_id_seq')", 'currval'],
+      // Sent, the INSERT would run: a refused text is not sent at all.
+      ["INSERT INTO seq_notes (body) VALUES ('refused'); SELECT pg_catalog.lastval()", 'lastval']
+    ]
+    for (const [sql, name] of cases) {
+      const message = new RegExp(`^${name}\\(\\) is refused outside fastify\\.db\\.transaction\\(\\): .*; use INSERT \\.\\.\\. RETURNING id, or run both statements inside fastify\\.db\\.transaction\\(\\)$`)
+      for (const read of [false, true]) {
+        const res = await app.inject({ method: 'POST', url: '/run', payload: { sql, read } })
+        t.equal(res.statusCode, 500, `${sql} (request.db.${read ? 'read' : 'write'})`)
+        t.equal(res.json().code, 'SCALEOUT_ERR_DB_SESSION_SEQUENCE')
+        t.match(res.json().message, message)
+      }
+      await t.rejects(app.db.write.query(sql), { code: 'SCALEOUT_ERR_DB_SESSION_SEQUENCE', message }, `${sql} (db.write)`)
+      await t.rejects(app.db.read.query({ text: sql }), { code: 'SCALEOUT_ERR_DB_SESSION_SEQUENCE' }, `${sql} (db.read, a query config)`)
+    }
+    const { rows } = await app.db.write.query("SELECT count(*)::int AS n FROM seq_notes WHERE body = 'refused'")
+    t.same(rows, [{ n: 0 }], 'nothing refused was sent')
+    // The names in strings, comments and dollar quotes, and as a column, are not calls.
+    const allowed = await app.db.write.query<{ a: string, b: string }>("SELECT 'lastval()' AS a, $$ currval( $$ AS b -- lastval()")
+    t.same(allowed.rows, [{ a: 'lastval()', b: ' currval( ' }])
+  })
+
+  t.test(`${mode}, inside transaction() currval() and lastval() run, and each of two interleaved transactions reads its own id`, async (t) => {
+    const app = await instance(t, options())
+    let bInserted!: () => void
+    const afterB = new Promise<void>((resolve) => { bInserted = resolve })
+    let aInserted!: () => void
+    const afterA = new Promise<void>((resolve) => { aInserted = resolve })
+    const [a, b] = await Promise.all([
+      app.db.transaction(async (tx) => {
+        const { rows } = await tx.query<{ id: number }>("INSERT INTO seq_notes (body) VALUES ('tx a') RETURNING id::int")
+        aInserted()
+        await afterB
+        const last = await tx.query<{ last: number, curr: number }>("SELECT lastval()::int AS last, pg_catalog.\"currval\"('seq_notes_id_seq')::int AS curr")
+        return { inserted: rows[0]?.id, ...last.rows[0] }
+      }),
+      app.db.transaction(async (tx) => {
+        await afterA
+        const { rows } = await tx.query<{ id: number }>("INSERT INTO seq_notes (body) VALUES ('tx b') RETURNING id::int")
+        bInserted()
+        const last = await tx.query<{ last: number, curr: number }>("INSERT INTO seq_notes (body) VALUES ('tx b2'); SELECT lastval()::int AS last, currval('seq_notes_id_seq')::int AS curr") as unknown as Array<{ rows: Array<{ last: number, curr: number }> }>
+        return { inserted: rows[0]?.id, ...last[1]?.rows[0] }
+      })
+    ])
+    t.ok((b.inserted as number) > (a.inserted as number), 'B inserted after A')
+    t.same(a, { inserted: a.inserted, last: a.inserted, curr: a.inserted }, 'A reads its own id, not B\'s later one')
+    t.same(b, { inserted: b.inserted, last: (b.inserted as number) + 1, curr: (b.inserted as number) + 1 }, 'several statements in one text inside a transaction run too')
   })
 }
 

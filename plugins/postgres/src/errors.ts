@@ -52,6 +52,16 @@ export const DbSessionStateError = createError(
   500
 )
 
+/**
+ * A statement outside transaction() calls currval() or lastval(), which answer for the server session
+ * that runs them: not necessarily the one the caller's nextval() ran on. Refused before it ran.
+ */
+export const DbSessionSequenceError = createError(
+  'SCALEOUT_ERR_DB_SESSION_SEQUENCE',
+  '%s is refused outside fastify.db.transaction(): it answers for the server session that runs it, and each query() may run on another connection than the statement before it, so it could return another caller\'s id or fail as not yet defined in this session; use INSERT ... RETURNING id, or run both statements inside fastify.db.transaction()',
+  500
+)
+
 /** A query() text that opens a transaction without ending it was refused before it ran. */
 export const DbOpenTransactionError = createError(
   'SCALEOUT_ERR_DB_OPEN_TRANSACTION',
@@ -89,6 +99,7 @@ export const errors = Object.freeze({
   SCALEOUT_ERR_DB_OUTCOME_UNKNOWN: DbOutcomeUnknownError,
   SCALEOUT_ERR_DB_READ_ONLY: DbReadOnlyError,
   SCALEOUT_ERR_DB_SESSION_STATE: DbSessionStateError,
+  SCALEOUT_ERR_DB_SESSION_SEQUENCE: DbSessionSequenceError,
   SCALEOUT_ERR_DB_OPEN_TRANSACTION: DbOpenTransactionError,
   SCALEOUT_ERR_DB_TRANSACTION_DONE: DbTransactionDoneError,
   SCALEOUT_ERR_DB_ROLLED_BACK: DbRolledBackError,

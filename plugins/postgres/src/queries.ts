@@ -5,6 +5,7 @@ import { acquire, answerOf, failureOf, isBroken, release, run, waitedForBusyPool
 import { refuseOpenTransaction } from './open-transaction.js'
 import { guard } from './pgbouncer.js'
 import type { Host } from './pools.js'
+import { refuseSessionSequence } from './session-sequence.js'
 import { fallback, route } from './routing.js'
 import type { RouteReason, Statement } from './types.js'
 import { MAX_LSN } from './wal.js'
@@ -74,6 +75,7 @@ async function cancelledInTime (err: unknown, deadline: number): Promise<boolean
 export async function read<R extends pg.QueryResultRow> (cluster: Cluster, statement: Statement, values: unknown[] | undefined, context: ReadContext | null): Promise<pg.QueryResult<R>> {
   check(cluster, statement)
   refuseOpenTransaction(statement)
+  refuseSessionSequence(statement)
   const deadline = Date.now() + cluster.settings.timeout
   const need = context?.need() ?? null
   const routing = route(cluster, need, context?.wrote ?? false, deadline)
@@ -126,6 +128,7 @@ export interface WriteContext {
 export async function write<R extends pg.QueryResultRow> (cluster: Cluster, statement: Statement, values: unknown[] | undefined, context: WriteContext | null): Promise<pg.QueryResult<R>> {
   check(cluster, statement)
   refuseOpenTransaction(statement)
+  refuseSessionSequence(statement)
   const primary = cluster.primary
   const budget = cluster.settings.timeout
   const deadline = Date.now() + budget
