@@ -4,7 +4,7 @@ import type { QueryResult } from 'pg'
 import { describe, expect, test } from 'tstyche'
 import postgres, {
   postgres as named, errors, DbNotConfiguredError, DbUnavailableError, DbTimeoutError, DbOutcomeUnknownError, DbReadOnlyError,
-  DbSessionStateError, DbOpenTransactionError, DbTransactionDoneError, DbRolledBackError, DbClosedError, InvalidOptionError,
+  DbSessionStateError, DbSessionSequenceError, DbOpenTransactionError, DbTransactionDoneError, DbRolledBackError, DbClosedError, InvalidOptionError,
   type Db, type DbStats, type PostgresOptions, type Queryable, type RequestDb
 } from '@scaleout/postgres'
 
@@ -87,6 +87,7 @@ describe('@scaleout/postgres errors', () => {
     expect(errors.SCALEOUT_ERR_DB_OUTCOME_UNKNOWN).type.toBe<typeof DbOutcomeUnknownError>()
     expect(errors.SCALEOUT_ERR_DB_READ_ONLY).type.toBe<typeof DbReadOnlyError>()
     expect(errors.SCALEOUT_ERR_DB_SESSION_STATE).type.toBe<typeof DbSessionStateError>()
+    expect(errors.SCALEOUT_ERR_DB_SESSION_SEQUENCE).type.toBe<typeof DbSessionSequenceError>()
     expect(errors.SCALEOUT_ERR_DB_OPEN_TRANSACTION).type.toBe<typeof DbOpenTransactionError>()
     expect(errors.SCALEOUT_ERR_DB_TRANSACTION_DONE).type.toBe<typeof DbTransactionDoneError>()
     expect(errors.SCALEOUT_ERR_DB_ROLLED_BACK).type.toBe<typeof DbRolledBackError>()
