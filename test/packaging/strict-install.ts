@@ -94,10 +94,13 @@ async function sh (command: string, args: string[], cwd: string): Promise<string
 
 interface Packed { name: string, filename: string, files: Array<{ path: string }> }
 
-/** Bare package names a file imports (`node:` built-ins aside). */
+/**
+ * Bare package names a file imports (`node:` built-ins aside). A keyword that is itself quoted is a
+ * string, not an import: `'from', 'host'` in a list of header names imports nothing.
+ */
 function bareImports (text: string): string[] {
   const names = new Set<string>()
-  for (const [, spec] of text.matchAll(/(?:\bfrom\s*|\bimport\s*\(\s*|\brequire\s*\(\s*|^\s*import\s+)['"]([^'"]+)['"]/gm)) {
+  for (const [, spec] of text.matchAll(/(?:(?<!['"])\bfrom\s*|(?<!['"])\bimport\s*\(\s*|(?<!['"])\brequire\s*\(\s*|^\s*import\s+)['"]([^'"]+)['"]/gm)) {
     if (spec === undefined || spec.startsWith('.') || spec.startsWith('node:')) continue
     const parts = spec.split('/')
     names.add(spec.startsWith('@') ? `${parts[0]}/${parts[1]}` : `${parts[0]}`)
