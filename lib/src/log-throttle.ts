@@ -33,4 +33,14 @@ export class LogThrottle {
     this.held = 0
     return held
   }
+
+  /**
+   * Counts one occurrence and, unless it is held back, logs `message` at warn with `suppressed`
+   * (how many were held back since the last one), also told at the end of the text.
+   */
+  warn (log: { warn: (fields: object, message: string) => void }, fields: object, message: string): void {
+    const suppressed = this.note()
+    if (suppressed === undefined) return
+    log.warn({ ...fields, suppressed }, suppressed === 0 ? message : `${message}, and ${suppressed} more since the last such warning`)
+  }
 }

@@ -115,11 +115,7 @@ export class Broadcaster {
     const delivery = redisChannel === this.homeChannel ? undefined : decodeEnvelope(redisChannel.slice(this.channelPrefix.length), text, this.settings.maxBytes)
     if (delivery === undefined) {
       this.counters.rejected++
-      const suppressed = this.rejectedLog.note()
-      if (suppressed !== undefined) {
-        const since = suppressed === 0 ? '' : `, and ${suppressed} more since the last such warning`
-        this.log.warn({ plugin: PLUGIN, channel: redisChannel, suppressed }, `${PLUGIN}: dropped a message that is not a valid envelope${since}`)
-      }
+      this.rejectedLog.warn(this.log, { plugin: PLUGIN, channel: redisChannel }, `${PLUGIN}: dropped a message that is not a valid envelope`)
       return
     }
     if (delivery.meta.origin === this.instanceId) {

@@ -41,11 +41,7 @@ export class Bus {
         const message = parseMessage(text)
         if (message === undefined) {
           counters.busRejected++
-          const suppressed = this.rejectedLog.note()
-          if (suppressed !== undefined) {
-            const since = suppressed === 0 ? '' : `, and ${suppressed} more since the last such warning`
-            log.warn({ plugin: '@scaleout/cache', channel: s.channel, suppressed }, `@scaleout/cache: ignored a message that is not an invalidation${since}`)
-          }
+          this.rejectedLog.warn(log, { plugin: '@scaleout/cache', channel: s.channel }, '@scaleout/cache: ignored a message that is not an invalidation')
           return
         }
         coherence.receive(message)
