@@ -333,7 +333,7 @@ export class SharedCache {
   async clear (): Promise<void> {
     this.coherence.dropAll()
     try {
-      await this.store.bumpGeneration(this.coherence.id, (gen) => this.coherence.generationMessage(gen))
+      await this.store.bumpGeneration(this.coherence.generationMessage())
     } catch (err) {
       // Redis away or slow (a 503): the script may still run once it is back, and this instance
       // ignores its own message. It reads the generation again instead of staying in the old

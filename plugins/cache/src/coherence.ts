@@ -31,9 +31,9 @@ return v`
 
 // The next generation is the clock, or one more than the current one when that is not below the
 // clock (several clears in one ms). A key that is not an integer gets INCR's own error. Given a
-// channel (ARGV[1]) and the sender's id (ARGV[2], base64url: nothing to escape), the script
-// publishes the generation message itself: a clear that times out but runs once Redis is back is
-// then heard all the same (see SharedCache.clear).
+// channel (ARGV[1]) and the generation message's text before and after the generation (ARGV[2],
+// ARGV[3]: see Coherence.generationMessage), the script publishes that message itself: a clear that
+// times out but runs once Redis is back is then heard all the same (see SharedCache.clear).
 const GENERATION_BUMP = `${NOW_MS}
 local v = redis.call('GET', KEYS[1])
 if v and (not string.match(v, '^%d+$') or tonumber(v) >= now) then
@@ -42,7 +42,7 @@ else
   v = string.format('%d', now)
   redis.call('SET', KEYS[1], v)
 end
-if ARGV[1] ~= '' then redis.call('PUBLISH', ARGV[1], '{"i":"' .. ARGV[2] .. '","g":"' .. v .. '"}') end
+if ARGV[1] ~= '' then redis.call('PUBLISH', ARGV[1], ARGV[2] .. v .. ARGV[3]) end
 return v`
 
 export const GENERATION_READ_SCRIPT = luaScript('scaleoutCacheGeneration', 1, GENERATION_READ)
@@ -157,8 +157,14 @@ export class Coherence {
     return JSON.stringify({ i: this.id, t: tags } satisfies Message)
   }
 
-  generationMessage (gen: string): string {
-    return JSON.stringify({ i: this.id, g: gen } satisfies Message)
+  /**
+   * The message telling the others that the namespace moved to a new generation, as the text before
+   * and after the generation (digits, which JSON writes as they are): the bump script puts the
+   * generation it chose between them.
+   */
+  generationMessage (): [string, string] {
+    const empty = JSON.stringify({ i: this.id, g: '' } satisfies Message)
+    return [empty.slice(0, -2), empty.slice(-2)]
   }
 
   /** `key` changes here: no read or write under way (but `except`, the change's own) may bring its old value back into L1. */

@@ -265,19 +265,20 @@ export class Store {
 
   /**
    * Moves the namespace to a new generation (every older entry is unreachable and expires on its
-   * own), and tells the other instances, as `sender`. On one connection the script publishes the
-   * message itself, so it is heard whenever the move happens, even after a timeout. On a Cluster
-   * the channel may live on another node: the message follows the script.
+   * own), and tells the other instances with the message `[before, after]` the generation. On one
+   * connection the script publishes the message itself, so it is heard whenever the move happens,
+   * even after a timeout. On a Cluster the channel may live on another node: the message follows
+   * the script.
    */
-  async bumpGeneration (sender: string, message: (gen: string) => string): Promise<string> {
-    const inScript = this.client.isCluster ? ['', ''] : [this.channel, sender]
+  async bumpGeneration ([before, after]: [string, string]): Promise<string> {
+    const inScript = this.client.isCluster ? ['', '', ''] : [this.channel, before, after]
     const forgets = this.gen.forgets
     // Redis decides: two racing clears get two different generations, and every instance ends on the larger.
     const gen = await this.guard.call(async () => await this.send.script<string>(GENERATION_BUMP_SCRIPT, [`${this.base}gen`], inScript))
     // A racing clear's message heard meanwhile (it may come before our own reply) made this
     // instance forget: the next call reads the larger one, ours is not put back (see loadGeneration).
     if (this.gen.forgets === forgets) this.gen.advance(gen)
-    if (this.client.isCluster) await this.publish(message(gen))
+    if (this.client.isCluster) await this.publish(before + gen + after)
     return gen
   }
 
