@@ -216,6 +216,28 @@ t.test('a query() text that leaves a transaction open is refused before it is se
   t.same(rows, [{ id: 1 }, { id: 2 }, { id: 3 }], 'nothing refused was sent; every other write committed')
 })
 
+t.test('regression: a BEGIN; ...; COMMIT text whose statement fails no longer gives its connection back inside the aborted transaction', async (t) => {
+  // The error skips the rest of the text, COMMIT with it: the connection stays in the transaction,
+  // and every later statement on it failed ("current transaction is aborted") or joined it.
+  const app = await build(t, { primary: server.url, poolSize: 1, sampleInterval: '1h' })
+  await app.db.write.query("INSERT INTO notes (id, body) VALUES (1, 'one')")
+  await t.rejects(app.db.write.query("BEGIN; INSERT INTO notes (id, body) VALUES (1, 'again'); COMMIT"), { code: '23505' })
+  t.same((await app.db.write.query('SELECT 1 AS one')).rows, [{ one: 1 }], 'the pool\'s one connection answers the next write')
+  await app.db.write.query("INSERT INTO notes (id, body) VALUES (2, 'two')")
+  await t.rejects(app.db.read.query('BEGIN; SELECT 1 / 0; COMMIT'), { code: '22012' })
+  t.same((await app.db.read.query('SELECT 2 AS two')).rows, [{ two: 2 }], 'and the next read')
+  t.same((await server.query('SELECT id, body FROM notes ORDER BY id')).rows, [{ id: '1', body: 'one' }, { id: '2', body: 'two' }], 'the write after it committed')
+})
+
+t.test('regression: where standard_conforming_strings is off, a text whose BEGIN only that reading sees is refused, not run to leave its connection in a transaction', async (t) => {
+  const app = await build(t, { primary: { connectionString: server.url, options: '-c standard_conforming_strings=off' }, poolSize: 1, sampleInterval: '1h' })
+  const sql = "SELECT '\\''; BEGIN; --'"
+  await t.rejects(app.db.write.query(sql), { code: 'SCALEOUT_ERR_DB_OPEN_TRANSACTION' })
+  await t.rejects(app.db.read.query(sql), { code: 'SCALEOUT_ERR_DB_OPEN_TRANSACTION' })
+  await app.db.write.query("INSERT INTO notes (id, body) VALUES (3, 'committed')")
+  t.same((await server.query('SELECT body FROM notes WHERE id = 3')).rows, [{ body: 'committed' }], 'the next write commits')
+})
+
 t.test('a primary that refuses connections answers a coded 503, not the driver text', async (t) => {
   const port = await freePort()
   const app = await build(t, { primary: `postgres://postgres:x@127.0.0.1:${port}/postgres`, timeout: 500 })

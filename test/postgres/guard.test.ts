@@ -184,6 +184,13 @@ t.test('a text that ends inside a transaction is told from one that ends it', as
   for (const sql of closed) t.equal(leavesTransactionOpen(sql), false, sql)
 })
 
+t.test('regression: a text that opens a transaction only where standard_conforming_strings is off (a backslash escaping a quote) is read as leaving it open', async (t) => {
+  // With it on, the BEGIN is inside the string; with it off (a role default), `\'` ends nothing and BEGIN runs.
+  t.equal(leavesTransactionOpen("SELECT '\\''; BEGIN; --'"), true)
+  t.equal(leavesTransactionOpen("BEGIN; SELECT 'x\\'; COMMIT; --'"), true, 'its COMMIT inside the string')
+  t.equal(leavesTransactionOpen("SELECT 'a\\b'"), false, 'a backslash alone changes nothing')
+})
+
 t.test('currval() and lastval() outside a transaction are refused, named as PostgreSQL reads names, behind PgBouncer or not', async (t) => {
   const refused: Array<[string, string]> = [
     ['SELECT lastval()', 'lastval'],

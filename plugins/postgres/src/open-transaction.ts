@@ -5,6 +5,8 @@ import type { Statement } from './types.js'
 // query() borrows a connection for one statement text and gives it back. A text that opens a
 // transaction and does not end it gives the pool back a connection inside that transaction: the
 // next caller's statements join it, and whatever it "committed" is lost when the connection goes.
+// So does a text that would end it, when a statement after its BEGIN fails: the rest of the text,
+// its COMMIT with it, is skipped, and the connection stays inside the aborted transaction.
 
 /** Only texts with one of these words can open a transaction: the rest skip the scan. */
 const MAY_OPEN = /\b(?:begin|start)\b/i
@@ -14,16 +16,37 @@ const ENDS_NOTHING = /^(?:rollback\s+(?:to|prepared)|commit\s+prepared)\b/i
 // COMMIT AND CHAIN and ROLLBACK AND CHAIN start the next transaction at once.
 const CHAIN = /\band\s+chain\b/i
 
-/** Whether the statements of `sql`, run in order, end inside a transaction. */
-export function leavesTransactionOpen (sql: string): boolean {
-  if (!MAY_OPEN.test(sql)) return false
+/** Whether the statements of a blanked text, run in order, end inside a transaction; null if none opens one. */
+function endsOpen (text: string): boolean | null {
   let open = false
-  for (const statement of blank(sql).split(';')) {
+  let opened = false
+  for (const statement of text.split(';')) {
     const start = statement.trimStart()
-    if (OPENS.test(start)) open = true
+    if (OPENS.test(start)) open = opened = true
     else if (ENDS.test(start) && !ENDS_NOTHING.test(start)) open = CHAIN.test(start)
   }
-  return open
+  return opened ? open : null
+}
+
+/**
+ * What the statements of `sql` do to the transaction state, read as PostgreSQL may read them: where
+ * standard_conforming_strings is off (a role default), a backslash escapes a quote in every string,
+ * and a BEGIN or COMMIT may lie outside a string it seems to be in. Either reading counts.
+ */
+function readings (sql: string): Array<boolean | null> {
+  if (!MAY_OPEN.test(sql)) return [null]
+  return sql.includes('\\') ? [endsOpen(blank(sql)), endsOpen(blank(sql, true))] : [endsOpen(blank(sql))]
+}
+
+/** Whether the statements of `sql`, run in order, end inside a transaction. */
+export function leavesTransactionOpen (sql: string): boolean {
+  return readings(sql).includes(true)
+}
+
+/** Whether some statement of `statement` opens a transaction: when a later one fails, the connection is left inside it. */
+export function opensTransaction (statement: Statement): boolean {
+  const text = typeof statement === 'string' ? statement : statement.text
+  return typeof text === 'string' && readings(text).some((reading) => reading !== null)
 }
 
 /** Throws SCALEOUT_ERR_DB_OPEN_TRANSACTION for a statement that would leave its connection inside a transaction. */

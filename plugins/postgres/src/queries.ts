@@ -2,7 +2,7 @@ import type pg from 'pg'
 import type { Cluster } from './cluster.js'
 import { DbClosedError, DbOutcomeUnknownError } from './errors.js'
 import { acquire, answerOf, failureOf, isBroken, release, run, waitedForBusyPool, withClient } from './execute.js'
-import { refuseOpenTransaction } from './open-transaction.js'
+import { opensTransaction, refuseOpenTransaction } from './open-transaction.js'
 import { guard } from './pgbouncer.js'
 import type { Host } from './pools.js'
 import { refuseSessionSequence } from './session-sequence.js'
@@ -41,7 +41,8 @@ export async function attempt<R extends pg.QueryResultRow> (cluster: Cluster, ho
     host.failures = 0
     return result
   } catch (err) {
-    if (client !== undefined) release(client, isBroken(err))
+    // A text whose BEGIN was followed by a statement that failed leaves its connection in the transaction.
+    if (client !== undefined) release(client, isBroken(err) || opensTransaction(statement))
     const failure = failureOf(err)
     const answer = answerOf(err)
     if (failure === 'timeout' && answer !== null) answer.then((answered) => { if (!answered) cluster.failed(host) })
@@ -132,12 +133,14 @@ export async function write<R extends pg.QueryResultRow> (cluster: Cluster, stat
   const primary = cluster.primary
   const budget = cluster.settings.timeout
   const deadline = Date.now() + budget
-  const result = await withClient(primary, deadline, budget, async (client) => {
+  const result = await withClient(primary, deadline, budget, async (client, lease) => {
     context?.writing()
     try {
       return await run<R>(primary, client, statement, values, deadline, { write: true, budget })
     } catch (err) {
       if (err instanceof DbOutcomeUnknownError) context?.committed(MAX_LSN)
+      // A text whose BEGIN was followed by a statement that failed leaves its connection in the transaction.
+      if (opensTransaction(statement)) lease.destroy = true
       throw err
     }
   })
