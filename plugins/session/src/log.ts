@@ -17,7 +17,9 @@ import type { Stored } from './stored.js'
 //   checks, and takes back a write that grew the data past it.
 // A write that finds the text due for compaction sends it rewritten whole instead (compacted()
 // below), which Redis keeps only while nobody wrote since, in a script that decodes nothing
-// (COMPACT in scripts.ts); otherwise the fragment is appended as above. Logins (the user index
+// (COMPACT in scripts.ts); otherwise the fragment is appended as above. The scripts that decode the
+// session anyway (a login's merge, the maxBytes check after a race) rewrite a text that is due:
+// writes that each race another, or logins alone, would otherwise only ever append to it. Logins (the user index
 // changes with them), changes of the session's own cookie attributes (the script sets the expiry
 // by its idle time too), and writes whose length the request does not know (after a race, or due
 // for compaction after the request wrote already), merge in a script (WRITE in scripts.ts).
@@ -54,6 +56,10 @@ export function fragment (sets: readonly string[], deletes: readonly string[]): 
   return padded(text, 0)
 }
 
+/** The rule of needsCompaction, shared with the scripts that compact (see dueLua in scripts.ts). */
+export const COMPACT_RATIO = 1.25
+export const COMPACT_SLACK = 1024
+
 /**
  * Whether the stored text has grown enough to be rewritten: more than the data and a quarter plus
  * 1 KiB (room for the metadata and for small sessions to take many writes first). A read parses
@@ -63,7 +69,7 @@ export function fragment (sets: readonly string[], deletes: readonly string[]): 
  * appended bytes.
  */
 export function needsCompaction (logBytes: number, dataBytes: number): boolean {
-  return logBytes > dataBytes * 1.25 + 1024
+  return logBytes > dataBytes * COMPACT_RATIO + COMPACT_SLACK
 }
 
 /**

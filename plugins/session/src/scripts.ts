@@ -1,6 +1,7 @@
 import { luaScript } from '@scaleout/core'
 import { deadlineLua, newDeadlineLua, pastDeadlineLua, slideAtLua, slideLua } from './expiry.js'
 import { BLOCK } from './fields.js'
+import { COMPACT_RATIO, COMPACT_SLACK } from './log.js'
 
 // A session is one string: a JSON object of string fields, `d:<key>` for encoded values and `m:*`
 // for metadata (see store.ts). A read is then a single GETEX that also slides the idle expiry, and
@@ -58,6 +59,12 @@ const indexAdd = (idx: string, id: string, deadline: string, time: string, max: 
     end
   end`
 
+/** Lua: true when a text `bytes` long holding `size` bytes of data is due for compaction (log.ts needsCompaction). */
+const dueLua = (bytes: string, size: string): string => `(${bytes} > ${size} * ${COMPACT_RATIO} + ${COMPACT_SLACK})`
+
+/** Lua: the residue after that of session text `raw`, which a rewrite moves its length to (see log.ts). */
+const nextResidue = (raw: string): string => `(#${raw} % ${BLOCK}) % ${BLOCK - 1} + 1`
+
 /** `local <name>` = bytes the data fields of session table `s` take (`d:<key>` and value, as JS counts). */
 const dataSize = (name: string, s: string): string => `local ${name} = 0
 for f, v in pairs(${s}) do if string.sub(f, 1, 2) == 'd:' and type(v) == 'string' then ${name} = ${name} + #f + #v end end`
@@ -68,7 +75,8 @@ for f, v in pairs(${s}) do if string.sub(f, 1, 2) == 'd:' and type(v) == 'string
  * maxBytes or does not grow: parallel writers each within the limit cannot add up past it, and a
  * session over it (a lowered maxBytes) can still shrink. Then appends `fragment` (the same changes,
  * as log.ts writes them) or, when that is empty or the session was stored closed by an earlier
- * version, rewrites the session compacted (and open), moving its length's residue on. Returns {0, 0} when the session is gone and {-size, 0} when the merged data
+ * version, or the text is due for compaction, rewrites the session compacted (and open), moving its
+ * length's residue on. Returns {0, 0} when the session is gone and {-size, 0} when the merged data
  * is too large (nothing written); otherwise leaves `dl` (the deadline) and `n` (Redis's time) set.
  * `apply` is the Lua that sets and removes the fields on the table `s`.
  */
@@ -83,9 +91,10 @@ ${dataSize('before', 's')}
 ${o.apply}
 ${dataSize('after', 's')}
 if after > ${o.maxBytes} and after > before then return { -after, 0 } end
--- A closed text is a session stored by an earlier version: appending to it would break it.
-if ${o.fragment} == '' or string.sub(s_raw, -1) == '}' then
-  redis.call('SET', KEYS[1], ${openLog('s', `(#s_raw % ${BLOCK}) % ${BLOCK - 1} + 1`)}, ${slideLua('n', o.idle)})
+-- A closed text is a session stored by an earlier version: appending to it would break it. One due
+-- for compaction is rewritten here, where it is decoded anyway: logins alone would only append.
+if ${o.fragment} == '' or string.sub(s_raw, -1) == '}' or ${dueLua(`#s_raw + #${o.fragment}`, 'after')} then
+  redis.call('SET', KEYS[1], ${openLog('s', nextResidue('s_raw'))}, ${slideLua('n', o.idle)})
 else
   redis.call('APPEND', KEYS[1], ${o.fragment})
   redis.call('PEXPIREAT', KEYS[1], ${slideAtLua('n', o.idle)})
@@ -104,25 +113,43 @@ end`
 // than the text). Both writes are in: decides as the merge would have, on the session as it is.
 // Data over maxBytes that this write grew: its fields that still hold its values are put back
 // (appended, so that writes after it stay), and it returns minus the data size. Returns 1 when the
-// write stands, 0 when the session is gone.
+// write stands, 0 when the session is gone. A text due for compaction is rewritten compacted
+// instead of appended to (residue moved on, expiry kept): a write that raced another never
+// compacts it otherwise, so writes that each race another would grow it without end.
 const CHECK = `
 ${load('s', 'KEYS[1]')}
 if s == nil then return 0 end
 ${dataSize('after', 's')}
-if after <= tonumber(ARGV[3]) then return 1 end
-local ours = cjson.decode('{' .. string.sub(ARGV[1], 2) .. '}')
-local old = cjson.decode(ARGV[2])
+local result = 1
+local size = after
 local back = {}
-for f, v in pairs(ours) do
-  if string.sub(f, 1, 2) == 'd:' and s[f] == (v ~= cjson.null and v or nil) then back[f] = old[f] end
+if after > tonumber(ARGV[3]) then
+  local ours = cjson.decode('{' .. string.sub(ARGV[1], 2) .. '}')
+  local old = cjson.decode(ARGV[2])
+  for f, v in pairs(ours) do
+    if string.sub(f, 1, 2) == 'd:' and s[f] == (v ~= cjson.null and v or nil) then back[f] = old[f] end
+  end
+  local mine = {}
+  for f, v in pairs(back) do
+    mine[f] = s[f]
+    s[f] = v ~= cjson.null and v or nil
+  end
+  ${dataSize('before', 's')}
+  if after > before then
+    result = -after
+    size = before
+  else
+    for f in pairs(back) do s[f] = mine[f] end
+  end
 end
-for f, v in pairs(back) do s[f] = v ~= cjson.null and v or nil end
-${dataSize('before', 's')}
-if after <= before then return 1 end
-local text = ''
-for f, v in pairs(back) do text = text .. ',' .. cjson.encode(f) .. ':' .. cjson.encode(v) end
-redis.call('APPEND', KEYS[1], text .. string.rep(' ', (${BLOCK} - #text % ${BLOCK}) % ${BLOCK}))
-return -after
+if ${dueLua('#s_raw', 'size')} then
+  redis.call('SET', KEYS[1], ${openLog('s', nextResidue('s_raw'))}, 'KEEPTTL')
+elseif result < 0 then
+  local text = ''
+  for f, v in pairs(back) do text = text .. ',' .. cjson.encode(f) .. ':' .. cjson.encode(v) end
+  redis.call('APPEND', KEYS[1], text .. string.rep(' ', (${BLOCK} - #text % ${BLOCK}) % ${BLOCK}))
+end
+return result
 `
 
 // KEYS: session. ARGV: the session's text rewritten compacted (see log.ts), the length of the text

@@ -383,7 +383,8 @@ export class Store {
    *   block is all that is read. Nothing was saved.
    * - Anything else: another writer changed the session since. Its fields and these are both in,
    *   the last value of each field winning, as a merge would have it. Only maxBytes is left to
-   *   check, and only when the text is longer than it: CHECK decides, one more round trip.
+   *   check, and only when the text is longer than it: CHECK decides, one more round trip, and
+   *   rewrites the text compacted when it is due (a write that raced never compacts it otherwise).
    */
   private async landed (key: string, text: string, length: number, before: () => string): Promise<Written> {
     if (length % BLOCK === 0) {
