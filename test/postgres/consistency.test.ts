@@ -484,3 +484,31 @@ t.test('weights 3:1 over 10,000 reads: observed share within 2 percentage points
   t.ok(Math.abs(first / (first + second) - 0.75) <= 0.02, `weight-3 replica share: ${(100 * first / (first + second)).toFixed(2)}%`)
   t.same(stats.replicas.map((r) => [r.name, r.weight, r.state]), [['replica-1', 3, 'up'], ['replica-2', 1, 'up']])
 })
+
+t.test('regression: a write that fails after part of it committed (a COMMIT in its text, a procedure that commits and then raises) hands out a token on its error response, and that client reads its write', async (t) => {
+  await cluster.primary.query(`CREATE OR REPLACE PROCEDURE commit_then_raise (i bigint) LANGUAGE plpgsql AS $$
+    BEGIN INSERT INTO notes (id, body) VALUES (i, 'procedure'); COMMIT; RAISE EXCEPTION 'after the commit'; END $$`)
+  const app = await build(t, options(), {}, (app) => {
+    app.post('/batch', async (request) => {
+      const { id } = request.body as { id: number }
+      await request.db.write.query(`BEGIN; INSERT INTO notes (id, body) VALUES (${id}, 'batch'); COMMIT; SELECT 1 / 0`)
+      return {}
+    })
+    app.post('/procedure', async (request) => {
+      await request.db.write.query('CALL commit_then_raise($1)', [(request.body as { id: number }).id])
+      return {}
+    })
+  })
+  await delay(3000)
+  t.teardown(async () => { await delay(0) })
+  for (const [url, body, message] of [['/batch', 'batch', 'division by zero'], ['/procedure', 'procedure', 'after the commit']] as const) {
+    const id = nextId++
+    const res = await app.inject({ method: 'POST', url, payload: { id } })
+    t.same([res.statusCode, res.json().message], [500, message], `${url}: the statement's own error`)
+    const token = res.headers['x-scaleout-db-token'] as string
+    t.match(token, /^1\.[0-9a-f]+\./, `${url}: the error response carries the token`)
+    t.equal(tokenCookie(res), `scaleout-db-token=${token}`, `${url}: and its cookie`)
+    const read = await app.inject({ url: `/notes/${id}`, headers: { cookie: tokenCookie(res) as string } })
+    t.same([read.json(), route(read)], [{ body }, 'primary;reason=tokenAhead'], `${url}: the committed row, from the primary: the replicas are 3 s behind`)
+  }
+})

@@ -1,6 +1,6 @@
 import type pg from 'pg'
 import type { Cluster } from './cluster.js'
-import { DbClosedError, DbOutcomeUnknownError } from './errors.js'
+import { DbClosedError, DbOutcomeUnknownError, DbReadOnlyError } from './errors.js'
 import { acquire, answerOf, failureOf, isBroken, release, run, waitedForBusyPool, withClient } from './execute.js'
 import { opensTransaction, refuseOpenTransaction } from './open-transaction.js'
 import { guard } from './pgbouncer.js'
@@ -133,17 +133,29 @@ export async function write<R extends pg.QueryResultRow> (cluster: Cluster, stat
   const primary = cluster.primary
   const budget = cluster.settings.timeout
   const deadline = Date.now() + budget
-  const result = await withClient(primary, deadline, budget, async (client, lease) => {
-    context?.writing()
-    try {
-      return await run<R>(primary, client, statement, values, deadline, { write: true, budget })
-    } catch (err) {
-      if (err instanceof DbOutcomeUnknownError) context?.committed(MAX_LSN)
-      // A text whose BEGIN was followed by a statement that failed leaves its connection in the transaction.
-      if (opensTransaction(statement)) lease.destroy = true
-      throw err
-    }
-  })
+  let result: pg.QueryResult<R>
+  let sent = false
+  try {
+    result = await withClient(primary, deadline, budget, async (client, lease) => {
+      context?.writing()
+      sent = true
+      try {
+        return await run<R>(primary, client, statement, values, deadline, { write: true, budget })
+      } catch (err) {
+        // A text whose BEGIN was followed by a statement that failed leaves its connection in the transaction.
+        if (opensTransaction(statement)) lease.destroy = true
+        throw err
+      }
+    })
+  } catch (err) {
+    if (err instanceof DbOutcomeUnknownError) context?.committed(MAX_LSN)
+    // A statement's own error does not mean that nothing committed: an explicit COMMIT in the text
+    // before the statement that failed (`BEGIN; ...; COMMIT; ...`), a procedure that commits and
+    // then raises. Without a token the client's next read could go to a replica without that write.
+    // The position is read once the connection is back, as after a success.
+    else if (sent && context?.position === true && !(err instanceof DbReadOnlyError)) context.committed(await cluster.positions.after(deadline))
+    throw err
+  }
   if (context?.position === true) context.committed(await cluster.positions.after(deadline))
   return result
 }
