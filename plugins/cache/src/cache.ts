@@ -288,6 +288,7 @@ export class SharedCache {
     } finally {
       this.writes.end(key)
       if (since === undefined) this.untrack(key, write)
+      this.coherence.writeLanded(key, write)
     }
     if (this.l1 !== undefined && this.coherence.connected && write?.stale === false && (epoch === undefined || epoch === this.coherence.epoch)) this.l1.set(key, entry, now)
     return 'written'

@@ -183,6 +183,17 @@ export class Coherence {
   }
 
   /**
+   * A write of `key` here reached Redis (or failed, and may have): as after a del(), a read begun
+   * since dropKey() went on a connection of its own and may have read the old value before the
+   * write, and this instance ignores its own message. That read must not put the old value in L1
+   * over the new one, nor may a wrap() called from now on join it. `own`, the write's own
+   * tracking, is left alone; marked stale only, not replaced (see dropKeyAgain).
+   */
+  writeLanded (key: string, own: Read | undefined): void {
+    this.reads.overtake(key, own, false)
+  }
+
+  /**
    * How many tag invalidations and clears this instance has seen: a value computed while it moved
    * on (the route cache's, between its tag tokens and its write) may be in Redis already invalid,
    * and stays out of L1.
