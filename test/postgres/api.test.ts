@@ -289,6 +289,26 @@ t.test('a pg.Pool the caller passes is used and never ended; pools the plugin ma
   await t.rejects(owned.db.write.query('SELECT 1'), { code: 'SCALEOUT_ERR_DB_CLOSED' })
 })
 
+t.test('regression: transaction() and checks.primary after fastify.close() are SCALEOUT_ERR_DB_CLOSED, and never reach a pool the caller passed', async (t) => {
+  const pool = new pg.Pool({ connectionString: server.url, max: 2 })
+  t.teardown(async () => { await pool.end() })
+  const given = await build(t, { primary: pool })
+  const owned = await build(t, { primary: server.url })
+  await given.close()
+  await owned.close()
+  for (const app of [given, owned]) {
+    let ran = false
+    await t.rejects(app.db.transaction(async (tx) => {
+      ran = true
+      return await tx.query("INSERT INTO notes (id, body) VALUES (1, 'after close')")
+    }), { code: 'SCALEOUT_ERR_DB_CLOSED', statusCode: 503 })
+    t.equal(ran, false, 'the callback never runs')
+    await t.rejects(app.db.checks.primary(), { code: 'SCALEOUT_ERR_DB_CLOSED', statusCode: 503 })
+  }
+  t.same((await pool.query('SELECT count(*)::int AS n FROM notes')).rows, [{ n: 0 }], 'nothing written')
+  t.equal(pool.totalCount - pool.idleCount, 0, 'no connection of the caller\'s pool left in use')
+})
+
 t.test('an idle connection killed by the server is an error event the plugin handles, not a crash', async (t) => {
   const sink = logSink('warn')
   const app = appFor(t, { logger: sink.logger })

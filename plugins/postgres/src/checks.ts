@@ -1,4 +1,5 @@
 import type { Cluster } from './cluster.js'
+import { DbClosedError } from './errors.js'
 import { attempt } from './queries.js'
 import type { DbChecks } from './types.js'
 
@@ -8,6 +9,8 @@ import type { DbChecks } from './types.js'
 export function checks (cluster: Cluster): DbChecks {
   return {
     async primary () {
+      // After close, as every other call: not a SELECT 1 on a pool the caller passed, which is still open.
+      if (cluster.closed) throw new DbClosedError()
       const started = Date.now()
       await attempt(cluster, cluster.primary, 'SELECT 1', undefined, started + cluster.settings.timeout)
       return { status: 'pass', observedValue: Date.now() - started, observedUnit: 'ms' }

@@ -21,6 +21,8 @@ type Ended = typeof EXPIRED | typeof CLOSED
 
 export async function transaction<T> (cluster: Cluster, fn: (tx: Queryable) => Promise<T>, context: WriteContext | null): Promise<T> {
   if (typeof fn !== 'function') throw new TypeError('transaction(fn) needs a function')
+  // An ended pool would answer as an unavailable host, and a pool the caller passed is still open.
+  if (cluster.closed) throw new DbClosedError()
   const primary = cluster.primary
   const { timeout: budget, transactionTimeout } = cluster.settings
   const deadline = Date.now() + transactionTimeout
