@@ -36,6 +36,15 @@ describe('@scaleout/postgres options', () => {
     expect(app.register(postgres, { primary: new pg.Pool(), cookie: false, pgbouncer: true })).type.not.toRaiseError()
   })
 
+  test('regression: every cookie attribute the options table lists compiles, httpOnly and partitioned among them', () => {
+    expect(app.register(postgres, {
+      primary: 'postgres://app@db/app',
+      cookie: { name: 'dbt', path: '/', domain: 'example.com', secure: true, sameSite: 'none', httpOnly: false, partitioned: true }
+    })).type.not.toRaiseError()
+    expect(app.register(postgres, { cookie: { httpOnly: 'no' } })).type.toRaiseError()
+    expect(app.register(postgres, { cookie: { partitioned: 1 } })).type.toRaiseError()
+  })
+
   test('misuse fails to compile', () => {
     expect(app.register(postgres, { primary: 'postgres://db/app', maxlag: '10s' })).type.toRaiseError("'maxlag' does not exist")
     expect(app.register(postgres, { primary: 5432 })).type.toRaiseError()

@@ -22,6 +22,10 @@ export interface PostgresCookieOptions {
   secure?: boolean | 'auto'
   /** Default `'lax'`. */
   sameSite?: 'lax' | 'strict' | 'none'
+  /** Default `true`: scripts cannot read the token. */
+  httpOnly?: boolean
+  /** CHIPS partitioned cookie; default `false`. */
+  partitioned?: boolean
 }
 
 export interface PostgresOptions {
