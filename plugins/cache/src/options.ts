@@ -112,8 +112,11 @@ export function checkTags (value: unknown): string[] {
   if (value === undefined) return []
   if (!Array.isArray(value)) throw new InvalidCallOptionError('tags', 'an array of strings')
   if (value.length > MAX_TAGS) throw new InvalidCallOptionError('tags', `at most ${MAX_TAGS} tags (got ${value.length})`)
-  for (const tag of value) checkKey('a tag', tag)
-  return value as string[]
+  // A copy, checked and kept: the caller may change its array once the call is made, and an L1
+  // entry is unindexed by the very tags it was indexed under.
+  const tags: unknown[] = value.slice()
+  for (const tag of tags) checkKey('a tag', tag)
+  return tags as string[]
 }
 
 /** What one set/wrap call stores with. */
