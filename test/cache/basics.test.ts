@@ -230,7 +230,7 @@ t.test('the codec name and schema version are part of the key prefix', async (t)
 
 t.test('bad keys and per-call options get coded errors', async (t) => {
   const app = await cacheApp(t, { redis: server.url })
-  await t.rejects(app.cache.get(''), { code: 'SCALEOUT_ERR_CACHE_KEY', message: '@scaleout/cache: key must be a non-empty string of at most 1024 characters' })
+  await t.rejects(app.cache.get(''), { code: 'SCALEOUT_ERR_CACHE_KEY', message: '@scaleout/cache: key must be a non-empty string of at most 1024 characters, with no lone surrogate' })
   await t.rejects(app.cache.set('k'.repeat(1025), 1), { code: 'SCALEOUT_ERR_CACHE_KEY' })
   await t.rejects(app.cache.del(42 as unknown as string), { code: 'SCALEOUT_ERR_CACHE_KEY' })
   await t.rejects(app.cache.wrap('k', () => 1, { ttl: -1 }), { code: 'SCALEOUT_ERR_CACHE_OPTION', message: /ttl is invalid/ })

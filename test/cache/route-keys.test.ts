@@ -198,7 +198,7 @@ t.test('a key() that returns neither text nor a number is a coded 500, never a k
       statusCode: 500,
       code: 'SCALEOUT_ERR_CACHE_OPTION',
       error: 'Internal Server Error',
-      message: `@scaleout/cache: config.cache.key() of GET /page/:kind is invalid: expected a non-empty string or a finite number (or undefined or null to leave the request uncached), got ${what}`
+      message: `@scaleout/cache: config.cache.key() of GET /page/:kind is invalid: expected a non-empty string with no lone surrogate or a finite number (or undefined or null to leave the request uncached), got ${what}`
     }], kind)
   }
   t.same(await adminFor(t, server).keys('*:r:*'), [], 'nothing stored')

@@ -3,10 +3,10 @@ import { coreErrors } from '@scaleout/core'
 
 // Every error @scaleout/cache raises of its own; Redis, codec and option errors come from @scaleout/core.
 
-/** A cache key or tag that is not a non-empty string of reasonable length. */
+/** A cache key or tag that is not a non-empty string of reasonable length, or holds a lone surrogate (Redis would read U+FFFD). */
 export const InvalidKeyError = createError(
   'SCALEOUT_ERR_CACHE_KEY',
-  '@scaleout/cache: %s must be a non-empty string of at most %d characters',
+  '@scaleout/cache: %s must be a non-empty string of at most %d characters, with no lone surrogate',
   500,
   TypeError
 )

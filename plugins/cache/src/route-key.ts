@@ -2,7 +2,7 @@ import { createHash } from 'node:crypto'
 import type { FastifyRequest } from 'fastify'
 import { InvalidCallOptionError } from './errors.js'
 import { ROUTE } from './key-space.js'
-import type { NormalizedRoute } from './options.js'
+import { hasLoneSurrogate, type NormalizedRoute } from './options.js'
 
 // Longer keys are hashed: Redis keys stay short whatever the URL's length.
 const MAX_PLAIN = 512
@@ -50,9 +50,10 @@ export function requestKey (request: FastifyRequest, scope: string, r: Normalize
     const value = r.key(request)
     if (value === undefined || value === null) return undefined
     // Anything else would be made text by String(): every user's object would be "[object Object]",
-    // one shared entry for a private page.
-    if (!(typeof value === 'string' && value !== '') && !(typeof value === 'number' && Number.isFinite(value))) {
-      throw new InvalidCallOptionError(`config.cache.key() of GET ${r.url}`, `a non-empty string or a finite number (or undefined or null to leave the request uncached), got ${describeValue(value)}`)
+    // one shared entry for a private page. A lone surrogate would reach Redis as U+FFFD: the user
+    // 'bob\uD800' would be served the page of 'bob\uFFFD'.
+    if (!(typeof value === 'string' && value !== '' && !hasLoneSurrogate(value)) && !(typeof value === 'number' && Number.isFinite(value))) {
+      throw new InvalidCallOptionError(`config.cache.key() of GET ${r.url}`, `a non-empty string with no lone surrogate or a finite number (or undefined or null to leave the request uncached), got ${describeValue(value)}`)
     }
     own = 'k' + part(String(value))
   } else {
@@ -65,7 +66,7 @@ export function requestKey (request: FastifyRequest, scope: string, r: Normalize
 
 /** What a key() returned, for its error message: its type, never its content (it may name a user). */
 function describeValue (value: unknown): string {
-  if (typeof value === 'string') return 'an empty string'
+  if (typeof value === 'string') return value === '' ? 'an empty string' : 'a string with a lone surrogate'
   if (typeof value === 'number') return String(value)
   return Array.isArray(value) ? 'an array' : typeof value === 'object' ? 'an object' : `a ${typeof value}`
 }
