@@ -7,10 +7,27 @@ const SWEEP_MS = 50
  * that were busy then and go idle afterwards: their client may keep them open until
  * keepAliveTimeout (72s by default in Fastify), holding close() and the drain hostage. So while
  * the server closes, idle connections are closed again every few milliseconds.
+ *
+ * Such a connection must not be one its client still means to use. Node decides keep-alive when a
+ * request arrives, so a response still in flight when the close began would say keep-alive: its
+ * client (a load balancer's pool) would send its next request on it, to get Fastify's 503, or no
+ * answer at all when the sweep closes the connection just then; nginx and HAProxy replay neither
+ * for a POST. Those responses say `Connection: close` instead, so the client takes a new
+ * connection, which the closed listener refuses: a failure balancers retry elsewhere, whatever
+ * the method. Node's own field for that (what it sets at maxRequestsPerSocket) says close without
+ * ending the connection after this response: answers to requests pipelined behind it, Fastify's
+ * 503s included, are still sent, and the sweep ends the connection then.
  */
 export function sweepIdleConnections (fastify: FastifyInstance): void {
   let timer: NodeJS.Timeout | undefined
+  let closing = false
+  fastify.addHook('onSend', (_request, reply, payload, done) => {
+    // An HTTP/2 response has no connection header: the property means nothing to it.
+    if (closing) (reply.raw as { maxRequestsOnConnectionReached?: boolean }).maxRequestsOnConnectionReached = true
+    done(null, payload)
+  })
   fastify.addHook('preClose', (done) => {
+    closing = true
     const server = fastify.server as { closeIdleConnections?: () => void, listening: boolean }
     if (server.listening && typeof server.closeIdleConnections === 'function') {
       const sweep = server.closeIdleConnections.bind(server)
