@@ -1,5 +1,5 @@
 import t from 'tap'
-import { leavesTransactionOpen } from '../../plugins/postgres/src/open-transaction.js'
+import { leavesTransactionOpen, opensTransaction } from '../../plugins/postgres/src/open-transaction.js'
 import { guard } from '../../plugins/postgres/src/pgbouncer.js'
 import { refuseSessionSequence } from '../../plugins/postgres/src/session-sequence.js'
 import { blank } from '../../plugins/postgres/src/sql-text.js'
@@ -189,6 +189,11 @@ t.test('regression: a text that opens a transaction only where standard_conformi
   t.equal(leavesTransactionOpen("SELECT '\\''; BEGIN; --'"), true)
   t.equal(leavesTransactionOpen("BEGIN; SELECT 'x\\'; COMMIT; --'"), true, 'its COMMIT inside the string')
   t.equal(leavesTransactionOpen("SELECT 'a\\b'"), false, 'a backslash alone changes nothing')
+})
+
+t.test('a text with a statement that opens a transaction is told apart: its connection is closed when the text fails', async (t) => {
+  for (const sql of ['BEGIN; INSERT INTO t VALUES (1); COMMIT', 'start transaction; select 1; commit', "SELECT '\\''; BEGIN; --'", { text: 'BEGIN; SELECT 1 / 0; COMMIT' }]) t.equal(opensTransaction(sql), true, JSON.stringify(sql))
+  for (const sql of ['SELECT 1 / 0', "SELECT 'BEGIN'", 'SELECT 1 -- BEGIN', 'SELECT start FROM t', { text: 'COMMIT' }, { text: undefined } as never]) t.equal(opensTransaction(sql), false, JSON.stringify(sql))
 })
 
 t.test('currval() and lastval() outside a transaction are refused, named as PostgreSQL reads names, behind PgBouncer or not', async (t) => {
