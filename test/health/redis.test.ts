@@ -69,6 +69,13 @@ t.test('a client the caller owns: used as is, PINGs bounded while paused, never 
   await mine.ping()
   const { app } = await build(t, { redis: mine, redisCheck: { interval: 60_000, timeout: 100, critical: false } })
   await app.ready()
+  // The check's first PING has 100 ms, which a loaded machine can exceed once: wait for a pass
+  // rather than assert the first run's timing.
+  await waitUntil('the check passes on the caller\'s client', async () => {
+    if (app.health.report().status === 'pass') return true
+    await app.health.refresh()
+    return app.health.report().status === 'pass'
+  }, 15_000)
   t.equal(app.health.report().status, 'pass')
 
   server.pause()
