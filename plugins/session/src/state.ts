@@ -41,6 +41,8 @@ export class SessionState {
   readonly #request: FastifyRequest
   /** The save running now, if any. */
   #committing: Promise<void> | null = null
+  /** The last save() called, while it runs (from its call on: see #settled). */
+  #saving: Promise<void> | null = null
   #id: string | null = null
   /** The id Redis knows this session by; null while it has never been saved. */
   #stored: string | null = null
@@ -108,6 +110,17 @@ export class SessionState {
    */
   #begin (): Promise<unknown> | undefined {
     return this.#start === 'early' ? this.#ctx.begin(this.#request) : undefined
+  }
+
+  /**
+   * Before regenerate, destroy or reload: a save of this request still running (a `save()` not
+   * awaited, @fastify/session's `save(cb)`) is waited for, so that they act on what it leaves. Its
+   * outcome would otherwise land on their state: a regenerate() taken as saved and never made (the
+   * login dropped, the cookie cleared), a session the save created left alive by a destroy(), or
+   * unread by a reload(). Its failure is its caller's to see.
+   */
+  async #settled (): Promise<void> {
+    if (this.#saving !== null) await this.#saving.catch(() => {})
   }
 
   get id (): string {
@@ -293,6 +306,7 @@ export class SessionState {
     if (!Array.isArray(keep)) throw invalid(PLUGIN, 'session.regenerate', 'an array of the session keys to keep, or nothing')
     for (const key of keep as unknown[]) if (!isSessionKey(key)) throw new InvalidSessionKeyError()
     await this.#begin()
+    await this.#settled()
     this.#usable()
     if (this.#deferred !== null) {
       // Nothing kept means nothing to read: the save replaces the unread session, if it exists.
@@ -317,6 +331,7 @@ export class SessionState {
 
   async [kDestroy] (): Promise<void> {
     await this.#begin()
+    await this.#settled()
     this.#usable()
     if (this.#deferred !== null) {
       // Unread, so its user is unknown: listFor prunes the index entry it leaves behind.
@@ -349,6 +364,7 @@ export class SessionState {
   }
 
   async [kReload] (): Promise<void> {
+    await this.#settled()
     this.#usable()
     if (this.#deferred !== null) {
       const id = this.#deferred
@@ -366,6 +382,17 @@ export class SessionState {
   }
 
   async [kSave] (): Promise<void> {
+    // Known from the call on, before its first await: a reload() called right after it must see it.
+    const run = this.#saveNow()
+    this.#saving = run
+    try {
+      await run
+    } finally {
+      if (this.#saving === run) this.#saving = null
+    }
+  }
+
+  async #saveNow (): Promise<void> {
     await this.#begin()
     this.#loaded()
     await this.#commit(true)
