@@ -6,7 +6,7 @@ export { resolveRedis, isRedisClient, closeClient, waitForReady, type ResolveRed
 export { bounded, boundFor, toRedisError, isUnavailable, noteConnectionError, type Bound } from './call.js'
 export { senderFor, luaScript, type Sender, type LuaScript } from './send.js'
 export { instanceIdentity, type InstanceIdentity, type IdentityOptions } from './identity.js'
-export { checkPrefix, hashTag, key, taggedKey } from './keys.js'
+export { checkPrefix, hashTag, hasLoneSurrogate, key, taggedKey } from './keys.js'
 export { safeJsonParse } from './json.js'
 export { jsonCodec, createCodec, type Codec, type SizedCodec } from './codec.js'
 export { LogThrottle } from './log-throttle.js'

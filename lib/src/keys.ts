@@ -42,3 +42,12 @@ export function taggedKey (prefix: string, tag: string, ...parts: string[]): str
   // One part (a session's key, on every request) needs no join.
   return parts.length === 0 ? tagged : parts.length === 1 ? tagged + ':' + (parts[0] as string) : tagged + ':' + parts.join(':')
 }
+
+// A lone surrogate has no UTF-8 form: Redis (and a digest) receive U+FFFD in its place, so two
+// different strings would name one key, channel or token while the process keeps them apart.
+const LONE_SURROGATE = /[\uD800-\uDBFF](?![\uDC00-\uDFFF])|(?<![\uD800-\uDBFF])[\uDC00-\uDFFF]/
+
+/** True when `text` holds a surrogate that is not half of a pair: it cannot name anything in Redis. */
+export function hasLoneSurrogate (text: string): boolean {
+  return LONE_SURROGATE.test(text)
+}

@@ -2,7 +2,7 @@ import t from 'tap'
 import fc from 'fast-check'
 import { hostname } from 'node:os'
 import {
-  checkBoolean, checkFunction, checkInteger, checkPrefix, checkString, hashTag, instanceIdentity, isPlainObject, key, parseDuration, taggedKey, MAX_TIMER_MS
+  checkBoolean, checkFunction, checkInteger, checkPrefix, checkString, hashTag, hasLoneSurrogate, instanceIdentity, isPlainObject, key, parseDuration, taggedKey, MAX_TIMER_MS
 } from '@scaleout/core'
 import { adminFor, redisFor } from '../helpers/index.js'
 
@@ -30,6 +30,14 @@ t.test('keys tagged with the same value share a Cluster slot, an empty value too
     t.same(slots, Array(3).fill(slots[0]), JSON.stringify(value))
   }
   t.equal(hashTag(''), '{%}', 'a tag no other value has (a % of a value is always escaped)')
+})
+
+// The one check every plugin uses for names that reach Redis: two of these strings would name one key.
+t.test('hasLoneSurrogate: true exactly for a surrogate that is not half of a pair', async (t) => {
+  for (const lone of ['\uD800', 'a\uD800', '\uDC00b', 'a\uDC00\uD800b', '\uD83D\uDE00\uD800', '\uDE00\uD83D']) t.equal(hasLoneSurrogate(lone), true, JSON.stringify(lone))
+  for (const whole of ['', 'bob', '\uFFFD', '\uD83D\uDE00', 'x\uD83D\uDE00y\uD83D\uDE00']) t.equal(hasLoneSurrogate(whole), false, JSON.stringify(whole))
+  // What Redis would receive: each lone one is a U+FFFD, the same bytes as another string's.
+  t.equal(Buffer.from('a\uD800').toString(), Buffer.from('a\uFFFD').toString())
 })
 
 t.test('keys: prefixes and Cluster hash tags', async (t) => {

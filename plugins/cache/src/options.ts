@@ -1,4 +1,4 @@
-import { checkDuration, checkInteger, checkKeys, checkOptions, checkPrefix, createCodec, invalid, isPlainObject, type RedisOption, type SizedCodec } from '@scaleout/core'
+import { checkDuration, checkInteger, checkKeys, checkOptions, checkPrefix, createCodec, hasLoneSurrogate, invalid, isPlainObject, type RedisOption, type SizedCodec } from '@scaleout/core'
 import { InvalidCallOptionError, InvalidKeyError } from './errors.js'
 import type { RouteCacheOptions, SetOptions } from './types.js'
 
@@ -97,17 +97,10 @@ export function normalize (options: unknown): Normalized {
   }
 }
 
-// A lone surrogate has no UTF-8 form: it reaches Redis (and a digest) as U+FFFD, so two different
-// keys or tags would share one entry or one token, while L1 and the messages keep them apart.
-const LONE_SURROGATE = /[\uD800-\uDBFF](?![\uDC00-\uDFFF])|(?<![\uD800-\uDBFF])[\uDC00-\uDFFF]/
-
-/** True when `text` holds a surrogate that is not half of a pair: it cannot name a Redis key. */
-export function hasLoneSurrogate (text: string): boolean {
-  return LONE_SURROGATE.test(text)
-}
-
+// A lone surrogate reaches Redis (and a digest) as U+FFFD: two different keys or tags would share
+// one entry or one token, while L1 and the messages keep them apart.
 export function checkKey (what: string, value: unknown): string {
-  if (typeof value !== 'string' || value.length === 0 || value.length > MAX_KEY || LONE_SURROGATE.test(value)) throw new InvalidKeyError(what, MAX_KEY)
+  if (typeof value !== 'string' || value.length === 0 || value.length > MAX_KEY || hasLoneSurrogate(value)) throw new InvalidKeyError(what, MAX_KEY)
   return value
 }
 

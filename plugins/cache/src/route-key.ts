@@ -1,8 +1,9 @@
 import { createHash } from 'node:crypto'
 import type { FastifyRequest } from 'fastify'
+import { hasLoneSurrogate } from '@scaleout/core'
 import { InvalidCallOptionError } from './errors.js'
 import { ROUTE } from './key-space.js'
-import { hasLoneSurrogate, type NormalizedRoute } from './options.js'
+import type { NormalizedRoute } from './options.js'
 
 // Longer keys are hashed: Redis keys stay short whatever the URL's length.
 const MAX_PLAIN = 512
