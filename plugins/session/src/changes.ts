@@ -1,4 +1,4 @@
-import type { SizedCodec } from '@scaleout/core'
+import { hasLoneSurrogate, type SizedCodec } from '@scaleout/core'
 import type { FastifyRequest } from 'fastify'
 import { InvalidUserIdError, SessionTooLargeError } from './errors.js'
 import { DATA, META_USER } from './fields.js'
@@ -17,8 +17,6 @@ export interface Encoded {
 }
 
 const MAX_KEY = 256
-// A lone surrogate would reach Redis as U+FFFD, so two different keys could share one field.
-const LONE_SURROGATE = /[\uD800-\uDBFF](?![\uDC00-\uDFFF])|(?<![\uD800-\uDBFF])[\uDC00-\uDFFF]/
 
 /**
  * A key data() would hand back as an own `__proto__` property, which Object.assign or a merge of
@@ -26,14 +24,14 @@ const LONE_SURROGATE = /[\uD800-\uDBFF](?![\uDC00-\uDFFF])|(?<![\uD800-\uDBFF])[
  */
 export const PROTO_KEY = '__proto__'
 
-/** A string of 1 to 256 characters that is valid Unicode, other than `__proto__`. */
+/** A string of 1 to 256 characters that is valid Unicode (a lone surrogate would reach Redis as U+FFFD: two keys, one field), other than `__proto__`. */
 export function isSessionKey (key: unknown): key is string {
-  return typeof key === 'string' && key.length > 0 && key.length <= MAX_KEY && key !== PROTO_KEY && !LONE_SURROGATE.test(key)
+  return typeof key === 'string' && key.length > 0 && key.length <= MAX_KEY && key !== PROTO_KEY && !hasLoneSurrogate(key)
 }
 
 /** A user id: a non-empty string of valid Unicode (it names a Redis key), or a finite number. */
 export function isUserId (value: unknown): value is string | number {
-  return (typeof value === 'string' && value !== '' && !LONE_SURROGATE.test(value)) || (typeof value === 'number' && Number.isFinite(value))
+  return (typeof value === 'string' && value !== '' && !hasLoneSurrogate(value)) || (typeof value === 'number' && Number.isFinite(value))
 }
 
 /**
