@@ -1,6 +1,6 @@
 import { randomUUID } from 'node:crypto'
 import type { FastifyBaseLogger } from 'fastify'
-import { boundFor, checkInteger, createCodec, invalid, instanceIdentity, LogThrottle, Subscription, type Bound, type RedisClient, type SizedCodec } from '@scaleout/core'
+import { boundFor, checkInteger, checkKeys, createCodec, invalid, instanceIdentity, LogThrottle, Subscription, type Bound, type RedisClient, type SizedCodec } from '@scaleout/core'
 import { DedupWindow } from './dedup.js'
 import { cleanEncoded, decodeEnvelope, Delivery, encodeEnvelope } from './envelope.js'
 import { ClosedError, InvalidChannelError, InvalidHandlerError, TooManyAttachmentsError, TooManyChannelsError } from './errors.js'
@@ -36,6 +36,9 @@ type Counters = Omit<BroadcastStats, 'channels' | 'listeners' | 'sockets'>
  * anyone who can PUBLISH on our channels can send them by the thousand. stats().rejected counts each.
  */
 const REJECTED_LOG_INTERVAL_MS = 60_000
+
+/** attach()'s options, also accepted (and passed on) by websocket(). */
+export const ATTACH_KNOWN = ['maxBufferedBytes', 'maxChannels'] as const
 
 /** A publish on a channel without local listeners. */
 const NOBODY: Receipt = Object.freeze({ reached: 0 })
@@ -221,6 +224,8 @@ export class Broadcaster {
   /** attach()'s limits: the options' own, checked as the plugin's are, else the plugin's. */
   attachLimits (options: AttachOptions): { maxChannels: number, maxBufferedBytes: number } {
     if (typeof options !== 'object' || options === null) throw invalid(PLUGIN, 'attach options', 'an object')
+    // A misspelt bound (`maxChanels`) would otherwise leave the socket at the plugin's default.
+    checkKeys(PLUGIN, 'attach()', options as Record<string, unknown>, ATTACH_KNOWN)
     return {
       maxChannels: options.maxChannels === undefined ? this.settings.maxChannelsPerSocket : checkInteger(PLUGIN, 'maxChannels', options.maxChannels, 1, 100_000),
       maxBufferedBytes: options.maxBufferedBytes === undefined ? this.settings.maxBufferedBytes : checkInteger(PLUGIN, 'maxBufferedBytes', options.maxBufferedBytes, 1)

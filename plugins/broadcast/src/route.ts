@@ -1,5 +1,6 @@
 import type { FastifyInstance, FastifyReply, FastifyRequest, HookHandlerDoneFunction, onRequestHookHandler, RouteOptions } from 'fastify'
-import type { Broadcaster } from './broadcast.js'
+import { checkKeys, invalid } from '@scaleout/core'
+import { ATTACH_KNOWN, type Broadcaster } from './broadcast.js'
 import { OriginRefusedError, WebSocketMissingError } from './errors.js'
 import { checkOrigins, originAllowed, type OriginCheck } from './origin.js'
 import { checkMaxBytes, checkPingInterval, PLUGIN } from './options.js'
@@ -38,6 +39,8 @@ function limitFrames (socket: WsSocket, maxBytes: number): void {
   if (deflate !== undefined) lower(deflate, maxBytes)
 }
 
+const ROUTE_KNOWN = ['channels', 'onMessage', 'route', 'allowedOrigins', 'maxBytes', 'pingInterval', ...ATTACH_KNOWN]
+
 function originHook (check: OriginCheck): onRequestHookHandler {
   return function checkOrigin (request: FastifyRequest, _reply: FastifyReply, done: HookHandlerDoneFunction): void {
     if (originAllowed(check, request)) done()
@@ -57,6 +60,10 @@ function hooks (value: unknown): unknown[] {
  */
 export function addWebSocketRoute (fastify: FastifyInstance, broadcaster: Broadcaster, path: string, options: WebSocketRouteOptions): void {
   if (!fastify.hasDecorator('websocketServer')) throw new WebSocketMissingError()
+  if (typeof options !== 'object' || options === null) throw invalid(PLUGIN, 'websocket options', 'an object')
+  // Unknown keys refused, as the plugin's are: a misspelt bound (`maxChanels`, `pingIntervall`)
+  // would otherwise be passed on unread and leave the route at the default.
+  checkKeys(PLUGIN, 'websocket()', options as unknown as Record<string, unknown>, ROUTE_KNOWN)
   const { channels, onMessage, route = {}, allowedOrigins, maxBytes: routeMaxBytes, pingInterval, ...attachOptions } = options
   if (typeof channels !== 'function') throw new TypeError(`${PLUGIN}: websocket(path, options) needs options.channels(request) returning the channel names`)
   const check = allowedOrigins === undefined ? broadcaster.allowedOrigins : checkOrigins('websocket allowedOrigins', allowedOrigins)
