@@ -34,3 +34,21 @@ t.test('a misspelt attach() or websocket() option is refused, naming the closest
   t.equal(app.broadcast.stats().sockets, 1)
   detach()
 })
+
+// A websocket() without a channels function threw a plain TypeError, and an onMessage that is not a
+// function was accepted: every frame a client then sent logged "onMessage failed" (a TypeError).
+t.test('websocket() refuses a channels or onMessage that is not a function, with a coded error', async (t) => {
+  const server = await redisFor(t)
+  const app = appFor(t)
+  await app.register(broadcast, { redis: server.url, heartbeatInterval: false })
+  await app.register(fastifyWebsocket)
+  t.throws(() => app.broadcast.websocket('/ws', {} as never), {
+    code: 'SCALEOUT_ERR_INVALID_OPTION', message: '@scaleout/broadcast: option `channels` is invalid: expected a function (request) => channel names'
+  })
+  t.throws(() => app.broadcast.websocket('/ws', { channels: ['a'] } as never), { code: 'SCALEOUT_ERR_INVALID_OPTION', message: /option `channels` is invalid/ })
+  t.throws(() => app.broadcast.websocket('/ws', { channels: () => ['a'], onMessage: 'echo' } as never), {
+    code: 'SCALEOUT_ERR_INVALID_OPTION', message: '@scaleout/broadcast: option `onMessage` is invalid: expected a function (data, socket, request)'
+  })
+  t.throws(() => app.broadcast.websocket('/ws', { channels: () => ['a'], onMessage: null } as never), { code: 'SCALEOUT_ERR_INVALID_OPTION', message: /option `onMessage` is invalid/ })
+  app.broadcast.websocket('/ws', { channels: () => ['a'], onMessage: undefined })
+})

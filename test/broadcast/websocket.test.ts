@@ -103,7 +103,7 @@ t.test('WebSocket bridge', async (t) => {
     await app.register(broadcast, { redis: server.url, heartbeatInterval: false })
     t.throws(() => app.broadcast.websocket('/ws', { channels: () => [] }), { code: 'SCALEOUT_ERR_BROADCAST_NO_WEBSOCKET' })
     await app.register(fastifyWebsocket)
-    t.throws(() => app.broadcast.websocket('/ws', {} as never), TypeError)
+    t.throws(() => app.broadcast.websocket('/ws', {} as never), { code: 'SCALEOUT_ERR_INVALID_OPTION', message: /option `channels` is invalid/ })
   })
 
   t.test('shutdown: sockets closed with 1001, upgrades refused, channels unsubscribed, connections quit', async (t) => {

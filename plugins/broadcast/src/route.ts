@@ -65,7 +65,10 @@ export function addWebSocketRoute (fastify: FastifyInstance, broadcaster: Broadc
   // would otherwise be passed on unread and leave the route at the default.
   checkKeys(PLUGIN, 'websocket()', options as unknown as Record<string, unknown>, ROUTE_KNOWN)
   const { channels, onMessage, route = {}, allowedOrigins, maxBytes: routeMaxBytes, pingInterval, ...attachOptions } = options
-  if (typeof channels !== 'function') throw new TypeError(`${PLUGIN}: websocket(path, options) needs options.channels(request) returning the channel names`)
+  // Coded, as every bad option is; an onMessage that is not a function would otherwise be called,
+  // and fail, once for every frame a client sends.
+  if (typeof channels !== 'function') throw invalid(PLUGIN, 'channels', 'a function (request) => channel names')
+  if (onMessage !== undefined && typeof onMessage !== 'function') throw invalid(PLUGIN, 'onMessage', 'a function (data, socket, request)')
   const check = allowedOrigins === undefined ? broadcaster.allowedOrigins : checkOrigins('websocket allowedOrigins', allowedOrigins)
   const maxBytes = routeMaxBytes === undefined ? broadcaster.maxBytes : checkMaxBytes(routeMaxBytes)
   // Checked now, at startup, not when the first socket attaches.
