@@ -180,8 +180,10 @@ export class Broadcaster {
     if (this.closing) throw new ClosedError()
     const { maxChannels, maxBufferedBytes } = this.attachLimits(options)
     if (!Array.isArray(channels)) throw new InvalidChannelError('list (not an array)')
-    if (channels.length > maxChannels) throw new TooManyChannelsError(maxChannels, channels.length)
-    const unique = [...new Set(channels.map(checkChannel))]
+    // A name repeated in the list (a join list sent twice) is one channel: it counts once.
+    const unique: string[] = [...new Set(channels)]
+    if (unique.length > maxChannels) throw new TooManyChannelsError(maxChannels, unique.length)
+    unique.forEach(checkChannel)
     // Closed already (it went away while channels() ran): 'close' will not fire again to detach it.
     if (socket.readyState > 1) return () => undefined
     // maxChannels bounds the socket, not one call: attached once per room, it counts every room.
