@@ -7,7 +7,7 @@ import { ClosedError, InvalidChannelError, InvalidHandlerError, TooManyAttachmen
 import { handlerListener, Hub, type Listener, type Receipt } from './hub.js'
 import { PLUGIN, type Settings } from './options.js'
 import type { OriginCheck } from './origin.js'
-import { PingSweep } from './ping.js'
+import { PingSweep, type PingableSocket } from './ping.js'
 import { type DropReason, SocketListener, SocketRegistry } from './sockets.js'
 import type { AttachOptions, BroadcastSocket, BroadcastStats, MessageHandler, MessageMeta, PublishResult } from './types.js'
 
@@ -232,6 +232,14 @@ export class Broadcaster {
       maxChannels: options.maxChannels === undefined ? this.settings.maxChannelsPerSocket : checkInteger(PLUGIN, 'maxChannels', options.maxChannels, 1, 100_000),
       maxBufferedBytes: options.maxBufferedBytes === undefined ? this.settings.maxBufferedBytes : checkInteger(PLUGIN, 'maxBufferedBytes', options.maxBufferedBytes, 1)
     }
+  }
+
+  /**
+   * A socket of a websocket() route whose channels() is running: shutdown closes it with the
+   * attached ones. The returned function lets go of it (once its channels are known).
+   */
+  waitForChannels (socket: PingableSocket): () => void {
+    return this.sockets.wait(socket)
   }
 
   /**

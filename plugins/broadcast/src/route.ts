@@ -101,9 +101,13 @@ export function addWebSocketRoute (fastify: FastifyInstance, broadcaster: Broadc
         })
       })
     }
+    // Until channels() answers the socket is not attached: held apart, so that shutdown closes it too.
+    const known = broadcaster.waitForChannels(socket)
     Promise.resolve().then(() => channels(request)).then((names) => {
+      known()
       broadcaster.attach(socket, names, attachOptions)
     }).catch((err: unknown) => {
+      known()
       request.log.warn({ err, plugin: PLUGIN }, `${PLUGIN}: WebSocket refused its channels`)
       if (broadcaster.isClosing) socket.close(GOING_AWAY, 'server shutting down')
       else socket.close(POLICY_VIOLATION, closeReason(err))

@@ -71,6 +71,13 @@ export class Membership {
 /** Every attached socket with its membership, so that shutdown can close them all with 1001. */
 export class SocketRegistry {
   private readonly sockets = new Map<BroadcastSocket, Membership>()
+  /**
+   * Sockets of a websocket() route whose channels() has not answered yet: not attached, but open.
+   * Shutdown closes them too, else they got @fastify/websocket's close without a code, and a dead
+   * client among them held the close for ws's 30 s close timeout.
+   */
+  private readonly waiting = new Set<BroadcastSocket>()
+
   get size (): number {
     return this.sockets.size
   }
@@ -99,13 +106,25 @@ export class SocketRegistry {
     if (member !== undefined) for (const detach of [...member.detaches]) detach()
   }
 
+  /** Holds a socket until its channels are known; the returned function (idempotent) lets go. */
+  wait (socket: BroadcastSocket & Required<Pick<BroadcastSocket, 'removeListener'>>): () => void {
+    const done = (): void => {
+      this.waiting.delete(socket)
+      socket.removeListener('close', done)
+    }
+    this.waiting.add(socket)
+    socket.once('close', done)
+    return done
+  }
+
   /**
    * Detaches every socket and closes it with 1001 (going away). A client that does not answer the
    * close handshake within `graceMs` is terminated: otherwise its TCP link would hold the server's
    * close (and the pod's shutdown) for ws's 30 s close timeout.
    */
   closeAll (graceMs: number): void {
-    const closing = [...this.sockets.keys()]
+    const closing = [...this.sockets.keys(), ...this.waiting]
+    this.waiting.clear()
     for (const socket of closing) {
       this.detach(socket)
       socket.close(GOING_AWAY, 'server shutting down')
