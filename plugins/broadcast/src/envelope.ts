@@ -1,4 +1,4 @@
-import { safeJsonParse } from '@scaleout/core'
+import { EncodeError, safeJsonParse } from '@scaleout/core'
 import type { MessageMeta } from './types.js'
 
 // The wire form is one JSON object whose body comes last:
@@ -71,7 +71,16 @@ function safeBody (body: string, value: unknown): string {
 
 /** A body this instance encoded: written again from its safe decode when it could hold a prototype key. */
 export function cleanEncoded (text: string): string {
-  return SUSPICIOUS.test(text) ? JSON.stringify(safeJsonParse(text)) : text
+  if (!SUSPICIOUS.test(text)) return text
+  try {
+    return JSON.stringify(safeJsonParse(text))
+  } catch (err) {
+    // Nested deeper than the stripping parse can follow (its reviver recurses: about 3,000 levels,
+    // where JSON.stringify goes to about 5,000): refused, coded, as the codec refuses what it cannot encode.
+    const coded = new EncodeError('nested too deeply to be checked for __proto__ keys')
+    coded.cause = err
+    throw coded
+  }
 }
 
 /**
