@@ -1,4 +1,5 @@
 import t from 'tap'
+import Fastify from 'fastify'
 import { Redis } from 'ioredis'
 import { redisFor } from '../helpers/index.js'
 import { normalize } from '../../plugins/session/src/options.js'
@@ -11,7 +12,7 @@ t.test('a session key kept from an earlier use is the key built from its parts, 
   const server = await redisFor(t)
   const client = new Redis(server.url, { lazyConnect: true })
   t.teardown(() => { client.disconnect() })
-  const store = new Store(client, false, normalize({ secret: SECRET, redis: server.url, prefix: 'app:sess:' }))
+  const store = new Store(client, false, normalize({ secret: SECRET, redis: server.url, prefix: 'app:sess:' }), Fastify().log)
   const id = newId()
   const expected = `app:sess:{${id.slice(0, 8)}}:${id.slice(8)}`
   t.equal(store.sessionKey(id), expected)

@@ -24,7 +24,7 @@ export async function sessionPlugin (fastify: FastifyInstance, options: SessionO
   const { client, owned, duplicate } = await resolveRedis(fastify, settings.redis, { plugin: PLUGIN, timeout: settings.timeout })
   // WAIT must follow the write on the connection that made it; a Cluster sends it to any node.
   if (settings.durable !== null && client.isCluster) throw invalid(PLUGIN, 'durable', 'nothing on a Redis Cluster (WAIT would not reach the node that took the write)')
-  const store = new Store(client, owned, settings, duplicate)
+  const store = new Store(client, owned, settings, fastify.log, duplicate)
   const ctx: Context = { settings, store, codec, begin }
   const takeCookie = cookieTaker(settings)
   fastify.addHook('onReady', async () => { await store.connected(LINK_READY_MS) })

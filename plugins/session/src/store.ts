@@ -1,3 +1,4 @@
+import type { FastifyBaseLogger } from 'fastify'
 import { isUnavailable, senderFor, taggedKey, type LuaScript, type RedisClient, type ResolvedRedis, type Sender } from '@scaleout/core'
 import { SessionNotDurableError, SessionUnavailableError } from './errors.js'
 import { slide, withinDeadline } from './expiry.js'
@@ -5,7 +6,7 @@ import { BLOCK, META_DEADLINE, META_NEXT, META_USER } from './fields.js'
 import { fieldOf, StoredValues, type Stored, type StoredMeta } from './stored.js'
 import { idleOf, META_OWN, readOwn, type Own } from './own-cookie.js'
 import { RECENT_SESSIONS, RecentSessions } from './recent.js'
-import { slotTag } from './signing.js'
+import { digest, slotTag } from './signing.js'
 import type { Durable, Settings } from './options.js'
 import { fragment, type WritePlan } from './log.js'
 import { CHECK_SCRIPT, COMPACT_SCRIPT, CREATE_SCRIPT, DESTROY_ALL_SCRIPT, DESTROY_SCRIPT, INDEX_SCRIPT, PRUNE_SCRIPT, WRITE_SCRIPT } from './scripts.js'
@@ -107,10 +108,14 @@ export class Store {
   /** The client, for checks that must reach every node (see eviction.ts). */
   readonly client: RedisClient
 
+  /** Where a failure that fails no request is told (see evict). */
+  private readonly log: FastifyBaseLogger
+
   /** `duplicate`: a connection of the sender's own (see the core's senderFor). */
-  constructor (client: RedisClient, owned: boolean, settings: Settings, duplicate?: ResolvedRedis['duplicate']) {
+  constructor (client: RedisClient, owned: boolean, settings: Settings, log: FastifyBaseLogger, duplicate?: ResolvedRedis['duplicate']) {
     this.client = client
     this.settings = settings
+    this.log = log
     this.inline = !client.isCluster
     this.send = senderFor(client, owned, settings.timeout, [WRITE_SCRIPT, CHECK_SCRIPT, COMPACT_SCRIPT, CREATE_SCRIPT, DESTROY_SCRIPT, INDEX_SCRIPT, DESTROY_ALL_SCRIPT, PRUNE_SCRIPT], duplicate)
   }
@@ -280,12 +285,21 @@ export class Store {
    * index (see indexAdd), then unlists them: a session is never alive and out of its user's index,
    * where destroyAllFor would not find it. Each is destroyed as destroyAllFor destroys one, except
    * that a forwarding record is left alone (see DESTROY_ALL). Only once the login has landed: a
-   * login that failed ends nobody.
+   * login that failed ends nobody. Never rejects: the login is in Redis by then, and failing its
+   * request would withhold the new session's cookie (the old one's session already replaced), so
+   * a failure is logged instead. Only the sessions that were ended are unlisted; the others stay
+   * listed for the next login, listFor and destroyAllFor to end.
    */
   private async evict (user: string, own: string, ids: readonly string[]): Promise<void> {
     if (ids.length === 0) return
-    await Promise.all(ids.map(async (id) => await this.destroyAll(id, user, [own], false)))
-    await this.prune(user, ids, [])
+    try {
+      const results = await Promise.allSettled(ids.map(async (id) => await this.destroyAll(id, user, [own], false)))
+      await this.prune(user, ids.filter((_, i) => results[i]?.status === 'fulfilled'), [])
+      const failed = results.find((result) => result.status === 'rejected')
+      if (failed !== undefined) throw failed.reason
+    } catch (err) {
+      this.log.error({ err, session: digest(own), over: ids.map(digest) }, '@scaleout/session: a login past maxSessionsPerUser could not end the sessions over the bound; they stay in the user index, for listFor, destroyAllFor and the next login to end')
+    }
   }
 
   /**
