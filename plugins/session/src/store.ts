@@ -412,9 +412,9 @@ export class Store {
 
   /**
    * Creates a session, replacing `oldId` atomically when given, idle for `idle` (its own idle
-   * time, or `ttl`). Resolves to its deadline, or 0 when `oldId` was gone, or -1 when another
-   * request's regenerate() had replaced it (MOVED), unless `blind` (never read, so it may well be
-   * gone: replaced if there).
+   * time, or `ttl`). Resolves to its deadline; or 0 when `oldId` was gone, unless `blind` (never
+   * read, so it may well be gone: created anyway); or -1 when another request's regenerate() had
+   * replaced it (MOVED), `blind` or not.
    */
   async create (id: string, oldId: string | undefined, sets: string[], change: UserChange, blind: boolean, idle: number): Promise<number> {
     const key = this.sessionKey(id)
