@@ -2,26 +2,21 @@ import t from 'tap'
 import type { FastifyInstance } from 'fastify'
 import { adminFor, redisFor } from '../helpers/index.js'
 import { build, cookieOf, roundTrips, sessionKeys, setCookies, storedFields } from './setup.js'
+import { changeGated, fragmentOf, type Between } from './gated-routes.js'
 
 // The session's stored text is an open JSON object that writes append to (see
 // plugins/session/src/log.ts): these tests drive the append, its proof that nobody else wrote, the
 // merge it falls back to in the same call, and compaction, against the text in Redis.
 
 /** Routes that let a test act on Redis between a request's read and its write. */
-function gated (between: { run: () => Promise<void> }) {
+function gated (between: Between) {
   return (app: FastifyInstance): void => {
     app.post('/set-gated', async (request) => {
       for (const [key, value] of Object.entries(request.body as Record<string, unknown>)) request.session.set(key, value)
       await between.run()
       return { ok: true }
     })
-    app.post('/change-gated', async (request) => {
-      const { set, remove } = request.body as { set: Record<string, unknown>, remove: string[] }
-      for (const [key, value] of Object.entries(set)) request.session.set(key, value)
-      for (const key of remove) request.session.delete(key)
-      await between.run()
-      return { ok: true }
-    })
+    changeGated(app, between)
     app.post('/save-then-set', async (request) => {
       const { first, second } = request.body as { first: number, second: number }
       request.session.set('first', first)
@@ -48,12 +43,6 @@ function gated (between: { run: () => Promise<void> }) {
       return { ok: true }
     })
   }
-}
-
-/** A fragment as a writer other than the plugin's own request would append it: padded to 64 bytes. */
-function fragmentOf (fields: Record<string, string>): string {
-  const text = Object.entries(fields).map(([k, v]) => ',' + JSON.stringify(k) + ':' + JSON.stringify(v)).join('')
-  return text + ' '.repeat((64 - Buffer.byteLength(text) % 64) % 64)
 }
 
 t.test('the append-only session text', async (t) => {

@@ -1,7 +1,7 @@
 import t from 'tap'
-import type { FastifyInstance } from 'fastify'
 import { adminFor, redisFor } from '../helpers/index.js'
 import { build, cookieOf, sessionKeys, storedFields } from './setup.js'
+import { changeGated, fragmentOf, type Between } from './gated-routes.js'
 
 // The stored text only grows between compactions (see plugins/session/src/log.ts). A write
 // compacts it when it finds it due, but only while nobody wrote since it read it; a write that
@@ -10,12 +10,6 @@ import { build, cookieOf, sessionKeys, storedFields } from './setup.js'
 // route that switches the user id back and forth, grew its session's text in Redis without
 // bound, 64 bytes and more per request, while its data stayed a few bytes: Redis memory, and every
 // read's GETEX and parse, that maxBytes was meant to bound.
-
-/** A fragment as another writer (a racing request) appends it: padded to 64 bytes. */
-function fragmentOf (fields: Record<string, string>): string {
-  const text = Object.entries(fields).map(([k, v]) => ',' + JSON.stringify(k) + ':' + JSON.stringify(v)).join('')
-  return text + ' '.repeat((64 - Buffer.byteLength(text) % 64) % 64)
-}
 
 /** Bytes of the data fields (`d:<key>` and value) of a stored text. */
 function dataBytes (text: string): number {
@@ -28,17 +22,8 @@ const due = (data: number): number => data * 1.25 + 1024
 t.test('the stored text stays bounded', async (t) => {
   const server = await redisFor(t)
   const admin = adminFor(t, server)
-  const between = { run: async (): Promise<void> => {} }
-  const gated = (app: FastifyInstance): void => {
-    app.post('/change-gated', async (request) => {
-      const { set, remove } = request.body as { set: Record<string, unknown>, remove: string[] }
-      for (const [key, value] of Object.entries(set)) request.session.set(key, value)
-      for (const key of remove) request.session.delete(key)
-      await between.run()
-      return { ok: true }
-    })
-  }
-  const app = await build(t, { redis: server.url, maxBytes: 200 }, {}, gated)
+  const between: Between = { run: async () => {} }
+  const app = await build(t, { redis: server.url, maxBytes: 200 }, {}, (app) => { changeGated(app, between) })
   const text = async (key: string): Promise<string> => await admin.get(key) as string
 
   t.test('writes that each race another still compact the text: it never grows past what the data and maxBytes allow', async (t) => {
