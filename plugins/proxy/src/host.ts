@@ -10,8 +10,15 @@ const PORT = /^[1-9]\d{0,4}$/
 // which throw on "1.2.3.999" and read "010.0.0.1" as 8.0.0.1: only plain dotted decimal is one address.
 const NUMERIC_LABEL = /(?:^|\.)(?:\d+|0x[0-9a-f]*)$/i
 
-/** The lower-cased host name of a valid `host[:port]`, or null. IPv6 literals keep their brackets. */
-export function hostName (value: string): string | null {
+/** A valid `host[:port]`, split and normalised. */
+export interface Authority {
+  /** Lower-cased, without a trailing dot; IPv6 literals keep their brackets. */
+  name: string
+  port: string | undefined
+}
+
+/** Splits and checks a `host[:port]`; null when it is not a plain, valid one. */
+export function parseAuthority (value: string): Authority | null {
   let name = value
   let port: string | undefined
   if (value.charCodeAt(0) === 91) {
@@ -28,11 +35,20 @@ export function hostName (value: string): string | null {
       name = value.slice(0, colon)
       port = value.slice(colon + 1)
     }
+    // A fully qualified name ("shop.example.com.") is the same host as without its dot (browsers
+    // send it as typed): one dot is dropped, so it matches allowedHosts and keeps one spelling in
+    // links and cache keys. The rest must be a valid name on its own ("a..", "." are not).
+    if (name.endsWith('.')) name = name.slice(0, -1)
     if (name.length === 0 || name.length > 253 || !name.split('.').every((label) => LABEL.test(label))) return null
     if (NUMERIC_LABEL.test(name) && parseIpv4(name, 0, name.length) < 0) return null
   }
   if (port !== undefined && (!PORT.test(port) || Number(port) > 65535)) return null
-  return name.toLowerCase()
+  return { name: name.toLowerCase(), port }
+}
+
+/** The lower-cased host name of a valid `host[:port]` (without a trailing dot), or null. */
+export function hostName (value: string): string | null {
+  return parseAuthority(value)?.name ?? null
 }
 
 /** Whether a host name is allowed. */
@@ -49,7 +65,8 @@ export function compileAllowedHosts (value: unknown): HostCheck {
     const bare = typeof item === 'string' ? (wildcard ? item.slice(2) : item) : ''
     const name = hostName(bare)
     // A host name, not an authority: "example.com:443" would never match the name it is compared with.
-    if (name === null || name !== bare.toLowerCase()) throw invalid(PLUGIN, 'allowedHosts', `${EXPECTED}; got ${JSON.stringify(item)}`)
+    // A trailing dot is allowed: "example.com." names the host that "example.com" does.
+    if (name === null || name !== bare.toLowerCase().replace(/\.$/, '')) throw invalid(PLUGIN, 'allowedHosts', `${EXPECTED}; got ${JSON.stringify(item)}`)
     if (wildcard) suffixes.push('.' + name)
     else exact.add(name)
   }

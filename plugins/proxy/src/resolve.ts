@@ -1,6 +1,6 @@
 import type { IncomingHttpHeaders, IncomingMessage } from 'node:http'
 import { alignedEntry, headerValue, parseElement, splitFromRight, type ForwardedElement } from './headers.js'
-import { hostName } from './host.js'
+import { hostName, parseAuthority } from './host.js'
 import { parseHop, parseSocketAddress, type Ip } from '@scaleout/core'
 import type { Config } from './options.js'
 import type { ForwardedHop, ForwardedInfo, ForwardedStop } from './types.js'
@@ -111,10 +111,14 @@ export function protocolOf (config: Config, w: Walk, headers: IncomingHttpHeader
   return lower === 'http' || lower === 'https' ? lower : fallback
 }
 
-/** Whether a host[:port] may be request.host: a plain authority, in `allowedHosts` when that is set. */
-function acceptable (config: Config, value: string): boolean {
-  const name = hostName(value)
-  return name !== null && (config.allowedHosts === null || config.allowedHosts(name))
+/**
+ * A host[:port] as request.host gives it: a plain authority, in `allowedHosts` when that is set, in
+ * its one spelling (lower-cased, no trailing dot); else null.
+ */
+function acceptable (config: Config, value: string): string | null {
+  const authority = parseAuthority(value)
+  if (authority === null || (config.allowedHosts !== null && !config.allowedHosts(authority.name))) return null
+  return authority.port === undefined ? authority.name : `${authority.name}:${authority.port}`
 }
 
 /** Node keeps the first of repeated Host lines; RFC 9112 §3.2 makes such a request invalid. */
@@ -130,8 +134,8 @@ function hostLines (rawHeaders: string[]): number {
 /**
  * The host of the chosen hop if it is acceptable; else the request's own Host (HTTP/2 :authority)
  * if that is; else '' (no host): never a value outside `allowedHosts`, never a malformed one.
- * Lower-cased: host names are case-insensitive, and one host should have one spelling in cache
- * keys and links.
+ * Lower-cased and without a trailing dot: host names are case-insensitive, and one host should
+ * have one spelling in cache keys and links.
  */
 export function hostOf (config: Config, w: Walk, headers: IncomingHttpHeaders, rawHeaders: string[]): string {
   // Only the list modes have a forwarded host of the chosen hop. The one-address headers come from
@@ -139,10 +143,12 @@ export function hostOf (config: Config, w: Walk, headers: IncomingHttpHeaders, r
   // there the host is the Host header the CDN routed the request by.
   if (w.index > 0 && config.list) {
     const value = config.header === 'forwarded' ? w.element?.host : alignedEntry(headers['x-forwarded-host'], w.index)
-    if (value !== undefined && acceptable(config, value)) return value.toLowerCase()
+    const forwarded = value === undefined ? null : acceptable(config, value)
+    if (forwarded !== null) return forwarded
   }
   const own = headers.host ?? (headers[':authority'] as string | undefined)
-  return own !== undefined && acceptable(config, own) && hostLines(rawHeaders) < 2 ? own.toLowerCase() : ''
+  const host = own === undefined || hostLines(rawHeaders) > 1 ? null : acceptable(config, own)
+  return host ?? ''
 }
 
 /** The whole chain for `request.forwarded`: every entry, walked or not, with the chosen index. */
