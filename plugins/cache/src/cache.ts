@@ -72,12 +72,16 @@ export class SharedCache {
     return options === undefined ? this.defaults : callSettings(method, options, this.defaults)
   }
 
+  /**
+   * The L1 copy of `key` while it may be served, fresh or stale. Only a fresh one counts as a hit: a
+   * stale one is a miss (get() does not return it; wrap() serves it, counted in staleServed).
+   */
   private fromL1 (key: string, now: number): Entry | undefined {
     if (this.l1 === undefined || !this.coherence.connected) return undefined
-    const entry = this.l1.get(key, now)
-    if (entry === undefined) this.counters.l1Misses++
-    else if (entry.encoded !== undefined) return this.firstHit(key, entry)
-    else this.counters.l1Hits++
+    let entry = this.l1.get(key, now)
+    if (entry?.encoded !== undefined) entry = this.firstHit(key, entry)
+    if (entry !== undefined && entry.expiresAt > now) this.counters.l1Hits++
+    else this.counters.l1Misses++
     return entry
   }
 
@@ -91,12 +95,10 @@ export class SharedCache {
       entry.value = this.decode(entry.encoded as string | Buffer)
     } catch (err) {
       (this.l1 as L1).delete(key)
-      this.counters.l1Misses++
       this.unreadable(err)
       return undefined
     }
     entry.encoded = undefined
-    this.counters.l1Hits++
     return entry
   }
 
@@ -127,11 +129,10 @@ export class SharedCache {
     } finally {
       if (read !== undefined) this.coherence.reads.end(key, read)
     }
-    if (entry === undefined) {
-      this.counters.l2Misses++
-      return undefined
-    }
-    this.counters.l2Hits++
+    // A hit is a fresh value; a stale one is a miss, which wrap() may serve (see fromL1).
+    if (entry !== undefined && entry.expiresAt > Date.now()) this.counters.l2Hits++
+    else this.counters.l2Misses++
+    if (entry === undefined) return undefined
     if (read !== undefined && this.coherence.connected && !read.stale) (this.l1 as L1).set(key, entry, Date.now())
     return entry
   }

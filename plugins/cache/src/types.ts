@@ -70,14 +70,16 @@ export interface SetOptions {
 export type WrapOptions = SetOptions
 
 export interface TierStats {
+  /** Reads of this tier that found a fresh value. */
   hits: number
+  /** Reads of this tier that found none, or only a stale one (which `wrap` may serve: see `staleServed`). */
   misses: number
 }
 
 export interface CacheStats {
   l1: TierStats & { entries: number, bytes: number, evictions: number, enabled: boolean }
   l2: TierStats
-  /** Stale values served by `wrap` while a refresh ran. */
+  /** Stale values `wrap` returned (each a miss of its tier) while a refresh ran. */
   staleServed: number
   /** `wrap` calls that joined a computation already running in this process. */
   coalesced: number
