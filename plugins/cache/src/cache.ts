@@ -129,11 +129,14 @@ export class SharedCache {
     } finally {
       if (read !== undefined) this.coherence.reads.end(key, read)
     }
-    // A hit is a fresh value; a stale one is a miss, which wrap() may serve (see fromL1).
-    if (entry !== undefined && entry.expiresAt > Date.now()) this.counters.l2Hits++
+    // A hit is a fresh value; a stale one is a miss, which wrap() may serve (see fromL1). One past
+    // its stale window, that Redis still holds (written by an instance whose clock is behind, or
+    // kept the few ms between the entry's times and its SET), is no value at all.
+    const now = Date.now()
+    if (entry !== undefined && entry.expiresAt > now) this.counters.l2Hits++
     else this.counters.l2Misses++
-    if (entry === undefined) return undefined
-    if (read !== undefined && this.coherence.connected && !read.stale) (this.l1 as L1).set(key, entry, Date.now())
+    if (entry === undefined || entry.staleUntil <= now) return undefined
+    if (read !== undefined && this.coherence.connected && !read.stale) (this.l1 as L1).set(key, entry, now)
     return entry
   }
 
