@@ -3,7 +3,7 @@ import type { Breaker } from './breaker.js'
 import type { Coherence } from './coherence.js'
 import type { Counters } from './counters.js'
 import { appId, logKey } from './key-space.js'
-import type { Entry, L1 } from './l1.js'
+import { entryBytes, type Entry, type L1 } from './l1.js'
 import { callSettings, checkKey, checkTags, type Normalized, type Settings } from './options.js'
 import { Unannounced, type Admission, type Store } from './store.js'
 import { InFlightMap } from './in-flight-map.js'
@@ -271,7 +271,7 @@ export class SharedCache {
       expiresAt: now + s.ttlMs,
       staleUntil: now + s.ttlMs + s.staleMs,
       tags: s.tags,
-      bytes: Buffer.byteLength(encoded)
+      bytes: entryBytes(Buffer.byteLength(encoded), s.tags)
     }
     // The turn is taken before the tag tokens, when the caller called: that is the order Redis must see.
     const turn = this.writes.begin(key)

@@ -12,7 +12,19 @@ export interface Entry {
   /** Servable as stale (by `wrap`) until; equal to `expiresAt` without a stale window. */
   staleUntil: number
   tags: string[]
+  /** What counts against `l1.maxBytes`: see entryBytes. */
   bytes: number
+}
+
+/**
+ * The weight of an entry in L1: its encoded value's bytes and its tags' (UTF-8), the same on the
+ * instance that wrote it as on one that read it from Redis. Tags count: an entry may hold 1000 of
+ * 1024 characters each, far more than its value. A decoded value's heap size is not measured.
+ */
+export function entryBytes (valueBytes: number, tags: string[]): number {
+  let bytes = valueBytes
+  for (const tag of tags) bytes += Buffer.byteLength(tag)
+  return bytes
 }
 
 /**

@@ -3,7 +3,7 @@ import { GENERATION, GENERATION_BUMP_SCRIPT, GENERATION_READ_SCRIPT, type Genera
 import { CorruptEntryError } from './errors.js'
 import type { Guard } from './guard.js'
 import { keyOfId } from './key-space.js'
-import type { Entry } from './l1.js'
+import { entryBytes, type Entry } from './l1.js'
 
 // A tag's current token, created when missing. Its TTL only ever grows (GT), so it outlives every
 // entry that recorded it; if it is evicted anyway those entries turn invalid, never valid again.
@@ -145,7 +145,7 @@ export class Store {
     const end = raw.indexOf(NEWLINE)
     const header = parseHeader(entryKey, raw, end)
     const pairs = header[2]
-    if (pairs === undefined) return { value: this.codec.decode(raw.subarray(end + 1)), encoded: undefined, expiresAt: header[0], staleUntil: header[1], tags: NO_TAGS, bytes: raw.length }
+    if (pairs === undefined) return { value: this.codec.decode(raw.subarray(end + 1)), encoded: undefined, expiresAt: header[0], staleUntil: header[1], tags: NO_TAGS, bytes: raw.length - end - 1 }
     const current = await this.guard.sent(async () => await Promise.all(
       pairs.filter((_, i) => i % 2 === 0).map(async (tag) => await this.send.command<string | null>('get', [this.tagKey(tag)]))))
     const tags: string[] = []
@@ -153,7 +153,7 @@ export class Store {
       if (current[i] !== pairs[2 * i + 1]) return undefined
       tags.push(pairs[2 * i] as string)
     }
-    return { value: this.codec.decode(raw.subarray(end + 1)), encoded: undefined, expiresAt: header[0], staleUntil: header[1], tags, bytes: raw.length }
+    return { value: this.codec.decode(raw.subarray(end + 1)), encoded: undefined, expiresAt: header[0], staleUntil: header[1], tags, bytes: entryBytes(raw.length - end - 1, tags) }
   }
 
   /** Current tokens of `tags` (created when missing), kept alive for at least `ttlMs`. */
