@@ -281,6 +281,24 @@ export class Store {
   }
 
   /**
+   * The session's own call `own` and the index call alongside it (see indexAlongside), waited for
+   * together. When the index call fails (the user's master away or refusing) while the session's
+   * call landed a login (`landed`), the session would be logged in and in no index, where
+   * destroyAllFor never finds it; a login by setting the user key keeps the id the browser holds,
+   * so it would be in use too. It is ended before the index call's failure is thrown (a failure to
+   * end it is thrown in its place).
+   */
+  private async alongside<T> (own: Promise<T>, change: UserChange, id: string, landed: (reply: T) => boolean): Promise<[T, string[]]> {
+    const [mine, index] = await Promise.allSettled([own, this.indexAlongside(change, id)])
+    if (mine.status === 'rejected') throw mine.reason
+    if (index.status === 'rejected') {
+      if (landed(mine.value)) await this.destroy(id, undefined)
+      throw index.reason
+    }
+    return [mine.value, index.value]
+  }
+
+  /**
    * Ends the sessions a login pushed past `maxSessionsPerUser`, the oldest entries of the user's
    * index (see indexAdd), then unlists them: a session is never alive and out of its user's index,
    * where destroyAllFor would not find it. Each is destroyed as destroyAllFor destroys one, except
@@ -343,12 +361,9 @@ export class Store {
     const login = isLogin(change)
     const text = plan === null && !login ? '' : fragment(sets, deletes)
     const { keys, flags } = this.indexArgs(key, change)
-    const [[status, moved, ...inline], alongside] = await Promise.all([
-      this.change<[number, number, ...string[]]>(WRITE_SCRIPT, [key, ...keys], [
-        idle, ...flags, id, sets.length / 2, this.settings.maxBytes, text, this.settings.maxSessionsPerUser, ...sets, ...deletes
-      ], login),
-      this.indexAlongside(change, id)
-    ])
+    const [[status, moved, ...inline], alongside] = await this.alongside(this.change<[number, number, ...string[]]>(WRITE_SCRIPT, [key, ...keys], [
+      idle, ...flags, id, sets.length / 2, this.settings.maxBytes, text, this.settings.maxSessionsPerUser, ...sets, ...deletes
+    ], login), change, id, ([status]) => status > 0)
     if (status > 0 && change.add !== undefined) await this.evict(change.add, id, this.inline ? inline : alongside)
     return moved === 1 ? { status, logBytes: null, moved: true } : { status, logBytes: null }
   }
@@ -419,12 +434,9 @@ export class Store {
   async create (id: string, oldId: string | undefined, sets: string[], change: UserChange, blind: boolean, idle: number): Promise<number> {
     const key = this.sessionKey(id)
     const { keys, flags } = this.indexArgs(key, change)
-    const [[deadline, ...inline], alongside] = await Promise.all([
-      this.change<[number, ...string[]]>(CREATE_SCRIPT, [key, oldId === undefined ? key : this.sessionKey(oldId), ...keys], [
-        oldId === undefined ? '0' : blind ? '2' : '1', ...flags, idle, this.settings.maxLifetime, id, oldId ?? '', this.forwardMs, this.inline ? '0' : '1', afterTag(id), this.settings.maxSessionsPerUser, ...sets
-      ], oldId !== undefined || isLogin(change)),
-      this.indexAlongside(change, id)
-    ])
+    const [[deadline, ...inline], alongside] = await this.alongside(this.change<[number, ...string[]]>(CREATE_SCRIPT, [key, oldId === undefined ? key : this.sessionKey(oldId), ...keys], [
+      oldId === undefined ? '0' : blind ? '2' : '1', ...flags, idle, this.settings.maxLifetime, id, oldId ?? '', this.forwardMs, this.inline ? '0' : '1', afterTag(id), this.settings.maxSessionsPerUser, ...sets
+    ], oldId !== undefined || isLogin(change)), change, id, ([deadline]) => deadline > 0)
     if (change.add !== undefined) {
       // Refused (the old session was destroyed meanwhile): the entry added alongside leads nowhere.
       if (deadline <= 0 && !this.inline) await this.command('zrem', [this.indexKey(change.add), id])
