@@ -62,6 +62,17 @@ export const DbSessionSequenceError = createError(
   500
 )
 
+/**
+ * A statement sent through read() tried to write (nextval(), a function that writes, a row lock):
+ * reads run read-only on the primary as on a replica, so it fails wherever it runs, and nothing was
+ * written. Through write() it runs on the primary and the client gets its token.
+ */
+export const DbWriteInReadError = createError(
+  'SCALEOUT_ERR_DB_WRITE_IN_READ',
+  'A statement sent through read() tried to write (nextval(), a function that writes, SELECT ... FOR UPDATE): nothing was written; send it through write() or transaction(), which run it on the primary and give the client its token',
+  500
+)
+
 /** A query() text that opens a transaction without ending it was refused before it ran. */
 export const DbOpenTransactionError = createError(
   'SCALEOUT_ERR_DB_OPEN_TRANSACTION',
@@ -101,6 +112,7 @@ export const errors = Object.freeze({
   SCALEOUT_ERR_DB_SESSION_STATE: DbSessionStateError,
   SCALEOUT_ERR_DB_SESSION_SEQUENCE: DbSessionSequenceError,
   SCALEOUT_ERR_DB_OPEN_TRANSACTION: DbOpenTransactionError,
+  SCALEOUT_ERR_DB_WRITE_IN_READ: DbWriteInReadError,
   SCALEOUT_ERR_DB_TRANSACTION_DONE: DbTransactionDoneError,
   SCALEOUT_ERR_DB_ROLLED_BACK: DbRolledBackError,
   SCALEOUT_ERR_DB_CLOSED: DbClosedError

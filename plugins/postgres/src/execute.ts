@@ -1,7 +1,8 @@
 import { connect } from 'node:net'
 import type pg from 'pg'
-import { DbOutcomeUnknownError, DbReadOnlyError, DbTimeoutError, DbUnavailableError } from './errors.js'
+import { DbOutcomeUnknownError, DbReadOnlyError, DbTimeoutError, DbUnavailableError, DbWriteInReadError } from './errors.js'
 import type { Host } from './pools.js'
+import { ReadOnlyQuery } from './read-only.js'
 
 // Acquisition and the statement share one deadline. pg has no bound of its own that covers both
 // (connectionTimeoutMillis only bounds connecting, not waiting for a busy pool, and query_timeout
@@ -111,6 +112,11 @@ export interface Sent {
    * the signal's reason is the budget the error names.
    */
   readonly signal?: AbortSignal
+  /**
+   * A statement sent through read(): on the primary it runs in a read-only transaction, as on a
+   * replica, and a read-only error (25006) wherever it ran says that it tried to write.
+   */
+  readonly read?: boolean
 }
 
 // pg takes a callback after a query config too (its types only say so for text): no promise of its own.
@@ -147,7 +153,7 @@ export async function run<R extends pg.QueryResultRow> (host: Host, client: pg.P
     const onAbort = (): void => { overrun((signal as AbortSignal).reason as number) }
     const timer = setTimeout(overrun, Math.max(0, deadline - Date.now()), sent.budget)
     signal?.addEventListener('abort', onAbort)
-    callable.query<R>(query, values, (err, result) => {
+    const done = (err: Error | null, result: pg.QueryResult<R>): void => {
       if (settled) {
         // The cancelled statement answered (with 57014, or its result): the host is alive, unless
         // what answered was the connection we destroyed once the cancel had its time.
@@ -160,7 +166,9 @@ export async function run<R extends pg.QueryResultRow> (host: Host, client: pg.P
       signal?.removeEventListener('abort', onAbort)
       if (err === null || err === undefined) resolve(result)
       else reject(statementError(host, err, sent))
-    })
+    }
+    if (sent.read === true && host.role === 'primary') (client as unknown as { query: (query: ReadOnlyQuery) => void }).query(new ReadOnlyQuery(query, values, done as (err: Error | null, result: unknown) => void))
+    else callable.query<R>(query, values, done)
   })
 }
 
@@ -225,7 +233,9 @@ function cancel (client: pg.PoolClient): () => void {
 /** What a failed statement becomes: a coded error when the host is at fault, else the server's own error. */
 function statementError (host: Host, err: Error, sent: Sent): Error {
   const failure = failureOf(err)
-  // On a replica, 25006 means the caller wrote through read(): its own error, passed through.
+  // Through read(), 25006 means the statement tried to write: on a replica, or on the primary where
+  // it ran read-only. Nothing was written.
+  if (failure === 'read-only' && sent.read === true) return new DbWriteInReadError({ cause: err })
   if (failure === 'read-only' && host.role === 'primary') return new DbReadOnlyError({ cause: err })
   if (failure === 'unavailable') {
     return broken(sent.write ? new DbOutcomeUnknownError({ cause: err }) : new DbUnavailableError(host.role, { cause: err }))

@@ -30,13 +30,13 @@ export function check (cluster: Cluster, statement: Statement): void {
  * queries), a hung host is the host's. For the same reason a wait for a pool whose connections are
  * all in use does not count; a wait for a new connection does.
  */
-export async function attempt<R extends pg.QueryResultRow> (cluster: Cluster, host: Host, statement: Statement, values: unknown[] | undefined, deadline: number): Promise<pg.QueryResult<R>> {
+export async function attempt<R extends pg.QueryResultRow> (cluster: Cluster, host: Host, statement: Statement, values: unknown[] | undefined, deadline: number, read = false): Promise<pg.QueryResult<R>> {
   const budget = cluster.settings.timeout
   // withClient spelled out: one closure and one async frame less on every read.
   let client: pg.PoolClient | undefined
   try {
     client = await acquire(host, deadline, budget)
-    const result = await run<R>(host, client, statement, values, deadline, { write: false, budget })
+    const result = await run<R>(host, client, statement, values, deadline, { write: false, budget, read })
     release(client, false)
     host.failures = 0
     return result
@@ -83,12 +83,12 @@ export async function read<R extends pg.QueryResultRow> (cluster: Cluster, state
   // Only a read that waits for a replica has anything to await here.
   const { host, reason } = routing instanceof Promise ? await routing : routing
   if (host.role === 'primary') {
-    const result = await attempt<R>(cluster, host, statement, values, deadline)
+    const result = await attempt<R>(cluster, host, statement, values, deadline, true)
     routed(cluster, context, host, reason)
     return result
   }
   try {
-    const result = await attempt<R>(cluster, host, statement, values, Date.now() + (deadline - Date.now()) / 2)
+    const result = await attempt<R>(cluster, host, statement, values, Date.now() + (deadline - Date.now()) / 2, true)
     routed(cluster, context, host, reason)
     return result
   } catch (err) {
@@ -99,7 +99,7 @@ export async function read<R extends pg.QueryResultRow> (cluster: Cluster, state
     if (failure === 'timeout' && await cancelledInTime(err, deadline)) throw err
     const other = fallback(cluster, host, need)
     cluster.log.debug({ host: host.name, failure, retry: other.name }, 'postgres: read retried elsewhere')
-    const result = await attempt<R>(cluster, other, statement, values, deadline)
+    const result = await attempt<R>(cluster, other, statement, values, deadline, true)
     routed(cluster, context, other, 'fallback')
     return result
   }
