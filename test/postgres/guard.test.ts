@@ -32,7 +32,7 @@ const REFUSED: Array<[string, RegExp]> = [
   ["SELECT set_config('a.b', '1')", /^A session SET/],
   ["UPDATE pg_settings SET setting = 'x' WHERE name = 'search_path'", /^A session SET/],
   ['update pg_catalog.pg_settings set setting = 1', /^A session SET/],
-  ['CREATE TEMP TABLE t (a int)', /^A temporary table, view or sequence that outlives its transaction is refused .*: create it with ON COMMIT DROP inside fastify\.db\.transaction\(\), or use a regular table/],
+  ['CREATE TEMP TABLE t (a int)', /^A temporary table, view or sequence \(or anything created in pg_temp\) that outlives its transaction is refused .*: create it with ON COMMIT DROP inside fastify\.db\.transaction\(\), or use a regular table/],
   ['create temporary view v as select 1', /^A temporary table/],
   ['CREATE OR REPLACE TEMP VIEW v AS SELECT 1', /^A temporary table/],
   ['CREATE GLOBAL TEMPORARY TABLE t (a int) ON COMMIT PRESERVE ROWS', /^A temporary table/],
@@ -54,6 +54,19 @@ const REFUSED: Array<[string, RegExp]> = [
   ['CREATE OR REPLACE FUNCTION pg_temp.f() RETURNS int AS $$ SELECT 1 $$ LANGUAGE sql', /^A temporary table/],
   ['CREATE SEQUENCE pg_temp.s', /^A temporary table/],
   ['SELECT * INTO pg_temp.t FROM notes', /^A temporary table/],
+  // Every kind of object lives in pg_temp for the session, not only tables, views and functions.
+  ["CREATE COLLATION pg_temp.c (provider = libc, locale = 'C')", /^A temporary table/],
+  ['CREATE COLLATION IF NOT EXISTS "pg_temp".c FROM "C"', /^A temporary table/],
+  ['CREATE OPERATOR pg_temp.=== (leftarg = int, rightarg = int, function = int4eq)', /^A temporary table/],
+  ['CREATE TEXT SEARCH CONFIGURATION pg_temp.ts (COPY = english)', /^A temporary table/],
+  ['CREATE TEXT SEARCH DICTIONARY pg_temp.d (TEMPLATE = simple)', /^A temporary table/],
+  ['CREATE STATISTICS pg_temp.st ON a, b FROM notes', /^A temporary table/],
+  ["CREATE CONVERSION pg_temp.cv FOR 'LATIN1' TO 'UTF8' FROM iso8859_1_to_utf8", /^A temporary table/],
+  ['CREATE OPERATOR CLASS pg_temp.oc FOR TYPE int USING btree AS OPERATOR 1 <', /^A temporary table/],
+  ['CREATE CAST (int AS pg_temp.ty) WITH INOUT', /^A temporary table/],
+  ['CREATE VIEW v AS SELECT * FROM pg_temp.t', /^A temporary table/],
+  // ON COMMIT DROP drops a table only: it does not excuse another kind.
+  ['CREATE VIEW pg_temp.v AS SELECT 1 AS x /* */ ON COMMIT DROP', /^A temporary table/],
   ['SELECT * INTO TABLE pg_temp.t FROM notes', /^A temporary table/],
   // A dollar-quote tag or an identifier may hold non-ASCII letters, and a tag has no length limit.
   ["SELECT $é$'$é$; SET statement_timeout = 1; SELECT '1'", /^A session SET/],

@@ -99,7 +99,7 @@ t.test('every refused statement gives its coded error, before anything is sent',
 // Client A's statement must leave nothing on the server connection that client B's next statement
 // gets (PgBouncer hands out the connection used last). Each text below hides session state from a
 // text-only reading, or makes it in a body.
-t.test('through PgBouncer, no statement leaves session state for another client: dollar-quote tags with non-ASCII letters or over 64 characters, identifiers with non-ASCII letters or a $ before $, backslashes with standard_conforming_strings off, DO blocks, SET local.x, EXPLAIN ANALYZE CREATE TEMP, dblink_connect(), LOAD, setseed()', async (t) => {
+t.test('through PgBouncer, no statement leaves session state for another client: dollar-quote tags with non-ASCII letters or over 64 characters, identifiers with non-ASCII letters or a $ before $, backslashes with standard_conforming_strings off, DO blocks, SET local.x, EXPLAIN ANALYZE CREATE TEMP, dblink_connect(), LOAD, setseed(), a collation, operator or text search configuration in pg_temp', async (t) => {
   const a = await instance(t)
   const b = new pg.Client({ connectionString: bouncer.primaryUrl })
   await b.connect()
@@ -129,6 +129,10 @@ t.test('through PgBouncer, no statement leaves session state for another client:
     ['SET local.x', async (run) => await run('SET local.user_id = \'4321\''), "SELECT coalesce(current_setting('local.user_id', true), '0') AS s"],
     ['dblink_connect', async (run) => await run(`SELECT dblink_connect('leak', '${elsewhere}')`), "SELECT coalesce(array_to_string(dblink_get_connections(), ','), '0') AS s"],
     ['EXPLAIN ANALYZE CREATE TEMP', async (run) => await run('EXPLAIN ANALYZE CREATE TEMP TABLE leak AS SELECT 1'), "SELECT CASE WHEN to_regclass('pg_temp.leak') IS NULL THEN '0' ELSE 'leaked' END AS s"],
+    // Any kind of object in pg_temp stays with the session, not only tables and functions.
+    ['CREATE COLLATION pg_temp', async (run) => await run('CREATE COLLATION pg_temp.leak FROM "C"'), "SELECT CASE WHEN to_regcollation('pg_temp.leak') IS NULL THEN '0' ELSE 'leaked' END AS s"],
+    ['CREATE OPERATOR pg_temp', async (run) => await run('CREATE OPERATOR pg_temp.=== (leftarg = int, rightarg = int, function = int4eq)'), "SELECT CASE WHEN to_regoperator('pg_temp.===(int,int)') IS NULL THEN '0' ELSE 'leaked' END AS s"],
+    ['CREATE TEXT SEARCH CONFIGURATION pg_temp', async (run) => await run('CREATE TEXT SEARCH CONFIGURATION pg_temp.leak (COPY = simple)'), 'SELECT count(*)::text AS s FROM pg_ts_config WHERE cfgnamespace = pg_my_temp_schema()'],
     // A loaded library defines its parameters on the session; a seed makes its next random() known.
     ['LOAD', async (run) => await run("LOAD 'auto_explain'"), "SELECT coalesce(current_setting('auto_explain.log_min_duration', true), '0') AS s"],
     ['setseed()', async (run) => await run('SELECT setseed(0.25)'), `SELECT CASE WHEN random() = ${seeded} THEN 'leaked' ELSE '0' END AS s`]

@@ -18,7 +18,7 @@ const LISTEN: Rule = { what: 'LISTEN', instead: 'use a direct connection to the 
 const SET: Rule = { what: 'A session SET or RESET', instead: 'use SET LOCAL inside fastify.db.transaction(), or a role default (ALTER ROLE ... SET)' }
 const LOCK: Rule = { what: 'A session-level advisory lock', instead: 'use pg_advisory_xact_lock() inside fastify.db.transaction()' }
 const PREPARE: Rule = { what: 'PREPARE', instead: 'pass the values to query(text, values), which sends an unnamed statement' }
-const TEMP: Rule = { what: 'A temporary table, view or sequence that outlives its transaction', instead: 'create it with ON COMMIT DROP inside fastify.db.transaction(), or use a regular table' }
+const TEMP: Rule = { what: 'A temporary table, view or sequence (or anything created in pg_temp) that outlives its transaction', instead: 'create it with ON COMMIT DROP inside fastify.db.transaction(), or use a regular table' }
 const HOLD: Rule = { what: 'A cursor WITH HOLD', instead: 'declare the cursor without WITH HOLD inside fastify.db.transaction()' }
 // A DO body is code (PL/pgSQL, dynamic EXECUTE) that no reading of the text can judge.
 const DO: Rule = { what: 'A DO block', instead: 'send its statements as queries, inside fastify.db.transaction() if they belong together, or make it a function' }
@@ -50,8 +50,14 @@ const DBLINK_CONNECT = /\bdblink_connect(?:_u)?\s*\(/i
 const SETSEED = /\bsetseed\s*\(/i
 const SET_CONFIG = /\bset_config\s*\(/gi
 // A temporary table, view or sequence lives as long as the session, unless dropped at commit.
-// So does anything created in the session's own schema, pg_temp, named as its qualifier.
-const TEMP_CREATE = /^create\s+(?:or\s+replace\s+)?(?:(?:(?:global|local)\s+)?(?:temp|temporary)\b|(?:(?:unlogged|recursive|materialized|table|view|sequence|function|procedure|aggregate|type|domain)\s+)+(?:if\s+not\s+exists\s+)?pg_temp\w*\s*\.)/i
+const TEMP_CREATE = /^create\s+(?:or\s+replace\s+)?(?:global\s+|local\s+)?(?:temp|temporary)\b/i
+// So does anything created in the session's own schema, pg_temp, of whatever kind (a collation, an
+// operator, a text search configuration, statistics, a conversion as much as a table or a
+// function), and whatever a CREATE makes that refers to it (a view over pg_temp.t is temporary
+// too). A list of kinds missed some: any pg_temp qualifier in a CREATE counts.
+const TEMP_QUALIFIED = /^create\b.*\bpg_temp\w*\s*\./is
+// Only a table can be dropped at commit (ON COMMIT DROP is not valid for anything else).
+const TEMP_TABLE = /^create\s+(?:global\s+|local\s+)?(?:(?:temp|temporary|unlogged)\s+)*table\b/i
 const TEMP_INTO = /\binto\s+(?:(?:temp|temporary)\b|(?:(?:unlogged\s+)?table\s+)?pg_temp\w*\s*\.)/i
 const ON_COMMIT_DROP = /\bon\s+commit\s+drop\b/i
 
@@ -88,7 +94,7 @@ function checkText (text: string): Rule | null {
   for (const statement of text.split(';')) {
     const start = statement.trimStart().replace(EXPLAIN, '')
     for (const [pattern, rule] of STATEMENT_START) if (pattern.test(start)) return rule
-    if ((TEMP_CREATE.test(start) && !ON_COMMIT_DROP.test(start)) || TEMP_INTO.test(start)) return TEMP
+    if (((TEMP_CREATE.test(start) || TEMP_QUALIFIED.test(start)) && !(TEMP_TABLE.test(start) && ON_COMMIT_DROP.test(start))) || TEMP_INTO.test(start)) return TEMP
   }
   return setsForSession(text) ? SET : null
 }
