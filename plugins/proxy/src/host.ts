@@ -72,3 +72,20 @@ export function compileAllowedHosts (value: unknown): HostCheck {
   }
   return (name) => exact.has(name) || suffixes.some((suffix) => name.endsWith(suffix))
 }
+
+// request.hostname and request.port are derived here from request.host (valid and normalised, or
+// ''), not left to Fastify: Fastify 5.0 to 5.8 took the port from the raw Host header when
+// request.host had none (a refused `Host: evil.example:1234` gave port 1234, `[::1]` gave 1), 5.9
+// always took it from there, and 5.0's hostname of `[::1]:8080` was `[`.
+
+/** The name part of a request.host: `[::1]` keeps its brackets; '' for ''. */
+export function hostnameOf (host: string): string {
+  const end = host.charCodeAt(0) === 91 ? host.indexOf(']') + 1 : host.indexOf(':')
+  return end > 0 ? host.slice(0, end) : host
+}
+
+/** The port written in a request.host, or null without one. */
+export function portOf (host: string): number | null {
+  const name = hostnameOf(host)
+  return name.length < host.length ? Number(host.slice(name.length + 1)) : null
+}

@@ -1,5 +1,6 @@
 import type { FastifyInstance, FastifyRequest } from 'fastify'
 import { DecoratorConflictError } from './errors.js'
+import { hostnameOf, portOf } from './host.js'
 import { normalizeOptions, type Config } from './options.js'
 import { describe, encryptedOf, hostOf, protocolOf, remoteOf, walk, type Walk } from './resolve.js'
 import type { ForwardedInfo, ProxyOptions } from './types.js'
@@ -71,6 +72,8 @@ export async function proxyPlugin (fastify: FastifyInstance, options: ProxyOptio
     w.host ??= hostOf(config, w, this.raw.headers, this.raw.rawHeaders)
     return w.host
   })
+  decorate(fastify, 'hostname', function () { return hostnameOf(this.host) })
+  decorate(fastify, 'port', function () { return portOf(this.host) })
   decorate(fastify, 'forwarded', function () {
     const slots = this as unknown as Slots
     slots[kForwarded] ??= describe(config, state(this), remoteOf(this.raw), this.raw.headers)
