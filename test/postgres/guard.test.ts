@@ -14,6 +14,9 @@ const REFUSED: Array<[string, RegExp]> = [
   ['SET SESSION timezone = \'UTC\'', /^A session SET/],
   ['SELECT 1; SET work_mem = \'1GB\'', /^A session SET/],
   ['RESET ALL', /^A session SET or RESET/],
+  // UPDATE pg_settings sets for the session after a WITH clause too.
+  ["WITH x AS (SELECT 1) UPDATE pg_settings SET setting = '1' WHERE name = 'work_mem'", /^A session SET or RESET/],
+  ["with recursive x as (select 1) update only pg_catalog . pg_settings set setting = '1'", /^A session SET or RESET/],
   ["SELECT set_config('app.user', '1', false)", /^A session SET/],
   ['SELECT pg_advisory_lock(1)', /^A session-level advisory lock is refused .*: use pg_advisory_xact_lock\(\)/],
   ['select PG_TRY_ADVISORY_LOCK_SHARED (1, 2)', /^A session-level advisory lock/],

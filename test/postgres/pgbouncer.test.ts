@@ -99,7 +99,7 @@ t.test('every refused statement gives its coded error, before anything is sent',
 // Client A's statement must leave nothing on the server connection that client B's next statement
 // gets (PgBouncer hands out the connection used last). Each text below hides session state from a
 // text-only reading, or makes it in a body.
-t.test('through PgBouncer, no statement leaves session state for another client: dollar-quote tags with non-ASCII letters or over 64 characters, identifiers with non-ASCII letters or a $ before $, backslashes with standard_conforming_strings off, DO blocks, SET local.x, EXPLAIN ANALYZE CREATE TEMP, dblink_connect(), LOAD, setseed(), a collation, operator or text search configuration in pg_temp', async (t) => {
+t.test('through PgBouncer, no statement leaves session state for another client: dollar-quote tags with non-ASCII letters or over 64 characters, identifiers with non-ASCII letters or a $ before $, backslashes with standard_conforming_strings off, DO blocks, SET local.x, EXPLAIN ANALYZE CREATE TEMP, dblink_connect(), LOAD, setseed(), a collation, operator or text search configuration in pg_temp, UPDATE pg_settings after WITH', async (t) => {
   const a = await instance(t)
   const b = new pg.Client({ connectionString: bouncer.primaryUrl })
   await b.connect()
@@ -120,6 +120,7 @@ t.test('through PgBouncer, no statement leaves session state for another client:
     ['$ inside an identifier', async (run) => await run('SELECT 1 AS a$$x$; SET statement_timeout = 4321; SELECT $x$ $x$'), timeout],
     ['long tag', async (run) => await run(`SELECT ${tag}'${tag}; SET statement_timeout = 4321; SELECT '1'`), timeout],
     ['DO with PERFORM', async (run) => await run("DO $$BEGIN PERFORM set_config('statement_timeout', '4321', false); END$$"), timeout],
+    ['WITH ... UPDATE pg_settings', async (run) => await run("WITH x AS (SELECT 1) UPDATE pg_settings SET setting = '4321' WHERE name = 'statement_timeout'"), timeout],
     ['DO with EXECUTE', async (run) => await run("DO 'BEGIN EXECUTE ''SET statement_timeout = 4321''; END'"), timeout],
     ['standard_conforming_strings off', async () => await a.db.transaction(async (tx) => {
       await tx.query('SET LOCAL standard_conforming_strings = off')

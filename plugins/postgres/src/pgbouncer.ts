@@ -38,8 +38,6 @@ const STATEMENT_START: Array<[RegExp, Rule]> = [
   // SET LOCAL and SET TRANSACTION / SET CONSTRAINTS last only for the transaction; the same word
   // before a dot is the first part of a parameter's name (SET local.x = 1 sets for the session).
   [/^set\s+(?!(?:local|transaction|constraints)\b(?!\s*\.))/i, SET],
-  // What UPDATE pg_settings does is a session set_config().
-  [/^update\s+(?:only\s+)?(?:pg_catalog\s*\.\s*)?pg_settings\b/i, SET],
   [/^declare\b[^;]*\bwith\s+hold\b/i, HOLD]
 ]
 // EXPLAIN ANALYZE runs the statement it explains (CREATE TABLE ... AS among them).
@@ -48,6 +46,10 @@ const SESSION_LOCK = /\bpg_(?:try_)?advisory_lock(?:_shared)?\s*\(/i
 // The connection is kept, named or not, for whichever client the session serves next.
 const DBLINK_CONNECT = /\bdblink_connect(?:_u)?\s*\(/i
 const SETSEED = /\bsetseed\s*\(/i
+// What UPDATE pg_settings does is a session set_config(). Read anywhere in the text, not only at a
+// statement's start: after a WITH clause (`WITH x AS (...) UPDATE pg_settings ...`) it sets all the
+// same, and nothing else spells these words in this order.
+const UPDATE_SETTINGS = /\bupdate\s+(?:only\s+)?(?:pg_catalog\s*\.\s*)?pg_settings\b/i
 const SET_CONFIG = /\bset_config\s*\(/gi
 // A temporary table, view or sequence lives as long as the session, unless dropped at commit.
 const TEMP_CREATE = /^create\s+(?:or\s+replace\s+)?(?:global\s+|local\s+)?(?:temp|temporary)\b/i
@@ -91,6 +93,7 @@ function checkText (text: string): Rule | null {
   if (SESSION_LOCK.test(text)) return LOCK
   if (DBLINK_CONNECT.test(text)) return DBLINK
   if (SETSEED.test(text)) return SEED
+  if (UPDATE_SETTINGS.test(text)) return SET
   for (const statement of text.split(';')) {
     const start = statement.trimStart().replace(EXPLAIN, '')
     for (const [pattern, rule] of STATEMENT_START) if (pattern.test(start)) return rule
