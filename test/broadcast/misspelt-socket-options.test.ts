@@ -14,7 +14,7 @@ t.test('a misspelt attach() or websocket() option is refused, naming the closest
 
   t.throws(() => app.broadcast.attach(socket, ['a'], { maxChanels: 1 } as never), {
     code: 'SCALEOUT_ERR_INVALID_OPTION',
-    message: '@scaleout/broadcast: option `attach().maxChanels` is invalid: expected no such option: did you mean `maxChannels`? the options are maxBufferedBytes, maxChannels'
+    message: '@scaleout/broadcast: option `attach().maxChanels` is invalid: expected no such option: did you mean `maxChannels`? the options are maxBufferedBytes, maxChannels, pingInterval'
   })
   t.equal(app.broadcast.stats().sockets, 0, 'nothing attached')
   t.equal(app.broadcast.stats().listeners, 0)

@@ -5,10 +5,10 @@ import { DedupWindow } from './dedup.js'
 import { cleanEncoded, decodeEnvelope, Delivery, encodeEnvelope } from './envelope.js'
 import { ClosedError, InvalidChannelError, InvalidHandlerError, TooManyAttachmentsError, TooManyChannelsError } from './errors.js'
 import { handlerListener, Hub, type Listener, type Receipt } from './hub.js'
-import { PLUGIN, type Settings } from './options.js'
+import { checkPingInterval, PLUGIN, type Settings } from './options.js'
 import type { OriginCheck } from './origin.js'
 import { PingSweep, type PingableSocket } from './ping.js'
-import { type DropReason, SocketListener, SocketRegistry } from './sockets.js'
+import { type DropReason, type Membership, SocketListener, SocketRegistry } from './sockets.js'
 import type { AttachOptions, BroadcastSocket, BroadcastStats, MessageHandler, MessageMeta, PublishResult } from './types.js'
 
 // How long a socket gets to answer the 1001 close handshake at shutdown before it is terminated.
@@ -38,10 +38,16 @@ type Counters = Omit<BroadcastStats, 'channels' | 'listeners' | 'sockets'>
 const REJECTED_LOG_INTERVAL_MS = 60_000
 
 /** attach()'s options, also accepted (and passed on) by websocket(). */
-export const ATTACH_KNOWN = ['maxBufferedBytes', 'maxChannels'] as const
+export const ATTACH_KNOWN = ['maxBufferedBytes', 'maxChannels', 'pingInterval'] as const
 
 /** A publish on a channel without local listeners. */
 const NOBODY: Receipt = Object.freeze({ reached: 0 })
+
+/** A ws WebSocket (pings and pong events), not only the part of one the bridge sends on. */
+function isPingable (socket: BroadcastSocket): socket is PingableSocket {
+  const s = socket as Partial<PingableSocket>
+  return typeof s.ping === 'function' && typeof s.on === 'function' && typeof s.removeListener === 'function'
+}
 
 /**
  * Local fan-out over the core's resilient subscription, behind `fastify.broadcast`. The
@@ -75,8 +81,15 @@ export class Broadcaster {
     published: 0, remoteFailures: 0, received: 0, echoes: 0, duplicates: 0, rejected: 0, slowDropped: 0, unresponsiveDropped: 0, forcedReconnects: 0
   }
 
-  /** The ping sweep of each websocket() route that has one, stopped at shutdown. */
+  /** The ping sweep of each websocket() route that has one, and attach()'s, stopped at shutdown. */
   private readonly sweeps = new Set<PingSweep>()
+  /** attach()'s ping sweeps, one per interval in use: each gone with its last socket. */
+  private readonly attachSweeps = new Map<number, PingSweep>()
+  /**
+   * The sockets of websocket() routes: their route's pingInterval is theirs (its `false` too), also
+   * when the app attaches one again itself (joining a room from onMessage).
+   */
+  private readonly routeSockets = new WeakSet<BroadcastSocket>()
 
   /** `owned` is only passed on: the core bounds a caller's client and ours the same way (see boundFor). */
   constructor (settings: Settings, publisher: RedisClient, owned: boolean, subscriber: RedisClient, sharded: boolean, log: FastifyBaseLogger) {
@@ -178,7 +191,7 @@ export class Broadcaster {
 
   attach (socket: BroadcastSocket, channels: string[], options: AttachOptions = {}): () => void {
     if (this.closing) throw new ClosedError()
-    const { maxChannels, maxBufferedBytes } = this.attachLimits(options)
+    const { maxChannels, maxBufferedBytes, pingMs } = this.attachLimits(options)
     if (!Array.isArray(channels)) throw new InvalidChannelError('list (not an array)')
     // A name repeated in the list (a join list sent twice) is one channel: it counts once.
     const unique: string[] = [...new Set(channels)]
@@ -203,6 +216,7 @@ export class Broadcaster {
       // A channel the socket is in already is not joined twice: each message reaches it once.
       if (holders === 0) this.join(channel, member.listener)
     }
+    this.pingAttached(socket, member, pingMs)
     let attached = true
     const detach = (): void => {
       if (!attached) return
@@ -217,28 +231,61 @@ export class Broadcaster {
           this.leave(channel, member.listener)
         }
       }
-      if (member.detaches.size === 0) this.sockets.delete(socket, member)
+      if (member.detaches.size === 0) {
+        // The app may keep the socket: once no attachment holds it, it is not ours to ping or drop.
+        member.sweep?.delete(socket as PingableSocket)
+        this.sockets.delete(socket, member)
+      }
     }
     member.detaches.add(detach)
     return detach
   }
 
+  /**
+   * A socket of the app's own route was never pinged: a client that vanished without closing stayed
+   * attached, counted and subscribed until the kernel gave up on its link (on quiet channels, never),
+   * and a proxy's idle timeout cut a quiet one. It is now pinged as a websocket() route's sockets
+   * are, once however many attachments it has, by the sweep of the smallest interval they asked for.
+   */
+  private pingAttached (socket: BroadcastSocket, member: Membership, pingMs: number): void {
+    if (pingMs === 0 || this.routeSockets.has(socket) || !isPingable(socket) || (member.sweep !== undefined && member.pingMs <= pingMs)) return
+    member.sweep?.delete(socket)
+    let sweep = this.attachSweeps.get(pingMs)
+    if (sweep === undefined) {
+      // Its limit is the socket's own (the smallest of its attachments'), read when the ping is due.
+      sweep = new PingSweep(pingMs, (pinged) => this.dropIfSlow(pinged, (this.sockets.get(pinged) as Membership).listener.maxBufferedBytes), (pinged) => this.drop(pinged, 'unresponsive'), (idle) => {
+        // One sweep per interval in use, not per interval ever asked for.
+        this.attachSweeps.delete(pingMs)
+        this.sweeps.delete(idle)
+      })
+      this.attachSweeps.set(pingMs, sweep)
+      this.sweeps.add(sweep)
+    }
+    member.sweep = sweep
+    member.pingMs = pingMs
+    sweep.add(socket)
+  }
+
   /** attach()'s limits: the options' own, checked as the plugin's are, else the plugin's. */
-  attachLimits (options: AttachOptions): { maxChannels: number, maxBufferedBytes: number } {
+  attachLimits (options: AttachOptions): { maxChannels: number, maxBufferedBytes: number, pingMs: number } {
     if (typeof options !== 'object' || options === null) throw invalid(PLUGIN, 'attach options', 'an object')
     // A misspelt bound (`maxChanels`) would otherwise leave the socket at the plugin's default.
     checkKeys(PLUGIN, 'attach()', options as Record<string, unknown>, ATTACH_KNOWN)
     return {
       maxChannels: options.maxChannels === undefined ? this.settings.maxChannelsPerSocket : checkInteger(PLUGIN, 'maxChannels', options.maxChannels, 1, 100_000),
-      maxBufferedBytes: options.maxBufferedBytes === undefined ? this.settings.maxBufferedBytes : checkInteger(PLUGIN, 'maxBufferedBytes', options.maxBufferedBytes, 1)
+      maxBufferedBytes: options.maxBufferedBytes === undefined ? this.settings.maxBufferedBytes : checkInteger(PLUGIN, 'maxBufferedBytes', options.maxBufferedBytes, 1),
+      // 30 s by default, as on a websocket() route; 0 when `false`.
+      pingMs: checkPingInterval(options.pingInterval)
     }
   }
 
   /**
    * A socket of a websocket() route whose channels() is running: shutdown closes it with the
-   * attached ones. The returned function lets go of it (once its channels are known).
+   * attached ones. The returned function lets go of it (once its channels are known). Marked as a
+   * route's socket: attach() leaves its pings to the route.
    */
   waitForChannels (socket: PingableSocket): () => void {
+    this.routeSockets.add(socket)
     return this.sockets.wait(socket)
   }
 

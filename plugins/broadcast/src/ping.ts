@@ -25,14 +25,17 @@ export class PingSweep {
   /** Called before a socket is pinged: true when it was dropped instead (a slow client). */
   private readonly dropBeforePing: (socket: PingableSocket) => boolean
   private readonly onUnresponsive: (socket: PingableSocket) => void
+  /** Called once the last socket has left (and the timer is cleared). */
+  private readonly onIdle: (sweep: PingSweep) => void
   // Shared by every socket (ws calls a listener with the socket as `this`): no closure per socket.
   private readonly answered: (this: PingableSocket) => void
   private readonly closed: (this: PingableSocket) => void
 
-  constructor (intervalMs: number, dropBeforePing: (socket: PingableSocket) => boolean, onUnresponsive: (socket: PingableSocket) => void) {
+  constructor (intervalMs: number, dropBeforePing: (socket: PingableSocket) => boolean, onUnresponsive: (socket: PingableSocket) => void, onIdle: (sweep: PingSweep) => void = () => undefined) {
     this.intervalMs = intervalMs
     this.dropBeforePing = dropBeforePing
     this.onUnresponsive = onUnresponsive
+    this.onIdle = onIdle
     const sockets = this.sockets
     const remove = (socket: PingableSocket): void => this.remove(socket)
     // Taken back whenever the socket leaves the sweep, so a late pong cannot put it back.
@@ -55,9 +58,17 @@ export class PingSweep {
     }
   }
 
+  /** Takes a socket out (its listeners too), if it is in; the timer goes with the last one. */
+  delete (socket: PingableSocket): void {
+    if (this.sockets.has(socket)) this.remove(socket)
+  }
+
   private remove (socket: PingableSocket): void {
     this.forget(socket)
-    if (this.sockets.size === 0) this.stop()
+    if (this.sockets.size === 0) {
+      this.stop()
+      this.onIdle(this)
+    }
   }
 
   private forget (socket: PingableSocket): void {
@@ -73,7 +84,8 @@ export class PingSweep {
       if (socket.readyState !== OPEN) continue
       // Past maxBufferedBytes first: its pong may be stuck behind what it has not read yet.
       if (this.dropBeforePing(socket)) {
-        this.remove(socket)
+        // Dropping it may have taken it out already (an attached socket leaves with its last attachment).
+        this.delete(socket)
       } else if (!answered) {
         this.remove(socket)
         this.onUnresponsive(socket)

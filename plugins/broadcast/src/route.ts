@@ -39,7 +39,8 @@ function limitFrames (socket: WsSocket, maxBytes: number): void {
   if (deflate !== undefined) lower(deflate, maxBytes)
 }
 
-const ROUTE_KNOWN = ['channels', 'onMessage', 'route', 'allowedOrigins', 'maxBytes', 'pingInterval', ...ATTACH_KNOWN]
+// pingInterval is both the route's and attach()'s: listed once.
+const ROUTE_KNOWN = [...new Set(['channels', 'onMessage', 'route', 'allowedOrigins', 'maxBytes', 'pingInterval', ...ATTACH_KNOWN])]
 
 function originHook (check: OriginCheck): onRequestHookHandler {
   return function checkOrigin (request: FastifyRequest, _reply: FastifyReply, done: HookHandlerDoneFunction): void {
@@ -105,6 +106,7 @@ export function addWebSocketRoute (fastify: FastifyInstance, broadcaster: Broadc
     const known = broadcaster.waitForChannels(socket)
     Promise.resolve().then(() => channels(request)).then((names) => {
       known()
+      // Not pinged by attach(): the route's sweep pings its sockets (see waitForChannels).
       broadcaster.attach(socket, names, attachOptions)
     }).catch((err: unknown) => {
       known()

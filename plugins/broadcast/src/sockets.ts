@@ -1,5 +1,6 @@
 import type { Delivery } from './envelope.js'
 import type { Listener } from './hub.js'
+import type { PingSweep } from './ping.js'
 import type { BroadcastSocket } from './types.js'
 
 const OPEN = 1
@@ -61,6 +62,9 @@ export class Membership {
   /** The detach of each live attachment: at most maxChannels of them (see Broadcaster.attach). */
   readonly detaches = new Set<() => void>()
   readonly onClose: () => void
+  /** The attach() ping sweep the socket is in (that of the smallest interval asked), if any. */
+  sweep: PingSweep | undefined
+  pingMs = 0
 
   constructor (listener: SocketListener, onClose: () => void) {
     this.listener = listener

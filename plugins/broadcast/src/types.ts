@@ -90,7 +90,7 @@ export interface BroadcastStats {
   rejected: number
   /** Sockets dropped because their buffer passed maxBufferedBytes. */
   slowDropped: number
-  /** Sockets of a websocket() route dropped because they did not answer a ping within `pingInterval`. */
+  /** Sockets (of a websocket() route, or attached) dropped because they did not answer a ping within `pingInterval`. */
   unresponsiveDropped: number
   /** Subscriber reconnects forced by the heartbeat (the link looked open but delivered nothing). */
   forcedReconnects: number
@@ -121,6 +121,14 @@ export interface AttachOptions {
   maxBufferedBytes?: number
   /** Most channels this socket may be in, counted over all its attachments, and most live attachments it may have. Default: the plugin's maxChannelsPerSocket. */
   maxChannels?: number
+  /**
+   * How often the socket (a ws WebSocket) is sent a WebSocket ping, as on a websocket() route: a
+   * number of milliseconds or a string such as "30s"; one that has not answered with a pong by the
+   * next ping is terminated and detached (`stats().unresponsiveDropped`). The smallest of the
+   * socket's attachments' applies; `false` asks for none. Default 30000. A socket is no longer
+   * pinged once its last attachment is detached.
+   */
+  pingInterval?: number | string | false
 }
 
 export interface WebSocketRouteOptions extends AttachOptions {
