@@ -201,7 +201,7 @@ t.test('the deadline covers waiting for a connection: a full pool gives SCALEOUT
 // then ran in it, resolved with rowCount 1, and was lost when the connection went.
 t.test('a query() text that leaves a transaction open is refused before it is sent; one that ends it runs', async (t) => {
   const app = await build(t, { primary: server.url, poolSize: 1, sampleInterval: '1h' })
-  for (const text of ['BEGIN', 'start transaction isolation level serializable', 'BEGIN; INSERT INTO notes (id, body) VALUES (9, \'x\')', 'BEGIN; COMMIT AND CHAIN']) {
+  for (const text of ['BEGIN', 'start transaction isolation level serializable', 'BEGIN; INSERT INTO notes (id, body) VALUES (9, \'x\')', 'BEGIN; COMMIT AND CHAIN', 'BEGIN; CREATE FUNCTION f_atomic() RETURNS int LANGUAGE sql BEGIN ATOMIC SELECT 1; END']) {
     await t.rejects(app.db.write.query(text), {
       code: 'SCALEOUT_ERR_DB_OPEN_TRANSACTION',
       statusCode: 500,
@@ -210,6 +210,7 @@ t.test('a query() text that leaves a transaction open is refused before it is se
     await t.rejects(app.db.read.query({ text }), { code: 'SCALEOUT_ERR_DB_OPEN_TRANSACTION' }, `${text}, through read and a query config`)
   }
   await app.db.write.query("BEGIN; INSERT INTO notes (id, body) VALUES (1, 'one'); COMMIT")
+  await app.db.write.query('BEGIN; CREATE FUNCTION f_atomic() RETURNS int LANGUAGE sql BEGIN ATOMIC SELECT 1; END; DROP FUNCTION f_atomic(); COMMIT')
   await app.db.write.query("INSERT INTO notes (id, body) VALUES (2, 'begin; start')")
   await app.db.transaction(async (tx) => { await tx.query("INSERT INTO notes (id, body) VALUES (3, 'three')") })
   const { rows } = await server.query('SELECT id::int FROM notes ORDER BY id')

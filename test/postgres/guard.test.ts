@@ -200,6 +200,17 @@ t.test('a text that ends inside a transaction is told from one that ends it', as
   for (const sql of closed) t.equal(leavesTransactionOpen(sql), false, sql)
 })
 
+t.test('regression: the END of a BEGIN ATOMIC function body does not count as ending the text\'s transaction', async (t) => {
+  const body = 'CREATE FUNCTION f() RETURNS int LANGUAGE sql BEGIN ATOMIC SELECT CASE WHEN true THEN 1 END; SELECT 2; END'
+  t.equal(leavesTransactionOpen(`BEGIN; ${body}`), true, 'its END closes the body, not the transaction')
+  t.equal(leavesTransactionOpen(`BEGIN; ${body}; COMMIT`), false)
+  t.equal(leavesTransactionOpen('begin; CREATE PROCEDURE p() LANGUAGE sql begin atomic end; end'), false, 'an empty body, then END of the transaction')
+  t.equal(leavesTransactionOpen('BEGIN; CREATE PROCEDURE p() LANGUAGE sql BEGIN ATOMIC END'), true)
+  t.equal(leavesTransactionOpen(body), false, 'a body alone opens nothing')
+  t.equal(opensTransaction(body), false)
+  t.equal(leavesTransactionOpen(`${body}; BEGIN`), true, 'a BEGIN after the body counts')
+})
+
 t.test('regression: a text that opens a transaction only where standard_conforming_strings is off (a backslash escaping a quote) is read as leaving it open', async (t) => {
   // With it on, the BEGIN is inside the string; with it off (a role default), `\'` ends nothing and BEGIN runs.
   t.equal(leavesTransactionOpen("SELECT '\\''; BEGIN; --'"), true)
