@@ -14,6 +14,10 @@ interface WsSocket extends RouteSocket {
     (event: 'pong' | 'close', listener: (this: PingableSocket) => void): unknown
   }
   ping: () => void
+  /** ws's flow control: a paused socket reads nothing more from its TCP link. */
+  pause: () => void
+  resume: () => void
+  readonly isPaused: boolean
   removeListener: (event: 'pong' | 'close', listener: (this: PingableSocket) => void) => unknown
   /** ws's frame parser: its limit is checked against each frame's header, before any payload is buffered. */
   _receiver?: { _maxPayload?: unknown }
@@ -38,6 +42,13 @@ function limitFrames (socket: WsSocket, maxBytes: number): void {
   const deflate = socket._extensions['permessage-deflate']
   if (deflate !== undefined) lower(deflate, maxBytes)
 }
+
+/**
+ * Most onMessage calls running at once per socket. Each frame used to start one at once, however
+ * many were still running: a client sending faster than onMessage finished (awaiting a publish
+ * while Redis is slow, a database) made the server hold every frame and call without bound.
+ */
+export const MAX_MESSAGES_IN_FLIGHT = 32
 
 // pingInterval is both the route's and attach()'s: listed once.
 const ROUTE_KNOWN = [...new Set(['channels', 'onMessage', 'route', 'allowedOrigins', 'maxBytes', 'pingInterval', ...ATTACH_KNOWN])]
@@ -86,6 +97,26 @@ export function addWebSocketRoute (fastify: FastifyInstance, broadcaster: Broadc
     // From the upgrade on, not from the attach: a socket whose channels() is still running is pinged too.
     sweep?.add(socket)
     if (onMessage !== undefined) {
+      let running = 0
+      // Frames ws had already read while MAX_MESSAGES_IN_FLIGHT calls ran, in order. The socket is
+      // paused meanwhile: TCP backpressure reaches the client, and this holds at most one read's worth.
+      const waiting: Buffer[] = []
+      const handle = (data: Buffer): void => {
+        running++
+        // Checked right before each call: a client that sends but never reads cannot make the
+        // answers of onMessage pile up past maxBufferedBytes and one answer.
+        Promise.resolve().then(() => {
+          if (!broadcaster.dropIfSlow(socket, maxBufferedBytes)) return onMessage(data, socket, request)
+        }).catch((err: unknown) => {
+          request.log.error({ err, plugin: PLUGIN }, `${PLUGIN}: onMessage failed`)
+        }).finally(() => {
+          running--
+          const next = waiting.shift()
+          if (next !== undefined) handle(next)
+          // ws ignores a resume of a closed socket.
+          else if (socket.isPaused) socket.resume()
+        })
+      }
       socket.on('message', (data) => {
         // Only where ws's own limit could not be lowered: the frame is already buffered, but not passed on.
         /* c8 ignore next 4 -- ws 8, the version @fastify/websocket 11 uses, always has the receiver limit */
@@ -93,13 +124,12 @@ export function addWebSocketRoute (fastify: FastifyInstance, broadcaster: Broadc
           socket.close(MESSAGE_TOO_BIG, 'message too big')
           return
         }
-        // Checked right before each call: a client that sends but never reads cannot make the
-        // answers of onMessage pile up past maxBufferedBytes and one answer.
-        Promise.resolve().then(() => {
-          if (!broadcaster.dropIfSlow(socket, maxBufferedBytes)) return onMessage(data, socket, request)
-        }).catch((err: unknown) => {
-          request.log.error({ err, plugin: PLUGIN }, `${PLUGIN}: onMessage failed`)
-        })
+        if (running < MAX_MESSAGES_IN_FLIGHT) {
+          handle(data)
+        } else {
+          waiting.push(data)
+          socket.pause()
+        }
       })
     }
     // Until channels() answers the socket is not attached: held apart, so that shutdown closes it too.

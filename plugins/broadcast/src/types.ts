@@ -147,6 +147,8 @@ export interface WebSocketRouteOptions extends AttachOptions {
   /**
    * Called with each message the client sends (the bridge ignores them otherwise); not called, and
    * the socket dropped as a slow client, while more than maxBufferedBytes waits to be sent to it.
+   * At most 32 calls run at once per socket: the next frames wait, in order, and the socket stops
+   * reading until one finishes.
    */
   onMessage?: (data: Buffer, socket: RouteSocket, request: FastifyRequest) => void | Promise<void>
   /** Extra route options (hooks such as preValidation for authentication, config, schema). */
