@@ -1,4 +1,5 @@
 import type { FastifyBaseLogger } from 'fastify'
+import { LogThrottle } from '@scaleout/core'
 import type { Breaker } from './breaker.js'
 import type { Coherence } from './coherence.js'
 import type { Counters } from './counters.js'
@@ -53,6 +54,8 @@ export class SharedCache {
   private readonly flights = new InFlightMap<Flight>()
   private readonly refreshing = new Set<string>()
   private readonly writes = new WriteOrder()
+  /** Route responses too large (or otherwise not encodable) to store: see encodeResponse. */
+  private readonly unstorable = new LogThrottle(60_000)
   /** The settings of calls without options, shared so a hit allocates nothing. */
   private readonly defaults: Settings
 
@@ -199,12 +202,27 @@ export class SharedCache {
   }
 
   /**
-   * Stores a route response as of `now`: the time its admission was counted from (see admit). False
-   * when it was not written: declined, or overtaken by a later write of the key. A Redis failure
-   * once it was sent is true: it may be in Redis, and must stay counted.
+   * A route response encoded for storing, or undefined when the codec refuses it (larger than
+   * `maxBytes`, say): counted in storeErrors, and logged at most once a minute. A client may ask for
+   * such responses as often as it likes (a large page of results): none is counted toward the
+   * route's bound or written, and the log is not theirs to fill.
    */
-  async storePrepared (key: string, value: unknown, prepared: Prepared, now: number): Promise<boolean> {
-    const encoded = this.o.codec.encode(value)
+  encodeResponse (key: string, value: unknown): string | Buffer | undefined {
+    try {
+      return this.o.codec.encode(value)
+    } catch (err) {
+      this.counters.storeErrors++
+      this.unstorable.warn(this.logger, { err, ...logKey(key), ...log }, '@scaleout/cache: response not cached')
+      return undefined
+    }
+  }
+
+  /**
+   * Stores a route response (encodeResponse's) as of `now`: the time its admission was counted from
+   * (see admit). False when it was not written: declined, or overtaken by a later write of the key. A
+   * Redis failure once it was sent is true: it may be in Redis, and must stay counted.
+   */
+  async storePrepared (key: string, encoded: string | Buffer, prepared: Prepared, now: number): Promise<boolean> {
     const tokens = await prepared.tokens
     if (this.clearedSince(prepared.clears) || this.tokensMissing(key, tokens)) return false
     return this.announced(key, await this.store_(key, UNDECODED, encoded, prepared.settings, tokens, now, undefined, prepared.epoch)) !== 'overtaken'

@@ -113,15 +113,13 @@ function hooks (cache: SharedCache, r: NormalizedRoute, scope: string): { preHan
     const stored: Stored = typeof payload === 'string' ? { b: payload, e: etag, h: headers } : { b: payload.toString('base64'), x: 1, e: etag, h: headers }
     // One instant for the count and the entry: the entry leaves Redis when it stops being counted.
     const now = Date.now()
-    const admission = await cache.admit(scope, key, now + r.ttlMs, r.maxEntries)
+    // Encoded first: one too large to store is never counted (see encodeResponse).
+    const encoded = cache.encodeResponse(key, stored)
+    const admission = encoded === undefined ? undefined : await cache.admit(scope, key, now + r.ttlMs, r.maxEntries)
     if (admission !== undefined) {
-      const written = await cache.storePrepared(key, stored, prepared, now).catch((err: unknown) => {
-        request.log.warn({ err, plugin: PLUGIN }, '@scaleout/cache: response not cached')
-        return false
-      })
-      // Counted for nothing otherwise: responses that are never stored (too large, say) would use
+      // Counted for nothing otherwise: responses that are never stored (declined, say) would use
       // up the route's bound, and then nothing would be cached.
-      if (!written) await cache.unadmit(admission)
+      if (!await cache.storePrepared(key, encoded as string | Buffer, prepared, now)) await cache.unadmit(admission)
     }
     if (matches(request.headers['if-none-match'], etag)) {
       reply.code(304)

@@ -97,7 +97,7 @@ export interface CacheStats {
   redisErrors: number
   /** Redis calls skipped because the breaker was open. */
   skipped: number
-  /** Values `wrap` could not store (too large, not encodable); the value was still returned. */
+  /** Values `wrap` computed, and route responses, that were returned but not stored (too large, not encodable, overtaken: see the README). */
   storeErrors: number
   /** Entries in Redis or L1, and values `wrap` computed, that could not be decoded (garbage, another codec): treated as misses. */
   decodeErrors: number
