@@ -25,7 +25,7 @@ export async function healthPlugin (fastify: FastifyInstance, options: HealthOpt
   fastify.decorate('health', createApi(runner, state, drainer, identity))
   bindInstance(fastify, settings, identity)
   registerRoutes(fastify, settings, state, identity)
-  sweepIdleConnections(fastify)
+  sweepIdleConnections(fastify, () => state.draining)
 
   fastify.addHook('onReady', async () => {
     // Fastify always fills in pluginTimeout (10 s unless given), though its type allows undefined.

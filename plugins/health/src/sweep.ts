@@ -17,13 +17,19 @@ const SWEEP_MS = 50
  * the method. Node's own field for that (what it sets at maxRequestsPerSocket) says close without
  * ending the connection after this response: answers to requests pipelined behind it, Fastify's
  * 503s included, are still sent, and the sweep ends the connection then.
+ *
+ * The same holds from the start of a drain (`draining()`), not only from the close: a connection
+ * still idle when the close begins is closed by Node at once, and a request its client sends at
+ * that instant meets a reset. Keep-alive clients that never see readiness (a load balancer's pool,
+ * a client behind an L4 Service address) would otherwise keep using, and keep idle, connections
+ * to this instance all through drainDelay; told to close, they retire each one they use.
  */
-export function sweepIdleConnections (fastify: FastifyInstance): void {
+export function sweepIdleConnections (fastify: FastifyInstance, draining: () => boolean): void {
   let timer: NodeJS.Timeout | undefined
   let closing = false
   fastify.addHook('onSend', (_request, reply, payload, done) => {
     // An HTTP/2 response has no connection header: the property means nothing to it.
-    if (closing) (reply.raw as { maxRequestsOnConnectionReached?: boolean }).maxRequestsOnConnectionReached = true
+    if (closing || draining()) (reply.raw as { maxRequestsOnConnectionReached?: boolean }).maxRequestsOnConnectionReached = true
     done(null, payload)
   })
   fastify.addHook('preClose', (done) => {
