@@ -4,7 +4,7 @@ import Fastify from 'fastify'
 import pg from 'pg'
 import { coreErrors } from '@scaleout/core'
 import postgres, {
-  errors, DbClosedError, DbNotConfiguredError, DbOpenTransactionError, DbWriteInReadError, DbOutcomeUnknownError, DbReadOnlyError, DbRolledBackError,
+  errors, DbClosedError, DbUnsupportedDriverError, DbNotConfiguredError, DbOpenTransactionError, DbWriteInReadError, DbOutcomeUnknownError, DbReadOnlyError, DbRolledBackError,
   DbSessionSequenceError, DbSessionStateError, DbTimeoutError, DbTransactionDoneError, DbUnavailableError, InvalidOptionError
 } from '@scaleout/postgres'
 import { appFor, logSink } from '../helpers/fixtures.js'
@@ -378,10 +378,10 @@ t.test('every error the plugin throws is in `errors`, keyed by its code, with th
   }
   const named = [
     DbNotConfiguredError, DbUnavailableError, DbTimeoutError, DbOutcomeUnknownError, DbReadOnlyError,
-    DbSessionStateError, DbSessionSequenceError, DbOpenTransactionError, DbWriteInReadError, DbTransactionDoneError, DbRolledBackError, DbClosedError, InvalidOptionError
+    DbSessionStateError, DbSessionSequenceError, DbOpenTransactionError, DbWriteInReadError, DbTransactionDoneError, DbRolledBackError, DbClosedError, DbUnsupportedDriverError, InvalidOptionError
   ]
   for (const Err of named) t.equal(errors[new Err('a', 1).code], Err)
   for (const [code, Err] of Object.entries(coreErrors)) t.equal(errors[code as keyof typeof errors], Err, code)
-  t.equal(Object.keys(errors).length, Object.keys(coreErrors).length + 12)
+  t.equal(Object.keys(errors).length, Object.keys(coreErrors).length + 13)
   t.ok(Object.isFrozen(errors))
 })

@@ -101,6 +101,16 @@ export const DbClosedError = createError(
   503
 )
 
+/**
+ * The pg (node-postgres) installed lacks a member of its Query that reads rely on to run read-only
+ * (see read-only.ts): refused at registration rather than sending reads that might not be.
+ */
+export const DbUnsupportedDriverError = createError(
+  'SCALEOUT_ERR_DB_UNSUPPORTED_DRIVER',
+  'The installed pg (node-postgres) has no Query.prototype.%s, which @scaleout/postgres needs to run reads read-only: install the pg version its package.json names',
+  500
+)
+
 /** Every error the plugin can throw, keyed by code, the core ones (such as SCALEOUT_ERR_INVALID_OPTION) included. */
 export const errors = Object.freeze({
   ...coreErrors,
@@ -115,5 +125,6 @@ export const errors = Object.freeze({
   SCALEOUT_ERR_DB_WRITE_IN_READ: DbWriteInReadError,
   SCALEOUT_ERR_DB_TRANSACTION_DONE: DbTransactionDoneError,
   SCALEOUT_ERR_DB_ROLLED_BACK: DbRolledBackError,
-  SCALEOUT_ERR_DB_CLOSED: DbClosedError
+  SCALEOUT_ERR_DB_CLOSED: DbClosedError,
+  SCALEOUT_ERR_DB_UNSUPPORTED_DRIVER: DbUnsupportedDriverError
 })

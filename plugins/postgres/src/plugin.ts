@@ -5,6 +5,7 @@ import { Cluster } from './cluster.js'
 import { serialize } from './cookie.js'
 import { normalize } from './options.js'
 import { read, write } from './queries.js'
+import { checkDriver } from './read-only.js'
 import { Sampler } from './sampler.js'
 import { RequestScope, ROUTE_HEADER, TOKEN_HEADER } from './scope.js'
 import { stats } from './stats.js'
@@ -18,6 +19,7 @@ interface Carrier { [kScope]: RequestScope | null }
 
 export async function postgresPlugin (fastify: FastifyInstance, options: PostgresOptions): Promise<void> {
   const settings = normalize(options)
+  checkDriver()
   const cluster = new Cluster(settings, fastify.log)
   const sampler = new Sampler(cluster)
   fastify.addHook('onClose', async () => {

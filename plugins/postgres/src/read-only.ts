@@ -1,4 +1,5 @@
 import pg from 'pg'
+import { DbUnsupportedDriverError } from './errors.js'
 
 // A read that lands on the primary (no replica in rotation, a token ahead of them, a retry, none
 // configured) runs in a read-only transaction, as it would on a replica. Otherwise a statement that
@@ -35,6 +36,17 @@ interface QueryInternals {
 type QueryClass = new (config: pg.QueryConfig | string, values: unknown[] | undefined, callback: (err: Error | null, result: unknown) => void) => QueryInternals
 
 const Query = pg.Query as unknown as QueryClass
+
+// pg's Query members the subclass below overrides or calls: they are not pg's documented API, and
+// a pg whose Query lacked one would send reads that are not read-only, or garble their results.
+const USED = ['requiresPreparation', 'prepare', 'submit', 'handleRowDescription', 'handleDataRow', 'handleCommandComplete'] as const
+
+/** Throws SCALEOUT_ERR_DB_UNSUPPORTED_DRIVER, at registration, when the installed pg lacks one of them. */
+export function checkDriver (): void {
+  const proto = Query.prototype as unknown as Record<string, unknown>
+  const missing = USED.find((name) => typeof proto[name] !== 'function')
+  if (missing !== undefined) throw new DbUnsupportedDriverError(missing)
+}
 
 /** pg's Query with set_config('transaction_read_only', 'on', true) sent ahead of it. */
 export class ReadOnlyQuery extends Query {
