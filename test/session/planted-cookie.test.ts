@@ -54,3 +54,28 @@ t.test('a garbage cookie of the session\'s name sent ahead of the real one does 
   t.same(none.json(), { value: null })
   t.match(none.headers['set-cookie'], /^sessionId=;/)
 })
+
+// The first that verifies wins, so without the prefix a cookie that verifies, planted ahead of the
+// user's, is the session: an attacker's own, signed when they logged in (a login CSRF). A browser
+// takes a __Host- cookie only from the host itself, so with the prefix a planted cookie can only
+// have the bare name, which the plugin does not read.
+t.test('a planted cookie that verifies is the session without the __Host- prefix, and ignored with it', async (t) => {
+  const server = await redisFor(t)
+
+  const plain = await build(t, { redis: server.url, cookie: { secure: false } })
+  const victim = cookieOf(await plain.inject({ method: 'POST', url: '/login', payload: { userId: 'victim' } })) as string
+  const attacker = cookieOf(await plain.inject({ method: 'POST', url: '/login', payload: { userId: 'attacker' } })) as string
+  const taken = await plain.inject({ url: '/get/userId', headers: { cookie: `${attacker}; ${victim}` } })
+  t.same(taken.json(), { value: 'attacker' }, 'no prefix: the planted session is served')
+
+  const https = { 'x-forwarded-proto': 'https' }
+  const prefixed = await build(t, { redis: server.url }, { trustProxy: true })
+  const hostVictim = cookieOf(await prefixed.inject({ method: 'POST', url: '/login', headers: https, payload: { userId: 'victim' } })) as string
+  const hostAttacker = cookieOf(await prefixed.inject({ method: 'POST', url: '/login', headers: https, payload: { userId: 'attacker' } })) as string
+  t.match(hostVictim, /^__Host-sessionId=/)
+  // What a sibling subdomain can set: the attacker's signed value under the bare name.
+  const planted = `sessionId=${valueOf(hostAttacker)}`
+  const kept = await prefixed.inject({ url: '/get/userId', headers: { ...https, cookie: `${planted}; ${hostVictim}` } })
+  t.same(kept.json(), { value: 'victim' }, 'with the prefix: the user\'s own session')
+  t.equal(kept.headers['set-cookie'], undefined)
+})
