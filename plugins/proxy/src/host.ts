@@ -1,4 +1,4 @@
-import { invalid, parseIpv4, parseIpv6 } from '@scaleout/core'
+import { formatIpv6, invalid, parseIpv4, parseIpv6 } from '@scaleout/core'
 import { PLUGIN } from './errors.js'
 
 // A forwarded host ends up in redirects, absolute links and cookie domains, so it must be a plain
@@ -23,8 +23,11 @@ export function parseAuthority (value: string): Authority | null {
   let port: string | undefined
   if (value.charCodeAt(0) === 91) {
     const close = value.indexOf(']')
-    if (close < 0 || parseIpv6(value, 1, close) === null) return null
-    name = value.slice(0, close + 1)
+    const groups = close < 0 ? null : parseIpv6(value, 1, close)
+    if (groups === null) return null
+    // One spelling per address, the one browsers send (WHATWG's serialisation: RFC 5952's
+    // compression, lower case, mapped IPv4 in hex), so [2001:DB8:0::1] matches [2001:db8::1].
+    name = `[${formatIpv6(groups)}]`
     if (close + 1 < value.length) {
       if (value.charCodeAt(close + 1) !== 58) return null
       port = value.slice(close + 2)
@@ -63,12 +66,13 @@ export function compileAllowedHosts (value: unknown): HostCheck {
   for (const item of value) {
     const wildcard = typeof item === 'string' && item.startsWith('*.')
     const bare = typeof item === 'string' ? (wildcard ? item.slice(2) : item) : ''
-    const name = hostName(bare)
+    const authority = parseAuthority(bare)
     // A host name, not an authority: "example.com:443" would never match the name it is compared with.
-    // A trailing dot is allowed: "example.com." names the host that "example.com" does.
-    if (name === null || name !== bare.toLowerCase().replace(/\.$/, '')) throw invalid(PLUGIN, 'allowedHosts', `${EXPECTED}; got ${JSON.stringify(item)}`)
-    if (wildcard) suffixes.push('.' + name)
-    else exact.add(name)
+    // A trailing dot is allowed ("example.com." names the host that "example.com" does), and any
+    // spelling of an IPv6 literal.
+    if (authority === null || authority.port !== undefined) throw invalid(PLUGIN, 'allowedHosts', `${EXPECTED}; got ${JSON.stringify(item)}`)
+    if (wildcard) suffixes.push('.' + authority.name)
+    else exact.add(authority.name)
   }
   return (name) => exact.has(name) || suffixes.some((suffix) => name.endsWith(suffix))
 }
