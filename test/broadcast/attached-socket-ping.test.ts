@@ -4,36 +4,12 @@ import fastifyWebsocket from '@fastify/websocket'
 import WebSocket from 'ws'
 import broadcast, { type AttachOptions, type WebSocketRouteOptions } from '@scaleout/broadcast'
 import { appFor, redisFor, waitUntil } from '../helpers/index.js'
+import { PingClient } from './helpers.js'
 
 // A socket of the app's own route, passed to attach(), was never pinged: a client that vanished
 // without closing stayed attached, counted and held (its channels subscribed) until the kernel gave
 // up on its link, and a quiet one was cut by a proxy's idle timeout. attach() now pings it as the
 // websocket() route pings its own (pingInterval, 30 s by default).
-
-/** A ws client that counts the pings it sees; `autoPong: false` makes one that never answers. */
-class PingClient {
-  readonly ws: WebSocket
-  pings = 0
-  readonly closed: Promise<number>
-
-  constructor (url: string, options: { autoPong?: boolean } = {}) {
-    this.ws = new WebSocket(url, options)
-    this.ws.on('ping', () => { this.pings++ })
-    this.closed = new Promise((resolve) => this.ws.once('close', (code: number) => resolve(code)))
-  }
-
-  async opened (): Promise<this> {
-    await new Promise<void>((resolve, reject) => {
-      this.ws.once('open', () => resolve())
-      this.ws.once('error', reject)
-    })
-    return this
-  }
-
-  async seen (pings: number): Promise<void> {
-    await waitUntil(`${pings} pings`, () => this.pings >= pings, 10_000, 5)
-  }
-}
 
 t.test('attach() pings the sockets of your own route', async (t) => {
   const server = await redisFor(t)

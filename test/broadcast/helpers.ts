@@ -122,3 +122,39 @@ export function collect (instance: Instance, channel: string): { seen: unknown[]
   const off = instance.app.broadcast.subscribe(channel, (message) => { seen.push(message) })
   return { seen, off, waitFor: async (count) => await waitUntil(`${count} messages on ${channel}`, () => seen.length >= count, 10_000, 10) }
 }
+
+/** A ws client that counts the pings it sees; `autoPong: false` makes one that never answers. */
+export class PingClient {
+  readonly ws: WebSocket
+  pings = 0
+  /** Payload bytes of every ping seen: the route's pings carry none. */
+  pingBytes = 0
+  readonly received: unknown[] = []
+  closeCode: number | undefined
+  readonly closed: Promise<number>
+
+  constructor (url: string, options: { autoPong?: boolean } = {}) {
+    this.ws = new WebSocket(url, options)
+    this.ws.on('ping', (data: Buffer) => {
+      this.pings++
+      this.pingBytes += data.length
+    })
+    this.ws.on('message', (data: Buffer) => this.received.push(JSON.parse(data.toString())))
+    this.closed = new Promise((resolve) => this.ws.once('close', (code: number) => {
+      this.closeCode = code
+      resolve(code)
+    }))
+  }
+
+  async opened (): Promise<this> {
+    await new Promise<void>((resolve, reject) => {
+      this.ws.once('open', () => resolve())
+      this.ws.once('error', reject)
+    })
+    return this
+  }
+
+  async seen (pings: number): Promise<void> {
+    await waitUntil(`${pings} pings`, () => this.pings >= pings, 10_000, 5)
+  }
+}

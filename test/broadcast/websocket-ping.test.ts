@@ -4,45 +4,10 @@ import fastifyWebsocket from '@fastify/websocket'
 import WebSocket from 'ws'
 import broadcast, { type WebSocketRouteOptions } from '@scaleout/broadcast'
 import { appFor, logSink, redisFor, waitUntil, type LogSink } from '../helpers/index.js'
+import { PingClient } from './helpers.js'
 
 // The websocket() route's ping heartbeat. Counted, not timed: the clients count the pings they
 // see, and every assertion is about what happened after some number of them.
-
-/** A ws client that counts the pings it sees; `autoPong: false` makes one that never answers. */
-class PingClient {
-  readonly ws: WebSocket
-  pings = 0
-  /** Payload bytes of every ping seen: the route's pings carry none. */
-  pingBytes = 0
-  readonly received: unknown[] = []
-  closeCode: number | undefined
-  readonly closed: Promise<number>
-
-  constructor (url: string, options: { autoPong?: boolean } = {}) {
-    this.ws = new WebSocket(url, options)
-    this.ws.on('ping', (data: Buffer) => {
-      this.pings++
-      this.pingBytes += data.length
-    })
-    this.ws.on('message', (data: Buffer) => this.received.push(JSON.parse(data.toString())))
-    this.closed = new Promise((resolve) => this.ws.once('close', (code: number) => {
-      this.closeCode = code
-      resolve(code)
-    }))
-  }
-
-  async opened (): Promise<this> {
-    await new Promise<void>((resolve, reject) => {
-      this.ws.once('open', () => resolve())
-      this.ws.once('error', reject)
-    })
-    return this
-  }
-
-  async seen (pings: number): Promise<void> {
-    await waitUntil(`${pings} pings`, () => this.pings >= pings, 10_000, 5)
-  }
-}
 
 interface Routes { [path: string]: Omit<WebSocketRouteOptions, 'channels'> & { channels?: WebSocketRouteOptions['channels'] } }
 
