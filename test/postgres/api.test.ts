@@ -239,6 +239,25 @@ t.test('regression: where standard_conforming_strings is off, a text whose BEGIN
   t.same((await server.query('SELECT body FROM notes WHERE id = 3')).rows, [{ body: 'committed' }], 'the next write commits')
 })
 
+t.test('regression: a table named begin read with the alias atomic no longer hides the BEGIN after it: the text is refused, not run to leave its connection in a transaction', async (t) => {
+  await server.query('CREATE TABLE IF NOT EXISTS "begin" (x int)')
+  t.teardown(async () => { await server.query('DROP TABLE "begin"') })
+  const sql = 'SELECT 1 FROM begin atomic; BEGIN; SELECT 1'
+  // What PostgreSQL makes of it: the table, then a BEGIN that stays open.
+  const raw = new pg.Client(server.url)
+  await raw.connect()
+  t.teardown(async () => { await raw.end() })
+  await raw.query(sql)
+  t.same((await raw.query('SELECT now() = statement_timestamp() AS outside')).rows, [{ outside: false }], 'run, the text leaves its connection inside a transaction')
+  await raw.query('ROLLBACK')
+
+  const app = await build(t, { primary: server.url, poolSize: 1, sampleInterval: '1h' })
+  await t.rejects(app.db.write.query(sql), { code: 'SCALEOUT_ERR_DB_OPEN_TRANSACTION' })
+  await t.rejects(app.db.read.query(sql), { code: 'SCALEOUT_ERR_DB_OPEN_TRANSACTION' })
+  await app.db.write.query("INSERT INTO notes (id, body) VALUES (4, 'committed')")
+  t.same((await server.query('SELECT body FROM notes WHERE id = 4')).rows, [{ body: 'committed' }], 'the next write on the pool\'s one connection commits')
+})
+
 t.test('a primary that refuses connections answers a coded 503, not the driver text', async (t) => {
   const port = await freePort()
   const app = await build(t, { primary: `postgres://postgres:x@127.0.0.1:${port}/postgres`, timeout: 500 })

@@ -211,6 +211,39 @@ t.test('regression: the END of a BEGIN ATOMIC function body does not count as en
   t.equal(leavesTransactionOpen(`${body}; BEGIN`), true, 'a BEGIN after the body counts')
 })
 
+t.test('regression: only the BEGIN ATOMIC of a CREATE FUNCTION or CREATE PROCEDURE opens a body: a table named begin with the alias atomic does not hide the BEGIN after it', async (t) => {
+  // PostgreSQL runs `SELECT 1 FROM begin atomic` (table "begin", alias atomic), then the BEGIN: the connection was left inside it.
+  t.equal(leavesTransactionOpen('SELECT 1 FROM begin atomic; BEGIN; SELECT 1'), true)
+  t.equal(leavesTransactionOpen('CREATE VIEW v AS SELECT 1 FROM begin atomic; BEGIN; SELECT 1; END'), false, 'its END is the transaction\'s')
+  t.equal(leavesTransactionOpen('CREATE VIEW v AS SELECT 1 FROM begin atomic; BEGIN'), true)
+  t.equal(leavesTransactionOpen('CREATE FUNCTION f() RETURNS int LANGUAGE sql RETURN (SELECT x FROM begin atomic); BEGIN; SELECT 1; END'), false, 'in parentheses it opens no body')
+  t.equal(leavesTransactionOpen('CREATE FUNCTION f() RETURNS int LANGUAGE sql RETURN (SELECT x FROM begin atomic); BEGIN'), true)
+  t.equal(leavesTransactionOpen('BEGIN; create or replace procedure p() language sql begin atomic select 1; select 2; end'), true, 'a procedure\'s body as a function\'s')
+  t.equal(leavesTransactionOpen('BEGIN; CREATE FUNCTION "f"(a int) RETURNS TABLE (b int) LANGUAGE sql BEGIN ATOMIC SELECT a; END; COMMIT'), false)
+})
+
+t.test('regression: a SQL-standard function body that calls currval() or lastval() is not a call, so creating the function is not refused', async (t) => {
+  const bodies = [
+    "CREATE FUNCTION f() RETURNS bigint LANGUAGE sql BEGIN ATOMIC SELECT currval('s'); END",
+    'CREATE OR REPLACE FUNCTION f() RETURNS bigint LANGUAGE sql BEGIN ATOMIC SELECT 1; SELECT lastval(); END',
+    "create procedure p() language sql begin atomic select currval('s'); end",
+    "CREATE FUNCTION f() RETURNS bigint LANGUAGE sql RETURN currval('s')",
+    "CREATE FUNCTION f() RETURNS bigint LANGUAGE sql BEGIN ATOMIC SELECT currval('s'); END; SELECT 1",
+    "BEGIN; CREATE FUNCTION f() RETURNS bigint LANGUAGE sql BEGIN ATOMIC SELECT currval('s'); END; COMMIT"
+  ]
+  for (const sql of bodies) t.doesNotThrow(() => { refuseSessionSequence(sql) }, sql)
+  // What runs around the body is still read: a call after its END, or outside a CREATE FUNCTION.
+  const calls = [
+    'CREATE FUNCTION f() RETURNS bigint LANGUAGE sql BEGIN ATOMIC SELECT 1; END; SELECT lastval()',
+    'CREATE FUNCTION f() RETURNS bigint LANGUAGE sql RETURN 1; SELECT lastval()',
+    'CREATE FUNCTION f() RETURNS bigint LANGUAGE sql BEGIN ATOMIC END; SELECT lastval()',
+    'SELECT 1 FROM begin atomic; SELECT lastval(); END',
+    'CREATE VIEW v AS SELECT 1 FROM begin atomic; SELECT lastval(); END',
+    "CREATE FUNCTION f() RETURNS int LANGUAGE sql RETURN (SELECT x FROM begin atomic); SELECT currval('s'); END"
+  ]
+  for (const sql of calls) t.throws(() => { refuseSessionSequence(sql) }, { code: 'SCALEOUT_ERR_DB_SESSION_SEQUENCE' }, sql)
+})
+
 t.test('regression: a text that opens a transaction only where standard_conforming_strings is off (a backslash escaping a quote) is read as leaving it open', async (t) => {
   // With it on, the BEGIN is inside the string; with it off (a role default), `\'` ends nothing and BEGIN runs.
   t.equal(leavesTransactionOpen("SELECT '\\''; BEGIN; --'"), true)

@@ -82,6 +82,23 @@ for (const [mode, options] of MODES) {
     t.same(allowed.rows, [{ a: 'lastval()', b: ' currval( ' }])
   })
 
+  t.test(`${mode}, regression: a function whose SQL-standard body calls currval() or lastval() is created, not refused; a call after its body still is`, async (t) => {
+    const app = await instance(t, options())
+    const atomic = "CREATE OR REPLACE FUNCTION seq_atomic() RETURNS bigint LANGUAGE sql BEGIN ATOMIC SELECT lastval() + 0 * currval('seq_notes_id_seq'); END"
+    await app.db.write.query(atomic)
+    const res = await app.inject({ method: 'POST', url: '/run', payload: { sql: "CREATE OR REPLACE FUNCTION seq_return() RETURNS bigint LANGUAGE sql RETURN currval('seq_notes_id_seq')" } })
+    t.equal(res.statusCode, 200, 'through request.db.write')
+    const ids = await app.db.transaction(async (tx) => {
+      const { rows } = await tx.query<{ id: number }>("INSERT INTO seq_notes (body) VALUES ('atomic') RETURNING id::int")
+      const called = await tx.query<{ a: number, r: number }>('SELECT seq_atomic()::int AS a, seq_return()::int AS r')
+      return [rows[0]?.id, called.rows[0]?.a, called.rows[0]?.r]
+    })
+    t.same(ids, [ids[0], ids[0], ids[0]], 'the functions read the transaction\'s own id')
+    await t.rejects(app.db.write.query('CREATE OR REPLACE FUNCTION seq_after() RETURNS int LANGUAGE sql BEGIN ATOMIC SELECT 1; END; SELECT lastval()'), { code: 'SCALEOUT_ERR_DB_SESSION_SEQUENCE' })
+    const { rows } = await app.db.write.query("SELECT count(*)::int AS n FROM pg_proc WHERE proname = 'seq_after'")
+    t.same(rows, [{ n: 0 }], 'the refused text was not sent')
+  })
+
   t.test(`${mode}, inside transaction() currval() and lastval() run, and each of two interleaved transactions reads its own id`, async (t) => {
     const app = await instance(t, options())
     let bInserted!: () => void

@@ -1,5 +1,5 @@
 import { DbOpenTransactionError } from './errors.js'
-import { blank } from './sql-text.js'
+import { blank, statements } from './sql-text.js'
 import type { Statement } from './types.js'
 
 // query() borrows a connection for one statement text and gives it back. A text that opens a
@@ -15,23 +15,16 @@ const ENDS = /^(?:commit|end|abort|rollback|prepare\s+transaction)\b/i
 const ENDS_NOTHING = /^(?:rollback\s+(?:to|prepared)|commit\s+prepared)\b/i
 // COMMIT AND CHAIN and ROLLBACK AND CHAIN start the next transaction at once.
 const CHAIN = /\band\s+chain\b/i
-// A SQL-standard function body (CREATE FUNCTION ... BEGIN ATOMIC ...; ...; END) holds `;`s, and its
-// last word is END: read as a statement, that END closed a transaction the text's BEGIN left open.
-const ATOMIC = /\bbegin\s+atomic\b/i
-const EMPTY_ATOMIC = /\bbegin\s+atomic\s+end\s*$/i
-const BODY_END = /^end\b/i
 
 /** Whether the statements of a blanked text, run in order, end inside a transaction; null if none opens one. */
 function endsOpen (text: string): boolean | null {
   let open = false
   let opened = false
-  let body = false
-  for (const statement of text.split(';')) {
+  // A SQL-standard function body (CREATE FUNCTION ... BEGIN ATOMIC ...; ...; END) holds `;`s, and its
+  // last word is END: statements() keeps it inside its CREATE, where that END closes nothing.
+  for (const statement of statements(text)) {
     const start = statement.trimStart()
-    // Inside a BEGIN ATOMIC body every part is the function's, up to the END that closes it.
-    if (body) body = !BODY_END.test(start)
-    else if (ATOMIC.test(start)) body = !EMPTY_ATOMIC.test(start)
-    else if (OPENS.test(start)) open = opened = true
+    if (OPENS.test(start)) open = opened = true
     else if (ENDS.test(start) && !ENDS_NOTHING.test(start)) open = CHAIN.test(start)
   }
   return opened ? open : null

@@ -1,5 +1,5 @@
 import { DbSessionSequenceError } from './errors.js'
-import { blank } from './sql-text.js'
+import { blank, statements } from './sql-text.js'
 import type { Statement } from './types.js'
 
 // currval() and lastval() answer with what the last nextval() of the server session that runs them
@@ -16,12 +16,20 @@ const MAY_CALL = /currval|lastval|u&/i
 // before it ends a schema name (`pg_catalog.lastval`).
 const CALL = /(?<![A-Za-z0-9_$\u0080-\uffff])(currval|lastval)\s*\(/i
 
+/**
+ * The first call in a blanked text. A SQL-standard function body (BEGIN ATOMIC ... END, RETURN
+ * ...) is not read: creating the function calls nothing, as with a body in a string.
+ */
+function calls (text: string): RegExpExecArray | null {
+  return CALL.exec(statements(text).join(';'))
+}
+
 /** Throws SCALEOUT_ERR_DB_SESSION_SEQUENCE for a statement outside a transaction that calls currval() or lastval(). */
 export function refuseSessionSequence (statement: Statement): void {
   const text = typeof statement === 'string' ? statement : statement.text
   if (typeof text !== 'string' || !MAY_CALL.test(text)) return
   // Where standard_conforming_strings is off a backslash escapes a quote in every string: the text
   // is read both ways, as the PgBouncer guard reads it.
-  const call = CALL.exec(blank(text)) ?? (text.includes('\\') ? CALL.exec(blank(text, true)) : null)
+  const call = calls(blank(text)) ?? (text.includes('\\') ? calls(blank(text, true)) : null)
   if (call !== null) throw new DbSessionSequenceError(`${(call[1] as string).toLowerCase()}()`)
 }

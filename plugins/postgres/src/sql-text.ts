@@ -111,3 +111,61 @@ export function blank (sql: string, backslashQuotes = false): string {
   }
   return out
 }
+
+// A function or procedure with a SQL-standard body: `BEGIN ATOMIC ...; ...; END` or `RETURN expr`,
+// after its signature and options. Nothing in the body runs when the routine is created.
+const CREATE_ROUTINE = /^\s*create\s+(?:or\s+replace\s+)?(?:function|procedure)\b/i
+const NOT_WORD = '(?<![A-Za-z0-9_$\\u0080-\\uffff])'
+const END_WORD = '(?![A-Za-z0-9_$\\u0080-\\uffff])'
+const BODY_START = new RegExp(`${NOT_WORD}(?:(begin\\s+atomic)|return)${END_WORD}`, 'iy')
+const BODY_END = /^\s*end\b/i
+
+/**
+ * Where the body of the CREATE FUNCTION or CREATE PROCEDURE statement `part` (blanked) starts, and
+ * whether it is BEGIN ATOMIC; null when the statement is not one or has no such body. Only a
+ * BEGIN ATOMIC or RETURN outside parentheses counts: elsewhere (`RETURN (SELECT x FROM begin
+ * atomic)`) the words are a table and its alias, and the statement ends at its `;`.
+ */
+function routineBody (part: string): { at: number, atomic: boolean } | null {
+  const head = CREATE_ROUTINE.exec(part)
+  if (head === null) return null
+  let depth = 0
+  for (let i = head[0].length; i < part.length; i++) {
+    const c = part[i]
+    if (c === '(') depth++
+    else if (c === ')') depth--
+    else if (depth === 0) {
+      BODY_START.lastIndex = i
+      const start = BODY_START.exec(part)
+      if (start !== null) return { at: i, atomic: start[1] !== undefined }
+    }
+  }
+  return null
+}
+
+/**
+ * The statements of a blanked text, as PostgreSQL splits them: at `;`, except that a BEGIN ATOMIC
+ * body's `;`s are its own and its END closes it. Each SQL-standard routine body (from its BEGIN
+ * ATOMIC or RETURN to its statement's end) is replaced by ` x `: creating the routine runs none of
+ * it. A BEGIN ATOMIC is read as a body only where one can stand, in a CREATE FUNCTION or CREATE
+ * PROCEDURE outside parentheses: `SELECT 1 FROM begin atomic; BEGIN` is two statements.
+ */
+export function statements (text: string): string[] {
+  const parts = text.split(';')
+  const out: string[] = []
+  for (let i = 0; i < parts.length; i++) {
+    const part = parts[i] as string
+    const body = routineBody(part)
+    if (body === null) {
+      out.push(part)
+      continue
+    }
+    out.push(`${part.slice(0, body.at)} x `)
+    // An empty body ends in its own part; else the body's statements run up to the part that is its END.
+    if (body.atomic && !BODY_END.test(part.slice(body.at).replace(/^begin\s+atomic/i, ''))) {
+      while (i + 1 < parts.length && !BODY_END.test(parts[i + 1] as string)) i++
+      i++
+    }
+  }
+  return out
+}
