@@ -6,7 +6,8 @@ import Fastify from 'fastify'
 import proxy from '@scaleout/proxy'
 import { readConfig } from '../examples/config.js'
 import { startHaproxy, startNginx } from './balancers.js'
-import { addressIn, HOST_LISTS, MODES, reportingApp, send, sendWithoutHost, type Seen } from '../test/proxy/injection-drill.js'
+import { addressIn, CLIENT, HOST_LISTS, MODES, reportingApp, send, sendWithoutHost, type Seen } from '../test/proxy/injection-drill.js'
+import { rawRequest } from '../test/proxy/raw-http.js'
 
 // The shipped edge (deploy/nginx.conf, deploy/haproxy.cfg, the Swarm stack) in front of an app
 // with @scaleout/proxy: what a client can and cannot choose through it.
@@ -35,6 +36,37 @@ for (const balancer of ['nginx', 'haproxy'] as const) {
     const bare = await sendWithoutHost(lb.port, '/x-forwarded-for')
     t.equal(bare.status, 200, 'HTTP/1.0 without Host: answered by the app')
     t.same(JSON.parse(bare.body), { ip: addressIn('x-forwarded-for'), protocol: 'http', host: '', stop: 'untrusted' })
+  })
+}
+
+// An absolute-form request names its host twice: in the request line, which the balancer routes by
+// (RFC 9112 §3.2.2), and in Host. Before, deploy/nginx.conf sent the Host line on, so the app
+// answered for `Host: evil.example` while nginx had chosen its server by shop.example.com (a server
+// block added to fence a name off was passed by). HAProxy sends the request line's host itself, and
+// refuses a Host that names another.
+for (const balancer of ['nginx', 'haproxy'] as const) {
+  t.test(`the shipped ${balancer} config: an absolute-form request gives the app the request line's host, never the Host line's`, async (t) => {
+    const app = await reportingApp({ allowedHosts: ['shop.example.com', 'evil.example'] })
+    t.teardown(async () => await app.close())
+    await app.listen({ host: '127.0.0.1', port: 0 })
+    const port = (app.server.address() as { port: number }).port
+    const lb = balancer === 'nginx' ? await startNginx([port, port, port]) : await startHaproxy([port, port, port])
+    t.teardown(lb.stop)
+    const refused = { status: 400 }
+    const cases: Array<{ method?: string, target: string, host: string, nginx: object, haproxy: object }> = [
+      { target: 'http://shop.example.com/MODE', host: 'shop.example.com', nginx: { status: 200, host: 'shop.example.com' }, haproxy: { status: 200, host: 'shop.example.com' } },
+      { target: 'http://shop.example.com/MODE', host: 'evil.example', nginx: { status: 200, host: 'shop.example.com' }, haproxy: refused },
+      { method: 'GET   ', target: 'HTTP://Shop.Example.com:8443/MODE', host: 'evil.example', nginx: { status: 200, host: 'shop.example.com:8443' }, haproxy: refused },
+      { target: 'http://shop.example.com/MODE', host: 'a",for="198.51.100.23', nginx: { status: 200, host: 'shop.example.com' }, haproxy: refused }
+    ]
+    for (const c of cases) {
+      for (const mode of MODES) {
+        const answer = await rawRequest({ host: '127.0.0.1', port: lb.port, localAddress: CLIENT, method: c.method, path: c.target.replace('MODE', mode), hostLine: false, headers: [['Host', c.host]] })
+        const seen = answer.status === 200 ? JSON.parse(answer.body) as Seen : undefined
+        t.same(seen === undefined ? { status: answer.status } : { status: answer.status, host: seen.host }, c[balancer], `${JSON.stringify((c.method ?? 'GET ') + c.target)}, Host: ${c.host} (${mode})`)
+        if (seen !== undefined) t.same([seen.ip, seen.protocol], [addressIn(mode), 'http'])
+      }
+    }
   })
 }
 

@@ -6,9 +6,10 @@ export interface RawResponse { status: number, body: string }
  * One HTTP/1.1 request written byte for byte (repeated header lines, tabs, odd values intact), from
  * a chosen local address so the server sees that socket peer.
  */
-export async function rawRequest (options: { host: string, port: number, localAddress: string, path: string, headers: Array<[string, string]>, hostLine?: boolean, version?: '1.0' | '1.1' }): Promise<RawResponse> {
-  // hostLine: false sends only the Host lines given in `headers`.
-  const head = [`GET ${options.path} HTTP/${options.version ?? '1.1'}`, ...(options.hostLine === false ? [] : ['Host: differential.test']), ...options.headers.map(([name, value]) => `${name}: ${value}`), 'Connection: close', '', '']
+export async function rawRequest (options: { host: string, port: number, localAddress: string, path: string, headers: Array<[string, string]>, hostLine?: boolean, version?: '1.0' | '1.1', method?: string }): Promise<RawResponse> {
+  // hostLine: false sends only the Host lines given in `headers`; method is written as given, with
+  // the space(s) after it (default 'GET ').
+  const head = [`${options.method ?? 'GET '}${options.path} HTTP/${options.version ?? '1.1'}`, ...(options.hostLine === false ? [] : ['Host: differential.test']), ...options.headers.map(([name, value]) => `${name}: ${value}`), 'Connection: close', '', '']
   return await new Promise((resolve, reject) => {
     const socket = connect({ host: options.host, port: options.port, localAddress: options.localAddress })
     const chunks: Buffer[] = []

@@ -3,7 +3,7 @@ import { readFileSync } from 'node:fs'
 import { join } from 'node:path'
 import { startHaproxy } from '../helpers/haproxy.js'
 import { startNginx } from '../helpers/nginx.js'
-import { addressIn, ATTEMPTS, HOST_LISTS, MODES, reportingApp, send, sendWithoutHost, type Seen } from './injection-drill.js'
+import { addressIn, ATTEMPTS, CLIENT, HOST_LISTS, MODES, reportingApp, send, sendWithoutHost, type Seen } from './injection-drill.js'
 import { rawRequest } from './raw-http.js'
 
 // The README's proxy blocks, exactly as printed, in real nginx and HAProxy in front of an app that
@@ -128,7 +128,7 @@ for (const balancer of ['nginx', 'haproxy', 'health-nginx'] as const) {
 // Before, the block copied Host into X-Forwarded-Host and the app took its last comma piece: nginx
 // chose the server by the whole Host (`x,admin.example` is no server_name), the app answered as
 // admin.example, which an operator had fenced off in a server block of its own.
-t.test('the README\'s nginx block beside a fenced-off server: a comma in Host does not get the app to answer as it', async (t) => {
+t.test('the README\'s nginx block beside a fenced-off server: neither a comma in Host nor a host in the request line gets the app to answer as it', async (t) => {
   const app = await reportingApp({ allowedHosts: ['shop.example', 'admin.example'] })
   t.teardown(async () => await app.close())
   await app.listen({ host: '127.0.0.1', port: 0 })
@@ -145,4 +145,38 @@ t.test('the README\'s nginx block beside a fenced-off server: a comma in Host do
   const smuggled = await send(nginx.port, '/x-forwarded-for', { what: 'smuggled', host: 'x,admin.example', headers: [], expectedHost: '' })
   t.equal(smuggled.status, 200)
   t.equal((JSON.parse(smuggled.body) as Seen).host, '')
+  // Before, the block sent $http_host on: for an absolute-form request (`GET http://x/ HTTP/1.1`)
+  // nginx chose the server by the request line's host (RFC 9112 §3.2.2: it wins over Host) and
+  // passed the Host line on, so `Host: admin.example` reached the app through the edge. One space
+  // or several between method and target: nginx accepts both.
+  for (const target of ['http://shop.example/x-forwarded-for', 'HTTP://Shop.Example:8443/x-forwarded-for']) {
+    for (const method of ['GET ', 'GET   ']) {
+      const absolute = await rawRequest({ host: '127.0.0.1', port: nginx.port, localAddress: CLIENT, method, path: target, hostLine: false, headers: [['Host', 'admin.example']] })
+      t.same([absolute.status, (JSON.parse(absolute.body) as Seen).host], [200, target.startsWith('HTTP') ? 'shop.example:8443' : 'shop.example'], `${JSON.stringify(method + target)} with Host: admin.example answers as the request line's host`)
+    }
+  }
+  const fenced = await rawRequest({ host: '127.0.0.1', port: nginx.port, localAddress: CLIENT, path: 'http://admin.example/x-forwarded-for', hostLine: false, headers: [['Host', 'shop.example']] })
+  t.equal(fenced.status, 403, 'the request line\'s admin.example is fenced off whatever the Host says')
 })
+
+// An absolute-form request names its host twice, in the request line and in Host. The proxy routes
+// by the request line's (RFC 9112 §3.2.2); the app must see that one or none. Before, the nginx
+// block sent $http_host on, so the app saw the Host line's.
+for (const balancer of ['nginx', 'haproxy'] as const) {
+  t.test(`the README's ${balancer} block: an absolute-form request gives the app the request line's host, never the Host line's`, async (t) => {
+    const app = await reportingApp()
+    t.teardown(async () => await app.close())
+    await app.listen({ host: '127.0.0.1', port: 0 })
+    const appPort = (app.server.address() as { port: number }).port
+    const front = await startFront(balancer, appPort)
+    t.teardown(front.stop)
+    const absolute = async (target: string, host: string): Promise<{ status: number, host?: string }> => {
+      const answer = await rawRequest({ host: '127.0.0.1', port: front.port, localAddress: CLIENT, path: target, hostLine: false, headers: [['Host', host]] })
+      return answer.status === 200 ? { status: 200, host: (JSON.parse(answer.body) as Seen).host } : { status: answer.status }
+    }
+    t.same(await absolute('http://shop.example.com/x-forwarded-for', 'shop.example.com'), { status: 200, host: 'shop.example.com' }, 'the same host twice')
+    // nginx sends the request line's host on; HAProxy refuses the request.
+    t.same(await absolute('http://shop.example.com:8443/x-forwarded-for', 'evil.example'), balancer === 'nginx' ? { status: 200, host: 'shop.example.com:8443' } : { status: 400 }, 'another host in Host')
+    t.same(await absolute('http://shop.example.com/x-forwarded-for', 'a",for="198.51.100.23'), balancer === 'nginx' ? { status: 200, host: 'shop.example.com' } : { status: 400 }, 'an injection in Host')
+  })
+}
