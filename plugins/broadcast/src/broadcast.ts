@@ -37,6 +37,13 @@ type Counters = Omit<BroadcastStats, 'channels' | 'listeners' | 'sockets'>
  */
 const REJECTED_LOG_INTERVAL_MS = 60_000
 
+/**
+ * The same for publishes Redis did not take: while it is down, a service publishing a thousand
+ * messages a second (or a WebSocket client whose every frame makes onMessage publish) would write
+ * a thousand warnings a second. stats().remoteFailures counts each, and each result carries its error.
+ */
+const REMOTE_FAILURE_LOG_INTERVAL_MS = 60_000
+
 /** attach()'s options, also accepted (and passed on) by websocket(). */
 export const ATTACH_KNOWN = ['maxBufferedBytes', 'maxChannels', 'pingInterval'] as const
 
@@ -77,6 +84,7 @@ export class Broadcaster {
   private readonly settings: Settings
   private readonly log: FastifyBaseLogger
   private readonly rejectedLog = new LogThrottle(REJECTED_LOG_INTERVAL_MS)
+  private readonly remoteFailureLog = new LogThrottle(REMOTE_FAILURE_LOG_INTERVAL_MS)
   private readonly counters: Counters = {
     published: 0, remoteFailures: 0, received: 0, echoes: 0, duplicates: 0, rejected: 0, slowDropped: 0, unresponsiveDropped: 0, forcedReconnects: 0
   }
@@ -175,7 +183,7 @@ export class Broadcaster {
       return { id: meta.id, delivered: local.reached, remote: true, receivers, error: null }
     } catch (err) {
       this.counters.remoteFailures++
-      this.log.warn({ err, plugin: PLUGIN, channel }, `${PLUGIN}: publish reached local subscribers only`)
+      this.remoteFailureLog.warn(this.log, { err, plugin: PLUGIN, channel }, `${PLUGIN}: publish reached local subscribers only`)
       return { id: meta.id, delivered: local.reached, remote: false, receivers: null, error: err as Error }
     }
   }
