@@ -14,6 +14,9 @@ import { WriteOrder } from './write-order.js'
 
 const log = { plugin: '@scaleout/cache' }
 
+/** What a read throws for an entry it cannot read, as opposed to a Redis failure. */
+const UNREADABLE = new Set<unknown>(['SCALEOUT_ERR_CACHE_CORRUPT_ENTRY', 'SCALEOUT_ERR_DECODE', 'SCALEOUT_ERR_VALUE_TOO_LARGE'])
+
 /**
  * In place of a decoded value for store_: L1 keeps the encoded one, to decode on its first hit
  * (see fromL1). set() and route responses pass it: decoding there, not on every write, keeps a
@@ -56,6 +59,8 @@ export class SharedCache {
   private readonly writes = new WriteOrder()
   /** Route responses too large (or otherwise not encodable) to store: see encodeResponse. */
   private readonly unstorable = new LogThrottle(60_000)
+  /** Entries that cannot be read: see unreadable. */
+  private readonly unreadables = new LogThrottle(60_000)
   /** The settings of calls without options, shared so a hit allocates nothing. */
   private readonly defaults: Settings
 
@@ -98,7 +103,7 @@ export class SharedCache {
       entry.value = this.decode(entry.encoded as string | Buffer)
     } catch (err) {
       (this.l1 as L1).delete(key)
-      this.unreadable(err)
+      this.unreadable(key, err)
       return undefined
     }
     entry.encoded = undefined
@@ -110,9 +115,14 @@ export class SharedCache {
     return this.o.codec.decode(typeof encoded === 'string' ? Buffer.from(encoded) : encoded)
   }
 
-  private unreadable (err: unknown): void {
+  /**
+   * An entry that cannot be read (garbage, another codec, larger than maxBytes): a miss, counted,
+   * and logged at most once a minute. Whoever can write to Redis can plant one under a hot key,
+   * and a warning per read would be theirs to multiply.
+   */
+  private unreadable (key: string, err: unknown): void {
     this.counters.decodeErrors++
-    this.logger.warn({ err, ...log }, '@scaleout/cache: unreadable entry treated as a miss')
+    this.unreadables.warn(this.logger, { err, ...logKey(key), ...log }, '@scaleout/cache: unreadable entry treated as a miss')
   }
 
   /** Reads Redis (a failure is a miss) and keeps what it found in L1. */
@@ -123,8 +133,8 @@ export class SharedCache {
     try {
       entry = await this.store.read(key)
     } catch (err) {
-      if ((err as { code?: unknown }).code === 'SCALEOUT_ERR_CACHE_CORRUPT_ENTRY' || (err as { code?: unknown }).code === 'SCALEOUT_ERR_DECODE') {
-        this.unreadable(err)
+      if (UNREADABLE.has((err as { code?: unknown }).code)) {
+        this.unreadable(key, err)
       } else {
         this.logger.debug({ err, ...log }, '@scaleout/cache: Redis read failed; treated as a miss')
       }

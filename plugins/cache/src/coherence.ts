@@ -3,7 +3,7 @@ import { luaScript, safeJsonParse } from '@scaleout/core'
 import type { Counters } from './counters.js'
 import type { L1 } from './l1.js'
 import { APP, isRouteId, keyOfId, ROUTE } from './key-space.js'
-import { checkKey, MAX_TAGS } from './options.js'
+import { isKey, MAX_TAGS } from './options.js'
 import { ReadsInFlight, type Read } from './reads.js'
 import { Waiters } from './waiters.js'
 
@@ -105,15 +105,7 @@ const MAX_ITEMS = MAX_TAGS
 
 function strings (value: unknown): boolean {
   if (value === undefined) return true
-  if (!Array.isArray(value) || value.length > MAX_ITEMS) return false
-  for (const v of value) {
-    try {
-      checkKey('key', v)
-    } catch {
-      return false
-    }
-  }
-  return true
+  return Array.isArray(value) && value.length <= MAX_ITEMS && value.every(isKey)
 }
 
 /** Accepts only the messages this plugin sends; anything else on the channel is ignored. */

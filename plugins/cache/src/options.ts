@@ -3,7 +3,7 @@ import { InvalidCallOptionError, InvalidKeyError } from './errors.js'
 import type { RouteCacheOptions, SetOptions } from './types.js'
 
 export const PLUGIN = '@scaleout/cache'
-const MAX_KEY = 1024
+export const MAX_KEY = 1024
 // A century: far past any timer's range, and expiry times stay exact integers.
 const MAX_TTL_MS = 100 * 365 * 86_400_000
 const HOUR_MS = 3_600_000
@@ -100,8 +100,13 @@ export function normalize (options: unknown): Normalized {
 // A lone surrogate reaches Redis (and a digest) as U+FFFD: two different keys or tags would share
 // one entry or one token, while L1 and the messages keep them apart.
 export function checkKey (what: string, value: unknown): string {
-  if (typeof value !== 'string' || value.length === 0 || value.length > MAX_KEY || hasLoneSurrogate(value)) throw new InvalidKeyError(what, MAX_KEY)
+  if (!isKey(value)) throw new InvalidKeyError(what, MAX_KEY)
   return value
+}
+
+/** Whether `value` is a key or tag a call may name (see checkKey). */
+export function isKey (value: unknown): value is string {
+  return typeof value === 'string' && value.length > 0 && value.length <= MAX_KEY && !hasLoneSurrogate(value)
 }
 
 /**

@@ -1,8 +1,9 @@
-import { luaScript, senderFor, type RedisClient, type ResolvedRedis, type Sender, type SizedCodec } from '@scaleout/core'
+import { luaScript, senderFor, ValueTooLargeError, type RedisClient, type ResolvedRedis, type Sender, type SizedCodec } from '@scaleout/core'
 import { GENERATION, GENERATION_BUMP_SCRIPT, GENERATION_READ_SCRIPT, type Generation } from './coherence.js'
 import { CorruptEntryError } from './errors.js'
 import type { Guard } from './guard.js'
 import { keyOfId } from './key-space.js'
+import { isKey, MAX_KEY, MAX_TAGS } from './options.js'
 import { entryBytes, type Entry } from './l1.js'
 
 // A tag's current token, created when missing. Its TTL only ever grows (GT), so it outlives every
@@ -62,6 +63,11 @@ export class Unannounced {
 }
 
 const NEWLINE = 10
+// A tag token: the writing instance's id, a dot and a sequence number (see SharedCache.token).
+const MAX_TOKEN = 64
+// The longest header a write makes: two times, then up to MAX_TAGS tags of MAX_KEY UTF-16 units
+// (6 bytes each at worst in JSON: a control character is written \u00XX) with their tokens.
+const MAX_HEADER = 64 + MAX_TAGS * (6 * MAX_KEY + MAX_TOKEN + 6)
 // The tags of every untagged entry read: one array, only ever read.
 const NO_TAGS: string[] = []
 
@@ -142,7 +148,11 @@ export class Store {
     // queue), so the guard adds no timer of its own.
     const raw = await this.guard.sent(() => this.send.getBuffer(entryKey))
     if (raw === null) return undefined
-    const end = raw.indexOf(NEWLINE)
+    // Bounded before anything is parsed or decoded: Redis is shared, and an entry planted there (or
+    // written with a larger maxBytes) must not cost a decode, nor a place in L1, past the limits
+    // every write keeps to, nor one GET per tag of a header no write could have made.
+    const end = raw.subarray(0, MAX_HEADER + 1).indexOf(NEWLINE)
+    if (end >= 0 && raw.length - end - 1 > this.codec.maxBytes) throw new ValueTooLargeError(raw.length - end - 1, this.codec.maxBytes)
     const header = parseHeader(entryKey, raw, end)
     const pairs = header[2]
     if (pairs === undefined) return { value: this.codec.decode(raw.subarray(end + 1)), encoded: undefined, expiresAt: header[0], staleUntil: header[1], tags: NO_TAGS, bytes: raw.length - end - 1 }
@@ -332,5 +342,6 @@ function isHeader (value: unknown): value is Header {
   if (!Array.isArray(value) || typeof value[0] !== 'number' || typeof value[1] !== 'number') return false
   if (value.length === 2) return true
   const pairs = value[2] as unknown
-  return value.length === 3 && Array.isArray(pairs) && pairs.length % 2 === 0 && pairs.length > 0 && pairs.every((p) => typeof p === 'string')
+  return value.length === 3 && Array.isArray(pairs) && pairs.length % 2 === 0 && pairs.length > 0 && pairs.length <= 2 * MAX_TAGS &&
+    pairs.every((p, i) => i % 2 === 0 ? isKey(p) : typeof p === 'string' && p.length > 0 && p.length <= MAX_TOKEN)
 }
