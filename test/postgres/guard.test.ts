@@ -94,7 +94,22 @@ const REFUSED: Array<[string, RegExp]> = [
   ["LOAD 'auto_explain'", /^LOAD of a library is refused .*: load it for every session with shared_preload_libraries or session_preload_libraries/],
   ["SELECT 1;\n  load '$libdir/plugins/x'", /^LOAD of a library/],
   ['SELECT setseed(0.5)', /^setseed\(\) is refused .*: seed nothing on a shared session/],
-  ['SELECT pg_catalog."setseed" (0.5), random()', /^setseed\(\)/]
+  ['SELECT pg_catalog."setseed" (0.5), random()', /^setseed\(\)/],
+  // A temporary replication slot lives as long as the session, held active (and holding WAL) by it.
+  ["SELECT * FROM pg_create_physical_replication_slot('s', true, true)", /^A temporary replication slot is refused .*: create a permanent slot \(temporary => false\) and drop it when done, or use a direct connection to the primary/],
+  ["SELECT pg_create_logical_replication_slot('s', 'test_decoding', temporary => true)", /^A temporary replication slot/],
+  ["SELECT pg_create_logical_replication_slot('s', 'test_decoding', TRUE, false)", /^A temporary replication slot/],
+  ["select PG_CATALOG.pg_create_physical_replication_slot(slot_name => 's', \"temporary\" := $1)", /^A temporary replication slot/],
+  ["SELECT pg_create_logical_replication_slot('s', 'test_decoding', f(1, false))", /^A temporary replication slot/],
+  // Copied without saying, a slot is as temporary as its source.
+  ["SELECT pg_copy_logical_replication_slot('a', 'b')", /^A temporary replication slot/],
+  ["SELECT pg_copy_physical_replication_slot('a', 'b', true)", /^A temporary replication slot/],
+  ["SELECT pg_copy_logical_replication_slot('a', 'b', temporary => 't')", /^A temporary replication slot/],
+  // A replication origin set up for the session, and a backup, belong to the session too.
+  ["SELECT pg_replication_origin_session_setup('o')", /^A replication origin set up for the session is refused .*: use a direct connection to the primary/],
+  ["SELECT pg_backup_start('b')", /^A backup started on the session \(pg_backup_start\(\), or pg_start_backup\(\) not exclusive\) is refused .*: take backups with pg_basebackup, or on a direct connection to the primary/],
+  ["SELECT pg_start_backup('b', true, false)", /^A backup started on the session/],
+  ["SELECT pg_start_backup(label => 'b', exclusive => $1)", /^A backup started on the session/]
 ]
 
 const ALLOWED = [
@@ -143,7 +158,16 @@ const ALLOWED = [
   'EXPLAIN SELECT 1',
   'EXPLAIN (ANALYZE) CREATE TEMP TABLE t ON COMMIT DROP AS SELECT 1',
   'SELECT explained FROM t',
-  "SELECT * FROM dblink('dbname=app', 'SELECT 1') AS t (a int)"
+  "SELECT * FROM dblink('dbname=app', 'SELECT 1') AS t (a int)",
+  "SELECT pg_create_physical_replication_slot('s')",
+  "SELECT pg_create_physical_replication_slot('s', true)",
+  "SELECT pg_create_logical_replication_slot('s', 'test_decoding', false)",
+  "SELECT pg_create_logical_replication_slot('s', 'test_decoding', twophase => true)",
+  "SELECT pg_create_logical_replication_slot('s', 'test_decoding', temporary => FALSE, twophase => true)",
+  "SELECT pg_copy_logical_replication_slot('a', 'b', false, 'pgoutput')",
+  "SELECT pg_drop_replication_slot('s'), pg_replication_origin_create('o')",
+  "SELECT pg_start_backup('b'), pg_start_backup('b', true, true)",
+  "SELECT 'pg_backup_start(1)', pg_backup_stop()"
 ]
 
 t.test('statements transaction pooling breaks are refused with a coded error naming the safe alternative', async (t) => {

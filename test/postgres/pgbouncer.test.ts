@@ -99,7 +99,7 @@ t.test('every refused statement gives its coded error, before anything is sent',
 // Client A's statement must leave nothing on the server connection that client B's next statement
 // gets (PgBouncer hands out the connection used last). Each text below hides session state from a
 // text-only reading, or makes it in a body.
-t.test('through PgBouncer, no statement leaves session state for another client: dollar-quote tags with non-ASCII letters or over 64 characters, identifiers with non-ASCII letters or a $ before $, backslashes with standard_conforming_strings off, DO blocks, SET local.x, EXPLAIN ANALYZE CREATE TEMP, dblink_connect(), LOAD, setseed(), a collation, operator or text search configuration in pg_temp, UPDATE pg_settings after WITH', async (t) => {
+t.test('through PgBouncer, no statement leaves session state for another client: dollar-quote tags with non-ASCII letters or over 64 characters, identifiers with non-ASCII letters or a $ before $, backslashes with standard_conforming_strings off, DO blocks, SET local.x, EXPLAIN ANALYZE CREATE TEMP, dblink_connect(), LOAD, setseed(), a collation, operator or text search configuration in pg_temp, UPDATE pg_settings after WITH, a temporary replication slot, a replication origin set up for the session, pg_backup_start()', async (t) => {
   const a = await instance(t)
   const b = new pg.Client({ connectionString: bouncer.primaryUrl })
   await b.connect()
@@ -107,6 +107,9 @@ t.test('through PgBouncer, no statement leaves session state for another client:
   const timeout = "SELECT current_setting('statement_timeout') AS s"
   const tag = `$${'t'.repeat(70)}$`
   await b.query('CREATE EXTENSION IF NOT EXISTS dblink')
+  await b.query("SELECT pg_replication_origin_create('leak_origin')")
+  // Stops a backup under way on the session that runs it: 'leaked' when there was one.
+  await b.query("CREATE FUNCTION backup_leaked() RETURNS text LANGUAGE plpgsql AS $$BEGIN PERFORM pg_backup_stop(false); RETURN 'leaked'; EXCEPTION WHEN object_not_in_prerequisite_state THEN RETURN '0'; END$$")
   // The first random() after setseed(0.25), read on a connection of the test's own.
   const direct = new pg.Client(cluster.primary.config)
   await direct.connect()
@@ -136,7 +139,12 @@ t.test('through PgBouncer, no statement leaves session state for another client:
     ['CREATE TEXT SEARCH CONFIGURATION pg_temp', async (run) => await run('CREATE TEXT SEARCH CONFIGURATION pg_temp.leak (COPY = simple)'), 'SELECT count(*)::text AS s FROM pg_ts_config WHERE cfgnamespace = pg_my_temp_schema()'],
     // A loaded library defines its parameters on the session; a seed makes its next random() known.
     ['LOAD', async (run) => await run("LOAD 'auto_explain'"), "SELECT coalesce(current_setting('auto_explain.log_min_duration', true), '0') AS s"],
-    ['setseed()', async (run) => await run('SELECT setseed(0.25)'), `SELECT CASE WHEN random() = ${seeded} THEN 'leaked' ELSE '0' END AS s`]
+    ['setseed()', async (run) => await run('SELECT setseed(0.25)'), `SELECT CASE WHEN random() = ${seeded} THEN 'leaked' ELSE '0' END AS s`],
+    // A temporary slot stays, active and holding WAL, as long as the server connection; an origin
+    // set up for the session tags the next client's commits; a backup is the session's to stop.
+    ['temporary replication slot', async (run) => await run("SELECT pg_create_physical_replication_slot('leak_slot', true, true)"), "SELECT count(*)::text AS s FROM pg_replication_slots WHERE slot_name = 'leak_slot'"],
+    ['replication origin for the session', async (run) => await run("SELECT pg_replication_origin_session_setup('leak_origin')"), "SELECT CASE WHEN pg_replication_origin_session_is_setup() THEN 'leaked' ELSE '0' END AS s"],
+    ['pg_backup_start()', async (run) => await run("SELECT pg_backup_start('leak')"), 'SELECT backup_leaked() AS s']
   ]
   for (const [name, attack, probe] of attacks) {
     const refused = await attack(async (sql) => await a.db.write.query(sql)).then(() => null, (err: { code?: string }) => err.code)

@@ -5,9 +5,10 @@ import { blank } from './sql-text.js'
 // Behind PgBouncer in transaction mode consecutive statements may run on different server
 // connections, so anything that leaves state on the session (a LISTEN, a session SET, a
 // session-level advisory lock, a PREPAREd statement, a temporary table, a cursor WITH HOLD, a
-// LOADed library, a random seed) would silently leak to another client or be lost. Such statements
-// are refused before they are sent, with the alternative that works. Only the text is read: a
-// function that does any of this inside its body is not seen.
+// LOADed library, a random seed, a temporary replication slot, a replication origin, a backup)
+// would silently leak to another client or be lost. Such statements are refused before they are
+// sent, with the alternative that works. Only the text is read: a function that does any of this
+// inside its body is not seen.
 
 interface Rule {
   readonly what: string
@@ -27,6 +28,11 @@ const DBLINK: Rule = { what: 'A dblink connection kept open by dblink_connect()'
 // that makes every later random() of whichever client the session serves next predictable.
 const LOAD: Rule = { what: 'LOAD of a library', instead: 'load it for every session with shared_preload_libraries or session_preload_libraries (postgresql.conf or ALTER ROLE ... SET)' }
 const SEED: Rule = { what: 'setseed()', instead: 'seed nothing on a shared session: generate reproducible values in the application, or use gen_random_uuid() for unpredictable ones' }
+// A temporary slot is held active by the session that made it, and keeps WAL from being recycled, until
+// that session ends: behind PgBouncer, as long as the server connection.
+const TEMP_SLOT: Rule = { what: 'A temporary replication slot', instead: 'create a permanent slot (temporary => false) and drop it when done, or use a direct connection to the primary (not through PgBouncer)' }
+const ORIGIN: Rule = { what: 'A replication origin set up for the session', instead: 'use a direct connection to the primary (not through PgBouncer)' }
+const BACKUP: Rule = { what: 'A backup started on the session (pg_backup_start(), or pg_start_backup() not exclusive)', instead: 'take backups with pg_basebackup, or on a direct connection to the primary (not through PgBouncer)' }
 const NAMED: Rule = { what: 'A named prepared statement', instead: 'drop `name` from the query config (PgBouncer tracks named statements only from 1.21 on)' }
 
 const STATEMENT_START: Array<[RegExp, Rule]> = [
@@ -51,6 +57,21 @@ const SETSEED = /\bsetseed\s*\(/i
 // same, and nothing else spells these words in this order.
 const UPDATE_SETTINGS = /\bupdate\s+(?:only\s+)?(?:pg_catalog\s*\.\s*)?pg_settings\b/i
 const SET_CONFIG = /\bset_config\s*\(/gi
+const ORIGIN_SETUP = /\bpg_replication_origin_session_setup\s*\(/i
+const BACKUP_START = /\bpg_backup_start\s*\(/i
+
+/**
+ * Calls whose session state hangs on one argument: its position, its name, and the literal that
+ * makes the call harmless. An argument left out takes the function's default: `harmless` when that
+ * default is harmless, else null (a copied slot is as temporary as its source).
+ */
+interface ArgumentRule { readonly call: RegExp, readonly position: number, readonly name: string, readonly harmless: string, readonly omitted: boolean, readonly rule: Rule }
+const ARGUMENT_RULES: ArgumentRule[] = [
+  { call: /\bpg_create_(?:physical|logical)_replication_slot\s*\(/gi, position: 2, name: 'temporary', harmless: 'false', omitted: true, rule: TEMP_SLOT },
+  { call: /\bpg_copy_(?:physical|logical)_replication_slot\s*\(/gi, position: 2, name: 'temporary', harmless: 'false', omitted: false, rule: TEMP_SLOT },
+  // Before PostgreSQL 15, an exclusive backup (the default) is the server's, not the session's.
+  { call: /\bpg_start_backup\s*\(/gi, position: 2, name: 'exclusive', harmless: 'true', omitted: true, rule: BACKUP }
+]
 // A temporary table, view or sequence lives as long as the session, unless dropped at commit.
 const TEMP_CREATE = /^create\s+(?:or\s+replace\s+)?(?:global\s+|local\s+)?(?:temp|temporary)\b/i
 // So does anything created in the session's own schema, pg_temp, of whatever kind (a collation, an
@@ -63,24 +84,51 @@ const TEMP_TABLE = /^create\s+(?:global\s+|local\s+)?(?:(?:temp|temporary|unlogg
 const TEMP_INTO = /\binto\s+(?:(?:temp|temporary)\b|(?:(?:unlogged\s+)?table\s+)?pg_temp\w*\s*\.)/i
 const ON_COMMIT_DROP = /\bon\s+commit\s+drop\b/i
 
+/** The arguments of the call whose `(` ends at `from` in `text` (blanked), as written. */
+function argumentsAt (text: string, from: number): string[] {
+  const args: string[] = ['']
+  let depth = 0
+  for (let i = from; i < text.length; i++) {
+    const c = text[i] as string
+    if (c === '(') depth++
+    if (c === ')' && depth-- === 0) break
+    if (c === ',' && depth === 0) args.push('')
+    else args[args.length - 1] += c
+  }
+  return args
+}
+
 /**
  * Whether some set_config() call in `text` (blanked) may set for the session: only a third argument
  * that is the literal `true` makes it local to the transaction. Each call is judged on its own.
  */
 function setsForSession (text: string): boolean {
   for (const call of text.matchAll(SET_CONFIG)) {
-    const args: string[] = ['']
-    let depth = 0
-    for (let i = (call.index as number) + call[0].length; i < text.length; i++) {
-      const c = text[i] as string
-      if (c === '(') depth++
-      if (c === ')' && depth-- === 0) break
-      if (c === ',' && depth === 0) args.push('')
-      else args[args.length - 1] += c
-    }
+    const args = argumentsAt(text, (call.index as number) + call[0].length)
     if (args.length !== 3 || (args[2] as string).trim().toLowerCase() !== 'true') return true
   }
   return false
+}
+
+const NAMED_ARGUMENT = /^\s*([A-Za-z_][A-Za-z0-9_$]*)\s*(?:=>|:=)([\s\S]*)$/
+
+/**
+ * The rule of the first call in `text` (blanked) whose argument may leave session state: passed
+ * by position or by name (`temporary => true`), it is harmless only as the bare literal; left out,
+ * as its default says. An expression or a parameter may be anything, and is refused.
+ */
+function argumentState (text: string): Rule | null {
+  for (const { call: pattern, position, name, harmless, omitted, rule } of ARGUMENT_RULES) {
+    for (const call of text.matchAll(pattern)) {
+      let value: string | undefined
+      argumentsAt(text, (call.index as number) + call[0].length).forEach((arg, i) => {
+        const named = NAMED_ARGUMENT.exec(arg)
+        if (named === null ? i === position : (named[1] as string).toLowerCase() === name) value = named === null ? arg : named[2]
+      })
+      if (value === undefined ? !omitted : value.trim().toLowerCase() !== harmless) return rule
+    }
+  }
+  return null
 }
 
 function check (sql: string): Rule | null {
@@ -94,6 +142,10 @@ function checkText (text: string): Rule | null {
   if (DBLINK_CONNECT.test(text)) return DBLINK
   if (SETSEED.test(text)) return SEED
   if (UPDATE_SETTINGS.test(text)) return SET
+  if (ORIGIN_SETUP.test(text)) return ORIGIN
+  if (BACKUP_START.test(text)) return BACKUP
+  const argument = argumentState(text)
+  if (argument !== null) return argument
   for (const statement of text.split(';')) {
     const start = statement.trimStart().replace(EXPLAIN, '')
     for (const [pattern, rule] of STATEMENT_START) if (pattern.test(start)) return rule
