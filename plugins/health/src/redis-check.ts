@@ -1,6 +1,7 @@
 import { performance } from 'node:perf_hooks'
-import { toRedisError, type RedisClient } from '@scaleout/core'
+import { invalid, isRedisClient, toRedisError, type RedisClient } from '@scaleout/core'
 import type { Cluster, Redis } from 'ioredis'
+import { checkSettings, PLUGIN } from './options.js'
 import type { CheckDefinition, CheckObservation, CheckOptions } from './types.js'
 
 // `owner` is the client the core watches for connection errors (for a Cluster, the Cluster, not the
@@ -36,8 +37,13 @@ async function pingMasters (cluster: Cluster): Promise<CheckObservation[]> {
  * A ready-made check that PINGs Redis and reports the round trip in ms (`redis:responseTime`).
  * Given a Cluster it PINGs every master and reports one observation per node, so one unreachable
  * shard fails the check. The client stays yours: the check never connects or quits it.
+ * Both arguments are checked here: a URL given for the client (the `redis` option's form) would
+ * otherwise make a check that fails on every run, and options that are not an object, or a misspelt
+ * one, would be dropped without a word.
  */
 export function redisCheck (client: RedisClient, options: CheckOptions = {}): CheckDefinition {
+  if (!isRedisClient(client)) throw invalid(PLUGIN, 'redisCheck() client', 'an ioredis Redis or Cluster client (a URL goes in the plugin\'s redis option)')
+  checkSettings('redisCheck() options', options)
   return {
     ...options,
     check: async () => client.isCluster ? await pingMasters(client as Cluster) : [await ping(client as Redis, client)]
