@@ -1,6 +1,6 @@
 import Fastify from 'fastify'
 import { describe, expect, test } from 'tstyche'
-import proxy, { errors, proxy as named, trustProxy, PRESETS, DecoratorConflictError, type ForwardedInfo, type ProxyOptions } from '@scaleout/proxy'
+import proxy, { errors, proxy as named, trustProxy, PRESETS, DecoratorConflictError, UnsafeFastifyError, type ForwardedInfo, type ProxyOptions } from '@scaleout/proxy'
 
 const app = Fastify()
 
@@ -53,10 +53,12 @@ describe('@scaleout/proxy errors', () => {
   test('errors carry their code as a literal type', () => {
     expect(new DecoratorConflictError().code).type.toBe<'SCALEOUT_ERR_PROXY_CONFLICT'>()
     expect(new DecoratorConflictError().statusCode).type.toBe<500>()
+    expect(new UnsafeFastifyError().code).type.toBe<'SCALEOUT_ERR_PROXY_UNSAFE_FASTIFY'>()
   })
 
   test('the errors object holds the plugin\'s class and the core ones by code, read-only', () => {
     expect(errors.SCALEOUT_ERR_PROXY_CONFLICT).type.toBe<typeof DecoratorConflictError>()
+    expect(errors.SCALEOUT_ERR_PROXY_UNSAFE_FASTIFY).type.toBe<typeof UnsafeFastifyError>()
     expect(new errors.SCALEOUT_ERR_INVALID_OPTION().code).type.toBe<'SCALEOUT_ERR_INVALID_OPTION'>()
     expect(errors).type.not.toHaveProperty('SCALEOUT_ERR_HEALTH_DUPLICATE_CHECK')
     expect(errors.SCALEOUT_ERR_PROXY_CONFLICT = DecoratorConflictError).type.toRaiseError()

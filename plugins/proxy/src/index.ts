@@ -4,7 +4,7 @@ import { proxyPlugin } from './plugin.js'
 import type { ProxyOptions } from './types.js'
 
 export type * from './types.js'
-export { errors, DecoratorConflictError } from './errors.js'
+export { errors, DecoratorConflictError, UnsafeFastifyError } from './errors.js'
 export { PRESETS } from './trust.js'
 export { trustProxy } from './trust-proxy.js'
 
