@@ -13,8 +13,16 @@ const SHIPPED_INSTANCES = ['127.0.0.1:3001', '127.0.0.1:3002', '127.0.0.1:3003']
 /** The shipped config with its listen port and instance ports replaced. */
 export function fillPorts (config: string, front: number, instancePorts: number[]): string {
   if (instancePorts.length !== SHIPPED_INSTANCES.length) throw new Error(`the shipped configs list ${SHIPPED_INSTANCES.length} instances`)
+  // Every address swapped must be there, and no other one left: a shipped file whose ports changed
+  // would otherwise run with an address nobody swapped (another process's port on this machine).
+  for (const address of [SHIPPED_FRONT, ...SHIPPED_INSTANCES]) {
+    if (!config.includes(address)) throw new Error(`the shipped config no longer names ${address}`)
+  }
   let filled = config.split(SHIPPED_FRONT).join(`127.0.0.1:${front}`)
   SHIPPED_INSTANCES.forEach((address, i) => { filled = filled.split(address).join(`127.0.0.1:${instancePorts[i] as number}`) })
+  const ours = new Set([front, ...instancePorts].map((port) => `127.0.0.1:${port}`))
+  const other = (filled.match(/\b\d{1,3}(?:\.\d{1,3}){3}:\d+/g) ?? []).find((address) => !ours.has(address))
+  if (other !== undefined) throw new Error(`the shipped config names ${other}, which the tests do not swap`)
   return filled
 }
 
