@@ -71,6 +71,17 @@ export class FreezingProxy {
     return frozen
   }
 
+  /** Closes every connection open now, both ends (a reset link): calls on them fail at once. Returns how many. */
+  dropAll (): number {
+    const links = [...this.links]
+    for (const link of links) {
+      this.links.delete(link)
+      link.client.destroy()
+      link.upstream.destroy()
+    }
+    return links.length
+  }
+
   /**
    * Holds back Redis's replies on every command connection open now (not the subscribers'): the
    * commands still reach Redis and run, but their replies wait until `releaseReplies()`, the way a
