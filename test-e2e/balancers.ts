@@ -1,6 +1,6 @@
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process'
 import { once } from 'node:events'
-import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
+import { chmodSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { freePort, waitUntil } from '../test/helpers/index.js'
@@ -67,6 +67,9 @@ async function run (name: Balancer['name'], command: string, args: string[], por
 export async function startNginx (instancePorts: number[]): Promise<Balancer> {
   const port = await freePort()
   const dir = mkdtempSync(join(tmpdir(), 'scaleout-e2e-nginx-'))
+  // Run as root, nginx's workers run as nobody: they must reach the prefix (mkdtemp makes it 0700)
+  // to write request bodies over client_body_buffer_size into tmp/body (else 500).
+  chmodSync(dir, 0o755)
   mkdirSync(join(dir, 'tmp'))
   writeFileSync(join(dir, 'nginx.conf'), fillPorts(readFileSync(join(deploy, 'nginx.conf'), 'utf8'), port, instancePorts))
   return await run('nginx', '/usr/sbin/nginx', ['-p', dir, '-c', join(dir, 'nginx.conf'), '-e', 'stderr', '-g', 'daemon off;'], port, dir)

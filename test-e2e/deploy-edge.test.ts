@@ -1,5 +1,6 @@
 import t from 'tap'
 import { readFileSync } from 'node:fs'
+import { connect } from 'node:net'
 import { join } from 'node:path'
 import { parseAllDocuments } from 'yaml'
 import Fastify from 'fastify'
@@ -69,6 +70,65 @@ for (const balancer of ['nginx', 'haproxy'] as const) {
     }
   })
 }
+
+// Node refuses a request whose head is over 16 KiB (431) and closes the connection with the body
+// unread, which resets it. nginx accepted heads up to 32 KiB: such a request reached an instance,
+// and the reset (while nginx still sent the body, or before it read the 431) counted as that
+// instance failing (max_fails=1): nginx took it out for fail_timeout, so a client sending one such
+// POST per instance every 2 s had every other client answered 502. nginx now refuses such a head
+// itself (400), before any instance sees it.
+t.test('the shipped nginx config refuses a head too large for Node itself, so no instance is taken out by one', async (t) => {
+  const apps = await Promise.all([0, 1, 2].map(async () => await reportingApp()))
+  const ports: number[] = []
+  for (const app of apps) {
+    t.teardown(async () => await app.close())
+    await app.listen({ host: '127.0.0.1', port: 0 })
+    ports.push((app.server.address() as { port: number }).port)
+  }
+  const lb = await startNginx(ports)
+  t.teardown(lb.stop)
+  // 17 lines of 1000 bytes: within nginx's old limit, over Node's.
+  const padding = Array.from({ length: 17 }, (_, i) => `X-Pad-${i}: ${'a'.repeat(1000)}`)
+  const body = 'b'.repeat(1_000_000)
+  // The answer as far as it came (a refusing server may reset the connection while the body goes).
+  const oversized = async (method: string, withBody: boolean): Promise<{ status: number, body: string }> => await new Promise((resolve) => {
+    const head = [`${method} /x-forwarded-for HTTP/1.1`, 'Host: shop.example.com', `Content-Length: ${withBody ? body.length : 0}`, 'Connection: close', ...padding, '', ''].join('\r\n')
+    const socket = connect({ host: '127.0.0.1', port: lb.port, localAddress: CLIENT })
+    const chunks: Buffer[] = []
+    socket.on('data', (chunk: Buffer) => chunks.push(chunk))
+    socket.on('error', () => {})
+    socket.once('close', () => {
+      const text = Buffer.concat(chunks).toString('latin1')
+      resolve({ status: Number(text.slice(9, 12)), body: text.slice(text.indexOf('\r\n\r\n') + 4) })
+    })
+    socket.write(withBody ? head + body : head)
+  })
+  for (const method of ['GET', 'POST']) {
+    const answer = await oversized(method, false)
+    t.same([answer.status, /Request Header Or Cookie Too Large/.test(answer.body)], [400, true], `${method}: refused by nginx itself`)
+  }
+  // Every head nginx passes on is one Node takes: short lines pack nginx's buffers closest, so the
+  // largest head it passes, and the first it refuses, are found one 100-byte line at a time.
+  let lines = 100
+  let last = { status: 0, body: '' }
+  for (; lines < 200; lines++) {
+    const head: Array<[string, string]> = Array.from({ length: lines }, (_, i) => [`X-P${String(i).padStart(3, '0')}`, 'a'.repeat(90)])
+    const answer = await rawRequest({ host: '127.0.0.1', port: lb.port, localAddress: CLIENT, path: '/x-forwarded-for', headers: head })
+    if (answer.status !== 200) {
+      t.same([answer.status, /Request Header Or Cookie Too Large/.test(answer.body)], [400, true], `${lines} lines: refused by nginx itself`)
+      break
+    }
+    last = answer
+  }
+  t.ok(lines > 100 && lines < 200, `nginx passed up to ${lines - 1} lines of 100 bytes`)
+  t.same(JSON.parse(last.body), { ip: CLIENT, protocol: 'http', host: 'differential.test', stop: 'untrusted' }, 'and the app answered the largest')
+  // What took instances out: the same heads with a body Node leaves unread.
+  for (let i = 0; i < 6; i++) await oversized(i % 2 === 0 ? 'POST' : 'GET', true)
+  for (let i = 0; i < 3; i++) {
+    t.equal((await send(lb.port, '/x-forwarded-for', { what: 'plain', host: 'shop.example.com', headers: [], expectedHost: 'shop.example.com' })).status, 200, `an ordinary request ${i + 1} is served`)
+  }
+  t.notMatch(lb.output(), /upstream server temporarily disabled|no live upstreams/, 'no instance was taken out')
+})
 
 // Before, the stack trusted 10.0.0.0/8. Swarm's routing mesh rewrites every outside client's
 // source to an address of the ingress network (10.0.0.0/24 by default) and sets no forwarding
