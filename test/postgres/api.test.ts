@@ -5,7 +5,7 @@ import pg from 'pg'
 import { coreErrors } from '@scaleout/core'
 import postgres, {
   errors, DbClosedError, DbUnsupportedDriverError, DbNotConfiguredError, DbOpenTransactionError, DbWriteInReadError, DbOutcomeUnknownError, DbReadOnlyError, DbRolledBackError,
-  DbSessionSequenceError, DbSessionStateError, DbTimeoutError, DbTransactionDoneError, DbUnavailableError, InvalidOptionError
+  DbSessionSequenceError, DbSessionStateError, DbTimeoutError, DbTransactionControlError, DbTransactionDoneError, DbUnavailableError, InvalidOptionError
 } from '@scaleout/postgres'
 import { appFor, logSink } from '../helpers/fixtures.js'
 import { pgBinary, PostgresServer } from '../helpers/postgres.js'
@@ -397,10 +397,10 @@ t.test('every error the plugin throws is in `errors`, keyed by its code, with th
   }
   const named = [
     DbNotConfiguredError, DbUnavailableError, DbTimeoutError, DbOutcomeUnknownError, DbReadOnlyError,
-    DbSessionStateError, DbSessionSequenceError, DbOpenTransactionError, DbWriteInReadError, DbTransactionDoneError, DbRolledBackError, DbClosedError, DbUnsupportedDriverError, InvalidOptionError
+    DbSessionStateError, DbSessionSequenceError, DbOpenTransactionError, DbWriteInReadError, DbTransactionControlError, DbTransactionDoneError, DbRolledBackError, DbClosedError, DbUnsupportedDriverError, InvalidOptionError
   ]
   for (const Err of named) t.equal(errors[new Err('a', 1).code], Err)
   for (const [code, Err] of Object.entries(coreErrors)) t.equal(errors[code as keyof typeof errors], Err, code)
-  t.equal(Object.keys(errors).length, Object.keys(coreErrors).length + 13)
+  t.equal(Object.keys(errors).length, Object.keys(coreErrors).length + 14)
   t.ok(Object.isFrozen(errors))
 })

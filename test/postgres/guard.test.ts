@@ -1,5 +1,5 @@
 import t from 'tap'
-import { leavesTransactionOpen, opensTransaction } from '../../plugins/postgres/src/open-transaction.js'
+import { leavesTransactionOpen, opensTransaction, refuseTransactionControl } from '../../plugins/postgres/src/open-transaction.js'
 import { guard } from '../../plugins/postgres/src/pgbouncer.js'
 import { refuseSessionSequence } from '../../plugins/postgres/src/session-sequence.js'
 import { blank } from '../../plugins/postgres/src/sql-text.js'
@@ -319,4 +319,13 @@ t.test('currval() and lastval() outside a transaction are refused, named as Post
   ]
   for (const sql of allowed) t.doesNotThrow(() => { refuseSessionSequence(sql) }, sql)
   t.doesNotThrow(() => { refuseSessionSequence({ text: undefined } as never) })
+})
+
+t.test('statements that end the transaction are told apart inside transaction(): the words in data, a savepoint\'s and a function body\'s do not count', async (t) => {
+  for (const sql of ['COMMIT', 'end', 'SELECT 1; ROLLBACK', 'COMMIT AND CHAIN', "PREPARE TRANSACTION 'x'", "SELECT 'x\\' '; COMMIT; SELECT ''", { text: 'ABORT' }]) {
+    t.throws(() => { refuseTransactionControl(sql) }, { code: 'SCALEOUT_ERR_DB_TRANSACTION_CONTROL', statusCode: 500 }, JSON.stringify(sql))
+  }
+  for (const sql of ['SELECT 1', 'ROLLBACK TO SAVEPOINT a', 'RELEASE SAVEPOINT a', "SELECT 'commit'", 'SELECT 1 -- ROLLBACK', 'SELECT "end" FROM t', "COMMIT PREPARED 'x'", "ROLLBACK PREPARED 'x'", 'CREATE FUNCTION f() RETURNS int LANGUAGE sql BEGIN ATOMIC SELECT 1; END', "SELECT 'a\\b'", { text: undefined } as never]) {
+    t.doesNotThrow(() => { refuseTransactionControl(sql) }, JSON.stringify(sql))
+  }
 })

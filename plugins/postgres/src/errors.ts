@@ -80,6 +80,16 @@ export const DbOpenTransactionError = createError(
   500
 )
 
+/**
+ * A tx.query text inside transaction() ended the transaction (COMMIT, ROLLBACK, ...): what followed
+ * would run outside it, and a throw would roll none of it back. Refused before it ran.
+ */
+export const DbTransactionControlError = createError(
+  'SCALEOUT_ERR_DB_TRANSACTION_CONTROL',
+  'A statement that ends the transaction (COMMIT, ROLLBACK, END, ABORT, PREPARE TRANSACTION) is refused inside transaction(): the statements after it would run outside the transaction, each committed on its own (behind PgBouncer, on whichever server connection), and a throw would roll none of them back; return from the callback to commit, or throw to roll back',
+  500
+)
+
 /** A query or transaction handle was used after its transaction ended. */
 export const DbTransactionDoneError = createError(
   'SCALEOUT_ERR_DB_TRANSACTION_DONE',
@@ -123,6 +133,7 @@ export const errors = Object.freeze({
   SCALEOUT_ERR_DB_SESSION_SEQUENCE: DbSessionSequenceError,
   SCALEOUT_ERR_DB_OPEN_TRANSACTION: DbOpenTransactionError,
   SCALEOUT_ERR_DB_WRITE_IN_READ: DbWriteInReadError,
+  SCALEOUT_ERR_DB_TRANSACTION_CONTROL: DbTransactionControlError,
   SCALEOUT_ERR_DB_TRANSACTION_DONE: DbTransactionDoneError,
   SCALEOUT_ERR_DB_ROLLED_BACK: DbRolledBackError,
   SCALEOUT_ERR_DB_CLOSED: DbClosedError,

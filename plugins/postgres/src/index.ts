@@ -5,7 +5,7 @@ import type { PostgresOptions } from './types.js'
 export type * from './types.js'
 export {
   errors, DbNotConfiguredError, DbUnavailableError, DbTimeoutError, DbOutcomeUnknownError, DbReadOnlyError,
-  DbSessionStateError, DbSessionSequenceError, DbOpenTransactionError, DbWriteInReadError, DbTransactionDoneError, DbRolledBackError, DbClosedError, DbUnsupportedDriverError
+  DbSessionStateError, DbSessionSequenceError, DbOpenTransactionError, DbWriteInReadError, DbTransactionControlError, DbTransactionDoneError, DbRolledBackError, DbClosedError, DbUnsupportedDriverError
 } from './errors.js'
 export { InvalidOptionError } from '@scaleout/core'
 export { TOKEN_HEADER, ROUTE_HEADER } from './scope.js'

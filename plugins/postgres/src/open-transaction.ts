@@ -1,4 +1,4 @@
-import { DbOpenTransactionError } from './errors.js'
+import { DbOpenTransactionError, DbTransactionControlError } from './errors.js'
 import { blank, statements } from './sql-text.js'
 import type { Statement } from './types.js'
 
@@ -55,4 +55,26 @@ export function opensTransaction (statement: Statement): boolean {
 export function refuseOpenTransaction (statement: Statement): void {
   const text = typeof statement === 'string' ? statement : statement.text
   if (typeof text === 'string' && leavesTransactionOpen(text)) throw new DbOpenTransactionError()
+}
+
+/** Only texts with one of these words can end a transaction: the rest skip the scan. */
+const MAY_END = /\b(?:commit|end|abort|rollback|prepare)\b/i
+
+/** Whether some statement of a blanked text ends the transaction it runs in. */
+function endsSome (text: string): boolean {
+  return statements(text).some((statement) => {
+    const start = statement.trimStart()
+    return ENDS.test(start) && !ENDS_NOTHING.test(start)
+  })
+}
+
+/**
+ * Throws SCALEOUT_ERR_DB_TRANSACTION_CONTROL for a statement inside transaction() that ends the
+ * transaction: the statements after it would each commit on their own, and a throw in the callback
+ * would roll none of them back. Read both ways where a backslash may escape a quote.
+ */
+export function refuseTransactionControl (statement: Statement): void {
+  const text = typeof statement === 'string' ? statement : statement.text
+  if (typeof text !== 'string' || !MAY_END.test(text)) return
+  if (endsSome(blank(text)) || (text.includes('\\') && endsSome(blank(text, true)))) throw new DbTransactionControlError()
 }

@@ -2,6 +2,7 @@ import type pg from 'pg'
 import type { Cluster } from './cluster.js'
 import { DbClosedError, DbOutcomeUnknownError, DbRolledBackError, DbTimeoutError, DbTransactionDoneError } from './errors.js'
 import { acquire, isBroken, release, run } from './execute.js'
+import { refuseTransactionControl } from './open-transaction.js'
 import { check, type WriteContext } from './queries.js'
 import type { Queryable, Statement } from './types.js'
 import { MAX_LSN, positionOf, recordEnd } from './wal.js'
@@ -60,6 +61,7 @@ export async function transaction<T> (cluster: Cluster, fn: (tx: Queryable) => P
       query: async <R extends pg.QueryResultRow>(text: Statement, values?: unknown[]): Promise<pg.QueryResult<R>> => {
         if (done) throw new DbTransactionDoneError()
         check(cluster, text)
+        refuseTransactionControl(text)
         return await statement<R>(text, values)
       }
     }
