@@ -13,6 +13,8 @@ export const META_CREATED = 'm:c'
 export const META_DEADLINE = 'm:d'
 /** A regenerated session's forwarding record (see scripts.ts). */
 export const META_NEXT = 'm:n'
+/** In a session made by regenerate(): the part after its slot tag of the id it replaced (see scripts.ts). */
+export const META_PREVIOUS = 'm:p'
 
 /**
  * Fragments are padded to multiples of this many bytes; records that are not sessions are this

@@ -435,7 +435,7 @@ export class Store {
     const key = this.sessionKey(id)
     const { keys, flags } = this.indexArgs(key, change)
     const [[deadline, ...inline], alongside] = await this.alongside(this.change<[number, ...string[]]>(CREATE_SCRIPT, [key, oldId === undefined ? key : this.sessionKey(oldId), ...keys], [
-      oldId === undefined ? '0' : blind ? '2' : '1', ...flags, idle, this.settings.maxLifetime, id, oldId ?? '', this.forwardMs, this.inline ? '0' : '1', afterTag(id), this.settings.maxSessionsPerUser, ...sets
+      oldId === undefined ? '0' : blind ? '2' : '1', ...flags, idle, this.settings.maxLifetime, id, oldId ?? '', this.forwardMs, this.inline ? '0' : '1', afterTag(id), this.settings.maxSessionsPerUser, oldId === undefined ? '' : afterTag(oldId), ...sets
     ], oldId !== undefined || isLogin(change)), change, id, ([deadline]) => deadline > 0)
     if (change.add !== undefined) {
       // Refused (the old session was destroyed meanwhile): the entry added alongside leads nowhere.
@@ -477,9 +477,21 @@ export class Store {
     await this.call(this.send.script(PRUNE_SCRIPT, [this.indexKey(user)], [this.settings.maxLifetime, this.pendingMs, always.length, ...always, ...unlessRecent]))
   }
 
+  /**
+   * Ends a session, and what a regenerate() that raced this request made of it (see DESTROY in
+   * scripts.ts), whose index entry then goes in a call of its own. That call failing fails nothing:
+   * the logout has landed, and an entry that leads to no session is pruned by listFor and
+   * destroyAllFor, so it is logged.
+   */
   async destroy (id: string, user: string | undefined): Promise<void> {
     const key = this.sessionKey(id)
+    const rest = afterTag(id)
     const indexed = this.inline && user !== undefined
-    await this.change(DESTROY_SCRIPT, [key, indexed ? this.indexKey(user) : key], [id, indexed ? '1' : '0'], true)
+    const [next, owner] = await this.change<[string?, string?]>(DESTROY_SCRIPT, [key, indexed ? this.indexKey(user) : key], [id, indexed ? '1' : '0', key.slice(0, key.length - rest.length), rest, this.forwardMs], true)
+    if (next === undefined || owner === undefined || owner === '') return
+    const ended = slotTag(id) + next
+    await this.command('zrem', [this.indexKey(owner), ended]).catch((err: unknown) => {
+      this.log.warn({ err, session: digest(ended) }, '@scaleout/session: a session a logout ended could not leave its user index; listFor and destroyAllFor prune the entry')
+    })
   }
 }
