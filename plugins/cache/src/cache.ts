@@ -439,6 +439,15 @@ export class SharedCache {
       } catch {
         leased = undefined
       }
+      if (leased === true && waited) {
+        // Freed since the read that found nothing: the holder may have written its value and released
+        // the lease between that read and this try. Computing again would run fn twice.
+        const entry = await this.load(key)
+        if (entry !== undefined && entry.expiresAt > Date.now()) {
+          this.release(key, token)
+          return entry.value
+        }
+      }
       if (leased !== false) return await this.run(key, fn, s, leased === true ? token : undefined)
       if (!waited) this.counters.lockWaits++
       waited = true
