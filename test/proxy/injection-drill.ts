@@ -1,7 +1,7 @@
 import Fastify, { type FastifyInstance } from 'fastify'
 import proxy from '@scaleout/proxy'
 import health from '@scaleout/health'
-import { rawRequest } from './raw-http.js'
+import { rawRequest, type RawResponse } from './raw-http.js'
 
 // The attempts of issue 14 (items 2, 5, 10), sent through a real proxy to an app that trusts only
 // that proxy. Shared by the README-config test and the e2e drill on the shipped deploy/ configs.
@@ -91,4 +91,20 @@ export async function send (port: number, path: string, attempt: Attempt): Promi
 /** An HTTP/1.0 request without Host, as old health probes send it. */
 export async function sendWithoutHost (port: number, path: string): Promise<{ status: number, body: string }> {
   return await rawRequest({ host: '127.0.0.1', port, localAddress: CLIENT, path, hostLine: false, headers: [], version: '1.0' })
+}
+
+/**
+ * Request heads through a proxy on `port` with ever more 100-byte header lines (short lines pack a
+ * proxy's buffers closest), up to the first the proxy does not pass on: how many lines it passed,
+ * the app's answer to the largest, and the proxy's answer to the first it refused.
+ */
+export async function largestHead (port: number, path: string): Promise<{ lines: number, largest: RawResponse, refused: RawResponse }> {
+  let largest: RawResponse = { status: 0, body: '' }
+  for (let lines = 100; lines < 400; lines++) {
+    const headers: Array<[string, string]> = Array.from({ length: lines }, (_, i) => [`X-P${String(i).padStart(3, '0')}`, 'a'.repeat(90)])
+    const answer = await rawRequest({ host: '127.0.0.1', port, localAddress: CLIENT, path, headers })
+    if (answer.status !== 200) return { lines: lines - 1, largest, refused: answer }
+    largest = answer
+  }
+  throw new Error('the proxy passed on a head of 400 lines of 100 bytes')
 }

@@ -3,7 +3,7 @@ import { readFileSync } from 'node:fs'
 import { join } from 'node:path'
 import { startHaproxy } from '../helpers/haproxy.js'
 import { startNginx } from '../helpers/nginx.js'
-import { addressIn, ATTEMPTS, CLIENT, HOST_LISTS, MODES, reportingApp, send, sendWithoutHost, type Seen } from './injection-drill.js'
+import { addressIn, ATTEMPTS, CLIENT, HOST_LISTS, largestHead, MODES, reportingApp, send, sendWithoutHost, type Seen } from './injection-drill.js'
 import { rawRequest } from './raw-http.js'
 
 // The README's proxy blocks, exactly as printed, in real nginx and HAProxy in front of an app that
@@ -180,3 +180,19 @@ for (const balancer of ['nginx', 'haproxy'] as const) {
     t.same(await absolute('http://shop.example.com/x-forwarded-for', 'a",for="198.51.100.23'), balancer === 'nginx' ? { status: 200, host: 'shop.example.com' } : { status: 400 }, 'an injection in Host')
   })
 }
+
+// Node takes a request head of up to 16 KiB. Before, the nginx block passed heads of up to 32 KiB
+// (nginx's default): Node answered 431 and reset the connection, which nginx counts as the server
+// failing. The block refuses a larger head itself; the largest it passes, the app answers.
+t.test('the README\'s nginx block: every request head it passes on is one Node takes, and it refuses the rest itself', async (t) => {
+  const app = await reportingApp()
+  t.teardown(async () => await app.close())
+  await app.listen({ host: '127.0.0.1', port: 0 })
+  const front = await startFront('nginx', (app.server.address() as { port: number }).port)
+  t.teardown(front.stop)
+  const { lines, largest, refused } = await largestHead(front.port, '/x-forwarded-for')
+  t.same([refused.status, /Request Header Or Cookie Too Large/.test(refused.body)], [400, true], `${lines + 1} lines of 100 bytes: refused by nginx itself`)
+  t.same(JSON.parse(largest.body), { ip: CLIENT, protocol: 'http', host: 'differential.test', stop: 'untrusted' }, `${lines} lines: the app answered`)
+  const cookie = await rawRequest({ host: '127.0.0.1', port: front.port, localAddress: CLIENT, path: '/x-forwarded-for', headers: [['Cookie', `a=${'c'.repeat(7000)}`]] })
+  t.equal(cookie.status, 200, 'a Cookie line of 7000 bytes still passes')
+})
