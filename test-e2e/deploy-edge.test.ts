@@ -119,6 +119,19 @@ t.test('the shipped nginx config refuses a head too large for Node itself, so no
   t.notMatch(lb.output(), /upstream server temporarily disabled|no live upstreams/, 'no instance was taken out')
 })
 
+// HAProxy's own limit (tune.bufsize 16384 less its rewrite reserve) is already under Node's.
+t.test('the shipped haproxy config passes on no request head too large for Node, and refuses the rest itself', async (t) => {
+  const app = await reportingApp()
+  t.teardown(async () => await app.close())
+  await app.listen({ host: '127.0.0.1', port: 0 })
+  const port = (app.server.address() as { port: number }).port
+  const lb = await startHaproxy([port, port, port])
+  t.teardown(lb.stop)
+  const { lines, largest, refused } = await largestHead(lb.port, '/x-forwarded-for', 1000)
+  t.same([refused.status, /Your browser sent an invalid request/.test(refused.body)], [400, true], `${lines + 1} lines of 1000 bytes: refused by HAProxy itself`)
+  t.same(JSON.parse(largest.body), { ip: CLIENT, protocol: 'http', host: 'differential.test', stop: 'untrusted' }, `${lines} lines: the app answered`)
+})
+
 // Before, the stack trusted 10.0.0.0/8. Swarm's routing mesh rewrites every outside client's
 // source to an address of the ingress network (10.0.0.0/24 by default) and sets no forwarding
 // header, so every client was a trusted peer and chose its own IP, protocol and host. Swarm cannot

@@ -94,17 +94,18 @@ export async function sendWithoutHost (port: number, path: string): Promise<{ st
 }
 
 /**
- * Request heads through a proxy on `port` with ever more 100-byte header lines (short lines pack a
- * proxy's buffers closest), up to the first the proxy does not pass on: how many lines it passed,
- * the app's answer to the largest, and the proxy's answer to the first it refused.
+ * Request heads through a proxy on `port` with ever more header lines of `size` bytes (short lines
+ * pack nginx's buffers closest; HAProxy also counts lines, 101 at most), up to the first the proxy
+ * does not pass on: how many lines it passed, the app's answer to the largest, and the proxy's
+ * answer to the first it refused.
  */
-export async function largestHead (port: number, path: string): Promise<{ lines: number, largest: RawResponse, refused: RawResponse }> {
+export async function largestHead (port: number, path: string, size = 100): Promise<{ lines: number, largest: RawResponse, refused: RawResponse }> {
   let largest: RawResponse = { status: 0, body: '' }
-  for (let lines = 100; lines < 400; lines++) {
-    const headers: Array<[string, string]> = Array.from({ length: lines }, (_, i) => [`X-P${String(i).padStart(3, '0')}`, 'a'.repeat(90)])
+  for (let lines = Math.floor(8000 / size); lines < 40_000 / size; lines++) {
+    const headers: Array<[string, string]> = Array.from({ length: lines }, (_, i) => [`X-P${String(i).padStart(3, '0')}`, 'a'.repeat(size - 10)])
     const answer = await rawRequest({ host: '127.0.0.1', port, localAddress: CLIENT, path, headers })
     if (answer.status !== 200) return { lines: lines - 1, largest, refused: answer }
     largest = answer
   }
-  throw new Error('the proxy passed on a head of 400 lines of 100 bytes')
+  throw new Error('the proxy passed on a head of 40 KB')
 }
