@@ -8,7 +8,11 @@ import { createHmac, timingSafeEqual } from 'node:crypto'
 const VERSION = '1'
 export const MAX_TOKEN = 80
 const SHAPE = /^1\.([0-9a-f]{1,16})\.([0-9a-z]{1,9})\.([A-Za-z0-9_-]{43})$/
-/** Clocks of two instances may differ by this much; a token dated further ahead is refused. */
+/**
+ * Clocks of two instances may differ by this much. A token dated further ahead (signed by an
+ * instance whose clock is fast) is taken as issued now: refused, it would send that client's reads
+ * to a replica without its write; dated as it says, it would put off the check against the primary.
+ */
 export const CLOCK_SKEW_MS = 5_000
 
 export interface Token {
@@ -27,15 +31,15 @@ export function signToken (lsn: bigint, issuedAt: number, secrets: readonly stri
 
 /**
  * The token a header or cookie carries, or null for anything not ours: wrong shape (checked before
- * any HMAC, so garbage costs nothing), bad signature (constant-time, against every secret), or dated
- * in the future.
+ * any HMAC, so garbage costs nothing) or bad signature (constant-time, against every secret). A
+ * date further ahead than CLOCK_SKEW_MS is read as `now`.
  */
 export function verifyToken (value: string, secrets: readonly string[], now: number): Token | null {
   if (value.length > MAX_TOKEN) return null
   const match = SHAPE.exec(value)
   if (match === null) return null
-  const issuedAt = parseInt(match[2] as string, 36)
-  if (issuedAt > now + CLOCK_SKEW_MS) return null
+  const dated = parseInt(match[2] as string, 36)
+  const issuedAt = dated > now + CLOCK_SKEW_MS ? now : dated
   const body = value.slice(0, value.lastIndexOf('.'))
   const given = Buffer.from(match[3] as string, 'latin1')
   for (const secret of secrets) {
@@ -53,8 +57,9 @@ export const VERIFIED_TOKENS = 1024
 /**
  * verifyToken with a memory of the tokens it verified: a client sends the same token with every
  * request until its next write, and an HMAC per request would cost more than the routing it decides.
- * Only valid tokens are kept (a token valid once stays valid: its date only falls further behind),
- * keyed by their exact text, at most VERIFIED_TOKENS, the oldest dropped first.
+ * Only valid tokens are kept (a token valid once stays valid: its date only falls further behind;
+ * one dated ahead keeps the date it was first read with), keyed by their exact text, at most
+ * VERIFIED_TOKENS, the oldest dropped first.
  */
 export class VerifiedTokens {
   private readonly secrets: readonly string[]
