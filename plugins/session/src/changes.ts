@@ -1,11 +1,14 @@
 import { hasLoneSurrogate, type SizedCodec } from '@scaleout/core'
 import type { FastifyRequest } from 'fastify'
 import { InvalidUserIdError, SessionTooLargeError } from './errors.js'
-import { DATA, META_USER } from './fields.js'
+import { DATA, META_AGENT, META_IP, META_USER } from './fields.js'
 import type { StoredValues } from './stored.js'
 import type { UserChange } from './store.js'
 
-const MAX_USER_AGENT = 512
+/** The most of a User-Agent header a session records. */
+export const MAX_USER_AGENT = 512
+/** The longest address a session records: IPv6 with an interface (zone) name. */
+export const MAX_IP = 64
 
 /** What a save writes: field/value pairs, fields to delete, and each set key's encoded value. */
 export interface Encoded {
@@ -111,5 +114,7 @@ export function userUpdate (userKey: string, value: unknown, previous: string | 
 /** A new session also records who created it, for `listFor`. */
 export function withClient (request: FastifyRequest, sets: string[]): string[] {
   const agent = request.headers['user-agent'] ?? ''
-  return [...sets, 'm:ip', request.ip, 'm:ua', agent.slice(0, MAX_USER_AGENT)]
+  // No address on a Unix socket (request.ip is undefined there).
+  const ip: unknown = request.ip
+  return [...sets, META_IP, typeof ip === 'string' && ip.length <= MAX_IP ? ip : '', META_AGENT, agent.slice(0, MAX_USER_AGENT)]
 }

@@ -1,4 +1,4 @@
-import { META_CREATED, META_DEADLINE, type Fields } from './fields.js'
+import { META_DEADLINE } from './fields.js'
 import { wholeSeconds } from './options.js'
 
 // A session ends at whichever comes first:
@@ -21,9 +21,9 @@ export function withinDeadline (deadline: unknown, now: number): boolean {
   return Number(deadline) > now
 }
 
-/** When a session was last used: its expiry minus its idle timeout (`ttl`, or its own: see own-cookie.ts), since every use set it that far ahead. */
-export function lastSeen (fields: Fields, expiresAt: number, ttl: number): number {
-  return Math.max(Number(fields[META_CREATED]), expiresAt - ttl)
+/** When a session created at `created` was last used: its expiry minus its idle timeout (`ttl`, or its own: see own-cookie.ts), since every use set it that far ahead. */
+export function lastSeen (created: number, expiresAt: number, ttl: number): number {
+  return Math.max(created, expiresAt - ttl)
 }
 
 /**

@@ -11,6 +11,9 @@ export const DATA = 'd:'
 export const META_USER = 'm:u'
 export const META_CREATED = 'm:c'
 export const META_DEADLINE = 'm:d'
+/** The address and User-Agent a session was created from (see withClient in changes.ts). */
+export const META_IP = 'm:ip'
+export const META_AGENT = 'm:ua'
 /** A regenerated session's forwarding record (see scripts.ts). */
 export const META_NEXT = 'm:n'
 /** In a session made by regenerate(): the part after its slot tag of the id it replaced (see scripts.ts). */

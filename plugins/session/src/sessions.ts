@@ -1,13 +1,14 @@
+import { isIP } from 'node:net'
 import type { FastifyBaseLogger } from 'fastify'
 import { checkKeys, invalid, isPlainObject } from '@scaleout/core'
-import { isUserId } from './changes.js'
+import { isUserId, MAX_IP, MAX_USER_AGENT } from './changes.js'
 import { InvalidUserIdError, SessionEvictionError } from './errors.js'
 import { checkEviction } from './eviction.js'
 import { digest } from './signing.js'
 import { PLUGIN, type Settings } from './options.js'
 import { lastSeen, withinDeadline } from './expiry.js'
 import { idleOf, META_OWN, readOwn } from './own-cookie.js'
-import { META_CREATED, META_DEADLINE, META_NEXT, META_USER, parseStored } from './fields.js'
+import { META_AGENT, META_CREATED, META_DEADLINE, META_IP, META_NEXT, META_USER, parseStored, type Fields } from './fields.js'
 import type { Store } from './store.js'
 import type { DestroyAllOptions, SessionInfo, SessionsApi } from './types.js'
 
@@ -29,6 +30,35 @@ function exceptions (options: unknown): Set<string> {
   const list: unknown[] = typeof except === 'string' ? [except] : Array.isArray(except) ? except : [except]
   if (!list.every((id) => typeof id === 'string')) throw invalid(PLUGIN, `${DESTROY_ALL}.except`, 'a session id or a digest from listFor, or an array of them')
   return new Set(list as string[])
+}
+
+/**
+ * What listFor tells of a session. The metadata fields are all written when the session is
+ * created, but what Redis returns is untrusted (planted, corrupted, another program's): each is
+ * taken only when it is what the plugin writes, so the application gets the types it was promised.
+ * A creation time that is not one reads as the last use.
+ */
+function infoOf (settings: Settings, id: string, fields: Fields, expiresAt: number): SessionInfo {
+  const idle = idleOf(settings, readOwn(settings, fields[META_OWN]))
+  const created = fields[META_CREATED]
+  const createdAt = typeof created === 'string' && TIME.test(created) && validTime(Number(created)) ? Number(created) : expiresAt - idle
+  const ip = fields[META_IP]
+  const agent = fields[META_AGENT]
+  return {
+    id: digest(id),
+    createdAt: new Date(createdAt),
+    lastSeenAt: new Date(lastSeen(createdAt, expiresAt, idle)),
+    ip: typeof ip === 'string' && ip.length <= MAX_IP && isIP(ip) !== 0 ? ip : '',
+    userAgent: typeof agent === 'string' && agent.length <= MAX_USER_AGENT ? agent : ''
+  }
+}
+
+/** A creation time as the scripts write it: Redis's clock in whole milliseconds. */
+const TIME = /^[0-9]{1,16}$/
+
+/** Within what a Date holds. */
+function validTime (ms: number): boolean {
+  return !Number.isNaN(new Date(ms).getTime())
 }
 
 /**
@@ -81,11 +111,7 @@ export function sessionsApi (store: Store, settings: Settings, log: FastifyBaseL
         other.push(id)
         return
       }
-      // The metadata fields are all written when the session is created.
-      found.push({
-        id,
-        info: { id: digest(id), createdAt: new Date(Number(fields[META_CREATED])), lastSeenAt: new Date(lastSeen(fields, expiresAt, idleOf(settings, readOwn(settings, fields[META_OWN])))), ip: fields['m:ip'] as string, userAgent: fields['m:ua'] as string }
-      })
+      found.push({ id, info: infoOf(settings, id, fields, expiresAt) })
     })
     found.sort((a, b) => b.info.lastSeenAt.getTime() - a.info.lastSeenAt.getTime())
     return { found, forwarded, missing, other }

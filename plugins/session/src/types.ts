@@ -100,7 +100,9 @@ export interface SessionInfo {
   id: string
   createdAt: Date
   lastSeenAt: Date
+  /** The address the session was created from; '' when none (a Unix socket) or not an address. */
   ip: string
+  /** The first 512 characters of the User-Agent it was created with; '' when none. */
   userAgent: string
 }
 
