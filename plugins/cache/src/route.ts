@@ -85,7 +85,9 @@ function hooks (cache: SharedCache, r: NormalizedRoute, scope: string): { preHan
       else if (name === 'vary') mergeVary(reply, varyNames(value))
     }
     mergeVary(reply, r.vary)
-    describe(reply, r, stored.e, entry.expiresAt - Date.now())
+    // Never past the route's ttl: an entry's times are its writer's clock (which may be ahead), or a
+    // planted entry's, and this max-age tells every cache in front how long it may keep the response.
+    describe(reply, r, stored.e, Math.min(r.ttlMs, entry.expiresAt - Date.now()))
     reply.header('x-cache', 'hit')
     if (matches(request.headers['if-none-match'], stored.e)) {
       await reply.code(304).send()
