@@ -99,7 +99,14 @@ function hooks (cache: SharedCache, r: NormalizedRoute, scope: string): { preHan
   async function onSend (request: FastifyRequest, reply: FastifyReply, payload: unknown): Promise<unknown> {
     const state = request as unknown as Record<symbol, Pending | null>
     const pending = state[kKey] as Pending | null
-    if (pending === null) return payload
+    if (pending === null) {
+      // A hit that an application hook gave a cookie of this client's own since (a session started for
+      // a new visitor): a cache in front must not keep it for others. A miss with one is never stored.
+      if (r.scope === 'public' && reply.hasHeader('set-cookie') && reply.getHeader('x-cache') === 'hit') {
+        reply.header('cache-control', String(reply.getHeader('cache-control')).replace('public', 'private'))
+      }
+      return payload
+    }
     state[kKey] = null
     const { key, prepared } = pending
     // Only what every later request may see: a 200 the handler did not mark itself (private,
