@@ -263,12 +263,13 @@ return { dl, unpack(over) }
 // Returns {} or, for a session so ended, {its id's part after the tag, its user or ''}: its index
 // entry is removed by a call of its own (the index is in its user's slot, unknown until now).
 const DESTROY = `
-local raw = redis.call('GETDEL', KEYS[1])
+-- A record's first block is the record (see load), and only a record's text starts so (no session
+-- has the field): a session is neither copied (it may be maxBytes long) nor decoded here.
+local head = redis.call('GETRANGE', KEYS[1], 0, ${BLOCK - 1})
+redis.call('DEL', KEYS[1])
 if ARGV[2] == '1' then redis.call('ZREM', KEYS[2], ARGV[1]) end
--- Only a record's text starts so (no session has the field), and its first block is the record
--- (see load): a session is never decoded here.
-if not raw or string.sub(raw, 1, 7) ~= '{"${META_NEXT}":' then return {} end
-local ok, s = pcall(cjson.decode, string.sub(raw, 1, ${BLOCK}))
+if string.sub(head, 1, 7) ~= '{"${META_NEXT}":' then return {} end
+local ok, s = pcall(cjson.decode, head)
 if not ok or type(s) ~= 'table' or type(s['${META_NEXT}']) ~= 'string' then return {} end
 ${now('n')}
 local from = ARGV[4]
