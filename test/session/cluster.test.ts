@@ -68,6 +68,21 @@ t.test('on a real 3-master Redis Cluster', async (t) => {
     t.same(await b.sessions.listFor('ghost'), [])
   })
 
+  // The record and the session it leads to share a slot (one script ends both); the index, in the
+  // user's slot, loses the login's entry by a call of its own.
+  t.test('a logout with the old cookie after a racing login ends the login\'s session and its index entry', async (t) => {
+    const old = cookieOf(await a.inject({ method: 'POST', url: '/login', payload: { userId: 'racer' } })) as string
+    const fresh = cookieOf(await b.inject({ method: 'POST', url: '/login', headers: { cookie: old }, payload: { userId: 'racer' } })) as string
+    t.same(await client.zrange('scaleout:sess:user:{racer}', 0, -1), [valueOf(old).slice(0, 51), valueOf(fresh).slice(0, 51)], 'a Cluster leaves the old entry')
+    const out = await a.inject({ method: 'POST', url: '/logout', headers: { cookie: old } })
+    t.equal(out.statusCode, 200)
+    t.same((await b.inject({ url: '/get/userId', headers: { cookie: fresh } })).json(), { value: null })
+    t.equal(await client.exists(keyOf(fresh)), 0)
+    t.equal(await client.exists(keyOf(old)), 0)
+    t.same(await client.zrange('scaleout:sess:user:{racer}', 0, -1), [valueOf(old).slice(0, 51)], 'the login\'s entry is removed; the old one is left for listFor to prune, as before')
+    t.same(await b.sessions.listFor('racer'), [])
+  })
+
   t.test('50 parallel writers on one session', async (t) => {
     const cookie = cookieOf(await a.inject({ method: 'POST', url: '/set', payload: { base: 0 } })) as string
     await Promise.all(Array.from({ length: 50 }, async (_, i) =>
