@@ -361,7 +361,21 @@ t.test('regression: a token signed by an instance whose clock is ahead by more t
   t.same([none.json(), route(none)], [{ body: null }, 'replica;reason=replica'], 'without the token: the replica, without the write')
 })
 
-t.test('a signed token ahead of the primary is clamped to the primary position once the sampler has seen past its date', async (t) => {
+t.test('regression: a token signed by an instance whose clock is behind by more than the skew allowance is not taken for an impossible one: that client still reads its write', async (t) => {
+  // Sampled once, at registration: every later write is ahead of what this instance saw of the primary.
+  const app = await instance(t, { sampleInterval: '1h' })
+  await delay(60_000)
+  t.teardown(async () => { await delay(0) })
+  const id = nextId++
+  await cluster.primary.query('INSERT INTO notes (id, body) VALUES ($1, $2)', [id, 'written on a slow instance'])
+  const lsn = parseLsn(await cluster.primary.lsn()) as bigint
+  // Instance A's clock runs a minute behind this one's: by its date, the token predates the last sample.
+  const token = signToken(lsn, Date.now() - 60_000, [SECRET])
+  const res = await app.inject({ url: `/notes/${id}`, headers: { 'x-scaleout-db-token': token } })
+  t.same([res.statusCode, res.json(), route(res)], [200, { body: 'written on a slow instance' }, 'primary;reason=tokenAhead'], 'not clamped to the primary position sampled before the write')
+})
+
+t.test('a signed token ahead of the primary is clamped to the primary position once the sampler has seen the primary after the token was first read, and past its date', async (t) => {
   const app = await instance(t, { sampleInterval: 50 })
   const id = nextId++
   await app.db.write.query('INSERT INTO notes (id, body) VALUES ($1, $2)', [id, 'x'])
@@ -373,9 +387,15 @@ t.test('a signed token ahead of the primary is clamped to the primary position o
   t.equal(res.statusCode, 200)
   t.equal(route(res), 'primary;reason=tokenAhead', 'a fresh token may be real: that client reads on the primary')
   const old = signToken(lsn + 1_000_000_000n, Date.now() - 10_000, [SECRET])
+  const first = await app.inject({ url: `/notes/${id}`, headers: { 'x-scaleout-db-token': old } })
+  t.equal(route(first), 'primary;reason=tokenAhead', 'until the primary is sampled after this instance first read it, even an old token may be real')
   await waitUntil('the replicas to be sampled at the primary position', () => app.db.stats().replicas.every((r) => r.state === 'up' && r.lsn !== null && (parseLsn(r.lsn) as bigint) >= lsn))
-  const clamped = await app.inject({ url: `/notes/${id}`, headers: { 'x-scaleout-db-token': old } })
-  t.equal(route(clamped), 'replica;reason=replica', 'never trusted beyond the primary position')
+  let clamped = ''
+  await waitUntil('a sample of the primary after the token was first read', async () => {
+    clamped = route(await app.inject({ url: `/notes/${id}`, headers: { 'x-scaleout-db-token': old } })) as string
+    return clamped !== 'primary;reason=tokenAhead'
+  }, 30_000)
+  t.equal(clamped, 'replica;reason=replica', 'never trusted beyond the primary position')
 })
 
 t.test('round trips: the token costs one on request.db.write, none on transactions, none on reads the instance knows are caught up', async (t) => {

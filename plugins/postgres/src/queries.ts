@@ -124,7 +124,7 @@ export interface WriteContext {
  * commits (see CommitPositions: shared by the writes that commit meanwhile, on any connection): it
  * lies at or past the end of the commit record, so a replica that replayed it sees the write. When
  * that read fails, or the write's outcome is unknown, the token gets the largest position: the
- * client's reads go to the primary until the sampler has seen the primary past the token's date.
+ * client's reads go to the primary until the sampler clamps it (see required() in routing.ts).
  */
 export async function write<R extends pg.QueryResultRow> (cluster: Cluster, statement: Statement, values: unknown[] | undefined, context: WriteContext | null): Promise<pg.QueryResult<R>> {
   check(cluster, statement)

@@ -28,13 +28,17 @@ export function pickWeighted (hosts: readonly Host[]): Host | null {
 
 /**
  * The position a read must see. A token is never trusted beyond the primary's real position: when
- * the sampler read the primary after the token was issued (clock skew allowed for) and found it
- * behind the token, the token cannot be true (forged with a leaked secret, or from a rebuilt
- * cluster), and the primary's position stands in for it.
+ * the sampler read the primary after this instance first read the token (so after its write had
+ * committed), and past its date (clock skew allowed for), and found the primary behind the token,
+ * the token cannot be true (forged with a leaked secret, from a rebuilt cluster, or the largest
+ * position of a write whose outcome was unknown), and the primary's position stands in for it. The
+ * date alone, by another instance's clock, could make a fresh token look old when that clock is
+ * slow (its write then missed on a replica); dated ahead of the first read, it counts as of then.
  */
 export function required (cluster: Cluster, token: Token): bigint {
   const seen = cluster.primary.lsn
-  if (seen !== null && token.lsn > seen && cluster.primarySeenAt > token.issuedAt + CLOCK_SKEW_MS) return seen
+  const sampledAt = cluster.primarySeenAt
+  if (seen !== null && token.lsn > seen && sampledAt > token.seenAt && sampledAt > Math.min(token.issuedAt, token.seenAt) + CLOCK_SKEW_MS) return seen
   return token.lsn
 }
 

@@ -1,23 +1,26 @@
 import { createHmac, timingSafeEqual } from 'node:crypto'
 
 // The consistency token: "1.<lsn hex>.<issued ms, base 36>.<HMAC-SHA256 base64url>". The LSN is the
-// primary's WAL insert position after the client's write committed; the time lets an instance tell
-// an impossible token (ahead of a primary position observed after it was issued) from a fresh one.
-// Signed so a client can neither raise its LSN nor date it forward.
+// primary's WAL insert position after the client's write committed. Signed so a client can change
+// neither. The issue time is by the clock of the instance that signed it: see routing's required()
+// for how little it is trusted.
 
 const VERSION = '1'
 export const MAX_TOKEN = 80
 const SHAPE = /^1\.([0-9a-f]{1,16})\.([0-9a-z]{1,9})\.([A-Za-z0-9_-]{43})$/
-/**
- * Clocks of two instances may differ by this much. A token dated further ahead (signed by an
- * instance whose clock is fast) is taken as issued now: refused, it would send that client's reads
- * to a replica without its write; dated as it says, it would put off the check against the primary.
- */
+/** How far apart the clocks of two instances are taken to be, at most, when a token's date is read. */
 export const CLOCK_SKEW_MS = 5_000
 
 export interface Token {
   readonly lsn: bigint
+  /** When the instance that signed it says it was issued, by that instance's clock. */
   readonly issuedAt: number
+  /**
+   * When this instance first read it, by its own clock: the write had committed by then, so a primary
+   * sampled later and found behind the token shows it cannot be true, whatever the clocks of the
+   * instances say.
+   */
+  readonly seenAt: number
 }
 
 function signature (body: string, secret: string): string {
@@ -31,21 +34,19 @@ export function signToken (lsn: bigint, issuedAt: number, secrets: readonly stri
 
 /**
  * The token a header or cookie carries, or null for anything not ours: wrong shape (checked before
- * any HMAC, so garbage costs nothing) or bad signature (constant-time, against every secret). A
- * date further ahead than CLOCK_SKEW_MS is read as `now`.
+ * any HMAC, so garbage costs nothing) or bad signature (constant-time, against every secret).
  */
 export function verifyToken (value: string, secrets: readonly string[], now: number): Token | null {
   if (value.length > MAX_TOKEN) return null
   const match = SHAPE.exec(value)
   if (match === null) return null
-  const dated = parseInt(match[2] as string, 36)
-  const issuedAt = dated > now + CLOCK_SKEW_MS ? now : dated
+  const issuedAt = parseInt(match[2] as string, 36)
   const body = value.slice(0, value.lastIndexOf('.'))
   const given = Buffer.from(match[3] as string, 'latin1')
   for (const secret of secrets) {
     // Comparing the text, not decoded bytes, refuses non-canonical base64 spellings.
     if (timingSafeEqual(given, Buffer.from(signature(body, secret), 'latin1'))) {
-      return { lsn: BigInt('0x' + (match[1] as string)), issuedAt }
+      return { lsn: BigInt('0x' + (match[1] as string)), issuedAt, seenAt: now }
     }
   }
   return null
@@ -57,9 +58,10 @@ export const VERIFIED_TOKENS = 1024
 /**
  * verifyToken with a memory of the tokens it verified: a client sends the same token with every
  * request until its next write, and an HMAC per request would cost more than the routing it decides.
- * Only valid tokens are kept (a token valid once stays valid: its date only falls further behind;
- * one dated ahead keeps the date it was first read with), keyed by their exact text, at most
- * VERIFIED_TOKENS, the oldest dropped first.
+ * Only valid tokens are kept (a token valid once stays valid), with the time they were first read,
+ * keyed by their exact text, at most VERIFIED_TOKENS, the oldest dropped first (read again, one is
+ * seen anew: its check against the primary waits for the next sample, which costs reads on the
+ * primary at most).
  */
 export class VerifiedTokens {
   private readonly secrets: readonly string[]
