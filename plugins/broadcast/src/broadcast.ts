@@ -261,7 +261,7 @@ export class Broadcaster {
     let sweep = this.attachSweeps.get(pingMs)
     if (sweep === undefined) {
       // Its limit is the socket's own (the smallest of its attachments'), read when the ping is due.
-      sweep = new PingSweep(pingMs, (pinged) => this.dropIfSlow(pinged, (this.sockets.get(pinged) as Membership).listener.maxBufferedBytes), (pinged) => this.drop(pinged, 'unresponsive'), (idle) => {
+      sweep = new PingSweep(pingMs, (pinged) => this.dropIfSlow(pinged, (this.sockets.get(pinged) as Membership).listener.maxBufferedBytes), (pinged, pingFailed) => this.lost(pinged, pingFailed), (idle) => {
         // One sweep per interval in use, not per interval ever asked for.
         this.attachSweeps.delete(pingMs)
         this.sweeps.delete(idle)
@@ -315,9 +315,15 @@ export class Broadcaster {
    * behind that buffer, and only sends checked it, so on a quiet channel such a socket stayed.
    */
   pingSweep (intervalMs: number, maxBufferedBytes: number): PingSweep {
-    const sweep = new PingSweep(intervalMs, (socket) => this.dropIfSlow(socket, maxBufferedBytes), (socket) => this.drop(socket, 'unresponsive'))
+    const sweep = new PingSweep(intervalMs, (socket) => this.dropIfSlow(socket, maxBufferedBytes), (socket, pingFailed) => this.lost(socket, pingFailed))
     this.sweeps.add(sweep)
     return sweep
+  }
+
+  /** A socket a ping sweep gave up on: it did not answer, or its ping threw. */
+  private lost (socket: BroadcastSocket, pingFailed: { err: unknown } | undefined): void {
+    if (pingFailed === undefined) this.drop(socket, 'unresponsive')
+    else this.drop(socket, 'ping-failed', pingFailed.err)
   }
 
   private drop (socket: BroadcastSocket, reason: DropReason, err?: unknown): void {
@@ -330,7 +336,7 @@ export class Broadcaster {
       this.counters.unresponsiveDropped++
       this.log.debug({ plugin: PLUGIN }, `${PLUGIN}: dropped a WebSocket client that did not answer a ping`)
     } else {
-      this.log.warn({ err, plugin: PLUGIN }, `${PLUGIN}: dropped a WebSocket client whose send threw`)
+      this.log.warn({ err, plugin: PLUGIN }, `${PLUGIN}: dropped a WebSocket client whose ${reason === 'ping-failed' ? 'ping' : 'send'} threw`)
     }
     this.sockets.detach(socket)
     try {

@@ -24,14 +24,15 @@ export class PingSweep {
   private readonly intervalMs: number
   /** Called before a socket is pinged: true when it was dropped instead (a slow client). */
   private readonly dropBeforePing: (socket: PingableSocket) => boolean
-  private readonly onUnresponsive: (socket: PingableSocket) => void
+  /** A socket that did not answer, or (`pingFailed`) whose ping threw. */
+  private readonly onUnresponsive: (socket: PingableSocket, pingFailed?: { err: unknown }) => void
   /** Called once the last socket has left (and the timer is cleared). */
   private readonly onIdle: (sweep: PingSweep) => void
   // Shared by every socket (ws calls a listener with the socket as `this`): no closure per socket.
   private readonly answered: (this: PingableSocket) => void
   private readonly closed: (this: PingableSocket) => void
 
-  constructor (intervalMs: number, dropBeforePing: (socket: PingableSocket) => boolean, onUnresponsive: (socket: PingableSocket) => void, onIdle: (sweep: PingSweep) => void = () => undefined) {
+  constructor (intervalMs: number, dropBeforePing: (socket: PingableSocket) => boolean, onUnresponsive: (socket: PingableSocket, pingFailed?: { err: unknown }) => void, onIdle: (sweep: PingSweep) => void = () => undefined) {
     this.intervalMs = intervalMs
     this.dropBeforePing = dropBeforePing
     this.onUnresponsive = onUnresponsive
@@ -91,7 +92,15 @@ export class PingSweep {
         this.onUnresponsive(socket)
       } else {
         this.sockets.set(socket, false)
-        socket.ping()
+        try {
+          socket.ping()
+        } catch (err) {
+          // A socket of the app's own (attach()) whose ping throws, as its send may: out of this
+          // timer the throw was an uncaught exception (the process down), and the sockets after it
+          // went unpinged. It is dropped instead, as one whose send throws is.
+          this.remove(socket)
+          this.onUnresponsive(socket, { err })
+        }
       }
     }
   }

@@ -9,8 +9,8 @@ export const GOING_AWAY = 1001
 export const POLICY_VIOLATION = 1008
 export const MESSAGE_TOO_BIG = 1009
 
-/** Why a socket is dropped: it reads too slowly, its send threw, or it did not answer a ping. */
-export type DropReason = 'slow' | 'send-failed' | 'unresponsive'
+/** Why a socket is dropped: it reads too slowly, its send (or ping) threw, or it did not answer a ping. */
+export type DropReason = 'slow' | 'send-failed' | 'ping-failed' | 'unresponsive'
 
 /**
  * A socket as a hub listener. Before each send it checks how much the socket has buffered: a
