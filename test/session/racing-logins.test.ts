@@ -54,3 +54,23 @@ for (const [start, route] of [['anonymous', '/login'], ['logged-in', '/login'], 
     t.equal((await sessionKeys(server)).length, 1, 'no orphan session in Redis')
   })
 }
+
+// The same on a route that reads the session, when the second login reads it after the first
+// landed: it found the forwarding record, read it as no session, and its regenerate() created a
+// second session from nothing (no old session to replace), with a cookie of its own: the one the
+// browser did not keep stayed alive, and listed under the user, until its idle timeout.
+for (const route of ['/login', '/lazy/login'] as const) {
+  t.test(`a login (${route}) that reads the old session after another login on it landed backs off: one session, listed once`, async (t) => {
+    const server = await redisFor(t)
+    const app = await build(t, { redis: server.url }, {}, lazyLogin)
+    const cookie = cookieOf(await app.inject({ method: 'POST', url: '/login', payload: { userId: 'u' } })) as string
+    const first = await app.inject({ method: 'POST', url: route, headers: { cookie }, payload: { userId: 'u' } })
+    const second = await app.inject({ method: 'POST', url: route, headers: { cookie }, payload: { userId: 'u' } })
+    t.same([first.statusCode, second.statusCode], [200, 200])
+    const winner = cookiesOf(first).set[0] as string
+    t.same(cookiesOf(second), { set: [], cleared: false }, 'the second sends no cookie: the browser keeps the first\'s')
+    t.same((await app.inject({ url: '/data', headers: { cookie: winner } })).json(), { userId: 'u' })
+    t.same((await app.sessions.listFor('u')).map((s) => s.id), [digest(winner)], 'the index lists the live session only')
+    t.equal((await sessionKeys(server)).length, 1, 'no orphan session in Redis')
+  })
+}

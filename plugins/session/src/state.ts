@@ -322,6 +322,13 @@ export class SessionState {
       this.#stored = this.#deferred
       this.#blind = true
       this.#deferred = null
+    } else if (this.#stored === null && this.#forwarded !== null) {
+      // Read as no session because another request's regenerate() (a login) replaced it first:
+      // replacing the record instead makes the save find it and back off, sending no cookie, as a
+      // login that read the session before the other landed does, rather than create a second
+      // session, alive and listed under the user beside the other until its idle timeout.
+      this.#stored = this.#forwarded
+      this.#blind = true
     }
     const kept = new SessionValues(this.#ctx.codec)
     for (const key of keep) {
