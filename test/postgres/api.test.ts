@@ -9,7 +9,7 @@ import postgres, {
 } from '@scaleout/postgres'
 import { appFor, logSink } from '../helpers/fixtures.js'
 import { pgBinary, PostgresServer } from '../helpers/postgres.js'
-import { freePort, sleep, waitUntil } from '../helpers/ports.js'
+import { freePort, waitUntil } from '../helpers/ports.js'
 import { build, NOTES, SECRET } from './setup.js'
 
 // The seed API on a primary alone: no replica configured, the same API, everything on the primary.
@@ -142,19 +142,20 @@ t.test('database errors of the caller pass through untouched; reads are not retr
 })
 
 t.test('a write past the deadline is reported as of unknown outcome, cancelled on the server, never retried', async (t) => {
-  // No sampling after the first round: the pool holds only the connections of this test.
-  const app = await build(t, { primary: server.url, timeout: 200, sampleInterval: '1h' })
-  const err = await app.db.write.query("INSERT INTO notes (id, body) SELECT 1, 'slow' FROM pg_sleep(1)").catch((e: unknown) => e)
+  // No sampling after the first round: the pool holds only the connections of this test. The
+  // deadline leaves a loaded machine time to connect and send; the statements sleep far past it.
+  const app = await build(t, { primary: server.url, timeout: '2s', sampleInterval: '1h' })
+  const err = await app.db.write.query("INSERT INTO notes (id, body) SELECT 1, 'slow' FROM pg_sleep(30)").catch((e: unknown) => e)
   t.match(err, { code: 'SCALEOUT_ERR_DB_OUTCOME_UNKNOWN', statusCode: 503 })
   t.match((err as Error).cause, { code: 'SCALEOUT_ERR_DB_TIMEOUT' })
   // The cancel may reach the server after a COMMIT (the caller was told it might have committed);
-  // here it arrives during the sleep, so nothing is written, and nothing is retried.
-  await waitUntil('the slow insert to be cancelled', async () => (await server.query("SELECT 1 FROM pg_stat_activity WHERE query LIKE '%pg_sleep(1)%' AND pid <> pg_backend_pid()")).rowCount === 0)
-  await sleep(1200)
+  // here it arrives during the sleep, so nothing is written. A retry would have been sent before
+  // the call rejected: once no statement runs, none will.
+  await waitUntil('the slow insert to be cancelled', async () => (await server.query("SELECT 1 FROM pg_stat_activity WHERE query LIKE '%pg_sleep(30)%' AND pid <> pg_backend_pid()")).rowCount === 0, 25_000)
   const { rows } = await server.query('SELECT count(*)::int AS n FROM notes')
   t.same(rows, [{ n: 0 }], 'cancelled, and not retried')
-  await t.rejects(app.db.read.query('SELECT pg_sleep(1)'), { code: 'SCALEOUT_ERR_DB_TIMEOUT', statusCode: 503, message: 'The database (primary) did not answer within 200ms' })
-  await waitUntil('the connections to be destroyed', () => app.db.stats().primary.pool.total === 0)
+  await t.rejects(app.db.read.query('SELECT pg_sleep(30)'), { code: 'SCALEOUT_ERR_DB_TIMEOUT', statusCode: 503, message: 'The database (primary) did not answer within 2000ms' })
+  await waitUntil('the connections to be destroyed', () => app.db.stats().primary.pool.total === 0, 25_000)
   t.pass('each overrunning statement had its connection destroyed')
 })
 
