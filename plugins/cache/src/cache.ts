@@ -59,6 +59,11 @@ export class SharedCache {
   private readonly writes = new WriteOrder()
   /** Route responses too large (or otherwise not encodable) to store: see encodeResponse. */
   private readonly unstorable = new LogThrottle(60_000)
+  /**
+   * Writes that failed: while Redis is away (the breaker open, each fails at once) every request that
+   * writes would log one, and the logging would become the load. Counted in stats() all the same.
+   */
+  private readonly storeFailures = new LogThrottle(60_000)
   /** Entries that cannot be read: see unreadable. */
   private readonly unreadables = new LogThrottle(60_000)
   /** The settings of calls without options, shared so a hit allocates nothing. */
@@ -315,7 +320,7 @@ export class SharedCache {
     } catch (err) {
       // Written, but not told: this L1 stays without it, as the others may hold the old value.
       if (err instanceof Unannounced) return err
-      this.logger.warn({ err, ...logKey(key), ...log }, '@scaleout/cache: could not store a value in Redis; carrying on without it')
+      this.storeFailures.warn(this.logger, { err, ...logKey(key), ...log }, '@scaleout/cache: could not store a value in Redis; carrying on without it')
       return 'failed'
     } finally {
       this.writes.end(key)
