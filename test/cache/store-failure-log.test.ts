@@ -24,3 +24,18 @@ t.test('regression: every write that failed while Redis was away logged a warnin
   const stored = sink.lines.filter((l) => String(l.msg).startsWith('@scaleout/cache: could not store a value in Redis'))
   t.same(stored.map((l) => [l.msg, (l.err as { code?: string }).code, l.key]), [['@scaleout/cache: could not store a value in Redis; carrying on without it', 'SCALEOUT_ERR_REDIS_TIMEOUT', 'k0']], 'the first only')
 })
+
+t.test('regression: every value wrap() computed without its tag tokens while Redis was away logged a warning', async (t) => {
+  const server = await redisFor(t)
+  const sink = logSink('warn')
+  const app = appFor(t, { logger: sink.logger })
+  await app.register(cache, { redis: server.url, timeout: 300, heartbeatInterval: false, l1: false, breaker: { threshold: 1, cooldown: '1h' } })
+  await app.ready()
+  await app.cache.set('k', 'before')
+  server.pause()
+  t.teardown(() => server.resume())
+  for (let i = 0; i < 5; i++) t.equal(await app.cache.wrap(`w${i}`, () => i, { tags: ['t'] }), i)
+  t.equal(app.cache.stats().storeErrors, 5, 'each counted')
+  const missing = sink.lines.filter((l) => String(l.msg).startsWith('@scaleout/cache: could not read the tag tokens'))
+  t.same(missing.map((l) => [l.msg, l.key]), [['@scaleout/cache: could not read the tag tokens before the value was computed; returned it uncached', 'w0']], 'the first only')
+})

@@ -64,6 +64,8 @@ export class SharedCache {
    * writes would log one, and the logging would become the load. Counted in stats() all the same.
    */
   private readonly storeFailures = new LogThrottle(60_000)
+  /** Values returned uncached because their tag tokens could not be read: see tokensMissing. */
+  private readonly tokenFailures = new LogThrottle(60_000)
   /** Entries that cannot be read: see unreadable. */
   private readonly unreadables = new LogThrottle(60_000)
   /** The settings of calls without options, shared so a hit allocates nothing. */
@@ -259,7 +261,7 @@ export class SharedCache {
   private tokensMissing (key: string, tokens: string[] | undefined): tokens is undefined {
     if (tokens !== undefined) return false
     this.counters.storeErrors++
-    this.logger.warn({ ...logKey(key), ...log }, '@scaleout/cache: could not read the tag tokens before the value was computed; returned it uncached')
+    this.tokenFailures.warn(this.logger, { ...logKey(key), ...log }, '@scaleout/cache: could not read the tag tokens before the value was computed; returned it uncached')
     return true
   }
 
