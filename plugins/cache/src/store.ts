@@ -151,7 +151,8 @@ export class Store {
     // Bounded before anything is parsed or decoded: Redis is shared, and an entry planted there (or
     // written with a larger maxBytes) must not cost a decode, nor a place in L1, past the limits
     // every write keeps to, nor one GET per tag of a header no write could have made.
-    const end = raw.subarray(0, MAX_HEADER + 1).indexOf(NEWLINE)
+    const end = raw.indexOf(NEWLINE)
+    if (end > MAX_HEADER) throw new CorruptEntryError(JSON.stringify(entryKey))
     if (end >= 0 && raw.length - end - 1 > this.codec.maxBytes) throw new ValueTooLargeError(raw.length - end - 1, this.codec.maxBytes)
     const header = parseHeader(entryKey, raw, end)
     const pairs = header[2]
