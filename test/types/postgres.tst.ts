@@ -5,6 +5,7 @@ import { describe, expect, test } from 'tstyche'
 import postgres, {
   postgres as named, errors, DbNotConfiguredError, DbUnavailableError, DbTimeoutError, DbOutcomeUnknownError, DbReadOnlyError,
   DbSessionStateError, DbSessionSequenceError, DbOpenTransactionError, DbTransactionDoneError, DbRolledBackError, DbClosedError, InvalidOptionError,
+  DbWriteInReadError, DbTransactionControlError, DbUnsupportedDriverError,
   type Db, type DbStats, type PostgresOptions, type Queryable, type RequestDb
 } from '@scaleout/postgres'
 
@@ -101,6 +102,9 @@ describe('@scaleout/postgres errors', () => {
     expect(errors.SCALEOUT_ERR_DB_TRANSACTION_DONE).type.toBe<typeof DbTransactionDoneError>()
     expect(errors.SCALEOUT_ERR_DB_ROLLED_BACK).type.toBe<typeof DbRolledBackError>()
     expect(errors.SCALEOUT_ERR_DB_CLOSED).type.toBe<typeof DbClosedError>()
+    expect(errors.SCALEOUT_ERR_DB_WRITE_IN_READ).type.toBe<typeof DbWriteInReadError>()
+    expect(errors.SCALEOUT_ERR_DB_TRANSACTION_CONTROL).type.toBe<typeof DbTransactionControlError>()
+    expect(errors.SCALEOUT_ERR_DB_UNSUPPORTED_DRIVER).type.toBe<typeof DbUnsupportedDriverError>()
     expect(errors.SCALEOUT_ERR_INVALID_OPTION).type.toBe<typeof InvalidOptionError>()
     expect(errors).type.toHaveProperty('SCALEOUT_ERR_REDIS_UNAVAILABLE')
     expect(errors).type.not.toHaveProperty('SCALEOUT_ERR_DB_NOPE')
