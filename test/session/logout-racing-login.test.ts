@@ -4,7 +4,7 @@ import type { AddressInfo } from 'node:net'
 import type { FastifyInstance } from 'fastify'
 import { adminFor, logSink, redisFor } from '../helpers/index.js'
 import { fragmentOf } from './gated-routes.js'
-import { build, cookieOf, sessionKeys, storedFields, valueOf } from './setup.js'
+import { build, cookieOf, roundTrips, sessionKeys, storedFields, valueOf } from './setup.js'
 
 // A logout racing a login on the same old cookie (two tabs, a logout clicked while a login is on
 // its way): the login's regenerate() turns the old id into a forwarding record to the new session
@@ -123,8 +123,12 @@ for (const route of ['/logout', '/lazy/logout'] as const) {
 
     const login = await send(base, '/login', old, { userId: 'u' })
     t.equal(login.status, 200)
-    const out = await send(base, route, old, {})
+    const { result: out, trips, commands } = await roundTrips(server, async () => await send(base, route, old, {}))
     t.same([out.status, out.body, out.cleared], [200, { ok: true }, true])
+    t.equal(trips, route === '/logout' ? 3 : 2, 'the read (not on a lazy route), the destroy, and the ZREM of the login\'s index entry')
+    const { eval: sent = 0, evalsha: sentSha = 0, ...others } = commands
+    t.equal(sent + sentSha, 1, 'one script')
+    t.same(others, { ...(route === '/logout' ? { getex: 1 } : {}), getrange: 1, time: 1, get: 1, del: 2, zrem: 1 }, 'in it, the record and the session it leads to read and deleted; then the index entry')
     t.same((await send(base, '/get/userId', login.cookie as string)).body, { value: null }, 'the login\'s session is ended')
     t.same((await send(base, '/get/userId', bystander)).body, { value: 'b' })
     t.same((await send(base, '/get/userId', otherDevice)).body, { value: 'u' })
