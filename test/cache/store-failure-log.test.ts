@@ -1,4 +1,4 @@
-import t from 'tap'
+import t, { type Test } from 'tap'
 import cache from '@scaleout/cache'
 import { appFor, logSink, redisFor } from '../helpers/index.js'
 
@@ -7,7 +7,8 @@ import { appFor, logSink, redisFor } from '../helpers/index.js'
 // write a warning, and the logging itself became the load. The first is still logged, then at most
 // one a minute with the number held back since; stats() counts each failure (timeouts, skipped).
 
-t.test('regression: every write that failed while Redis was away logged a warning', async (t) => {
+/** A cache whose Redis took one write, then stopped answering; its breaker opens on the first timeout. */
+async function cacheWithRedisAway (t: Test): Promise<{ app: ReturnType<typeof appFor>, sink: ReturnType<typeof logSink> }> {
   const server = await redisFor(t)
   const sink = logSink('warn')
   const app = appFor(t, { logger: sink.logger })
@@ -16,6 +17,11 @@ t.test('regression: every write that failed while Redis was away logged a warnin
   await app.cache.set('k', 'before')
   server.pause()
   t.teardown(() => server.resume())
+  return { app, sink }
+}
+
+t.test('regression: every write that failed while Redis was away logged a warning', async (t) => {
+  const { app, sink } = await cacheWithRedisAway(t)
   for (let i = 0; i < 5; i++) await app.cache.set(`k${i}`, i)
   for (let i = 0; i < 5; i++) t.equal(await app.cache.wrap(`w${i}`, () => i), i)
   const stats = app.cache.stats()
@@ -26,14 +32,7 @@ t.test('regression: every write that failed while Redis was away logged a warnin
 })
 
 t.test('regression: every value wrap() computed without its tag tokens while Redis was away logged a warning', async (t) => {
-  const server = await redisFor(t)
-  const sink = logSink('warn')
-  const app = appFor(t, { logger: sink.logger })
-  await app.register(cache, { redis: server.url, timeout: 300, heartbeatInterval: false, l1: false, breaker: { threshold: 1, cooldown: '1h' } })
-  await app.ready()
-  await app.cache.set('k', 'before')
-  server.pause()
-  t.teardown(() => server.resume())
+  const { app, sink } = await cacheWithRedisAway(t)
   for (let i = 0; i < 5; i++) t.equal(await app.cache.wrap(`w${i}`, () => i, { tags: ['t'] }), i)
   t.equal(app.cache.stats().storeErrors, 5, 'each counted')
   const missing = sink.lines.filter((l) => String(l.msg).startsWith('@scaleout/cache: could not read the tag tokens'))
